@@ -1,62 +1,180 @@
 package packet
 
-import "io"
+import (
+	"errors"
+	"io"
+	"slices"
+)
 
 // DefaultMaxPacketSize is the largest packet the protocol can express:
 // 268,435,455 bytes of remaining length plus the fixed header.
 const DefaultMaxPacketSize = 268435455 + 5
 
-// ErrIncomplete is returned by ParseHeader when the buffer does not yet hold
-// a whole fixed header.
-var ErrIncomplete error = errIncomplete{}
-
-type errIncomplete struct{}
-
-func (errIncomplete) Error() string { return "packet: incomplete fixed header" }
-
-// Error is a decoding or validation error. Code is the reason code to send
-// (MalformedPacket, ProtocolError, PacketTooLarge, ...).
-type Error struct {
-	Code ReasonCode
-	Msg  string
+// plan carries the sizes computed (and the validation done) before a
+// packet is written, so the remaining length precedes the body without a
+// second pass or a memmove.
+type plan struct {
+	body      int // remaining length
+	props     int // property bytes, without their length
+	willProps int // CONNECT will property bytes
 }
 
-// ReasonOf returns the reason code carried by err: err itself if it is a
-// ReasonCode, Error.Code for *Error, UnspecifiedError otherwise.
-func ReasonOf(err error) ReasonCode { return UnspecifiedError }
-
-// ParseHeader reads a fixed header at the start of buf. It returns the first
-// byte, the remaining length and the header's length in bytes, or
-// ErrIncomplete if buf is too short, or a MalformedPacket *Error.
-func ParseHeader(buf []byte) (first byte, remaining int, n int, err error) {
-	return 0, 0, 0, ErrIncomplete
+// encoder is implemented by every packet type.
+type encoder interface {
+	Packet
+	plan(version byte) (plan, error)
+	first(version byte) byte
+	appendBody(dst []byte, version byte, pl plan) []byte
 }
 
 // Decode decodes one packet from its first header byte and its body (the
 // remaining-length bytes). version is the connection's protocol level; it
 // is ignored for CONNECT, which carries its own. The result may alias body.
-func Decode(version byte, first byte, body []byte) (Packet, error) { return nil, ErrUnimplemented }
+func Decode(version byte, first byte, body []byte) (Packet, error) {
+	if err := CheckFlags(version, first); err != nil {
+		return nil, err
+	}
+	var err error
+	var p Packet
+	switch Type(first >> 4) {
+	case CONNECT:
+		c := new(Connect)
+		p, err = c, c.decode(body)
+	case CONNACK:
+		c := new(Connack)
+		p, err = c, c.decode(version, body)
+	case PUBLISH:
+		c := new(Publish)
+		p, err = c, c.decode(version, first, body)
+	case PUBACK:
+		c := new(Puback)
+		p, err = c, decodeAck(c, PUBACK, version, body)
+	case PUBREC:
+		c := new(Pubrec)
+		p, err = c, decodeAck((*Puback)(c), PUBREC, version, body)
+	case PUBREL:
+		c := new(Pubrel)
+		p, err = c, decodeAck((*Puback)(c), PUBREL, version, body)
+	case PUBCOMP:
+		c := new(Pubcomp)
+		p, err = c, decodeAck((*Puback)(c), PUBCOMP, version, body)
+	case SUBSCRIBE:
+		c := new(Subscribe)
+		p, err = c, c.decode(version, body)
+	case SUBACK:
+		c := new(Suback)
+		p, err = c, c.decode(version, body)
+	case UNSUBSCRIBE:
+		c := new(Unsubscribe)
+		p, err = c, c.decode(version, body)
+	case UNSUBACK:
+		c := new(Unsuback)
+		p, err = c, c.decode(version, body)
+	case PINGREQ:
+		p, err = &Pingreq{}, decodeEmpty(PINGREQ, body)
+	case PINGRESP:
+		p, err = &Pingresp{}, decodeEmpty(PINGRESP, body)
+	case DISCONNECT:
+		c := new(Disconnect)
+		p, err = c, c.decode(version, body)
+	case AUTH:
+		c := new(Auth)
+		p, err = c, c.decode(body)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
+}
 
 // ReadPacket reads and decodes one packet from r. A packet whose size exceeds
 // maxSize (0: DefaultMaxPacketSize) gets a PacketTooLarge *Error before its
 // body is read, so an attacker's length field never sizes an allocation.
-func ReadPacket(r io.Reader, version byte, maxSize int) (Packet, error) { return nil, ErrUnimplemented }
+// A clean end of stream before the first byte returns io.EOF; an end inside
+// a packet returns io.ErrUnexpectedEOF.
+func ReadPacket(r io.Reader, version byte, maxSize int) (Packet, error) {
+	if maxSize <= 0 {
+		maxSize = DefaultMaxPacketSize
+	}
+	var hdr [5]byte
+	if _, err := io.ReadFull(r, hdr[:1]); err != nil {
+		return nil, err
+	}
+	n := 1
+	for {
+		if _, err := io.ReadFull(r, hdr[n:n+1]); err != nil {
+			return nil, noEOF(err)
+		}
+		n++
+		if hdr[n-1]&0x80 == 0 {
+			break
+		}
+		if n == len(hdr) {
+			return nil, errf(MalformedPacket, Type(hdr[0]>>4), "remaining length is longer than four bytes")
+		}
+	}
+	first, remaining, hn, err := ParseHeader(hdr[:n])
+	if err != nil {
+		return nil, err
+	}
+	if err := CheckFlags(version, first); err != nil {
+		return nil, err
+	}
+	if hn+remaining > maxSize {
+		return nil, errf(PacketTooLarge, Type(first>>4), "packet of %d bytes exceeds the maximum packet size %d", hn+remaining, maxSize)
+	}
+	body := make([]byte, remaining)
+	if _, err := io.ReadFull(r, body); err != nil {
+		return nil, noEOF(err)
+	}
+	return Decode(version, first, body)
+}
+
+func noEOF(err error) error {
+	if errors.Is(err, io.EOF) {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
 
 // Append encodes p for the given protocol version and appends it to dst.
 // Properties are written only for V5. It does not allocate when dst has room.
-func Append(dst []byte, p Packet, version byte) ([]byte, error) { return dst, ErrUnimplemented }
+// An invalid packet (a QoS > 0 PUBLISH without packet identifier, a string
+// over 65,535 bytes, a property not valid for the packet, ...) returns an
+// *Error and dst unchanged.
+func Append(dst []byte, p Packet, version byte) ([]byte, error) {
+	e, ok := p.(encoder)
+	if !ok {
+		return dst, &Error{Code: MalformedPacket, Msg: "packet: cannot encode a nil or unknown packet"}
+	}
+	pl, err := e.plan(version)
+	if err != nil {
+		return dst, err
+	}
+	if pl.body > MaxRemainingLength {
+		return dst, errf(PacketTooLarge, e.Type(), "remaining length %d exceeds 268435455", pl.body)
+	}
+	dst = slices.Grow(dst, 1+VarintSize(pl.body)+pl.body)
+	dst = appendHeader(dst, e.first(version), pl.body)
+	return e.appendBody(dst, version, pl), nil
+}
 
 // Size returns the encoded size of p for version, fixed header included, so
-// callers can honour a peer's Maximum Packet Size before encoding.
-func Size(p Packet, version byte) int { return 0 }
+// callers can honour a peer's Maximum Packet Size before encoding. It
+// returns 0 if p cannot be encoded (Append reports why).
+func Size(p Packet, version byte) int {
+	e, ok := p.(encoder)
+	if !ok {
+		return 0
+	}
+	pl, err := e.plan(version)
+	if err != nil || pl.body > MaxRemainingLength {
+		return 0
+	}
+	return 1 + VarintSize(pl.body) + pl.body
+}
 
-// ConnackReturnCode maps an MQTT 5 CONNACK reason code to the 3.x return code
-// (0 accepted, 1 bad protocol version, 2 identifier rejected, 3 server
-// unavailable, 4 bad user name or password, 5 not authorized).
-func ConnackReturnCode(rc ReasonCode) byte { return 0 }
+// propsLen is the size of a property block: its length and its content.
+func propsLen(n int) int { return VarintSize(n) + n }
 
-// ErrUnimplemented marks the API stubs while the codec is being written.
-var ErrUnimplemented = &Error{Code: ImplementationSpecificError, Msg: "packet: not implemented yet"}
-
-func (e *Error) Error() string     { return e.Msg }
-func (r ReasonCode) Error() string { return "reason code" }
+func nilPacket(t Type) error { return errf(MalformedPacket, t, "nil packet") }

@@ -1,0 +1,153 @@
+package packet
+
+import (
+	"bytes"
+	"encoding/binary"
+	"strings"
+	"unicode/utf8"
+)
+
+// maxString is the longest UTF-8 string or binary field: a two-byte length.
+const maxString = 65535
+
+// reader walks a packet body. Every method bounds-checks and reports a
+// MalformedPacket *Error naming the packet and field when the body is short.
+type reader struct {
+	b   []byte
+	off int
+	t   Type
+}
+
+func (r *reader) left() int { return len(r.b) - r.off }
+
+func (r *reader) short(field string) error {
+	return errf(MalformedPacket, r.t, "%s: packet too short", field)
+}
+
+func (r *reader) u8(field string) (byte, error) {
+	if r.off >= len(r.b) {
+		return 0, r.short(field)
+	}
+	v := r.b[r.off]
+	r.off++
+	return v, nil
+}
+
+func (r *reader) u16(field string) (uint16, error) {
+	if r.left() < 2 {
+		return 0, r.short(field)
+	}
+	v := binary.BigEndian.Uint16(r.b[r.off:])
+	r.off += 2
+	return v, nil
+}
+
+func (r *reader) u32(field string) (uint32, error) {
+	if r.left() < 4 {
+		return 0, r.short(field)
+	}
+	v := binary.BigEndian.Uint32(r.b[r.off:])
+	r.off += 4
+	return v, nil
+}
+
+// varint reads a variable byte integer (§1.5.5); a fifth byte is malformed.
+func (r *reader) varint(field string) (int, error) {
+	v, n := parseVarint(r.b[r.off:])
+	switch {
+	case n == 0:
+		return 0, r.short(field)
+	case n < 0:
+		return 0, errf(MalformedPacket, r.t, "%s: variable byte integer is longer than four bytes", field)
+	}
+	r.off += n
+	return v, nil
+}
+
+// binary reads two-byte-length-prefixed binary data (§1.5.6). The result
+// aliases the body and is non-nil even when empty.
+func (r *reader) binary(field string) ([]byte, error) {
+	n, err := r.u16(field)
+	if err != nil {
+		return nil, err
+	}
+	if r.left() < int(n) {
+		return nil, errf(MalformedPacket, r.t, "%s: length %d exceeds the packet", field, n)
+	}
+	v := r.b[r.off : r.off+int(n) : r.off+int(n)]
+	r.off += int(n)
+	return v, nil
+}
+
+// rawString reads a UTF-8 string field (§1.5.4) without copying it, after
+// checking that it is well-formed [MQTT-1.5.4-1] and holds no U+0000
+// [MQTT-1.5.4-2]. A U+FEFF is kept as it is [MQTT-1.5.4-3].
+func (r *reader) rawString(field string) ([]byte, error) {
+	b, err := r.binary(field)
+	if err != nil {
+		return nil, err
+	}
+	if !utf8.Valid(b) {
+		return nil, errf(MalformedPacket, r.t, "%s is not valid UTF-8 [MQTT-1.5.4-1]", field)
+	}
+	if bytes.IndexByte(b, 0) >= 0 {
+		return nil, errf(MalformedPacket, r.t, "%s contains U+0000 [MQTT-1.5.4-2]", field)
+	}
+	return b, nil
+}
+
+// str reads a UTF-8 string field and copies it.
+func (r *reader) str(field string) (string, error) {
+	b, err := r.rawString(field)
+	if err != nil {
+		return "", err
+	}
+	return string(b), nil
+}
+
+// end reports trailing bytes: a packet must be consumed exactly.
+func (r *reader) end() error {
+	if r.off != len(r.b) {
+		return errf(MalformedPacket, r.t, "%d unexpected bytes after the packet's last field", len(r.b)-r.off)
+	}
+	return nil
+}
+
+// checkString validates a string field before it is encoded: at most 65,535
+// bytes, well-formed UTF-8 [MQTT-1.5.4-1], no U+0000 [MQTT-1.5.4-2].
+func checkString(t Type, field, s string) error {
+	if len(s) > maxString {
+		return errf(MalformedPacket, t, "%s is %d bytes, longer than 65535", field, len(s))
+	}
+	if !utf8.ValidString(s) {
+		return errf(MalformedPacket, t, "%s is not valid UTF-8 [MQTT-1.5.4-1]", field)
+	}
+	if strings.IndexByte(s, 0) >= 0 {
+		return errf(MalformedPacket, t, "%s contains U+0000 [MQTT-1.5.4-2]", field)
+	}
+	return nil
+}
+
+// checkBinary validates a binary field's length before it is encoded.
+func checkBinary(t Type, field string, b []byte) error {
+	if len(b) > maxString {
+		return errf(MalformedPacket, t, "%s is %d bytes, longer than 65535", field, len(b))
+	}
+	return nil
+}
+
+func appendU16(dst []byte, v uint16) []byte { return append(dst, byte(v>>8), byte(v)) }
+
+func appendU32(dst []byte, v uint32) []byte {
+	return append(dst, byte(v>>24), byte(v>>16), byte(v>>8), byte(v))
+}
+
+func appendString(dst []byte, s string) []byte {
+	dst = appendU16(dst, uint16(len(s)))
+	return append(dst, s...)
+}
+
+func appendBinary(dst []byte, b []byte) []byte {
+	dst = appendU16(dst, uint16(len(b)))
+	return append(dst, b...)
+}

@@ -1,0 +1,233 @@
+// Package cli wires the mqtt multi-call binary: the urfave/cli application, one file per
+// subcommand (serve.go, pub.go, sub.go, passwd.go, sngateway.go, bench.go), the one set of
+// connection flags shared by the clients (connflags.go), version and shell completion, and the
+// generator of completion scripts and man pages (gen.go, man.go) from the same definitions.
+//
+// Invoked through a link named mosquitto, mosquitto_pub, mosquitto_sub or mosquitto_passwd the
+// binary acts as that tool: its flags at the top level and the link name in help and errors.
+//
+// Adding or changing a subcommand touches only its file; run `make gen` afterwards so the
+// checked-in completions and man pages follow.
+package cli
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	ucli "github.com/urfave/cli/v2"
+)
+
+func init() {
+	// Mosquitto's tools use -h for the host, so help is --help only and -h stays free for
+	// connection flags. urfave/cli/v2 reads its help flag from this package variable; it is set
+	// once here, before any app exists, and never changed afterwards.
+	ucli.HelpFlag = &ucli.BoolFlag{Name: "help", Usage: "show help"}
+}
+
+// Main runs the program for argv and returns the process exit code. It never panics on bad
+// input: errors become one line on stderr and a non-zero code.
+func Main(args []string) int {
+	return run(args, os.Stdout, os.Stderr)
+}
+
+// commands returns fresh definitions of every subcommand, in the order help lists them.
+// Each call builds new values, so apps built from them can run concurrently in tests.
+func commands() []*ucli.Command {
+	return []*ucli.Command{
+		serveCommand(),
+		pubCommand(),
+		subCommand(),
+		passwdCommand(),
+		snGatewayCommand(),
+		benchCommand(),
+		versionCommand(),
+		completionCommand(),
+	}
+}
+
+// toolFor maps the name the binary was invoked as to the subcommand it then acts as.
+func toolFor(prog string) string {
+	switch prog {
+	case "mosquitto":
+		return "serve"
+	case "mosquitto_pub":
+		return "pub"
+	case "mosquitto_sub":
+		return "sub"
+	case "mosquitto_passwd":
+		return "passwd"
+	}
+	return ""
+}
+
+// programName is argv[0] without directory and, on Windows, without ".exe".
+func programName(argv0 string) string {
+	p := filepath.Base(argv0)
+	if ext := filepath.Ext(p); strings.EqualFold(ext, ".exe") {
+		p = strings.TrimSuffix(p, ext)
+	}
+	if p == "." || p == string(filepath.Separator) || p == "" {
+		return "mqtt"
+	}
+	return p
+}
+
+const appDescription = `mqtt is an MQTT 3.1, 3.1.1 and 5.0 broker, command-line clients, a password-file tool, ` +
+	`an MQTT-SN gateway and a load generator in one binary. Invoked through a link named mosquitto, ` +
+	`mosquitto_pub, mosquitto_sub or mosquitto_passwd it acts as that Mosquitto tool.`
+
+// NewApp builds the mqtt application with its subcommands. Output goes to stdout and stderr.
+// Every call returns an independent app; nothing is shared between them.
+func NewApp(stdout, stderr io.Writer) *ucli.App {
+	app := &ucli.App{
+		Name:                      "mqtt",
+		HelpName:                  "mqtt",
+		Usage:                     "MQTT broker, clients and tools in one binary",
+		Description:               appDescription,
+		Commands:                  commands(),
+		Writer:                    stdout,
+		ErrWriter:                 stderr,
+		HideVersion:               true, // urfave's --version/-v clashes with -v of serve and sub; see `mqtt version`
+		DisableSliceFlagSeparator: true, // -t 'a,b' is one topic, not two
+		ExitErrHandler:            func(*ucli.Context, error) {},
+		OnUsageError:              onUsageError,
+		Action: func(c *ucli.Context) error {
+			if c.Args().Present() {
+				return usageErrorf("unknown command %q", c.Args().First())
+			}
+			return ucli.ShowAppHelp(c)
+		},
+	}
+	for _, c := range app.Commands {
+		prepareCommand(c)
+	}
+	return app
+}
+
+// prepareCommand applies what every subcommand shares, so their files need not repeat it.
+func prepareCommand(c *ucli.Command) {
+	if c.OnUsageError == nil {
+		c.OnUsageError = onUsageError
+	}
+	c.HideHelpCommand = true
+	for _, s := range c.Subcommands {
+		prepareCommand(s)
+	}
+}
+
+// toolApp builds an app that is the single subcommand cmd under the name prog, as Mosquitto's
+// tools are: `mosquitto_sub --help` shows sub's options, not a list of subcommands.
+func toolApp(prog string, cmd *ucli.Command, stdout, stderr io.Writer) *ucli.App {
+	prepareCommand(cmd)
+	tmpl := strings.NewReplacer("GLOBAL OPTIONS", "OPTIONS", "[global options]", "[options]").
+		Replace(ucli.AppHelpTemplate)
+	return &ucli.App{
+		Name:                      prog,
+		HelpName:                  prog,
+		Usage:                     cmd.Usage,
+		UsageText:                 cmd.UsageText,
+		ArgsUsage:                 cmd.ArgsUsage,
+		Description:               cmd.Description,
+		Flags:                     cmd.Flags,
+		Commands:                  cmd.Subcommands,
+		Before:                    cmd.Before,
+		After:                     cmd.After,
+		Action:                    cmd.Action,
+		Writer:                    stdout,
+		ErrWriter:                 stderr,
+		HideVersion:               true,
+		HideHelpCommand:           true,
+		DisableSliceFlagSeparator: true,
+		ExitErrHandler:            func(*ucli.Context, error) {},
+		OnUsageError:              onUsageError,
+		CustomAppHelpTemplate:     tmpl,
+	}
+}
+
+// onUsageError turns a flag-parsing error into a one-line usage error. `-h` on a command that
+// has no -h flag (the standard flag package's built-in help) shows help instead.
+func onUsageError(c *ucli.Context, err error, isSubcommand bool) error {
+	if errors.Is(err, flag.ErrHelp) {
+		if isSubcommand {
+			if lin := c.Lineage(); len(lin) > 1 {
+				return ucli.ShowCommandHelp(lin[1], c.Command.Name)
+			}
+		}
+		return ucli.ShowAppHelp(c)
+	}
+	return usageError(err)
+}
+
+// findCommand returns the command called name (or with that alias), or nil.
+func findCommand(cmds []*ucli.Command, name string) *ucli.Command {
+	for _, c := range cmds {
+		if c.HasName(name) {
+			return c
+		}
+	}
+	return nil
+}
+
+// run is Main with its output streams as parameters, for tests.
+func run(argv []string, stdout, stderr io.Writer) int {
+	if len(argv) == 0 {
+		argv = []string{"mqtt"}
+	}
+	prog := programName(argv[0])
+	helpPath := prog // what the user should run with --help after an error
+
+	var app *ucli.App
+	args := append([]string(nil), argv...)
+	args[0] = prog
+	if tool := toolFor(prog); tool != "" {
+		cmd := findCommand(commands(), tool)
+		app = toolApp(prog, cmd, stdout, stderr)
+		args = append(args[:1], prepareArgs(cmd, args[1:])...)
+	} else {
+		app = NewApp(stdout, stderr)
+		// The first word that is not an option names the subcommand (the root has only --help).
+		for i := 1; i < len(args); i++ {
+			if strings.HasPrefix(args[i], "-") {
+				continue
+			}
+			if cmd := findCommand(app.Commands, args[i]); cmd != nil {
+				helpPath = prog + " " + cmd.Name
+				args = append(args[:i+1], prepareArgs(cmd, args[i+1:])...)
+			}
+			break
+		}
+	}
+
+	err := app.Run(args)
+	if err == nil {
+		return exitOK
+	}
+	reportError(stderr, helpPath, err)
+	return exitCodeOf(err)
+}
+
+// reportError prints err as "PROG: error: message", plus a --help hint for usage errors.
+func reportError(w io.Writer, helpPath string, err error) {
+	p := newPainter(w)
+	var ce *codeError
+	if errors.As(err, &ce) {
+		if ce.msg == "" {
+			return
+		}
+		fmt.Fprintf(w, "%s: %s %s\n", helpPath, p.errorPrefix(), ce.msg)
+		if ce.hint {
+			fmt.Fprintln(w, p.hint(fmt.Sprintf("Run '%s --help' for usage.", helpPath)))
+		}
+		return
+	}
+	var ec ucli.ExitCoder
+	if errors.As(err, &ec) && err.Error() == "" {
+		return
+	}
+	fmt.Fprintf(w, "%s: %s %s\n", helpPath, p.errorPrefix(), err)
+}

@@ -116,10 +116,11 @@ var inlineComment = regexp.MustCompile(`\s+#.*$`)
 //	user NAME
 //	pattern [read|write|readwrite|deny] FILTER
 //
-// FILTER is a topic filter (it may contain spaces) and defaults to readwrite
-// access. A '#' that follows white space starts a comment: it can never be
-// part of a valid filter there, so this is unambiguous; Mosquitto has no
-// trailing comments and would reject such a line.
+// FILTER is a topic filter and defaults to readwrite access; a filter with
+// spaces needs the access type, as in Mosquitto. After the filter, a '#'
+// that follows white space starts a comment: it cannot be part of a valid
+// filter there, so this is unambiguous (Mosquitto has no trailing comments
+// and rejects such lines). `user NAME` takes the rest of the line as NAME.
 func ParseACL(name string, data []byte) (*ACL, error) {
 	a := &ACL{anonymous: &ruleSet{}, users: map[string]*ruleSet{}, patterns: &ruleSet{}}
 	current := a.anonymous
@@ -129,7 +130,6 @@ func ParseACL(name string, data []byte) (*ACL, error) {
 		if line == "" || line[0] == '#' {
 			continue
 		}
-		line = inlineComment.ReplaceAllString(line, "")
 		keyword, rest, _ := strings.Cut(line, " ")
 		if k, r, ok := strings.Cut(line, "\t"); ok && len(k) < len(keyword) {
 			keyword, rest = k, r
@@ -150,14 +150,15 @@ func ParseACL(name string, data []byte) (*ACL, error) {
 			if rest == "" {
 				return nil, lineErrorf(name, lineno, "missing topic: expected `%s [read|write|readwrite|deny] TOPIC`", keyword)
 			}
-			access := AccessReadWrite
-			filter := rest
-			if first, after, ok := cutBlank(rest); ok {
-				acc, known := parseAccess(first)
-				if !known {
-					return nil, lineErrorf(name, lineno, "invalid access type %q: expected read, write, readwrite or deny before the topic", first)
-				}
+			access, filter := AccessReadWrite, rest
+			first, after, hasBlank := cutBlank(rest)
+			acc, known := parseAccess(first)
+			if known && hasBlank {
 				access, filter = acc, after
+			}
+			filter = inlineComment.ReplaceAllString(filter, "")
+			if !(known && hasBlank) && strings.ContainsAny(filter, " \t") {
+				return nil, lineErrorf(name, lineno, "invalid access type %q: expected read, write, readwrite or deny before the topic", first)
 			}
 			if err := topic.ValidateFilter(filter); err != nil {
 				return nil, lineErrorf(name, lineno, "invalid topic filter %q: %v", filter, err)

@@ -1,6 +1,12 @@
 package cli
 
-import ucli "github.com/urfave/cli/v2"
+import (
+	"io"
+	"os"
+
+	"github.com/mqttkit/mqtt/internal/auth"
+	ucli "github.com/urfave/cli/v2"
+)
 
 // passwdCommand is `mqtt passwd` (and `mosquitto_passwd`): manage password files.
 func passwdCommand() *ucli.Command {
@@ -18,8 +24,27 @@ func passwdCommand() *ucli.Command {
 			&ucli.StringFlag{Name: "H", Value: "sha512-pbkdf2", Usage: "hash `sha512-pbkdf2|sha512`"},
 			&ucli.IntFlag{Name: "I", Value: 101, Usage: "PBKDF2 `ITERATIONS`"},
 		},
+		// The work, and mosquitto_passwd's messages, live in internal/auth.
 		Action: func(c *ucli.Context) error {
-			return notImplemented(c, "passwd")
+			opts := auth.PasswdOptions{
+				Create:  c.Bool("c"),
+				Batch:   c.Bool("b"),
+				Delete:  c.Bool("D"),
+				Upgrade: c.Bool("U"),
+				Hash:    c.String("H"),
+				Args:    c.Args().Slice(),
+			}
+			if c.IsSet("I") {
+				opts.Iterations, opts.IterationsSet = c.Int("I"), true
+			}
+			var stdin io.Reader = os.Stdin
+			if c.App.Reader != nil {
+				stdin = c.App.Reader
+			}
+			if code := auth.Passwd(opts, stdin, c.App.Writer, c.App.ErrWriter); code != 0 {
+				return exitf(code, "") // already reported
+			}
+			return nil
 		},
 	}
 }

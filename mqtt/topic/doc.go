@@ -1,0 +1,71 @@
+// Package topic validates MQTT topic names and filters, parses shared
+// subscriptions, and indexes subscriptions for fast matching. The broker,
+// the client and the MQTT-SN gateway all use it, so that one set of rules
+// (MQTT 3.1.1 and 5.0 §4.7, §4.8.2) is applied everywhere.
+//
+// # Validation
+//
+// ValidateName checks a PUBLISH topic, ValidateFilter a SUBSCRIBE filter and
+// ParseShared a "$share/{group}/{filter}" filter. Errors are *Error values
+// that wrap ErrInvalidName, ErrInvalidFilter or ErrInvalidShare, so the
+// broker chooses reason code 0x90 or 0x8F with errors.Is and can log the
+// message as is. Match is the simple reference matcher.
+//
+// # SubscriptionIndex
+//
+// SubscriptionIndex is a trie with one node per filter level; literal
+// levels are a map lookup, '+' and '#' are fields of the node. Matching a
+// name walks at most three branches per level (literal, '+', '#'), so its
+// cost depends on the shape of the filters near the name, not on the total
+// number of subscriptions. The subscriber type is a type parameter so that
+// the broker stores its own session handle. MatchAppend copies matches into
+// a caller-owned slice: no allocation once the slice has grown, and the
+// results stay valid after the lock is released. Shared subscriptions come
+// back with Group set; Partition and NextShareGroup group them so the broker
+// picks one member per (Group, Filter). Unsubscribe prunes empty nodes.
+//
+// # Concurrency
+//
+// Match runs on every publisher goroutine while sessions subscribe and
+// unsubscribe. The index uses one sync.RWMutex: matches hold the read lock
+// and run in parallel; Subscribe and Unsubscribe take the write lock for a
+// walk of the filter's levels (about 1-3 µs). Measured on the 2-core CI
+// machine (BenchmarkMatch, realistic mix, 16-17 matches per message; the
+// machine was shared, so the numbers are noisy by ±30%):
+//
+//	                       1k subs     100k subs    1M subs
+//	sync.Mutex, parallel   328 ns/op   1670 ns/op   4141 ns/op
+//	RWMutex, parallel      110 ns/op    213 ns/op   1901 ns/op
+//
+// Alternatives considered:
+//   - Copy-on-write nodes behind an atomic pointer would make reads
+//     lock-free but every Subscribe would copy the path, including maps with
+//     one entry per site or device (10k entries at 1M subscriptions), and
+//     produce garbage during connect storms; the read lock it would save is
+//     one atomic add, small next to the 100+ ns walk.
+//   - Sharding by first level does not help: '+' and '#' filters at the
+//     first level must be consulted for every name.
+//   - A match cache keyed by topic name (nats-server's sublist.go) pays off
+//     when the same subjects repeat; IoT fleets publish on one topic per
+//     device, so at 1M subscriptions most lookups would miss, and every
+//     Subscribe must invalidate. Not built; BenchmarkMatchDuringChurn is
+//     the place to judge one if publish patterns prove repetitive.
+//
+// Lock order: the index lock is a leaf. Callers must not hold it (they
+// cannot: it is unexported) and the index calls no user code under it.
+//
+// # Numbers
+//
+// go test -run=^$ -bench=. -benchmem ./mqtt/topic/ (Go 1.26, 2 cores,
+// shared machine; the benchmark index is 80% exact device topics, 10%
+// site/{s}/dev/+/temp, 5% site/{s}/#, 4% +/{s}/dev/{d}/+, 1% shared):
+//
+//	subscriptions  Match serial   Match parallel  allocs/op  heap/sub  setup
+//	1k             175 ns/op      110 ns/op       0          445 B     2 ms
+//	100k           691 ns/op      213 ns/op       0          441 B     0.3 s
+//	1M             2245 ns/op     1901 ns/op      0          441 B     4.3 s
+//	Subscribe+Unsubscribe of a new device filter on 100k: 2.8 µs, 7 allocs.
+//
+// At 1M the walk is bound by cache misses in the large level maps, so two
+// cores gain less than at 100k.
+package topic

@@ -661,26 +661,28 @@ func idFlag(c *ucli.Context) string {
 	return "-i/--id"
 }
 
-// prepareArgs rewrites the arguments of cmd before urfave parses them. Mosquitto's -D takes
-// three words (four for user-property): `-D publish user-property name value`. The flag
-// package takes one, so the words after -D are joined here with propSep and split again by
-// parseProperty. Values of other options are skipped, so `-m -D` still publishes "-D".
+// prepareArgs rewrites the arguments of cmd before urfave parses them:
+//
+//   - Every option is spelled by its canonical name (-t becomes --topic). urfave refuses a
+//     command line that uses two spellings of one flag ("-t a --topic b"), which Mosquitto's
+//     tools accept; with one spelling, repeatable flags collect and others keep the last value.
+//   - Mosquitto's -D takes three words (four for user-property): `-D publish user-property
+//     name value`. The flag package takes one, so the words after -D are joined with propSep
+//     and split again by parseProperty.
+//
+// Values of options are skipped, so `-m -D` still publishes "-D"; nothing after "--" changes.
 func prepareArgs(cmd *ucli.Command, args []string) []string {
+	canonical := map[string]string{}
 	takesValue := map[string]bool{}
-	hasProperty := false
 	for _, f := range cmd.Flags {
+		names := f.Names()
 		tv, ok := f.(ucli.DocGenerationFlag)
-		for _, n := range f.Names() {
-			if n == "property" {
-				hasProperty = true
-			}
+		for _, n := range names {
+			canonical[n] = names[0]
 			if ok && tv.TakesValue() {
 				takesValue[n] = true
 			}
 		}
-	}
-	if !hasProperty {
-		return args
 	}
 	out := make([]string, 0, len(args))
 	for i := 0; i < len(args); i++ {
@@ -688,28 +690,38 @@ func prepareArgs(cmd *ucli.Command, args []string) []string {
 		if a == "--" {
 			return append(out, args[i:]...)
 		}
-		if len(a) < 2 || a[0] != '-' || strings.Contains(a, "=") {
+		if len(a) < 2 || a[0] != '-' {
 			out = append(out, a)
 			continue
 		}
-		name := strings.TrimLeft(a, "-")
+		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		canon, known := canonical[name]
+		if !known {
+			out = append(out, a) // the flag package reports it
+			continue
+		}
+		spelled := "--" + canon
+		if hasValue {
+			out = append(out, spelled+"="+value)
+			continue
+		}
 		switch {
-		case name == "D" || name == "property":
+		case canon == "property":
 			n := 3
 			if i+2 < len(args) && strings.EqualFold(args[i+2], "user-property") {
 				n = 4
 			}
 			end := min(i+1+n, len(args))
-			out = append(out, a)
+			out = append(out, spelled)
 			if end > i+1 {
 				out = append(out, strings.Join(args[i+1:end], propSep))
 			}
 			i = end - 1
 		case takesValue[name] && i+1 < len(args):
-			out = append(out, a, args[i+1])
+			out = append(out, spelled, args[i+1])
 			i++
 		default:
-			out = append(out, a)
+			out = append(out, spelled)
 		}
 	}
 	return out

@@ -1,0 +1,402 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mqttkit/mqtt/mqtt/topic"
+)
+
+// Options configure a Broker. They are plain data so that internal/config
+// can fill them from mosquitto.conf; DefaultOptions documents every default.
+type Options struct {
+	// Listeners are TCP addresses ("host:port") Serve and Start listen on.
+	// Default: 127.0.0.1:1883 and [::1]:1883, Mosquitto 2's "local only mode".
+	Listeners []string
+
+	// Version is published on $SYS/broker/version. Default "mqtt version dev".
+	Version string
+
+	// MaxInflight caps the QoS 1/2 messages sent to one client and not yet
+	// acknowledged; the window is the smaller of this and the client's
+	// Receive Maximum (MQTT 5). Default 1024.
+	MaxInflight int
+	// ReceiveMaximum is sent in CONNACK (MQTT 5): how many inbound QoS 2
+	// messages a client may have unreleased. Default 65535 (not sent).
+	ReceiveMaximum uint16
+	// MaxQueuedMessages and MaxQueuedBytes bound the messages waiting to
+	// enter one session's inflight window (payload+topic bytes). 0 means no
+	// limit. Defaults 100,000 messages and 256 MiB, chosen by measurement
+	// (see doc.go and TestBurstQueueDepth).
+	MaxQueuedMessages int
+	MaxQueuedBytes    int
+	// QueueQoS0 queues QoS 0 messages for disconnected persistent sessions
+	// (Mosquitto's queue_qos0_messages). Default false.
+	QueueQoS0 bool
+
+	// MaxPacketSize is the largest packet accepted from clients, announced
+	// as Maximum Packet Size in CONNACK (MQTT 5). 0: protocol maximum.
+	MaxPacketSize uint32
+	// MessageSizeLimit is the largest PUBLISH payload accepted; larger ones
+	// are dropped (MQTT 5 QoS>0: PUBACK/PUBREC 0x95). 0: no limit.
+	MessageSizeLimit int
+	// MaxKeepAlive caps the keep alive of MQTT 5 clients, who get a Server
+	// Keep Alive when they ask for more (or for 0). Default 65535 (no cap).
+	MaxKeepAlive uint16
+	// MaxQoS is the highest QoS granted and accepted (0..2). Default 2.
+	MaxQoS byte
+	// RetainAvailable: when false a retained PUBLISH is refused. Default true.
+	RetainAvailable bool
+	// TopicAliasMaximum is the inbound topic alias limit sent in CONNACK
+	// (MQTT 5). Default 10 (Mosquitto's max_topic_alias).
+	TopicAliasMaximum uint16
+	// OutboundTopicAliases lets the broker use topic aliases towards MQTT 5
+	// clients that allow them. Default true.
+	OutboundTopicAliases bool
+	// MaxConnections: connections beyond it are closed on accept. 0 or
+	// negative: no limit (default).
+	MaxConnections int
+	// SysInterval is the $SYS publishing period; 0 disables $SYS. Default 10 s.
+	SysInterval time.Duration
+	// AllowZeroLengthClientID allows empty client ids (an id is assigned).
+	// Default true.
+	AllowZeroLengthClientID bool
+	// AutoIDPrefix prefixes assigned client ids. Default "auto-".
+	AutoIDPrefix string
+	// ConnectTimeout closes connections whose CONNECT does not arrive in
+	// time. Default 10 s.
+	ConnectTimeout time.Duration
+	// WriteTimeout closes a connection whose socket accepts no bytes for
+	// this long (a subscriber that stopped reading). Default 30 s.
+	WriteTimeout time.Duration
+	// PersistentClientExpiration ends disconnected 3.x persistent sessions
+	// (and MQTT 5 ones with "never" expiry) after this long. 0: never.
+	PersistentClientExpiration time.Duration
+	// ResponseInformation is returned to MQTT 5 clients that request it;
+	// "%c" is replaced by the client id. Default "" (none is sent).
+	ResponseInformation string
+
+	// Authenticator checks CONNECT credentials; nil allows everyone.
+	Authenticator Authenticator
+	// Authorizer checks publish, subscribe and delivery; nil allows all.
+	Authorizer Authorizer
+	// Store keeps retained messages and session state; nil: in memory.
+	Store Store
+}
+
+// DefaultOptions returns the documented defaults.
+func DefaultOptions() Options {
+	return Options{
+		Listeners:               []string{"127.0.0.1:1883", "[::1]:1883"},
+		Version:                 "mqtt version dev",
+		MaxInflight:             1024,
+		ReceiveMaximum:          65535,
+		MaxQueuedMessages:       100_000,
+		MaxQueuedBytes:          256 << 20,
+		MaxKeepAlive:            65535,
+		MaxQoS:                  2,
+		RetainAvailable:         true,
+		TopicAliasMaximum:       10,
+		OutboundTopicAliases:    true,
+		SysInterval:             10 * time.Second,
+		AllowZeroLengthClientID: true,
+		AutoIDPrefix:            "auto-",
+		ConnectTimeout:          10 * time.Second,
+		WriteTimeout:            30 * time.Second,
+	}
+}
+
+// Broker is one MQTT broker. It holds no global state: several can run in
+// one process.
+type Broker struct {
+	opts  Options
+	log   *slog.Logger
+	auth  Authenticator
+	authz Authorizer // nil: allow all (saves an interface call per delivery)
+	store Store
+
+	index *topic.SubscriptionIndex[*Session]
+	stats stats
+	start time.Time
+
+	mu        sync.Mutex // guards sessions, listeners, conns, closed; see LOCKS.md
+	sessions  map[string]*Session
+	listeners []net.Listener
+	conns     map[*conn]struct{}
+	closed    bool
+	nconns    atomic.Int64
+
+	shareMu   sync.Mutex // guards shareNext
+	shareNext map[string]uint32
+
+	idSeq atomic.Uint64
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // accept loops, connections, $SYS loop
+}
+
+// New returns a broker configured by opts. It does not listen yet.
+func New(opts Options, logger *slog.Logger) (*Broker, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.MaxQoS > 2 {
+		return nil, fmt.Errorf("broker: max QoS %d: must be 0, 1 or 2", opts.MaxQoS)
+	}
+	if opts.MaxInflight <= 0 {
+		opts.MaxInflight = 65535
+	}
+	if opts.ReceiveMaximum == 0 {
+		opts.ReceiveMaximum = 65535
+	}
+	if opts.MaxKeepAlive == 0 {
+		opts.MaxKeepAlive = 65535
+	}
+	if opts.ConnectTimeout <= 0 {
+		opts.ConnectTimeout = 10 * time.Second
+	}
+	if opts.WriteTimeout <= 0 {
+		opts.WriteTimeout = 30 * time.Second
+	}
+	if opts.AutoIDPrefix == "" {
+		opts.AutoIDPrefix = "auto-"
+	}
+	if opts.Version == "" {
+		opts.Version = "mqtt version dev"
+	}
+	if opts.MaxPacketSize != 0 && opts.MaxPacketSize < 20 {
+		return nil, fmt.Errorf("broker: max packet size %d: must be at least 20", opts.MaxPacketSize)
+	}
+	b := &Broker{
+		opts:      opts,
+		log:       logger,
+		auth:      opts.Authenticator,
+		authz:     opts.Authorizer,
+		store:     opts.Store,
+		index:     topic.NewIndex[*Session](),
+		sessions:  make(map[string]*Session),
+		conns:     make(map[*conn]struct{}),
+		shareNext: make(map[string]uint32),
+		start:     time.Now(),
+	}
+	if b.auth == nil {
+		b.auth = AllowAll{}
+	}
+	if b.store == nil {
+		b.store = NewMemoryStore()
+	}
+	b.ctx, b.cancel = context.WithCancel(context.Background())
+	if opts.SysInterval > 0 {
+		b.wg.Add(1)
+		go b.sysLoop()
+	}
+	return b, nil
+}
+
+// Start listens on every address of Options.Listeners and serves them in
+// the background. It returns once all listeners are bound.
+func (b *Broker) Start(ctx context.Context) error {
+	if len(b.opts.Listeners) == 0 {
+		return errors.New("broker: no listeners configured")
+	}
+	var lns []net.Listener
+	for _, addr := range b.opts.Listeners {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			for _, l := range lns {
+				l.Close()
+			}
+			return fmt.Errorf("broker: listen on %s: %w", addr, err)
+		}
+		lns = append(lns, ln)
+	}
+	for _, ln := range lns {
+		b.log.Info("Opening ipv" + ipVersion(ln.Addr()) + " listen socket on port " + portOf(ln.Addr()) + ".")
+		if err := b.addListener(ctx, ln); err != nil {
+			for _, l := range lns {
+				l.Close()
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// Serve listens like Start and blocks until ctx is done or Close is
+// called; then it closes the broker.
+func (b *Broker) Serve(ctx context.Context) error {
+	if err := b.Start(ctx); err != nil {
+		return err
+	}
+	select {
+	case <-ctx.Done():
+	case <-b.ctx.Done():
+	}
+	b.Close()
+	return nil
+}
+
+// ServeListener serves connections from ln until ctx is done or the broker
+// is closed. It closes ln before returning.
+func (b *Broker) ServeListener(ctx context.Context, ln net.Listener) error {
+	if err := b.addListener(ctx, ln); err != nil {
+		return err
+	}
+	select {
+	case <-ctx.Done():
+	case <-b.ctx.Done():
+	}
+	ln.Close()
+	return nil
+}
+
+func (b *Broker) addListener(ctx context.Context, ln net.Listener) error {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		ln.Close()
+		return errors.New("broker: closed")
+	}
+	b.listeners = append(b.listeners, ln)
+	b.wg.Add(2)
+	b.mu.Unlock()
+	go func() { // close ln when ctx ends
+		defer b.wg.Done()
+		select {
+		case <-ctx.Done():
+			ln.Close()
+		case <-b.ctx.Done():
+		}
+	}()
+	go b.acceptLoop(ln)
+	return nil
+}
+
+// Addrs returns the addresses the broker listens on.
+func (b *Broker) Addrs() []net.Addr {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := make([]net.Addr, 0, len(b.listeners))
+	for _, ln := range b.listeners {
+		out = append(out, ln.Addr())
+	}
+	return out
+}
+
+// Close stops listening, closes every connection (MQTT 5 clients get
+// DISCONNECT 0x8B Server shutting down) and waits for all goroutines.
+func (b *Broker) Close() error {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		b.wg.Wait()
+		return nil
+	}
+	b.closed = true
+	lns := b.listeners
+	conns := make([]*conn, 0, len(b.conns))
+	for c := range b.conns {
+		conns = append(conns, c)
+	}
+	b.mu.Unlock()
+	b.cancel()
+	for _, ln := range lns {
+		ln.Close()
+	}
+	for _, c := range conns {
+		c.close(reasonShutdown)
+	}
+	b.wg.Wait()
+	// Stop session timers so nothing fires after Close.
+	b.mu.Lock()
+	for _, s := range b.sessions {
+		s.mu.Lock()
+		s.stopTimersLocked()
+		s.mu.Unlock()
+	}
+	b.mu.Unlock()
+	return nil
+}
+
+func (b *Broker) acceptLoop(ln net.Listener) {
+	defer b.wg.Done()
+	port := portOf(ln.Addr())
+	var delay time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() { // e.g. EMFILE surfaces as temporary
+				if delay == 0 {
+					delay = 5 * time.Millisecond
+				} else if delay *= 2; delay > time.Second {
+					delay = time.Second
+				}
+				select {
+				case <-time.After(delay):
+					continue
+				case <-b.ctx.Done():
+					return
+				}
+			}
+			if b.ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
+				b.log.Error("accept failed", "port", port, "err", err)
+			}
+			return
+		}
+		delay = 0
+		if max := b.opts.MaxConnections; max > 0 && b.nconns.Load() >= int64(max) {
+			b.log.Info("Client connection from " + nc.RemoteAddr().String() + " denied: max_connections exceeded.")
+			nc.Close()
+			continue
+		}
+		c := newConn(b, nc, port)
+		b.mu.Lock()
+		if b.closed {
+			b.mu.Unlock()
+			nc.Close()
+			return
+		}
+		b.conns[c] = struct{}{}
+		b.wg.Add(1)
+		b.mu.Unlock()
+		b.nconns.Add(1)
+		b.stats.connections.Add(1)
+		b.stats.sockets.Add(1)
+		go c.serve()
+	}
+}
+
+func (b *Broker) removeConn(c *conn) {
+	b.mu.Lock()
+	delete(b.conns, c)
+	b.mu.Unlock()
+	b.nconns.Add(-1)
+	b.stats.sockets.Add(-1)
+}
+
+func portOf(a net.Addr) string {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		return strconv.Itoa(ta.Port)
+	}
+	_, p, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return a.String()
+	}
+	return p
+}
+
+func ipVersion(a net.Addr) string {
+	if ta, ok := a.(*net.TCPAddr); ok && ta.IP.To4() == nil {
+		return "6"
+	}
+	return "4"
+}

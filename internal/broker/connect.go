@@ -1,0 +1,331 @@
+package broker
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/mqttkit/mqtt/mqtt/packet"
+	"github.com/mqttkit/mqtt/mqtt/topic"
+)
+
+// errRejected closes a connection after a refusing CONNACK.
+type errRejected struct{ code packet.ReasonCode }
+
+func (e errRejected) Error() string { return "connection refused: reason " + strconv.Itoa(int(e.code)) }
+
+// handleConnect handles CONNECT [MQTT-3.1]: validation, authentication,
+// session takeover or resumption, will, CONNACK.
+func (c *conn) handleConnect(p *packet.Connect) error {
+	b := c.b
+	c.version = p.ProtocolVersion
+	v5 := c.version == packet.V5
+	c.startWriter()
+	c.info = ClientInfo{
+		ClientID:        p.ClientID,
+		Username:        p.Username,
+		HasUsername:     p.UsernameFlag,
+		Remote:          c.nc.RemoteAddr(),
+		Listener:        c.port,
+		ProtocolVersion: p.ProtocolVersion,
+	}
+	reject := func(rc packet.ReasonCode, why string) error {
+		b.log.Info("Client " + clientLabel(p.ClientID, c.remote) + " refused: " + why + ".")
+		c.send(&packet.Connack{ReasonCode: rc})
+		return errRejected{rc}
+	}
+
+	c.window = b.opts.MaxInflight
+	if v5 {
+		pr := &p.Properties
+		if pr.HasReceiveMaximum && int(pr.ReceiveMaximum) < c.window {
+			c.window = int(pr.ReceiveMaximum) // [MQTT-3.3.4-7]
+		}
+		if pr.HasMaximumPacketSize {
+			c.maxOut = pr.MaximumPacketSize
+		}
+		if b.opts.OutboundTopicAliases && pr.HasTopicAliasMaximum {
+			c.aliasOutMax = pr.TopicAliasMaximum
+		}
+		if pr.HasRequestProblemInfo && pr.RequestProblemInfo == 0 {
+			c.problemInfo = false
+		}
+	}
+	if c.window > 65535 {
+		c.window = 65535
+	}
+
+	id := p.ClientID
+	assigned := false
+	if id == "" {
+		switch {
+		case c.version == packet.V31:
+			return reject(packet.ClientIdentifierNotValid, "MQTT 3.1 requires a client identifier")
+		case c.version == packet.V311 && !p.CleanStart:
+			return reject(packet.ClientIdentifierNotValid, "empty client identifier with clean session 0") // [MQTT-3.1.3-8]
+		case !b.opts.AllowZeroLengthClientID:
+			return reject(packet.ClientIdentifierNotValid, "zero length client identifiers are not allowed")
+		}
+		id = b.newClientID()
+		assigned = true // [MQTT-3.1.3-6], [MQTT-3.2.2-16]
+	}
+	c.clientID = id
+	c.info.ClientID = id
+
+	if p.WillFlag {
+		if err := topic.ValidateName(p.WillTopic); err != nil {
+			return reject(packet.TopicNameInvalid, "invalid will topic")
+		}
+		if isSysTopic(p.WillTopic) {
+			return reject(packet.NotAuthorized, "will topic in $SYS")
+		}
+		if p.WillQoS > b.opts.MaxQoS {
+			return reject(packet.QoSNotSupported, "will QoS above the maximum") // [MQTT-3.2.2-12]
+		}
+		if p.WillRetain && !b.opts.RetainAvailable {
+			return reject(packet.RetainNotSupported, "retained will but retain is not available") // [MQTT-3.2.2-13]
+		}
+	}
+
+	// Authentication.
+	info := ConnectInfo{ClientInfo: c.info, Password: p.Password, HasPassword: p.PasswordFlag}
+	var authData []byte
+	if v5 && p.Properties.AuthMethod != "" {
+		ea, ok := b.auth.(EnhancedAuthenticator)
+		if !ok {
+			return reject(packet.BadAuthenticationMethod, "authentication method "+strconvQuote(p.Properties.AuthMethod)+" not supported")
+		}
+		c.authMethod = p.Properties.AuthMethod
+		data, rc, err := c.enhancedAuth(ea, info, p.Properties.AuthData)
+		if err != nil {
+			return err
+		}
+		if rc != packet.Success {
+			return reject(rc, "authentication failed")
+		}
+		authData = data
+	} else if rc := b.auth.Authenticate(context.Background(), info); rc != packet.Success {
+		return reject(rc, "not authorised")
+	}
+
+	// Keep alive: MQTT 5 clients may be told a smaller one [MQTT-3.2.2-21].
+	ka := p.KeepAlive
+	serverKA := false
+	if v5 && b.opts.MaxKeepAlive < 65535 && (ka == 0 || ka > b.opts.MaxKeepAlive) {
+		ka, serverKA = b.opts.MaxKeepAlive, true
+	}
+	c.keepAlive = time.Duration(ka) * time.Second
+
+	// Session expiry: 3.x clean session 1 ends with the connection, 0 never.
+	var expiry uint32
+	if v5 {
+		if p.Properties.HasSessionExpiry {
+			expiry = p.Properties.SessionExpiry
+		}
+	} else if !p.CleanStart {
+		expiry = neverExpire
+	}
+	c.expiry = expiry
+
+	if p.WillFlag {
+		w := &Message{
+			Topic:   p.WillTopic,
+			Payload: bytes.Clone(p.WillPayload),
+			QoS:     p.WillQoS,
+			Retain:  p.WillRetain,
+			From:    id,
+		}
+		if w.Payload == nil {
+			w.Payload = []byte{}
+		}
+		if v5 {
+			w.Props = forwardProps(&p.WillProperties)
+			if p.WillProperties.HasMessageExpiry {
+				// The expiry starts when the will is published; keep the
+				// interval in the props until then.
+				w.Props.MessageExpiry, w.Props.HasMessageExpiry = p.WillProperties.MessageExpiry, true
+			}
+			c.willDelay = p.WillProperties.WillDelay
+		}
+		c.will = w
+	}
+
+	s, present := b.attach(c, id, p.CleanStart, expiry)
+	if p.CleanStart {
+		present = false // [MQTT-3.2.2-1] (3.1.1), [MQTT-3.2.2-2] (5.0)
+	}
+
+	ack := &packet.Connack{SessionPresent: present, ReasonCode: packet.Success}
+	if v5 {
+		pr := &ack.Properties
+		if b.opts.ReceiveMaximum < 65535 {
+			pr.ReceiveMaximum, pr.HasReceiveMaximum = b.opts.ReceiveMaximum, true
+		}
+		if b.opts.MaxQoS < 2 {
+			pr.MaximumQoS, pr.HasMaximumQoS = b.opts.MaxQoS, true
+		}
+		if !b.opts.RetainAvailable {
+			pr.RetainAvailable, pr.HasRetainAvailable = 0, true
+		}
+		if b.opts.MaxPacketSize > 0 {
+			pr.MaximumPacketSize, pr.HasMaximumPacketSize = b.opts.MaxPacketSize, true
+		}
+		if assigned {
+			pr.AssignedClientID = id
+		}
+		if b.opts.TopicAliasMaximum > 0 {
+			pr.TopicAliasMaximum, pr.HasTopicAliasMaximum = b.opts.TopicAliasMaximum, true
+		}
+		if serverKA {
+			pr.ServerKeepAlive, pr.HasServerKeepAlive = ka, true
+		}
+		if p.Properties.HasRequestResponseInfo && p.Properties.RequestResponseInfo == 1 && b.opts.ResponseInformation != "" {
+			pr.ResponseInfo = strings.ReplaceAll(b.opts.ResponseInformation, "%c", id) // [MQTT-3.1.2-28]
+		}
+		if c.authMethod != "" {
+			pr.AuthMethod = c.authMethod
+			pr.AuthData = authData
+		}
+	}
+	c.mu.Lock()
+	c.sess = s
+	c.connAccepted = true
+	c.ctrl = append(c.ctrl, ack)
+	c.mu.Unlock()
+	c.notify()
+
+	n := b.stats.clientsConnected.Add(1)
+	for {
+		m := b.stats.clientsMax.Load()
+		if n <= m || b.stats.clientsMax.CompareAndSwap(m, n) {
+			break
+		}
+	}
+	line := "New client connected from " + hostOf(c.remote) + ":" + portOnly(c.remote) + " as " + id +
+		" (p" + strconv.Itoa(mosqProtocol(c.version)) + ", c" + b01(p.CleanStart) + ", k" + strconv.Itoa(int(ka))
+	if p.UsernameFlag {
+		line += ", u'" + p.Username + "'"
+	}
+	b.log.Info(line + ").")
+	return nil
+}
+
+// enhancedAuth runs the MQTT 5 AUTH exchange of a CONNECT (§4.12),
+// reading the client's AUTH packets directly.
+func (c *conn) enhancedAuth(ea EnhancedAuthenticator, info ConnectInfo, data []byte) ([]byte, packet.ReasonCode, error) {
+	var state any
+	for {
+		out, rc := ea.AuthStep(context.Background(), info, c.authMethod, data, &state)
+		if rc != packet.ContinueAuthentication {
+			return out, rc, nil
+		}
+		c.send(&packet.Auth{ReasonCode: packet.ContinueAuthentication,
+			Properties: packet.Properties{AuthMethod: c.authMethod, AuthData: out}})
+		p, err := packet.ReadPacket(c.br, c.version, int(c.b.opts.MaxPacketSize))
+		if err != nil {
+			return nil, 0, err
+		}
+		a, ok := p.(*packet.Auth)
+		if !ok || a.ReasonCode != packet.ContinueAuthentication || a.Properties.AuthMethod != c.authMethod {
+			// [MQTT-4.12.0-4]: anything else during the exchange is an error.
+			return nil, packet.ProtocolError, nil
+		}
+		data = a.Properties.AuthData
+	}
+}
+
+// handleAuth handles AUTH after CONNECT: re-authentication (§4.12.1).
+func (c *conn) handleAuth(p *packet.Auth) error {
+	if c.version != packet.V5 || c.authMethod == "" {
+		return &packet.Error{Code: packet.ProtocolError, Msg: "AUTH without an authentication method"} // [MQTT-4.12.0-7]
+	}
+	if p.Properties.AuthMethod != c.authMethod {
+		return &packet.Error{Code: packet.ProtocolError, Msg: "AUTH with a different method"} // [MQTT-4.12.1-1]
+	}
+	if p.ReasonCode != packet.ReAuthenticate && p.ReasonCode != packet.ContinueAuthentication {
+		return &packet.Error{Code: packet.ProtocolError, Msg: "unexpected AUTH reason"}
+	}
+	ea := c.b.auth.(EnhancedAuthenticator)
+	if p.ReasonCode == packet.ReAuthenticate {
+		c.authState = nil
+	}
+	info := ConnectInfo{ClientInfo: c.info}
+	out, rc := ea.AuthStep(context.Background(), info, c.authMethod, p.Properties.AuthData, &c.authState)
+	switch rc {
+	case packet.Success, packet.ContinueAuthentication:
+		c.send(&packet.Auth{ReasonCode: rc, Properties: packet.Properties{AuthMethod: c.authMethod, AuthData: out}})
+		return nil
+	}
+	return rc // re-authentication failed: DISCONNECT with the reason [MQTT-4.12.1-2]
+}
+
+// handleDisconnect handles a client's DISCONNECT [MQTT-3.14].
+func (c *conn) handleDisconnect(p *packet.Disconnect) error {
+	if c.version == packet.V5 {
+		if p.Properties.HasSessionExpiry {
+			if c.expiry == 0 && p.Properties.SessionExpiry != 0 {
+				return &packet.Error{Code: packet.ProtocolError, Msg: "session expiry set on DISCONNECT after 0 on CONNECT"} // [MQTT-3.14.2-2]
+			}
+			c.sess.mu.Lock()
+			c.sess.expiry = p.Properties.SessionExpiry
+			c.sess.mu.Unlock()
+		}
+		if p.ReasonCode == packet.DisconnectWithWill {
+			return errNormalWithWill
+		}
+	}
+	c.normalClose = true // discard the will [MQTT-3.1.2-10]
+	return errNormal
+}
+
+var errNormalWithWill = errors.New("client disconnected with will")
+
+func (b *Broker) newClientID() string {
+	var r [12]byte
+	rand.Read(r[:])
+	return b.opts.AutoIDPrefix + hex.EncodeToString(r[:])
+}
+
+// mosqProtocol maps the protocol level to Mosquitto's log notation
+// (p1 = 3.1, p2 = 3.1.1, p5 = 5.0).
+func mosqProtocol(v byte) int {
+	switch v {
+	case packet.V31:
+		return 1
+	case packet.V311:
+		return 2
+	}
+	return int(v)
+}
+
+func clientLabel(id, remote string) string {
+	if id == "" {
+		return "<unknown> from " + remote
+	}
+	return id + " from " + remote
+}
+
+func hostOf(addr string) string {
+	i := strings.LastIndexByte(addr, ':')
+	if i < 0 {
+		return addr
+	}
+	return strings.Trim(addr[:i], "[]")
+}
+
+func portOnly(addr string) string {
+	i := strings.LastIndexByte(addr, ':')
+	if i < 0 {
+		return ""
+	}
+	return addr[i+1:]
+}
+
+func strconvQuote(s string) string { return strconv.Quote(s) }
+
+func itoa(n int) string { return strconv.Itoa(n) }

@@ -1,0 +1,394 @@
+package broker
+
+import (
+	"bytes"
+	"context"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mqttkit/mqtt/mqtt/packet"
+	"github.com/mqttkit/mqtt/mqtt/topic"
+)
+
+// Message is one application message as the broker routes it: created
+// once per inbound PUBLISH (topic and payload copied once), immutable
+// afterwards and shared by every subscriber's queue.
+type Message struct {
+	Topic   string
+	Payload []byte
+	QoS     byte
+	Retain  bool
+	// Props carries the properties forwarded untouched [MQTT-3.3.2-17..20]:
+	// payload format, content type, response topic, correlation data and
+	// user properties. Topic alias and subscription ids are per connection.
+	Props packet.Properties
+	// Expiry is when the message expires (zero: never); the remaining
+	// lifetime is sent as Message Expiry Interval [MQTT-3.3.2-6].
+	Expiry time.Time
+	// From is the publishing client id, "" for the broker ($SYS).
+	From string
+}
+
+func (m *Message) size() int { return len(m.Topic) + len(m.Payload) }
+
+func (m *Message) expired(now time.Time) bool {
+	return !m.Expiry.IsZero() && !now.Before(m.Expiry)
+}
+
+// newMessage copies what the broker keeps from an inbound PUBLISH.
+func newMessage(from, name string, p *packet.Publish, v5 bool) *Message {
+	m := &Message{
+		Topic:   name,
+		Payload: bytes.Clone(p.Payload),
+		QoS:     p.QoS,
+		Retain:  p.Retain,
+		From:    from,
+	}
+	if m.Payload == nil {
+		m.Payload = []byte{}
+	}
+	if v5 {
+		m.Props = forwardProps(&p.Properties)
+		if p.Properties.HasMessageExpiry {
+			m.Expiry = time.Now().Add(time.Duration(p.Properties.MessageExpiry) * time.Second)
+		}
+	}
+	return m
+}
+
+// forwardProps keeps the properties a server forwards with a message.
+func forwardProps(in *packet.Properties) packet.Properties {
+	return packet.Properties{
+		PayloadFormat:    in.PayloadFormat,
+		HasPayloadFormat: in.HasPayloadFormat,
+		ContentType:      in.ContentType,
+		ResponseTopic:    in.ResponseTopic,
+		CorrelationData:  bytes.Clone(in.CorrelationData),
+		User:             slices.Clone(in.User),
+	}
+}
+
+func isSysTopic(name string) bool {
+	return name == "$SYS" || strings.HasPrefix(name, "$SYS/")
+}
+
+// handlePublish handles an inbound PUBLISH [MQTT-3.3].
+func (c *conn) handlePublish(p *packet.Publish) error {
+	b, s := c.b, c.sess
+	v5 := c.version == packet.V5
+	b.stats.pubRecv.Add(1)
+	b.stats.pubBytesRecv.Add(int64(len(p.Payload)))
+
+	if p.QoS > b.opts.MaxQoS {
+		if v5 {
+			return packet.QoSNotSupported // [MQTT-3.2.2-11]
+		}
+		return &packet.Error{Code: packet.ProtocolError, Msg: "QoS above the server maximum"}
+	}
+	if p.Retain && !b.opts.RetainAvailable {
+		return packet.RetainNotSupported // [MQTT-3.2.2-14]
+	}
+	name := p.Topic
+	if v5 && p.Properties.HasTopicAlias {
+		a := p.Properties.TopicAlias
+		if a == 0 || a > b.opts.TopicAliasMaximum {
+			return packet.TopicAliasInvalid // [MQTT-3.3.2-9], [MQTT-3.3.2-10]
+		}
+		if name == "" {
+			t, ok := c.aliasIn[a]
+			if !ok {
+				return &packet.Error{Code: packet.ProtocolError, Msg: "unknown topic alias"}
+			}
+			name = t
+		} else {
+			if c.aliasIn == nil {
+				c.aliasIn = make(map[uint16]string)
+			}
+			c.aliasIn[a] = name
+		}
+	}
+	if err := topic.ValidateName(name); err != nil {
+		return packet.TopicNameInvalid // [MQTT-3.3.2-2]
+	}
+	if p.QoS == 2 {
+		s.mu.Lock()
+		_, dup := s.inQoS2[p.PacketID]
+		full := !dup && len(s.inQoS2) >= int(b.opts.ReceiveMaximum)
+		s.mu.Unlock()
+		if full && v5 {
+			return packet.ReceiveMaximumExceeded // [MQTT-3.3.4-9]
+		}
+		if dup { // already routed: acknowledge again, deliver once [MQTT-4.3.3-10]
+			c.send(&packet.Pubrec{PacketID: p.PacketID})
+			return nil
+		}
+	}
+
+	rc := packet.Success
+	reason := ""
+	switch {
+	case isSysTopic(name):
+		rc, reason = packet.NotAuthorized, "$SYS topics are read-only"
+	case b.opts.MessageSizeLimit > 0 && len(p.Payload) > b.opts.MessageSizeLimit:
+		rc, reason = packet.PacketTooLarge, "payload exceeds message_size_limit"
+	case b.authz != nil && !b.authz.CanPublish(context.Background(), c.info, name, p.QoS, p.Retain):
+		rc = packet.NotAuthorized
+	}
+	if rc == packet.Success {
+		m := newMessage(c.clientID, name, p, v5)
+		if m.Retain {
+			b.retain(m)
+		}
+		matched, delivered := b.route(m)
+		switch {
+		case matched > 0 && delivered == 0:
+			rc = packet.QuotaExceeded
+		case matched == 0:
+			rc = packet.NoMatchingSubscribers
+		}
+	} else {
+		b.stats.pubDropped.Add(1)
+		b.log.Info("Denied PUBLISH from " + c.clientID + " (d" + b01(p.Dup) + ", q" + string('0'+p.QoS) + ", r" + b01(p.Retain) + ", m" + itoa(int(p.PacketID)) + ", '" + name + "', ... (" + itoa(len(p.Payload)) + " bytes))")
+	}
+	props := packet.Properties{}
+	if reason != "" && c.problemInfo {
+		props.ReasonString = reason
+	}
+	switch p.QoS {
+	case 1:
+		c.send(&packet.Puback{PacketID: p.PacketID, ReasonCode: rc, Properties: props})
+	case 2:
+		if rc < 0x80 {
+			s.mu.Lock()
+			if s.inQoS2 != nil {
+				s.inQoS2[p.PacketID] = struct{}{}
+			}
+			s.mu.Unlock()
+		}
+		c.send(&packet.Pubrec{PacketID: p.PacketID, ReasonCode: rc, Properties: props})
+	}
+	return nil
+}
+
+func b01(v bool) string {
+	if v {
+		return "1"
+	}
+	return "0"
+}
+
+// matchPool recycles the per-publish match slices.
+var matchPool = sync.Pool{New: func() any { s := make([]topic.Subscription[*Session], 0, 64); return &s }}
+
+// route delivers m to every matching subscription: once per session
+// (overlapping subscriptions merge: highest QoS, all subscription ids,
+// MQTT 5 §3.3.4) and to one member of each shared subscription. It
+// returns how many sessions matched and how many accepted the message.
+func (b *Broker) route(m *Message) (matched, delivered int) {
+	bufp := matchPool.Get().(*[]topic.Subscription[*Session])
+	subs := b.index.MatchAppend((*bufp)[:0], m.Topic)
+	direct, shared := topic.Partition(subs)
+	if len(direct) > 1 {
+		slices.SortFunc(direct, func(a, b topic.Subscription[*Session]) int {
+			switch {
+			case a.Subscriber.num < b.Subscriber.num:
+				return -1
+			case a.Subscriber.num > b.Subscriber.num:
+				return 1
+			}
+			return 0
+		})
+	}
+	for i := 0; i < len(direct); {
+		j := i + 1
+		for j < len(direct) && direct[j].Subscriber == direct[i].Subscriber {
+			j++
+		}
+		if d, ok := b.merge(m, direct[i:j]); ok {
+			matched++
+			if direct[i].Subscriber.enqueue(d) {
+				delivered++
+			}
+		}
+		i = j
+	}
+	for g, rest := topic.NextShareGroup(shared); len(g) > 0; g, rest = topic.NextShareGroup(rest) {
+		matched++
+		if b.deliverShared(m, g, nil) {
+			delivered++
+		}
+	}
+	clear(subs)
+	*bufp = subs[:0]
+	matchPool.Put(bufp)
+	return matched, delivered
+}
+
+// merge builds the delivery for one session from all its matching
+// subscriptions; ok is false when none applies (no-local, ACL).
+func (b *Broker) merge(m *Message, subs []topic.Subscription[*Session]) (d delivery, ok bool) {
+	s := subs[0].Subscriber
+	for _, sub := range subs {
+		if sub.Options.NoLocal && m.From != "" && m.From == s.id {
+			continue // [MQTT-3.8.3-3]
+		}
+		q := min(m.QoS, sub.Options.QoS)
+		if !ok || q > d.qos {
+			d.qos = q
+		}
+		if sub.Options.RetainAsPublished && m.Retain {
+			d.retain = true // [MQTT-3.3.1-13]; otherwise 0 [MQTT-3.3.1-12]
+		}
+		if sub.Options.Identifier != 0 {
+			d.subIDs = append(d.subIDs, sub.Options.Identifier) // [MQTT-3.3.4-3]
+		}
+		ok = true
+	}
+	if !ok || (b.authz != nil && !b.authz.CanRead(context.Background(), *s.info.Load(), m.Topic)) {
+		return delivery{}, false
+	}
+	d.msg = m
+	return d, true
+}
+
+// handlePuback completes an outbound QoS 1 message [MQTT-4.3.2].
+func (c *conn) handlePuback(p *packet.Puback) error {
+	s := c.sess
+	s.mu.Lock()
+	d, ok := s.inflight[p.PacketID]
+	s.mu.Unlock()
+	if ok && d.qos == 1 {
+		s.complete(p.PacketID)
+	}
+	return nil
+}
+
+// handlePubrec moves an outbound QoS 2 message to its PUBREL step
+// [MQTT-4.3.3-3]; an error reason ends it [MQTT-4.3.3-4].
+func (c *conn) handlePubrec(p *packet.Pubrec) error {
+	s := c.sess
+	s.mu.Lock()
+	d, ok := s.inflight[p.PacketID]
+	if ok && d.qos == 2 && p.ReasonCode < 0x80 {
+		d.rel = true
+		d.msg = nil // the message is delivered; free it
+		s.inflight[p.PacketID] = d
+	}
+	s.mu.Unlock()
+	switch {
+	case !ok || d.qos != 2:
+		c.send(&packet.Pubrel{PacketID: p.PacketID, ReasonCode: packet.PacketIdentifierNotFound})
+	case p.ReasonCode >= 0x80:
+		s.complete(p.PacketID)
+	default:
+		c.send(&packet.Pubrel{PacketID: p.PacketID})
+	}
+	return nil
+}
+
+// handlePubcomp completes an outbound QoS 2 message.
+func (c *conn) handlePubcomp(p *packet.Pubcomp) error {
+	s := c.sess
+	s.mu.Lock()
+	d, ok := s.inflight[p.PacketID]
+	s.mu.Unlock()
+	if ok && d.rel {
+		s.complete(p.PacketID)
+	}
+	return nil
+}
+
+// handlePubrel releases an inbound QoS 2 packet id [MQTT-4.3.3-11].
+func (c *conn) handlePubrel(p *packet.Pubrel) error {
+	s := c.sess
+	s.mu.Lock()
+	_, ok := s.inQoS2[p.PacketID]
+	delete(s.inQoS2, p.PacketID)
+	s.mu.Unlock()
+	rc := packet.Success
+	if !ok {
+		rc = packet.PacketIdentifierNotFound
+	}
+	c.send(&packet.Pubcomp{PacketID: p.PacketID, ReasonCode: rc})
+	return nil
+}
+
+// writeDelivery encodes one outbound message (or its PUBREL) into the
+// write buffer. It runs in the writer goroutine: packet id, topic alias,
+// expiry and subscription ids are per connection.
+func (c *conn) writeDelivery(d *delivery) error {
+	if d.rel {
+		return c.writePacket(&packet.Pubrel{PacketID: d.id})
+	}
+	m := d.msg
+	var expiry uint32
+	if !m.Expiry.IsZero() {
+		left := time.Until(m.Expiry)
+		if left <= 0 { // expired while inflight or queued [MQTT-3.3.2-5]
+			c.dropDelivery(d)
+			return nil
+		}
+		expiry = uint32((left + time.Second - 1) / time.Second)
+	}
+	pub := packet.Publish{
+		Dup:      d.dup,
+		QoS:      d.qos,
+		Retain:   d.retain,
+		Topic:    m.Topic,
+		PacketID: d.id,
+		Payload:  m.Payload,
+	}
+	var alias uint16
+	newAlias := false
+	if c.version == packet.V5 {
+		pub.Properties = m.Props
+		pub.Properties.SubscriptionIDs = d.subIDs
+		if !m.Expiry.IsZero() {
+			pub.Properties.MessageExpiry, pub.Properties.HasMessageExpiry = expiry, true
+		}
+		if c.aliasOutMax > 0 {
+			if a, ok := c.aliasOut[m.Topic]; ok {
+				alias = a
+				pub.Topic = ""
+			} else if len(c.aliasOut) < int(c.aliasOutMax) {
+				alias = uint16(len(c.aliasOut) + 1)
+				newAlias = true
+			}
+			if alias != 0 {
+				pub.Properties.TopicAlias, pub.Properties.HasTopicAlias = alias, true
+			}
+		}
+	}
+	if c.maxOut > 0 && packet.Size(&pub, c.version) > int(c.maxOut) {
+		// Too large for this client: discard it as if sent [MQTT-3.1.2-25].
+		c.dropDelivery(d)
+		return nil
+	}
+	if newAlias {
+		if c.aliasOut == nil {
+			c.aliasOut = make(map[string]uint16)
+		}
+		c.aliasOut[m.Topic] = alias
+	}
+	var err error
+	c.wbuf, err = packet.Append(c.wbuf[:0], &pub, c.version)
+	if err != nil {
+		c.b.log.Error("encoding PUBLISH failed", "client", c.clientID, "err", err)
+		c.dropDelivery(d)
+		return nil
+	}
+	c.b.stats.msgsSent.Add(1)
+	c.b.stats.pubSent.Add(1)
+	c.b.stats.pubBytesSent.Add(int64(len(m.Payload)))
+	_, err = c.bw.Write(c.wbuf)
+	return err
+}
+
+func (c *conn) dropDelivery(d *delivery) {
+	c.b.stats.pubDropped.Add(1)
+	if d.qos > 0 {
+		c.sess.complete(d.id)
+	}
+}

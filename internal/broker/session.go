@@ -1,0 +1,457 @@
+package broker
+
+import (
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mqttkit/mqtt/mqtt/packet"
+	"github.com/mqttkit/mqtt/mqtt/topic"
+)
+
+// neverExpire is the MQTT 5 Session Expiry Interval meaning "never".
+const neverExpire = 0xFFFFFFFF
+
+// Session is the server side of an MQTT session: it outlives connections
+// (clean session 0 / session expiry > 0). It holds the subscriptions, the
+// outbound queue and inflight window, and the inbound QoS 2 packet ids.
+type Session struct {
+	b   *Broker
+	id  string // client identifier
+	num uint64 // unique per broker: orders sessions when merging matches
+
+	online atomic.Bool                // a connection is attached (read lock-free by routing)
+	info   atomic.Pointer[ClientInfo] // of the latest connection, for CanRead
+
+	mu       sync.Mutex
+	conn     *conn
+	version  byte
+	ended    bool
+	subs     map[string]subRecord // by the filter as subscribed ("$share/g/f" included)
+	queue    deque
+	qbytes   int
+	inflight map[uint16]delivery
+	resend   []uint16 // inflight ids to retransmit on the new connection, in order
+	nextID   uint16
+	seq      uint64
+	inQoS2   map[uint16]struct{} // inbound QoS 2 ids awaiting PUBREL
+	expiry   uint32              // seconds; neverExpire
+
+	will        *Message // a will waiting for its delay (or the session end)
+	willTimer   *time.Timer
+	expireTimer *time.Timer
+}
+
+type subRecord struct {
+	Group, Filter string // Filter without the "$share/{group}/" prefix
+	Options       topic.Options
+}
+
+// delivery is one message on its way to one session: in the queue, or in
+// the inflight window once it has a packet id.
+type delivery struct {
+	msg    *Message
+	qos    byte
+	retain bool
+	dup    bool
+	rel    bool // QoS 2: PUBREC received, PUBREL sent, waiting for PUBCOMP
+	id     uint16
+	seq    uint64
+	subIDs []uint32
+	// group and filter name the shared subscription it was routed by, so
+	// it can be handed to another member.
+	group, filter string
+}
+
+func (b *Broker) newSession(id string, version byte) *Session {
+	return &Session{
+		b:        b,
+		id:       id,
+		num:      b.idSeq.Add(1),
+		version:  version,
+		subs:     make(map[string]subRecord),
+		inflight: make(map[uint16]delivery),
+		inQoS2:   make(map[uint16]struct{}),
+	}
+}
+
+// enqueue adds d to the session's outbound queue, within the queue
+// limits. It never blocks: on a full queue the message is dropped and
+// counted, and enqueue reports false.
+func (s *Session) enqueue(d delivery) bool {
+	size := d.msg.size()
+	s.mu.Lock()
+	if s.ended || (s.conn == nil && d.qos == 0 && !s.b.opts.QueueQoS0) || s.queueFull(size) {
+		s.mu.Unlock()
+		s.b.stats.pubDropped.Add(1)
+		return false
+	}
+	s.queue.push(d)
+	s.qbytes += size
+	c := s.conn
+	s.mu.Unlock()
+	s.b.stats.queued.Add(1)
+	s.b.stats.queuedBytes.Add(int64(size))
+	if c != nil {
+		c.notify()
+	}
+	return true
+}
+
+// takeForSend moves what connection c may send now into out:
+// retransmissions first, then queued messages while the inflight window
+// has room. QoS 1/2 messages get their packet id here.
+func (s *Session) takeForSend(c *conn, out []delivery) []delivery {
+	if s == nil {
+		return out
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.conn != c {
+		return out
+	}
+	for _, id := range s.resend {
+		if d, ok := s.inflight[id]; ok {
+			d.dup = !d.rel // [MQTT-3.3.1-1]; PUBREL has no DUP
+			out = append(out, d)
+		}
+	}
+	s.resend = s.resend[:0]
+	now := time.Now()
+	for s.queue.len() > 0 && len(out) < 512 {
+		d := s.queue.front()
+		if d.msg.expired(now) {
+			s.popLocked()
+			s.b.stats.pubDropped.Add(1)
+			continue
+		}
+		if d.qos > 0 && len(s.inflight) >= c.window {
+			break
+		}
+		s.popLocked()
+		if d.qos > 0 {
+			d.id = s.nextIDLocked()
+			s.seq++
+			d.seq = s.seq
+			s.inflight[d.id] = d
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+func (s *Session) popLocked() {
+	d := s.queue.pop()
+	size := d.msg.size()
+	s.qbytes -= size
+	s.b.stats.queued.Add(-1)
+	s.b.stats.queuedBytes.Add(-int64(size))
+}
+
+// nextIDLocked returns a packet id not in use by the inflight window
+// [MQTT-2.2.1-3]. The window is at most 65535, so one is always free.
+func (s *Session) nextIDLocked() uint16 {
+	for {
+		s.nextID++
+		if s.nextID == 0 {
+			s.nextID = 1
+		}
+		if _, used := s.inflight[s.nextID]; !used {
+			return s.nextID
+		}
+	}
+}
+
+// complete removes an inflight message (acknowledged, or dropped as if
+// delivered) and wakes the writer if queued messages wait for room.
+func (s *Session) complete(id uint16) {
+	s.mu.Lock()
+	delete(s.inflight, id)
+	c := s.conn
+	more := s.queue.len() > 0
+	s.mu.Unlock()
+	if c != nil && more {
+		c.notify()
+	}
+}
+
+// stopTimersLocked stops the will and expiry timers.
+func (s *Session) stopTimersLocked() {
+	if s.willTimer != nil {
+		s.willTimer.Stop()
+		s.willTimer = nil
+	}
+	if s.expireTimer != nil {
+		s.expireTimer.Stop()
+		s.expireTimer = nil
+	}
+}
+
+// takeSharedLocked removes the messages routed through shared
+// subscriptions that the client has not acknowledged yet (queued, or
+// inflight before PUBREC), so another member can have them.
+func (s *Session) takeSharedLocked() []delivery {
+	var out []delivery
+	if s.queue.len() > 0 {
+		keep := s.queue.items[s.queue.head:]
+		n := 0
+		for _, d := range keep {
+			if d.group != "" {
+				out = append(out, d)
+				size := d.msg.size()
+				s.qbytes -= size
+				s.b.stats.queued.Add(-1)
+				s.b.stats.queuedBytes.Add(-int64(size))
+			} else {
+				keep[n] = d
+				n++
+			}
+		}
+		clear(keep[n:])
+		s.queue.items = s.queue.items[:s.queue.head+n]
+	}
+	var ids []delivery
+	for id, d := range s.inflight {
+		if d.group != "" && !d.rel {
+			ids = append(ids, d)
+			delete(s.inflight, id)
+		}
+	}
+	slices.SortFunc(ids, func(a, b delivery) int { return int(a.seq - b.seq) })
+	for _, d := range ids {
+		d.id, d.dup = 0, false
+		out = append(out, d)
+	}
+	return out
+}
+
+// deque is a FIFO of deliveries in a slice.
+type deque struct {
+	items []delivery
+	head  int
+}
+
+func (q *deque) len() int        { return len(q.items) - q.head }
+func (q *deque) front() delivery { return q.items[q.head] }
+func (q *deque) push(d delivery) { q.items = append(q.items, d) }
+func (q *deque) all() []delivery { return q.items[q.head:] }
+func (q *deque) reset()          { clear(q.items); q.items, q.head = q.items[:0], 0 }
+func (q *deque) pop() delivery {
+	d := q.items[q.head]
+	q.items[q.head] = delivery{}
+	q.head++
+	if q.head == len(q.items) {
+		q.items, q.head = q.items[:0], 0
+	} else if q.head >= 1024 && q.head*2 >= len(q.items) {
+		n := copy(q.items, q.items[q.head:])
+		clear(q.items[n:])
+		q.items, q.head = q.items[:n], 0
+	}
+	return d
+}
+
+// attach binds connection c to the session of clientID, taking it over
+// from a connection that holds it [MQTT-3.1.4-3] and discarding it when
+// clean is set [MQTT-3.1.2-4]. It reports whether a session was present.
+func (b *Broker) attach(c *conn, clientID string, clean bool, expiry uint32) (*Session, bool) {
+	for {
+		b.mu.Lock()
+		s := b.sessions[clientID]
+		if s != nil {
+			s.mu.Lock()
+			old := s.conn
+			s.mu.Unlock()
+			if old != nil {
+				b.mu.Unlock()
+				old.close(reasonTakeover)
+				<-old.done
+				continue
+			}
+			if clean {
+				delete(b.sessions, clientID)
+				b.mu.Unlock()
+				b.endSession(s)
+				continue
+			}
+		}
+		present := s != nil
+		if s == nil {
+			s = b.newSession(clientID, c.version)
+			b.sessions[clientID] = s
+		}
+		s.mu.Lock()
+		s.stopTimersLocked()
+		s.will = nil // a new connection before the will delay: no will [MQTT-3.1.3-9]
+		s.conn = c
+		s.version = c.version
+		s.expiry = expiry
+		s.online.Store(true)
+		s.info.Store(&c.info)
+		// Retransmit unacknowledged PUBLISH and PUBREL in their original
+		// order [MQTT-4.4.0-1], [MQTT-4.6.0-1].
+		s.resend = s.resend[:0]
+		ids := make([]delivery, 0, len(s.inflight))
+		for _, d := range s.inflight {
+			ids = append(ids, d)
+		}
+		slices.SortFunc(ids, func(a, b delivery) int {
+			switch {
+			case a.seq < b.seq:
+				return -1
+			case a.seq > b.seq:
+				return 1
+			}
+			return 0
+		})
+		for _, d := range ids {
+			s.resend = append(s.resend, d.id)
+		}
+		s.mu.Unlock()
+		b.mu.Unlock()
+		return s, present
+	}
+}
+
+// detach unbinds a closed connection from its session: the will is
+// published or scheduled, shared-subscription messages the client did
+// not acknowledge go to other members, and the session ends now or gets
+// its expiry timer.
+func (b *Broker) detach(c *conn) {
+	s := c.sess
+	will := c.will
+	if c.normalClose {
+		will = nil // [MQTT-3.14.4-3]
+	}
+	s.mu.Lock()
+	if s.conn != c {
+		// Taken over: the session lives on with the new connection, so a
+		// delayed will is not sent [MQTT-3.1.3-9]; an immediate one is.
+		ended := s.ended
+		s.mu.Unlock()
+		if will != nil && (c.willDelay == 0 || ended) {
+			b.publishWill(will)
+		}
+		return
+	}
+	s.conn = nil
+	s.online.Store(false)
+	s.resend = s.resend[:0]
+	expiry := s.expiry
+	if expiry == neverExpire && b.opts.PersistentClientExpiration > 0 {
+		expiry = uint32(min(b.opts.PersistentClientExpiration/time.Second, neverExpire-1))
+	}
+	var now *Message
+	if will != nil {
+		if c.willDelay == 0 || expiry == 0 {
+			now = will
+		} else {
+			s.will = will
+			s.willTimer = time.AfterFunc(time.Duration(c.willDelay)*time.Second, func() { b.fireWill(s) })
+		}
+	}
+	shared := s.takeSharedLocked()
+	if expiry != 0 && expiry != neverExpire {
+		s.expireTimer = time.AfterFunc(time.Duration(expiry)*time.Second, func() { b.expireSession(s, false) })
+	}
+	s.mu.Unlock()
+	if now != nil {
+		b.publishWill(now)
+	}
+	b.redistribute(s, shared)
+	if expiry == 0 {
+		b.expireSession(s, true)
+	}
+}
+
+// expireSession ends a session that has no connection.
+func (b *Broker) expireSession(s *Session, clean bool) {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return
+	}
+	s.mu.Lock()
+	ok := s.conn == nil && !s.ended && b.sessions[s.id] == s
+	s.mu.Unlock()
+	if ok {
+		delete(b.sessions, s.id)
+	}
+	b.mu.Unlock()
+	if ok {
+		if !clean {
+			b.stats.expired.Add(1)
+			b.log.Info("Expiring client " + s.id + ".")
+		}
+		b.endSession(s)
+	}
+}
+
+// endSession discards a session already removed from b.sessions: its
+// subscriptions leave the index, a pending will is published, queued
+// shared-subscription messages go to other members, the rest is dropped.
+func (b *Broker) endSession(s *Session) {
+	s.mu.Lock()
+	if s.ended {
+		s.mu.Unlock()
+		return
+	}
+	s.ended = true
+	s.stopTimersLocked()
+	will := s.will
+	s.will = nil
+	subs := s.subs
+	s.subs = nil
+	shared := s.takeSharedLocked()
+	dropped := s.queue.len()
+	for _, d := range s.queue.all() {
+		size := d.msg.size()
+		b.stats.queued.Add(-1)
+		b.stats.queuedBytes.Add(-int64(size))
+	}
+	s.queue.reset()
+	s.qbytes = 0
+	s.inflight = nil
+	s.inQoS2 = nil
+	s.mu.Unlock()
+	if dropped > 0 {
+		b.stats.pubDropped.Add(int64(dropped))
+	}
+	for _, r := range subs {
+		b.index.Unsubscribe(s, r.Filter, r.Group)
+	}
+	b.store.DeleteSession(s.id)
+	if will != nil {
+		b.publishWill(will)
+	}
+	b.redistribute(s, shared)
+}
+
+// fireWill publishes a delayed will whose delay has passed.
+func (b *Broker) fireWill(s *Session) {
+	if b.ctx.Err() != nil {
+		return
+	}
+	s.mu.Lock()
+	w := s.will
+	s.will = nil
+	s.mu.Unlock()
+	if w != nil {
+		b.publishWill(w)
+	}
+}
+
+// saveSession hands the session's subscriptions to the store.
+func (b *Broker) saveSession(s *Session) {
+	s.mu.Lock()
+	st := SessionState{ClientID: s.id, Expiry: s.expiry, Subscriptions: make([]SubscriptionState, 0, len(s.subs))}
+	for f, r := range s.subs {
+		st.Subscriptions = append(st.Subscriptions, SubscriptionState{Filter: f, Options: r.Options})
+	}
+	s.mu.Unlock()
+	if err := b.store.SaveSession(st); err != nil {
+		b.log.Error("saving session failed", "client", s.id, "err", err)
+	}
+}
+
+var _ = packet.V5

@@ -1,0 +1,122 @@
+package broker
+
+import (
+	"context"
+	"strconv"
+	"time"
+
+	"github.com/mqttkit/mqtt/mqtt/packet"
+	"github.com/mqttkit/mqtt/mqtt/topic"
+)
+
+// handleSubscribe handles SUBSCRIBE [MQTT-3.8]: one SUBACK code per
+// filter in order [MQTT-3.8.4-6], then the matching retained messages.
+func (c *conn) handleSubscribe(p *packet.Subscribe) error {
+	b, s := c.b, c.sess
+	v5 := c.version == packet.V5
+	var subID uint32
+	if v5 && len(p.Properties.SubscriptionIDs) > 0 {
+		subID = p.Properties.SubscriptionIDs[0]
+	}
+	codes := make([]packet.ReasonCode, len(p.Subscriptions))
+	type retainReq struct {
+		filter string
+		opts   topic.Options
+	}
+	var retained []retainReq
+	for i, sub := range p.Subscriptions {
+		group, inner, shared, err := topic.ParseShared(sub.Filter)
+		if err == nil && !shared {
+			err = topic.ValidateFilter(inner)
+		}
+		if err != nil {
+			codes[i] = packet.TopicFilterInvalid // 3.x: 0x80 Failure
+			b.log.Info("Invalid subscription from " + c.clientID + ": " + err.Error())
+			continue
+		}
+		if shared && sub.NoLocal && v5 {
+			return &packet.Error{Code: packet.ProtocolError, Msg: "no local on a shared subscription"} // [MQTT-3.8.3-4]
+		}
+		if b.authz != nil && !b.authz.CanSubscribe(context.Background(), c.info, sub.Filter) {
+			codes[i] = packet.NotAuthorized
+			b.log.Info("Denied SUBSCRIBE from " + c.clientID + " to " + sub.Filter)
+			continue
+		}
+		opts := topic.Options{QoS: min(sub.QoS, b.opts.MaxQoS), Identifier: subID}
+		if v5 {
+			opts.NoLocal = sub.NoLocal
+			opts.RetainAsPublished = sub.RetainAsPublished
+			opts.RetainHandling = sub.RetainHandling
+		}
+		existed := b.index.Subscribe(topic.Subscription[*Session]{Subscriber: s, Filter: inner, Group: group, Options: opts})
+		s.mu.Lock()
+		if s.subs != nil {
+			s.subs[sub.Filter] = subRecord{Group: group, Filter: inner, Options: opts}
+		}
+		s.mu.Unlock()
+		codes[i] = packet.ReasonCode(opts.QoS) // [MQTT-3.9.3-1]
+		b.log.Info(c.clientID + " " + strconv.Itoa(int(opts.QoS)) + " " + sub.Filter)
+		// Retained messages are not sent for shared subscriptions
+		// [MQTT-3.8.4-?] (MQTT 5 §4.8.2), and per Retain Handling
+		// [MQTT-3.3.1-9], [MQTT-3.3.1-10], [MQTT-3.3.1-11].
+		if !shared && (opts.RetainHandling == 0 || (opts.RetainHandling == 1 && !existed)) {
+			retained = append(retained, retainReq{inner, opts})
+		}
+	}
+	c.send(&packet.Suback{PacketID: p.PacketID, ReasonCodes: codes})
+	for _, r := range retained {
+		b.sendRetained(s, r.filter, r.opts)
+	}
+	b.saveSession(s)
+	return nil
+}
+
+// sendRetained queues the retained messages matching filter, with the
+// retain flag set [MQTT-3.3.1-8] (3.1.1: [MQTT-3.3.1-8] too).
+func (b *Broker) sendRetained(s *Session, filter string, opts topic.Options) {
+	now := time.Now()
+	info := s.info.Load()
+	b.store.MatchRetained(filter, func(m *Message) bool {
+		if m.expired(now) {
+			return true
+		}
+		if b.authz != nil && !b.authz.CanRead(context.Background(), *info, m.Topic) {
+			return true
+		}
+		d := delivery{msg: m, qos: min(m.QoS, opts.QoS), retain: true}
+		if opts.Identifier != 0 {
+			d.subIDs = []uint32{opts.Identifier}
+		}
+		s.enqueue(d)
+		return true
+	})
+}
+
+// handleUnsubscribe handles UNSUBSCRIBE [MQTT-3.10].
+func (c *conn) handleUnsubscribe(p *packet.Unsubscribe) error {
+	b, s := c.b, c.sess
+	codes := make([]packet.ReasonCode, len(p.Filters))
+	for i, f := range p.Filters {
+		group, inner, _, err := topic.ParseShared(f)
+		if err != nil {
+			codes[i] = packet.TopicFilterInvalid
+			continue
+		}
+		if b.index.Unsubscribe(s, inner, group) {
+			codes[i] = packet.Success
+		} else {
+			codes[i] = packet.NoSubscriptionExisted
+		}
+		s.mu.Lock()
+		delete(s.subs, f)
+		s.mu.Unlock()
+		b.log.Info(c.clientID + " " + f + " (unsubscribe)")
+	}
+	ack := &packet.Unsuback{PacketID: p.PacketID}
+	if c.version == packet.V5 {
+		ack.ReasonCodes = codes
+	}
+	c.send(ack) // [MQTT-3.10.4-4]
+	b.saveSession(s)
+	return nil
+}

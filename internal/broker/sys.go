@@ -1,0 +1,131 @@
+package broker
+
+import (
+	"math"
+	"runtime"
+	"strconv"
+	"sync/atomic"
+	"time"
+)
+
+// stats are the counters behind $SYS; all are updated atomically.
+type stats struct {
+	bytesRecv, bytesSent       atomic.Int64
+	msgsRecv, msgsSent         atomic.Int64 // all MQTT packets
+	pubRecv, pubSent           atomic.Int64
+	pubDropped                 atomic.Int64
+	pubBytesRecv, pubBytesSent atomic.Int64
+	connections                atomic.Int64 // accepted sockets, ever
+	sockets                    atomic.Int64 // open sockets
+	clientsConnected           atomic.Int64
+	clientsMax                 atomic.Int64
+	expired                    atomic.Int64
+	queued, queuedBytes        atomic.Int64
+}
+
+// loadAvg is one exponentially damped per-minute rate, as Mosquitto's
+// $SYS/broker/load/... values.
+type loadAvg struct {
+	last        int64
+	m1, m5, m15 float64
+}
+
+func (l *loadAvg) update(total int64, interval time.Duration) {
+	perMin := float64(total-l.last) * float64(time.Minute) / float64(interval)
+	l.last = total
+	secs := interval.Seconds()
+	e1, e5, e15 := math.Exp(-secs/60), math.Exp(-secs/300), math.Exp(-secs/900)
+	l.m1 = perMin + e1*(l.m1-perMin)
+	l.m5 = perMin + e5*(l.m5-perMin)
+	l.m15 = perMin + e15*(l.m15-perMin)
+}
+
+// sysLoop publishes $SYS every SysInterval: all topics once at start,
+// afterwards only values that changed, all retained (Mosquitto's
+// behaviour, mosquitto-2.0.md §4).
+func (b *Broker) sysLoop() {
+	defer b.wg.Done()
+	interval := b.opts.SysInterval
+	last := make(map[string]string)
+	var loads [9]loadAvg
+	var heapMax uint64
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		b.publishSys(last, &loads, &heapMax, interval)
+		select {
+		case <-b.ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (b *Broker) publishSys(last map[string]string, loads *[9]loadAvg, heapMax *uint64, interval time.Duration) {
+	st := &b.stats
+	b.mu.Lock()
+	total := int64(len(b.sessions))
+	b.mu.Unlock()
+	connected := st.clientsConnected.Load()
+	disconnected := max(total-connected, 0)
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	*heapMax = max(*heapMax, ms.HeapAlloc)
+
+	i64 := func(n int64) string { return strconv.FormatInt(n, 10) }
+	vals := []struct{ topic, value string }{
+		{"version", b.opts.Version},
+		{"uptime", strconv.FormatInt(int64(time.Since(b.start)/time.Second), 10) + " seconds"},
+		{"clients/total", i64(total)},
+		{"clients/connected", i64(connected)},
+		{"clients/active", i64(connected)},
+		{"clients/disconnected", i64(disconnected)},
+		{"clients/inactive", i64(disconnected)},
+		{"clients/expired", i64(st.expired.Load())},
+		{"clients/maximum", i64(st.clientsMax.Load())},
+		{"messages/received", i64(st.msgsRecv.Load())},
+		{"messages/sent", i64(st.msgsSent.Load())},
+		{"messages/stored", i64(st.queued.Load() + int64(b.store.RetainedCount()))},
+		{"store/messages/count", i64(st.queued.Load() + int64(b.store.RetainedCount()))},
+		{"store/messages/bytes", i64(st.queuedBytes.Load())},
+		{"subscriptions/count", strconv.Itoa(b.index.Count())},
+		{"shared_subscriptions/count", strconv.Itoa(b.index.SharedCount())},
+		{"retained messages/count", strconv.Itoa(b.store.RetainedCount())},
+		{"heap/current", strconv.FormatUint(ms.HeapAlloc, 10)},
+		{"heap/maximum", strconv.FormatUint(*heapMax, 10)},
+		{"publish/messages/dropped", i64(st.pubDropped.Load())},
+		{"publish/messages/received", i64(st.pubRecv.Load())},
+		{"publish/messages/sent", i64(st.pubSent.Load())},
+		{"publish/bytes/received", i64(st.pubBytesRecv.Load())},
+		{"publish/bytes/sent", i64(st.pubBytesSent.Load())},
+		{"bytes/received", i64(st.bytesRecv.Load())},
+		{"bytes/sent", i64(st.bytesSent.Load())},
+	}
+	loadNames := [9]string{"messages/received", "messages/sent", "publish/dropped", "publish/received",
+		"publish/sent", "bytes/received", "bytes/sent", "sockets", "connections"}
+	loadTotals := [9]int64{st.msgsRecv.Load(), st.msgsSent.Load(), st.pubDropped.Load(), st.pubRecv.Load(),
+		st.pubSent.Load(), st.bytesRecv.Load(), st.bytesSent.Load(), st.connections.Load(), st.connections.Load()}
+	first := len(last) == 0
+	for i := range loads {
+		if first {
+			loads[i].last = loadTotals[i]
+		} else {
+			loads[i].update(loadTotals[i], interval)
+		}
+		f := func(v float64) string { return strconv.FormatFloat(v, 'f', 2, 64) }
+		vals = append(vals,
+			struct{ topic, value string }{"load/" + loadNames[i] + "/1min", f(loads[i].m1)},
+			struct{ topic, value string }{"load/" + loadNames[i] + "/5min", f(loads[i].m5)},
+			struct{ topic, value string }{"load/" + loadNames[i] + "/15min", f(loads[i].m15)})
+	}
+	for _, v := range vals {
+		name := "$SYS/broker/" + v.topic
+		if old, ok := last[name]; ok && old == v.value {
+			continue
+		}
+		last[name] = v.value
+		m := &Message{Topic: name, Payload: []byte(v.value), Retain: true}
+		b.retain(m)
+		b.route(m)
+	}
+}

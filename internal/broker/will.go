@@ -1,0 +1,38 @@
+package broker
+
+import (
+	"context"
+	"time"
+)
+
+// publishWill publishes a will message [MQTT-3.1.2-8]: its Message
+// Expiry Interval starts now, and the client must still be allowed to
+// publish to the will topic.
+func (b *Broker) publishWill(w *Message) {
+	if b.ctx.Err() != nil {
+		return // shutting down: Mosquitto does not send wills on shutdown either
+	}
+	m := *w
+	if m.Props.HasMessageExpiry {
+		m.Expiry = time.Now().Add(time.Duration(m.Props.MessageExpiry) * time.Second)
+		m.Props.MessageExpiry, m.Props.HasMessageExpiry = 0, false
+	}
+	if b.authz != nil {
+		info := ClientInfo{ClientID: m.From}
+		b.mu.Lock()
+		if s := b.sessions[m.From]; s != nil {
+			if i := s.info.Load(); i != nil {
+				info = *i
+			}
+		}
+		b.mu.Unlock()
+		if !b.authz.CanPublish(context.Background(), info, m.Topic, m.QoS, m.Retain) {
+			return
+		}
+	}
+	b.stats.pubRecv.Add(1)
+	if m.Retain {
+		b.retain(&m)
+	}
+	b.route(&m)
+}

@@ -1,0 +1,470 @@
+package client
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mqttkit/mqtt/mqtt/packet"
+)
+
+// Client is one connection to an MQTT server. Its methods are safe for
+// concurrent use.
+type Client struct {
+	opts    Options
+	version byte
+	conn    net.Conn
+	stopTr  func()
+	sess    *Session
+	connack *packet.Connack
+
+	// Limits learnt from CONNACK.
+	serverMaxPacket uint32 // 0: unlimited
+	serverMaxQoS    byte
+	retainAvailable bool
+	keepAlive       time.Duration
+	maxIn           int // our Maximum Packet Size for reading
+
+	slots chan struct{} // the inflight window
+
+	// Writer state, under wmu.
+	wmu       sync.Mutex
+	wcond     *sync.Cond // signalled when wbuf drains or the connection ends
+	wbuf      []byte
+	spare     []byte
+	wlimit    int
+	aliasOut  map[string]uint16
+	aliasMax  uint16
+	werr      error
+	kick      chan struct{}
+	lastWrite atomic.Int64 // unix nanos
+	pingSent  atomic.Int64 // unix nanos of the outstanding PINGREQ, 0 if none
+
+	aliasIn map[uint16]string // reader goroutine only
+
+	done     chan struct{} // closed when the connection has ended
+	endOnce  sync.Once
+	endErr   error
+	closing  atomic.Bool
+	discSent chan struct{} // closed by the writer after a DISCONNECT is written
+	wg       sync.WaitGroup
+}
+
+// Dial connects to the server, sends CONNECT and waits for CONNACK. A
+// refusal is a *ConnectError; the connection is then closed.
+func Dial(ctx context.Context, opts Options) (*Client, error) {
+	timeout := opts.ConnectTimeout
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+
+	v := opts.version()
+	if v != packet.V31 && v != packet.V311 && v != packet.V5 {
+		return nil, fmt.Errorf("mqtt client: unsupported protocol version %d", v)
+	}
+	conn, stop, err := dialConn(ctx, &opts)
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{
+		opts:     opts,
+		version:  v,
+		conn:     conn,
+		stopTr:   stop,
+		kick:     make(chan struct{}, 1),
+		done:     make(chan struct{}),
+		discSent: make(chan struct{}),
+		aliasIn:  make(map[uint16]string),
+		aliasOut: make(map[string]uint16),
+		wlimit:   opts.WriteBufferLimit,
+	}
+	if c.wlimit <= 0 {
+		c.wlimit = 4 << 20
+	}
+	c.wcond = sync.NewCond(&c.wmu)
+	c.sess = opts.Session
+	if c.sess == nil {
+		c.sess = NewSession()
+	}
+	c.maxIn = packet.DefaultMaxPacketSize
+	if v == packet.V5 && opts.ConnectProperties.HasMaximumPacketSize {
+		c.maxIn = int(opts.ConnectProperties.MaximumPacketSize)
+	}
+
+	br := bufio.NewReaderSize(conn, 64<<10)
+	connack, err := c.handshake(ctx, br)
+	if err != nil {
+		conn.Close()
+		stop()
+		return nil, err
+	}
+	c.connack = connack
+	c.applyConnack(connack)
+
+	c.lastWrite.Store(time.Now().UnixNano())
+	c.wg.Add(2)
+	go c.readLoop(br)
+	go c.writeLoop()
+
+	// Resume or drop the session's unacknowledged messages.
+	if !connack.SessionPresent {
+		c.sess.discard(ErrSessionLost)
+	} else {
+		c.retransmit()
+	}
+	return c, nil
+}
+
+// handshake sends CONNECT and reads until CONNACK, answering AUTH.
+func (c *Client) handshake(ctx context.Context, br *bufio.Reader) (*packet.Connack, error) {
+	if dl, ok := ctx.Deadline(); ok {
+		c.conn.SetDeadline(dl)
+	}
+	// Unblock the handshake if ctx is cancelled before its deadline.
+	stop := context.AfterFunc(ctx, func() { c.conn.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+
+	if err := c.writeNow(c.opts.connectPacket()); err != nil {
+		return nil, err
+	}
+	for {
+		p, err := packet.ReadPacket(br, c.version, c.maxIn)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, fmt.Errorf("mqtt client: waiting for CONNACK: %w", ctx.Err())
+			}
+			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+				return nil, fmt.Errorf("mqtt client: server closed the connection before CONNACK: %w", err)
+			}
+			return nil, err
+		}
+		c.trace(false, p)
+		switch p := p.(type) {
+		case *packet.Connack:
+			if p.ReasonCode >= 0x80 || (c.version != packet.V5 && p.ReasonCode != 0) {
+				return nil, &ConnectError{Connack: p, Version: c.version}
+			}
+			c.conn.SetDeadline(time.Time{})
+			return p, nil
+		case *packet.Auth:
+			if c.opts.OnAuth == nil {
+				return nil, fmt.Errorf("mqtt client: server sent AUTH but no OnAuth handler is set")
+			}
+			if reply := c.opts.OnAuth(p); reply != nil {
+				if err := c.writeNow(reply); err != nil {
+					return nil, err
+				}
+			}
+		default:
+			return nil, fmt.Errorf("mqtt client: expected CONNACK, got packet type %d", p.Type())
+		}
+	}
+}
+
+// writeNow encodes and writes p synchronously (handshake only).
+func (c *Client) writeNow(p packet.Packet) error {
+	buf, err := packet.Append(nil, p, c.version)
+	if err != nil {
+		return err
+	}
+	c.trace(true, p)
+	_, err = c.conn.Write(buf)
+	return err
+}
+
+func (c *Client) applyConnack(ca *packet.Connack) {
+	window := c.opts.MaxInflight
+	if window <= 0 || window > 65535 {
+		window = 65535
+	}
+	c.serverMaxQoS = 2
+	c.retainAvailable = true
+	c.keepAlive = time.Duration(c.opts.KeepAlive) * time.Second
+	if c.version == packet.V5 {
+		pr := &ca.Properties
+		if pr.HasReceiveMaximum && int(pr.ReceiveMaximum) < window && pr.ReceiveMaximum > 0 {
+			window = int(pr.ReceiveMaximum)
+		}
+		if pr.HasMaximumPacketSize {
+			c.serverMaxPacket = pr.MaximumPacketSize
+		}
+		if pr.HasMaximumQoS {
+			c.serverMaxQoS = pr.MaximumQoS
+		}
+		if pr.HasRetainAvailable {
+			c.retainAvailable = pr.RetainAvailable == 1
+		}
+		if pr.HasServerKeepAlive {
+			c.keepAlive = time.Duration(pr.ServerKeepAlive) * time.Second
+		}
+		if c.opts.OutboundTopicAliases && pr.HasTopicAliasMaximum {
+			c.aliasMax = pr.TopicAliasMaximum
+		}
+	}
+	c.slots = make(chan struct{}, window)
+}
+
+// Connack returns the server's CONNACK (session present, reason code and,
+// for v5, the server's properties and limits).
+func (c *Client) Connack() *packet.Connack { return c.connack }
+
+// Session returns the session state, to pass to a later Dial.
+func (c *Client) Session() *Session { return c.sess }
+
+// ProtocolVersion is the connection's protocol level.
+func (c *Client) ProtocolVersion() byte { return c.version }
+
+// Done is closed when the connection has ended; Err then says why.
+func (c *Client) Done() <-chan struct{} { return c.done }
+
+// Err is the reason the connection ended (nil while it is up, ErrClosed
+// after Close or Disconnect).
+func (c *Client) Err() error {
+	select {
+	case <-c.done:
+		return c.endErr
+	default:
+		return nil
+	}
+}
+
+// end records why the connection ended, once, and wakes everyone.
+func (c *Client) end(err error) {
+	c.endOnce.Do(func() {
+		c.endErr = err
+		c.wmu.Lock()
+		if c.werr == nil {
+			c.werr = err
+		}
+		c.wmu.Unlock()
+		c.wcond.Broadcast()
+		close(c.done)
+		c.conn.Close()
+		tokErr := ErrConnectionLost
+		if err == ErrClosed {
+			tokErr = ErrClosed
+		}
+		c.sess.connectionEnded(tokErr)
+	})
+}
+
+// Close closes the connection without DISCONNECT (so a will is published)
+// and waits for the client's goroutines to exit.
+func (c *Client) Close() error {
+	c.closing.Store(true)
+	c.end(ErrClosed)
+	c.wg.Wait()
+	c.stopTr()
+	return nil
+}
+
+// Disconnect sends DISCONNECT with the reason code and properties (v5;
+// ignored for 3.x), waits until it is written (bounded by ctx), and closes.
+func (c *Client) Disconnect(ctx context.Context, reason packet.ReasonCode, props *packet.Properties) error {
+	d := &packet.Disconnect{ReasonCode: reason}
+	if props != nil && c.version == packet.V5 {
+		d.Properties = *props
+	}
+	err := c.send(d)
+	if err == nil {
+		select {
+		case <-c.discSent:
+		case <-c.done:
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+	}
+	c.Close()
+	return err
+}
+
+func (c *Client) trace(sent bool, p packet.Packet) {
+	if c.opts.Trace != nil {
+		c.opts.Trace(sent, p)
+	}
+}
+
+// send queues p for the writer. It blocks while more than the write buffer
+// limit is queued.
+func (c *Client) send(p packet.Packet) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.sendLocked(p)
+}
+
+func (c *Client) sendLocked(p packet.Packet) error {
+	for c.werr == nil && len(c.wbuf) > c.wlimit {
+		c.wcond.Wait()
+	}
+	if c.werr != nil {
+		return c.werr
+	}
+	buf, err := packet.Append(c.wbuf, p, c.version)
+	if err != nil {
+		return err
+	}
+	c.trace(true, p)
+	c.wbuf = buf
+	if _, ok := p.(*packet.Disconnect); ok {
+		c.werr = ErrClosed // nothing may follow DISCONNECT [MQTT-3.14.4-1]
+	}
+	select {
+	case c.kick <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// writeLoop drains the write buffer in as few writes as possible and keeps
+// the connection alive.
+func (c *Client) writeLoop() {
+	defer c.wg.Done()
+	var tick <-chan time.Time
+	if c.keepAlive > 0 {
+		t := time.NewTicker(c.keepAlive / 2)
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		select {
+		case <-c.done:
+			return
+		case <-c.kick:
+		case now := <-tick:
+			if ps := c.pingSent.Load(); ps != 0 && now.UnixNano()-ps > int64(c.keepAlive) {
+				c.end(ErrKeepAliveTimeout)
+				return
+			}
+			if now.UnixNano()-c.lastWrite.Load() >= int64(c.keepAlive/2) && c.pingSent.Load() == 0 {
+				c.pingSent.Store(now.UnixNano())
+				if c.send(&packet.Pingreq{}) != nil {
+					continue
+				}
+			}
+			continue
+		}
+		c.wmu.Lock()
+		buf := c.wbuf
+		c.wbuf = c.spare[:0]
+		disc := c.werr == ErrClosed && !c.closing.Load()
+		c.wmu.Unlock()
+		c.wcond.Broadcast()
+		if len(buf) > 0 {
+			if _, err := c.conn.Write(buf); err != nil {
+				c.end(fmt.Errorf("%w: %v", ErrConnectionLost, err))
+				return
+			}
+			c.lastWrite.Store(time.Now().UnixNano())
+		}
+		c.wmu.Lock()
+		if cap(buf) <= 1<<20 {
+			c.spare = buf[:0]
+		} else {
+			c.spare = nil
+		}
+		c.wmu.Unlock()
+		if disc {
+			c.wmu.Lock()
+			empty := len(c.wbuf) == 0
+			c.wmu.Unlock()
+			if empty {
+				close(c.discSent)
+				return
+			}
+		}
+	}
+}
+
+// readLoop decodes packets until the connection ends.
+func (c *Client) readLoop(br *bufio.Reader) {
+	defer c.wg.Done()
+	for {
+		p, err := packet.ReadPacket(br, c.version, c.maxIn)
+		if err != nil {
+			select {
+			case <-c.done:
+			case <-c.discSent:
+				c.end(ErrClosed)
+			default:
+				if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
+					c.end(ErrConnectionLost)
+				} else {
+					c.protocolError(packet.ReasonOf(err), err)
+				}
+			}
+			return
+		}
+		c.trace(false, p)
+		if err := c.handle(p); err != nil {
+			c.protocolError(packet.ReasonOf(err), err)
+			return
+		}
+	}
+}
+
+// protocolError tells a v5 server why (DISCONNECT with the reason code,
+// [MQTT-4.13.1-1]) and ends the connection.
+func (c *Client) protocolError(code packet.ReasonCode, err error) {
+	if c.version == packet.V5 && code >= 0x80 {
+		_ = c.send(&packet.Disconnect{ReasonCode: code})
+		select {
+		case <-c.discSent:
+		case <-c.done:
+		case <-time.After(time.Second):
+		}
+	}
+	c.end(fmt.Errorf("%w: %v", ErrConnectionLost, err))
+}
+
+func (c *Client) handle(p packet.Packet) error {
+	switch p := p.(type) {
+	case *packet.Publish:
+		return c.handlePublish(p)
+	case *packet.Puback:
+		c.completeOut(p.PacketID, p.ReasonCode, &p.Properties)
+	case *packet.Pubrec:
+		return c.handlePubrec(p)
+	case *packet.Pubcomp:
+		c.completeOut(p.PacketID, p.ReasonCode, &p.Properties)
+	case *packet.Pubrel:
+		return c.handlePubrel(p)
+	case *packet.Suback:
+		c.deliverReq(p.PacketID, p)
+	case *packet.Unsuback:
+		c.deliverReq(p.PacketID, p)
+	case *packet.Pingresp:
+		c.pingSent.Store(0)
+	case *packet.Disconnect:
+		if c.opts.OnServerDisconnect != nil {
+			c.opts.OnServerDisconnect(p)
+		}
+		c.end(&DisconnectError{Disconnect: p})
+	case *packet.Auth:
+		if c.opts.OnAuth != nil {
+			if reply := c.opts.OnAuth(p); reply != nil {
+				return c.send(reply)
+			}
+		}
+	default:
+		return &packet.Error{Code: packet.ProtocolError, Msg: fmt.Sprintf("unexpected packet type %d from server", p.Type())}
+	}
+	return nil
+}
+
+func (c *Client) deliverReq(id uint16, p packet.Packet) {
+	c.sess.mu.Lock()
+	ch, ok := c.sess.req[id]
+	delete(c.sess.req, id)
+	c.sess.mu.Unlock()
+	if ok {
+		ch <- p // buffered, capacity 1
+	}
+}

@@ -1,0 +1,154 @@
+package client
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/coder/websocket"
+)
+
+// dialConn opens the network connection named by o.Server. The returned
+// stop function releases what the transport holds beyond the net.Conn
+// (the websocket adapter's context); call it after closing the conn.
+func dialConn(ctx context.Context, o *Options) (net.Conn, func(), error) {
+	if o.Dialer != nil {
+		c, err := o.Dialer(ctx)
+		return c, func() {}, err
+	}
+	scheme, addr, err := splitServer(o.Server)
+	if err != nil {
+		return nil, nil, err
+	}
+	d := net.Dialer{}
+	if o.LocalAddr != "" && scheme != "unix" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(o.LocalAddr)}
+		if d.LocalAddr.(*net.TCPAddr).IP == nil {
+			ips, err := net.DefaultResolver.LookupIP(ctx, "ip", o.LocalAddr)
+			if err != nil || len(ips) == 0 {
+				return nil, nil, fmt.Errorf("bind address %q: %v", o.LocalAddr, err)
+			}
+			d.LocalAddr = &net.TCPAddr{IP: ips[0]}
+		}
+	}
+	switch scheme {
+	case "tcp", "mqtt":
+		c, err := d.DialContext(ctx, "tcp", addr)
+		if err != nil {
+			return nil, nil, err
+		}
+		return c, func() {}, nil
+	case "tls", "mqtts", "ssl":
+		c, err := d.DialContext(ctx, "tcp", addr)
+		if err != nil {
+			return nil, nil, err
+		}
+		tc := tls.Client(c, tlsConfigFor(o.TLSConfig, addr))
+		if err := tc.HandshakeContext(ctx); err != nil {
+			c.Close()
+			return nil, nil, err
+		}
+		return tc, func() {}, nil
+	case "unix":
+		c, err := d.DialContext(ctx, "unix", addr)
+		return c, func() {}, err
+	case "ws", "wss":
+		return dialWebsocket(ctx, o, &d)
+	}
+	return nil, nil, fmt.Errorf("unsupported server scheme %q in %q (want tcp, tls, ws, wss or unix)", scheme, o.Server)
+}
+
+// splitServer returns the scheme and the dial address (host:port, or the
+// socket path for unix, or the URL itself for ws/wss).
+func splitServer(server string) (scheme, addr string, err error) {
+	if server == "" {
+		return "", "", fmt.Errorf("no server given")
+	}
+	if !strings.Contains(server, "://") {
+		return "tcp", server, nil
+	}
+	u, err := url.Parse(server)
+	if err != nil {
+		return "", "", fmt.Errorf("server %q: %v", server, err)
+	}
+	scheme = strings.ToLower(u.Scheme)
+	switch scheme {
+	case "unix":
+		p := u.Path
+		if p == "" {
+			p = u.Opaque
+		}
+		if u.Host != "" { // unix://relative/path
+			p = u.Host + p
+		}
+		return scheme, p, nil
+	case "ws", "wss":
+		return scheme, server, nil
+	}
+	host := u.Host
+	if u.Port() == "" {
+		port := "1883"
+		if scheme == "tls" || scheme == "mqtts" || scheme == "ssl" {
+			port = "8883"
+		}
+		host = net.JoinHostPort(u.Hostname(), port)
+	}
+	return scheme, host, nil
+}
+
+// tlsConfigFor fills in ServerName from the address when the caller did not.
+func tlsConfigFor(cfg *tls.Config, addr string) *tls.Config {
+	if cfg == nil {
+		cfg = &tls.Config{MinVersion: tls.VersionTLS12}
+	} else {
+		cfg = cfg.Clone()
+	}
+	if cfg.ServerName == "" && !cfg.InsecureSkipVerify {
+		if h, _, err := net.SplitHostPort(addr); err == nil {
+			cfg.ServerName = h
+		}
+	}
+	return cfg
+}
+
+// dialWebsocket connects with the "mqtt" subprotocol [MQTT-6.0.0-3] and
+// adapts the websocket to a net.Conn whose writes are binary messages.
+func dialWebsocket(ctx context.Context, o *Options, d *net.Dialer) (net.Conn, func(), error) {
+	u, err := url.Parse(o.Server)
+	if err != nil {
+		return nil, nil, err
+	}
+	tr := &http.Transport{
+		DialContext:     d.DialContext,
+		TLSClientConfig: tlsConfigFor(o.TLSConfig, u.Host),
+		Proxy:           nil,
+	}
+	if u.Scheme == "wss" && u.Port() == "" {
+		u.Host = net.JoinHostPort(u.Hostname(), "443")
+	}
+	hc := &http.Client{Transport: tr}
+	ws, resp, err := websocket.Dial(ctx, u.String(), &websocket.DialOptions{
+		HTTPClient:   hc,
+		Subprotocols: []string{"mqtt"},
+	})
+	if resp != nil && resp.Body != nil {
+		resp.Body.Close()
+	}
+	if err != nil {
+		tr.CloseIdleConnections()
+		return nil, nil, err
+	}
+	if ws.Subprotocol() != "mqtt" {
+		ws.Close(websocket.StatusProtocolError, "mqtt subprotocol required")
+		tr.CloseIdleConnections()
+		return nil, nil, fmt.Errorf("websocket server %s did not accept the mqtt subprotocol", o.Server)
+	}
+	// The adapter's context lives as long as the connection, not the dial.
+	wctx, cancel := context.WithCancel(context.Background())
+	nc := websocket.NetConn(wctx, ws, websocket.MessageBinary)
+	return nc, func() { cancel(); tr.CloseIdleConnections() }, nil
+}

@@ -142,6 +142,7 @@ func (p *Connect) appendBody(dst []byte, version byte, pl plan) []byte {
 func (p *Connect) decode(body []byte) error {
 	r := reader{b: body, t: CONNECT}
 	name, err := r.binary("protocol name")
+
 	if err != nil {
 		return err
 	}
@@ -160,6 +161,9 @@ func (p *Connect) decode(body []byte) error {
 		return errf(UnsupportedProtocolVersion, CONNECT, "protocol %q level %d is not supported [MQTT-3.1.2-2]", name, level)
 	}
 	p.ProtocolVersion = level
+	// One string copy holds the client identifier, will topic, user name
+	// and string properties; binary fields alias body.
+	r.share(len(body))
 	flags, err := r.u8("connect flags")
 	if err != nil {
 		return err

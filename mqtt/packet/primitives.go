@@ -12,8 +12,14 @@ const maxString = 65535
 
 // reader walks a packet body. Every method bounds-checks and reports a
 // MalformedPacket *Error naming the packet and field when the body is short.
+//
+// Strings are not converted one by one: s, when set, is a single string
+// copy of b[:len(s)], and string fields inside it are substrings of it. A
+// packet's strings then cost one allocation together, without aliasing the
+// caller's (possibly reused) buffer.
 type reader struct {
 	b   []byte
+	s   string
 	off int
 	t   Type
 }
@@ -96,13 +102,25 @@ func (r *reader) rawString(field string) ([]byte, error) {
 	return b, nil
 }
 
-// str reads a UTF-8 string field and copies it.
+// str reads a UTF-8 string field and copies it (as a substring of r.s
+// when that covers it).
 func (r *reader) str(field string) (string, error) {
 	b, err := r.rawString(field)
 	if err != nil {
 		return "", err
 	}
+	if r.off <= len(r.s) {
+		return r.s[r.off-len(b) : r.off], nil
+	}
 	return string(b), nil
+}
+
+// share makes r.s cover b[:end] with one string copy, unless it already
+// does.
+func (r *reader) share(end int) {
+	if len(r.s) < end {
+		r.s = string(r.b[:end])
+	}
 }
 
 // end reports trailing bytes: a packet must be consumed exactly.

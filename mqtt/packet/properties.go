@@ -219,7 +219,8 @@ func (r *reader) properties(p *Properties, k propKind) error {
 		return nil
 	}
 	end := r.off + n
-	pr := reader{b: r.b[:end], off: r.off, t: r.t}
+	r.share(end)
+	pr := reader{b: r.b[:end], s: r.s, off: r.off, t: r.t}
 	r.off = end
 	allowed := propMasks[k]
 	var seen uint64
@@ -260,6 +261,10 @@ func (r *reader) properties(p *Properties, k propKind) error {
 			if id, err = pr.varint(name); err == nil && id == 0 {
 				// §3.3.2.3.8, §3.8.2.1.2: a value of 0 is a Protocol Error.
 				return errf(ProtocolError, r.t, "Subscription Identifier is 0")
+			}
+			if p.SubscriptionIDs == nil {
+				// Each needs at least 2 bytes: the capacity is bounded by the body.
+				p.SubscriptionIDs = make([]uint32, 0, min(pr.left()/2+1, 4))
 			}
 			p.SubscriptionIDs = append(p.SubscriptionIDs, uint32(id))
 		case PropSessionExpiry:
@@ -320,6 +325,10 @@ func (r *reader) properties(p *Properties, k propKind) error {
 			var u UserProperty
 			if u.Key, err = pr.str("User Property name"); err == nil {
 				u.Value, err = pr.str("User Property value")
+			}
+			if p.User == nil {
+				// Each needs at least 5 bytes: the capacity is bounded by the body.
+				p.User = make([]UserProperty, 0, min(pr.left()/5+1, 8))
 			}
 			p.User = append(p.User, u)
 		case PropMaximumPacketSize:

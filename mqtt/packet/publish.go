@@ -88,12 +88,20 @@ func (p *Publish) decode(version, first byte, body []byte) error {
 			return errf(ProtocolError, PUBLISH, "QoS %d with packet identifier 0 [MQTT-2.2.1-3] [MQTT-2.3.1-1]", p.QoS)
 		}
 	}
+	// One string copy holds the topic and every string property.
+	end := r.off
+	if version == V5 {
+		if n, m := parseVarint(body[r.off:]); m > 0 && r.off+m+n <= len(body) {
+			end = r.off + m + n
+		}
+	}
+	r.share(end)
+	p.Topic = r.s[2 : 2+len(topic)]
 	if version == V5 {
 		if err := r.properties(&p.Properties, kPublish); err != nil {
 			return err
 		}
 	}
-	p.Topic = string(topic)
 	p.Payload = body[r.off:len(body):len(body)]
 	return nil
 }

@@ -73,6 +73,7 @@ func (p *Subscribe) decode(version byte, body []byte) error {
 	if p.PacketID == 0 {
 		return errf(ProtocolError, SUBSCRIBE, "packet identifier 0 [MQTT-2.2.1-3] [MQTT-2.3.1-1]")
 	}
+	r.share(len(body)) // one string copy for every filter and property
 	if version == V5 {
 		if err := r.properties(&p.Properties, kSubscribe); err != nil {
 			return err

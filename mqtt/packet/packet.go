@@ -162,18 +162,47 @@ type Auth struct {
 	Properties Properties
 }
 
-func (*Connect) Type() Type     { return CONNECT }
-func (*Connack) Type() Type     { return CONNACK }
-func (*Publish) Type() Type     { return PUBLISH }
-func (*Puback) Type() Type      { return PUBACK }
-func (*Pubrec) Type() Type      { return PUBREC }
-func (*Pubrel) Type() Type      { return PUBREL }
-func (*Pubcomp) Type() Type     { return PUBCOMP }
-func (*Subscribe) Type() Type   { return SUBSCRIBE }
-func (*Suback) Type() Type      { return SUBACK }
+// Type returns CONNECT.
+func (*Connect) Type() Type { return CONNECT }
+
+// Type returns CONNACK.
+func (*Connack) Type() Type { return CONNACK }
+
+// Type returns PUBLISH.
+func (*Publish) Type() Type { return PUBLISH }
+
+// Type returns PUBACK.
+func (*Puback) Type() Type { return PUBACK }
+
+// Type returns PUBREC.
+func (*Pubrec) Type() Type { return PUBREC }
+
+// Type returns PUBREL.
+func (*Pubrel) Type() Type { return PUBREL }
+
+// Type returns PUBCOMP.
+func (*Pubcomp) Type() Type { return PUBCOMP }
+
+// Type returns SUBSCRIBE.
+func (*Subscribe) Type() Type { return SUBSCRIBE }
+
+// Type returns SUBACK.
+func (*Suback) Type() Type { return SUBACK }
+
+// Type returns UNSUBSCRIBE.
 func (*Unsubscribe) Type() Type { return UNSUBSCRIBE }
-func (*Unsuback) Type() Type    { return UNSUBACK }
-func (*Pingreq) Type() Type     { return PINGREQ }
-func (*Pingresp) Type() Type    { return PINGRESP }
-func (*Disconnect) Type() Type  { return DISCONNECT }
-func (*Auth) Type() Type        { return AUTH }
+
+// Type returns UNSUBACK.
+func (*Unsuback) Type() Type { return UNSUBACK }
+
+// Type returns PINGREQ.
+func (*Pingreq) Type() Type { return PINGREQ }
+
+// Type returns PINGRESP.
+func (*Pingresp) Type() Type { return PINGRESP }
+
+// Type returns DISCONNECT.
+func (*Disconnect) Type() Type { return DISCONNECT }
+
+// Type returns AUTH.
+func (*Auth) Type() Type { return AUTH }

@@ -127,6 +127,7 @@ type Error struct {
 	Msg  string
 }
 
+// Error returns the message, which names the packet and field.
 func (e *Error) Error() string { return e.Msg }
 
 // Is lets errors.Is(err, packet.MalformedPacket) match an *Error by code.

@@ -1,6 +1,24 @@
 package cli
 
-import ucli "github.com/urfave/cli/v2"
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/mqttkit/mqtt/mqtt/client"
+	"github.com/mqttkit/mqtt/mqtt/packet"
+	"github.com/mqttkit/mqtt/mqtt/topic"
+	ucli "github.com/urfave/cli/v2"
+)
+
+// defaultMaxInflight is mosquitto_pub's -M default.
+const defaultMaxInflight = 20
 
 // pubCommand is `mqtt pub` (and `mosquitto_pub`): publish messages.
 func pubCommand() *ucli.Command {
@@ -14,19 +32,271 @@ func pubCommand() *ucli.Command {
 		&ucli.BoolFlag{Name: "retain", Aliases: []string{"r"}, Usage: "retain the message (an empty retained payload clears it)"},
 		&ucli.IntFlag{Name: "repeat", Usage: "publish the message `COUNT` times"},
 		&ucli.Float64Flag{Name: "repeat-delay", Usage: "wait `SECONDS` between repeats"},
-		&ucli.IntFlag{Name: "max-inflight", Aliases: []string{"M"}, Usage: "at most `COUNT` QoS 1/2 messages in flight"},
+		&ucli.IntFlag{Name: "max-inflight", Aliases: []string{"M"}, Value: defaultMaxInflight, Usage: "at most `COUNT` QoS 1/2 messages in flight"},
 	}
 	return &ucli.Command{
 		Name:  "pub",
 		Usage: "publish a message",
 		Description: "Connects to a broker, publishes one message (or one per line of standard input with -l) " +
 			"and disconnects. Flags and exit codes follow mosquitto_pub.",
-		Flags: append(flags, connFlags()...),
-		Action: func(c *ucli.Context) error {
-			if _, err := connOptionsFrom(c); err != nil {
+		Flags:  append(flags, connFlags()...),
+		Action: runPub,
+	}
+}
+
+// mosqError prints a mosquitto-style error (already worded as mosquitto's
+// tools word it) unless --quiet, and returns the exit code as an error.
+func mosqError(c *ucli.Context, code int, format string, args ...any) error {
+	if !c.Bool("quiet") {
+		fmt.Fprintf(c.App.ErrWriter, format+"\n", args...)
+	}
+	return exitf(code, "")
+}
+
+// mosqUsage is mosqError plus mosquitto's pointer to --help.
+func mosqUsage(c *ucli.Context, format string, args ...any) error {
+	if !c.Bool("quiet") {
+		fmt.Fprintf(c.App.ErrWriter, format+"\n\nUse '%s --help' to see usage.\n", append(args, c.App.Name+helpSuffix(c))...)
+	}
+	return exitf(exitError, "")
+}
+
+func helpSuffix(c *ucli.Context) string {
+	if c.App.Name == "mqtt" {
+		return " " + c.Command.Name
+	}
+	return ""
+}
+
+func runPub(c *ucli.Context) error {
+	// Checks whose wording and exit code scripts may rely on come first,
+	// spelt as mosquitto_pub spells them.
+	if q := c.Int("qos"); q < 0 || q > 2 {
+		return mosqUsage(c, "Error: Invalid QoS given: %d", q)
+	}
+	sources := 0
+	for _, f := range []string{"message", "file", "stdin-line", "null-message", "stdin-file"} {
+		if c.IsSet(f) {
+			sources++
+		}
+	}
+	if sources > 1 {
+		return mosqUsage(c, "Error: Only one type of message can be sent at once.")
+	}
+	if c.IsSet("repeat") && c.Int("repeat") <= 0 {
+		return mosqUsage(c, "Error: --repeat argument must be >0.")
+	}
+	if c.IsSet("repeat-delay") && c.Float64("repeat-delay") < 0 {
+		return mosqUsage(c, "Error: --repeat-delay argument must be >=0.0.")
+	}
+	if c.Int("max-inflight") < 1 {
+		return mosqUsage(c, "Error: Maximum inflight messages must be greater than 0.")
+	}
+	o, err := connOptionsFrom(c)
+	if err != nil {
+		return err
+	}
+	if err := checkPropertyCommands(o.Properties, pubPropertyCommands()); err != nil {
+		return err
+	}
+	topicName := c.String("topic")
+	if !c.IsSet("topic") {
+		topicName = o.URLTopic
+	}
+	if topicName == "" || sources == 0 {
+		return mosqUsage(c, "Error: Both topic and message must be supplied.")
+	}
+	if strings.ContainsAny(topicName, "+#") {
+		return mosqUsage(c, "Error: Invalid publish topic '%s', does it contain '+' or '#'?", topicName)
+	}
+	if err := topic.ValidateName(topicName); err != nil {
+		return mosqUsage(c, "Error: Invalid publish topic '%s': %v", topicName, err)
+	}
+
+	var payload []byte
+	switch {
+	case c.IsSet("message"):
+		payload = []byte(c.String("message"))
+	case c.IsSet("file"):
+		name := c.String("file")
+		payload, err = os.ReadFile(name)
+		if err != nil {
+			return mosqError(c, exitError, "Error: Unable to open file \"%s\".\nError loading input file \"%s\".", name, name)
+		}
+		if len(payload) > maxVarInt {
+			return mosqError(c, exitError, "Error: File must be less than %d bytes.\nError loading input file \"%s\".", maxVarInt, name)
+		}
+	case c.IsSet("stdin-file"):
+		payload, err = io.ReadAll(c.App.Reader)
+		if err != nil {
+			return mosqError(c, exitError, "Error: Unable to read standard input: %s.", errText(err))
+		}
+	}
+
+	co, err := clientOptions(o, c.App.Writer)
+	if err != nil {
+		return mosqError(c, exitError, "Error: %v", err)
+	}
+	co.MaxInflight = c.Int("max-inflight")
+	if o.ProtocolVersion == ProtocolV31 && co.ClientID == "" {
+		co.ClientID = randomClientID()
+	}
+	ctx := c.Context
+	cl, err := client.Dial(ctx, co)
+	if err != nil {
+		msg, code := connectErrorMessage(err, o.ProtocolVersion)
+		var ce *client.ConnectError
+		if errors.As(err, &ce) {
+			// mosquitto_pub then also reports the failed loop.
+			if o.ProtocolVersion == ProtocolV5 {
+				msg += "\nError: A network protocol error occurred when communicating with the broker."
+			} else {
+				msg += "\nError: The connection was refused."
+			}
+		}
+		return mosqError(c, code, "%s", msg)
+	}
+	defer cl.Close()
+
+	msg := client.Message{Topic: topicName, QoS: o.QoS, Retain: c.Bool("retain"), Payload: payload}
+	if o.ProtocolVersion == ProtocolV5 {
+		msg.Properties = packetProperties(o.Properties, "publish")
+	}
+	pw := &pubWarnings{c: c}
+	if c.Bool("stdin-line") {
+		err = pubLines(ctx, cl, msg, c.App.Reader, pw)
+	} else {
+		n := max(c.Int("repeat"), 1)
+		delay := time.Duration(c.Float64("repeat-delay") * float64(time.Second))
+		for i := 0; i < n && err == nil; i++ {
+			if i > 0 && delay > 0 {
+				select {
+				case <-time.After(delay):
+				case <-ctx.Done():
+					err = ctx.Err()
+				}
+			}
+			if err == nil {
+				err = pw.check(cl.PublishAsync(ctx, msg))
+				if err == nil {
+					err = pw.wait(ctx)
+				}
+			}
+		}
+	}
+	if err != nil {
+		return mosqError(c, exitError, "Error: %s", errText(err))
+	}
+	dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	dp := packetProperties(o.Properties, "disconnect")
+	cl.Disconnect(dctx, packet.NormalDisconnection, &dp)
+	return nil
+}
+
+// pubLines sends one message per line of r, pipelined through the
+// inflight window. As mosquitto_pub, the newline is stripped (a '\r' is
+// kept) and a last line without a newline is sent too.
+func pubLines(ctx context.Context, cl *client.Client, tmpl client.Message, r io.Reader, pw *pubWarnings) error {
+	br := bufio.NewReaderSize(r, 64<<10)
+	for {
+		line, err := br.ReadBytes('\n')
+		if len(line) > 0 {
+			if line[len(line)-1] == '\n' {
+				line = line[:len(line)-1]
+			}
+			m := tmpl
+			m.Payload = line
+			if perr := pw.check(cl.PublishAsync(ctx, m)); perr != nil {
+				return perr
+			}
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return pw.wait(ctx)
+}
+
+// pubWarnings keeps the tokens of messages in flight and prints
+// mosquitto_pub's warning for each one the broker refuses (v5), in order.
+type pubWarnings struct {
+	c       *ucli.Context
+	pending []*client.Token
+}
+
+func (p *pubWarnings) check(t *client.Token, err error) error {
+	if err != nil {
+		return err
+	}
+	p.pending = append(p.pending, t)
+	// Report what has completed so far; keep the slice short.
+	i := 0
+	for ; i < len(p.pending); i++ {
+		select {
+		case <-p.pending[i].Done():
+			if err := p.report(p.pending[i]); err != nil {
 				return err
 			}
-			return notImplemented(c, "pub")
-		},
+			continue
+		default:
+		}
+		break
 	}
+	p.pending = p.pending[i:]
+	return nil
+}
+
+func (p *pubWarnings) wait(ctx context.Context) error {
+	for _, t := range p.pending {
+		select {
+		case <-t.Done():
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if err := p.report(t); err != nil {
+			return err
+		}
+	}
+	p.pending = p.pending[:0]
+	return nil
+}
+
+func (p *pubWarnings) report(t *client.Token) error {
+	err := t.Err()
+	var ae *client.AckError
+	if errors.As(err, &ae) {
+		if !p.c.Bool("quiet") {
+			fmt.Fprintf(p.c.App.ErrWriter, "Warning: Publish %d failed: %s.\n", ae.PacketID, reasonString(ae.Code))
+			if ae.ReasonString != "" {
+				fmt.Fprintf(p.c.App.ErrWriter, "%s\n", ae.ReasonString)
+			}
+		}
+		return nil
+	}
+	return err
+}
+
+// errText is an error's message without Go's "op path:" prefixes, e.g.
+// "no such file or directory".
+func errText(err error) string {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	return err.Error()
+}
+
+// randomClientID is what libmosquitto sends for MQTT 3.1, which does not
+// allow an empty client ID: "mosq-" and 18 random alphanumerics.
+func randomClientID() string {
+	const chars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+	b := []byte("mosq-")
+	for range 18 {
+		b = append(b, chars[rand.IntN(len(chars))])
+	}
+	return string(b)
 }

@@ -1,6 +1,25 @@
 package cli
 
-import ucli "github.com/urfave/cli/v2"
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/mqttkit/mqtt/mqtt/client"
+	"github.com/mqttkit/mqtt/mqtt/packet"
+	"github.com/mqttkit/mqtt/mqtt/topic"
+	ucli "github.com/urfave/cli/v2"
+)
+
+// exitTimedOut is mosquitto_sub's exit code when -W expires (MOSQ_ERR_TIMEOUT).
+const exitTimedOut = 27
 
 // subCommand is `mqtt sub` (and `mosquitto_sub`): subscribe and print messages.
 func subCommand() *ucli.Command {
@@ -26,12 +45,310 @@ func subCommand() *ucli.Command {
 		Usage: "subscribe and print messages",
 		Description: "Connects to a broker, subscribes to one or more topic filters and prints the messages " +
 			"it receives. Flags, output formats and exit codes follow mosquitto_sub.",
-		Flags: append(flags, connFlags()...),
-		Action: func(c *ucli.Context) error {
-			if _, err := connOptionsFrom(c); err != nil {
-				return err
+		Flags:  append(flags, connFlags()...),
+		Action: runSub,
+	}
+}
+
+// subState is what the message handler shares with runSub.
+type subState struct {
+	c        *ucli.Context
+	out      *bufio.Writer
+	format   messageFormat
+	filters  []string // -T
+	count    int      // -C
+	noRetain bool     // -R
+	retOnly  bool     // --retained-only
+	remove   bool     // --remove-retained
+	random   int      // --random-filter in hundredths of a percent; 10000 prints all
+
+	mu       sync.Mutex
+	cl       *client.Client
+	received int
+	stopped  bool
+	stop     chan struct{}  // closed when the handler wants to exit
+	removals sync.WaitGroup // --remove-retained publishes in flight
+}
+
+func runSub(c *ucli.Context) error {
+	if q := c.Int("qos"); q < 0 || q > 2 {
+		return mosqUsage(c, "Error: Invalid QoS given: %d", q)
+	}
+	if c.IsSet("count") && c.Int("count") < 1 {
+		return mosqUsage(c, "Error: Invalid message count \"%d\".", c.Int("count"))
+	}
+	if c.IsSet("timeout") && c.Int("timeout") < 1 {
+		return mosqUsage(c, "Error: Invalid timeout \"%d\".", c.Int("timeout"))
+	}
+	random := 10000
+	if c.IsSet("random-filter") {
+		f := c.Float64("random-filter")
+		if f < 0.1 || f > 100 {
+			return mosqUsage(c, "Error: --random-filter chance must be between 0.1-100.0")
+		}
+		random = int(f * 100)
+	}
+	o, err := connOptionsFrom(c)
+	if err != nil {
+		return err
+	}
+	if err := checkPropertyCommands(o.Properties, subPropertyCommands()); err != nil {
+		return err
+	}
+	filters := c.StringSlice("topic")
+	if len(filters) == 0 && o.URLTopic != "" {
+		filters = []string{o.URLTopic}
+	}
+	if len(filters) == 0 {
+		return mosqUsage(c, "Error: You must specify a topic to subscribe to.")
+	}
+	for _, f := range filters {
+		if topic.ValidateFilter(f) != nil {
+			return mosqUsage(c, "Error: Invalid subscription topic '%s', are all '+' and '#' wildcards correct?", f)
+		}
+	}
+	for _, f := range c.StringSlice("filter-out") {
+		if topic.ValidateFilter(f) != nil {
+			return mosqUsage(c, "Error: Invalid filter topic '%s', are all '+' and '#' wildcards correct?", f)
+		}
+	}
+	for _, f := range c.StringSlice("unsubscribe") {
+		if topic.ValidateFilter(f) != nil {
+			return mosqUsage(c, "Error: Invalid unsubscribe topic '%s', are all '+' and '#' wildcards correct?", f)
+		}
+	}
+	if c.IsSet("format") {
+		if err := checkFormat(c.String("format")); err != nil {
+			return mosqUsage(c, "%s", err.Error())
+		}
+	}
+	if c.Bool("no-retained") && c.Bool("retained-only") {
+		return mosqError(c, exitError, "\nError: Combining '-R' and '--retained-only' makes no sense.")
+	}
+
+	st := &subState{
+		c:        c,
+		out:      bufio.NewWriterSize(c.App.Writer, 64<<10),
+		format:   messageFormat{format: c.String("format"), verbose: c.Bool("verbose"), eol: !c.Bool("no-newline"), pretty: c.Bool("pretty")},
+		filters:  c.StringSlice("filter-out"),
+		count:    c.Int("count"),
+		noRetain: c.Bool("no-retained"),
+		retOnly:  c.Bool("retained-only"),
+		remove:   c.Bool("remove-retained"),
+		random:   random,
+		stop:     make(chan struct{}),
+	}
+	co, err := clientOptions(o, c.App.Writer)
+	if err != nil {
+		return mosqError(c, exitError, "Error: %v", err)
+	}
+	if o.ProtocolVersion == ProtocolV31 && co.ClientID == "" {
+		co.ClientID = randomClientID()
+	}
+	co.OnMessage = st.onMessage
+
+	subs := make([]packet.Subscription, len(filters))
+	for i, f := range filters {
+		subs[i] = packet.Subscription{Filter: f, QoS: o.QoS, RetainAsPublished: c.Bool("retain-as-published")}
+	}
+	subProps := packetProperties(o.Properties, "subscribe")
+	unsubProps := packetProperties(o.Properties, "unsubscribe")
+	discProps := packetProperties(o.Properties, "disconnect")
+
+	ctx, cancel := context.WithCancel(c.Context)
+	defer cancel()
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sig)
+	var timeout <-chan time.Time
+	if w := c.Int("timeout"); w > 0 {
+		t := time.NewTimer(time.Duration(w) * time.Second)
+		defer t.Stop()
+		timeout = t.C
+	}
+
+	// Like mosquitto_sub, reconnect when an established connection drops.
+	first := true
+	for {
+		cl, err := client.Dial(ctx, co)
+		if err != nil {
+			var ce *client.ConnectError
+			if first || errors.As(err, &ce) {
+				msg, code := connectErrorMessage(err, o.ProtocolVersion)
+				return mosqError(c, code, "%s", msg)
 			}
-			return notImplemented(c, "sub")
-		},
+			select {
+			case <-time.After(time.Second):
+				continue
+			case <-timeout:
+				return st.finish(nil, exitTimedOut)
+			case <-sig:
+				return st.finish(nil, 0)
+			}
+		}
+		first = false
+		st.mu.Lock()
+		st.cl = cl
+		st.mu.Unlock()
+		done, code := st.session(ctx, cl, subs, &subProps, &unsubProps, &discProps, timeout, sig)
+		if done {
+			return st.finish(nil, code)
+		}
+		cl.Close()
+	}
+}
+
+// session runs one connection: subscribe, then wait for the end. done is
+// false when the connection was lost and should be made again.
+func (st *subState) session(ctx context.Context, cl *client.Client, subs []packet.Subscription,
+	subProps, unsubProps, discProps *packet.Properties, timeout <-chan time.Time, sig chan os.Signal) (bool, int) {
+	c := st.c
+	disconnect := func(rc packet.ReasonCode) {
+		dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		cl.Disconnect(dctx, rc, discProps)
+	}
+	type subResult struct {
+		sa  *packet.Suback
+		err error
+	}
+	subDone := make(chan subResult, 1)
+	go func() {
+		sa, err := cl.Subscribe(ctx, subs, subProps)
+		if err == nil {
+			for _, f := range c.StringSlice("unsubscribe") {
+				if _, err = cl.Unsubscribe(ctx, []string{f}, unsubProps); err != nil {
+					break
+				}
+			}
+		}
+		subDone <- subResult{sa, err}
+	}()
+	for {
+		select {
+		case r := <-subDone:
+			subDone = nil
+			if r.err != nil {
+				continue // the connection ended; Done reports it
+			}
+			if c.Bool("debug") && !c.Bool("quiet") {
+				st.mu.Lock()
+				fmt.Fprintf(st.out, "Subscribed (mid: %d): %d", r.sa.PacketID, byte(r.sa.ReasonCodes[0]))
+				for _, rc := range r.sa.ReasonCodes[1:] {
+					fmt.Fprintf(st.out, ", %d", byte(rc))
+				}
+				st.out.WriteString("\n")
+				st.out.Flush()
+				st.mu.Unlock()
+			}
+			if c.Bool("exit-on-suback") {
+				disconnect(packet.NormalDisconnection)
+				return true, 0
+			}
+		case <-st.stop:
+			st.waitRemovals(ctx, cl)
+			disconnect(packet.NormalDisconnection)
+			return true, 0
+		case <-timeout:
+			disconnect(packet.NormalDisconnection)
+			return true, exitTimedOut
+		case <-sig:
+			disconnect(packet.DisconnectWithWill)
+			return true, 0
+		case <-cl.Done():
+			var de *client.DisconnectError
+			if errors.As(cl.Err(), &de) {
+				mosqError(c, 0, "Error: %s", reasonString(de.Disconnect.ReasonCode))
+			}
+			st.mu.Lock()
+			stopped := st.stopped
+			st.mu.Unlock()
+			if stopped {
+				return true, 0
+			}
+			return false, 0
+		}
+	}
+}
+
+// finish flushes the output and reports the exit code.
+func (st *subState) finish(err error, code int) error {
+	st.mu.Lock()
+	st.out.Flush()
+	st.mu.Unlock()
+	if code == exitTimedOut {
+		return mosqError(st.c, exitTimedOut, "Timed out")
+	}
+	if code != 0 {
+		return exitf(code, "")
+	}
+	return err
+}
+
+// waitRemovals lets the --remove-retained publishes finish before
+// disconnecting, as mosquitto_sub waits for their acknowledgement.
+func (st *subState) waitRemovals(ctx context.Context, cl *client.Client) {
+	done := make(chan struct{})
+	go func() { st.removals.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-cl.Done():
+	case <-ctx.Done():
+	case <-time.After(5 * time.Second):
+	}
+}
+
+// onMessage runs on the client's reader goroutine, in arrival order, and
+// follows mosquitto_sub's message callback.
+func (st *subState) onMessage(m *client.Message) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.stopped {
+		return
+	}
+	if st.retOnly && !m.Retain {
+		st.stopLocked()
+		return
+	}
+	if m.Retain && st.noRetain {
+		return
+	}
+	for _, f := range st.filters {
+		if topic.Match(f, m.Topic) {
+			return
+		}
+	}
+	if st.remove && m.Retain && st.cl != nil {
+		// Not on this goroutine: it reads the acknowledgements.
+		cl, t := st.cl, m.Topic
+		st.removals.Add(1)
+		go func() {
+			defer st.removals.Done()
+			if tok, err := cl.PublishAsync(context.Background(), client.Message{Topic: t, QoS: 1, Retain: true}); err == nil {
+				select {
+				case <-tok.Done():
+				case <-cl.Done():
+				}
+			}
+		}()
+	}
+	if st.random < 10000 && rand.IntN(10000) >= st.random {
+		// not printed, but still counted below as mosquitto does not
+	} else {
+		st.format.print(st.out, st.c.App.ErrWriter, m, time.Now())
+		st.out.Flush()
+	}
+	if st.count > 0 {
+		st.received++
+		if st.received == st.count {
+			st.stopLocked()
+		}
+	}
+}
+
+func (st *subState) stopLocked() {
+	if !st.stopped {
+		st.stopped = true
+		close(st.stop)
 	}
 }

@@ -226,6 +226,29 @@ func (s *Session) takeSharedLocked() []delivery {
 	return out
 }
 
+// dropQoS0Locked removes the queued QoS 0 messages, counted as dropped.
+func (s *Session) dropQoS0Locked() {
+	keep := s.queue.all()
+	n := 0
+	for _, d := range keep {
+		if d.qos == 0 {
+			size := d.msg.size()
+			s.qbytes -= size
+			s.b.stats.queued.Add(-1)
+			s.b.stats.queuedBytes.Add(-int64(size))
+			s.b.stats.pubDropped.Add(1)
+		} else {
+			keep[n] = d
+			n++
+		}
+	}
+	clear(keep[n:])
+	s.queue.items = s.queue.items[:s.queue.head+n]
+	if s.queue.len() == 0 {
+		s.queue.items, s.queue.head = s.queue.items[:0], 0
+	}
+}
+
 // deque is a FIFO of deliveries in a slice.
 type deque struct {
 	items []delivery
@@ -351,6 +374,9 @@ func (b *Broker) detach(c *conn) {
 		}
 	}
 	shared := s.takeSharedLocked()
+	if !b.opts.QueueQoS0 {
+		s.dropQoS0Locked() // QoS 0 is not kept for offline sessions
+	}
 	if expiry != 0 && expiry != neverExpire {
 		s.expireTimer = time.AfterFunc(time.Duration(expiry)*time.Second, func() { b.expireSession(s, false) })
 	}

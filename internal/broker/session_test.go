@@ -61,12 +61,12 @@ func TestV5WillDelay(t *testing.T) {
 		r := dialRaw(t, addr, packet.V5)
 		r.connect(&packet.Connect{ClientID: id, KeepAlive: 30, Properties: packet.Properties{SessionExpiry: 60, HasSessionExpiry: true},
 			WillFlag: true, WillTopic: "wd/" + id, WillPayload: []byte(id),
-			WillProperties: packet.Properties{WillDelay: 1, HasWillDelay: true}})
+			WillProperties: packet.Properties{WillDelay: 2, HasWillDelay: true}})
 		return r
 	}
 	a := connect("a")
 	a.nc.Close()
-	sub.expectNothing(500 * time.Millisecond)
+	sub.expectNothing(1500 * time.Millisecond)
 	if got := sub.recvPublish(); got.Topic != "wd/a" {
 		t.Fatalf("got %+v", got)
 	}
@@ -74,7 +74,7 @@ func TestV5WillDelay(t *testing.T) {
 	b.nc.Close()
 	time.Sleep(300 * time.Millisecond)
 	connect("b") // back within the delay: no will
-	sub.expectNothing(1500 * time.Millisecond)
+	sub.expectNothing(2500 * time.Millisecond)
 }
 
 // Persistent sessions: QoS 1 and 2 messages queued while offline arrive on
@@ -141,6 +141,10 @@ func TestPersistentSessionQueueAndRetransmit(t *testing.T) {
 				}
 				// Lose the PUBCOMP: PUBREL must be resent on reconnect.
 			}
+		}
+		sub.send(&packet.Pingreq{}) // the acks are processed once PINGRESP comes
+		if _, ok := sub.recv().(*packet.Pingresp); !ok {
+			t.Fatal("want PINGRESP")
 		}
 		sub.nc.Close()
 		sub = dialRaw(t, addr, v)

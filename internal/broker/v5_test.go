@@ -21,7 +21,7 @@ func TestV5PropertiesPassThrough(t *testing.T) {
 		ContentType:     "application/json",
 		ResponseTopic:   "resp/1",
 		CorrelationData: []byte{1, 2, 3},
-		User:            []packet.UserProperty{{"k", "v1"}, {"a", "b"}, {"k", "v2"}},
+		User:            []packet.UserProperty{{Key: "k", Value: "v1"}, {Key: "a", Value: "b"}, {Key: "k", Value: "v2"}},
 	}
 	pub.send(&packet.Publish{Topic: "req/x", QoS: 1, PacketID: 1, Properties: props, Payload: []byte(`{}`)})
 	got := sub.recvPublish()

@@ -1,0 +1,206 @@
+package broker
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/mqttkit/mqtt/mqtt/packet"
+)
+
+// checkAlive proves the broker still serves other clients.
+func checkAlive(t *testing.T, addr string) {
+	t.Helper()
+	c := connectRaw(t, addr, packet.V311, "alive-check")
+	c.subscribe(1, packet.Properties{}, packet.Subscription{Filter: "alive"})
+	c.send(&packet.Publish{Topic: "alive", Payload: []byte("yes")})
+	if got := c.recvPublish(); string(got.Payload) != "yes" {
+		t.Fatal("broker not serving")
+	}
+	c.send(&packet.Disconnect{})
+}
+
+func TestGarbageClosesOnlyThatConnection(t *testing.T) {
+	_, addr := startBroker(t, nil)
+	keeper := connectRaw(t, addr, packet.V5, "keeper")
+	keeper.subscribe(1, packet.Properties{}, packet.Subscription{Filter: "k"})
+	cases := map[string][]byte{
+		"zero bytes":             {0, 0, 0, 0},
+		"endless length":         {0x10, 0xff, 0xff, 0xff, 0xff, 0xff},
+		"http":                   []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"),
+		"connect wrong protocol": {0x10, 0x0c, 0, 4, 'M', 'Q', 'X', 'X', 4, 2, 0, 60, 0, 0},
+		"connect truncated":      {0x10, 0x05, 0, 4, 'M', 'Q', 'T'},
+		"reserved flag":          {0x10, 0x0c, 0, 4, 'M', 'Q', 'T', 'T', 4, 3, 0, 60, 0, 0}, // [MQTT-3.1.2-3]
+	}
+	for name, b := range cases {
+		r := dialRaw(t, addr, packet.V311)
+		r.writeBytes(b)
+		got := r.expectClosed(3 * time.Second)
+		for _, p := range got {
+			if _, ok := p.(*packet.Connack); !ok {
+				t.Errorf("%s: unexpected %T", name, p)
+			}
+		}
+	}
+	keeper.send(&packet.Publish{Topic: "k", Payload: []byte("still here")})
+	if got := keeper.recvPublish(); string(got.Payload) != "still here" {
+		t.Fatal("keeper lost")
+	}
+	checkAlive(t, addr)
+}
+
+// Unsupported protocol level: CONNACK 0x01 in the 3.1.1 format, then close
+// [MQTT-3.1.2-2].
+func TestUnsupportedProtocolVersion(t *testing.T) {
+	_, addr := startBroker(t, nil)
+	r := dialRaw(t, addr, packet.V311)
+	r.writeBytes([]byte{0x10, 0x0c, 0, 4, 'M', 'Q', 'T', 'T', 9, 2, 0, 60, 0, 0})
+	got := r.expectClosed(3 * time.Second)
+	if len(got) != 1 || got[0].(*packet.Connack).ReasonCode != packet.UnsupportedProtocolVersion {
+		t.Fatalf("got %+v", got)
+	}
+}
+
+// A malformed packet after CONNECT: MQTT 5 gets DISCONNECT 0x81
+// [MQTT-4.13.1-1]; 3.1.1 is just closed.
+func TestMalformedAfterConnect(t *testing.T) {
+	_, addr := startBroker(t, nil)
+	r := connectRaw(t, addr, packet.V5, "bad5")
+	r.writeBytes([]byte{0x36, 0x05, 0, 1, 'a', 0, 1}) // PUBLISH with QoS 3
+	got := r.expectClosed(3 * time.Second)
+	if len(got) != 1 || got[0].(*packet.Disconnect).ReasonCode != packet.MalformedPacket {
+		t.Fatalf("v5 got %+v", got)
+	}
+	r = connectRaw(t, addr, packet.V311, "bad3")
+	r.writeBytes([]byte{0x82, 0x04, 0, 1, 0, 0}) // SUBSCRIBE without filters [MQTT-3.8.3-3]
+	if got := r.expectClosed(3 * time.Second); len(got) != 0 {
+		t.Fatalf("3.1.1 got %+v", got)
+	}
+	checkAlive(t, addr)
+}
+
+// A CONNECT that never comes: closed after ConnectTimeout.
+func TestConnectTimeout(t *testing.T) {
+	_, addr := startBroker(t, func(o *Options) { o.ConnectTimeout = 300 * time.Millisecond })
+	r := dialRaw(t, addr, packet.V311)
+	start := time.Now()
+	r.expectClosed(3 * time.Second)
+	if el := time.Since(start); el < 250*time.Millisecond || el > 2*time.Second {
+		t.Fatalf("closed after %v", el)
+	}
+	// A half-sent CONNECT too.
+	r = dialRaw(t, addr, packet.V311)
+	r.writeBytes([]byte{0x10, 0x0c, 0, 4})
+	r.expectClosed(3 * time.Second)
+}
+
+// A 3.1.1 half-open client (no packets) is dropped after 1.5× keep alive
+// [MQTT-3.1.2-24].
+func TestKeepAliveTimeout311(t *testing.T) {
+	_, addr := startBroker(t, nil)
+	r := dialRaw(t, addr, packet.V311)
+	r.connect(&packet.Connect{ClientID: "ka", CleanStart: true, KeepAlive: 1})
+	start := time.Now()
+	r.expectClosed(5 * time.Second)
+	if el := time.Since(start); el < 1400*time.Millisecond || el > 3*time.Second {
+		t.Fatalf("closed after %v", el)
+	}
+}
+
+func TestMaxConnections(t *testing.T) {
+	_, addr := startBroker(t, func(o *Options) { o.MaxConnections = 2 })
+	connectRaw(t, addr, packet.V311, "one")
+	connectRaw(t, addr, packet.V311, "two")
+	r := dialRaw(t, addr, packet.V311)
+	r.expectClosed(3 * time.Second)
+}
+
+// A subscriber that stops reading never blocks the publisher or other
+// subscribers; what does not fit its queue is dropped and counted.
+func TestSlowConsumerDoesNotBlockOthers(t *testing.T) {
+	b, addr := startBroker(t, func(o *Options) { o.MaxQueuedMessages = 100; o.WriteTimeout = 2 * time.Second })
+	stuck := dialRaw(t, addr, packet.V311)
+	stuck.connect(&packet.Connect{ClientID: "stuck", CleanStart: true})
+	stuck.subscribe(1, packet.Properties{}, packet.Subscription{Filter: "flood", QoS: 1})
+	// stuck never reads again.
+	fast := connectRaw(t, addr, packet.V311, "fast")
+	fast.subscribe(1, packet.Properties{}, packet.Subscription{Filter: "flood"})
+	pub := connectRaw(t, addr, packet.V311, "pub")
+	payload := bytes.Repeat([]byte("x"), 16<<10)
+	const n = 500 // 8 MiB: more than the socket buffers hold
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < n; i++ {
+			pub.send(&packet.Publish{Topic: "flood", Payload: payload})
+		}
+	}()
+	for i := 0; i < n; i++ {
+		fast.recvPublish()
+	}
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("publisher blocked")
+	}
+	if b.stats.pubDropped.Load() == 0 {
+		t.Fatal("no drops counted for the stuck subscriber")
+	}
+}
+
+// A panic in a hook closes only that connection.
+type panicAuthz struct{ AllowAll }
+
+func (panicAuthz) CanPublish(_ context.Context, c ClientInfo, topic string, _ byte, _ bool) bool {
+	if topic == "boom" {
+		panic("hook exploded")
+	}
+	return true
+}
+
+func TestPanicClosesOnlyThatConnection(t *testing.T) {
+	_, addr := startBroker(t, func(o *Options) { o.Authorizer = panicAuthz{} })
+	r := connectRaw(t, addr, packet.V311, "bomber")
+	r.send(&packet.Publish{Topic: "boom"})
+	r.expectClosed(3 * time.Second)
+	checkAlive(t, addr)
+}
+
+// Two brokers in one process do not share anything.
+func TestTwoBrokers(t *testing.T) {
+	_, a1 := startBroker(t, nil)
+	_, a2 := startBroker(t, nil)
+	s1 := connectRaw(t, a1, packet.V311, "same")
+	s2 := connectRaw(t, a2, packet.V311, "same") // no takeover across brokers
+	s1.subscribe(1, packet.Properties{}, packet.Subscription{Filter: "x"})
+	s2.subscribe(1, packet.Properties{}, packet.Subscription{Filter: "x"})
+	p1 := connectRaw(t, a1, packet.V311, "p")
+	p1.send(&packet.Publish{Topic: "x", Payload: []byte("one")})
+	if got := s1.recvPublish(); string(got.Payload) != "one" {
+		t.Fatal("broker 1")
+	}
+	s2.expectNothing(200 * time.Millisecond)
+}
+
+// ServeListener accepts a listener from outside (other transports).
+func TestServeListener(t *testing.T) {
+	o := DefaultOptions()
+	o.SysInterval = 0
+	b, err := New(o, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- b.ServeListener(ctx, ln) }()
+	checkAlive(t, ln.Addr().String())
+	cancel()
+	<-done
+	b.Close()
+}

@@ -93,11 +93,13 @@ func (r *reader) rawString(field string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !utf8.Valid(b) {
-		return nil, errf(MalformedPacket, r.t, "%s is not valid UTF-8 [MQTT-1.5.4-1]", field)
-	}
-	if bytes.IndexByte(b, 0) >= 0 {
-		return nil, errf(MalformedPacket, r.t, "%s contains U+0000 [MQTT-1.5.4-2]", field)
+	if i := plainPrefix(b); i < len(b) {
+		if !utf8.Valid(b[i:]) {
+			return nil, errf(MalformedPacket, r.t, "%s is not valid UTF-8 [MQTT-1.5.4-1]", field)
+		}
+		if bytes.IndexByte(b[i:], 0) >= 0 {
+			return nil, errf(MalformedPacket, r.t, "%s contains U+0000 [MQTT-1.5.4-2]", field)
+		}
 	}
 	return b, nil
 }
@@ -137,13 +139,37 @@ func checkString(t Type, field, s string) error {
 	if len(s) > maxString {
 		return errf(MalformedPacket, t, "%s is %d bytes, longer than 65535", field, len(s))
 	}
-	if !utf8.ValidString(s) {
-		return errf(MalformedPacket, t, "%s is not valid UTF-8 [MQTT-1.5.4-1]", field)
-	}
-	if strings.IndexByte(s, 0) >= 0 {
-		return errf(MalformedPacket, t, "%s contains U+0000 [MQTT-1.5.4-2]", field)
+	if i := plainPrefix(s); i < len(s) {
+		if !utf8.ValidString(s[i:]) {
+			return errf(MalformedPacket, t, "%s is not valid UTF-8 [MQTT-1.5.4-1]", field)
+		}
+		if strings.IndexByte(s[i:], 0) >= 0 {
+			return errf(MalformedPacket, t, "%s contains U+0000 [MQTT-1.5.4-2]", field)
+		}
 	}
 	return nil
+}
+
+// plainPrefix returns the length of s's leading run of 8-byte words of
+// ASCII without U+0000, which needs no further UTF-8 check. One pass over
+// typical (ASCII) topics and properties instead of a UTF-8 pass and a NUL
+// search; anything else is left to the exact checks.
+func plainPrefix[T string | []byte](s T) int {
+	const hi, lo = 0x8080808080808080, 0x0101010101010101
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		w := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+		if w&hi != 0 || (w-lo)&^w&hi != 0 { // a non-ASCII byte, or a zero byte
+			return i
+		}
+	}
+	for ; i < len(s); i++ {
+		if c := s[i]; c == 0 || c >= utf8.RuneSelf {
+			return i
+		}
+	}
+	return i
 }
 
 // checkBinary validates a binary field's length before it is encoded.

@@ -1,0 +1,101 @@
+package config
+
+import (
+	"fmt"
+
+	"github.com/mqttkit/mqtt/internal/broker"
+)
+
+// This file is the one place that maps a Config onto broker.Options; keep it that way so a
+// change of Options is fixed here only.
+
+// BrokerOptions returns the broker options for this configuration, starting from
+// broker.DefaultOptions. The warnings name settings the broker cannot honour (yet).
+//
+// Options.Listeners is left empty: open each of c.Listeners with listener.Open(ctx, l.Spec())
+// and hand it to Broker.ServeListener (per-listener max_connections is enforced by the listener
+// package). Options.Authenticator and Authorizer are left nil: build them from
+// Listener.Security (password_file, acl_file, allow_anonymous) with internal/auth.
+//
+// max_inflight_messages, max_queued_messages and max_queued_bytes override the broker's
+// defaults only when the file sets them: the broker's defaults were chosen by measurement so
+// that no QoS 1/2 message is lost under a burst a subscriber can absorb, whereas Mosquitto's
+// (20 and 1000) drop messages in that case.
+func (c *Config) BrokerOptions() (broker.Options, []Warning) {
+	o := broker.DefaultOptions()
+	o.Listeners = nil
+	var warns []Warning
+	warn := func(name, format string, args ...any) {
+		pos, _ := c.IsSet(name)
+		warns = append(warns, Warning{Pos: pos, Directive: name, Msg: name + ": " + fmt.Sprintf(format, args...)})
+	}
+	_, set := c.IsSet("max_inflight_messages")
+	if set {
+		o.MaxInflight = c.MaxInflightMessages // 0: no maximum (the broker's 65535)
+	}
+	if _, set := c.IsSet("max_queued_messages"); set {
+		o.MaxQueuedMessages = c.MaxQueuedMessages
+	}
+	if _, set := c.IsSet("max_queued_bytes"); set {
+		o.MaxQueuedBytes = c.MaxQueuedBytes
+	}
+	o.QueueQoS0 = c.QueueQoS0Messages
+	o.MaxPacketSize = uint32(c.MaxPacketSize)
+	o.MessageSizeLimit = c.MessageSizeLimit
+	o.MaxKeepAlive = uint16(c.MaxKeepalive)
+	o.RetainAvailable = c.RetainAvailable
+	o.SysInterval = c.SysInterval
+	o.PersistentClientExpiration = c.PersistentClientExpiration
+	o.AllowZeroLengthClientID = c.Security.AllowZeroLengthClientID
+	o.AutoIDPrefix = c.Security.AutoIDPrefix
+
+	// Per-listener settings the broker has one value for: use it when every listener agrees,
+	// otherwise the most permissive, and say so.
+	if len(c.Listeners) > 0 {
+		first := c.Listeners[0]
+		maxQoS, alias := first.MaxQoS, first.MaxTopicAlias
+		for _, l := range c.Listeners[1:] {
+			if l.MaxQoS != first.MaxQoS {
+				warns = append(warns, Warning{Pos: l.Pos, Directive: "max_qos", Msg: fmt.Sprintf("max_qos: listeners differ (%d and %d); the broker applies one value to all, %d", first.MaxQoS, l.MaxQoS, max(maxQoS, l.MaxQoS))})
+				maxQoS = max(maxQoS, l.MaxQoS)
+			}
+			if l.MaxTopicAlias != first.MaxTopicAlias {
+				warns = append(warns, Warning{Pos: l.Pos, Directive: "max_topic_alias", Msg: fmt.Sprintf("max_topic_alias: listeners differ (%d and %d); the broker applies one value to all, %d", first.MaxTopicAlias, l.MaxTopicAlias, max(alias, l.MaxTopicAlias))})
+				alias = max(alias, l.MaxTopicAlias)
+			}
+		}
+		o.MaxQoS, o.TopicAliasMaximum = byte(maxQoS), uint16(alias)
+		if c.PerListenerSettings {
+			for _, l := range c.Listeners[1:] {
+				if l.Security.AllowZeroLengthClientID != first.Security.AllowZeroLengthClientID || l.Security.AutoIDPrefix != first.Security.AutoIDPrefix {
+					warns = append(warns, Warning{Pos: l.Pos, Directive: "auto_id_prefix", Msg: "allow_zero_length_clientid/auto_id_prefix: listeners differ; the broker applies the first listener's to all"})
+					break
+				}
+			}
+			o.AllowZeroLengthClientID = first.Security.AllowZeroLengthClientID
+			o.AutoIDPrefix = first.Security.AutoIDPrefix
+		}
+		for _, l := range c.Listeners {
+			if l.MountPoint != "" {
+				warns = append(warns, Warning{Pos: l.Pos, Directive: "mount_point", Msg: "mount_point: not supported by the broker yet; ignored on " + l.Name()})
+			}
+			if l.UseUsernameAsClientID {
+				warns = append(warns, Warning{Pos: l.Pos, Directive: "use_username_as_clientid", Msg: "use_username_as_clientid: not supported by the broker yet; ignored on " + l.Name()})
+			}
+			if l.TLS.UseIdentityAsUsername || l.TLS.UseSubjectAsUsername {
+				warns = append(warns, Warning{Pos: l.Pos, Directive: "use_identity_as_username", Msg: "use_identity_as_username/use_subject_as_username: not applied by the broker yet (listener.PeerIdentity has the certificate's names) on " + l.Name()})
+			}
+		}
+	}
+
+	if c.Persistence {
+		warn("persistence", "the broker has no durable store yet; sessions and retained messages are kept in memory only")
+	}
+	if _, set := c.IsSet("max_inflight_bytes"); set && c.MaxInflightBytes > 0 {
+		warn("max_inflight_bytes", "not supported by the broker yet; ignored")
+	}
+	if c.UpgradeOutgoingQoS {
+		warn("upgrade_outgoing_qos", "not supported by the broker yet; ignored")
+	}
+	return o, warns
+}

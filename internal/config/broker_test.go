@@ -1,0 +1,53 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mqttkit/mqtt/internal/broker"
+)
+
+func TestBrokerOptions(t *testing.T) {
+	def := broker.DefaultOptions()
+
+	cfg, _ := mustParse(t, "listener 1883\n")
+	o, warns := cfg.BrokerOptions()
+	if len(warns) != 0 {
+		t.Errorf("warnings for a plain config: %v", warns)
+	}
+	// Queue limits the file does not set keep the broker's measured defaults.
+	if o.MaxInflight != def.MaxInflight || o.MaxQueuedMessages != def.MaxQueuedMessages || o.MaxQueuedBytes != def.MaxQueuedBytes {
+		t.Errorf("unset queue limits changed: %+v", o)
+	}
+	if o.Listeners != nil || o.MaxQoS != 2 || o.TopicAliasMaximum != 10 || !o.RetainAvailable || o.SysInterval != 10*time.Second {
+		t.Errorf("options = %+v", o)
+	}
+
+	cfg, _ = mustParse(t, strings.Join([]string{
+		"max_inflight_messages 5", "max_queued_messages 50", "max_queued_bytes 1k", "queue_qos0_messages true",
+		"max_packet_size 1000", "message_size_limit 500", "max_keepalive 30", "retain_available false",
+		"sys_interval 5", "persistent_client_expiration 1h", "allow_zero_length_clientid false", "auto_id_prefix x-",
+		"persistence true", "listener 1883", "max_qos 1", "max_topic_alias 3", "listener 1884", "max_qos 0", "max_topic_alias 3",
+	}, "\n"))
+	o, warns = cfg.BrokerOptions()
+	if o.MaxInflight != 5 || o.MaxQueuedMessages != 50 || o.MaxQueuedBytes != 1024 || !o.QueueQoS0 || o.MaxPacketSize != 1000 ||
+		o.MessageSizeLimit != 500 || o.MaxKeepAlive != 30 || o.RetainAvailable || o.SysInterval != 5*time.Second ||
+		o.PersistentClientExpiration != time.Hour || o.AllowZeroLengthClientID || o.AutoIDPrefix != "x-" ||
+		o.MaxQoS != 1 || o.TopicAliasMaximum != 3 {
+		t.Errorf("options = %+v", o)
+	}
+	var msgs []string
+	for _, w := range warns {
+		msgs = append(msgs, w.String())
+	}
+	all := strings.Join(msgs, "\n")
+	if !strings.Contains(all, "max_qos: listeners differ (1 and 0)") || !strings.Contains(all, "test.conf:13: persistence: the broker has no durable store") {
+		t.Errorf("warnings:\n%s", all)
+	}
+	b, err := broker.New(o, nil)
+	if err != nil {
+		t.Fatalf("broker.New rejects the mapped options: %v", err)
+	}
+	_ = b.Close()
+}

@@ -26,11 +26,11 @@ _mqtt() {
             mapfile -t COMPREPLY < <(compgen -f -- "$cur")
             return
             ;;
-        -p|--port)
+        -p|--port|--listen)
             return
             ;;
         esac
-        mapfile -t COMPREPLY < <(compgen -W '-c --config-file -p --port -v --verbose --help' -- "$cur")
+        mapfile -t COMPREPLY < <(compgen -W '-c --config-file -p --port --listen -v --verbose --help' -- "$cur")
         ;;
     pub)
         case "$prev" in

@@ -43,7 +43,7 @@ type conn struct {
 	version      byte
 	clientID     string
 	username     string
-	sess         *Session
+	sess         *Session // written under mu (with the CONNACK); the writer reads it under mu
 	keepAlive    time.Duration
 	maxOut       uint32 // client's Maximum Packet Size, 0: none
 	window       int    // outbound inflight window
@@ -309,8 +309,9 @@ func (c *conn) writeLoop() {
 		for {
 			c.mu.Lock()
 			ctrl, c.ctrl = c.ctrl, ctrl[:0]
+			sess := c.sess // set with the CONNACK, so messages never precede it
 			c.mu.Unlock()
-			msgs = c.sess.takeForSend(c, msgs[:0])
+			msgs = sess.takeForSend(c, msgs[:0])
 			if len(ctrl) == 0 && len(msgs) == 0 {
 				break
 			}

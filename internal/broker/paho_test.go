@@ -200,3 +200,35 @@ func TestPaho5RoundTripAndSharedSubscription(t *testing.T) {
 		t.Fatalf("round robin: %v, %d distinct", counts, len(seen))
 	}
 }
+
+// BenchmarkPaho311QoS1 measures one paho.mqtt.golang publisher to one
+// subscriber at QoS 1 (the client library is the bottleneck; it is a
+// sanity figure, bench-compare has the real comparisons).
+func BenchmarkPaho311QoS1(b *testing.B) {
+	_, addr := startBroker(b, nil)
+	const n = 20000
+	got := make(chan struct{}, n)
+	sub := paho311(b, addr, "bench-sub", true, func(mqtt.Client, mqtt.Message) { got <- struct{}{} })
+	wait(b, sub.Subscribe("bench", 1, nil))
+	pub := paho311(b, addr, "bench-pub", true, nil)
+	payload := make([]byte, 64)
+	b.ResetTimer()
+	start := time.Now()
+	for i := 0; i < b.N; i++ {
+		toks := make([]mqtt.Token, 0, n)
+		for j := 0; j < n; j++ {
+			toks = append(toks, pub.Publish("bench", 1, false, payload))
+		}
+		for _, t := range toks {
+			wait(b, t)
+		}
+		for j := 0; j < n; j++ {
+			select {
+			case <-got:
+			case <-time.After(10 * time.Second):
+				b.Fatalf("received %d of %d", j, n)
+			}
+		}
+	}
+	b.ReportMetric(float64(n*b.N)/time.Since(start).Seconds(), "msgs/s")
+}

@@ -37,6 +37,7 @@ type Session struct {
 	seq      uint64
 	inQoS2   map[uint16]struct{} // inbound QoS 2 ids awaiting PUBREL
 	expiry   uint32              // seconds; neverExpire
+	maxDepth int                 // deepest the queue has been (measurements)
 
 	will        *Message // a will waiting for its delay (or the session end)
 	willTimer   *time.Timer
@@ -89,6 +90,9 @@ func (s *Session) enqueue(d delivery) bool {
 	}
 	s.queue.push(d)
 	s.qbytes += size
+	if n := s.queue.len(); n > s.maxDepth {
+		s.maxDepth = n
+	}
 	c := s.conn
 	s.mu.Unlock()
 	s.b.stats.queued.Add(1)

@@ -1,0 +1,227 @@
+package bench
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+)
+
+// Latency is a latency distribution in microseconds.
+type Latency struct {
+	Count int64   `json:"count"`
+	Mean  float64 `json:"mean"`
+	P50   int64   `json:"p50"`
+	P90   int64   `json:"p90"`
+	P99   int64   `json:"p99"`
+	P999  int64   `json:"p99_9"`
+	Max   int64   `json:"max"`
+}
+
+func latencyOf(h *hdrhistogram.Histogram) Latency {
+	if h == nil || h.TotalCount() == 0 {
+		return Latency{}
+	}
+	return Latency{Count: h.TotalCount(), Mean: float64(int64(h.Mean()*10)) / 10,
+		P50: h.ValueAtQuantile(50), P90: h.ValueAtQuantile(90), P99: h.ValueAtQuantile(99),
+		P999: h.ValueAtQuantile(99.9), Max: h.Max()}
+}
+
+// ReportConfig is the part of Config a report repeats.
+type ReportConfig struct {
+	Server      string  `json:"server"`
+	Version     byte    `json:"protocol_version"`
+	Clients     int     `json:"clients"`
+	Subs        int     `json:"subs,omitempty"`
+	Count       int     `json:"count"`
+	DurationS   float64 `json:"duration_s"`
+	Rate        float64 `json:"rate"`
+	QoS         byte    `json:"qos"`
+	Size        int     `json:"size"`
+	Topic       string  `json:"topic,omitempty"`
+	SubTopic    string  `json:"sub_topic,omitempty"`
+	Retain      bool    `json:"retain"`
+	IntervalS   float64 `json:"interval_s"`
+	Inflight    int     `json:"inflight"`
+	DrainS      float64 `json:"drain_s"`
+	FileLimit   uint64  `json:"file_limit,omitempty"`
+	GOMAXPROCS  int     `json:"gomaxprocs"`
+	ClientIDPfx string  `json:"client_id_prefix"`
+}
+
+// Connections counts connects.
+type Connections struct {
+	Attempted int     `json:"attempted"`
+	Connected int     `json:"connected"`
+	Failed    int     `json:"failed"`
+	Lost      int     `json:"lost"` // connected, then dropped before the bench closed it
+	RatePerS  float64 `json:"rate_per_s"`
+	Connack   Latency `json:"connack_latency_us"`
+}
+
+// Messages counts messages.
+type Messages struct {
+	Sent       uint64 `json:"sent"`
+	Acked      uint64 `json:"acked"`
+	AckErrors  uint64 `json:"ack_errors"`
+	Received   uint64 `json:"received"`
+	Expected   uint64 `json:"expected"`
+	Lost       uint64 `json:"lost"`
+	Duplicated uint64 `json:"duplicated"`
+	OutOfOrder uint64 `json:"out_of_order"`
+	Other      uint64 `json:"other"` // payloads without this run's bench header
+}
+
+// Rates are per second over the publishing (sub: receiving) period.
+type Rates struct {
+	SentPerS     float64 `json:"sent_per_s"`
+	ReceivedPerS float64 `json:"received_per_s"`
+}
+
+// Durations in seconds.
+type Durations struct {
+	Connect float64 `json:"connect_s"`
+	Run     float64 `json:"run_s"`
+	Drain   float64 `json:"drain_s"`
+	Total   float64 `json:"total_s"`
+}
+
+// BenchCost is what the generator itself spent.
+type BenchCost struct {
+	CPUSeconds float64 `json:"cpu_s"`
+	NsPerMsg   float64 `json:"cpu_ns_per_msg"` // CPU time / (sent + received)
+	CPUUtil    float64 `json:"cpu_util"`       // CPU time / run time (1.0 = one core)
+}
+
+// Report is the result of a run; it marshals to the --json document.
+type Report struct {
+	Scenario    string       `json:"scenario"`
+	Interrupted bool         `json:"interrupted"`
+	Config      ReportConfig `json:"config"`
+	Durations   Durations    `json:"durations"`
+	Connections Connections  `json:"connections"`
+	Messages    Messages     `json:"messages"`
+	Rates       Rates        `json:"rates"`
+	Latency     Latency      `json:"latency_us"`
+	Bench       BenchCost    `json:"bench"`
+	Errors      []string     `json:"errors,omitempty"` // distinct messages, most frequent first, with counts
+}
+
+// WriteJSON writes the report as one indented JSON document.
+func (r *Report) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}
+
+// WriteTable writes the human summary.
+func (r *Report) WriteTable(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	row := func(k, format string, args ...any) { fmt.Fprintf(tw, "%s\t"+format+"\n", append([]any{k}, args...)...) }
+	c := r.Config
+	title := fmt.Sprintf("mqtt bench %s → %s (MQTT %s", r.Scenario, c.Server, versionName(c.Version))
+	if r.Scenario != ScenarioConn {
+		title += fmt.Sprintf(", QoS %d, %d B", c.QoS, c.Size)
+	}
+	title += ")"
+	if r.Interrupted {
+		title += " — interrupted"
+	}
+	fmt.Fprintln(tw, title)
+	cn := r.Connections
+	row("connections", "%d connected, %d failed, %d lost of %d", cn.Connected, cn.Failed, cn.Lost, cn.Attempted)
+	row("connect rate", "%s/s over %s", human(cn.RatePerS), secs(r.Durations.Connect))
+	row("CONNACK latency µs", "%s", latencyLine(cn.Connack))
+	if r.Scenario != ScenarioConn {
+		m := r.Messages
+		switch r.Scenario {
+		case ScenarioPub, ScenarioPubSub:
+			row("sent", "%d in %s (%s msgs/s)", m.Sent, secs(r.Durations.Run), human(r.Rates.SentPerS))
+			if c.QoS > 0 {
+				row("acknowledged", "%d (%d with an error code)", m.Acked, m.AckErrors)
+			}
+		}
+		if r.Scenario != ScenarioPub {
+			row("received", "%d (%s msgs/s)", m.Received, human(r.Rates.ReceivedPerS))
+			row("expected", "%d", m.Expected)
+			row("lost", "%d", m.Lost)
+			row("duplicated", "%d", m.Duplicated)
+			row("out of order", "%d", m.OutOfOrder)
+			if m.Other > 0 {
+				row("other payloads", "%d (not from this run)", m.Other)
+			}
+			row("latency µs", "%s", latencyLine(r.Latency))
+		}
+	}
+	row("bench CPU", "%.2f s, %.0f ns/msg, %.0f%% of a core", r.Bench.CPUSeconds, r.Bench.NsPerMsg, 100*r.Bench.CPUUtil)
+	for _, e := range r.Errors {
+		row("error", "%s", e)
+	}
+	return tw.Flush()
+}
+
+func latencyLine(l Latency) string {
+	if l.Count == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("p50 %d  p90 %d  p99 %d  p99.9 %d  max %d  (n=%d)", l.P50, l.P90, l.P99, l.P999, l.Max, l.Count)
+}
+
+func versionName(v byte) string {
+	switch v {
+	case 3:
+		return "3.1"
+	case 5:
+		return "5"
+	}
+	return "3.1.1"
+}
+
+func secs(s float64) string {
+	return time.Duration(s * float64(time.Second)).Round(time.Millisecond).String()
+}
+
+// human prints a rate with k/M suffixes.
+func human(v float64) string {
+	switch {
+	case v >= 1e6:
+		return fmt.Sprintf("%.2fM", v/1e6)
+	case v >= 1e4:
+		return fmt.Sprintf("%.1fk", v/1e3)
+	}
+	return fmt.Sprintf("%.0f", v)
+}
+
+// Snapshot is the live state passed to Config.Progress once a second.
+type Snapshot struct {
+	Elapsed    time.Duration
+	Connected  int
+	Failed     int
+	Sent       uint64
+	Received   uint64
+	SentRate   float64 // over the last interval
+	RecvRate   float64
+	P99Micros  int64
+	Scenario   string
+	Publishing bool
+}
+
+// String is the progress line.
+func (s Snapshot) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "[%5.1fs] conns %d", s.Elapsed.Seconds(), s.Connected)
+	if s.Failed > 0 {
+		fmt.Fprintf(&b, " (%d failed)", s.Failed)
+	}
+	if s.Scenario == ScenarioPub || s.Scenario == ScenarioPubSub {
+		fmt.Fprintf(&b, "  sent %d (%s/s)", s.Sent, human(s.SentRate))
+	}
+	if s.Scenario == ScenarioSub || s.Scenario == ScenarioPubSub {
+		fmt.Fprintf(&b, "  recv %d (%s/s)  p99 %dµs", s.Received, human(s.RecvRate), s.P99Micros)
+	}
+	return b.String()
+}

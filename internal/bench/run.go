@@ -1,0 +1,555 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/mqttkit/mqtt/mqtt/topic"
+)
+
+// ErrAllFailed wraps the error of a run in which no client could connect.
+var ErrAllFailed = errors.New("every connection failed")
+
+// Run executes the scenario until it finishes by itself (Count or Duration) or ctx ends
+// (Ctrl-C), and returns the report so far. The error is non-nil when the configuration is
+// invalid or when every client of a role failed to connect (then errors.Is(err,
+// ErrAllFailed) and the report still describes the attempt). Connects that fail while
+// others succeed are counted in the report, not returned.
+func Run(ctx context.Context, cfg Config) (*Report, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	r := &runner{cfg: &cfg, run: uint16(rand.Uint32()), connHist: newHist(), errs: map[string]int{}}
+	r.rep = &Report{Scenario: cfg.Scenario, Config: ReportConfig{
+		Server: cfg.Server, Version: cfg.Version, Clients: cfg.Clients, Subs: cfg.Subs, Count: cfg.Count,
+		DurationS: cfg.Duration.Seconds(), Rate: cfg.Rate, QoS: cfg.QoS, Size: cfg.Size, Retain: cfg.Retain,
+		IntervalS: cfg.Interval.Seconds(), Inflight: cfg.Inflight, DrainS: cfg.Drain.Seconds(),
+		FileLimit: raiseFileLimit(), GOMAXPROCS: runtime.GOMAXPROCS(0), ClientIDPfx: cfg.IDPrefix,
+	}}
+	if cfg.Scenario != ScenarioConn {
+		r.rep.Config.Topic = cfg.Topic
+	}
+	if cfg.Scenario == ScenarioPubSub {
+		r.rep.Config.SubTopic = cfg.subFilterTemplate()
+	}
+	r.start = time.Now()
+	pingDone := make(chan struct{})
+	pingStopped := make(chan struct{})
+	go r.pinger(pingDone, pingStopped)
+	defer func() { close(pingDone); <-pingStopped }()
+
+	var err error
+	switch cfg.Scenario {
+	case ScenarioConn:
+		err = r.conn(ctx)
+	case ScenarioPub:
+		err = r.pubsub(ctx, false, true)
+	case ScenarioSub:
+		err = r.pubsub(ctx, true, false)
+	case ScenarioPubSub:
+		err = r.pubsub(ctx, true, true)
+	}
+	r.finishReport(ctx)
+	return r.rep, err
+}
+
+// runner holds one run's state.
+type runner struct {
+	cfg   *Config
+	run   uint16
+	rep   *Report
+	start time.Time
+
+	mu       sync.Mutex
+	connHist *hdrhistogram.Histogram
+	errs     map[string]int
+	errOrder []string
+	conns    []*wireConn // every live connection, for the pinger
+
+	attempted, connected, failed, lost atomic.Int64
+
+	pubs []*publisher
+	subs []*subscriber
+}
+
+func (r *runner) noteErr(err error) {
+	msg := err.Error()
+	r.mu.Lock()
+	if r.errs[msg] == 0 {
+		r.errOrder = append(r.errOrder, msg)
+	}
+	r.errs[msg]++
+	r.mu.Unlock()
+}
+
+func (r *runner) firstErr() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.errOrder) == 0 {
+		return "unknown error"
+	}
+	return r.errOrder[0]
+}
+
+// pinger sends PINGREQ on connections that have been quiet for half the keep alive.
+func (r *runner) pinger(done, stopped chan struct{}) {
+	defer close(stopped)
+	if r.cfg.KeepAlive == 0 {
+		<-done
+		return
+	}
+	ka := time.Duration(r.cfg.KeepAlive) * time.Second
+	t := time.NewTicker(min(time.Second, ka/2))
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case now := <-t.C:
+			r.mu.Lock()
+			conns := append([]*wireConn(nil), r.conns...)
+			r.mu.Unlock()
+			for _, c := range conns {
+				c.ping(now, ka)
+			}
+		}
+	}
+}
+
+// connectAll opens n connections of a role; after (may be nil) runs on each new connection
+// and failing, counts it as failed. Failed slots are nil.
+func (r *runner) connectAll(ctx context.Context, n int, role byte, readBuf int, after func(i int, c *wireConn) error) []*wireConn {
+	out := make([]*wireConn, n)
+	sem := make(chan struct{}, maxParallelDial)
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		if i > 0 && r.cfg.Interval > 0 {
+			select {
+			case <-ctx.Done():
+			case <-time.After(r.cfg.Interval):
+			}
+		}
+		select {
+		case <-ctx.Done():
+		case sem <- struct{}{}:
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		r.attempted.Add(1)
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			id := clientID(r.cfg.IDPrefix, role, i)
+			c, lat, err := connect(ctx, r.cfg, id, readBuf)
+			if err == nil && after != nil {
+				if err = after(i, c); err != nil {
+					c.close()
+				}
+			}
+			if err != nil {
+				r.failed.Add(1)
+				r.noteErr(err)
+				return
+			}
+			r.connected.Add(1)
+			r.mu.Lock()
+			record(r.connHist, lat.Microseconds())
+			r.conns = append(r.conns, c)
+			r.mu.Unlock()
+			out[i] = c
+		}(i)
+	}
+	wg.Wait()
+	return out
+}
+
+// conn opens the connections, holds them for Duration and closes them.
+func (r *runner) conn(ctx context.Context) error {
+	stopProgress := r.progress(ctx)
+	conns := r.connectAll(ctx, r.cfg.Clients, 'c', 256, nil)
+	r.rep.Durations.Connect = time.Since(r.start).Seconds()
+	var stopping atomic.Bool
+	var wg sync.WaitGroup
+	for _, c := range conns {
+		if c == nil {
+			continue
+		}
+		wg.Add(1)
+		go func(c *wireConn) {
+			defer wg.Done()
+			for {
+				if _, _, err := c.rd.next(nil); err != nil {
+					if !stopping.Load() {
+						r.lost.Add(1)
+						r.noteErr(fmt.Errorf("connection lost: %v", err))
+					}
+					return
+				}
+			}
+		}(c)
+	}
+	if r.connected.Load() == 0 {
+		stopProgress()
+		return fmt.Errorf("%w: %s", ErrAllFailed, r.firstErr())
+	}
+	holdStart := time.Now()
+	if r.cfg.Duration > 0 {
+		t := time.NewTimer(r.cfg.Duration)
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+		}
+		t.Stop()
+	}
+	r.rep.Durations.Run = time.Since(holdStart).Seconds()
+	stopProgress()
+	stopping.Store(true)
+	closeAll(conns)
+	wg.Wait()
+	return nil
+}
+
+func closeAll(conns []*wireConn) {
+	var wg sync.WaitGroup
+	for _, c := range conns {
+		if c != nil {
+			wg.Add(1)
+			go func() { defer wg.Done(); c.disconnect() }()
+		}
+	}
+	wg.Wait()
+}
+
+// pubsub runs the pub, sub and pubsub scenarios.
+func (r *runner) pubsub(ctx context.Context, withSubs, withPubs bool) error {
+	cfg := r.cfg
+	nSubs, nPubs := cfg.Subs, cfg.Clients
+	if !withPubs {
+		nSubs, nPubs = cfg.Clients, 0
+	}
+	if !withSubs {
+		nSubs = 0
+	}
+	filterTmpl := cfg.Topic
+	if withPubs {
+		filterTmpl = cfg.subFilterTemplate()
+	}
+
+	// Subscribers first, so they see every message.
+	filters := make([]string, nSubs)
+	subConns := r.connectAll(ctx, nSubs, 's', 64<<10, func(i int, c *wireConn) error {
+		filters[i] = expand(filterTmpl, i, c.id)
+		return c.subscribe(ctx, filters[i], cfg.QoS)
+	})
+	for i, c := range subConns {
+		if c == nil {
+			continue
+		}
+		s := newSubscriber(i, c, filters[i], r.run, !withPubs, nPubs)
+		if !withPubs && cfg.Count > 0 {
+			s.target = uint64(cfg.Count)
+			s.reached = make(chan struct{})
+		}
+		r.mu.Lock()
+		r.subs = append(r.subs, s)
+		r.mu.Unlock()
+		go s.readLoop()
+	}
+	if nSubs > 0 && len(r.subs) == 0 {
+		r.rep.Durations.Connect = time.Since(r.start).Seconds()
+		return fmt.Errorf("%w: no subscriber connected: %s", ErrAllFailed, r.firstErr())
+	}
+
+	pubConns := r.connectAll(ctx, nPubs, 'p', 4<<10, nil)
+	for i, c := range pubConns {
+		if c == nil {
+			continue
+		}
+		p := newPublisher(i, c, expand(cfg.Topic, i, c.id), cfg.QoS)
+		r.mu.Lock()
+		r.pubs = append(r.pubs, p)
+		r.mu.Unlock()
+		go p.readLoop()
+	}
+	r.rep.Durations.Connect = time.Since(r.start).Seconds()
+	if nPubs > 0 && len(r.pubs) == 0 {
+		r.stopAll()
+		return fmt.Errorf("%w: no publisher connected: %s", ErrAllFailed, r.firstErr())
+	}
+	// matches[p]: how many subscribers should receive publisher p's messages.
+	matches := make([]uint64, nPubs)
+	for _, p := range r.pubs {
+		for _, s := range r.subs {
+			if topic.Match(s.filter, p.topic) {
+				matches[p.idx]++
+			}
+		}
+	}
+	if withPubs && withSubs {
+		var any uint64
+		for _, m := range matches {
+			any += m
+		}
+		if any == 0 {
+			r.stopAll()
+			return fmt.Errorf("no subscriber filter (%q) matches any publisher topic (%q)", filterTmpl, cfg.Topic)
+		}
+	}
+
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if cfg.Duration > 0 {
+		runCtx, cancel = context.WithTimeout(ctx, cfg.Duration)
+		defer cancel()
+	}
+	stopProgress := r.progress(ctx)
+	cpu0 := cpuTime()
+	t0 := time.Now()
+	var wg sync.WaitGroup
+	for _, p := range r.pubs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := p.run(runCtx, cfg, r.run, cfg.Drain); err != nil {
+				r.noteErr(err)
+			}
+		}()
+	}
+	if !withPubs {
+		// sub: until every subscriber has its Count, or Duration, or Ctrl-C.
+		for _, s := range r.subs {
+			if s.reached == nil {
+				continue
+			}
+			select {
+			case <-s.reached:
+			case <-s.done:
+			case <-runCtx.Done():
+			}
+		}
+		<-runCtx.Done()
+	}
+	wg.Wait()
+	t1 := time.Now()
+
+	// Drain: wait for what is still on its way, until nothing is missing.
+	var expected uint64
+	for _, p := range r.pubs {
+		expected += p.sent.Load() * matches[p.idx]
+	}
+	if withPubs && withSubs {
+		deadline := time.Now().Add(cfg.Drain)
+		for r.uniqueTotal() < expected && time.Now().Before(deadline) && r.subsAlive() {
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	t2 := time.Now()
+	stopProgress()
+	cpu := cpuTime() - cpu0
+	r.stopAll()
+
+	rep := r.rep
+	rep.Durations.Run = t1.Sub(t0).Seconds()
+	rep.Durations.Drain = t2.Sub(t1).Seconds()
+	m := &rep.Messages
+	for _, p := range r.pubs {
+		m.Sent += p.sent.Load()
+		m.Acked += p.acked.Load()
+		m.AckErrors += p.ackErrs.Load()
+	}
+	hist := newHist()
+	for _, s := range r.subs {
+		m.Received += s.received.Load()
+		m.Other += s.other.Load()
+		s.mu.Lock()
+		hist.Merge(s.hist)
+		addTrack := func(t *pubTrack) {
+			m.Duplicated += t.dups
+			m.OutOfOrder += t.outOfOrder
+			if !withPubs && t.any {
+				m.Expected += t.maxSeq - t.minSeq + 1
+			}
+		}
+		for i := range s.tracks {
+			addTrack(&s.tracks[i])
+		}
+		for _, t := range s.foreign {
+			addTrack(t)
+		}
+		s.mu.Unlock()
+	}
+	if withPubs && withSubs {
+		m.Expected = expected
+	}
+	if withSubs {
+		u := r.uniqueTotal()
+		if m.Expected > u {
+			m.Lost = m.Expected - u
+		}
+	}
+	rep.Latency = latencyOf(hist)
+	if d := t1.Sub(t0).Seconds(); d > 0 {
+		rep.Rates.SentPerS = float64(m.Sent) / d
+	}
+	recvSpan := t2.Sub(t0).Seconds()
+	if !withPubs {
+		recvSpan = t1.Sub(t0).Seconds()
+	}
+	if recvSpan > 0 {
+		rep.Rates.ReceivedPerS = float64(m.Received) / recvSpan
+	}
+	rep.Bench.CPUSeconds = cpu.Seconds()
+	if n := m.Sent + m.Received; n > 0 {
+		rep.Bench.NsPerMsg = float64(cpu.Nanoseconds()) / float64(n)
+	}
+	if d := t2.Sub(t0).Seconds(); d > 0 {
+		rep.Bench.CPUUtil = cpu.Seconds() / d
+	}
+	return nil
+}
+
+func (r *runner) uniqueTotal() uint64 {
+	var n uint64
+	for _, s := range r.subs {
+		n += s.unique.Load()
+	}
+	return n
+}
+
+func (r *runner) subsAlive() bool {
+	for _, s := range r.subs {
+		select {
+		case <-s.done:
+		default:
+			return true
+		}
+	}
+	return false
+}
+
+// stopAll disconnects publishers and subscribers and waits for their readers; a reader
+// that ended before this counts as a lost connection.
+func (r *runner) stopAll() {
+	for _, p := range r.pubs {
+		select {
+		case <-p.readDone:
+			if !p.stopping.Load() {
+				r.lost.Add(1)
+				r.noteErr(fmt.Errorf("publisher %s: connection lost: %v", p.c.id, p.readErr))
+			}
+		default:
+		}
+		p.stopping.Store(true)
+	}
+	for _, s := range r.subs {
+		select {
+		case <-s.done:
+			if !s.stopping.Load() {
+				r.lost.Add(1)
+				r.noteErr(fmt.Errorf("subscriber %s: connection lost: %v", s.c.id, s.readErr))
+			}
+		default:
+		}
+		s.stopping.Store(true)
+	}
+	var conns []*wireConn
+	for _, p := range r.pubs {
+		conns = append(conns, p.c)
+	}
+	for _, s := range r.subs {
+		conns = append(conns, s.c)
+	}
+	closeAll(conns)
+	for _, p := range r.pubs {
+		<-p.readDone
+	}
+	for _, s := range r.subs {
+		<-s.done
+	}
+}
+
+// progress calls Config.Progress once a second until the returned stop is called.
+func (r *runner) progress(ctx context.Context) (stop func()) {
+	if r.cfg.Progress == nil {
+		return func() {}
+	}
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		scratch := newHist()
+		var lastSent, lastRecv uint64
+		last := time.Now()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case now := <-t.C:
+				s := Snapshot{Elapsed: now.Sub(r.start), Scenario: r.cfg.Scenario,
+					Connected: int(r.connected.Load()), Failed: int(r.failed.Load())}
+				r.mu.Lock()
+				pubs, subs := r.pubs, r.subs
+				r.mu.Unlock()
+				for _, p := range pubs {
+					s.Sent += p.sent.Load()
+				}
+				scratch.Reset()
+				for _, sub := range subs {
+					s.Received += sub.received.Load()
+					sub.mu.Lock()
+					scratch.Merge(sub.hist)
+					sub.mu.Unlock()
+				}
+				s.P99Micros = scratch.ValueAtQuantile(99)
+				dt := now.Sub(last).Seconds()
+				s.SentRate = float64(s.Sent-lastSent) / dt
+				s.RecvRate = float64(s.Received-lastRecv) / dt
+				lastSent, lastRecv, last = s.Sent, s.Received, now
+				r.cfg.Progress(s)
+			}
+		}
+	}()
+	return func() { close(done); <-stopped }
+}
+
+// finishReport fills in the connection figures and errors.
+func (r *runner) finishReport(ctx context.Context) {
+	rep := r.rep
+	rep.Interrupted = ctx.Err() != nil
+	rep.Durations.Total = time.Since(r.start).Seconds()
+	c := &rep.Connections
+	c.Attempted = int(r.attempted.Load())
+	c.Connected = int(r.connected.Load())
+	c.Failed = int(r.failed.Load())
+	c.Lost = int(r.lost.Load())
+	if rep.Durations.Connect > 0 {
+		c.RatePerS = float64(c.Connected) / rep.Durations.Connect
+	}
+	r.mu.Lock()
+	c.Connack = latencyOf(r.connHist)
+	order := append([]string(nil), r.errOrder...)
+	counts := r.errs
+	r.mu.Unlock()
+	sort.SliceStable(order, func(i, j int) bool { return counts[order[i]] > counts[order[j]] })
+	for _, e := range order {
+		if counts[e] > 1 {
+			e = fmt.Sprintf("%s (×%d)", e, counts[e])
+		}
+		rep.Errors = append(rep.Errors, e)
+	}
+}

@@ -45,7 +45,7 @@ _mqtt() {
             return
             ;;
         -V|--protocol-version)
-            mapfile -t COMPREPLY < <(compgen -W '5 311 31' -- "$cur")
+            mapfile -t COMPREPLY < <(compgen -W '5 311 31 mqttv5 mqttv311 mqttv31' -- "$cur")
             return
             ;;
         -q|--qos)
@@ -94,7 +94,7 @@ _mqtt() {
             return
             ;;
         -V|--protocol-version)
-            mapfile -t COMPREPLY < <(compgen -W '5 311 31' -- "$cur")
+            mapfile -t COMPREPLY < <(compgen -W '5 311 31 mqttv5 mqttv311 mqttv31' -- "$cur")
             return
             ;;
         -q|--qos)
@@ -160,7 +160,7 @@ _mqtt() {
             return
             ;;
         -V|--protocol-version)
-            mapfile -t COMPREPLY < <(compgen -W '5 311 31' -- "$cur")
+            mapfile -t COMPREPLY < <(compgen -W '5 311 31 mqttv5 mqttv311 mqttv31' -- "$cur")
             return
             ;;
         -q|--qos)
@@ -209,7 +209,7 @@ _mqtt() {
             return
             ;;
         -V|--protocol-version)
-            mapfile -t COMPREPLY < <(compgen -W '5 311 31' -- "$cur")
+            mapfile -t COMPREPLY < <(compgen -W '5 311 31 mqttv5 mqttv311 mqttv31' -- "$cur")
             return
             ;;
         -q|--qos)
@@ -248,7 +248,11 @@ _mqtt() {
             return
             ;;
         esac
-        mapfile -t COMPREPLY < <(compgen -W '-c --clients -n --count --duration --rate -s --size -t --topic --subs --sub-topic -r --retain --interval --inflight --drain --json --fail-on-loss -h --host -p --port -L --url --unix --ws -V --protocol-version -k --keepalive -q --qos -i --id -I --id-prefix --disable-clean-session -x --session-expiry -u --username -P --pw --will-topic --will-payload --will-qos --will-retain --cafile --capath --cert --key --insecure --tls-version --tls-use-os-certs -D --property -d --debug --quiet --help' -- "$cur")
+        if [[ $cur == -* ]]; then
+            mapfile -t COMPREPLY < <(compgen -W '-c --clients -n --count --duration --rate -s --size -t --topic --subs --sub-topic -r --retain --interval --inflight --drain --json --fail-on-loss -h --host -p --port -L --url --unix --ws -V --protocol-version -k --keepalive -q --qos -i --id -I --id-prefix --disable-clean-session -x --session-expiry -u --username -P --pw --will-topic --will-payload --will-qos --will-retain --cafile --capath --cert --key --insecure --tls-version --tls-use-os-certs -D --property -d --debug --quiet --help' -- "$cur")
+        else
+            mapfile -t COMPREPLY < <(compgen -W 'conn pub sub pubsub' -- "$cur")
+        fi
         ;;
     version)
         case "$prev" in

@@ -19,9 +19,12 @@ import (
 //     the placeholder DIR completes directory names;
 //   - TakesFile: true completes file names;
 //   - slice flags are repeatable;
+//   - "(also a, b)" in the Usage of such a flag adds other accepted spellings (-V mqttv5);
 //   - a command's ArgsUsage with | (e.g. "bash|zsh|fish") completes its first argument to those
-//     words; one starting with FILE completes file names.
-// Prose for the man pages is the command's Description; EXIT STATUS and EXAMPLES are in man.go.
+//     words, as do a command's subcommands (bench conn|pub|sub|pubsub); an ArgsUsage starting
+//     with FILE completes file names.
+// Prose for the man pages is the command's Description plus what man.go adds per command
+// (more description, EXIT STATUS, EXAMPLES, FILES, SEE ALSO); mqtt.conf(5) is man_conf.go.
 
 // flagSpec is one flag as the generator sees it.
 type flagSpec struct {
@@ -85,6 +88,7 @@ func specOf(f ucli.Flag) flagSpec {
 		}
 		if strings.Contains(ph, "|") {
 			s.choices = strings.Split(ph, "|")
+			s.choices = append(s.choices, alsoAccepted(text)...)
 		}
 		s.dir = ph == "DIR"
 		if d := doc.GetDefaultText(); d != "" && d != "[]" && d != `""` {
@@ -108,6 +112,27 @@ func specOf(f ucli.Flag) flagSpec {
 	return s
 }
 
+// alsoAccepted returns the other spellings a usage lists as "(also a, b, c)", so that
+// -V completes to mqttv5 as well as 5 without the placeholder growing unreadable in --help.
+func alsoAccepted(usage string) []string {
+	i := strings.Index(usage, "(also ")
+	if i < 0 {
+		return nil
+	}
+	rest := usage[i+len("(also "):]
+	j := strings.IndexByte(rest, ')')
+	if j < 0 {
+		return nil
+	}
+	var out []string
+	for _, w := range strings.Split(rest[:j], ",") {
+		if w = strings.TrimSpace(w); w != "" && !strings.ContainsAny(w, " '\"") {
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
 // specsOf returns the visible flags of cmd plus --help.
 func specsOf(cmd *ucli.Command) []flagSpec {
 	var out []flagSpec
@@ -125,6 +150,13 @@ func specsOf(cmd *ucli.Command) []flagSpec {
 
 // argChoices returns the words a command's first argument completes to, if it lists them.
 func argChoices(cmd *ucli.Command) []string {
+	if len(cmd.Subcommands) > 0 { // e.g. bench conn|pub|sub|pubsub
+		var names []string
+		for _, s := range visible(cmd.Subcommands) {
+			names = append(names, s.Name)
+		}
+		return names
+	}
 	if strings.Contains(cmd.ArgsUsage, "|") && !strings.ContainsAny(cmd.ArgsUsage, " []") {
 		return strings.Split(cmd.ArgsUsage, "|")
 	}
@@ -270,7 +302,11 @@ func writeZsh(w io.Writer, cmds []*ucli.Command) error {
 		}
 		switch {
 		case argChoices(c) != nil:
-			fmt.Fprintf(&b, " \\\n                '1:%s:(%s)'", zshText(c.ArgsUsage), strings.Join(argChoices(c), " "))
+			label := c.ArgsUsage
+			if label == "" {
+				label = "command"
+			}
+			fmt.Fprintf(&b, " \\\n                '1:%s:(%s)'", zshText(label), strings.Join(argChoices(c), " "))
 		case argFiles(c):
 			b.WriteString(" \\\n                '1:file:_files' \\\n                '*:argument: '")
 		}

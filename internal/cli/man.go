@@ -11,53 +11,111 @@ import (
 // manSection is what a man page needs beyond the command definition: text that does not
 // belong in --help. Keyed by subcommand name; edit it when a command's exit codes change.
 type manSection struct {
-	exitStatus []string // one paragraph per code or group of codes
-	examples   []string // command lines
-	tool       string   // the Mosquitto tool this command stands in for
+	description []string   // paragraphs after the command's Description
+	sections    []manProse // sections after OPTIONS, e.g. OUTPUT FORMAT, SIGNALS
+	exitStatus  []string   // one paragraph per code or group of codes
+	examples    []string   // command lines
+	files       []manItem  // FILES
+	seeAlso     []string   // pages beyond mqtt(1) and the other commands, as "name(section)"
+	tool        string     // the Mosquitto tool this command stands in for
+}
+
+// manItem is one tagged paragraph (.TP): a path, a signal, a format code.
+type manItem struct{ tag, text string }
+
+// manProse is a hand-written section: paragraphs, then tagged paragraphs.
+type manProse struct {
+	title string
+	paras []string
+	items []manItem
 }
 
 func manExtras(name string) manSection {
 	switch name {
 	case "serve":
 		return manSection{
+			description: []string{
+				"With -c FILE the configuration is read from FILE, in Mosquitto 2.0's mosquitto.conf syntax: see mqtt.conf(5) for every directive. " +
+					"An unknown directive or a bad value stops the broker with an error naming the file and line; directives that are read but not honoured yet are warned about by name.",
+				"The broker keeps sessions, subscriptions, queued and retained messages in memory. " +
+					"Its queue and inflight limits were chosen by measurement so that a burst a subscriber can absorb loses no QoS 1 or 2 message; a configuration file may set Mosquitto's limits instead.",
+			},
+			sections: []manProse{{title: "SIGNALS", items: []manItem{
+				{"SIGINT, SIGTERM", "Stop accepting connections, close every client connection and exit."},
+			}}},
 			exitStatus: []string{"0 after a clean shutdown (SIGINT or SIGTERM).",
-				"1 on a usage or configuration error, or when a listener cannot be opened."},
-			examples: []string{"mqtt serve -v", "mqtt serve -c /etc/mosquitto/mosquitto.conf"},
+				"1 on a usage error, or when a listener cannot be opened.",
+				"3 when the configuration file cannot be used."},
+			examples: []string{"mqtt serve -v", "mqtt serve -p 1883 -p 1884", "mqtt serve --listen :1883", "mqtt serve -c /etc/mqtt/mqtt.conf"},
+			files:    []manItem{{"/etc/mqtt/mqtt.conf", "The configuration the packaged systemd unit, mqtt.service, starts the broker with."}},
+			seeAlso:  []string{"mqtt.conf(5)", "mosquitto(8)"},
 			tool:     "mosquitto",
 		}
 	case "pub":
 		return manSection{
+			description: []string{
+				"The payload is the first of -m, -f, -n, -l or -s given. With -l each line of standard input is published as its own message " +
+					"over one connection, until end of input; messages are sent in order.",
+				"Connection options (-h, -p, -L, TLS, MQTT 5 properties with -D) are the same for pub, sub, sn-gateway and bench. " +
+					"With MQTT 5 (-V 5) a publish the broker refuses prints its reason code.",
+			},
 			exitStatus: []string{"0 when the message was published.",
 				"1 on a usage error or when the connection fails.",
 				"The CONNACK reason code when the broker refuses the connection, for example 5 (not authorised) under MQTT 3.1.1 or 135 under MQTT 5."},
-			examples: []string{"mqtt pub -t sensors/temp -m 21.5", "mqtt pub -t status -r -n", "mqtt pub -V 5 -t a/b -m hi -D publish user-property origin lab"},
-			tool:     "mosquitto_pub",
+			examples: []string{"mqtt pub -t sensors/temp -m 21.5", "mqtt pub -t status -r -n", "mqtt pub -V 5 -t a/b -m hi -D publish user-property origin lab",
+				"tail -f app.log | mqtt pub -t logs/app -l", "mqtt pub -L mqtts://user:pass@broker.example/sensors/temp -m 21.5"},
+			seeAlso: []string{"mosquitto_pub(1)"},
+			tool:    "mosquitto_pub",
 		}
 	case "sub":
 		return manSection{
+			description: []string{
+				"By default each message's payload is printed on a line of its own; -v prefixes the topic, -N omits the newline, " +
+					"and -F prints each message in a format of your own, as mosquitto_sub does (see OUTPUT FORMAT). " +
+					"Output is byte for byte that of mosquitto_sub 2.0 for the same options.",
+			},
+			sections: []manProse{{title: "OUTPUT FORMAT",
+				paras: []string{"The -F format is printed once per message. % codes print parts of the message; they take mosquitto_sub's flags (- to align left, 0 to pad with zeros), a field width and a precision. @ codes print the time the message arrived, with strftime(3)'s conversions (@Y, @m, @d, @H, @M, @S, ...) plus @N for nanoseconds and @@ for @. \\ escapes print \\\\, \\0, \\a, \\e, \\n, \\r, \\t and \\v. A newline is added after each message unless -N is given."},
+				items: []manItem{
+					{"%t", "topic"}, {"%p", "payload"}, {"%x, %X", "payload in lower- or upper-case hexadecimal"}, {"%l", "payload length in bytes"},
+					{"%q", "QoS"}, {"%r", "retain flag, 0 or 1"}, {"%m", "packet identifier"}, {"%I", "ISO 8601 time of arrival"}, {"%U", "Unix time of arrival with nanoseconds"},
+					{"%j", "the message as a JSON object (--pretty indents it)"}, {"%J", "like %j, with the payload included as JSON; messages whose payload is not JSON are reported on standard error"},
+					{"%A", "MQTT 5 topic alias"}, {"%C", "content type"}, {"%D", "correlation data"}, {"%E", "message expiry interval"}, {"%F", "payload format indicator"},
+					{"%P", "user properties, as name:value separated by spaces"}, {"%R", "response topic"}, {"%S", "subscription identifier"}, {"%%", "a percent sign"},
+				}}},
 			exitStatus: []string{"0 when -C or -E ends the run, or on SIGINT.",
 				"1 on a usage error or when the connection fails.",
 				"The CONNACK reason code when the broker refuses the connection.",
 				"27 when -W expires, even if messages were received."},
-			examples: []string{"mqtt sub -t 'a/#' -v", "mqtt sub -t '$SYS/#' -v -W 12", "mqtt sub -t sensors/+ -F '%I %t %p'"},
+			examples: []string{"mqtt sub -t 'a/#' -v", "mqtt sub -t '$SYS/#' -v -W 12", "mqtt sub -t sensors/+ -F '%I %t %p'", "mqtt sub -t 'cmd/#' -C 1 -R"},
+			seeAlso:  []string{"mosquitto_sub(1)"},
 			tool:     "mosquitto_sub",
 		}
 	case "passwd":
 		return manSection{
+			description: []string{
+				"Each line of a password file is USER:HASH. New hashes are $7$ (PBKDF2-SHA512 with a random salt, 101 iterations unless -I says otherwise), " +
+					"as Mosquitto 2.0 writes them; -H sha512 writes $6$ (salted SHA-512) for Mosquitto 1.6 and earlier. Both are read. " +
+					"Without -b the password is asked for twice on the terminal.",
+				"The broker reads the file named by password_file in its configuration (mqtt.conf(5)).",
+			},
 			exitStatus: []string{"0 on success.",
 				"1 on any error: bad options, an unknown user with -D, a missing file without -c, a user name containing a colon."},
-			examples: []string{"mqtt passwd -c -b passwords alice secret", "mqtt passwd -D passwords alice"},
+			examples: []string{"mqtt passwd -c /etc/mqtt/passwd alice", "mqtt passwd -b /etc/mqtt/passwd bob secret", "mqtt passwd -D /etc/mqtt/passwd alice", "mqtt passwd -U plain.txt"},
+			seeAlso:  []string{"mqtt.conf(5)", "mosquitto_passwd(1)"},
 			tool:     "mosquitto_passwd",
 		}
 	case "sn-gateway":
 		return manSection{
-			exitStatus: []string{"0 after a clean shutdown.", "1 on a usage error, or when the UDP port cannot be opened or the broker cannot be reached."},
-			examples:   []string{"mqtt sn-gateway --listen :1884 -h broker.example -p 1883"},
+			description: []string{"Clients speak MQTT-SN 1.2 to the gateway's UDP port; the gateway holds one MQTT connection to the broker per client and maps topic ids and registered names to topics."},
+			exitStatus:  []string{"0 after a clean shutdown.", "1 on a usage error, or when the UDP port cannot be opened or the broker cannot be reached."},
+			examples:    []string{"mqtt sn-gateway --listen :1884 -h broker.example -p 1883"},
 		}
 	case "bench":
 		return manSection{
-			exitStatus: []string{"0 when the run completes.", "1 on a usage error or when no connection could be made."},
-			examples:   []string{"mqtt bench -h 127.0.0.1 -p 1883"},
+			description: []string{"The connection options are those of mqtt pub; every client uses them. Runs are bounded by their count and duration options, and the summary is printed at the end."},
+			exitStatus:  []string{"0 when the run completes.", "1 on a usage error or when no connection could be made."},
+			examples:    []string{"mqtt bench conn -h 127.0.0.1 -p 1883", "mqtt bench pubsub -h 127.0.0.1"},
 		}
 	}
 	return manSection{exitStatus: []string{"0 on success, 1 on error."}}
@@ -132,18 +190,21 @@ func manPages(cmds []*ucli.Command) (map[string][]byte, error) {
 			fmt.Fprintf(&b, ".TP\n.B %s\n.B mqtt %s\n", roff(t), roff(c.Name))
 		}
 	}
-	b.WriteString(".PP\n\\fBmake install\\-links\\fR creates these links next to the installed binary.\n")
+	b.WriteString(".PP\nThe \\fBmqtt\\-mosquitto\\-compat\\fR package installs these links in /usr/bin; from a source checkout, \\fBmake install\\-links\\fR creates them next to the installed binary.\n")
 	b.WriteString(".SH ENVIRONMENT\n.TP\n.B NO_COLOR\nWhen set and not empty, error messages are not coloured. They are coloured only on a terminal.\n")
 	b.WriteString(".SH EXIT STATUS\n0 on success, 1 on a usage error; each command's page lists its other codes.\n")
 	b.WriteString(".SH SEE ALSO\n")
-	for i, c := range sub {
-		sep := ","
-		if i == len(sub)-1 {
-			sep = ""
-		}
-		fmt.Fprintf(&b, ".BR mqtt\\-%s (1)%s\n", roff(c.Name), sep)
+	for _, c := range sub {
+		fmt.Fprintf(&b, ".BR mqtt\\-%s (1),\n", roff(c.Name))
 	}
+	b.WriteString(".BR mqtt.conf (5)\n")
 	pages["mqtt.1"] = append([]byte(nil), b.Bytes()...)
+
+	conf, err := confPage()
+	if err != nil {
+		return nil, err
+	}
+	pages["mqtt.conf.5"] = conf
 
 	for _, c := range sub {
 		b.Reset()
@@ -155,11 +216,33 @@ func manPages(cmds []*ucli.Command) (map[string][]byte, error) {
 		if c.ArgsUsage != "" {
 			args = " " + roff(c.ArgsUsage)
 		}
-		fmt.Fprintf(&b, ".B mqtt %s\n[\\fIoptions\\fR]%s\n", roff(c.Name), args)
+		if subs := visible(c.Subcommands); len(subs) > 0 {
+			var names []string
+			for _, s := range subs {
+				names = append(names, s.Name)
+			}
+			// The subcommand comes first: its options follow it.
+			fmt.Fprintf(&b, ".B mqtt %s\n\\fI%s\\fR [\\fIoptions\\fR]%s\n", roff(c.Name), roff(strings.Join(names, "|")), args)
+		} else {
+			fmt.Fprintf(&b, ".B mqtt %s\n[\\fIoptions\\fR]%s\n", roff(c.Name), args)
+		}
 		if extra.tool != "" {
 			fmt.Fprintf(&b, ".br\n.B %s\n[\\fIoptions\\fR]%s\n", roff(extra.tool), args)
 		}
 		fmt.Fprintf(&b, ".SH DESCRIPTION\n%s\n", roff(c.Description))
+		for _, p := range extra.description {
+			fmt.Fprintf(&b, ".PP\n%s\n", roff(p))
+		}
+		if subs := visible(c.Subcommands); len(subs) > 0 {
+			b.WriteString(".SS Commands\n")
+			for _, s := range subs {
+				text := upperFirst(s.Usage)
+				if s.Description != "" {
+					text = strings.TrimSuffix(text, ".") + ". " + s.Description
+				}
+				fmt.Fprintf(&b, ".TP\n.B %s\n%s\n", roff(s.Name), roff(text))
+			}
+		}
 		if extra.tool != "" {
 			fmt.Fprintf(&b, ".PP\nInvoked through a link named \\fB%s\\fR, \\fBmqtt\\fR runs this command.\n", roff(extra.tool))
 		}
@@ -194,11 +277,14 @@ func manPages(cmds []*ucli.Command) (map[string][]byte, error) {
 				if s.def != "" {
 					text += " (default: " + s.def + ")"
 				}
-				if s.repeat {
+				if s.repeat && !strings.Contains(s.usage, "repeatable") {
 					text += ". May be given more than once"
 				}
 				fmt.Fprintf(&b, "\n%s.\n", roff(strings.TrimSuffix(text, ".")))
 			}
+		}
+		for _, sec := range extra.sections {
+			writeProse(&b, sec)
 		}
 		b.WriteString(".SH EXIT STATUS\n")
 		for i, p := range extra.exitStatus {
@@ -213,23 +299,37 @@ func manPages(cmds []*ucli.Command) (map[string][]byte, error) {
 				fmt.Fprintf(&b, ".PP\n.EX\n%s\n.EE\n", roff(e))
 			}
 		}
+		if len(extra.files) > 0 {
+			writeProse(&b, manProse{title: "FILES", items: extra.files})
+		}
 		b.WriteString(".SH SEE ALSO\n.BR mqtt (1)")
 		for _, o := range sub {
 			if o != c {
 				fmt.Fprintf(&b, ",\n.BR mqtt\\-%s (1)", roff(o.Name))
 			}
 		}
-		if extra.tool != "" {
-			sec := 1
-			if extra.tool == "mosquitto" {
-				sec = 8
-			}
-			fmt.Fprintf(&b, ",\n.BR %s (%d)", roff(extra.tool), sec)
+		for _, ref := range extra.seeAlso {
+			name, sec, _ := strings.Cut(strings.TrimSuffix(ref, ")"), "(")
+			fmt.Fprintf(&b, ",\n.BR %s (%s)", roff(name), sec)
 		}
 		b.WriteString("\n")
 		pages[page+".1"] = append([]byte(nil), b.Bytes()...)
 	}
 	return pages, nil
+}
+
+// writeProse renders a hand-written section: paragraphs, then tagged paragraphs.
+func writeProse(b *bytes.Buffer, p manProse) {
+	fmt.Fprintf(b, ".SH %s\n", roff(p.title))
+	for i, para := range p.paras {
+		if i > 0 {
+			b.WriteString(".PP\n")
+		}
+		fmt.Fprintf(b, "%s\n", roff(para))
+	}
+	for _, it := range p.items {
+		fmt.Fprintf(b, ".TP\n.B %s\n%s\n", roff(it.tag), roff(upperFirst(it.text)))
+	}
 }
 
 func upperFirst(s string) string {

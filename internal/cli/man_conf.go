@@ -1,0 +1,289 @@
+package cli
+
+import (
+	"bytes"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/mqttkit/mqtt/internal/config"
+)
+
+// mqtt.conf(5) is generated from internal/config's directive table plus the prose below, so a
+// directive added to the table without a description here fails `make gen` (and the drift
+// test) instead of going undocumented. Directives the parser honours need a hand-written entry;
+// those it ignores or refuses are listed with the table's own note, grouped by that note.
+
+// confEntry documents one directive: its arguments as written in the file and what it does.
+type confEntry struct {
+	name, args, text string
+}
+
+// confSection is one section of mqtt.conf(5).
+type confSection struct {
+	title, intro string
+	entries      []confEntry
+}
+
+var confSections = []confSection{
+	{title: "GENERAL", entries: []confEntry{
+		{"per_listener_settings", "true|false", "When true, the authentication settings (allow_anonymous, password_file, acl_file, allow_zero_length_clientid, auto_id_prefix, psk_file, auth_plugin) apply to the listener they follow instead of to every listener. Must come before any of them. Default: false."},
+		{"include_dir", "DIR", "Reads every file ending in .conf in DIR, in name order, as if it were written here. Only honoured in the main configuration file, as in Mosquitto."},
+		{"pid_file", "FILE", "Writes the broker's process id to FILE."},
+		{"user", "NAME", "The user Mosquitto switches to when started as root. Accepted for compatibility; mqtt does not change user itself: run it as an unprivileged user (the packaged systemd unit uses the user mqtt). Default: mosquitto."},
+		{"sys_interval", "SECONDS", "How often the $SYS/broker/... topics are published. 0 disables them. Default: 10."},
+		{"set_tcp_nodelay", "true|false", "Disables Nagle's algorithm on client sockets, lowering latency for small messages at some cost in bandwidth. Default: false."},
+		{"check_retain_source", "true|false", "With an ACL, checks that the client which published a retained message may still write to its topic before the message is sent to a new subscriber. Default: true."},
+		{"upgrade_outgoing_qos", "true|false", "Delivers messages at the subscription's QoS even when it is higher than the published QoS, against the MQTT specification. Default: false."},
+		{"retain_available", "true|false", "When false, retained messages are not supported: a client that publishes one is disconnected (MQTT 5 clients are told so in CONNACK). Default: true."},
+	}},
+	{title: "LISTENERS", intro: "Without any listener, and without -p on the command line, the broker starts in local only mode, " +
+		"as Mosquitto 2 does: port 1883 on 127.0.0.1 and ::1, anonymous clients allowed. Each listener line starts a block: the " +
+		"directives below it, up to the next listener line, configure that listener. Once any listener is configured, " +
+		"allow_anonymous defaults to false.",
+		entries: []confEntry{
+			{"listener", "PORT [ADDRESS]", "Listens on PORT, on every interface or only on ADDRESS (an IP address or host name). With PORT 0 and ADDRESS a path, listens on that unix socket. May be given more than once."},
+			{"protocol", "mqtt|websockets", "The listener's transport: plain MQTT over TCP, or MQTT over WebSockets (RFC 6455, subprotocol mqtt). Default: mqtt."},
+			{"socket_domain", "ipv4|ipv6", "Listens only on IPv4 or only on IPv6 addresses. Default: both."},
+			{"bind_interface", "NAME", "Listens only on the addresses of the network interface NAME (e.g. eth0)."},
+			{"max_connections", "COUNT", "Refuses new connections on this listener while COUNT clients are connected to it. -1 means no limit. Default: -1."},
+			{"max_qos", "0|1|2", "The highest QoS clients may use; MQTT 5 clients are told in CONNACK. Default: 2."},
+			{"max_topic_alias", "COUNT", "The number of topic aliases an MQTT 5 client may use. Default: 10."},
+			{"mount_point", "PREFIX", "Prefixes the topics of this listener's clients with PREFIX, separating them from other listeners' clients. PREFIX must not contain + or #."},
+			{"use_username_as_clientid", "true|false", "Replaces each client's id by its username, so that one user cannot connect twice with different ids. Default: false."},
+		}},
+	{title: "TLS", intro: "A listener speaks TLS when it has a certfile and a keyfile. These directives apply to the listener they follow. " +
+		"Certificates, keys and CRLs are PEM files.",
+		entries: []confEntry{
+			{"certfile", "FILE", "The server certificate, followed by any intermediate certificates."},
+			{"keyfile", "FILE", "The server's private key."},
+			{"cafile", "FILE", "CA certificates that client certificates must chain to (with require_certificate)."},
+			{"capath", "DIR", "A directory of CA certificates, used like cafile."},
+			{"crlfile", "FILE", "A certificate revocation list checked against client certificates. Needs require_certificate."},
+			{"require_certificate", "true|false", "Asks every client for a certificate signed by cafile or capath, and refuses the connection without one. Default: false."},
+			{"use_identity_as_username", "true|false", "Uses the Common Name of the client's certificate as its username; the password file is then not consulted. Default: false."},
+			{"use_subject_as_username", "true|false", "Uses the whole subject of the client's certificate (e.g. CN=a,O=b) as its username. Default: false."},
+			{"tls_version", "tlsv1.1|tlsv1.2|tlsv1.3", "The lowest TLS version accepted. Default: tlsv1.2."},
+			{"ciphers", "LIST", "The cipher suites allowed for TLS 1.2 and earlier, as an OpenSSL-style colon-separated list. Names Go's crypto/tls does not offer are warned about."},
+			{"tls_keyform", "pem", "The form of keyfile. Only pem is supported; engine is refused."},
+		}},
+	{title: "AUTHENTICATION AND ACCESS", intro: "These apply to every listener, or with per_listener_settings true to the listener they follow.",
+		entries: []confEntry{
+			{"allow_anonymous", "true|false", "Lets clients connect without a username. Default: false once a listener is configured, true in local only mode."},
+			{"password_file", "FILE", "Checks usernames and passwords against FILE, in mosquitto_passwd's format (lines of user:$7$... or user:$6$...; see mqtt-passwd(1)). Clients not listed are refused."},
+			{"acl_file", "FILE", "Restricts what clients may publish and subscribe to, in Mosquitto's ACL format: topic [read|write|readwrite|deny] TOPIC lines, user NAME lines that start a user's rules, and pattern lines in which %u and %c stand for the username and client id."},
+			{"allow_zero_length_clientid", "true|false", "Lets MQTT 3.1.1 and 5 clients connect with an empty client id; the broker assigns one. Default: true."},
+			{"auto_id_prefix", "PREFIX", "Prefix of the client ids the broker assigns. Default: auto-."},
+		}},
+	{title: "LIMITS AND QUEUES", intro: "mqtt's broker chooses its queue and inflight limits by measurement, so that a burst a subscriber can absorb loses " +
+		"no QoS 1 or 2 message; Mosquitto's defaults (20 and 1000) drop messages in that case. max_inflight_messages, " +
+		"max_queued_messages and max_queued_bytes therefore override the broker's defaults only when the file sets them.",
+		entries: []confEntry{
+			{"max_inflight_messages", "COUNT", "QoS 1 and 2 messages sent to a client but not yet acknowledged, per client. 0 means no limit; 1 gives in-order delivery."},
+			{"max_inflight_bytes", "BYTES", "Like max_inflight_messages, in payload bytes. 0 means no limit. Default: 0."},
+			{"max_queued_messages", "COUNT", "Messages queued for a client beyond those in flight; further messages are dropped. 0 means no limit."},
+			{"max_queued_bytes", "BYTES", "Like max_queued_messages, in payload bytes. 0 means no limit."},
+			{"queue_qos0_messages", "true|false", "Queues QoS 0 messages for disconnected clients with persistent sessions, as QoS 1 and 2 messages are. Default: false."},
+			{"message_size_limit", "BYTES", "The largest payload accepted; larger messages are dropped (MQTT 5 clients get reason code 131 for QoS 1 and 2). 0 means the protocol maximum, 268435455. Default: 0."},
+			{"max_packet_size", "BYTES", "The largest packet accepted; clients sending larger ones are disconnected. MQTT 5 clients are told in CONNACK. At least 20. Default: the protocol maximum."},
+			{"max_keepalive", "SECONDS", "The longest keep alive allowed. MQTT 5 clients asking for more are given this value; MQTT 3.1.1 clients asking for more are refused. Default: 65535."},
+		}},
+	{title: "PERSISTENCE", entries: []confEntry{
+		{"persistence", "true|false", "Saves retained messages, persistent sessions and their queued messages to persistence_location/persistence_file so they survive a restart. Default: false."},
+		{"persistence_file", "NAME", "The file name of the saved state. Default: mosquitto.db."},
+		{"persistence_location", "DIR", "The directory of persistence_file. Default: the current directory."},
+		{"autosave_interval", "SECONDS", "Saves the state every SECONDS (or, with autosave_on_changes, after that many changes). 0 saves only at exit. Default: 1800."},
+		{"autosave_on_changes", "true|false", "Makes autosave_interval a count of changes instead of seconds. Default: false."},
+		{"persistent_client_expiration", "DURATION", "Removes persistent sessions of clients that have not reconnected within DURATION: a number with a unit, h (hours), d (days), w (weeks), m (months) or y (years), e.g. 14d. Default: never."},
+	}},
+	{title: "LOGGING", entries: []confEntry{
+		{"log_dest", "stderr|stdout|syslog|file PATH|topic|dlt|none", "Where log lines go. May be given more than once; the first replaces the default, stderr. topic and dlt are not supported yet and are warned about."},
+		{"log_type", "TYPE", "What is logged: error, warning, notice, information, debug, subscribe, unsubscribe, websockets, none or all. May be given more than once. Default: error, warning, notice and information. mqtt serve -v is log_type all."},
+		{"log_timestamp", "true|false", "Starts each log line with a timestamp. Default: true."},
+		{"log_timestamp_format", "FORMAT", "The timestamp's strftime(3) format, e.g. %Y-%m-%dT%H:%M:%S. Default: seconds since the epoch."},
+		{"log_facility", "0..7", "Logs to syslog facility local0 to local7 instead of daemon."},
+		{"connection_messages", "true|false", "Logs each client's connection and disconnection. Default: true."},
+	}},
+	{title: "DEPRECATED", intro: "Honoured, with a warning, as in Mosquitto 2.0.", entries: []confEntry{
+		{"port", "PORT", "The port of the default listener. Use listener PORT instead."},
+		{"bind_address", "ADDRESS", "The address of the default listener. Use listener PORT ADDRESS instead."},
+		{"allow_duplicate_messages", "true|false", "No effect: duplicate messages are always sent when subscriptions overlap."},
+	}},
+	{title: "BRIDGES", intro: "A connection NAME line starts a bridge to another broker, configured by the bridge directives that follow it. " +
+		"Bridges are not supported yet: the whole block is read and checked, then ignored with a warning.",
+		entries: []confEntry{
+			{"connection", "NAME", ""},
+		}},
+}
+
+// confPrefixes are directive families the table matches by prefix, not by name.
+var confPrefixes = []confEntry{
+	{"auth_opt_", "NAME VALUE", "An option for the authentication plugin (auth_opt_NAME)."},
+	{"plugin_opt_", "NAME VALUE", "An option for the plugin (plugin_opt_NAME)."},
+}
+
+// confStatusText says what the parser does with a directive that is not honoured.
+func confStatusText(d config.Directive) string {
+	note := d.Note
+	if strings.HasPrefix(note, "is ") || strings.HasPrefix(note, "was ") || strings.HasPrefix(note, "configures ") {
+		note = d.Name + " " + note
+	}
+	switch d.Status {
+	case config.Ignored:
+		// The table's notes end in "; ignored" for the warning; the status says it already.
+		return "Ignored, with a warning: " + strings.Replace(note, "; ignored", "", 1) + "."
+	case config.Refused:
+		return "Refused (an error): " + note + "."
+	}
+	return ""
+}
+
+// confTableCheck returns an error naming every directive of the table that mqtt.conf(5)
+// would leave undocumented, and every described directive the table no longer has.
+func confTableCheck() error {
+	known := map[string]config.Directive{}
+	for _, d := range config.Directives() {
+		known[d.Name] = d
+	}
+	var problems []string
+	described := map[string]bool{}
+	for _, s := range confSections {
+		for _, e := range s.entries {
+			d, ok := known[e.name]
+			switch {
+			case !ok:
+				problems = append(problems, e.name+" is described but is not a directive any more")
+			case described[e.name]:
+				problems = append(problems, e.name+" is described twice")
+			case e.text == "" && (d.Status == config.Supported || d.Status == config.Deprecated):
+				problems = append(problems, e.name+" is honoured but has no description")
+			}
+			described[e.name] = true
+		}
+	}
+	for _, d := range config.Directives() {
+		if !described[d.Name] && (d.Status == config.Supported || d.Status == config.Deprecated) {
+			problems = append(problems, d.Name+" is honoured but has no description")
+		}
+	}
+	if len(problems) > 0 {
+		sort.Strings(problems)
+		return fmt.Errorf("mqtt.conf.5: edit confSections in internal/cli/man_conf.go:\n  %s", strings.Join(problems, "\n  "))
+	}
+	return nil
+}
+
+func confItem(b *bytes.Buffer, name, args, text string) {
+	fmt.Fprintf(b, ".TP\n\\fB%s\\fR", roff(name))
+	if args != "" {
+		fmt.Fprintf(b, " \\fI%s\\fR", roff(args))
+	}
+	fmt.Fprintf(b, "\n%s\n", roff(text))
+}
+
+// confPage renders mqtt.conf(5).
+func confPage() ([]byte, error) {
+	if err := confTableCheck(); err != nil {
+		return nil, err
+	}
+	known := map[string]config.Directive{}
+	for _, d := range config.Directives() {
+		known[d.Name] = d
+	}
+	described := map[string]bool{}
+	var b bytes.Buffer
+	fmt.Fprintf(&b, ".\\\" %s\n", genHeader)
+	b.WriteString(".TH MQTT.CONF 5 \"\" \"mqtt\" \"File Formats\"\n")
+	b.WriteString(".SH NAME\nmqtt.conf \\- configuration file of the mqtt broker\n")
+	b.WriteString(".SH SYNOPSIS\n.B /etc/mqtt/mqtt.conf\n")
+	b.WriteString(".SH DESCRIPTION\n" + roff("mqtt serve -c FILE reads its configuration from FILE. The syntax and the directives are those of Mosquitto 2.0's "+
+		"mosquitto.conf, so an existing Mosquitto configuration works unchanged.") + "\n")
+	b.WriteString(".PP\n" + roff("Each line is a directive and its value, separated by a space; lines starting with # are comments, and blank lines are ignored. "+
+		"Boolean values are true or false.") + "\n")
+	b.WriteString(".PP\n" + roff("Nothing in the file is silently ignored. An unknown directive or a bad value is an error naming the file and line "+
+		"(mqtt.conf:12: unknown directive \"foo\"), and the broker does not start. Directives that mqtt reads but cannot honour yet "+
+		"are warned about by name at start; those that cannot be honoured safely are errors. Each directive below says which.") + "\n")
+	for _, s := range confSections {
+		fmt.Fprintf(&b, ".SH %s\n", roff(s.title))
+		if s.intro != "" {
+			fmt.Fprintf(&b, "%s\n", roff(s.intro))
+		}
+		for _, e := range s.entries {
+			described[e.name] = true
+			text := e.text
+			if st := confStatusText(known[e.name]); st != "" {
+				text = strings.TrimSpace(text + " " + st)
+			}
+			confItem(&b, e.name, e.args, text)
+		}
+		if s.title == "BRIDGES" {
+			// Every other directive that shares connection's note is a bridge directive.
+			var names []string
+			for _, d := range config.Directives() {
+				if !described[d.Name] && d.Status == known["connection"].Status && d.Note == known["connection"].Note {
+					names = append(names, `\fB`+roff(d.Name)+`\fR`)
+					described[d.Name] = true
+				}
+			}
+			fmt.Fprintf(&b, ".PP\nThe bridge directives: %s.\n", strings.Join(names, ", "))
+		}
+	}
+
+	// The rest of the table, grouped by what the parser says about them.
+	groups := map[string][]config.Directive{}
+	var notes []string
+	for _, d := range config.Directives() {
+		if described[d.Name] {
+			continue
+		}
+		key := confStatusText(config.Directive{Name: "\x00", Status: d.Status, Note: d.Note})
+		if _, ok := groups[key]; !ok {
+			notes = append(notes, key)
+		}
+		groups[key] = append(groups[key], d)
+	}
+	b.WriteString(".SH NOT SUPPORTED\n" + roff("Directives of Mosquitto 2.0 that mqtt reads and checks but does not honour, and those it refuses.") + "\n")
+	for _, key := range notes {
+		ds := groups[key]
+		var names []string
+		for _, d := range ds {
+			names = append(names, `\fB`+roff(d.Name)+`\fR`)
+		}
+		// The note was written for one directive; name them all.
+		text := roff(confStatusText(ds[0]))
+		if len(ds) > 1 {
+			text = roff(confStatusText(config.Directive{Name: "each", Status: ds[0].Status, Note: ds[0].Note}))
+		}
+		fmt.Fprintf(&b, ".TP\n%s\n%s\n", strings.Join(names, ", "), text)
+	}
+	for _, p := range confPrefixes {
+		d := known["plugin"]
+		confItem(&b, p.name+"*", p.args, p.text+" "+confStatusText(d))
+	}
+
+	b.WriteString(".SH EXAMPLE\n.EX\n" + roff(confExample) + ".EE\n")
+	b.WriteString(".SH FILES\n.TP\n.I /etc/mqtt/mqtt.conf\n" + roff("The configuration the packaged systemd unit (mqtt.service) starts the broker with.") + "\n")
+	b.WriteString(".SH SEE ALSO\n.BR mqtt (1),\n.BR mqtt\\-serve (1),\n.BR mqtt\\-passwd (1),\n.BR mosquitto.conf (5)\n")
+	return b.Bytes(), nil
+}
+
+// confExample is the EXAMPLE section of mqtt.conf(5): a small, complete configuration.
+const confExample = `# Plain MQTT on every interface, TLS on 8883, websockets on 8080.
+per_listener_settings false
+allow_anonymous false
+password_file /etc/mqtt/passwd
+acl_file /etc/mqtt/acl
+
+listener 1883
+
+listener 8883
+certfile /etc/mqtt/certs/server.crt
+keyfile /etc/mqtt/certs/server.key
+
+listener 8080
+protocol websockets
+
+log_dest syslog
+log_type error
+log_type warning
+`

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"runtime"
 	"runtime/debug"
+	"strings"
 
 	ucli "github.com/urfave/cli/v2"
 )
@@ -25,9 +26,16 @@ type buildInfo struct {
 // currentBuild returns the link-time metadata, falling back to what the Go toolchain recorded
 // (module version for `go install ...@vX`, VCS revision and time for builds in a checkout).
 func currentBuild() buildInfo {
-	b := buildInfo{Version: version, Commit: commit, Date: date,
+	bi, _ := debug.ReadBuildInfo()
+	return resolveBuild(version, commit, date, bi)
+}
+
+// resolveBuild prefers the -ldflags values and fills what they leave empty from bi (nil when the
+// binary carries no build information).
+func resolveBuild(ldVersion, ldCommit, ldDate string, bi *debug.BuildInfo) buildInfo {
+	b := buildInfo{Version: ldVersion, Commit: ldCommit, Date: ldDate,
 		GoVersion: runtime.Version(), Platform: runtime.GOOS + "/" + runtime.GOARCH}
-	if bi, ok := debug.ReadBuildInfo(); ok {
+	if bi != nil {
 		if b.Version == "" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
 			b.Version = bi.Main.Version
 		}
@@ -42,7 +50,7 @@ func currentBuild() buildInfo {
 					b.Date = s.Value
 				}
 			case "vcs.modified":
-				if s.Value == "true" && commit == "" && b.Commit != "" {
+				if s.Value == "true" && ldCommit == "" && b.Commit != "" && !strings.HasSuffix(b.Commit, "-dirty") {
 					b.Commit += "-dirty"
 				}
 			}

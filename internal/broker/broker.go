@@ -89,6 +89,12 @@ type Options struct {
 	Authorizer Authorizer
 	// Store keeps retained messages and session state; nil: in memory.
 	Store Store
+
+	// BlockingIO serves every connection from its own reader goroutine
+	// instead of the epoll event loop that plain TCP and unix-socket
+	// connections get on Linux (TLS and websockets always use a goroutine).
+	// Costs ~4x the memory per idle connection; see doc.go.
+	BlockingIO bool
 }
 
 // DefaultOptions returns the documented defaults.
@@ -132,6 +138,8 @@ type Broker struct {
 	conns     map[*conn]struct{}
 	closed    bool
 	nconns    atomic.Int64
+
+	poll *poller // the event loop; nil with BlockingIO or where unsupported
 
 	shareMu   sync.Mutex // guards shareNext
 	shareNext map[string]uint32
@@ -194,6 +202,19 @@ func New(opts Options, logger *slog.Logger) (*Broker, error) {
 		b.store = NewMemoryStore()
 	}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
+	if !opts.BlockingIO {
+		p, err := newPoller(b)
+		if err != nil {
+			logger.Warn("event loop unavailable, serving each connection from its own goroutine", "err", err)
+		}
+		b.poll = p
+	}
+	if b.poll != nil {
+		b.wg.Add(1)
+		go b.poll.loop()
+	}
+	b.wg.Add(1)
+	go b.sweepLoop()
 	if opts.SysInterval > 0 {
 		b.wg.Add(1)
 		go b.sysLoop()
@@ -314,7 +335,13 @@ func (b *Broker) Close() error {
 	for _, c := range conns {
 		c.close(reasonShutdown)
 	}
+	if b.poll != nil {
+		b.poll.stop()
+	}
 	b.wg.Wait()
+	if b.poll != nil {
+		b.poll.release()
+	}
 	// Stop session timers so nothing fires after Close.
 	b.mu.Lock()
 	for _, s := range b.sessions {
@@ -371,9 +398,30 @@ func (b *Broker) acceptLoop(ln net.Listener) {
 		b.nconns.Add(1)
 		b.stats.connections.Add(1)
 		b.stats.sockets.Add(1)
-		go c.serve()
+		b.serveConn(c)
 	}
 }
+
+// serveConn starts serving a new connection (already counted in b.wg):
+// through the event loop when newConn found a pollable socket, else from
+// a reader goroutine of its own.
+func (b *Broker) serveConn(c *conn) {
+	b.log.Info("New connection from " + c.remote + " on port " + c.port + ".")
+	if c.poll == nil {
+		go c.serveBlocking()
+		return
+	}
+	// c.reading is held since newConn, so an event that fires before add
+	// returns is not acted on; the first run reads whatever is there.
+	if err := c.poll.add(c); err != nil {
+		b.log.Error("event loop: cannot watch a connection", "remote", c.remote, "err", err)
+		c.close(closeReason{})
+	}
+	go c.readRun()
+}
+
+// clock is the broker's monotonic time in nanoseconds.
+func (b *Broker) clock() int64 { return int64(time.Since(b.start)) }
 
 func (b *Broker) removeConn(c *conn) {
 	b.mu.Lock()

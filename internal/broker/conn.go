@@ -1,14 +1,16 @@
 package broker
 
 import (
-	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
+	"runtime"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mqttkit/mqtt/mqtt/packet"
@@ -27,19 +29,30 @@ var (
 	reasonTakeover = closeReason{code: packet.SessionTakenOver, send: true}
 )
 
-// conn is one network connection. The reader goroutine (serve) decodes
-// packets and calls the handlers; the writer goroutine (writeLoop) drains
-// the control-packet queue and the session's message queue into a
-// bufio.Writer and flushes once per batch. Handlers never write to the
-// socket themselves: this is the seam the event-driven layer will replace.
+// conn is one network connection. Bytes are read into a pooled buffer,
+// parsed in place and dispatched to the packet handlers (consume); the
+// handlers never write to the socket: they queue control packets (send)
+// or messages on the session, and notify starts a writer goroutine that
+// exists only while there is something to write (runWriter).
+//
+// Two read paths feed consume (see doc.go for the measurements):
+//   - the event loop (netpoll_linux.go): epoll reports a readable socket and
+//     a short-lived goroutine reads what is there, dispatches it and
+//     re-arms. An idle connection then holds no goroutine and no buffer.
+//   - one goroutine per connection blocked in Read (serveBlocking), for
+//     TLS, websockets, other systems and Options.BlockingIO.
+//
+// Whichever path runs the reader side owns the connection's lifetime and
+// ends it with teardown. Lock order: see LOCKS.md.
 type conn struct {
 	b      *Broker
 	nc     net.Conn
 	port   string
 	remote string
-	br     *bufio.Reader
+	fd     int     // socket served by the event loop; -1 with a reader goroutine
+	poll   *poller // nil with a reader goroutine
 
-	// Set by the CONNECT handler before the writer starts, then read-only.
+	// Set by the CONNECT handler before anything is written, then read-only.
 	version      byte
 	clientID     string
 	username     string
@@ -54,7 +67,9 @@ type conn struct {
 	connAccepted bool
 	info         ClientInfo
 
-	// Reader-goroutine state.
+	// Reader state: one reader at a time (the goroutine, or the current
+	// event-loop run, which the reading flag admits).
+	in          []byte // bytes of a partial packet; nil between packets
 	aliasIn     map[uint16]string
 	will        *Message
 	willDelay   uint32
@@ -64,40 +79,72 @@ type conn struct {
 	connectSeen bool
 	inflightIn  int // inbound QoS 2 awaiting PUBREL (mirrors sess.inQoS2 size)
 
-	// Writer-goroutine state.
+	// Writer state: owned by whoever holds the writing token.
 	aliasOut map[string]uint16
-	wbuf     []byte
-	bw       *bufio.Writer
+	out      []byte // encoded packets not yet written; pooled while writing
 
 	mu      sync.Mutex // guards ctrl, reason, closing
-	ctrl    []packet.Packet
+	ctrl    []ctrlPacket
 	closing bool
 	reason  closeReason
 
-	wake     chan struct{} // buffered(1): writer has work
-	quit     chan struct{} // closed by close()
-	done     chan struct{} // closed when cleanup is complete
-	wdone    chan struct{} // closed when the writer exits
-	writerOn bool
+	closed   atomic.Bool  // closing, readable without mu
+	reading  atomic.Bool  // event loop: a run owns the reader side
+	writing  atomic.Bool  // the writing token: held by runWriter, and for good by teardown
+	wpending atomic.Bool  // notify() since the writer last looked for work
+	wmu      sync.Mutex   // held by runWriter while it runs: teardown waits on it
+	timedOut atomic.Int32 // timeoutConnect or timeoutKeepAlive, set by the sweep before close
+	kaLimit  atomic.Int64 // -1 until CONNECT is handled; then 1.5 × keep alive in ns, 0: none
+	lastRead atomic.Int64 // Broker.clock() at the last read
+	born     int64        // Broker.clock() at accept
+	done     sync.Mutex   // locked from accept until teardown completes (takeover waits on it)
 }
 
+// ctrlPacket is a queued control packet; a nil p is a plain acknowledgement
+// (PUBACK, PUBREC, PUBREL, PUBCOMP with reason Success and no properties),
+// encoded from first and id without allocating a packet.
+type ctrlPacket struct {
+	p     packet.Packet
+	first byte
+	id    uint16
+}
+
+const (
+	timeoutConnect = 1 + iota
+	timeoutKeepAlive
+)
+
 func newConn(b *Broker, nc net.Conn, port string) *conn {
-	return &conn{
+	c := &conn{
 		b:           b,
 		nc:          nc,
 		port:        port,
 		remote:      nc.RemoteAddr().String(),
+		fd:          -1,
 		problemInfo: true,
-		wake:        make(chan struct{}, 1),
-		quit:        make(chan struct{}),
-		done:        make(chan struct{}),
-		wdone:       make(chan struct{}),
+		born:        b.clock(),
 	}
+	c.kaLimit.Store(-1)
+	c.lastRead.Store(c.born)
+	c.done.Lock()
+	if b.poll != nil {
+		if fd := socketFD(nc); fd >= 0 {
+			c.fd, c.poll = fd, b.poll
+			c.reading.Store(true) // the first run is started by serveConn
+		}
+	}
+	return c
+}
+
+// waitDone blocks until the connection's teardown is complete.
+func (c *conn) waitDone() {
+	c.done.Lock()
+	c.done.Unlock()
 }
 
 // close asks the connection to end. It is safe from any goroutine and
-// idempotent; the first reason wins. The writer sends the MQTT 5
-// DISCONNECT (when reason.send) and closes the socket.
+// idempotent; the first reason wins. teardown sends what is queued, the
+// MQTT 5 DISCONNECT (when reason.send) and closes the socket.
 func (c *conn) close(r closeReason) {
 	c.mu.Lock()
 	if c.closing {
@@ -106,106 +153,328 @@ func (c *conn) close(r closeReason) {
 	}
 	c.closing = true
 	c.reason = r
+	c.closed.Store(true)
 	c.mu.Unlock()
-	close(c.quit)
-	// Unblock the reader now, and a writer stuck on a peer that does not
-	// read within a second.
+	// Unblock a reader goroutine now, and a writer stuck on a peer that
+	// does not read within a second.
 	c.nc.SetReadDeadline(time.Now())
 	c.nc.SetWriteDeadline(time.Now().Add(time.Second))
+	// An idle event-loop connection has no goroutine: start one to end it.
+	if c.poll != nil && c.reading.CompareAndSwap(false, true) {
+		go c.readRun()
+	}
 }
 
-// send queues a control packet (CONNACK, acks, SUBACK, PINGRESP, ...).
+// send queues a control packet (CONNACK, SUBACK, PINGRESP, acks with
+// properties, ...).
 func (c *conn) send(p packet.Packet) {
+	c.queue(ctrlPacket{p: p})
+}
+
+// sendAck queues a plain acknowledgement: first is the fixed header's
+// first byte (0x40 PUBACK, 0x50 PUBREC, 0x62 PUBREL, 0x70 PUBCOMP).
+func (c *conn) sendAck(first byte, id uint16) {
+	c.queue(ctrlPacket{first: first, id: id})
+}
+
+func (c *conn) queue(cp ctrlPacket) {
 	c.mu.Lock()
 	if c.closing {
 		c.mu.Unlock()
 		return
 	}
-	c.ctrl = append(c.ctrl, p)
+	c.ctrl = append(c.ctrl, cp)
 	c.mu.Unlock()
 	c.notify()
 }
 
+// notify tells the writer there is work, starting it if none runs.
 func (c *conn) notify() {
-	select {
-	case c.wake <- struct{}{}:
-	default:
+	c.wpending.Store(true)
+	if c.writing.CompareAndSwap(false, true) {
+		go c.runWriter()
 	}
 }
 
-// serve is the reader goroutine; it owns the connection's lifetime.
-func (c *conn) serve() {
-	defer c.b.wg.Done()
-	defer close(c.done)
-	defer c.b.removeConn(c)
-	c.b.log.Info("New connection from " + c.remote + " on port " + c.port + ".")
-	err := c.readLoop()
-	c.close(closeReason{}) // no-op if already closing
-	if c.writerOn {
-		<-c.wdone
-	} else {
-		c.nc.Close()
-	}
-	c.cleanup(err)
+// serveBlocking is the reader goroutine of a connection without the event
+// loop; it owns the connection's lifetime.
+func (c *conn) serveBlocking() {
+	c.teardown(c.readBlocking())
 }
 
-// readLoop reads and dispatches packets until an error. A panic in a
-// handler is recovered here: it closes only this connection.
-func (c *conn) readLoop() (err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			c.b.log.Error("internal error handling client, closing its connection",
-				"client", c.clientID, "remote", c.remote, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
-			c.close(closeReason{code: packet.ImplementationSpecificError, send: true})
-			err = fmt.Errorf("panic: %v", p)
-		}
-	}()
-	c.br = bufio.NewReaderSize(countingReader{c.nc, &c.b.stats}, 4096)
-	c.nc.SetReadDeadline(time.Now().Add(c.b.opts.ConnectTimeout))
-	maxIn := int(c.b.opts.MaxPacketSize)
+func (c *conn) readBlocking() (err error) {
+	defer c.recoverHandler(&err)
 	for {
-		p, err := packet.ReadPacket(c.br, c.version, maxIn)
+		if _, err := c.step(true); err != nil {
+			return err
+		}
+	}
+}
+
+// readRun is one event-loop turn: it reads what the socket holds,
+// dispatches it and re-arms the socket, or ends the connection. The
+// reading flag (taken by the caller) keeps runs of one connection apart.
+func (c *conn) readRun() {
+	for {
+		if err := c.readReady(); err != nil {
+			c.teardown(err)
+			return
+		}
+		c.reading.Store(false)
+		if err := c.poll.arm(c); err != nil {
+			if !c.reading.CompareAndSwap(false, true) {
+				return
+			}
+			c.close(closeReason{})
+			c.teardown(err)
+			return
+		}
+		// close() may have missed the flag we just released.
+		if !c.closed.Load() || !c.reading.CompareAndSwap(false, true) {
+			return
+		}
+	}
+}
+
+// readReady reads until the socket is drained. It returns nil to re-arm,
+// or the error that ends the connection.
+func (c *conn) readReady() (err error) {
+	defer c.recoverHandler(&err)
+	for {
+		if c.closed.Load() {
+			return c.closeErr()
+		}
+		n, err := c.step(false)
+		switch {
+		case err == errAgain:
+			return nil
+		case err != nil:
+			return err
+		case n < readBufSize/2:
+			// Most likely drained: re-arm rather than pay for EAGAIN
+			// (level-triggered: anything left fires again at once).
+			return nil
+		}
+	}
+}
+
+// recoverHandler turns a panic in a handler into the end of this
+// connection only.
+func (c *conn) recoverHandler(err *error) {
+	if p := recover(); p != nil {
+		c.b.log.Error("internal error handling client, closing its connection",
+			"client", c.clientID, "remote", c.remote, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+		c.close(closeReason{code: packet.ImplementationSpecificError, send: true})
+		*err = fmt.Errorf("panic: %v", p)
+	}
+}
+
+const readBufSize = 16 << 10
+
+// readPool holds the read buffers: a connection has one only while a read
+// is being parsed (memory follows traffic, not connections).
+var readPool = sync.Pool{New: func() any { b := make([]byte, readBufSize); return &b }}
+
+var errAgain = errors.New("would block")
+
+// step reads once (blocking: through net.Conn; otherwise a non-blocking
+// read of the socket, errAgain when empty) and dispatches the complete
+// packets. It returns the bytes read and the error that ends the
+// connection (already mapped by readError/handlerError), or errAgain.
+func (c *conn) step(blocking bool) (int, error) {
+	if cap(c.in) > readBufSize {
+		// A packet larger than a pool buffer: read straight into its own.
+		n, err := c.read(c.in[len(c.in):cap(c.in)], blocking)
+		if n > 0 {
+			c.in = c.in[:len(c.in)+n]
+			if len(c.in) == cap(c.in) {
+				pkt := c.in
+				c.in = nil
+				if _, err := c.consume(pkt); err != nil {
+					return n, err
+				}
+			}
+			return n, nil
+		}
+		return n, c.readFailed(err)
+	}
+	bp := readPool.Get().(*[]byte)
+	buf := *bp
+	k := copy(buf, c.in)
+	n, err := c.read(buf[k:], blocking)
+	if n <= 0 {
+		readPool.Put(bp)
+		return n, c.readFailed(err)
+	}
+	c.in = nil
+	rest, perr := c.consume(buf[:k+n])
+	if len(rest) > 0 && perr == nil {
+		c.keep(rest)
+	}
+	readPool.Put(bp)
+	return n, perr
+}
+
+// keep saves the bytes of a partial packet until more arrive, sized for
+// the whole packet when its header says it is larger than a pool buffer.
+func (c *conn) keep(rest []byte) {
+	size := len(rest)
+	if _, remaining, hn, err := packet.ParseHeader(rest); err == nil && hn+remaining > readBufSize {
+		size = hn + remaining
+	}
+	c.in = append(make([]byte, 0, size), rest...)
+}
+
+func (c *conn) read(p []byte, blocking bool) (int, error) {
+	var n int
+	var err error
+	if blocking || c.fd < 0 {
+		n, err = c.nc.Read(p)
+	} else {
+		n, err = readFD(c.fd, p)
+	}
+	if n > 0 {
+		c.lastRead.Store(c.b.clock())
+		c.b.stats.bytesRecv.Add(int64(n))
+	}
+	return n, err
+}
+
+func (c *conn) readFailed(err error) error {
+	if err == errAgain {
+		if c.closed.Load() {
+			return c.closeErr()
+		}
+		return errAgain
+	}
+	if err == nil || err == io.EOF {
+		err = io.EOF
+		if len(c.in) > 0 {
+			err = io.ErrUnexpectedEOF
+		}
+	}
+	return c.readError(err)
+}
+
+// consume decodes and dispatches the complete packets at the start of
+// buf and returns the bytes of a trailing partial packet. PUBLISH is
+// decoded in place (its handler copies topic and payload once into the
+// Message); other packets get their own copy, since handlers and hooks
+// may keep parts of them.
+func (c *conn) consume(buf []byte) ([]byte, error) {
+	maxIn := int(c.b.opts.MaxPacketSize)
+	if maxIn <= 0 {
+		maxIn = packet.DefaultMaxPacketSize
+	}
+	for len(buf) > 0 {
+		first, remaining, hn, err := packet.ParseHeader(buf)
+		if err == packet.ErrIncomplete {
+			return buf, nil
+		}
 		if err != nil {
-			return c.readError(err)
+			return nil, c.readError(err)
+		}
+		if err := packet.CheckFlags(c.version, first); err != nil {
+			return nil, c.readError(err)
+		}
+		if hn+remaining > maxIn {
+			return nil, c.readError(&packet.Error{Code: packet.PacketTooLarge,
+				Msg: fmt.Sprintf("%v: packet of %d bytes exceeds the maximum packet size %d", packet.Type(first>>4), hn+remaining, maxIn)})
+		}
+		if len(buf) < hn+remaining {
+			return buf, nil
+		}
+		body := buf[hn : hn+remaining : hn+remaining]
+		buf = buf[hn+remaining:]
+		typ := packet.Type(first >> 4)
+		if typ != packet.PUBLISH {
+			body = bytes.Clone(body)
+		}
+		p, err := packet.Decode(c.version, first, body)
+		if err != nil {
+			return nil, c.readError(err)
 		}
 		c.b.stats.msgsRecv.Add(1)
-		if err := c.dispatch(p); err != nil {
-			return c.handlerError(err)
+		if typ == packet.CONNECT && len(buf) > 0 {
+			// The MQTT 5 AUTH exchange reads on (readPacket) from c.in.
+			c.in = bytes.Clone(buf)
+			buf = nil
 		}
-		if c.keepAlive > 0 {
-			c.nc.SetReadDeadline(time.Now().Add(c.keepAlive * 3 / 2)) // [MQTT-3.1.2-24]
-		} else {
-			c.nc.SetReadDeadline(time.Time{})
+		err = c.dispatch(p)
+		if typ == packet.CONNECT {
+			buf, c.in = c.in, nil
 		}
-		// close() sets a past read deadline after closing quit: checking
-		// quit after our SetReadDeadline cannot miss it.
-		select {
-		case <-c.quit:
-			return errClosed
-		default:
+		if err != nil {
+			return nil, c.handlerError(err)
+		}
+		if c.closed.Load() {
+			return nil, c.closeErr()
 		}
 	}
+	return nil, nil
+}
+
+// readPacket reads one packet synchronously, for the MQTT 5 AUTH exchange
+// inside CONNECT. It blocks in net.Conn.Read in both read paths (the
+// event loop does not re-arm the socket until the handler returns).
+func (c *conn) readPacket() (packet.Packet, error) {
+	maxIn := int(c.b.opts.MaxPacketSize)
+	for {
+		if len(c.in) > 0 {
+			if _, remaining, hn, err := packet.ParseHeader(c.in); err == nil && len(c.in) >= hn+remaining {
+				pkt := c.in[:hn+remaining]
+				if rest := c.in[hn+remaining:]; len(rest) > 0 {
+					c.in = bytes.Clone(rest)
+				} else {
+					c.in = nil
+				}
+				return packet.ReadPacket(bytes.NewReader(pkt), c.version, maxIn)
+			} else if err != nil && err != packet.ErrIncomplete {
+				return nil, err
+			}
+		}
+		var tmp [512]byte
+		n, err := c.read(tmp[:], true)
+		if n > 0 {
+			c.in = append(c.in, tmp[:n]...)
+			continue
+		}
+		if err == nil || err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+}
+
+// closeErr is the reader's error once close() was called: the timeout
+// the sweep found, or errClosed.
+func (c *conn) closeErr() error {
+	switch c.timedOut.Load() {
+	case timeoutConnect:
+		return errConnectTimeout
+	case timeoutKeepAlive:
+		return errKeepAlive
+	}
+	return errClosed
 }
 
 var (
-	errClosed       = errors.New("connection closed by the server")
-	errNormal       = errors.New("client disconnected")
-	errConnectFirst = errors.New("first packet was not CONNECT")
+	errClosed         = errors.New("connection closed by the server")
+	errNormal         = errors.New("client disconnected")
+	errConnectFirst   = errors.New("first packet was not CONNECT")
+	errConnectTimeout = errors.New("no CONNECT within the connect timeout")
 )
 
 // readError maps a read or decode error onto the close reason.
 func (c *conn) readError(err error) error {
-	select {
-	case <-c.quit:
-		return errClosed
-	default:
+	if c.closed.Load() {
+		return c.closeErr()
 	}
 	var pe *packet.Error
 	var rc packet.ReasonCode
 	if !c.connectSeen && packet.ReasonOf(err) == packet.UnsupportedProtocolVersion {
 		// Answer in the 3.1.1 format: CONNACK return code 1 [MQTT-3.1.2-2].
 		c.version = packet.V311
-		c.startWriter()
 		c.send(&packet.Connack{ReasonCode: packet.UnsupportedProtocolVersion})
 		c.close(closeReason{})
 		return err
@@ -219,7 +488,7 @@ func (c *conn) readError(err error) error {
 		return err
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		if !c.connectSeen {
-			return errors.New("no CONNECT within the connect timeout")
+			return errConnectTimeout
 		}
 		c.close(closeReason{code: packet.KeepAliveTimeout, send: true})
 		return errKeepAlive
@@ -234,10 +503,8 @@ func (c *conn) handlerError(err error) error {
 		c.close(closeReason{})
 		return err
 	}
-	select {
-	case <-c.quit:
+	if c.closed.Load() {
 		return err
-	default:
 	}
 	c.close(closeReason{code: packet.ReasonOf(err), send: true})
 	return err
@@ -252,7 +519,11 @@ func (c *conn) dispatch(p packet.Packet) error {
 			return errConnectFirst // [MQTT-3.1.0-1]
 		}
 		c.connectSeen = true
-		return c.handleConnect(cp)
+		if err := c.handleConnect(cp); err != nil {
+			return err
+		}
+		c.kaLimit.Store(int64(c.keepAlive * 3 / 2)) // [MQTT-3.1.2-24], checked by Broker.sweep
+		return nil
 	}
 	switch p := p.(type) {
 	case *packet.Publish:
@@ -284,64 +555,148 @@ func (c *conn) dispatch(p packet.Packet) error {
 	}
 }
 
-// startWriter starts the writer goroutine; called once CONNACK is queued.
-func (c *conn) startWriter() {
-	c.writerOn = true
-	c.bw = bufio.NewWriterSize(countingWriter{c.nc, &c.b.stats}, 16<<10)
-	go c.writeLoop()
+// writeScratch is what a running writer needs; pooled, so an idle
+// connection holds none of it.
+type writeScratch struct {
+	ctrl []ctrlPacket
+	msgs []delivery
+	out  []byte
 }
 
-// writeLoop drains control packets, retransmissions and queued messages,
-// encoding them into one buffer and flushing when nothing is left, so a
-// burst of packets costs one syscall.
-func (c *conn) writeLoop() {
-	defer close(c.wdone)
-	defer c.nc.Close()
-	var ctrl []packet.Packet
-	var msgs []delivery
+var scratchPool = sync.Pool{New: func() any { return &writeScratch{out: make([]byte, 0, flushAt+4096)} }}
+
+// flushAt is how many encoded bytes the writer gathers before a write.
+const flushAt = 64 << 10
+
+// runWriter drains control packets, retransmissions and queued messages,
+// encoding them into one buffer and writing it when it is full or nothing
+// is left, so a burst costs one syscall per 64 KiB. It holds the writing
+// token (notify) and wmu; it exits when there is nothing left to do.
+func (c *conn) runWriter() {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	ws := scratchPool.Get().(*writeScratch)
+	c.out = ws.out[:0]
 	for {
-		select {
-		case <-c.wake:
-		case <-c.quit:
-			c.finish()
-			return
+		c.wpending.Store(false)
+		if c.closed.Load() { // teardown writes what is left
+			break
 		}
-		for {
-			c.mu.Lock()
-			ctrl, c.ctrl = c.ctrl, ctrl[:0]
-			sess := c.sess // set with the CONNACK, so messages never precede it
-			c.mu.Unlock()
-			msgs = sess.takeForSend(c, msgs[:0])
-			if len(ctrl) == 0 && len(msgs) == 0 {
-				break
-			}
-			c.nc.SetWriteDeadline(time.Now().Add(c.b.opts.WriteTimeout))
-			for i, p := range ctrl {
-				if err := c.writePacket(p); err != nil {
-					c.writeFailed(err)
-					return
-				}
-				ctrl[i] = nil
-			}
-			for i := range msgs {
-				if err := c.writeDelivery(&msgs[i]); err != nil {
-					c.writeFailed(err)
-					return
-				}
-				msgs[i] = delivery{}
-			}
-		}
-		c.nc.SetWriteDeadline(time.Now().Add(c.b.opts.WriteTimeout))
-		if err := c.bw.Flush(); err != nil {
+		if err := c.drain(ws); err != nil {
 			c.writeFailed(err)
+			break
+		}
+		if c.wpending.Load() {
+			continue
+		}
+		// Give the scratch back before the token: the next holder
+		// (another writer, or teardown) uses c.out.
+		c.releaseScratch(ws)
+		c.writing.Store(false)
+		if !c.wpending.Load() || !c.writing.CompareAndSwap(false, true) {
 			return
+		}
+		ws = scratchPool.Get().(*writeScratch)
+		c.out = ws.out[:0]
+	}
+	c.releaseScratch(ws)
+	c.writing.Store(false)
+}
+
+func (c *conn) releaseScratch(ws *writeScratch) {
+	if cap(c.out) <= 1<<20 {
+		ws.out = c.out[:0]
+	} else {
+		ws.out = make([]byte, 0, flushAt+4096) // do not pool a huge packet's buffer
+	}
+	c.out = nil
+	scratchPool.Put(ws)
+}
+
+// drain writes everything the connection may send now.
+func (c *conn) drain(ws *writeScratch) error {
+	for {
+		c.mu.Lock()
+		ws.ctrl = append(ws.ctrl[:0], c.ctrl...)
+		clear(c.ctrl)
+		if cap(c.ctrl) > 64 {
+			c.ctrl = nil // a burst's queue is not kept by an idle connection
+		} else {
+			c.ctrl = c.ctrl[:0]
+		}
+		sess := c.sess // set with the CONNACK, so messages never precede it
+		c.mu.Unlock()
+		ws.msgs = sess.takeForSend(c, ws.msgs[:0])
+		if len(ws.ctrl) == 0 && len(ws.msgs) == 0 {
+			break
+		}
+		for i := range ws.ctrl {
+			if err := c.writeCtrl(&ws.ctrl[i]); err != nil {
+				return err
+			}
+			ws.ctrl[i] = ctrlPacket{}
+		}
+		for i := range ws.msgs {
+			if err := c.writeDelivery(&ws.msgs[i]); err != nil {
+				return err
+			}
+			ws.msgs[i] = delivery{}
 		}
 	}
+	return c.flush()
+}
+
+// flush writes the encoded packets.
+func (c *conn) flush() error {
+	if len(c.out) == 0 {
+		return nil
+	}
+	d := c.b.opts.WriteTimeout
+	if c.closed.Load() {
+		d = time.Second
+	}
+	c.nc.SetWriteDeadline(time.Now().Add(d))
+	n, err := c.nc.Write(c.out)
+	c.b.stats.bytesSent.Add(int64(n))
+	c.out = c.out[:0]
+	return err
+}
+
+// wrote is called after a packet was appended to c.out.
+func (c *conn) wrote() error {
+	c.b.stats.msgsSent.Add(1)
+	if len(c.out) >= flushAt {
+		return c.flush()
+	}
+	return nil
 }
 
 func (c *conn) writeFailed(err error) {
 	c.b.log.Debug("write failed", "client", c.clientID, "err", err)
 	c.close(closeReason{log: "write"})
+}
+
+// teardown ends the connection; the reader side calls it once, with the
+// error that ended it. It takes the writing token for good (no writer
+// runs after it), sends what is queued and the MQTT 5 DISCONNECT, closes
+// the socket, and detaches the session.
+func (c *conn) teardown(err error) {
+	c.close(closeReason{}) // no-op if already closing
+	for !c.writing.CompareAndSwap(false, true) {
+		c.wmu.Lock() // wait for the running writer
+		c.wmu.Unlock()
+		runtime.Gosched()
+	}
+	c.finish()
+	if c.poll != nil {
+		c.poll.remove(c)
+	}
+	c.nc.Close()
+	c.in = nil
+	c.cleanup(err)
+	c.b.removeConn(c)
+	c.done.Unlock()
+	c.b.wg.Done()
 }
 
 // finish flushes what is queued for the socket (acks, CONNACK with an
@@ -352,9 +707,11 @@ func (c *conn) finish() {
 	c.ctrl = nil
 	r := c.reason
 	c.mu.Unlock()
-	c.nc.SetWriteDeadline(time.Now().Add(time.Second))
-	for _, p := range ctrl {
-		if c.writePacket(p) != nil {
+	ws := scratchPool.Get().(*writeScratch)
+	c.out = ws.out[:0]
+	defer c.releaseScratch(ws)
+	for i := range ctrl {
+		if c.writeCtrl(&ctrl[i]) != nil {
 			return
 		}
 	}
@@ -366,10 +723,19 @@ func (c *conn) finish() {
 			return
 		}
 	}
-	c.bw.Flush()
+	c.flush()
 }
 
-// writePacket encodes p into the buffered writer, honouring the client's
+// writeCtrl encodes a queued control packet.
+func (c *conn) writeCtrl(cp *ctrlPacket) error {
+	if cp.p != nil {
+		return c.writePacket(cp.p)
+	}
+	c.out = append(c.out, cp.first, 2, byte(cp.id>>8), byte(cp.id))
+	return c.wrote()
+}
+
+// writePacket encodes p into the output buffer, honouring the client's
 // Maximum Packet Size for packets other than PUBLISH by dropping the
 // reason string and user properties first [MQTT-3.1.2-25].
 func (c *conn) writePacket(p packet.Packet) error {
@@ -380,14 +746,12 @@ func (c *conn) writePacket(p packet.Packet) error {
 		}
 	}
 	var err error
-	c.wbuf, err = packet.Append(c.wbuf[:0], p, c.version)
+	c.out, err = packet.Append(c.out, p, c.version)
 	if err != nil {
 		c.b.log.Error("encoding failed", "client", c.clientID, "type", p.Type(), "err", err)
 		return nil
 	}
-	c.b.stats.msgsSent.Add(1)
-	_, err = c.bw.Write(c.wbuf)
-	return err
+	return c.wrote()
 }
 
 // stripOptional removes the reason string and user properties, which
@@ -449,27 +813,4 @@ func (c *conn) cleanup(err error) {
 		c.b.log.Info("Client " + c.clientID + " disconnected due to protocol error: " + err.Error() + ".")
 	}
 	c.b.detach(c)
-}
-
-// countingReader and countingWriter feed $SYS/broker/bytes/*.
-type countingReader struct {
-	r io.Reader
-	s *stats
-}
-
-func (r countingReader) Read(p []byte) (int, error) {
-	n, err := r.r.Read(p)
-	r.s.bytesRecv.Add(int64(n))
-	return n, err
-}
-
-type countingWriter struct {
-	w io.Writer
-	s *stats
-}
-
-func (w countingWriter) Write(p []byte) (int, error) {
-	n, err := w.w.Write(p)
-	w.s.bytesSent.Add(int64(n))
-	return n, err
 }

@@ -25,7 +25,6 @@ func (c *conn) handleConnect(p *packet.Connect) error {
 	b := c.b
 	c.version = p.ProtocolVersion
 	v5 := c.version == packet.V5
-	c.startWriter()
 	c.info = ClientInfo{
 		ClientID:        p.ClientID,
 		Username:        p.Username,
@@ -195,7 +194,7 @@ func (c *conn) handleConnect(p *packet.Connect) error {
 	c.mu.Lock()
 	c.sess = s
 	c.connAccepted = true
-	c.ctrl = append(c.ctrl, ack)
+	c.ctrl = append(c.ctrl, ctrlPacket{p: ack})
 	c.mu.Unlock()
 	c.notify()
 
@@ -226,7 +225,7 @@ func (c *conn) enhancedAuth(ea EnhancedAuthenticator, info ConnectInfo, data []b
 		}
 		c.send(&packet.Auth{ReasonCode: packet.ContinueAuthentication,
 			Properties: packet.Properties{AuthMethod: c.authMethod, AuthData: out}})
-		p, err := packet.ReadPacket(c.br, c.version, int(c.b.opts.MaxPacketSize))
+		p, err := c.readPacket()
 		if err != nil {
 			return nil, 0, err
 		}

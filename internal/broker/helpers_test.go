@@ -29,6 +29,9 @@ func startBroker(t testing.TB, mod func(*Options)) (*Broker, string) {
 	o.Listeners = []string{"127.0.0.1:0"}
 	o.SysInterval = 0
 	o.Version = "mqtt version test"
+	// BROKER_TEST_BLOCKING=1 runs the suite on the goroutine-per-connection
+	// read path instead of the event loop.
+	o.BlockingIO = os.Getenv("BROKER_TEST_BLOCKING") != ""
 	if mod != nil {
 		mod(&o)
 	}

@@ -158,7 +158,11 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 	}
 	switch p.QoS {
 	case 1:
-		c.send(&packet.Puback{PacketID: p.PacketID, ReasonCode: rc, Properties: props})
+		if rc == packet.Success && props.ReasonString == "" || !v5 {
+			c.sendAck(0x40, p.PacketID) // 3.x PUBACK has no reason code
+		} else {
+			c.send(&packet.Puback{PacketID: p.PacketID, ReasonCode: rc, Properties: props})
+		}
 	case 2:
 		if rc < 0x80 {
 			s.mu.Lock()
@@ -283,7 +287,7 @@ func (c *conn) handlePubrec(p *packet.Pubrec) error {
 	case p.ReasonCode >= 0x80:
 		s.complete(p.PacketID)
 	default:
-		c.send(&packet.Pubrel{PacketID: p.PacketID})
+		c.sendAck(0x62, p.PacketID)
 	}
 	return nil
 }
@@ -307,11 +311,11 @@ func (c *conn) handlePubrel(p *packet.Pubrel) error {
 	_, ok := s.inQoS2[p.PacketID]
 	delete(s.inQoS2, p.PacketID)
 	s.mu.Unlock()
-	rc := packet.Success
-	if !ok {
-		rc = packet.PacketIdentifierNotFound
+	if ok || c.version != packet.V5 {
+		c.sendAck(0x70, p.PacketID)
+	} else {
+		c.send(&packet.Pubcomp{PacketID: p.PacketID, ReasonCode: packet.PacketIdentifierNotFound})
 	}
-	c.send(&packet.Pubcomp{PacketID: p.PacketID, ReasonCode: rc})
 	return nil
 }
 
@@ -373,17 +377,15 @@ func (c *conn) writeDelivery(d *delivery) error {
 		c.aliasOut[m.Topic] = alias
 	}
 	var err error
-	c.wbuf, err = packet.Append(c.wbuf[:0], &pub, c.version)
+	c.out, err = packet.Append(c.out, &pub, c.version)
 	if err != nil {
 		c.b.log.Error("encoding PUBLISH failed", "client", c.clientID, "err", err)
 		c.dropDelivery(d)
 		return nil
 	}
-	c.b.stats.msgsSent.Add(1)
 	c.b.stats.pubSent.Add(1)
 	c.b.stats.pubBytesSent.Add(int64(len(m.Payload)))
-	_, err = c.bw.Write(c.wbuf)
-	return err
+	return c.wrote()
 }
 
 func (c *conn) dropDelivery(d *delivery) {

@@ -292,7 +292,7 @@ func (b *Broker) attach(c *conn, clientID string, clean bool, expiry uint32) (*S
 			if old != nil {
 				b.mu.Unlock()
 				old.close(reasonTakeover)
-				<-old.done
+				old.waitDone()
 				continue
 			}
 			if clean {

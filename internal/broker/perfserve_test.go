@@ -1,0 +1,36 @@
+package broker
+
+import (
+	"context"
+	"os"
+	"testing"
+	"time"
+)
+
+// TestPerfServe serves on $MQTT_PERF_ADDR for $MQTT_PERF_FOR (default 30s)
+// so `go test -run TestPerfServe -cpuprofile/-memprofile` profiles the
+// broker alone while `mqtt bench` drives it from another process. It is
+// skipped unless MQTT_PERF_ADDR is set; MQTT_PERF_BLOCKING=1 serves with
+// a reader goroutine per connection instead of the event loop.
+func TestPerfServe(t *testing.T) {
+	addr := os.Getenv("MQTT_PERF_ADDR")
+	if addr == "" {
+		t.Skip("set MQTT_PERF_ADDR=127.0.0.1:PORT to serve for profiling")
+	}
+	d, err := time.ParseDuration(os.Getenv("MQTT_PERF_FOR"))
+	if err != nil {
+		d = 30 * time.Second
+	}
+	o := DefaultOptions()
+	o.Listeners = []string{addr}
+	o.BlockingIO = os.Getenv("MQTT_PERF_BLOCKING") != ""
+	b, err := New(o, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	if err := b.Serve(ctx); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -108,6 +108,11 @@ func (c *conn) handleConnect(p *packet.Connect) error {
 			return reject(rc, "authentication failed")
 		}
 		authData = data
+	} else if ca, ok := b.auth.(ConnAuthenticator); ok {
+		if rc := ca.AuthenticateConn(context.Background(), c.nc, &info); rc != packet.Success {
+			return reject(rc, "not authorised")
+		}
+		c.info.Username, c.info.HasUsername = info.Username, info.HasUsername // e.g. use_identity_as_username
 	} else if rc := b.auth.Authenticate(context.Background(), info); rc != packet.Success {
 		return reject(rc, "not authorised")
 	}

@@ -33,6 +33,17 @@ type Authenticator interface {
 	Authenticate(ctx context.Context, info ConnectInfo) packet.ReasonCode
 }
 
+// ConnAuthenticator is implemented by an Authenticator that needs the
+// network connection itself, e.g. for the TLS client certificate
+// (listener.PeerIdentity, for use_identity_as_username). The broker calls
+// AuthenticateConn instead of Authenticate. It may set info.Username and
+// info.HasUsername: when it accepts the client, the broker uses them from
+// then on, in every Authorizer call and in the client's ClientInfo.
+type ConnAuthenticator interface {
+	Authenticator
+	AuthenticateConn(ctx context.Context, nc net.Conn, info *ConnectInfo) packet.ReasonCode
+}
+
 // EnhancedAuthenticator is implemented by an Authenticator that supports
 // MQTT 5 enhanced authentication (§4.12): CONNECT with an Authentication
 // Method, then AUTH packets, and re-authentication.

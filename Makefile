@@ -5,6 +5,7 @@ PREFIX    ?= /usr/local
 DESTDIR   ?=
 BINDIR    := $(DESTDIR)$(PREFIX)/bin
 MANDIR    := $(DESTDIR)$(PREFIX)/share/man/man1
+MAN5DIR   := $(DESTDIR)$(PREFIX)/share/man/man5
 FUZZTIME  ?= 10m
 
 PKG       := github.com/mqttkit/mqtt
@@ -15,7 +16,7 @@ LDFLAGS   := -X $(PKG)/internal/cli.version=$(VERSION) -X $(PKG)/internal/cli.co
 
 LINKS     := mosquitto mosquitto_pub mosquitto_sub mosquitto_passwd
 
-.PHONY: all build run test bench gen fuzz install install-links uninstall clean
+.PHONY: all build run test bench gen fuzz install install-links uninstall clean release-check snapshot
 
 all: build
 
@@ -49,12 +50,13 @@ fuzz:
 	done
 
 install: build
-	install -d $(BINDIR) $(MANDIR) \
+	install -d $(BINDIR) $(MANDIR) $(MAN5DIR) \
 		$(DESTDIR)$(PREFIX)/share/bash-completion/completions \
 		$(DESTDIR)$(PREFIX)/share/zsh/site-functions \
 		$(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
 	install -m 0755 bin/mqtt $(BINDIR)/mqtt
 	install -m 0644 man/*.1 $(MANDIR)/
+	install -m 0644 man/*.5 $(MAN5DIR)/
 	install -m 0644 completions/mqtt.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/mqtt
 	install -m 0644 completions/_mqtt $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_mqtt
 	install -m 0644 completions/mqtt.fish $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/mqtt.fish
@@ -64,11 +66,20 @@ install-links: install
 	for l in $(LINKS); do ln -sf mqtt $(BINDIR)/$$l; done
 
 uninstall:
-	rm -f $(BINDIR)/mqtt $(addprefix $(MANDIR)/,$(notdir $(wildcard man/*.1)))
+	rm -f $(BINDIR)/mqtt $(addprefix $(MANDIR)/,$(notdir $(wildcard man/*.1))) $(addprefix $(MAN5DIR)/,$(notdir $(wildcard man/*.5)))
 	for l in $(LINKS); do [ -L $(BINDIR)/$$l ] && rm -f $(BINDIR)/$$l || true; done
 	rm -f $(DESTDIR)$(PREFIX)/share/bash-completion/completions/mqtt \
 		$(DESTDIR)$(PREFIX)/share/zsh/site-functions/_mqtt \
 		$(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/mqtt.fish
+
+# Release: validate .goreleaser.yaml (installs goreleaser when missing), or build every archive
+# and package locally into dist/ without publishing anything.
+release-check:
+	scripts/goreleaser-check.sh
+
+snapshot:
+	scripts/goreleaser-check.sh --install
+	PATH="$$PATH:$$($(GO) env GOPATH)/bin" goreleaser release --snapshot --clean --skip=publish
 
 clean:
 	rm -rf bin dist

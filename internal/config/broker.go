@@ -14,8 +14,8 @@ import (
 //
 // Options.Listeners is left empty: open each of c.Listeners with listener.Open(ctx, l.Spec())
 // and hand it to Broker.ServeListener (per-listener max_connections is enforced by the listener
-// package). Options.Authenticator and Authorizer are left nil: build them from
-// Listener.Security (password_file, acl_file, allow_anonymous) with internal/auth.
+// package). Options.Authenticator and Authorizer are left nil: ListenerSecurity loads the
+// password and ACL files for a broker.FileAuth, which Bind ties to each opened listener.
 //
 // max_inflight_messages, max_queued_messages and max_queued_bytes override the broker's
 // defaults only when the file sets them: the broker's defaults were chosen by measurement so
@@ -81,9 +81,6 @@ func (c *Config) BrokerOptions() (broker.Options, []Warning) {
 			}
 			if l.UseUsernameAsClientID {
 				warns = append(warns, Warning{Pos: l.Pos, Directive: "use_username_as_clientid", Msg: "use_username_as_clientid: not supported by the broker yet; ignored on " + l.Name()})
-			}
-			if l.TLS.UseIdentityAsUsername || l.TLS.UseSubjectAsUsername {
-				warns = append(warns, Warning{Pos: l.Pos, Directive: "use_identity_as_username", Msg: "use_identity_as_username/use_subject_as_username: not applied by the broker yet (listener.PeerIdentity has the certificate's names) on " + l.Name()})
 			}
 		}
 	}

@@ -16,6 +16,9 @@ func (p Pos) String() string {
 	if p.File == "" {
 		return "(default)"
 	}
+	if p.Line == 0 {
+		return p.File
+	}
 	return fmt.Sprintf("%s:%d", p.File, p.Line)
 }
 
@@ -61,6 +64,8 @@ type Security struct {
 	// PasswordFile and ACLFile are paths, checked to exist when the file is read.
 	PasswordFile string
 	ACLFile      string
+	// PasswordFilePos and ACLFilePos are where they were set.
+	PasswordFilePos, ACLFilePos Pos
 	// AllowZeroLengthClientID lets MQTT 3.1.1/5 clients send an empty client id. Default true.
 	AllowZeroLengthClientID bool
 	// AutoIDPrefix prefixes the ids assigned to such clients. Default "auto-".

@@ -294,9 +294,9 @@ func (p *parser) apply(pos Pos, name, rest string, level int) {
 			return
 		}
 		if name == "password_file" {
-			s.s.PasswordFile = v
+			s.s.PasswordFile, s.s.PasswordFilePos = v, pos
 		} else {
-			s.s.ACLFile = v
+			s.s.ACLFile, s.s.ACLFilePos = v, pos
 		}
 		return
 

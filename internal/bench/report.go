@@ -76,7 +76,8 @@ type Messages struct {
 	Other      uint64 `json:"other"` // payloads without this run's bench header
 }
 
-// Rates are per second over the publishing (sub: receiving) period.
+// Rates are per second: sent over the publishing period (Durations.Run), received over
+// Durations.Receive.
 type Rates struct {
 	SentPerS     float64 `json:"sent_per_s"`
 	ReceivedPerS float64 `json:"received_per_s"`
@@ -87,6 +88,7 @@ type Durations struct {
 	Connect float64 `json:"connect_s"`
 	Run     float64 `json:"run_s"`
 	Drain   float64 `json:"drain_s"`
+	Receive float64 `json:"receive_s"` // start of publishing (sub: of the run) to the last message received
 	Total   float64 `json:"total_s"`
 }
 

@@ -402,12 +402,17 @@ func (r *runner) pubsub(ctx context.Context, withSubs, withPubs bool) error {
 	if d := t1.Sub(t0).Seconds(); d > 0 {
 		rep.Rates.SentPerS = float64(m.Sent) / d
 	}
-	recvSpan := t2.Sub(t0).Seconds()
-	if !withPubs {
-		recvSpan = t1.Sub(t0).Seconds()
+	// Receive rate: from the start of publishing to the last message received, so a drain
+	// that waits for messages a broker dropped does not dilute it.
+	var last int64
+	for _, s := range r.subs {
+		last = max(last, s.lastRecv.Load())
 	}
-	if recvSpan > 0 {
-		rep.Rates.ReceivedPerS = float64(m.Received) / recvSpan
+	if last > 0 {
+		rep.Durations.Receive = max(0, time.Unix(0, last).Sub(t0).Seconds())
+	}
+	if rep.Durations.Receive > 0 {
+		rep.Rates.ReceivedPerS = float64(m.Received) / rep.Durations.Receive
 	}
 	rep.Bench.CPUSeconds = cpu.Seconds()
 	if n := m.Sent + m.Received; n > 0 {

@@ -76,6 +76,7 @@ type subscriber struct {
 	received atomic.Uint64 // bench payloads, duplicates included
 	unique   atomic.Uint64
 	other    atomic.Uint64 // not a bench payload, or another run's (pubsub)
+	lastRecv atomic.Int64  // Unix nanoseconds of the last batch with a bench payload
 	stopping atomic.Bool
 	done     chan struct{} // closed when readLoop ends
 	readErr  error
@@ -125,6 +126,9 @@ func (s *subscriber) readLoop() {
 			locked = false
 		}
 		if recv > 0 || other > 0 {
+			if recv > 0 {
+				s.lastRecv.Store(time.Now().UnixNano())
+			}
 			total := s.received.Add(recv)
 			s.unique.Add(uniq)
 			s.other.Add(other)

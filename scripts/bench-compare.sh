@@ -1,0 +1,221 @@
+#!/usr/bin/env bash
+# bench-compare.sh: drive our broker (`mqtt serve`), Mosquitto and mochi-mqtt with the same
+# `mqtt bench` loads, one broker at a time on loopback, and print messages/s, loss and the
+# ratio ours/peer per scenario, plus resident memory per idle connection.
+#
+# Scenarios (64-byte payloads, MQTT 3.1.1, each bounded by a message count and a time limit):
+#   fan-in  q0   4 publishers -> 1 subscriber, QoS 0
+#   fan-in  q1   4 publishers -> 1 subscriber, QoS 1
+#   fan-out q0   1 publisher  -> 50 subscribers, QoS 0
+#   pairs   q1   50 publisher/subscriber pairs, QoS 1
+#   memory       RSS of the broker before and while `mqtt bench conn` holds N idle connections
+#
+# Every broker runs with its defaults (Mosquitto: max_queued_messages 1000, max_inflight 20).
+# msgs/s is messages delivered to subscribers per second (publishing start to last delivery);
+# loss is what bench's sequence checks found missing after the drain.
+#
+# Usage: scripts/bench-compare.sh [--quick] [--brokers "ours mosquitto mochi"] [--conns N]
+#                                 [--limit SECONDS] [--keep DIR]
+#   --quick    a tenth of the messages and 1,000 connections (a smoke run, ~1 minute)
+#   --brokers  which brokers, in order; the ratios need "ours"
+#   --conns    idle connections for the memory scenario (default 10000; ulimit -n permitting)
+#   --limit    time limit per scenario in seconds (default 60); bench is sent SIGINT then and
+#              reports what it had
+#   --keep     keep every bench --json report in DIR
+# Needs: go, mosquitto (/usr/sbin is searched), jq. Run it on an otherwise idle machine:
+# the brokers and the generator share the cores.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+brokers="ours mosquitto mochi"
+scale=1
+conns=10000
+limit=60
+keep=""
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--quick) scale=10; conns=1000 ;;
+	--brokers) brokers=$2; shift ;;
+	--conns) conns=$2; shift ;;
+	--limit) limit=$2; shift ;;
+	--keep) keep=$2; shift ;;
+	-h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+	*) echo "bench-compare.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+	esac
+	shift
+done
+case "$conns$limit" in *[!0-9]*) echo "bench-compare.sh: --conns and --limit take whole numbers" >&2; exit 2 ;; esac
+for b in $brokers; do
+	case "$b" in ours | mosquitto | mochi) ;; *) echo "bench-compare.sh: unknown broker $b (ours, mosquitto, mochi)" >&2; exit 2 ;; esac
+done
+
+PATH=$PATH:/usr/sbin:/usr/local/sbin
+for tool in go jq; do
+	command -v $tool >/dev/null || { echo "bench-compare.sh: $tool is required" >&2; exit 2; }
+done
+case " $brokers " in *" mosquitto "*) command -v mosquitto >/dev/null || { echo "bench-compare.sh: mosquitto is required (apt-get install mosquitto), or leave it out with --brokers" >&2; exit 2; } ;; esac
+
+# Both the generator and each broker hold one descriptor per connection.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+fds=$(ulimit -n)
+if [ "$fds" != unlimited ] && [ "$conns" -gt $((fds - 200)) ]; then
+	echo "bench-compare.sh: ulimit -n is $fds; memory scenario lowered to $((fds - 200)) connections" >&2
+	conns=$((fds - 200))
+fi
+
+work=$(mktemp -d)
+pid=""
+cleanup() {
+	if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+	rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+out=${keep:-$work/reports}
+mkdir -p "$out"
+
+echo "building mqtt and the mochi-mqtt peer..." >&2
+(cd "$root" && go build -o "$work/mqtt" ./cmd/mqtt)
+(cd "$root/scripts/mochi" && go build -o "$work/mochi" .)
+mqtt=$work/mqtt
+
+port=$((20000 + RANDOM % 20000))
+
+# start BROKER: runs it on 127.0.0.1:$port in the background, sets pid, waits until it accepts.
+start() {
+	port=$((port + 1))
+	case "$1" in
+	ours) "$mqtt" serve --listen "127.0.0.1:$port" >"$work/$1.log" 2>&1 & ;;
+	mosquitto)
+		printf 'listener %d 127.0.0.1\nallow_anonymous true\n' "$port" >"$work/mosquitto.conf"
+		[ "$(id -u)" = 0 ] && echo "user root" >>"$work/mosquitto.conf"
+		mosquitto -c "$work/mosquitto.conf" >"$work/$1.log" 2>&1 &
+		;;
+	mochi) "$work/mochi" -addr "127.0.0.1:$port" >"$work/$1.log" 2>&1 & ;;
+	esac
+	pid=$!
+	for _ in $(seq 100); do
+		if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	echo "bench-compare.sh: $1 did not start on port $port:" >&2
+	cat "$work/$1.log" >&2
+	exit 1
+}
+
+stop() {
+	kill "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+	pid=""
+}
+
+rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$pid/status"; }
+
+# scenario NAME BROKER ARGS...: one bench run, its report in $out/BROKER-NAME.json.
+scenario() {
+	local name=$1 broker=$2
+	shift 2
+	local f="$out/$broker-$name.json"
+	# bench stops by itself after -n messages; timeout's SIGINT makes it print what it had.
+	if ! timeout --signal=INT --kill-after=30 "$limit" "$mqtt" bench pubsub -h 127.0.0.1 -p "$port" -s 64 \
+		-i "cmp-$broker-$name" --drain 3s --json "$@" >"$f" 2>"$work/bench.err"; then
+		echo "bench-compare.sh: $broker $name: $(cat "$work/bench.err")" >&2
+		echo '{}' >"$f"
+	fi
+}
+
+# Messages per publisher.
+n_fanin0=$((500000 / scale))
+n_fanin1=$((50000 / scale))
+n_fanout0=$((20000 / scale))
+n_pairs1=$((4000 / scale))
+
+for b in $brokers; do
+	echo "$b: memory with $conns connections..." >&2
+	start "$b"
+	sleep 1
+	before=$(rss_kb)
+	"$mqtt" bench conn -h 127.0.0.1 -p "$port" -c "$conns" -k 600 --duration 8s --json >"$out/$b-memory.json" 2>"$work/bench.err" &
+	bpid=$!
+	# Sample the broker once every connection is up (or after the time limit).
+	for _ in $(seq $((limit * 5))); do
+		n=$(ss -Htn state established "( sport = :$port )" 2>/dev/null | wc -l)
+		[ "$n" -ge "$conns" ] && break
+		kill -0 "$bpid" 2>/dev/null || break
+		sleep 0.2
+	done
+	sleep 2
+	during=$(rss_kb)
+	wait "$bpid" || echo "bench-compare.sh: $b memory: $(cat "$work/bench.err")" >&2
+	echo "{\"before_kb\": $before, \"during_kb\": $during}" >"$out/$b-rss.json"
+
+	echo "$b: fan-in q0..." >&2
+	scenario fanin-q0 "$b" -c 4 --subs 1 -q 0 -n "$n_fanin0"
+	echo "$b: fan-in q1..." >&2
+	scenario fanin-q1 "$b" -c 4 --subs 1 -q 1 -n "$n_fanin1"
+	echo "$b: fan-out q0..." >&2
+	scenario fanout-q0 "$b" -c 1 --subs 50 -q 0 -n "$n_fanout0"
+	echo "$b: pairs q1..." >&2
+	scenario pairs-q1 "$b" -c 50 --subs 50 -q 1 -t 'bench/%i' --sub-topic 'bench/%i' -n "$n_pairs1"
+	stop
+done
+
+# The table.
+get() { jq -r "$2 // empty" "$out/$1.json" 2>/dev/null; }
+rate() { get "$1-$2" '.rates.received_per_s | floor'; }
+ratio() { # ours/peer for a numeric field; "-" when either is missing
+	if [ -n "$1" ] && [ -n "$2" ] && [ "$2" != 0 ]; then awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; else echo -; fi
+}
+peers=""
+for b in $brokers; do [ "$b" != ours ] && peers="$peers $b"; done
+
+printf '\nmqtt bench on %s, %s cores, loopback, 64-byte payloads; msgs/s delivered (loss)\n' "$(uname -sr)" "$(nproc)"
+{
+	printf 'scenario'
+	for b in $brokers; do printf '\t%s' "$b"; done
+	case " $brokers " in *" ours "*) for p in $peers; do printf '\tours/%s' "$p"; done ;; esac
+	printf '\n'
+	for s in fanin-q0 fanin-q1 fanout-q0 pairs-q1; do
+		printf '%s' "$s"
+		for b in $brokers; do
+			r=$(rate "$b" "$s")
+			l=$(get "$b-$s" '.messages.lost')
+			e=$(get "$b-$s" '.messages.expected')
+			i=$(get "$b-$s" 'if .interrupted then "interrupted" else empty end')
+			if [ -z "$r" ]; then printf '\tfailed'; continue; fi
+			printf '\t%s (lost %s of %s%s)' "$r" "$l" "$e" "${i:+, $i}"
+		done
+		case " $brokers " in *" ours "*) for p in $peers; do printf '\t%s' "$(ratio "$(rate ours "$s")" "$(rate "$p" "$s")")"; done ;; esac
+		printf '\n'
+	done
+} | column -t -s "$(printf '\t')"
+
+printf '\nresident memory with %s idle connections (RSS of the broker process)\n' "$conns"
+{
+	printf 'broker\tconnected\tRSS before\tRSS held\tKiB per connection\tours/broker\n'
+	per() { # KiB per connection of broker $1
+		local c before during
+		c=$(get "$1-memory" '.connections.connected')
+		before=$(get "$1-rss" '.before_kb')
+		during=$(get "$1-rss" '.during_kb')
+		if [ -n "$c" ] && [ "$c" -gt 0 ]; then awk -v a="$before" -v b="$during" -v c="$c" 'BEGIN {printf "%.2f", (b - a) / c}'; fi
+	}
+	ours=""
+	case " $brokers " in *" ours "*) ours=$(per ours) ;; esac
+	for b in $brokers; do
+		c=$(get "$b-memory" '.connections.connected')
+		before=$(get "$b-rss" '.before_kb')
+		during=$(get "$b-rss" '.during_kb')
+		p=$(per "$b")
+		printf '%s\t%s\t%s MiB\t%s MiB\t%s\t%s\n' "$b" "${c:-failed}" "$((${before:-0} / 1024))" "$((${during:-0} / 1024))" "${p:--}" "$(ratio "$ours" "$p")"
+	done
+} | column -t -s "$(printf '\t')"
+
+printf '\nbench cost (CPU ns per message sent+received, from the %s runs)\n' "$(echo "$brokers" | awk '{print $1}')"
+for s in fanin-q0 fanin-q1 fanout-q0 pairs-q1; do
+	b=$(echo "$brokers" | awk '{print $1}')
+	printf '  %-10s %s ns/msg, %s%% of a core\n' "$s" "$(get "$b-$s" '.bench.cpu_ns_per_msg | floor')" "$(get "$b-$s" '.bench.cpu_util * 100 | floor')"
+done
+[ -n "$keep" ] && printf '\nreports kept in %s\n' "$keep"
+exit 0

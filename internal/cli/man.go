@@ -42,11 +42,14 @@ func manExtras(name string) manSection {
 			},
 			sections: []manProse{{title: "SIGNALS", items: []manItem{
 				{"SIGINT, SIGTERM", "Stop accepting connections, close every client connection and exit."},
+				{"SIGHUP", "Read the password file, the ACL file and the TLS certificates and keys again, without dropping connections: " +
+					"new connections and every later publish, subscribe and delivery use the new rules. A file that fails to load keeps its previous " +
+					"contents in force, and the log says why (FILE:LINE). Other settings need a restart."},
 			}}},
-			exitStatus: []string{"0 after a clean shutdown (SIGINT or SIGTERM).",
-				"1 on a usage error, or when a listener cannot be opened.",
-				"3 when the configuration file cannot be used."},
-			examples: []string{"mqtt serve -v", "mqtt serve -p 1883 -p 1884", "mqtt serve --listen :1883", "mqtt serve -c /etc/mqtt/mqtt.conf"},
+			exitStatus: []string{"0 after a clean shutdown (SIGINT or SIGTERM), or when --test-config finds the configuration usable.",
+				"1 on a usage error, or when a listener given by -p or --listen cannot be opened.",
+				"3 when the configuration file cannot be used: an error in it, in a certificate, password or ACL file it names, or a listener it defines that cannot be opened (e.g. the port is in use). Nothing listens in that case."},
+			examples: []string{"mqtt serve -v", "mqtt serve -p 1883 -p 1884", "mqtt serve --listen :1883", "mqtt serve -c /etc/mqtt/mqtt.conf", "mqtt serve --test-config -c /etc/mqtt/mqtt.conf"},
 			files:    []manItem{{"/etc/mqtt/mqtt.conf", "The configuration the packaged systemd unit, mqtt.service, starts the broker with."}},
 			seeAlso:  []string{"mqtt.conf(5)", "mosquitto(8)"},
 			tool:     "mosquitto",

@@ -3,16 +3,12 @@ package cli
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"os"
 	"os/signal"
 	"strconv"
-	"strings"
-	"sync"
 	"syscall"
-	"time"
 
 	"github.com/mqttkit/mqtt/internal/broker"
 	ucli "github.com/urfave/cli/v2"
@@ -28,10 +24,13 @@ func serveCommand() *ucli.Command {
 		Usage: "run the MQTT broker",
 		Description: "Runs the MQTT 3.1, 3.1.1 and 5.0 broker. Like Mosquitto 2, without a configuration file it " +
 			"listens in local only mode: port 1883 (or each -p PORT) on 127.0.0.1 and ::1. Use --listen to " +
-			"choose other addresses, e.g. --listen :1883 for all interfaces. SIGINT and SIGTERM stop it cleanly.",
+			"choose other addresses, e.g. --listen :1883 for all interfaces. SIGINT and SIGTERM stop it cleanly; " +
+			"SIGHUP reloads the password and ACL files and the TLS certificates.",
 		Flags: []ucli.Flag{
 			&ucli.StringFlag{Name: "config-file", Aliases: []string{"c"}, TakesFile: true,
 				Usage: "read the configuration from `FILE` (mosquitto.conf syntax)"},
+			&ucli.BoolFlag{Name: "test-config",
+				Usage: "with -c: check the configuration (and the certificate, password and ACL files it names), then exit 0, or 3 with the problems"},
 			&ucli.IntSliceFlag{Name: "port", Aliases: []string{"p"},
 				Usage: "listen on `PORT` on the loopback interfaces (repeatable; ignored when the configuration defines listeners)"},
 			&ucli.StringSliceFlag{Name: "listen",
@@ -45,8 +44,10 @@ func serveCommand() *ucli.Command {
 func serveAction(c *ucli.Context) error {
 	errw := c.App.ErrWriter
 	if f := c.String("config-file"); f != "" {
-		fmt.Fprintf(errw, "Error: %s: config files are not supported yet.\n", f)
-		return exitf(exitConfig, "")
+		return serveConfig(c, f)
+	}
+	if c.Bool("test-config") {
+		return usageErrorf("--test-config needs -c FILE")
 	}
 	opts := broker.DefaultOptions()
 	opts.Version = "mqtt version " + currentBuild().Version
@@ -131,47 +132,3 @@ func dropUnavailableLoopback6(addrs []string) []string {
 	}
 	return out
 }
-
-// mosqHandler writes log records the way Mosquitto does:
-// "1732531200: New client connected from ... as ...", with slog attributes
-// appended as key=value.
-type mosqHandler struct {
-	mu    *sync.Mutex
-	w     io.Writer
-	level slog.Level
-	attrs string
-}
-
-func newMosqHandler(w io.Writer, level slog.Level) *mosqHandler {
-	return &mosqHandler{mu: new(sync.Mutex), w: w, level: level}
-}
-
-func (h *mosqHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= h.level }
-
-func (h *mosqHandler) Handle(_ context.Context, r slog.Record) error {
-	var sb strings.Builder
-	sb.WriteString(r.Message)
-	sb.WriteString(h.attrs)
-	r.Attrs(func(a slog.Attr) bool {
-		sb.WriteString(" " + a.Key + "=" + a.Value.String())
-		return true
-	})
-	h.write(sb.String())
-	return nil
-}
-
-func (h *mosqHandler) write(msg string) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	fmt.Fprintf(h.w, "%d: %s\n", time.Now().Unix(), msg)
-}
-
-func (h *mosqHandler) WithAttrs(as []slog.Attr) slog.Handler {
-	n := *h
-	for _, a := range as {
-		n.attrs += " " + a.Key + "=" + a.Value.String()
-	}
-	return &n
-}
-
-func (h *mosqHandler) WithGroup(string) slog.Handler { return h }

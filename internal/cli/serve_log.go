@@ -1,0 +1,206 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mqttkit/mqtt/internal/config"
+)
+
+// logSink is where the broker's log lines go, filtered the way Mosquitto's log_type,
+// log_dest, log_timestamp(_format) and connection_messages filter them. Lines look like
+// Mosquitto's: "1732531200: New client connected from ...", slog attributes appended as
+// key=value.
+type logSink struct {
+	mu      sync.Mutex
+	writers []io.Writer
+	sys     syslogWriter // nil unless log_dest syslog
+	closers []io.Closer
+	stamp   func(time.Time) string // nil: no timestamp (log_timestamp false)
+	// levels enabled: slog.LevelDebug, Info (notice/information), Warn, Error.
+	debug, info, warn, err bool
+	// connMessages false drops connect/disconnect lines (connection_messages false).
+	connMessages bool
+}
+
+// syslogWriter is the part of log/syslog.Writer the sink uses (not available on Windows).
+type syslogWriter interface {
+	Err(string) error
+	Warning(string) error
+	Notice(string) error
+	Debug(string) error
+	Close() error
+}
+
+func unixStamp(t time.Time) string { return strconv.FormatInt(t.Unix(), 10) }
+
+func newLogSink(w io.Writer, level slog.Level) *logSink {
+	return &logSink{writers: []io.Writer{w}, stamp: unixStamp, connMessages: true,
+		debug: level <= slog.LevelDebug, info: level <= slog.LevelInfo, warn: level <= slog.LevelWarn, err: true}
+}
+
+// openLogSink builds the sink a configuration asks for; verbose (-v) is log_type all.
+// A log file that cannot be opened is an error.
+func openLogSink(cfg *config.Config, verbose bool, stdout, stderr io.Writer) (*logSink, error) {
+	s := &logSink{connMessages: cfg.ConnectionMessages}
+	if cfg.LogTimestamp {
+		s.stamp = unixStamp
+		if layout := cfg.LogTimestampFormat; layout != "" {
+			s.stamp = func(t time.Time) string { return strftimeString(layout, t) }
+		}
+	}
+	types := cfg.LogType
+	if verbose {
+		types = []string{"all"}
+	}
+	for _, t := range types {
+		switch t {
+		case "all":
+			s.debug, s.info, s.warn, s.err = true, true, true, true
+		case "error":
+			s.err = true
+		case "warning":
+			s.warn = true
+		case "notice", "information", "subscribe", "unsubscribe":
+			s.info = true
+		case "debug", "websockets":
+			s.debug = true
+		}
+	}
+	for _, d := range cfg.LogDest {
+		switch d.Kind {
+		case "stderr":
+			s.writers = append(s.writers, stderr)
+		case "stdout":
+			s.writers = append(s.writers, stdout)
+		case "file":
+			f, err := os.OpenFile(d.Path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
+			if err != nil {
+				s.Close()
+				return nil, fmt.Errorf("log_dest file: %w", err)
+			}
+			s.writers = append(s.writers, f)
+			s.closers = append(s.closers, f)
+		case "syslog":
+			w, err := openSyslog(cfg.LogFacility)
+			if err != nil {
+				s.Close()
+				return nil, fmt.Errorf("log_dest syslog: %w", err)
+			}
+			s.sys = w
+			s.closers = append(s.closers, w)
+		}
+	}
+	return s, nil
+}
+
+// Close closes the log file and the syslog connection.
+func (s *logSink) Close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range s.closers {
+		_ = c.Close()
+	}
+	s.closers, s.writers, s.sys = nil, nil, nil
+}
+
+func (s *logSink) enabled(l slog.Level) bool {
+	switch {
+	case l >= slog.LevelError:
+		return s.err
+	case l >= slog.LevelWarn:
+		return s.warn
+	case l >= slog.LevelInfo:
+		return s.info
+	default:
+		return s.debug
+	}
+}
+
+// isConnectionMessage tells the lines connection_messages false suppresses.
+func isConnectionMessage(msg string) bool {
+	if strings.HasPrefix(msg, "New connection from ") || strings.HasPrefix(msg, "New client connected from ") {
+		return true
+	}
+	return strings.HasPrefix(msg, "Client ") && (strings.HasSuffix(msg, " disconnected.") ||
+		strings.Contains(msg, " closed its connection") || strings.Contains(msg, " has exceeded timeout"))
+}
+
+func (s *logSink) emit(l slog.Level, msg string) {
+	if !s.enabled(l) || (!s.connMessages && isConnectionMessage(msg)) {
+		return
+	}
+	now := time.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	line := msg
+	if s.stamp != nil {
+		line = s.stamp(now) + ": " + msg
+	}
+	for _, w := range s.writers {
+		fmt.Fprintln(w, line)
+	}
+	if s.sys != nil {
+		switch {
+		case l >= slog.LevelError:
+			_ = s.sys.Err(msg)
+		case l >= slog.LevelWarn:
+			_ = s.sys.Warning(msg)
+		case l >= slog.LevelInfo:
+			_ = s.sys.Notice(msg)
+		default:
+			_ = s.sys.Debug(msg)
+		}
+	}
+}
+
+// mosqHandler is the slog.Handler writing to a logSink.
+type mosqHandler struct {
+	sink  *logSink
+	attrs string
+}
+
+func newMosqHandler(w io.Writer, level slog.Level) *mosqHandler {
+	return &mosqHandler{sink: newLogSink(w, level)}
+}
+
+func (h *mosqHandler) Enabled(_ context.Context, l slog.Level) bool { return h.sink.enabled(l) }
+
+func (h *mosqHandler) Handle(_ context.Context, r slog.Record) error {
+	var sb strings.Builder
+	sb.WriteString(r.Message)
+	sb.WriteString(h.attrs)
+	r.Attrs(func(a slog.Attr) bool {
+		sb.WriteString(" " + a.Key + "=" + a.Value.String())
+		return true
+	})
+	h.sink.emit(r.Level, sb.String())
+	return nil
+}
+
+// write logs msg whatever the level (the startup and shutdown notices of plain `serve`).
+func (h *mosqHandler) write(msg string) {
+	s := h.sink
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, w := range s.writers {
+		fmt.Fprintf(w, "%d: %s\n", time.Now().Unix(), msg)
+	}
+}
+
+func (h *mosqHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	n := *h
+	for _, a := range as {
+		n.attrs += " " + a.Key + "=" + a.Value.String()
+	}
+	return &n
+}
+
+func (h *mosqHandler) WithGroup(string) slog.Handler { return h }

@@ -45,7 +45,7 @@ type Options struct {
 	// as Maximum Packet Size in CONNACK (MQTT 5). 0: protocol maximum.
 	MaxPacketSize uint32
 	// MessageSizeLimit is the largest PUBLISH payload accepted; larger ones
-	// are dropped (MQTT 5 QoS>0: PUBACK/PUBREC 0x95). 0: no limit.
+	// are dropped (MQTT 5 QoS>0: PUBACK/PUBREC 0x83, as Mosquitto). 0: no limit.
 	MessageSizeLimit int
 	// MaxKeepAlive caps the keep alive of MQTT 5 clients, who get a Server
 	// Keep Alive when they ask for more (or for 0). Default 65535 (no cap).

@@ -132,7 +132,8 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 	case isSysTopic(name):
 		rc, reason = packet.NotAuthorized, "$SYS topics are read-only"
 	case b.opts.MessageSizeLimit > 0 && len(p.Payload) > b.opts.MessageSizeLimit:
-		rc, reason = packet.PacketTooLarge, "payload exceeds message_size_limit"
+		// 0x95 is not a valid PUBACK/PUBREC reason (§3.4.2.1); 0x83 is, and is what Mosquitto sends.
+		rc, reason = packet.ImplementationSpecificError, "payload exceeds message_size_limit"
 	case b.authz != nil && !b.authz.CanPublish(context.Background(), c.info, name, p.QoS, p.Retain):
 		rc = packet.NotAuthorized
 	}

@@ -26,6 +26,7 @@ const (
 	DefaultTopic    = "bench/%i"
 	DefaultInflight = 20
 	DefaultDrain    = 2 * time.Second
+	quietDrain      = time.Second // the drain ends after this long with no message arriving
 	connectTimeout  = 10 * time.Second
 	maxParallelDial = 64 // connects in flight at once when Interval is 0
 )

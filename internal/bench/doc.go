@@ -39,7 +39,8 @@
 //     subscriber's index, so "-t bench/%i --sub-topic bench/%i -c 50 --subs 50" is 50
 //     publisher/subscriber pairs. Which subscriber should get which publisher is decided
 //     with mqtt/topic.Match, and loss = Σ sent(p) × subscribers matching p − unique received,
-//     computed after a drain period that ends early once nothing is missing.
+//     computed after a drain period that ends early once nothing is missing or nothing has
+//     arrived for a second (a broker that dropped messages never sends them).
 //
 // Connections use the transports of the connection flags (tcp, tls, ws, wss, unix); see
 // dial.go.

@@ -95,7 +95,7 @@ type Durations struct {
 // BenchCost is what the generator itself spent.
 type BenchCost struct {
 	CPUSeconds float64 `json:"cpu_s"`
-	NsPerMsg   float64 `json:"cpu_ns_per_msg"` // CPU time / (sent + received)
+	NsPerMsg   float64 `json:"cpu_ns_per_msg"` // CPU time / (sent + received + other)
 	CPUUtil    float64 `json:"cpu_util"`       // CPU time / run time (1.0 = one core)
 }
 

@@ -348,10 +348,20 @@ func (r *runner) pubsub(ctx context.Context, withSubs, withPubs bool) error {
 	for _, p := range r.pubs {
 		expected += p.sent.Load() * matches[p.idx]
 	}
+	// A broker that dropped messages never sends them, so the drain also ends once nothing
+	// has arrived for quietDrain; a slow broker still delivering keeps it going up to Drain.
 	if withPubs && withSubs {
 		deadline := time.Now().Add(cfg.Drain)
-		for r.uniqueTotal() < expected && time.Now().Before(deadline) && r.subsAlive() {
+		got, lastChange := r.uniqueTotal(), time.Now()
+		for got < expected && r.subsAlive() && ctx.Err() == nil {
+			now := time.Now()
+			if !now.Before(deadline) || now.Sub(lastChange) >= quietDrain {
+				break
+			}
 			time.Sleep(5 * time.Millisecond)
+			if u := r.uniqueTotal(); u != got {
+				got, lastChange = u, time.Now()
+			}
 		}
 	}
 	t2 := time.Now()
@@ -415,7 +425,7 @@ func (r *runner) pubsub(ctx context.Context, withSubs, withPubs bool) error {
 		rep.Rates.ReceivedPerS = float64(m.Received) / rep.Durations.Receive
 	}
 	rep.Bench.CPUSeconds = cpu.Seconds()
-	if n := m.Sent + m.Received; n > 0 {
+	if n := m.Sent + m.Received + m.Other; n > 0 {
 		rep.Bench.NsPerMsg = float64(cpu.Nanoseconds()) / float64(n)
 	}
 	if d := t2.Sub(t0).Seconds(); d > 0 {

@@ -30,8 +30,8 @@ var benchScenarios = []struct{ name, usage, desc string }{
 	{bench.ScenarioPubSub, "run --subs subscribers and -c publishers; count loss, duplicates, order and latency",
 		"Subscribers subscribe first; then publisher i publishes to topic(i) = -t with %i = i. Subscribers subscribe to --sub-topic, by default -t with " +
 			"every level containing %i or %c replaced by +, so -t bench/%i gives bench/+ (fan-in with --subs 1, fan-out with -c 1; " +
-			"--sub-topic bench/%i with -c N --subs N gives N pairs). After the last message the bench waits up to --drain, then reports " +
-			"loss = messages sent × subscribers that should get them − unique messages received."},
+			"--sub-topic bench/%i with -c N --subs N gives N pairs). After the last message the bench waits up to --drain (less once everything arrived, " +
+			"or when nothing arrived for a second), then reports loss = messages sent × subscribers that should get them − unique messages received."},
 }
 
 // benchFlags are the load flags plus the shared connection flags. -c means --clients here,
@@ -60,7 +60,7 @@ func benchFlags() []ucli.Flag {
 		&ucli.IntFlag{Name: "inflight", Value: bench.DefaultInflight, Category: catBench,
 			Usage: "unacknowledged QoS 1/2 messages per publisher, `N` (a v5 broker's Receive Maximum lowers it)"},
 		&ucli.DurationFlag{Name: "drain", Value: bench.DefaultDrain, Category: catBench,
-			Usage: "wait up to `DURATION` for the last messages and acknowledgements"},
+			Usage: "wait up to `DURATION` for the last messages and acknowledgements (pubsub: ends early once all arrived, or after 1s in which none did)"},
 		&ucli.BoolFlag{Name: "json", Category: catBench, Usage: "print the report as one JSON document"},
 		&ucli.BoolFlag{Name: "fail-on-loss", Category: catBench, Usage: "exit 1 when any message was lost"},
 	}

@@ -12,7 +12,9 @@
 #
 # Every broker runs with its defaults (Mosquitto: max_queued_messages 1000, max_inflight 20).
 # msgs/s is messages delivered to subscribers per second (publishing start to last delivery);
-# loss is what bench's sequence checks found missing after the drain.
+# loss is what bench's sequence checks found missing after the drain (which waits for a slow
+# broker's backlog, up to half the time limit, and ends after a second with nothing arriving).
+# Each load gets a freshly started broker.
 #
 # Usage: scripts/bench-compare.sh [--quick] [--brokers "ours mosquitto mochi"] [--conns N]
 #                                 [--limit SECONDS] [--keep DIR]
@@ -84,6 +86,7 @@ port=$((20000 + RANDOM % 20000))
 # start BROKER: runs it on 127.0.0.1:$port in the background, sets pid, waits until it accepts.
 start() {
 	port=$((port + 1))
+	while [ -n "$(ss -Hltn "( sport = :$port )" 2>/dev/null)" ]; do port=$((port + 1)); done
 	case "$1" in
 	ours) "$mqtt" serve --listen "127.0.0.1:$port" >"$work/$1.log" 2>&1 & ;;
 	mosquitto)
@@ -92,10 +95,12 @@ start() {
 		mosquitto -c "$work/mosquitto.conf" >"$work/$1.log" 2>&1 &
 		;;
 	mochi) "$work/mochi" -addr "127.0.0.1:$port" >"$work/$1.log" 2>&1 & ;;
+	sink) "$work/mochi" -sink -addr "127.0.0.1:$port" >"$work/$1.log" 2>&1 & ;;
 	esac
 	pid=$!
 	for _ in $(seq 100); do
-		if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
+		# Accepting, and still ours (another process may have taken the port meanwhile).
+		if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && sleep 0.2 && kill -0 "$pid" 2>/dev/null; then return 0; fi
 		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.1
 	done
@@ -112,14 +117,17 @@ stop() {
 
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$pid/status"; }
 
-# scenario NAME BROKER ARGS...: one bench run, its report in $out/BROKER-NAME.json.
-scenario() {
-	local name=$1 broker=$2
-	shift 2
+# scenario NAME BROKER ARGS...: one bench pubsub run, its report in $out/BROKER-NAME.json.
+scenario() { scenario_of pubsub "$@"; }
+
+# scenario_of SCENARIO NAME BROKER ARGS...
+scenario_of() {
+	local what=$1 name=$2 broker=$3
+	shift 3
 	local f="$out/$broker-$name.json"
 	# bench stops by itself after -n messages; timeout's SIGINT makes it print what it had.
-	if ! timeout --signal=INT --kill-after=30 "$limit" "$mqtt" bench pubsub -h 127.0.0.1 -p "$port" -s 64 \
-		-i "cmp-$broker-$name" --drain 3s --json "$@" >"$f" 2>"$work/bench.err"; then
+	if ! timeout --signal=INT --kill-after=30 "$limit" "$mqtt" bench "$what" -h 127.0.0.1 -p "$port" -s 64 \
+		-i "cmp-$broker-$name" --drain "$((limit / 2))s" --json "$@" >"$f" 2>"$work/bench.err"; then
 		echo "bench-compare.sh: $broker $name: $(cat "$work/bench.err")" >&2
 		echo '{}' >"$f"
 	fi
@@ -150,16 +158,35 @@ for b in $brokers; do
 	wait "$bpid" || echo "bench-compare.sh: $b memory: $(cat "$work/bench.err")" >&2
 	echo "{\"before_kb\": $before, \"during_kb\": $during}" >"$out/$b-rss.json"
 
+	stop
+
+	# A fresh broker for each load: a backlog left from the one before (a QoS 0 flood is
+	# still being delivered after bench has gone) would eat into the next.
 	echo "$b: fan-in q0..." >&2
+	start "$b"
 	scenario fanin-q0 "$b" -c 4 --subs 1 -q 0 -n "$n_fanin0"
+	stop
 	echo "$b: fan-in q1..." >&2
+	start "$b"
 	scenario fanin-q1 "$b" -c 4 --subs 1 -q 1 -n "$n_fanin1"
+	stop
 	echo "$b: fan-out q0..." >&2
+	start "$b"
 	scenario fanout-q0 "$b" -c 1 --subs 50 -q 0 -n "$n_fanout0"
+	stop
 	echo "$b: pairs q1..." >&2
+	start "$b"
 	scenario pairs-q1 "$b" -c 50 --subs 50 -q 1 -t 'bench/%i' --sub-topic 'bench/%i' -n "$n_pairs1"
 	stop
 done
+
+# The generator alone: bench pub into a sink that only parses and acknowledges.
+echo "generator: bench pub into a discard sink..." >&2
+start sink
+scenario_of pub q0 sink -c 4 -q 0 -n $((4000000 / scale))
+scenario_of pub q1 sink -c 4 -q 1 -n $((1000000 / scale))
+scenario_of pub q1-w1000 sink -c 4 -q 1 --inflight 1000 -n $((1000000 / scale))
+stop
 
 # The table.
 get() { jq -r "$2 // empty" "$out/$1.json" 2>/dev/null; }
@@ -217,5 +244,15 @@ for s in fanin-q0 fanin-q1 fanout-q0 pairs-q1; do
 	b=$(echo "$brokers" | awk '{print $1}')
 	printf '  %-10s %s ns/msg, %s%% of a core\n' "$s" "$(get "$b-$s" '.bench.cpu_ns_per_msg | floor')" "$(get "$b-$s" '.bench.cpu_util * 100 | floor')"
 done
+printf '\ngenerator alone: 4 x bench pub into a sink that parses and acknowledges (scripts/mochi -sink)\n'
+{
+	printf 'load\tmsgs/s sent\tbench ns/msg\tbench CPU\tvs mosquitto fan-in\n'
+	for l in "q0 fanin-q0" "q1 fanin-q1" "q1-w1000 fanin-q1"; do
+		set -- $l
+		r=$(get "sink-$1" '.rates.sent_per_s | floor')
+		printf '%s\t%s\t%s\t%s%%\t%sx\n' "$1" "${r:-failed}" "$(get "sink-$1" '.bench.cpu_ns_per_msg | floor')" \
+			"$(get "sink-$1" '.bench.cpu_util * 100 | floor')" "$(ratio "$r" "$(rate mosquitto "$2")")"
+	done
+} | column -t -s "$(printf '\t')"
 [ -n "$keep" ] && printf '\nreports kept in %s\n' "$keep"
 exit 0

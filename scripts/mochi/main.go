@@ -2,9 +2,10 @@
 // defaults, anonymous access, one TCP listener, logging warnings only. It is its own module
 // so that the product's go.mod never gains mochi.
 //
-// With -sink it is instead a trivial MQTT sink: it answers CONNECT with an accepted CONNACK
-// and discards everything else (no PUBACK, so QoS 0 only). bench-compare.sh drives it with
-// `mqtt bench pub` to measure how hard the generator itself can push, with no broker work.
+// With -sink it is instead a trivial MQTT sink: it answers CONNECT with an accepted CONNACK,
+// QoS 1 PUBLISH with PUBACK and drops everything else (no QoS 2, no subscriptions).
+// bench-compare.sh drives it with `mqtt bench pub` to measure how hard the generator itself
+// can push when the other side does almost no work.
 //
 //	go build -o mochi . && ./mochi -addr 127.0.0.1:1885 [-sink]
 package main
@@ -28,7 +29,7 @@ import (
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:1885", "TCP `host:port` to listen on")
-	sink := flag.Bool("sink", false, "be a discard sink instead of a broker (QoS 0 publishers only)")
+	sink := flag.Bool("sink", false, "be a discard sink instead of a broker (QoS 0 and 1 publishers only)")
 	flag.Parse()
 
 	if *sink {
@@ -71,39 +72,66 @@ func serveSink(ln net.Listener) {
 	}
 }
 
-// sinkConn reads the fixed header and remaining length of the first packet (CONNECT), skips
-// its body, answers CONNACK (accepted; for MQTT 5 with an empty property list) and then reads
-// and drops bytes until the client goes.
+// sinkConn answers CONNECT with an accepted CONNACK (for MQTT 5 with an empty property
+// list), then reads packets and drops them, answering QoS 1 PUBLISH with PUBACK (batched:
+// written when nothing more is buffered) so QoS 1 publishers keep going.
 func sinkConn(c net.Conn) {
 	defer c.Close()
 	br := bufio.NewReaderSize(c, 64<<10)
-	if _, err := br.ReadByte(); err != nil {
-		return
-	}
-	n, mul := 0, 1
-	for i := 0; i < 4; i++ {
-		b, err := br.ReadByte()
+	var body, out []byte
+	first := true
+	for {
+		if len(out) > 0 && br.Buffered() == 0 {
+			if _, err := c.Write(out); err != nil {
+				return
+			}
+			out = out[:0]
+		}
+		h, err := br.ReadByte()
 		if err != nil {
 			return
 		}
-		n += int(b&0x7f) * mul
-		mul *= 128
-		if b&0x80 == 0 {
-			break
+		n, mul := 0, 1
+		for i := 0; i < 4; i++ {
+			b, err := br.ReadByte()
+			if err != nil {
+				return
+			}
+			n += int(b&0x7f) * mul
+			mul *= 128
+			if b&0x80 == 0 {
+				break
+			}
+		}
+		if cap(body) < n {
+			body = make([]byte, n)
+		}
+		body = body[:n]
+		if _, err := io.ReadFull(br, body); err != nil {
+			return
+		}
+		switch {
+		case first:
+			first = false
+			// Protocol name (2-byte length + name), then the protocol level.
+			if n < 7 {
+				return
+			}
+			nameLen := int(body[0])<<8 | int(body[1])
+			if 2+nameLen < n && body[2+nameLen] == 5 {
+				out = append(out, 0x20, 0x03, 0x00, 0x00, 0x00)
+			} else {
+				out = append(out, 0x20, 0x02, 0x00, 0x00)
+			}
+		case h>>4 == 3 && (h>>1)&3 == 1 && n >= 4: // PUBLISH QoS 1: topic, then packet id
+			tl := int(body[0])<<8 | int(body[1])
+			if 2+tl+2 <= n {
+				out = append(out, 0x40, 0x02, body[2+tl], body[3+tl])
+			}
+		case h>>4 == 12: // PINGREQ
+			out = append(out, 0xd0, 0x00)
+		case h>>4 == 14: // DISCONNECT
+			return
 		}
 	}
-	body := make([]byte, n)
-	if _, err := io.ReadFull(br, body); err != nil || n < 7 {
-		return
-	}
-	// Protocol name (2-byte length + name), then the protocol level.
-	nameLen := int(body[0])<<8 | int(body[1])
-	connack := []byte{0x20, 0x02, 0x00, 0x00}
-	if 2+nameLen < len(body) && body[2+nameLen] == 5 {
-		connack = []byte{0x20, 0x03, 0x00, 0x00, 0x00}
-	}
-	if _, err := c.Write(connack); err != nil {
-		return
-	}
-	_, _ = io.Copy(io.Discard, br)
 }

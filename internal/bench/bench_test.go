@@ -279,3 +279,17 @@ func TestPublishPayload(t *testing.T) {
 		}
 	}
 }
+
+// Messages a broker drops never arrive: the drain ends once nothing arrives for a second,
+// long before --drain, and the report counts them lost. Mosquitto drops every PUBLISH above
+// message_size_limit.
+func TestDrainEndsWhenNothingArrives(t *testing.T) {
+	m := testutil.StartMosquitto(t, "message_size_limit 100")
+	rep := run(t, Config{Scenario: ScenarioPubSub, Server: m.Addr, Count: 10, Size: 200, Drain: 40 * time.Second})
+	if rep.Messages.Sent != 10 || rep.Messages.Received != 0 || rep.Messages.Lost != 10 {
+		t.Fatalf("messages %+v, want 10 sent and lost", rep.Messages)
+	}
+	if rep.Durations.Drain >= 20 {
+		t.Fatalf("drained for %.1fs with nothing arriving", rep.Durations.Drain)
+	}
+}

@@ -1,0 +1,450 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/mqttkit/mqtt/internal/listener/testcerts"
+	"github.com/mqttkit/mqtt/internal/testutil"
+)
+
+// syncBuffer is a bytes.Buffer safe for a subprocess writing while the test reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// served is `mqtt serve -c FILE` running as a subprocess.
+type served struct {
+	t   *testing.T
+	cmd *exec.Cmd
+	log *syncBuffer // stderr: the broker's log (log_dest stderr)
+}
+
+func serveConf(t *testing.T, conf string, extra ...string) *served {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	s := &served{t: t, cmd: mqttCmd(ctx, append([]string{"serve", "-c", conf}, extra...)...), log: &syncBuffer{}}
+	s.cmd.Stderr, s.cmd.Stdout = s.log, s.log
+	if err := s.cmd.Start(); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = s.cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { _ = s.cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Errorf("mqtt serve did not stop on SIGTERM; log:\n%s", s.log)
+			cancel()
+			<-done
+		}
+		cancel()
+		if t.Failed() {
+			t.Logf("broker log:\n%s", s.log)
+		}
+	})
+	s.waitLog(" running")
+	return s
+}
+
+// waitLog waits until the broker's log contains want (n-th occurrence when n > 1).
+func (s *served) waitLog(want string, n ...int) {
+	s.t.Helper()
+	count := 1
+	if len(n) > 0 {
+		count = n[0]
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for strings.Count(s.log.String(), want) < count {
+		if time.Now().After(deadline) {
+			s.t.Fatalf("the broker never logged %q; log:\n%s", want, s.log)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// tool runs an outside program (mosquitto_pub, ...) with a timeout.
+func tool(t *testing.T, path string, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	return runCmd(t, exec.CommandContext(ctx, path, args...), nil)
+}
+
+// bgTool starts an outside program and returns a function that waits for it.
+func bgTool(t *testing.T, path string, args ...string) func() result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	cmd := exec.CommandContext(ctx, path, args...)
+	var out, errb syncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Start(); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	var once sync.Once
+	var res result
+	wait := func() result {
+		once.Do(func() {
+			err := cmd.Wait()
+			cancel()
+			res = result{stdout: []byte(out.String()), stderr: []byte(errb.String())}
+			if ee, ok := err.(*exec.ExitError); ok {
+				res.code = ee.ExitCode()
+			}
+		})
+		return res
+	}
+	t.Cleanup(func() { wait() })
+	return wait
+}
+
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+const serveACL = `# anonymous clients: nothing
+user alice
+topic read #
+topic deny sensors/secret
+user bob
+topic readwrite sensors/#
+topic readwrite public/#
+pattern readwrite home/%u/#
+`
+
+// One operator-style configuration with plain, websocket, TLS and unix listeners at once,
+// a password file made by mosquitto_passwd and by our passwd ($7$ and $6$), and an ACL;
+// driven by mosquitto_pub/mosquitto_sub and by paho over websockets.
+func TestServeConfigEndToEnd(t *testing.T) {
+	pub := testutil.RequireTool(t, "mosquitto_pub")
+	sub := testutil.RequireTool(t, "mosquitto_sub")
+	mpasswd := testutil.RequireTool(t, "mosquitto_passwd")
+
+	dir := t.TempDir()
+	ca := testcerts.New(t, "ca")
+	wrong := testcerts.New(t, "wrong")
+	sockDir, err := os.MkdirTemp("", "mqs") // short: unix socket paths are limited to ~100 bytes
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(sockDir) })
+	sock := filepath.Join(sockDir, "m.sock")
+	pw, acl := filepath.Join(dir, "passwd"), filepath.Join(dir, "acl")
+	logFile, pidFile := filepath.Join(dir, "broker.log"), filepath.Join(dir, "broker.pid")
+
+	if r := tool(t, mpasswd, "-c", "-b", pw, "alice", "secret"); r.code != 0 {
+		t.Fatalf("mosquitto_passwd: %s", r.stderr)
+	}
+	for _, args := range [][]string{{"-b", pw, "bob", "hunter2"}, {"-H", "sha512", "-b", pw, "carol", "pass3"}} {
+		if r := runCmd(t, mqttCmd(context.Background(), append([]string{"passwd"}, args...)...), nil); r.code != 0 {
+			t.Fatalf("mqtt passwd %v: %s", args, r.stderr)
+		}
+	}
+	writeFile(t, acl, serveACL)
+
+	plain, ws, tlsPort := testutil.FreePort(t), testutil.FreePort(t), testutil.FreePort(t)
+	conf := filepath.Join(dir, "mosquitto.conf")
+	writeFile(t, conf, fmt.Sprintf(`# operator-style configuration
+password_file %s
+acl_file %s
+log_dest stderr
+log_dest file %s
+connection_messages false
+pid_file %s
+
+listener %d 127.0.0.1
+
+listener %d 127.0.0.1
+protocol websockets
+
+listener %d 127.0.0.1
+cafile %s
+certfile %s
+keyfile %s
+
+listener 0 %s
+`, pw, acl, logFile, pidFile, plain, ws, tlsPort, ca.CAFile, ca.ServerCert, ca.ServerKey, sock))
+	s := serveConf(t, conf)
+	p := strconv.Itoa(plain)
+
+	if b, err := os.ReadFile(pidFile); err != nil || strings.TrimSpace(string(b)) != strconv.Itoa(s.cmd.Process.Pid) {
+		t.Errorf("pid_file: %q, %v; want %d", b, err, s.cmd.Process.Pid)
+	}
+
+	t.Run("passwords", func(t *testing.T) {
+		for _, tc := range []struct {
+			name string
+			args []string
+			want int
+		}{
+			{"mosquitto_passwd $7$", []string{"-u", "alice", "-P", "secret"}, 0},
+			{"mqtt passwd $7$", []string{"-u", "bob", "-P", "hunter2"}, 0},
+			{"mqtt passwd $6$", []string{"-u", "carol", "-P", "pass3"}, 0},
+			{"wrong password 3.1.1", []string{"-u", "alice", "-P", "nope"}, 4},          // CONNACK rc 4
+			{"wrong password 5", []string{"-u", "alice", "-P", "nope", "-V", "5"}, 134}, // 0x86
+			{"unknown user", []string{"-u", "mallory", "-P", "secret"}, 4},
+			{"anonymous 3.1.1", nil, 5},               // not authorized
+			{"anonymous 5", []string{"-V", "5"}, 135}, // 0x87
+		} {
+			args := append([]string{"-h", "127.0.0.1", "-p", p, "-t", "home/alice/x", "-m", "x"}, tc.args...)
+			if r := tool(t, pub, args...); r.code != tc.want {
+				t.Errorf("%s: exit %d, want %d (%s)", tc.name, r.code, tc.want, r.stderr)
+			}
+		}
+		log := s.log.String()
+		if strings.Contains(log, "nope") {
+			t.Error("a password appears in the log")
+		}
+		if !strings.Contains(log, "Authentication failed for client") {
+			t.Error("failed authentications are not logged")
+		}
+	})
+
+	t.Run("transports", func(t *testing.T) {
+		bob := []string{"-u", "bob", "-P", "hunter2", "-t", "sensors/t", "-m", "x", "-q", "1"}
+		if r := tool(t, pub, append([]string{"-h", "127.0.0.1", "-p", strconv.Itoa(tlsPort), "--cafile", ca.CAFile}, bob...)...); r.code != 0 {
+			t.Errorf("TLS with the right CA: exit %d %s", r.code, r.stderr)
+		}
+		if r := tool(t, pub, append([]string{"-h", "127.0.0.1", "-p", strconv.Itoa(tlsPort), "--cafile", wrong.CAFile}, bob...)...); r.code == 0 {
+			t.Error("TLS with the wrong CA succeeded")
+		}
+		if r := tool(t, pub, append([]string{"--unix", sock}, bob...)...); r.code != 0 {
+			t.Errorf("unix socket: exit %d %s", r.code, r.stderr)
+		}
+		if r := tool(t, pub, "--unix", sock, "-t", "x", "-m", "x"); r.code != 5 {
+			t.Errorf("anonymous over the unix socket: exit %d, want 5", r.code)
+		}
+
+		// Websockets with paho: bob publishes to himself through the ACL.
+		opts := paho.NewClientOptions().AddBroker("ws://127.0.0.1:" + strconv.Itoa(ws) + "/mqtt").
+			SetClientID("ws-bob").SetUsername("bob").SetPassword("hunter2").SetConnectTimeout(5 * time.Second).SetAutoReconnect(false)
+		c := paho.NewClient(opts)
+		if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+			t.Fatalf("websocket connect: %v", tok.Error())
+		}
+		defer c.Disconnect(100)
+		got := make(chan string, 4)
+		if tok := c.Subscribe("public/#", 1, func(_ paho.Client, m paho.Message) { got <- m.Topic() + " " + string(m.Payload()) }); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+			t.Fatal(tok.Error())
+		}
+		if tok := c.Publish("public/ws", 1, false, "hello"); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+			t.Fatal(tok.Error())
+		}
+		select {
+		case m := <-got:
+			if m != "public/ws hello" {
+				t.Fatalf("websocket got %q", m)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("nothing came back over websockets")
+		}
+		bad := paho.NewClient(paho.NewClientOptions().AddBroker("ws://127.0.0.1:" + strconv.Itoa(ws) + "/mqtt").
+			SetClientID("ws-bad").SetUsername("bob").SetPassword("wrong").SetConnectTimeout(5 * time.Second).SetAutoReconnect(false))
+		if tok := bad.Connect(); tok.WaitTimeout(10*time.Second) && tok.Error() == nil {
+			bad.Disconnect(0)
+			t.Error("a wrong password was accepted over websockets")
+		}
+	})
+
+	t.Run("acl", func(t *testing.T) {
+		// alice reads # except sensors/secret: her '#' subscription must not leak it.
+		wait := bgTool(t, sub, "-h", "127.0.0.1", "-p", p, "-u", "alice", "-P", "secret", "-i", "alice-all", "-t", "#", "-v", "-C", "3", "-q", "1")
+		s.waitLog("alice-all 1 #")
+		steps := []struct {
+			user, pass, topic, msg string
+		}{
+			{"bob", "hunter2", "sensors/secret", "leak"},   // alice may not read it
+			{"bob", "hunter2", "home/alice/x", "forged"},   // bob may not write there (%u)
+			{"alice", "secret", "home/alice/lamp", "on"},   // pattern home/%u/#
+			{"bob", "hunter2", "sensors/temp", "21"},       //
+			{"bob", "hunter2", "public/end", "done"},       //
+			{"alice", "secret", "sensors/temp", "written"}, // alice has read only: dropped
+		}
+		for _, st := range steps {
+			if r := tool(t, pub, "-h", "127.0.0.1", "-p", p, "-u", st.user, "-P", st.pass, "-t", st.topic, "-m", st.msg, "-q", "1"); r.code != 0 {
+				t.Fatalf("publish %v: exit %d %s", st, r.code, r.stderr)
+			}
+		}
+		r := wait()
+		if got, want := string(r.stdout), "home/alice/lamp on\nsensors/temp 21\npublic/end done\n"; got != want {
+			t.Fatalf("alice's '#' got:\n%s\nwant:\n%s", got, want)
+		}
+		// A v5 publish the ACL denies gets PUBACK 0x87; a denied subscription SUBACK 0x87 / 0x80.
+		if r := tool(t, pub, "-h", "127.0.0.1", "-p", p, "-u", "alice", "-P", "secret", "-t", "sensors/x", "-m", "x", "-q", "1", "-V", "5"); !strings.Contains(string(r.stderr), "Not authorized") {
+			t.Errorf("v5 denied publish: %s", r.stderr)
+		}
+		for v, code := range map[string]string{"5": "135", "311": "128"} {
+			r := tool(t, sub, "-h", "127.0.0.1", "-p", p, "-u", "bob", "-P", "hunter2", "-t", "private/#", "-V", v, "-d", "-W", "2")
+			if out := string(r.stdout) + string(r.stderr); !strings.Contains(out, "Subscribed (mid: 1): "+code) {
+				t.Errorf("-V %s denied subscription: want SUBACK %s, got:\n%s", v, code, out)
+			}
+		}
+	})
+
+	t.Run("sighup", func(t *testing.T) {
+		// An open subscription sees the new ACL after SIGHUP: the connection is kept.
+		wait := bgTool(t, sub, "-h", "127.0.0.1", "-p", p, "-u", "alice", "-P", "secret", "-i", "alice-hup", "-t", "sensors/#", "-v", "-C", "1", "-q", "1")
+		s.waitLog("alice-hup 1 sensors/#")
+		publish := func(msg string) {
+			t.Helper()
+			if r := tool(t, pub, "-h", "127.0.0.1", "-p", p, "-u", "bob", "-P", "hunter2", "-t", "sensors/secret", "-m", msg, "-q", "1"); r.code != 0 {
+				t.Fatalf("publish: exit %d %s", r.code, r.stderr)
+			}
+		}
+		publish("before")
+		writeFile(t, acl, strings.Replace(serveACL, "topic deny sensors/secret\n", "", 1))
+		if r := tool(t, mpasswd, "-b", pw, "carol", "changed"); r.code != 0 {
+			t.Fatal(string(r.stderr))
+		}
+		n := strings.Count(s.log.String(), "Reloading password and ACL files")
+		if err := s.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		s.waitLog("Reloading password and ACL files", n+1)
+		publish("after")
+		if got := string(wait().stdout); got != "sensors/secret after\n" {
+			t.Fatalf("after SIGHUP the open subscription got %q, want only the message published after the reload", got)
+		}
+		if r := tool(t, pub, "-h", "127.0.0.1", "-p", p, "-u", "carol", "-P", "changed", "-t", "x", "-m", "x"); r.code != 0 {
+			t.Errorf("new password after SIGHUP: exit %d", r.code)
+		}
+		if r := tool(t, pub, "-h", "127.0.0.1", "-p", p, "-u", "carol", "-P", "pass3", "-t", "x", "-m", "x"); r.code != 4 {
+			t.Errorf("old password after SIGHUP: exit %d, want 4", r.code)
+		}
+
+		// A reload that fails keeps the old rules and says FILE:LINE.
+		writeFile(t, acl, "user bob\ntopic readwrite public/#\ntopic sometimes x\n")
+		if err := s.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		s.waitLog(acl + ":3:")
+		if !strings.Contains(s.log.String(), "keeping the previous rules") {
+			t.Error("a failed reload does not say the previous rules stay")
+		}
+		publish("still allowed") // the old ACL still lets bob write sensors/#
+	})
+
+	t.Run("log", func(t *testing.T) {
+		b, err := os.ReadFile(logFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(b), "running") || !strings.Contains(string(b), "Authentication failed") {
+			t.Errorf("log_dest file lacks lines:\n%s", b)
+		}
+		if strings.Contains(string(b), "New client connected") {
+			t.Error("connection_messages false still logs connections")
+		}
+	})
+}
+
+// Bad configurations are refused with FILE:LINE and exit status 3 before anything listens.
+func TestServeConfigRefused(t *testing.T) {
+	dir := t.TempDir()
+	busy, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	busyPort := busy.Addr().(*net.TCPAddr).Port
+	free := testutil.FreePort(t)
+	writeFile(t, filepath.Join(dir, "badacl"), "user u\ntopic sometimes x\n")
+	writeFile(t, filepath.Join(dir, "badpw"), "u:$7$broken\n")
+	cases := []struct {
+		name, text string
+		want       []string
+	}{
+		{"unknown directive", "listener %d\nfoo bar\n", []string{"test.conf:2: unknown directive \"foo\""}},
+		{"bad value", "listener %d\nmax_qos 3\n", []string{"test.conf:2:", "max_qos"}},
+		{"missing certificate", "listener %d\ncertfile /nonexistent/c.pem\nkeyfile /nonexistent/k.pem\n", []string{"test.conf:2:", "/nonexistent/c.pem"}},
+		{"bad acl", "listener %d\nacl_file " + filepath.Join(dir, "badacl") + "\n", []string{"test.conf:2: acl_file: " + filepath.Join(dir, "badacl") + ":2:"}},
+		{"bad password file", "listener %d\npassword_file " + filepath.Join(dir, "badpw") + "\n", []string{"test.conf:2: password_file: " + filepath.Join(dir, "badpw") + ":1:"}},
+		{"port in use", "listener %d 127.0.0.1\nlistener " + strconv.Itoa(busyPort) + " 127.0.0.1\n", []string{"listener " + strconv.Itoa(busyPort) + " 127.0.0.1 (", "test.conf:2)", "address already in use"}},
+	}
+	for _, tc := range cases {
+		conf := filepath.Join(dir, "test.conf")
+		writeFile(t, conf, fmt.Sprintf(tc.text, free))
+		for _, extra := range [][]string{nil, {"--test-config"}} {
+			if extra != nil && tc.name == "port in use" {
+				continue // --test-config opens nothing
+			}
+			code, _, stderr := runArgs(append([]string{"mqtt", "serve", "-c", conf}, extra...)...)
+			noStackTrace(t, stderr)
+			if code != 3 {
+				t.Errorf("%s %v: exit %d, want 3; stderr:\n%s", tc.name, extra, code, stderr)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(strings.ReplaceAll(stderr, conf, "test.conf"), w) {
+					t.Errorf("%s %v: stderr lacks %q:\n%s", tc.name, extra, w, stderr)
+				}
+			}
+		}
+		// Nothing kept listening on the free port.
+		if ln, err := net.Listen("tcp4", "127.0.0.1:"+strconv.Itoa(free)); err != nil {
+			t.Errorf("%s: port %d still in use after the refusal: %v", tc.name, free, err)
+		} else {
+			ln.Close()
+		}
+	}
+
+	conf := filepath.Join(dir, "good.conf")
+	writeFile(t, conf, "listener 1883\nallow_anonymous true\nmax_inflight_bytes 10\n")
+	code, stdout, stderr := runArgs("mqtt", "serve", "--test-config", "-c", conf)
+	if code != 0 || !strings.Contains(stdout, "configuration OK") || !strings.Contains(stderr, "max_inflight_bytes") {
+		t.Errorf("--test-config on a good file: exit %d\nstdout %s\nstderr %s", code, stdout, stderr)
+	}
+	if code, _, stderr := runArgs("mqtt", "serve", "--test-config"); code != 1 || !strings.Contains(stderr, "-c") {
+		t.Errorf("--test-config without -c: exit %d %s", code, stderr)
+	}
+	if code, _, stderr := runArgs("mqtt", "serve", "-c", conf, "--listen", ":1883"); code != 1 || !strings.Contains(stderr, "listener") {
+		t.Errorf("--listen with -c: exit %d %s", code, stderr)
+	}
+	code, _, stderr = runArgs("mqtt", "serve", "-c", filepath.Join(dir, "missing.conf"))
+	if code != 3 || !strings.Contains(stderr, "missing.conf") {
+		t.Errorf("missing file: exit %d %s", code, stderr)
+	}
+}
+
+// -p with a configuration that defines no listener: local only mode on that port, anonymous
+// allowed (Mosquitto 2). The run also shows the mosquitto link name taking -c.
+func TestServeConfigCommandLinePort(t *testing.T) {
+	pub := testutil.RequireTool(t, "mosquitto_pub")
+	conf := filepath.Join(t.TempDir(), "m.conf")
+	writeFile(t, conf, "max_qos 1\n")
+	port := testutil.FreePort(t)
+	serveConf(t, conf, "-p", strconv.Itoa(port))
+	if r := tool(t, pub, "-h", "127.0.0.1", "-p", strconv.Itoa(port), "-t", "x", "-m", "x"); r.code != 0 {
+		t.Fatalf("anonymous publish on the -p port: exit %d %s", r.code, r.stderr)
+	}
+}

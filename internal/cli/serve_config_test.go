@@ -141,6 +141,8 @@ user bob
 topic readwrite sensors/#
 topic readwrite public/#
 pattern readwrite home/%u/#
+user client1
+topic readwrite dev/#
 `
 
 // One operator-style configuration with plain, websocket, TLS and unix listeners at once,
@@ -173,7 +175,7 @@ func TestServeConfigEndToEnd(t *testing.T) {
 	}
 	writeFile(t, acl, serveACL)
 
-	plain, ws, tlsPort := testutil.FreePort(t), testutil.FreePort(t), testutil.FreePort(t)
+	plain, ws, tlsPort, certPort := testutil.FreePort(t), testutil.FreePort(t), testutil.FreePort(t), testutil.FreePort(t)
 	conf := filepath.Join(dir, "mosquitto.conf")
 	writeFile(t, conf, fmt.Sprintf(`# operator-style configuration
 password_file %s
@@ -194,7 +196,15 @@ certfile %s
 keyfile %s
 
 listener 0 %s
-`, pw, acl, logFile, pidFile, plain, ws, tlsPort, ca.CAFile, ca.ServerCert, ca.ServerKey, sock))
+
+listener %d 127.0.0.1
+cafile %s
+certfile %s
+keyfile %s
+require_certificate true
+use_identity_as_username true
+`, pw, acl, logFile, pidFile, plain, ws, tlsPort, ca.CAFile, ca.ServerCert, ca.ServerKey, sock,
+		certPort, ca.CAFile, ca.ServerCert, ca.ServerKey))
 	s := serveConf(t, conf)
 	p := strconv.Itoa(plain)
 
@@ -244,6 +254,18 @@ listener 0 %s
 		}
 		if r := tool(t, pub, "--unix", sock, "-t", "x", "-m", "x"); r.code != 5 {
 			t.Errorf("anonymous over the unix socket: exit %d, want 5", r.code)
+		}
+
+		// use_identity_as_username: the client certificate's CN (client1) is the user for the ACL.
+		cert := []string{"-h", "127.0.0.1", "-p", strconv.Itoa(certPort), "--cafile", ca.CAFile, "--cert", ca.ClientCert, "--key", ca.ClientKey, "-q", "1", "-V", "5", "-m", "x"}
+		if r := tool(t, pub, append(cert, "-t", "dev/1")...); r.code != 0 || len(r.stderr) != 0 {
+			t.Errorf("client certificate, allowed topic: exit %d %s", r.code, r.stderr)
+		}
+		if r := tool(t, pub, append(cert, "-t", "sensors/1")...); !strings.Contains(string(r.stderr), "Not authorized") {
+			t.Errorf("client certificate, topic of another user: exit %d %s", r.code, r.stderr)
+		}
+		if r := tool(t, pub, "-h", "127.0.0.1", "-p", strconv.Itoa(certPort), "--cafile", ca.CAFile, "-t", "dev/1", "-m", "x"); r.code == 0 {
+			t.Error("no client certificate on a require_certificate listener: accepted")
 		}
 
 		// Websockets with paho: bob publishes to himself through the ACL.
@@ -327,6 +349,15 @@ listener 0 %s
 		if r := tool(t, mpasswd, "-b", pw, "carol", "changed"); r.code != 0 {
 			t.Fatal(string(r.stderr))
 		}
+		// New server certificate and key from another CA, in the files the listener names.
+		ca2 := testcerts.New(t, "ca2")
+		for _, f := range [][2]string{{ca2.ServerCert, ca.ServerCert}, {ca2.ServerKey, ca.ServerKey}} {
+			b, err := os.ReadFile(f[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			writeFile(t, f[1], string(b))
+		}
 		n := strings.Count(s.log.String(), "Reloading password and ACL files")
 		if err := s.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 			t.Fatal(err)
@@ -335,6 +366,13 @@ listener 0 %s
 		publish("after")
 		if got := string(wait().stdout); got != "sensors/secret after\n" {
 			t.Fatalf("after SIGHUP the open subscription got %q, want only the message published after the reload", got)
+		}
+		tlsArgs := []string{"-h", "127.0.0.1", "-p", strconv.Itoa(tlsPort), "-u", "bob", "-P", "hunter2", "-t", "public/x", "-m", "x"}
+		if r := tool(t, pub, append(tlsArgs, "--cafile", ca2.CAFile)...); r.code != 0 {
+			t.Errorf("TLS after SIGHUP with the new certificate's CA: exit %d %s", r.code, r.stderr)
+		}
+		if r := tool(t, pub, append(tlsArgs, "--cafile", ca.CAFile)...); r.code == 0 {
+			t.Error("TLS after SIGHUP still serves the old certificate")
 		}
 		if r := tool(t, pub, "-h", "127.0.0.1", "-p", p, "-u", "carol", "-P", "changed", "-t", "x", "-m", "x"); r.code != 0 {
 			t.Errorf("new password after SIGHUP: exit %d", r.code)

@@ -14,7 +14,11 @@
 //
 //	cfg, warnings, err := config.Load(path)
 //	opts, more := cfg.BrokerOptions()
-//	for _, l := range cfg.Listeners { ln, err := listener.Open(ctx, l.Spec()) ... }
+//	secs, more, err := cfg.ListenerSecurity() // loads password_file and acl_file
+//	fa := broker.NewFileAuth(..., logger)
+//	for i, l := range cfg.Listeners { ln, err := listener.Open(ctx, l.Spec()); fa.Bind(ln, secs[i]) ... }
+//
+// internal/cli's serve_config.go is that caller (`mqtt serve -c FILE`).
 //
 // Defaults are Mosquitto 2's, with one deliberate difference recorded in BrokerOptions: the
 // queue and inflight limits (max_inflight_messages, max_queued_messages, max_queued_bytes) are

@@ -41,6 +41,7 @@ func manExtras(name string) manSection {
 					"Its queue and inflight limits were chosen by measurement so that a burst a subscriber can absorb loses no QoS 1 or 2 message; a configuration file may set Mosquitto's limits instead.",
 			},
 			sections: []manProse{{title: "SIGNALS", items: []manItem{
+				{"SIGHUP", "Re-read the password file, the ACL file and the TLS certificates given by the configuration file; on an error the old ones stay in force. systemctl reload mqtt sends it."},
 				{"SIGINT, SIGTERM", "Stop accepting connections, close every client connection and exit."},
 				{"SIGHUP", "Read the password file, the ACL file and the TLS certificates and keys again, without dropping connections: " +
 					"new connections and every later publish, subscribe and delivery use the new rules. A file that fails to load keeps its previous " +

@@ -486,3 +486,40 @@ func TestServeConfigCommandLinePort(t *testing.T) {
 		t.Fatalf("anonymous publish on the -p port: exit %d %s", r.code, r.stderr)
 	}
 }
+
+// user: started as root, the broker switches to that user once its listeners and files are
+// open (as Mosquitto), and keeps serving.
+func TestServeConfigDropsPrivileges(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	if _, err := os.Stat("/proc/self/status"); err != nil {
+		t.Skip("no /proc")
+	}
+	pub := testutil.RequireTool(t, "mosquitto_pub")
+	conf := filepath.Join(t.TempDir(), "m.conf")
+	port := testutil.FreePort(t)
+	writeFile(t, conf, fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\nuser nobody\n", port))
+	s := serveConf(t, conf)
+	s.waitLog("Dropped privileges to user nobody.")
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "Uid:") && strings.Fields(line)[2] != "65534" {
+			t.Fatalf("effective uid after dropping privileges: %q", line)
+		}
+	}
+	if r := tool(t, pub, "-h", "127.0.0.1", "-p", strconv.Itoa(port), "-t", "x", "-m", "x"); r.code != 0 {
+		t.Fatalf("publish after dropping privileges: exit %d %s", r.code, r.stderr)
+	}
+
+	// An unknown user is an error before anything is served.
+	writeFile(t, conf, fmt.Sprintf("listener %d 127.0.0.1\nuser no-such-user-xyz\n", testutil.FreePort(t)))
+	// (A subprocess: in-process, a successful switch would change the test's own user.)
+	r := runCmd(t, mqttCmd(context.Background(), "serve", "-c", conf), nil)
+	if r.code == 0 || !strings.Contains(string(r.stderr), "no-such-user-xyz") {
+		t.Fatalf("unknown user: exit %d %s", r.code, r.stderr)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/mqttkit/mqtt/mqtt/packet"
@@ -81,7 +82,8 @@ type conn struct {
 
 	// Writer state: owned by whoever holds the writing token.
 	aliasOut map[string]uint16
-	out      []byte // encoded packets not yet written; pooled while writing
+	out      []byte          // encoded packets not yet written; pooled while writing
+	pub      *packet.Publish // the outbound PUBLISH being encoded; pooled too
 
 	mu      sync.Mutex // guards ctrl, reason, closing
 	ctrl    []ctrlPacket
@@ -211,14 +213,27 @@ func (c *conn) readBlocking() (err error) {
 	}
 }
 
-// readRun is one event-loop turn: it reads what the socket holds,
-// dispatches it and re-arms the socket, or ends the connection. The
+// readRun serves the reader side of an event-loop connection from the
+// moment epoll reports it readable: it reads what the socket holds and
+// dispatches it; while traffic keeps coming (activeLinger) it waits for
+// more on Go's own poller, like a reader goroutine would, without holding
+// a buffer; once the connection is quiet it re-arms epoll and exits. The
 // reading flag (taken by the caller) keeps runs of one connection apart.
 func (c *conn) readRun() {
+	var rc syscall.RawConn
+	var w readWaiter
+	ready := w.ready   // one closure per run, not per wait
+	var deadline int64 // b.clock() when the read deadline we set fires
 	for {
 		if err := c.readReady(); err != nil {
 			c.teardown(err)
 			return
+		}
+		if rc == nil {
+			rc = rawConn(c.nc)
+		}
+		if rc != nil && c.waitActive(rc, &w, ready, &deadline) {
+			continue
 		}
 		c.reading.Store(false)
 		if err := c.poll.arm(c); err != nil {
@@ -236,7 +251,60 @@ func (c *conn) readRun() {
 	}
 }
 
-// readReady reads until the socket is drained. It returns nil to re-arm,
+// activeLinger is how long a connection stays on Go's poller after its
+// last bytes before it goes back to epoll (and gives up its goroutine).
+const activeLinger = 100 * time.Millisecond
+
+// waitActive waits until the socket is readable while the connection has
+// been active within activeLinger. It reports false when it went quiet
+// (or closing: the caller's next read sees that).
+func (c *conn) waitActive(rc syscall.RawConn, w *readWaiter, ready func(uintptr) bool, deadline *int64) bool {
+	for {
+		if c.closed.Load() {
+			return true // readReady returns the close error
+		}
+		now := c.b.clock()
+		if now-c.lastRead.Load() >= int64(activeLinger) {
+			return false
+		}
+		if *deadline-now < int64(activeLinger)/2 {
+			c.nc.SetReadDeadline(time.Now().Add(activeLinger))
+			*deadline = now + int64(activeLinger)
+			if c.closed.Load() { // close() set its deadline before ours
+				return true
+			}
+		}
+		w.armed = true
+		if rc.Read(ready) == nil {
+			return true
+		}
+		// The deadline passed (or the socket closed): look again.
+	}
+}
+
+// readWaiter makes syscall.RawConn.Read a plain wait for readability:
+// the first call says "not ready" (the socket was just drained), the
+// next one, after Go's poller saw data, says "done".
+type readWaiter struct{ armed bool }
+
+func (w *readWaiter) ready(uintptr) bool {
+	if w.armed {
+		w.armed = false
+		return false
+	}
+	return true
+}
+
+func rawConn(nc net.Conn) syscall.RawConn {
+	if sc, ok := nc.(syscall.Conn); ok {
+		if rc, err := sc.SyscallConn(); err == nil {
+			return rc
+		}
+	}
+	return nil
+}
+
+// readReady reads until the socket is drained. It returns nil when it is,
 // or the error that ends the connection.
 func (c *conn) readReady() (err error) {
 	defer c.recoverHandler(&err)
@@ -244,16 +312,12 @@ func (c *conn) readReady() (err error) {
 		if c.closed.Load() {
 			return c.closeErr()
 		}
-		n, err := c.step(false)
-		switch {
-		case err == errAgain:
+		switch _, err := c.step(false); err {
+		case nil:
+		case errAgain:
 			return nil
-		case err != nil:
+		default:
 			return err
-		case n < readBufSize/2:
-			// Most likely drained: re-arm rather than pay for EAGAIN
-			// (level-triggered: anything left fires again at once).
-			return nil
 		}
 	}
 }
@@ -419,6 +483,10 @@ func (c *conn) consume(buf []byte) ([]byte, error) {
 // event loop does not re-arm the socket until the handler returns).
 func (c *conn) readPacket() (packet.Packet, error) {
 	maxIn := int(c.b.opts.MaxPacketSize)
+	c.nc.SetReadDeadline(time.Time{}) // not the event loop's linger deadline
+	if c.closed.Load() {
+		return nil, c.closeErr()
+	}
 	for {
 		if len(c.in) > 0 {
 			if _, remaining, hn, err := packet.ParseHeader(c.in); err == nil && len(c.in) >= hn+remaining {
@@ -561,9 +629,10 @@ type writeScratch struct {
 	ctrl []ctrlPacket
 	msgs []delivery
 	out  []byte
+	pub  packet.Publish
 }
 
-var scratchPool = sync.Pool{New: func() any { return &writeScratch{out: make([]byte, 0, flushAt+4096)} }}
+var scratchPool = sync.Pool{New: func() any { return &writeScratch{out: make([]byte, 0, 4096)} }}
 
 // flushAt is how many encoded bytes the writer gathers before a write.
 const flushAt = 64 << 10
@@ -576,7 +645,7 @@ func (c *conn) runWriter() {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	ws := scratchPool.Get().(*writeScratch)
-	c.out = ws.out[:0]
+	c.out, c.pub = ws.out[:0], &ws.pub
 	for {
 		c.wpending.Store(false)
 		if c.closed.Load() { // teardown writes what is left
@@ -597,7 +666,7 @@ func (c *conn) runWriter() {
 			return
 		}
 		ws = scratchPool.Get().(*writeScratch)
-		c.out = ws.out[:0]
+		c.out, c.pub = ws.out[:0], &ws.pub
 	}
 	c.releaseScratch(ws)
 	c.writing.Store(false)
@@ -607,9 +676,10 @@ func (c *conn) releaseScratch(ws *writeScratch) {
 	if cap(c.out) <= 1<<20 {
 		ws.out = c.out[:0]
 	} else {
-		ws.out = make([]byte, 0, flushAt+4096) // do not pool a huge packet's buffer
+		ws.out = make([]byte, 0, 4096) // do not pool a huge packet's buffer
 	}
-	c.out = nil
+	c.out, c.pub = nil, nil
+	ws.pub = packet.Publish{} // keep no message alive from the pool
 	scratchPool.Put(ws)
 }
 
@@ -651,14 +721,27 @@ func (c *conn) flush() error {
 	if len(c.out) == 0 {
 		return nil
 	}
+	out := c.out
+	c.out = c.out[:0]
+	if c.fd >= 0 {
+		// Usually the socket takes it all at once: no deadline (a
+		// runtime timer per connection) is needed for that.
+		n, err := writeFD(c.fd, out)
+		c.b.stats.bytesSent.Add(int64(n))
+		if err != nil && err != errAgain {
+			return err
+		}
+		if out = out[n:]; len(out) == 0 {
+			return nil
+		}
+	}
 	d := c.b.opts.WriteTimeout
 	if c.closed.Load() {
 		d = time.Second
 	}
 	c.nc.SetWriteDeadline(time.Now().Add(d))
-	n, err := c.nc.Write(c.out)
+	n, err := c.nc.Write(out)
 	c.b.stats.bytesSent.Add(int64(n))
-	c.out = c.out[:0]
 	return err
 }
 
@@ -708,7 +791,7 @@ func (c *conn) finish() {
 	r := c.reason
 	c.mu.Unlock()
 	ws := scratchPool.Get().(*writeScratch)
-	c.out = ws.out[:0]
+	c.out, c.pub = ws.out[:0], &ws.pub
 	defer c.releaseScratch(ws)
 	for i := range ctrl {
 		if c.writeCtrl(&ctrl[i]) != nil {

@@ -152,6 +152,9 @@ func (c *conn) handleConnect(p *packet.Connect) error {
 			if p.WillProperties.HasMessageExpiry {
 				// The expiry starts when the will is published; keep the
 				// interval in the props until then.
+				if w.Props == nil {
+					w.Props = &packet.Properties{}
+				}
 				w.Props.MessageExpiry, w.Props.HasMessageExpiry = p.WillProperties.MessageExpiry, true
 			}
 			c.willDelay = p.WillProperties.WillDelay

@@ -145,6 +145,23 @@ func readFD(fd int, p []byte) (int, error) {
 	}
 }
 
+// writeFD writes what a non-blocking socket takes now: errAgain when it
+// takes nothing.
+func writeFD(fd int, p []byte) (int, error) {
+	for {
+		n, err := syscall.Write(fd, p)
+		switch {
+		case err == nil:
+			return n, nil
+		case err == syscall.EINTR:
+			continue
+		case err == syscall.EAGAIN:
+			return 0, errAgain
+		}
+		return 0, err
+	}
+}
+
 // socketFD returns the descriptor of a plain TCP or unix socket, -1 for
 // anything else (TLS, websockets, wrappers): those keep a reader goroutine.
 func socketFD(nc net.Conn) int {

@@ -20,3 +20,4 @@ func (p *poller) stop()                  {}
 func (p *poller) release()               {}
 func readFD(int, []byte) (int, error)    { return 0, errors.New("no event loop") }
 func socketFD(net.Conn) int              { return -1 }
+func writeFD(int, []byte) (int, error)   { return 0, errors.New("no event loop") }

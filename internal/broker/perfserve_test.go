@@ -3,6 +3,8 @@ package broker
 import (
 	"context"
 	"os"
+	"runtime"
+	"runtime/pprof"
 	"testing"
 	"time"
 )
@@ -30,6 +32,21 @@ func TestPerfServe(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
+	if at, err := time.ParseDuration(os.Getenv("MQTT_PERF_HEAP_AT")); err == nil {
+		// Snapshot the heap (e.g. while mqtt bench conn holds idle
+		// connections) into $MQTT_PERF_HEAP and log the runtime's counts.
+		time.AfterFunc(at, func() {
+			runtime.GC()
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			t.Logf("goroutines %d, heap in use %d KiB, stacks %d KiB, sys %d KiB",
+				runtime.NumGoroutine(), ms.HeapInuse>>10, ms.StackInuse>>10, ms.Sys>>10)
+			if f, err := os.Create(os.Getenv("MQTT_PERF_HEAP")); err == nil {
+				pprof.WriteHeapProfile(f)
+				f.Close()
+			}
+		})
+	}
 	if err := b.Serve(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -22,8 +22,10 @@ type Message struct {
 	Retain  bool
 	// Props carries the properties forwarded untouched [MQTT-3.3.2-17..20]:
 	// payload format, content type, response topic, correlation data and
-	// user properties. Topic alias and subscription ids are per connection.
-	Props packet.Properties
+	// user properties; nil when there are none (a pointer keeps the
+	// Message small: it is allocated once per PUBLISH). Topic alias and
+	// subscription ids are per connection.
+	Props *packet.Properties
 	// Expiry is when the message expires (zero: never); the remaining
 	// lifetime is sent as Message Expiry Interval [MQTT-3.3.2-6].
 	Expiry time.Time
@@ -58,9 +60,13 @@ func newMessage(from, name string, p *packet.Publish, v5 bool) *Message {
 	return m
 }
 
-// forwardProps keeps the properties a server forwards with a message.
-func forwardProps(in *packet.Properties) packet.Properties {
-	return packet.Properties{
+// forwardProps keeps the properties a server forwards with a message;
+// nil when it has none.
+func forwardProps(in *packet.Properties) *packet.Properties {
+	if !in.HasPayloadFormat && in.ContentType == "" && in.ResponseTopic == "" && in.CorrelationData == nil && len(in.User) == 0 {
+		return nil
+	}
+	return &packet.Properties{
 		PayloadFormat:    in.PayloadFormat,
 		HasPayloadFormat: in.HasPayloadFormat,
 		ContentType:      in.ContentType,
@@ -167,7 +173,10 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 	case 2:
 		if rc < 0x80 {
 			s.mu.Lock()
-			if s.inQoS2 != nil {
+			if !s.ended {
+				if s.inQoS2 == nil {
+					s.inQoS2 = make(map[uint16]struct{})
+				}
 				s.inQoS2[p.PacketID] = struct{}{}
 			}
 			s.mu.Unlock()
@@ -325,7 +334,8 @@ func (c *conn) handlePubrel(p *packet.Pubrel) error {
 // expiry and subscription ids are per connection.
 func (c *conn) writeDelivery(d *delivery) error {
 	if d.rel {
-		return c.writePacket(&packet.Pubrel{PacketID: d.id})
+		c.out = append(c.out, 0x62, 2, byte(d.id>>8), byte(d.id)) // PUBREL, Success
+		return c.wrote()
 	}
 	m := d.msg
 	var expiry uint32
@@ -337,7 +347,10 @@ func (c *conn) writeDelivery(d *delivery) error {
 		}
 		expiry = uint32((left + time.Second - 1) / time.Second)
 	}
-	pub := packet.Publish{
+	// The writer's own Publish: a local one would escape to the heap
+	// through packet.Append, one allocation per subscriber and message.
+	pub := c.pub
+	*pub = packet.Publish{
 		Dup:      d.dup,
 		QoS:      d.qos,
 		Retain:   d.retain,
@@ -348,7 +361,9 @@ func (c *conn) writeDelivery(d *delivery) error {
 	var alias uint16
 	newAlias := false
 	if c.version == packet.V5 {
-		pub.Properties = m.Props
+		if m.Props != nil {
+			pub.Properties = *m.Props
+		}
 		pub.Properties.SubscriptionIDs = d.subIDs
 		if !m.Expiry.IsZero() {
 			pub.Properties.MessageExpiry, pub.Properties.HasMessageExpiry = expiry, true
@@ -366,7 +381,7 @@ func (c *conn) writeDelivery(d *delivery) error {
 			}
 		}
 	}
-	if c.maxOut > 0 && packet.Size(&pub, c.version) > int(c.maxOut) {
+	if c.maxOut > 0 && packet.Size(pub, c.version) > int(c.maxOut) {
 		// Too large for this client: discard it as if sent [MQTT-3.1.2-25].
 		c.dropDelivery(d)
 		return nil
@@ -378,7 +393,7 @@ func (c *conn) writeDelivery(d *delivery) error {
 		c.aliasOut[m.Topic] = alias
 	}
 	var err error
-	c.out, err = packet.Append(c.out, &pub, c.version)
+	c.out, err = packet.Append(c.out, pub, c.version)
 	if err != nil {
 		c.b.log.Error("encoding PUBLISH failed", "client", c.clientID, "err", err)
 		c.dropDelivery(d)

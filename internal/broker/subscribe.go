@@ -50,7 +50,10 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 		}
 		existed := b.index.Subscribe(topic.Subscription[*Session]{Subscriber: s, Filter: inner, Group: group, Options: opts})
 		s.mu.Lock()
-		if s.subs != nil {
+		if !s.ended {
+			if s.subs == nil {
+				s.subs = make(map[string]subRecord)
+			}
 			s.subs[sub.Filter] = subRecord{Group: group, Filter: inner, Options: opts}
 		}
 		s.mu.Unlock()
@@ -63,17 +66,23 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 			retained = append(retained, retainReq{inner, opts})
 		}
 	}
-	c.send(&packet.Suback{PacketID: p.PacketID, ReasonCodes: codes})
+	// Take the retained messages before SUBACK goes out: one published
+	// after the client saw SUBACK then arrives once (live), not twice.
+	var ds []delivery
 	for _, r := range retained {
-		b.sendRetained(s, r.filter, r.opts)
+		ds = b.matchRetained(ds, s, r.filter, r.opts)
+	}
+	c.send(&packet.Suback{PacketID: p.PacketID, ReasonCodes: codes})
+	for _, d := range ds {
+		s.enqueue(d)
 	}
 	b.saveSession(s)
 	return nil
 }
 
-// sendRetained queues the retained messages matching filter, with the
-// retain flag set [MQTT-3.3.1-8] (3.1.1: [MQTT-3.3.1-8] too).
-func (b *Broker) sendRetained(s *Session, filter string, opts topic.Options) {
+// matchRetained appends the deliveries of the retained messages matching
+// filter, with the retain flag set [MQTT-3.3.1-8] (3.1.1: [MQTT-3.3.1-8] too).
+func (b *Broker) matchRetained(out []delivery, s *Session, filter string, opts topic.Options) []delivery {
 	now := time.Now()
 	info := s.info.Load()
 	b.store.MatchRetained(filter, func(m *Message) bool {
@@ -87,9 +96,10 @@ func (b *Broker) sendRetained(s *Session, filter string, opts topic.Options) {
 		if opts.Identifier != 0 {
 			d.subIDs = []uint32{opts.Identifier}
 		}
-		s.enqueue(d)
+		out = append(out, d)
 		return true
 	})
+	return out
 }
 
 // handleUnsubscribe handles UNSUBSCRIBE [MQTT-3.10].

@@ -13,9 +13,11 @@ func (b *Broker) publishWill(w *Message) {
 		return // shutting down: Mosquitto does not send wills on shutdown either
 	}
 	m := *w
-	if m.Props.HasMessageExpiry {
+	if m.Props != nil && m.Props.HasMessageExpiry {
 		m.Expiry = time.Now().Add(time.Duration(m.Props.MessageExpiry) * time.Second)
-		m.Props.MessageExpiry, m.Props.HasMessageExpiry = 0, false
+		props := *m.Props // w keeps its own
+		props.MessageExpiry, props.HasMessageExpiry = 0, false
+		m.Props = &props
 	}
 	if b.authz != nil {
 		info := ClientInfo{ClientID: m.From}

@@ -400,3 +400,24 @@ func TestFileAuthLogsFailures(t *testing.T) {
 		t.Fatalf("no failure line with client id and address in %q", h.lines)
 	}
 }
+
+// BenchmarkFileAuthCanRead is the per-delivery cost an acl_file adds.
+func BenchmarkFileAuthCanRead(b *testing.B) {
+	aclPath := filepath.Join(b.TempDir(), "acl")
+	if err := os.WriteFile(aclPath, []byte(testACL), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	store, _, err := auth.NewStore("", aclPath)
+	if err != nil {
+		b.Fatal(err)
+	}
+	fa := NewFileAuth(&ListenerSecurity{Files: store}, nil)
+	info := ClientInfo{ClientID: "c1", Username: "alice", HasUsername: true, Listener: "1883"}
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if !fa.CanRead(ctx, info, "sensors/room1/temp") {
+			b.Fatal("denied")
+		}
+	}
+}

@@ -104,9 +104,33 @@ func (a *FileAuth) Bind(ln net.Listener, s *ListenerSecurity) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if o, ok := a.byKey[key]; ok && !o.sameAs(s) {
-		return fmt.Errorf("%s and %s share port %s but have different security settings (password_file, acl_file, allow_anonymous, use_identity_as_username); give them the same or use different ports", o.Name, s.Name, key)
+		return portConflict(o, s, key)
 	}
 	a.byKey[key] = s
+	return nil
+}
+
+func portConflict(o, s *ListenerSecurity, key string) error {
+	return fmt.Errorf("%s and %s share port %s but have different security settings (password_file, acl_file, allow_anonymous, use_identity_as_username); give them the same or use different ports", o.Name, s.Name, key)
+}
+
+// Rebind replaces every binding at once: listener lns[i] gets secs[i] (nil listeners are
+// skipped). On a conflict nothing changes. SIGHUP uses it to apply a re-read configuration.
+func (a *FileAuth) Rebind(lns []net.Listener, secs []*ListenerSecurity) error {
+	m := make(map[string]*ListenerSecurity, len(lns))
+	for i, ln := range lns {
+		if ln == nil {
+			continue
+		}
+		key := portOf(ln.Addr())
+		if o, ok := m[key]; ok && !o.sameAs(secs[i]) {
+			return portConflict(o, secs[i], key)
+		}
+		m[key] = secs[i]
+	}
+	a.mu.Lock()
+	a.byKey = m
+	a.mu.Unlock()
 	return nil
 }
 

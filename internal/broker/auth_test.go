@@ -336,6 +336,19 @@ func TestFileAuthIdentityAsUsername(t *testing.T) {
 	if err := fa.Bind(tlsLn, &ListenerSecurity{Name: "other", AllowAnonymous: true}); err == nil {
 		t.Fatal("Bind accepted different settings for the same port")
 	}
+	open := &ListenerSecurity{Name: "open", AllowAnonymous: true}
+	if err := fa.Rebind([]net.Listener{plainLn, plainLn}, []*ListenerSecurity{open, {Name: "closed"}}); err == nil {
+		t.Fatal("Rebind accepted different settings for the same port")
+	}
+	if ack := dialRaw(t, plainLn.Addr().String(), packet.V5).connect(&packet.Connect{ClientID: "z", CleanStart: true}); ack.ReasonCode != packet.BadUserNameOrPassword {
+		t.Fatalf("a failed Rebind changed the rules: %v", ack.ReasonCode)
+	}
+	if err := fa.Rebind([]net.Listener{tlsLn, plainLn, nil}, []*ListenerSecurity{open, open, nil}); err != nil {
+		t.Fatal(err)
+	}
+	if ack := dialRaw(t, plainLn.Addr().String(), packet.V5).connect(&packet.Connect{ClientID: "z", CleanStart: true}); ack.ReasonCode != 0 {
+		t.Fatalf("after Rebind: %v", ack.ReasonCode)
+	}
 }
 
 func TestFailureDelayGrowsAndIsBounded(t *testing.T) {

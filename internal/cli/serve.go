@@ -25,7 +25,7 @@ func serveCommand() *ucli.Command {
 		Description: "Runs the MQTT 3.1, 3.1.1 and 5.0 broker. Like Mosquitto 2, without a configuration file it " +
 			"listens in local only mode: port 1883 (or each -p PORT) on 127.0.0.1 and ::1. Use --listen to " +
 			"choose other addresses, e.g. --listen :1883 for all interfaces. SIGINT and SIGTERM stop it cleanly; " +
-			"SIGHUP reloads the password and ACL files and the TLS certificates.",
+			"SIGHUP reloads the configuration's security and log settings, the password and ACL files and the TLS certificates.",
 		Flags: []ucli.Flag{
 			&ucli.StringFlag{Name: "config-file", Aliases: []string{"c"}, TakesFile: true,
 				Usage: "read the configuration from `FILE` (mosquitto.conf syntax)"},

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
 	"os/signal"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -64,8 +66,9 @@ func serveConfig(c *ucli.Context, path string) error {
 	if err != nil {
 		return refuse(err)
 	}
-	defer sink.Close()
-	logger := slog.New(&mosqHandler{sink: sink})
+	handler := handlerFor(sink)
+	defer func() { handler.sink().Close() }()
+	logger := slog.New(handler)
 	opts.Version = "mqtt version " + currentBuild().Version
 	logger.Info(opts.Version + " starting")
 	logger.Info("Config loaded from " + path + ".")
@@ -85,14 +88,9 @@ func serveConfig(c *ucli.Context, path string) error {
 	}
 	fa := broker.NewFileAuth(&broker.ListenerSecurity{Name: "unconfigured listener"}, logger)
 	defer fa.Close()
-	for i, ln := range lns {
-		if ln == nil {
-			continue
-		}
-		if err := fa.Bind(ln, secs[i]); err != nil {
-			closeAll(lns)
-			return refuse(err)
-		}
+	if err := fa.Rebind(lns, secs); err != nil {
+		closeAll(lns)
+		return refuse(err)
 	}
 	if cfg.PIDFile != "" {
 		if err := os.WriteFile(cfg.PIDFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
@@ -134,13 +132,15 @@ func serveConfig(c *ucli.Context, path string) error {
 			_ = b.ServeListener(ctx, ln) // closes ln when ctx ends or the broker closes
 		}()
 	}
+	rl := &reloader{path: path, ports: ports, verbose: c.Bool("verbose"), stdout: c.App.Writer, stderr: errw,
+		log: logger, handler: handler, fa: fa, lns: lns, cfg: cfg, opts: opts, acl: opts.Authorizer != nil}
 	logger.Info(opts.Version + " running")
 	for running := true; running; {
 		select {
 		case <-ctx.Done():
 			running = false
 		case <-hup:
-			reloadSecurity(logger, fa, lns)
+			rl.reload()
 		}
 	}
 	logger.Info(opts.Version + " terminating")
@@ -204,28 +204,113 @@ func closeAll(lns []net.Listener) {
 	}
 }
 
-// reloadSecurity is SIGHUP: the password and ACL files and the TLS certificates are read
-// again; connections stay. A file that fails keeps its old contents in force.
-func reloadSecurity(logger *slog.Logger, fa *broker.FileAuth, lns []net.Listener) {
-	logger.Info("Reloading password and ACL files and TLS certificates (SIGHUP).")
-	warns, err := fa.Reload()
-	for _, w := range warns {
-		logger.Warn("Warning: " + w.Error())
-	}
-	if err != nil {
+// reloader is SIGHUP. Like Mosquitto it reads the configuration file again, then:
+//   - the password and ACL files (and password_file, acl_file, allow_anonymous,
+//     use_identity_as_username if they changed) apply to new connections and to every later
+//     publish, subscribe and delivery, without dropping a connection;
+//   - TLS certificates and keys are read again for new handshakes;
+//   - log_dest, log_type, log_timestamp(_format) and connection_messages take effect;
+//   - other changes (listeners, limits) need a restart, and the log says so.
+//
+// If the file or a password/ACL file it names does not load, the running rules stay and the
+// log gives FILE:LINE.
+type reloader struct {
+	path           string
+	ports          []int
+	verbose        bool
+	stdout, stderr io.Writer
+	log            *slog.Logger
+	handler        *mosqHandler
+	fa             *broker.FileAuth
+	lns            []net.Listener
+	cfg            *config.Config
+	opts           broker.Options
+	acl            bool // the broker runs with the ACL Authorizer
+}
+
+func (r *reloader) reload() {
+	r.log.Info("Reloading the configuration, password and ACL files and TLS certificates (SIGHUP).")
+	defer r.reloadCertificates()
+	fail := func(what string, err error) {
 		for _, line := range strings.Split(err.Error(), "\n") {
-			logger.Error("Error: reload failed, keeping the previous rules: " + line)
+			r.log.Error("Error: " + what + ", keeping the previous rules: " + line)
 		}
 	}
-	for _, ln := range lns {
-		r, ok := ln.(listener.Reloader)
+	cfg, _, err := config.Load(r.path)
+	if err != nil {
+		fail("reload failed", err)
+		return
+	}
+	cfg.UseCommandLinePorts(r.ports)
+	secs, warns, err := cfg.ListenerSecurity()
+	for _, w := range warns {
+		r.log.Warn("Warning: " + w.String())
+	}
+	if err != nil {
+		fail("reload failed", err)
+		return
+	}
+	if !sameListeners(r.cfg, cfg) {
+		r.log.Warn("Warning: the listeners changed in " + r.path + "; that needs a restart. Password and ACL settings are applied to the running listeners only if their number is unchanged.")
+		if len(cfg.Listeners) != len(r.lns) {
+			return
+		}
+	}
+	if opts, _ := cfg.BrokerOptions(); !reflect.DeepEqual(withoutHooks(opts), withoutHooks(r.opts)) {
+		r.log.Warn("Warning: broker limits changed in " + r.path + "; they need a restart.")
+	}
+	if err := r.fa.Rebind(r.lns, secs); err != nil {
+		fail("reload failed", err)
+		return
+	}
+	if r.fa.HasACL() && !r.acl {
+		r.log.Warn("Warning: an acl_file was added; it needs a restart to apply.")
+	}
+	if !sameLogging(r.cfg, cfg) {
+		if sink, err := openLogSink(cfg, r.verbose, r.stdout, r.stderr); err != nil {
+			r.log.Error("Error: keeping the previous log settings: " + err.Error())
+		} else {
+			r.handler.swap(sink).Close()
+		}
+	}
+	r.cfg = cfg
+}
+
+func (r *reloader) reloadCertificates() {
+	for _, ln := range r.lns {
+		rl, ok := ln.(listener.Reloader)
 		if !ok {
 			continue
 		}
-		if err := r.Reload(); err != nil {
-			logger.Error("Error: reloading the certificates of the listener on " + ln.Addr().String() + " failed, keeping the previous ones: " + err.Error())
+		if err := rl.Reload(); err != nil {
+			r.log.Error("Error: reloading the certificates of the listener on " + ln.Addr().String() + " failed, keeping the previous ones: " + err.Error())
 		}
 	}
+}
+
+func withoutHooks(o broker.Options) broker.Options {
+	o.Authenticator, o.Authorizer, o.Store, o.Version = nil, nil, nil, ""
+	return o
+}
+
+func sameListeners(a, b *config.Config) bool {
+	if len(a.Listeners) != len(b.Listeners) {
+		return false
+	}
+	for i := range a.Listeners {
+		sa, sb := a.Listeners[i].Spec(), b.Listeners[i].Spec()
+		sa.Name, sb.Name = "", "" // names carry line numbers, which edits elsewhere shift
+		if !reflect.DeepEqual(sa, sb) {
+			return false
+		}
+	}
+	return true
+}
+
+func sameLogging(a, b *config.Config) bool {
+	return reflect.DeepEqual(a.LogDest, b.LogDest) && reflect.DeepEqual(a.LogType, b.LogType) &&
+		a.LogTimestamp == b.LogTimestamp && a.LogTimestampFormat == b.LogTimestampFormat &&
+		a.ConnectionMessages == b.ConnectionMessages && a.LogFacility == b.LogFacility
 }
 
 func plural(n int) string {

@@ -358,11 +358,11 @@ use_identity_as_username true
 			}
 			writeFile(t, f[1], string(b))
 		}
-		n := strings.Count(s.log.String(), "Reloading password and ACL files")
+		n := strings.Count(s.log.String(), "Reloading the configuration")
 		if err := s.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 			t.Fatal(err)
 		}
-		s.waitLog("Reloading password and ACL files", n+1)
+		s.waitLog("Reloading the configuration", n+1)
 		publish("after")
 		if got := string(wait().stdout); got != "sensors/secret after\n" {
 			t.Fatalf("after SIGHUP the open subscription got %q, want only the message published after the reload", got)
@@ -391,6 +391,31 @@ use_identity_as_username true
 			t.Error("a failed reload does not say the previous rules stay")
 		}
 		publish("still allowed") // the old ACL still lets bob write sensors/#
+
+		// The configuration itself is read again: allow_anonymous and connection_messages
+		// change without a restart (a line added on top shifts every line number).
+		writeFile(t, acl, serveACL)
+		text, err := os.ReadFile(conf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, conf, "allow_anonymous true\n"+strings.Replace(string(text), "connection_messages false", "connection_messages true", 1))
+		if err := s.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		s.waitLog("Reloading the configuration", n+3)
+		// The reload is done once a message logged after it appears; poll with anonymous publishes.
+		deadline := time.Now().Add(10 * time.Second)
+		for tool(t, pub, "-h", "127.0.0.1", "-p", p, "-t", "x", "-m", "x").code != 0 {
+			if time.Now().After(deadline) {
+				t.Fatal("allow_anonymous true not applied by SIGHUP")
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		s.waitLog("New client connected")
+		if strings.Contains(s.log.String(), "need a restart") || strings.Contains(s.log.String(), "needs a restart") {
+			t.Errorf("a reload without listener or limit changes asked for a restart")
+		}
 	})
 
 	t.Run("log", func(t *testing.T) {
@@ -401,7 +426,8 @@ use_identity_as_username true
 		if !strings.Contains(string(b), "running") || !strings.Contains(string(b), "Authentication failed") {
 			t.Errorf("log_dest file lacks lines:\n%s", b)
 		}
-		if strings.Contains(string(b), "New client connected") {
+		before, _, _ := strings.Cut(string(b), "Reloading the configuration") // the sighup step turns them on
+		if strings.Contains(before, "New client connected") {
 			t.Error("connection_messages false still logs connections")
 		}
 	})

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mqttkit/mqtt/internal/config"
@@ -161,17 +162,29 @@ func (s *logSink) emit(l slog.Level, msg string) {
 	}
 }
 
-// mosqHandler is the slog.Handler writing to a logSink.
+// mosqHandler is the slog.Handler writing to a logSink. The sink can be swapped while
+// logging (a SIGHUP that changes log_dest or log_type).
 type mosqHandler struct {
-	sink  *logSink
+	sinkp *atomic.Pointer[logSink]
 	attrs string
 }
 
 func newMosqHandler(w io.Writer, level slog.Level) *mosqHandler {
-	return &mosqHandler{sink: newLogSink(w, level)}
+	return handlerFor(newLogSink(w, level))
 }
 
-func (h *mosqHandler) Enabled(_ context.Context, l slog.Level) bool { return h.sink.enabled(l) }
+func handlerFor(s *logSink) *mosqHandler {
+	h := &mosqHandler{sinkp: new(atomic.Pointer[logSink])}
+	h.sinkp.Store(s)
+	return h
+}
+
+func (h *mosqHandler) sink() *logSink { return h.sinkp.Load() }
+
+// swap makes s the sink and returns the previous one.
+func (h *mosqHandler) swap(s *logSink) *logSink { return h.sinkp.Swap(s) }
+
+func (h *mosqHandler) Enabled(_ context.Context, l slog.Level) bool { return h.sink().enabled(l) }
 
 func (h *mosqHandler) Handle(_ context.Context, r slog.Record) error {
 	var sb strings.Builder
@@ -181,13 +194,13 @@ func (h *mosqHandler) Handle(_ context.Context, r slog.Record) error {
 		sb.WriteString(" " + a.Key + "=" + a.Value.String())
 		return true
 	})
-	h.sink.emit(r.Level, sb.String())
+	h.sink().emit(r.Level, sb.String())
 	return nil
 }
 
 // write logs msg whatever the level (the startup and shutdown notices of plain `serve`).
 func (h *mosqHandler) write(msg string) {
-	s := h.sink
+	s := h.sink()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, w := range s.writers {

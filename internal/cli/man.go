@@ -41,12 +41,11 @@ func manExtras(name string) manSection {
 					"Its queue and inflight limits were chosen by measurement so that a burst a subscriber can absorb loses no QoS 1 or 2 message; a configuration file may set Mosquitto's limits instead.",
 			},
 			sections: []manProse{{title: "SIGNALS", items: []manItem{
-				{"SIGHUP", "Re-read the password file, the ACL file and the TLS certificates given by the configuration file; on an error the old ones stay in force. systemctl reload mqtt sends it."},
 				{"SIGINT, SIGTERM", "Stop accepting connections, close every client connection and exit."},
 				{"SIGHUP", "Read the configuration file, the password file, the ACL file and the TLS certificates and keys again, without dropping connections: " +
 					"new connections and every later publish, subscribe and delivery use the new password_file, acl_file and allow_anonymous settings and rules, " +
 					"and log_dest, log_type, log_timestamp and connection_messages take effect. If a file fails to load, the running rules stay in force " +
-					"and the log says why (FILE:LINE). Changed listeners and limits need a restart; the log says so."},
+					"and the log says why (FILE:LINE). Changed listeners and limits need a restart; the log says so. systemctl reload mqtt sends it."},
 			}}},
 			exitStatus: []string{"0 after a clean shutdown (SIGINT or SIGTERM), or when --test-config finds the configuration usable.",
 				"1 on a usage error, or when a listener given by -p or --listen cannot be opened.",

@@ -21,8 +21,7 @@ import (
 // MQTT 5 DISCONNECT reason code the server sends (if any).
 type closeReason struct {
 	code packet.ReasonCode
-	send bool   // send a DISCONNECT (MQTT 5, after CONNACK) first
-	log  string // "" for the default
+	send bool // send a DISCONNECT (MQTT 5, after CONNACK) first
 }
 
 var (
@@ -48,58 +47,55 @@ var (
 type conn struct {
 	b      *Broker
 	nc     net.Conn
+	poll   *poller // nil with a reader goroutine
 	port   string
 	remote string
-	fd     int     // socket served by the event loop; -1 with a reader goroutine
-	poll   *poller // nil with a reader goroutine
 
 	// Set by the CONNECT handler before anything is written, then read-only.
-	version      byte
-	clientID     string
-	username     string
-	sess         *Session // written under mu (with the CONNACK); the writer reads it under mu
-	keepAlive    time.Duration
-	maxOut       uint32 // client's Maximum Packet Size, 0: none
-	window       int    // outbound inflight window
-	aliasOutMax  uint16
-	problemInfo  bool // Request Problem Information (MQTT 5), default true
-	authMethod   string
-	authState    any
-	connAccepted bool
-	info         ClientInfo
+	clientID   string
+	sess       *Session // written under mu (with the CONNACK); the writer reads it under mu
+	window     int      // outbound inflight window
+	authMethod string
+	authState  any
+	info       ClientInfo
 
 	// Reader state: one reader at a time (the goroutine, or the current
 	// event-loop run, which the reading flag admits).
-	in          []byte // bytes of a partial packet; nil between packets
-	aliasIn     map[uint16]string
-	will        *Message
-	willDelay   uint32
-	normalClose bool // DISCONNECT 0x00 received: discard the will
-	sessionEnd  bool // DISCONNECT changed the session expiry
-	expiry      uint32
-	connectSeen bool
-	inflightIn  int // inbound QoS 2 awaiting PUBREL (mirrors sess.inQoS2 size)
+	in      []byte // bytes of a partial packet; nil between packets
+	aliasIn map[uint16]string
+	will    *Message
 
 	// Writer state: owned by whoever holds the writing token.
 	aliasOut map[string]uint16
-	out      []byte          // encoded packets not yet written; pooled while writing
-	pub      *packet.Publish // the outbound PUBLISH being encoded; pooled too
+	ws       *writeScratch // output buffer and PUBLISH; pooled, only while writing
 
-	mu      sync.Mutex // guards ctrl, reason, closing
-	ctrl    []ctrlPacket
-	closing bool
-	reason  closeReason
+	mu     sync.Mutex // guards ctrl, reason, closing
+	ctrl   []ctrlPacket
+	reason closeReason
 
+	wmu      sync.Mutex   // held by runWriter while it runs: teardown waits on it
+	done     sync.Mutex   // locked from accept until teardown completes (takeover waits on it)
+	kaLimit  atomic.Int64 // -1 until CONNECT is handled; then 1.5 × keep alive in ns, 0: none
+	lastRead atomic.Int64 // Broker.clock() at the last read
+	born     int64        // Broker.clock() at accept
+	timedOut atomic.Int32 // timeoutConnect or timeoutKeepAlive, set by the sweep before close
+	fd       int32        // socket served by the event loop; -1 with a reader goroutine
 	closed   atomic.Bool  // closing, readable without mu
 	reading  atomic.Bool  // event loop: a run owns the reader side
 	writing  atomic.Bool  // the writing token: held by runWriter, and for good by teardown
 	wpending atomic.Bool  // notify() since the writer last looked for work
-	wmu      sync.Mutex   // held by runWriter while it runs: teardown waits on it
-	timedOut atomic.Int32 // timeoutConnect or timeoutKeepAlive, set by the sweep before close
-	kaLimit  atomic.Int64 // -1 until CONNECT is handled; then 1.5 × keep alive in ns, 0: none
-	lastRead atomic.Int64 // Broker.clock() at the last read
-	born     int64        // Broker.clock() at accept
-	done     sync.Mutex   // locked from accept until teardown completes (takeover waits on it)
+
+	// Small fields packed together (set by CONNECT / the reader unless noted).
+	maxOut       uint32 // client's Maximum Packet Size, 0: none
+	willDelay    uint32
+	expiry       uint32
+	aliasOutMax  uint16
+	version      byte
+	problemInfo  bool // Request Problem Information (MQTT 5), default true
+	connAccepted bool
+	connectSeen  bool
+	normalClose  bool // DISCONNECT 0x00 received: discard the will
+	closing      bool // under mu
 }
 
 // ctrlPacket is a queued control packet; a nil p is a plain acknowledgement
@@ -127,11 +123,11 @@ func newConn(b *Broker, nc net.Conn, port string) *conn {
 		born:        b.clock(),
 	}
 	c.kaLimit.Store(-1)
-	c.lastRead.Store(c.born)
+	c.lastRead.Store(c.born - int64(time.Hour)) // not "hot" (readRun)
 	c.done.Lock()
 	if b.poll != nil {
 		if fd := socketFD(nc); fd >= 0 {
-			c.fd, c.poll = fd, b.poll
+			c.fd, c.poll = int32(fd), b.poll
 			c.reading.Store(true) // the first run is started by serveConn
 		}
 	}
@@ -224,30 +220,36 @@ func (c *conn) readRun() {
 	var w readWaiter
 	ready := w.ready   // one closure per run, not per wait
 	var deadline int64 // b.clock() when the read deadline we set fires
+	// Only a connection that was already busy lingers: one that sends a
+	// packet now and then (CONNECT, PINGREQ) goes straight back to epoll
+	// without a deadline, whose runtime timer it would keep for good.
+	hot := c.b.clock()-c.lastRead.Load() < int64(activeLinger)
 	for {
 		if err := c.readReady(); err != nil {
 			c.teardown(err)
 			return
 		}
+		if !hot {
+			break
+		}
 		if rc == nil {
 			rc = rawConn(c.nc)
 		}
-		if rc != nil && c.waitActive(rc, &w, ready, &deadline) {
-			continue
+		if rc == nil || !c.waitActive(rc, &w, ready, &deadline) {
+			break
 		}
-		c.reading.Store(false)
-		if err := c.poll.arm(c); err != nil {
-			if !c.reading.CompareAndSwap(false, true) {
-				return
-			}
+	}
+	c.reading.Store(false)
+	if err := c.poll.arm(c); err != nil {
+		if c.reading.CompareAndSwap(false, true) {
 			c.close(closeReason{})
 			c.teardown(err)
-			return
 		}
-		// close() may have missed the flag we just released.
-		if !c.closed.Load() || !c.reading.CompareAndSwap(false, true) {
-			return
-		}
+		return
+	}
+	// close() may have missed the flag we just released.
+	if c.closed.Load() && c.reading.CompareAndSwap(false, true) {
+		c.teardown(c.closeErr())
 	}
 }
 
@@ -395,7 +397,7 @@ func (c *conn) read(p []byte, blocking bool) (int, error) {
 	if blocking || c.fd < 0 {
 		n, err = c.nc.Read(p)
 	} else {
-		n, err = readFD(c.fd, p)
+		n, err = readFD(int(c.fd), p)
 	}
 	if n > 0 {
 		c.lastRead.Store(c.b.clock())
@@ -587,11 +589,7 @@ func (c *conn) dispatch(p packet.Packet) error {
 			return errConnectFirst // [MQTT-3.1.0-1]
 		}
 		c.connectSeen = true
-		if err := c.handleConnect(cp); err != nil {
-			return err
-		}
-		c.kaLimit.Store(int64(c.keepAlive * 3 / 2)) // [MQTT-3.1.2-24], checked by Broker.sweep
-		return nil
+		return c.handleConnect(cp)
 	}
 	switch p := p.(type) {
 	case *packet.Publish:
@@ -644,14 +642,13 @@ const flushAt = 64 << 10
 func (c *conn) runWriter() {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	ws := scratchPool.Get().(*writeScratch)
-	c.out, c.pub = ws.out[:0], &ws.pub
+	c.ws = scratchPool.Get().(*writeScratch)
 	for {
 		c.wpending.Store(false)
 		if c.closed.Load() { // teardown writes what is left
 			break
 		}
-		if err := c.drain(ws); err != nil {
+		if err := c.drain(c.ws); err != nil {
 			c.writeFailed(err)
 			break
 		}
@@ -659,26 +656,25 @@ func (c *conn) runWriter() {
 			continue
 		}
 		// Give the scratch back before the token: the next holder
-		// (another writer, or teardown) uses c.out.
-		c.releaseScratch(ws)
+		// (another writer, or teardown) uses c.ws.out.
+		c.releaseScratch()
 		c.writing.Store(false)
 		if !c.wpending.Load() || !c.writing.CompareAndSwap(false, true) {
 			return
 		}
-		ws = scratchPool.Get().(*writeScratch)
-		c.out, c.pub = ws.out[:0], &ws.pub
+		c.ws = scratchPool.Get().(*writeScratch)
 	}
-	c.releaseScratch(ws)
+	c.releaseScratch()
 	c.writing.Store(false)
 }
 
-func (c *conn) releaseScratch(ws *writeScratch) {
-	if cap(c.out) <= 1<<20 {
-		ws.out = c.out[:0]
-	} else {
+func (c *conn) releaseScratch() {
+	ws := c.ws
+	c.ws = nil
+	if cap(ws.out) > 1<<20 {
 		ws.out = make([]byte, 0, 4096) // do not pool a huge packet's buffer
 	}
-	c.out, c.pub = nil, nil
+	ws.out = ws.out[:0]
 	ws.pub = packet.Publish{} // keep no message alive from the pool
 	scratchPool.Put(ws)
 }
@@ -718,15 +714,15 @@ func (c *conn) drain(ws *writeScratch) error {
 
 // flush writes the encoded packets.
 func (c *conn) flush() error {
-	if len(c.out) == 0 {
+	if len(c.ws.out) == 0 {
 		return nil
 	}
-	out := c.out
-	c.out = c.out[:0]
+	out := c.ws.out
+	c.ws.out = c.ws.out[:0]
 	if c.fd >= 0 {
 		// Usually the socket takes it all at once: no deadline (a
 		// runtime timer per connection) is needed for that.
-		n, err := writeFD(c.fd, out)
+		n, err := writeFD(int(c.fd), out)
 		c.b.stats.bytesSent.Add(int64(n))
 		if err != nil && err != errAgain {
 			return err
@@ -745,10 +741,10 @@ func (c *conn) flush() error {
 	return err
 }
 
-// wrote is called after a packet was appended to c.out.
+// wrote is called after a packet was appended to c.ws.out.
 func (c *conn) wrote() error {
 	c.b.stats.msgsSent.Add(1)
-	if len(c.out) >= flushAt {
+	if len(c.ws.out) >= flushAt {
 		return c.flush()
 	}
 	return nil
@@ -756,7 +752,7 @@ func (c *conn) wrote() error {
 
 func (c *conn) writeFailed(err error) {
 	c.b.log.Debug("write failed", "client", c.clientID, "err", err)
-	c.close(closeReason{log: "write"})
+	c.close(closeReason{})
 }
 
 // teardown ends the connection; the reader side calls it once, with the
@@ -790,9 +786,8 @@ func (c *conn) finish() {
 	c.ctrl = nil
 	r := c.reason
 	c.mu.Unlock()
-	ws := scratchPool.Get().(*writeScratch)
-	c.out, c.pub = ws.out[:0], &ws.pub
-	defer c.releaseScratch(ws)
+	c.ws = scratchPool.Get().(*writeScratch)
+	defer c.releaseScratch()
 	for i := range ctrl {
 		if c.writeCtrl(&ctrl[i]) != nil {
 			return
@@ -814,7 +809,7 @@ func (c *conn) writeCtrl(cp *ctrlPacket) error {
 	if cp.p != nil {
 		return c.writePacket(cp.p)
 	}
-	c.out = append(c.out, cp.first, 2, byte(cp.id>>8), byte(cp.id))
+	c.ws.out = append(c.ws.out, cp.first, 2, byte(cp.id>>8), byte(cp.id))
 	return c.wrote()
 }
 
@@ -829,7 +824,7 @@ func (c *conn) writePacket(p packet.Packet) error {
 		}
 	}
 	var err error
-	c.out, err = packet.Append(c.out, p, c.version)
+	c.ws.out, err = packet.Append(c.ws.out, p, c.version)
 	if err != nil {
 		c.b.log.Error("encoding failed", "client", c.clientID, "type", p.Type(), "err", err)
 		return nil

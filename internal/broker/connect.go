@@ -123,7 +123,9 @@ func (c *conn) handleConnect(p *packet.Connect) error {
 	if v5 && b.opts.MaxKeepAlive < 65535 && (ka == 0 || ka > b.opts.MaxKeepAlive) {
 		ka, serverKA = b.opts.MaxKeepAlive, true
 	}
-	c.keepAlive = time.Duration(ka) * time.Second
+	// The sweep (limits.go) closes it after 1.5 × keep alive of silence
+	// [MQTT-3.1.2-24]; until now it applied the connect timeout.
+	c.kaLimit.Store(int64(time.Duration(ka) * time.Second * 3 / 2))
 
 	// Session expiry: 3.x clean session 1 ends with the connection, 0 never.
 	var expiry uint32

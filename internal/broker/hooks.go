@@ -12,10 +12,10 @@ import (
 type ClientInfo struct {
 	ClientID        string
 	Username        string
-	HasUsername     bool
 	Remote          net.Addr
 	Listener        string // local port
-	ProtocolVersion byte   // packet.V31, V311 or V5
+	HasUsername     bool
+	ProtocolVersion byte // packet.V31, V311 or V5
 }
 
 // ConnectInfo is what a CONNECT presents for authentication.

@@ -46,14 +46,15 @@ func newPoller(b *Broker) (*poller, error) {
 const readEvents = syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT
 
 func (p *poller) add(c *conn) error {
+	fd := int(c.fd)
 	p.mu.Lock()
-	if c.fd >= len(p.conns) {
-		p.conns = append(p.conns, make([]*conn, c.fd+1-len(p.conns)+len(p.conns)/2)...)
+	if fd >= len(p.conns) {
+		p.conns = append(p.conns, make([]*conn, fd+1-len(p.conns)+len(p.conns)/2)...)
 	}
-	p.conns[c.fd] = c
+	p.conns[fd] = c
 	p.mu.Unlock()
-	ev := syscall.EpollEvent{Events: readEvents, Fd: int32(c.fd)}
-	if err := syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_ADD, c.fd, &ev); err != nil {
+	ev := syscall.EpollEvent{Events: readEvents, Fd: c.fd}
+	if err := syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_ADD, fd, &ev); err != nil {
 		p.forget(c)
 		return err
 	}
@@ -62,21 +63,21 @@ func (p *poller) add(c *conn) error {
 
 // arm re-enables the one-shot registration after a run.
 func (p *poller) arm(c *conn) error {
-	ev := syscall.EpollEvent{Events: readEvents, Fd: int32(c.fd)}
-	return syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_MOD, c.fd, &ev)
+	ev := syscall.EpollEvent{Events: readEvents, Fd: c.fd}
+	return syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_MOD, int(c.fd), &ev)
 }
 
 // remove unregisters c before its socket is closed (so the fd number can
 // be reused by the next connection).
 func (p *poller) remove(c *conn) {
-	syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_DEL, c.fd, nil)
+	syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_DEL, int(c.fd), nil)
 	p.forget(c)
 }
 
 func (p *poller) forget(c *conn) {
 	p.mu.Lock()
-	if c.fd < len(p.conns) && p.conns[c.fd] == c {
-		p.conns[c.fd] = nil
+	if fd := int(c.fd); fd < len(p.conns) && p.conns[fd] == c {
+		p.conns[fd] = nil
 	}
 	p.mu.Unlock()
 }

@@ -334,7 +334,7 @@ func (c *conn) handlePubrel(p *packet.Pubrel) error {
 // expiry and subscription ids are per connection.
 func (c *conn) writeDelivery(d *delivery) error {
 	if d.rel {
-		c.out = append(c.out, 0x62, 2, byte(d.id>>8), byte(d.id)) // PUBREL, Success
+		c.ws.out = append(c.ws.out, 0x62, 2, byte(d.id>>8), byte(d.id)) // PUBREL, Success
 		return c.wrote()
 	}
 	m := d.msg
@@ -349,7 +349,7 @@ func (c *conn) writeDelivery(d *delivery) error {
 	}
 	// The writer's own Publish: a local one would escape to the heap
 	// through packet.Append, one allocation per subscriber and message.
-	pub := c.pub
+	pub := &c.ws.pub
 	*pub = packet.Publish{
 		Dup:      d.dup,
 		QoS:      d.qos,
@@ -393,7 +393,7 @@ func (c *conn) writeDelivery(d *delivery) error {
 		c.aliasOut[m.Topic] = alias
 	}
 	var err error
-	c.out, err = packet.Append(c.out, pub, c.version)
+	c.ws.out, err = packet.Append(c.ws.out, pub, c.version)
 	if err != nil {
 		c.b.log.Error("encoding PUBLISH failed", "client", c.clientID, "err", err)
 		c.dropDelivery(d)

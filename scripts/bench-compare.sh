@@ -17,13 +17,14 @@
 # Each load gets a freshly started broker.
 #
 # Usage: scripts/bench-compare.sh [--quick] [--brokers "ours mosquitto mochi"] [--conns N]
-#                                 [--limit SECONDS] [--keep DIR]
+#                                 [--limit SECONDS] [--keep DIR | --from DIR]
 #   --quick    a tenth of the messages and 1,000 connections (a smoke run, ~1 minute)
 #   --brokers  which brokers, in order; the ratios need "ours"
 #   --conns    idle connections for the memory scenario (default 10000; ulimit -n permitting)
 #   --limit    time limit per scenario in seconds (default 60); bench is sent SIGINT then and
 #              reports what it had
 #   --keep     keep every bench --json report in DIR
+#   --from     print the tables from the reports a --keep run left in DIR, without running
 # Needs: go, mosquitto (/usr/sbin is searched), jq. Run it on an otherwise idle machine:
 # the brokers and the generator share the cores.
 set -euo pipefail
@@ -34,6 +35,7 @@ scale=1
 conns=10000
 limit=60
 keep=""
+from=""
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--quick) scale=10; conns=1000 ;;
@@ -41,6 +43,7 @@ while [ $# -gt 0 ]; do
 	--conns) conns=$2; shift ;;
 	--limit) limit=$2; shift ;;
 	--keep) keep=$2; shift ;;
+	--from) from=$2; shift ;;
 	-h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
 	*) echo "bench-compare.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
 	esac
@@ -51,6 +54,12 @@ for b in $brokers; do
 	case "$b" in ours | mosquitto | mochi) ;; *) echo "bench-compare.sh: unknown broker $b (ours, mosquitto, mochi)" >&2; exit 2 ;; esac
 done
 
+if [ -n "$from" ]; then
+	out=$from
+	[ -d "$out" ] || { echo "bench-compare.sh: --from $from: no such directory" >&2; exit 2; }
+	command -v jq >/dev/null || { echo "bench-compare.sh: jq is required" >&2; exit 2; }
+	conns=$(jq -r '.config.clients' "$out/$(echo "$brokers" | awk '{print $1}')-memory.json" 2>/dev/null || echo "$conns")
+else
 PATH=$PATH:/usr/sbin:/usr/local/sbin
 for tool in go jq; do
 	command -v $tool >/dev/null || { echo "bench-compare.sh: $tool is required" >&2; exit 2; }
@@ -190,6 +199,8 @@ scenario_of pub q1 sink -c 4 -q 1 -n $((1000000 / scale))
 scenario_of pub q1-w1000 sink -c 4 -q 1 --inflight 1000 -n $((1000000 / scale))
 stop
 
+fi
+
 # The table.
 get() { jq -r "$2 // empty" "$out/$1.json" 2>/dev/null; }
 rate() { get "$1-$2" '.rates.received_per_s | floor'; }
@@ -216,6 +227,20 @@ printf '\nmqtt bench on %s, %s cores, loopback, 64-byte payloads; msgs/s deliver
 			printf '\t%s (lost %s of %s%s)' "$r" "$l" "$e" "${i:+, $i}"
 		done
 		case " $brokers " in *" ours "*) for p in $peers; do printf '\t%s' "$(ratio "$(rate ours "$s")" "$(rate "$p" "$s")")"; done ;; esac
+		printf '\n'
+	done
+} | column -t -s "$(printf '\t')"
+
+printf '\nend-to-end latency in ms, p50 / p99 (publisher write to subscriber read, same host)\n'
+{
+	printf 'scenario'
+	for b in $brokers; do printf '\t%s' "$b"; done
+	printf '\n'
+	for s in fanin-q0 fanin-q1 fanout-q0 pairs-q1; do
+		printf '%s' "$s"
+		for b in $brokers; do
+			printf '\t%s' "$(get "$b-$s" '"\(.latency_us.p50 / 1000 * 10 | floor / 10) / \(.latency_us.p99 / 1000 * 10 | floor / 10)"')"
+		done
 		printf '\n'
 	done
 } | column -t -s "$(printf '\t')"

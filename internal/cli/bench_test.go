@@ -207,9 +207,39 @@ func TestBenchSomeConnectsFail(t *testing.T) {
 	}
 }
 
+// Connections the broker drops while bench holds them are counted lost, not fatal.
+func TestBenchConnectionsLostMidRun(t *testing.T) {
+	port := stubBrokerDropping(t, 3, 200*time.Millisecond)
+	doc := benchJSON(t, benchArgs("conn", port, "-c", "3", "--duration", "2s")...)
+	if c, l := num(t, doc, "connections.connected"), num(t, doc, "connections.lost"); c != 3 || l != 3 {
+		t.Fatalf("connected %v lost %v, want 3 and 3; errors %v", c, l, doc["errors"])
+	}
+	if errs, _ := doc["errors"].([]any); len(errs) != 1 || !strings.Contains(errs[0].(string), "connection lost") {
+		t.Fatalf("errors %v", doc["errors"])
+	}
+}
+
+// A unix socket (--unix) to Mosquitto.
+func TestBenchUnixSocket(t *testing.T) {
+	dir, err := os.MkdirTemp("", "mqb") // short: unix socket paths are limited to 108 bytes
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	sock := dir + "/m.sock"
+	startBroker(t, "listener 0 "+sock)
+	doc := benchJSON(t, "mqtt", "bench", "pubsub", "--unix", sock, "-c", "2", "-n", "100", "-q", "1")
+	if num(t, doc, "messages.received") != 200 || num(t, doc, "messages.lost") != 0 {
+		t.Fatalf("messages %v", doc["messages"])
+	}
+}
+
 // stubBroker listens on loopback and answers CONNECT with CONNACK: accepted for the first
 // accept connections, return code 3 (server unavailable) after that. It reads nothing else.
-func stubBroker(t *testing.T, accept int) int {
+func stubBroker(t *testing.T, accept int) int { return stubBrokerDropping(t, accept, 0) }
+
+// stubBrokerDropping is stubBroker closing every accepted connection after drop (0: never).
+func stubBrokerDropping(t *testing.T, accept int, drop time.Duration) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -240,6 +270,9 @@ func stubBroker(t *testing.T, accept int) int {
 				}
 				if _, err := c.Write([]byte{0x20, 0x02, 0x00, rc}); err != nil || !ok {
 					return
+				}
+				if drop > 0 {
+					time.AfterFunc(drop, func() { c.Close() })
 				}
 				_, _ = io.Copy(io.Discard, c) // hold it until the client goes
 			}()

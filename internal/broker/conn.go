@@ -89,6 +89,7 @@ type conn struct {
 	maxOut       uint32 // client's Maximum Packet Size, 0: none
 	willDelay    uint32
 	expiry       uint32
+	inReader     atomic.Bool // the reader is dispatching a batch: it writes what that queues (writeInline)
 	aliasOutMax  uint16
 	version      byte
 	problemInfo  bool // Request Problem Information (MQTT 5), default true
@@ -187,9 +188,40 @@ func (c *conn) queue(cp ctrlPacket) {
 }
 
 // notify tells the writer there is work, starting it if none runs.
+// While the reader dispatches a batch, it leaves the work to writeInline.
 func (c *conn) notify() {
 	c.wpending.Store(true)
-	if c.writing.CompareAndSwap(false, true) {
+	if !c.inReader.Load() && c.writing.CompareAndSwap(false, true) {
+		go c.runWriter()
+	}
+}
+
+// writeInline runs after the reader dispatched a batch: what the batch
+// queued (PUBACKs above all) is written from the reader's goroutine when
+// no writer runs, without waking another goroutine for it; the socket
+// usually takes it at once. It is bounded: the drain stops at the
+// session's inflight window.
+func (c *conn) writeInline() {
+	c.inReader.Store(false)
+	if !c.wpending.Load() || !c.writing.CompareAndSwap(false, true) {
+		return
+	}
+	c.wpending.Store(false)
+	if c.closed.Load() {
+		c.writing.Store(false)
+		return
+	}
+	c.wmu.Lock()
+	c.ws = scratchPool.Get().(*writeScratch)
+	err := c.drain(c.ws)
+	c.releaseScratch()
+	c.writing.Store(false)
+	c.wmu.Unlock()
+	if err != nil {
+		c.writeFailed(err)
+		return
+	}
+	if c.wpending.Load() && c.writing.CompareAndSwap(false, true) {
 		go c.runWriter()
 	}
 }
@@ -356,7 +388,10 @@ func (c *conn) step(blocking bool) (int, error) {
 			if len(c.in) == cap(c.in) {
 				pkt := c.in
 				c.in = nil
-				if _, err := c.consume(pkt); err != nil {
+				c.inReader.Store(true)
+				_, err := c.consume(pkt)
+				c.writeInline()
+				if err != nil {
 					return n, err
 				}
 			}
@@ -373,7 +408,9 @@ func (c *conn) step(blocking bool) (int, error) {
 		return n, c.readFailed(err)
 	}
 	c.in = nil
+	c.inReader.Store(true)
 	rest, perr := c.consume(buf[:k+n])
+	c.writeInline()
 	if len(rest) > 0 && perr == nil {
 		c.keep(rest)
 	}
@@ -484,6 +521,10 @@ func (c *conn) consume(buf []byte) ([]byte, error) {
 // inside CONNECT. It blocks in net.Conn.Read in both read paths (the
 // event loop does not re-arm the socket until the handler returns).
 func (c *conn) readPacket() (packet.Packet, error) {
+	// What the handler queued (the AUTH challenge) goes out before we wait
+	// for the answer; the batch goes on writing inline afterwards.
+	c.writeInline()
+	defer c.inReader.Store(true)
 	maxIn := int(c.b.opts.MaxPacketSize)
 	c.nc.SetReadDeadline(time.Time{}) // not the event loop's linger deadline
 	if c.closed.Load() {

@@ -42,6 +42,8 @@ func TestPerfServe(t *testing.T) {
 			t.Logf("goroutines %d, heap in use %d KiB, idle %d KiB (released %d), stacks %d KiB, gc %d KiB, other %d KiB, sys %d KiB",
 				runtime.NumGoroutine(), ms.HeapInuse>>10, ms.HeapIdle>>10, ms.HeapReleased>>10, ms.StackInuse>>10,
 				ms.GCSys>>10, (ms.OtherSys+ms.MSpanSys+ms.MCacheSys+ms.BuckHashSys)>>10, ms.Sys>>10)
+			t.Logf("other: OtherSys %d KiB, MSpanSys %d KiB, MCacheSys %d KiB, BuckHashSys %d KiB",
+				ms.OtherSys>>10, ms.MSpanSys>>10, ms.MCacheSys>>10, ms.BuckHashSys>>10)
 			if f, err := os.Create(os.Getenv("MQTT_PERF_HEAP")); err == nil {
 				pprof.WriteHeapProfile(f)
 				f.Close()

@@ -1,0 +1,86 @@
+package broker
+
+import (
+	"bytes"
+	"testing"
+	"time"
+
+	"github.com/mqttkit/mqtt/mqtt/packet"
+)
+
+// The read path parses packets out of pooled buffers: a client that sends
+// CONNECT, SUBSCRIBE and PUBLISH in one write, and packets split at every
+// byte, are served exactly as if sent one by one.
+func TestPipelinedAndSplitPackets(t *testing.T) {
+	_, addr := startBroker(t, nil)
+	r := dialRaw(t, addr, packet.V311)
+	var buf []byte
+	for _, p := range []packet.Packet{
+		&packet.Connect{ProtocolVersion: packet.V311, ClientID: "pipe", CleanStart: true, KeepAlive: 30},
+		&packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "pipe/#", QoS: 1}}},
+		&packet.Publish{Topic: "pipe/a", QoS: 1, PacketID: 7, Payload: []byte("one")},
+	} {
+		buf, _ = packet.Append(buf, p, packet.V311)
+	}
+	r.writeBytes(buf)
+	want := []packet.Type{packet.CONNACK, packet.SUBACK}
+	for _, w := range want {
+		if p := r.recv(); p.Type() != w {
+			t.Fatalf("got %T, want type %d", p, w)
+		}
+	}
+	// PUBACK for 7 and the message itself, in either order.
+	var pub *packet.Publish
+	for range 2 {
+		switch p := r.recv().(type) {
+		case *packet.Publish:
+			pub = p
+		case *packet.Puback:
+			if p.PacketID != 7 {
+				t.Fatalf("PUBACK for %d", p.PacketID)
+			}
+		default:
+			t.Fatalf("unexpected %T", p)
+		}
+	}
+	if pub == nil || string(pub.Payload) != "one" {
+		t.Fatalf("publish %+v", pub)
+	}
+	r.send(&packet.Puback{PacketID: pub.PacketID})
+	// One byte per write.
+	msg, _ := packet.Append(nil, &packet.Publish{Topic: "pipe/b", Payload: []byte("two")}, packet.V311)
+	for i := range msg {
+		r.writeBytes(msg[i : i+1])
+		time.Sleep(time.Millisecond)
+	}
+	if got := r.recvPublish(); got.Topic != "pipe/b" || string(got.Payload) != "two" {
+		t.Fatalf("split publish: %+v", got)
+	}
+}
+
+// A packet larger than the read buffer (16 KiB) is read into its own
+// buffer and delivered intact, at QoS 0 and 1.
+func TestLargePublish(t *testing.T) {
+	_, addr := startBroker(t, nil)
+	sub := connectRaw(t, addr, packet.V311, "big-sub")
+	sub.subscribe(1, packet.Properties{}, packet.Subscription{Filter: "big", QoS: 1})
+	pub := connectRaw(t, addr, packet.V311, "big-pub")
+	payload := bytes.Repeat([]byte("0123456789abcdef"), 3<<16) // 3 MiB
+	for qos := byte(0); qos <= 1; qos++ {
+		p := &packet.Publish{Topic: "big", QoS: qos, Payload: payload}
+		if qos > 0 {
+			p.PacketID = 1
+		}
+		pub.send(p)
+		got := sub.recvPublish()
+		if !bytes.Equal(got.Payload, payload) {
+			t.Fatalf("QoS %d: payload of %d bytes differs", qos, len(got.Payload))
+		}
+		if got.QoS > 0 {
+			sub.send(&packet.Puback{PacketID: got.PacketID})
+		}
+	}
+	if ack, ok := pub.recv().(*packet.Puback); !ok || ack.PacketID != 1 {
+		t.Fatalf("want PUBACK 1, got %+v", ack)
+	}
+}

@@ -87,7 +87,7 @@ func fanIn(tb testing.TB, b *Broker, addr string, pubs, n int, qos byte) (int, t
 	s := b.sessions["fanin-sub"]
 	b.mu.Unlock()
 	s.mu.Lock()
-	depth := s.maxDepth
+	depth := int(s.maxDepth)
 	s.mu.Unlock()
 	sub.nc.Close()
 	return got, elapsed, depth

@@ -21,29 +21,31 @@ type Session struct {
 	id  string // client identifier
 	num uint64 // unique per broker: orders sessions when merging matches
 
-	online atomic.Bool                // a connection is attached (read lock-free by routing)
 	info   atomic.Pointer[ClientInfo] // of the latest connection, for CanRead
+	online atomic.Bool                // a connection is attached (read lock-free by routing)
 
-	// The maps are made on first use (an idle session costs none) and
-	// never again once ended.
+	// The rest is guarded by mu. The maps are made on first use (an idle
+	// session costs none) and never again once ended. Small fields are
+	// packed at the end (the Session is allocated per client).
+	expiry   uint32 // seconds; neverExpire
 	mu       sync.Mutex
 	conn     *conn
-	version  byte
-	ended    bool
 	subs     map[string]subRecord // by the filter as subscribed ("$share/g/f" included)
 	queue    deque
 	qbytes   int
 	inflight map[uint16]delivery
 	resend   []uint16 // inflight ids to retransmit on the new connection, in order
-	nextID   uint16
 	seq      uint64
 	inQoS2   map[uint16]struct{} // inbound QoS 2 ids awaiting PUBREL
-	expiry   uint32              // seconds; neverExpire
-	maxDepth int                 // deepest the queue has been (measurements)
 
 	will        *Message // a will waiting for its delay (or the session end)
 	willTimer   *time.Timer
 	expireTimer *time.Timer
+
+	maxDepth int32 // deepest the queue has been (measurements)
+	nextID   uint16
+	version  byte
+	ended    bool
 }
 
 type subRecord struct {
@@ -89,7 +91,7 @@ func (s *Session) enqueue(d delivery) bool {
 	}
 	s.queue.push(d)
 	s.qbytes += size
-	if n := s.queue.len(); n > s.maxDepth {
+	if n := s.queue.n; n > s.maxDepth {
 		s.maxDepth = n
 	}
 	c := s.conn
@@ -246,8 +248,8 @@ func (s *Session) dropQoS0Locked() {
 // back to a pool as they drain, so an idle session holds none.
 type deque struct {
 	head, tail *dequeChunk
-	hi, ti     int // next to pop in head, next free slot in tail
-	n          int
+	hi, ti     int32 // next to pop in head, next free slot in tail
+	n          int32
 }
 
 const dequeChunkLen = 128
@@ -259,7 +261,7 @@ type dequeChunk struct {
 
 var chunkPool = sync.Pool{New: func() any { return new(dequeChunk) }}
 
-func (q *deque) len() int         { return q.n }
+func (q *deque) len() int         { return int(q.n) }
 func (q *deque) front() *delivery { return &q.head.items[q.hi] }
 
 func (q *deque) push(d delivery) {

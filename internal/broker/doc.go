@@ -31,7 +31,7 @@
 // then re-arms epoll and exits. The writer goroutine exists only while there
 // is output. Read and write buffers come from pools while bytes flow. An idle
 // connection therefore holds no goroutine and no buffer: its conn (384 B),
-// Session (224 B), net.TCPConn and Go's poll descriptor. TLS, websockets,
+// Session (192 B), net.TCPConn and Go's poll descriptor. TLS, websockets,
 // other systems and Options.BlockingIO use the same conn with one reader
 // goroutine per connection (readBlocking); the test suite runs on both
 // (BROKER_TEST_BLOCKING=1 selects the latter).
@@ -46,7 +46,8 @@
 // broker while `mqtt bench conn -c 10000` holds the connections, / 10,000:
 //
 //	before (reader + writer goroutine, 4 KiB bufio.Reader, 16 KiB bufio.Writer)  19.3 KiB
-//	goroutine per connection now (Options.BlockingIO; reader + pooled buffer)  12.0 KiB
+//	goroutine per connection now (Options.BlockingIO: the reader goroutine
+//	  holds a 16 KiB pool buffer while blocked in Read)                        12.0 KiB
 //	event loop (default)                                                        2.4 KiB
 //	Mosquitto 2.0.11                                                            0.7 KiB
 //	mochi-mqtt v2                                                              87   KiB

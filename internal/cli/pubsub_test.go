@@ -71,7 +71,8 @@ func waitSubscribed(t *testing.T, m *testutil.Mosquitto, clientIDs ...string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for _, id := range clientIDs {
-		for !strings.Contains(m.Log(), "Received SUBSCRIBE from "+id) {
+		// The newline keeps "ref1" from matching "ref10"'s line.
+		for !strings.Contains(m.Log(), "Received SUBSCRIBE from "+id+"\n") {
 			if time.Now().After(deadline) {
 				t.Fatalf("%s never subscribed; broker log:\n%s", id, m.Log())
 			}
@@ -167,6 +168,9 @@ func TestSubOutputMatchesMosquittoSub(t *testing.T) {
 					}
 				}
 				wg.Wait()
+				if ctx.Err() != nil {
+					t.Fatalf("timed out: mosquitto_sub printed %q, mqtt sub %q", rr.stdout, ro.stdout)
+				}
 				if rr.code != ro.code {
 					t.Fatalf("exit code: mosquitto_sub %d, mqtt sub %d (stderr %q / %q)", rr.code, ro.code, rr.stderr, ro.stderr)
 				}

@@ -328,17 +328,21 @@ func (r *runner) pubsub(ctx context.Context, withSubs, withPubs bool) error {
 	}
 	if !withPubs {
 		// sub: until every subscriber has its Count, or Duration, or Ctrl-C.
+		counted := false
 		for _, s := range r.subs {
 			if s.reached == nil {
 				continue
 			}
+			counted = true
 			select {
 			case <-s.reached:
 			case <-s.done:
 			case <-runCtx.Done():
 			}
 		}
-		<-runCtx.Done()
+		if !counted {
+			<-runCtx.Done()
+		}
 	}
 	wg.Wait()
 	t1 := time.Now()

@@ -328,7 +328,7 @@ func TestBenchFailOnLoss(t *testing.T) {
 	var r res
 	select {
 	case r = <-done:
-	case <-time.After(30 * time.Second):
+	case <-time.After(10 * time.Second): // --duration is 20s: -n must end it first
 		t.Fatal("bench sub did not stop after -n messages")
 	}
 	if r.code != 1 || !strings.Contains(r.errOut, "1 messages lost (--fail-on-loss)") {

@@ -22,7 +22,12 @@ func fanIn(tb testing.TB, b *Broker, addr string, pubs, n int, qos byte) (int, t
 	total := pubs * n
 	recvd := make(chan int, 1)
 	go func() {
-		// Read with a plain loop; write PUBACKs through a buffered writer.
+		// Read with a plain loop; write PUBACKs through a buffered writer,
+		// without the 5 s write deadline subscribe() left: under CPU
+		// contention the burst outlasts it, the PUBACKs stopped (bufio
+		// keeps the error) and the broker, its window full, rightly
+		// sent nothing more, which read as lost messages.
+		sub.nc.SetWriteDeadline(time.Time{})
 		w := bufio.NewWriter(sub.nc)
 		count := 0
 		var ack []byte
@@ -65,6 +70,7 @@ func fanIn(tb testing.TB, b *Broker, addr string, pubs, n int, qos byte) (int, t
 		}()
 		go func(i int) {
 			defer wg.Done()
+			r.nc.SetWriteDeadline(time.Time{}) // as the subscriber's
 			w := bufio.NewWriterSize(r.nc, 64<<10)
 			var buf []byte
 			for j := 0; j < n; j++ {

@@ -95,6 +95,12 @@ type Options struct {
 	// connections get on Linux (TLS and websockets always use a goroutine).
 	// Costs ~4x the memory per idle connection; see doc.go.
 	BlockingIO bool
+
+	// Tests only: linger replaces activeLinger when set; hookWait runs in
+	// an event-loop read run after it drained the socket, just before it
+	// waits for more (netpoll_test.go injects bytes there).
+	linger   time.Duration
+	hookWait func(*conn)
 }
 
 // DefaultOptions returns the documented defaults.

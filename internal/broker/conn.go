@@ -255,7 +255,7 @@ func (c *conn) readRun() {
 	// Only a connection that was already busy lingers: one that sends a
 	// packet now and then (CONNECT, PINGREQ) goes straight back to epoll
 	// without a deadline, whose runtime timer it would keep for good.
-	hot := c.b.clock()-c.lastRead.Load() < int64(activeLinger)
+	hot := c.b.clock()-c.lastRead.Load() < int64(c.b.lingerFor())
 	for {
 		if err := c.readReady(); err != nil {
 			c.teardown(err)
@@ -289,6 +289,13 @@ func (c *conn) readRun() {
 // last bytes before it goes back to epoll (and gives up its goroutine).
 const activeLinger = 100 * time.Millisecond
 
+func (b *Broker) lingerFor() time.Duration {
+	if b.opts.linger > 0 {
+		return b.opts.linger
+	}
+	return activeLinger
+}
+
 // waitActive waits until the socket is readable while the connection has
 // been active within activeLinger. It reports false when it went quiet
 // (or closing: the caller's next read sees that).
@@ -297,16 +304,20 @@ func (c *conn) waitActive(rc syscall.RawConn, w *readWaiter, ready func(uintptr)
 		if c.closed.Load() {
 			return true // readReady returns the close error
 		}
+		linger := c.b.lingerFor()
 		now := c.b.clock()
-		if now-c.lastRead.Load() >= int64(activeLinger) {
+		if now-c.lastRead.Load() >= int64(linger) {
 			return false
 		}
-		if *deadline-now < int64(activeLinger)/2 {
-			c.nc.SetReadDeadline(time.Now().Add(activeLinger))
-			*deadline = now + int64(activeLinger)
+		if *deadline-now < int64(linger)/2 {
+			c.nc.SetReadDeadline(time.Now().Add(linger))
+			*deadline = now + int64(linger)
 			if c.closed.Load() { // close() set its deadline before ours
 				return true
 			}
+		}
+		if h := c.b.opts.hookWait; h != nil {
+			h(c)
 		}
 		w.armed = true
 		if rc.Read(ready) == nil {
@@ -316,15 +327,22 @@ func (c *conn) waitActive(rc syscall.RawConn, w *readWaiter, ready func(uintptr)
 	}
 }
 
-// readWaiter makes syscall.RawConn.Read a plain wait for readability:
-// the first call says "not ready" (the socket was just drained), the
-// next one, after Go's poller saw data, says "done".
-type readWaiter struct{ armed bool }
+// readWaiter makes syscall.RawConn.Read a plain wait for readability.
+// RawConn.Read starts by forgetting what Go's poller knew of the socket
+// (runtime pollReset), so bytes that arrived after our last read, and
+// that the poller had already seen, would not wake the wait: it slept
+// until the linger deadline. The first call therefore looks at the socket
+// (a one-byte MSG_PEEK) and waits only when it is empty; the next one,
+// after the poller saw data, says "done".
+type readWaiter struct {
+	armed bool
+	peek  [1]byte
+}
 
-func (w *readWaiter) ready(uintptr) bool {
+func (w *readWaiter) ready(fd uintptr) bool {
 	if w.armed {
 		w.armed = false
-		return false
+		return !socketEmpty(int(fd), w.peek[:])
 	}
 	return true
 }
@@ -346,8 +364,11 @@ func (c *conn) readReady() (err error) {
 		if c.closed.Load() {
 			return c.closeErr()
 		}
-		switch _, err := c.step(false); err {
+		switch drained, err := c.step(false); err {
 		case nil:
+			if drained {
+				return nil
+			}
 		case errAgain:
 			return nil
 		default:
@@ -377,13 +398,17 @@ var errAgain = errors.New("would block")
 
 // step reads once (blocking: through net.Conn; otherwise a non-blocking
 // read of the socket, errAgain when empty) and dispatches the complete
-// packets. It returns the bytes read and the error that ends the
-// connection (already mapped by readError/handlerError), or errAgain.
-func (c *conn) step(blocking bool) (int, error) {
+// packets. It returns whether a non-blocking read got less than it asked
+// for (the socket was empty then: no need to read again to see EAGAIN)
+// and the error that ends the connection (already mapped by
+// readError/handlerError), or errAgain.
+func (c *conn) step(blocking bool) (drained bool, err error) {
 	if cap(c.in) > readBufSize {
 		// A packet larger than a pool buffer: read straight into its own.
-		n, err := c.read(c.in[len(c.in):cap(c.in)], blocking)
+		p := c.in[len(c.in):cap(c.in)]
+		n, err := c.read(p, blocking)
 		if n > 0 {
+			drained = n < len(p)
 			c.in = c.in[:len(c.in)+n]
 			if len(c.in) == cap(c.in) {
 				pkt := c.in
@@ -392,12 +417,12 @@ func (c *conn) step(blocking bool) (int, error) {
 				_, err := c.consume(pkt)
 				c.writeInline()
 				if err != nil {
-					return n, err
+					return drained, err
 				}
 			}
-			return n, nil
+			return drained, nil
 		}
-		return n, c.readFailed(err)
+		return false, c.readFailed(err)
 	}
 	bp := readPool.Get().(*[]byte)
 	buf := *bp
@@ -405,8 +430,9 @@ func (c *conn) step(blocking bool) (int, error) {
 	n, err := c.read(buf[k:], blocking)
 	if n <= 0 {
 		readPool.Put(bp)
-		return n, c.readFailed(err)
+		return false, c.readFailed(err)
 	}
+	drained = n < len(buf)-k
 	c.in = nil
 	c.inReader.Store(true)
 	rest, perr := c.consume(buf[:k+n])
@@ -415,7 +441,7 @@ func (c *conn) step(blocking bool) (int, error) {
 		c.keep(rest)
 	}
 	readPool.Put(bp)
-	return n, perr
+	return drained, perr
 }
 
 // keep saves the bytes of a partial packet until more arrive, sized for

@@ -146,6 +146,13 @@ func readFD(fd int, p []byte) (int, error) {
 	}
 }
 
+// socketEmpty reports whether a non-blocking socket has nothing to read
+// (no bytes, no end of stream, no error) without taking anything from it.
+func socketEmpty(fd int, p []byte) bool {
+	_, _, err := syscall.Recvfrom(fd, p, syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+	return err == syscall.EAGAIN
+}
+
 // writeFD writes what a non-blocking socket takes now: errAgain when it
 // takes nothing.
 func writeFD(fd int, p []byte) (int, error) {

@@ -20,4 +20,5 @@ func (p *poller) stop()                  {}
 func (p *poller) release()               {}
 func readFD(int, []byte) (int, error)    { return 0, errors.New("no event loop") }
 func socketFD(net.Conn) int              { return -1 }
+func socketEmpty(int, []byte) bool       { return false }
 func writeFD(int, []byte) (int, error)   { return 0, errors.New("no event loop") }

@@ -50,13 +50,23 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 		}
 		existed := b.index.Subscribe(topic.Subscription[*Session]{Subscriber: s, Filter: inner, Group: group, Options: opts})
 		s.mu.Lock()
-		if !s.ended {
+		ended := s.ended
+		if !ended {
 			if s.subs == nil {
 				s.subs = make(map[string]subRecord)
 			}
 			s.subs[sub.Filter] = subRecord{Group: group, Filter: inner, Options: opts}
 		}
 		s.mu.Unlock()
+		if ended {
+			// endSession takes out of the index only the subscriptions it
+			// found recorded; this one came after: take it out here, or it
+			// stays behind as a ghost subscriber. (Index first, then the
+			// check: a session that ends in between is seen here.)
+			b.index.Unsubscribe(s, inner, group)
+			codes[i] = packet.UnspecifiedError
+			continue
+		}
 		codes[i] = packet.ReasonCode(opts.QoS) // [MQTT-3.9.3-1]
 		b.log.Info(c.clientID + " " + strconv.Itoa(int(opts.QoS)) + " " + sub.Filter)
 		// Retained messages are not sent for shared subscriptions

@@ -395,7 +395,11 @@ func (b *Broker) acceptLoop(ln net.Listener) {
 		b.mu.Lock()
 		if b.closed {
 			b.mu.Unlock()
-			nc.Close()
+			if c.polled() {
+				closeFD(int(c.fd))
+			} else {
+				nc.Close()
+			}
 			return
 		}
 		b.conns[c] = struct{}{}
@@ -413,13 +417,13 @@ func (b *Broker) acceptLoop(ln net.Listener) {
 // a reader goroutine of its own.
 func (b *Broker) serveConn(c *conn) {
 	b.log.Info("New connection from " + c.remote + " on port " + c.port + ".")
-	if c.poll == nil {
+	if !c.polled() {
 		go c.serveBlocking()
 		return
 	}
 	// c.reading is held since newConn, so an event that fires before add
 	// returns is not acted on; the first run reads whatever is there.
-	if err := c.poll.add(c); err != nil {
+	if err := b.poll.add(c); err != nil {
 		b.log.Error("event loop: cannot watch a connection", "remote", c.remote, "err", err)
 		c.close(closeReason{})
 	}

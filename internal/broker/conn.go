@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"runtime"
 	"runtime/debug"
@@ -46,8 +47,7 @@ var (
 // ends it with teardown. Lock order: see LOCKS.md.
 type conn struct {
 	b      *Broker
-	nc     net.Conn
-	poll   *poller // nil with a reader goroutine
+	nc     net.Conn // nil for an event-loop connection: it owns fd instead
 	port   string
 	remote string
 
@@ -69,9 +69,13 @@ type conn struct {
 	aliasOut map[string]uint16
 	ws       *writeScratch // output buffer and PUBLISH; pooled, only while writing
 
-	mu     sync.Mutex // guards ctrl, reason, closing
+	mu     sync.Mutex // guards ctrl, reason, closing, rf, wf
 	ctrl   []ctrlPacket
 	reason closeReason
+
+	// Event loop: the poll files the reader (rf) and the writer (wf)
+	// borrow while they wait (pollFile); nil the rest of the time.
+	rf, wf *os.File
 
 	wmu      sync.Mutex   // held by runWriter while it runs: teardown waits on it
 	done     sync.Mutex   // locked from accept until teardown completes (takeover waits on it)
@@ -79,7 +83,7 @@ type conn struct {
 	lastRead atomic.Int64 // Broker.clock() at the last read
 	born     int64        // Broker.clock() at accept
 	timedOut atomic.Int32 // timeoutConnect or timeoutKeepAlive, set by the sweep before close
-	fd       int32        // socket served by the event loop; -1 with a reader goroutine
+	fd       int32        // socket owned and served by the event loop; -1 with a reader goroutine
 	closed   atomic.Bool  // closing, readable without mu
 	reading  atomic.Bool  // event loop: a run owns the reader side
 	writing  atomic.Bool  // the writing token: held by runWriter, and for good by teardown
@@ -127,12 +131,66 @@ func newConn(b *Broker, nc net.Conn, port string) *conn {
 	c.lastRead.Store(c.born - int64(time.Hour)) // not "hot" (readRun)
 	c.done.Lock()
 	if b.poll != nil {
-		if fd := socketFD(nc); fd >= 0 {
-			c.fd, c.poll = int32(fd), b.poll
+		// The event loop keeps a duplicate of the descriptor and closes
+		// the net.Conn: its netFD, Go's poll descriptor and two addresses
+		// are most of what an idle connection cost (doc.go).
+		if fd := ownSocket(nc); fd >= 0 {
+			c.fd, c.nc = int32(fd), nil
 			c.reading.Store(true) // the first run is started by serveConn
 		}
 	}
 	return c
+}
+
+// polled reports whether the event loop serves c (it owns fd, no net.Conn).
+func (c *conn) polled() bool { return c.fd >= 0 }
+
+// remoteAddr is the peer's address for ClientInfo.
+func (c *conn) remoteAddr() net.Addr {
+	if c.nc != nil {
+		return c.nc.RemoteAddr()
+	}
+	if ap, err := netip.ParseAddrPort(c.remote); err == nil {
+		return net.TCPAddrFromAddrPort(ap)
+	}
+	return &net.UnixAddr{Name: c.remote, Net: "unix"}
+}
+
+// pollFile returns the file in *slot (c.rf for the reader, c.wf for the
+// writer), making it if needed: a duplicate of the socket registered with
+// Go's poller, so a busy reader can wait for more bytes and a writer for
+// room, with deadlines, as on a net.Conn. It exists only while they wait
+// (dropFile); close() sets its deadlines, as it would a net.Conn's.
+func (c *conn) pollFile(slot **os.File) (*os.File, error) {
+	if f := *slot; f != nil {
+		return f, nil
+	}
+	fd, err := dupSocket(int(c.fd))
+	if err != nil {
+		return nil, err
+	}
+	f := os.NewFile(uintptr(fd), "")
+	c.mu.Lock()
+	*slot = f
+	closing := c.closing
+	c.mu.Unlock()
+	if closing { // close() came first: what it would have set
+		f.SetReadDeadline(time.Now())
+		f.SetWriteDeadline(time.Now().Add(time.Second))
+	}
+	return f, nil
+}
+
+// dropFile closes the poll file in *slot, if any.
+func (c *conn) dropFile(slot **os.File) {
+	if *slot == nil {
+		return
+	}
+	c.mu.Lock()
+	f := *slot
+	*slot = nil
+	c.mu.Unlock()
+	f.Close()
 }
 
 // waitDone blocks until the connection's teardown is complete.
@@ -153,13 +211,22 @@ func (c *conn) close(r closeReason) {
 	c.closing = true
 	c.reason = r
 	c.closed.Store(true)
+	rf, wf := c.rf, c.wf
 	c.mu.Unlock()
-	// Unblock a reader goroutine now, and a writer stuck on a peer that
-	// does not read within a second.
-	c.nc.SetReadDeadline(time.Now())
-	c.nc.SetWriteDeadline(time.Now().Add(time.Second))
+	// Unblock a reader now, and a writer stuck on a peer that does not
+	// read within a second.
+	if c.nc != nil {
+		c.nc.SetReadDeadline(time.Now())
+		c.nc.SetWriteDeadline(time.Now().Add(time.Second))
+	}
+	if rf != nil {
+		rf.SetReadDeadline(time.Now())
+	}
+	if wf != nil {
+		wf.SetWriteDeadline(time.Now().Add(time.Second))
+	}
 	// An idle event-loop connection has no goroutine: start one to end it.
-	if c.poll != nil && c.reading.CompareAndSwap(false, true) {
+	if c.polled() && c.reading.CompareAndSwap(false, true) {
 		go c.readRun()
 	}
 }
@@ -265,14 +332,15 @@ func (c *conn) readRun() {
 			break
 		}
 		if rc == nil {
-			rc = rawConn(c.nc)
+			rc = c.waitConn()
 		}
 		if rc == nil || !c.waitActive(rc, &w, ready, &deadline) {
 			break
 		}
 	}
+	c.dropFile(&c.rf) // before the token: the next run makes its own
 	c.reading.Store(false)
-	if err := c.poll.arm(c); err != nil {
+	if err := c.b.poll.arm(c); err != nil {
 		if c.reading.CompareAndSwap(false, true) {
 			c.close(closeReason{})
 			c.teardown(err)
@@ -310,7 +378,7 @@ func (c *conn) waitActive(rc syscall.RawConn, w *readWaiter, ready func(uintptr)
 			return false
 		}
 		if *deadline-now < int64(linger)/2 {
-			c.nc.SetReadDeadline(time.Now().Add(linger))
+			c.rf.SetReadDeadline(time.Now().Add(linger))
 			*deadline = now + int64(linger)
 			if c.closed.Load() { // close() set its deadline before ours
 				return true
@@ -347,13 +415,17 @@ func (w *readWaiter) ready(fd uintptr) bool {
 	return true
 }
 
-func rawConn(nc net.Conn) syscall.RawConn {
-	if sc, ok := nc.(syscall.Conn); ok {
-		if rc, err := sc.SyscallConn(); err == nil {
-			return rc
-		}
+// waitConn is what a lingering run waits on: its poll file.
+func (c *conn) waitConn() syscall.RawConn {
+	f, err := c.pollFile(&c.rf)
+	if err != nil {
+		return nil
 	}
-	return nil
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	return rc
 }
 
 // readReady reads until the socket is drained. It returns nil when it is,
@@ -457,10 +529,16 @@ func (c *conn) keep(rest []byte) {
 func (c *conn) read(p []byte, blocking bool) (int, error) {
 	var n int
 	var err error
-	if blocking || c.fd < 0 {
+	switch {
+	case c.nc != nil:
 		n, err = c.nc.Read(p)
-	} else {
+	case !blocking:
 		n, err = readFD(int(c.fd), p)
+	default: // the AUTH exchange (readPacket)
+		var f *os.File
+		if f, err = c.pollFile(&c.rf); err == nil {
+			n, err = f.Read(p)
+		}
 	}
 	if n > 0 {
 		c.lastRead.Store(c.b.clock())
@@ -552,7 +630,11 @@ func (c *conn) readPacket() (packet.Packet, error) {
 	c.writeInline()
 	defer c.inReader.Store(true)
 	maxIn := int(c.b.opts.MaxPacketSize)
-	c.nc.SetReadDeadline(time.Time{}) // not the event loop's linger deadline
+	if c.nc != nil {
+		c.nc.SetReadDeadline(time.Time{})
+	} else if c.rf != nil {
+		c.rf.SetReadDeadline(time.Time{}) // not the linger deadline
+	}
 	if c.closed.Load() {
 		return nil, c.closeErr()
 	}
@@ -736,6 +818,7 @@ func (c *conn) runWriter() {
 }
 
 func (c *conn) releaseScratch() {
+	c.dropFile(&c.wf)
 	ws := c.ws
 	c.ws = nil
 	if cap(ws.out) > 1<<20 {
@@ -802,8 +885,22 @@ func (c *conn) flush() error {
 	if c.closed.Load() {
 		d = time.Second
 	}
-	c.nc.SetWriteDeadline(time.Now().Add(d))
-	n, err := c.nc.Write(out)
+	var w io.Writer = c.nc
+	if c.nc == nil {
+		// The socket is full: wait for room on Go's poller.
+		f, err := c.pollFile(&c.wf)
+		if err != nil {
+			return err
+		}
+		if c.closed.Load() {
+			d = time.Second // close() may have set its deadline before ours
+		}
+		f.SetWriteDeadline(time.Now().Add(d))
+		w = f
+	} else {
+		c.nc.SetWriteDeadline(time.Now().Add(d))
+	}
+	n, err := w.Write(out)
 	c.b.stats.bytesSent.Add(int64(n))
 	return err
 }
@@ -834,10 +931,13 @@ func (c *conn) teardown(err error) {
 		runtime.Gosched()
 	}
 	c.finish()
-	if c.poll != nil {
-		c.poll.remove(c)
+	c.dropFile(&c.rf)
+	if c.polled() {
+		c.b.poll.remove(c)
+		closeFD(int(c.fd))
+	} else {
+		c.nc.Close()
 	}
-	c.nc.Close()
 	c.in = nil
 	c.cleanup(err)
 	c.b.removeConn(c)

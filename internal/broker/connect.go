@@ -29,7 +29,7 @@ func (c *conn) handleConnect(p *packet.Connect) error {
 		ClientID:        p.ClientID,
 		Username:        p.Username,
 		HasUsername:     p.UsernameFlag,
-		Remote:          c.nc.RemoteAddr(),
+		Remote:          c.remoteAddr(),
 		Listener:        c.port,
 		ProtocolVersion: p.ProtocolVersion,
 	}

@@ -36,7 +36,9 @@ type Authenticator interface {
 // ConnAuthenticator is implemented by an Authenticator that needs the
 // network connection itself, e.g. for the TLS client certificate
 // (listener.PeerIdentity, for use_identity_as_username). The broker calls
-// AuthenticateConn instead of Authenticate. It may set info.Username and
+// AuthenticateConn instead of Authenticate; nc is nil for plain TCP and
+// unix-socket connections on Linux, which the event loop serves from the
+// bare descriptor (info.Remote has the address). It may set info.Username and
 // info.HasUsername: when it accepts the client, the broker uses them from
 // then on, in every Authorizer call and in the client's ClientInfo.
 type ConnAuthenticator interface {

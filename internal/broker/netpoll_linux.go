@@ -170,6 +170,41 @@ func writeFD(fd int, p []byte) (int, error) {
 	}
 }
 
+// ownSocket takes the descriptor of a plain TCP or unix socket away from
+// its net.Conn: it returns a duplicate (non-blocking, close-on-exec) and
+// closes the net.Conn, which frees Go's netFD, poll descriptor and
+// addresses. It returns -1, leaving nc alone, for anything else (TLS,
+// websockets, wrappers: those keep a reader goroutine) or on error.
+func ownSocket(nc net.Conn) int {
+	fd := socketFD(nc)
+	if fd < 0 {
+		return -1
+	}
+	dup, err := dupSocket(fd)
+	if err != nil {
+		return -1
+	}
+	nc.Close()
+	return dup
+}
+
+// dupSocket duplicates fd, close-on-exec; the duplicate shares the open
+// file (and so O_NONBLOCK).
+func dupSocket(fd int) (int, error) {
+	for {
+		r, _, e := syscall.Syscall(syscall.SYS_FCNTL, uintptr(fd), syscall.F_DUPFD_CLOEXEC, 0)
+		switch e {
+		case 0:
+			return int(r), nil
+		case syscall.EINTR:
+			continue
+		}
+		return -1, e
+	}
+}
+
+func closeFD(fd int) error { return syscall.Close(fd) }
+
 // socketFD returns the descriptor of a plain TCP or unix socket, -1 for
 // anything else (TLS, websockets, wrappers): those keep a reader goroutine.
 func socketFD(nc net.Conn) int {

@@ -20,5 +20,8 @@ func (p *poller) stop()                  {}
 func (p *poller) release()               {}
 func readFD(int, []byte) (int, error)    { return 0, errors.New("no event loop") }
 func socketFD(net.Conn) int              { return -1 }
+func ownSocket(net.Conn) int             { return -1 }
+func dupSocket(int) (int, error)         { return -1, errors.New("no event loop") }
+func closeFD(int) error                  { return errors.New("no event loop") }
 func socketEmpty(int, []byte) bool       { return false }
 func writeFD(int, []byte) (int, error)   { return 0, errors.New("no event loop") }

@@ -1,6 +1,10 @@
 package broker
 
 import (
+	"bytes"
+	"fmt"
+	"net"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -49,5 +53,77 @@ func TestLingerSeesBytesThatArriveBeforeTheWait(t *testing.T) {
 		if _, ok := p.(*packet.Pingresp); !ok {
 			t.Fatalf("got %T, want PINGRESP", p)
 		}
+	}
+}
+
+// openFDs counts this process's open descriptors.
+func openFDs(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skipf("no /proc/self/fd: %v", err)
+	}
+	return len(ents)
+}
+
+// TestEventLoopOwnsDescriptors: an event-loop connection keeps the bare
+// descriptor and no net.Conn; the poll files it borrows while a writer
+// waits for room (a subscriber that stopped reading) are given back, and
+// once every client is gone, ended normally or by WriteTimeout, the
+// process holds as many descriptors as before.
+func TestEventLoopOwnsDescriptors(t *testing.T) {
+	b, addr := startBroker(t, func(o *Options) { o.WriteTimeout = time.Second })
+	if b.poll == nil {
+		t.Skip("no event loop (BlockingIO or not Linux)")
+	}
+	base := openFDs(t)
+	var clients []*raw
+	for i := 0; i < 10; i++ {
+		clients = append(clients, connectRaw(t, addr, packet.V311, fmt.Sprint("fd-", i)))
+	}
+	b.mu.Lock()
+	for c := range b.conns {
+		if c.nc != nil || c.fd < 0 {
+			t.Errorf("event-loop connection %s: nc %v, fd %d", c.clientID, c.nc, c.fd)
+		}
+		if a, ok := c.info.Remote.(*net.TCPAddr); !ok || a.String() != c.remote {
+			t.Errorf("ClientInfo.Remote %#v, want the TCP address %s", c.info.Remote, c.remote)
+		}
+	}
+	b.mu.Unlock()
+	// A subscriber that never reads: its writer fills the socket, waits on
+	// a poll file and is closed after WriteTimeout.
+	stuck := connectRaw(t, addr, packet.V311, "stuck")
+	stuck.subscribe(1, packet.Properties{}, packet.Subscription{Filter: "flood", QoS: 1})
+	pub := connectRaw(t, addr, packet.V311, "pub")
+	payload := bytes.Repeat([]byte("x"), 64<<10)
+	for i := 0; i < 200; i++ { // 12.5 MiB, more than loopback buffers hold
+		pub.send(&packet.Publish{Topic: "flood", Payload: payload})
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for b.nconns.Load() > 11 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := b.nconns.Load(); n != 11 {
+		t.Fatalf("%d connections, want 11: the stuck subscriber was not closed after WriteTimeout", n)
+	}
+	stuck.nc.Close()
+	pub.nc.Close()
+	for _, r := range clients {
+		r.send(&packet.Disconnect{})
+		r.nc.Close()
+	}
+	for b.nconns.Load() > 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	var got int
+	for {
+		if got = openFDs(t); got <= base || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got > base {
+		t.Fatalf("%d descriptors open after every client left, %d before", got, base)
 	}
 }

@@ -54,7 +54,6 @@ type conn struct {
 	// Set by the CONNECT handler before anything is written, then read-only.
 	clientID   string
 	sess       *Session // written under mu (with the CONNACK); the writer reads it under mu
-	window     int      // outbound inflight window
 	authMethod string
 	authState  any
 	info       ClientInfo
@@ -69,9 +68,8 @@ type conn struct {
 	aliasOut map[string]uint16
 	ws       *writeScratch // output buffer and PUBLISH; pooled, only while writing
 
-	mu     sync.Mutex // guards ctrl, reason, closing, rf, wf
-	ctrl   []ctrlPacket
-	reason closeReason
+	mu   sync.Mutex // guards ctrl, reason, closing, rf, wf
+	ctrl []ctrlPacket
 
 	// Event loop: the poll files the reader (rf) and the writer (wf)
 	// borrow while they wait (pollFile); nil the rest of the time.
@@ -90,6 +88,7 @@ type conn struct {
 	wpending atomic.Bool  // notify() since the writer last looked for work
 
 	// Small fields packed together (set by CONNECT / the reader unless noted).
+	window       int32  // outbound inflight window (CONNECT)
 	maxOut       uint32 // client's Maximum Packet Size, 0: none
 	willDelay    uint32
 	expiry       uint32
@@ -99,8 +98,9 @@ type conn struct {
 	problemInfo  bool // Request Problem Information (MQTT 5), default true
 	connAccepted bool
 	connectSeen  bool
-	normalClose  bool // DISCONNECT 0x00 received: discard the will
-	closing      bool // under mu
+	normalClose  bool        // DISCONNECT 0x00 received: discard the will
+	closing      bool        // under mu
+	reason       closeReason // under mu
 }
 
 // ctrlPacket is a queued control packet; a nil p is a plain acknowledgement

@@ -39,11 +39,11 @@ func (c *conn) handleConnect(p *packet.Connect) error {
 		return errRejected{rc}
 	}
 
-	c.window = b.opts.MaxInflight
+	window := b.opts.MaxInflight
 	if v5 {
 		pr := &p.Properties
-		if pr.HasReceiveMaximum && int(pr.ReceiveMaximum) < c.window {
-			c.window = int(pr.ReceiveMaximum) // [MQTT-3.3.4-7]
+		if pr.HasReceiveMaximum && int(pr.ReceiveMaximum) < window {
+			window = int(pr.ReceiveMaximum) // [MQTT-3.3.4-7]
 		}
 		if pr.HasMaximumPacketSize {
 			c.maxOut = pr.MaximumPacketSize
@@ -55,9 +55,7 @@ func (c *conn) handleConnect(p *packet.Connect) error {
 			c.problemInfo = false
 		}
 	}
-	if c.window > 65535 {
-		c.window = 65535
-	}
+	c.window = int32(min(window, 65535))
 
 	id := p.ClientID
 	assigned := false

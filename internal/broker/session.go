@@ -131,7 +131,7 @@ func (s *Session) takeForSend(c *conn, out []delivery) []delivery {
 			s.b.stats.pubDropped.Add(1)
 			continue
 		}
-		if d.qos > 0 && len(s.inflight) >= c.window {
+		if d.qos > 0 && len(s.inflight) >= int(c.window) {
 			break
 		}
 		s.popLocked()

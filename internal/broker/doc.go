@@ -24,56 +24,79 @@
 // # Network layer: event loop, measured against goroutine per connection
 //
 // Plain TCP and unix-socket connections on Linux are served by an epoll
-// event loop (netpoll_linux.go): a socket is registered one-shot; when it is
-// readable a short-lived goroutine reads it, dispatches the packets and, if
-// the connection was already busy, keeps waiting on Go's own poller
-// (syscall.RawConn.Read, no buffer held) until it has been quiet for 100 ms,
-// then re-arms epoll and exits. The writer goroutine exists only while there
-// is output. Read and write buffers come from pools while bytes flow. An idle
-// connection therefore holds no goroutine and no buffer: its conn (384 B),
-// Session (192 B), net.TCPConn and Go's poll descriptor. TLS, websockets,
-// other systems and Options.BlockingIO use the same conn with one reader
-// goroutine per connection (readBlocking); the test suite runs on both
-// (BROKER_TEST_BLOCKING=1 selects the latter).
+// event loop (netpoll_linux.go). At accept the loop keeps a duplicate of
+// the socket's descriptor and closes the net.Conn (ownSocket), so Go's
+// netFD, its poll descriptor and the two addresses are gone. The socket is
+// registered one-shot; when it is readable a short-lived goroutine reads
+// it, dispatches the packets and, if the connection was already busy,
+// keeps waiting for more until it has been quiet for 100 ms, then re-arms
+// epoll and exits. The writer goroutine exists only while there is output.
+// Waiting with a deadline (that lingering reader, a writer whose socket is
+// full, the blocking read of the MQTT 5 AUTH exchange) borrows a poll file:
+// another duplicate wrapped in an os.File, i.e. registered with Go's own
+// poller, made when the wait starts and closed when it ends (pollFile).
+// Read and write buffers come from pools while bytes flow. An idle
+// connection therefore holds no goroutine, no buffer and no net.Conn: its
+// conn (384 B), Session (192 B), the descriptor, its address and client id.
+// TLS, websockets, other systems and Options.BlockingIO use the same conn
+// with one reader goroutine per connection (readBlocking); the test suite
+// runs on both (BROKER_TEST_BLOCKING=1 selects the latter).
 //
-// We did not take lesismal/nbio or cloudwego/netpoll: the sockets stay
-// owned by their net.Conn (writes with deadlines, the blocking read of the
-// MQTT 5 AUTH exchange, close), and only readiness comes from epoll, in
-// ~200 lines with no dependency and no second TLS stack.
+// A lingering reader waits through syscall.RawConn.Read, which starts by
+// clearing the readiness Go's poller had recorded; its callback therefore
+// peeks (MSG_PEEK) before it says "wait", or bytes that arrived between our
+// last read and the wait slept until the linger deadline (up to ~160 ms:
+// fan-in QoS 1 went from ~150k to ~230k messages/s when that was fixed).
+//
+// We did not take lesismal/nbio or cloudwego/netpoll: only readiness and
+// the non-blocking reads and writes are ours, every wait is Go's poller's,
+// in ~250 lines with no dependency and no second TLS stack.
 //
 // Figures, 2-core Linux shared with other jobs, mqtt bench on loopback,
 // 64-byte payloads. Resident memory per idle connection: RSS delta of the
-// broker while `mqtt bench conn -c 10000` holds the connections, / 10,000:
+// broker while `mqtt bench conn -c 10000` holds the connections, / 10,000
+// (default GOGC; scripts/bench-compare.sh's memory scenario):
 //
 //	before (reader + writer goroutine, 4 KiB bufio.Reader, 16 KiB bufio.Writer)  19.3 KiB
 //	goroutine per connection now (Options.BlockingIO: the reader goroutine
 //	  holds a 16 KiB pool buffer while blocked in Read)                        12.0 KiB
-//	event loop (default)                                                        2.4 KiB
+//	event loop, socket kept in its net.Conn                                   2.2-2.4 KiB
+//	event loop, bare descriptor (default)                                     1.4-1.6 KiB
 //	Mosquitto 2.0.11                                                            0.7 KiB
 //	mochi-mqtt v2                                                              87   KiB
 //
-// The remaining 2.4 KiB: 1.3 KiB of live heap (conn, Session, net.netFD,
-// two TCPAddr, map entries, client id), ~0.6 KiB outside the heap that is
-// mostly Go's pollDesc, and the garbage collector's headroom (RSS is about
-// 1.8× the live heap at GOGC=100). Reaching 2 KiB means owning the raw file
-// descriptor (dup it, close the net.Conn, write through epoll's EPOLLOUT),
-// which removes the netFD, addresses and pollDesc; not done yet.
+// Owning the descriptor was measured against the alternatives before it was
+// chosen. It removed ~0.35 KiB of live heap (netFD 128 B, two TCPAddr with
+// their sockaddrs 160 B, TCPConn) and Go's pollDesc outside the heap
+// (OtherSys fell from 6.2 to 3.9 MiB for 10,000 connections), and the GC
+// headroom shrank with the heap: 0.8 KiB live per connection now (conn,
+// Session, client id, remote address and string, map entries). Shrinking
+// structs further buys little (conn and Session are at their size classes;
+// the next ones down need 128 and 32 bytes less). GOGC is an operator's
+// knob, not a default here: GOGC=50 gives 1.33-1.35 KiB, GOGC=200 1.66 KiB.
 //
 // Throughput of the two read paths is the same within this machine's noise
 // once a busy connection waits on Go's poller (without that, the raw epoll
-// wake-up per batch cost fan-out ~30% more CPU per message). scripts/bench-compare.sh,
-// one run at load average 0.8, messages/s delivered (loss):
+// wake-up per batch cost fan-out ~30% more CPU per message); owning the
+// descriptor changed none of the loads (A/B below). scripts/bench-compare.sh,
+// messages/s delivered (loss); Mosquitto and mochi-mqtt from an earlier run
+// at load average 0.8, ours two runs at ~1.5 each:
 //
-//	scenario              ours            Mosquitto             mochi-mqtt           ours/best
-//	fan-in 4→1, QoS 0     698k (0)        56k (0)               133k (27% lost)      5.2
-//	fan-in 4→1, QoS 1     101k (0)        12k (51% lost)        41k (0)              2.5
-//	fan-out 1→50, QoS 0   2.80M (0)       91k (0)               313k (0)             8.9
-//	50 pairs, QoS 1       248k (0)        14k (0)               57k (0)              4.3
+//	scenario              ours                   Mosquitto        mochi-mqtt          ours/best (low)
+//	fan-in 4→1, QoS 0     754k-767k (0)          56k (0)          133k (27% lost)     5.7
+//	fan-in 4→1, QoS 1     232k-237k (0)          12k (51% lost)   41k (0)             5.7
+//	fan-out 1→50, QoS 0   2.16M-2.45M (0)        91k (0)          313k (0)            6.9
+//	50 pairs, QoS 1       226k-239k (0)          14k (0)          57k (0)             4.0
+//
+// Before the two changes above, the same two runs gave 774k-790k, 132k-166k,
+// 2.31M-2.37M and 235k-237k, and 2.30-2.36 KiB per idle connection; five
+// alternating fan-in QoS 0 runs give medians of 804k (before), 798k (with
+// the peek) and 807k (bare descriptor too).
 //
 // Fan-in at QoS 1 is bound by latency (each publisher keeps 20 messages in
-// flight): with --inflight 100 it reaches ~140k. Where the time goes (pprof,
-// TestPerfServe): syscalls ~30% at QoS 1 (small batches), allocation and GC
-// ~20% (the decoder's Publish, Message, payload), routing and queues ~15%.
+// flight). Where the time goes (pprof, TestPerfServe): syscalls ~30% at
+// QoS 1 (small batches), allocation and GC ~20% (the decoder's Publish,
+// Message, payload), routing and queues ~15%.
 //
 // # Queue limits
 //

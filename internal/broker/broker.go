@@ -101,6 +101,8 @@ type Options struct {
 	// waits for more (netpoll_test.go injects bytes there).
 	linger   time.Duration
 	hookWait func(*conn)
+	// Tests only: pollFile fails as if out of descriptors.
+	noPollFiles bool
 }
 
 // DefaultOptions returns the documented defaults.

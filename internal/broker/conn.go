@@ -165,6 +165,9 @@ func (c *conn) pollFile(slot **os.File) (*os.File, error) {
 	if f := *slot; f != nil {
 		return f, nil
 	}
+	if c.b.opts.noPollFiles {
+		return nil, syscall.EMFILE
+	}
 	fd, err := dupSocket(int(c.fd))
 	if err != nil {
 		return nil, err
@@ -889,8 +892,8 @@ func (c *conn) flush() error {
 	if c.nc == nil {
 		// The socket is full: wait for room on Go's poller.
 		f, err := c.pollFile(&c.wf)
-		if err != nil {
-			return err
+		if err != nil { // out of descriptors (EMFILE): poll by sleeping
+			return c.writeSlow(out, d)
 		}
 		if c.closed.Load() {
 			d = time.Second // close() may have set its deadline before ours
@@ -903,6 +906,36 @@ func (c *conn) flush() error {
 	n, err := w.Write(out)
 	c.b.stats.bytesSent.Add(int64(n))
 	return err
+}
+
+// writeSlow writes out to the bare socket without a poll file (none could
+// be made): non-blocking writes with sleeps in between, within d of no
+// progress (a second once the connection is closing).
+func (c *conn) writeSlow(out []byte, d time.Duration) error {
+	pause := time.Millisecond
+	last := time.Now()
+	for len(out) > 0 {
+		n, err := writeFD(int(c.fd), out)
+		c.b.stats.bytesSent.Add(int64(n))
+		if err != nil && err != errAgain {
+			return err
+		}
+		out = out[n:]
+		now := time.Now()
+		if n > 0 {
+			last, pause = now, time.Millisecond
+			continue
+		}
+		if c.closed.Load() {
+			d = min(d, time.Second)
+		}
+		if now.Sub(last) >= d {
+			return os.ErrDeadlineExceeded
+		}
+		time.Sleep(pause)
+		pause = min(2*pause, 20*time.Millisecond)
+	}
+	return nil
 }
 
 // wrote is called after a packet was appended to c.ws.out.

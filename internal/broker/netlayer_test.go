@@ -84,3 +84,30 @@ func TestLargePublish(t *testing.T) {
 		t.Fatalf("want PUBACK 1, got %+v", ack)
 	}
 }
+
+// When the event loop cannot borrow poll files (out of descriptors), a
+// writer whose socket is full polls by sleeping and a busy reader goes
+// back to epoll: 16 MiB for a subscriber that starts reading late, more
+// than the socket buffers hold, all arrive in order.
+func TestFullSocketWithoutPollFiles(t *testing.T) {
+	b, addr := startBroker(t, func(o *Options) { o.noPollFiles = true })
+	if b.poll == nil {
+		t.Skip("no event loop (BlockingIO or not Linux)")
+	}
+	sub := connectRaw(t, addr, packet.V311, "late-sub")
+	sub.subscribe(1, packet.Properties{}, packet.Subscription{Filter: "late", QoS: 0})
+	pub := connectRaw(t, addr, packet.V311, "late-pub")
+	payload := bytes.Repeat([]byte("x"), 1<<20)
+	const n = 16
+	for i := 0; i < n; i++ {
+		payload[0] = byte(i)
+		pub.send(&packet.Publish{Topic: "late", Payload: payload})
+	}
+	time.Sleep(300 * time.Millisecond) // the writer meets a full socket
+	for i := 0; i < n; i++ {
+		got := sub.recvPublish()
+		if len(got.Payload) != len(payload) || got.Payload[0] != byte(i) {
+			t.Fatalf("message %d: %d bytes, first %d", i, len(got.Payload), got.Payload[0])
+		}
+	}
+}

@@ -293,3 +293,24 @@ func TestDrainEndsWhenNothingArrives(t *testing.T) {
 		t.Fatalf("drained for %.1fs with nothing arriving", rep.Durations.Drain)
 	}
 }
+
+// The drain stops at --drain or after quietDrain with nothing arriving; only the first,
+// while messages still arrive, marks the loss as possibly late.
+func TestDrainEnds(t *testing.T) {
+	t0 := time.Now()
+	for _, c := range []struct {
+		name                string
+		now, deadline, last time.Duration // from t0
+		stop, cut           bool
+	}{
+		{"arriving, before --drain", 500 * time.Millisecond, 2 * time.Second, 400 * time.Millisecond, false, false},
+		{"quiet for a second", 1500 * time.Millisecond, 2 * time.Second, 400 * time.Millisecond, true, false},
+		{"--drain while arriving", 2 * time.Second, 2 * time.Second, 1900 * time.Millisecond, true, true},
+		{"--drain while quiet", 3 * time.Second, 2 * time.Second, 1 * time.Second, true, false},
+	} {
+		stop, cut := drainEnds(t0.Add(c.now), t0.Add(c.deadline), t0.Add(c.last))
+		if stop != c.stop || cut != c.cut {
+			t.Errorf("%s: stop %v cut %v, want %v %v", c.name, stop, cut, c.stop, c.cut)
+		}
+	}
+}

@@ -40,7 +40,9 @@
 //     publisher/subscriber pairs. Which subscriber should get which publisher is decided
 //     with mqtt/topic.Match, and loss = Σ sent(p) × subscribers matching p − unique received,
 //     computed after a drain period that ends early once nothing is missing or nothing has
-//     arrived for a second (a broker that dropped messages never sends them).
+//     arrived for a second (a broker that dropped messages never sends them). When it
+//     ends at --drain while messages still arrive, the report says so (drain_cut): that
+//     loss may only be late.
 //
 // Connections use the transports of the connection flags (tcp, tls, ws, wss, unix); see
 // dial.go.

@@ -65,12 +65,15 @@ type Connections struct {
 
 // Messages counts messages.
 type Messages struct {
-	Sent       uint64 `json:"sent"`
-	Acked      uint64 `json:"acked"`
-	AckErrors  uint64 `json:"ack_errors"`
-	Received   uint64 `json:"received"`
-	Expected   uint64 `json:"expected"`
-	Lost       uint64 `json:"lost"`
+	Sent      uint64 `json:"sent"`
+	Acked     uint64 `json:"acked"`
+	AckErrors uint64 `json:"ack_errors"`
+	Received  uint64 `json:"received"`
+	Expected  uint64 `json:"expected"`
+	Lost      uint64 `json:"lost"`
+	// DrainCut: the drain ended at --drain while messages were still arriving, so some of
+	// Lost may only be late (a longer --drain tells).
+	DrainCut   bool   `json:"drain_cut,omitempty"`
 	Duplicated uint64 `json:"duplicated"`
 	OutOfOrder uint64 `json:"out_of_order"`
 	Other      uint64 `json:"other"` // payloads without this run's bench header
@@ -150,7 +153,11 @@ func (r *Report) WriteTable(w io.Writer) error {
 		if r.Scenario != ScenarioPub {
 			row("received", "%d (%s msgs/s)", m.Received, human(r.Rates.ReceivedPerS))
 			row("expected", "%d", m.Expected)
-			row("lost", "%d", m.Lost)
+			if m.DrainCut {
+				row("lost", "%d (the drain ended at --drain while messages were still arriving: some may be late; try a longer --drain)", m.Lost)
+			} else {
+				row("lost", "%d", m.Lost)
+			}
 			row("duplicated", "%d", m.Duplicated)
 			row("out of order", "%d", m.OutOfOrder)
 			if m.Other > 0 {

@@ -354,12 +354,14 @@ func (r *runner) pubsub(ctx context.Context, withSubs, withPubs bool) error {
 	}
 	// A broker that dropped messages never sends them, so the drain also ends once nothing
 	// has arrived for quietDrain; a slow broker still delivering keeps it going up to Drain.
+	drainCut := false
 	if withPubs && withSubs {
 		deadline := time.Now().Add(cfg.Drain)
 		got, lastChange := r.uniqueTotal(), time.Now()
 		for got < expected && r.subsAlive() && ctx.Err() == nil {
 			now := time.Now()
-			if !now.Before(deadline) || now.Sub(lastChange) >= quietDrain {
+			if stop, cut := drainEnds(now, deadline, lastChange); stop {
+				drainCut = cut
 				break
 			}
 			time.Sleep(20 * time.Millisecond) // wake-ups cost CPU that counts as bench's own
@@ -410,6 +412,7 @@ func (r *runner) pubsub(ctx context.Context, withSubs, withPubs bool) error {
 		u := r.uniqueTotal()
 		if m.Expected > u {
 			m.Lost = m.Expected - u
+			m.DrainCut = drainCut
 		}
 	}
 	rep.Latency = latencyOf(hist)
@@ -571,4 +574,15 @@ func (r *runner) finishReport(ctx context.Context) {
 		}
 		rep.Errors = append(rep.Errors, e)
 	}
+}
+
+// drainEnds says whether the drain stops now: at --drain (deadline), or once nothing has
+// arrived for quietDrain. cut is true when it stops at --drain while messages were still
+// arriving: what is missing then may be late rather than lost.
+func drainEnds(now, deadline, lastChange time.Time) (stop, cut bool) {
+	quiet := now.Sub(lastChange) >= quietDrain
+	if !now.Before(deadline) {
+		return true, !quiet
+	}
+	return quiet, false
 }

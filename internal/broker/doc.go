@@ -35,6 +35,8 @@
 // full, the blocking read of the MQTT 5 AUTH exchange) borrows a poll file:
 // another duplicate wrapped in an os.File, i.e. registered with Go's own
 // poller, made when the wait starts and closed when it ends (pollFile).
+// Out of descriptors, a reader goes back to epoll instead and a writer
+// retries its full socket with short sleeps (writeSlow).
 // Read and write buffers come from pools while bytes flow. An idle
 // connection therefore holds no goroutine, no buffer and no net.Conn: its
 // conn (384 B), Session (192 B), the descriptor, its address and client id.

@@ -67,7 +67,7 @@ func (c *collector) waitN(t testing.TB, n int) []string {
 }
 
 func TestPaho311RoundTripAndPersistentSession(t *testing.T) {
-	_, addr := startBroker(t, nil)
+	b, addr := startBroker(t, nil)
 	got := newCollector()
 	handler := func(_ mqtt.Client, m mqtt.Message) {
 		got.add(fmt.Sprintf("%s q%d r%v %s", m.Topic(), m.Qos(), m.Retained(), m.Payload()))
@@ -84,6 +84,11 @@ func TestPaho311RoundTripAndPersistentSession(t *testing.T) {
 	}
 	// Offline: QoS 1 and 2 are queued, QoS 0 is not.
 	sub.Disconnect(50)
+	// Wait until the broker has read the DISCONNECT: otherwise the new
+	// connection below may take the session over while m2's PUBREC is
+	// still unread on the old socket, and m2 comes again with DUP (allowed
+	// at QoS 2, but not what this test is about).
+	waitOffline(t, b, "paho-sub")
 	for q := byte(0); q <= 2; q++ {
 		wait(t, pub.Publish("p/y", q, false, fmt.Sprint("o", q)))
 	}
@@ -231,4 +236,21 @@ func BenchmarkPaho311QoS1(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(n*b.N)/time.Since(start).Seconds(), "msgs/s")
+}
+
+// waitOffline waits until the session of clientID has no connection.
+func waitOffline(t testing.TB, b *Broker, clientID string) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		b.mu.Lock()
+		s := b.sessions[clientID]
+		b.mu.Unlock()
+		if s == nil || !s.online.Load() {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("session %q still online", clientID)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -20,35 +19,17 @@ import (
 	"github.com/mqttkit/mqtt/internal/testutil"
 )
 
-// syncBuffer is a bytes.Buffer safe for a subprocess writing while the test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // served is `mqtt serve -c FILE` running as a subprocess.
 type served struct {
 	t   *testing.T
 	cmd *exec.Cmd
-	log *syncBuffer // stderr: the broker's log (log_dest stderr)
+	log *testutil.LockedBuffer // stderr: the broker's log (log_dest stderr)
 }
 
 func serveConf(t *testing.T, conf string, extra ...string) *served {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	s := &served{t: t, cmd: mqttCmd(ctx, append([]string{"serve", "-c", conf}, extra...)...), log: &syncBuffer{}}
+	s := &served{t: t, cmd: mqttCmd(ctx, append([]string{"serve", "-c", conf}, extra...)...), log: &testutil.LockedBuffer{}}
 	s.cmd.Stderr, s.cmd.Stdout = s.log, s.log
 	if err := s.cmd.Start(); err != nil {
 		cancel()
@@ -103,7 +84,7 @@ func bgTool(t *testing.T, path string, args ...string) func() result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	cmd := exec.CommandContext(ctx, path, args...)
-	var out, errb syncBuffer
+	var out, errb testutil.LockedBuffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Start(); err != nil {
 		cancel()

@@ -77,7 +77,7 @@ type Mosquitto struct {
 	Port       int    // the loopback port it listens on
 	Addr       string // "127.0.0.1:PORT"
 	ConfigFile string // the generated configuration
-	out        *lockedBuffer
+	out        *LockedBuffer
 }
 
 // Log returns what the broker has written to stdout and stderr so far.
@@ -136,7 +136,7 @@ func startMosquitto(t testing.TB, bin, dir string, attempt int, extra []string) 
 	if err := os.WriteFile(conf, []byte(configText(port, extra)), 0o644); err != nil {
 		return nil, err
 	}
-	m := &Mosquitto{Port: port, Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), ConfigFile: conf, out: &lockedBuffer{}}
+	m := &Mosquitto{Port: port, Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), ConfigFile: conf, out: &LockedBuffer{}}
 	cmd := exec.Command(bin, "-c", conf)
 	cmd.Stdout, cmd.Stderr = m.out, m.out
 	if err := cmd.Start(); err != nil {
@@ -176,19 +176,20 @@ func startMosquitto(t testing.TB, bin, dir string, attempt int, extra []string) 
 	return m, nil
 }
 
-// lockedBuffer is a bytes.Buffer safe for the writer goroutines of exec.Cmd and a reader.
-type lockedBuffer struct {
+// LockedBuffer is a bytes.Buffer safe for the writer goroutines of exec.Cmd
+// (a subprocess's stdout/stderr) and a test reading it meanwhile.
+type LockedBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (l *lockedBuffer) Write(p []byte) (int, error) {
+func (l *LockedBuffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.Write(p)
 }
 
-func (l *lockedBuffer) String() string {
+func (l *LockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()

@@ -15,7 +15,7 @@
 #   - client_test5 test_flow_control2 sends Receive Maximum + 1 QoS 2
 #     PUBLISHes without reading; with our default Receive Maximum (65535)
 #     that is 65,536 messages against a client that never drains its socket.
-#     internal/broker TestPahoReceiveMaximumExceeded covers the behaviour.
+#     mqtt/broker TestPahoReceiveMaximumExceeded covers the behaviour.
 # Known failure, a suite limitation rather than ours:
 #   - client_test5 test_subscribe_failure: the suite's MQTT 5 SUBACK parser
 #     accepts only 0, 1, 2 and 0x80 (the 3.1.1 rule); an MQTT 5 server may

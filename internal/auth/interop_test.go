@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,29 +12,9 @@ import (
 	"strings"
 	"testing"
 	"time"
-)
 
-// requireTool finds an outside program, also in /usr/sbin (mosquitto lives
-// there and it is often not on PATH). It skips the test when the program is
-// absent, unless MQTT_REQUIRE_INTEROP is set: then a missing tool fails.
-// TODO: switch to internal/testutil.RequireTool once it lands.
-func requireTool(t *testing.T, name string) string {
-	t.Helper()
-	if p, err := exec.LookPath(name); err == nil {
-		return p
-	}
-	for _, dir := range []string{"/usr/sbin", "/usr/local/sbin", "/usr/bin", "/usr/local/bin"} {
-		p := filepath.Join(dir, name)
-		if fi, err := os.Stat(p); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
-			return p
-		}
-	}
-	if os.Getenv("MQTT_REQUIRE_INTEROP") != "" {
-		t.Fatalf("%s not found and MQTT_REQUIRE_INTEROP is set", name)
-	}
-	t.Skipf("%s not found", name)
-	return ""
-}
+	"github.com/mqttkit/mqtt/internal/testutil"
+)
 
 func runTool(t *testing.T, timeout time.Duration, name string, args ...string) (int, string) {
 	t.Helper()
@@ -61,7 +40,7 @@ func runTool(t *testing.T, timeout time.Duration, name string, args ...string) (
 // TestInteropMosquittoPasswdFilesVerify: files written by the real
 // mosquitto_passwd verify with our code.
 func TestInteropMosquittoPasswdFilesVerify(t *testing.T) {
-	tool := requireTool(t, "mosquitto_passwd")
+	tool := testutil.RequireTool(t, "mosquitto_passwd")
 	tests := []struct {
 		name   string
 		flags  []string
@@ -112,8 +91,8 @@ func TestInteropMosquittoPasswdFilesVerify(t *testing.T) {
 // accepted by a real mosquitto broker; wrong passwords and plain-text
 // entries are refused (mosquitto_pub exits 5, "not authorised").
 func TestInteropOurPasswdFileWithMosquittoBroker(t *testing.T) {
-	broker := requireTool(t, "mosquitto")
-	pub := requireTool(t, "mosquitto_pub")
+	testutil.RequireTool(t, "mosquitto")
+	pub := testutil.RequireTool(t, "mosquitto_pub")
 	dir := t.TempDir()
 	path := filepath.Join(dir, "pw")
 
@@ -143,7 +122,7 @@ func TestInteropOurPasswdFileWithMosquittoBroker(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	port := startMosquitto(t, broker, dir, "allow_anonymous false\npassword_file "+path+"\n")
+	port := testutil.StartMosquitto(t, "allow_anonymous false", "password_file "+path).Port
 	tests := []struct {
 		user, password string
 		code           int
@@ -164,58 +143,5 @@ func TestInteropOurPasswdFileWithMosquittoBroker(t *testing.T) {
 				t.Errorf("mosquitto_pub exit %d, want %d: %s", code, tt.code, out)
 			}
 		})
-	}
-}
-
-// startMosquitto runs mosquitto on a free loopback port with extra config
-// and returns the port. The broker is stopped when the test ends.
-func startMosquitto(t *testing.T, broker, dir, extra string) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	conf := fmt.Sprintf("listener %d 127.0.0.1\n%s", port, extra)
-	if os.Geteuid() == 0 {
-		conf += "user root\n"
-	}
-	confPath := filepath.Join(dir, "mosquitto.conf")
-	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	var log bytes.Buffer
-	cmd := exec.Command(broker, "-c", confPath)
-	cmd.Stdout, cmd.Stderr = &log, &log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-done
-		if t.Failed() {
-			t.Logf("mosquitto log:\n%s", log.String())
-		}
-	})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), 200*time.Millisecond)
-		if err == nil {
-			c.Close()
-			return port
-		}
-		select {
-		case err := <-done:
-			done <- err
-			t.Fatalf("mosquitto exited early: %v\n%s", err, log.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("mosquitto did not listen on %d within 10s\n%s", port, log.String())
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
 }

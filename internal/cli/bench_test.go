@@ -14,10 +14,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mqttkit/mqtt/internal/broker"
 	"github.com/mqttkit/mqtt/internal/listener"
 	"github.com/mqttkit/mqtt/internal/listener/testcerts"
 	"github.com/mqttkit/mqtt/internal/testutil"
+	"github.com/mqttkit/mqtt/mqtt/broker"
 	"github.com/mqttkit/mqtt/mqtt/client"
 	"github.com/mqttkit/mqtt/mqtt/packet"
 )

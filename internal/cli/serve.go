@@ -10,7 +10,7 @@ import (
 	"strconv"
 	"syscall"
 
-	"github.com/mqttkit/mqtt/internal/broker"
+	"github.com/mqttkit/mqtt/mqtt/broker"
 	ucli "github.com/urfave/cli/v2"
 )
 

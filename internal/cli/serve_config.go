@@ -15,14 +15,15 @@ import (
 	"sync"
 	"syscall"
 
-	"github.com/mqttkit/mqtt/internal/broker"
+	"github.com/mqttkit/mqtt/internal/auth"
 	"github.com/mqttkit/mqtt/internal/config"
 	"github.com/mqttkit/mqtt/internal/listener"
+	"github.com/mqttkit/mqtt/mqtt/broker"
 	ucli "github.com/urfave/cli/v2"
 )
 
 // serveConfig is `mqtt serve -c FILE`: internal/config reads the file, internal/listener opens
-// its listeners, broker.FileAuth applies its password and ACL files, and this function only
+// its listeners, auth.FileAuth applies its password and ACL files, and this function only
 // wires them together, logs, and handles signals.
 func serveConfig(c *ucli.Context, path string) error {
 	errw := c.App.ErrWriter
@@ -86,7 +87,7 @@ func serveConfig(c *ucli.Context, path string) error {
 	if err != nil {
 		return refuse(err)
 	}
-	fa := broker.NewFileAuth(&broker.ListenerSecurity{Name: "unconfigured listener"}, logger)
+	fa := auth.NewFileAuth(&auth.ListenerSecurity{Name: "unconfigured listener"}, logger)
 	defer fa.Close()
 	if err := fa.Rebind(lns, secs); err != nil {
 		closeAll(lns)
@@ -221,7 +222,7 @@ type reloader struct {
 	stdout, stderr io.Writer
 	log            *slog.Logger
 	handler        *mosqHandler
-	fa             *broker.FileAuth
+	fa             *auth.FileAuth
 	lns            []net.Listener
 	cfg            *config.Config
 	opts           broker.Options

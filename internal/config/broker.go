@@ -3,7 +3,7 @@ package config
 import (
 	"fmt"
 
-	"github.com/mqttkit/mqtt/internal/broker"
+	"github.com/mqttkit/mqtt/mqtt/broker"
 )
 
 // This file is the one place that maps a Config onto broker.Options; keep it that way so a
@@ -15,7 +15,7 @@ import (
 // Options.Listeners is left empty: open each of c.Listeners with listener.Open(ctx, l.Spec())
 // and hand it to Broker.ServeListener (per-listener max_connections is enforced by the listener
 // package). Options.Authenticator and Authorizer are left nil: ListenerSecurity loads the
-// password and ACL files for a broker.FileAuth, which Bind ties to each opened listener.
+// password and ACL files for a auth.FileAuth, which Bind ties to each opened listener.
 //
 // max_inflight_messages, max_queued_messages and max_queued_bytes override the broker's
 // defaults only when the file sets them: the broker's defaults were chosen by measurement so

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mqttkit/mqtt/internal/broker"
+	"github.com/mqttkit/mqtt/mqtt/broker"
 )
 
 func TestBrokerOptions(t *testing.T) {

@@ -15,7 +15,7 @@
 //	cfg, warnings, err := config.Load(path)
 //	opts, more := cfg.BrokerOptions()
 //	secs, more, err := cfg.ListenerSecurity() // loads password_file and acl_file
-//	fa := broker.NewFileAuth(..., logger)
+//	fa := auth.NewFileAuth(..., logger)
 //	for i, l := range cfg.Listeners { ln, err := listener.Open(ctx, l.Spec()); fa.Bind(ln, secs[i]) ... }
 //
 // internal/cli's serve_config.go is that caller (`mqtt serve -c FILE`).

@@ -12,10 +12,10 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
-	"github.com/mqttkit/mqtt/internal/broker"
 	"github.com/mqttkit/mqtt/internal/listener"
 	"github.com/mqttkit/mqtt/internal/listener/testcerts"
 	"github.com/mqttkit/mqtt/internal/testutil"
+	"github.com/mqttkit/mqtt/mqtt/broker"
 )
 
 // TestServeConfiguredListeners is the path `mqtt serve -c FILE` takes: Load, BrokerOptions,

@@ -2,18 +2,17 @@ package config
 
 import (
 	"github.com/mqttkit/mqtt/internal/auth"
-	"github.com/mqttkit/mqtt/internal/broker"
 )
 
 // ListenerSecurity loads the password and ACL files and returns each listener's security
-// settings, in the order of c.Listeners, for broker.FileAuth.Bind. Without
+// settings, in the order of c.Listeners, for auth.FileAuth.Bind. Without
 // per_listener_settings every listener shares one auth.Store (one reload reads each file
 // once). An error names the directive's file and line and the file's own FILE:LINE, e.g.
 // `mosquitto.conf:4: acl_file: /etc/mqtt/acl:7: unknown access "wirte"`.
 //
 // Warnings are password file entries the broker cannot use (plain-text passwords), as
 // Mosquitto's "removing entry" messages.
-func (c *Config) ListenerSecurity() ([]*broker.ListenerSecurity, []Warning, error) {
+func (c *Config) ListenerSecurity() ([]*auth.ListenerSecurity, []Warning, error) {
 	var warns []Warning
 	var errs Errors
 	type files struct{ pw, acl string }
@@ -58,13 +57,13 @@ func (c *Config) ListenerSecurity() ([]*broker.ListenerSecurity, []Warning, erro
 		stores[key] = st
 		return st
 	}
-	out := make([]*broker.ListenerSecurity, 0, len(c.Listeners))
+	out := make([]*auth.ListenerSecurity, 0, len(c.Listeners))
 	for _, l := range c.Listeners {
 		sec := c.Security
 		if c.PerListenerSettings {
 			sec = l.Security
 		}
-		out = append(out, &broker.ListenerSecurity{
+		out = append(out, &auth.ListenerSecurity{
 			Name:               l.Name(),
 			Files:              load(sec),
 			AllowAnonymous:     sec.AllowAnonymous,

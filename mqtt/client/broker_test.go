@@ -12,85 +12,34 @@ import (
 	"math/big"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/mqttkit/mqtt/internal/testutil"
 )
 
-// A local helper until internal/testutil lands: a real mosquitto on free
-// loopback ports with a plain, a websocket and a TLS listener.
+// startMosquitto runs a real mosquitto (internal/testutil) with a plain, a websocket and a
+// TLS listener on free loopback ports.
 
 type mosq struct {
 	TCP, WS, TLS string // host:port
 	CAPool       *x509.CertPool
 }
 
-func requireTool(t *testing.T, name string, alt ...string) string {
-	t.Helper()
-	for _, p := range append([]string{name}, alt...) {
-		if path, err := exec.LookPath(p); err == nil {
-			return path
-		}
-	}
-	if os.Getenv("MQTT_REQUIRE_INTEROP") != "" {
-		t.Fatalf("%s is required (MQTT_REQUIRE_INTEROP is set) but not installed", name)
-	}
-	t.Skipf("%s not installed", name)
-	return ""
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 func startMosquitto(t *testing.T) *mosq {
 	t.Helper()
-	bin := requireTool(t, "mosquitto", "/usr/sbin/mosquitto")
 	dir := t.TempDir()
 	pool, certFile, keyFile, caFile := makeCerts(t, dir)
 	m := &mosq{CAPool: pool}
-	p1, p2, p3 := freePort(t), freePort(t), freePort(t)
-	m.TCP = fmt.Sprintf("127.0.0.1:%d", p1)
+	p2, p3 := testutil.FreePort(t), testutil.FreePort(t)
+	mq := testutil.StartMosquitto(t, "per_listener_settings false", "max_inflight_messages 0",
+		fmt.Sprintf("listener %d 127.0.0.1", p2), "protocol websockets",
+		fmt.Sprintf("listener %d 127.0.0.1", p3), "cafile "+caFile, "certfile "+certFile, "keyfile "+keyFile)
+	m.TCP = mq.Addr
 	m.WS = fmt.Sprintf("127.0.0.1:%d", p2)
 	m.TLS = fmt.Sprintf("127.0.0.1:%d", p3)
-	// mosquitto started as root drops to the "mosquitto" user unless told
-	// otherwise, and then cannot read the test's private temp files.
-	conf := fmt.Sprintf(`per_listener_settings false
-user root
-allow_anonymous true
-max_inflight_messages 0
-listener %d 127.0.0.1
-listener %d 127.0.0.1
-protocol websockets
-listener %d 127.0.0.1
-cafile %s
-certfile %s
-keyfile %s
-`, p1, p2, p3, caFile, certFile, keyFile)
-	cf := filepath.Join(dir, "mosquitto.conf")
-	if err := os.WriteFile(cf, []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "-c", cf)
-	logb := &syncBuf{}
-	cmd.Stdout, cmd.Stderr = logb, logb
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	for _, a := range []string{m.TCP, m.WS, m.TLS} {
+	for _, a := range []string{m.WS, m.TLS} {
 		deadline := time.Now().Add(5 * time.Second)
 		for {
 			c, err := net.Dial("tcp", a)
@@ -99,29 +48,12 @@ keyfile %s
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("mosquitto did not listen on %s: %s", a, logb.String())
+				t.Fatalf("mosquitto did not listen on %s: %s", a, mq.Log())
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
 	return m
-}
-
-type syncBuf struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // makeCerts writes a CA and a server certificate for 127.0.0.1.

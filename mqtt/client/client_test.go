@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mqttkit/mqtt/internal/testutil"
 	"github.com/mqttkit/mqtt/mqtt/packet"
 	"go.uber.org/goleak"
 )
@@ -173,7 +174,7 @@ func TestConnectRefusedAndConnectionErrors(t *testing.T) {
 		t.Fatalf("v3.1 empty id: %v", err)
 	}
 	// Closed port.
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	addr := fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
 	if _, err := Dial(ctx, Options{Server: addr}); err == nil {
 		t.Fatal("dial to a closed port succeeded")
 	}

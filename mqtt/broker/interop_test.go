@@ -6,13 +6,15 @@ import (
 	"os/exec"
 	"testing"
 	"time"
+
+	"github.com/mqttkit/mqtt/internal/testutil"
 )
 
 // mosqSub starts mosquitto_sub and waits until the broker has its
 // subscriptions; the returned func waits for it and returns its output.
 func mosqSub(t *testing.T, b *Broker, addr string, args ...string) func() string {
 	t.Helper()
-	bin := requireTool(t, "mosquitto_sub")
+	bin := testutil.RequireTool(t, "mosquitto_sub")
 	host, port := hostPort(t, addr)
 	var filter string
 	for i, a := range args {
@@ -47,7 +49,7 @@ func mosqSub(t *testing.T, b *Broker, addr string, args ...string) func() string
 
 func mosqPub(t *testing.T, addr string, args ...string) {
 	t.Helper()
-	bin := requireTool(t, "mosquitto_pub")
+	bin := testutil.RequireTool(t, "mosquitto_pub")
 	host, port := hostPort(t, addr)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -109,7 +111,7 @@ func TestMosquittoSysVersion(t *testing.T) {
 func TestMosquittoWill(t *testing.T) {
 	b, addr := startBroker(t, nil)
 	watch := mosqSub(t, b, addr, "-t", "wills/#", "-C", "1", "-v")
-	bin := requireTool(t, "mosquitto_sub")
+	bin := testutil.RequireTool(t, "mosquitto_sub")
 	host, port := hostPort(t, addr)
 	before := b.subscribers("x")
 	cmd := exec.Command(bin, "-h", host, "-p", port, "-t", "x", "--will-topic", "wills/m", "--will-payload", "bye", "--will-qos", "1")

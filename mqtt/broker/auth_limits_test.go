@@ -16,24 +16,24 @@ import (
 func TestMessageSizeLimit(t *testing.T) {
 	_, addr := startBroker(t, func(o *Options) { o.MessageSizeLimit = 10 })
 	sub := connectRaw(t, addr, packet.V5, "sub")
-	sub.subscribe(1, packet.Properties{}, packet.Subscription{Filter: "big", QoS: 1})
+	sub.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "big", QoS: 1})
 	for _, v := range []byte{packet.V5, packet.V311} {
 		pub := connectRaw(t, addr, v, "pub")
-		pub.send(&packet.Publish{Topic: "big", QoS: 1, PacketID: 1, Payload: make([]byte, 11)})
-		ack, ok := pub.recv().(*packet.Puback)
+		pub.Send(&packet.Publish{Topic: "big", QoS: 1, PacketID: 1, Payload: make([]byte, 11)})
+		ack, ok := pub.Recv().(*packet.Puback)
 		if !ok || (v == packet.V5 && ack.ReasonCode != packet.ImplementationSpecificError) || (v != packet.V5 && ack.ReasonCode != 0) {
 			t.Fatalf("v%d oversized: %+v", v, ack)
 		}
-		pub.send(&packet.Publish{Topic: "big", Payload: make([]byte, 11)}) // QoS 0: dropped silently
-		pub.send(&packet.Publish{Topic: "big", QoS: 1, PacketID: 2, Payload: []byte("0123456789")})
-		if ack := pub.recv().(*packet.Puback); ack.ReasonCode != 0 {
+		pub.Send(&packet.Publish{Topic: "big", Payload: make([]byte, 11)}) // QoS 0: dropped silently
+		pub.Send(&packet.Publish{Topic: "big", QoS: 1, PacketID: 2, Payload: []byte("0123456789")})
+		if ack := pub.Recv().(*packet.Puback); ack.ReasonCode != 0 {
 			t.Fatalf("v%d at the limit: %v", v, ack.ReasonCode)
 		}
-		if got := sub.recvPublish(); len(got.Payload) != 10 {
+		if got := sub.RecvPublish(); len(got.Payload) != 10 {
 			t.Fatalf("v%d delivered %d bytes", v, len(got.Payload))
 		}
-		sub.expectNothing(100 * time.Millisecond)
-		pub.nc.Close()
+		sub.ExpectNothing(100 * time.Millisecond)
+		pub.NC.Close()
 	}
 }
 
@@ -42,24 +42,24 @@ func TestMessageSizeLimit(t *testing.T) {
 func TestMaxQoS(t *testing.T) {
 	_, addr := startBroker(t, func(o *Options) { o.MaxQoS = 1 })
 	r := dialRaw(t, addr, packet.V5)
-	ack := r.connect(&packet.Connect{ClientID: "q", CleanStart: true})
+	ack := r.Connect(&packet.Connect{ClientID: "q", CleanStart: true})
 	if !ack.Properties.HasMaximumQoS || ack.Properties.MaximumQoS != 1 {
 		t.Fatalf("CONNACK Maximum QoS: %+v", ack.Properties)
 	}
-	if sa := r.subscribe(1, packet.Properties{}, packet.Subscription{Filter: "q", QoS: 2}); sa.ReasonCodes[0] != 1 {
+	if sa := r.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "q", QoS: 2}); sa.ReasonCodes[0] != 1 {
 		t.Fatalf("SUBACK %v, want granted QoS 1", sa.ReasonCodes)
 	}
-	r.send(&packet.Publish{Topic: "q", QoS: 2, PacketID: 1})
-	got := r.expectClosed(3 * time.Second)
+	r.Send(&packet.Publish{Topic: "q", QoS: 2, PacketID: 1})
+	got := r.ExpectClosed(3 * time.Second)
 	if len(got) == 0 || got[len(got)-1].(*packet.Disconnect).ReasonCode != packet.QoSNotSupported {
 		t.Fatalf("v5 QoS 2 publish: %+v", got)
 	}
 	r3 := connectRaw(t, addr, packet.V311, "q3")
-	if sa := r3.subscribe(1, packet.Properties{}, packet.Subscription{Filter: "q", QoS: 2}); sa.ReasonCodes[0] != 1 {
+	if sa := r3.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "q", QoS: 2}); sa.ReasonCodes[0] != 1 {
 		t.Fatalf("3.1.1 SUBACK %v", sa.ReasonCodes)
 	}
-	r3.send(&packet.Publish{Topic: "q", QoS: 2, PacketID: 1})
-	r3.expectClosed(3 * time.Second)
+	r3.Send(&packet.Publish{Topic: "q", QoS: 2, PacketID: 1})
+	r3.ExpectClosed(3 * time.Second)
 }
 
 // retain_available false: CONNACK says so (MQTT 5); a retained PUBLISH gets DISCONNECT 0x9A
@@ -67,21 +67,21 @@ func TestMaxQoS(t *testing.T) {
 func TestRetainUnavailable(t *testing.T) {
 	_, addr := startBroker(t, func(o *Options) { o.RetainAvailable = false })
 	r := dialRaw(t, addr, packet.V5)
-	ack := r.connect(&packet.Connect{ClientID: "r", CleanStart: true})
+	ack := r.Connect(&packet.Connect{ClientID: "r", CleanStart: true})
 	if !ack.Properties.HasRetainAvailable || ack.Properties.RetainAvailable != 0 {
 		t.Fatalf("CONNACK Retain Available: %+v", ack.Properties)
 	}
-	r.send(&packet.Publish{Topic: "r", Retain: true, Payload: []byte("x")})
-	got := r.expectClosed(3 * time.Second)
+	r.Send(&packet.Publish{Topic: "r", Retain: true, Payload: []byte("x")})
+	got := r.ExpectClosed(3 * time.Second)
 	if len(got) == 0 || got[len(got)-1].(*packet.Disconnect).ReasonCode != packet.RetainNotSupported {
 		t.Fatalf("v5 retained publish: %+v", got)
 	}
 	r3 := connectRaw(t, addr, packet.V311, "r3")
-	r3.send(&packet.Publish{Topic: "r", Retain: true, Payload: []byte("x")})
-	r3.expectClosed(3 * time.Second)
+	r3.Send(&packet.Publish{Topic: "r", Retain: true, Payload: []byte("x")})
+	r3.ExpectClosed(3 * time.Second)
 	// A retained will is refused at CONNECT (0x9A).
 	w := dialRaw(t, addr, packet.V5)
-	if ack := w.connect(&packet.Connect{ClientID: "w", CleanStart: true, WillFlag: true, WillTopic: "w", WillRetain: true}); ack.ReasonCode != packet.RetainNotSupported {
+	if ack := w.Connect(&packet.Connect{ClientID: "w", CleanStart: true, WillFlag: true, WillTopic: "w", WillRetain: true}); ack.ReasonCode != packet.RetainNotSupported {
 		t.Fatalf("retained will: %v", ack.ReasonCode)
 	}
 }

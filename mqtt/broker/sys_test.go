@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mqttkit/mqtt/internal/testutil"
 	"github.com/mqttkit/mqtt/mqtt/packet"
 )
 
@@ -14,15 +15,15 @@ import (
 func TestSys(t *testing.T) {
 	_, addr := startBroker(t, func(o *Options) { o.SysInterval = 300 * time.Millisecond })
 	all := connectRaw(t, addr, packet.V311, "all")
-	all.subscribe(1, packet.Properties{}, packet.Subscription{Filter: "#"})
+	all.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "#"})
 	time.Sleep(400 * time.Millisecond) // at least one $SYS round
-	all.expectNothing(100 * time.Millisecond)
+	all.ExpectNothing(100 * time.Millisecond)
 
 	s := connectRaw(t, addr, packet.V311, "sys")
-	s.subscribe(1, packet.Properties{}, packet.Subscription{Filter: "$SYS/broker/#"})
+	s.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "$SYS/broker/#"})
 	got := map[string]string{}
 	for len(got) < 53 { // 26 values + 9 loads × 3
-		p := s.recvPublish()
+		p := s.RecvPublish()
 		if !p.Retain {
 			t.Fatalf("snapshot %s not retained", p.Topic)
 		}
@@ -41,7 +42,7 @@ func TestSys(t *testing.T) {
 	// Wait for a round that sees both clients connected.
 	deadline := time.Now().Add(3 * time.Second)
 	for (got["$SYS/broker/clients/connected"] != "2" || got["$SYS/broker/subscriptions/count"] != "2") && time.Now().Before(deadline) {
-		p := s.recvPublish()
+		p := s.RecvPublish()
 		got[p.Topic] = string(p.Payload)
 	}
 	if got["$SYS/broker/clients/connected"] != "2" || got["$SYS/broker/subscriptions/count"] != "2" {
@@ -50,7 +51,7 @@ func TestSys(t *testing.T) {
 	// Unchanged values are not re-published: version never comes again.
 	end := time.Now().Add(700 * time.Millisecond)
 	for time.Now().Before(end) {
-		p, err := s.recvErr(time.Until(end))
+		p, err := s.RecvErr(time.Until(end))
 		if err != nil {
 			break
 		}
@@ -58,7 +59,7 @@ func TestSys(t *testing.T) {
 			t.Fatal("unchanged version re-published")
 		}
 	}
-	all.expectNothing(100 * time.Millisecond)
+	all.ExpectNothing(100 * time.Millisecond)
 }
 
 // Authentication hook: refused clients get the hook's reason (3.x: the
@@ -76,12 +77,12 @@ func TestAuthenticator(t *testing.T) {
 	_, addr := startBroker(t, func(o *Options) { o.Authenticator = passwordAuth{} })
 	for _, v := range []byte{packet.V311, packet.V5} {
 		r := dialRaw(t, addr, v)
-		if ack := r.connect(&packet.Connect{ClientID: "x", CleanStart: true, UsernameFlag: true, Username: "u", PasswordFlag: true, Password: []byte("bad")}); ack.ReasonCode != packet.BadUserNameOrPassword {
+		if ack := r.Connect(&packet.Connect{ClientID: "x", CleanStart: true, UsernameFlag: true, Username: "u", PasswordFlag: true, Password: []byte("bad")}); ack.ReasonCode != packet.BadUserNameOrPassword {
 			t.Fatalf("v%d: %v", v, ack.ReasonCode)
 		}
-		r.expectClosed(3 * time.Second)
+		r.ExpectClosed(3 * time.Second)
 		r = dialRaw(t, addr, v)
-		if ack := r.connect(&packet.Connect{ClientID: "x", CleanStart: true, UsernameFlag: true, Username: "u", PasswordFlag: true, Password: []byte("p")}); ack.ReasonCode != 0 {
+		if ack := r.Connect(&packet.Connect{ClientID: "x", CleanStart: true, UsernameFlag: true, Username: "u", PasswordFlag: true, Password: []byte("p")}); ack.ReasonCode != 0 {
 			t.Fatalf("v%d: %v", v, ack.ReasonCode)
 		}
 	}
@@ -108,36 +109,36 @@ func (challengeAuth) AuthStep(_ context.Context, _ ConnectInfo, method string, d
 func TestV5EnhancedAuth(t *testing.T) {
 	_, addr := startBroker(t, func(o *Options) { o.Authenticator = challengeAuth{} })
 	r := dialRaw(t, addr, packet.V5)
-	r.send(&packet.Connect{ProtocolName: "MQTT", ProtocolVersion: 5, ClientID: "ea", CleanStart: true,
+	r.Send(&packet.Connect{ProtocolName: "MQTT", ProtocolVersion: 5, ClientID: "ea", CleanStart: true,
 		Properties: packet.Properties{AuthMethod: "CHAL", AuthData: []byte("hello")}})
-	a, ok := r.recv().(*packet.Auth)
+	a, ok := r.Recv().(*packet.Auth)
 	if !ok || a.ReasonCode != packet.ContinueAuthentication || string(a.Properties.AuthData) != "prove it" {
 		t.Fatalf("want AUTH 0x18, got %+v", a)
 	}
-	r.send(&packet.Auth{ReasonCode: packet.ContinueAuthentication, Properties: packet.Properties{AuthMethod: "CHAL", AuthData: []byte("proof")}})
-	ack, ok := r.recv().(*packet.Connack)
+	r.Send(&packet.Auth{ReasonCode: packet.ContinueAuthentication, Properties: packet.Properties{AuthMethod: "CHAL", AuthData: []byte("proof")}})
+	ack, ok := r.Recv().(*packet.Connack)
 	if !ok || ack.ReasonCode != 0 || ack.Properties.AuthMethod != "CHAL" || string(ack.Properties.AuthData) != "welcome" {
 		t.Fatalf("CONNACK %+v", ack)
 	}
 	// Re-authentication [MQTT-4.12.1-1].
-	r.send(&packet.Auth{ReasonCode: packet.ReAuthenticate, Properties: packet.Properties{AuthMethod: "CHAL"}})
-	if a := r.recv().(*packet.Auth); a.ReasonCode != packet.ContinueAuthentication {
+	r.Send(&packet.Auth{ReasonCode: packet.ReAuthenticate, Properties: packet.Properties{AuthMethod: "CHAL"}})
+	if a := r.Recv().(*packet.Auth); a.ReasonCode != packet.ContinueAuthentication {
 		t.Fatalf("re-auth: %+v", a)
 	}
-	r.send(&packet.Auth{ReasonCode: packet.ContinueAuthentication, Properties: packet.Properties{AuthMethod: "CHAL", AuthData: []byte("proof")}})
-	if a := r.recv().(*packet.Auth); a.ReasonCode != packet.Success {
+	r.Send(&packet.Auth{ReasonCode: packet.ContinueAuthentication, Properties: packet.Properties{AuthMethod: "CHAL", AuthData: []byte("proof")}})
+	if a := r.Recv().(*packet.Auth); a.ReasonCode != packet.Success {
 		t.Fatalf("re-auth: %+v", a)
 	}
 
 	r = dialRaw(t, addr, packet.V5)
-	ack = r.connect(&packet.Connect{ClientID: "eb", CleanStart: true, Properties: packet.Properties{AuthMethod: "OTHER"}})
+	ack = r.Connect(&packet.Connect{ClientID: "eb", CleanStart: true, Properties: packet.Properties{AuthMethod: "OTHER"}})
 	if ack.ReasonCode != packet.BadAuthenticationMethod {
 		t.Fatalf("unknown method: %v", ack.ReasonCode)
 	}
 	// Without an enhanced authenticator any method is refused.
 	_, addr2 := startBroker(t, nil)
 	r = dialRaw(t, addr2, packet.V5)
-	if ack := r.connect(&packet.Connect{ClientID: "ec", CleanStart: true, Properties: packet.Properties{AuthMethod: "CHAL"}}); ack.ReasonCode != packet.BadAuthenticationMethod {
+	if ack := r.Connect(&packet.Connect{ClientID: "ec", CleanStart: true, Properties: packet.Properties{AuthMethod: "CHAL"}}); ack.ReasonCode != packet.BadAuthenticationMethod {
 		t.Fatalf("no hook: %v", ack.ReasonCode)
 	}
 }
@@ -147,12 +148,12 @@ func TestV5EnhancedAuth(t *testing.T) {
 func TestV5ResponseInformation(t *testing.T) {
 	_, addr := startBroker(t, func(o *Options) { o.ResponseInformation = "responses/%c" })
 	r := dialRaw(t, addr, packet.V5)
-	ack := r.connect(&packet.Connect{ClientID: "rr", CleanStart: true, Properties: packet.Properties{RequestResponseInfo: 1, HasRequestResponseInfo: true}})
+	ack := r.Connect(&packet.Connect{ClientID: "rr", CleanStart: true, Properties: packet.Properties{RequestResponseInfo: 1, HasRequestResponseInfo: true}})
 	if ack.Properties.ResponseInfo != "responses/rr" {
 		t.Fatalf("response info %q", ack.Properties.ResponseInfo)
 	}
 	r = dialRaw(t, addr, packet.V5)
-	if ack := r.connect(&packet.Connect{ClientID: "rs", CleanStart: true}); ack.Properties.ResponseInfo != "" {
+	if ack := r.Connect(&packet.Connect{ClientID: "rs", CleanStart: true}); ack.Properties.ResponseInfo != "" {
 		t.Fatal("response info not requested but sent")
 	}
 }
@@ -161,17 +162,15 @@ func TestV5ResponseInformation(t *testing.T) {
 func TestVerboseLogLines(t *testing.T) {
 	b, addr := startBroker(t, nil)
 	r := dialRaw(t, addr, packet.V311)
-	r.connect(&packet.Connect{ClientID: "logcid", CleanStart: true, KeepAlive: 60})
-	r.subscribe(1, packet.Properties{}, packet.Subscription{Filter: "a/b"})
-	r.send(&packet.Disconnect{})
-	r.expectClosed(3 * time.Second)
-	h := b.log.Handler().(*captureHandler)
+	r.Connect(&packet.Connect{ClientID: "logcid", CleanStart: true, KeepAlive: 60})
+	r.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "a/b"})
+	r.Send(&packet.Disconnect{})
+	r.ExpectClosed(3 * time.Second)
+	h := b.log.Handler().(*testutil.LogLines)
 	want := []string{"New connection from 127.0.0.1:", "New client connected from 127.0.0.1:", " as logcid (p2, c1, k60).", "logcid 0 a/b", "Client logcid disconnected."}
 	deadline := time.Now().Add(2 * time.Second)
 	for {
-		h.mu.Lock()
-		text := strings.Join(h.lines, "\n")
-		h.mu.Unlock()
+		text := strings.Join(h.Lines(), "\n")
 		missing := ""
 		for _, w := range want {
 			if !strings.Contains(text, w) {

@@ -1,4 +1,4 @@
-package broker
+package auth
 
 import (
 	"context"
@@ -11,8 +11,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/mqttkit/mqtt/internal/auth"
 	"github.com/mqttkit/mqtt/internal/listener"
+	"github.com/mqttkit/mqtt/mqtt/broker"
 	"github.com/mqttkit/mqtt/mqtt/packet"
 )
 
@@ -24,7 +24,7 @@ type ListenerSecurity struct {
 	Name string
 	// Files holds the password file and the ACL; nil means neither is configured. Listeners
 	// that share the global settings share one Store, so a reload reads each file once.
-	Files *auth.Store
+	Files *Store
 	// AllowAnonymous accepts clients that send no username.
 	AllowAnonymous bool
 	// IdentityAsUsername and SubjectAsUsername take the username from the verified TLS client
@@ -41,7 +41,7 @@ func (s *ListenerSecurity) sameAs(o *ListenerSecurity) bool {
 
 // FileAuth is the Authenticator (a ConnAuthenticator) and Authorizer for password and ACL
 // files (internal/auth), with settings per listener. Connections are matched to their
-// listener by ClientInfo.Listener (the listener's port, or its path for a unix socket).
+// listener by broker.ClientInfo.Listener (the listener's port, or its path for a unix socket).
 //
 // Failed authentications are logged with the client id and address (never the password) and
 // slowed down: each failure from one IP address within FailureWindow of the previous one
@@ -100,7 +100,7 @@ func NewFileAuth(def *ListenerSecurity, logger *slog.Logger) *FileAuth {
 // Bind applies s to the connections of ln. Two listeners on one port (different addresses)
 // must have the same settings, since connections are told apart by port.
 func (a *FileAuth) Bind(ln net.Listener, s *ListenerSecurity) error {
-	key := portOf(ln.Addr())
+	key := broker.ListenerKey(ln.Addr())
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if o, ok := a.byKey[key]; ok && !o.sameAs(s) {
@@ -122,7 +122,7 @@ func (a *FileAuth) Rebind(lns []net.Listener, secs []*ListenerSecurity) error {
 		if ln == nil {
 			continue
 		}
-		key := portOf(ln.Addr())
+		key := broker.ListenerKey(ln.Addr())
 		if o, ok := m[key]; ok && !o.sameAs(secs[i]) {
 			return portConflict(o, secs[i], key)
 		}
@@ -161,9 +161,9 @@ func (a *FileAuth) securities() []*ListenerSecurity {
 
 // Reload reads every password file and ACL again (SIGHUP). A file that fails to load keeps
 // its store's old rules in force; the error names FILE:LINE. Warnings are entries skipped.
-func (a *FileAuth) Reload() ([]*auth.LineError, error) {
-	seen := map[*auth.Store]bool{}
-	var warns []*auth.LineError
+func (a *FileAuth) Reload() ([]*LineError, error) {
+	seen := map[*Store]bool{}
+	var warns []*LineError
 	var errs []error
 	for _, s := range a.securities() {
 		if s.Files == nil || seen[s.Files] {
@@ -179,7 +179,7 @@ func (a *FileAuth) Reload() ([]*auth.LineError, error) {
 	return warns, errors.Join(errs...)
 }
 
-func (a *FileAuth) security(c *ClientInfo) *ListenerSecurity {
+func (a *FileAuth) security(c *broker.ClientInfo) *ListenerSecurity {
 	a.mu.RLock()
 	s, ok := a.byKey[c.Listener]
 	a.mu.RUnlock()
@@ -190,7 +190,7 @@ func (a *FileAuth) security(c *ClientInfo) *ListenerSecurity {
 }
 
 // Authenticate is AuthenticateConn without a connection (no TLS identity).
-func (a *FileAuth) Authenticate(ctx context.Context, info ConnectInfo) packet.ReasonCode {
+func (a *FileAuth) Authenticate(ctx context.Context, info broker.ConnectInfo) packet.ReasonCode {
 	return a.AuthenticateConn(ctx, nil, &info)
 }
 
@@ -200,7 +200,7 @@ func (a *FileAuth) Authenticate(ctx context.Context, info ConnectInfo) packet.Re
 //   - no username: accepted if allow_anonymous, else Not Authorized;
 //   - a username with a password file: the password must match (Bad User Name or Password);
 //   - a username without a password file: accepted (Mosquitto's behaviour).
-func (a *FileAuth) AuthenticateConn(ctx context.Context, nc net.Conn, info *ConnectInfo) packet.ReasonCode {
+func (a *FileAuth) AuthenticateConn(ctx context.Context, nc net.Conn, info *broker.ConnectInfo) packet.ReasonCode {
 	s := a.security(&info.ClientInfo)
 	if s.IdentityAsUsername || s.SubjectAsUsername {
 		cn, subject, ok := "", "", false
@@ -222,7 +222,7 @@ func (a *FileAuth) AuthenticateConn(ctx context.Context, nc net.Conn, info *Conn
 		}
 		return a.refuse(ctx, info, packet.NotAuthorized, "anonymous clients are not allowed on "+s.Name)
 	}
-	var pw *auth.PasswordFile
+	var pw *PasswordFile
 	if s.Files != nil {
 		pw = s.Files.Passwords()
 	}
@@ -241,7 +241,7 @@ func (a *FileAuth) AuthenticateConn(ctx context.Context, nc net.Conn, info *Conn
 }
 
 // refuse logs a failed authentication and delays the answer by the address's failure count.
-func (a *FileAuth) refuse(ctx context.Context, info *ConnectInfo, rc packet.ReasonCode, why string) packet.ReasonCode {
+func (a *FileAuth) refuse(ctx context.Context, info *broker.ConnectInfo, rc packet.ReasonCode, why string) packet.ReasonCode {
 	remote, ip := "unknown", ""
 	if info.Remote != nil {
 		remote = info.Remote.String()
@@ -326,7 +326,7 @@ func (a *FileAuth) evictFailuresLocked(now time.Time) {
 	}
 }
 
-func (a *FileAuth) acl(c *ClientInfo) *auth.ACL {
+func (a *FileAuth) acl(c *broker.ClientInfo) *ACL {
 	s := a.security(c)
 	if s.Files == nil {
 		return nil
@@ -334,7 +334,7 @@ func (a *FileAuth) acl(c *ClientInfo) *auth.ACL {
 	return s.Files.ACL()
 }
 
-func aclUser(c *ClientInfo) string {
+func aclUser(c *broker.ClientInfo) string {
 	if !c.HasUsername {
 		return ""
 	}
@@ -342,19 +342,19 @@ func aclUser(c *ClientInfo) string {
 }
 
 // CanPublish applies the ACL's write rules.
-func (a *FileAuth) CanPublish(_ context.Context, c ClientInfo, topic string, _ byte, _ bool) bool {
+func (a *FileAuth) CanPublish(_ context.Context, c broker.ClientInfo, topic string, _ byte, _ bool) bool {
 	return a.acl(&c).CanWrite(aclUser(&c), c.ClientID, topic)
 }
 
-// CanSubscribe applies the ACL's read rules to a filter (see auth.ACL.CanSubscribe).
-func (a *FileAuth) CanSubscribe(_ context.Context, c ClientInfo, filter string) bool {
+// CanSubscribe applies the ACL's read rules to a filter (see ACL.CanSubscribe).
+func (a *FileAuth) CanSubscribe(_ context.Context, c broker.ClientInfo, filter string) bool {
 	return a.acl(&c).CanSubscribe(aclUser(&c), c.ClientID, filter)
 }
 
 // CanRead applies the ACL's read rules to each message delivered.
-func (a *FileAuth) CanRead(_ context.Context, c ClientInfo, topic string) bool {
+func (a *FileAuth) CanRead(_ context.Context, c broker.ClientInfo, topic string) bool {
 	return a.acl(&c).CanRead(aclUser(&c), c.ClientID, topic)
 }
 
-var _ ConnAuthenticator = (*FileAuth)(nil)
-var _ Authorizer = (*FileAuth)(nil)
+var _ broker.ConnAuthenticator = (*FileAuth)(nil)
+var _ broker.Authorizer = (*FileAuth)(nil)

@@ -20,16 +20,16 @@ func TestSubscribeAfterSessionEnded(t *testing.T) {
 	b.mu.Unlock()
 	b.endSession(s)
 
-	sub.send(&packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "ghost/#", QoS: 1}}})
-	if sa, ok := sub.recv().(*packet.Suback); !ok || len(sa.ReasonCodes) != 1 || sa.ReasonCodes[0] < 0x80 {
+	sub.Send(&packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "ghost/#", QoS: 1}}})
+	if sa, ok := sub.Recv().(*packet.Suback); !ok || len(sa.ReasonCodes) != 1 || sa.ReasonCodes[0] < 0x80 {
 		t.Fatalf("SUBACK on an ended session: %v, want one failure code", sa.ReasonCodes)
 	}
 	if got := b.index.MatchAppend(nil, "ghost/x"); len(got) != 0 {
 		t.Fatalf("the ended session is still subscribed: %d subscriptions match ghost/x", len(got))
 	}
 	pub := connectRaw(t, addr, packet.V5, "pub")
-	pub.send(&packet.Publish{Topic: "ghost/x", QoS: 1, PacketID: 7, Payload: []byte("x")})
-	ack, ok := pub.recv().(*packet.Puback)
+	pub.Send(&packet.Publish{Topic: "ghost/x", QoS: 1, PacketID: 7, Payload: []byte("x")})
+	ack, ok := pub.Recv().(*packet.Puback)
 	if !ok || ack.ReasonCode != packet.NoMatchingSubscribers {
 		t.Fatalf("PUBACK %+v, want 0x10 No matching subscribers", ack)
 	}

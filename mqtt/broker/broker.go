@@ -95,13 +95,16 @@ type Options struct {
 	// connections get on Linux (TLS and websockets always use a goroutine).
 	// Costs ~4x the memory per idle connection; see doc.go.
 	BlockingIO bool
+}
 
-	// Tests only: linger replaces activeLinger when set; hookWait runs in
-	// an event-loop read run after it drained the socket, just before it
+// testKnobs are set by tests between New and Start; zero in production.
+type testKnobs struct {
+	// linger replaces activeLinger when set; hookWait runs in an
+	// event-loop read run after it drained the socket, just before it
 	// waits for more (netpoll_test.go injects bytes there).
 	linger   time.Duration
 	hookWait func(*conn)
-	// Tests only: pollFile fails as if out of descriptors.
+	// noPollFiles makes pollFile fail as if out of descriptors.
 	noPollFiles bool
 }
 
@@ -153,6 +156,8 @@ type Broker struct {
 	shareNext map[string]uint32
 
 	idSeq atomic.Uint64
+
+	knobs testKnobs // zero outside tests
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -460,3 +465,8 @@ func ipVersion(a net.Addr) string {
 	}
 	return "4"
 }
+
+// ListenerKey is the value ClientInfo.Listener has for the connections accepted from a
+// listener bound to addr: its port, or its path for a unix socket. Auth hooks with settings
+// per listener (internal/auth.FileAuth) use it to tell listeners apart.
+func ListenerKey(addr net.Addr) string { return portOf(addr) }

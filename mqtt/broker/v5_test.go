@@ -14,7 +14,7 @@ import (
 func TestV5PropertiesPassThrough(t *testing.T) {
 	_, addr := startBroker(t, nil)
 	sub := connectRaw(t, addr, packet.V5, "sub")
-	sub.subscribe(1, packet.Properties{}, packet.Subscription{Filter: "req/#", QoS: 1})
+	sub.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "req/#", QoS: 1})
 	pub := connectRaw(t, addr, packet.V5, "pub")
 	props := packet.Properties{
 		PayloadFormat: 1, HasPayloadFormat: true,
@@ -23,8 +23,8 @@ func TestV5PropertiesPassThrough(t *testing.T) {
 		CorrelationData: []byte{1, 2, 3},
 		User:            []packet.UserProperty{{Key: "k", Value: "v1"}, {Key: "a", Value: "b"}, {Key: "k", Value: "v2"}},
 	}
-	pub.send(&packet.Publish{Topic: "req/x", QoS: 1, PacketID: 1, Properties: props, Payload: []byte(`{}`)})
-	got := sub.recvPublish()
+	pub.Send(&packet.Publish{Topic: "req/x", QoS: 1, PacketID: 1, Properties: props, Payload: []byte(`{}`)})
+	got := sub.RecvPublish()
 	p := got.Properties
 	if p.PayloadFormat != 1 || !p.HasPayloadFormat || p.ContentType != props.ContentType || p.ResponseTopic != props.ResponseTopic ||
 		!bytes.Equal(p.CorrelationData, props.CorrelationData) || !slices.Equal(p.User, props.User) {
@@ -36,8 +36,8 @@ func TestV5PropertiesPassThrough(t *testing.T) {
 func TestV5NoMatchingSubscribers(t *testing.T) {
 	_, addr := startBroker(t, nil)
 	pub := connectRaw(t, addr, packet.V5, "pub")
-	pub.send(&packet.Publish{Topic: "nobody", QoS: 1, PacketID: 7})
-	if a := pub.recv().(*packet.Puback); a.ReasonCode != packet.NoMatchingSubscribers {
+	pub.Send(&packet.Publish{Topic: "nobody", QoS: 1, PacketID: 7})
+	if a := pub.Recv().(*packet.Puback); a.ReasonCode != packet.NoMatchingSubscribers {
 		t.Fatalf("PUBACK %v", a.ReasonCode)
 	}
 }
@@ -46,14 +46,14 @@ func TestV5NoMatchingSubscribers(t *testing.T) {
 func TestV5NoLocal(t *testing.T) {
 	_, addr := startBroker(t, nil)
 	c := connectRaw(t, addr, packet.V5, "self")
-	c.subscribe(1, packet.Properties{}, packet.Subscription{Filter: "nl/#", QoS: 0, NoLocal: true})
+	c.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "nl/#", QoS: 0, NoLocal: true})
 	other := connectRaw(t, addr, packet.V5, "other")
-	c.send(&packet.Publish{Topic: "nl/a", Payload: []byte("mine")})
-	other.send(&packet.Publish{Topic: "nl/a", Payload: []byte("theirs")})
-	if got := c.recvPublish(); string(got.Payload) != "theirs" {
+	c.Send(&packet.Publish{Topic: "nl/a", Payload: []byte("mine")})
+	other.Send(&packet.Publish{Topic: "nl/a", Payload: []byte("theirs")})
+	if got := c.RecvPublish(); string(got.Payload) != "theirs" {
 		t.Fatalf("got own message %q", got.Payload)
 	}
-	c.expectNothing(200 * time.Millisecond)
+	c.ExpectNothing(200 * time.Millisecond)
 }
 
 // Overlapping subscriptions: one delivery with the highest QoS and every
@@ -61,19 +61,19 @@ func TestV5NoLocal(t *testing.T) {
 func TestV5OverlappingSubscriptionsAndIdentifiers(t *testing.T) {
 	_, addr := startBroker(t, nil)
 	c := connectRaw(t, addr, packet.V5, "ov")
-	c.subscribe(1, packet.Properties{SubscriptionIDs: []uint32{7}}, packet.Subscription{Filter: "o/+", QoS: 0})
-	c.subscribe(2, packet.Properties{SubscriptionIDs: []uint32{9}}, packet.Subscription{Filter: "o/#", QoS: 1})
-	c.subscribe(3, packet.Properties{}, packet.Subscription{Filter: "o/x", QoS: 0})
+	c.Subscribe(1, packet.Properties{SubscriptionIDs: []uint32{7}}, packet.Subscription{Filter: "o/+", QoS: 0})
+	c.Subscribe(2, packet.Properties{SubscriptionIDs: []uint32{9}}, packet.Subscription{Filter: "o/#", QoS: 1})
+	c.Subscribe(3, packet.Properties{}, packet.Subscription{Filter: "o/x", QoS: 0})
 	pub := connectRaw(t, addr, packet.V5, "pub")
-	pub.send(&packet.Publish{Topic: "o/x", QoS: 1, PacketID: 1, Payload: []byte("m")})
-	got := c.recvPublish()
+	pub.Send(&packet.Publish{Topic: "o/x", QoS: 1, PacketID: 1, Payload: []byte("m")})
+	got := c.RecvPublish()
 	ids := slices.Clone(got.Properties.SubscriptionIDs)
 	slices.Sort(ids)
 	if got.QoS != 1 || !slices.Equal(ids, []uint32{7, 9}) {
 		t.Fatalf("got qos %d ids %v", got.QoS, got.Properties.SubscriptionIDs)
 	}
-	c.send(&packet.Puback{PacketID: got.PacketID})
-	c.expectNothing(200 * time.Millisecond)
+	c.Send(&packet.Puback{PacketID: got.PacketID})
+	c.ExpectNothing(200 * time.Millisecond)
 }
 
 // Topic aliases inbound: the alias maps to the topic [MQTT-3.3.2-12]; an
@@ -81,22 +81,22 @@ func TestV5OverlappingSubscriptionsAndIdentifiers(t *testing.T) {
 func TestV5TopicAliasInbound(t *testing.T) {
 	_, addr := startBroker(t, nil)
 	sub := connectRaw(t, addr, packet.V5, "sub")
-	sub.subscribe(1, packet.Properties{}, packet.Subscription{Filter: "alias/#"})
+	sub.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "alias/#"})
 	pub := dialRaw(t, addr, packet.V5)
-	ack := pub.connect(&packet.Connect{ClientID: "pub", CleanStart: true})
+	ack := pub.Connect(&packet.Connect{ClientID: "pub", CleanStart: true})
 	if ack.Properties.TopicAliasMaximum != 10 {
 		t.Fatalf("Topic Alias Maximum %d", ack.Properties.TopicAliasMaximum)
 	}
-	pub.send(&packet.Publish{Topic: "alias/long/name", Properties: packet.Properties{TopicAlias: 3, HasTopicAlias: true}, Payload: []byte("1")})
-	pub.send(&packet.Publish{Topic: "", Properties: packet.Properties{TopicAlias: 3, HasTopicAlias: true}, Payload: []byte("2")})
+	pub.Send(&packet.Publish{Topic: "alias/long/name", Properties: packet.Properties{TopicAlias: 3, HasTopicAlias: true}, Payload: []byte("1")})
+	pub.Send(&packet.Publish{Topic: "", Properties: packet.Properties{TopicAlias: 3, HasTopicAlias: true}, Payload: []byte("2")})
 	for _, want := range []string{"1", "2"} {
-		got := sub.recvPublish()
+		got := sub.RecvPublish()
 		if got.Topic != "alias/long/name" || string(got.Payload) != want || got.Properties.HasTopicAlias {
 			t.Fatalf("got %+v", got)
 		}
 	}
-	pub.send(&packet.Publish{Topic: "alias/x", Properties: packet.Properties{TopicAlias: 11, HasTopicAlias: true}})
-	got := pub.expectClosed(3 * time.Second)
+	pub.Send(&packet.Publish{Topic: "alias/x", Properties: packet.Properties{TopicAlias: 11, HasTopicAlias: true}})
+	got := pub.ExpectClosed(3 * time.Second)
 	if len(got) != 1 || got[0].(*packet.Disconnect).ReasonCode != packet.TopicAliasInvalid {
 		t.Fatalf("got %+v", got)
 	}
@@ -107,15 +107,15 @@ func TestV5TopicAliasInbound(t *testing.T) {
 func TestV5TopicAliasOutbound(t *testing.T) {
 	_, addr := startBroker(t, nil)
 	sub := dialRaw(t, addr, packet.V5)
-	sub.connect(&packet.Connect{ClientID: "sub", CleanStart: true, Properties: packet.Properties{TopicAliasMaximum: 1, HasTopicAliasMaximum: true}})
-	sub.subscribe(1, packet.Properties{}, packet.Subscription{Filter: "t/#"})
+	sub.Connect(&packet.Connect{ClientID: "sub", CleanStart: true, Properties: packet.Properties{TopicAliasMaximum: 1, HasTopicAliasMaximum: true}})
+	sub.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "t/#"})
 	pub := connectRaw(t, addr, packet.V5, "pub")
 	for _, tp := range []string{"t/a", "t/a", "t/b", "t/a"} {
-		pub.send(&packet.Publish{Topic: tp, Payload: []byte(tp)})
+		pub.Send(&packet.Publish{Topic: tp, Payload: []byte(tp)})
 	}
 	aliases := map[uint16]string{}
 	for i := 0; i < 4; i++ {
-		got := sub.recvPublish()
+		got := sub.RecvPublish()
 		name := got.Topic
 		if got.Properties.HasTopicAlias {
 			if got.Properties.TopicAlias != 1 {
@@ -141,31 +141,31 @@ func TestV5TopicAliasOutbound(t *testing.T) {
 func TestV5MessageExpiry(t *testing.T) {
 	_, addr := startBroker(t, nil)
 	sub := dialRaw(t, addr, packet.V5)
-	sub.connect(&packet.Connect{ClientID: "exp", CleanStart: true, Properties: packet.Properties{SessionExpiry: 60, HasSessionExpiry: true}})
-	sub.subscribe(1, packet.Properties{}, packet.Subscription{Filter: "e/#", QoS: 1})
-	sub.send(&packet.Disconnect{})
-	sub.expectClosed(3 * time.Second)
+	sub.Connect(&packet.Connect{ClientID: "exp", CleanStart: true, Properties: packet.Properties{SessionExpiry: 60, HasSessionExpiry: true}})
+	sub.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "e/#", QoS: 1})
+	sub.Send(&packet.Disconnect{})
+	sub.ExpectClosed(3 * time.Second)
 
 	pub := connectRaw(t, addr, packet.V5, "pub")
-	pub.send(&packet.Publish{Topic: "e/short", QoS: 1, PacketID: 1, Payload: []byte("short"),
+	pub.Send(&packet.Publish{Topic: "e/short", QoS: 1, PacketID: 1, Payload: []byte("short"),
 		Properties: packet.Properties{MessageExpiry: 1, HasMessageExpiry: true}})
-	pub.recv()
-	pub.send(&packet.Publish{Topic: "e/long", QoS: 1, PacketID: 2, Payload: []byte("long"),
+	pub.Recv()
+	pub.Send(&packet.Publish{Topic: "e/long", QoS: 1, PacketID: 2, Payload: []byte("long"),
 		Properties: packet.Properties{MessageExpiry: 100, HasMessageExpiry: true}})
-	pub.recv()
+	pub.Recv()
 	time.Sleep(1100 * time.Millisecond)
 
 	sub = dialRaw(t, addr, packet.V5)
-	ack := sub.connect(&packet.Connect{ClientID: "exp", Properties: packet.Properties{SessionExpiry: 60, HasSessionExpiry: true}})
+	ack := sub.Connect(&packet.Connect{ClientID: "exp", Properties: packet.Properties{SessionExpiry: 60, HasSessionExpiry: true}})
 	if !ack.SessionPresent {
 		t.Fatal("session not present")
 	}
-	got := sub.recvPublish()
+	got := sub.RecvPublish()
 	if string(got.Payload) != "long" || !got.Properties.HasMessageExpiry || got.Properties.MessageExpiry > 99 || got.Properties.MessageExpiry < 90 {
 		t.Fatalf("got %q expiry %d", got.Payload, got.Properties.MessageExpiry)
 	}
-	sub.send(&packet.Puback{PacketID: got.PacketID})
-	sub.expectNothing(200 * time.Millisecond)
+	sub.Send(&packet.Puback{PacketID: got.PacketID})
+	sub.ExpectNothing(200 * time.Millisecond)
 }
 
 // Retain handling 0/1/2 [MQTT-3.3.1-9..11], retain as published
@@ -173,43 +173,43 @@ func TestV5MessageExpiry(t *testing.T) {
 func TestV5RetainHandling(t *testing.T) {
 	_, addr := startBroker(t, nil)
 	pub := connectRaw(t, addr, packet.V5, "pub")
-	pub.send(&packet.Publish{Topic: "r/1", Retain: true, Payload: []byte("kept")})
-	pub.send(&packet.Pingreq{})
-	pub.recv()
+	pub.Send(&packet.Publish{Topic: "r/1", Retain: true, Payload: []byte("kept")})
+	pub.Send(&packet.Pingreq{})
+	pub.Recv()
 
 	c := connectRaw(t, addr, packet.V5, "c")
-	c.subscribe(1, packet.Properties{}, packet.Subscription{Filter: "r/#", RetainHandling: 0})
-	if got := c.recvPublish(); !got.Retain || string(got.Payload) != "kept" {
+	c.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "r/#", RetainHandling: 0})
+	if got := c.RecvPublish(); !got.Retain || string(got.Payload) != "kept" {
 		t.Fatalf("rh0: %+v", got)
 	}
-	c.subscribe(2, packet.Properties{}, packet.Subscription{Filter: "r/#", RetainHandling: 1}) // exists: nothing
-	c.subscribe(3, packet.Properties{}, packet.Subscription{Filter: "r/+", RetainHandling: 1}) // new: sent
-	if got := c.recvPublish(); !got.Retain {
+	c.Subscribe(2, packet.Properties{}, packet.Subscription{Filter: "r/#", RetainHandling: 1}) // exists: nothing
+	c.Subscribe(3, packet.Properties{}, packet.Subscription{Filter: "r/+", RetainHandling: 1}) // new: sent
+	if got := c.RecvPublish(); !got.Retain {
 		t.Fatalf("rh1: %+v", got)
 	}
-	c.subscribe(4, packet.Properties{}, packet.Subscription{Filter: "r/1", RetainHandling: 2})
-	c.expectNothing(200 * time.Millisecond)
+	c.Subscribe(4, packet.Properties{}, packet.Subscription{Filter: "r/1", RetainHandling: 2})
+	c.ExpectNothing(200 * time.Millisecond)
 
 	// Live retained messages: flag cleared unless retain-as-published.
 	d := connectRaw(t, addr, packet.V5, "d")
-	d.subscribe(1, packet.Properties{}, packet.Subscription{Filter: "live/rap", RetainAsPublished: true, RetainHandling: 2})
-	d.subscribe(2, packet.Properties{}, packet.Subscription{Filter: "live/plain", RetainHandling: 2})
-	pub.send(&packet.Publish{Topic: "live/rap", Retain: true, Payload: []byte("a")})
-	pub.send(&packet.Publish{Topic: "live/plain", Retain: true, Payload: []byte("b")})
-	if got := d.recvPublish(); !got.Retain {
+	d.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "live/rap", RetainAsPublished: true, RetainHandling: 2})
+	d.Subscribe(2, packet.Properties{}, packet.Subscription{Filter: "live/plain", RetainHandling: 2})
+	pub.Send(&packet.Publish{Topic: "live/rap", Retain: true, Payload: []byte("a")})
+	pub.Send(&packet.Publish{Topic: "live/plain", Retain: true, Payload: []byte("b")})
+	if got := d.RecvPublish(); !got.Retain {
 		t.Fatal("retain as published: flag cleared")
 	}
-	if got := d.recvPublish(); got.Retain {
+	if got := d.RecvPublish(); got.Retain {
 		t.Fatal("retain flag kept without retain as published")
 	}
 
 	// Empty payload deletes.
-	pub.send(&packet.Publish{Topic: "r/1", Retain: true})
-	pub.send(&packet.Pingreq{})
-	pub.recv()
+	pub.Send(&packet.Publish{Topic: "r/1", Retain: true})
+	pub.Send(&packet.Pingreq{})
+	pub.Recv()
 	e := connectRaw(t, addr, packet.V5, "e")
-	e.subscribe(1, packet.Properties{}, packet.Subscription{Filter: "r/#"})
-	e.expectNothing(200 * time.Millisecond)
+	e.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "r/#"})
+	e.ExpectNothing(200 * time.Millisecond)
 }
 
 // Takeover: the old connection gets DISCONNECT 0x8E and is closed
@@ -217,20 +217,20 @@ func TestV5RetainHandling(t *testing.T) {
 func TestV5Takeover(t *testing.T) {
 	_, addr := startBroker(t, nil)
 	old := dialRaw(t, addr, packet.V5)
-	old.connect(&packet.Connect{ClientID: "dup", CleanStart: true, Properties: packet.Properties{SessionExpiry: 60, HasSessionExpiry: true}})
-	old.subscribe(1, packet.Properties{}, packet.Subscription{Filter: "tk", QoS: 1})
+	old.Connect(&packet.Connect{ClientID: "dup", CleanStart: true, Properties: packet.Properties{SessionExpiry: 60, HasSessionExpiry: true}})
+	old.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "tk", QoS: 1})
 	nw := dialRaw(t, addr, packet.V5)
-	ack := nw.connect(&packet.Connect{ClientID: "dup", Properties: packet.Properties{SessionExpiry: 60, HasSessionExpiry: true}})
+	ack := nw.Connect(&packet.Connect{ClientID: "dup", Properties: packet.Properties{SessionExpiry: 60, HasSessionExpiry: true}})
 	if !ack.SessionPresent {
 		t.Fatal("session not passed on")
 	}
-	got := old.expectClosed(3 * time.Second)
+	got := old.ExpectClosed(3 * time.Second)
 	if len(got) != 1 || got[0].(*packet.Disconnect).ReasonCode != packet.SessionTakenOver {
 		t.Fatalf("old connection got %+v", got)
 	}
 	pub := connectRaw(t, addr, packet.V5, "pub")
-	pub.send(&packet.Publish{Topic: "tk", QoS: 1, PacketID: 1, Payload: []byte("x")})
-	if p := nw.recvPublish(); string(p.Payload) != "x" {
+	pub.Send(&packet.Publish{Topic: "tk", QoS: 1, PacketID: 1, Payload: []byte("x")})
+	if p := nw.RecvPublish(); string(p.Payload) != "x" {
 		t.Fatal("subscription lost on takeover")
 	}
 }
@@ -241,21 +241,21 @@ func TestV5Takeover(t *testing.T) {
 func TestClientIDAssignment(t *testing.T) {
 	_, addr := startBroker(t, nil)
 	r := dialRaw(t, addr, packet.V5)
-	ack := r.connect(&packet.Connect{CleanStart: true})
+	ack := r.Connect(&packet.Connect{CleanStart: true})
 	if ack.ReasonCode != 0 || len(ack.Properties.AssignedClientID) < 6 || ack.Properties.AssignedClientID[:5] != "auto-" {
 		t.Fatalf("v5: %+v", ack)
 	}
 	r = dialRaw(t, addr, packet.V311)
-	if ack := r.connect(&packet.Connect{CleanStart: true}); ack.ReasonCode != 0 {
+	if ack := r.Connect(&packet.Connect{CleanStart: true}); ack.ReasonCode != 0 {
 		t.Fatalf("3.1.1 clean: %v", ack.ReasonCode)
 	}
 	r = dialRaw(t, addr, packet.V311)
-	if ack := r.connect(&packet.Connect{CleanStart: false}); ack.ReasonCode != packet.ClientIdentifierNotValid {
+	if ack := r.Connect(&packet.Connect{CleanStart: false}); ack.ReasonCode != packet.ClientIdentifierNotValid {
 		t.Fatalf("3.1.1 persistent: %v", ack.ReasonCode)
 	}
-	r.expectClosed(3 * time.Second)
+	r.ExpectClosed(3 * time.Second)
 	r = dialRaw(t, addr, packet.V31)
-	if ack := r.connect(&packet.Connect{CleanStart: true}); ack.ReasonCode != packet.ClientIdentifierNotValid {
+	if ack := r.Connect(&packet.Connect{CleanStart: true}); ack.ReasonCode != packet.ClientIdentifierNotValid {
 		t.Fatalf("3.1: %v", ack.ReasonCode)
 	}
 }
@@ -265,12 +265,12 @@ func TestClientIDAssignment(t *testing.T) {
 func TestV5KeepAlive(t *testing.T) {
 	_, addr := startBroker(t, func(o *Options) { o.MaxKeepAlive = 1 })
 	r := dialRaw(t, addr, packet.V5)
-	ack := r.connect(&packet.Connect{ClientID: "ka", CleanStart: true, KeepAlive: 60})
+	ack := r.Connect(&packet.Connect{ClientID: "ka", CleanStart: true, KeepAlive: 60})
 	if !ack.Properties.HasServerKeepAlive || ack.Properties.ServerKeepAlive != 1 {
 		t.Fatalf("server keep alive: %+v", ack.Properties)
 	}
 	start := time.Now()
-	got := r.expectClosed(5 * time.Second)
+	got := r.ExpectClosed(5 * time.Second)
 	if el := time.Since(start); el < time.Second || el > 3*time.Second {
 		t.Fatalf("closed after %v", el)
 	}
@@ -284,17 +284,17 @@ func TestV5KeepAlive(t *testing.T) {
 func TestV5ClientReceiveMaximum(t *testing.T) {
 	_, addr := startBroker(t, nil)
 	sub := dialRaw(t, addr, packet.V5)
-	sub.connect(&packet.Connect{ClientID: "rm", CleanStart: true, Properties: packet.Properties{ReceiveMaximum: 2, HasReceiveMaximum: true}})
-	sub.subscribe(1, packet.Properties{}, packet.Subscription{Filter: "rm", QoS: 1})
+	sub.Connect(&packet.Connect{ClientID: "rm", CleanStart: true, Properties: packet.Properties{ReceiveMaximum: 2, HasReceiveMaximum: true}})
+	sub.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "rm", QoS: 1})
 	pub := connectRaw(t, addr, packet.V5, "pub")
 	for i := 0; i < 5; i++ {
-		pub.send(&packet.Publish{Topic: "rm", Payload: []byte{byte('0' + i)}, QoS: 1, PacketID: uint16(i + 1)})
+		pub.Send(&packet.Publish{Topic: "rm", Payload: []byte{byte('0' + i)}, QoS: 1, PacketID: uint16(i + 1)})
 	}
-	a, b := sub.recvPublish(), sub.recvPublish()
-	sub.expectNothing(300 * time.Millisecond)
-	sub.send(&packet.Puback{PacketID: a.PacketID})
-	c := sub.recvPublish()
-	sub.expectNothing(200 * time.Millisecond)
+	a, b := sub.RecvPublish(), sub.RecvPublish()
+	sub.ExpectNothing(300 * time.Millisecond)
+	sub.Send(&packet.Puback{PacketID: a.PacketID})
+	c := sub.RecvPublish()
+	sub.ExpectNothing(200 * time.Millisecond)
 	if string(a.Payload)+string(b.Payload)+string(c.Payload) != "012" {
 		t.Fatal("order broken")
 	}
@@ -305,12 +305,12 @@ func TestV5ClientReceiveMaximum(t *testing.T) {
 func TestV5ClientMaximumPacketSize(t *testing.T) {
 	_, addr := startBroker(t, nil)
 	sub := dialRaw(t, addr, packet.V5)
-	sub.connect(&packet.Connect{ClientID: "small", CleanStart: true, Properties: packet.Properties{MaximumPacketSize: 64, HasMaximumPacketSize: true}})
-	sub.subscribe(1, packet.Properties{}, packet.Subscription{Filter: "mp", QoS: 1})
+	sub.Connect(&packet.Connect{ClientID: "small", CleanStart: true, Properties: packet.Properties{MaximumPacketSize: 64, HasMaximumPacketSize: true}})
+	sub.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "mp", QoS: 1})
 	pub := connectRaw(t, addr, packet.V5, "pub")
-	pub.send(&packet.Publish{Topic: "mp", QoS: 1, PacketID: 1, Payload: make([]byte, 200)})
-	pub.send(&packet.Publish{Topic: "mp", QoS: 1, PacketID: 2, Payload: []byte("fits")})
-	if got := sub.recvPublish(); string(got.Payload) != "fits" {
+	pub.Send(&packet.Publish{Topic: "mp", QoS: 1, PacketID: 1, Payload: make([]byte, 200)})
+	pub.Send(&packet.Publish{Topic: "mp", QoS: 1, PacketID: 2, Payload: []byte("fits")})
+	if got := sub.RecvPublish(); string(got.Payload) != "fits" {
 		t.Fatalf("got %d bytes", len(got.Payload))
 	}
 }
@@ -320,12 +320,12 @@ func TestV5ClientMaximumPacketSize(t *testing.T) {
 func TestV5ServerMaximumPacketSize(t *testing.T) {
 	_, addr := startBroker(t, func(o *Options) { o.MaxPacketSize = 100 })
 	r := dialRaw(t, addr, packet.V5)
-	ack := r.connect(&packet.Connect{ClientID: "big", CleanStart: true})
+	ack := r.Connect(&packet.Connect{ClientID: "big", CleanStart: true})
 	if ack.Properties.MaximumPacketSize != 100 {
 		t.Fatalf("CONNACK Maximum Packet Size %d", ack.Properties.MaximumPacketSize)
 	}
-	r.send(&packet.Publish{Topic: "x", Payload: make([]byte, 200)})
-	got := r.expectClosed(3 * time.Second)
+	r.Send(&packet.Publish{Topic: "x", Payload: make([]byte, 200)})
+	got := r.ExpectClosed(3 * time.Second)
 	if len(got) != 1 || got[0].(*packet.Disconnect).ReasonCode != packet.PacketTooLarge {
 		t.Fatalf("got %+v", got)
 	}
@@ -335,11 +335,11 @@ func TestV5ServerMaximumPacketSize(t *testing.T) {
 func TestPublishToSysDenied(t *testing.T) {
 	_, addr := startBroker(t, nil)
 	sub := connectRaw(t, addr, packet.V5, "sub")
-	sub.subscribe(1, packet.Properties{}, packet.Subscription{Filter: "$SYS/#"})
+	sub.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "$SYS/#"})
 	pub := connectRaw(t, addr, packet.V5, "pub")
-	pub.send(&packet.Publish{Topic: "$SYS/broker/version", QoS: 1, PacketID: 1, Payload: []byte("fake")})
-	if a := pub.recv().(*packet.Puback); a.ReasonCode != packet.NotAuthorized {
+	pub.Send(&packet.Publish{Topic: "$SYS/broker/version", QoS: 1, PacketID: 1, Payload: []byte("fake")})
+	if a := pub.Recv().(*packet.Puback); a.ReasonCode != packet.NotAuthorized {
 		t.Fatalf("PUBACK %v", a.ReasonCode)
 	}
-	sub.expectNothing(200 * time.Millisecond)
+	sub.ExpectNothing(200 * time.Millisecond)
 }

@@ -21,14 +21,14 @@ import (
 func TestPahoReceiveMaximumExceeded(t *testing.T) {
 	_, addr := startBroker(t, func(o *Options) { o.ReceiveMaximum = 2 })
 	r := dialRaw(t, addr, packet.V5)
-	ack := r.connect(&packet.Connect{ClientID: "flow2", CleanStart: true, KeepAlive: 30})
+	ack := r.Connect(&packet.Connect{ClientID: "flow2", CleanStart: true, KeepAlive: 30})
 	if !ack.Properties.HasReceiveMaximum || ack.Properties.ReceiveMaximum != 2 {
 		t.Fatalf("CONNACK Receive Maximum: %+v", ack.Properties)
 	}
 	for i := 1; i <= 3; i++ {
-		r.send(&packet.Publish{Topic: "flow2/x", QoS: 2, PacketID: uint16(i), Payload: []byte("m")})
+		r.Send(&packet.Publish{Topic: "flow2/x", QoS: 2, PacketID: uint16(i), Payload: []byte("m")})
 	}
-	got := r.expectClosed(5 * time.Second)
+	got := r.ExpectClosed(5 * time.Second)
 	if len(got) != 3 {
 		t.Fatalf("got %d packets before close, want PUBREC PUBREC DISCONNECT: %+v", len(got), got)
 	}
@@ -48,12 +48,12 @@ func TestPahoReceiveMaximumFreedByPubrel(t *testing.T) {
 	_, addr := startBroker(t, func(o *Options) { o.ReceiveMaximum = 1 })
 	r := connectRaw(t, addr, packet.V5, "flow2b")
 	for i := uint16(1); i <= 3; i++ {
-		r.send(&packet.Publish{Topic: "flow2/x", QoS: 2, PacketID: i, Payload: []byte("m")})
-		if rec, ok := r.recv().(*packet.Pubrec); !ok || rec.PacketID != i {
+		r.Send(&packet.Publish{Topic: "flow2/x", QoS: 2, PacketID: i, Payload: []byte("m")})
+		if rec, ok := r.Recv().(*packet.Pubrec); !ok || rec.PacketID != i {
 			t.Fatalf("publish %d: no PUBREC", i)
 		}
-		r.send(&packet.Pubrel{PacketID: i})
-		if comp, ok := r.recv().(*packet.Pubcomp); !ok || comp.PacketID != i || comp.ReasonCode != packet.Success {
+		r.Send(&packet.Pubrel{PacketID: i})
+		if comp, ok := r.Recv().(*packet.Pubcomp); !ok || comp.PacketID != i || comp.ReasonCode != packet.Success {
 			t.Fatalf("publish %d: no PUBCOMP", i)
 		}
 	}
@@ -67,7 +67,7 @@ func TestPahoSessionExpiryFromDisconnect(t *testing.T) {
 	_, addr := startBroker(t, nil)
 	connect := func(clean bool, expiry uint32) (*raw, *packet.Connack) {
 		r := dialRaw(t, addr, packet.V5)
-		ack := r.connect(&packet.Connect{ClientID: "se", CleanStart: clean, KeepAlive: 30,
+		ack := r.Connect(&packet.Connect{ClientID: "se", CleanStart: clean, KeepAlive: 30,
 			Properties: packet.Properties{SessionExpiry: expiry, HasSessionExpiry: true}})
 		if ack.ReasonCode != packet.Success {
 			t.Fatalf("CONNACK %v", ack.ReasonCode)
@@ -75,12 +75,12 @@ func TestPahoSessionExpiryFromDisconnect(t *testing.T) {
 		return r, ack
 	}
 	disconnect := func(r *raw, expiry uint32) []packet.Packet {
-		r.send(&packet.Disconnect{Properties: packet.Properties{SessionExpiry: expiry, HasSessionExpiry: true}})
-		return r.expectClosed(3 * time.Second)
+		r.Send(&packet.Disconnect{Properties: packet.Properties{SessionExpiry: expiry, HasSessionExpiry: true}})
+		return r.ExpectClosed(3 * time.Second)
 	}
 
 	r, _ := connect(true, 1)
-	r.subscribe(1, packet.Properties{}, packet.Subscription{Filter: "se/x", QoS: 1})
+	r.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "se/x", QoS: 1})
 	disconnect(r, 60)
 	time.Sleep(2500 * time.Millisecond) // well past the 1 s of CONNECT
 	r, ack := connect(false, 1)
@@ -108,16 +108,16 @@ func TestPahoSessionExpiryFromDisconnect(t *testing.T) {
 func TestPahoWillDelayCutBySessionEnd(t *testing.T) {
 	_, addr := startBroker(t, nil)
 	sub := connectRaw(t, addr, packet.V5, "wd-watch")
-	sub.subscribe(1, packet.Properties{}, packet.Subscription{Filter: "wd2/#"})
+	sub.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "wd2/#"})
 	for _, expiry := range []uint32{0, 1} {
 		id := "wd" + string(rune('0'+expiry))
 		r := dialRaw(t, addr, packet.V5)
-		r.connect(&packet.Connect{ClientID: id, CleanStart: true, KeepAlive: 30,
+		r.Connect(&packet.Connect{ClientID: id, CleanStart: true, KeepAlive: 30,
 			Properties: packet.Properties{SessionExpiry: expiry, HasSessionExpiry: true},
 			WillFlag:   true, WillTopic: "wd2/" + id, WillPayload: []byte(id),
 			WillProperties: packet.Properties{WillDelay: 30, HasWillDelay: true}})
-		r.nc.Close()
-		p, err := sub.recvErr(time.Duration(expiry)*time.Second + 4*time.Second)
+		r.NC.Close()
+		p, err := sub.RecvErr(time.Duration(expiry)*time.Second + 4*time.Second)
 		if err != nil {
 			t.Fatalf("session expiry %d s, will delay 30 s: no will when the session ended: %v", expiry, err)
 		}

@@ -11,7 +11,7 @@ func TestRawRoundTripAllQoS(t *testing.T) {
 	for _, v := range []byte{packet.V31, packet.V311, packet.V5} {
 		_, addr := startBroker(t, nil)
 		sub := connectRaw(t, addr, v, "sub")
-		sa := sub.subscribe(1, packet.Properties{}, packet.Subscription{Filter: "a/+", QoS: 2})
+		sa := sub.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "a/+", QoS: 2})
 		if sa.ReasonCodes[0] != packet.GrantedQoS2 {
 			t.Fatalf("v%d: SUBACK %v", v, sa.ReasonCodes)
 		}
@@ -21,34 +21,34 @@ func TestRawRoundTripAllQoS(t *testing.T) {
 			if q > 0 {
 				p.PacketID = uint16(10 + q)
 			}
-			pub.send(p)
+			pub.Send(p)
 			switch q {
 			case 1:
-				if a, ok := pub.recv().(*packet.Puback); !ok || a.PacketID != 11 {
+				if a, ok := pub.Recv().(*packet.Puback); !ok || a.PacketID != 11 {
 					t.Fatalf("v%d: want PUBACK 11, got %+v", v, a)
 				}
 			case 2:
-				if a, ok := pub.recv().(*packet.Pubrec); !ok || a.PacketID != 12 {
+				if a, ok := pub.Recv().(*packet.Pubrec); !ok || a.PacketID != 12 {
 					t.Fatalf("v%d: want PUBREC 12", v)
 				}
-				pub.send(&packet.Pubrel{PacketID: 12})
-				if _, ok := pub.recv().(*packet.Pubcomp); !ok {
+				pub.Send(&packet.Pubrel{PacketID: 12})
+				if _, ok := pub.Recv().(*packet.Pubcomp); !ok {
 					t.Fatalf("v%d: want PUBCOMP", v)
 				}
 			}
-			got := sub.recvPublish()
+			got := sub.RecvPublish()
 			if got.QoS != q || string(got.Payload) != string(p.Payload) || got.Topic != "a/b" || got.Retain {
 				t.Fatalf("v%d q%d: got %+v", v, q, got)
 			}
 			switch q {
 			case 1:
-				sub.send(&packet.Puback{PacketID: got.PacketID})
+				sub.Send(&packet.Puback{PacketID: got.PacketID})
 			case 2:
-				sub.send(&packet.Pubrec{PacketID: got.PacketID})
-				if rel, ok := sub.recv().(*packet.Pubrel); !ok || rel.PacketID != got.PacketID {
+				sub.Send(&packet.Pubrec{PacketID: got.PacketID})
+				if rel, ok := sub.Recv().(*packet.Pubrel); !ok || rel.PacketID != got.PacketID {
 					t.Fatalf("v%d: want PUBREL", v)
 				}
-				sub.send(&packet.Pubcomp{PacketID: got.PacketID})
+				sub.Send(&packet.Pubcomp{PacketID: got.PacketID})
 			}
 		}
 	}
@@ -58,8 +58,8 @@ func TestRawRoundTripAllQoS(t *testing.T) {
 func TestFirstPacketNotConnect(t *testing.T) {
 	_, addr := startBroker(t, nil)
 	r := dialRaw(t, addr, packet.V311)
-	r.send(&packet.Pingreq{})
-	if got := r.expectClosed(3 * time.Second); len(got) != 0 {
+	r.Send(&packet.Pingreq{})
+	if got := r.ExpectClosed(3 * time.Second); len(got) != 0 {
 		t.Fatalf("got %v before close", got)
 	}
 }
@@ -69,8 +69,8 @@ func TestFirstPacketNotConnect(t *testing.T) {
 func TestSecondConnect(t *testing.T) {
 	_, addr := startBroker(t, nil)
 	r := connectRaw(t, addr, packet.V5, "twice")
-	r.send(&packet.Connect{ProtocolName: "MQTT", ProtocolVersion: 5, ClientID: "twice", CleanStart: true})
-	got := r.expectClosed(3 * time.Second)
+	r.Send(&packet.Connect{ProtocolName: "MQTT", ProtocolVersion: 5, ClientID: "twice", CleanStart: true})
+	got := r.ExpectClosed(3 * time.Second)
 	if len(got) != 1 || got[0].(*packet.Disconnect).ReasonCode != packet.ProtocolError {
 		t.Fatalf("got %+v", got)
 	}

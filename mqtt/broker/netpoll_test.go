@@ -22,9 +22,9 @@ import (
 func TestLingerSeesBytesThatArriveBeforeTheWait(t *testing.T) {
 	client := make(chan *raw, 1)
 	var once sync.Once
-	b, addr := startBroker(t, func(o *Options) {
-		o.linger = time.Hour
-		o.hookWait = func(c *conn) {
+	b, addr := startBrokerKnobs(t, testKnobs{
+		linger: time.Hour,
+		hookWait: func(c *conn) {
 			if c.clientID != "linger" {
 				return
 			}
@@ -32,21 +32,21 @@ func TestLingerSeesBytesThatArriveBeforeTheWait(t *testing.T) {
 				// The socket was just drained: a PINGREQ arrives now, and
 				// Go's poller (idle, blocked in epoll_wait) records it.
 				r := <-client
-				r.send(&packet.Pingreq{})
+				r.Send(&packet.Pingreq{})
 				client <- r
 				time.Sleep(50 * time.Millisecond)
 			})
-		}
-	})
+		},
+	}, nil)
 	if b.poll == nil {
 		t.Skip("no event loop (BlockingIO or not Linux)")
 	}
 	r := connectRaw(t, addr, packet.V311, "linger")
 	client <- r
 	// The connection is busy (read within the linger): this run lingers.
-	r.send(&packet.Pingreq{})
+	r.Send(&packet.Pingreq{})
 	for i := 0; i < 2; i++ {
-		p, err := r.recvErr(3 * time.Second)
+		p, err := r.RecvErr(3 * time.Second)
 		if err != nil {
 			t.Fatalf("PINGRESP %d of 2: %v", i+1, err)
 		}
@@ -94,11 +94,11 @@ func TestEventLoopOwnsDescriptors(t *testing.T) {
 	// A subscriber that never reads: its writer fills the socket, waits on
 	// a poll file and is closed after WriteTimeout.
 	stuck := connectRaw(t, addr, packet.V311, "stuck")
-	stuck.subscribe(1, packet.Properties{}, packet.Subscription{Filter: "flood", QoS: 1})
+	stuck.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "flood", QoS: 1})
 	pub := connectRaw(t, addr, packet.V311, "pub")
 	payload := bytes.Repeat([]byte("x"), 64<<10)
 	for i := 0; i < 200; i++ { // 12.5 MiB, more than loopback buffers hold
-		pub.send(&packet.Publish{Topic: "flood", Payload: payload})
+		pub.Send(&packet.Publish{Topic: "flood", Payload: payload})
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for b.nconns.Load() > 11 && time.Now().Before(deadline) {
@@ -107,11 +107,11 @@ func TestEventLoopOwnsDescriptors(t *testing.T) {
 	if n := b.nconns.Load(); n != 11 {
 		t.Fatalf("%d connections, want 11: the stuck subscriber was not closed after WriteTimeout", n)
 	}
-	stuck.nc.Close()
-	pub.nc.Close()
+	stuck.NC.Close()
+	pub.NC.Close()
 	for _, r := range clients {
-		r.send(&packet.Disconnect{})
-		r.nc.Close()
+		r.Send(&packet.Disconnect{})
+		r.NC.Close()
 	}
 	for b.nconns.Load() > 0 && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)

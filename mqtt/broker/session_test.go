@@ -15,37 +15,37 @@ func TestWill(t *testing.T) {
 	for _, v := range []byte{packet.V311, packet.V5} {
 		_, addr := startBroker(t, nil)
 		sub := connectRaw(t, addr, v, "watcher")
-		sub.subscribe(1, packet.Properties{}, packet.Subscription{Filter: "will/#", QoS: 1})
+		sub.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "will/#", QoS: 1})
 		connectWill := func(id string) *raw {
 			r := dialRaw(t, addr, v)
-			r.connect(&packet.Connect{ClientID: id, CleanStart: true, KeepAlive: 30,
+			r.Connect(&packet.Connect{ClientID: id, CleanStart: true, KeepAlive: 30,
 				WillFlag: true, WillTopic: "will/" + id, WillPayload: []byte("gone " + id), WillQoS: 1, WillRetain: true})
 			return r
 		}
 		// Dropped socket: will.
 		a := connectWill("a")
-		a.nc.Close()
-		got := sub.recvPublish()
+		a.NC.Close()
+		got := sub.RecvPublish()
 		if got.Topic != "will/a" || string(got.Payload) != "gone a" || got.QoS != 1 {
 			t.Fatalf("v%d: will %+v", v, got)
 		}
-		sub.send(&packet.Puback{PacketID: got.PacketID})
+		sub.Send(&packet.Puback{PacketID: got.PacketID})
 		// Normal DISCONNECT: no will.
 		b := connectWill("b")
-		b.send(&packet.Disconnect{})
-		b.expectClosed(3 * time.Second)
-		sub.expectNothing(300 * time.Millisecond)
+		b.Send(&packet.Disconnect{})
+		b.ExpectClosed(3 * time.Second)
+		sub.ExpectNothing(300 * time.Millisecond)
 		if v == packet.V5 { // DISCONNECT 0x04: will
 			c := connectWill("c")
-			c.send(&packet.Disconnect{ReasonCode: packet.DisconnectWithWill})
-			if got := sub.recvPublish(); got.Topic != "will/c" {
+			c.Send(&packet.Disconnect{ReasonCode: packet.DisconnectWithWill})
+			if got := sub.RecvPublish(); got.Topic != "will/c" {
 				t.Fatalf("0x04: %+v", got)
 			}
 		}
 		// The will was retained.
 		late := connectRaw(t, addr, v, "late")
-		late.subscribe(1, packet.Properties{}, packet.Subscription{Filter: "will/a"})
-		if got := late.recvPublish(); !got.Retain || string(got.Payload) != "gone a" {
+		late.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "will/a"})
+		if got := late.RecvPublish(); !got.Retain || string(got.Payload) != "gone a" {
 			t.Fatalf("v%d: retained will %+v", v, got)
 		}
 	}
@@ -56,25 +56,25 @@ func TestWill(t *testing.T) {
 func TestV5WillDelay(t *testing.T) {
 	_, addr := startBroker(t, nil)
 	sub := connectRaw(t, addr, packet.V5, "watcher")
-	sub.subscribe(1, packet.Properties{}, packet.Subscription{Filter: "wd/#"})
+	sub.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "wd/#"})
 	connect := func(id string) *raw {
 		r := dialRaw(t, addr, packet.V5)
-		r.connect(&packet.Connect{ClientID: id, KeepAlive: 30, Properties: packet.Properties{SessionExpiry: 60, HasSessionExpiry: true},
+		r.Connect(&packet.Connect{ClientID: id, KeepAlive: 30, Properties: packet.Properties{SessionExpiry: 60, HasSessionExpiry: true},
 			WillFlag: true, WillTopic: "wd/" + id, WillPayload: []byte(id),
 			WillProperties: packet.Properties{WillDelay: 2, HasWillDelay: true}})
 		return r
 	}
 	a := connect("a")
-	a.nc.Close()
-	sub.expectNothing(1500 * time.Millisecond)
-	if got := sub.recvPublish(); got.Topic != "wd/a" {
+	a.NC.Close()
+	sub.ExpectNothing(1500 * time.Millisecond)
+	if got := sub.RecvPublish(); got.Topic != "wd/a" {
 		t.Fatalf("got %+v", got)
 	}
 	b := connect("b")
-	b.nc.Close()
+	b.NC.Close()
 	time.Sleep(300 * time.Millisecond)
 	connect("b") // back within the delay: no will
-	sub.expectNothing(2500 * time.Millisecond)
+	sub.ExpectNothing(2500 * time.Millisecond)
 }
 
 // Persistent sessions: QoS 1 and 2 messages queued while offline arrive on
@@ -88,30 +88,30 @@ func TestPersistentSessionQueueAndRetransmit(t *testing.T) {
 			props = packet.Properties{SessionExpiry: 300, HasSessionExpiry: true}
 		}
 		sub := dialRaw(t, addr, v)
-		sub.connect(&packet.Connect{ClientID: "ps", KeepAlive: 30, Properties: props})
-		sub.subscribe(1, packet.Properties{}, packet.Subscription{Filter: "ps/#", QoS: 2})
-		sub.send(&packet.Disconnect{})
-		sub.expectClosed(3 * time.Second)
+		sub.Connect(&packet.Connect{ClientID: "ps", KeepAlive: 30, Properties: props})
+		sub.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "ps/#", QoS: 2})
+		sub.Send(&packet.Disconnect{})
+		sub.ExpectClosed(3 * time.Second)
 
 		pub := connectRaw(t, addr, v, "pub")
 		for i, q := range []byte{0, 1, 2, 1} {
-			pub.send(&packet.Publish{Topic: "ps/x", QoS: q, PacketID: uint16(i + 1), Payload: []byte(fmt.Sprint(i))})
+			pub.Send(&packet.Publish{Topic: "ps/x", QoS: q, PacketID: uint16(i + 1), Payload: []byte(fmt.Sprint(i))})
 		}
-		pub.send(&packet.Pingreq{})
+		pub.Send(&packet.Pingreq{})
 		for {
-			if _, ok := pub.recv().(*packet.Pingresp); ok {
+			if _, ok := pub.Recv().(*packet.Pingresp); ok {
 				break
 			}
 		}
 		sub = dialRaw(t, addr, v)
-		ack := sub.connect(&packet.Connect{ClientID: "ps", KeepAlive: 30, Properties: props})
+		ack := sub.Connect(&packet.Connect{ClientID: "ps", KeepAlive: 30, Properties: props})
 		if !ack.SessionPresent {
 			t.Fatalf("v%d: session not present", v)
 		}
 		var got []string
 		var ids []uint16
 		for i := 0; i < 3; i++ {
-			p := sub.recvPublish()
+			p := sub.RecvPublish()
 			got = append(got, string(p.Payload))
 			ids = append(ids, p.PacketID)
 		}
@@ -120,12 +120,12 @@ func TestPersistentSessionQueueAndRetransmit(t *testing.T) {
 		}
 		// Drop the connection without acknowledging: all three come back
 		// with DUP, in order, same ids.
-		sub.nc.Close()
+		sub.NC.Close()
 		sub = dialRaw(t, addr, v)
-		sub.connect(&packet.Connect{ClientID: "ps", KeepAlive: 30, Properties: props})
+		sub.Connect(&packet.Connect{ClientID: "ps", KeepAlive: 30, Properties: props})
 		var resent []*packet.Publish
 		for i := 0; i < 3; i++ {
-			p := sub.recvPublish()
+			p := sub.RecvPublish()
 			if !p.Dup || p.PacketID != ids[i] || string(p.Payload) != got[i] {
 				t.Fatalf("v%d: resend %d: %+v", v, i, p)
 			}
@@ -133,32 +133,32 @@ func TestPersistentSessionQueueAndRetransmit(t *testing.T) {
 		}
 		for _, p := range resent {
 			if p.QoS == 1 {
-				sub.send(&packet.Puback{PacketID: p.PacketID})
+				sub.Send(&packet.Puback{PacketID: p.PacketID})
 			} else {
-				sub.send(&packet.Pubrec{PacketID: p.PacketID})
-				if rel := sub.recv().(*packet.Pubrel); rel.PacketID != p.PacketID {
+				sub.Send(&packet.Pubrec{PacketID: p.PacketID})
+				if rel := sub.Recv().(*packet.Pubrel); rel.PacketID != p.PacketID {
 					t.Fatal("PUBREL id")
 				}
 				// Lose the PUBCOMP: PUBREL must be resent on reconnect.
 			}
 		}
-		sub.send(&packet.Pingreq{}) // the acks are processed once PINGRESP comes
-		if _, ok := sub.recv().(*packet.Pingresp); !ok {
+		sub.Send(&packet.Pingreq{}) // the acks are processed once PINGRESP comes
+		if _, ok := sub.Recv().(*packet.Pingresp); !ok {
 			t.Fatal("want PINGRESP")
 		}
-		sub.nc.Close()
+		sub.NC.Close()
 		sub = dialRaw(t, addr, v)
-		sub.connect(&packet.Connect{ClientID: "ps", KeepAlive: 30, Properties: props})
-		rel, ok := sub.recv().(*packet.Pubrel)
+		sub.Connect(&packet.Connect{ClientID: "ps", KeepAlive: 30, Properties: props})
+		rel, ok := sub.Recv().(*packet.Pubrel)
 		if !ok || rel.PacketID != ids[1] {
 			t.Fatalf("v%d: want PUBREL resent, got %+v", v, rel)
 		}
-		sub.send(&packet.Pubcomp{PacketID: rel.PacketID})
-		sub.expectNothing(200 * time.Millisecond)
+		sub.Send(&packet.Pubcomp{PacketID: rel.PacketID})
+		sub.ExpectNothing(200 * time.Millisecond)
 		// Clean start discards the session [MQTT-3.1.2-4].
-		sub.nc.Close()
+		sub.NC.Close()
 		sub = dialRaw(t, addr, v)
-		if ack := sub.connect(&packet.Connect{ClientID: "ps", CleanStart: true, KeepAlive: 30}); ack.SessionPresent {
+		if ack := sub.Connect(&packet.Connect{ClientID: "ps", CleanStart: true, KeepAlive: 30}); ack.SessionPresent {
 			t.Fatal("clean start: session present")
 		}
 	}
@@ -169,16 +169,16 @@ func TestPersistentSessionQueueAndRetransmit(t *testing.T) {
 func TestQoS2InboundDuplicate(t *testing.T) {
 	_, addr := startBroker(t, nil)
 	sub := connectRaw(t, addr, packet.V311, "sub")
-	sub.subscribe(1, packet.Properties{}, packet.Subscription{Filter: "q2"})
+	sub.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "q2"})
 	pub := connectRaw(t, addr, packet.V311, "pub")
-	pub.send(&packet.Publish{Topic: "q2", QoS: 2, PacketID: 5, Payload: []byte("once")})
-	pub.recv()
-	pub.send(&packet.Publish{Topic: "q2", QoS: 2, PacketID: 5, Dup: true, Payload: []byte("once")})
-	if _, ok := pub.recv().(*packet.Pubrec); !ok {
+	pub.Send(&packet.Publish{Topic: "q2", QoS: 2, PacketID: 5, Payload: []byte("once")})
+	pub.Recv()
+	pub.Send(&packet.Publish{Topic: "q2", QoS: 2, PacketID: 5, Dup: true, Payload: []byte("once")})
+	if _, ok := pub.Recv().(*packet.Pubrec); !ok {
 		t.Fatal("no PUBREC for duplicate")
 	}
-	sub.recvPublish()
-	sub.expectNothing(300 * time.Millisecond)
+	sub.RecvPublish()
+	sub.ExpectNothing(300 * time.Millisecond)
 }
 
 // Shared subscriptions: each message to one member, round robin; messages
@@ -189,29 +189,29 @@ func TestSharedSubscriptionsRoundRobinAndRedelivery(t *testing.T) {
 	m1 := connectRaw(t, addr, packet.V5, "m1")
 	m2 := connectRaw(t, addr, packet.V5, "m2")
 	for _, m := range []*raw{m1, m2} {
-		m.subscribe(1, packet.Properties{}, packet.Subscription{Filter: "$share/g/jobs/#", QoS: 1})
+		m.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "$share/g/jobs/#", QoS: 1})
 	}
 	pub := connectRaw(t, addr, packet.V5, "pub")
 	for i := 0; i < 4; i++ {
-		pub.send(&packet.Publish{Topic: "jobs/x", QoS: 1, PacketID: uint16(i + 1), Payload: []byte{byte('a' + i)}})
+		pub.Send(&packet.Publish{Topic: "jobs/x", QoS: 1, PacketID: uint16(i + 1), Payload: []byte{byte('a' + i)}})
 	}
 	var got1, got2 []string
 	for i := 0; i < 2; i++ {
-		p := m1.recvPublish()
+		p := m1.RecvPublish()
 		got1 = append(got1, string(p.Payload)) // m1 never acknowledges
-		p = m2.recvPublish()
+		p = m2.RecvPublish()
 		got2 = append(got2, string(p.Payload))
-		m2.send(&packet.Puback{PacketID: p.PacketID})
+		m2.Send(&packet.Puback{PacketID: p.PacketID})
 	}
-	m1.expectNothing(100 * time.Millisecond)
-	m2.expectNothing(100 * time.Millisecond)
-	m1.nc.Close()
+	m1.ExpectNothing(100 * time.Millisecond)
+	m2.ExpectNothing(100 * time.Millisecond)
+	m1.NC.Close()
 	for i := 0; i < 2; i++ {
-		p := m2.recvPublish()
+		p := m2.RecvPublish()
 		if string(p.Payload) != got1[i] {
 			t.Fatalf("redelivered %q, want %q (m1 had %v, m2 %v)", p.Payload, got1[i], got1, got2)
 		}
-		m2.send(&packet.Puback{PacketID: p.PacketID})
+		m2.Send(&packet.Puback{PacketID: p.PacketID})
 	}
 }
 
@@ -220,19 +220,19 @@ func TestSharedSubscriptionsRoundRobinAndRedelivery(t *testing.T) {
 func TestOrdering(t *testing.T) {
 	_, addr := startBroker(t, func(o *Options) { o.MaxInflight = 3 })
 	sub := connectRaw(t, addr, packet.V311, "sub")
-	sub.subscribe(1, packet.Properties{}, packet.Subscription{Filter: "ord", QoS: 2})
+	sub.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "ord", QoS: 2})
 	pub := connectRaw(t, addr, packet.V311, "pub")
 	const n = 200
 	go func() {
 		for i := 0; i < n; i++ {
-			pub.send(&packet.Publish{Topic: "ord", QoS: 1, PacketID: uint16(i + 1), Payload: []byte(fmt.Sprint(i))})
+			pub.Send(&packet.Publish{Topic: "ord", QoS: 1, PacketID: uint16(i + 1), Payload: []byte(fmt.Sprint(i))})
 		}
 	}()
 	for i := 0; i < n; i++ {
-		p := sub.recvPublish()
+		p := sub.RecvPublish()
 		if string(p.Payload) != fmt.Sprint(i) {
 			t.Fatalf("message %d: got %s", i, p.Payload)
 		}
-		sub.send(&packet.Puback{PacketID: p.PacketID})
+		sub.Send(&packet.Puback{PacketID: p.PacketID})
 	}
 }

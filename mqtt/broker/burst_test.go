@@ -18,7 +18,7 @@ import (
 func fanIn(tb testing.TB, b *Broker, addr string, pubs, n int, qos byte) (int, time.Duration, int) {
 	tb.Helper()
 	sub := connectRaw(tb, addr, packet.V311, "fanin-sub")
-	sub.subscribe(1, packet.Properties{}, packet.Subscription{Filter: "fanin/#", QoS: qos})
+	sub.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "fanin/#", QoS: qos})
 	total := pubs * n
 	recvd := make(chan int, 1)
 	go func() {
@@ -27,13 +27,13 @@ func fanIn(tb testing.TB, b *Broker, addr string, pubs, n int, qos byte) (int, t
 		// contention the burst outlasts it, the PUBACKs stopped (bufio
 		// keeps the error) and the broker, its window full, rightly
 		// sent nothing more, which read as lost messages.
-		sub.nc.SetWriteDeadline(time.Time{})
-		w := bufio.NewWriter(sub.nc)
+		sub.NC.SetWriteDeadline(time.Time{})
+		w := bufio.NewWriter(sub.NC)
 		count := 0
 		var ack []byte
 		for count < total {
-			sub.nc.SetReadDeadline(time.Now().Add(10 * time.Second))
-			p, err := packet.ReadPacket(sub.br, packet.V311, 0)
+			sub.NC.SetReadDeadline(time.Now().Add(10 * time.Second))
+			p, err := packet.ReadPacket(sub.BR, packet.V311, 0)
 			if err != nil {
 				break
 			}
@@ -45,7 +45,7 @@ func fanIn(tb testing.TB, b *Broker, addr string, pubs, n int, qos byte) (int, t
 			if pub.QoS == 1 {
 				ack, _ = packet.Append(ack[:0], &packet.Puback{PacketID: pub.PacketID}, packet.V311)
 				w.Write(ack)
-				if sub.br.Buffered() == 0 || count == total {
+				if sub.BR.Buffered() == 0 || count == total {
 					w.Flush()
 				}
 			}
@@ -62,16 +62,16 @@ func fanIn(tb testing.TB, b *Broker, addr string, pubs, n int, qos byte) (int, t
 		go func() { // drain PUBACKs
 			defer wg.Done()
 			for got := 0; qos > 0 && got < n; got++ {
-				r.nc.SetReadDeadline(time.Now().Add(10 * time.Second))
-				if _, err := packet.ReadPacket(r.br, packet.V311, 0); err != nil {
+				r.NC.SetReadDeadline(time.Now().Add(10 * time.Second))
+				if _, err := packet.ReadPacket(r.BR, packet.V311, 0); err != nil {
 					return
 				}
 			}
 		}()
 		go func(i int) {
 			defer wg.Done()
-			r.nc.SetWriteDeadline(time.Time{}) // as the subscriber's
-			w := bufio.NewWriterSize(r.nc, 64<<10)
+			r.NC.SetWriteDeadline(time.Time{}) // as the subscriber's
+			w := bufio.NewWriterSize(r.NC, 64<<10)
 			var buf []byte
 			for j := 0; j < n; j++ {
 				p := &packet.Publish{Topic: fmt.Sprint("fanin/", i), QoS: qos, Payload: payload}
@@ -95,7 +95,7 @@ func fanIn(tb testing.TB, b *Broker, addr string, pubs, n int, qos byte) (int, t
 	s.mu.Lock()
 	depth := int(s.maxDepth)
 	s.mu.Unlock()
-	sub.nc.Close()
+	sub.NC.Close()
 	return got, elapsed, depth
 }
 

@@ -22,17 +22,17 @@ func TestPipelinedAndSplitPackets(t *testing.T) {
 	} {
 		buf, _ = packet.Append(buf, p, packet.V311)
 	}
-	r.writeBytes(buf)
+	r.WriteBytes(buf)
 	want := []packet.Type{packet.CONNACK, packet.SUBACK}
 	for _, w := range want {
-		if p := r.recv(); p.Type() != w {
+		if p := r.Recv(); p.Type() != w {
 			t.Fatalf("got %T, want type %d", p, w)
 		}
 	}
 	// PUBACK for 7 and the message itself, in either order.
 	var pub *packet.Publish
 	for range 2 {
-		switch p := r.recv().(type) {
+		switch p := r.Recv().(type) {
 		case *packet.Publish:
 			pub = p
 		case *packet.Puback:
@@ -46,14 +46,14 @@ func TestPipelinedAndSplitPackets(t *testing.T) {
 	if pub == nil || string(pub.Payload) != "one" {
 		t.Fatalf("publish %+v", pub)
 	}
-	r.send(&packet.Puback{PacketID: pub.PacketID})
+	r.Send(&packet.Puback{PacketID: pub.PacketID})
 	// One byte per write.
 	msg, _ := packet.Append(nil, &packet.Publish{Topic: "pipe/b", Payload: []byte("two")}, packet.V311)
 	for i := range msg {
-		r.writeBytes(msg[i : i+1])
+		r.WriteBytes(msg[i : i+1])
 		time.Sleep(time.Millisecond)
 	}
-	if got := r.recvPublish(); got.Topic != "pipe/b" || string(got.Payload) != "two" {
+	if got := r.RecvPublish(); got.Topic != "pipe/b" || string(got.Payload) != "two" {
 		t.Fatalf("split publish: %+v", got)
 	}
 }
@@ -63,7 +63,7 @@ func TestPipelinedAndSplitPackets(t *testing.T) {
 func TestLargePublish(t *testing.T) {
 	_, addr := startBroker(t, nil)
 	sub := connectRaw(t, addr, packet.V311, "big-sub")
-	sub.subscribe(1, packet.Properties{}, packet.Subscription{Filter: "big", QoS: 1})
+	sub.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "big", QoS: 1})
 	pub := connectRaw(t, addr, packet.V311, "big-pub")
 	payload := bytes.Repeat([]byte("0123456789abcdef"), 3<<16) // 3 MiB
 	for qos := byte(0); qos <= 1; qos++ {
@@ -71,16 +71,16 @@ func TestLargePublish(t *testing.T) {
 		if qos > 0 {
 			p.PacketID = 1
 		}
-		pub.send(p)
-		got := sub.recvPublish()
+		pub.Send(p)
+		got := sub.RecvPublish()
 		if !bytes.Equal(got.Payload, payload) {
 			t.Fatalf("QoS %d: payload of %d bytes differs", qos, len(got.Payload))
 		}
 		if got.QoS > 0 {
-			sub.send(&packet.Puback{PacketID: got.PacketID})
+			sub.Send(&packet.Puback{PacketID: got.PacketID})
 		}
 	}
-	if ack, ok := pub.recv().(*packet.Puback); !ok || ack.PacketID != 1 {
+	if ack, ok := pub.Recv().(*packet.Puback); !ok || ack.PacketID != 1 {
 		t.Fatalf("want PUBACK 1, got %+v", ack)
 	}
 }
@@ -90,22 +90,22 @@ func TestLargePublish(t *testing.T) {
 // back to epoll: 16 MiB for a subscriber that starts reading late, more
 // than the socket buffers hold, all arrive in order.
 func TestFullSocketWithoutPollFiles(t *testing.T) {
-	b, addr := startBroker(t, func(o *Options) { o.noPollFiles = true })
+	b, addr := startBrokerKnobs(t, testKnobs{noPollFiles: true}, nil)
 	if b.poll == nil {
 		t.Skip("no event loop (BlockingIO or not Linux)")
 	}
 	sub := connectRaw(t, addr, packet.V311, "late-sub")
-	sub.subscribe(1, packet.Properties{}, packet.Subscription{Filter: "late", QoS: 0})
+	sub.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "late", QoS: 0})
 	pub := connectRaw(t, addr, packet.V311, "late-pub")
 	payload := bytes.Repeat([]byte("x"), 1<<20)
 	const n = 16
 	for i := 0; i < n; i++ {
 		payload[0] = byte(i)
-		pub.send(&packet.Publish{Topic: "late", Payload: payload})
+		pub.Send(&packet.Publish{Topic: "late", Payload: payload})
 	}
 	time.Sleep(300 * time.Millisecond) // the writer meets a full socket
 	for i := 0; i < n; i++ {
-		got := sub.recvPublish()
+		got := sub.RecvPublish()
 		if len(got.Payload) != len(payload) || got.Payload[0] != byte(i) {
 			t.Fatalf("message %d: %d bytes, first %d", i, len(got.Payload), got.Payload[0])
 		}

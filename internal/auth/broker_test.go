@@ -1,7 +1,6 @@
-package broker
+package auth
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
 	"io"
@@ -13,18 +12,19 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mqttkit/mqtt/internal/auth"
 	"github.com/mqttkit/mqtt/internal/listener"
 	"github.com/mqttkit/mqtt/internal/listener/testcerts"
+	"github.com/mqttkit/mqtt/internal/testutil"
+	"github.com/mqttkit/mqtt/mqtt/broker"
 	"github.com/mqttkit/mqtt/mqtt/packet"
 )
 
 // writePasswords writes a $7$ password file of user:password pairs.
 func writePasswords(t *testing.T, path string, pairs ...string) {
 	t.Helper()
-	pf := auth.NewPasswordFile(path)
+	pf := NewPasswordFile(path)
 	for i := 0; i < len(pairs); i += 2 {
-		h, err := auth.HashPBKDF2(pairs[i+1], 101)
+		h, err := HashPBKDF2(pairs[i+1], 101)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -40,7 +40,7 @@ func writePasswords(t *testing.T, path string, pairs ...string) {
 // fileAuthBroker starts a broker whose security is the given files (either may be "").
 func fileAuthBroker(t *testing.T, pwPath, aclPath string, anonymous bool) (*FileAuth, string) {
 	t.Helper()
-	store, _, err := auth.NewStore(pwPath, aclPath)
+	store, _, err := NewStore(pwPath, aclPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,8 +48,28 @@ func fileAuthBroker(t *testing.T, pwPath, aclPath string, anonymous bool) (*File
 	fa.FailureDelay = time.Millisecond
 	fa.MaxFailureDelay = 4 * time.Millisecond
 	t.Cleanup(fa.Close)
-	_, addr := startBroker(t, func(o *Options) { o.Authenticator, o.Authorizer = fa, fa })
+	_, addr := startBroker(t, func(o *broker.Options) { o.Authenticator, o.Authorizer = fa, fa })
 	return fa, addr
+}
+
+// startBroker runs a broker on a loopback port for one test.
+func startBroker(t testing.TB, mod func(*broker.Options)) (*broker.Broker, string) {
+	t.Helper()
+	o := broker.DefaultOptions()
+	o.Listeners = []string{"127.0.0.1:0"}
+	o.SysInterval = 0
+	if mod != nil {
+		mod(&o)
+	}
+	b, err := broker.New(o, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b, b.Addrs()[0].String()
 }
 
 func login(user, pass string) *packet.Connect {
@@ -77,13 +97,13 @@ func TestFileAuthPasswords(t *testing.T) {
 			{"username without password", &packet.Connect{ClientID: "np", CleanStart: true, UsernameFlag: true, Username: "alice"}, packet.BadUserNameOrPassword},
 		}
 		for _, tc := range cases {
-			r := dialRaw(t, addr, v)
-			ack := r.connect(tc.c)
+			r := testutil.DialRaw(t, addr, v)
+			ack := r.Connect(tc.c)
 			if ack.ReasonCode != tc.want {
 				t.Fatalf("v%d %s: CONNACK %v, want %v", v, tc.name, ack.ReasonCode, tc.want)
 			}
 			if tc.want != packet.Success {
-				r.expectClosed(3 * time.Second)
+				r.ExpectClosed(3 * time.Second)
 			}
 		}
 	}
@@ -92,12 +112,12 @@ func TestFileAuthPasswords(t *testing.T) {
 		c    *packet.Connect
 		want byte
 	}{{login("alice", "nope"), 4}, {&packet.Connect{ClientID: "anon", CleanStart: true}, 5}} {
-		r := dialRaw(t, addr, packet.V311)
+		r := testutil.DialRaw(t, addr, packet.V311)
 		tc.c.ProtocolVersion, tc.c.ProtocolName = packet.V311, "MQTT"
-		r.send(tc.c)
+		r.Send(tc.c)
 		var b [4]byte
-		r.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
-		if _, err := io.ReadFull(r.br, b[:]); err != nil {
+		r.NC.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.ReadFull(r.BR, b[:]); err != nil {
 			t.Fatal(err)
 		}
 		if b[0] != 0x20 || b[3] != tc.want {
@@ -111,22 +131,22 @@ func TestFileAuthAnonymousAndNoPasswordFile(t *testing.T) {
 	pw := filepath.Join(t.TempDir(), "passwd")
 	writePasswords(t, pw, "alice", "secret")
 	_, addr := fileAuthBroker(t, pw, "", true)
-	connectRaw(t, addr, packet.V5, "anon")
-	if ack := dialRaw(t, addr, packet.V5).connect(login("alice", "x")); ack.ReasonCode != packet.BadUserNameOrPassword {
+	testutil.ConnectRaw(t, addr, packet.V5, "anon")
+	if ack := testutil.DialRaw(t, addr, packet.V5).Connect(login("alice", "x")); ack.ReasonCode != packet.BadUserNameOrPassword {
 		t.Fatalf("wrong password with allow_anonymous: %v", ack.ReasonCode)
 	}
 
 	// No password file, allow_anonymous false: as Mosquitto, any username is accepted.
 	_, addr = fileAuthBroker(t, "", "", false)
-	if ack := dialRaw(t, addr, packet.V311).connect(login("anyone", "")); ack.ReasonCode != packet.Success {
+	if ack := testutil.DialRaw(t, addr, packet.V311).Connect(login("anyone", "")); ack.ReasonCode != packet.Success {
 		t.Fatalf("username without a password file: %v", ack.ReasonCode)
 	}
-	if ack := dialRaw(t, addr, packet.V311).connect(&packet.Connect{ClientID: "anon", CleanStart: true}); ack.ReasonCode != packet.NotAuthorized {
+	if ack := testutil.DialRaw(t, addr, packet.V311).Connect(&packet.Connect{ClientID: "anon", CleanStart: true}); ack.ReasonCode != packet.NotAuthorized {
 		t.Fatalf("anonymous: %v", ack.ReasonCode)
 	}
 }
 
-const testACL = `# anonymous: nothing
+const brokerTestACL = `# anonymous: nothing
 user alice
 topic readwrite sensors/#
 topic deny sensors/secret
@@ -141,7 +161,7 @@ func TestFileAuthACL(t *testing.T) {
 	dir := t.TempDir()
 	pw, aclPath := filepath.Join(dir, "passwd"), filepath.Join(dir, "acl")
 	writePasswords(t, pw, "alice", "a", "bob", "b")
-	if err := os.WriteFile(aclPath, []byte(testACL), 0o600); err != nil {
+	if err := os.WriteFile(aclPath, []byte(brokerTestACL), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	fa, addr := fileAuthBroker(t, pw, aclPath, false)
@@ -149,19 +169,19 @@ func TestFileAuthACL(t *testing.T) {
 		t.Fatal("HasACL false with an acl_file")
 	}
 	for _, v := range []byte{packet.V311, packet.V5} {
-		alice := dialRaw(t, addr, v)
-		if ack := alice.connect(login("alice", "a")); ack.ReasonCode != 0 {
+		alice := testutil.DialRaw(t, addr, v)
+		if ack := alice.Connect(login("alice", "a")); ack.ReasonCode != 0 {
 			t.Fatal(ack.ReasonCode)
 		}
-		bob := dialRaw(t, addr, v)
-		if ack := bob.connect(login("bob", "b")); ack.ReasonCode != 0 {
+		bob := testutil.DialRaw(t, addr, v)
+		if ack := bob.Connect(login("bob", "b")); ack.ReasonCode != 0 {
 			t.Fatal(ack.ReasonCode)
 		}
 		denied := packet.NotAuthorized // SUBACK 0x87
 		if v != packet.V5 {
 			denied = packet.UnspecifiedError // 3.1.1 SUBACK 0x80
 		}
-		sa := alice.subscribe(1, packet.Properties{},
+		sa := alice.Subscribe(1, packet.Properties{},
 			packet.Subscription{Filter: "sensors/#", QoS: 1},
 			packet.Subscription{Filter: "#", QoS: 1},
 			packet.Subscription{Filter: "home/alice/#", QoS: 1},
@@ -175,20 +195,20 @@ func TestFileAuthACL(t *testing.T) {
 		}
 		// bob publishes to a topic alice may read, then to the one denied to her: the
 		// wildcard subscription must deliver the first only.
-		bob.send(&packet.Publish{Topic: "sensors/secret", QoS: 1, PacketID: 1, Payload: []byte("leak")})
-		bob.recv()
-		bob.send(&packet.Publish{Topic: "sensors/temp", QoS: 1, PacketID: 2, Payload: []byte("21")})
-		bob.recv()
-		if p := alice.recvPublish(); p.Topic != "sensors/temp" {
+		bob.Send(&packet.Publish{Topic: "sensors/secret", QoS: 1, PacketID: 1, Payload: []byte("leak")})
+		bob.Recv()
+		bob.Send(&packet.Publish{Topic: "sensors/temp", QoS: 1, PacketID: 2, Payload: []byte("21")})
+		bob.Recv()
+		if p := alice.RecvPublish(); p.Topic != "sensors/temp" {
 			t.Fatalf("v%d alice got %q (%s) through sensors/#", v, p.Topic, p.Payload)
 		}
 		// alice may not write public/#: v5 PUBACK 0x87, v3 PUBACK and the message dropped.
-		bobSub := bob.subscribe(2, packet.Properties{}, packet.Subscription{Filter: "public/#"})
+		bobSub := bob.Subscribe(2, packet.Properties{}, packet.Subscription{Filter: "public/#"})
 		if bobSub.ReasonCodes[0] != 0 {
 			t.Fatalf("bob public/#: %v", bobSub.ReasonCodes)
 		}
-		alice.send(&packet.Publish{Topic: "public/news", QoS: 1, PacketID: 3, Payload: []byte("no")})
-		ack, ok := alice.recv().(*packet.Puback)
+		alice.Send(&packet.Publish{Topic: "public/news", QoS: 1, PacketID: 3, Payload: []byte("no")})
+		ack, ok := alice.Recv().(*packet.Puback)
 		if !ok {
 			t.Fatal("expected PUBACK")
 		}
@@ -196,13 +216,13 @@ func TestFileAuthACL(t *testing.T) {
 			t.Fatalf("v5 denied publish: PUBACK %v, want 0x87", ack.ReasonCode)
 		}
 		// %u: alice writes to home/alice, bob cannot read it.
-		alice.send(&packet.Publish{Topic: "home/alice/lamp", Payload: []byte("on")})
-		if p := alice.recvPublish(); p.Topic != "home/alice/lamp" {
+		alice.Send(&packet.Publish{Topic: "home/alice/lamp", Payload: []byte("on")})
+		if p := alice.RecvPublish(); p.Topic != "home/alice/lamp" {
 			t.Fatalf("home/alice: %q", p.Topic)
 		}
-		bob.expectNothing(100 * time.Millisecond)
-		alice.nc.Close()
-		bob.nc.Close()
+		bob.ExpectNothing(100 * time.Millisecond)
+		alice.NC.Close()
+		bob.NC.Close()
 	}
 }
 
@@ -216,9 +236,9 @@ func TestFileAuthReload(t *testing.T) {
 		t.Fatal(err)
 	}
 	fa, addr := fileAuthBroker(t, pw, aclPath, false)
-	alice := dialRaw(t, addr, packet.V5)
-	alice.connect(login("alice", "a"))
-	if sa := alice.subscribe(1, packet.Properties{}, packet.Subscription{Filter: "b/#"}); sa.ReasonCodes[0] != packet.NotAuthorized {
+	alice := testutil.DialRaw(t, addr, packet.V5)
+	alice.Connect(login("alice", "a"))
+	if sa := alice.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "b/#"}); sa.ReasonCodes[0] != packet.NotAuthorized {
 		t.Fatalf("before reload: %v", sa.ReasonCodes)
 	}
 	if err := os.WriteFile(aclPath, []byte("user alice\ntopic readwrite b/#\n"), 0o600); err != nil {
@@ -227,11 +247,11 @@ func TestFileAuthReload(t *testing.T) {
 	if _, err := fa.Reload(); err != nil {
 		t.Fatal(err)
 	}
-	if sa := alice.subscribe(2, packet.Properties{}, packet.Subscription{Filter: "b/#"}); sa.ReasonCodes[0] != 0 {
+	if sa := alice.Subscribe(2, packet.Properties{}, packet.Subscription{Filter: "b/#"}); sa.ReasonCodes[0] != 0 {
 		t.Fatalf("after reload: %v", sa.ReasonCodes)
 	}
-	alice.send(&packet.Publish{Topic: "b/1", Payload: []byte("x")})
-	if p := alice.recvPublish(); p.Topic != "b/1" {
+	alice.Send(&packet.Publish{Topic: "b/1", Payload: []byte("x")})
+	if p := alice.RecvPublish(); p.Topic != "b/1" {
 		t.Fatal(p.Topic)
 	}
 
@@ -242,7 +262,7 @@ func TestFileAuthReload(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), aclPath+":3") {
 		t.Fatalf("bad ACL reload: %v, want %s:3", err, aclPath)
 	}
-	if sa := alice.subscribe(3, packet.Properties{}, packet.Subscription{Filter: "b/#"}); sa.ReasonCodes[0] != 0 {
+	if sa := alice.Subscribe(3, packet.Properties{}, packet.Subscription{Filter: "b/#"}); sa.ReasonCodes[0] != 0 {
 		t.Fatalf("a failed reload changed the rules: %v", sa.ReasonCodes)
 	}
 	// Password changes apply to new connections; the open one stays.
@@ -256,16 +276,16 @@ func TestFileAuthReload(t *testing.T) {
 	if _, err := fa.Reload(); err != nil {
 		t.Fatal(err)
 	}
-	if ack := dialRaw(t, addr, packet.V5).connect(login("alice", "a")); ack.ReasonCode != packet.BadUserNameOrPassword {
+	if ack := testutil.DialRaw(t, addr, packet.V5).Connect(login("alice", "a")); ack.ReasonCode != packet.BadUserNameOrPassword {
 		t.Fatalf("old password after reload: %v", ack.ReasonCode)
 	}
 	second := login("alice", "new")
 	second.ClientID = "alice-2" // not a takeover of the open connection
-	if ack := dialRaw(t, addr, packet.V5).connect(second); ack.ReasonCode != 0 {
+	if ack := testutil.DialRaw(t, addr, packet.V5).Connect(second); ack.ReasonCode != 0 {
 		t.Fatalf("new password after reload: %v", ack.ReasonCode)
 	}
-	alice.send(&packet.Pingreq{})
-	if p := alice.recv(); p.Type() != packet.PINGRESP {
+	alice.Send(&packet.Pingreq{})
+	if p := alice.Recv(); p.Type() != packet.PINGRESP {
 		t.Fatalf("the open connection did not survive the reloads: got %T %+v", p, p)
 	}
 }
@@ -278,7 +298,7 @@ func TestFileAuthIdentityAsUsername(t *testing.T) {
 	if err := os.WriteFile(aclPath, []byte("user client1\ntopic readwrite dev/#\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	store, _, err := auth.NewStore("", aclPath)
+	store, _, err := NewStore("", aclPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -294,14 +314,14 @@ func TestFileAuthIdentityAsUsername(t *testing.T) {
 	if err := fa.Bind(tlsLn, &ListenerSecurity{Name: "tls", Files: store, IdentityAsUsername: true}); err != nil {
 		t.Fatal(err)
 	}
-	b, _ := startBroker(t, func(o *Options) { o.Authenticator, o.Authorizer = fa, fa })
+	b, _ := startBroker(t, func(o *broker.Options) { o.Authenticator, o.Authorizer = fa, fa })
 	go b.ServeListener(ctx, tlsLn)
 
 	cert, err := tls.LoadX509KeyPair(ca.ClientCert, ca.ClientKey)
 	if err != nil {
 		t.Fatal(err)
 	}
-	dial := func(certs []tls.Certificate) *raw {
+	dial := func(certs []tls.Certificate) *testutil.Raw {
 		t.Helper()
 		nc, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", tlsLn.Addr().String(),
 			&tls.Config{RootCAs: ca.Pool(), ServerName: "127.0.0.1", Certificates: certs})
@@ -309,13 +329,13 @@ func TestFileAuthIdentityAsUsername(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { nc.Close() })
-		return &raw{t: t, nc: nc, br: bufio.NewReader(nc), version: packet.V5}
+		return testutil.NewRaw(t, nc, packet.V5)
 	}
 	r := dial([]tls.Certificate{cert})
-	if ack := r.connect(&packet.Connect{ClientID: "x", CleanStart: true, UsernameFlag: true, Username: "someone-else"}); ack.ReasonCode != 0 {
+	if ack := r.Connect(&packet.Connect{ClientID: "x", CleanStart: true, UsernameFlag: true, Username: "someone-else"}); ack.ReasonCode != 0 {
 		t.Fatalf("client certificate: %v", ack.ReasonCode)
 	}
-	sa := r.subscribe(1, packet.Properties{}, packet.Subscription{Filter: "dev/#"}, packet.Subscription{Filter: "other/#"})
+	sa := r.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "dev/#"}, packet.Subscription{Filter: "other/#"})
 	if sa.ReasonCodes[0] != 0 || sa.ReasonCodes[1] != packet.NotAuthorized {
 		t.Fatalf("ACL by certificate CN: %v", sa.ReasonCodes)
 	}
@@ -328,7 +348,7 @@ func TestFileAuthIdentityAsUsername(t *testing.T) {
 		t.Fatal(err)
 	}
 	go b.ServeListener(ctx, plainLn)
-	if ack := dialRaw(t, plainLn.Addr().String(), packet.V5).connect(&packet.Connect{ClientID: "y", CleanStart: true}); ack.ReasonCode != packet.BadUserNameOrPassword {
+	if ack := testutil.DialRaw(t, plainLn.Addr().String(), packet.V5).Connect(&packet.Connect{ClientID: "y", CleanStart: true}); ack.ReasonCode != packet.BadUserNameOrPassword {
 		t.Fatalf("no client certificate: %v, want 0x86", ack.ReasonCode)
 	}
 
@@ -340,13 +360,13 @@ func TestFileAuthIdentityAsUsername(t *testing.T) {
 	if err := fa.Rebind([]net.Listener{plainLn, plainLn}, []*ListenerSecurity{open, {Name: "closed"}}); err == nil {
 		t.Fatal("Rebind accepted different settings for the same port")
 	}
-	if ack := dialRaw(t, plainLn.Addr().String(), packet.V5).connect(&packet.Connect{ClientID: "z", CleanStart: true}); ack.ReasonCode != packet.BadUserNameOrPassword {
+	if ack := testutil.DialRaw(t, plainLn.Addr().String(), packet.V5).Connect(&packet.Connect{ClientID: "z", CleanStart: true}); ack.ReasonCode != packet.BadUserNameOrPassword {
 		t.Fatalf("a failed Rebind changed the rules: %v", ack.ReasonCode)
 	}
 	if err := fa.Rebind([]net.Listener{tlsLn, plainLn, nil}, []*ListenerSecurity{open, open, nil}); err != nil {
 		t.Fatal(err)
 	}
-	if ack := dialRaw(t, plainLn.Addr().String(), packet.V5).connect(&packet.Connect{ClientID: "z", CleanStart: true}); ack.ReasonCode != 0 {
+	if ack := testutil.DialRaw(t, plainLn.Addr().String(), packet.V5).Connect(&packet.Connect{ClientID: "z", CleanStart: true}); ack.ReasonCode != 0 {
 		t.Fatalf("after Rebind: %v", ack.ReasonCode)
 	}
 }
@@ -385,23 +405,21 @@ func TestFailureDelayGrowsAndIsBounded(t *testing.T) {
 func TestFileAuthLogsFailures(t *testing.T) {
 	pw := filepath.Join(t.TempDir(), "passwd")
 	writePasswords(t, pw, "alice", "secret")
-	store, _, err := auth.NewStore(pw, "")
+	store, _, err := NewStore(pw, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &captureHandler{}
+	h := &testutil.LogLines{}
 	fa := NewFileAuth(&ListenerSecurity{Name: "l", Files: store}, slog.New(h))
 	fa.FailureDelay = time.Millisecond
 	t.Cleanup(fa.Close)
-	_, addr := startBroker(t, func(o *Options) { o.Authenticator = fa })
-	r := dialRaw(t, addr, packet.V311)
+	_, addr := startBroker(t, func(o *broker.Options) { o.Authenticator = fa })
+	r := testutil.DialRaw(t, addr, packet.V311)
 	c := login("alice", "TopSecretGuess")
 	c.ClientID = "probe-7"
-	r.connect(c)
-	h.mu.Lock()
-	defer h.mu.Unlock()
+	r.Connect(c)
 	found := false
-	for _, l := range h.lines {
+	for _, l := range h.Lines() {
 		if strings.Contains(l, "TopSecretGuess") {
 			t.Fatalf("password in the log: %q", l)
 		}
@@ -410,22 +428,22 @@ func TestFileAuthLogsFailures(t *testing.T) {
 		}
 	}
 	if !found {
-		t.Fatalf("no failure line with client id and address in %q", h.lines)
+		t.Fatalf("no failure line with client id and address in %q", h.Lines())
 	}
 }
 
 // BenchmarkFileAuthCanRead is the per-delivery cost an acl_file adds.
 func BenchmarkFileAuthCanRead(b *testing.B) {
 	aclPath := filepath.Join(b.TempDir(), "acl")
-	if err := os.WriteFile(aclPath, []byte(testACL), 0o600); err != nil {
+	if err := os.WriteFile(aclPath, []byte(brokerTestACL), 0o600); err != nil {
 		b.Fatal(err)
 	}
-	store, _, err := auth.NewStore("", aclPath)
+	store, _, err := NewStore("", aclPath)
 	if err != nil {
 		b.Fatal(err)
 	}
 	fa := NewFileAuth(&ListenerSecurity{Files: store}, nil)
-	info := ClientInfo{ClientID: "c1", Username: "alice", HasUsername: true, Listener: "1883"}
+	info := broker.ClientInfo{ClientID: "c1", Username: "alice", HasUsername: true, Listener: "1883"}
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {

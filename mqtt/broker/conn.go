@@ -165,7 +165,7 @@ func (c *conn) pollFile(slot **os.File) (*os.File, error) {
 	if f := *slot; f != nil {
 		return f, nil
 	}
-	if c.b.opts.noPollFiles {
+	if c.b.knobs.noPollFiles {
 		return nil, syscall.EMFILE
 	}
 	fd, err := dupSocket(int(c.fd))
@@ -361,8 +361,8 @@ func (c *conn) readRun() {
 const activeLinger = 100 * time.Millisecond
 
 func (b *Broker) lingerFor() time.Duration {
-	if b.opts.linger > 0 {
-		return b.opts.linger
+	if b.knobs.linger > 0 {
+		return b.knobs.linger
 	}
 	return activeLinger
 }
@@ -387,7 +387,7 @@ func (c *conn) waitActive(rc syscall.RawConn, w *readWaiter, ready func(uintptr)
 				return true
 			}
 		}
-		if h := c.b.opts.hookWait; h != nil {
+		if h := c.b.knobs.hookWait; h != nil {
 			h(c)
 		}
 		w.armed = true

@@ -14,18 +14,18 @@ import (
 func checkAlive(t *testing.T, addr string) {
 	t.Helper()
 	c := connectRaw(t, addr, packet.V311, "alive-check")
-	c.subscribe(1, packet.Properties{}, packet.Subscription{Filter: "alive"})
-	c.send(&packet.Publish{Topic: "alive", Payload: []byte("yes")})
-	if got := c.recvPublish(); string(got.Payload) != "yes" {
+	c.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "alive"})
+	c.Send(&packet.Publish{Topic: "alive", Payload: []byte("yes")})
+	if got := c.RecvPublish(); string(got.Payload) != "yes" {
 		t.Fatal("broker not serving")
 	}
-	c.send(&packet.Disconnect{})
+	c.Send(&packet.Disconnect{})
 }
 
 func TestGarbageClosesOnlyThatConnection(t *testing.T) {
 	_, addr := startBroker(t, nil)
 	keeper := connectRaw(t, addr, packet.V5, "keeper")
-	keeper.subscribe(1, packet.Properties{}, packet.Subscription{Filter: "k"})
+	keeper.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "k"})
 	cases := map[string][]byte{
 		"zero bytes":             {0, 0, 0, 0},
 		"endless length":         {0x10, 0xff, 0xff, 0xff, 0xff, 0xff},
@@ -36,16 +36,16 @@ func TestGarbageClosesOnlyThatConnection(t *testing.T) {
 	}
 	for name, b := range cases {
 		r := dialRaw(t, addr, packet.V311)
-		r.writeBytes(b)
-		got := r.expectClosed(3 * time.Second)
+		r.WriteBytes(b)
+		got := r.ExpectClosed(3 * time.Second)
 		for _, p := range got {
 			if _, ok := p.(*packet.Connack); !ok {
 				t.Errorf("%s: unexpected %T", name, p)
 			}
 		}
 	}
-	keeper.send(&packet.Publish{Topic: "k", Payload: []byte("still here")})
-	if got := keeper.recvPublish(); string(got.Payload) != "still here" {
+	keeper.Send(&packet.Publish{Topic: "k", Payload: []byte("still here")})
+	if got := keeper.RecvPublish(); string(got.Payload) != "still here" {
 		t.Fatal("keeper lost")
 	}
 	checkAlive(t, addr)
@@ -56,8 +56,8 @@ func TestGarbageClosesOnlyThatConnection(t *testing.T) {
 func TestUnsupportedProtocolVersion(t *testing.T) {
 	_, addr := startBroker(t, nil)
 	r := dialRaw(t, addr, packet.V311)
-	r.writeBytes([]byte{0x10, 0x0c, 0, 4, 'M', 'Q', 'T', 'T', 9, 2, 0, 60, 0, 0})
-	got := r.expectClosed(3 * time.Second)
+	r.WriteBytes([]byte{0x10, 0x0c, 0, 4, 'M', 'Q', 'T', 'T', 9, 2, 0, 60, 0, 0})
+	got := r.ExpectClosed(3 * time.Second)
 	if len(got) != 1 || got[0].(*packet.Connack).ReasonCode != packet.UnsupportedProtocolVersion {
 		t.Fatalf("got %+v", got)
 	}
@@ -68,14 +68,14 @@ func TestUnsupportedProtocolVersion(t *testing.T) {
 func TestMalformedAfterConnect(t *testing.T) {
 	_, addr := startBroker(t, nil)
 	r := connectRaw(t, addr, packet.V5, "bad5")
-	r.writeBytes([]byte{0x36, 0x05, 0, 1, 'a', 0, 1}) // PUBLISH with QoS 3
-	got := r.expectClosed(3 * time.Second)
+	r.WriteBytes([]byte{0x36, 0x05, 0, 1, 'a', 0, 1}) // PUBLISH with QoS 3
+	got := r.ExpectClosed(3 * time.Second)
 	if len(got) != 1 || got[0].(*packet.Disconnect).ReasonCode != packet.MalformedPacket {
 		t.Fatalf("v5 got %+v", got)
 	}
 	r = connectRaw(t, addr, packet.V311, "bad3")
-	r.writeBytes([]byte{0x82, 0x04, 0, 1, 0, 0}) // SUBSCRIBE without filters [MQTT-3.8.3-3]
-	if got := r.expectClosed(3 * time.Second); len(got) != 0 {
+	r.WriteBytes([]byte{0x82, 0x04, 0, 1, 0, 0}) // SUBSCRIBE without filters [MQTT-3.8.3-3]
+	if got := r.ExpectClosed(3 * time.Second); len(got) != 0 {
 		t.Fatalf("3.1.1 got %+v", got)
 	}
 	checkAlive(t, addr)
@@ -86,14 +86,14 @@ func TestConnectTimeout(t *testing.T) {
 	_, addr := startBroker(t, func(o *Options) { o.ConnectTimeout = 300 * time.Millisecond })
 	r := dialRaw(t, addr, packet.V311)
 	start := time.Now()
-	r.expectClosed(3 * time.Second)
+	r.ExpectClosed(3 * time.Second)
 	if el := time.Since(start); el < 250*time.Millisecond || el > 2*time.Second {
 		t.Fatalf("closed after %v", el)
 	}
 	// A half-sent CONNECT too.
 	r = dialRaw(t, addr, packet.V311)
-	r.writeBytes([]byte{0x10, 0x0c, 0, 4})
-	r.expectClosed(3 * time.Second)
+	r.WriteBytes([]byte{0x10, 0x0c, 0, 4})
+	r.ExpectClosed(3 * time.Second)
 }
 
 // A 3.1.1 half-open client (no packets) is dropped after 1.5× keep alive
@@ -101,9 +101,9 @@ func TestConnectTimeout(t *testing.T) {
 func TestKeepAliveTimeout311(t *testing.T) {
 	_, addr := startBroker(t, nil)
 	r := dialRaw(t, addr, packet.V311)
-	r.connect(&packet.Connect{ClientID: "ka", CleanStart: true, KeepAlive: 1})
+	r.Connect(&packet.Connect{ClientID: "ka", CleanStart: true, KeepAlive: 1})
 	start := time.Now()
-	r.expectClosed(5 * time.Second)
+	r.ExpectClosed(5 * time.Second)
 	if el := time.Since(start); el < 1400*time.Millisecond || el > 3*time.Second {
 		t.Fatalf("closed after %v", el)
 	}
@@ -114,7 +114,7 @@ func TestMaxConnections(t *testing.T) {
 	connectRaw(t, addr, packet.V311, "one")
 	connectRaw(t, addr, packet.V311, "two")
 	r := dialRaw(t, addr, packet.V311)
-	r.expectClosed(3 * time.Second)
+	r.ExpectClosed(3 * time.Second)
 }
 
 // A subscriber that stops reading never blocks the publisher or other
@@ -122,11 +122,11 @@ func TestMaxConnections(t *testing.T) {
 func TestSlowConsumerDoesNotBlockOthers(t *testing.T) {
 	b, addr := startBroker(t, func(o *Options) { o.MaxQueuedMessages = 100; o.WriteTimeout = 2 * time.Second })
 	stuck := dialRaw(t, addr, packet.V311)
-	stuck.connect(&packet.Connect{ClientID: "stuck", CleanStart: true})
-	stuck.subscribe(1, packet.Properties{}, packet.Subscription{Filter: "flood", QoS: 1})
+	stuck.Connect(&packet.Connect{ClientID: "stuck", CleanStart: true})
+	stuck.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "flood", QoS: 1})
 	// stuck never reads again.
 	fast := connectRaw(t, addr, packet.V311, "fast")
-	fast.subscribe(1, packet.Properties{}, packet.Subscription{Filter: "flood"}, packet.Subscription{Filter: "end"})
+	fast.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "flood"}, packet.Subscription{Filter: "end"})
 	pub := connectRaw(t, addr, packet.V311, "pub")
 	payload := bytes.Repeat([]byte("x"), 16<<10)
 	const n = 500 // 8 MiB: more than the socket buffers hold
@@ -134,7 +134,7 @@ func TestSlowConsumerDoesNotBlockOthers(t *testing.T) {
 	go func() {
 		defer close(done)
 		for i := 0; i < n; i++ {
-			pub.send(&packet.Publish{Topic: "flood", Payload: payload})
+			pub.Send(&packet.Publish{Topic: "flood", Payload: payload})
 		}
 	}()
 	select {
@@ -150,7 +150,7 @@ func TestSlowConsumerDoesNotBlockOthers(t *testing.T) {
 	go func() {
 		floods := 0
 		for {
-			p, err := fast.recvErr(10 * time.Second)
+			p, err := fast.RecvErr(10 * time.Second)
 			if err != nil {
 				got <- -1
 				return
@@ -168,7 +168,7 @@ func TestSlowConsumerDoesNotBlockOthers(t *testing.T) {
 	defer tick.Stop()
 	deadline := time.After(15 * time.Second)
 	for {
-		pub.send(&packet.Publish{Topic: "end", Payload: []byte("end")})
+		pub.Send(&packet.Publish{Topic: "end", Payload: []byte("end")})
 		select {
 		case floods := <-got:
 			if floods < 0 {
@@ -199,8 +199,8 @@ func (panicAuthz) CanPublish(_ context.Context, c ClientInfo, topic string, _ by
 func TestPanicClosesOnlyThatConnection(t *testing.T) {
 	_, addr := startBroker(t, func(o *Options) { o.Authorizer = panicAuthz{} })
 	r := connectRaw(t, addr, packet.V311, "bomber")
-	r.send(&packet.Publish{Topic: "boom"})
-	r.expectClosed(3 * time.Second)
+	r.Send(&packet.Publish{Topic: "boom"})
+	r.ExpectClosed(3 * time.Second)
 	checkAlive(t, addr)
 }
 
@@ -210,14 +210,14 @@ func TestTwoBrokers(t *testing.T) {
 	_, a2 := startBroker(t, nil)
 	s1 := connectRaw(t, a1, packet.V311, "same")
 	s2 := connectRaw(t, a2, packet.V311, "same") // no takeover across brokers
-	s1.subscribe(1, packet.Properties{}, packet.Subscription{Filter: "x"})
-	s2.subscribe(1, packet.Properties{}, packet.Subscription{Filter: "x"})
+	s1.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "x"})
+	s2.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "x"})
 	p1 := connectRaw(t, a1, packet.V311, "p")
-	p1.send(&packet.Publish{Topic: "x", Payload: []byte("one")})
-	if got := s1.recvPublish(); string(got.Payload) != "one" {
+	p1.Send(&packet.Publish{Topic: "x", Payload: []byte("one")})
+	if got := s1.RecvPublish(); string(got.Payload) != "one" {
 		t.Fatal("broker 1")
 	}
-	s2.expectNothing(200 * time.Millisecond)
+	s2.ExpectNothing(200 * time.Millisecond)
 }
 
 // ServeListener accepts a listener from outside (other transports).

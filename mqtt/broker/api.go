@@ -97,9 +97,22 @@ func (b *Broker) publishLocal(ctx context.Context, as *ClientInfo, m Message) er
 	if msg.Retain {
 		b.retain(msg)
 	}
-	matched, delivered := b.route(msg)
+	matched, delivered, durable := b.route(msg)
 	if msg.QoS > 0 && matched > 0 && delivered == 0 {
 		return packet.QuotaExceeded
+	}
+	if durable || (msg.Retain && b.store != nil) {
+		// As a network publisher's PUBACK: return once it is stored.
+		done := make(chan error, 1)
+		b.store.Commit(nil, func(err error) { done <- err })
+		select {
+		case err := <-done:
+			if err != nil {
+				return packet.QuotaExceeded
+			}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 	return nil
 }

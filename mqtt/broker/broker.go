@@ -153,6 +153,9 @@ type Broker struct {
 	closed    bool
 	nconns    atomic.Int64
 
+	retained retainedIndex
+	storeErr atomic.Bool // the store's last write failed
+
 	poll  *poller    // the event loop; nil with BlockingIO or where unsupported
 	hookq *hookQueue // events for Options.Hooks; nil without event hooks
 
@@ -219,13 +222,17 @@ func New(opts Options, logger *slog.Logger) (*Broker, error) {
 	if b.auth == nil {
 		b.auth = AllowAll{}
 	}
-	if b.store == nil {
-		b.store = NewMemoryStore()
-	}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	if opts.Hooks.events() {
 		b.hookq = &hookQueue{wake: make(chan struct{}, 1), stopped: make(chan struct{})}
 		go b.runHooks()
+	}
+	if b.store != nil {
+		if err := b.restore(); err != nil {
+			b.cancel()
+			b.stopHooks()
+			return nil, err
+		}
 	}
 	if !opts.BlockingIO {
 		p, err := newPoller(b)

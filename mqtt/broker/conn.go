@@ -52,6 +52,7 @@ type conn struct {
 	sess     *Session   // written under mu (with the CONNACK); the writer reads it under mu
 	info     ClientInfo // Listener is set at accept, the rest by CONNECT
 	auth     *authState // MQTT 5 enhanced authentication (§4.12), nil without
+	acks     *ackQueue  // acknowledgements waiting for the store (under mu), nil until one does
 
 	// Reader state: one reader at a time (the transport guarantees it).
 	in      []byte // bytes of a partial packet; nil between packets
@@ -529,9 +530,13 @@ func (c *conn) drain(ws *writeScratch) error {
 		}
 		sess := c.sess // set with the CONNACK, so messages never precede it
 		c.mu.Unlock()
-		ws.msgs = sess.takeForSend(c, ws.msgs[:0])
+		var sync bool
+		ws.msgs, sync = sess.takeForSend(c, ws.msgs[:0])
 		if len(ws.ctrl) == 0 && len(ws.msgs) == 0 {
 			break
+		}
+		if sync {
+			c.b.syncStore() // QoS 2 packet ids are on disk before their PUBLISH leaves
 		}
 		for i := range ws.ctrl {
 			if err := c.writeCtrl(&ws.ctrl[i]); err != nil {

@@ -127,7 +127,7 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 			return packet.ReceiveMaximumExceeded // [MQTT-3.3.4-9]
 		}
 		if dup { // already routed: acknowledge again, deliver once [MQTT-4.3.3-10]
-			c.send(&packet.Pubrec{PacketID: p.PacketID})
+			c.ack(ctrlPacket{first: 0x50, id: p.PacketID}, false)
 			return nil
 		}
 	}
@@ -150,11 +150,14 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 			rc = hrc
 		}
 	}
+	durable := false // acknowledge only once the store has what this did
 	if rc == packet.Success {
 		if m.Retain {
 			b.retain(m)
+			durable = b.store != nil
 		}
-		matched, delivered := b.route(m)
+		matched, delivered, stored := b.route(m)
+		durable = durable || stored
 		switch {
 		case matched > 0 && delivered == 0:
 			rc = packet.QuotaExceeded
@@ -172,9 +175,9 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 	switch p.QoS {
 	case 1:
 		if rc == packet.Success && props.ReasonString == "" || !v5 {
-			c.sendAck(0x40, p.PacketID) // 3.x PUBACK has no reason code
+			c.ack(ctrlPacket{first: 0x40, id: p.PacketID}, durable) // 3.x PUBACK has no reason code
 		} else {
-			c.send(&packet.Puback{PacketID: p.PacketID, ReasonCode: rc, Properties: props})
+			c.ack(ctrlPacket{p: &packet.Puback{PacketID: p.PacketID, ReasonCode: rc, Properties: props}}, durable)
 		}
 	case 2:
 		if rc < 0x80 {
@@ -184,10 +187,18 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 					s.inQoS2 = make(map[uint16]struct{})
 				}
 				s.inQoS2[p.PacketID] = struct{}{}
+				if s.stored {
+					b.commit(Op{Kind: OpPutInbound, ClientID: s.id, PacketID: p.PacketID})
+					durable = true
+				}
 			}
 			s.mu.Unlock()
 		}
-		c.send(&packet.Pubrec{PacketID: p.PacketID, ReasonCode: rc, Properties: props})
+		if rc == packet.Success && props.ReasonString == "" || !v5 {
+			c.ack(ctrlPacket{first: 0x50, id: p.PacketID}, durable)
+		} else {
+			c.ack(ctrlPacket{p: &packet.Pubrec{PacketID: p.PacketID, ReasonCode: rc, Properties: props}}, durable)
+		}
 	}
 	return nil
 }
@@ -205,45 +216,57 @@ var matchPool = sync.Pool{New: func() any { s := make([]topic.Subscription[*Sess
 // route delivers m to every matching subscription: once per session
 // (overlapping subscriptions merge: highest QoS, all subscription ids,
 // MQTT 5 §3.3.4) and to one member of each shared subscription. It
-// returns how many sessions matched and how many accepted the message.
-func (b *Broker) route(m *Message) (matched, delivered int) {
+// returns how many sessions matched, how many accepted the message, and
+// whether any stored it (see Session.enqueue).
+//
+// Only sessions flagged flagMulti can match more than once; their
+// matches are sorted together and merged, everyone else's go straight to
+// their queue (no per-message sort for the usual one subscription each).
+func (b *Broker) route(m *Message) (matched, delivered int, durable bool) {
 	bufp := matchPool.Get().(*[]topic.Subscription[*Session])
 	subs := b.index.MatchAppend((*bufp)[:0], m.Topic)
 	direct, shared := topic.Partition(subs)
-	if len(direct) > 1 {
-		slices.SortFunc(direct, func(a, b topic.Subscription[*Session]) int {
-			switch {
-			case a.Subscriber.num < b.Subscriber.num:
-				return -1
-			case a.Subscriber.num > b.Subscriber.num:
-				return 1
-			}
-			return 0
-		})
-	}
-	for i := 0; i < len(direct); {
-		j := i + 1
-		for j < len(direct) && direct[j].Subscriber == direct[i].Subscriber {
-			j++
-		}
-		if d, ok := b.merge(m, direct[i:j]); ok {
+	multi := direct[:0]
+	deliver := func(group []topic.Subscription[*Session]) {
+		if d, ok := b.merge(m, group); ok {
 			matched++
-			if direct[i].Subscriber.enqueue(d) {
+			ok, stored := group[0].Subscriber.enqueue(d)
+			if ok {
 				delivered++
 			}
+			durable = durable || stored
 		}
+	}
+	for i := range direct {
+		if direct[i].Subscriber.flags.Load()&flagMulti != 0 {
+			multi = append(multi, direct[i]) // in place: multi trails i
+			continue
+		}
+		deliver(direct[i : i+1])
+	}
+	if len(multi) > 1 {
+		slices.SortFunc(multi, func(a, b topic.Subscription[*Session]) int { return cmpSeq(a.Subscriber.num, b.Subscriber.num) })
+	}
+	for i := 0; i < len(multi); {
+		j := i + 1
+		for j < len(multi) && multi[j].Subscriber == multi[i].Subscriber {
+			j++
+		}
+		deliver(multi[i:j])
 		i = j
 	}
 	for g, rest := topic.NextShareGroup(shared); len(g) > 0; g, rest = topic.NextShareGroup(rest) {
 		matched++
-		if b.deliverShared(m, g, nil) {
+		ok, stored := b.deliverShared(m, g, nil)
+		if ok {
 			delivered++
 		}
+		durable = durable || stored
 	}
 	clear(subs)
 	*bufp = subs[:0]
 	matchPool.Put(bufp)
-	return matched, delivered
+	return matched, delivered, durable
 }
 
 // merge builds the delivery for one session from all its matching
@@ -275,13 +298,7 @@ func (b *Broker) merge(m *Message, subs []topic.Subscription[*Session]) (d deliv
 
 // handlePuback completes an outbound QoS 1 message [MQTT-4.3.2].
 func (c *conn) handlePuback(p *packet.Puback) error {
-	s := c.sess
-	s.mu.Lock()
-	d, ok := s.inflight[p.PacketID]
-	s.mu.Unlock()
-	if ok && d.qos == 1 {
-		s.complete(p.PacketID)
-	}
+	c.sess.acknowledged(p.PacketID, 1)
 	return nil
 }
 
@@ -291,10 +308,14 @@ func (c *conn) handlePubrec(p *packet.Pubrec) error {
 	s := c.sess
 	s.mu.Lock()
 	d, ok := s.inflight[p.PacketID]
-	if ok && d.qos == 2 && p.ReasonCode < 0x80 {
+	if ok && d.qos == 2 && p.ReasonCode < 0x80 && !d.rel {
 		d.rel = true
 		d.msg = nil // the message is delivered; free it
 		s.inflight[p.PacketID] = d
+		if d.stored {
+			b := c.b
+			b.commit(Op{Kind: OpPutDelivery, ClientID: s.id, Delivery: d.state()})
+		}
 	}
 	s.mu.Unlock()
 	switch {
@@ -310,27 +331,28 @@ func (c *conn) handlePubrec(p *packet.Pubrec) error {
 
 // handlePubcomp completes an outbound QoS 2 message.
 func (c *conn) handlePubcomp(p *packet.Pubcomp) error {
-	s := c.sess
-	s.mu.Lock()
-	d, ok := s.inflight[p.PacketID]
-	s.mu.Unlock()
-	if ok && d.rel {
-		s.complete(p.PacketID)
-	}
+	c.sess.acknowledged(p.PacketID, 2)
 	return nil
 }
 
-// handlePubrel releases an inbound QoS 2 packet id [MQTT-4.3.3-11].
+// handlePubrel releases an inbound QoS 2 packet id [MQTT-4.3.3-11]. A
+// stored session's id leaves the store before PUBCOMP goes out: an id
+// left behind by a crash would make the client's next message with it
+// look like a duplicate.
 func (c *conn) handlePubrel(p *packet.Pubrel) error {
 	s := c.sess
 	s.mu.Lock()
 	_, ok := s.inQoS2[p.PacketID]
 	delete(s.inQoS2, p.PacketID)
+	durable := ok && s.stored
+	if durable {
+		c.b.commit(Op{Kind: OpDeleteInbound, ClientID: s.id, PacketID: p.PacketID})
+	}
 	s.mu.Unlock()
 	if ok || c.version != packet.V5 {
-		c.sendAck(0x70, p.PacketID)
+		c.ack(ctrlPacket{first: 0x70, id: p.PacketID}, durable)
 	} else {
-		c.send(&packet.Pubcomp{PacketID: p.PacketID, ReasonCode: packet.PacketIdentifierNotFound})
+		c.ack(ctrlPacket{p: &packet.Pubcomp{PacketID: p.PacketID, ReasonCode: packet.PacketIdentifierNotFound}}, false)
 	}
 	return nil
 }

@@ -156,7 +156,7 @@ func (b *Broker) Stats() Stats {
 		PayloadSent:       s.sum(statPubBytesSent),
 		Queued:            s.sum(statQueued),
 		QueuedBytes:       s.sum(statQueuedBytes),
-		Retained:          int64(b.store.RetainedCount()),
+		Retained:          int64(b.retained.count()),
 		Subscriptions:     int64(b.index.Count()),
 		SharedSubs:        int64(b.index.SharedCount()),
 		HookEventsDropped: s.hookDropped.Load(),

@@ -48,6 +48,11 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 			opts.RetainAsPublished = sub.RetainAsPublished
 			opts.RetainHandling = sub.RetainHandling
 		}
+		s.mu.Lock()
+		if _, again := s.subs[sub.Filter]; !again && len(s.subs) > 0 {
+			s.flags.Or(flagMulti) // before the index has the second one (route)
+		}
+		s.mu.Unlock()
 		existed := b.index.Subscribe(topic.Subscription[*Session]{Subscriber: s, Filter: inner, Group: group, Options: opts})
 		s.mu.Lock()
 		ended := s.ended
@@ -97,20 +102,16 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 // filter, with the retain flag set [MQTT-3.3.1-8] (3.1.1: [MQTT-3.3.1-8] too).
 func (b *Broker) matchRetained(out []delivery, s *Session, filter string, opts topic.Options) []delivery {
 	now := time.Now()
-	b.store.MatchRetained(filter, func(m *Message) bool {
-		if m.expired(now) {
-			return true
-		}
-		if !b.canRead(s, m.Topic) {
-			return true
+	for _, m := range b.retained.match(nil, filter) {
+		if m.expired(now) || !b.canRead(s, m.Topic) {
+			continue
 		}
 		d := delivery{msg: m, qos: min(m.QoS, opts.QoS), retain: true}
 		if opts.Identifier != 0 {
 			d.subIDs = []uint32{opts.Identifier}
 		}
 		out = append(out, d)
-		return true
-	})
+	}
 	return out
 }
 
@@ -134,6 +135,9 @@ func (c *conn) handleUnsubscribe(p *packet.Unsubscribe) error {
 		}
 		s.mu.Lock()
 		delete(s.subs, f)
+		if len(s.subs) <= 1 {
+			s.flags.And(^uint32(flagMulti)) // after the index let go of the other one
+		}
 		s.mu.Unlock()
 		b.log.Info(c.clientID + " " + f + " (unsubscribe)")
 	}

@@ -48,6 +48,7 @@ var confSections = []confSection{
 			{"bind_interface", "NAME", "Listens only on the addresses of the network interface NAME (e.g. eth0)."},
 			{"max_connections", "COUNT", "Refuses new connections on this listener while COUNT clients are connected to it. -1 means no limit. Default: -1."},
 			{"max_qos", "0|1|2", "The highest QoS clients may use; MQTT 5 clients are told in CONNACK. Default: 2."},
+			{"maximum_qos", "0|1|2", "Another spelling of max_qos, which Mosquitto 2.0 accepts too."},
 			{"max_topic_alias", "COUNT", "The number of topic aliases an MQTT 5 client may use. Default: 10."},
 			{"mount_point", "PREFIX", "Prefixes the topics of this listener's clients with PREFIX, separating them from other listeners' clients. PREFIX must not contain + or #."},
 			{"use_username_as_clientid", "true|false", "Replaces each client's id by its username, so that one user cannot connect twice with different ids. Default: false."},

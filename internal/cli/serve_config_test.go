@@ -530,3 +530,19 @@ func TestServeConfigDropsPrivileges(t *testing.T) {
 		t.Fatalf("unknown user: exit %d %s", r.code, r.stderr)
 	}
 }
+
+// Home Assistant's template starts with "protocol mqtt" before its listener: as with
+// Mosquitto 2.0, that opens no second (anonymous, every interface) listener.
+func TestServeConfigEarlyDefaultValueOpensNoListener(t *testing.T) {
+	conf := filepath.Join(t.TempDir(), "ha.conf")
+	port := testutil.FreePort(t)
+	writeFile(t, conf, fmt.Sprintf("protocol mqtt\nlistener %d 127.0.0.1\nallow_anonymous true\n", port))
+	code, stdout, stderr := runArgs("mqtt", "serve", "--test-config", "-c", conf)
+	if code != 0 || !strings.Contains(stdout, "configuration OK (1 listener)") || stderr != "" {
+		t.Fatalf("--test-config: exit %d\nstdout %s\nstderr %s", code, stdout, stderr)
+	}
+	s := serveConf(t, conf, "-v")
+	if n := strings.Count(s.log.String(), "Opening "); n != 1 {
+		t.Errorf("%d listeners opened, want 1:\n%s", n, s.log)
+	}
+}

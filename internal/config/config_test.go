@@ -171,8 +171,10 @@ func TestDefaults(t *testing.T) {
 		if s := cfg.Listeners[0].Spec(); s.Network != "tcp6" {
 			t.Errorf("spec = %+v", s)
 		}
-		cfg, _ = mustParse(t, "socket_domain ipv4\n") // local only, IPv4 only
-		if len(cfg.Listeners) != 1 || cfg.Listeners[0].Address != "127.0.0.1" {
+		// Alone, socket_domain creates Mosquitto 2.0's default listener: 1883 on every IPv4
+		// interface (not local only mode), refusing anonymous clients unless told otherwise.
+		cfg, _ = mustParse(t, "socket_domain ipv4\n")
+		if len(cfg.Listeners) != 1 || cfg.Listeners[0].Spec().Address != ":1883" || cfg.Listeners[0].Spec().Network != "tcp4" || cfg.LocalOnly || cfg.Security.AllowAnonymous {
 			t.Errorf("listeners = %+v", cfg.Listeners)
 		}
 	})
@@ -193,7 +195,7 @@ func TestDefaults(t *testing.T) {
 		if len(cfg.Listeners) != 2 || cfg.Listeners[0].Port != 1883 || cfg.Listeners[0].MaxQoS != 1 || cfg.Listeners[1].MaxQoS != 2 {
 			t.Fatalf("listeners = %+v", cfg.Listeners)
 		}
-		if len(warns) != 1 || !strings.HasPrefix(warns[0].String(), "test.conf:1: max_qos: appears before the first \"listener\"") {
+		if len(warns) != 1 || !strings.HasPrefix(warns[0].String(), "test.conf:1: max_qos: before the first \"listener\" line this creates a default listener") {
 			t.Errorf("warnings = %v", warns)
 		}
 	})
@@ -201,9 +203,9 @@ func TestDefaults(t *testing.T) {
 
 func TestPerListenerSettings(t *testing.T) {
 	dir := files(t, map[string]string{"pw1": "", "pw2": "", "acl": ""})
-	cfg, _ := mustParse(t, strings.Join([]string{
+	cfg, warns := mustParse(t, strings.Join([]string{
 		"per_listener_settings true",
-		"acl_file " + filepath.Join(dir, "acl"), // before any listener: the default listener's
+		"acl_file " + filepath.Join(dir, "acl"), // before any listener: lost, as in Mosquitto 2.0
 		"listener 1884",
 		"password_file " + filepath.Join(dir, "pw1"),
 		"allow_anonymous true",
@@ -212,13 +214,13 @@ func TestPerListenerSettings(t *testing.T) {
 		"auto_id_prefix dev-",
 		"allow_zero_length_clientid false",
 	}, "\n"))
-	if len(cfg.Listeners) != 3 {
+	if len(cfg.Listeners) != 2 {
 		t.Fatalf("listeners = %+v", cfg.Listeners)
 	}
-	d, a, b := cfg.Listeners[0].Security, cfg.Listeners[1].Security, cfg.Listeners[2].Security
-	if !strings.HasSuffix(d.ACLFile, "acl") || d.AllowAnonymous {
-		t.Errorf("default listener security = %+v", d)
+	if len(warns) != 1 || !strings.HasPrefix(warns[0].String(), "test.conf:2: acl_file: has no effect") {
+		t.Errorf("warnings = %v", warns)
 	}
+	a, b := cfg.Listeners[0].Security, cfg.Listeners[1].Security
 	if !strings.HasSuffix(a.PasswordFile, "pw1") || !a.AllowAnonymous || a.ACLFile != "" || a.AutoIDPrefix != "auto-" || !a.AllowZeroLengthClientID {
 		t.Errorf("listener 1884 security = %+v", a)
 	}

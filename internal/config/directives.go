@@ -81,7 +81,7 @@ var table = func() map[string]Directive {
 		"log_dest", "log_type", "log_timestamp", "log_timestamp_format", "log_facility",
 		"connection_messages", "pid_file", "user")
 	add(scopeListener, Supported, "",
-		"protocol", "socket_domain", "bind_interface", "max_connections", "max_qos",
+		"protocol", "socket_domain", "bind_interface", "max_connections", "max_qos", "maximum_qos",
 		"max_topic_alias", "mount_point", "use_username_as_clientid",
 		"cafile", "capath", "certfile", "keyfile", "crlfile", "require_certificate",
 		"use_identity_as_username", "use_subject_as_username", "tls_version", "ciphers",

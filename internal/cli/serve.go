@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -10,12 +11,31 @@ import (
 	"strconv"
 	"syscall"
 
+	"github.com/mqttkit/mqtt/internal/config"
 	"github.com/mqttkit/mqtt/mqtt/broker"
 	ucli "github.com/urfave/cli/v2"
 )
 
 // exitConfig is the exit code for a configuration the broker cannot use.
 const exitConfig = 3
+
+// exitPlugin is Mosquitto's exit code (MOSQ_ERR_UNKNOWN) for a plugin it cannot load; a
+// configuration naming a plugin gets it too, so scripts and service managers see the same.
+const exitPlugin = 13
+
+// configExitCode is the exit code for a configuration error: exitPlugin when a plugin line is
+// among the problems, exitConfig otherwise.
+func configExitCode(err error) int {
+	var es config.Errors
+	if errors.As(err, &es) {
+		for _, e := range es {
+			if config.IsPlugin(e.Directive) {
+				return exitPlugin
+			}
+		}
+	}
+	return exitConfig
+}
 
 // serveCommand is `mqtt serve` (and `mosquitto`): the broker.
 func serveCommand() *ucli.Command {

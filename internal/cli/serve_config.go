@@ -31,7 +31,7 @@ func serveConfig(c *ucli.Context, path string) error {
 		for _, line := range strings.Split(err.Error(), "\n") {
 			fmt.Fprintf(errw, "Error: %s\n", line)
 		}
-		return exitf(exitConfig, "")
+		return exitf(configExitCode(err), "")
 	}
 	if len(c.StringSlice("listen")) > 0 {
 		return usageErrorf("--listen cannot be combined with -c: add a \"listener PORT [ADDRESS]\" line to %s", path)

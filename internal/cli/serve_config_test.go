@@ -546,3 +546,27 @@ func TestServeConfigEarlyDefaultValueOpensNoListener(t *testing.T) {
 		t.Errorf("%d listeners opened, want 1:\n%s", n, s.log)
 	}
 }
+
+// A plugin line stops the start with FILE:LINE and Mosquitto's exit status for a plugin it
+// cannot load (13), with --test-config too: the broker never runs without the authentication
+// the file asks for.
+func TestServeConfigPluginRefused(t *testing.T) {
+	dir := t.TempDir()
+	port := testutil.FreePort(t)
+	for _, line := range []string{"auth_plugin /usr/lib/mosquitto-go-auth.so\nauth_opt_backends files", "plugin /usr/lib/mosquitto_dynamic_security.so\nplugin_opt_config_file /x.json"} {
+		conf := filepath.Join(dir, "p.conf")
+		writeFile(t, conf, fmt.Sprintf("listener %d 127.0.0.1\n%s\n", port, line))
+		for _, extra := range [][]string{nil, {"--test-config"}} {
+			code, _, stderr := runArgs(append([]string{"mqtt", "serve", "-c", conf}, extra...)...)
+			name := strings.Fields(line)[0]
+			if code != 13 || !strings.Contains(stderr, conf+":2: "+name+" /usr/lib/") || strings.Count(stderr, "Error:") != 1 {
+				t.Errorf("%s %v: exit %d, want 13 and one error at %s:2; stderr:\n%s", name, extra, code, conf, stderr)
+			}
+		}
+	}
+	if ln, err := net.Listen("tcp4", "127.0.0.1:"+strconv.Itoa(port)); err != nil {
+		t.Errorf("port %d still in use after the refusal: %v", port, err)
+	} else {
+		ln.Close()
+	}
+}

@@ -263,6 +263,8 @@ func TestBadConfigs(t *testing.T) {
 		name, text, want string
 	}{
 		{"unknown directive", "listener 1883\n\nfoo bar\n", `test.conf:3: unknown directive "foo"`},
+		{"plugin", "listener 1\nplugin /usr/lib/mosquitto_dynamic_security.so\nplugin_opt_config_file /x.json\n", `test.conf:2: plugin /usr/lib/mosquitto_dynamic_security.so: plugins are not supported yet`},
+		{"auth_plugin", "auth_plugin /x.so\nauth_opt_backends files\nauth_plugin_deny_special_chars true\n", `test.conf:1: auth_plugin /x.so: plugins are not supported yet`},
 		{"unknown 2.1 directive", "accept_protocol_versions 5\n", `test.conf:1: unknown directive "accept_protocol_versions"`},
 		{"max_qos range", "listener 1883\nmax_qos 7\n", `test.conf:2: max_qos: expected 0, 1 or 2, got "7"`},
 		{"max_qos word", "max_qos two\n", `test.conf:1: max_qos: expected 0, 1 or 2, got "two"`},
@@ -359,8 +361,6 @@ func TestWarnings(t *testing.T) {
 		name, text, want string
 	}{
 		{"bridge", "connection upstream\naddress 10.0.0.1:1883\ntopic # both 2\nlistener 1883\n", `test.conf:1: connection "upstream": bridges are not supported yet; ignored (with all its bridge directives)`},
-		{"plugin", "plugin /usr/lib/mosquitto_dynamic_security.so\nplugin_opt_config_file /x.json\n", `test.conf:1: plugin plugins are not supported yet; ignored`},
-		{"auth_plugin", "auth_plugin /x.so\nauth_opt_backends files\nauth_plugin_deny_special_chars true\n", `test.conf:1: auth_plugin plugins are not supported yet`},
 		{"psk", "listener 8883\npsk_hint hint\npsk_file /etc/psk\n", `test.conf:2: psk_hint TLS-PSK is not supported yet`},
 		{"memory_limit", "memory_limit 1000000\n", `test.conf:1: memory_limit is not supported yet`},
 		{"http_dir", "listener 8080\nprotocol websockets\nhttp_dir /var/www\n", `test.conf:3: http_dir is not supported`},

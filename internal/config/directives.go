@@ -53,7 +53,10 @@ type Directive struct {
 
 const (
 	noteBridge = "bridges are not supported yet; ignored"
-	notePlugin = "plugins are not supported yet; ignored (clients the plugin would authenticate are refused unless allow_anonymous is true)"
+	// notePlugin: a broker started without the plugin its file names would let in (or keep
+	// out) other clients than the operator configured, so the line stops the start, as a
+	// plugin Mosquitto cannot load does (exit status 13).
+	notePlugin = "plugins are not supported yet: without the plugin the broker would authenticate clients other than as configured; remove the line, or use password_file and acl_file"
 	notePSK    = "TLS-PSK is not supported yet (Go's crypto/tls has no PSK); ignored, so PSK clients cannot connect"
 	noteEngine = "OpenSSL engines are not supported: keys must be PEM files"
 )
@@ -102,8 +105,8 @@ var table = func() map[string]Directive {
 	add(scopeListener, Ignored, "is not needed: Go's crypto/tls uses ECDHE key exchange only, never DHE; ignored", "dhparamfile")
 	add(scopeListener, Ignored, notePSK, "psk_hint")
 	add(scopeSecurity, Ignored, notePSK, "psk_file")
-	add(scopeSecurity, Ignored, notePlugin, "auth_plugin", "plugin")
-	add(scopePlugin, Ignored, notePlugin, "auth_plugin_deny_special_chars")
+	add(scopeSecurity, Refused, notePlugin, "auth_plugin", "plugin")
+	add(scopePlugin, Refused, notePlugin, "auth_plugin_deny_special_chars")
 	add(scopeGlobal, Ignored, noteBridge, "connection")
 	add(scopeBridge, Ignored, noteBridge,
 		"address", "addresses", "bridge_attempt_unsubscribe", "bridge_bind_address", "bridge_alpn",
@@ -122,6 +125,10 @@ var table = func() map[string]Directive {
 	return t
 }()
 
+// IsPlugin reports whether the directive name loads a plugin ("plugin", "auth_plugin"): the
+// caller exits with Mosquitto's status for a plugin that cannot be loaded.
+func IsPlugin(name string) bool { return name == "plugin" || name == "auth_plugin" }
+
 // lookup finds a directive by name, including the auth_opt_*/plugin_opt_* prefixes.
 func lookup(name string) (Directive, bool) {
 	if d, ok := table[name]; ok {
@@ -129,7 +136,7 @@ func lookup(name string) (Directive, bool) {
 	}
 	for _, prefix := range []string{"auth_opt_", "plugin_opt_"} {
 		if len(name) > len(prefix) && name[:len(prefix)] == prefix {
-			return Directive{Name: name, Status: Ignored, Note: notePlugin, scope: scopePlugin}, true
+			return Directive{Name: name, Status: Refused, Note: notePlugin, scope: scopePlugin}, true
 		}
 	}
 	return Directive{}, false

@@ -138,6 +138,11 @@ func (p *parser) directive(pos Pos, name, rest string, level int) {
 		if name == "tls_keyform" {
 			break
 		}
+		if IsPlugin(name) {
+			p.inPlugin = true // its plugin_opt_* lines are part of this one error
+			p.errorf(pos, name, "%s %s: %s", name, strings.TrimSpace(rest), d.Note)
+			return
+		}
 		p.errorf(pos, name, "%s %s", name, d.Note)
 		return
 	case Ignored:
@@ -160,12 +165,6 @@ func (p *parser) ignored(pos Pos, d Directive, rest string) {
 		p.inBridge = true
 		p.warnf(pos, d.Name, "connection %q: %s (with all its bridge directives)", v, noteBridge)
 		return
-	case "plugin", "auth_plugin":
-		if _, ok := p.str(pos, d.Name, rest); !ok {
-			return
-		}
-		p.inPlugin = true
-		p.touchSecurity(pos, d.Name, creates)
 	case "psk_file":
 		p.touchSecurity(pos, d.Name, creates)
 	case "ciphers_tls1.3", "dhparamfile", "psk_hint":

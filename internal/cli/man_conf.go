@@ -35,6 +35,7 @@ var confSections = []confSection{
 		{"set_tcp_nodelay", "true|false", "Disables Nagle's algorithm on client sockets, lowering latency for small messages at some cost in bandwidth. Default: false."},
 		{"check_retain_source", "true|false", "With an ACL, checks that the client which published a retained message may still write to its topic before the message is sent to a new subscriber. Default: true."},
 		{"upgrade_outgoing_qos", "true|false", "Delivers messages at the subscription's QoS even when it is higher than the published QoS, against the MQTT specification. Default: false."},
+		{"topic_alias_outbound", "true|false", "Lets the broker replace the topic of messages it sends to an MQTT 5 client by a topic alias, when the client allows aliases (Topic Alias Maximum in its CONNECT); saves bandwidth on long topics. Not a Mosquitto directive: Mosquitto never sends topic aliases. Default: false, because some clients announce a Topic Alias Maximum but never resolve the aliases they receive (paho-mqtt 2.1 for Python, and aiomqtt on it): their applications would see messages with an empty topic."},
 		{"retain_available", "true|false", "When false, retained messages are not supported: a client that publishes one is disconnected (MQTT 5 clients are told so in CONNACK). Default: true."},
 	}},
 	{title: "LISTENERS", intro: "Without any listener, and without -p on the command line, the broker starts in local only mode, " +
@@ -80,7 +81,8 @@ var confSections = []confSection{
 		"no QoS 1 or 2 message; Mosquitto's defaults (20 and 1000) drop messages in that case. max_inflight_messages, " +
 		"max_queued_messages and max_queued_bytes therefore override the broker's defaults only when the file sets them.",
 		entries: []confEntry{
-			{"max_inflight_messages", "COUNT", "QoS 1 and 2 messages sent to a client but not yet acknowledged, per client. 0 means no limit; 1 gives in-order delivery."},
+			{"max_inflight_messages", "COUNT", "QoS 1 and 2 messages sent to a client but not yet acknowledged, per client. 0 means no limit; 1 gives in-order delivery. " +
+				"It is also the Receive Maximum announced to MQTT 5 clients in CONNACK, the QoS 2 messages a client may have unreleased at once; as in Mosquitto that defaults to 20."},
 			{"max_inflight_bytes", "BYTES", "Like max_inflight_messages, in payload bytes. 0 means no limit. Default: 0."},
 			{"max_queued_messages", "COUNT", "Messages queued for a client beyond those in flight; further messages are dropped. 0 means no limit."},
 			{"max_queued_bytes", "BYTES", "Like max_queued_messages, in payload bytes. 0 means no limit."},
@@ -135,6 +137,8 @@ func confStatusText(d config.Directive) string {
 		return "Ignored, with a warning: " + strings.Replace(note, "; ignored", "", 1) + "."
 	case config.Refused:
 		return "Refused (an error): " + note + "."
+	case config.Pending:
+		return "Read and checked, but " + strings.TrimPrefix(note, d.Name+" is ") + "; a warning says so."
 	}
 	return ""
 }

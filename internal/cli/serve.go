@@ -69,7 +69,10 @@ func serveAction(c *ucli.Context) error {
 	if c.Bool("test-config") {
 		return usageErrorf("--test-config needs -c FILE")
 	}
-	opts := broker.DefaultOptions()
+	// The defaults of an empty configuration file, so that `serve` and `serve -c` start the
+	// same broker (Receive Maximum 20, no outbound topic aliases, ...).
+	opts, _ := config.Default().BrokerOptions()
+	opts.Listeners = broker.DefaultOptions().Listeners
 	opts.Version = "mqtt version " + currentBuild().Version
 	localOnly := true
 	var listeners []string

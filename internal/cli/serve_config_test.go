@@ -486,7 +486,7 @@ func TestServeConfigRefused(t *testing.T) {
 func TestServeConfigCommandLinePort(t *testing.T) {
 	pub := testutil.RequireTool(t, "mosquitto_pub")
 	conf := filepath.Join(t.TempDir(), "m.conf")
-	writeFile(t, conf, "max_qos 1\n")
+	writeFile(t, conf, "sys_interval 5\n") // no listener, nothing that creates the default one
 	port := testutil.FreePort(t)
 	serveConf(t, conf, "-p", strconv.Itoa(port))
 	if r := tool(t, pub, "-h", "127.0.0.1", "-p", strconv.Itoa(port), "-t", "x", "-m", "x"); r.code != 0 {

@@ -148,7 +148,7 @@ func (p *parser) directive(pos Pos, name, rest string, level int) {
 	case Ignored:
 		p.ignored(pos, d, rest)
 		return
-	case Deprecated:
+	case Deprecated, Pending:
 		p.warnf(pos, name, "%s %s", name, d.Note)
 	}
 	p.apply(pos, name, rest, level)
@@ -571,7 +571,7 @@ func (p *parser) apply(pos Pos, name, rest string, level int) {
 			return
 		}
 	case "queue_qos0_messages", "retain_available", "upgrade_outgoing_qos", "check_retain_source",
-		"set_tcp_nodelay", "persistence", "autosave_on_changes", "log_timestamp",
+		"topic_alias_outbound", "persistence", "autosave_on_changes", "log_timestamp",
 		"connection_messages", "allow_duplicate_messages":
 		var v bool
 		if v, ok = p.boolean(pos, name, rest); !ok {
@@ -586,8 +586,8 @@ func (p *parser) apply(pos Pos, name, rest string, level int) {
 			c.UpgradeOutgoingQoS = v
 		case "check_retain_source":
 			c.CheckRetainSource = v
-		case "set_tcp_nodelay":
-			c.SetTCPNodelay = v
+		case "topic_alias_outbound":
+			c.TopicAliasOutbound = v
 		case "persistence":
 			c.Persistence = v
 		case "autosave_on_changes":

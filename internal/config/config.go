@@ -172,7 +172,7 @@ type Config struct {
 	// (paho-mqtt 2.1 for Python, aiomqtt) announce a Topic Alias Maximum but never resolve
 	// the aliases they receive, so their applications would see empty topics.
 	TopicAliasOutbound bool
-	SysInterval         time.Duration // default 10s; 0 disables $SYS
+	SysInterval        time.Duration // default 10s; 0 disables $SYS
 
 	Persistence                bool
 	PersistenceFile            string // default "mosquitto.db"

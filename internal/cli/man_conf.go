@@ -110,7 +110,7 @@ var confSections = []confSection{
 	{title: "DEPRECATED", intro: "Honoured, with a warning, as in Mosquitto 2.0.", entries: []confEntry{
 		{"port", "PORT", "The port of the default listener. Use listener PORT instead."},
 		{"bind_address", "ADDRESS", "The address of the default listener. Use listener PORT ADDRESS instead."},
-		{"allow_duplicate_messages", "true|false", "No effect: duplicate messages are always sent when subscriptions overlap."},
+		{"allow_duplicate_messages", "true|false", "No effect, as in Mosquitto 2.0: a client whose subscriptions overlap gets each message once."},
 	}},
 	{title: "BRIDGES", intro: "A connection NAME line starts a bridge to another broker, configured by the bridge directives that follow it. " +
 		"Bridges are not supported yet: the whole block is read and checked, then ignored with a warning.",

@@ -107,7 +107,7 @@ var table = func() map[string]Directive {
 
 	// Deprecated in Mosquitto 2.0, still honoured.
 	add(scopeListener, Deprecated, "is deprecated; use \"listener PORT [ADDRESS]\"", "port", "bind_address")
-	add(scopeGlobal, Deprecated, "is deprecated; duplicate messages are always allowed", "allow_duplicate_messages")
+	add(scopeGlobal, Deprecated, "is deprecated and has no effect (as in Mosquitto 2.0): a client whose subscriptions overlap gets each message once", "allow_duplicate_messages")
 
 	// Read and checked, but without effect: warned about by name.
 	add(scopeGlobal, Ignored, "was removed from Mosquitto and has no effect", "retry_interval", "store_clean_interval")

@@ -26,16 +26,24 @@ import (
 const runMainEnv = "MQTT_CLI_TEST_RUN_MAIN"
 
 func TestMain(m *testing.M) {
-	if os.Getenv(runMainEnv) != "" {
-		os.Exit(Main(append([]string{"mqtt"}, os.Args[1:]...)))
+	if prog := os.Getenv(runMainEnv); prog != "" {
+		if prog == "1" {
+			prog = "mqtt"
+		}
+		os.Exit(Main(append([]string{prog}, os.Args[1:]...)))
 	}
 	os.Exit(m.Run())
 }
 
 // mqttCmd is `mqtt ARGS...` as a subprocess.
 func mqttCmd(ctx context.Context, args ...string) *exec.Cmd {
+	return progCmd(ctx, "mqtt", args...)
+}
+
+// progCmd is the binary invoked as prog (e.g. "mosquitto", as through a link) as a subprocess.
+func progCmd(ctx context.Context, prog string, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, os.Args[0], args...)
-	cmd.Env = append(os.Environ(), runMainEnv+"=1")
+	cmd.Env = append(os.Environ(), runMainEnv+"="+prog)
 	return cmd
 }
 

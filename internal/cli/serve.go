@@ -73,7 +73,8 @@ func serveAction(c *ucli.Context) error {
 	// same broker (Receive Maximum 20, no outbound topic aliases, ...).
 	opts, _ := config.Default().BrokerOptions()
 	opts.Listeners = broker.DefaultOptions().Listeners
-	opts.Version = "mqtt version " + currentBuild().Version
+	bn := bannerFor(c)
+	opts.Version = bn.version
 	localOnly := true
 	var listeners []string
 	for _, p := range c.IntSlice("port") {
@@ -110,8 +111,13 @@ func serveAction(c *ucli.Context) error {
 	say := func(msg string) { notice.write(msg) }
 
 	say(opts.Version + " starting")
+	if bn.mosquitto {
+		say("Using default config.")
+	}
 	if localOnly {
-		say("Starting in local only mode. Connections will only be possible from clients running on this machine.")
+		for _, l := range bn.localOnly() {
+			say(l)
+		}
 	}
 	b, err := broker.New(opts, logger)
 	if err != nil {
@@ -126,7 +132,7 @@ func serveAction(c *ucli.Context) error {
 		return exitf(exitError, "")
 	}
 	for _, a := range b.Addrs() {
-		say("Listening on " + a.String() + ".")
+		say(bn.listening(a))
 	}
 	say(opts.Version + " running")
 	<-ctx.Done()

@@ -28,8 +28,26 @@ type served struct {
 
 func serveConf(t *testing.T, conf string, extra ...string) *served {
 	t.Helper()
+	return serveArgs(t, "mqtt", append([]string{"serve", "-c", conf}, extra...)...)
+}
+
+// serveArgs runs the binary as prog with args (a broker) until the test ends, once it has
+// logged that it runs.
+func serveArgs(t *testing.T, prog string, args ...string) *served {
+	t.Helper()
+	s := startServe(t, prog, args...)
+	s.waitLog(" running\n") // "version X running", not "clients running on this machine"
+	return s
+}
+
+// startServe starts the binary as prog with args and stops it when the test ends.
+func startServe(t *testing.T, prog string, args ...string) *served {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	s := &served{t: t, cmd: mqttCmd(ctx, append([]string{"serve", "-c", conf}, extra...)...), log: &testutil.LockedBuffer{}}
+	if prog == "mosquitto" && args[0] == "serve" {
+		args = args[1:]
+	}
+	s := &served{t: t, cmd: progCmd(ctx, prog, args...), log: &testutil.LockedBuffer{}}
 	s.cmd.Stderr, s.cmd.Stdout = s.log, s.log
 	if err := s.cmd.Start(); err != nil {
 		cancel()
@@ -51,8 +69,24 @@ func serveConf(t *testing.T, conf string, extra ...string) *served {
 			t.Logf("broker log:\n%s", s.log)
 		}
 	})
-	s.waitLog(" running")
 	return s
+}
+
+// waitAccepting waits until addr accepts TCP connections.
+func waitAccepting(t *testing.T, addr string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never accepted a connection: %v", addr, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // waitLog waits until the broker's log contains want (n-th occurrence when n > 1).

@@ -4,7 +4,7 @@ package cli
 
 import "errors"
 
-func openSyslog(int) (syslogWriter, error) {
+func openSyslog(string, string, int) (syslogWriter, error) {
 	return nil, errors.New("syslog is not available on this system")
 }
 

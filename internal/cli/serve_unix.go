@@ -11,13 +11,14 @@ import (
 	"syscall"
 )
 
-// openSyslog connects to the local syslog; facility -1 is daemon, 0..7 local0..local7.
-func openSyslog(facility int) (syslogWriter, error) {
+// openSyslog connects to the system logger (network and addr empty: the local syslog
+// socket); facility -1 is daemon, 0..7 local0..local7.
+func openSyslog(network, addr string, facility int) (syslogWriter, error) {
 	p := syslog.LOG_DAEMON
 	if facility >= 0 {
 		p = syslog.LOG_LOCAL0 + syslog.Priority(facility)<<3
 	}
-	return syslog.New(p|syslog.LOG_INFO, "mqtt")
+	return syslog.Dial(network, addr, p|syslog.LOG_INFO, "mqtt")
 }
 
 // dropPrivileges switches to the named user (and its group) when running as root, as

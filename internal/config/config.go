@@ -139,6 +139,7 @@ func (l Listener) Name() string {
 type LogDest struct {
 	Kind string // "stderr", "stdout", "file", "syslog", "topic", "dlt" or "none"
 	Path string // for "file"
+	Pos  Pos    // the log_dest line
 }
 
 // Config is a whole configuration: global settings and listeners. Fields hold Mosquitto 2's

@@ -99,7 +99,7 @@ func TestOperatorConfig(t *testing.T) {
 	if cfg.MaxInflightMessages != 7 || cfg.MaxQueuedMessages != 5000 || cfg.MaxQueuedBytes != 1<<20 || cfg.MessageSizeLimit != 1024 || cfg.MaxPacketSize != 2048 || cfg.MaxKeepalive != 120 || cfg.RetainAvailable {
 		t.Errorf("limits wrong: %+v", cfg)
 	}
-	if len(cfg.LogDest) != 2 || cfg.LogDest[0].Kind != "stdout" || cfg.LogDest[1] != (LogDest{Kind: "file", Path: "/var/log/mqtt.log"}) {
+	if len(cfg.LogDest) != 2 || cfg.LogDest[0].Kind != "stdout" || cfg.LogDest[1].Kind != "file" || cfg.LogDest[1].Path != "/var/log/mqtt.log" || cfg.LogDest[1].Pos.Line != 20 {
 		t.Errorf("log_dest = %+v", cfg.LogDest)
 	}
 	if strings.Join(cfg.LogType, ",") != "error,warning" || cfg.ConnectionMessages || cfg.PIDFile != "/run/mqtt.pid" || cfg.User != "nobody" {

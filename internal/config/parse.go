@@ -735,7 +735,7 @@ func (p *parser) logDest(pos Pos, rest string) bool {
 				return true
 			}
 		}
-		c.LogDest = append(c.LogDest, LogDest{Kind: kind})
+		c.LogDest = append(c.LogDest, LogDest{Kind: kind, Pos: pos})
 		return true
 	case "file":
 		path := strings.TrimSpace(strings.TrimPrefix(rest, "file"))
@@ -749,7 +749,7 @@ func (p *parser) logDest(pos Pos, rest string) bool {
 				return false
 			}
 		}
-		c.LogDest = append(c.LogDest, LogDest{Kind: "file", Path: path})
+		c.LogDest = append(c.LogDest, LogDest{Kind: "file", Path: path, Pos: pos})
 		return true
 	case "topic", "dlt":
 		p.warnf(pos, "log_dest", "log_dest %s: not supported yet; ignored", kind)

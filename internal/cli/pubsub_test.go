@@ -414,3 +414,46 @@ func TestRefusedByBroker(t *testing.T) {
 		})
 	}
 }
+
+// -s with empty input is an error, as in mosquitto_pub (same words, exit 1, nothing sent): with
+// -r a zero-length message would erase the retained value. An empty -f file is published, as
+// mosquitto_pub 2.0.11 does.
+func TestPubEmptyInput(t *testing.T) {
+	mpub := testutil.RequireTool(t, "mosquitto_pub")
+	m := startBroker(t)
+	port := fmt.Sprint(m.Port)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	retained := func() string {
+		t.Helper()
+		r := runCmd(t, exec.CommandContext(ctx, testutil.RequireTool(t, "mosquitto_sub"), "-p", port, "-t", "r/x", "-W", "1", "--retained-only"), nil)
+		return string(r.stdout)
+	}
+	if r := runCmd(t, exec.CommandContext(ctx, mpub, "-p", port, "-t", "r/x", "-r", "-m", "keep"), nil); r.code != 0 {
+		t.Fatal(string(r.stderr))
+	}
+	want := runCmd(t, exec.CommandContext(ctx, mpub, "-p", port, "-t", "r/x", "-r", "-s"), []byte{})
+	for _, prog := range []string{"mqtt", "mosquitto_pub"} {
+		args := []string{"-p", port, "-t", "r/x", "-r", "-s"}
+		if prog == "mqtt" {
+			args = append([]string{"pub"}, args...)
+		}
+		got := runCmd(t, progCmd(ctx, prog, args...), []byte{})
+		if got.code != 1 || got.code != want.code || string(got.stderr) != string(want.stderr) || string(got.stderr) != "Error: Zero length input.\nError loading input from stdin.\n" {
+			t.Errorf("%s -s with empty input: exit %d, stderr %q; mosquitto_pub: exit %d, stderr %q", prog, got.code, got.stderr, want.code, want.stderr)
+		}
+	}
+	if got := retained(); got != "keep\n" {
+		t.Fatalf("the retained value after empty -s input: %q", got)
+	}
+	empty := filepath.Join(t.TempDir(), "empty")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r := runCmd(t, mqttCmd(ctx, "pub", "-p", port, "-t", "r/x", "-r", "-f", empty), nil); r.code != 0 {
+		t.Fatalf("-f empty file: exit %d %s", r.code, r.stderr)
+	}
+	if got := retained(); got != "" {
+		t.Errorf("an empty -f file did not clear the retained value (mosquitto_pub's does): %q", got)
+	}
+}

@@ -35,6 +35,8 @@ type TLSConfig struct {
 	spec TLSSpec
 	cur  atomic.Pointer[tls.Config]
 	base *tls.Config
+	// issuer is the server certificate's issuer (RFC 2253), for handshake error messages.
+	issuer atomic.Pointer[string]
 }
 
 // NewTLS loads the files spec names and checks them.
@@ -44,7 +46,7 @@ func NewTLS(spec TLSSpec) (*TLSConfig, error) {
 	if err != nil {
 		return nil, err
 	}
-	t.cur.Store(cfg)
+	t.store(cfg)
 	t.base = &tls.Config{
 		MinVersion: cfg.MinVersion,
 		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
@@ -64,8 +66,26 @@ func (t *TLSConfig) Reload() error {
 	if err != nil {
 		return err
 	}
-	t.cur.Store(cfg)
+	t.store(cfg)
 	return nil
+}
+
+func (t *TLSConfig) store(cfg *tls.Config) {
+	issuer := ""
+	if leaf := cfg.Certificates[0].Leaf; leaf != nil {
+		issuer = leaf.Issuer.String()
+	}
+	t.issuer.Store(&issuer)
+	t.cur.Store(cfg)
+}
+
+// explain wraps a failed handshake's error with its likely cause (see HandshakeError).
+func (t *TLSConfig) explain(err error) error {
+	issuer := ""
+	if p := t.issuer.Load(); p != nil {
+		issuer = *p
+	}
+	return explainHandshake(err, t.spec.CertFile, issuer)
 }
 
 func buildTLS(s TLSSpec) (*tls.Config, error) {
@@ -314,7 +334,7 @@ func (l *tlsListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &TLSConn{Conn: tls.Server(c, l.cfg.Config()), timeout: l.timeout}, nil
+	return &TLSConn{Conn: tls.Server(c, l.cfg.Config()), timeout: l.timeout, explain: l.cfg.explain}, nil
 }
 
 func (l *tlsListener) Reload() error { return l.cfg.Reload() }
@@ -324,17 +344,22 @@ func (l *tlsListener) Reload() error { return l.cfg.Reload() }
 type TLSConn struct {
 	*tls.Conn
 	timeout time.Duration
+	explain func(error) error // nil: errors as crypto/tls returns them
 	once    sync.Once
 	err     error
 }
 
-// Handshake runs the handshake if it has not run yet and returns its result.
+// Handshake runs the handshake if it has not run yet and returns its result; a failure is a
+// *HandshakeError saying what it most likely means.
 func (c *TLSConn) Handshake() error {
 	c.once.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
 		defer cancel()
 		if c.err = c.Conn.HandshakeContext(ctx); c.err != nil {
 			_ = c.Conn.Close()
+			if c.explain != nil {
+				c.err = c.explain(c.err)
+			}
 		}
 	})
 	return c.err

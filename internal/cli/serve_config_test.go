@@ -604,3 +604,30 @@ func TestServeConfigPluginRefused(t *testing.T) {
 		ln.Close()
 	}
 }
+
+// crlfile, as Mosquitto: a current list lets unrevoked clients in; an expired one refuses
+// every client certificate of its CA, and both --test-config and the log say why.
+func TestServeConfigCRL(t *testing.T) {
+	pub := testutil.RequireTool(t, "mosquitto_pub")
+	ca := testcerts.New(t, "ca")
+	good, expired := testutil.FreePort(t), testutil.FreePort(t)
+	tlsLines := fmt.Sprintf("cafile %s\ncertfile %s\nkeyfile %s\nrequire_certificate true\n", ca.CAFile, ca.ServerCert, ca.ServerKey)
+	conf := filepath.Join(t.TempDir(), "m.conf")
+	writeFile(t, conf, fmt.Sprintf("allow_anonymous true\nlistener %d 127.0.0.1\n%scrlfile %s\nlistener %d 127.0.0.1\n%scrlfile %s\n",
+		good, tlsLines, ca.CRL(t), expired, tlsLines, ca.CRLAt(t, time.Now().Add(-48*time.Hour), time.Now().Add(-24*time.Hour))))
+	code, _, stderr := runArgs("mqtt", "serve", "--test-config", "-c", conf)
+	if code != 0 || !strings.Contains(stderr, "expired at") || !strings.Contains(stderr, conf+":8:") { // the second listener
+		t.Errorf("--test-config: exit %d, stderr:\n%s", code, stderr)
+	}
+	s := serveConf(t, conf)
+	args := func(port int) []string {
+		return []string{"-h", "127.0.0.1", "-p", strconv.Itoa(port), "--cafile", ca.CAFile, "--cert", ca.ClientCert, "--key", ca.ClientKey, "-t", "t", "-m", "x"}
+	}
+	if r := tool(t, pub, args(good)...); r.code != 0 {
+		t.Errorf("current CRL: exit %d %s", r.code, r.stderr)
+	}
+	if r := tool(t, pub, args(expired)...); r.code == 0 {
+		t.Error("expired CRL: the client was let in")
+	}
+	s.waitLog("(CRL has expired)")
+}

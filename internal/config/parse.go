@@ -891,7 +891,12 @@ func (p *parser) checkListener(l *Listener) {
 		p.warnf(pos, "crlfile", "%s: crlfile has no effect without require_certificate", name)
 	}
 	// Load the certificates now, so that a bad key or CA is reported before anything opens.
-	if _, err := listener.NewTLS(*l.Spec().TLS); err != nil {
+	tc, err := listener.NewTLS(*l.Spec().TLS)
+	if err != nil {
 		p.errorf(pos, "certfile", "%s: %v", name, err)
+		return
+	}
+	for _, n := range tc.Notes() {
+		p.warnf(pos, "crlfile", "%s: %s", name, n)
 	}
 }

@@ -131,6 +131,11 @@ func serveAction(c *ucli.Context) error {
 		fmt.Fprintf(errw, "Error: %v\n", err)
 		return exitf(exitError, "")
 	}
+	if _, err := dropPrivileges("", logger, say); err != nil { // as Mosquitto without a configuration
+		b.Close()
+		fmt.Fprintf(errw, "Error: %v\n", err)
+		return exitf(exitError, "")
+	}
 	for _, a := range b.Addrs() {
 		say(bn.listening(a))
 	}

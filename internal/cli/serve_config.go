@@ -111,15 +111,19 @@ func serveConfig(c *ucli.Context, path string) error {
 		}
 		defer os.Remove(cfg.PIDFile)
 	}
+	// After the listeners (ports below 1024), the log and the password and ACL files are open,
+	// as Mosquitto. Started as root without a user line, as Mosquitto, it drops to mqtt or
+	// mosquitto.
+	userLine := ""
 	if _, set := cfg.IsSet("user"); set {
-		// After the listeners (ports below 1024) and the files are open, as Mosquitto.
-		if dropped, err := dropPrivileges(cfg.User); err != nil {
-			closeAll(lns)
-			fmt.Fprintf(errw, "Error: %v\n", err)
-			return exitf(exitError, "")
-		} else if dropped {
-			logger.Info("Dropped privileges to user " + cfg.User + ".")
-		}
+		userLine = cfg.User
+	}
+	if u, err := dropPrivileges(userLine, logger, func(m string) { logger.Info(m) }); err != nil {
+		closeAll(lns)
+		fmt.Fprintf(errw, "Error: %v\n", err)
+		return exitf(exitError, "")
+	} else if u != nil {
+		warnUnreadable(cfg, u, logger)
 	}
 
 	opts.Authenticator = fa

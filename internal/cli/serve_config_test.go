@@ -192,7 +192,10 @@ func TestServeConfigEndToEnd(t *testing.T) {
 
 	plain, ws, tlsPort, certPort := testutil.FreePort(t), testutil.FreePort(t), testutil.FreePort(t), testutil.FreePort(t)
 	conf := filepath.Join(dir, "mosquitto.conf")
+	// user root: the test's files are root's and 0600, and SIGHUP below reads them again;
+	// started as root without it the broker would drop to mqtt or mosquitto, as Mosquitto.
 	writeFile(t, conf, fmt.Sprintf(`# operator-style configuration
+user root
 password_file %s
 acl_file %s
 log_dest stderr
@@ -542,7 +545,7 @@ func TestServeConfigDropsPrivileges(t *testing.T) {
 	port := testutil.FreePort(t)
 	writeFile(t, conf, fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\nuser nobody\n", port))
 	s := serveConf(t, conf)
-	s.waitLog("Dropped privileges to user nobody.")
+	s.waitLog("Dropped privileges to user nobody (uid 65534")
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
 	if err != nil {
 		t.Fatal(err)

@@ -56,12 +56,17 @@ func serveCommand() *ucli.Command {
 			&ucli.StringSliceFlag{Name: "listen",
 				Usage: "listen on `[HOST]:PORT` (repeatable; \":1883\" is every interface)"},
 			&ucli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "log everything (log_type all)"},
+			&ucli.BoolFlag{Name: "daemon", Aliases: []string{"d"},
+				Usage: "run in the background once the broker runs (pid_file records its process id); exits with the start's error if it fails"},
 		},
 		Action: serveAction,
 	}
 }
 
 func serveAction(c *ucli.Context) error {
+	if c.Bool("daemon") && !setUpDaemonChild(c) && !c.Bool("test-config") {
+		return daemonize(c)
+	}
 	errw := c.App.ErrWriter
 	if f := c.String("config-file"); f != "" {
 		return serveConfig(c, f)
@@ -139,6 +144,7 @@ func serveAction(c *ucli.Context) error {
 	for _, a := range b.Addrs() {
 		say(bn.listening(a))
 	}
+	daemonReady(c)
 	say(opts.Version + " running")
 	<-ctx.Done()
 	say(opts.Version + " terminating")

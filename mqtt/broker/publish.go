@@ -84,8 +84,8 @@ func isSysTopic(name string) bool {
 func (c *conn) handlePublish(p *packet.Publish) error {
 	b, s := c.b, c.sess
 	v5 := c.version == packet.V5
-	b.stats.pubRecv.Add(1)
-	b.stats.pubBytesRecv.Add(int64(len(p.Payload)))
+	b.stats.add(c.shard, statPubRecv0+statKind(p.QoS&3), 1)
+	b.stats.add(c.shard, statPubBytesRecv, int64(len(p.Payload)))
 
 	if p.QoS > b.opts.MaxQoS {
 		if v5 {
@@ -134,17 +134,23 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 
 	rc := packet.Success
 	reason := ""
+	why := DropNotAuthorized
 	switch {
 	case isSysTopic(name):
 		rc, reason = packet.NotAuthorized, "$SYS topics are read-only"
 	case b.opts.MessageSizeLimit > 0 && len(p.Payload) > b.opts.MessageSizeLimit:
 		// 0x95 is not a valid PUBACK/PUBREC reason (§3.4.2.1); 0x83 is, and is what Mosquitto sends.
-		rc, reason = packet.ImplementationSpecificError, "payload exceeds message_size_limit"
+		rc, reason, why = packet.ImplementationSpecificError, "payload exceeds message_size_limit", DropTooLarge
 	case b.authz != nil && !b.authz.CanPublish(context.Background(), c.info, name, p.QoS, p.Retain):
 		rc = packet.NotAuthorized
 	}
+	m := newMessage(c.clientID, name, p, v5)
 	if rc == packet.Success {
-		m := newMessage(c.clientID, name, p, v5)
+		if hrc := b.allowPublish(c.info, m); hrc >= 0x80 {
+			rc = hrc
+		}
+	}
+	if rc == packet.Success {
 		if m.Retain {
 			b.retain(m)
 		}
@@ -156,7 +162,7 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 			rc = packet.NoMatchingSubscribers
 		}
 	} else {
-		b.stats.pubDropped.Add(1)
+		b.dropped(c.shard, why, c.clientID, m)
 		b.log.Info("Denied PUBLISH from " + c.clientID + " (d" + b01(p.Dup) + ", q" + string('0'+p.QoS) + ", r" + b01(p.Retain) + ", m" + itoa(int(p.PacketID)) + ", '" + name + "', ... (" + itoa(len(p.Payload)) + " bytes))")
 	}
 	props := packet.Properties{}
@@ -260,7 +266,7 @@ func (b *Broker) merge(m *Message, subs []topic.Subscription[*Session]) (d deliv
 		}
 		ok = true
 	}
-	if !ok || (b.authz != nil && !b.authz.CanRead(context.Background(), *s.info.Load(), m.Topic)) {
+	if !ok || !b.canRead(s, m.Topic) {
 		return delivery{}, false
 	}
 	d.msg = m
@@ -329,6 +335,16 @@ func (c *conn) handlePubrel(p *packet.Pubrel) error {
 	return nil
 }
 
+// canRead asks the Authorizer whether s may receive a message on topic;
+// trusted sessions (in-process, without an identity) are not asked.
+func (b *Broker) canRead(s *Session, topic string) bool {
+	if b.authz == nil {
+		return true
+	}
+	i := s.info.Load()
+	return i == nil || b.authz.CanRead(context.Background(), *i, topic)
+}
+
 // writeDelivery encodes one outbound message (or its PUBREL) into the
 // write buffer. It runs in the writer goroutine: packet id, topic alias,
 // expiry and subscription ids are per connection.
@@ -342,10 +358,14 @@ func (c *conn) writeDelivery(d *delivery) error {
 	if !m.Expiry.IsZero() {
 		left := time.Until(m.Expiry)
 		if left <= 0 { // expired while inflight or queued [MQTT-3.3.2-5]
-			c.dropDelivery(d)
+			c.dropDelivery(d, DropExpired)
 			return nil
 		}
 		expiry = uint32((left + time.Second - 1) / time.Second)
+	}
+	if l, ok := c.t.(*LocalConn); ok && l.handler != nil {
+		l.deliverToHandler(d) // an in-process subscription: no PUBLISH to encode
+		return nil
 	}
 	// The writer's own Publish: a local one would escape to the heap
 	// through packet.Append, one allocation per subscriber and message.
@@ -383,7 +403,7 @@ func (c *conn) writeDelivery(d *delivery) error {
 	}
 	if c.maxOut > 0 && packet.Size(pub, c.version) > int(c.maxOut) {
 		// Too large for this client: discard it as if sent [MQTT-3.1.2-25].
-		c.dropDelivery(d)
+		c.dropDelivery(d, DropTooLarge)
 		return nil
 	}
 	if newAlias {
@@ -396,16 +416,16 @@ func (c *conn) writeDelivery(d *delivery) error {
 	c.ws.out, err = packet.Append(c.ws.out, pub, c.version)
 	if err != nil {
 		c.b.log.Error("encoding PUBLISH failed", "client", c.clientID, "err", err)
-		c.dropDelivery(d)
+		c.dropDelivery(d, DropTooLarge)
 		return nil
 	}
-	c.b.stats.pubSent.Add(1)
-	c.b.stats.pubBytesSent.Add(int64(len(m.Payload)))
+	c.b.stats.add(c.shard, statPubSent0+statKind(d.qos), 1)
+	c.b.stats.add(c.shard, statPubBytesSent, int64(len(m.Payload)))
 	return c.wrote()
 }
 
-func (c *conn) dropDelivery(d *delivery) {
-	c.b.stats.pubDropped.Add(1)
+func (c *conn) dropDelivery(d *delivery, why DropReason) {
+	c.b.dropped(c.shard, why, c.clientID, d.msg)
 	if d.qos > 0 {
 		c.sess.complete(d.id)
 	}

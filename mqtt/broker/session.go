@@ -69,6 +69,9 @@ type delivery struct {
 	group, filter string
 }
 
+// shard is the stats shard the session counts in.
+func (s *Session) shard() uint8 { return uint8(s.num % statShards) }
+
 func (b *Broker) newSession(id string, version byte) *Session {
 	return &Session{
 		b:       b,
@@ -84,9 +87,18 @@ func (b *Broker) newSession(id string, version byte) *Session {
 func (s *Session) enqueue(d delivery) bool {
 	size := d.msg.size()
 	s.mu.Lock()
-	if s.ended || (s.conn == nil && d.qos == 0 && !s.b.opts.QueueQoS0) || s.queueFull(size) {
+	var why DropReason
+	switch {
+	case s.ended:
+		why = DropSessionEnded
+	case s.conn == nil && d.qos == 0 && !s.b.opts.QueueQoS0:
+		why = DropOffline
+	case s.queueFull(size):
+		why = DropQueueFull
+	}
+	if why != 0 {
 		s.mu.Unlock()
-		s.b.stats.pubDropped.Add(1)
+		s.b.dropped(s.shard(), why, s.id, d.msg)
 		return false
 	}
 	s.queue.push(d)
@@ -96,8 +108,8 @@ func (s *Session) enqueue(d delivery) bool {
 	}
 	c := s.conn
 	s.mu.Unlock()
-	s.b.stats.queued.Add(1)
-	s.b.stats.queuedBytes.Add(int64(size))
+	s.b.stats.add(s.shard(), statQueued, 1)
+	s.b.stats.add(s.shard(), statQueuedBytes, int64(size))
 	if c != nil {
 		c.notify()
 	}
@@ -128,7 +140,7 @@ func (s *Session) takeForSend(c *conn, out []delivery) []delivery {
 		d := *s.queue.front()
 		if d.msg.expired(now) {
 			s.popLocked()
-			s.b.stats.pubDropped.Add(1)
+			s.b.dropped(s.shard(), DropExpired, s.id, d.msg)
 			continue
 		}
 		if d.qos > 0 && len(s.inflight) >= int(c.window) {
@@ -153,8 +165,8 @@ func (s *Session) popLocked() {
 	d := s.queue.pop()
 	size := d.msg.size()
 	s.qbytes -= size
-	s.b.stats.queued.Add(-1)
-	s.b.stats.queuedBytes.Add(-int64(size))
+	s.b.stats.add(s.shard(), statQueued, -1)
+	s.b.stats.add(s.shard(), statQueuedBytes, -int64(size))
 }
 
 // nextIDLocked returns a packet id not in use by the inflight window
@@ -208,8 +220,8 @@ func (s *Session) takeSharedLocked() []delivery {
 		out = append(out, *d)
 		size := d.msg.size()
 		s.qbytes -= size
-		s.b.stats.queued.Add(-1)
-		s.b.stats.queuedBytes.Add(-int64(size))
+		s.b.stats.add(s.shard(), statQueued, -1)
+		s.b.stats.add(s.shard(), statQueuedBytes, -int64(size))
 		return true
 	})
 	var ids []delivery
@@ -235,9 +247,9 @@ func (s *Session) dropQoS0Locked() {
 		}
 		size := d.msg.size()
 		s.qbytes -= size
-		s.b.stats.queued.Add(-1)
-		s.b.stats.queuedBytes.Add(-int64(size))
-		s.b.stats.pubDropped.Add(1)
+		s.b.stats.add(s.shard(), statQueued, -1)
+		s.b.stats.add(s.shard(), statQueuedBytes, -int64(size))
+		s.b.dropped(s.shard(), DropOffline, s.id, d.msg)
 		return true
 	})
 }
@@ -360,7 +372,11 @@ func (b *Broker) attach(c *conn, clientID string, clean bool, expiry uint32) (*S
 		s.version = c.version
 		s.expiry = expiry
 		s.online.Store(true)
-		s.info.Store(&c.info)
+		if c.trusted {
+			s.info.Store(nil)
+		} else {
+			s.info.Store(&c.info)
+		}
 		// Retransmit unacknowledged PUBLISH and PUBREL in their original
 		// order [MQTT-4.4.0-1], [MQTT-4.6.0-1].
 		s.resend = s.resend[:0]
@@ -390,7 +406,10 @@ func (b *Broker) attach(c *conn, clientID string, clean bool, expiry uint32) (*S
 // published or scheduled, shared-subscription messages the client did
 // not acknowledge go to other members, and the session ends now or gets
 // its expiry timer.
-func (b *Broker) detach(c *conn) {
+func (b *Broker) detach(c *conn, err error) {
+	if b.opts.Hooks.OnDisconnect != nil {
+		b.emit(hookEvent{kind: evDisconnect, info: c.info, err: c.endError(err)})
+	}
 	s := c.sess
 	will := c.will
 	if c.normalClose {
@@ -479,19 +498,16 @@ func (b *Broker) endSession(s *Session) {
 	subs := s.subs
 	s.subs = nil
 	shared := s.takeSharedLocked()
-	dropped := s.queue.len()
 	s.queue.each(func(d *delivery) {
-		b.stats.queued.Add(-1)
-		b.stats.queuedBytes.Add(-int64(d.msg.size()))
+		b.stats.add(s.shard(), statQueued, -1)
+		b.stats.add(s.shard(), statQueuedBytes, -int64(d.msg.size()))
+		b.dropped(s.shard(), DropSessionEnded, s.id, d.msg)
 	})
 	s.queue.reset()
 	s.qbytes = 0
 	s.inflight = nil
 	s.inQoS2 = nil
 	s.mu.Unlock()
-	if dropped > 0 {
-		b.stats.pubDropped.Add(int64(dropped))
-	}
 	for _, r := range subs {
 		b.index.Unsubscribe(s, r.Filter, r.Group)
 	}

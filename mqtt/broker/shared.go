@@ -19,7 +19,7 @@ func (b *Broker) deliverShared(m *Message, members []topic.Subscription[*Session
 		for i := uint32(0); i < n; i++ {
 			sub := members[(start+i)%n]
 			s := sub.Subscriber
-			if s == exclude || (pass == 0 && !s.online.Load()) {
+			if s == exclude || (pass == 0 && !s.online.Load()) || !b.canRead(s, m.Topic) {
 				continue
 			}
 			d := delivery{msg: m, qos: min(m.QoS, sub.Options.QoS), group: sub.Group, filter: sub.Filter}

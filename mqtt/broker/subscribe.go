@@ -69,6 +69,9 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 		}
 		codes[i] = packet.ReasonCode(opts.QoS) // [MQTT-3.9.3-1]
 		b.log.Info(c.clientID + " " + strconv.Itoa(int(opts.QoS)) + " " + sub.Filter)
+		if b.opts.Hooks.OnSubscribe != nil {
+			b.emit(hookEvent{kind: evSubscribe, info: c.info, filter: sub.Filter, opts: opts})
+		}
 		// Retained messages are not sent for shared subscriptions
 		// [MQTT-3.8.4-?] (MQTT 5 §4.8.2), and per Retain Handling
 		// [MQTT-3.3.1-9], [MQTT-3.3.1-10], [MQTT-3.3.1-11].
@@ -94,12 +97,11 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 // filter, with the retain flag set [MQTT-3.3.1-8] (3.1.1: [MQTT-3.3.1-8] too).
 func (b *Broker) matchRetained(out []delivery, s *Session, filter string, opts topic.Options) []delivery {
 	now := time.Now()
-	info := s.info.Load()
 	b.store.MatchRetained(filter, func(m *Message) bool {
 		if m.expired(now) {
 			return true
 		}
-		if b.authz != nil && !b.authz.CanRead(context.Background(), *info, m.Topic) {
+		if !b.canRead(s, m.Topic) {
 			return true
 		}
 		d := delivery{msg: m, qos: min(m.QoS, opts.QoS), retain: true}
@@ -124,6 +126,9 @@ func (c *conn) handleUnsubscribe(p *packet.Unsubscribe) error {
 		}
 		if b.index.Unsubscribe(s, inner, group) {
 			codes[i] = packet.Success
+			if b.opts.Hooks.OnUnsubscribe != nil {
+				b.emit(hookEvent{kind: evUnsubscribe, info: c.info, filter: f})
+			}
 		} else {
 			codes[i] = packet.NoSubscriptionExisted
 		}

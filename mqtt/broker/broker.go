@@ -28,8 +28,12 @@ type Options struct {
 	// acknowledged; the window is the smaller of this and the client's
 	// Receive Maximum (MQTT 5). Default 1024.
 	MaxInflight int
-	// ReceiveMaximum is sent in CONNACK (MQTT 5): how many inbound QoS 2
-	// messages a client may have unreleased. Default 65535 (not sent).
+	// ReceiveMaximum is sent in CONNACK (MQTT 5) and enforced on every
+	// client: how many inbound QoS 1 and QoS 2 messages it may have
+	// unacknowledged (QoS 2 until PUBREL; QoS 1 while its PUBACK waits for
+	// the store). Beyond it an MQTT 5 client gets DISCONNECT 0x93
+	// [MQTT-3.3.4-9]. Default 20, as Mosquitto's max_inflight_messages
+	// (HiveMQ 10, EMQX 32); 0 or 65535: the protocol maximum, not sent.
 	ReceiveMaximum uint16
 	// MaxQueuedMessages and MaxQueuedBytes bound the messages waiting to
 	// enter one session's inflight window (payload+topic bytes). 0 means no
@@ -58,7 +62,10 @@ type Options struct {
 	// (MQTT 5). Default 10 (Mosquitto's max_topic_alias).
 	TopicAliasMaximum uint16
 	// OutboundTopicAliases lets the broker use topic aliases towards MQTT 5
-	// clients that allow them. Default true.
+	// clients that announce a Topic Alias Maximum. Default false: paho-mqtt
+	// 2.1 for Python (and aiomqtt on it) announces one but never resolves
+	// incoming aliases, so its application gets empty topics; Mosquitto
+	// never sends aliases. Turn it on for clients known to handle them.
 	OutboundTopicAliases bool
 	// MaxConnections: connections beyond it are closed on accept. 0 or
 	// negative: no limit (default).
@@ -117,14 +124,14 @@ func DefaultOptions() Options {
 		Listeners:               []string{"127.0.0.1:1883", "[::1]:1883"},
 		Version:                 "mqtt version dev",
 		MaxInflight:             1024,
-		ReceiveMaximum:          65535,
+		ReceiveMaximum:          20,
 		MaxQueuedMessages:       100_000,
 		MaxQueuedBytes:          256 << 20,
 		MaxKeepAlive:            65535,
 		MaxQoS:                  2,
 		RetainAvailable:         true,
 		TopicAliasMaximum:       10,
-		OutboundTopicAliases:    true,
+		OutboundTopicAliases:    false,
 		SysInterval:             10 * time.Second,
 		AllowZeroLengthClientID: true,
 		AutoIDPrefix:            "auto-",

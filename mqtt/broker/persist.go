@@ -164,6 +164,21 @@ func (c *conn) ack(cp ctrlPacket, durable bool) {
 	c.b.store.Commit(nil, func(err error) { c.acked(seq, err) })
 }
 
+// unacknowledged counts the client's inbound QoS 1/2 messages not yet
+// acknowledged (Receive Maximum): QoS 2 ids until PUBREL, and the
+// acknowledgements waiting for the store.
+func (c *conn) unacknowledged() int {
+	c.sess.mu.Lock()
+	n := len(c.sess.inQoS2)
+	c.sess.mu.Unlock()
+	c.mu.Lock()
+	if c.acks != nil {
+		n += len(c.acks.entries)
+	}
+	c.mu.Unlock()
+	return n
+}
+
 // acked releases the acknowledgement seq (its barrier is done) and every
 // ready one behind it.
 func (c *conn) acked(seq uint64, err error) {

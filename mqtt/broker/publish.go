@@ -118,14 +118,18 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 	if err := topic.ValidateName(name); err != nil {
 		return packet.TopicNameInvalid // [MQTT-3.3.2-2]
 	}
+	if p.QoS > 0 && v5 && c.unacknowledged() >= int(b.opts.ReceiveMaximum) {
+		s.mu.Lock()
+		_, dup := s.inQoS2[p.PacketID]
+		s.mu.Unlock()
+		if !dup || p.QoS != 2 {
+			return packet.ReceiveMaximumExceeded // [MQTT-3.3.4-9]
+		}
+	}
 	if p.QoS == 2 {
 		s.mu.Lock()
 		_, dup := s.inQoS2[p.PacketID]
-		full := !dup && len(s.inQoS2) >= int(b.opts.ReceiveMaximum)
 		s.mu.Unlock()
-		if full && v5 {
-			return packet.ReceiveMaximumExceeded // [MQTT-3.3.4-9]
-		}
 		if dup { // already routed: acknowledge again, deliver once [MQTT-4.3.3-10]
 			c.ack(ctrlPacket{first: 0x50, id: p.PacketID}, false)
 			return nil

@@ -229,7 +229,7 @@ func (c *conn) refusal(cp ctrlPacket) ctrlPacket {
 		}
 	}
 	if c.version != packet.V5 {
-		c.b.log.Warn("message from " + c.clientID + " not acknowledged: it could not be stored")
+		c.b.log.Warn("message from " + c.info.ClientID + " not acknowledged: it could not be stored")
 		return ctrlPacket{}
 	}
 	switch first {
@@ -286,10 +286,7 @@ func (b *Broker) restore() error {
 				id: ds.PacketID, seq: ds.Seq, subIDs: ds.SubIDs, group: ds.Group, filter: ds.Filter}
 			s.seq = max(s.seq, d.seq)
 			if d.id != 0 {
-				if s.inflight == nil {
-					s.inflight = make(map[uint16]delivery)
-				}
-				s.inflight[d.id] = d
+				s.addInflightLocked(d)
 				continue
 			}
 			if d.msg == nil {

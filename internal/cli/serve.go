@@ -144,6 +144,7 @@ func serveAction(c *ucli.Context) error {
 	for _, a := range b.Addrs() {
 		say(bn.listening(a))
 	}
+	defer memoryPolicy(opts.MemoryLimit)()
 	daemonReady(c)
 	say(opts.Version + " running")
 	<-ctx.Done()

@@ -149,6 +149,7 @@ func serveConfig(c *ucli.Context, path string) error {
 	}
 	rl := &reloader{path: path, ports: ports, verbose: c.Bool("verbose"), stdout: c.App.Writer, stderr: errw,
 		log: logger, handler: handler, fa: fa, lns: lns, cfg: cfg, opts: opts, acl: opts.Authorizer != nil}
+	defer memoryPolicy(opts.MemoryLimit)()
 	daemonReady(c)
 	logger.Info(opts.Version + " running")
 	for running := true; running; {

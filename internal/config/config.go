@@ -162,7 +162,8 @@ type Config struct {
 	MaxQueuedMessages   int // default 1000; 0: no maximum
 	MaxQueuedBytes      int // default 0: no maximum
 	QueueQoS0Messages   bool
-	MessageSizeLimit    int // payload bytes; 0: protocol maximum
+	MessageSizeLimit    int   // payload bytes; 0: protocol maximum
+	MemoryLimit         int64 // bytes of queued, inflight and retained messages; 0: none
 	MaxPacketSize       int // 0: protocol maximum
 	MaxKeepalive        int // default 65535
 	RetainAvailable     bool

@@ -367,7 +367,6 @@ func TestWarnings(t *testing.T) {
 	}{
 		{"bridge", "connection upstream\naddress 10.0.0.1:1883\ntopic # both 2\nlistener 1883\n", `test.conf:1: connection "upstream": bridges are not supported yet; ignored (with all its bridge directives)`},
 		{"psk", "listener 8883\npsk_hint hint\npsk_file /etc/psk\n", `test.conf:2: psk_hint TLS-PSK is not supported yet`},
-		{"memory_limit", "memory_limit 1000000\n", `test.conf:1: memory_limit is not supported yet`},
 		{"http_dir", "listener 8080\nprotocol websockets\nhttp_dir /var/www\n", `test.conf:3: http_dir is not supported`},
 		{"websockets_log_level", "websockets_log_level 255\n", `test.conf:1: websockets_log_level configures libwebsockets`},
 		{"ciphers_tls1.3", "listener 1\nciphers_tls1.3 TLS_AES_128_GCM_SHA256\n", `test.conf:2: ciphers_tls1.3 is not configurable in Go's crypto/tls`},

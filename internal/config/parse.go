@@ -543,6 +543,11 @@ func (p *parser) apply(pos Pos, name, rest string, level int) {
 		c.MaxQueuedMessages, ok = p.integer(pos, name, rest, 0, 1<<31-1)
 	case "max_queued_bytes":
 		c.MaxQueuedBytes, ok = p.size(pos, name, rest, 0, 1<<40)
+	case "memory_limit":
+		var v int
+		if v, ok = p.size(pos, name, rest, 0, 1<<42); ok {
+			c.MemoryLimit = int64(v)
+		}
 	case "message_size_limit":
 		c.MessageSizeLimit, ok = p.size(pos, name, rest, 0, 268435455)
 	case "max_packet_size":

@@ -147,6 +147,9 @@ type testKnobs struct {
 	hookWait func(*conn)
 	// noPollFiles makes pollFile fail as if out of descriptors.
 	noPollFiles bool
+	// panicked sees every panic a connection's handlers recover from
+	// (the fuzz targets fail on it).
+	panicked func(any)
 }
 
 // DefaultOptions returns the documented defaults.

@@ -236,6 +236,9 @@ func (c *conn) writeInline() {
 // connection only.
 func (c *conn) recoverHandler(err *error) {
 	if p := recover(); p != nil {
+		if h := c.b.knobs.panicked; h != nil {
+			h(p)
+		}
 		c.b.log.Error("internal error handling client, closing its connection",
 			"client", c.info.ClientID, "remote", c.remote, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 		c.close(closeReason{code: packet.ImplementationSpecificError, send: true})

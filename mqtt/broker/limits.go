@@ -6,6 +6,7 @@ import (
 	"net"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/mqttkit/mqtt/mqtt/packet"
 )
@@ -95,7 +96,10 @@ func (b *Broker) memoryLevel() int32 {
 	if lim <= 0 {
 		return 0
 	}
-	used := b.stats.sum(statQueuedBytes) + b.stats.sum(statInflightBytes) + b.retained.bytes()
+	// Message bytes, and each queued delivery's own record (a fan-out
+	// queues one per subscriber of a shared message).
+	used := b.stats.sum(statQueuedBytes) + b.stats.sum(statQueued)*int64(unsafe.Sizeof(delivery{})) +
+		b.stats.sum(statInflightBytes) + b.retained.bytes()
 	var level int32
 	switch {
 	case used >= lim:

@@ -34,7 +34,9 @@ func NewPredefined() *Predefined { return &Predefined{clients: map[string]*prede
 // Add defines id for topicName, for clientID or for AllClients. topicName may be a filter
 // (with + or #): such an id can only be subscribed to. Ids 0x0000 and 0xFFFF are reserved
 // [MQTT-SN 5.3.11]; an id or topic defined twice for one client id is an error.
-func (p *Predefined) Add(clientID, topicName string, id uint16) error { return p.add(clientID, topicName, id, 0) }
+func (p *Predefined) Add(clientID, topicName string, id uint16) error {
+	return p.add(clientID, topicName, id, 0)
+}
 
 func (p *Predefined) add(clientID, name string, id uint16, line int) error {
 	switch {

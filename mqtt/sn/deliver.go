@@ -86,6 +86,7 @@ func (g *Gateway) deliver(s *session, p *packet.Publish) {
 		return
 	}
 	s.out.push(p)
+	g.queued.Add(1)
 	g.pump(s)
 }
 
@@ -97,6 +98,7 @@ func (g *Gateway) pump(s *session) {
 	}
 	o := s.out
 	for o != nil && o.cur == nil && o.len() > 0 {
+		g.queued.Add(-1)
 		g.sendPublish(s, o.pop(), false)
 	}
 	if o != nil && o.idle() && cap(o.q) <= 64 {

@@ -124,6 +124,7 @@ type Stats struct {
 	Dropped   uint64 // messages dropped: out of state, unknown sender, full queues, ...
 	Rejected  uint64 // messages answered with a rejecting return code
 	QoSMinus1 uint64 // QoS −1 publishes forwarded
+	Queued    int    // messages from the broker waiting for their clients (asleep, or behind one in flight)
 	Clients   int    // clients with state now (connecting, active, asleep, awake)
 	Stored    int    // CleanSession false clients remembered while disconnected
 }
@@ -150,6 +151,7 @@ type Gateway struct {
 	closed bool
 
 	opening atomic.Int32 // upstream connections being opened
+	queued  atomic.Int64 // messages waiting in outboxes
 
 	anon anonSession
 
@@ -279,7 +281,7 @@ func (g *Gateway) Stats() Stats {
 	g.mu.Unlock()
 	return Stats{Received: g.received.Load(), Sent: g.sent.Load(), Malformed: g.malformed.Load(),
 		Dropped: g.dropped.Load(), Rejected: g.rejected.Load(), QoSMinus1: g.qosM1.Load(),
-		Clients: clients, Stored: stored}
+		Queued: int(g.queued.Load()), Clients: clients, Stored: stored}
 }
 
 // now is the gateway clock: nanoseconds since New, monotonic.
@@ -533,7 +535,10 @@ func (g *Gateway) unlock(s *session) { _ = g.unlockSend(s, nil) }
 func (g *Gateway) closeLocked(s *session) UpstreamConn {
 	up := s.up
 	s.state, s.up = stClosed, nil
-	s.out, s.pubs, s.subs = nil, nil, nil
+	if s.out != nil {
+		g.queued.Add(-int64(s.out.len()))
+	}
+	s.out, s.pubs, s.subs, s.upq = nil, nil, nil, nil
 	return up
 }
 

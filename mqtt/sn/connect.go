@@ -152,6 +152,10 @@ func (g *Gateway) askWillTopic(s *session, now int64) {
 // activate makes s active, acknowledges with CONNACK and delivers what is queued. s.mu is
 // held.
 func (g *Gateway) activate(s *session) {
+	if s.state == stConnecting {
+		g.log.Info("MQTT-SN client connected", "client", s.id, "from", g.peerString(s.key),
+			"keepalive", s.keep, "clean", s.clean, "will", s.will != nil && s.will.topic != "")
+	}
 	s.state = stActive
 	s.lastIn = g.now()
 	g.reply(s, &Connack{ReturnCode: Accepted})

@@ -217,7 +217,7 @@ func (g *Gateway) onRegack(s *session, m *Regack) {
 	s.out.cur = nil
 	if m.ReturnCode != Accepted {
 		g.dropped.Add(1)
-		g.debug("message dropped: the client refused its topic", "client", s.id, "topic", p.Topic, "rc", m.ReturnCode)
+		g.debug("message dropped: the client refused its topic", "client", s.id, "topic", p.Topic, "rc", m.ReturnCode.String())
 		if id, ok := s.topics.id(p.Topic); ok {
 			s.topics.forget(id)
 		}
@@ -252,7 +252,7 @@ func (g *Gateway) onPuback(s *session, m *Puback) {
 		return
 	default:
 		g.dropped.Add(1)
-		g.debug("message dropped: refused by the client", "client", s.id, "topic", p.Topic, "rc", m.ReturnCode)
+		g.debug("message dropped: refused by the client", "client", s.id, "topic", p.Topic, "rc", m.ReturnCode.String())
 		g.ackUp(s, p)
 	}
 	g.finish(s)

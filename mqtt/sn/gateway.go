@@ -356,15 +356,17 @@ func (g *Gateway) debug(msg string, args ...any) {
 func (g *Gateway) drop(key peerKey, m Message, why string) {
 	g.dropped.Add(1)
 	if g.log.Enabled(context.Background(), slog.LevelDebug) {
-		g.log.Debug("mqtt-sn gateway: dropped "+m.Type().String(), "from", key.addr, "node", fmtNode(key.node), "reason", why)
+		g.log.Debug("mqtt-sn gateway: dropped "+m.Type().String(), "from", g.peerString(key), "reason", why)
 	}
 }
 
-func fmtNode(n string) string {
-	if n == "" {
-		return ""
+// peerString is a client's address for logs: ADDR, or ADDR/NODEID in hexadecimal for a
+// client behind a forwarder.
+func (g *Gateway) peerString(k peerKey) string {
+	if k.node == "" {
+		return k.addr.String()
 	}
-	return fmt.Sprintf("%X", n)
+	return fmt.Sprintf("%s/%X", k.addr, k.node)
 }
 
 // sendTo encodes m and writes it to key, through the forwarder when key has a node id. buf
@@ -587,7 +589,11 @@ func (g *Gateway) end(s *session, tell, graceful bool, why string) {
 		willPub = g.willPublish(s)
 		graceful = true
 	}
-	g.debug("client ended", "client", s.id, "state", stateNames[s.state], "reason", why)
+	if s.state >= stActive {
+		g.log.Info("MQTT-SN client disconnected", "client", s.id, "state", stateNames[s.state], "reason", why)
+	} else {
+		g.debug("MQTT-SN client ended before CONNACK", "client", s.id, "state", stateNames[s.state], "reason", why)
+	}
 	up := g.closeLocked(s)
 	s.mu.Unlock()
 	g.mu.Unlock()

@@ -82,7 +82,7 @@ func (g *Gateway) onPublish(s *session, m *Publish) packet.Packet {
 	}
 	if rc != Accepted {
 		g.rejected.Add(1)
-		g.debug("PUBLISH refused", "client", s.id, "topic_id", m.TopicID, "type", m.TopicIDType, "rc", rc)
+		g.debug("PUBLISH refused", "client", s.id, "topic_id", m.TopicID, "type", m.TopicIDType, "rc", rc.String())
 		g.reply(s, &Puback{TopicID: m.TopicID, MsgID: m.MsgID, ReturnCode: rc})
 		return nil
 	}

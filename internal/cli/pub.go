@@ -206,6 +206,12 @@ func pubPayload(c *ucli.Context, max int) ([]byte, error) {
 		if err != nil {
 			return nil, mosqError(c, exitError, "Error: Unable to read standard input: %s.", errText(err))
 		}
+		// As mosquitto_pub: empty input is an error, not a zero-length message (which, with
+		// -r, would erase the retained value). An empty -f file is published (mosquitto_pub
+		// 2.0.11 does), and -n is the way to send an empty payload on purpose.
+		if len(payload) == 0 {
+			return nil, mosqError(c, exitError, "Error: Zero length input.\nError loading input from stdin.")
+		}
 		if len(payload) > max {
 			return nil, mosqError(c, exitError, "Error: Standard input must be less than %d bytes.", max)
 		}

@@ -78,7 +78,7 @@ func (a *anonSession) open(g *Gateway) {
 	g.mu.Lock()
 	if a.state != anonOpening {
 		g.mu.Unlock()
-		_ = up.Close()
+		g.later(up, nil, true)
 		return
 	}
 	a.up, a.lastUp = up, g.now()
@@ -120,18 +120,18 @@ func (a *anonSession) onPacket(g *Gateway, p packet.Packet) {
 		g.mu.Unlock()
 		g.log.Warn("mqtt-sn gateway: the broker refused the connection for QoS -1 publishes", "reason", ca.ReasonCode)
 		a.fail(g)
-		if up != nil {
-			_ = up.Close()
-		}
+		g.later(up, nil, true)
 		return
 	}
 	a.state = anonReady
 	pending, up := a.pending, a.up
 	a.pending = nil
 	g.mu.Unlock()
-	for _, p := range pending {
-		_ = up.Send(p)
+	ps := make([]packet.Packet, len(pending))
+	for i, p := range pending {
+		ps[i] = p
 	}
+	g.later(up, ps, false)
 }
 
 func (a *anonSession) onClose(g *Gateway, err error) {
@@ -169,5 +169,5 @@ func (a *anonSession) close(g *Gateway) {
 	up := a.up
 	a.state, a.up, a.pending = anonClosed, nil, nil
 	g.mu.Unlock()
-	endUpstream(up, true)
+	g.endUpstream(up, true)
 }

@@ -44,7 +44,7 @@ func TestClient(t *testing.T) {
 	if err := pre.Add(AllClients, "cl/pre", 5); err != nil {
 		t.Fatal(err)
 	}
-	_, gwAddr := startGateway(t, addr, func(o *Options) { o.Predefined = pre })
+	g, gwAddr := startGateway(t, addr, func(o *Options) { o.Predefined = pre })
 	gw := gwAddr.String()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -100,6 +100,7 @@ func TestClient(t *testing.T) {
 		t.Fatal(err)
 	}
 	mosqPub(t, addr, "-t", "down/b", "-q", "1", "-m", "B")
+	waitFor(t, "the message buffered", func() bool { return g.Stats().Queued == 1 })
 	if err := c.Wake(ctx); err != nil {
 		t.Fatal(err)
 	}

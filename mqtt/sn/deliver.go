@@ -48,7 +48,7 @@ func (g *Gateway) onUpstream(s *session, p packet.Packet) {
 	case *packet.Disconnect:
 		g.debug("the broker sent DISCONNECT", "client", s.id, "reason", p.ReasonCode)
 	}
-	g.unlock(s)
+	g.unlockLater(s)
 }
 
 // onUpstreamClose is called once when s's upstream connection has ended.

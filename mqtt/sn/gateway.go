@@ -158,6 +158,13 @@ type Gateway struct {
 	wg   sync.WaitGroup // the read loop, the sweep, Open calls
 	upWG sync.WaitGroup // upstream connections until their onClose
 
+	// The upstream worker: Sends and Closes the callbacks may not make themselves.
+	taskMu     sync.Mutex
+	tasks      []upTask
+	kick       chan struct{}
+	stopWorker chan struct{}
+	workerDone chan struct{}
+
 	received, sent, malformed, dropped, rejected, qosM1 atomic.Uint64
 
 	bufs sync.Pool      // *[]byte encode buffers for goroutines other than the read loop
@@ -194,6 +201,7 @@ func New(opts Options, up Upstream, logger *slog.Logger) (*Gateway, error) {
 	return &Gateway{
 		opts: opts, up: up, log: logger, start: time.Now(),
 		byPeer: map[peerKey]*session{}, byID: map[string]*session{}, stored: map[string]*stored{},
+		kick: make(chan struct{}, 1), stopWorker: make(chan struct{}), workerDone: make(chan struct{}),
 	}, nil
 }
 
@@ -212,6 +220,7 @@ func (g *Gateway) Start(ctx context.Context, pc net.PacketConn) error {
 	g.wg.Add(2)
 	go g.readLoop()
 	go g.sweepLoop()
+	go g.worker()
 	return nil
 }
 
@@ -261,13 +270,15 @@ func (g *Gateway) Close() error {
 		}
 		up := g.closeLocked(s)
 		s.mu.Unlock()
-		endUpstream(up, true)
+		g.endUpstream(up, true)
 	}
 	g.anon.close(g)
 	g.cancel()
 	err := g.pc.Close()
 	g.wg.Wait()
-	g.upWG.Wait()
+	g.upWG.Wait() // the worker ends the connections; each reports its end
+	close(g.stopWorker)
+	<-g.workerDone
 	if errors.Is(err, net.ErrClosed) {
 		err = nil
 	}
@@ -544,16 +555,86 @@ func (g *Gateway) closeLocked(s *session) UpstreamConn {
 	return up
 }
 
-// endUpstream ends an upstream connection: with a DISCONNECT (no will) when graceful,
-// else as a network failure (the broker publishes the will).
-func endUpstream(up UpstreamConn, graceful bool) {
+// endUpstream ends an upstream connection on the upstream worker: after the packets in
+// first (a will to publish), with a DISCONNECT (no will) when graceful, else as a network
+// failure (the broker publishes the will).
+func (g *Gateway) endUpstream(up UpstreamConn, graceful bool, first ...packet.Packet) {
 	if up == nil {
 		return
 	}
 	if graceful {
-		_ = up.Send(&packet.Disconnect{})
+		first = append(first, &packet.Disconnect{})
 	}
-	_ = up.Close()
+	g.later(up, first, true)
+}
+
+// upTask is work for the upstream worker: packets to send, then maybe Close.
+type upTask struct {
+	up    UpstreamConn
+	ps    []packet.Packet
+	close bool
+}
+
+// later hands upstream work to the worker goroutine. The gateway's callbacks (onPacket,
+// onClose) use it: they run on the upstream's goroutines, from which an in-process
+// upstream (mqtt/broker's LocalConn) may not be sent to.
+func (g *Gateway) later(up UpstreamConn, ps []packet.Packet, closeIt bool) {
+	if up == nil || (len(ps) == 0 && !closeIt) {
+		return
+	}
+	g.taskMu.Lock()
+	g.tasks = append(g.tasks, upTask{up: up, ps: ps, close: closeIt})
+	g.taskMu.Unlock()
+	select {
+	case g.kick <- struct{}{}:
+	default:
+	}
+}
+
+// worker runs upTasks in order until stop is closed and nothing is left.
+func (g *Gateway) worker() {
+	defer close(g.workerDone)
+	var batch []upTask
+	for {
+		g.taskMu.Lock()
+		batch, g.tasks = g.tasks, batch[:0]
+		g.taskMu.Unlock()
+		for i, t := range batch {
+			for _, p := range t.ps {
+				if err := t.up.Send(p); err != nil {
+					g.debug("upstream send", "packet", p.Type(), "err", err)
+				}
+			}
+			if t.close {
+				_ = t.up.Close()
+			}
+			batch[i] = upTask{}
+		}
+		if len(batch) > 0 {
+			continue
+		}
+		select {
+		case <-g.kick:
+		case <-g.stopWorker:
+			g.taskMu.Lock()
+			n := len(g.tasks)
+			g.taskMu.Unlock()
+			if n == 0 {
+				return
+			}
+		}
+	}
+}
+
+// unlockLater is unlockSend for the callbacks: s.upq goes to the worker.
+func (g *Gateway) unlockLater(s *session) {
+	q, up := s.upq, s.up
+	s.upq = nil
+	if up != nil && len(q) > 0 {
+		s.lastUp = g.now()
+	}
+	s.mu.Unlock()
+	g.later(up, q, false)
 }
 
 // unmap removes s from the gateway's maps if it is still there. g.mu is held.
@@ -582,11 +663,13 @@ func (g *Gateway) end(s *session, tell, graceful bool, why string) {
 	if tell {
 		g.sendTo(s.key, &Disconnect{}, nil)
 	}
-	var willPub *packet.Publish
+	var first []packet.Packet
 	if !graceful && s.willUpd && s.up != nil {
 		// The will changed after CONNECT: the broker holds the old one, so the gateway
 		// publishes the new one and ends the connection without a will [MQTT-SN 6.4].
-		willPub = g.willPublish(s)
+		if p := g.willPublish(s); p != nil {
+			first = append(first, p)
+		}
 		graceful = true
 	}
 	if s.state >= stActive {
@@ -597,10 +680,7 @@ func (g *Gateway) end(s *session, tell, graceful bool, why string) {
 	up := g.closeLocked(s)
 	s.mu.Unlock()
 	g.mu.Unlock()
-	if willPub != nil && up != nil {
-		_ = up.Send(willPub)
-	}
-	endUpstream(up, graceful)
+	g.endUpstream(up, graceful, first...)
 }
 
 // rememberLocked keeps a CleanSession false client's will and topics for its next

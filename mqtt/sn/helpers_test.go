@@ -41,6 +41,7 @@ func (w *readWatch) saw(clientID, topic string) bool {
 }
 
 var brokerWatch sync.Map // broker address -> *readWatch
+var brokers sync.Map     // broker address -> *broker.Broker
 
 // startBroker runs an mqtt/broker on a loopback port for one test and returns its address.
 func startBroker(t testing.TB) string {
@@ -59,8 +60,26 @@ func startBroker(t testing.TB) string {
 	}
 	addr := b.Addrs()[0].String()
 	brokerWatch.Store(addr, w)
-	t.Cleanup(func() { b.Close(); brokerWatch.Delete(addr) })
+	brokers.Store(addr, b)
+	t.Cleanup(func() { b.Close(); brokerWatch.Delete(addr); brokers.Delete(addr) })
 	return addr
+}
+
+// embeddedUpstream: SN_TEST_UPSTREAM=broker runs the suite with the gateway attached to the
+// broker in-process (BrokerUpstream) instead of over TCP (NetUpstream); make test runs both.
+var embeddedUpstream = os.Getenv("SN_TEST_UPSTREAM") == "broker"
+
+// upstreamFor is the upstream of a gateway in front of the test broker at brokerAddr.
+func upstreamFor(t testing.TB, brokerAddr string, embedded bool) Upstream {
+	t.Helper()
+	if embedded {
+		b, ok := brokers.Load(brokerAddr)
+		if !ok {
+			t.Fatalf("no test broker at %s", brokerAddr)
+		}
+		return &BrokerUpstream{Broker: b.(*broker.Broker)}
+	}
+	return &NetUpstream{Dial: client.Options{Server: brokerAddr}}
 }
 
 // testOptions are short timers, so that keep alive and retransmission tests take
@@ -73,6 +92,12 @@ func testOptions() Options {
 // startGateway runs a gateway in front of the broker at brokerAddr.
 func startGateway(t testing.TB, brokerAddr string, mod func(*Options)) (*Gateway, *net.UDPAddr) {
 	t.Helper()
+	return startGatewayUp(t, upstreamFor(t, brokerAddr, embeddedUpstream), mod)
+}
+
+// startGatewayUp runs a gateway with the given upstream.
+func startGatewayUp(t testing.TB, up Upstream, mod func(*Options)) (*Gateway, *net.UDPAddr) {
+	t.Helper()
 	o := testOptions()
 	if mod != nil {
 		mod(&o)
@@ -81,7 +106,7 @@ func startGateway(t testing.TB, brokerAddr string, mod func(*Options)) (*Gateway
 	if os.Getenv("SN_TEST_LOG") != "" {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	g, err := New(o, &NetUpstream{Dial: client.Options{Server: brokerAddr}}, logger)
+	g, err := New(o, up, logger)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,7 +17,9 @@ import (
 // clean session and keep alive.
 //
 // The gateway never calls an Upstream or UpstreamConn method while it holds a lock of its
-// own, so implementations may call onPacket and onClose from within Send or Close.
+// own, so implementations may call onPacket and onClose from within Send or Close; and it
+// never calls Send or Close from within onPacket or onClose (a worker goroutine of the
+// gateway makes those calls), as mqtt/broker's LocalConn requires.
 type Upstream interface {
 	// Open starts a connection for the MQTT-SN client at remote. onPacket receives every
 	// packet the broker sends, in order, one call at a time; the packet and its slices are

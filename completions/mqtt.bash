@@ -26,11 +26,11 @@ _mqtt() {
             mapfile -t COMPREPLY < <(compgen -f -- "$cur")
             return
             ;;
-        -p|--port|--listen)
+        -p|--port|--listen|--sn-listen)
             return
             ;;
         esac
-        mapfile -t COMPREPLY < <(compgen -W '-c --config-file --test-config -p --port --listen -v --verbose -d --daemon --help' -- "$cur")
+        mapfile -t COMPREPLY < <(compgen -W '-c --config-file --test-config -p --port --listen --sn-listen -v --verbose -d --daemon --help' -- "$cur")
         ;;
     pub)
         case "$prev" in
@@ -196,7 +196,7 @@ _mqtt() {
             return
             ;;
         esac
-        mapfile -t COMPREPLY < <(compgen -W '--listen --gateway-id --advertise-interval --advertise-to --predefined --retry-interval --max-retries --max-clients -v --verbose -h --host -p --port -L --url --unix --ws -V --protocol-version -i --id -I --id-prefix -u --username -P --pw --cafile --capath --cert --key --insecure --tls-version --tls-use-os-certs -D --property -d --debug --quiet --help' -- "$cur")
+        mapfile -t COMPREPLY < <(compgen -W '--listen --gateway-id --advertise-interval --advertise-to --predefined --retry-interval --max-retries --max-clients --embedded -v --verbose -h --host -p --port -L --url --unix --ws -V --protocol-version -i --id -I --id-prefix -u --username -P --pw --cafile --capath --cert --key --insecure --tls-version --tls-use-os-certs -D --property -d --debug --quiet --help' -- "$cur")
         ;;
     bench)
         case "$prev" in

@@ -40,6 +40,8 @@ func manExtras(name string) manSection {
 					"An unknown directive or a bad value stops the broker with an error naming the file and line; directives that are read but not honoured yet are warned about by name.",
 				"The broker keeps sessions, subscriptions, queued and retained messages in memory. " +
 					"Its queue and inflight limits were chosen by measurement so that a burst a subscriber can absorb loses no QoS 1 or 2 message; a configuration file may set Mosquitto's limits instead.",
+				"With --sn-listen (or a \"protocol mqttsn\" listener in the configuration) the broker also runs an MQTT-SN 1.2 gateway on that UDP port, " +
+					"whose clients attach to the broker in-process: see mqtt-sn-gateway(1).",
 			},
 			sections: []manProse{{title: "SIGNALS", items: []manItem{
 				{"SIGINT, SIGTERM", "Stop accepting connections, close every client connection and exit."},
@@ -52,7 +54,7 @@ func manExtras(name string) manSection {
 				"1 on a usage error, or when a listener given by -p or --listen cannot be opened.",
 				"3 when the configuration file cannot be used: an error in it, in a certificate, password or ACL file it names, or a listener it defines that cannot be opened (e.g. the port is in use). Nothing listens in that case.",
 				"13 when the configuration names a plugin (plugin or auth_plugin): plugins are not supported yet, and Mosquitto exits 13 when it cannot load one."},
-			examples: []string{"mqtt serve -v", "mqtt serve -p 1883 -p 1884", "mqtt serve --listen :1883", "mqtt serve -c /etc/mqtt/mqtt.conf", "mqtt serve --test-config -c /etc/mqtt/mqtt.conf"},
+			examples: []string{"mqtt serve -v", "mqtt serve -p 1883 -p 1884", "mqtt serve --listen :1883", "mqtt serve --sn-listen 1884", "mqtt serve -c /etc/mqtt/mqtt.conf", "mqtt serve --test-config -c /etc/mqtt/mqtt.conf"},
 			files:    []manItem{{"/etc/mqtt/mqtt.conf", "The configuration the packaged systemd unit, mqtt.service, starts the broker with."}},
 			seeAlso:  []string{"mqtt.conf(5)", "mosquitto(8)"},
 			tool:     "mosquitto",
@@ -142,6 +144,10 @@ func manExtras(name string) manSection {
 				"Bad input (truncated, oversized, wrongly typed or random datagrams, unknown topic ids, messages out of sequence, datagrams from addresses " +
 					"that never connected) is answered with the return code MQTT-SN defines, such as \"rejected: invalid topic ID\", or dropped; " +
 					"-d logs each drop. The gateway keeps no state for an address until it connects.",
+				"Embedded: with --embedded, sn-gateway runs the broker itself (mqtt serve's defaults, MQTT clients on -h/-p, local only unless -h names an address) " +
+					"and attaches each MQTT-SN client to it in-process, with no TCP hop: one command where Paho's gateway needs a broker beside it. " +
+					"mqtt serve --sn-listen PORT, or a listener with \"protocol mqttsn\" in mqtt.conf(5), runs the same gateway inside the broker. " +
+					"An idle MQTT-SN client then costs about 1.6 KiB, gateway and broker state together.",
 				"With pub --sn and sub --sn, mqtt pub and mqtt sub speak MQTT-SN to a gateway themselves: see mqtt-pub(1) and mqtt-sub(1).",
 			},
 			sections: []manProse{
@@ -163,6 +169,7 @@ func manExtras(name string) manSection {
 				"1 on a usage error, an error in the predefined topics file, or when the UDP port cannot be opened."},
 			examples: []string{
 				"mqtt sn-gateway -h broker.example",
+				"mqtt sn-gateway --embedded -v",
 				"mqtt sn-gateway --listen 0.0.0.0:1884 -h 127.0.0.1 -p 1883 --predefined /etc/mqtt/sn-topics.conf -v",
 				"mqtt sn-gateway -h broker.example -p 8883 --cafile /etc/ssl/ca.pem -u gateway -P secret --gateway-id 3",
 				"mqtt pub --sn -h gateway.local -t sensors/temp -m 21.5 -q 1",

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,6 +16,8 @@ import (
 
 	ucli "github.com/urfave/cli/v2"
 
+	"github.com/mqttkit/mqtt/internal/config"
+	"github.com/mqttkit/mqtt/mqtt/broker"
 	"github.com/mqttkit/mqtt/mqtt/sn"
 )
 
@@ -45,6 +48,8 @@ func snGatewayCommand() *ucli.Command {
 			Usage: "a client that does not answer `N` retransmissions is lost (N_RETRY)"},
 		&ucli.IntFlag{Name: "max-clients", Value: 100000, Category: catGateway,
 			Usage: "refuse CONNECT beyond `N` clients (rejected: congestion)"},
+		&ucli.BoolFlag{Name: "embedded", Category: catGateway,
+			Usage: "run the broker in this process and attach the clients to it without a TCP hop; MQTT clients reach it on -h/-p (default localhost, 1883)"},
 		&ucli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Category: catGateway,
 			Usage: "log clients connecting and disconnecting (-d also logs every message dropped)"},
 	}
@@ -96,6 +101,14 @@ func runSNGateway(c *ucli.Context) error {
 	for _, f := range snGatewayNotApplicable {
 		if c.IsSet(f) {
 			return usageErrorf("%s does not apply to sn-gateway: each MQTT-SN client's CONNECT sets it", flagPair(f))
+		}
+	}
+	embedded := c.Bool("embedded")
+	if embedded {
+		for _, f := range snEmbeddedIncompatible {
+			if c.IsSet(f) {
+				return usageErrorf("%s cannot be used with --embedded: the gateway attaches its clients to the broker in this process", flagPair(f))
+			}
 		}
 	}
 	o, err := connOptionsFrom(c)
@@ -187,13 +200,27 @@ func runSNGateway(c *ucli.Context) error {
 	}
 	logger := slog.New(newMosqHandler(errw, level))
 	notice := newMosqHandler(errw, slog.LevelInfo)
-	up := &sn.NetUpstream{Dial: co}
+	ctx, stop := signal.NotifyContext(contextOf(c), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	var up sn.Upstream = &sn.NetUpstream{Dial: co}
+	where := co.Server
+	if embedded {
+		b, err := startEmbeddedBroker(ctx, c, o, logger)
+		if err != nil {
+			return err
+		}
+		defer b.Close()
+		up = &sn.BrokerUpstream{Broker: b, Listener: "mqttsn"}
+		where = "in this process, MQTT on"
+		for _, a := range b.Addrs() {
+			where += " " + a.String()
+		}
+	}
 	g, err := sn.New(gopts, up, logger)
 	if err != nil {
 		return exitf(exitError, "%v", err)
 	}
-	ctx, stop := signal.NotifyContext(contextOf(c), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	pc, err := sn.ListenUDP(ctx, listen)
 	if err != nil {
 		return exitf(exitError, "--listen %s: %v", c.String("listen"), err)
@@ -203,11 +230,38 @@ func runSNGateway(c *ucli.Context) error {
 		return exitf(exitError, "%v", err)
 	}
 	if !o.Quiet {
-		notice.write(fmt.Sprintf("mqtt sn-gateway %s: MQTT-SN on udp %s, broker %s", currentBuild().Version, pc.LocalAddr(), co.Server))
+		notice.write(fmt.Sprintf("mqtt sn-gateway %s: MQTT-SN on udp %s, broker %s", currentBuild().Version, pc.LocalAddr(), where))
 	}
 	<-ctx.Done()
 	if !o.Quiet {
 		notice.write("mqtt sn-gateway terminating")
 	}
 	return g.Close()
+}
+
+// snEmbeddedIncompatible are connection flags that name a remote broker's transport or
+// credentials, which --embedded does not dial.
+var snEmbeddedIncompatible = []string{"url", "unix", "ws", "protocol-version", "username", "pw", "cafile", "capath",
+	"cert", "key", "insecure", "tls-version", "tls-use-os-certs", "property"}
+
+// startEmbeddedBroker starts `mqtt serve`'s default broker listening on -h/-p: local only
+// (127.0.0.1 and ::1) unless -h names another address.
+func startEmbeddedBroker(ctx context.Context, c *ucli.Context, o ConnOptions, logger *slog.Logger) (*broker.Broker, error) {
+	opts, _ := config.Default().BrokerOptions()
+	opts.Version = "mqtt version " + currentBuild().Version
+	port := strconv.Itoa(o.Port)
+	if c.IsSet("host") {
+		opts.Listeners = []string{net.JoinHostPort(o.Host, port)}
+	} else {
+		opts.Listeners = dropUnavailableLoopback6([]string{net.JoinHostPort("127.0.0.1", port), net.JoinHostPort("::1", port)})
+	}
+	b, err := broker.New(opts, logger)
+	if err != nil {
+		return nil, exitf(exitError, "%v", err)
+	}
+	if err := b.Start(ctx); err != nil {
+		b.Close()
+		return nil, exitf(exitError, "%v", err)
+	}
+	return b, nil
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,14 +29,20 @@ type gatewayProc struct {
 	stop   func() int
 }
 
-var gatewayAddrRE = regexp.MustCompile(`MQTT-SN on udp (\S+), broker`)
+var gatewayAddrRE = regexp.MustCompile(`MQTT-SN (?:on udp|gateway socket on udp) ([^\s,]+?)\.?(?:,|$)`)
 
 // startGatewayProc runs mqtt sn-gateway on a loopback UDP port in front of the broker at
 // brokerPort, and returns once it printed its address.
 func startGatewayProc(t *testing.T, brokerPort int, args ...string) *gatewayProc {
 	t.Helper()
+	return startSNProc(t, append([]string{"sn-gateway", "--listen", "127.0.0.1:0", "-p", fmt.Sprint(brokerPort), "-v"}, args...)...)
+}
+
+// startSNProc runs mqtt with args (sn-gateway, or serve with an MQTT-SN gateway inside) and
+// returns once it printed its gateway's UDP address.
+func startSNProc(t *testing.T, all ...string) *gatewayProc {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	all := append([]string{"sn-gateway", "--listen", "127.0.0.1:0", "-p", fmt.Sprint(brokerPort), "-v"}, args...)
 	cmd := mqttCmd(ctx, all...)
 	g := &gatewayProc{stderr: &testutil.LockedBuffer{}, exited: make(chan error, 1)}
 	pr, pw := io.Pipe()
@@ -220,6 +227,11 @@ func TestSNBadFlags(t *testing.T) {
 		{[]string{"sn-gateway", "--predefined", bad}, bad + ":2: topic id 1 of client * is already \"a\" (line 1)"},
 		{[]string{"sn-gateway", "--predefined", filepath.Join(dir, "missing")}, "no such file"},
 		{[]string{"sn-gateway", "extra"}, "unexpected argument"},
+		{[]string{"sn-gateway", "--embedded", "--cafile", "ca.pem"}, "--cafile cannot be used with --embedded"},
+		{[]string{"sn-gateway", "--embedded", "-u", "me"}, "-u/--username cannot be used with --embedded"},
+		{[]string{"serve", "--sn-listen", "x:y"}, "invalid --sn-listen \"x:y\""},
+		{[]string{"serve", "--sn-listen", "70000"}, "the port must be between 0 and 65535"},
+		{[]string{"serve", "-c", bad, "--sn-listen", "1884"}, "--sn-listen cannot be combined with -c"},
 		{[]string{"pub", "--short", "-t", "ab", "-m", "x"}, "--short needs --sn"},
 		{[]string{"sub", "--topic-id", "3"}, "--topic-id needs --sn"},
 		{[]string{"pub", "-q", "-1", "-t", "a", "-m", "x"}, "Invalid QoS given: -1"},
@@ -299,4 +311,91 @@ func (c *capture) wait(t *testing.T) (int, string) {
 		t.Fatal(c.err)
 	}
 	return code, c.out.String()
+}
+
+// freeUDPPort is a loopback UDP port that was free a moment ago.
+func freeUDPPort(t *testing.T) int {
+	t.Helper()
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).Port
+}
+
+// The embedded gateway, three ways: mqtt sn-gateway --embedded, mqtt serve --sn-listen, and
+// a "protocol mqttsn" listener in serve's configuration. Up: pub --sn publishes retained
+// messages that mosquitto_sub reads from the broker; down: sub --sn gets what
+// mosquitto_pub publishes.
+func TestSNEmbedded(t *testing.T) {
+	mosqSub := testutil.RequireTool(t, "mosquitto_sub")
+	mosqPub := testutil.RequireTool(t, "mosquitto_pub")
+	for _, mode := range []string{"sn-gateway --embedded", "serve --sn-listen", "serve -c"} {
+		t.Run(mode, func(t *testing.T) {
+			port := testutil.FreePort(t)
+			var gw *gatewayProc
+			switch mode {
+			case "sn-gateway --embedded":
+				gw = startSNProc(t, "sn-gateway", "--embedded", "-h", "127.0.0.1", "-p", fmt.Sprint(port),
+					"--listen", "127.0.0.1:0", "--advertise-interval", "0", "-v")
+			case "serve --sn-listen":
+				gw = startSNProc(t, "serve", "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--sn-listen", "127.0.0.1:0")
+			case "serve -c":
+				conf := filepath.Join(t.TempDir(), "mqtt.conf")
+				text := fmt.Sprintf("allow_anonymous true\nlistener %d 127.0.0.1\nlistener %d 127.0.0.1\nprotocol mqttsn\n", port, freeUDPPort(t))
+				if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				gw = startSNProc(t, "serve", "-c", conf)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			for _, args := range [][]string{
+				{"-t", "emb/up", "-m", "retained up", "-q", "1", "-r"},
+				{"--short", "-t", "eu", "-m", "short up", "-q", "2", "-r"},
+			} {
+				if r := runCmd(t, mqttCmd(ctx, append([]string{"pub", "--sn", "-p", gw.port}, args...)...), nil); r.code != 0 {
+					t.Fatalf("pub --sn %v: exit %d %s", args, r.code, r.stderr)
+				}
+			}
+			r := runCmd(t, exec.CommandContext(ctx, mosqSub, "-p", fmt.Sprint(port), "-t", "emb/up", "-t", "eu", "-v", "-C", "2", "-W", "10"), nil)
+			got := strings.Split(strings.TrimSpace(string(r.stdout)), "\n")
+			sort.Strings(got)
+			if want := []string{"emb/up retained up", "eu short up"}; r.code != 0 || !slices.Equal(got, want) {
+				t.Fatalf("mosquitto_sub: exit %d, %q, want %q (%s)", r.code, got, want, r.stderr)
+			}
+
+			sub := startCapture(t, mqttCmd(ctx, "sub", "--sn", "-p", gw.port, "-d", "-t", "emb/down/#", "-q", "1", "-v", "-C", "1"))
+			waitOutput(t, &sub.out, "Subscribed (mid")
+			if r := runCmd(t, exec.CommandContext(ctx, mosqPub, "-p", fmt.Sprint(port), "-t", "emb/down/1", "-m", "down", "-q", "1"), nil); r.code != 0 {
+				t.Fatalf("mosquitto_pub: %s", r.stderr)
+			}
+			code, out := sub.wait(t)
+			var lines []string
+			for _, l := range strings.Split(out, "\n") {
+				if l != "" && !strings.HasPrefix(l, "Client ") && !strings.HasPrefix(l, "Subscribed") {
+					lines = append(lines, l)
+				}
+			}
+			if code != 0 || !slices.Equal(lines, []string{"emb/down/1 down"}) {
+				t.Fatalf("sub --sn: exit %d, %q", code, out)
+			}
+			if code := gw.stop(); code != 0 {
+				t.Fatalf("exit %d after SIGTERM:\n%s", code, gw.stderr.String())
+			}
+		})
+	}
+}
+
+// waitOutput waits until a subprocess wrote want.
+func waitOutput(t *testing.T, b *testutil.LockedBuffer, want string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(b.String(), want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %q in %q", want, b.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }

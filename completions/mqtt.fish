@@ -165,6 +165,8 @@ complete -c mqtt -n '__fish_seen_subcommand_from bench' -s r -l retain -d 'publi
 complete -c mqtt -n '__fish_seen_subcommand_from bench' -l interval -x -d 'pause DURATION between connects'
 complete -c mqtt -n '__fish_seen_subcommand_from bench' -l inflight -x -d 'unacknowledged QoS 1/2 messages per publisher, N (a v5 broker\'s Receive Maximum lowers it)'
 complete -c mqtt -n '__fish_seen_subcommand_from bench' -l drain -x -d 'wait up to DURATION for the last messages and acknowledgements (pubsub: ends early once all arrived, or after 1s in which none did)'
+complete -c mqtt -n '__fish_seen_subcommand_from bench' -l sn -d 'publishers (conn: the clients) speak MQTT-SN to the gateway at --sn-gateway, one QoS 1/2 message in flight each; subscribers stay MQTT on -h/-p'
+complete -c mqtt -n '__fish_seen_subcommand_from bench' -l sn-gateway -x -d 'with --sn: the MQTT-SN gateway\'s UDP HOST:PORT'
 complete -c mqtt -n '__fish_seen_subcommand_from bench' -l json -d 'print the report as one JSON document'
 complete -c mqtt -n '__fish_seen_subcommand_from bench' -l fail-on-loss -d 'exit 1 when any message was lost'
 complete -c mqtt -n '__fish_seen_subcommand_from bench' -s h -l host -x -d 'broker HOST to connect to'

@@ -303,6 +303,9 @@ func seconds(s uint16) int64 { return int64(s) * int64(time.Second) }
 // readLoop reads and handles every datagram, one at a time.
 func (g *Gateway) readLoop() {
 	defer g.wg.Done()
+	if g.udp != nil && g.readBatches() {
+		return
+	}
 	buf := make([]byte, MaxMessageSize+1)
 	for {
 		var n int
@@ -318,21 +321,29 @@ func (g *Gateway) readLoop() {
 			}
 		}
 		if err != nil {
-			if g.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+			if g.readFailed(err) {
 				return
-			}
-			g.log.Warn("mqtt-sn gateway: read", "err", err)
-			select {
-			case <-g.ctx.Done():
-				return
-			case <-time.After(100 * time.Millisecond):
 			}
 			continue
 		}
 		g.received.Add(1)
-		ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
-		g.handleDatagram(ap, buf[:n])
+		g.handleDatagram(netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), buf[:n])
 	}
+}
+
+// readFailed handles a read error: true when the socket is closed, else it logs and pauses
+// briefly (a transient error must not spin the loop).
+func (g *Gateway) readFailed(err error) bool {
+	if g.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+		return true
+	}
+	g.log.Warn("mqtt-sn gateway: read", "err", err)
+	select {
+	case <-g.ctx.Done():
+		return true
+	case <-time.After(100 * time.Millisecond):
+	}
+	return false
 }
 
 func (g *Gateway) handleDatagram(ap netip.AddrPort, b []byte) {

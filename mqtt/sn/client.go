@@ -675,7 +675,10 @@ func (c *Client) readLoop() {
 			if c.closed.Load() || errors.Is(err, net.ErrClosed) {
 				return
 			}
-			continue // e.g. ICMP port unreachable while the gateway is down
+			// E.g. ICMP port unreachable while the gateway is down; a pause keeps an error
+			// that repeats from spinning the loop.
+			time.Sleep(time.Millisecond)
+			continue
 		}
 		m, err := Decode(buf[:n])
 		if err != nil {

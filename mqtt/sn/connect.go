@@ -168,6 +168,10 @@ func (g *Gateway) activate(s *session) {
 
 // onWillTopic handles WILLTOPIC [MQTT-SN 5.4.7]. s.mu is held.
 func (g *Gateway) onWillTopic(s *session, m *WillTopic) {
+	if s.state == stWillMsg && s.will != nil && m.Topic != "" {
+		s.will = nil // sent again: our WILLMSGREQ was lost; take it as new
+		s.state = stWillTopic
+	}
 	if s.state != stWillTopic {
 		g.drop(s.key, m, "not in the will dialogue")
 		return
@@ -193,7 +197,13 @@ func (g *Gateway) onWillTopic(s *session, m *WillTopic) {
 
 // onWillMsg handles WILLMSG [MQTT-SN 5.4.9]. s.mu is held.
 func (g *Gateway) onWillMsg(s *session, m *WillMsg) {
-	if s.state != stWillMsg || s.will == nil {
+	switch {
+	case s.state == stConnecting:
+		return // sent again while the broker is being asked: CONNACK follows
+	case s.state == stActive && s.will != nil:
+		g.reply(s, &Connack{ReturnCode: Accepted}) // sent again: our CONNACK was lost
+		return
+	case s.state != stWillMsg || s.will == nil:
 		g.drop(s.key, m, "not in the will dialogue")
 		return
 	}

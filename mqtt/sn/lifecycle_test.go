@@ -480,3 +480,30 @@ func TestAdvertise(t *testing.T) {
 		mustEqual(t, m, &Advertise{GwID: 7, Duration: 1})
 	}
 }
+
+// Lost answers make clients send again [MQTT-SN 6.13]: the gateway answers the
+// retransmission instead of dropping it.
+func TestRetransmittedMessages(t *testing.T) {
+	addr := startBroker(t)
+	_, gw := startGateway(t, addr, nil)
+	c := dialSN(t, gw)
+	c.send(&Connect{Will: true, CleanSession: true, ProtocolID: ProtocolID, Duration: 60, ClientID: "resender"})
+	expect[*WillTopicReq](c)
+	c.send(&WillTopic{Topic: "rs/will"})
+	expect[*WillMsgReq](c)
+	c.send(&WillTopic{Topic: "rs/will2"}) // our WILLMSGREQ "lost"
+	expect[*WillMsgReq](c)
+	c.send(&WillMsg{Msg: []byte("x")})
+	mustEqual(t, expect[*Connack](c), &Connack{})
+	c.send(&WillMsg{Msg: []byte("x")}) // our CONNACK "lost"
+	mustEqual(t, expect[*Connack](c), &Connack{})
+
+	id := c.register("rs/t", 1)
+	c.send(&Publish{QoS: 2, TopicID: id, MsgID: 5, Data: []byte("q2")})
+	expect[*Pubrec](c)
+	c.send(&Pubrel{MsgID: 5})
+	expect[*Pubcomp](c)
+	c.send(&Pubrel{MsgID: 5}) // our PUBCOMP "lost"
+	mustEqual(t, expect[*Pubcomp](c), &Pubcomp{MsgID: 5})
+	mustEqual(t, c.register("rs/t", 2), id) // REGACK "lost": the same id again
+}

@@ -189,7 +189,11 @@ func ackCode(rc packet.ReasonCode) ReturnCode {
 func (g *Gateway) onBrokerAck(s *session, t packet.Type, pid uint16, rc packet.ReasonCode) {
 	i := s.findPub(pid)
 	if i < 0 {
-		return // a duplicate, or a publish of a previous connection
+		if t == packet.PUBCOMP {
+			// The answer to a PUBREL the client sent again because our PUBCOMP was lost.
+			g.reply(s, &Pubcomp{MsgID: pid})
+		}
+		return // otherwise a duplicate, or a publish of a previous connection
 	}
 	ref := s.pubs[i]
 	done := func() { s.pubs = append(s.pubs[:i], s.pubs[i+1:]...) }

@@ -44,7 +44,7 @@ var confSections = []confSection{
 		"allow_anonymous defaults to false.",
 		entries: []confEntry{
 			{"listener", "PORT [ADDRESS]", "Listens on PORT, on every interface or only on ADDRESS (an IP address or host name). With PORT 0 and ADDRESS a path, listens on that unix socket. May be given more than once."},
-			{"protocol", "mqtt|websockets", "The listener's transport: plain MQTT over TCP, or MQTT over WebSockets (RFC 6455, subprotocol mqtt). Default: mqtt."},
+			{"protocol", "mqtt|websockets|mqttsn", "The listener's transport: plain MQTT over TCP, MQTT over WebSockets (RFC 6455, subprotocol mqtt), or mqttsn: an MQTT-SN 1.2 gateway on this UDP port, inside the broker (no TCP hop; see mqtt-sn-gateway(1) for what it does). An mqttsn listener takes the listener's password_file, acl_file and allow_anonymous (MQTT-SN clients have no user name, so allow_anonymous must be true for them to connect); TLS, mount_point and bind_interface do not apply. Default: mqtt."},
 			{"socket_domain", "ipv4|ipv6", "Listens only on IPv4 or only on IPv6 addresses. Default: both."},
 			{"bind_interface", "NAME", "Listens only on the addresses of the network interface NAME (e.g. eth0)."},
 			{"max_connections", "COUNT", "Refuses new connections on this listener while COUNT clients are connected to it. -1 means no limit. Default: -1."},

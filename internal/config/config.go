@@ -109,7 +109,7 @@ type Listener struct {
 	// mode on a host without IPv6).
 	Optional bool
 
-	Protocol      string // "mqtt" (default) or "websockets"
+	Protocol      string // "mqtt" (default), "websockets", or "mqttsn" (an MQTT-SN gateway on this UDP port)
 	SocketDomain  string // "", "ipv4" or "ipv6"
 	BindInterface string // network interface whose addresses to bind
 

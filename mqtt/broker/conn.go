@@ -113,7 +113,30 @@ const (
 	// timeoutConnect, timeoutKeepAlive: why the sweep closed it.
 	timeoutConnect
 	timeoutKeepAlive
+	// stDrain: taken over; the reader handles what has arrived, then the
+	// connection closes with SessionTakenOver (takeover).
+	stDrain
 )
+
+// takeover ends a connection whose client id a new connection takes
+// [MQTT-3.1.4-3]: what it has already received is handled first, so a
+// DISCONNECT sent just before the new CONNECT counts (no will; its
+// Session Expiry Interval applies), then it closes with 0x8E.
+func (c *conn) takeover() {
+	if c.st.Or(stDrain)&stDrain == 0 {
+		c.t.drainInput()
+	}
+}
+
+// drained is called by a reader that has read all its transport holds:
+// a connection being taken over closes now.
+func (c *conn) drained() error {
+	if c.st.Load()&stDrain != 0 {
+		c.close(reasonTakeover)
+		return c.closeErr()
+	}
+	return nil
+}
 
 func (c *conn) isClosed() bool { return c.st.Load()&stClosed != 0 }
 
@@ -449,6 +472,9 @@ func (c *conn) readError(err error) error {
 		c.close(closeReason{code: rc, send: true})
 		return err
 	case errors.Is(err, os.ErrDeadlineExceeded):
+		if c.st.Load()&stDrain != 0 {
+			return c.drained() // netConn.drain's deadline: all read
+		}
 		if !c.connectSeen {
 			return errConnectTimeout
 		}
@@ -673,7 +699,9 @@ func (c *conn) teardown(err error) {
 		c.wmu.Unlock()
 		runtime.Gosched()
 	}
-	c.finish()
+	if c.finish() {
+		c.t.linger()
+	}
 	c.t.release(err)
 	c.takeIn()
 	c.cleanup(err)
@@ -683,8 +711,10 @@ func (c *conn) teardown(err error) {
 }
 
 // finish flushes what is queued for the socket (acks, CONNACK with an
-// error code) and the MQTT 5 DISCONNECT, under a short deadline.
-func (c *conn) finish() {
+// error code) and the MQTT 5 DISCONNECT, under a short deadline. It
+// reports whether it sent a DISCONNECT the transport should linger
+// after (all but Server shutting down).
+func (c *conn) finish() (sentDisconnect bool) {
 	c.mu.Lock()
 	ctrl := c.ctrl
 	c.ctrl = nil
@@ -694,7 +724,7 @@ func (c *conn) finish() {
 	defer c.releaseScratch()
 	for i := range ctrl {
 		if c.writeCtrl(&ctrl[i]) != nil {
-			return
+			return false
 		}
 	}
 	// [MQTT-4.13.1-1]: 3.x has no server DISCONNECT; MQTT 5 gets one only
@@ -702,10 +732,30 @@ func (c *conn) finish() {
 	if r.send && c.version == packet.V5 && c.connAccepted && r.code >= 0x80 {
 		d := &packet.Disconnect{ReasonCode: r.code}
 		if c.writePacket(d) != nil {
+			return false
+		}
+		// A broker shutting down does not wait for its clients.
+		sentDisconnect = r.code != packet.ServerShuttingDown
+	}
+	return c.flush() == nil && sentDisconnect
+}
+
+// lingerAfterDisconnect is how long a transport reads and discards what a
+// client still sends after our DISCONNECT (transport.linger): closing with
+// unread bytes would reset the connection, and a client still writing
+// (one that flooded past Receive Maximum) would see a broken pipe instead
+// of the reason code.
+const lingerAfterDisconnect = 250 * time.Millisecond
+
+// discard reads from rd until it fails (the client closed, or the
+// deadline the caller set passed), at most lingerAfterDisconnect.
+func discard(rd func([]byte) (int, error)) {
+	var buf [4096]byte
+	for {
+		if _, err := rd(buf[:]); err != nil {
 			return
 		}
 	}
-	c.flush()
 }
 
 // writeCtrl encodes a queued control packet.

@@ -454,7 +454,7 @@ func (b *Broker) attach(c *conn, clientID string, clean bool, expiry uint32) (*S
 			s.mu.Unlock()
 			if old != nil {
 				b.mu.Unlock()
-				old.close(reasonTakeover)
+				old.takeover()
 				old.waitDone()
 				continue
 			}
@@ -517,12 +517,17 @@ func (b *Broker) detach(c *conn, err error) {
 	if c.normalClose {
 		will = nil // [MQTT-3.14.4-3]
 	}
+	// Broker.mu too: a session that ends with its connection leaves
+	// b.sessions in the same step, or a new CONNECT with its client id
+	// could resume it in between.
+	b.mu.Lock()
 	s.mu.Lock()
 	if s.conn != c {
 		// Taken over: the session lives on with the new connection, so a
 		// delayed will is not sent [MQTT-3.1.3-9]; an immediate one is.
 		ended := s.ended
 		s.mu.Unlock()
+		b.mu.Unlock()
 		if will != nil && (c.willDelay == 0 || ended) {
 			b.publishWill(will)
 		}
@@ -560,14 +565,19 @@ func (b *Broker) detach(c *conn, err error) {
 	if expiry != 0 && expiry != neverExpire {
 		off.expireTimer = time.AfterFunc(time.Duration(expiry)*time.Second, func() { b.expireSession(s, false) })
 	}
+	endNow := expiry == 0 && !b.closed && b.sessions[s.id] == s
+	if endNow {
+		delete(b.sessions, s.id)
+	}
 	s.saveLocked()
 	s.mu.Unlock()
+	b.mu.Unlock()
 	if now != nil {
 		b.publishWill(now)
 	}
 	b.redistribute(s, shared)
-	if expiry == 0 {
-		b.expireSession(s, true)
+	if endNow {
+		b.endSession(s)
 	}
 }
 

@@ -200,6 +200,10 @@ func (l *LocalConn) write(out []byte) (n int, err error) {
 }
 
 func (l *LocalConn) writeDone() {}
+func (l *LocalConn) linger()    {}
+
+// drainInput: Send handles each packet before it returns, nothing is pending.
+func (l *LocalConn) drainInput() { l.close(reasonTakeover) }
 
 // interrupt ends the connection from a goroutine of its own: close may
 // be called with locks held or by this connection's writer, and a Send

@@ -120,9 +120,9 @@ func (s *socketConn) pollFile(slot **os.File) (*os.File, error) {
 	f := os.NewFile(uintptr(fd), "")
 	s.mu.Lock()
 	*slot = f
-	closing := s.closing
+	closing := s.closing || s.st.Load()&stDrain != 0
 	s.mu.Unlock()
-	if closing { // interrupt came first: what it would have set
+	if closing { // interrupt or drainInput came first: what it would have set
 		f.SetReadDeadline(time.Now())
 		f.SetWriteDeadline(time.Now().Add(time.Second))
 	}
@@ -157,6 +157,32 @@ func (s *socketConn) interrupt() {
 	if s.reading.CompareAndSwap(false, true) {
 		go s.readRun()
 	}
+}
+
+// drainInput wakes a lingering reader, or starts a run for an idle
+// connection: it reads what the socket holds and then sees stDrain.
+func (s *socketConn) drainInput() {
+	s.mu.Lock()
+	rf := s.rf
+	s.mu.Unlock()
+	if rf != nil {
+		rf.SetReadDeadline(time.Now())
+	}
+	if s.reading.CompareAndSwap(false, true) {
+		go s.readRun()
+	}
+}
+
+// linger half-closes the socket and reads what arrives for a moment, on a
+// poll file (out of descriptors: not at all).
+func (s *socketConn) linger() {
+	unix.Shutdown(int(s.fd), unix.SHUT_WR)
+	f, err := s.pollFile(&s.rf)
+	if err != nil {
+		return
+	}
+	f.SetReadDeadline(time.Now().Add(lingerAfterDisconnect))
+	discard(f.Read)
 }
 
 // release unregisters the socket and closes it (after both poll files).
@@ -205,9 +231,9 @@ func (s *socketConn) readRun() {
 		}
 		return
 	}
-	// close() may have missed the token we just released.
-	if s.isClosed() && s.reading.CompareAndSwap(false, true) {
-		s.teardown(s.closeErr())
+	// close() or takeover() may have missed the token we just released.
+	if s.st.Load()&(stClosed|stDrain) != 0 && s.reading.CompareAndSwap(false, true) {
+		s.readRun()
 	}
 }
 
@@ -232,11 +258,13 @@ func (s *socketConn) readReady() (err error) {
 		}
 		switch drained, err := s.input(s.readNB); err {
 		case nil:
-			if drained {
+			// A short read means the socket was empty then; while being
+			// taken over, only EAGAIN now says nothing more is there.
+			if drained && s.st.Load()&stDrain == 0 {
 				return nil
 			}
 		case errAgain:
-			return nil
+			return s.drained()
 		default:
 			return err
 		}
@@ -251,8 +279,8 @@ func (s *socketConn) readNB(p []byte) (int, error) { return readFD(int(s.fd), p)
 // (or closing: the caller's next read sees that).
 func (s *socketConn) waitActive(rc syscall.RawConn, w *readWaiter, ready func(uintptr) bool, deadline *int64) bool {
 	for {
-		if s.isClosed() {
-			return true // readReady returns the close error
+		if s.st.Load()&(stClosed|stDrain) != 0 {
+			return true // readReady returns the close error, or drains
 		}
 		linger := s.b.lingerFor()
 		now := s.b.clock()

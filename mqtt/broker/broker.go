@@ -201,6 +201,7 @@ type Broker struct {
 
 	retained   retainedIndex
 	storeErr   atomic.Bool  // the store's last write failed
+	memAcct    bool         // Options.MemoryLimit > 0: messages are counted (memHold)
 	memLevel   atomic.Int32 // memoryLevel: 0, memTight or memFull (Options.MemoryLimit)
 	memDropsAt atomic.Int64 // DropMemoryLimit count when the episode began
 
@@ -282,6 +283,7 @@ func New(opts Options, logger *slog.Logger) (*Broker, error) {
 		conns:     make(map[*conn]struct{}),
 		shareNext: make(map[string]uint32),
 		start:     time.Now(),
+		memAcct:   opts.MemoryLimit > 0,
 	}
 	if b.auth == nil {
 		b.auth = AllowAll{}

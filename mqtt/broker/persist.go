@@ -287,6 +287,7 @@ func (b *Broker) restore() error {
 			s.seq = max(s.seq, d.seq)
 			if d.id != 0 {
 				s.addInflightLocked(d)
+				b.memHold(s.shard(), d.msg)
 				continue
 			}
 			if d.msg == nil {
@@ -294,6 +295,7 @@ func (b *Broker) restore() error {
 			}
 			s.queue.push(d)
 			s.qbytes += d.msg.size()
+			b.memHold(s.shard(), d.msg)
 			b.stats.add(s.shard(), statQueued, 1)
 			b.stats.add(s.shard(), statQueuedBytes, int64(d.msg.size()))
 		}

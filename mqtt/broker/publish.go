@@ -20,6 +20,7 @@ type Message struct {
 	Payload []byte
 	QoS     byte
 	Retain  bool
+	refs    int32 // sessions holding it, counted only with Options.MemoryLimit (memHold)
 	// Props carries the properties forwarded untouched [MQTT-3.3.2-17..20]:
 	// payload format, content type, response topic, correlation data and
 	// user properties; nil when there are none (a pointer keeps the
@@ -329,6 +330,7 @@ func (c *conn) handlePubrec(p *packet.Pubrec) error {
 	if ok && p.ReasonCode < 0x80 && !d.rel {
 		d.rel = true
 		c.b.stats.add(s.shard(), statInflightBytes, -int64(d.msg.size()))
+		c.b.memRelease(s.shard(), d.msg)
 		d.msg = nil // the message is delivered; free it
 		s.inflight[p.PacketID] = d
 		if d.stored {
@@ -373,6 +375,34 @@ func (c *conn) handlePubrel(p *packet.Pubrel) error {
 		c.ack(ctrlPacket{p: &packet.Pubcomp{PacketID: p.PacketID, ReasonCode: packet.PacketIdentifierNotFound}}, false)
 	}
 	return nil
+}
+
+// recheckLocked asks the Authorizer again about every queued message when
+// its rules changed since the queue was last checked (VersionedAuthorizer):
+// the ones the new rules deny are dropped, not delivered.
+func (s *Session) recheckLocked() {
+	va, ok := s.b.authz.(VersionedAuthorizer)
+	if !ok {
+		return
+	}
+	v := uint32(va.RulesVersion())
+	if v == s.rules {
+		return
+	}
+	s.rules = v
+	s.queue.removeIf(func(d *delivery) bool {
+		if s.b.canRead(s, d.msg.Topic) {
+			return false
+		}
+		size := d.msg.size()
+		s.qbytes -= size
+		s.b.stats.add(s.shard(), statQueued, -1)
+		s.b.stats.add(s.shard(), statQueuedBytes, -int64(size))
+		s.unstoreLocked(d)
+		s.b.memRelease(s.shard(), d.msg)
+		s.b.dropped(s.shard(), DropNotAuthorized, s.id, d.msg)
+		return true
+	})
 }
 
 // canRead asks the Authorizer whether s may receive a message on topic;

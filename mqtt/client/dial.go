@@ -12,13 +12,25 @@ import (
 	"github.com/coder/websocket"
 )
 
-// dialConn opens the network connection named by o.Server. The returned
-// stop function releases what the transport holds beyond the net.Conn
-// (the websocket adapter's context); call it after closing the conn.
-func dialConn(ctx context.Context, o *Options) (net.Conn, func(), error) {
+// DialConn opens the network connection that Dial would, without speaking
+// MQTT on it: o.Dialer when set, otherwise the transport named by o.Server
+// (tcp, tls, ws, wss or unix, see Options.Server) with o.TLSConfig and
+// o.LocalAddr; the other fields are ignored. ctx bounds the dial and the
+// TLS or websocket handshake, not the connection's life.
+//
+// It is for programs that speak the protocol themselves over the same
+// transports as Client: the load generator, which writes pre-encoded
+// packets, and the MQTT-SN gateway. The returned release function frees
+// what the transport holds beyond the net.Conn (the websocket adapter's
+// context and idle HTTP connections); call it once, after closing the
+// conn. It is never nil when err is nil.
+func DialConn(ctx context.Context, o Options) (net.Conn, func(), error) {
 	if o.Dialer != nil {
 		c, err := o.Dialer(ctx)
-		return c, func() {}, err
+		if err != nil {
+			return nil, nil, err
+		}
+		return c, func() {}, nil
 	}
 	scheme, addr, err := splitServer(o.Server)
 	if err != nil {
@@ -55,9 +67,12 @@ func dialConn(ctx context.Context, o *Options) (net.Conn, func(), error) {
 		return tc, func() {}, nil
 	case "unix":
 		c, err := d.DialContext(ctx, "unix", addr)
-		return c, func() {}, err
+		if err != nil {
+			return nil, nil, err
+		}
+		return c, func() {}, nil
 	case "ws", "wss":
-		return dialWebsocket(ctx, o, &d)
+		return dialWebsocket(ctx, &o, &d)
 	}
 	return nil, nil, fmt.Errorf("unsupported server scheme %q in %q (want tcp, tls, ws, wss or unix)", scheme, o.Server)
 }
@@ -110,6 +125,8 @@ func tlsConfigFor(cfg *tls.Config, addr string) *tls.Config {
 	if cfg.ServerName == "" && !cfg.InsecureSkipVerify {
 		if h, _, err := net.SplitHostPort(addr); err == nil {
 			cfg.ServerName = h
+		} else {
+			cfg.ServerName = addr // a host without a port (wss://host/path)
 		}
 	}
 	return cfg
@@ -147,6 +164,9 @@ func dialWebsocket(ctx context.Context, o *Options, d *net.Dialer) (net.Conn, fu
 		tr.CloseIdleConnections()
 		return nil, nil, fmt.Errorf("websocket server %s did not accept the mqtt subprotocol", o.Server)
 	}
+	// MQTT's own Maximum Packet Size bounds what is read, not the websocket
+	// library's default 32 KiB message limit.
+	ws.SetReadLimit(-1)
 	// The adapter's context lives as long as the connection, not the dial.
 	wctx, cancel := context.WithCancel(context.Background())
 	nc := websocket.NetConn(wctx, ws, websocket.MessageBinary)

@@ -34,11 +34,18 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		DurationS: cfg.Duration.Seconds(), Rate: cfg.Rate, QoS: cfg.QoS, Size: cfg.Size, Retain: cfg.Retain,
 		IntervalS: cfg.Interval.Seconds(), Inflight: cfg.Inflight, DrainS: cfg.Drain.Seconds(),
 		FileLimit: raiseFileLimit(), GOMAXPROCS: runtime.GOMAXPROCS(0), ClientIDPfx: cfg.IDPrefix,
+		TopicAlias: cfg.TopicAlias, Stagger: cfg.Stagger, Index: cfg.Index, IndexTopic: cfg.IndexTopic,
 	}}
+	if cfg.BrokerPID > 0 {
+		var err error
+		if r.broker, err = newBrokerProbe(cfg.BrokerPID); err != nil {
+			return nil, err
+		}
+	}
 	if cfg.Scenario != ScenarioConn {
 		r.rep.Config.Topic = cfg.Topic
 	}
-	if cfg.Scenario == ScenarioPubSub {
+	if cfg.Scenario == ScenarioPubSub || cfg.Scenario == ScenarioRetained {
 		r.rep.Config.SubTopic = cfg.subFilterTemplate()
 	}
 	r.start = time.Now()
@@ -57,8 +64,15 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		err = r.pubsub(ctx, true, false)
 	case ScenarioPubSub:
 		err = r.pubsub(ctx, true, true)
+	case ScenarioRetained:
+		err = r.retained(ctx)
 	}
 	r.finishReport(ctx)
+	if b, berr := r.broker.report(); berr != nil {
+		r.rep.Errors = append(r.rep.Errors, berr.Error())
+	} else {
+		r.rep.Broker = b
+	}
 	return r.rep, err
 }
 
@@ -79,16 +93,26 @@ type runner struct {
 
 	pubs []*publisher
 	subs []*subscriber
+
+	broker *brokerProbe // --broker-pid; nil without
+
+	// --index holders: their connections and the goroutines draining them.
+	idxConns []*wireConn
+	idxWG    sync.WaitGroup
 }
 
 func (r *runner) noteErr(err error) {
-	msg := err.Error()
 	r.mu.Lock()
+	r.noteErrLocked(err)
+	r.mu.Unlock()
+}
+
+func (r *runner) noteErrLocked(err error) {
+	msg := err.Error()
 	if r.errs[msg] == 0 {
 		r.errOrder = append(r.errOrder, msg)
 	}
 	r.errs[msg]++
-	r.mu.Unlock()
 }
 
 func (r *runner) firstErr() string {
@@ -204,6 +228,7 @@ func (r *runner) conn(ctx context.Context) error {
 		return fmt.Errorf("%w: %s", ErrAllFailed, r.firstErr())
 	}
 	holdStart := time.Now()
+	r.broker.markRun()
 	if r.cfg.Duration > 0 {
 		t := time.NewTimer(r.cfg.Duration)
 		select {
@@ -213,6 +238,7 @@ func (r *runner) conn(ctx context.Context) error {
 		t.Stop()
 	}
 	r.rep.Durations.Run = time.Since(holdStart).Seconds()
+	r.broker.sample()
 	stopProgress()
 	stopping.Store(true)
 	closeAll(conns)
@@ -246,7 +272,13 @@ func (r *runner) pubsub(ctx context.Context, withSubs, withPubs bool) error {
 		filterTmpl = cfg.subFilterTemplate()
 	}
 
-	// Subscribers first, so they see every message.
+	// The --index subscriptions, then the subscribers, so they see every message.
+	if cfg.Index > 0 {
+		if err := r.holdIndex(ctx); err != nil {
+			r.stopAll()
+			return err
+		}
+	}
 	filters := make([]string, nSubs)
 	subConns := r.connectAll(ctx, nSubs, 's', 64<<10, func(i int, c *wireConn) error {
 		filters[i] = expand(filterTmpl, i, c.id)
@@ -268,6 +300,7 @@ func (r *runner) pubsub(ctx context.Context, withSubs, withPubs bool) error {
 	}
 	if nSubs > 0 && len(r.subs) == 0 {
 		r.rep.Durations.Connect = time.Since(r.start).Seconds()
+		r.stopAll() // the --index holders
 		return fmt.Errorf("%w: no subscriber connected: %s", ErrAllFailed, r.firstErr())
 	}
 
@@ -316,6 +349,7 @@ func (r *runner) pubsub(ctx context.Context, withSubs, withPubs bool) error {
 	stopProgress := r.progress(ctx)
 	cpu0 := cpuTime()
 	t0 := time.Now()
+	r.broker.markRun()
 	var wg sync.WaitGroup
 	for _, p := range r.pubs {
 		wg.Add(1)
@@ -371,6 +405,7 @@ func (r *runner) pubsub(ctx context.Context, withSubs, withPubs bool) error {
 		}
 	}
 	t2 := time.Now()
+	r.broker.sample()
 	stopProgress()
 	cpu := cpuTime() - cpu0
 	r.stopAll()
@@ -492,6 +527,7 @@ func (r *runner) stopAll() {
 	for _, s := range r.subs {
 		conns = append(conns, s.c)
 	}
+	conns = append(conns, r.idxConns...)
 	closeAll(conns)
 	for _, p := range r.pubs {
 		<-p.readDone
@@ -499,6 +535,7 @@ func (r *runner) stopAll() {
 	for _, s := range r.subs {
 		<-s.done
 	}
+	r.idxWG.Wait()
 }
 
 // progress calls Config.Progress once a second until the returned stop is called.

@@ -80,9 +80,6 @@ func (p *publisher) run(ctx context.Context, cfg *Config, run uint16, drain time
 	var first, rest tmpl
 	var err error
 	if cfg.TopicAlias {
-		if p.c.topicAliasMax == 0 {
-			return fmt.Errorf("publisher %s: --topic-alias: the broker allows no topic aliases (CONNACK Topic Alias Maximum 0)", p.c.id)
-		}
 		if first, err = p.template(cfg, run, 1, false); err == nil {
 			rest, err = p.template(cfg, run, 1, true)
 		}

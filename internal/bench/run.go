@@ -18,6 +18,10 @@ import (
 // ErrAllFailed wraps the error of a run in which no client could connect.
 var ErrAllFailed = errors.New("every connection failed")
 
+// ErrNoTopicAlias: --topic-alias against a broker whose CONNACK allows no topic aliases
+// (no Topic Alias Maximum, which means 0). The run stops before publishing.
+var ErrNoTopicAlias = errors.New("--topic-alias: the broker allows no topic aliases (its CONNACK has no Topic Alias Maximum)")
+
 // Run executes the scenario until it finishes by itself (Count or Duration) or ctx ends
 // (Ctrl-C), and returns the report so far. The error is non-nil when the configuration is
 // invalid or when every client of a role failed to connect (then errors.Is(err,
@@ -319,6 +323,14 @@ func (r *runner) pubsub(ctx context.Context, withSubs, withPubs bool) error {
 	if nPubs > 0 && len(r.pubs) == 0 {
 		r.stopAll()
 		return fmt.Errorf("%w: no publisher connected: %s", ErrAllFailed, r.firstErr())
+	}
+	if cfg.TopicAlias {
+		for _, p := range r.pubs {
+			if p.c.topicAliasMax == 0 {
+				r.stopAll()
+				return ErrNoTopicAlias
+			}
+		}
 	}
 	// matches[p]: how many subscribers should receive publisher p's messages.
 	matches := make([]uint64, nPubs)

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"os"
 	"sync"
 	"testing"
@@ -115,6 +116,16 @@ func TestTopicAliasAndPublishProperties(t *testing.T) {
 	defer mu.Unlock()
 	if len(bad) > 0 {
 		t.Fatalf("%d messages lost their topic or properties (first: %q)", len(bad), bad[0])
+	}
+}
+
+// --topic-alias against a broker that allows none stops the run with ErrNoTopicAlias
+// instead of publishing with aliases the broker would refuse.
+func TestTopicAliasRefused(t *testing.T) {
+	m := testutil.StartMosquitto(t, "max_topic_alias 0")
+	_, err := Run(context.Background(), Config{Scenario: ScenarioPubSub, Server: m.Addr, Version: packet.V5, TopicAlias: true, Count: 10})
+	if !errors.Is(err, ErrNoTopicAlias) {
+		t.Fatalf("err %v, want ErrNoTopicAlias", err)
 	}
 }
 

@@ -478,9 +478,9 @@ notes=$(for f in "$out"/*.json; do
 	n=$(basename "$f" .json)
 	case "$n" in *-rss) continue ;; esac
 	why=$(jq -r '.na // .failed // empty' "$f" 2>/dev/null | head -1 | sed 's/^mqtt bench: error: //')
-	[ -n "$why" ] && printf '  %s: %s\n' "$n" "$why"
+	if [ -n "$why" ]; then printf '  %s: %s\n' "$n" "$why"; fi
 	errs=$(jq -r '(.errors // [])[:3][]' "$f" 2>/dev/null || true)
-	[ -n "$errs" ] && printf '%s\n' "$errs" | sed "s/^/  $n: bench reported: /"
+	if [ -n "$errs" ]; then printf '%s\n' "$errs" | sed "s/^/  $n: bench reported: /"; fi
 done)
 if [ -n "$notes" ]; then printf '\nnotes\n%s\n' "$notes"; fi
 [ -n "$keep" ] && printf '\nreports kept in %s\n' "$keep"

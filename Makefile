@@ -31,8 +31,9 @@ test:
 	@unformatted="$$(gofmt -l .)"; if [ -n "$$unformatted" ]; then echo "gofmt needed on:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) test -race -timeout 15m ./...
-	# The broker suite again on the goroutine-per-connection path (TLS, websockets use it).
-	BROKER_TEST_BLOCKING=1 $(GO) test -race -timeout 10m ./mqtt/broker
+	# The broker suite again on the goroutine-per-connection path (TLS, websockets use it)
+	# and with a MemoryStore, so every test also drives the persistence path.
+	BROKER_TEST_BLOCKING=1 BROKER_TEST_STORE=1 $(GO) test -race -timeout 10m ./mqtt/broker
 
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem ./...

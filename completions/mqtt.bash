@@ -30,7 +30,7 @@ _mqtt() {
             return
             ;;
         esac
-        mapfile -t COMPREPLY < <(compgen -W '-c --config-file --test-config -p --port --listen -v --verbose --help' -- "$cur")
+        mapfile -t COMPREPLY < <(compgen -W '-c --config-file --test-config -p --port --listen -v --verbose -d --daemon --help' -- "$cur")
         ;;
     pub)
         case "$prev" in

@@ -17,6 +17,7 @@ complete -c mqtt -n '__fish_seen_subcommand_from serve' -l test-config -d 'with 
 complete -c mqtt -n '__fish_seen_subcommand_from serve' -s p -l port -x -d 'listen on PORT on the loopback interfaces (repeatable; ignored when the configuration defines listeners)'
 complete -c mqtt -n '__fish_seen_subcommand_from serve' -l listen -x -d 'listen on [HOST]:PORT (repeatable; ":1883" is every interface)'
 complete -c mqtt -n '__fish_seen_subcommand_from serve' -s v -l verbose -d 'log everything (log_type all)'
+complete -c mqtt -n '__fish_seen_subcommand_from serve' -s d -l daemon -d 'run in the background once the broker runs (pid_file records its process id); exits with the start\'s error if it fails'
 complete -c mqtt -n '__fish_seen_subcommand_from serve' -l help -d 'show help'
 
 complete -c mqtt -n '__fish_seen_subcommand_from pub' -s t -l topic -x -d 'publish to TOPIC (no + or #)'

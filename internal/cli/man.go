@@ -46,10 +46,11 @@ func manExtras(name string) manSection {
 					"new connections and every later publish, subscribe and delivery use the new password_file, acl_file and allow_anonymous settings and rules, " +
 					"and log_dest, log_type, log_timestamp and connection_messages take effect. If a file fails to load, the running rules stay in force " +
 					"and the log says why (FILE:LINE). Changed listeners and limits need a restart; the log says so. systemctl reload mqtt sends it."},
-			}}},
+			}}, serveDifferences},
 			exitStatus: []string{"0 after a clean shutdown (SIGINT or SIGTERM), or when --test-config finds the configuration usable.",
 				"1 on a usage error, or when a listener given by -p or --listen cannot be opened.",
-				"3 when the configuration file cannot be used: an error in it, in a certificate, password or ACL file it names, or a listener it defines that cannot be opened (e.g. the port is in use). Nothing listens in that case."},
+				"3 when the configuration file cannot be used: an error in it, in a certificate, password or ACL file it names, or a listener it defines that cannot be opened (e.g. the port is in use). Nothing listens in that case.",
+				"13 when the configuration names a plugin (plugin or auth_plugin): plugins are not supported yet, and Mosquitto exits 13 when it cannot load one."},
 			examples: []string{"mqtt serve -v", "mqtt serve -p 1883 -p 1884", "mqtt serve --listen :1883", "mqtt serve -c /etc/mqtt/mqtt.conf", "mqtt serve --test-config -c /etc/mqtt/mqtt.conf"},
 			files:    []manItem{{"/etc/mqtt/mqtt.conf", "The configuration the packaged systemd unit, mqtt.service, starts the broker with."}},
 			seeAlso:  []string{"mqtt.conf(5)", "mosquitto(8)"},
@@ -124,6 +125,28 @@ func manExtras(name string) manSection {
 	}
 	return manSection{exitStatus: []string{"0 on success, 1 on error."}}
 }
+
+// serveDifferences is mqtt-serve(1)'s DIFFERENCES FROM MOSQUITTO: every place where the broker
+// deliberately answers otherwise than Mosquitto 2.0, and why. Keep it current when one is added.
+var serveDifferences = manProse{title: "DIFFERENCES FROM MOSQUITTO",
+	paras: []string{"The broker reads Mosquitto 2.0's configuration and answers clients as Mosquitto does, except where Mosquitto departs from the MQTT specification or where its behaviour loses messages or hides a problem. Each difference, and why:"},
+	items: []manItem{
+		{"No matching subscribers", "An MQTT 5 QoS 1 or 2 message that no subscription matched is acknowledged with reason code 0x10 (No matching subscribers) in PUBACK or PUBREC, which the specification provides so a publisher knows nobody got it; Mosquitto sends 0x00."},
+		{"Wrong username or password", "Refused with CONNACK return code 4 (MQTT 3.1.1) or reason code 0x86 Bad User Name or Password (MQTT 5), the specification's codes for it; Mosquitto sends 5 / 0x87 Not authorized. mosquitto_pub and mosquitto_sub exit with that code, so scripts see 4 or 134 where Mosquitto gives 5 or 135. A client that is known but not allowed (no username where one is needed) still gets 5 / 0x87."},
+		{"Subscriptions the ACL denies", "Refused in SUBACK (0x80 Failure in MQTT 3.1.1, 0x87 Not authorized in MQTT 5), so the client knows it will get nothing; Mosquitto grants them (SUBACK with the QoS) and silently filters every message."},
+		{"DISCONNECT before closing", "An MQTT 5 client whose connection the broker ends (protocol error, packet too large, Receive Maximum exceeded, session taken over, keep alive timeout, shutdown) first gets a DISCONNECT with the reason code, as the specification asks, so it can tell why; Mosquitto mostly closes the socket without one."},
+		{"The will", "A will without a Will Delay Interval is published when a connection is taken over by a new one with the same client id, and the will of a session whose Session Expiry Interval is 0 is published when the connection ends even if a will delay was set, since the session ends with it [MQTT-3.1.3-9]."},
+		{"Maximum Packet Size", "Enforced strictly in both directions: a packet larger than max_packet_size closes the connection (MQTT 5: DISCONNECT 0x95), and a message larger than the Maximum Packet Size a client announced is not sent to it [MQTT-3.1.2-25]."},
+		{"Assigned client ids", "A client that connects with an empty client id is given auto_id_prefix followed by 24 hexadecimal digits (auto-1f2e...); Mosquitto uses a UUID (auto-1F2E3D4C-...). Both are random; scripts should not parse them."},
+		{"Outbound topic aliases", "Off by default; topic_alias_outbound true turns them on (Mosquitto never sends them). Some clients announce a Topic Alias Maximum but never resolve the aliases they receive (paho-mqtt 2.1 for Python, aiomqtt), so their applications would get messages with an empty topic."},
+		{"Receive Maximum", "max_inflight_messages (default 20, as Mosquitto) is announced to MQTT 5 clients as Receive Maximum and limits the QoS 2 messages a client may have unreleased; QoS 1 messages are acknowledged as soon as they are routed, so they never count against it. The outbound window towards each client keeps the broker's measured default (1024) unless the file sets max_inflight_messages."},
+		{"Queue limits", "Without max_queued_messages and max_queued_bytes a client's queue holds up to 100,000 messages or 256 MiB, chosen by measurement so that a burst a subscriber can absorb loses no QoS 1 or 2 message; Mosquitto's 1000 lose half of such a burst."},
+		{"Settings before the first listener line", "They create a default listener on port 1883 on every interface exactly when Mosquitto 2.0 would (a value other than the default); a file with no listener line at all then still refuses anonymous clients unless allow_anonymous true is set, where Mosquitto would let them in on every interface."},
+		{"Plugins", "A plugin or auth_plugin line stops the start (exit status 13, as Mosquitto for a plugin it cannot load): plugins are not supported yet, and a broker without the plugin would admit other clients than the operator configured."},
+		{"Password and ACL files as root", "They are read before the broker drops privileges (to the user of the user line, or mqtt, or mosquitto), so root-only files work at start; Mosquitto reads them after and fails. The log warns about each such file a SIGHUP reload could not read again."},
+		{"log_dest syslog", "Where no system logger can be reached (most containers) the start warns, naming the line, and logs to the other destinations; Mosquitto drops those lines silently."},
+		{"-d", "The command returns once the broker runs in the background, or with the start's error and exit status; Mosquitto returns before the listeners open, so a failed start goes unnoticed."},
+	}}
 
 // manPageCommands are the subcommands with a page of their own.
 func manPageCommands(cmds []*ucli.Command) []*ucli.Command {

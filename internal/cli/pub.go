@@ -131,6 +131,12 @@ func runPub(c *ucli.Context) error {
 		if err != nil {
 			return mosqError(c, exitError, "Error: Unable to read standard input: %s.", errText(err))
 		}
+		// As mosquitto_pub: empty input is an error, not a zero-length message (which, with
+		// -r, would erase the retained value). An empty -f file is published (mosquitto_pub
+		// 2.0.11 does), and -n is the way to send an empty payload on purpose.
+		if len(payload) == 0 {
+			return mosqError(c, exitError, "Error: Zero length input.\nError loading input from stdin.")
+		}
 	}
 
 	co, err := clientOptions(o, c.App.Writer)

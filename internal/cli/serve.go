@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -10,12 +11,31 @@ import (
 	"strconv"
 	"syscall"
 
+	"github.com/mqttkit/mqtt/internal/config"
 	"github.com/mqttkit/mqtt/mqtt/broker"
 	ucli "github.com/urfave/cli/v2"
 )
 
 // exitConfig is the exit code for a configuration the broker cannot use.
 const exitConfig = 3
+
+// exitPlugin is Mosquitto's exit code (MOSQ_ERR_UNKNOWN) for a plugin it cannot load; a
+// configuration naming a plugin gets it too, so scripts and service managers see the same.
+const exitPlugin = 13
+
+// configExitCode is the exit code for a configuration error: exitPlugin when a plugin line is
+// among the problems, exitConfig otherwise.
+func configExitCode(err error) int {
+	var es config.Errors
+	if errors.As(err, &es) {
+		for _, e := range es {
+			if config.IsPlugin(e.Directive) {
+				return exitPlugin
+			}
+		}
+	}
+	return exitConfig
+}
 
 // serveCommand is `mqtt serve` (and `mosquitto`): the broker.
 func serveCommand() *ucli.Command {
@@ -36,12 +56,17 @@ func serveCommand() *ucli.Command {
 			&ucli.StringSliceFlag{Name: "listen",
 				Usage: "listen on `[HOST]:PORT` (repeatable; \":1883\" is every interface)"},
 			&ucli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "log everything (log_type all)"},
+			&ucli.BoolFlag{Name: "daemon", Aliases: []string{"d"},
+				Usage: "run in the background once the broker runs (pid_file records its process id); exits with the start's error if it fails"},
 		},
 		Action: serveAction,
 	}
 }
 
 func serveAction(c *ucli.Context) error {
+	if c.Bool("daemon") && !setUpDaemonChild(c) && !c.Bool("test-config") {
+		return daemonize(c)
+	}
 	errw := c.App.ErrWriter
 	if f := c.String("config-file"); f != "" {
 		return serveConfig(c, f)
@@ -49,8 +74,12 @@ func serveAction(c *ucli.Context) error {
 	if c.Bool("test-config") {
 		return usageErrorf("--test-config needs -c FILE")
 	}
-	opts := broker.DefaultOptions()
-	opts.Version = "mqtt version " + currentBuild().Version
+	// The defaults of an empty configuration file, so that `serve` and `serve -c` start the
+	// same broker (Receive Maximum 20, no outbound topic aliases, ...).
+	opts, _ := config.Default().BrokerOptions()
+	opts.Listeners = broker.DefaultOptions().Listeners
+	bn := bannerFor(c)
+	opts.Version = bn.version
 	localOnly := true
 	var listeners []string
 	for _, p := range c.IntSlice("port") {
@@ -87,8 +116,13 @@ func serveAction(c *ucli.Context) error {
 	say := func(msg string) { notice.write(msg) }
 
 	say(opts.Version + " starting")
+	if bn.mosquitto {
+		say("Using default config.")
+	}
 	if localOnly {
-		say("Starting in local only mode. Connections will only be possible from clients running on this machine.")
+		for _, l := range bn.localOnly() {
+			say(l)
+		}
 	}
 	b, err := broker.New(opts, logger)
 	if err != nil {
@@ -102,9 +136,15 @@ func serveAction(c *ucli.Context) error {
 		fmt.Fprintf(errw, "Error: %v\n", err)
 		return exitf(exitError, "")
 	}
-	for _, a := range b.Addrs() {
-		say("Listening on " + a.String() + ".")
+	if _, err := dropPrivileges("", logger, say); err != nil { // as Mosquitto without a configuration
+		b.Close()
+		fmt.Fprintf(errw, "Error: %v\n", err)
+		return exitf(exitError, "")
 	}
+	for _, a := range b.Addrs() {
+		say(bn.listening(a))
+	}
+	daemonReady(c)
 	say(opts.Version + " running")
 	<-ctx.Done()
 	say(opts.Version + " terminating")

@@ -89,6 +89,9 @@ type Options struct {
 	Authorizer Authorizer
 	// Store keeps retained messages and session state; nil: in memory.
 	Store Store
+	// Hooks observe connections, subscriptions and messages, and may
+	// refuse publishes; see Hooks for what they are guaranteed.
+	Hooks Hooks
 
 	// BlockingIO serves every connection from its own reader goroutine
 	// instead of the epoll event loop that plain TCP and unix-socket
@@ -150,12 +153,17 @@ type Broker struct {
 	closed    bool
 	nconns    atomic.Int64
 
-	poll *poller // the event loop; nil with BlockingIO or where unsupported
+	retained retainedIndex
+	storeErr atomic.Bool // the store's last write failed
+
+	poll  *poller    // the event loop; nil with BlockingIO or where unsupported
+	hookq *hookQueue // events for Options.Hooks; nil without event hooks
 
 	shareMu   sync.Mutex // guards shareNext
 	shareNext map[string]uint32
 
-	idSeq atomic.Uint64
+	idSeq    atomic.Uint64
+	shardSeq atomic.Uint32 // hands out stats shards to connections
 
 	knobs testKnobs // zero outside tests
 
@@ -163,6 +171,9 @@ type Broker struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // accept loops, connections, $SYS loop
 }
+
+// ErrBrokerClosed is returned by the in-process API after Close.
+var ErrBrokerClosed = errors.New("broker: closed")
 
 // New returns a broker configured by opts. It does not listen yet.
 func New(opts Options, logger *slog.Logger) (*Broker, error) {
@@ -211,10 +222,18 @@ func New(opts Options, logger *slog.Logger) (*Broker, error) {
 	if b.auth == nil {
 		b.auth = AllowAll{}
 	}
-	if b.store == nil {
-		b.store = NewMemoryStore()
-	}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
+	if opts.Hooks.events() {
+		b.hookq = &hookQueue{wake: make(chan struct{}, 1), stopped: make(chan struct{})}
+		go b.runHooks()
+	}
+	if b.store != nil {
+		if err := b.restore(); err != nil {
+			b.cancel()
+			b.stopHooks()
+			return nil, err
+		}
+	}
 	if !opts.BlockingIO {
 		p, err := newPoller(b)
 		if err != nil {
@@ -297,7 +316,7 @@ func (b *Broker) addListener(ctx context.Context, ln net.Listener) error {
 	if b.closed {
 		b.mu.Unlock()
 		ln.Close()
-		return errors.New("broker: closed")
+		return ErrBrokerClosed
 	}
 	b.listeners = append(b.listeners, ln)
 	b.wg.Add(2)
@@ -355,6 +374,7 @@ func (b *Broker) Close() error {
 	if b.poll != nil {
 		b.poll.release()
 	}
+	b.stopHooks()
 	// Stop session timers so nothing fires after Close.
 	b.mu.Lock()
 	for _, s := range b.sessions {
@@ -398,43 +418,31 @@ func (b *Broker) acceptLoop(ln net.Listener) {
 			nc.Close()
 			continue
 		}
-		c := newConn(b, nc, port)
-		b.mu.Lock()
-		if b.closed {
-			b.mu.Unlock()
-			if c.polled() {
-				closeFD(int(c.fd))
-			} else {
-				nc.Close()
-			}
+		c, start := b.newConn(nc, port)
+		if !b.register(c) {
+			c.t.release(errClosed)
 			return
 		}
-		b.conns[c] = struct{}{}
-		b.wg.Add(1)
-		b.mu.Unlock()
-		b.nconns.Add(1)
-		b.stats.connections.Add(1)
-		b.stats.sockets.Add(1)
-		b.serveConn(c)
+		b.log.Info("New connection from " + c.remote + " on port " + c.info.Listener + ".")
+		start()
 	}
 }
 
-// serveConn starts serving a new connection (already counted in b.wg):
-// through the event loop when newConn found a pollable socket, else from
-// a reader goroutine of its own.
-func (b *Broker) serveConn(c *conn) {
-	b.log.Info("New connection from " + c.remote + " on port " + c.port + ".")
-	if !c.polled() {
-		go c.serveBlocking()
-		return
+// register adds a new connection to the broker (counted in b.wg until its
+// teardown). It reports false once the broker is closed.
+func (b *Broker) register(c *conn) bool {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return false
 	}
-	// c.reading is held since newConn, so an event that fires before add
-	// returns is not acted on; the first run reads whatever is there.
-	if err := b.poll.add(c); err != nil {
-		b.log.Error("event loop: cannot watch a connection", "remote", c.remote, "err", err)
-		c.close(closeReason{})
-	}
-	go c.readRun()
+	b.conns[c] = struct{}{}
+	b.wg.Add(1)
+	b.mu.Unlock()
+	b.nconns.Add(1)
+	b.stats.connections.Add(1)
+	b.stats.sockets.Add(1)
+	return true
 }
 
 // clock is the broker's monotonic time in nanoseconds.

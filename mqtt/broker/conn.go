@@ -6,13 +6,11 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/netip"
 	"os"
 	"runtime"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/mqttkit/mqtt/mqtt/packet"
@@ -30,36 +28,33 @@ var (
 	reasonTakeover = closeReason{code: packet.SessionTakenOver, send: true}
 )
 
-// conn is one network connection. Bytes are read into a pooled buffer,
-// parsed in place and dispatched to the packet handlers (consume); the
-// handlers never write to the socket: they queue control packets (send)
+// conn is one client connection's protocol state: decoded packets in
+// (input, dispatch), packets out (the writer encodes control packets and
+// the session's messages into one buffer and hands it to the transport).
+// The handlers never touch the network: they queue control packets (send)
 // or messages on the session, and notify starts a writer goroutine that
 // exists only while there is something to write (runWriter).
 //
-// Two read paths feed consume (see doc.go for the measurements):
-//   - the event loop (netpoll_linux.go): epoll reports a readable socket and
-//     a short-lived goroutine reads what is there, dispatches it and
-//     re-arms. An idle connection then holds no goroutine and no buffer.
-//   - one goroutine per connection blocked in Read (serveBlocking), for
-//     TLS, websockets, other systems and Options.BlockingIO.
-//
-// Whichever path runs the reader side owns the connection's lifetime and
-// ends it with teardown. Lock order: see LOCKS.md.
+// What carries the bytes is the transport (transport.go), embedded with
+// the conn in one allocation: the epoll event loop on a bare descriptor
+// (transport_socket_linux.go), a net.Conn with a reader goroutine
+// (transport_net.go: TLS, websockets, Options.BlockingIO) or the
+// in-process LocalConn (transport_local.go). Whichever runs the reader
+// side owns the connection's lifetime and ends it with teardown. Lock
+// order: see LOCKS.md.
 type conn struct {
 	b      *Broker
-	nc     net.Conn // nil for an event-loop connection: it owns fd instead
-	port   string
+	t      transport
 	remote string
 
 	// Set by the CONNECT handler before anything is written, then read-only.
-	clientID   string
-	sess       *Session // written under mu (with the CONNACK); the writer reads it under mu
-	authMethod string
-	authState  any
-	info       ClientInfo
+	clientID string
+	sess     *Session   // written under mu (with the CONNACK); the writer reads it under mu
+	info     ClientInfo // Listener is set at accept, the rest by CONNECT
+	auth     *authState // MQTT 5 enhanced authentication (§4.12), nil without
+	acks     *ackQueue  // acknowledgements waiting for the store (under mu), nil until one does
 
-	// Reader state: one reader at a time (the goroutine, or the current
-	// event-loop run, which the reading flag admits).
+	// Reader state: one reader at a time (the transport guarantees it).
 	in      []byte // bytes of a partial packet; nil between packets
 	aliasIn map[uint16]string
 	will    *Message
@@ -68,12 +63,8 @@ type conn struct {
 	aliasOut map[string]uint16
 	ws       *writeScratch // output buffer and PUBLISH; pooled, only while writing
 
-	mu   sync.Mutex // guards ctrl, reason, closing, rf, wf
+	mu   sync.Mutex // guards ctrl, reason, closing (and the socket transport's poll files)
 	ctrl []ctrlPacket
-
-	// Event loop: the poll files the reader (rf) and the writer (wf)
-	// borrow while they wait (pollFile); nil the rest of the time.
-	rf, wf *os.File
 
 	wmu      sync.Mutex   // held by runWriter while it runs: teardown waits on it
 	done     sync.Mutex   // locked from accept until teardown completes (takeover waits on it)
@@ -81,24 +72,24 @@ type conn struct {
 	lastRead atomic.Int64 // Broker.clock() at the last read
 	born     int64        // Broker.clock() at accept
 	timedOut atomic.Int32 // timeoutConnect or timeoutKeepAlive, set by the sweep before close
-	fd       int32        // socket owned and served by the event loop; -1 with a reader goroutine
 	closed   atomic.Bool  // closing, readable without mu
-	reading  atomic.Bool  // event loop: a run owns the reader side
 	writing  atomic.Bool  // the writing token: held by runWriter, and for good by teardown
 	wpending atomic.Bool  // notify() since the writer last looked for work
+	inReader atomic.Bool  // the reader is dispatching a batch: it writes what that queues (writeInline)
 
 	// Small fields packed together (set by CONNECT / the reader unless noted).
 	window       int32  // outbound inflight window (CONNECT)
 	maxOut       uint32 // client's Maximum Packet Size, 0: none
 	willDelay    uint32
 	expiry       uint32
-	inReader     atomic.Bool // the reader is dispatching a batch: it writes what that queues (writeInline)
 	aliasOutMax  uint16
+	shard        uint8 // which stats shard this connection counts in
 	version      byte
 	problemInfo  bool // Request Problem Information (MQTT 5), default true
 	connAccepted bool
 	connectSeen  bool
 	normalClose  bool        // DISCONNECT 0x00 received: discard the will
+	trusted      bool        // in-process subscription without an identity: no auth, no ACL
 	closing      bool        // under mu
 	reason       closeReason // under mu
 }
@@ -117,83 +108,18 @@ const (
 	timeoutKeepAlive
 )
 
-func newConn(b *Broker, nc net.Conn, port string) *conn {
-	c := &conn{
-		b:           b,
-		nc:          nc,
-		port:        port,
-		remote:      nc.RemoteAddr().String(),
-		fd:          -1,
-		problemInfo: true,
-		born:        b.clock(),
-	}
+// init prepares a new connection served by transport t; remote is the
+// peer's address as logged, port the listener's (ClientInfo.Listener).
+func (c *conn) init(b *Broker, t transport, remote, port string) {
+	c.b, c.t = b, t
+	c.remote = remote
+	c.info.Listener = port
+	c.problemInfo = true
+	c.born = b.clock()
+	c.shard = uint8(b.shardSeq.Add(1) % statShards)
 	c.kaLimit.Store(-1)
-	c.lastRead.Store(c.born - int64(time.Hour)) // not "hot" (readRun)
+	c.lastRead.Store(c.born - int64(time.Hour)) // not "hot" (the socket transport's linger)
 	c.done.Lock()
-	if b.poll != nil {
-		// The event loop keeps a duplicate of the descriptor and closes
-		// the net.Conn: its netFD, Go's poll descriptor and two addresses
-		// are most of what an idle connection cost (doc.go).
-		if fd := ownSocket(nc); fd >= 0 {
-			c.fd, c.nc = int32(fd), nil
-			c.reading.Store(true) // the first run is started by serveConn
-		}
-	}
-	return c
-}
-
-// polled reports whether the event loop serves c (it owns fd, no net.Conn).
-func (c *conn) polled() bool { return c.fd >= 0 }
-
-// remoteAddr is the peer's address for ClientInfo.
-func (c *conn) remoteAddr() net.Addr {
-	if c.nc != nil {
-		return c.nc.RemoteAddr()
-	}
-	if ap, err := netip.ParseAddrPort(c.remote); err == nil {
-		return net.TCPAddrFromAddrPort(ap)
-	}
-	return &net.UnixAddr{Name: c.remote, Net: "unix"}
-}
-
-// pollFile returns the file in *slot (c.rf for the reader, c.wf for the
-// writer), making it if needed: a duplicate of the socket registered with
-// Go's poller, so a busy reader can wait for more bytes and a writer for
-// room, with deadlines, as on a net.Conn. It exists only while they wait
-// (dropFile); close() sets its deadlines, as it would a net.Conn's.
-func (c *conn) pollFile(slot **os.File) (*os.File, error) {
-	if f := *slot; f != nil {
-		return f, nil
-	}
-	if c.b.knobs.noPollFiles {
-		return nil, syscall.EMFILE
-	}
-	fd, err := dupSocket(int(c.fd))
-	if err != nil {
-		return nil, err
-	}
-	f := os.NewFile(uintptr(fd), "")
-	c.mu.Lock()
-	*slot = f
-	closing := c.closing
-	c.mu.Unlock()
-	if closing { // close() came first: what it would have set
-		f.SetReadDeadline(time.Now())
-		f.SetWriteDeadline(time.Now().Add(time.Second))
-	}
-	return f, nil
-}
-
-// dropFile closes the poll file in *slot, if any.
-func (c *conn) dropFile(slot **os.File) {
-	if *slot == nil {
-		return
-	}
-	c.mu.Lock()
-	f := *slot
-	*slot = nil
-	c.mu.Unlock()
-	f.Close()
 }
 
 // waitDone blocks until the connection's teardown is complete.
@@ -203,8 +129,10 @@ func (c *conn) waitDone() {
 }
 
 // close asks the connection to end. It is safe from any goroutine and
-// idempotent; the first reason wins. teardown sends what is queued, the
-// MQTT 5 DISCONNECT (when reason.send) and closes the socket.
+// idempotent; the first reason wins. The transport is interrupted (a
+// blocked reader wakes, a blocked writer gets a second), and the reader
+// side's teardown sends what is queued, the MQTT 5 DISCONNECT (when
+// reason.send) and closes the transport.
 func (c *conn) close(r closeReason) {
 	c.mu.Lock()
 	if c.closing {
@@ -214,24 +142,8 @@ func (c *conn) close(r closeReason) {
 	c.closing = true
 	c.reason = r
 	c.closed.Store(true)
-	rf, wf := c.rf, c.wf
 	c.mu.Unlock()
-	// Unblock a reader now, and a writer stuck on a peer that does not
-	// read within a second.
-	if c.nc != nil {
-		c.nc.SetReadDeadline(time.Now())
-		c.nc.SetWriteDeadline(time.Now().Add(time.Second))
-	}
-	if rf != nil {
-		rf.SetReadDeadline(time.Now())
-	}
-	if wf != nil {
-		wf.SetWriteDeadline(time.Now().Add(time.Second))
-	}
-	// An idle event-loop connection has no goroutine: start one to end it.
-	if c.polled() && c.reading.CompareAndSwap(false, true) {
-		go c.readRun()
-	}
+	c.t.interrupt()
 }
 
 // send queues a control packet (CONNACK, SUBACK, PINGRESP, acks with
@@ -296,162 +208,6 @@ func (c *conn) writeInline() {
 	}
 }
 
-// serveBlocking is the reader goroutine of a connection without the event
-// loop; it owns the connection's lifetime.
-func (c *conn) serveBlocking() {
-	c.teardown(c.readBlocking())
-}
-
-func (c *conn) readBlocking() (err error) {
-	defer c.recoverHandler(&err)
-	for {
-		if _, err := c.step(true); err != nil {
-			return err
-		}
-	}
-}
-
-// readRun serves the reader side of an event-loop connection from the
-// moment epoll reports it readable: it reads what the socket holds and
-// dispatches it; while traffic keeps coming (activeLinger) it waits for
-// more on Go's own poller, like a reader goroutine would, without holding
-// a buffer; once the connection is quiet it re-arms epoll and exits. The
-// reading flag (taken by the caller) keeps runs of one connection apart.
-func (c *conn) readRun() {
-	var rc syscall.RawConn
-	var w readWaiter
-	ready := w.ready   // one closure per run, not per wait
-	var deadline int64 // b.clock() when the read deadline we set fires
-	// Only a connection that was already busy lingers: one that sends a
-	// packet now and then (CONNECT, PINGREQ) goes straight back to epoll
-	// without a deadline, whose runtime timer it would keep for good.
-	hot := c.b.clock()-c.lastRead.Load() < int64(c.b.lingerFor())
-	for {
-		if err := c.readReady(); err != nil {
-			c.teardown(err)
-			return
-		}
-		if !hot {
-			break
-		}
-		if rc == nil {
-			rc = c.waitConn()
-		}
-		if rc == nil || !c.waitActive(rc, &w, ready, &deadline) {
-			break
-		}
-	}
-	c.dropFile(&c.rf) // before the token: the next run makes its own
-	c.reading.Store(false)
-	if err := c.b.poll.arm(c); err != nil {
-		if c.reading.CompareAndSwap(false, true) {
-			c.close(closeReason{})
-			c.teardown(err)
-		}
-		return
-	}
-	// close() may have missed the flag we just released.
-	if c.closed.Load() && c.reading.CompareAndSwap(false, true) {
-		c.teardown(c.closeErr())
-	}
-}
-
-// activeLinger is how long a connection stays on Go's poller after its
-// last bytes before it goes back to epoll (and gives up its goroutine).
-const activeLinger = 100 * time.Millisecond
-
-func (b *Broker) lingerFor() time.Duration {
-	if b.knobs.linger > 0 {
-		return b.knobs.linger
-	}
-	return activeLinger
-}
-
-// waitActive waits until the socket is readable while the connection has
-// been active within activeLinger. It reports false when it went quiet
-// (or closing: the caller's next read sees that).
-func (c *conn) waitActive(rc syscall.RawConn, w *readWaiter, ready func(uintptr) bool, deadline *int64) bool {
-	for {
-		if c.closed.Load() {
-			return true // readReady returns the close error
-		}
-		linger := c.b.lingerFor()
-		now := c.b.clock()
-		if now-c.lastRead.Load() >= int64(linger) {
-			return false
-		}
-		if *deadline-now < int64(linger)/2 {
-			c.rf.SetReadDeadline(time.Now().Add(linger))
-			*deadline = now + int64(linger)
-			if c.closed.Load() { // close() set its deadline before ours
-				return true
-			}
-		}
-		if h := c.b.knobs.hookWait; h != nil {
-			h(c)
-		}
-		w.armed = true
-		if rc.Read(ready) == nil {
-			return true
-		}
-		// The deadline passed (or the socket closed): look again.
-	}
-}
-
-// readWaiter makes syscall.RawConn.Read a plain wait for readability.
-// RawConn.Read starts by forgetting what Go's poller knew of the socket
-// (runtime pollReset), so bytes that arrived after our last read, and
-// that the poller had already seen, would not wake the wait: it slept
-// until the linger deadline. The first call therefore looks at the socket
-// (a one-byte MSG_PEEK) and waits only when it is empty; the next one,
-// after the poller saw data, says "done".
-type readWaiter struct {
-	armed bool
-	peek  [1]byte
-}
-
-func (w *readWaiter) ready(fd uintptr) bool {
-	if w.armed {
-		w.armed = false
-		return !socketEmpty(int(fd), w.peek[:])
-	}
-	return true
-}
-
-// waitConn is what a lingering run waits on: its poll file.
-func (c *conn) waitConn() syscall.RawConn {
-	f, err := c.pollFile(&c.rf)
-	if err != nil {
-		return nil
-	}
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return nil
-	}
-	return rc
-}
-
-// readReady reads until the socket is drained. It returns nil when it is,
-// or the error that ends the connection.
-func (c *conn) readReady() (err error) {
-	defer c.recoverHandler(&err)
-	for {
-		if c.closed.Load() {
-			return c.closeErr()
-		}
-		switch drained, err := c.step(false); err {
-		case nil:
-			if drained {
-				return nil
-			}
-		case errAgain:
-			return nil
-		default:
-			return err
-		}
-	}
-}
-
 // recoverHandler turns a panic in a handler into the end of this
 // connection only.
 func (c *conn) recoverHandler(err *error) {
@@ -469,85 +225,63 @@ const readBufSize = 16 << 10
 // is being parsed (memory follows traffic, not connections).
 var readPool = sync.Pool{New: func() any { b := make([]byte, readBufSize); return &b }}
 
+// errAgain is a transport's "nothing to read (or no room to write) now".
 var errAgain = errors.New("would block")
 
-// step reads once (blocking: through net.Conn; otherwise a non-blocking
-// read of the socket, errAgain when empty) and dispatches the complete
-// packets. It returns whether a non-blocking read got less than it asked
-// for (the socket was empty then: no need to read again to see EAGAIN)
-// and the error that ends the connection (already mapped by
-// readError/handlerError), or errAgain.
-func (c *conn) step(blocking bool) (drained bool, err error) {
-	if cap(c.in) > readBufSize {
-		// A packet larger than a pool buffer: read straight into its own.
-		p := c.in[len(c.in):cap(c.in)]
-		n, err := c.read(p, blocking)
-		if n > 0 {
-			drained = n < len(p)
-			c.in = c.in[:len(c.in)+n]
-			if len(c.in) == cap(c.in) {
-				pkt := c.in
-				c.in = nil
-				c.inReader.Store(true)
-				_, err := c.consume(pkt)
-				c.writeInline()
-				if err != nil {
-					return drained, err
-				}
-			}
-			return drained, nil
-		}
-		return false, c.readFailed(err)
-	}
+// input reads once through rd and dispatches the complete packets; the
+// bytes of a trailing partial packet stay in c.in. It returns whether rd
+// got less than it asked for (a non-blocking socket is empty then) and
+// the error that ends the connection (mapped by readError/handlerError),
+// or errAgain when rd had nothing.
+//
+// Memory follows the bytes that arrived, never the length a header
+// announces: a read lands in a pooled 16 KiB buffer; a partial packet
+// larger than half of one grows in c.in by appending what arrives.
+func (c *conn) input(rd func([]byte) (int, error)) (drained bool, err error) {
 	bp := readPool.Get().(*[]byte)
+	defer readPool.Put(bp)
 	buf := *bp
+	if len(c.in) > len(buf)/2 {
+		// A large packet in progress: add to it, and parse only once
+		// it is complete.
+		n, err := rd(buf)
+		if n <= 0 {
+			return false, c.readFailed(err)
+		}
+		c.noteRead(n)
+		c.in = append(c.in, buf[:n]...)
+		if _, remaining, hn, err := packet.ParseHeader(c.in); err == nil && len(c.in) < hn+remaining {
+			return n < len(buf), nil
+		}
+		data := c.in
+		c.in = nil
+		return n < len(buf), c.dispatchBytes(data)
+	}
 	k := copy(buf, c.in)
-	n, err := c.read(buf[k:], blocking)
+	n, err := rd(buf[k:])
 	if n <= 0 {
-		readPool.Put(bp)
 		return false, c.readFailed(err)
 	}
-	drained = n < len(buf)-k
+	c.noteRead(n)
 	c.in = nil
+	return n < len(buf)-k, c.dispatchBytes(buf[:k+n])
+}
+
+// dispatchBytes consumes data (complete packets, then maybe a partial
+// one, which is copied to c.in) and writes what the handlers queued.
+func (c *conn) dispatchBytes(data []byte) error {
 	c.inReader.Store(true)
-	rest, perr := c.consume(buf[:k+n])
+	rest, err := c.consume(data)
 	c.writeInline()
-	if len(rest) > 0 && perr == nil {
-		c.keep(rest)
+	if len(rest) > 0 && err == nil {
+		c.in = append(make([]byte, 0, len(rest)), rest...)
 	}
-	readPool.Put(bp)
-	return drained, perr
+	return err
 }
 
-// keep saves the bytes of a partial packet until more arrive, sized for
-// the whole packet when its header says it is larger than a pool buffer.
-func (c *conn) keep(rest []byte) {
-	size := len(rest)
-	if _, remaining, hn, err := packet.ParseHeader(rest); err == nil && hn+remaining > readBufSize {
-		size = hn + remaining
-	}
-	c.in = append(make([]byte, 0, size), rest...)
-}
-
-func (c *conn) read(p []byte, blocking bool) (int, error) {
-	var n int
-	var err error
-	switch {
-	case c.nc != nil:
-		n, err = c.nc.Read(p)
-	case !blocking:
-		n, err = readFD(int(c.fd), p)
-	default: // the AUTH exchange (readPacket)
-		var f *os.File
-		if f, err = c.pollFile(&c.rf); err == nil {
-			n, err = f.Read(p)
-		}
-	}
-	if n > 0 {
-		c.lastRead.Store(c.b.clock())
-		c.b.stats.bytesRecv.Add(int64(n))
-	}
-	return n, err
+func (c *conn) noteRead(n int) {
+	c.lastRead.Store(c.b.clock())
+	c.b.stats.add(c.shard, statBytesRecv, int64(n))
 }
 
 func (c *conn) readFailed(err error) error {
@@ -596,25 +330,15 @@ func (c *conn) consume(buf []byte) ([]byte, error) {
 		}
 		body := buf[hn : hn+remaining : hn+remaining]
 		buf = buf[hn+remaining:]
-		typ := packet.Type(first >> 4)
-		if typ != packet.PUBLISH {
+		if packet.Type(first>>4) != packet.PUBLISH {
 			body = bytes.Clone(body)
 		}
 		p, err := packet.Decode(c.version, first, body)
 		if err != nil {
 			return nil, c.readError(err)
 		}
-		c.b.stats.msgsRecv.Add(1)
-		if typ == packet.CONNECT && len(buf) > 0 {
-			// The MQTT 5 AUTH exchange reads on (readPacket) from c.in.
-			c.in = bytes.Clone(buf)
-			buf = nil
-		}
-		err = c.dispatch(p)
-		if typ == packet.CONNECT {
-			buf, c.in = c.in, nil
-		}
-		if err != nil {
+		c.b.stats.add(c.shard, statMsgsRecv, 1)
+		if err := c.dispatch(p); err != nil {
 			return nil, c.handlerError(err)
 		}
 		if c.closed.Load() {
@@ -622,50 +346,6 @@ func (c *conn) consume(buf []byte) ([]byte, error) {
 		}
 	}
 	return nil, nil
-}
-
-// readPacket reads one packet synchronously, for the MQTT 5 AUTH exchange
-// inside CONNECT. It blocks in net.Conn.Read in both read paths (the
-// event loop does not re-arm the socket until the handler returns).
-func (c *conn) readPacket() (packet.Packet, error) {
-	// What the handler queued (the AUTH challenge) goes out before we wait
-	// for the answer; the batch goes on writing inline afterwards.
-	c.writeInline()
-	defer c.inReader.Store(true)
-	maxIn := int(c.b.opts.MaxPacketSize)
-	if c.nc != nil {
-		c.nc.SetReadDeadline(time.Time{})
-	} else if c.rf != nil {
-		c.rf.SetReadDeadline(time.Time{}) // not the linger deadline
-	}
-	if c.closed.Load() {
-		return nil, c.closeErr()
-	}
-	for {
-		if len(c.in) > 0 {
-			if _, remaining, hn, err := packet.ParseHeader(c.in); err == nil && len(c.in) >= hn+remaining {
-				pkt := c.in[:hn+remaining]
-				if rest := c.in[hn+remaining:]; len(rest) > 0 {
-					c.in = bytes.Clone(rest)
-				} else {
-					c.in = nil
-				}
-				return packet.ReadPacket(bytes.NewReader(pkt), c.version, maxIn)
-			} else if err != nil && err != packet.ErrIncomplete {
-				return nil, err
-			}
-		}
-		var tmp [512]byte
-		n, err := c.read(tmp[:], true)
-		if n > 0 {
-			c.in = append(c.in, tmp[:n]...)
-			continue
-		}
-		if err == nil || err == io.EOF {
-			err = io.ErrUnexpectedEOF
-		}
-		return nil, err
-	}
 }
 
 // closeErr is the reader's error once close() was called: the timeout
@@ -685,6 +365,10 @@ var (
 	errNormal         = errors.New("client disconnected")
 	errConnectFirst   = errors.New("first packet was not CONNECT")
 	errConnectTimeout = errors.New("no CONNECT within the connect timeout")
+	errKeepAlive      = errors.New("keep alive timeout")
+	// errLocalClose ends a LocalConn its client closed; it is an io.EOF,
+	// as a network client closing its socket.
+	errLocalClose = fmt.Errorf("in-process client closed the connection: %w", io.EOF)
 )
 
 // readError maps a read or decode error onto the close reason.
@@ -718,8 +402,6 @@ func (c *conn) readError(err error) error {
 	return err
 }
 
-var errKeepAlive = errors.New("keep alive timeout")
-
 func (c *conn) handlerError(err error) error {
 	if err == errNormal || err == errNormalWithWill {
 		c.close(closeReason{})
@@ -742,6 +424,9 @@ func (c *conn) dispatch(p packet.Packet) error {
 		}
 		c.connectSeen = true
 		return c.handleConnect(cp)
+	}
+	if c.auth != nil && c.auth.pending != nil {
+		return c.continueAuth(p)
 	}
 	switch p := p.(type) {
 	case *packet.Publish:
@@ -821,7 +506,7 @@ func (c *conn) runWriter() {
 }
 
 func (c *conn) releaseScratch() {
-	c.dropFile(&c.wf)
+	c.t.writeDone()
 	ws := c.ws
 	c.ws = nil
 	if cap(ws.out) > 1<<20 {
@@ -845,9 +530,13 @@ func (c *conn) drain(ws *writeScratch) error {
 		}
 		sess := c.sess // set with the CONNACK, so messages never precede it
 		c.mu.Unlock()
-		ws.msgs = sess.takeForSend(c, ws.msgs[:0])
+		var sync bool
+		ws.msgs, sync = sess.takeForSend(c, ws.msgs[:0])
 		if len(ws.ctrl) == 0 && len(ws.msgs) == 0 {
 			break
+		}
+		if sync {
+			c.b.syncStore() // QoS 2 packet ids are on disk before their PUBLISH leaves
 		}
 		for i := range ws.ctrl {
 			if err := c.writeCtrl(&ws.ctrl[i]); err != nil {
@@ -865,82 +554,30 @@ func (c *conn) drain(ws *writeScratch) error {
 	return c.flush()
 }
 
-// flush writes the encoded packets.
+// flush hands the encoded packets to the transport, which has
+// WriteTimeout (a second once the connection is closing) to take them.
 func (c *conn) flush() error {
 	if len(c.ws.out) == 0 {
 		return nil
 	}
 	out := c.ws.out
 	c.ws.out = c.ws.out[:0]
-	if c.fd >= 0 {
-		// Usually the socket takes it all at once: no deadline (a
-		// runtime timer per connection) is needed for that.
-		n, err := writeFD(int(c.fd), out)
-		c.b.stats.bytesSent.Add(int64(n))
-		if err != nil && err != errAgain {
-			return err
-		}
-		if out = out[n:]; len(out) == 0 {
-			return nil
-		}
-	}
-	d := c.b.opts.WriteTimeout
-	if c.closed.Load() {
-		d = time.Second
-	}
-	var w io.Writer = c.nc
-	if c.nc == nil {
-		// The socket is full: wait for room on Go's poller.
-		f, err := c.pollFile(&c.wf)
-		if err != nil { // out of descriptors (EMFILE): poll by sleeping
-			return c.writeSlow(out, d)
-		}
-		if c.closed.Load() {
-			d = time.Second // close() may have set its deadline before ours
-		}
-		f.SetWriteDeadline(time.Now().Add(d))
-		w = f
-	} else {
-		c.nc.SetWriteDeadline(time.Now().Add(d))
-	}
-	n, err := w.Write(out)
-	c.b.stats.bytesSent.Add(int64(n))
+	n, err := c.t.write(out)
+	c.b.stats.add(c.shard, statBytesSent, int64(n))
 	return err
 }
 
-// writeSlow writes out to the bare socket without a poll file (none could
-// be made): non-blocking writes with sleeps in between, within d of no
-// progress (a second once the connection is closing).
-func (c *conn) writeSlow(out []byte, d time.Duration) error {
-	pause := time.Millisecond
-	last := time.Now()
-	for len(out) > 0 {
-		n, err := writeFD(int(c.fd), out)
-		c.b.stats.bytesSent.Add(int64(n))
-		if err != nil && err != errAgain {
-			return err
-		}
-		out = out[n:]
-		now := time.Now()
-		if n > 0 {
-			last, pause = now, time.Millisecond
-			continue
-		}
-		if c.closed.Load() {
-			d = min(d, time.Second)
-		}
-		if now.Sub(last) >= d {
-			return os.ErrDeadlineExceeded
-		}
-		time.Sleep(pause)
-		pause = min(2*pause, 20*time.Millisecond)
+// writeTimeout is how long a transport may wait for room to write.
+func (c *conn) writeTimeout() time.Duration {
+	if c.closed.Load() {
+		return time.Second
 	}
-	return nil
+	return c.b.opts.WriteTimeout
 }
 
 // wrote is called after a packet was appended to c.ws.out.
 func (c *conn) wrote() error {
-	c.b.stats.msgsSent.Add(1)
+	c.b.stats.add(c.shard, statMsgsSent, 1)
 	if len(c.ws.out) >= flushAt {
 		return c.flush()
 	}
@@ -955,7 +592,7 @@ func (c *conn) writeFailed(err error) {
 // teardown ends the connection; the reader side calls it once, with the
 // error that ended it. It takes the writing token for good (no writer
 // runs after it), sends what is queued and the MQTT 5 DISCONNECT, closes
-// the socket, and detaches the session.
+// the transport, and detaches the session.
 func (c *conn) teardown(err error) {
 	c.close(closeReason{}) // no-op if already closing
 	for !c.writing.CompareAndSwap(false, true) {
@@ -964,13 +601,7 @@ func (c *conn) teardown(err error) {
 		runtime.Gosched()
 	}
 	c.finish()
-	c.dropFile(&c.rf)
-	if c.polled() {
-		c.b.poll.remove(c)
-		closeFD(int(c.fd))
-	} else {
-		c.nc.Close()
-	}
+	c.t.release(err)
 	c.in = nil
 	c.cleanup(err)
 	c.b.removeConn(c)
@@ -1090,5 +721,24 @@ func (c *conn) cleanup(err error) {
 	default:
 		c.b.log.Info("Client " + c.clientID + " disconnected due to protocol error: " + err.Error() + ".")
 	}
-	c.b.detach(c)
+	c.b.detach(c, err)
 }
+
+// endError is how the end of a connection is reported outside (LocalConfig.Closed,
+// Hooks.OnDisconnect): nil when the client ended it (DISCONNECT, or a
+// local Close), the reason code the server sent, or the error.
+func (c *conn) endError(err error) error {
+	if err == errNormal || err == errNormalWithWill || err == errLocalClose {
+		return nil
+	}
+	c.mu.Lock()
+	r := c.reason
+	c.mu.Unlock()
+	if r.code >= 0x80 {
+		return r.code
+	}
+	return err
+}
+
+// remoteAddr is the peer's address for ClientInfo.
+func (c *conn) remoteAddr() net.Addr { return c.t.remoteAddr() }

@@ -30,14 +30,10 @@ func (c *conn) handleConnect(p *packet.Connect) error {
 		Username:        p.Username,
 		HasUsername:     p.UsernameFlag,
 		Remote:          c.remoteAddr(),
-		Listener:        c.port,
+		Listener:        c.info.Listener,
 		ProtocolVersion: p.ProtocolVersion,
 	}
-	reject := func(rc packet.ReasonCode, why string) error {
-		b.log.Info("Client " + clientLabel(p.ClientID, c.remote) + " refused: " + why + ".")
-		c.send(&packet.Connack{ReasonCode: rc})
-		return errRejected{rc}
-	}
+	reject := func(rc packet.ReasonCode, why string) error { return c.reject(p, rc, why) }
 
 	window := b.opts.MaxInflight
 	if v5 {
@@ -58,7 +54,6 @@ func (c *conn) handleConnect(p *packet.Connect) error {
 	c.window = int32(min(window, 65535))
 
 	id := p.ClientID
-	assigned := false
 	if id == "" {
 		switch {
 		case c.version == packet.V31:
@@ -68,8 +63,7 @@ func (c *conn) handleConnect(p *packet.Connect) error {
 		case !b.opts.AllowZeroLengthClientID:
 			return reject(packet.ClientIdentifierNotValid, "zero length client identifiers are not allowed")
 		}
-		id = b.newClientID()
-		assigned = true // [MQTT-3.1.3-6], [MQTT-3.2.2-16]
+		id = b.newClientID() // [MQTT-3.1.3-6], [MQTT-3.2.2-16]
 	}
 	c.clientID = id
 	c.info.ClientID = id
@@ -89,31 +83,95 @@ func (c *conn) handleConnect(p *packet.Connect) error {
 		}
 	}
 
-	// Authentication.
+	// Authentication. An in-process subscription is not authenticated: it
+	// is trusted, or acts as the identity its creator gave (Subscribe).
 	info := ConnectInfo{ClientInfo: c.info, Password: p.Password, HasPassword: p.PasswordFlag}
-	var authData []byte
-	if v5 && p.Properties.AuthMethod != "" {
+	if l, ok := c.t.(*LocalConn); ok && l.handler != nil {
+		if l.as != nil {
+			c.info = *l.as
+		}
+	} else if v5 && p.Properties.AuthMethod != "" {
 		ea, ok := b.auth.(EnhancedAuthenticator)
 		if !ok {
 			return reject(packet.BadAuthenticationMethod, "authentication method "+strconvQuote(p.Properties.AuthMethod)+" not supported")
 		}
-		c.authMethod = p.Properties.AuthMethod
-		data, rc, err := c.enhancedAuth(ea, info, p.Properties.AuthData)
-		if err != nil {
-			return err
-		}
-		if rc != packet.Success {
-			return reject(rc, "authentication failed")
-		}
-		authData = data
+		c.auth = &authState{method: p.Properties.AuthMethod, pending: &pendingConnect{p: p, info: info, ea: ea}}
+		return c.authStep(p.Properties.AuthData)
 	} else if ca, ok := b.auth.(ConnAuthenticator); ok {
-		if rc := ca.AuthenticateConn(context.Background(), c.nc, &info); rc != packet.Success {
+		if rc := ca.AuthenticateConn(context.Background(), c.t.netConn(), &info); rc != packet.Success {
 			return reject(rc, "not authorised")
 		}
 		c.info.Username, c.info.HasUsername = info.Username, info.HasUsername // e.g. use_identity_as_username
 	} else if rc := b.auth.Authenticate(context.Background(), info); rc != packet.Success {
 		return reject(rc, "not authorised")
 	}
+	return c.accept(p, nil)
+}
+
+// reject refuses a CONNECT: CONNACK with rc, then the connection closes.
+func (c *conn) reject(p *packet.Connect, rc packet.ReasonCode, why string) error {
+	c.b.log.Info("Client " + clientLabel(p.ClientID, c.remote) + " refused: " + why + ".")
+	c.send(&packet.Connack{ReasonCode: rc})
+	return errRejected{rc}
+}
+
+// authState is a connection's MQTT 5 enhanced authentication (§4.12):
+// its method, the Authenticator's state for re-authentication, and the
+// CONNECT while its exchange is under way.
+type authState struct {
+	method  string
+	state   any
+	pending *pendingConnect
+}
+
+// pendingConnect is a CONNECT whose MQTT 5 AUTH exchange (§4.12) is
+// under way: the Authenticator's steps run as the client's AUTH packets
+// arrive, and the CONNECT is accepted when one says Success.
+type pendingConnect struct {
+	p     *packet.Connect
+	info  ConnectInfo
+	ea    EnhancedAuthenticator
+	state any
+}
+
+// authStep runs one step of the exchange with the client's data.
+func (c *conn) authStep(data []byte) error {
+	pc := c.auth.pending
+	out, rc := pc.ea.AuthStep(context.Background(), pc.info, c.auth.method, data, &pc.state)
+	switch rc {
+	case packet.ContinueAuthentication:
+		c.send(&packet.Auth{ReasonCode: packet.ContinueAuthentication,
+			Properties: packet.Properties{AuthMethod: c.auth.method, AuthData: out}})
+		return nil
+	case packet.Success:
+		c.auth.pending = nil
+		return c.accept(pc.p, out)
+	}
+	c.auth.pending = nil
+	return c.reject(pc.p, rc, "authentication failed")
+}
+
+// continueAuth takes the client's next packet during the exchange: only
+// AUTH with Continue Authentication and the same method is allowed
+// [MQTT-4.12.0-4]; anything else refuses the CONNECT with Protocol Error.
+func (c *conn) continueAuth(p packet.Packet) error {
+	a, ok := p.(*packet.Auth)
+	if !ok || a.ReasonCode != packet.ContinueAuthentication || a.Properties.AuthMethod != c.auth.method {
+		pc := c.auth.pending
+		c.auth.pending = nil
+		return c.reject(pc.p, packet.ProtocolError, "authentication failed")
+	}
+	return c.authStep(a.Properties.AuthData)
+}
+
+// accept completes an authenticated CONNECT: keep alive, session expiry,
+// will, session takeover or resumption, CONNACK (with authData for the
+// MQTT 5 enhanced authentication that ended with Success).
+func (c *conn) accept(p *packet.Connect, authData []byte) error {
+	b := c.b
+	v5 := c.version == packet.V5
+	id := c.clientID
+	assigned := p.ClientID == ""
 
 	// Keep alive: MQTT 5 clients may be told a smaller one [MQTT-3.2.2-21].
 	ka := p.KeepAlive
@@ -194,8 +252,8 @@ func (c *conn) handleConnect(p *packet.Connect) error {
 		if p.Properties.HasRequestResponseInfo && p.Properties.RequestResponseInfo == 1 && b.opts.ResponseInformation != "" {
 			pr.ResponseInfo = strings.ReplaceAll(b.opts.ResponseInformation, "%c", id) // [MQTT-3.1.2-28]
 		}
-		if c.authMethod != "" {
-			pr.AuthMethod = c.authMethod
+		if c.auth != nil {
+			pr.AuthMethod = c.auth.method
 			pr.AuthData = authData
 		}
 	}
@@ -219,39 +277,18 @@ func (c *conn) handleConnect(p *packet.Connect) error {
 		line += ", u'" + p.Username + "'"
 	}
 	b.log.Info(line + ").")
-	return nil
-}
-
-// enhancedAuth runs the MQTT 5 AUTH exchange of a CONNECT (§4.12),
-// reading the client's AUTH packets directly.
-func (c *conn) enhancedAuth(ea EnhancedAuthenticator, info ConnectInfo, data []byte) ([]byte, packet.ReasonCode, error) {
-	var state any
-	for {
-		out, rc := ea.AuthStep(context.Background(), info, c.authMethod, data, &state)
-		if rc != packet.ContinueAuthentication {
-			return out, rc, nil
-		}
-		c.send(&packet.Auth{ReasonCode: packet.ContinueAuthentication,
-			Properties: packet.Properties{AuthMethod: c.authMethod, AuthData: out}})
-		p, err := c.readPacket()
-		if err != nil {
-			return nil, 0, err
-		}
-		a, ok := p.(*packet.Auth)
-		if !ok || a.ReasonCode != packet.ContinueAuthentication || a.Properties.AuthMethod != c.authMethod {
-			// [MQTT-4.12.0-4]: anything else during the exchange is an error.
-			return nil, packet.ProtocolError, nil
-		}
-		data = a.Properties.AuthData
+	if b.opts.Hooks.OnConnect != nil {
+		b.emit(hookEvent{kind: evConnect, info: c.info})
 	}
+	return nil
 }
 
 // handleAuth handles AUTH after CONNECT: re-authentication (§4.12.1).
 func (c *conn) handleAuth(p *packet.Auth) error {
-	if c.version != packet.V5 || c.authMethod == "" {
+	if c.version != packet.V5 || c.auth == nil {
 		return &packet.Error{Code: packet.ProtocolError, Msg: "AUTH without an authentication method"} // [MQTT-4.12.0-7]
 	}
-	if p.Properties.AuthMethod != c.authMethod {
+	if p.Properties.AuthMethod != c.auth.method {
 		return &packet.Error{Code: packet.ProtocolError, Msg: "AUTH with a different method"} // [MQTT-4.12.1-1]
 	}
 	if p.ReasonCode != packet.ReAuthenticate && p.ReasonCode != packet.ContinueAuthentication {
@@ -259,13 +296,13 @@ func (c *conn) handleAuth(p *packet.Auth) error {
 	}
 	ea := c.b.auth.(EnhancedAuthenticator)
 	if p.ReasonCode == packet.ReAuthenticate {
-		c.authState = nil
+		c.auth.state = nil
 	}
 	info := ConnectInfo{ClientInfo: c.info}
-	out, rc := ea.AuthStep(context.Background(), info, c.authMethod, p.Properties.AuthData, &c.authState)
+	out, rc := ea.AuthStep(context.Background(), info, c.auth.method, p.Properties.AuthData, &c.auth.state)
 	switch rc {
 	case packet.Success, packet.ContinueAuthentication:
-		c.send(&packet.Auth{ReasonCode: rc, Properties: packet.Properties{AuthMethod: c.authMethod, AuthData: out}})
+		c.send(&packet.Auth{ReasonCode: rc, Properties: packet.Properties{AuthMethod: c.auth.method, AuthData: out}})
 		return nil
 	}
 	return rc // re-authentication failed: DISCONNECT with the reason [MQTT-4.12.1-2]

@@ -34,6 +34,12 @@ func startBrokerKnobs(t testing.TB, k testKnobs, mod func(*Options)) (*Broker, s
 	if mod != nil {
 		mod(&o)
 	}
+	// BROKER_TEST_STORE=1 runs the suite with a MemoryStore, so every
+	// test also drives the persistence path (ops, restores, acks that
+	// wait for the store).
+	if o.Store == nil && os.Getenv("BROKER_TEST_STORE") != "" {
+		o.Store = NewMemoryStore()
+	}
 	var logger *slog.Logger
 	if os.Getenv("BROKER_TEST_LOG") != "" {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))

@@ -2,9 +2,13 @@ package broker
 
 import (
 	"context"
+	"fmt"
 	"net"
+	"runtime/debug"
+	"sync"
 
 	"github.com/mqttkit/mqtt/mqtt/packet"
+	"github.com/mqttkit/mqtt/mqtt/topic"
 )
 
 // ClientInfo identifies a client to the authentication and authorization
@@ -79,3 +83,189 @@ func (AllowAll) CanPublish(context.Context, ClientInfo, string, byte, bool) bool
 }
 func (AllowAll) CanSubscribe(context.Context, ClientInfo, string) bool { return true }
 func (AllowAll) CanRead(context.Context, ClientInfo, string) bool      { return true }
+
+// Hooks observe the broker's events; each may be nil. Set them in
+// Options.Hooks before New.
+//
+// What is guaranteed:
+//   - OnPublish runs synchronously on the publishing connection's reader
+//     goroutine (or the caller of Publish), before the message is routed,
+//     with no broker lock held. A slow OnPublish slows that publisher only;
+//     routing for everyone else goes on. A panic refuses the message with
+//     0x83 Implementation specific error and is logged.
+//   - The other hooks are events, delivered in the order they happened by
+//     one goroutine of the broker's, never under a broker lock and never
+//     on a connection's goroutine: a slow hook delays later events, not
+//     routing. At most 65,536 events wait; beyond that new events are
+//     dropped and counted (Stats.HookEventsDropped). A panic is logged and
+//     the next event delivered. Events still queued at Close are
+//     delivered before Close returns.
+//   - Hooks must not block forever and should not call Close; they may use
+//     the in-process API (Publish, Subscribe, Clients, Disconnect, Stats).
+type Hooks struct {
+	// OnConnect: a client's CONNECT was accepted (after CONNACK was queued).
+	OnConnect func(ClientInfo)
+	// OnDisconnect: a connected client's connection ended; err is nil after
+	// the client's own DISCONNECT, otherwise why (e.g. io.EOF for a closed
+	// socket, or a packet.ReasonCode the server sent).
+	OnDisconnect func(ClientInfo, error)
+	// OnSubscribe: a subscription was granted with these options.
+	OnSubscribe func(c ClientInfo, filter string, opts topic.Options)
+	// OnUnsubscribe: a subscription was removed by UNSUBSCRIBE.
+	OnUnsubscribe func(c ClientInfo, filter string)
+	// OnPublish decides whether an inbound message is routed: Success (or
+	// any code below 0x80) routes it; a code of 0x80 or more refuses it
+	// (MQTT 5 publishers get it in PUBACK/PUBREC, 3.x publishers' messages
+	// are dropped), counted as DropNotAuthorized. m is read-only. Wills and
+	// in-process Publish calls are asked too; $SYS updates are not.
+	OnPublish func(c ClientInfo, m *Message) packet.ReasonCode
+	// OnDrop: a message was not delivered to a client (ClientID "" when
+	// it was refused before routing: then it is the publisher's).
+	OnDrop func(DropEvent)
+}
+
+// DropEvent is a message the broker did not deliver, and why.
+type DropEvent struct {
+	ClientID string   // the subscriber (or, for DropNotAuthorized and DropTooLarge at publish, the publisher)
+	Message  *Message // read-only
+	Reason   DropReason
+}
+
+func (h *Hooks) events() bool {
+	return h.OnConnect != nil || h.OnDisconnect != nil || h.OnSubscribe != nil || h.OnUnsubscribe != nil || h.OnDrop != nil
+}
+
+type eventKind uint8
+
+const (
+	evConnect eventKind = iota + 1
+	evDisconnect
+	evSubscribe
+	evUnsubscribe
+	evDrop
+)
+
+type hookEvent struct {
+	kind   eventKind
+	info   ClientInfo
+	err    error
+	filter string
+	opts   topic.Options
+	drop   DropEvent
+}
+
+// maxHookEvents bounds the events waiting for slow hooks.
+const maxHookEvents = 1 << 16
+
+// hookQueue hands events to the goroutine that runs the hooks.
+type hookQueue struct {
+	mu      sync.Mutex // a leaf: nothing is taken while it is held
+	q       []hookEvent
+	closed  bool
+	wake    chan struct{} // capacity 1
+	stopped chan struct{}
+}
+
+// emit queues an event for the hooks; it never blocks.
+func (b *Broker) emit(ev hookEvent) {
+	h := b.hookq
+	if h == nil {
+		return
+	}
+	h.mu.Lock()
+	if h.closed || len(h.q) >= maxHookEvents {
+		h.mu.Unlock()
+		b.stats.hookDropped.Add(1)
+		return
+	}
+	h.q = append(h.q, ev)
+	h.mu.Unlock()
+	select {
+	case h.wake <- struct{}{}:
+	default:
+	}
+}
+
+// runHooks delivers events until Close, then what is left.
+func (b *Broker) runHooks() {
+	h := b.hookq
+	defer close(h.stopped)
+	var batch []hookEvent
+	for {
+		h.mu.Lock()
+		batch, h.q = h.q, batch[:0]
+		closed := h.closed
+		h.mu.Unlock()
+		for i := range batch {
+			b.runHook(&batch[i])
+			batch[i] = hookEvent{}
+		}
+		if closed && len(batch) == 0 {
+			return
+		}
+		if len(batch) == 0 {
+			<-h.wake
+		}
+	}
+}
+
+func (b *Broker) runHook(ev *hookEvent) {
+	defer func() {
+		if p := recover(); p != nil {
+			b.log.Error("hook panicked", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+		}
+	}()
+	h := &b.opts.Hooks
+	switch ev.kind {
+	case evConnect:
+		h.OnConnect(ev.info)
+	case evDisconnect:
+		h.OnDisconnect(ev.info, ev.err)
+	case evSubscribe:
+		h.OnSubscribe(ev.info, ev.filter, ev.opts)
+	case evUnsubscribe:
+		h.OnUnsubscribe(ev.info, ev.filter)
+	case evDrop:
+		h.OnDrop(ev.drop)
+	}
+}
+
+// stopHooks delivers the events still queued and stops the goroutine.
+func (b *Broker) stopHooks() {
+	h := b.hookq
+	if h == nil {
+		return
+	}
+	h.mu.Lock()
+	h.closed = true
+	h.mu.Unlock()
+	select {
+	case h.wake <- struct{}{}:
+	default:
+	}
+	<-h.stopped
+}
+
+// dropped counts a message not delivered to clientID and reports it to
+// Hooks.OnDrop. It may be called with Session.mu held (it only queues).
+func (b *Broker) dropped(shard uint8, why DropReason, clientID string, m *Message) {
+	b.stats.drop(shard, why)
+	if b.opts.Hooks.OnDrop != nil {
+		b.emit(hookEvent{kind: evDrop, drop: DropEvent{ClientID: clientID, Message: m, Reason: why}})
+	}
+}
+
+// allowPublish asks Hooks.OnPublish about m; without the hook it allows.
+func (b *Broker) allowPublish(c ClientInfo, m *Message) (rc packet.ReasonCode) {
+	h := b.opts.Hooks.OnPublish
+	if h == nil {
+		return packet.Success
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			b.log.Error("OnPublish hook panicked; message refused", "topic", m.Topic, "panic", fmt.Sprint(p))
+			rc = packet.ImplementationSpecificError
+		}
+	}()
+	return h(c, m)
+}

@@ -1,3 +1,5 @@
+//go:build linux
+
 package broker
 
 import (
@@ -83,8 +85,8 @@ func TestEventLoopOwnsDescriptors(t *testing.T) {
 	}
 	b.mu.Lock()
 	for c := range b.conns {
-		if c.nc != nil || c.fd < 0 {
-			t.Errorf("event-loop connection %s: nc %v, fd %d", c.clientID, c.nc, c.fd)
+		if s, ok := c.t.(*socketConn); !ok || s.fd < 0 || c.t.netConn() != nil {
+			t.Errorf("event-loop connection %s: transport %T", c.clientID, c.t)
 		}
 		if a, ok := c.info.Remote.(*net.TCPAddr); !ok || a.String() != c.remote {
 			t.Errorf("ClientInfo.Remote %#v, want the TCP address %s", c.info.Remote, c.remote)

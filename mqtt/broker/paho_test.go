@@ -245,7 +245,7 @@ func waitOffline(t testing.TB, b *Broker, clientID string) {
 		b.mu.Lock()
 		s := b.sessions[clientID]
 		b.mu.Unlock()
-		if s == nil || !s.online.Load() {
+		if s == nil || s.flags.Load()&flagOnline == 0 {
 			return
 		}
 		if time.Now().After(deadline) {

@@ -84,8 +84,8 @@ func isSysTopic(name string) bool {
 func (c *conn) handlePublish(p *packet.Publish) error {
 	b, s := c.b, c.sess
 	v5 := c.version == packet.V5
-	b.stats.pubRecv.Add(1)
-	b.stats.pubBytesRecv.Add(int64(len(p.Payload)))
+	b.stats.add(c.shard, statPubRecv0+statKind(p.QoS&3), 1)
+	b.stats.add(c.shard, statPubBytesRecv, int64(len(p.Payload)))
 
 	if p.QoS > b.opts.MaxQoS {
 		if v5 {
@@ -127,28 +127,37 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 			return packet.ReceiveMaximumExceeded // [MQTT-3.3.4-9]
 		}
 		if dup { // already routed: acknowledge again, deliver once [MQTT-4.3.3-10]
-			c.send(&packet.Pubrec{PacketID: p.PacketID})
+			c.ack(ctrlPacket{first: 0x50, id: p.PacketID}, false)
 			return nil
 		}
 	}
 
 	rc := packet.Success
 	reason := ""
+	why := DropNotAuthorized
 	switch {
 	case isSysTopic(name):
 		rc, reason = packet.NotAuthorized, "$SYS topics are read-only"
 	case b.opts.MessageSizeLimit > 0 && len(p.Payload) > b.opts.MessageSizeLimit:
 		// 0x95 is not a valid PUBACK/PUBREC reason (§3.4.2.1); 0x83 is, and is what Mosquitto sends.
-		rc, reason = packet.ImplementationSpecificError, "payload exceeds message_size_limit"
+		rc, reason, why = packet.ImplementationSpecificError, "payload exceeds message_size_limit", DropTooLarge
 	case b.authz != nil && !b.authz.CanPublish(context.Background(), c.info, name, p.QoS, p.Retain):
 		rc = packet.NotAuthorized
 	}
+	m := newMessage(c.clientID, name, p, v5)
 	if rc == packet.Success {
-		m := newMessage(c.clientID, name, p, v5)
+		if hrc := b.allowPublish(c.info, m); hrc >= 0x80 {
+			rc = hrc
+		}
+	}
+	durable := false // acknowledge only once the store has what this did
+	if rc == packet.Success {
 		if m.Retain {
 			b.retain(m)
+			durable = b.store != nil
 		}
-		matched, delivered := b.route(m)
+		matched, delivered, stored := b.route(m)
+		durable = durable || stored
 		switch {
 		case matched > 0 && delivered == 0:
 			rc = packet.QuotaExceeded
@@ -156,7 +165,7 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 			rc = packet.NoMatchingSubscribers
 		}
 	} else {
-		b.stats.pubDropped.Add(1)
+		b.dropped(c.shard, why, c.clientID, m)
 		b.log.Info("Denied PUBLISH from " + c.clientID + " (d" + b01(p.Dup) + ", q" + string('0'+p.QoS) + ", r" + b01(p.Retain) + ", m" + itoa(int(p.PacketID)) + ", '" + name + "', ... (" + itoa(len(p.Payload)) + " bytes))")
 	}
 	props := packet.Properties{}
@@ -166,9 +175,9 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 	switch p.QoS {
 	case 1:
 		if rc == packet.Success && props.ReasonString == "" || !v5 {
-			c.sendAck(0x40, p.PacketID) // 3.x PUBACK has no reason code
+			c.ack(ctrlPacket{first: 0x40, id: p.PacketID}, durable) // 3.x PUBACK has no reason code
 		} else {
-			c.send(&packet.Puback{PacketID: p.PacketID, ReasonCode: rc, Properties: props})
+			c.ack(ctrlPacket{p: &packet.Puback{PacketID: p.PacketID, ReasonCode: rc, Properties: props}}, durable)
 		}
 	case 2:
 		if rc < 0x80 {
@@ -178,10 +187,18 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 					s.inQoS2 = make(map[uint16]struct{})
 				}
 				s.inQoS2[p.PacketID] = struct{}{}
+				if s.stored {
+					b.commit(Op{Kind: OpPutInbound, ClientID: s.id, PacketID: p.PacketID})
+					durable = true
+				}
 			}
 			s.mu.Unlock()
 		}
-		c.send(&packet.Pubrec{PacketID: p.PacketID, ReasonCode: rc, Properties: props})
+		if rc == packet.Success && props.ReasonString == "" || !v5 {
+			c.ack(ctrlPacket{first: 0x50, id: p.PacketID}, durable)
+		} else {
+			c.ack(ctrlPacket{p: &packet.Pubrec{PacketID: p.PacketID, ReasonCode: rc, Properties: props}}, durable)
+		}
 	}
 	return nil
 }
@@ -199,45 +216,57 @@ var matchPool = sync.Pool{New: func() any { s := make([]topic.Subscription[*Sess
 // route delivers m to every matching subscription: once per session
 // (overlapping subscriptions merge: highest QoS, all subscription ids,
 // MQTT 5 §3.3.4) and to one member of each shared subscription. It
-// returns how many sessions matched and how many accepted the message.
-func (b *Broker) route(m *Message) (matched, delivered int) {
+// returns how many sessions matched, how many accepted the message, and
+// whether any stored it (see Session.enqueue).
+//
+// Only sessions flagged flagMulti can match more than once; their
+// matches are sorted together and merged, everyone else's go straight to
+// their queue (no per-message sort for the usual one subscription each).
+func (b *Broker) route(m *Message) (matched, delivered int, durable bool) {
 	bufp := matchPool.Get().(*[]topic.Subscription[*Session])
 	subs := b.index.MatchAppend((*bufp)[:0], m.Topic)
 	direct, shared := topic.Partition(subs)
-	if len(direct) > 1 {
-		slices.SortFunc(direct, func(a, b topic.Subscription[*Session]) int {
-			switch {
-			case a.Subscriber.num < b.Subscriber.num:
-				return -1
-			case a.Subscriber.num > b.Subscriber.num:
-				return 1
-			}
-			return 0
-		})
-	}
-	for i := 0; i < len(direct); {
-		j := i + 1
-		for j < len(direct) && direct[j].Subscriber == direct[i].Subscriber {
-			j++
-		}
-		if d, ok := b.merge(m, direct[i:j]); ok {
+	multi := direct[:0]
+	deliver := func(group []topic.Subscription[*Session]) {
+		if d, ok := b.merge(m, group); ok {
 			matched++
-			if direct[i].Subscriber.enqueue(d) {
+			ok, stored := group[0].Subscriber.enqueue(d)
+			if ok {
 				delivered++
 			}
+			durable = durable || stored
 		}
+	}
+	for i := range direct {
+		if direct[i].Subscriber.flags.Load()&flagMulti != 0 {
+			multi = append(multi, direct[i]) // in place: multi trails i
+			continue
+		}
+		deliver(direct[i : i+1])
+	}
+	if len(multi) > 1 {
+		slices.SortFunc(multi, func(a, b topic.Subscription[*Session]) int { return cmpSeq(a.Subscriber.num, b.Subscriber.num) })
+	}
+	for i := 0; i < len(multi); {
+		j := i + 1
+		for j < len(multi) && multi[j].Subscriber == multi[i].Subscriber {
+			j++
+		}
+		deliver(multi[i:j])
 		i = j
 	}
 	for g, rest := topic.NextShareGroup(shared); len(g) > 0; g, rest = topic.NextShareGroup(rest) {
 		matched++
-		if b.deliverShared(m, g, nil) {
+		ok, stored := b.deliverShared(m, g, nil)
+		if ok {
 			delivered++
 		}
+		durable = durable || stored
 	}
 	clear(subs)
 	*bufp = subs[:0]
 	matchPool.Put(bufp)
-	return matched, delivered
+	return matched, delivered, durable
 }
 
 // merge builds the delivery for one session from all its matching
@@ -260,7 +289,7 @@ func (b *Broker) merge(m *Message, subs []topic.Subscription[*Session]) (d deliv
 		}
 		ok = true
 	}
-	if !ok || (b.authz != nil && !b.authz.CanRead(context.Background(), *s.info.Load(), m.Topic)) {
+	if !ok || !b.canRead(s, m.Topic) {
 		return delivery{}, false
 	}
 	d.msg = m
@@ -269,13 +298,7 @@ func (b *Broker) merge(m *Message, subs []topic.Subscription[*Session]) (d deliv
 
 // handlePuback completes an outbound QoS 1 message [MQTT-4.3.2].
 func (c *conn) handlePuback(p *packet.Puback) error {
-	s := c.sess
-	s.mu.Lock()
-	d, ok := s.inflight[p.PacketID]
-	s.mu.Unlock()
-	if ok && d.qos == 1 {
-		s.complete(p.PacketID)
-	}
+	c.sess.acknowledged(p.PacketID, 1)
 	return nil
 }
 
@@ -285,10 +308,14 @@ func (c *conn) handlePubrec(p *packet.Pubrec) error {
 	s := c.sess
 	s.mu.Lock()
 	d, ok := s.inflight[p.PacketID]
-	if ok && d.qos == 2 && p.ReasonCode < 0x80 {
+	if ok && d.qos == 2 && p.ReasonCode < 0x80 && !d.rel {
 		d.rel = true
 		d.msg = nil // the message is delivered; free it
 		s.inflight[p.PacketID] = d
+		if d.stored {
+			b := c.b
+			b.commit(Op{Kind: OpPutDelivery, ClientID: s.id, Delivery: d.state()})
+		}
 	}
 	s.mu.Unlock()
 	switch {
@@ -304,29 +331,40 @@ func (c *conn) handlePubrec(p *packet.Pubrec) error {
 
 // handlePubcomp completes an outbound QoS 2 message.
 func (c *conn) handlePubcomp(p *packet.Pubcomp) error {
-	s := c.sess
-	s.mu.Lock()
-	d, ok := s.inflight[p.PacketID]
-	s.mu.Unlock()
-	if ok && d.rel {
-		s.complete(p.PacketID)
-	}
+	c.sess.acknowledged(p.PacketID, 2)
 	return nil
 }
 
-// handlePubrel releases an inbound QoS 2 packet id [MQTT-4.3.3-11].
+// handlePubrel releases an inbound QoS 2 packet id [MQTT-4.3.3-11]. A
+// stored session's id leaves the store before PUBCOMP goes out: an id
+// left behind by a crash would make the client's next message with it
+// look like a duplicate.
 func (c *conn) handlePubrel(p *packet.Pubrel) error {
 	s := c.sess
 	s.mu.Lock()
 	_, ok := s.inQoS2[p.PacketID]
 	delete(s.inQoS2, p.PacketID)
+	durable := ok && s.stored
+	if durable {
+		c.b.commit(Op{Kind: OpDeleteInbound, ClientID: s.id, PacketID: p.PacketID})
+	}
 	s.mu.Unlock()
 	if ok || c.version != packet.V5 {
-		c.sendAck(0x70, p.PacketID)
+		c.ack(ctrlPacket{first: 0x70, id: p.PacketID}, durable)
 	} else {
-		c.send(&packet.Pubcomp{PacketID: p.PacketID, ReasonCode: packet.PacketIdentifierNotFound})
+		c.ack(ctrlPacket{p: &packet.Pubcomp{PacketID: p.PacketID, ReasonCode: packet.PacketIdentifierNotFound}}, false)
 	}
 	return nil
+}
+
+// canRead asks the Authorizer whether s may receive a message on topic;
+// trusted sessions (in-process, without an identity) are not asked.
+func (b *Broker) canRead(s *Session, topic string) bool {
+	if b.authz == nil {
+		return true
+	}
+	i := s.info.Load()
+	return i == nil || b.authz.CanRead(context.Background(), *i, topic)
 }
 
 // writeDelivery encodes one outbound message (or its PUBREL) into the
@@ -342,10 +380,14 @@ func (c *conn) writeDelivery(d *delivery) error {
 	if !m.Expiry.IsZero() {
 		left := time.Until(m.Expiry)
 		if left <= 0 { // expired while inflight or queued [MQTT-3.3.2-5]
-			c.dropDelivery(d)
+			c.dropDelivery(d, DropExpired)
 			return nil
 		}
 		expiry = uint32((left + time.Second - 1) / time.Second)
+	}
+	if l, ok := c.t.(*LocalConn); ok && l.handler != nil {
+		l.deliverToHandler(d) // an in-process subscription: no PUBLISH to encode
+		return nil
 	}
 	// The writer's own Publish: a local one would escape to the heap
 	// through packet.Append, one allocation per subscriber and message.
@@ -383,7 +425,7 @@ func (c *conn) writeDelivery(d *delivery) error {
 	}
 	if c.maxOut > 0 && packet.Size(pub, c.version) > int(c.maxOut) {
 		// Too large for this client: discard it as if sent [MQTT-3.1.2-25].
-		c.dropDelivery(d)
+		c.dropDelivery(d, DropTooLarge)
 		return nil
 	}
 	if newAlias {
@@ -396,16 +438,16 @@ func (c *conn) writeDelivery(d *delivery) error {
 	c.ws.out, err = packet.Append(c.ws.out, pub, c.version)
 	if err != nil {
 		c.b.log.Error("encoding PUBLISH failed", "client", c.clientID, "err", err)
-		c.dropDelivery(d)
+		c.dropDelivery(d, DropTooLarge)
 		return nil
 	}
-	c.b.stats.pubSent.Add(1)
-	c.b.stats.pubBytesSent.Add(int64(len(m.Payload)))
+	c.b.stats.add(c.shard, statPubSent0+statKind(d.qos), 1)
+	c.b.stats.add(c.shard, statPubBytesSent, int64(len(m.Payload)))
 	return c.wrote()
 }
 
-func (c *conn) dropDelivery(d *delivery) {
-	c.b.stats.pubDropped.Add(1)
+func (c *conn) dropDelivery(d *delivery, why DropReason) {
+	c.b.dropped(c.shard, why, c.clientID, d.msg)
 	if d.qos > 0 {
 		c.sess.complete(d.id)
 	}

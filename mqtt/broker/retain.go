@@ -1,16 +1,170 @@
 package broker
 
+import (
+	"sort"
+	"strings"
+	"sync"
+)
+
 // retain updates the retained message of m.Topic: an empty payload
 // deletes it [MQTT-3.3.1-10], [MQTT-3.3.1-11]; otherwise m replaces it
-// [MQTT-3.3.1-5].
+// [MQTT-3.3.1-5]. The change goes to the store too ($SYS topics excepted:
+// they are the broker's own state, published anew after a restart).
 func (b *Broker) retain(m *Message) {
-	var err error
 	if len(m.Payload) == 0 {
-		err = b.store.DeleteRetained(m.Topic)
-	} else {
-		err = b.store.StoreRetained(m)
+		if b.retained.remove(m.Topic) && b.store != nil && !isSysTopic(m.Topic) {
+			b.commit(Op{Kind: OpClearRetained, Topic: m.Topic})
+		}
+		return
 	}
-	if err != nil {
-		b.log.Error("storing retained message failed", "topic", m.Topic, "err", err)
+	b.retained.set(m)
+	if b.store != nil && !isSysTopic(m.Topic) {
+		b.commit(Op{Kind: OpSetRetained, Message: m})
 	}
+}
+
+// retainedIndex holds the retained messages in a trie of topic levels
+// whose children are kept sorted, so a wildcard subscription receives
+// them in one stable order, topic order: level by level, a parent before
+// its children, siblings in byte order ("a", "a/b", "a/b/c", "a/c",
+// "a-b"). Exact filters are found in one walk; '+' and '#' visit only
+// the subtrees they match.
+type retainedIndex struct {
+	mu   sync.RWMutex
+	root rnode
+	n    int
+}
+
+type rnode struct {
+	level    string
+	children []*rnode // sorted by level
+	msg      *Message
+}
+
+// child returns the child named level, creating it when create is set.
+func (n *rnode) child(level string, create bool) *rnode {
+	i := sort.Search(len(n.children), func(i int) bool { return n.children[i].level >= level })
+	if i < len(n.children) && n.children[i].level == level {
+		return n.children[i]
+	}
+	if !create {
+		return nil
+	}
+	c := &rnode{level: level}
+	n.children = append(n.children, nil)
+	copy(n.children[i+1:], n.children[i:])
+	n.children[i] = c
+	return c
+}
+
+func (r *retainedIndex) set(m *Message) {
+	r.mu.Lock()
+	n := &r.root
+	for level := range strings.SplitSeq(m.Topic, "/") {
+		n = n.child(level, true)
+	}
+	if n.msg == nil {
+		r.n++
+	}
+	n.msg = m
+	r.mu.Unlock()
+}
+
+// remove deletes the retained message of topic; it reports whether
+// there was one. Emptied nodes are pruned.
+func (r *retainedIndex) remove(topic string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	path := []*rnode{&r.root}
+	n := &r.root
+	for level := range strings.SplitSeq(topic, "/") {
+		if n = n.child(level, false); n == nil {
+			return false
+		}
+		path = append(path, n)
+	}
+	if n.msg == nil {
+		return false
+	}
+	n.msg = nil
+	r.n--
+	for i := len(path) - 1; i > 0; i-- {
+		c, parent := path[i], path[i-1]
+		if c.msg != nil || len(c.children) > 0 {
+			break
+		}
+		j := sort.Search(len(parent.children), func(j int) bool { return parent.children[j].level >= c.level })
+		parent.children = append(parent.children[:j], parent.children[j+1:]...)
+	}
+	return true
+}
+
+func (r *retainedIndex) count() int {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.n
+}
+
+// match appends the retained messages whose topics match filter to out,
+// in topic order. '$' topics are not matched by a filter starting with
+// a wildcard [MQTT-4.7.2-1].
+func (r *retainedIndex) match(out []*Message, filter string) []*Message {
+	levels := strings.Split(filter, "/")
+	r.mu.RLock()
+	out = matchLevels(out, &r.root, levels, true)
+	r.mu.RUnlock()
+	return out
+}
+
+func matchLevels(out []*Message, n *rnode, levels []string, root bool) []*Message {
+	if len(levels) == 0 {
+		if n.msg != nil {
+			out = append(out, n.msg)
+		}
+		return out
+	}
+	switch l := levels[0]; l {
+	case "#":
+		// "a/#" matches "a" too [MQTT-4.7.1-2].
+		if n.msg != nil && !root {
+			out = append(out, n.msg)
+		}
+		for _, c := range n.children {
+			if root && strings.HasPrefix(c.level, "$") {
+				continue
+			}
+			out = appendAll(out, c)
+		}
+	case "+":
+		for _, c := range n.children {
+			if root && strings.HasPrefix(c.level, "$") {
+				continue
+			}
+			out = matchLevels(out, c, levels[1:], false)
+		}
+	default:
+		if c := n.child(l, false); c != nil {
+			out = matchLevels(out, c, levels[1:], false)
+		}
+	}
+	return out
+}
+
+// appendAll appends every message in n's subtree, n's own first.
+func appendAll(out []*Message, n *rnode) []*Message {
+	if n.msg != nil {
+		out = append(out, n.msg)
+	}
+	for _, c := range n.children {
+		out = appendAll(out, c)
+	}
+	return out
+}
+
+// all calls fn for every retained message in topic order (for tests and
+// the store's consistency checks).
+func (r *retainedIndex) all() []*Message {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return appendAll(nil, &r.root)
 }

@@ -21,8 +21,8 @@ type Session struct {
 	id  string // client identifier
 	num uint64 // unique per broker: orders sessions when merging matches
 
-	info   atomic.Pointer[ClientInfo] // of the latest connection, for CanRead
-	online atomic.Bool                // a connection is attached (read lock-free by routing)
+	info  atomic.Pointer[ClientInfo] // of the latest connection, for CanRead
+	flags atomic.Uint32              // flagOnline, flagMulti: read lock-free by routing
 
 	// The rest is guarded by mu. The maps are made on first use (an idle
 	// session costs none) and never again once ended. Small fields are
@@ -38,14 +38,22 @@ type Session struct {
 	seq      uint64
 	inQoS2   map[uint16]struct{} // inbound QoS 2 ids awaiting PUBREL
 
-	will        *Message // a will waiting for its delay (or the session end)
-	willTimer   *time.Timer
-	expireTimer *time.Timer
+	will *Message  // a will waiting for its delay (or the session end)
+	off  *offState // while disconnected: since when, and its timers
 
 	maxDepth int32 // deepest the queue has been (measurements)
 	nextID   uint16
 	version  byte
 	ended    bool
+	stored   bool // the store holds this session (persistent, Store set)
+}
+
+// offState is what only a disconnected session needs.
+type offState struct {
+	since       time.Time
+	willAt      time.Time // when the will is due (zero: no will waiting)
+	willTimer   *time.Timer
+	expireTimer *time.Timer
 }
 
 type subRecord struct {
@@ -61,6 +69,7 @@ type delivery struct {
 	retain bool
 	dup    bool
 	rel    bool // QoS 2: PUBREC received, PUBREL sent, waiting for PUBCOMP
+	stored bool // the store holds it (OpPutDelivery)
 	id     uint16
 	seq    uint64
 	subIDs []uint32
@@ -68,6 +77,18 @@ type delivery struct {
 	// it can be handed to another member.
 	group, filter string
 }
+
+const (
+	// flagOnline: a connection is attached.
+	flagOnline = 1 << iota
+	// flagMulti: the session may have more than one subscription matching
+	// a topic, so route must merge its matches (set before a second
+	// subscription enters the index, cleared after it left).
+	flagMulti
+)
+
+// shard is the stats shard the session counts in.
+func (s *Session) shard() uint8 { return uint8(s.num % statShards) }
 
 func (b *Broker) newSession(id string, version byte) *Session {
 	return &Session{
@@ -80,14 +101,30 @@ func (b *Broker) newSession(id string, version byte) *Session {
 
 // enqueue adds d to the session's outbound queue, within the queue
 // limits. It never blocks: on a full queue the message is dropped and
-// counted, and enqueue reports false.
-func (s *Session) enqueue(d delivery) bool {
+// counted, and enqueue reports false. stored reports that d went to the
+// store: whoever acknowledges the message must wait for it (ack).
+func (s *Session) enqueue(d delivery) (ok, stored bool) {
 	size := d.msg.size()
 	s.mu.Lock()
-	if s.ended || (s.conn == nil && d.qos == 0 && !s.b.opts.QueueQoS0) || s.queueFull(size) {
+	var why DropReason
+	switch {
+	case s.ended:
+		why = DropSessionEnded
+	case s.conn == nil && d.qos == 0 && !s.b.opts.QueueQoS0:
+		why = DropOffline
+	case s.queueFull(size):
+		why = DropQueueFull
+	}
+	if why != 0 {
 		s.mu.Unlock()
-		s.b.stats.pubDropped.Add(1)
-		return false
+		s.b.dropped(s.shard(), why, s.id, d.msg)
+		return false, false
+	}
+	s.seq++
+	d.seq = s.seq
+	if s.stored && (d.qos > 0 || s.conn == nil) {
+		d.stored = true
+		s.b.commit(Op{Kind: OpPutDelivery, ClientID: s.id, Delivery: d.state()})
 	}
 	s.queue.push(d)
 	s.qbytes += size
@@ -96,25 +133,28 @@ func (s *Session) enqueue(d delivery) bool {
 	}
 	c := s.conn
 	s.mu.Unlock()
-	s.b.stats.queued.Add(1)
-	s.b.stats.queuedBytes.Add(int64(size))
+	s.b.stats.add(s.shard(), statQueued, 1)
+	s.b.stats.add(s.shard(), statQueuedBytes, int64(size))
 	if c != nil {
 		c.notify()
 	}
-	return true
+	return true, d.stored
 }
 
 // takeForSend moves what connection c may send now into out:
 // retransmissions first, then queued messages while the inflight window
-// has room. QoS 1/2 messages get their packet id here.
-func (s *Session) takeForSend(c *conn, out []delivery) []delivery {
+// has room. QoS 1/2 messages get their packet id here. sync reports that
+// a stored QoS 2 message got its packet id: the store must have it
+// before the PUBLISH goes out (syncStore), or a crash could make the
+// message arrive twice under two ids.
+func (s *Session) takeForSend(c *conn, out []delivery) (_ []delivery, sync bool) {
 	if s == nil {
-		return out
+		return out, false
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.conn != c {
-		return out
+		return out, false
 	}
 	for _, id := range s.resend {
 		if d, ok := s.inflight[id]; ok {
@@ -128,33 +168,38 @@ func (s *Session) takeForSend(c *conn, out []delivery) []delivery {
 		d := *s.queue.front()
 		if d.msg.expired(now) {
 			s.popLocked()
-			s.b.stats.pubDropped.Add(1)
+			s.unstoreLocked(&d)
+			s.b.dropped(s.shard(), DropExpired, s.id, d.msg)
 			continue
 		}
 		if d.qos > 0 && len(s.inflight) >= int(c.window) {
 			break
 		}
 		s.popLocked()
-		if d.qos > 0 {
+		if d.qos == 0 {
+			s.unstoreLocked(&d) // an offline QoS 0 message, sent now
+		} else {
 			d.id = s.nextIDLocked()
-			s.seq++
-			d.seq = s.seq
 			if s.inflight == nil {
 				s.inflight = make(map[uint16]delivery)
 			}
 			s.inflight[d.id] = d
+			if d.qos == 2 && d.stored {
+				s.b.commit(Op{Kind: OpPutDelivery, ClientID: s.id, Delivery: d.state()})
+				sync = true
+			}
 		}
 		out = append(out, d)
 	}
-	return out
+	return out, sync
 }
 
 func (s *Session) popLocked() {
 	d := s.queue.pop()
 	size := d.msg.size()
 	s.qbytes -= size
-	s.b.stats.queued.Add(-1)
-	s.b.stats.queuedBytes.Add(-int64(size))
+	s.b.stats.add(s.shard(), statQueued, -1)
+	s.b.stats.add(s.shard(), statQueuedBytes, -int64(size))
 }
 
 // nextIDLocked returns a packet id not in use by the inflight window
@@ -171,11 +216,34 @@ func (s *Session) nextIDLocked() uint16 {
 	}
 }
 
+// acknowledged completes inflight message id on PUBACK (qos 1) or
+// PUBCOMP (qos 2, after PUBREC), in one hold of the lock; an id in
+// another state is ignored.
+func (s *Session) acknowledged(id uint16, qos byte) {
+	s.mu.Lock()
+	d, ok := s.inflight[id]
+	if !ok || d.qos != qos || (qos == 2 && !d.rel) {
+		s.mu.Unlock()
+		return
+	}
+	s.unstoreLocked(&d)
+	delete(s.inflight, id)
+	c := s.conn
+	more := s.queue.len() > 0
+	s.mu.Unlock()
+	if c != nil && more {
+		c.notify()
+	}
+}
+
 // complete removes an inflight message (acknowledged, or dropped as if
 // delivered) and wakes the writer if queued messages wait for room.
 func (s *Session) complete(id uint16) {
 	s.mu.Lock()
-	delete(s.inflight, id)
+	if d, ok := s.inflight[id]; ok {
+		s.unstoreLocked(&d)
+		delete(s.inflight, id)
+	}
 	c := s.conn
 	more := s.queue.len() > 0
 	s.mu.Unlock()
@@ -186,13 +254,15 @@ func (s *Session) complete(id uint16) {
 
 // stopTimersLocked stops the will and expiry timers.
 func (s *Session) stopTimersLocked() {
-	if s.willTimer != nil {
-		s.willTimer.Stop()
-		s.willTimer = nil
-	}
-	if s.expireTimer != nil {
-		s.expireTimer.Stop()
-		s.expireTimer = nil
+	if o := s.off; o != nil {
+		if o.willTimer != nil {
+			o.willTimer.Stop()
+			o.willTimer = nil
+		}
+		if o.expireTimer != nil {
+			o.expireTimer.Stop()
+			o.expireTimer = nil
+		}
 	}
 }
 
@@ -205,21 +275,23 @@ func (s *Session) takeSharedLocked() []delivery {
 		if d.group == "" {
 			return false
 		}
+		s.unstoreLocked(d)
 		out = append(out, *d)
 		size := d.msg.size()
 		s.qbytes -= size
-		s.b.stats.queued.Add(-1)
-		s.b.stats.queuedBytes.Add(-int64(size))
+		s.b.stats.add(s.shard(), statQueued, -1)
+		s.b.stats.add(s.shard(), statQueuedBytes, -int64(size))
 		return true
 	})
 	var ids []delivery
 	for id, d := range s.inflight {
 		if d.group != "" && !d.rel {
+			s.unstoreLocked(&d)
 			ids = append(ids, d)
 			delete(s.inflight, id)
 		}
 	}
-	slices.SortFunc(ids, func(a, b delivery) int { return int(a.seq - b.seq) })
+	slices.SortFunc(ids, func(a, b delivery) int { return cmpSeq(a.seq, b.seq) })
 	for _, d := range ids {
 		d.id, d.dup = 0, false
 		out = append(out, d)
@@ -235,9 +307,10 @@ func (s *Session) dropQoS0Locked() {
 		}
 		size := d.msg.size()
 		s.qbytes -= size
-		s.b.stats.queued.Add(-1)
-		s.b.stats.queuedBytes.Add(-int64(size))
-		s.b.stats.pubDropped.Add(1)
+		s.b.stats.add(s.shard(), statQueued, -1)
+		s.b.stats.add(s.shard(), statQueuedBytes, -int64(size))
+		s.unstoreLocked(d)
+		s.b.dropped(s.shard(), DropOffline, s.id, d.msg)
 		return true
 	})
 }
@@ -355,12 +428,17 @@ func (b *Broker) attach(c *conn, clientID string, clean bool, expiry uint32) (*S
 		}
 		s.mu.Lock()
 		s.stopTimersLocked()
+		s.off = nil
 		s.will = nil // a new connection before the will delay: no will [MQTT-3.1.3-9]
 		s.conn = c
 		s.version = c.version
 		s.expiry = expiry
-		s.online.Store(true)
-		s.info.Store(&c.info)
+		s.flags.Or(flagOnline)
+		if c.trusted {
+			s.info.Store(nil)
+		} else {
+			s.info.Store(&c.info)
+		}
 		// Retransmit unacknowledged PUBLISH and PUBREL in their original
 		// order [MQTT-4.4.0-1], [MQTT-4.6.0-1].
 		s.resend = s.resend[:0]
@@ -368,18 +446,11 @@ func (b *Broker) attach(c *conn, clientID string, clean bool, expiry uint32) (*S
 		for _, d := range s.inflight {
 			ids = append(ids, d)
 		}
-		slices.SortFunc(ids, func(a, b delivery) int {
-			switch {
-			case a.seq < b.seq:
-				return -1
-			case a.seq > b.seq:
-				return 1
-			}
-			return 0
-		})
+		slices.SortFunc(ids, func(a, b delivery) int { return cmpSeq(a.seq, b.seq) })
 		for _, d := range ids {
 			s.resend = append(s.resend, d.id)
 		}
+		s.saveLocked()
 		s.mu.Unlock()
 		b.mu.Unlock()
 		return s, present
@@ -390,7 +461,10 @@ func (b *Broker) attach(c *conn, clientID string, clean bool, expiry uint32) (*S
 // published or scheduled, shared-subscription messages the client did
 // not acknowledge go to other members, and the session ends now or gets
 // its expiry timer.
-func (b *Broker) detach(c *conn) {
+func (b *Broker) detach(c *conn, err error) {
+	if b.opts.Hooks.OnDisconnect != nil {
+		b.emit(hookEvent{kind: evDisconnect, info: c.info, err: c.endError(err)})
+	}
 	s := c.sess
 	will := c.will
 	if c.normalClose {
@@ -408,19 +482,22 @@ func (b *Broker) detach(c *conn) {
 		return
 	}
 	s.conn = nil
-	s.online.Store(false)
+	s.flags.And(^uint32(flagOnline))
 	s.resend = s.resend[:0]
 	expiry := s.expiry
 	if expiry == neverExpire && b.opts.PersistentClientExpiration > 0 {
 		expiry = uint32(min(b.opts.PersistentClientExpiration/time.Second, neverExpire-1))
 	}
+	off := &offState{since: time.Now()}
+	s.off = off
 	var now *Message
-	if will != nil {
+	if will != nil && b.ctx.Err() == nil { // no wills on shutdown, now or after a restart
 		if c.willDelay == 0 || expiry == 0 {
 			now = will
 		} else {
 			s.will = will
-			s.willTimer = time.AfterFunc(time.Duration(c.willDelay)*time.Second, func() { b.fireWill(s) })
+			off.willAt = off.since.Add(time.Duration(c.willDelay) * time.Second)
+			off.willTimer = time.AfterFunc(time.Duration(c.willDelay)*time.Second, func() { b.fireWill(s) })
 		}
 	}
 	shared := s.takeSharedLocked()
@@ -428,8 +505,9 @@ func (b *Broker) detach(c *conn) {
 		s.dropQoS0Locked() // QoS 0 is not kept for offline sessions
 	}
 	if expiry != 0 && expiry != neverExpire {
-		s.expireTimer = time.AfterFunc(time.Duration(expiry)*time.Second, func() { b.expireSession(s, false) })
+		off.expireTimer = time.AfterFunc(time.Duration(expiry)*time.Second, func() { b.expireSession(s, false) })
 	}
+	s.saveLocked()
 	s.mu.Unlock()
 	if now != nil {
 		b.publishWill(now)
@@ -479,23 +557,20 @@ func (b *Broker) endSession(s *Session) {
 	subs := s.subs
 	s.subs = nil
 	shared := s.takeSharedLocked()
-	dropped := s.queue.len()
 	s.queue.each(func(d *delivery) {
-		b.stats.queued.Add(-1)
-		b.stats.queuedBytes.Add(-int64(d.msg.size()))
+		b.stats.add(s.shard(), statQueued, -1)
+		b.stats.add(s.shard(), statQueuedBytes, -int64(d.msg.size()))
+		b.dropped(s.shard(), DropSessionEnded, s.id, d.msg)
 	})
 	s.queue.reset()
 	s.qbytes = 0
 	s.inflight = nil
 	s.inQoS2 = nil
+	s.saveLocked() // removes it from the store
 	s.mu.Unlock()
-	if dropped > 0 {
-		b.stats.pubDropped.Add(int64(dropped))
-	}
 	for _, r := range subs {
 		b.index.Unsubscribe(s, r.Filter, r.Group)
 	}
-	b.store.DeleteSession(s.id)
 	if will != nil {
 		b.publishWill(will)
 	}
@@ -510,22 +585,12 @@ func (b *Broker) fireWill(s *Session) {
 	s.mu.Lock()
 	w := s.will
 	s.will = nil
+	if w != nil {
+		s.saveLocked()
+	}
 	s.mu.Unlock()
 	if w != nil {
 		b.publishWill(w)
-	}
-}
-
-// saveSession hands the session's subscriptions to the store.
-func (b *Broker) saveSession(s *Session) {
-	s.mu.Lock()
-	st := SessionState{ClientID: s.id, Expiry: s.expiry, Subscriptions: make([]SubscriptionState, 0, len(s.subs))}
-	for f, r := range s.subs {
-		st.Subscriptions = append(st.Subscriptions, SubscriptionState{Filter: f, Options: r.Options})
-	}
-	s.mu.Unlock()
-	if err := b.store.SaveSession(st); err != nil {
-		b.log.Error("saving session failed", "client", s.id, "err", err)
 	}
 }
 

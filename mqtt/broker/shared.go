@@ -7,8 +7,9 @@ import (
 // deliverShared gives m to one member of a shared subscription
 // (members: one (Group, Filter) run from topic.Partition), round robin,
 // preferring members that are connected and skipping exclude. If the
-// chosen member's queue is full the next one is tried.
-func (b *Broker) deliverShared(m *Message, members []topic.Subscription[*Session], exclude *Session) bool {
+// chosen member's queue is full the next one is tried. stored: see
+// Session.enqueue.
+func (b *Broker) deliverShared(m *Message, members []topic.Subscription[*Session], exclude *Session) (ok, stored bool) {
 	key := members[0].Group + "\x00" + members[0].Filter
 	b.shareMu.Lock()
 	start := b.shareNext[key]
@@ -19,7 +20,7 @@ func (b *Broker) deliverShared(m *Message, members []topic.Subscription[*Session
 		for i := uint32(0); i < n; i++ {
 			sub := members[(start+i)%n]
 			s := sub.Subscriber
-			if s == exclude || (pass == 0 && !s.online.Load()) {
+			if s == exclude || (pass == 0 && s.flags.Load()&flagOnline == 0) || !b.canRead(s, m.Topic) {
 				continue
 			}
 			d := delivery{msg: m, qos: min(m.QoS, sub.Options.QoS), group: sub.Group, filter: sub.Filter}
@@ -29,12 +30,12 @@ func (b *Broker) deliverShared(m *Message, members []topic.Subscription[*Session
 			if sub.Options.Identifier != 0 {
 				d.subIDs = []uint32{sub.Options.Identifier}
 			}
-			if s.enqueue(d) {
-				return true
+			if ok, stored := s.enqueue(d); ok {
+				return true, stored
 			}
 		}
 	}
-	return false
+	return false, false
 }
 
 // redistribute hands the shared-subscription messages a member did not
@@ -53,8 +54,10 @@ func (b *Broker) redistribute(from *Session, ds []delivery) {
 				members = append(members, s)
 			}
 		}
-		if len(members) > 0 && b.deliverShared(d.msg, members, from) {
-			continue
+		if len(members) > 0 {
+			if ok, _ := b.deliverShared(d.msg, members, from); ok {
+				continue
+			}
 		}
 		d.id, d.dup = 0, false
 		from.enqueue(d) // counts a drop itself

@@ -48,6 +48,11 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 			opts.RetainAsPublished = sub.RetainAsPublished
 			opts.RetainHandling = sub.RetainHandling
 		}
+		s.mu.Lock()
+		if _, again := s.subs[sub.Filter]; !again && len(s.subs) > 0 {
+			s.flags.Or(flagMulti) // before the index has the second one (route)
+		}
+		s.mu.Unlock()
 		existed := b.index.Subscribe(topic.Subscription[*Session]{Subscriber: s, Filter: inner, Group: group, Options: opts})
 		s.mu.Lock()
 		ended := s.ended
@@ -69,6 +74,9 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 		}
 		codes[i] = packet.ReasonCode(opts.QoS) // [MQTT-3.9.3-1]
 		b.log.Info(c.clientID + " " + strconv.Itoa(int(opts.QoS)) + " " + sub.Filter)
+		if b.opts.Hooks.OnSubscribe != nil {
+			b.emit(hookEvent{kind: evSubscribe, info: c.info, filter: sub.Filter, opts: opts})
+		}
 		// Retained messages are not sent for shared subscriptions
 		// [MQTT-3.8.4-?] (MQTT 5 §4.8.2), and per Retain Handling
 		// [MQTT-3.3.1-9], [MQTT-3.3.1-10], [MQTT-3.3.1-11].
@@ -94,21 +102,16 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 // filter, with the retain flag set [MQTT-3.3.1-8] (3.1.1: [MQTT-3.3.1-8] too).
 func (b *Broker) matchRetained(out []delivery, s *Session, filter string, opts topic.Options) []delivery {
 	now := time.Now()
-	info := s.info.Load()
-	b.store.MatchRetained(filter, func(m *Message) bool {
-		if m.expired(now) {
-			return true
-		}
-		if b.authz != nil && !b.authz.CanRead(context.Background(), *info, m.Topic) {
-			return true
+	for _, m := range b.retained.match(nil, filter) {
+		if m.expired(now) || !b.canRead(s, m.Topic) {
+			continue
 		}
 		d := delivery{msg: m, qos: min(m.QoS, opts.QoS), retain: true}
 		if opts.Identifier != 0 {
 			d.subIDs = []uint32{opts.Identifier}
 		}
 		out = append(out, d)
-		return true
-	})
+	}
 	return out
 }
 
@@ -124,11 +127,17 @@ func (c *conn) handleUnsubscribe(p *packet.Unsubscribe) error {
 		}
 		if b.index.Unsubscribe(s, inner, group) {
 			codes[i] = packet.Success
+			if b.opts.Hooks.OnUnsubscribe != nil {
+				b.emit(hookEvent{kind: evUnsubscribe, info: c.info, filter: f})
+			}
 		} else {
 			codes[i] = packet.NoSubscriptionExisted
 		}
 		s.mu.Lock()
 		delete(s.subs, f)
+		if len(s.subs) <= 1 {
+			s.flags.And(^uint32(flagMulti)) // after the index let go of the other one
+		}
 		s.mu.Unlock()
 		b.log.Info(c.clientID + " " + f + " (unsubscribe)")
 	}

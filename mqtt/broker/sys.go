@@ -4,24 +4,8 @@ import (
 	"math"
 	"runtime"
 	"strconv"
-	"sync/atomic"
 	"time"
 )
-
-// stats are the counters behind $SYS; all are updated atomically.
-type stats struct {
-	bytesRecv, bytesSent       atomic.Int64
-	msgsRecv, msgsSent         atomic.Int64 // all MQTT packets
-	pubRecv, pubSent           atomic.Int64
-	pubDropped                 atomic.Int64
-	pubBytesRecv, pubBytesSent atomic.Int64
-	connections                atomic.Int64 // accepted sockets, ever
-	sockets                    atomic.Int64 // open sockets
-	clientsConnected           atomic.Int64
-	clientsMax                 atomic.Int64
-	expired                    atomic.Int64
-	queued, queuedBytes        atomic.Int64
-}
 
 // loadAvg is one exponentially damped per-minute rate, as Mosquitto's
 // $SYS/broker/load/... values.
@@ -62,49 +46,47 @@ func (b *Broker) sysLoop() {
 }
 
 func (b *Broker) publishSys(last map[string]string, loads *[9]loadAvg, heapMax *uint64, interval time.Duration) {
-	st := &b.stats
-	b.mu.Lock()
-	total := int64(len(b.sessions))
-	b.mu.Unlock()
-	connected := st.clientsConnected.Load()
-	disconnected := max(total-connected, 0)
+	st := b.Stats()
+	disconnected := max(st.ClientsTotal-st.ClientsConnected, 0)
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	*heapMax = max(*heapMax, ms.HeapAlloc)
+	pubRecv := st.PublishReceived[0] + st.PublishReceived[1] + st.PublishReceived[2]
+	pubSent := st.PublishSent[0] + st.PublishSent[1] + st.PublishSent[2]
 
 	i64 := func(n int64) string { return strconv.FormatInt(n, 10) }
 	vals := []struct{ topic, value string }{
 		{"version", b.opts.Version},
-		{"uptime", strconv.FormatInt(int64(time.Since(b.start)/time.Second), 10) + " seconds"},
-		{"clients/total", i64(total)},
-		{"clients/connected", i64(connected)},
-		{"clients/active", i64(connected)},
+		{"uptime", strconv.FormatInt(int64(st.Uptime/time.Second), 10) + " seconds"},
+		{"clients/total", i64(st.ClientsTotal)},
+		{"clients/connected", i64(st.ClientsConnected)},
+		{"clients/active", i64(st.ClientsConnected)},
 		{"clients/disconnected", i64(disconnected)},
 		{"clients/inactive", i64(disconnected)},
-		{"clients/expired", i64(st.expired.Load())},
-		{"clients/maximum", i64(st.clientsMax.Load())},
-		{"messages/received", i64(st.msgsRecv.Load())},
-		{"messages/sent", i64(st.msgsSent.Load())},
-		{"messages/stored", i64(st.queued.Load() + int64(b.store.RetainedCount()))},
-		{"store/messages/count", i64(st.queued.Load() + int64(b.store.RetainedCount()))},
-		{"store/messages/bytes", i64(st.queuedBytes.Load())},
-		{"subscriptions/count", strconv.Itoa(b.index.Count())},
-		{"shared_subscriptions/count", strconv.Itoa(b.index.SharedCount())},
-		{"retained messages/count", strconv.Itoa(b.store.RetainedCount())},
+		{"clients/expired", i64(st.ClientsExpired)},
+		{"clients/maximum", i64(st.ClientsMaximum)},
+		{"messages/received", i64(st.PacketsReceived)},
+		{"messages/sent", i64(st.PacketsSent)},
+		{"messages/stored", i64(st.Queued + st.Retained)},
+		{"store/messages/count", i64(st.Queued + st.Retained)},
+		{"store/messages/bytes", i64(st.QueuedBytes)},
+		{"subscriptions/count", i64(st.Subscriptions)},
+		{"shared_subscriptions/count", i64(st.SharedSubs)},
+		{"retained messages/count", i64(st.Retained)},
 		{"heap/current", strconv.FormatUint(ms.HeapAlloc, 10)},
 		{"heap/maximum", strconv.FormatUint(*heapMax, 10)},
-		{"publish/messages/dropped", i64(st.pubDropped.Load())},
-		{"publish/messages/received", i64(st.pubRecv.Load())},
-		{"publish/messages/sent", i64(st.pubSent.Load())},
-		{"publish/bytes/received", i64(st.pubBytesRecv.Load())},
-		{"publish/bytes/sent", i64(st.pubBytesSent.Load())},
-		{"bytes/received", i64(st.bytesRecv.Load())},
-		{"bytes/sent", i64(st.bytesSent.Load())},
+		{"publish/messages/dropped", i64(st.DroppedTotal)},
+		{"publish/messages/received", i64(pubRecv)},
+		{"publish/messages/sent", i64(pubSent)},
+		{"publish/bytes/received", i64(st.PayloadReceived)},
+		{"publish/bytes/sent", i64(st.PayloadSent)},
+		{"bytes/received", i64(st.BytesReceived)},
+		{"bytes/sent", i64(st.BytesSent)},
 	}
 	loadNames := [9]string{"messages/received", "messages/sent", "publish/dropped", "publish/received",
 		"publish/sent", "bytes/received", "bytes/sent", "sockets", "connections"}
-	loadTotals := [9]int64{st.msgsRecv.Load(), st.msgsSent.Load(), st.pubDropped.Load(), st.pubRecv.Load(),
-		st.pubSent.Load(), st.bytesRecv.Load(), st.bytesSent.Load(), st.connections.Load(), st.connections.Load()}
+	loadTotals := [9]int64{st.PacketsReceived, st.PacketsSent, st.DroppedTotal, pubRecv,
+		pubSent, st.BytesReceived, st.BytesSent, st.Connections, st.Connections}
 	first := len(last) == 0
 	for i := range loads {
 		if first {

@@ -32,7 +32,7 @@ func (b *Broker) publishWill(w *Message) {
 			return
 		}
 	}
-	b.stats.pubRecv.Add(1)
+	b.stats.add(0, statPubRecv0+statKind(m.QoS&3), 1)
 	if m.Retain {
 		b.retain(&m)
 	}

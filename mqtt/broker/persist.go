@@ -1,0 +1,355 @@
+package broker
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/mqttkit/mqtt/mqtt/packet"
+	"github.com/mqttkit/mqtt/mqtt/topic"
+)
+
+// Persistence: what the broker tells its Store, when, and how it starts
+// again from a Snapshot. Nothing here runs without Options.Store.
+//
+// A session is stored (Session.stored) while it is persistent: Session
+// Expiry Interval above 0, or 3.x clean session 0. Its state (OpPutSession)
+// is written at CONNECT, on SUBSCRIBE/UNSUBSCRIBE, on DISCONNECT and when
+// the connection ends; every QoS 1/2 message queued for it (and QoS 0
+// queued while it is offline) is written when queued (OpPutDelivery) and
+// removed when acknowledged, expired or dropped; a QoS 2 message's packet
+// id is written before its PUBLISH is sent, its PUBREC when it arrives;
+// inbound QoS 2 packet ids are written before PUBREC and removed before
+// PUBCOMP. The operations are committed under Session.mu, so the store
+// sees each session's changes in the order they happened.
+//
+// Acknowledgements wait for the disk: a PUBLISH whose handling wrote
+// anything (a retained message, a delivery to a stored session, an
+// inbound QoS 2 id) is answered only once a barrier committed after
+// those writes is durable (ackDurable); acknowledgements behind it on the
+// same connection wait too, so they keep their order [MQTT-4.6.0-2].
+// Messages with no durable effect and QoS 0 never wait.
+
+// commit hands operations to the store, which orders them after every
+// earlier commit. It never waits.
+func (b *Broker) commit(ops ...Op) {
+	b.store.Commit(ops, b.commitDone)
+}
+
+// commitDone notes a store failure; the next barrier's done reports it to
+// the connections waiting on it.
+func (b *Broker) commitDone(err error) {
+	if err != nil {
+		b.storeFailed(err)
+	} else if b.storeErr.Load() && b.storeErr.CompareAndSwap(true, false) {
+		b.log.Info("store: writing works again")
+	}
+}
+
+func (b *Broker) storeFailed(err error) {
+	if b.storeErr.Swap(true) {
+		return
+	}
+	b.log.Error("store: writing failed; messages that must be stored are refused until it works again", "err", err)
+}
+
+// syncStore waits until everything committed so far is durable.
+func (b *Broker) syncStore() error {
+	if b.store == nil {
+		return nil
+	}
+	done := make(chan error, 1)
+	b.store.Commit(nil, func(err error) { done <- err })
+	return <-done
+}
+
+// state is the stored form of a delivery.
+func (d *delivery) state() *DeliveryState {
+	return &DeliveryState{Seq: d.seq, Message: d.msg, QoS: d.qos, Retain: d.retain, Dup: d.dup, PacketID: d.id,
+		Released: d.rel, SubIDs: d.subIDs, Group: d.group, Filter: d.filter}
+}
+
+// unstoreLocked removes d from the store, if it is there.
+func (s *Session) unstoreLocked(d *delivery) {
+	if d.stored {
+		d.stored = false
+		s.b.commit(Op{Kind: OpDeleteDelivery, ClientID: s.id, Seq: d.seq})
+	}
+}
+
+// saveLocked writes the session's state to the store, or removes it once
+// the session is no longer persistent.
+func (s *Session) saveLocked() {
+	b := s.b
+	if b.store == nil {
+		return
+	}
+	if s.expiry == 0 || s.ended {
+		if s.stored {
+			s.stored = false
+			b.commit(Op{Kind: OpDeleteSession, ClientID: s.id})
+		}
+		return
+	}
+	s.stored = true
+	st := &SessionState{ClientID: s.id, ProtocolVersion: s.version, Expiry: s.expiry,
+		Subscriptions: make([]SubscriptionState, 0, len(s.subs))}
+	if i := s.info.Load(); i != nil {
+		st.Username, st.HasUsername = i.Username, i.HasUsername
+	}
+	for f, r := range s.subs {
+		st.Subscriptions = append(st.Subscriptions, SubscriptionState{Filter: f, Options: r.Options})
+	}
+	slices.SortFunc(st.Subscriptions, func(a, b SubscriptionState) int { return cmpString(a.Filter, b.Filter) })
+	if s.conn != nil {
+		// A crash ends this connection without a word: its will goes out
+		// (after its delay) when the broker is back.
+		st.Will, st.WillDelay = s.conn.will, s.conn.willDelay
+	} else if s.off != nil {
+		st.DisconnectedAt = s.off.since
+		if s.will != nil {
+			st.Will, st.WillAt = s.will, s.off.willAt
+		}
+	}
+	b.commit(Op{Kind: OpPutSession, Session: st})
+}
+
+// saveSession writes s's state after a change of its subscriptions.
+func (b *Broker) saveSession(s *Session) {
+	if b.store == nil {
+		return
+	}
+	s.mu.Lock()
+	s.saveLocked()
+	s.mu.Unlock()
+}
+
+// ackQueue holds a connection's acknowledgements while a durable write
+// they depend on is under way, so they go out in order once it is done.
+// Guarded by conn.mu.
+type ackQueue struct {
+	entries []ackEntry
+	base    uint64 // seq of entries[0]
+}
+
+type ackEntry struct {
+	cp    ctrlPacket
+	wait  bool // waiting for its barrier
+	error bool // its barrier failed: refuse instead of acknowledging
+}
+
+// ack queues an acknowledgement of an inbound message. With durable set
+// it goes out only once everything committed so far is on disk; either
+// way it stays behind acknowledgements that wait.
+func (c *conn) ack(cp ctrlPacket, durable bool) {
+	if !durable {
+		c.mu.Lock()
+		if c.acks == nil || len(c.acks.entries) == 0 {
+			c.mu.Unlock()
+			c.queue(cp)
+			return
+		}
+		c.acks.entries = append(c.acks.entries, ackEntry{cp: cp})
+		c.mu.Unlock()
+		return
+	}
+	c.mu.Lock()
+	if c.acks == nil {
+		c.acks = &ackQueue{}
+	}
+	q := c.acks
+	seq := q.base + uint64(len(q.entries))
+	q.entries = append(q.entries, ackEntry{cp: cp, wait: true})
+	c.mu.Unlock()
+	c.b.store.Commit(nil, func(err error) { c.acked(seq, err) })
+}
+
+// acked releases the acknowledgement seq (its barrier is done) and every
+// ready one behind it.
+func (c *conn) acked(seq uint64, err error) {
+	if err != nil {
+		c.b.storeFailed(err)
+	}
+	c.mu.Lock()
+	q := c.acks
+	if i := seq - q.base; i < uint64(len(q.entries)) {
+		q.entries[i].wait = false
+		q.entries[i].error = err != nil
+	}
+	n := 0
+	for n < len(q.entries) && !q.entries[n].wait {
+		e := q.entries[n]
+		if e.error {
+			e.cp = c.refusal(e.cp)
+		}
+		if e.cp.p != nil || e.cp.first != 0 {
+			if !c.closing {
+				c.ctrl = append(c.ctrl, e.cp)
+			}
+		}
+		n++
+	}
+	q.entries = append(q.entries[:0], q.entries[n:]...)
+	q.base += uint64(n)
+	c.mu.Unlock()
+	if n > 0 {
+		c.notify()
+	}
+}
+
+// refusal turns an acknowledgement whose message could not be stored
+// into MQTT 5 PUBACK/PUBREC 0x97 Quota exceeded; a 3.x client gets none
+// (it will send the message again).
+func (c *conn) refusal(cp ctrlPacket) ctrlPacket {
+	id := cp.id
+	first := cp.first
+	if cp.p != nil {
+		switch p := cp.p.(type) {
+		case *packet.Puback:
+			id, first = p.PacketID, 0x40
+		case *packet.Pubrec:
+			id, first = p.PacketID, 0x50
+		default:
+			return cp
+		}
+	}
+	if c.version != packet.V5 {
+		c.b.log.Warn("message from " + c.clientID + " not acknowledged: it could not be stored")
+		return ctrlPacket{}
+	}
+	switch first {
+	case 0x40:
+		return ctrlPacket{p: &packet.Puback{PacketID: id, ReasonCode: packet.QuotaExceeded}}
+	case 0x50:
+		return ctrlPacket{p: &packet.Pubrec{PacketID: id, ReasonCode: packet.QuotaExceeded}}
+	}
+	return cp
+}
+
+// restore rebuilds retained messages and persistent sessions from the
+// store when New starts the broker: offline sessions with their
+// subscriptions in the index, their queues in order and their inflight
+// messages (resent on reconnect), inbound QoS 2 ids, expiry timers that
+// count the downtime, and pending wills.
+func (b *Broker) restore() error {
+	snap, err := b.store.Load()
+	if err != nil {
+		return fmt.Errorf("broker: loading the store: %w", err)
+	}
+	now := time.Now()
+	for _, m := range snap.Retained {
+		if !m.expired(now) {
+			b.retained.set(m)
+		}
+	}
+	var expired []*Session
+	var wills []*Message
+	for _, st := range snap.Sessions {
+		s := b.newSession(st.ClientID, st.ProtocolVersion)
+		s.expiry = st.Expiry
+		s.stored = true
+		s.info.Store(&ClientInfo{ClientID: st.ClientID, Username: st.Username, HasUsername: st.HasUsername, ProtocolVersion: st.ProtocolVersion})
+		for _, sub := range st.Subscriptions {
+			group, inner, shared, err := topic.ParseShared(sub.Filter)
+			if err == nil && !shared {
+				err = topic.ValidateFilter(inner)
+			}
+			if err != nil {
+				return fmt.Errorf("broker: store: session %q: subscription %q: %v", st.ClientID, sub.Filter, err)
+			}
+			b.index.Subscribe(topic.Subscription[*Session]{Subscriber: s, Filter: inner, Group: group, Options: sub.Options})
+			if s.subs == nil {
+				s.subs = make(map[string]subRecord)
+			}
+			s.subs[sub.Filter] = subRecord{Group: group, Filter: inner, Options: sub.Options}
+		}
+		if len(s.subs) > 1 {
+			s.flags.Or(flagMulti)
+		}
+		for _, ds := range st.Deliveries {
+			d := delivery{msg: ds.Message, qos: ds.QoS, retain: ds.Retain, dup: ds.Dup, rel: ds.Released, stored: true,
+				id: ds.PacketID, seq: ds.Seq, subIDs: ds.SubIDs, group: ds.Group, filter: ds.Filter}
+			s.seq = max(s.seq, d.seq)
+			if d.id != 0 {
+				if s.inflight == nil {
+					s.inflight = make(map[uint16]delivery)
+				}
+				s.inflight[d.id] = d
+				continue
+			}
+			if d.msg == nil {
+				continue
+			}
+			s.queue.push(d)
+			s.qbytes += d.msg.size()
+			b.stats.add(s.shard(), statQueued, 1)
+			b.stats.add(s.shard(), statQueuedBytes, int64(d.msg.size()))
+		}
+		for _, id := range st.Inbound {
+			if s.inQoS2 == nil {
+				s.inQoS2 = make(map[uint16]struct{})
+			}
+			s.inQoS2[id] = struct{}{}
+		}
+		since := st.DisconnectedAt
+		s.off = &offState{since: since}
+		if since.IsZero() {
+			// Connected when the broker stopped without a word: offline
+			// from now, and its will is due after its delay.
+			s.off.since = now
+			if st.Will != nil {
+				st.WillAt = now.Add(time.Duration(st.WillDelay) * time.Second)
+			}
+		}
+		if st.Will != nil {
+			if !st.WillAt.After(now) {
+				wills = append(wills, st.Will)
+			} else {
+				s.will, s.off.willAt = st.Will, st.WillAt
+				s.off.willTimer = time.AfterFunc(st.WillAt.Sub(now), func() { b.fireWill(s) })
+			}
+		}
+		b.sessions[s.id] = s
+		if left, ok := b.expiryLeft(s.expiry, s.off.since, now); ok {
+			if left <= 0 {
+				expired = append(expired, s)
+			} else {
+				s.off.expireTimer = time.AfterFunc(left, func() { b.expireSession(s, false) })
+			}
+		}
+	}
+	for _, s := range expired {
+		b.expireSession(s, false)
+	}
+	for _, w := range wills {
+		b.publishWill(w)
+	}
+	if len(snap.Sessions) > 0 || len(snap.Retained) > 0 {
+		b.log.Info(fmt.Sprintf("Restored %d retained messages and %d sessions from the store.", len(snap.Retained), len(snap.Sessions)))
+	}
+	return nil
+}
+
+// expiryLeft is how long an offline session with this Session Expiry
+// Interval, offline since since, has left; ok is false when it never
+// expires. PersistentClientExpiration applies to "never".
+func (b *Broker) expiryLeft(expiry uint32, since, now time.Time) (left time.Duration, ok bool) {
+	d := time.Duration(expiry) * time.Second
+	if expiry == neverExpire {
+		if b.opts.PersistentClientExpiration <= 0 {
+			return 0, false
+		}
+		d = b.opts.PersistentClientExpiration
+	}
+	return d - now.Sub(since), true
+}
+
+func cmpSeq(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,290 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mqttkit/mqtt/mqtt/packet"
+)
+
+// startBrokerStore runs a broker on the given store.
+func startBrokerStore(t *testing.T, st Store, mod func(*Options)) (*Broker, string) {
+	t.Helper()
+	return startBroker(t, func(o *Options) {
+		o.Store = st
+		if mod != nil {
+			mod(o)
+		}
+	})
+}
+
+// crashCopy is what a store holds at this moment, in a new MemoryStore:
+// the state a crash would leave behind (Close would still write the
+// sessions' disconnections).
+func crashCopy(t *testing.T, st *MemoryStore) *MemoryStore {
+	t.Helper()
+	snap, err := st.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := NewMemoryStore()
+	var ops []Op
+	for _, m := range snap.Retained {
+		ops = append(ops, Op{Kind: OpSetRetained, Message: m})
+	}
+	for _, s := range snap.Sessions {
+		ops = append(ops, Op{Kind: OpPutSession, Session: s})
+		for _, d := range s.Deliveries {
+			ops = append(ops, Op{Kind: OpPutDelivery, ClientID: s.ClientID, Delivery: d})
+		}
+		for _, id := range s.Inbound {
+			ops = append(ops, Op{Kind: OpPutInbound, ClientID: s.ClientID, PacketID: id})
+		}
+	}
+	out.Commit(ops, nil)
+	return out
+}
+
+// Everything a persistent session holds comes back after a restart:
+// subscriptions that match without re-subscribing, the queue in order,
+// inflight messages resent with DUP under their packet ids, retained
+// messages, and inbound QoS 2 ids (exactly once across the restart).
+func TestRestoreSessionsAndRetained(t *testing.T) {
+	st := NewMemoryStore()
+	b1, addr := startBrokerStore(t, st, nil)
+
+	dev := dialRaw(t, addr, packet.V311)
+	dev.Connect(&packet.Connect{ClientID: "dev", KeepAlive: 30})
+	dev.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "q/#", QoS: 1})
+	dev.NC.Close()
+	waitOffline(t, b1, "dev")
+
+	inf := dialRaw(t, addr, packet.V5)
+	inf.Connect(&packet.Connect{ClientID: "inf", Properties: packet.Properties{SessionExpiry: 3600, HasSessionExpiry: true}})
+	inf.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "i", QoS: 2})
+
+	pub := dialRaw(t, addr, packet.V311)
+	pub.Connect(&packet.Connect{ClientID: "pub", KeepAlive: 30})
+	for i := range 10 {
+		pub.Send(&packet.Publish{Topic: "q/x", QoS: 1, PacketID: uint16(i + 1), Payload: fmt.Appendf(nil, "m%d", i)})
+		pub.Recv()
+	}
+	pub.Send(&packet.Publish{Topic: "cfg/a", QoS: 1, PacketID: 20, Retain: true, Payload: []byte("conf")})
+	pub.Recv()
+	pub.Send(&packet.Publish{Topic: "i", QoS: 2, PacketID: 30, Payload: []byte("two")})
+	if _, ok := pub.Recv().(*packet.Pubrec); !ok {
+		t.Fatal("want PUBREC")
+	}
+	got := inf.RecvPublish() // inflight to inf, not acknowledged
+	if got.QoS != 2 || got.PacketID == 0 {
+		t.Fatalf("inf got %+v", got)
+	}
+	pub.NC.Close()
+	inf.NC.Close()
+	waitOffline(t, b1, "pub")
+	waitOffline(t, b1, "inf")
+	b1.Close()
+
+	b2, addr2 := startBrokerStore(t, st, nil)
+	if n := b2.Stats().Retained; n != 1 {
+		t.Fatalf("retained after restart: %d", n)
+	}
+	dev = dialRaw(t, addr2, packet.V311)
+	if ack := dev.Connect(&packet.Connect{ClientID: "dev", KeepAlive: 30}); !ack.SessionPresent {
+		t.Fatal("dev: no session present after restart")
+	}
+	for i := range 10 {
+		p := dev.RecvPublish()
+		if string(p.Payload) != fmt.Sprintf("m%d", i) || p.QoS != 1 {
+			t.Fatalf("message %d: %+v", i, p)
+		}
+		dev.Send(&packet.Puback{PacketID: p.PacketID})
+	}
+	// The subscription matches new messages without a new SUBSCRIBE.
+	pub = dialRaw(t, addr2, packet.V311)
+	if ack := pub.Connect(&packet.Connect{ClientID: "pub", KeepAlive: 30}); !ack.SessionPresent {
+		t.Fatal("pub: no session present")
+	}
+	// The QoS 2 exchange goes on: the DUP PUBLISH is acknowledged, not routed again.
+	pub.Send(&packet.Publish{Topic: "i", QoS: 2, PacketID: 30, Dup: true, Payload: []byte("two")})
+	if r, ok := pub.Recv().(*packet.Pubrec); !ok || r.PacketID != 30 {
+		t.Fatalf("want PUBREC 30, got %+v", r)
+	}
+	pub.Send(&packet.Pubrel{PacketID: 30})
+	if c, ok := pub.Recv().(*packet.Pubcomp); !ok || c.PacketID != 30 {
+		t.Fatalf("want PUBCOMP 30, got %+v", c)
+	}
+	pub.Send(&packet.Publish{Topic: "q/y", QoS: 1, PacketID: 40, Payload: []byte("new")})
+	pub.Recv()
+	if p := dev.RecvPublish(); string(p.Payload) != "new" {
+		t.Fatalf("after restart: %+v", p)
+	}
+	inf = dialRaw(t, addr2, packet.V5)
+	inf.Connect(&packet.Connect{ClientID: "inf", Properties: packet.Properties{SessionExpiry: 3600, HasSessionExpiry: true}})
+	again := inf.RecvPublish()
+	if !again.Dup || again.PacketID != got.PacketID || string(again.Payload) != "two" {
+		t.Fatalf("inflight resend: %+v (first %+v)", again, got)
+	}
+	inf.Send(&packet.Pubrec{PacketID: again.PacketID})
+	if _, ok := inf.Recv().(*packet.Pubrel); !ok {
+		t.Fatal("want PUBREL")
+	}
+	inf.Send(&packet.Pubcomp{PacketID: again.PacketID})
+	inf.ExpectNothing(100 * time.Millisecond) // exactly once: "two" is not sent again
+	late := connectRaw(t, addr2, packet.V311, "late")
+	late.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "cfg/#"})
+	if p := late.RecvPublish(); !p.Retain || string(p.Payload) != "conf" {
+		t.Fatalf("retained after restart: %+v", p)
+	}
+}
+
+// Session expiry counts the downtime; a session that expired meanwhile
+// is gone after the restart.
+func TestRestoreExpiryCountsDowntime(t *testing.T) {
+	st := NewMemoryStore()
+	b1, addr := startBrokerStore(t, st, nil)
+	for _, c := range []struct {
+		id     string
+		expiry uint32
+	}{{"short", 1}, {"long", 3600}} {
+		r := dialRaw(t, addr, packet.V5)
+		r.Connect(&packet.Connect{ClientID: c.id, Properties: packet.Properties{SessionExpiry: c.expiry, HasSessionExpiry: true}})
+		r.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "x", QoS: 1})
+		r.Send(&packet.Disconnect{})
+		r.ExpectClosed(5 * time.Second)
+		waitOffline(t, b1, c.id)
+	}
+	b1.Close()
+	time.Sleep(1100 * time.Millisecond) // the downtime being tested, not a wait for an event
+	b2, _ := startBrokerStore(t, st, nil)
+	ids := map[string]bool{}
+	for _, c := range b2.Clients() {
+		ids[c.ClientID] = true
+	}
+	if ids["short"] || !ids["long"] {
+		t.Fatalf("after the downtime: %v", ids)
+	}
+	if snap, _ := st.Load(); len(snap.Sessions) != 1 {
+		t.Fatalf("the store still holds %d sessions", len(snap.Sessions))
+	}
+}
+
+// After a crash (the store as it was while clients were connected), a
+// connected client's will goes out after its delay, and an
+// acknowledged message is there.
+func TestRestoreAfterCrash(t *testing.T) {
+	st := NewMemoryStore()
+	_, addr := startBrokerStore(t, st, nil)
+	w := dialRaw(t, addr, packet.V5)
+	w.Connect(&packet.Connect{ClientID: "willer", WillFlag: true, WillQoS: 1, WillTopic: "wills/willer", WillPayload: []byte("lost"),
+		Properties: packet.Properties{SessionExpiry: 600, HasSessionExpiry: true}})
+	sub := dialRaw(t, addr, packet.V311)
+	sub.Connect(&packet.Connect{ClientID: "watch"})
+	sub.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "wills/#", QoS: 1}, packet.Subscription{Filter: "data", QoS: 1})
+	pub := connectRaw(t, addr, packet.V311, "p")
+	pub.Send(&packet.Publish{Topic: "data", QoS: 1, PacketID: 1, Payload: []byte("acked")})
+	pub.Recv() // PUBACK: it must survive
+	crashed := crashCopy(t, st)
+
+	_, addr2 := startBrokerStore(t, crashed, nil)
+	sub2 := dialRaw(t, addr2, packet.V311)
+	sub2.Connect(&packet.Connect{ClientID: "watch"})
+	seen := map[string]bool{}
+	for range 2 {
+		p := sub2.RecvPublish()
+		seen[p.Topic+"="+string(p.Payload)] = true
+		sub2.Send(&packet.Puback{PacketID: p.PacketID})
+	}
+	if !seen["data=acked"] || !seen["wills/willer=lost"] {
+		t.Fatalf("after the crash: %v", seen)
+	}
+}
+
+// gateStore holds back commit completions until released, and can fail.
+type gateStore struct {
+	*MemoryStore
+	mu      sync.Mutex
+	held    []func(error)
+	hold    bool
+	failing bool
+}
+
+func (g *gateStore) Commit(ops []Op, done func(error)) {
+	g.MemoryStore.Commit(ops, nil)
+	if done == nil {
+		return
+	}
+	g.mu.Lock()
+	var err error
+	if g.failing {
+		err = errors.New("disk full")
+	}
+	if g.hold {
+		g.held = append(g.held, func(error) { done(err) })
+		g.mu.Unlock()
+		return
+	}
+	g.mu.Unlock()
+	done(err)
+}
+
+func (g *gateStore) release() {
+	g.mu.Lock()
+	held := g.held
+	g.held, g.hold = nil, false
+	g.mu.Unlock()
+	for _, f := range held {
+		f(nil)
+	}
+}
+
+// PUBACK waits for the store when the message went to a persistent
+// session, and acknowledgements keep their order behind it; messages
+// with no durable effect are not held otherwise.
+func TestAckAfterDurable(t *testing.T) {
+	g := &gateStore{MemoryStore: NewMemoryStore()}
+	_, addr := startBrokerStore(t, g, nil)
+	dur := dialRaw(t, addr, packet.V311)
+	dur.Connect(&packet.Connect{ClientID: "durable"})
+	dur.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "d", QoS: 1})
+	pub := connectRaw(t, addr, packet.V311, "pub")
+	pub.Send(&packet.Publish{Topic: "free", QoS: 1, PacketID: 1})
+	if a, ok := pub.Recv().(*packet.Puback); !ok || a.PacketID != 1 {
+		t.Fatalf("non-durable PUBACK: %+v", a)
+	}
+	g.mu.Lock()
+	g.hold = true
+	g.mu.Unlock()
+	pub.Send(&packet.Publish{Topic: "d", QoS: 1, PacketID: 2, Payload: []byte("keep")})
+	pub.Send(&packet.Publish{Topic: "free", QoS: 1, PacketID: 3})
+	pub.ExpectNothing(200 * time.Millisecond)
+	g.release()
+	for _, want := range []uint16{2, 3} {
+		if a, ok := pub.Recv().(*packet.Puback); !ok || a.PacketID != want {
+			t.Fatalf("want PUBACK %d, got %+v", want, a)
+		}
+	}
+
+	// A store that fails: MQTT 5 gets 0x97, 3.1.1 no acknowledgement.
+	g.mu.Lock()
+	g.failing = true
+	g.mu.Unlock()
+	p5 := connectRaw(t, addr, packet.V5, "p5")
+	p5.Send(&packet.Publish{Topic: "d", QoS: 1, PacketID: 9})
+	if a, ok := p5.Recv().(*packet.Puback); !ok || a.ReasonCode != packet.QuotaExceeded {
+		t.Fatalf("v5 with a failing store: %+v", a)
+	}
+	pub.Send(&packet.Publish{Topic: "d", QoS: 1, PacketID: 10})
+	pub.Send(&packet.Pingreq{})
+	if _, ok := pub.Recv().(*packet.Pingresp); !ok {
+		t.Fatal("3.1.1 with a failing store: expected no PUBACK before PINGRESP")
+	}
+	if err := (&Broker{}).syncStore(); err != nil {
+		t.Fatal(err)
+	}
+	_ = context.Background()
+}

@@ -1,0 +1,91 @@
+package broker
+
+import (
+	"net"
+	"time"
+)
+
+// transport carries one connection's bytes. The protocol engine (conn)
+// calls it from the writer side and from close; the read side is each
+// transport's own loop (or, in process, LocalConn.Send), which feeds
+// conn.input or conn.dispatch and ends the connection with teardown.
+//
+// Three implement it, each embedding its conn in one allocation:
+//   - socketConn (transport_socket_linux.go): plain TCP and unix sockets on
+//     Linux, a bare descriptor served by the epoll event loop;
+//   - netConn (this file): any net.Conn with one reader goroutine (TLS,
+//     websockets, other systems, Options.BlockingIO);
+//   - LocalConn (transport_local.go): an in-process client without a
+//     socket, for gateways, bridges and the in-process API.
+type transport interface {
+	// write hands out to the peer; it may wait up to conn.writeTimeout()
+	// for room and returns how many bytes were taken.
+	write(out []byte) (int, error)
+	// writeDone is called when a writer gives its token back: what it
+	// borrowed to wait for room can go.
+	writeDone()
+	// interrupt is called once, by conn.close: a blocked reader must wake
+	// now, a blocked writer within a second, and a connection whose read
+	// side is idle must get its teardown started.
+	interrupt()
+	// release closes the transport after the last write; teardown calls
+	// it once, with the error that ended the connection.
+	release(err error)
+	// remoteAddr is the peer's address for ClientInfo.Remote.
+	remoteAddr() net.Addr
+	// netConn is the net.Conn behind the transport for a ConnAuthenticator
+	// (e.g. a TLS client certificate), nil where the transport has none.
+	netConn() net.Conn
+}
+
+// newConn makes the connection for an accepted net.Conn: on the event
+// loop when the broker has one and nc is a plain socket, otherwise with
+// a reader goroutine. start begins serving it; call it after the
+// connection is registered with the broker.
+func (b *Broker) newConn(nc net.Conn, port string) (c *conn, start func()) {
+	if b.poll != nil {
+		if s := newSocketConn(b, nc, port); s != nil {
+			return &s.conn, s.start
+		}
+	}
+	n := &netConn{nc: nc}
+	n.init(b, n, nc.RemoteAddr().String(), port)
+	return &n.conn, func() { go n.serve() }
+}
+
+// netConn serves a net.Conn from one reader goroutine, which owns the
+// connection's lifetime. Each write has a deadline of
+// conn.writeTimeout().
+type netConn struct {
+	conn
+	nc net.Conn
+}
+
+func (n *netConn) serve() {
+	n.teardown(n.readLoop())
+}
+
+func (n *netConn) readLoop() (err error) {
+	defer n.recoverHandler(&err)
+	for {
+		if _, err := n.input(n.nc.Read); err != nil {
+			return err
+		}
+	}
+}
+
+func (n *netConn) write(out []byte) (int, error) {
+	n.nc.SetWriteDeadline(time.Now().Add(n.writeTimeout()))
+	return n.nc.Write(out)
+}
+
+func (n *netConn) writeDone() {}
+
+func (n *netConn) interrupt() {
+	n.nc.SetReadDeadline(time.Now())
+	n.nc.SetWriteDeadline(time.Now().Add(time.Second))
+}
+
+func (n *netConn) release(error)        { n.nc.Close() }
+func (n *netConn) remoteAddr() net.Addr { return n.nc.RemoteAddr() }
+func (n *netConn) netConn() net.Conn    { return n.nc }

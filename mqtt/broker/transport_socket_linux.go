@@ -1,0 +1,546 @@
+package broker
+
+import (
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// socketConn is a plain TCP or unix-socket connection served by the
+// event loop from a bare descriptor: at accept it keeps a duplicate of the
+// socket's descriptor and closes the net.Conn, so Go's netFD, its poll
+// descriptor and two addresses are gone (doc.go has the figures). The
+// socket is registered one-shot with epoll; when it is readable a
+// short-lived goroutine reads it (readRun), dispatches the packets and,
+// while the connection stays busy, keeps waiting for more on Go's own
+// poller until it has been quiet for activeLinger; then it re-arms epoll
+// and exits. An idle connection holds no goroutine and no buffer.
+//
+// Waiting with a deadline (the lingering reader, a writer whose socket is
+// full) borrows a poll file: another duplicate wrapped in an os.File, so
+// registered with Go's poller, made when the wait starts and closed when
+// it ends (pollFile). Out of descriptors, the reader goes back to epoll
+// and the writer polls its full socket with short sleeps (writeSlow).
+type socketConn struct {
+	conn
+	fd      int32
+	reading atomic.Bool // a run owns the read side (the one-reader token)
+	// rf and wf are the poll files the reader and the writer borrow while
+	// they wait; nil the rest of the time. Written by their token's
+	// holder under conn.mu, read by interrupt to set deadlines.
+	rf, wf *os.File
+}
+
+// newSocketConn takes a plain socket away from nc for the event loop; it
+// returns nil (leaving nc alone) for anything else.
+func newSocketConn(b *Broker, nc net.Conn, port string) *socketConn {
+	remote := nc.RemoteAddr().String()
+	fd := ownSocket(nc)
+	if fd < 0 {
+		return nil
+	}
+	s := &socketConn{fd: int32(fd)}
+	s.init(b, s, remote, port)
+	s.reading.Store(true) // the first run is started by start
+	return s
+}
+
+// start registers the socket with the event loop and runs a first read:
+// the reading token is held since newSocketConn, so an event that fires
+// before add returns is not acted on, and the first run reads whatever
+// is there.
+func (s *socketConn) start() {
+	if err := s.b.poll.add(s); err != nil {
+		s.b.log.Error("event loop: cannot watch a connection", "remote", s.remote, "err", err)
+		s.close(closeReason{})
+	}
+	go s.readRun()
+}
+
+func (s *socketConn) remoteAddr() net.Addr {
+	if ap, err := netip.ParseAddrPort(s.remote); err == nil {
+		return net.TCPAddrFromAddrPort(ap)
+	}
+	return &net.UnixAddr{Name: s.remote, Net: "unix"}
+}
+
+func (s *socketConn) netConn() net.Conn { return nil }
+
+// pollFile returns the file in *slot (s.rf for the reader, s.wf for the
+// writer), making it if needed: a duplicate of the socket registered with
+// Go's poller, so a busy reader can wait for more bytes and a writer for
+// room, with deadlines, as on a net.Conn. It exists only while they wait
+// (dropFile); interrupt sets its deadlines, as it would a net.Conn's.
+func (s *socketConn) pollFile(slot **os.File) (*os.File, error) {
+	if f := *slot; f != nil {
+		return f, nil
+	}
+	if s.b.knobs.noPollFiles {
+		return nil, syscall.EMFILE
+	}
+	fd, err := dupSocket(int(s.fd))
+	if err != nil {
+		return nil, err
+	}
+	f := os.NewFile(uintptr(fd), "")
+	s.mu.Lock()
+	*slot = f
+	closing := s.closing
+	s.mu.Unlock()
+	if closing { // interrupt came first: what it would have set
+		f.SetReadDeadline(time.Now())
+		f.SetWriteDeadline(time.Now().Add(time.Second))
+	}
+	return f, nil
+}
+
+// dropFile closes the poll file in *slot, if any.
+func (s *socketConn) dropFile(slot **os.File) {
+	if *slot == nil {
+		return
+	}
+	s.mu.Lock()
+	f := *slot
+	*slot = nil
+	s.mu.Unlock()
+	f.Close()
+}
+
+// interrupt wakes a lingering reader now, bounds a writer waiting for
+// room to a second, and starts a run to tear down an idle connection,
+// which has no goroutine.
+func (s *socketConn) interrupt() {
+	s.mu.Lock()
+	rf, wf := s.rf, s.wf
+	s.mu.Unlock()
+	if rf != nil {
+		rf.SetReadDeadline(time.Now())
+	}
+	if wf != nil {
+		wf.SetWriteDeadline(time.Now().Add(time.Second))
+	}
+	if s.reading.CompareAndSwap(false, true) {
+		go s.readRun()
+	}
+}
+
+// release unregisters the socket and closes it (after both poll files).
+func (s *socketConn) release(error) {
+	s.dropFile(&s.rf)
+	s.b.poll.remove(s)
+	closeFD(int(s.fd))
+}
+
+// readRun serves the read side from the moment epoll reports the socket
+// readable: it reads what the socket holds and dispatches it; while
+// traffic keeps coming (activeLinger) it waits for more on Go's own
+// poller, like a reader goroutine would, without holding a buffer; once
+// the connection is quiet it re-arms epoll and exits. The reading token
+// (taken by the caller) keeps runs of one connection apart.
+func (s *socketConn) readRun() {
+	var rc syscall.RawConn
+	var w readWaiter
+	ready := w.ready   // one closure per run, not per wait
+	var deadline int64 // b.clock() when the read deadline we set fires
+	// Only a connection that was already busy lingers: one that sends a
+	// packet now and then (CONNECT, PINGREQ) goes straight back to epoll
+	// without a deadline, whose runtime timer it would keep for good.
+	hot := s.b.clock()-s.lastRead.Load() < int64(s.b.lingerFor())
+	for {
+		if err := s.readReady(); err != nil {
+			s.teardown(err)
+			return
+		}
+		if !hot {
+			break
+		}
+		if rc == nil {
+			rc = s.waitConn()
+		}
+		if rc == nil || !s.waitActive(rc, &w, ready, &deadline) {
+			break
+		}
+	}
+	s.dropFile(&s.rf) // before the token: the next run makes its own
+	s.reading.Store(false)
+	if err := s.b.poll.arm(s); err != nil {
+		if s.reading.CompareAndSwap(false, true) {
+			s.close(closeReason{})
+			s.teardown(err)
+		}
+		return
+	}
+	// close() may have missed the token we just released.
+	if s.closed.Load() && s.reading.CompareAndSwap(false, true) {
+		s.teardown(s.closeErr())
+	}
+}
+
+// activeLinger is how long a connection stays on Go's poller after its
+// last bytes before it goes back to epoll (and gives up its goroutine).
+const activeLinger = 100 * time.Millisecond
+
+func (b *Broker) lingerFor() time.Duration {
+	if b.knobs.linger > 0 {
+		return b.knobs.linger
+	}
+	return activeLinger
+}
+
+// readReady reads until the socket is drained. It returns nil when it is,
+// or the error that ends the connection.
+func (s *socketConn) readReady() (err error) {
+	defer s.recoverHandler(&err)
+	for {
+		if s.closed.Load() {
+			return s.closeErr()
+		}
+		switch drained, err := s.input(s.readNB); err {
+		case nil:
+			if drained {
+				return nil
+			}
+		case errAgain:
+			return nil
+		default:
+			return err
+		}
+	}
+}
+
+// readNB reads what the non-blocking socket holds.
+func (s *socketConn) readNB(p []byte) (int, error) { return readFD(int(s.fd), p) }
+
+// waitActive waits until the socket is readable while the connection has
+// been active within activeLinger. It reports false when it went quiet
+// (or closing: the caller's next read sees that).
+func (s *socketConn) waitActive(rc syscall.RawConn, w *readWaiter, ready func(uintptr) bool, deadline *int64) bool {
+	for {
+		if s.closed.Load() {
+			return true // readReady returns the close error
+		}
+		linger := s.b.lingerFor()
+		now := s.b.clock()
+		if now-s.lastRead.Load() >= int64(linger) {
+			return false
+		}
+		if *deadline-now < int64(linger)/2 {
+			s.rf.SetReadDeadline(time.Now().Add(linger))
+			*deadline = now + int64(linger)
+			if s.closed.Load() { // interrupt set its deadline before ours
+				return true
+			}
+		}
+		if h := s.b.knobs.hookWait; h != nil {
+			h(&s.conn)
+		}
+		w.armed = true
+		if rc.Read(ready) == nil {
+			return true
+		}
+		// The deadline passed (or the socket closed): look again.
+	}
+}
+
+// readWaiter makes syscall.RawConn.Read a plain wait for readability.
+// RawConn.Read starts by forgetting what Go's poller knew of the socket
+// (runtime pollReset), so bytes that arrived after our last read, and
+// that the poller had already seen, would not wake the wait: it slept
+// until the linger deadline. The first call therefore looks at the socket
+// (a one-byte MSG_PEEK) and waits only when it is empty; the next one,
+// after the poller saw data, says "done".
+type readWaiter struct {
+	armed bool
+	peek  [1]byte
+}
+
+func (w *readWaiter) ready(fd uintptr) bool {
+	if w.armed {
+		w.armed = false
+		return !socketEmpty(int(fd), w.peek[:])
+	}
+	return true
+}
+
+// waitConn is what a lingering run waits on: its poll file.
+func (s *socketConn) waitConn() syscall.RawConn {
+	f, err := s.pollFile(&s.rf)
+	if err != nil {
+		return nil
+	}
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	return rc
+}
+
+// write writes out to the socket. Usually the socket takes it all at
+// once, and no deadline (a runtime timer per connection) is needed for
+// that; otherwise it waits for room on a poll file.
+func (s *socketConn) write(out []byte) (int, error) {
+	n, err := writeFD(int(s.fd), out)
+	if err != nil && err != errAgain {
+		return n, err
+	}
+	if n == len(out) {
+		return n, nil
+	}
+	f, ferr := s.pollFile(&s.wf)
+	if ferr != nil { // out of descriptors (EMFILE): poll by sleeping
+		m, err := s.writeSlow(out[n:])
+		return n + m, err
+	}
+	// The deadline after pollFile: interrupt may have set its own first.
+	f.SetWriteDeadline(time.Now().Add(s.writeTimeout()))
+	m, err := f.Write(out[n:])
+	return n + m, err
+}
+
+func (s *socketConn) writeDone() { s.dropFile(&s.wf) }
+
+// writeSlow writes out to the bare socket without a poll file (none could
+// be made): non-blocking writes with sleeps in between, within the write
+// timeout of no progress (a second once the connection is closing).
+func (s *socketConn) writeSlow(out []byte) (int, error) {
+	pause := time.Millisecond
+	last := time.Now()
+	total := 0
+	for len(out) > 0 {
+		n, err := writeFD(int(s.fd), out)
+		if err != nil && err != errAgain {
+			return total, err
+		}
+		total += n
+		out = out[n:]
+		now := time.Now()
+		if n > 0 {
+			last, pause = now, time.Millisecond
+			continue
+		}
+		if now.Sub(last) >= s.writeTimeout() {
+			return total, os.ErrDeadlineExceeded
+		}
+		time.Sleep(pause)
+		pause = min(2*pause, 20*time.Millisecond)
+	}
+	return total, nil
+}
+
+// poller is the event loop: one epoll instance and one goroutine waiting
+// on it. Sockets are registered one-shot for reading; when one becomes
+// readable the loop starts its readRun, which re-arms it when done.
+type poller struct {
+	b    *Broker
+	epfd int
+	wake [2]int // pipe: a byte on wake[1] ends the loop
+
+	mu    sync.Mutex
+	conns []*socketConn // by socket fd
+}
+
+func newPoller(b *Broker) (*poller, error) {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, err
+	}
+	p := &poller{b: b, epfd: epfd}
+	if err := unix.Pipe2(p.wake[:], unix.O_NONBLOCK|unix.O_CLOEXEC); err != nil {
+		unix.Close(epfd)
+		return nil, err
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(p.wake[0])}
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, p.wake[0], &ev); err != nil {
+		p.release()
+		return nil, err
+	}
+	return p, nil
+}
+
+const readEvents = unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT
+
+func (p *poller) add(s *socketConn) error {
+	fd := int(s.fd)
+	p.mu.Lock()
+	if fd >= len(p.conns) {
+		p.conns = append(p.conns, make([]*socketConn, fd+1-len(p.conns)+len(p.conns)/2)...)
+	}
+	p.conns[fd] = s
+	p.mu.Unlock()
+	ev := unix.EpollEvent{Events: readEvents, Fd: s.fd}
+	if err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+		p.forget(s)
+		return err
+	}
+	return nil
+}
+
+// arm re-enables the one-shot registration after a run.
+func (p *poller) arm(s *socketConn) error {
+	ev := unix.EpollEvent{Events: readEvents, Fd: s.fd}
+	return unix.EpollCtl(p.epfd, unix.EPOLL_CTL_MOD, int(s.fd), &ev)
+}
+
+// remove unregisters s before its socket is closed (so the fd number can
+// be reused by the next connection).
+func (p *poller) remove(s *socketConn) {
+	unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, int(s.fd), nil)
+	p.forget(s)
+}
+
+func (p *poller) forget(s *socketConn) {
+	p.mu.Lock()
+	if fd := int(s.fd); fd < len(p.conns) && p.conns[fd] == s {
+		p.conns[fd] = nil
+	}
+	p.mu.Unlock()
+}
+
+// loop waits for readable sockets until stop.
+func (p *poller) loop() {
+	defer p.b.wg.Done()
+	events := make([]unix.EpollEvent, 256)
+	ready := make([]*socketConn, 0, 256)
+	for {
+		n, err := unix.EpollWait(p.epfd, events, -1)
+		if err != nil {
+			if err == unix.EINTR {
+				continue
+			}
+			p.b.log.Error("event loop stopped", "err", err)
+			return
+		}
+		ready = ready[:0]
+		p.mu.Lock()
+		for _, ev := range events[:n] {
+			fd := int(ev.Fd)
+			if fd == p.wake[0] {
+				p.mu.Unlock()
+				return
+			}
+			if fd < len(p.conns) && p.conns[fd] != nil {
+				ready = append(ready, p.conns[fd])
+			}
+		}
+		p.mu.Unlock()
+		for i, s := range ready {
+			if s.reading.CompareAndSwap(false, true) {
+				go s.readRun()
+			}
+			ready[i] = nil
+		}
+	}
+}
+
+// stop ends the loop; release frees its descriptors once it has ended.
+func (p *poller) stop() {
+	unix.Write(p.wake[1], []byte{1})
+}
+
+func (p *poller) release() {
+	unix.Close(p.wake[0])
+	unix.Close(p.wake[1])
+	unix.Close(p.epfd)
+}
+
+// readFD reads from a non-blocking socket: errAgain when it is empty,
+// io.EOF (n == 0, nil error) when the peer closed.
+func readFD(fd int, p []byte) (int, error) {
+	for {
+		n, err := unix.Read(fd, p)
+		switch {
+		case err == nil:
+			return n, nil
+		case err == unix.EINTR:
+			continue
+		case err == unix.EAGAIN:
+			return 0, errAgain
+		}
+		return 0, err
+	}
+}
+
+// socketEmpty reports whether a non-blocking socket has nothing to read
+// (no bytes, no end of stream, no error) without taking anything from it.
+func socketEmpty(fd int, p []byte) bool {
+	_, _, err := unix.Recvfrom(fd, p, unix.MSG_PEEK|unix.MSG_DONTWAIT)
+	return err == unix.EAGAIN
+}
+
+// writeFD writes what a non-blocking socket takes now: errAgain when it
+// takes nothing.
+func writeFD(fd int, p []byte) (int, error) {
+	for {
+		n, err := unix.Write(fd, p)
+		switch {
+		case err == nil:
+			return n, nil
+		case err == unix.EINTR:
+			continue
+		case err == unix.EAGAIN:
+			return 0, errAgain
+		}
+		return 0, err
+	}
+}
+
+// ownSocket takes the descriptor of a plain TCP or unix socket away from
+// its net.Conn: it returns a duplicate (non-blocking, close-on-exec) and
+// closes the net.Conn, which frees Go's netFD, poll descriptor and
+// addresses. It returns -1, leaving nc alone, for anything else (TLS,
+// websockets, wrappers: those keep a reader goroutine) or on error.
+func ownSocket(nc net.Conn) int {
+	fd := socketFD(nc)
+	if fd < 0 {
+		return -1
+	}
+	dup, err := dupSocket(fd)
+	if err != nil {
+		return -1
+	}
+	nc.Close()
+	return dup
+}
+
+// dupSocket duplicates fd, close-on-exec; the duplicate shares the open
+// file (and so O_NONBLOCK).
+func dupSocket(fd int) (int, error) {
+	for {
+		r, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+		if err == unix.EINTR {
+			continue
+		}
+		return r, err
+	}
+}
+
+func closeFD(fd int) error { return unix.Close(fd) }
+
+// socketFD returns the descriptor of a plain TCP or unix socket, -1 for
+// anything else (TLS, websockets, wrappers): those keep a reader goroutine.
+func socketFD(nc net.Conn) int {
+	var sc syscall.RawConn
+	var err error
+	switch c := nc.(type) {
+	case *net.TCPConn:
+		sc, err = c.SyscallConn()
+	case *net.UnixConn:
+		sc, err = c.SyscallConn()
+	default:
+		return -1
+	}
+	if err != nil {
+		return -1
+	}
+	fd := -1
+	if sc.Control(func(s uintptr) { fd = int(s) }) != nil {
+		return -1
+	}
+	return fd
+}

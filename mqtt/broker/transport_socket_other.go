@@ -1,0 +1,20 @@
+//go:build !linux
+
+package broker
+
+import "net"
+
+// The event loop (transport_socket_linux.go) is Linux only; elsewhere
+// every connection is a netConn with a reader goroutine.
+
+type socketConn struct{ conn }
+
+func newSocketConn(*Broker, net.Conn, string) *socketConn { return nil }
+func (s *socketConn) start()                              {}
+
+type poller struct{}
+
+func newPoller(*Broker) (*poller, error) { return nil, nil }
+func (p *poller) loop()                  {}
+func (p *poller) stop()                  {}
+func (p *poller) release()               {}

@@ -389,6 +389,7 @@ if [ -n "$(ls "$out"/*-retained.json 2>/dev/null)" ]; then
 		for b in $brokers; do
 			st=$(status "$b-retained")
 			if [ -n "$st" ]; then printf '%s\t%s\n' "$b" "$st"; continue; fi
+			allq='if .retained.all_s > 0 then .retained.all_s else empty end'
 			all=$(get "$b-retained" 'if .retained.all_s > 0 then .retained.all_s * 1000 | floor / 1000 else empty end')
 			printf '%s\t%s\t%s\t%s of %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$b" "$(get "$b-retained" '.retained.stored')" \
 				"$(get "$b-retained" '.retained.preload_s * 100 | floor / 100')" \
@@ -396,7 +397,7 @@ if [ -n "$(ls "$out"/*-retained.json 2>/dev/null)" ]; then
 				"$(get "$b-retained" '.retained.first_s * 1000 | floor / 1000')" "${all:-never}" \
 				"$(get "$b-retained" '.retained.rate_per_s | floor')" "$(get "$b-retained" '.messages.lost')" \
 				"$(get "$b-retained" '.broker.run_cpu_s * 100 | floor / 100')" "$(get "$b-retained" '.broker.rss_peak_kb / 1024 | floor')" \
-				"$(has_ours && ratio "$(get ours-retained '.retained.all_s')" "$all")"
+				"$(has_ours && ratio "$(get ours-retained "$allq")" "$(get "$b-retained" "$allq")")"
 		done
 	} | tsv
 fi

@@ -100,20 +100,27 @@ func (r *runner) retained(ctx context.Context) error {
 	r.broker.markRun()
 	cpu0 := cpuTime()
 	storm := time.Now()
+	// Each reader starts before its SUBSCRIBE is written: a broker may send the retained
+	// messages before the SUBACK [MQTT-3.8.4], and a slow one may take longer than any
+	// SUBACK timeout to send it at all (the storm is bounded by --drain instead).
+	r.mu.Lock()
+	r.subs = append(r.subs, subs...)
+	r.mu.Unlock()
+	for _, s := range subs {
+		go s.readLoop()
+	}
 	for _, s := range subs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			err := s.c.subscribe(ctx, s.filter, cfg.QoS)
-			r.mu.Lock()
-			defer r.mu.Unlock()
-			if err != nil {
-				r.noteErrLocked(err)
-				s.c.close()
-				return
+			buf, err := packet.Append(nil, &packet.Subscribe{PacketID: 1,
+				Subscriptions: []packet.Subscription{{Filter: s.filter, QoS: cfg.QoS}}}, s.c.version)
+			if err == nil {
+				err = s.c.write(buf)
 			}
-			r.subs = append(r.subs, s)
-			go s.readLoop()
+			if err != nil {
+				r.noteErr(fmt.Errorf("subscriber %s: SUBSCRIBE %q: %v", s.c.id, s.filter, err))
+			}
 		}()
 	}
 	wg.Wait()

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/mqttkit/mqtt/mqtt/packet"
+	"github.com/mqttkit/mqtt/mqtt/sn"
 )
 
 // batchBytes is how much a publisher encodes before one write.
@@ -21,7 +22,9 @@ const pacingSlice = 5 * time.Millisecond
 // batches; QoS 1/2 acknowledgements are read by readLoop on a second goroutine.
 type publisher struct {
 	idx   int
-	c     *wireConn
+	id    string
+	c     *wireConn  // MQTT, or
+	snc   *sn.Client // MQTT-SN (Config.SN; see sn.go)
 	topic string
 	qos   byte
 
@@ -32,11 +35,17 @@ type publisher struct {
 	readDone chan struct{} // closed when readLoop ends
 	readErr  error         // why readLoop ended; read after readDone
 	stopping atomic.Bool   // set before the bench closes the connection itself
+	snStop   chan struct{} // MQTT-SN: closed to end snWatch
 }
 
 func newPublisher(idx int, c *wireConn, topic string, qos byte) *publisher {
-	return &publisher{idx: idx, c: c, topic: topic, qos: qos,
+	return &publisher{idx: idx, id: c.id, c: c, topic: topic, qos: qos,
 		wake: make(chan struct{}, 1), readDone: make(chan struct{})}
+}
+
+func newSNPublisher(idx int, id string, c *sn.Client, topic string, qos byte) *publisher {
+	return &publisher{idx: idx, id: id, snc: c, topic: topic, qos: qos,
+		wake: make(chan struct{}, 1), readDone: make(chan struct{}), snStop: make(chan struct{})}
 }
 
 // tmpl is one pre-encoded PUBLISH with the offsets to patch.
@@ -77,6 +86,9 @@ func (p *publisher) template(cfg *Config, run uint16, alias uint16, noTopic bool
 // run publishes until Count messages are written or ctx ends, then (QoS 1/2) waits up to
 // drain for the outstanding acknowledgements.
 func (p *publisher) run(ctx context.Context, cfg *Config, run uint16, drain time.Duration) error {
+	if p.snc != nil {
+		return p.runSN(ctx, cfg, run)
+	}
 	var first, rest tmpl
 	var err error
 	if cfg.TopicAlias {
@@ -197,7 +209,7 @@ func (p *publisher) run(ctx context.Context, cfg *Config, run uint16, drain time
 		p.c.wmu.Unlock()
 		if err != nil {
 			p.sent.Add(uint64(w / len(rest.b)))
-			return fmt.Errorf("publisher %s: %w", p.c.id, err)
+			return fmt.Errorf("publisher %s: %w", p.id, err)
 		}
 		p.sent.Add(n)
 	}
@@ -217,7 +229,7 @@ func (p *publisher) finish(drain time.Duration, sent uint64) error {
 		case <-p.readDone:
 			return p.lostErr()
 		case <-deadline.C:
-			return fmt.Errorf("publisher %s: %d of %d messages unacknowledged after %s", p.c.id, sent-p.acked.Load(), sent, drain)
+			return fmt.Errorf("publisher %s: %d of %d messages unacknowledged after %s", p.id, sent-p.acked.Load(), sent, drain)
 		}
 	}
 	return nil
@@ -227,7 +239,7 @@ func (p *publisher) lostErr() error {
 	if p.stopping.Load() {
 		return nil
 	}
-	return fmt.Errorf("publisher %s: connection lost: %v", p.c.id, p.readErr)
+	return fmt.Errorf("publisher %s: connection lost: %v", p.id, p.readErr)
 }
 
 // readLoop handles what the broker sends a publisher: acknowledgements (answering PUBREC

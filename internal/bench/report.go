@@ -55,6 +55,7 @@ type ReportConfig struct {
 	Stagger     bool    `json:"stagger,omitempty"`
 	Index       int     `json:"index,omitempty"`
 	IndexTopic  string  `json:"index_topic,omitempty"`
+	SNGateway   string  `json:"sn_gateway,omitempty"` // publishers spoke MQTT-SN to this gateway
 }
 
 // IndexReport describes the --index subscriptions held during a pubsub run.
@@ -164,6 +165,9 @@ func (r *Report) WriteTable(w io.Writer) error {
 		title += fmt.Sprintf(", QoS %d, %d B", c.QoS, c.Size)
 	}
 	title += ")"
+	if c.SNGateway != "" {
+		title += ", publishers via MQTT-SN gateway " + c.SNGateway
+	}
 	if r.Interrupted {
 		title += " — interrupted"
 	}

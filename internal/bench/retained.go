@@ -83,7 +83,7 @@ func (r *runner) retained(ctx context.Context) error {
 		var want uint64
 		for _, p := range r.pubs {
 			for n := 0; n < cfg.Count; n++ {
-				if topic.Match(s.filter, expandN(cfg.Topic, p.idx, p.c.id, n)) {
+				if topic.Match(s.filter, expandN(cfg.Topic, p.idx, p.id, n)) {
 					want++
 				}
 			}
@@ -243,16 +243,16 @@ func (p *publisher) preload(ctx context.Context, cfg *Config, run uint16) error 
 				pid = 1
 			}
 			pub.PacketID = pid
-			pub.Topic = expandN(cfg.Topic, p.idx, p.c.id, int(seq))
+			pub.Topic = expandN(cfg.Topic, p.idx, p.id, int(seq))
 			putHeaderDynamic(payload, seq, now)
 			var err error
 			if buf, err = packet.Append(buf, pub, p.c.version); err != nil {
-				return fmt.Errorf("publisher %s: encoding PUBLISH to %q: %v", p.c.id, pub.Topic, err)
+				return fmt.Errorf("publisher %s: encoding PUBLISH to %q: %v", p.id, pub.Topic, err)
 			}
 			seq++
 		}
 		if err := p.c.write(buf); err != nil {
-			return fmt.Errorf("publisher %s: %w", p.c.id, err)
+			return fmt.Errorf("publisher %s: %w", p.id, err)
 		}
 		p.sent.Add(k)
 	}

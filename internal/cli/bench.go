@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 
 	"github.com/mattn/go-isatty"
@@ -78,6 +80,10 @@ func benchFlags() []ucli.Flag {
 			Usage: "pubsub: filter `TEMPLATE` of the --index subscriptions: %i the holding connection, %n the filter number"},
 		&ucli.IntFlag{Name: "broker-pid", Category: catBench,
 			Usage: "report the CPU time and memory of the broker process `PID` (read from /proc; Linux)"},
+		&ucli.BoolFlag{Name: "sn", Category: catBench,
+			Usage: "publishers (conn: the clients) speak MQTT-SN to the gateway at --sn-gateway, one QoS 1/2 message in flight each; subscribers stay MQTT on -h/-p"},
+		&ucli.StringFlag{Name: "sn-gateway", Category: catBench, DefaultText: "-h's host, port 1884",
+			Usage: "with --sn: the MQTT-SN gateway's UDP `HOST:PORT`"},
 		&ucli.BoolFlag{Name: "json", Category: catBench, Usage: "print the report as one JSON document"},
 		&ucli.BoolFlag{Name: "fail-on-loss", Category: catBench, Usage: "exit 1 when any message was lost"},
 	}
@@ -185,6 +191,21 @@ func runBench(c *ucli.Context, scenario string) error {
 	}
 	if o.URLTopic != "" && !c.IsSet("topic") {
 		cfg.Topic = o.URLTopic
+	}
+	if c.Bool("sn") {
+		cfg.SN = true
+		cfg.SNGateway = c.String("sn-gateway")
+		if cfg.SNGateway == "" {
+			cfg.SNGateway = net.JoinHostPort(o.Host, strconv.Itoa(defaultSNPort))
+		}
+		if _, _, err := net.SplitHostPort(cfg.SNGateway); err != nil {
+			return usageErrorf("invalid --sn-gateway %q: expected HOST:PORT", cfg.SNGateway)
+		}
+		if c.IsSet("inflight") {
+			return usageErrorf("--inflight does not apply with --sn: an MQTT-SN client has one QoS 1/2 message in flight")
+		}
+	} else if c.IsSet("sn-gateway") {
+		return usageErrorf("--sn-gateway needs --sn")
 	}
 	if cfg.Duration > 0 && !c.IsSet("count") {
 		cfg.Count = 0

@@ -44,7 +44,7 @@ var confSections = []confSection{
 		"allow_anonymous defaults to false.",
 		entries: []confEntry{
 			{"listener", "PORT [ADDRESS]", "Listens on PORT, on every interface or only on ADDRESS (an IP address or host name). With PORT 0 and ADDRESS a path, listens on that unix socket. May be given more than once."},
-			{"protocol", "mqtt|websockets", "The listener's transport: plain MQTT over TCP, or MQTT over WebSockets (RFC 6455, subprotocol mqtt). Default: mqtt."},
+			{"protocol", "mqtt|websockets|mqttsn", "The listener's transport: plain MQTT over TCP, MQTT over WebSockets (RFC 6455, subprotocol mqtt), or mqttsn: an MQTT-SN 1.2 gateway on this UDP port, inside the broker (no TCP hop; see mqtt-sn-gateway(1) for what it does). An mqttsn listener takes the listener's password_file, acl_file and allow_anonymous (MQTT-SN clients have no user name, so allow_anonymous must be true for them to connect); TLS, mount_point and bind_interface do not apply. Default: mqtt."},
 			{"socket_domain", "ipv4|ipv6", "Listens only on IPv4 or only on IPv6 addresses. Default: both."},
 			{"bind_interface", "NAME", "Listens only on the addresses of the network interface NAME (e.g. eth0)."},
 			{"max_connections", "COUNT", "Refuses new connections on this listener while COUNT clients are connected to it. -1 means no limit. Default: -1."},
@@ -87,6 +87,7 @@ var confSections = []confSection{
 			{"max_queued_messages", "COUNT", "Messages queued for a client beyond those in flight; further messages are dropped. 0 means no limit."},
 			{"max_queued_bytes", "BYTES", "Like max_queued_messages, in payload bytes. 0 means no limit."},
 			{"queue_qos0_messages", "true|false", "Queues QoS 0 messages for disconnected clients with persistent sessions, as QoS 1 and 2 messages are. Default: false."},
+			{"memory_limit", "BYTES", "Bounds the memory of queued, inflight and retained messages across all clients. From 90% of it, QoS 0 messages for clients that are behind are dropped; at it, new messages are refused (MQTT 5 publishers get reason code 151, quota exceeded; MQTT 3 messages are dropped), each episode logged once. It also sets the Go runtime's soft memory limit, and memory the broker stops using goes back to the operating system within seconds. 0 means no limit. Default: 0."},
 			{"message_size_limit", "BYTES", "The largest payload accepted; larger messages are dropped (MQTT 5 clients get reason code 131 for QoS 1 and 2). 0 means the protocol maximum, 268435455. Default: 0."},
 			{"max_packet_size", "BYTES", "The largest packet accepted; clients sending larger ones are disconnected. MQTT 5 clients are told in CONNACK. At least 20. Default: the protocol maximum."},
 			{"max_keepalive", "SECONDS", "The longest keep alive allowed. MQTT 5 clients asking for more are given this value; MQTT 3.1.1 clients asking for more are refused. Default: 65535."},

@@ -13,6 +13,7 @@ import (
 
 	"github.com/mqttkit/mqtt/internal/config"
 	"github.com/mqttkit/mqtt/mqtt/broker"
+	"github.com/mqttkit/mqtt/mqtt/sn"
 	ucli "github.com/urfave/cli/v2"
 )
 
@@ -55,6 +56,8 @@ func serveCommand() *ucli.Command {
 				Usage: "listen on `PORT` on the loopback interfaces (repeatable; ignored when the configuration defines listeners)"},
 			&ucli.StringSliceFlag{Name: "listen",
 				Usage: "listen on `[HOST]:PORT` (repeatable; \":1883\" is every interface)"},
+			&ucli.StringSliceFlag{Name: "sn-listen",
+				Usage: "also run an MQTT-SN 1.2 gateway inside the broker on UDP `[HOST:]PORT` (repeatable; a bare PORT is every interface)"},
 			&ucli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "log everything (log_type all)"},
 			&ucli.BoolFlag{Name: "daemon", Aliases: []string{"d"},
 				Usage: "run in the background once the broker runs (pid_file records its process id); exits with the start's error if it fails"},
@@ -106,6 +109,14 @@ func serveAction(c *ucli.Context) error {
 		opts.Listeners = listeners
 	}
 	opts.Listeners = dropUnavailableLoopback6(opts.Listeners)
+	var snAddrs []string
+	for _, a := range c.StringSlice("sn-listen") {
+		addr, err := snListenAddress("--sn-listen", a)
+		if err != nil {
+			return err
+		}
+		snAddrs = append(snAddrs, addr)
+	}
 
 	level := slog.LevelWarn
 	if c.Bool("verbose") {
@@ -136,7 +147,25 @@ func serveAction(c *ucli.Context) error {
 		fmt.Fprintf(errw, "Error: %v\n", err)
 		return exitf(exitError, "")
 	}
+	var gateways []*sn.Gateway
+	for _, a := range snAddrs {
+		l, err := openSNListener(ctx, a)
+		if err == nil {
+			var g *sn.Gateway
+			if g, err = startSNGateway(ctx, b, l, embeddedGatewayOptions(l.pc), logger); err == nil {
+				gateways = append(gateways, g)
+				say("Opening MQTT-SN gateway socket on udp " + l.Addr().String() + ".")
+				continue
+			}
+			l.Close()
+		}
+		closeGateways(gateways)
+		b.Close()
+		fmt.Fprintf(errw, "Error: --sn-listen %s: %v\n", a, err)
+		return exitf(exitError, "")
+	}
 	if _, err := dropPrivileges("", logger, say); err != nil { // as Mosquitto without a configuration
+		closeGateways(gateways)
 		b.Close()
 		fmt.Fprintf(errw, "Error: %v\n", err)
 		return exitf(exitError, "")
@@ -144,10 +173,12 @@ func serveAction(c *ucli.Context) error {
 	for _, a := range b.Addrs() {
 		say(bn.listening(a))
 	}
+	defer memoryPolicy(opts.MemoryLimit)()
 	daemonReady(c)
 	say(opts.Version + " running")
 	<-ctx.Done()
 	say(opts.Version + " terminating")
+	closeGateways(gateways)
 	b.Close()
 	return nil
 }

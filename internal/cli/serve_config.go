@@ -19,6 +19,7 @@ import (
 	"github.com/mqttkit/mqtt/internal/config"
 	"github.com/mqttkit/mqtt/internal/listener"
 	"github.com/mqttkit/mqtt/mqtt/broker"
+	"github.com/mqttkit/mqtt/mqtt/sn"
 	ucli "github.com/urfave/cli/v2"
 )
 
@@ -35,6 +36,9 @@ func serveConfig(c *ucli.Context, path string) error {
 	}
 	if len(c.StringSlice("listen")) > 0 {
 		return usageErrorf("--listen cannot be combined with -c: add a \"listener PORT [ADDRESS]\" line to %s", path)
+	}
+	if len(c.StringSlice("sn-listen")) > 0 {
+		return usageErrorf("--sn-listen cannot be combined with -c: add \"listener PORT [ADDRESS]\" and \"protocol mqttsn\" lines to %s", path)
 	}
 	ports := c.IntSlice("port")
 	for _, p := range ports {
@@ -137,8 +141,23 @@ func serveConfig(c *ucli.Context, path string) error {
 		return exitf(exitError, "")
 	}
 	var wg sync.WaitGroup
+	var gateways []*sn.Gateway
 	for _, ln := range lns {
-		if ln == nil {
+		if sl, ok := ln.(*snListener); ok {
+			g, err := startSNGateway(ctx, b, sl, embeddedGatewayOptions(sl.pc), logger)
+			if err != nil {
+				closeGateways(gateways)
+				closeAll(lns)
+				b.Close()
+				wg.Wait()
+				fmt.Fprintf(errw, "Error: MQTT-SN gateway on %s: %v\n", sl.Addr(), err)
+				return exitf(exitError, "")
+			}
+			gateways = append(gateways, g)
+		}
+	}
+	for _, ln := range lns {
+		if _, ok := ln.(*snListener); ln == nil || ok {
 			continue
 		}
 		wg.Add(1)
@@ -149,6 +168,7 @@ func serveConfig(c *ucli.Context, path string) error {
 	}
 	rl := &reloader{path: path, ports: ports, verbose: c.Bool("verbose"), stdout: c.App.Writer, stderr: errw,
 		log: logger, handler: handler, fa: fa, lns: lns, cfg: cfg, opts: opts, acl: opts.Authorizer != nil}
+	defer memoryPolicy(opts.MemoryLimit)()
 	daemonReady(c)
 	logger.Info(opts.Version + " running")
 	for running := true; running; {
@@ -160,6 +180,7 @@ func serveConfig(c *ucli.Context, path string) error {
 		}
 	}
 	logger.Info(opts.Version + " terminating")
+	closeGateways(gateways)
 	fa.Close()
 	b.Close()
 	wg.Wait()
@@ -175,7 +196,18 @@ func openListeners(ctx context.Context, cfg *config.Config, logger *slog.Logger,
 	for i, l := range cfg.Listeners {
 		spec := l.Spec()
 		spec.Logger = logger
-		ln, err := listener.Open(ctx, spec)
+		var ln net.Listener
+		var err error
+		if l.Protocol == "mqttsn" {
+			var sl *snListener
+			if sl, err = openSNListener(ctx, spec.Address); err == nil {
+				ln = sl
+			} else {
+				err = fmt.Errorf("%s: %w", l.Name(), err)
+			}
+		} else {
+			ln, err = listener.Open(ctx, spec)
+		}
 		if err != nil {
 			if l.Optional {
 				logger.Warn("Warning: " + err.Error() + " (continuing without it)")

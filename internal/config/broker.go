@@ -48,6 +48,7 @@ func (c *Config) BrokerOptions() (broker.Options, []Warning) {
 	o.QueueQoS0 = c.QueueQoS0Messages
 	o.MaxPacketSize = uint32(c.MaxPacketSize)
 	o.MessageSizeLimit = c.MessageSizeLimit
+	o.MemoryLimit = c.MemoryLimit
 	o.MaxKeepAlive = uint16(c.MaxKeepalive)
 	o.RetainAvailable = c.RetainAvailable
 	o.SysInterval = c.SysInterval

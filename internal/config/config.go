@@ -109,7 +109,7 @@ type Listener struct {
 	// mode on a host without IPv6).
 	Optional bool
 
-	Protocol      string // "mqtt" (default) or "websockets"
+	Protocol      string // "mqtt" (default), "websockets", or "mqttsn" (an MQTT-SN gateway on this UDP port)
 	SocketDomain  string // "", "ipv4" or "ipv6"
 	BindInterface string // network interface whose addresses to bind
 
@@ -162,7 +162,8 @@ type Config struct {
 	MaxQueuedMessages   int // default 1000; 0: no maximum
 	MaxQueuedBytes      int // default 0: no maximum
 	QueueQoS0Messages   bool
-	MessageSizeLimit    int // payload bytes; 0: protocol maximum
+	MessageSizeLimit    int   // payload bytes; 0: protocol maximum
+	MemoryLimit         int64 // bytes of queued, inflight and retained messages; 0: none
 	MaxPacketSize       int // 0: protocol maximum
 	MaxKeepalive        int // default 65535
 	RetainAvailable     bool

@@ -286,7 +286,10 @@ func TestBadConfigs(t *testing.T) {
 		{"sys_interval", "sys_interval -1\n", `sys_interval: expected an integer from 0 to 65535, got "-1"`},
 		{"expiration unit", "persistent_client_expiration 3x\n", `test.conf:1: persistent_client_expiration: expected a positive number followed by h, d, w, m or y (e.g. 14d), got "3x"`},
 		{"expiration zero", "persistent_client_expiration 0d\n", `persistent_client_expiration: expected a positive number`},
-		{"protocol", "listener 1883\nprotocol http\n", `test.conf:2: protocol: expected mqtt or websockets, got "http"`},
+		{"protocol", "listener 1883\nprotocol http\n", `test.conf:2: protocol: expected mqtt, websockets or mqttsn, got "http"`},
+		{"mqttsn on a unix socket", "listener 0 /tmp/x.sock\nprotocol mqttsn\n", `test.conf:1: listener 0 /tmp/x.sock (test.conf:1): protocol mqttsn needs a UDP port, not a unix socket`},
+		{"mqttsn with TLS", "listener 1884\nprotocol mqttsn\n" + tls, `protocol mqttsn has no TLS`},
+		{"mqttsn mount_point", "listener 1884\nprotocol mqttsn\nmount_point a/\n", `mount_point is not supported on a protocol mqttsn listener`},
 		{"socket_domain", "listener 1883\nsocket_domain ipv5\n", `socket_domain: expected ipv4 or ipv6, got "ipv5"`},
 		{"tls_version", "listener 1883\ntls_version tlsv1.0\n", `tls_version: expected tlsv1.1, tlsv1.2 or tlsv1.3, got "tlsv1.0"`},
 		{"listener port", "listener 70000\n", `test.conf:1: listener: expected a port number from 0 to 65535, got "70000"`},
@@ -367,7 +370,6 @@ func TestWarnings(t *testing.T) {
 	}{
 		{"bridge", "connection upstream\naddress 10.0.0.1:1883\ntopic # both 2\nlistener 1883\n", `test.conf:1: connection "upstream": bridges are not supported yet; ignored (with all its bridge directives)`},
 		{"psk", "listener 8883\npsk_hint hint\npsk_file /etc/psk\n", `test.conf:2: psk_hint TLS-PSK is not supported yet`},
-		{"memory_limit", "memory_limit 1000000\n", `test.conf:1: memory_limit is not supported yet`},
 		{"http_dir", "listener 8080\nprotocol websockets\nhttp_dir /var/www\n", `test.conf:3: http_dir is not supported`},
 		{"websockets_log_level", "websockets_log_level 255\n", `test.conf:1: websockets_log_level configures libwebsockets`},
 		{"ciphers_tls1.3", "listener 1\nciphers_tls1.3 TLS_AES_128_GCM_SHA256\n", `test.conf:2: ciphers_tls1.3 is not configurable in Go's crypto/tls`},
@@ -474,3 +476,20 @@ func TestLoad(t *testing.T) {
 }
 
 func netInterface(name string) (*net.Interface, error) { return net.InterfaceByName(name) }
+
+// protocol mqttsn: an MQTT-SN gateway's UDP port among the listeners, with the listener's
+// security; its TCP port may equal the default listener's (they are different protocols).
+func TestMQTTSNListener(t *testing.T) {
+	cfg, _ := mustParse(t, "port 1883\nlistener 1884 127.0.0.1\nprotocol mqttsn\nallow_anonymous true\n")
+	if len(cfg.Listeners) != 2 {
+		t.Fatalf("%d listeners", len(cfg.Listeners))
+	}
+	l := cfg.Listeners[1]
+	if l.Protocol != "mqttsn" || l.Port != 1884 || l.Address != "127.0.0.1" {
+		t.Fatalf("%+v", l)
+	}
+	if sp := l.Spec(); sp.Address != "127.0.0.1:1884" {
+		t.Fatalf("spec %+v", sp)
+	}
+	mustParse(t, "port 1884\nlistener 1884\nprotocol mqttsn\n")
+}

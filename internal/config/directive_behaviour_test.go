@@ -30,6 +30,7 @@ var behaviourTests = map[string]string{
 	"max_queued_bytes":             "TestBehaviourQueueLimits",
 	"queue_qos0_messages":          "TestBehaviourQueueQoS0",
 	"message_size_limit":           "TestBehaviourSizeLimits",
+	"memory_limit":                 "TestBehaviourMemoryLimit",
 	"max_packet_size":              "TestBehaviourSizeLimits",
 	"max_keepalive":                "TestBehaviourConnackProperties",
 	"retain_available":             "TestBehaviourConnackProperties",
@@ -230,6 +231,25 @@ func TestBehaviourQueueQoS0(t *testing.T) {
 			t.Errorf("queue_qos0_messages %v: QoS 0 message kept for the offline session = %v", on, got)
 		}
 	}
+}
+
+// memory_limit: once queued messages reach it, an MQTT 5 publisher's
+// next message is refused with 0x97 Quota exceeded.
+func TestBehaviourMemoryLimit(t *testing.T) {
+	r := serveText(t, lport(t)+"allow_anonymous true\nmemory_limit 200000\n", nil)
+	sub := testutil.DialRaw(t, r.addr(0), packet.V311)
+	sub.Connect(&packet.Connect{ClientID: "offline", KeepAlive: 30})
+	sub.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "m", QoS: 1})
+	sub.NC.Close()
+	pub, _ := connectV5(t, r.addr(0), &packet.Connect{ClientID: "pub", CleanStart: true})
+	payload := make([]byte, 10_000)
+	for i := range 40 { // 400 KB offered to the offline session
+		pub.Send(&packet.Publish{Topic: "m", QoS: 1, PacketID: uint16(i + 1), Payload: payload})
+		if ack := pub.Recv().(*packet.Puback); ack.ReasonCode == packet.QuotaExceeded {
+			return
+		}
+	}
+	t.Fatal("memory_limit 200000: 400 KB queued without a refusal")
 }
 
 func TestBehaviourSizeLimits(t *testing.T) {

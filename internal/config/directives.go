@@ -85,7 +85,7 @@ var table = func() map[string]Directive {
 	add(scopeGlobal, Supported, "",
 		"per_listener_settings", "include_dir", "listener",
 		"max_inflight_messages", "max_queued_messages", "max_queued_bytes",
-		"queue_qos0_messages", "message_size_limit", "max_packet_size", "max_keepalive",
+		"queue_qos0_messages", "memory_limit", "message_size_limit", "max_packet_size", "max_keepalive",
 		"retain_available", "sys_interval", "persistent_client_expiration",
 		"log_dest", "log_type", "log_timestamp", "log_timestamp_format", "log_facility",
 		"connection_messages", "pid_file", "user",
@@ -111,7 +111,6 @@ var table = func() map[string]Directive {
 
 	// Read and checked, but without effect: warned about by name.
 	add(scopeGlobal, Ignored, "was removed from Mosquitto and has no effect", "retry_interval", "store_clean_interval")
-	add(scopeGlobal, Ignored, "is not supported yet (no broker-wide memory cap); ignored", "memory_limit")
 	add(scopeGlobal, Ignored, "has no effect: client sockets always have Nagle's algorithm off (TCP_NODELAY), as with set_tcp_nodelay true; ignored", "set_tcp_nodelay")
 	add(scopeGlobal, Ignored, "configures libwebsockets, which is not used here; ignored", "websockets_log_level", "websockets_headers_size")
 	add(scopeListener, Ignored, "is not supported (websocket listeners serve MQTT only, no static files); ignored", "http_dir")

@@ -388,7 +388,7 @@ func (p *parser) apply(pos Pos, name, rest string, level int) {
 		return
 	case "protocol", "socket_domain", "tls_version", "tls_keyform":
 		choices := map[string][]string{
-			"protocol":      {"mqtt", "websockets"},
+			"protocol":      {"mqtt", "websockets", "mqttsn"},
 			"socket_domain": {"ipv4", "ipv6"},
 			"tls_version":   {"tlsv1.1", "tlsv1.2", "tlsv1.3"},
 			"tls_keyform":   {"pem", "engine"},
@@ -543,6 +543,11 @@ func (p *parser) apply(pos Pos, name, rest string, level int) {
 		c.MaxQueuedMessages, ok = p.integer(pos, name, rest, 0, 1<<31-1)
 	case "max_queued_bytes":
 		c.MaxQueuedBytes, ok = p.size(pos, name, rest, 0, 1<<40)
+	case "memory_limit":
+		var v int
+		if v, ok = p.size(pos, name, rest, 0, 1<<42); ok {
+			c.MemoryLimit = int64(v)
+		}
 	case "message_size_limit":
 		c.MessageSizeLimit, ok = p.size(pos, name, rest, 0, 268435455)
 	case "max_packet_size":
@@ -845,7 +850,7 @@ func (p *parser) finish() {
 	}
 	if p.def.used && len(p.listeners) > 0 {
 		for _, o := range p.listeners {
-			if o.l.UnixPath == "" && o.l.Port == p.def.l.Port && o.l.Address == p.def.l.Address {
+			if o.l.UnixPath == "" && o.l.Protocol != "mqttsn" && o.l.Port == p.def.l.Port && o.l.Address == p.def.l.Address {
 				p.errorf(o.l.Pos, "listener", "listener: port %d is also used by the default listener (configured at %s)", o.l.Port, p.def.usedPos)
 			}
 		}
@@ -856,6 +861,20 @@ func (p *parser) checkListener(l *Listener) {
 	t := l.TLS
 	pos := l.Pos
 	name := l.Name()
+	if l.Protocol == "mqttsn" {
+		// An MQTT-SN 1.2 gateway on a UDP port, inside the broker (mqtt/sn).
+		switch {
+		case l.UnixPath != "":
+			p.errorf(pos, "protocol", "%s: protocol mqttsn needs a UDP port, not a unix socket", name)
+		case t.CertFile != "" || t.KeyFile != "" || t.CAFile != "" || t.CAPath != "":
+			p.errorf(pos, "protocol", "%s: protocol mqttsn has no TLS (MQTT-SN 1.2 runs over plain UDP)", name)
+		case l.MountPoint != "":
+			p.errorf(pos, "mount_point", "%s: mount_point is not supported on a protocol mqttsn listener", name)
+		case l.BindInterface != "":
+			p.errorf(pos, "bind_interface", "%s: bind_interface is not supported on a protocol mqttsn listener; give the address on the listener line", name)
+		}
+		return
+	}
 	switch {
 	case t.CertFile != "" && t.KeyFile == "":
 		p.errorf(pos, "certfile", "%s: certfile needs keyfile", name)

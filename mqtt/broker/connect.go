@@ -65,7 +65,6 @@ func (c *conn) handleConnect(p *packet.Connect) error {
 		}
 		id = b.newClientID() // [MQTT-3.1.3-6], [MQTT-3.2.2-16]
 	}
-	c.clientID = id
 	c.info.ClientID = id
 
 	if p.WillFlag {
@@ -87,9 +86,7 @@ func (c *conn) handleConnect(p *packet.Connect) error {
 	// is trusted, or acts as the identity its creator gave (Subscribe).
 	info := ConnectInfo{ClientInfo: c.info, Password: p.Password, HasPassword: p.PasswordFlag}
 	if l, ok := c.t.(*LocalConn); ok && l.handler != nil {
-		if l.as != nil {
-			c.info = *l.as
-		}
+		// nothing to check: see Subscribe
 	} else if v5 && p.Properties.AuthMethod != "" {
 		ea, ok := b.auth.(EnhancedAuthenticator)
 		if !ok {
@@ -170,7 +167,7 @@ func (c *conn) continueAuth(p packet.Packet) error {
 func (c *conn) accept(p *packet.Connect, authData []byte) error {
 	b := c.b
 	v5 := c.version == packet.V5
-	id := c.clientID
+	id := c.info.ClientID
 	assigned := p.ClientID == ""
 
 	// Keep alive: MQTT 5 clients may be told a smaller one [MQTT-3.2.2-21].

@@ -164,6 +164,21 @@ func (c *conn) ack(cp ctrlPacket, durable bool) {
 	c.b.store.Commit(nil, func(err error) { c.acked(seq, err) })
 }
 
+// unacknowledged counts the client's inbound QoS 1/2 messages not yet
+// acknowledged (Receive Maximum): QoS 2 ids until PUBREL, and the
+// acknowledgements waiting for the store.
+func (c *conn) unacknowledged() int {
+	c.sess.mu.Lock()
+	n := len(c.sess.inQoS2)
+	c.sess.mu.Unlock()
+	c.mu.Lock()
+	if c.acks != nil {
+		n += len(c.acks.entries)
+	}
+	c.mu.Unlock()
+	return n
+}
+
 // acked releases the acknowledgement seq (its barrier is done) and every
 // ready one behind it.
 func (c *conn) acked(seq uint64, err error) {
@@ -214,7 +229,7 @@ func (c *conn) refusal(cp ctrlPacket) ctrlPacket {
 		}
 	}
 	if c.version != packet.V5 {
-		c.b.log.Warn("message from " + c.clientID + " not acknowledged: it could not be stored")
+		c.b.log.Warn("message from " + c.info.ClientID + " not acknowledged: it could not be stored")
 		return ctrlPacket{}
 	}
 	switch first {
@@ -271,10 +286,7 @@ func (b *Broker) restore() error {
 				id: ds.PacketID, seq: ds.Seq, subIDs: ds.SubIDs, group: ds.Group, filter: ds.Filter}
 			s.seq = max(s.seq, d.seq)
 			if d.id != 0 {
-				if s.inflight == nil {
-					s.inflight = make(map[uint16]delivery)
-				}
-				s.inflight[d.id] = d
+				s.addInflightLocked(d)
 				continue
 			}
 			if d.msg == nil {

@@ -288,3 +288,28 @@ func TestAckAfterDurable(t *testing.T) {
 	}
 	_ = context.Background()
 }
+
+// Receive Maximum counts QoS 1 messages whose PUBACK waits for the
+// store: an MQTT 5 client past it gets DISCONNECT 0x93 [MQTT-3.3.4-9].
+func TestReceiveMaximumCountsHeldAcks(t *testing.T) {
+	g := &gateStore{MemoryStore: NewMemoryStore()}
+	_, addr := startBrokerStore(t, g, func(o *Options) { o.ReceiveMaximum = 3 })
+	dur := dialRaw(t, addr, packet.V311)
+	dur.Connect(&packet.Connect{ClientID: "durable"})
+	dur.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "d", QoS: 1})
+	g.mu.Lock()
+	g.hold = true
+	g.mu.Unlock()
+	defer g.release()
+	pub := connectRaw(t, addr, packet.V5, "flood")
+	for i := range 4 {
+		pub.Send(&packet.Publish{Topic: "d", QoS: 1, PacketID: uint16(i + 1)})
+	}
+	got := pub.ExpectClosed(5 * time.Second)
+	if len(got) == 0 {
+		t.Fatal("no DISCONNECT")
+	}
+	if d, ok := got[len(got)-1].(*packet.Disconnect); !ok || d.ReasonCode != packet.ReceiveMaximumExceeded {
+		t.Fatalf("want DISCONNECT 0x93 last, got %+v", got)
+	}
+}

@@ -118,14 +118,18 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 	if err := topic.ValidateName(name); err != nil {
 		return packet.TopicNameInvalid // [MQTT-3.3.2-2]
 	}
+	if p.QoS > 0 && v5 && c.unacknowledged() >= int(b.opts.ReceiveMaximum) {
+		s.mu.Lock()
+		_, dup := s.inQoS2[p.PacketID]
+		s.mu.Unlock()
+		if !dup || p.QoS != 2 {
+			return packet.ReceiveMaximumExceeded // [MQTT-3.3.4-9]
+		}
+	}
 	if p.QoS == 2 {
 		s.mu.Lock()
 		_, dup := s.inQoS2[p.PacketID]
-		full := !dup && len(s.inQoS2) >= int(b.opts.ReceiveMaximum)
 		s.mu.Unlock()
-		if full && v5 {
-			return packet.ReceiveMaximumExceeded // [MQTT-3.3.4-9]
-		}
 		if dup { // already routed: acknowledge again, deliver once [MQTT-4.3.3-10]
 			c.ack(ctrlPacket{first: 0x50, id: p.PacketID}, false)
 			return nil
@@ -136,6 +140,10 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 	reason := ""
 	why := DropNotAuthorized
 	switch {
+	case b.opts.MemoryLimit > 0 && b.memoryLevel() == memFull:
+		// Refused before it is routed or retained; 3.x gets its
+		// acknowledgement (rc below 0x80 for it), MQTT 5 0x97.
+		rc, reason, why = packet.QuotaExceeded, "memory_limit reached", DropMemoryLimit
 	case isSysTopic(name):
 		rc, reason = packet.NotAuthorized, "$SYS topics are read-only"
 	case b.opts.MessageSizeLimit > 0 && len(p.Payload) > b.opts.MessageSizeLimit:
@@ -144,7 +152,7 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 	case b.authz != nil && !b.authz.CanPublish(context.Background(), c.info, name, p.QoS, p.Retain):
 		rc = packet.NotAuthorized
 	}
-	m := newMessage(c.clientID, name, p, v5)
+	m := newMessage(c.info.ClientID, name, p, v5)
 	if rc == packet.Success {
 		if hrc := b.allowPublish(c.info, m); hrc >= 0x80 {
 			rc = hrc
@@ -165,8 +173,10 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 			rc = packet.NoMatchingSubscribers
 		}
 	} else {
-		b.dropped(c.shard, why, c.clientID, m)
-		b.log.Info("Denied PUBLISH from " + c.clientID + " (d" + b01(p.Dup) + ", q" + string('0'+p.QoS) + ", r" + b01(p.Retain) + ", m" + itoa(int(p.PacketID)) + ", '" + name + "', ... (" + itoa(len(p.Payload)) + " bytes))")
+		b.dropped(c.shard, why, c.info.ClientID, m)
+		if why != DropMemoryLimit { // logged once per episode (memoryLevel)
+			b.log.Info("Denied PUBLISH from " + c.info.ClientID + " (d" + b01(p.Dup) + ", q" + string('0'+p.QoS) + ", r" + b01(p.Retain) + ", m" + itoa(int(p.PacketID)) + ", '" + name + "', ... (" + itoa(len(p.Payload)) + " bytes))")
+		}
 	}
 	props := packet.Properties{}
 	if reason != "" && c.problemInfo {
@@ -310,6 +320,7 @@ func (c *conn) handlePubrec(p *packet.Pubrec) error {
 	d, ok := s.inflight[p.PacketID]
 	if ok && d.qos == 2 && p.ReasonCode < 0x80 && !d.rel {
 		d.rel = true
+		c.b.stats.add(s.shard(), statInflightBytes, -int64(d.msg.size()))
 		d.msg = nil // the message is delivered; free it
 		s.inflight[p.PacketID] = d
 		if d.stored {
@@ -437,7 +448,7 @@ func (c *conn) writeDelivery(d *delivery) error {
 	var err error
 	c.ws.out, err = packet.Append(c.ws.out, pub, c.version)
 	if err != nil {
-		c.b.log.Error("encoding PUBLISH failed", "client", c.clientID, "err", err)
+		c.b.log.Error("encoding PUBLISH failed", "client", c.info.ClientID, "err", err)
 		c.dropDelivery(d, DropTooLarge)
 		return nil
 	}
@@ -447,7 +458,7 @@ func (c *conn) writeDelivery(d *delivery) error {
 }
 
 func (c *conn) dropDelivery(d *delivery, why DropReason) {
-	c.b.dropped(c.shard, why, c.clientID, d.msg)
+	c.b.dropped(c.shard, why, c.info.ClientID, d.msg)
 	if d.qos > 0 {
 		c.sess.complete(d.id)
 	}

@@ -50,6 +50,7 @@ func (b *Broker) newConn(nc net.Conn, port string) (c *conn, start func()) {
 	}
 	n := &netConn{nc: nc}
 	n.init(b, n, nc.RemoteAddr().String(), port)
+	tcpProgress(nc)
 	return &n.conn, func() { go n.serve() }
 }
 
@@ -76,6 +77,8 @@ func (n *netConn) readLoop() (err error) {
 
 func (n *netConn) write(out []byte) (int, error) {
 	n.nc.SetWriteDeadline(time.Now().Add(n.writeTimeout()))
+	n.stalled() // a net.Conn shows no progress until Write returns
+	defer n.unstalled()
 	return n.nc.Write(out)
 }
 

@@ -41,14 +41,43 @@ type socketConn struct {
 // returns nil (leaving nc alone) for anything else.
 func newSocketConn(b *Broker, nc net.Conn, port string) *socketConn {
 	remote := nc.RemoteAddr().String()
+	_, isTCP := nc.(*net.TCPConn)
 	fd := ownSocket(nc)
 	if fd < 0 {
 		return nil
+	}
+	if isTCP {
+		unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NOTSENT_LOWAT, notsentLowat)
 	}
 	s := &socketConn{fd: int32(fd)}
 	s.init(b, s, remote, port)
 	s.reading.Store(true) // the first run is started by start
 	return s
+}
+
+// notsentLowat is the TCP_NOTSENT_LOWAT of client sockets: a socket says
+// "writable" once less than this is waiting to be sent, not when a third
+// of its buffer is free, so a reader's progress shows within
+// milliseconds (Session.slowConsumer), and one that stopped reading holds
+// less in the kernel.
+const notsentLowat = 64 << 10
+
+// tcpProgress sets notsentLowat on a TCP connection, or the TCP
+// connection under a TLS one; other transports (websockets) show their
+// progress only when a Write returns.
+func tcpProgress(nc net.Conn) {
+	if tc, ok := nc.(interface{ NetConn() net.Conn }); ok {
+		nc = tc.NetConn()
+	}
+	tc, ok := nc.(*net.TCPConn)
+	if !ok {
+		return
+	}
+	if rc, err := tc.SyscallConn(); err == nil {
+		rc.Control(func(fd uintptr) {
+			unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_NOTSENT_LOWAT, notsentLowat)
+		})
+	}
 }
 
 // start registers the socket with the event loop and runs a first read:
@@ -177,7 +206,7 @@ func (s *socketConn) readRun() {
 		return
 	}
 	// close() may have missed the token we just released.
-	if s.closed.Load() && s.reading.CompareAndSwap(false, true) {
+	if s.isClosed() && s.reading.CompareAndSwap(false, true) {
 		s.teardown(s.closeErr())
 	}
 }
@@ -198,7 +227,7 @@ func (b *Broker) lingerFor() time.Duration {
 func (s *socketConn) readReady() (err error) {
 	defer s.recoverHandler(&err)
 	for {
-		if s.closed.Load() {
+		if s.isClosed() {
 			return s.closeErr()
 		}
 		switch drained, err := s.input(s.readNB); err {
@@ -222,7 +251,7 @@ func (s *socketConn) readNB(p []byte) (int, error) { return readFD(int(s.fd), p)
 // (or closing: the caller's next read sees that).
 func (s *socketConn) waitActive(rc syscall.RawConn, w *readWaiter, ready func(uintptr) bool, deadline *int64) bool {
 	for {
-		if s.closed.Load() {
+		if s.isClosed() {
 			return true // readReady returns the close error
 		}
 		linger := s.b.lingerFor()
@@ -233,7 +262,7 @@ func (s *socketConn) waitActive(rc syscall.RawConn, w *readWaiter, ready func(ui
 		if *deadline-now < int64(linger)/2 {
 			s.rf.SetReadDeadline(time.Now().Add(linger))
 			*deadline = now + int64(linger)
-			if s.closed.Load() { // interrupt set its deadline before ours
+			if s.isClosed() { // interrupt set its deadline before ours
 				return true
 			}
 		}
@@ -283,7 +312,9 @@ func (s *socketConn) waitConn() syscall.RawConn {
 
 // write writes out to the socket. Usually the socket takes it all at
 // once, and no deadline (a runtime timer per connection) is needed for
-// that; otherwise it waits for room on a poll file.
+// that; otherwise it waits for room on a poll file, noting each bit of
+// progress (stalled: a consumer that reads slowly is told apart from one
+// that stopped reading).
 func (s *socketConn) write(out []byte) (int, error) {
 	n, err := writeFD(int(s.fd), out)
 	if err != nil && err != errAgain {
@@ -292,15 +323,43 @@ func (s *socketConn) write(out []byte) (int, error) {
 	if n == len(out) {
 		return n, nil
 	}
+	s.stalled()
+	defer s.unstalled()
 	f, ferr := s.pollFile(&s.wf)
 	if ferr != nil { // out of descriptors (EMFILE): poll by sleeping
 		m, err := s.writeSlow(out[n:])
 		return n + m, err
 	}
+	rc, ferr := f.SyscallConn()
+	if ferr != nil {
+		m, err := f.Write(out[n:])
+		return n + m, err
+	}
 	// The deadline after pollFile: interrupt may have set its own first.
 	f.SetWriteDeadline(time.Now().Add(s.writeTimeout()))
-	m, err := f.Write(out[n:])
-	return n + m, err
+	rest := out[n:]
+	var werr error
+	err = rc.Write(func(fd uintptr) bool {
+		for len(rest) > 0 {
+			m, e := writeFD(int(fd), rest)
+			if m > 0 {
+				n += m
+				rest = rest[m:]
+				s.stalled()
+				continue
+			}
+			if e == errAgain {
+				return false // wait for room
+			}
+			werr = e
+			return true
+		}
+		return true
+	})
+	if err == nil {
+		err = werr
+	}
+	return n, err
 }
 
 func (s *socketConn) writeDone() { s.dropFile(&s.wf) }
@@ -322,6 +381,7 @@ func (s *socketConn) writeSlow(out []byte) (int, error) {
 		now := time.Now()
 		if n > 0 {
 			last, pause = now, time.Millisecond
+			s.stalled()
 			continue
 		}
 		if now.Sub(last) >= s.writeTimeout() {

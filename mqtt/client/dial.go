@@ -12,19 +12,26 @@ import (
 	"github.com/coder/websocket"
 )
 
-// DialConn opens the network connection that Dial would, without speaking
-// MQTT on it: o.Dialer when set, otherwise the transport named by o.Server
-// (tcp, tls, ws, wss or unix, see Options.Server) with o.TLSConfig and
-// o.LocalAddr; the other fields are ignored. ctx bounds the dial and the
-// TLS or websocket handshake, not the connection's life.
+// DialConn opens the network connection named by o.Server (or made by
+// o.Dialer) and nothing more: no MQTT is spoken on it. It is the transport
+// Dial uses, exported for programs that speak MQTT themselves over the
+// connection (the MQTT-SN gateway, the load generator). Only Server,
+// Dialer, TLSConfig and LocalAddr are read.
 //
-// It is for programs that speak the protocol themselves over the same
-// transports as Client: the load generator, which writes pre-encoded
-// packets, and the MQTT-SN gateway. The returned release function frees
-// what the transport holds beyond the net.Conn (the websocket adapter's
-// context and idle HTTP connections); call it once, after closing the
-// conn. It is never nil when err is nil.
+// Schemes: tcp:// (or mqtt://, or a bare host:port), tls:// (mqtts://,
+// ssl://; ServerName defaults to the host), ws:// and wss:// (subprotocol
+// "mqtt"), unix:///path. ctx bounds the dial and the TLS or websocket
+// handshake, not the connection's life.
+//
+// The returned release function frees what the transport holds beyond the
+// net.Conn (the websocket adapter's context and idle HTTP connections);
+// call it once, after closing the conn. It is never nil when err is nil.
 func DialConn(ctx context.Context, o Options) (net.Conn, func(), error) {
+	return dialConn(ctx, &o)
+}
+
+// dialConn is DialConn without copying Options.
+func dialConn(ctx context.Context, o *Options) (net.Conn, func(), error) {
 	if o.Dialer != nil {
 		c, err := o.Dialer(ctx)
 		if err != nil {
@@ -72,7 +79,7 @@ func DialConn(ctx context.Context, o Options) (net.Conn, func(), error) {
 		}
 		return c, func() {}, nil
 	case "ws", "wss":
-		return dialWebsocket(ctx, &o, &d)
+		return dialWebsocket(ctx, o, &d)
 	}
 	return nil, nil, fmt.Errorf("unsupported server scheme %q in %q (want tcp, tls, ws, wss or unix)", scheme, o.Server)
 }

@@ -164,8 +164,8 @@ type Config struct {
 	QueueQoS0Messages   bool
 	MessageSizeLimit    int   // payload bytes; 0: protocol maximum
 	MemoryLimit         int64 // bytes of queued, inflight and retained messages; 0: none
-	MaxPacketSize       int // 0: protocol maximum
-	MaxKeepalive        int // default 65535
+	MaxPacketSize       int   // 0: protocol maximum
+	MaxKeepalive        int   // default 65535
 	RetainAvailable     bool
 	UpgradeOutgoingQoS  bool
 	CheckRetainSource   bool

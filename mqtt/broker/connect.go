@@ -68,8 +68,21 @@ func (c *conn) handleConnect(p *packet.Connect) error {
 	c.info.ClientID = id
 
 	if p.WillFlag {
-		if err := topic.ValidateName(p.WillTopic); err != nil {
+		if err := topic.ValidateName(p.WillTopic); err != nil || topic.TooDeep(p.WillTopic) {
+			if !v5 {
+				// 3.x has no return code for it: the connection closes
+				// without a CONNACK, as Mosquitto closes it.
+				b.log.Info("Client " + clientLabel(p.ClientID, c.remote) + " refused: invalid will topic " + strconv.Quote(p.WillTopic) + ".")
+				return &packet.Error{Code: packet.MalformedPacket, Msg: "invalid will topic"}
+			}
 			return reject(packet.TopicNameInvalid, "invalid will topic")
+		}
+		if lim := b.opts.MessageSizeLimit; lim > 0 && len(p.WillPayload) > lim {
+			// Mosquitto's answers: 0x95 Packet too large; 3.x: 5 Not authorized.
+			if v5 {
+				return reject(packet.PacketTooLarge, "will payload larger than message_size_limit")
+			}
+			return reject(packet.NotAuthorized, "will payload larger than message_size_limit")
 		}
 		if isSysTopic(p.WillTopic) {
 			return reject(packet.NotAuthorized, "will topic in $SYS")

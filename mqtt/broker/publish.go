@@ -87,6 +87,9 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 	b.stats.add(c.shard, statPubRecv0+statKind(p.QoS&3), 1)
 	b.stats.add(c.shard, statPubBytesRecv, int64(len(p.Payload)))
 
+	if v5 && len(p.Properties.SubscriptionIDs) > 0 {
+		return &packet.Error{Code: packet.ProtocolError, Msg: "PUBLISH from a client with a Subscription Identifier"} // [MQTT-3.3.4-6]
+	}
 	if p.QoS > b.opts.MaxQoS {
 		if v5 {
 			return packet.QoSNotSupported // [MQTT-3.2.2-11]
@@ -146,6 +149,8 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 		rc, reason, why = packet.QuotaExceeded, "memory_limit reached", DropMemoryLimit
 	case isSysTopic(name):
 		rc, reason = packet.NotAuthorized, "$SYS topics are read-only"
+	case topic.TooDeep(name):
+		rc, reason, why = packet.TopicNameInvalid, "topic deeper than 200 levels", DropTooLarge
 	case b.opts.MessageSizeLimit > 0 && len(p.Payload) > b.opts.MessageSizeLimit:
 		// 0x95 is not a valid PUBACK/PUBREC reason (§3.4.2.1); 0x83 is, and is what Mosquitto sends.
 		rc, reason, why = packet.ImplementationSpecificError, "payload exceeds message_size_limit", DropTooLarge
@@ -308,8 +313,7 @@ func (b *Broker) merge(m *Message, subs []topic.Subscription[*Session]) (d deliv
 
 // handlePuback completes an outbound QoS 1 message [MQTT-4.3.2].
 func (c *conn) handlePuback(p *packet.Puback) error {
-	c.sess.acknowledged(p.PacketID, 1)
-	return nil
+	return c.sess.acknowledged(p.PacketID, 1)
 }
 
 // handlePubrec moves an outbound QoS 2 message to its PUBREL step
@@ -318,7 +322,11 @@ func (c *conn) handlePubrec(p *packet.Pubrec) error {
 	s := c.sess
 	s.mu.Lock()
 	d, ok := s.inflight[p.PacketID]
-	if ok && d.qos == 2 && p.ReasonCode < 0x80 && !d.rel {
+	if ok && d.qos != 2 {
+		s.mu.Unlock()
+		return errWrongAck("PUBREC", d)
+	}
+	if ok && p.ReasonCode < 0x80 && !d.rel {
 		d.rel = true
 		c.b.stats.add(s.shard(), statInflightBytes, -int64(d.msg.size()))
 		d.msg = nil // the message is delivered; free it
@@ -342,8 +350,7 @@ func (c *conn) handlePubrec(p *packet.Pubrec) error {
 
 // handlePubcomp completes an outbound QoS 2 message.
 func (c *conn) handlePubcomp(p *packet.Pubcomp) error {
-	c.sess.acknowledged(p.PacketID, 2)
-	return nil
+	return c.sess.acknowledged(p.PacketID, 2)
 }
 
 // handlePubrel releases an inbound QoS 2 packet id [MQTT-4.3.3-11]. A

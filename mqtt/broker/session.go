@@ -2,6 +2,7 @@ package broker
 
 import (
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -219,14 +220,20 @@ func (s *Session) nextIDLocked() uint16 {
 }
 
 // acknowledged completes inflight message id on PUBACK (qos 1) or
-// PUBCOMP (qos 2, after PUBREC), in one hold of the lock; an id in
-// another state is ignored.
-func (s *Session) acknowledged(id uint16, qos byte) {
+// PUBCOMP (qos 2, after PUBREC), in one hold of the lock. An unknown id
+// is ignored (a late duplicate); an acknowledgement of the wrong kind
+// (PUBACK for QoS 2, PUBCOMP for QoS 1 or before PUBREC) is a protocol
+// error [MQTT-4.13.1-1] that ends the connection, as in Mosquitto.
+func (s *Session) acknowledged(id uint16, qos byte) error {
 	s.mu.Lock()
 	d, ok := s.inflight[id]
-	if !ok || d.qos != qos || (qos == 2 && !d.rel) {
+	if !ok {
 		s.mu.Unlock()
-		return
+		return nil
+	}
+	if d.qos != qos || (qos == 2 && !d.rel) {
+		s.mu.Unlock()
+		return errWrongAck(map[byte]string{1: "PUBACK", 2: "PUBCOMP"}[qos], d)
 	}
 	s.unstoreLocked(&d)
 	s.delInflightLocked(d)
@@ -236,6 +243,19 @@ func (s *Session) acknowledged(id uint16, qos byte) {
 	if c != nil && more {
 		c.notify()
 	}
+	return nil
+}
+
+// errWrongAck is the protocol error of an acknowledgement that does not
+// fit the inflight message d.
+func errWrongAck(kind string, d delivery) error {
+	state := "QoS " + strconv.Itoa(int(d.qos))
+	if d.rel {
+		state += " after PUBREC"
+	} else if d.qos == 2 {
+		state += " before PUBREC"
+	}
+	return &packet.Error{Code: packet.ProtocolError, Msg: kind + " for packet id " + strconv.Itoa(int(d.id)) + ", a " + state + " message"}
 }
 
 // addInflightLocked puts d (with its packet id) in the inflight window;

@@ -30,8 +30,14 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 			err = topic.ValidateFilter(inner)
 		}
 		if err != nil {
-			codes[i] = packet.TopicFilterInvalid // 3.x: 0x80 Failure
-			b.log.Info("Invalid subscription from " + c.info.ClientID + ": " + err.Error())
+			// A malformed filter [MQTT-4.7.1-1], [MQTT-4.7.3-1] ends the
+			// connection (MQTT 5: DISCONNECT 0x82 first), as Mosquitto.
+			return &packet.Error{Code: packet.ProtocolError, Msg: "SUBSCRIBE: " + err.Error()}
+		}
+		if topic.TooDeep(inner) {
+			// Well formed but not allowed here: 0x8F (3.x: 0x80 Failure).
+			codes[i] = packet.TopicFilterInvalid
+			b.log.Info("Invalid subscription from " + c.info.ClientID + ": more than " + strconv.Itoa(topic.MaxLevels) + " levels")
 			continue
 		}
 		if shared && sub.NoLocal && v5 {
@@ -120,10 +126,12 @@ func (c *conn) handleUnsubscribe(p *packet.Unsubscribe) error {
 	b, s := c.b, c.sess
 	codes := make([]packet.ReasonCode, len(p.Filters))
 	for i, f := range p.Filters {
-		group, inner, _, err := topic.ParseShared(f)
+		group, inner, shared, err := topic.ParseShared(f)
+		if err == nil && !shared {
+			err = topic.ValidateFilter(inner)
+		}
 		if err != nil {
-			codes[i] = packet.TopicFilterInvalid
-			continue
+			return &packet.Error{Code: packet.ProtocolError, Msg: "UNSUBSCRIBE: " + err.Error()} // as in SUBSCRIBE
 		}
 		if b.index.Unsubscribe(s, inner, group) {
 			codes[i] = packet.Success

@@ -231,6 +231,9 @@ func TestValidate(t *testing.T) {
 		{Config{Scenario: ScenarioPub, Topic: "a/%n"}, "applies to the retained scenario only"},
 		{Config{Scenario: ScenarioRetained, Topic: "a/%i"}, "must contain %n"},
 		{Config{Scenario: ScenarioRetained, SubTopic: "a/#/b"}, "--sub-topic"},
+		{Config{Scenario: ScenarioRetained, SN: true, SNGateway: "127.0.0.1:1"}, "--sn applies to pub, pubsub and conn"},
+		{Config{Scenario: ScenarioPub, SN: true, SNGateway: "127.0.0.1:1", TopicAlias: true, Version: 5}, "--topic-alias does not apply with --sn"},
+		{Config{Scenario: ScenarioPub, SN: true, SNGateway: "127.0.0.1:1", Stagger: true, Rate: 1}, "--stagger does not apply with --sn"},
 	} {
 		c := tc.cfg
 		c.Server = "127.0.0.1:1"

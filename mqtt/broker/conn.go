@@ -377,7 +377,15 @@ func (c *conn) readFailed(err error) error {
 // decoded in place (its handler copies topic and payload once into the
 // Message); other packets get their own copy, since handlers and hooks
 // may keep parts of them.
-func (c *conn) consume(buf []byte) ([]byte, error) {
+func (c *conn) consume(buf []byte) (rest []byte, err error) {
+	if !c.connectSeen {
+		start := buf
+		defer func() {
+			if err != nil && !c.connectSeen {
+				err = c.explainFirst(start, err)
+			}
+		}()
+	}
 	maxIn := int(c.b.opts.MaxPacketSize)
 	if maxIn <= 0 {
 		maxIn = packet.DefaultMaxPacketSize
@@ -819,6 +827,11 @@ func stripOptional(p packet.Packet) {
 // cleanup runs after both goroutines stopped: logs, will, session detach.
 func (c *conn) cleanup(err error) {
 	if c.sess == nil {
+		var nm *notMQTTError
+		if errors.As(err, &nm) {
+			c.b.log.Warn(nm.what + ".")
+			return
+		}
 		if err != nil && err != errClosed && !errors.Is(err, io.EOF) {
 			c.b.log.Info("Client " + c.remote + " disconnected: " + err.Error() + ".")
 		}

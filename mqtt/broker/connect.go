@@ -281,7 +281,11 @@ func (c *conn) accept(p *packet.Connect, authData []byte) error {
 			break
 		}
 	}
-	line := "New client connected from " + hostOf(c.remote) + ":" + portOnly(c.remote) + " as " + id +
+	from := hostOf(c.remote)
+	if port := portOnly(c.remote); port != "" {
+		from += ":" + port
+	}
+	line := "New client connected from " + from + " as " + id +
 		" (p" + strconv.Itoa(mosqProtocol(c.version)) + ", c" + b01(p.CleanStart) + ", k" + strconv.Itoa(int(ka))
 	if p.UsernameFlag {
 		line += ", u'" + p.Username + "'"

@@ -634,3 +634,24 @@ func TestServeConfigCRL(t *testing.T) {
 	}
 	s.waitLog("(CRL has expired)")
 }
+
+// `serve -v` (log_type all) traces every packet in Mosquitto's words, as mosquitto -v does;
+// people debug with exactly these lines.
+func TestServeVerboseTracesPackets(t *testing.T) {
+	pub := testutil.RequireTool(t, "mosquitto_pub")
+	conf := filepath.Join(t.TempDir(), "v.conf")
+	port := testutil.FreePort(t)
+	writeFile(t, conf, fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\n", port))
+	s := serveConf(t, conf, "-v")
+	if r := tool(t, pub, "-h", "127.0.0.1", "-p", strconv.Itoa(port), "-i", "tracer", "-t", "home/temp", "-m", "21.5", "-q", "1"); r.code != 0 {
+		t.Fatalf("mosquitto_pub: exit %d: %s", r.code, r.stderr)
+	}
+	for _, want := range []string{
+		"Sending CONNACK to tracer (0, 0)",
+		"Received PUBLISH from tracer (d0, q1, r0, m1, 'home/temp', ... (4 bytes))",
+		"Sending PUBACK to tracer (m1, rc0)",
+		"Received DISCONNECT from tracer",
+	} {
+		s.waitLog(want)
+	}
+}

@@ -202,6 +202,7 @@ type Broker struct {
 	retained   retainedIndex
 	storeErr   atomic.Bool  // the store's last write failed
 	memAcct    bool         // Options.MemoryLimit > 0: messages are counted (memHold)
+	trace      atomic.Bool  // the logger takes Debug lines: packets are traced (trace.go)
 	memLevel   atomic.Int32 // memoryLevel: 0, memTight or memFull (Options.MemoryLimit)
 	memDropsAt atomic.Int64 // DropMemoryLimit count when the episode began
 
@@ -289,6 +290,7 @@ func New(opts Options, logger *slog.Logger) (*Broker, error) {
 		b.auth = AllowAll{}
 	}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
+	b.refreshTrace()
 	if opts.Hooks.events() {
 		b.hookq = &hookQueue{wake: make(chan struct{}, 1), stopped: make(chan struct{})}
 		go b.runHooks()

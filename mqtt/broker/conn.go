@@ -424,6 +424,9 @@ func (c *conn) consume(buf []byte) (rest []byte, err error) {
 			return nil, c.readError(err)
 		}
 		c.b.stats.add(c.shard, statMsgsRecv, 1)
+		if c.b.trace.Load() {
+			c.traceIn(p)
+		}
 		if err := c.dispatch(p); err != nil {
 			return nil, c.handlerError(err)
 		}
@@ -772,6 +775,9 @@ func (c *conn) writeCtrl(cp *ctrlPacket) error {
 		return c.writePacket(cp.p)
 	}
 	c.ws.out = append(c.ws.out, cp.first, 2, byte(cp.id>>8), byte(cp.id))
+	if c.b.trace.Load() {
+		c.traceOut(nil, cp.first, cp.id)
+	}
 	return c.wrote()
 }
 
@@ -790,6 +796,9 @@ func (c *conn) writePacket(p packet.Packet) error {
 	if err != nil {
 		c.b.log.Error("encoding failed", "client", c.info.ClientID, "type", p.Type(), "err", err)
 		return nil
+	}
+	if c.b.trace.Load() {
+		c.traceOut(p, 0, 0)
 	}
 	return c.wrote()
 }

@@ -163,6 +163,7 @@ func (b *Broker) sweepLoop() {
 		clear(expired)
 		stalled = b.trimStalled(stalled[:0], b.memoryLevel())
 		clear(stalled)
+		b.refreshTrace()
 	}
 }
 

@@ -421,6 +421,9 @@ func (b *Broker) canRead(s *Session, topic string) bool {
 func (c *conn) writeDelivery(d *delivery) error {
 	if d.rel {
 		c.ws.out = append(c.ws.out, 0x62, 2, byte(d.id>>8), byte(d.id)) // PUBREL, Success
+		if c.b.trace.Load() {
+			c.traceOut(nil, 0x62, d.id)
+		}
 		return c.wrote()
 	}
 	m := d.msg
@@ -491,6 +494,9 @@ func (c *conn) writeDelivery(d *delivery) error {
 	}
 	c.b.stats.add(c.shard, statPubSent0+statKind(d.qos), 1)
 	c.b.stats.add(c.shard, statPubBytesSent, int64(len(m.Payload)))
+	if c.b.trace.Load() {
+		c.traceLines(publishTrace("Sending", "to", c.who(), d.dup, d.qos, d.retain, d.id, m.Topic, len(m.Payload)))
+	}
 	return c.wrote()
 }
 

@@ -48,6 +48,8 @@ func (c *Config) BrokerOptions() (broker.Options, []Warning) {
 	o.QueueQoS0 = c.QueueQoS0Messages
 	o.MaxPacketSize = uint32(c.MaxPacketSize)
 	o.MessageSizeLimit = c.MessageSizeLimit
+	o.UpgradeOutgoingQoS = c.UpgradeOutgoingQoS
+	o.CheckRetainSource = c.CheckRetainSource
 	o.MemoryLimit = c.MemoryLimit
 	o.MaxKeepAlive = uint16(c.MaxKeepalive)
 	o.RetainAvailable = c.RetainAvailable
@@ -87,4 +89,10 @@ func (c *Config) BrokerOptions() (broker.Options, []Warning) {
 	// max_inflight_bytes and persistence are Pending in the directive table: the parser
 	// warns where they are written.
 	return o, warns
+}
+
+// BrokerConfig is what the broker applies per listener (Broker.ServeListenerConfig, or
+// SetListenerConfig for an MQTT-SN listener's in-process connections).
+func (l *Listener) BrokerConfig() broker.ListenerConfig {
+	return broker.ListenerConfig{MountPoint: l.MountPoint, UseUsernameAsClientID: l.UseUsernameAsClientID}
 }

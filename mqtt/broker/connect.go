@@ -180,6 +180,12 @@ func (c *conn) continueAuth(p packet.Packet) error {
 func (c *conn) accept(p *packet.Connect, authData []byte) error {
 	b := c.b
 	v5 := c.version == packet.V5
+	if lc := b.listenerConfig(c.info.Listener); lc != nil && lc.UseUsernameAsClientID {
+		if !c.info.HasUsername || c.info.Username == "" {
+			return c.reject(p, packet.NotAuthorized, "use_username_as_clientid and no username")
+		}
+		c.info.ClientID = c.info.Username
+	}
 	id := c.info.ClientID
 	assigned := p.ClientID == ""
 
@@ -206,7 +212,7 @@ func (c *conn) accept(p *packet.Connect, authData []byte) error {
 
 	if p.WillFlag {
 		w := &Message{
-			Topic:   p.WillTopic,
+			Topic:   c.mount(p.WillTopic),
 			Payload: bytes.Clone(p.WillPayload),
 			QoS:     p.WillQoS,
 			Retain:  p.WillRetain,

@@ -254,7 +254,7 @@ func (b *Broker) restore() error {
 	now := time.Now()
 	for _, m := range snap.Retained {
 		if !m.expired(now) {
-			b.retained.set(m)
+			b.retained.set(m, nil) // its publisher's identity is not stored
 		}
 	}
 	var expired []*Session

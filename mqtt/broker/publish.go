@@ -122,6 +122,7 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 	if err := topic.ValidateName(name); err != nil {
 		return packet.TopicNameInvalid // [MQTT-3.3.2-2]
 	}
+	name = c.mount(name)
 	if p.QoS > 0 && v5 && c.unacknowledged() >= int(b.opts.ReceiveMaximum) {
 		s.mu.Lock()
 		_, dup := s.inQoS2[p.PacketID]
@@ -167,7 +168,12 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 	durable := false // acknowledge only once the store has what this did
 	if rc == packet.Success {
 		if m.Retain {
-			b.retain(m)
+			var src *ClientInfo
+			if b.opts.CheckRetainSource && b.authz != nil {
+				info := c.info // a copy: not a pointer into the connection
+				src = &info
+			}
+			b.retain(m, src)
 			durable = b.store != nil
 		}
 		matched, delivered, stored := b.route(m)
@@ -293,7 +299,7 @@ func (b *Broker) merge(m *Message, subs []topic.Subscription[*Session]) (d deliv
 		if sub.Options.NoLocal && m.From != "" && m.From == s.id {
 			continue // [MQTT-3.8.3-3]
 		}
-		q := min(m.QoS, sub.Options.QoS)
+		q := b.deliveredQoS(m.QoS, sub.Options.QoS)
 		if !ok || q > d.qos {
 			d.qos = q
 		}
@@ -405,6 +411,17 @@ func (s *Session) recheckLocked() {
 	})
 }
 
+// deliveredQoS is the QoS a subscription granted sub gets a message
+// published at pub: the lower of the two [MQTT-3.8.4-8], or the
+// subscription's with Options.UpgradeOutgoingQoS (Mosquitto's
+// upgrade_outgoing_qos, which breaks that rule on purpose).
+func (b *Broker) deliveredQoS(pub, sub byte) byte {
+	if b.opts.UpgradeOutgoingQoS {
+		return sub
+	}
+	return min(pub, sub)
+}
+
 // canRead asks the Authorizer whether s may receive a message on topic;
 // trusted sessions (in-process, without an identity) are not asked.
 func (b *Broker) canRead(s *Session, topic string) bool {
@@ -427,6 +444,7 @@ func (c *conn) writeDelivery(d *delivery) error {
 		return c.wrote()
 	}
 	m := d.msg
+	topicName := c.unmount(m.Topic)
 	var expiry uint32
 	if !m.Expiry.IsZero() {
 		left := time.Until(m.Expiry)
@@ -447,7 +465,7 @@ func (c *conn) writeDelivery(d *delivery) error {
 		Dup:      d.dup,
 		QoS:      d.qos,
 		Retain:   d.retain,
-		Topic:    m.Topic,
+		Topic:    topicName,
 		PacketID: d.id,
 		Payload:  m.Payload,
 	}
@@ -462,7 +480,7 @@ func (c *conn) writeDelivery(d *delivery) error {
 			pub.Properties.MessageExpiry, pub.Properties.HasMessageExpiry = expiry, true
 		}
 		if c.aliasOutMax > 0 {
-			if a, ok := c.aliasOut[m.Topic]; ok {
+			if a, ok := c.aliasOut[topicName]; ok {
 				alias = a
 				pub.Topic = ""
 			} else if len(c.aliasOut) < int(c.aliasOutMax) {
@@ -483,7 +501,7 @@ func (c *conn) writeDelivery(d *delivery) error {
 		if c.aliasOut == nil {
 			c.aliasOut = make(map[string]uint16)
 		}
-		c.aliasOut[m.Topic] = alias
+		c.aliasOut[topicName] = alias
 	}
 	var err error
 	c.ws.out, err = packet.Append(c.ws.out, pub, c.version)
@@ -495,7 +513,7 @@ func (c *conn) writeDelivery(d *delivery) error {
 	c.b.stats.add(c.shard, statPubSent0+statKind(d.qos), 1)
 	c.b.stats.add(c.shard, statPubBytesSent, int64(len(m.Payload)))
 	if c.b.trace.Load() {
-		c.traceLines(publishTrace("Sending", "to", c.who(), d.dup, d.qos, d.retain, d.id, m.Topic, len(m.Payload)))
+		c.traceLines(publishTrace("Sending", "to", c.who(), d.dup, d.qos, d.retain, d.id, topicName, len(m.Payload)))
 	}
 	return c.wrote()
 }

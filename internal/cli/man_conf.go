@@ -83,7 +83,7 @@ var confSections = []confSection{
 		entries: []confEntry{
 			{"max_inflight_messages", "COUNT", "QoS 1 and 2 messages sent to a client but not yet acknowledged, per client. 0 means no limit; 1 gives in-order delivery. " +
 				"It is also the Receive Maximum announced to MQTT 5 clients in CONNACK, the QoS 2 messages a client may have unreleased at once; as in Mosquitto that defaults to 20."},
-			{"max_inflight_bytes", "BYTES", "Like max_inflight_messages, in payload bytes. 0 means no limit. Default: 0."},
+			{"max_inflight_bytes", "BYTES", "QoS 1 and 2 messages are sent to a client while fewer than BYTES of payload are unacknowledged, in addition to max_inflight_messages; a message larger than BYTES is sent alone. 0 means no limit. At most 1 GiB. Default: 0."},
 			{"max_queued_messages", "COUNT", "Messages queued for a client beyond those in flight; further messages are dropped. 0 means no limit."},
 			{"max_queued_bytes", "BYTES", "Like max_queued_messages, in payload bytes. 0 means no limit."},
 			{"queue_qos0_messages", "true|false", "Queues QoS 0 messages for disconnected clients with persistent sessions, as QoS 1 and 2 messages are. Default: false."},

@@ -38,6 +38,7 @@ func (c *Config) BrokerOptions() (broker.Options, []Warning) {
 	if c.MaxInflightMessages > 0 {
 		o.ReceiveMaximum = uint16(c.MaxInflightMessages)
 	}
+	o.MaxInflightBytes = c.MaxInflightBytes
 	o.OutboundTopicAliases = c.TopicAliasOutbound
 	if _, set := c.IsSet("max_queued_messages"); set {
 		o.MaxQueuedMessages = c.MaxQueuedMessages
@@ -85,9 +86,7 @@ func (c *Config) BrokerOptions() (broker.Options, []Warning) {
 			o.AutoIDPrefix = first.Security.AutoIDPrefix
 		}
 	}
-	// mount_point, use_username_as_clientid, upgrade_outgoing_qos, check_retain_source,
-	// max_inflight_bytes and persistence are Pending in the directive table: the parser
-	// warns where they are written.
+	// persistence is Pending in the directive table: the parser warns where it is written.
 	return o, warns
 }
 

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"crypto/tls"
 	"net"
 	"os"
@@ -26,6 +27,7 @@ var behaviourTests = map[string]string{
 	"include_dir":                  "TestBehaviourIncludeDir",
 	"listener":                     "TestBehaviourIncludeDir",
 	"max_inflight_messages":        "TestBehaviourInflightAndReceiveMaximum",
+	"max_inflight_bytes":           "TestBehaviourMaxInflightBytes",
 	"max_queued_messages":          "TestBehaviourQueueLimits",
 	"max_queued_bytes":             "TestBehaviourQueueLimits",
 	"queue_qos0_messages":          "TestBehaviourQueueQoS0",
@@ -165,6 +167,44 @@ func TestBehaviourInflightAndReceiveMaximum(t *testing.T) {
 	r = serveText(t, lport(t)+"allow_anonymous true\n", nil)
 	if _, ack := connectV5(t, r.addr(0), &packet.Connect{ClientID: "d", CleanStart: true}); ack.Properties.ReceiveMaximum != 20 {
 		t.Errorf("default Receive Maximum %d, want 20", ack.Properties.ReceiveMaximum)
+	}
+}
+
+// max_inflight_bytes: QoS 1 messages go to a client while fewer payload bytes than the
+// limit are unacknowledged (so one larger than it goes alone), the rest wait for PUBACKs.
+func TestBehaviourMaxInflightBytes(t *testing.T) {
+	r := serveText(t, lport(t)+"allow_anonymous true\nmax_inflight_bytes 100\n", nil)
+	sub := testutil.ConnectRaw(t, r.addr(0), packet.V311, "sub")
+	sub.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "q", QoS: 1})
+	pub := testutil.ConnectRaw(t, r.addr(0), packet.V311, "pub")
+	for i, size := range []int{60, 30, 20, 500, 10} {
+		pub.Send(&packet.Publish{Topic: "q", QoS: 1, PacketID: uint16(i + 1), Payload: bytes.Repeat([]byte{byte(i)}, size)})
+		if _, ok := pub.Recv().(*packet.Puback); !ok {
+			t.Fatal("no PUBACK")
+		}
+	}
+	// 60, 30 (90 < 100), 20 (110): three in flight, then nothing until acknowledged.
+	var ids []uint16
+	for want := range 3 {
+		p := sub.RecvPublish()
+		if int(p.Payload[0]) != want {
+			t.Fatalf("got message %d, want %d", p.Payload[0], want)
+		}
+		ids = append(ids, p.PacketID)
+	}
+	sub.ExpectNothing(300 * time.Millisecond)
+	for _, id := range ids {
+		sub.Send(&packet.Puback{PacketID: id})
+	}
+	// 500 bytes, more than the limit: alone.
+	big := sub.RecvPublish()
+	if len(big.Payload) != 500 {
+		t.Fatalf("got %d bytes, want the 500-byte message", len(big.Payload))
+	}
+	sub.ExpectNothing(300 * time.Millisecond)
+	sub.Send(&packet.Puback{PacketID: big.PacketID})
+	if p := sub.RecvPublish(); p.Payload[0] != 4 {
+		t.Fatalf("last: got message %d, want 4", p.Payload[0])
 	}
 }
 

@@ -84,7 +84,7 @@ var table = func() map[string]Directive {
 	// them); TestEveryHonouredDirectiveHasBehaviourTest keeps it so.
 	add(scopeGlobal, Supported, "",
 		"per_listener_settings", "include_dir", "listener",
-		"max_inflight_messages", "max_queued_messages", "max_queued_bytes",
+		"max_inflight_messages", "max_inflight_bytes", "max_queued_messages", "max_queued_bytes",
 		"queue_qos0_messages", "memory_limit", "message_size_limit", "max_packet_size", "max_keepalive",
 		"retain_available", "sys_interval", "persistent_client_expiration",
 		"log_dest", "log_type", "log_timestamp", "log_timestamp_format", "log_facility",
@@ -98,7 +98,6 @@ var table = func() map[string]Directive {
 		"tls_keyform") // "pem" only; "engine" is refused
 
 	// Read and checked, but the broker does not apply them yet: warned about at each use.
-	add(scopeGlobal, Pending, notePending, "max_inflight_bytes")
 	add(scopeGlobal, Pending, "is not applied yet: the broker has no durable store yet, so sessions and retained messages are kept in memory only",
 		"persistence", "persistence_file", "persistence_location", "autosave_interval", "autosave_on_changes")
 	add(scopeSecurity, Supported, "",

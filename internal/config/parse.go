@@ -538,7 +538,7 @@ func (p *parser) apply(pos Pos, name, rest string, level int) {
 	case "max_inflight_messages":
 		c.MaxInflightMessages, ok = p.integer(pos, name, rest, 0, 65535)
 	case "max_inflight_bytes":
-		c.MaxInflightBytes, ok = p.size(pos, name, rest, 0, 1<<40)
+		c.MaxInflightBytes, ok = p.size(pos, name, rest, 0, 1<<30)
 	case "max_queued_messages":
 		c.MaxQueuedMessages, ok = p.integer(pos, name, rest, 0, 1<<31-1)
 	case "max_queued_bytes":

@@ -28,6 +28,12 @@ type Options struct {
 	// acknowledged; the window is the smaller of this and the client's
 	// Receive Maximum (MQTT 5). Default 1024.
 	MaxInflight int
+	// MaxInflightBytes also holds QoS 1/2 messages back from a client
+	// while the payload bytes it has not acknowledged reach it
+	// (Mosquitto's max_inflight_bytes): a message is sent while fewer are
+	// in flight, so one larger than the limit goes alone. 0: no limit;
+	// at most 1 GiB.
+	MaxInflightBytes int
 	// ReceiveMaximum is sent in CONNACK (MQTT 5) and enforced on every
 	// client: how many inbound QoS 1 and QoS 2 messages it may have
 	// unacknowledged (QoS 2 until PUBREL; QoS 1 while its PUBACK waits for
@@ -253,6 +259,9 @@ func New(opts Options, logger *slog.Logger) (*Broker, error) {
 	}
 	if opts.MaxInflight <= 0 {
 		opts.MaxInflight = 65535
+	}
+	if opts.MaxInflightBytes < 0 || opts.MaxInflightBytes > 1<<30 {
+		return nil, fmt.Errorf("broker: max inflight bytes %d: must be 0 (no limit) to 1 GiB", opts.MaxInflightBytes)
 	}
 	if opts.ReceiveMaximum == 0 {
 		opts.ReceiveMaximum = 65535

@@ -1,8 +1,6 @@
 package config
 
 import (
-	"fmt"
-
 	"github.com/mqttkit/mqtt/mqtt/broker"
 )
 
@@ -59,33 +57,9 @@ func (c *Config) BrokerOptions() (broker.Options, []Warning) {
 	o.AllowZeroLengthClientID = c.Security.AllowZeroLengthClientID
 	o.AutoIDPrefix = c.Security.AutoIDPrefix
 
-	// Per-listener settings the broker has one value for: use it when every listener agrees,
-	// otherwise the most permissive, and say so.
-	if len(c.Listeners) > 0 {
-		first := c.Listeners[0]
-		maxQoS, alias := first.MaxQoS, first.MaxTopicAlias
-		for _, l := range c.Listeners[1:] {
-			if l.MaxQoS != first.MaxQoS {
-				warns = append(warns, Warning{Pos: l.Pos, Directive: "max_qos", Msg: fmt.Sprintf("max_qos: listeners differ (%d and %d); the broker applies one value to all, %d", first.MaxQoS, l.MaxQoS, max(maxQoS, l.MaxQoS))})
-				maxQoS = max(maxQoS, l.MaxQoS)
-			}
-			if l.MaxTopicAlias != first.MaxTopicAlias {
-				warns = append(warns, Warning{Pos: l.Pos, Directive: "max_topic_alias", Msg: fmt.Sprintf("max_topic_alias: listeners differ (%d and %d); the broker applies one value to all, %d", first.MaxTopicAlias, l.MaxTopicAlias, max(alias, l.MaxTopicAlias))})
-				alias = max(alias, l.MaxTopicAlias)
-			}
-		}
-		o.MaxQoS, o.TopicAliasMaximum = byte(maxQoS), uint16(alias)
-		if c.PerListenerSettings {
-			for _, l := range c.Listeners[1:] {
-				if l.Security.AllowZeroLengthClientID != first.Security.AllowZeroLengthClientID || l.Security.AutoIDPrefix != first.Security.AutoIDPrefix {
-					warns = append(warns, Warning{Pos: l.Pos, Directive: "auto_id_prefix", Msg: "allow_zero_length_clientid/auto_id_prefix: listeners differ; the broker applies the first listener's to all"})
-					break
-				}
-			}
-			o.AllowZeroLengthClientID = first.Security.AllowZeroLengthClientID
-			o.AutoIDPrefix = first.Security.AutoIDPrefix
-		}
-	}
+	// max_qos, max_topic_alias, allow_zero_length_clientid and auto_id_prefix are per
+	// listener (BrokerConfig); the options above are for in-process clients.
+
 	// persistence is Pending in the directive table: the parser warns where it is written.
 	return o, warns
 }
@@ -93,7 +67,19 @@ func (c *Config) BrokerOptions() (broker.Options, []Warning) {
 // BrokerConfig is what the broker applies per listener (Broker.ServeListenerConfig, or
 // SetListenerConfig for an MQTT-SN listener's in-process connections).
 func (l *Listener) BrokerConfig() broker.ListenerConfig {
-	lc := broker.ListenerConfig{MountPoint: l.MountPoint, UseUsernameAsClientID: l.UseUsernameAsClientID}
+	lc := broker.ListenerConfig{
+		MountPoint:                 l.MountPoint,
+		UseUsernameAsClientID:      l.UseUsernameAsClientID,
+		// Given only where they differ from the broker's defaults (2 and 10, Mosquitto's):
+		// then the broker looks them up per PUBLISH.
+		HasMaxQoS:                  l.MaxQoS != 2,
+		MaxQoS:                     byte(l.MaxQoS),
+		HasTopicAliasMaximum:       l.MaxTopicAlias != 10,
+		TopicAliasMaximum:          uint16(l.MaxTopicAlias),
+		HasAllowZeroLengthClientID: true,
+		AllowZeroLengthClientID:    l.Security.AllowZeroLengthClientID, // the effective set
+		AutoIDPrefix:               l.Security.AutoIDPrefix,
+	}
 	if l.MaxConnections > 0 {
 		// Counted by the broker, not by wrapping the listener: a wrapped
 		// connection is no longer a bare socket and would leave the event

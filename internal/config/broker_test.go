@@ -46,16 +46,22 @@ func TestBrokerOptions(t *testing.T) {
 	if o.MaxInflight != 5 || o.MaxQueuedMessages != 50 || o.MaxQueuedBytes != 1024 || !o.QueueQoS0 || o.MaxPacketSize != 1000 ||
 		o.MessageSizeLimit != 500 || o.MaxKeepAlive != 30 || o.RetainAvailable || o.SysInterval != 5*time.Second ||
 		o.PersistentClientExpiration != time.Hour || o.AllowZeroLengthClientID || o.AutoIDPrefix != "x-" ||
-		o.MaxQoS != 1 || o.TopicAliasMaximum != 3 || o.ReceiveMaximum != 5 {
+		o.MaxQoS != 2 || o.TopicAliasMaximum != 10 || o.ReceiveMaximum != 5 {
 		t.Errorf("options = %+v", o)
 	}
-	var msgs []string
 	for _, w := range warns {
-		msgs = append(msgs, w.String())
+		if strings.Contains(w.String(), "listeners differ") {
+			t.Errorf("per-listener settings are the broker's now, but: %s", w)
+		}
 	}
-	all := strings.Join(msgs, "\n")
-	if !strings.Contains(all, "max_qos: listeners differ (1 and 0)") {
-		t.Errorf("warnings:\n%s", all)
+	// max_qos, max_topic_alias and the zero-length id settings go per listener.
+	for i, want := range []broker.ListenerConfig{
+		{HasMaxQoS: true, MaxQoS: 1, HasTopicAliasMaximum: true, TopicAliasMaximum: 3, HasAllowZeroLengthClientID: true, AutoIDPrefix: "x-"},
+		{HasMaxQoS: true, MaxQoS: 0, HasTopicAliasMaximum: true, TopicAliasMaximum: 3, HasAllowZeroLengthClientID: true, AutoIDPrefix: "x-"},
+	} {
+		if got := cfg.Listeners[i].BrokerConfig(); got != want {
+			t.Errorf("listener %d: %+v, want %+v", i, got, want)
+		}
 	}
 	b, err := broker.New(o, nil)
 	if err != nil {

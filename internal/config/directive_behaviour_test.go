@@ -384,6 +384,20 @@ func TestBehaviourConnackProperties(t *testing.T) {
 	if sa := c2.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "a", QoS: 2}); sa.ReasonCodes[0] != packet.GrantedQoS1 {
 		t.Errorf("maximum_qos 1: SUBACK %v", sa.ReasonCodes)
 	}
+
+	// They are listener settings: each listener answers with its own.
+	r = serveText(t, lport(t)+"allow_anonymous true\nmax_qos 0\nmax_topic_alias 0\n"+lport(t)+"max_topic_alias 7\n", nil)
+	_, ack = connectV5(t, r.addr(0), &packet.Connect{ClientID: "l0", CleanStart: true})
+	if p := ack.Properties; !p.HasMaximumQoS || p.MaximumQoS != 0 || p.HasTopicAliasMaximum {
+		t.Errorf("listener with max_qos 0, max_topic_alias 0: CONNACK %+v", p)
+	}
+	c, ack = connectV5(t, r.addr(1), &packet.Connect{ClientID: "l1", CleanStart: true})
+	if p := ack.Properties; p.HasMaximumQoS || p.TopicAliasMaximum != 7 {
+		t.Errorf("listener with defaults and max_topic_alias 7: CONNACK %+v", p)
+	}
+	if sa := c.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "a", QoS: 2}); sa.ReasonCodes[0] != packet.GrantedQoS2 {
+		t.Errorf("second listener's max_qos is its own (2): SUBACK %v", sa.ReasonCodes)
+	}
 }
 
 func TestBehaviourSysInterval(t *testing.T) {
@@ -598,6 +612,17 @@ func TestBehaviourClientIDs(t *testing.T) {
 	c := testutil.DialRaw(t, r.addr(0), packet.V311)
 	if ack := c.Connect(&packet.Connect{CleanStart: true}); ack.ReasonCode != packet.ClientIdentifierNotValid {
 		t.Errorf("allow_zero_length_clientid false: CONNACK %v, want identifier rejected", ack.ReasonCode)
+	}
+
+	// With per_listener_settings each listener has its own.
+	r = serveText(t, "per_listener_settings true\n"+lport(t)+"allow_anonymous true\nauto_id_prefix one-\n"+
+		lport(t)+"allow_anonymous true\nallow_zero_length_clientid false\n", nil)
+	if _, ack := connectV5(t, r.addr(0), &packet.Connect{CleanStart: true}); !strings.HasPrefix(ack.Properties.AssignedClientID, "one-") {
+		t.Errorf("first listener's auto_id_prefix one-: assigned %q", ack.Properties.AssignedClientID)
+	}
+	c = testutil.DialRaw(t, r.addr(1), packet.V311)
+	if ack := c.Connect(&packet.Connect{CleanStart: true}); ack.ReasonCode != packet.ClientIdentifierNotValid {
+		t.Errorf("second listener's allow_zero_length_clientid false: CONNACK %v", ack.ReasonCode)
 	}
 }
 

@@ -223,6 +223,7 @@ type Broker struct {
 	lcfgMu     sync.Mutex                                 // serializes SetListenerConfig
 	lcfg       atomic.Pointer[map[string]*ListenerConfig] // by ListenerKey; copy on write
 	mounts     atomic.Bool                                // some listener has a mount point
+	llimits    atomic.Bool                                // some listener sets MaxQoS or TopicAliasMaximum
 	storeErr   atomic.Bool                                // the store's last write failed
 	memAcct    bool                                       // Options.MemoryLimit > 0: messages are counted (memHold)
 	trace      atomic.Bool                                // the logger takes Debug lines: packets are traced (trace.go)

@@ -91,7 +91,7 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 	if v5 && len(p.Properties.SubscriptionIDs) > 0 {
 		return &packet.Error{Code: packet.ProtocolError, Msg: "PUBLISH from a client with a Subscription Identifier"} // [MQTT-3.3.4-6]
 	}
-	if p.QoS > b.opts.MaxQoS {
+	if p.QoS > c.maxQoS() {
 		if v5 {
 			return packet.QoSNotSupported // [MQTT-3.2.2-11]
 		}
@@ -103,7 +103,7 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 	name := p.Topic
 	if v5 && p.Properties.HasTopicAlias {
 		a := p.Properties.TopicAlias
-		if a == 0 || a > b.opts.TopicAliasMaximum {
+		if a == 0 || a > c.aliasMax() {
 			return packet.TopicAliasInvalid // [MQTT-3.3.2-9], [MQTT-3.3.2-10]
 		}
 		if name == "" {

@@ -50,7 +50,7 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 			b.log.Info("Denied SUBSCRIBE from " + c.info.ClientID + " to " + sub.Filter)
 			continue
 		}
-		opts := topic.Options{QoS: min(sub.QoS, b.opts.MaxQoS), Identifier: subID}
+		opts := topic.Options{QoS: min(sub.QoS, c.maxQoS()), Identifier: subID}
 		if v5 {
 			opts.NoLocal = sub.NoLocal
 			opts.RetainAsPublished = sub.RetainAsPublished

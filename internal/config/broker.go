@@ -68,8 +68,8 @@ func (c *Config) BrokerOptions() (broker.Options, []Warning) {
 // SetListenerConfig for an MQTT-SN listener's in-process connections).
 func (l *Listener) BrokerConfig() broker.ListenerConfig {
 	lc := broker.ListenerConfig{
-		MountPoint:                 l.MountPoint,
-		UseUsernameAsClientID:      l.UseUsernameAsClientID,
+		MountPoint:            l.MountPoint,
+		UseUsernameAsClientID: l.UseUsernameAsClientID,
 		// Given only where they differ from the broker's defaults (2 and 10, Mosquitto's):
 		// then the broker looks them up per PUBLISH.
 		HasMaxQoS:                  l.MaxQoS != 2,

@@ -43,9 +43,8 @@ var (
 // side owns the connection's lifetime and ends it with teardown. Lock
 // order: see LOCKS.md.
 type conn struct {
-	b      *Broker
-	t      transport
-	remote string
+	b *Broker
+	t transport
 
 	// Set by the CONNECT handler before anything is written, then read-only.
 	sess *Session   // written under mu (with the CONNACK); the writer reads it under mu
@@ -161,9 +160,9 @@ func (c *conn) timedOutBy() uint32 { return c.st.Load() & (timeoutConnect | time
 
 // init prepares a new connection served by transport t; remote is the
 // peer's address as logged, port the listener's (ClientInfo.Listener).
-func (c *conn) init(b *Broker, t transport, remote, port string) {
+func (c *conn) init(b *Broker, t transport, remote net.Addr, port string) {
 	c.b, c.t = b, t
-	c.remote = remote
+	c.info.Remote = remote
 	c.info.Listener = port
 	c.problemInfo = true
 	c.born = b.clock()
@@ -266,7 +265,7 @@ func (c *conn) recoverHandler(err *error) {
 			h(p)
 		}
 		c.b.log.Error("internal error handling client, closing its connection",
-			"client", c.info.ClientID, "remote", c.remote, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			"client", c.info.ClientID, "remote", c.remoteStr(), "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 		c.close(closeReason{code: packet.ImplementationSpecificError, send: true})
 		*err = fmt.Errorf("panic: %v", p)
 	}
@@ -347,7 +346,7 @@ func (c *conn) takeIn() []byte {
 func (c *conn) keepIn(in []byte) error {
 	c.in = in
 	if !c.connAccepted && c.b.pendingConnect.Add(int64(len(in))) > c.b.opts.MaxPendingConnectBytes {
-		c.b.log.Warn("Client " + c.remote + " closed: the connections still sending their CONNECT hold more than MaxPendingConnectBytes")
+		c.b.log.Warn("Client " + c.remoteStr() + " closed: the connections still sending their CONNECT hold more than MaxPendingConnectBytes")
 		c.close(closeReason{})
 		return errPendingBudget
 	}
@@ -845,7 +844,7 @@ func (c *conn) cleanup(err error) {
 			return
 		}
 		if err != nil && err != errClosed && !errors.Is(err, io.EOF) {
-			c.b.log.Info("Client " + c.remote + " disconnected: " + err.Error() + ".")
+			c.b.log.Info("Client " + c.remoteStr() + " disconnected: " + err.Error() + ".")
 		}
 		return
 	}
@@ -889,4 +888,12 @@ func (c *conn) endError(err error) error {
 }
 
 // remoteAddr is the peer's address for ClientInfo.
-func (c *conn) remoteAddr() net.Addr { return c.t.remoteAddr() }
+// remoteStr is the peer's address for log lines ("" when unknown). It
+// is made when needed, not kept: an idle connection holds only
+// ClientInfo.Remote.
+func (c *conn) remoteStr() string {
+	if c.info.Remote == nil {
+		return ""
+	}
+	return c.info.Remote.String()
+}

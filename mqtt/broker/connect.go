@@ -29,7 +29,7 @@ func (c *conn) handleConnect(p *packet.Connect) error {
 		ClientID:        p.ClientID,
 		Username:        p.Username,
 		HasUsername:     p.UsernameFlag,
-		Remote:          c.remoteAddr(),
+		Remote:          c.info.Remote,
 		Listener:        c.info.Listener,
 		ProtocolVersion: p.ProtocolVersion,
 	}
@@ -73,7 +73,7 @@ func (c *conn) handleConnect(p *packet.Connect) error {
 			if !v5 {
 				// 3.x has no return code for it: the connection closes
 				// without a CONNACK, as Mosquitto closes it.
-				b.log.Info("Client " + clientLabel(p.ClientID, c.remote) + " refused: invalid will topic " + strconv.Quote(p.WillTopic) + ".")
+				b.log.Info("Client " + clientLabel(p.ClientID, c.remoteStr()) + " refused: invalid will topic " + strconv.Quote(p.WillTopic) + ".")
 				return &packet.Error{Code: packet.MalformedPacket, Msg: "invalid will topic"}
 			}
 			return reject(packet.TopicNameInvalid, "invalid will topic")
@@ -121,7 +121,7 @@ func (c *conn) handleConnect(p *packet.Connect) error {
 
 // reject refuses a CONNECT: CONNACK with rc, then the connection closes.
 func (c *conn) reject(p *packet.Connect, rc packet.ReasonCode, why string) error {
-	c.b.log.Info("Client " + clientLabel(p.ClientID, c.remote) + " refused: " + why + ".")
+	c.b.log.Info("Client " + clientLabel(p.ClientID, c.remoteStr()) + " refused: " + why + ".")
 	c.send(&packet.Connack{ReasonCode: rc})
 	return errRejected{rc}
 }
@@ -288,8 +288,9 @@ func (c *conn) accept(p *packet.Connect, authData []byte) error {
 			break
 		}
 	}
-	from := hostOf(c.remote)
-	if port := portOnly(c.remote); port != "" {
+	remote := c.remoteStr()
+	from := hostOf(remote)
+	if port := portOnly(remote); port != "" {
 		from += ":" + port
 	}
 	line := "New client connected from " + from + " as " + id +

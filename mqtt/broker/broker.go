@@ -155,6 +155,9 @@ type Broker struct {
 
 	retained retainedIndex
 	storeErr atomic.Bool // the store's last write failed
+	// storeFails counts failed commits (commitDone), so an ack can tell a
+	// failure of its message's writes from its barrier's success.
+	storeFails atomic.Uint64
 
 	poll  *poller    // the event loop; nil with BlockingIO or where unsupported
 	hookq *hookQueue // events for Options.Hooks; nil without event hooks

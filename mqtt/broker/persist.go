@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -40,6 +41,7 @@ func (b *Broker) commit(ops ...Op) {
 // the connections waiting on it.
 func (b *Broker) commitDone(err error) {
 	if err != nil {
+		b.storeFails.Add(1)
 		b.storeFailed(err)
 	} else if b.storeErr.Load() && b.storeErr.CompareAndSwap(true, false) {
 		b.log.Info("store: writing works again")
@@ -140,8 +142,12 @@ type ackEntry struct {
 
 // ack queues an acknowledgement of an inbound message. With durable set
 // it goes out only once everything committed so far is on disk; either
-// way it stays behind acknowledgements that wait.
-func (c *conn) ack(cp ctrlPacket, durable bool) {
+// way it stays behind acknowledgements that wait. mark is
+// Broker.storeFails before the message's writes were committed: the
+// barrier's own success does not cover them when the store wrote them
+// in an earlier transaction that failed, so a failure counted since mark
+// refuses the message too.
+func (c *conn) ack(cp ctrlPacket, durable bool, mark uint64) {
 	if !durable {
 		c.mu.Lock()
 		if c.acks == nil || len(c.acks.entries) == 0 {
@@ -161,13 +167,22 @@ func (c *conn) ack(cp ctrlPacket, durable bool) {
 	seq := q.base + uint64(len(q.entries))
 	q.entries = append(q.entries, ackEntry{cp: cp, wait: true})
 	c.mu.Unlock()
-	c.b.store.Commit(nil, func(err error) { c.acked(seq, err) })
+	c.b.store.Commit(nil, func(err error) {
+		if err == nil && c.b.storeFails.Load() != mark {
+			err = errFailedBefore
+		}
+		c.acked(seq, err)
+	})
 }
+
+// errFailedBefore refuses a message whose writes may have been in a
+// commit that failed before its barrier.
+var errFailedBefore = errors.New("an earlier store commit failed")
 
 // acked releases the acknowledgement seq (its barrier is done) and every
 // ready one behind it.
 func (c *conn) acked(seq uint64, err error) {
-	if err != nil {
+	if err != nil && err != errFailedBefore { // that one was counted already
 		c.b.storeFailed(err)
 	}
 	c.mu.Lock()

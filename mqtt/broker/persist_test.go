@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -287,4 +288,57 @@ func TestAckAfterDurable(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = context.Background()
+}
+
+// splitStore fails every commit that carries operations while failing is
+// set, and lets barriers through: as a store does when a message's writes
+// went into one transaction that failed and its barrier into the next,
+// which had nothing to write.
+type splitStore struct {
+	*MemoryStore
+	failing atomic.Bool
+}
+
+func (s *splitStore) Commit(ops []Op, done func(error)) {
+	var err error
+	if len(ops) > 0 && s.failing.Load() {
+		err = errors.New("no space left on device")
+	} else {
+		s.MemoryStore.Commit(ops, nil)
+	}
+	if done != nil {
+		done(err)
+	}
+}
+
+// A message whose writes failed is refused even when the barrier its
+// acknowledgement waits on succeeds on its own.
+func TestAckRefusedWhenWritesFailedBeforeBarrier(t *testing.T) {
+	st := &splitStore{MemoryStore: NewMemoryStore()}
+	_, addr := startBrokerStore(t, st, nil)
+	dur := dialRaw(t, addr, packet.V5)
+	dur.Connect(&packet.Connect{ClientID: "durable", Properties: packet.Properties{SessionExpiry: 600, HasSessionExpiry: true}})
+	dur.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "d", QoS: 1})
+	p5 := connectRaw(t, addr, packet.V5, "p5")
+	p311 := connectRaw(t, addr, packet.V311, "p311")
+	st.failing.Store(true)
+	p5.Send(&packet.Publish{Topic: "d", QoS: 1, PacketID: 1, Payload: []byte("lost")})
+	if a, ok := p5.Recv().(*packet.Puback); !ok || a.ReasonCode != packet.QuotaExceeded {
+		t.Fatalf("v5 PUBACK of a message that was not stored: %+v", a)
+	}
+	p5.Send(&packet.Publish{Topic: "d", QoS: 2, PacketID: 2, Payload: []byte("lost")})
+	if a, ok := p5.Recv().(*packet.Pubrec); !ok || a.ReasonCode != packet.QuotaExceeded {
+		t.Fatalf("v5 PUBREC of a message that was not stored: %+v", a)
+	}
+	p311.Send(&packet.Publish{Topic: "d", QoS: 1, PacketID: 3, Payload: []byte("lost")})
+	p311.Send(&packet.Pingreq{})
+	if _, ok := p311.Recv().(*packet.Pingresp); !ok {
+		t.Fatal("3.1.1 PUBACK of a message that was not stored")
+	}
+	// The store works again: the next message is acknowledged.
+	st.failing.Store(false)
+	p5.Send(&packet.Publish{Topic: "d", QoS: 1, PacketID: 4, Payload: []byte("kept")})
+	if a, ok := p5.Recv().(*packet.Puback); !ok || a.ReasonCode != packet.Success {
+		t.Fatalf("v5 PUBACK once the store works: %+v", a)
+	}
 }

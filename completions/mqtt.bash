@@ -26,11 +26,16 @@ _mqtt() {
             mapfile -t COMPREPLY < <(compgen -f -- "$cur")
             return
             ;;
+        --data)
+            compopt -o filenames 2>/dev/null
+            mapfile -t COMPREPLY < <(compgen -d -- "$cur")
+            return
+            ;;
         -p|--port|--listen)
             return
             ;;
         esac
-        mapfile -t COMPREPLY < <(compgen -W '-c --config-file --test-config -p --port --listen -v --verbose --help' -- "$cur")
+        mapfile -t COMPREPLY < <(compgen -W '-c --config-file --test-config -p --port --listen -v --verbose --data --check --help' -- "$cur")
         ;;
     pub)
         case "$prev" in

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"path/filepath"
 
 	"github.com/mqttkit/mqtt/mqtt/broker"
 )
@@ -21,6 +22,9 @@ import (
 // defaults only when the file sets them: the broker's defaults were chosen by measurement so
 // that no QoS 1/2 message is lost under a burst a subscriber can absorb, whereas Mosquitto's
 // (20 and 1000) drop messages in that case.
+//
+// Options.Store is left nil too: with persistence on, StoreFile names the file that the
+// serve wiring opens with internal/store (config starts nothing).
 func (c *Config) BrokerOptions() (broker.Options, []Warning) {
 	o := broker.DefaultOptions()
 	o.Listeners = nil
@@ -86,7 +90,15 @@ func (c *Config) BrokerOptions() (broker.Options, []Warning) {
 	}
 
 	if c.Persistence {
-		warn("persistence", "the broker has no durable store yet; sessions and retained messages are kept in memory only")
+		// Mosquitto saves its memory every autosave_interval, so a crash loses what it
+		// acknowledged since; we write each change as it happens instead.
+		why := "not needed: every change is written to the store as it happens, and a message is acknowledged only once it is on disk"
+		if _, set := c.IsSet("autosave_interval"); set {
+			warn("autosave_interval", "%s", why)
+		}
+		if _, set := c.IsSet("autosave_on_changes"); set {
+			warn("autosave_on_changes", "%s", why)
+		}
 	}
 	if _, set := c.IsSet("max_inflight_bytes"); set && c.MaxInflightBytes > 0 {
 		warn("max_inflight_bytes", "not supported by the broker yet; ignored")
@@ -95,4 +107,32 @@ func (c *Config) BrokerOptions() (broker.Options, []Warning) {
 		warn("upgrade_outgoing_qos", "not supported by the broker yet; ignored")
 	}
 	return o, warns
+}
+
+// DefaultStoreFile is the store's name in persistence_location when persistence_file is not
+// set. Mosquitto's default, mosquitto.db, is a file of Mosquitto's own format that mqtt cannot
+// read: under another name a store never meets one, and Mosquitto's file is left alone.
+const DefaultStoreFile = "mqtt.db"
+
+// StoreFile is the path of the durable store, persistence_location/persistence_file, or ""
+// when persistence is off. persistence_location defaults to the current directory, as in
+// Mosquitto; persistence_file to DefaultStoreFile unless the file sets it.
+func (c *Config) StoreFile() string {
+	if !c.Persistence {
+		return ""
+	}
+	return c.StoreFileIn(c.PersistenceLocation)
+}
+
+// StoreFileIn is the path of the store in dir ("" is the current directory): dir and
+// persistence_file, or DefaultStoreFile when the file does not set it.
+func (c *Config) StoreFileIn(dir string) string {
+	name := DefaultStoreFile
+	if _, set := c.IsSet("persistence_file"); set {
+		name = c.PersistenceFile
+	}
+	if dir == "" {
+		dir = "."
+	}
+	return filepath.Join(dir, name)
 }

@@ -70,4 +70,3 @@ func storeError(errw io.Writer, err error) error {
 	fmt.Fprintf(errw, "Error: %v\n", err)
 	return exitf(exitError, "")
 }
-

@@ -22,7 +22,6 @@ import (
 // A store of another version is refused, never rewritten.
 const FormatVersion = 1
 
-
 // The layout: top-level buckets, and one bucket per session.
 var (
 	bucketMeta     = []byte("meta")     // "format": FormatVersion, 4 bytes big-endian

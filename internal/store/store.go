@@ -239,9 +239,9 @@ func (s *Store) Commit(ops []broker.Op, done func(error)) {
 		return
 	}
 	s.pending = append(s.pending, commit{ops, done})
-	first := len(s.pending) == 1
+	wake := len(s.pending) == 1 || len(ops) == 1 && ops[0].Kind == broker.OpEnd // the writer may wait for it
 	s.mu.Unlock()
-	if first {
+	if wake {
 		select {
 		case s.wake <- struct{}{}:
 		default:
@@ -271,36 +271,68 @@ func (s *Store) Close() error {
 }
 
 // writer is the group commit: everything queued while the previous
-// transaction was written goes into the next one.
+// transaction was written goes into the next one, up to the last point
+// where no OpBegin..OpEnd bracket is open (the rest waits for its end,
+// which its publisher commits a moment later).
 func (s *Store) writer() {
 	defer close(s.stopped)
 	for {
 		s.mu.Lock()
-		batch := s.pending
-		if len(batch) == 0 {
-			closed := s.closed
-			s.mu.Unlock()
-			if closed {
+		n := cut(s.pending)
+		if n == 0 {
+			if !s.closed {
+				s.mu.Unlock()
+				<-s.wake
+				continue
+			}
+			if n = len(s.pending); n == 0 {
+				s.mu.Unlock()
 				return
 			}
-			<-s.wake
-			continue
 		}
-		s.pending = s.spare[:0]
+		all := s.pending
+		s.pending = append(s.spare[:0], all[n:]...)
 		s.mu.Unlock()
-		s.write(batch)
-		clear(batch) // keep no ops alive
+		s.write(all[:n])
+		clear(all) // keep no ops alive
 		s.mu.Lock()
-		s.spare = batch[:0]
+		s.spare = all[:0]
 		s.mu.Unlock()
 	}
 }
 
+// depth is how a commit changes the number of open brackets.
+func depth(c *commit) int {
+	d := 0
+	for i := range c.ops {
+		switch c.ops[i].Kind {
+		case broker.OpBegin:
+			d++
+		case broker.OpEnd:
+			d--
+		}
+	}
+	return d
+}
+
+// cut is how many commits from the front of pending may be written now:
+// up to the last one after which no bracket is open.
+func cut(pending []commit) int {
+	open, n := 0, 0
+	for i := range pending {
+		if open += depth(&pending[i]); open <= 0 {
+			open, n = 0, i+1
+		}
+	}
+	return n
+}
+
 // write applies a batch in one transaction and calls its dones in order.
-// If the transaction fails (a full disk), each commit is tried alone, so
-// those that fit (acknowledged deliveries leaving, barriers) still pass;
-// the others' dones get the error, and so does a barrier behind one that
-// failed. A failed transaction leaves the file as it was.
+// If the transaction fails (a full disk), each commit (each bracket) is
+// tried alone, so those that fit (acknowledged deliveries leaving,
+// barriers) still pass; the others' dones get the error, and so does a
+// barrier behind one that failed. A failed transaction leaves the file as
+// it was.
 func (s *Store) write(batch []commit) {
 	s.commits.Add(uint64(len(batch)))
 	err := s.apply(batch)
@@ -313,16 +345,23 @@ func (s *Store) write(batch []commit) {
 		return
 	}
 	var failed error
-	for i, c := range batch {
-		err := failed
-		if len(c.ops) > 0 {
-			if err = s.apply(batch[i : i+1]); err != nil {
-				failed = err
+	for len(batch) > 0 {
+		n, open := 1, depth(&batch[0]) // one commit, or one bracket
+		for ; open > 0 && n < len(batch); n++ {
+			open += depth(&batch[n])
+		}
+		err := s.apply(batch[:n])
+		if err != nil {
+			failed = err
+		} else {
+			err = failed
+		}
+		for _, c := range batch[:n] {
+			if c.done != nil {
+				c.done(err)
 			}
 		}
-		if c.done != nil {
-			c.done(err)
-		}
+		batch = batch[n:]
 	}
 }
 
@@ -457,6 +496,8 @@ func (w *txWriter) apply(op *broker.Op) error {
 				return i.Delete(binary.BigEndian.AppendUint16(nil, op.PacketID))
 			}
 		}
+		return nil
+	case broker.OpBegin, broker.OpEnd: // the writer's batches keep brackets whole
 		return nil
 	}
 	return fmt.Errorf("unknown operation %d", op.Kind)

@@ -131,6 +131,12 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 			c.ack(ctrlPacket{first: 0x50, id: p.PacketID}, false, mark)
 			return nil
 		}
+		if b.store != nil {
+			// Its deliveries and its packet id become durable together: with
+			// the deliveries alone, the client's retry after a crash would be
+			// routed again; with the id alone, it would be lost.
+			b.commit(Op{Kind: OpBegin})
+		}
 	}
 
 	rc := packet.Success
@@ -194,6 +200,9 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 				}
 			}
 			s.mu.Unlock()
+		}
+		if b.store != nil {
+			b.commit(Op{Kind: OpEnd})
 		}
 		if rc == packet.Success && props.ReasonString == "" || !v5 {
 			c.ack(ctrlPacket{first: 0x50, id: p.PacketID}, durable, mark)

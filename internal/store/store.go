@@ -5,10 +5,12 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -32,6 +34,10 @@ var (
 	bucketDeliv    = []byte("d")     //   "d"/seq (8 bytes big-endian) -> delivery
 	bucketInbound  = []byte("i")     //   "i"/packet id (2 bytes big-endian) -> empty
 )
+
+// lockWait is how long Open waits for another process to let go of the
+// file (a broker still shutting down) before it reports it in use.
+var lockWait = 2 * time.Second
 
 // ErrClosed is given to the done of a Commit after Close.
 var ErrClosed = errors.New("store: closed")
@@ -120,15 +126,28 @@ func open(path string, logger *slog.Logger, readOnly bool) (s *Store, err error)
 			return nil, err
 		}
 	}
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true)) // see guard
+	var file *os.File
 	defer func() {
 		if r := recover(); r != nil { // bbolt panics on some damage
 			err = &Error{Path: path, Msg: "damaged", Err: fmt.Errorf("%v", r)}
+			if file != nil {
+				file.Close() // and its lock
+			}
 		}
 	}()
 	db, err := bolt.Open(path, 0o600, &bolt.Options{
-		Timeout:        2 * time.Second,
-		ReadOnly:       readOnly,
-		NoFreelistSync: true, // rebuilt at open: one write less per transaction
+		OpenFile: func(name string, flag int, mode os.FileMode) (*os.File, error) {
+			f, err := os.OpenFile(name, flag, mode)
+			file = f
+			return f, err
+		},
+		Timeout:  lockWait,
+		ReadOnly: readOnly,
+		// The freelist is written with each transaction (one page more, no extra sync):
+		// without it bbolt rebuilds it at open in a goroutine of its own that panics,
+		// out of our reach, on a damaged page.
+		NoFreelistSync: false,
 		FreelistType:   bolt.FreelistMapType,
 	})
 	if err != nil {
@@ -147,6 +166,14 @@ func open(path string, logger *slog.Logger, readOnly bool) (s *Store, err error)
 	go s.writer()
 	return s, nil
 }
+
+// guard: bbolt reads the file through a memory mapping and trusts the
+// page numbers it finds there, so a damaged or truncated file can make
+// it read past the mapping. Go crashes the process on such a fault
+// unless the goroutine asked for a panic instead (debug.SetPanicOnFault,
+// meant for memory-mapped files); every goroutine of ours that reads the
+// mapping asks, and recovers the panic into an *Error. bbolt's own
+// goroutine in tx.Check only runs after Load has read every page.
 
 // sniff names files that are certainly not ours before bbolt reads them.
 func sniff(path string) error {
@@ -167,7 +194,47 @@ func sniff(path string) error {
 	if len(bytes.Trim(head, "\x00")) == 0 {
 		return &Error{Path: path, Msg: "damaged: it starts with zeros (a crash during its creation?); nothing was read or changed"}
 	}
+	fi, err := f.Stat()
+	if err != nil {
+		return &Error{Path: path, Msg: "cannot read it", Err: err}
+	}
+	if want := boltSize(f); want > fi.Size() {
+		return &Error{Path: path, Msg: fmt.Sprintf("damaged: truncated to %d bytes, its header says %d; nothing was read or changed", fi.Size(), want)}
+	}
 	return nil
+}
+
+// boltSize is the size a bbolt file's newest valid meta page claims (its
+// high-water page times the page size), 0 if none is valid (bbolt then
+// says why). Layout: a 16-byte page header, then magic, version, page
+// size, flags (uint32 each), root bucket (16 bytes), freelist, pgid,
+// txid, checksum (uint64 each; FNV-64a of what precedes it), little-endian.
+func boltSize(f *os.File) int64 {
+	const magic, version, metaLen = 0xED0CDAED, 2, 64
+	var best, txid uint64
+	read := func(off int64) (pageSize uint32) {
+		m := make([]byte, metaLen)
+		if _, err := f.ReadAt(m, off+16); err != nil {
+			return 0
+		}
+		le := binary.LittleEndian
+		h := fnv.New64a()
+		h.Write(m[:56])
+		if le.Uint32(m[0:]) != magic || le.Uint32(m[4:]) != version || h.Sum64() != le.Uint64(m[56:]) {
+			return 0
+		}
+		pageSize = le.Uint32(m[8:])
+		if t := le.Uint64(m[48:]); best == 0 || t > txid {
+			best, txid = le.Uint64(m[40:])*uint64(pageSize), t
+		}
+		return pageSize
+	}
+	ps := read(0)
+	if ps == 0 {
+		ps = uint32(os.Getpagesize())
+	}
+	read(int64(ps))
+	return int64(min(best, 1<<62))
 }
 
 func openError(path string, err error) error {
@@ -276,6 +343,7 @@ func (s *Store) Close() error {
 // which its publisher commits a moment later).
 func (s *Store) writer() {
 	defer close(s.stopped)
+	debug.SetPanicOnFault(true) // this goroutine reads the mapped file: see guard
 	for {
 		s.mu.Lock()
 		n := cut(s.pending)
@@ -506,6 +574,7 @@ func (w *txWriter) apply(op *broker.Op) error {
 // Load returns everything stored (broker.Store). A record that cannot be
 // read is an *Error naming it; nothing is skipped.
 func (s *Store) Load() (snap *broker.Snapshot, err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true)) // see guard
 	defer func() {
 		if r := recover(); r != nil {
 			snap, err = nil, &Error{Path: s.path, Msg: "damaged", Err: fmt.Errorf("%v", r)}
@@ -621,8 +690,13 @@ func Check(path string) (*Report, error) {
 	if fi, err := os.Stat(path); err == nil {
 		r.Size = fi.Size()
 	}
+	snap, err := s.Load() // every page reached in this goroutine first (guard)
+	if err != nil {
+		return r, err
+	}
 	var errs []error
 	func() {
+		defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 		defer func() {
 			if p := recover(); p != nil {
 				errs = append(errs, &Error{Path: path, Msg: "damaged", Err: fmt.Errorf("%v", p)})
@@ -639,10 +713,6 @@ func Check(path string) (*Report, error) {
 	}()
 	if len(errs) > 0 {
 		return r, errors.Join(errs...)
-	}
-	snap, err := s.Load()
-	if err != nil {
-		return r, err
 	}
 	r.Retained, r.Sessions = len(snap.Retained), len(snap.Sessions)
 	for _, st := range snap.Sessions {

@@ -158,6 +158,10 @@ type Broker struct {
 	// storeFails counts failed commits (commitDone), so an ack can tell a
 	// failure of its message's writes from its barrier's success.
 	storeFails atomic.Uint64
+	// storeLogAt is when the last failure was logged (UnixNano), and
+	// storeLogged whether it was this episode's, so "works again" follows it.
+	storeLogAt  atomic.Int64
+	storeLogged atomic.Bool
 
 	poll  *poller    // the event loop; nil with BlockingIO or where unsupported
 	hookq *hookQueue // events for Options.Hooks; nil without event hooks

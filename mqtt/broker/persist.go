@@ -43,15 +43,25 @@ func (b *Broker) commitDone(err error) {
 	if err != nil {
 		b.storeFails.Add(1)
 		b.storeFailed(err)
-	} else if b.storeErr.Load() && b.storeErr.CompareAndSwap(true, false) {
+	} else if b.storeErr.Load() && b.storeErr.CompareAndSwap(true, false) && b.storeLogged.Swap(false) {
 		b.log.Info("store: writing works again")
 	}
 }
+
+// storeLogEvery spaces the failure log: on a full disk, commits that free
+// room (acknowledged deliveries leaving) succeed between the ones that
+// fail, and each would end and start an episode.
+const storeLogEvery = time.Minute
 
 func (b *Broker) storeFailed(err error) {
 	if b.storeErr.Swap(true) {
 		return
 	}
+	now := time.Now().UnixNano()
+	if last := b.storeLogAt.Load(); last != 0 && now-last < int64(storeLogEvery) || !b.storeLogAt.CompareAndSwap(last, now) {
+		return
+	}
+	b.storeLogged.Store(true)
 	b.log.Error("store: writing failed; messages that must be stored are refused until it works again", "err", err)
 }
 

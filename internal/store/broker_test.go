@@ -201,4 +201,3 @@ func TestBrokerDowntimeCounts(t *testing.T) {
 		t.Fatalf("the will: %+v", m)
 	}
 }
-

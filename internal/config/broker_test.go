@@ -52,3 +52,22 @@ func TestBrokerOptions(t *testing.T) {
 	}
 	_ = b.Close()
 }
+
+// StoreFile: "" without persistence; persistence_location (default: the current directory)
+// joined with persistence_file, whose default here is mqtt.db, not Mosquitto's mosquitto.db.
+func TestStoreFile(t *testing.T) {
+	for _, tc := range []struct{ conf, want, in string }{
+		{"persistence false\npersistence_location /var/lib/x/\n", "", "/d/mqtt.db"},
+		{"persistence true\n", "mqtt.db", "/d/mqtt.db"},
+		{"persistence true\npersistence_location /var/lib/mosquitto/\n", "/var/lib/mosquitto/mqtt.db", "/d/mqtt.db"},
+		{"persistence true\npersistence_location /var/lib/mqtt\npersistence_file state.db\n", "/var/lib/mqtt/state.db", "/d/state.db"},
+	} {
+		cfg, _ := mustParse(t, tc.conf)
+		if got := cfg.StoreFile(); got != tc.want {
+			t.Errorf("%q: StoreFile %q, want %q", tc.conf, got, tc.want)
+		}
+		if got := cfg.StoreFileIn("/d"); got != tc.in {
+			t.Errorf("%q: StoreFileIn %q, want %q", tc.conf, got, tc.in)
+		}
+	}
+}

@@ -12,7 +12,11 @@
 // transaction (one group commit: two fdatasyncs, bbolt's data pages then its meta page), and
 // then calls every done in order. Publishers that wait together share that sync, so QoS 1
 // throughput does not fall to one message per disk sync. Messages with no durable recipient,
-// and QoS 0, never wait.
+// and QoS 0, never wait. The writes of one inbound QoS 2 message come bracketed
+// (broker.OpBegin/OpEnd): the writer ends a transaction only where no bracket is open, so its
+// deliveries and its packet id are on disk together or not at all (exactly once across a
+// crash). Close writes what is queued, then closes the file; the serve wiring calls it after
+// the broker's Close, which writes the sessions' disconnections.
 //
 // # Layout (FormatVersion 1)
 //
@@ -36,9 +40,13 @@
 //
 // A file that is not a store of this format, is damaged, or is held by another process is an
 // *Error naming the file and what is wrong; Open and Load never repair, discard or overwrite
-// anything (an all-zero file, a Mosquitto mosquitto.db, a newer format are each named as such).
-// bbolt panics on some damaged pages: Open, Load and the writer recover and report it. Check
-// (`mqtt serve --check`) runs bbolt's page check and decodes every record without writing.
+// anything (an all-zero file, a Mosquitto mosquitto.db, a truncated file, a newer format are
+// each named as such). bbolt reads through a memory mapping and trusts the page numbers it
+// finds: on a damaged page it panics, and may read past the mapping, a fault Go treats as fatal.
+// Every goroutine of ours that reads the mapping sets debug.SetPanicOnFault and recovers into an
+// *Error; the freelist is written with each transaction (NoFreelistSync off), because rebuilding
+// it at open happens in a goroutine of bbolt's, out of reach. Check (`mqtt serve --check`)
+// decodes every record, then runs bbolt's page check, without writing.
 //
 // A transaction that fails (a full disk) leaves the file as it was. The writer then tries each
 // commit of the batch alone, so the ones that fit (acknowledged deliveries leaving, session

@@ -329,7 +329,7 @@ func (s *Store) Close() error {
 		}
 		<-s.stopped
 		st := s.Stats()
-		s.log.Debug(fmt.Sprintf("store: %d commits in %d transactions", st.Commits, st.Transactions))
+		s.log.Info(fmt.Sprintf("Store closed: %d commits in %d transactions.", st.Commits, st.Transactions))
 		if e := s.db.Close(); e != nil {
 			err = &Error{Path: s.path, Msg: "closing it", Err: e}
 		}

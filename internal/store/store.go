@@ -447,11 +447,15 @@ func (s *Store) apply(batch []commit) (err error) {
 			err = &Error{Path: s.path, Msg: "damaged", Err: fmt.Errorf("%v", r)}
 		}
 	}()
+	skip := superseded(batch)
 	s.txns.Add(1)
 	err = s.db.Update(func(tx *bolt.Tx) error {
 		w := txWriter{tx: tx, buf: make(enc, 0, 32<<10), retained: tx.Bucket(bucketRetained), sessions: tx.Bucket(bucketSessions)}
 		for _, c := range batch {
 			for i := range c.ops {
+				if _, ok := skip[&c.ops[i]]; ok {
+					continue
+				}
 				if err := w.apply(&c.ops[i]); err != nil {
 					return err
 				}
@@ -463,6 +467,75 @@ func (s *Store) apply(batch []commit) (err error) {
 		return &Error{Path: s.path, Msg: "writing failed", Err: err}
 	}
 	return nil
+}
+
+type deliveryKey struct {
+	client string
+	seq    uint64
+}
+
+// superseded finds the ops of batch that a later op of the same batch
+// undoes, so the transaction need not write them: a delivery stored and
+// then deleted (its subscriber acknowledged it meanwhile: the usual fate
+// of a message to an online persistent session), a retained message
+// replaced or cleared, anything of a session deleted afterwards. The
+// later op is kept (what came before the batch may need it), so the
+// file ends as if every op had been applied.
+func superseded(batch []commit) map[*broker.Op]struct{} {
+	var skip map[*broker.Op]struct{}
+	var deleted map[deliveryKey]struct{}
+	var topics, gone map[string]struct{}
+	mark := func(op *broker.Op) {
+		if skip == nil {
+			skip = make(map[*broker.Op]struct{})
+		}
+		skip[op] = struct{}{}
+	}
+	for i := len(batch) - 1; i >= 0; i-- {
+		ops := batch[i].ops
+		for j := len(ops) - 1; j >= 0; j-- {
+			op := &ops[j]
+			switch op.Kind {
+			case broker.OpDeleteDelivery:
+				if deleted == nil {
+					deleted = make(map[deliveryKey]struct{})
+				}
+				deleted[deliveryKey{op.ClientID, op.Seq}] = struct{}{}
+			case broker.OpPutDelivery:
+				_, del := deleted[deliveryKey{op.ClientID, op.Delivery.Seq}]
+				if _, g := gone[op.ClientID]; del || g {
+					mark(op)
+				}
+			case broker.OpPutSession, broker.OpPutInbound, broker.OpDeleteInbound:
+				id := op.ClientID
+				if op.Kind == broker.OpPutSession {
+					id = op.Session.ClientID
+				}
+				if _, g := gone[id]; g {
+					mark(op)
+				}
+			case broker.OpDeleteSession:
+				if gone == nil {
+					gone = make(map[string]struct{})
+				}
+				gone[op.ClientID] = struct{}{}
+			case broker.OpSetRetained, broker.OpClearRetained:
+				t := op.Topic
+				if op.Kind == broker.OpSetRetained {
+					t = op.Message.Topic
+				}
+				if _, later := topics[t]; later {
+					mark(op)
+				} else {
+					if topics == nil {
+						topics = make(map[string]struct{})
+					}
+					topics[t] = struct{}{}
+				}
+			}
+		}
+	}
+	return skip
 }
 
 type txWriter struct {

@@ -365,3 +365,76 @@ func (d *dec) session(clientID string) *broker.SessionState {
 	}
 	return st
 }
+
+// Journal records (journal.go) hold a group commit's ops: per op its kind
+// byte, then
+//
+//	OpSetRetained     message
+//	OpClearRetained   topic
+//	OpPutSession      client id, session
+//	OpDeleteSession   client id
+//	OpPutDelivery     client id, seq, delivery
+//	OpDeleteDelivery  client id, seq
+//	OpPutInbound, OpDeleteInbound   client id, packet id
+//
+// (OpBegin/OpEnd are not written: a record is whole or absent.)
+func appendOps(e enc, ops []broker.Op, skip map[*broker.Op]struct{}) enc {
+	for i := range ops {
+		op := &ops[i]
+		if _, ok := skip[op]; ok {
+			continue
+		}
+		switch op.Kind {
+		case broker.OpSetRetained:
+			e = appendMessage(append(e, byte(op.Kind)), op.Message)
+		case broker.OpClearRetained:
+			e = append(e, byte(op.Kind)).str(op.Topic)
+		case broker.OpPutSession:
+			e = appendSession(append(e, byte(op.Kind)).str(op.Session.ClientID), op.Session)
+		case broker.OpDeleteSession:
+			e = append(e, byte(op.Kind)).str(op.ClientID)
+		case broker.OpPutDelivery:
+			e = appendDelivery(append(e, byte(op.Kind)).str(op.ClientID).uvarint(op.Delivery.Seq), op.Delivery)
+		case broker.OpDeleteDelivery:
+			e = append(e, byte(op.Kind)).str(op.ClientID).uvarint(op.Seq)
+		case broker.OpPutInbound, broker.OpDeleteInbound:
+			e = append(e, byte(op.Kind)).str(op.ClientID).uvarint(uint64(op.PacketID))
+		}
+	}
+	return e
+}
+
+// ops decodes a journal record's ops.
+func (d *dec) ops() []broker.Op {
+	var out []broker.Op
+	for d.err == nil && len(d.b) > 0 {
+		op := broker.Op{Kind: broker.OpKind(d.byte())}
+		switch op.Kind {
+		case broker.OpSetRetained:
+			op.Message = d.message()
+		case broker.OpClearRetained:
+			op.Topic = d.str()
+		case broker.OpPutSession:
+			op.Session = d.session(d.str())
+		case broker.OpDeleteSession:
+			op.ClientID = d.str()
+		case broker.OpPutDelivery:
+			op.ClientID = d.str()
+			op.Delivery = d.delivery(d.uvarint())
+		case broker.OpDeleteDelivery:
+			op.ClientID = d.str()
+			op.Seq = d.uvarint()
+		case broker.OpPutInbound, broker.OpDeleteInbound:
+			op.ClientID = d.str()
+			id := d.uvarint()
+			if id > 0xFFFF {
+				d.fail(fmt.Errorf("packet id %d", id))
+			}
+			op.PacketID = uint16(id)
+		default:
+			d.fail(fmt.Errorf("unknown operation %d", op.Kind))
+		}
+		out = append(out, op)
+	}
+	return out
+}

@@ -227,3 +227,135 @@ func firstLine(err error) string {
 	s, _, _ := strings.Cut(err.Error(), "\n")
 	return s
 }
+
+// journalWith is a closed store whose journal holds records after the
+// last checkpoint (as a crash leaves it): n retained messages written one
+// commit each, with checkpoints held back.
+func journalWith(t *testing.T, n int) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "mqtt.db")
+	s, err := Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		commitWait(t, s, broker.Op{Kind: broker.OpSetRetained, Message: &broker.Message{Topic: fmt.Sprintf("t/%d", i), Payload: []byte("v")}})
+	}
+	// As a crash would leave it: the journal written, the last checkpoint not.
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	s.wake <- struct{}{}
+	<-s.stopped // finish() ran its checkpoint; undo it by rewriting the checkpoint record
+	if err := s.db.Update(func(tx *bolt.Tx) error {
+		for i := range n {
+			tx.Bucket(bucketRetained).Delete(fmt.Appendf(nil, "t/%d", i))
+		}
+		return tx.Bucket(bucketMeta).Put(keyCheckpoint, binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, s.j.epoch), journalHeadLen))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	s.j.close()
+	s.db.Close()
+	return path
+}
+
+func retainedCount(t *testing.T, path string) int {
+	t.Helper()
+	s := openT(t, path)
+	snap, err := s.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	return len(snap.Retained)
+}
+
+// The journal: its records after the checkpoint are applied at open; a
+// record cut short by a crash (never acknowledged) ends it; a damaged
+// record with good ones after it, a missing journal, one of another
+// epoch and one without its store file are errors.
+func TestJournal(t *testing.T) {
+	t.Run("replayed", func(t *testing.T) {
+		path := journalWith(t, 5)
+		if n := retainedCount(t, path); n != 5 {
+			t.Fatalf("%d retained after the replay, want 5", n)
+		}
+		if r, err := Check(path); err != nil || r.Retained != 5 {
+			t.Fatalf("Check after the replay: %+v %v", r, err)
+		}
+	})
+	t.Run("torn tail", func(t *testing.T) {
+		path := journalWith(t, 5)
+		j, err := openJournalMode(journalPath(path), os.O_RDWR)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ends []int64
+		j.records(journalHeadLen, func(_ []byte, end int64) error { ends = append(ends, end); return nil })
+		// The last record half written.
+		j.f.WriteAt(make([]byte, 8), ends[3]+recordHeadLen+2)
+		j.close()
+		if _, err := Check(path); err != nil {
+			t.Fatalf("Check with a torn last record: %v", err)
+		}
+		if n := retainedCount(t, path); n != 4 {
+			t.Fatalf("%d retained, want the 4 whole records", n)
+		}
+	})
+	t.Run("damaged in the middle", func(t *testing.T) {
+		path := journalWith(t, 5)
+		jp := journalPath(path)
+		f, _ := os.OpenFile(jp, os.O_RDWR, 0)
+		f.WriteAt([]byte{0xFF, 0xFF}, journalHeadLen+recordHeadLen+1)
+		f.Close()
+		before := sum(t, jp)
+		_, err := Open(path, nil)
+		if err == nil || !strings.Contains(err.Error(), jp) || !strings.Contains(err.Error(), "damaged record at offset") {
+			t.Fatalf("Open: %v", err)
+		}
+		if _, err := Check(path); err == nil {
+			t.Fatal("Check passed")
+		}
+		if sum(t, jp) != before {
+			t.Fatal("the journal was changed")
+		}
+	})
+	t.Run("missing", func(t *testing.T) {
+		path := journalWith(t, 2)
+		os.Remove(journalPath(path))
+		if _, err := Open(path, nil); err == nil || !strings.Contains(err.Error(), "missing: the store") {
+			t.Fatalf("Open: %v", err)
+		}
+	})
+	t.Run("another epoch", func(t *testing.T) {
+		path := journalWith(t, 2)
+		j, _ := openJournalMode(journalPath(path), os.O_RDWR)
+		j.epoch += 5
+		j.writeHeader()
+		j.close()
+		if _, err := Open(path, nil); err == nil || !strings.Contains(err.Error(), "does not follow the store's checkpoint") {
+			t.Fatalf("Open: %v", err)
+		}
+	})
+	t.Run("without its store", func(t *testing.T) {
+		path := journalWith(t, 2)
+		os.Remove(path)
+		if _, err := Open(path, nil); err == nil || !strings.Contains(err.Error(), "a journal without its store file") {
+			t.Fatalf("Open: %v", err)
+		}
+	})
+	t.Run("full: starts over", func(t *testing.T) {
+		defer func(n int64) { journalSize = n }(journalSize)
+		journalSize = 64 << 10
+		path := filepath.Join(t.TempDir(), "mqtt.db")
+		s := openT(t, path)
+		for i := range 400 { // ~60 KiB of records each 100: several epochs
+			commitWait(t, s, broker.Op{Kind: broker.OpSetRetained, Message: &broker.Message{Topic: fmt.Sprintf("t/%d", i%100), Payload: bytes.Repeat([]byte{'x'}, 600)}})
+		}
+		s, snap := reload(t, s)
+		if len(snap.Retained) != 100 || s.j.epoch < 3 {
+			t.Fatalf("%d retained, journal epoch %d", len(snap.Retained), s.j.epoch)
+		}
+	})
+}

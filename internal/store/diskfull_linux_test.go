@@ -46,6 +46,8 @@ func smallDisk(t *testing.T) string {
 // and is delivered in order, and once deliveries have freed room messages
 // are accepted again. The file is intact afterwards.
 func TestDiskFull(t *testing.T) {
+	defer func(n int64) { journalSize = n }(journalSize)
+	journalSize = 512 << 10 // a quarter of the disk; the store file gets the rest
 	path := filepath.Join(smallDisk(t), "mqtt.db")
 	logs := &testutil.LogLines{}
 	logger := slog.New(logs)
@@ -85,24 +87,7 @@ func TestDiskFull(t *testing.T) {
 
 	pub := testutil.ConnectRaw(t, addr, packet.V5, "pub5")
 	payload := bytes.Repeat([]byte("x"), 1000)
-	acked := 0
-	for i := 0; ; i++ {
-		if i == 5000 {
-			t.Fatal("5000 messages of 1 KB stored on a 2 MiB disk")
-		}
-		pub.Send(&packet.Publish{Topic: "f/a", QoS: 1, PacketID: uint16(i%60000 + 1), Payload: fmt.Appendf(bytes.Clone(payload), "%06d", i)})
-		a, ok := pub.Recv().(*packet.Puback)
-		if !ok {
-			t.Fatal("no PUBACK")
-		}
-		if a.ReasonCode == packet.QuotaExceeded {
-			break
-		}
-		if a.ReasonCode != packet.Success {
-			t.Fatalf("PUBACK %v", a.ReasonCode)
-		}
-		acked++
-	}
+	acked := fill(t, pub, payload)
 	t.Logf("%d messages of 1 KB acknowledged before the disk was full", acked)
 	// Further ones are refused too; a 3.1.1 publisher gets no PUBACK.
 	pub.Send(&packet.Publish{Topic: "f/a", QoS: 1, PacketID: 60001, Payload: payload})
@@ -174,4 +159,88 @@ func TestDiskFull(t *testing.T) {
 		t.Fatalf("the store after a full disk: %v", err)
 	}
 	t.Logf("after: %+v", *r)
+}
+
+// fill publishes 1 KB QoS 1 messages for the offline session until one is
+// refused (0x97); it returns how many were acknowledged.
+func fill(t *testing.T, pub *testutil.Raw, payload []byte) int {
+	t.Helper()
+	acked := 0
+	for i := 0; ; i++ {
+		if i == 5000 {
+			t.Fatal("5000 messages of 1 KB stored on a 2 MiB disk")
+		}
+		pub.Send(&packet.Publish{Topic: "f/a", QoS: 1, PacketID: uint16(i%60000 + 1), Payload: fmt.Appendf(bytes.Clone(payload), "%06d", i)})
+		a, ok := pub.Recv().(*packet.Puback)
+		if !ok {
+			t.Fatal("no PUBACK")
+		}
+		if a.ReasonCode == packet.QuotaExceeded {
+			return acked
+		}
+		if a.ReasonCode != packet.Success {
+			t.Fatalf("PUBACK %v", a.ReasonCode)
+		}
+		acked++
+	}
+}
+
+// A restart on a full disk: what the journal holds beyond the store file
+// cannot be written there, so it is read from the journal; every
+// acknowledged message is there, in order.
+func TestDiskFullRestart(t *testing.T) {
+	defer func(n int64) { journalSize = n }(journalSize)
+	journalSize = 512 << 10
+	path := filepath.Join(smallDisk(t), "mqtt.db")
+	logs := &testutil.LogLines{}
+	start := func() (*broker.Broker, *Store) {
+		st, err := Open(path, slog.New(logs))
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts := broker.DefaultOptions()
+		opts.Listeners = []string{"127.0.0.1:0"}
+		opts.SysInterval = 0
+		opts.Store = st
+		b, err := broker.New(opts, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		return b, st
+	}
+	b, st := start()
+	addr := b.Addrs()[0].String()
+	sub := testutil.DialRaw(t, addr, packet.V5)
+	sub.Connect(&packet.Connect{ClientID: "sub", Properties: packet.Properties{SessionExpiry: 3600, HasSessionExpiry: true}})
+	sub.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "f/#", QoS: 1})
+	sub.Send(&packet.Disconnect{})
+	sub.ExpectClosed(5 * time.Second)
+	acked := fill(t, testutil.ConnectRaw(t, addr, packet.V5, "pub5"), bytes.Repeat([]byte("y"), 1000))
+	b.Close()
+	st.Close()
+
+	if r, err := Check(path); err != nil || r.Deliveries < acked {
+		t.Fatalf("Check on the full disk: %+v %v (%d acknowledged)", r, err, acked)
+	}
+	b, st = start()
+	defer func() { b.Close(); st.Close() }()
+	for _, l := range logs.Lines() {
+		if strings.Contains(l, "journal") {
+			t.Log(l)
+		}
+	}
+	sub = testutil.DialRaw(t, b.Addrs()[0].String(), packet.V5)
+	if ack := sub.Connect(&packet.Connect{ClientID: "sub", Properties: packet.Properties{SessionExpiry: 3600, HasSessionExpiry: true}}); !ack.SessionPresent {
+		t.Fatal("no session present after the restart")
+	}
+	for i := range acked {
+		m := sub.RecvPublish()
+		if want := fmt.Sprintf("%06d", i); !bytes.HasSuffix(m.Payload, []byte(want)) {
+			t.Fatalf("message %d after the restart: got ...%s", i, m.Payload[len(m.Payload)-6:])
+		}
+		sub.Send(&packet.Puback{PacketID: m.PacketID})
+	}
 }

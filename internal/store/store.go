@@ -59,15 +59,18 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
-// Store is the broker's durable store in one bbolt file. It implements
-// broker.Store: Commit queues, one writer goroutine applies everything
-// queued in one transaction (one group commit) and then calls the dones.
+// Store is the broker's durable store: a bbolt file and its journal. It
+// implements broker.Store: Commit queues, one writer goroutine appends
+// everything queued as one journal record (one group commit, one
+// fdatasync) and then calls the dones; checkpoints copy the journal into
+// the bbolt file behind it.
 type Store struct {
 	path string
 	db   *bolt.DB
+	j    *journal
 	log  *slog.Logger
 
-	mu      sync.Mutex
+	mu      sync.Mutex // guards pending, spare, closed
 	pending []commit
 	spare   []commit
 	closed  bool
@@ -75,7 +78,17 @@ type Store struct {
 	stopped chan struct{}
 	once    sync.Once
 
-	commits, txns atomic.Uint64
+	// The writer's own (and Load's, before it starts):
+	rec      []byte      // the record being written
+	behind   []broker.Op // in the journal, not yet in the bbolt file
+	ckptRun  bool        // a checkpoint goroutine is running
+	ckptOps  []broker.Op // what it applies
+	ckptDone chan error
+	ckptErr  error // the last checkpoint's failure
+	ckptAt   time.Time
+	ckptOff  int64 // the journal offset the last checkpoint started at
+
+	commits, appends, ckpts atomic.Uint64
 }
 
 type commit struct {
@@ -85,8 +98,9 @@ type commit struct {
 
 // Stats counts what the store has done since Open.
 type Stats struct {
-	Commits      uint64 // Commit calls, barriers included
-	Transactions uint64 // bbolt transactions written (each: two fdatasyncs)
+	Commits     uint64 // Commit calls, barriers included
+	Appends     uint64 // journal records (group commits): one fdatasync each
+	Checkpoints uint64 // bbolt transactions: two fdatasyncs each
 }
 
 // mosquittoMagic starts a Mosquitto persistence file.
@@ -126,6 +140,17 @@ func open(path string, logger *slog.Logger, readOnly bool) (s *Store, err error)
 			return nil, err
 		}
 	}
+	if fresh {
+		// The journal first (see openJournal). One left by an earlier try is replaced;
+		// one already in place without its store file is refused there.
+		jnew := journalPath(path) + ".new"
+		os.Remove(jnew)
+		j, err := createJournal(jnew, 1)
+		if err != nil {
+			return nil, &Error{Path: journalPath(path), Msg: "cannot create it", Err: err}
+		}
+		j.close()
+	}
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true)) // see guard
 	var file *os.File
 	defer func() {
@@ -153,8 +178,12 @@ func open(path string, logger *slog.Logger, readOnly bool) (s *Store, err error)
 	if err != nil {
 		return nil, openError(path, err)
 	}
-	s = &Store{path: path, db: db, log: logger, wake: make(chan struct{}, 1), stopped: make(chan struct{})}
+	s = &Store{path: path, db: db, log: logger, wake: make(chan struct{}, 1), stopped: make(chan struct{}), ckptDone: make(chan error, 1)}
 	if err := s.initFormat(fresh); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := s.openJournal(fresh, readOnly); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -165,6 +194,87 @@ func open(path string, logger *slog.Logger, readOnly bool) (s *Store, err error)
 	}
 	go s.writer()
 	return s, nil
+}
+
+// openJournal opens the journal (or makes the first one) and reads the
+// records the store file does not hold yet into s.behind: a crash left
+// them. They go to the store file now, or, if it cannot be written (a
+// full disk), stay in the journal and Load adds them to what it reads.
+func (s *Store) openJournal(fresh, readOnly bool) error {
+	jpath := journalPath(s.path)
+	epoch, off := uint64(1), int64(journalHeadLen)
+	if !fresh {
+		err := s.db.View(func(tx *bolt.Tx) error {
+			v := tx.Bucket(bucketMeta).Get(keyCheckpoint)
+			if len(v) != 16 {
+				return &Error{Path: s.path, Msg: fmt.Sprintf("damaged: checkpoint record of %d bytes", len(v))}
+			}
+			epoch, off = binary.BigEndian.Uint64(v), int64(binary.BigEndian.Uint64(v[8:]))
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	j, err := openJournalFile(jpath, readOnly)
+	if errors.Is(err, os.ErrNotExist) && !readOnly {
+		// A store is made journal first (under a temporary name), then its file,
+		// then the journal is put in place: one made before a crash is finished.
+		if os.Rename(jpath+".new", jpath) == nil {
+			if err := syncDir(filepath.Dir(jpath)); err != nil {
+				return &Error{Path: jpath, Msg: "cannot create it", Err: err}
+			}
+			j, err = openJournalFile(jpath, false)
+		}
+	}
+	switch {
+	case fresh && err == nil && epoch == 1:
+		if j.epoch != 1 || j.records(journalHeadLen, func([]byte, int64) error { return errors.New("records") }) != nil {
+			j.close()
+			return &Error{Path: jpath, Msg: "a journal without its store file " + s.path + " (was the store removed? remove the journal too to start empty); nothing was changed"}
+		}
+		s.j, s.ckptOff = j, j.off
+		return nil
+	case errors.Is(err, os.ErrNotExist):
+		return &Error{Path: jpath, Msg: "missing: the store " + s.path + " needs its journal; nothing was read or changed"}
+	case err != nil:
+		return &Error{Path: jpath, Msg: "cannot be read", Err: err}
+	}
+	s.j = j
+	from := off
+	switch j.epoch {
+	case epoch:
+	case epoch + 1:
+		from = journalHeadLen
+	default:
+		j.close()
+		return &Error{Path: jpath, Msg: fmt.Sprintf("journal epoch %d does not follow the store's checkpoint (epoch %d); nothing was changed", j.epoch, epoch)}
+	}
+	err = j.records(from, func(p []byte, end int64) error {
+		d := dec{b: p}
+		ops := d.ops()
+		if err := d.end(); err != nil {
+			return fmt.Errorf("record before offset %d: %w", end, err)
+		}
+		s.behind = append(s.behind, ops...)
+		return nil
+	})
+	if err != nil {
+		j.close()
+		return &Error{Path: jpath, Msg: "damaged", Err: err}
+	}
+	s.ckptOff = j.off
+	if readOnly || len(s.behind) == 0 {
+		return nil
+	}
+	if err := s.checkpoint(s.behind, j.epoch, j.off); err != nil {
+		s.log.Warn("Store: " + err.Error() + "; the journal's " + fmt.Sprint(len(s.behind)) + " operations stay in it and are read from there.")
+		s.ckptErr, s.ckptAt = err, time.Now()
+		return nil
+	}
+	s.log.Info(fmt.Sprintf("Store: %d operations from the journal written to %s.", len(s.behind), s.path))
+	s.behind = nil
+	return nil
 }
 
 // guard: bbolt reads the file through a memory mapping and trusts the
@@ -260,7 +370,11 @@ func (s *Store) initFormat(fresh bool) error {
 					return err
 				}
 			}
-			return tx.Bucket(bucketMeta).Put(keyFormat, binary.BigEndian.AppendUint32(nil, FormatVersion))
+			meta := tx.Bucket(bucketMeta)
+			if err := meta.Put(keyCheckpoint, binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, 1), journalHeadLen)); err != nil {
+				return err
+			}
+			return meta.Put(keyFormat, binary.BigEndian.AppendUint32(nil, FormatVersion))
 		})
 		if err != nil {
 			return &Error{Path: s.path, Msg: "cannot initialise it", Err: err}
@@ -292,7 +406,7 @@ func (s *Store) Path() string { return s.path }
 
 // Stats returns the store's counters.
 func (s *Store) Stats() Stats {
-	return Stats{Commits: s.commits.Load(), Transactions: s.txns.Load()}
+	return Stats{Commits: s.commits.Load(), Appends: s.appends.Load(), Checkpoints: s.ckpts.Load()}
 }
 
 // Commit queues ops for the writer (broker.Store). It never waits.
@@ -329,144 +443,17 @@ func (s *Store) Close() error {
 		}
 		<-s.stopped
 		st := s.Stats()
-		s.log.Info(fmt.Sprintf("Store closed: %d commits in %d transactions.", st.Commits, st.Transactions))
+		s.log.Info(fmt.Sprintf("Store closed: %d commits in %d journal writes and %d checkpoints.", st.Commits, st.Appends, st.Checkpoints))
+		if s.j != nil {
+			if e := s.j.close(); e != nil {
+				err = &Error{Path: s.j.path, Msg: "closing it", Err: e}
+			}
+		}
 		if e := s.db.Close(); e != nil {
 			err = &Error{Path: s.path, Msg: "closing it", Err: e}
 		}
 	})
 	return err
-}
-
-// writer is the group commit: everything queued while the previous
-// transaction was written goes into the next one, up to the last point
-// where no OpBegin..OpEnd bracket is open (the rest waits for its end,
-// which its publisher commits a moment later).
-func (s *Store) writer() {
-	defer close(s.stopped)
-	debug.SetPanicOnFault(true) // this goroutine reads the mapped file: see guard
-	for {
-		s.mu.Lock()
-		n := cut(s.pending)
-		if n == 0 {
-			if !s.closed {
-				s.mu.Unlock()
-				<-s.wake
-				continue
-			}
-			if n = len(s.pending); n == 0 {
-				s.mu.Unlock()
-				return
-			}
-		}
-		all := s.pending
-		s.pending = append(s.spare[:0], all[n:]...)
-		s.mu.Unlock()
-		s.write(all[:n])
-		clear(all) // keep no ops alive
-		s.mu.Lock()
-		s.spare = all[:0]
-		s.mu.Unlock()
-	}
-}
-
-// depth is how a commit changes the number of open brackets.
-func depth(c *commit) int {
-	d := 0
-	for i := range c.ops {
-		switch c.ops[i].Kind {
-		case broker.OpBegin:
-			d++
-		case broker.OpEnd:
-			d--
-		}
-	}
-	return d
-}
-
-// cut is how many commits from the front of pending may be written now:
-// up to the last one after which no bracket is open.
-func cut(pending []commit) int {
-	open, n := 0, 0
-	for i := range pending {
-		if open += depth(&pending[i]); open <= 0 {
-			open, n = 0, i+1
-		}
-	}
-	return n
-}
-
-// write applies a batch in one transaction and calls its dones in order.
-// If the transaction fails (a full disk), each commit (each bracket) is
-// tried alone, so those that fit (acknowledged deliveries leaving,
-// barriers) still pass; the others' dones get the error, and so does a
-// barrier behind one that failed. A failed transaction leaves the file as
-// it was.
-func (s *Store) write(batch []commit) {
-	s.commits.Add(uint64(len(batch)))
-	err := s.apply(batch)
-	if err == nil {
-		for _, c := range batch {
-			if c.done != nil {
-				c.done(nil)
-			}
-		}
-		return
-	}
-	var failed error
-	for len(batch) > 0 {
-		n, open := 1, depth(&batch[0]) // one commit, or one bracket
-		for ; open > 0 && n < len(batch); n++ {
-			open += depth(&batch[n])
-		}
-		err := s.apply(batch[:n])
-		if err != nil {
-			failed = err
-		} else {
-			err = failed
-		}
-		for _, c := range batch[:n] {
-			if c.done != nil {
-				c.done(err)
-			}
-		}
-		batch = batch[n:]
-	}
-}
-
-// apply writes the ops of batch in one transaction; none: nothing.
-func (s *Store) apply(batch []commit) (err error) {
-	n := 0
-	for _, c := range batch {
-		n += len(c.ops)
-	}
-	if n == 0 {
-		return nil
-	}
-	defer func() {
-		if r := recover(); r != nil {
-			err = &Error{Path: s.path, Msg: "damaged", Err: fmt.Errorf("%v", r)}
-		}
-	}()
-	skip := superseded(batch)
-	s.txns.Add(1)
-	err = s.db.Update(func(tx *bolt.Tx) error {
-		w := txWriter{tx: tx, buf: make(enc, 0, 32<<10), retained: tx.Bucket(bucketRetained), sessions: tx.Bucket(bucketSessions)}
-		for _, c := range batch {
-			for i := range c.ops {
-				if _, ok := skip[&c.ops[i]]; ok {
-					continue
-				}
-				if err := w.apply(&c.ops[i]); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return &Error{Path: s.path, Msg: "writing failed", Err: err}
-	}
-	return nil
 }
 
 type deliveryKey struct {
@@ -687,7 +674,32 @@ func (s *Store) Load() (snap *broker.Snapshot, err error) {
 		}
 		return nil, err
 	}
+	if len(s.behind) > 0 {
+		snap = overlay(snap, s.behind)
+	}
 	return snap, nil
+}
+
+// overlay is snap with ops applied, as MemoryStore applies them.
+func overlay(snap *broker.Snapshot, ops []broker.Op) *broker.Snapshot {
+	m := broker.NewMemoryStore()
+	var base []broker.Op
+	for _, r := range snap.Retained {
+		base = append(base, broker.Op{Kind: broker.OpSetRetained, Message: r})
+	}
+	for _, st := range snap.Sessions {
+		base = append(base, broker.Op{Kind: broker.OpPutSession, Session: st})
+		for _, d := range st.Deliveries {
+			base = append(base, broker.Op{Kind: broker.OpPutDelivery, ClientID: st.ClientID, Delivery: d})
+		}
+		for _, id := range st.Inbound {
+			base = append(base, broker.Op{Kind: broker.OpPutInbound, ClientID: st.ClientID, PacketID: id})
+		}
+	}
+	m.Commit(base, nil)
+	m.Commit(ops, nil)
+	out, _ := m.Load()
+	return out
 }
 
 func (s *Store) loadSession(b *bolt.Bucket, key []byte) (*broker.SessionState, error) {
@@ -758,7 +770,10 @@ func Check(path string) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer s.db.Close()
+	defer func() {
+		s.j.close()
+		s.db.Close()
+	}()
 	r := &Report{Path: path, Format: FormatVersion}
 	if fi, err := os.Stat(path); err == nil {
 		r.Size = fi.Size()

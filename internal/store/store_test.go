@@ -256,8 +256,8 @@ func TestGroupCommitOrder(t *testing.T) {
 	}
 	wg.Wait()
 	st := s.Stats()
-	if st.Commits != 2*writers*each || st.Transactions >= writers*each {
-		t.Errorf("stats %+v: want %d commits in fewer than %d transactions", st, 2*writers*each, writers*each)
+	if st.Commits != 2*writers*each || st.Appends >= writers*each {
+		t.Errorf("stats %+v: want %d commits in fewer than %d journal writes", st, 2*writers*each, writers*each)
 	}
 	_, snap := reload(t, s)
 	if n := len(snap.Sessions[0].Deliveries); n != writers*each {

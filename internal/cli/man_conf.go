@@ -89,15 +89,15 @@ var confSections = []confSection{
 			{"max_keepalive", "SECONDS", "The longest keep alive allowed. MQTT 5 clients asking for more are given this value; MQTT 3.1.1 clients asking for more are refused. Default: 65535."},
 		}},
 	{title: "PERSISTENCE", intro: "Unlike Mosquitto, which saves its memory to disk every autosave_interval (a crash loses what it acknowledged since), " +
-		"mqtt writes every change to its store as it happens, and acknowledges a message that is retained or queued for a persistent session " +
-		"(PUBACK, PUBREC) only once it is on disk; messages arriving together share one disk sync. A store that cannot be read is reported " +
+		"mqtt writes every change to its journal as it happens, and acknowledges a message that is retained or queued for a persistent session " +
+		"(PUBACK, PUBREC) only once it is on disk; messages arriving together share one disk sync, and the journal is copied into the store file behind it. A store that cannot be read is reported " +
 		"with the file and what is wrong, and the broker does not start; it is never discarded or overwritten. mqtt serve --check verifies one. " +
 		"When the disk is full, new messages that must be stored are refused (MQTT 5: reason code 151, quota exceeded; MQTT 3.1.1: not " +
 		"acknowledged, so the client sends them again) while everything stored is kept and delivered.",
 		entries: []confEntry{
 			{"persistence", "true|false", "Keeps retained messages, persistent sessions (their subscriptions, queued and in-flight messages, " +
 				"QoS 2 exchanges and pending wills) in persistence_location/persistence_file, so they survive a restart or a crash. mqtt serve --data DIR does the same. Default: false."},
-			{"persistence_file", "NAME", "The file name of the store. Default: mqtt.db (not Mosquitto's mosquitto.db: mqtt cannot read Mosquitto's format, and leaves that file alone)."},
+			{"persistence_file", "NAME", "The file name of the store; its journal is NAME-journal beside it (16 MiB, written ahead of the store; keep the two together). Default: mqtt.db (not Mosquitto's mosquitto.db: mqtt cannot read Mosquitto's format, and leaves that file alone)."},
 			{"persistence_location", "DIR", "The directory of persistence_file, created if missing. Default: the current directory."},
 			{"autosave_interval", "SECONDS", "Accepted for compatibility and not needed: every change is written as it happens. A note in the log says so."},
 			{"autosave_on_changes", "true|false", "Accepted for compatibility and not needed, like autosave_interval."},

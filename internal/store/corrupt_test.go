@@ -245,7 +245,10 @@ func journalWith(t *testing.T, n int) string {
 	s.mu.Lock()
 	s.closed = true
 	s.mu.Unlock()
-	s.wake <- struct{}{}
+	select { // as Close does
+	case s.wake <- struct{}{}:
+	default:
+	}
 	<-s.stopped // finish() ran its checkpoint; undo it by rewriting the checkpoint record
 	if err := s.db.Update(func(tx *bolt.Tx) error {
 		for i := range n {

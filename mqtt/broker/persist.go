@@ -181,6 +181,9 @@ func (c *conn) ack(cp ctrlPacket, durable bool, mark uint64) {
 		if err == nil && c.b.storeFails.Load() != mark {
 			err = errFailedBefore
 		}
+		if id, ok := pubrecID(cp); ok && err != nil && c.version == packet.V5 {
+			c.freeInbound(id)
+		}
 		c.acked(seq, err)
 	})
 }
@@ -220,6 +223,33 @@ func (c *conn) acked(seq uint64, err error) {
 	if n > 0 {
 		c.notify()
 	}
+}
+
+// pubrecID is the packet id of a PUBREC acknowledgement.
+func pubrecID(cp ctrlPacket) (uint16, bool) {
+	if p, ok := cp.p.(*packet.Pubrec); ok {
+		return p.PacketID, true
+	}
+	return cp.id, cp.p == nil && cp.first == 0x50
+}
+
+// freeInbound forgets inbound QoS 2 ids whose PUBREC was a refusal (MQTT
+// 5 0x97): that ends the exchange and frees the id [MQTT-4.3.3-8], so the
+// client's next message with it is a new one, not a duplicate to drop.
+// (A 3.x client gets no PUBREC and sends the same message again: its id
+// stays, and the retry is acknowledged as the duplicate it is.)
+// It runs before the refusal is queued, so the client cannot send that
+// next message before the id is free.
+func (c *conn) freeInbound(id uint16) {
+	s := c.sess
+	s.mu.Lock()
+	if _, ok := s.inQoS2[id]; ok {
+		delete(s.inQoS2, id)
+		if s.stored {
+			c.b.commit(Op{Kind: OpDeleteInbound, ClientID: s.id, PacketID: id})
+		}
+	}
+	s.mu.Unlock()
 }
 
 // refusal turns an acknowledgement whose message could not be stored

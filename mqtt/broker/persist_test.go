@@ -342,3 +342,35 @@ func TestAckRefusedWhenWritesFailedBeforeBarrier(t *testing.T) {
 		t.Fatalf("v5 PUBACK once the store works: %+v", a)
 	}
 }
+
+// A QoS 2 message refused with PUBREC 0x97 ends its exchange, so its
+// packet id is free [MQTT-4.3.3-8]: the client's next message with it is
+// a new one and must be delivered, not taken for a duplicate.
+func TestRefusedQoS2FreesPacketID(t *testing.T) {
+	st := &splitStore{MemoryStore: NewMemoryStore()}
+	_, addr := startBrokerStore(t, st, nil)
+	sub := dialRaw(t, addr, packet.V5)
+	sub.Connect(&packet.Connect{ClientID: "sub", Properties: packet.Properties{SessionExpiry: 600, HasSessionExpiry: true}})
+	sub.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "d", QoS: 1})
+	p5 := dialRaw(t, addr, packet.V5)
+	p5.Connect(&packet.Connect{ClientID: "p5", Properties: packet.Properties{SessionExpiry: 600, HasSessionExpiry: true}})
+	st.failing.Store(true)
+	p5.Send(&packet.Publish{Topic: "d", QoS: 2, PacketID: 5, Payload: []byte("refused")})
+	if a, ok := p5.Recv().(*packet.Pubrec); !ok || a.ReasonCode != packet.QuotaExceeded {
+		t.Fatalf("PUBREC of a message that was not stored: %+v", a)
+	}
+	st.failing.Store(false)
+	p5.Send(&packet.Publish{Topic: "d", QoS: 2, PacketID: 5, Payload: []byte("next")})
+	if a, ok := p5.Recv().(*packet.Pubrec); !ok || a.ReasonCode != packet.Success {
+		t.Fatalf("PUBREC of the next message: %+v", a)
+	}
+	p5.Send(&packet.Pubrel{PacketID: 5})
+	p5.Recv() // PUBCOMP
+	for {
+		m := sub.RecvPublish()
+		sub.Send(&packet.Puback{PacketID: m.PacketID})
+		if string(m.Payload) == "next" {
+			break
+		}
+	}
+}

@@ -34,6 +34,8 @@ test:
 	# The broker suite again on the goroutine-per-connection path (TLS, websockets use it)
 	# and with a MemoryStore, so every test also drives the persistence path.
 	BROKER_TEST_BLOCKING=1 BROKER_TEST_STORE=1 $(GO) test -race -timeout 10m ./mqtt/broker
+	# The MQTT-SN gateway suite again with the gateway attached to the broker in-process.
+	SN_TEST_UPSTREAM=broker $(GO) test -race -timeout 5m ./mqtt/sn
 
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem ./...

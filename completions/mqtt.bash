@@ -31,11 +31,11 @@ _mqtt() {
             mapfile -t COMPREPLY < <(compgen -d -- "$cur")
             return
             ;;
-        -p|--port|--listen)
+        -p|--port|--listen|--sn-listen)
             return
             ;;
         esac
-        mapfile -t COMPREPLY < <(compgen -W '-c --config-file --test-config -p --port --listen -v --verbose --data --check --help' -- "$cur")
+        mapfile -t COMPREPLY < <(compgen -W '-c --config-file --test-config -p --port --listen --sn-listen -v --verbose -d --daemon --data --check --help' -- "$cur")
         ;;
     pub)
         case "$prev" in
@@ -85,11 +85,11 @@ _mqtt() {
             mapfile -t COMPREPLY < <(compgen -W 'tlsv1.3 tlsv1.2 tlsv1.1' -- "$cur")
             return
             ;;
-        -t|--topic|-m|--message|--repeat|--repeat-delay|-M|--max-inflight|-h|--host|-p|--port|-L|--url|-k|--keepalive|-i|--id|-I|--id-prefix|-x|--session-expiry|-u|--username|-P|--pw|--will-topic|--will-payload|-D|--property)
+        -t|--topic|-m|--message|--repeat|--repeat-delay|-M|--max-inflight|--topic-id|-h|--host|-p|--port|-L|--url|-k|--keepalive|-i|--id|-I|--id-prefix|-x|--session-expiry|-u|--username|-P|--pw|--will-topic|--will-payload|-D|--property)
             return
             ;;
         esac
-        mapfile -t COMPREPLY < <(compgen -W '-t --topic -m --message -f --file -l --stdin-line -n --null-message -s --stdin-file -r --retain --repeat --repeat-delay -M --max-inflight -h --host -p --port -L --url --unix --ws -V --protocol-version -k --keepalive -q --qos -i --id -I --id-prefix -c --disable-clean-session -x --session-expiry -u --username -P --pw --will-topic --will-payload --will-qos --will-retain --cafile --capath --cert --key --insecure --tls-version --tls-use-os-certs -D --property -d --debug --quiet --help' -- "$cur")
+        mapfile -t COMPREPLY < <(compgen -W '-t --topic -m --message -f --file -l --stdin-line -n --null-message -s --stdin-file -r --retain --repeat --repeat-delay -M --max-inflight --sn --topic-id --short -h --host -p --port -L --url --unix --ws -V --protocol-version -k --keepalive -q --qos -i --id -I --id-prefix -c --disable-clean-session -x --session-expiry -u --username -P --pw --will-topic --will-payload --will-qos --will-retain --cafile --capath --cert --key --insecure --tls-version --tls-use-os-certs -D --property -d --debug --quiet --help' -- "$cur")
         ;;
     sub)
         case "$prev" in
@@ -134,11 +134,11 @@ _mqtt() {
             mapfile -t COMPREPLY < <(compgen -W 'tlsv1.3 tlsv1.2 tlsv1.1' -- "$cur")
             return
             ;;
-        -t|--topic|-T|--filter-out|-U|--unsubscribe|-C|--count|-W|--timeout|-F|--format|--random-filter|-h|--host|-p|--port|-L|--url|-k|--keepalive|-i|--id|-I|--id-prefix|-x|--session-expiry|-u|--username|-P|--pw|--will-topic|--will-payload|-D|--property)
+        -t|--topic|-T|--filter-out|-U|--unsubscribe|-C|--count|-W|--timeout|-F|--format|--random-filter|--topic-id|-h|--host|-p|--port|-L|--url|-k|--keepalive|-i|--id|-I|--id-prefix|-x|--session-expiry|-u|--username|-P|--pw|--will-topic|--will-payload|-D|--property)
             return
             ;;
         esac
-        mapfile -t COMPREPLY < <(compgen -W '-t --topic -T --filter-out -U --unsubscribe -C --count -W --timeout -E --exit-on-suback -R --no-retained --retained-only --remove-retained --retain-as-published -v --verbose -N --no-newline -F --format --pretty --random-filter -h --host -p --port -L --url --unix --ws -V --protocol-version -k --keepalive -q --qos -i --id -I --id-prefix -c --disable-clean-session -x --session-expiry -u --username -P --pw --will-topic --will-payload --will-qos --will-retain --cafile --capath --cert --key --insecure --tls-version --tls-use-os-certs -D --property -d --debug --quiet --help' -- "$cur")
+        mapfile -t COMPREPLY < <(compgen -W '-t --topic -T --filter-out -U --unsubscribe -C --count -W --timeout -E --exit-on-suback -R --no-retained --retained-only --remove-retained --retain-as-published -v --verbose -N --no-newline -F --format --pretty --random-filter --sn --topic-id --short -h --host -p --port -L --url --unix --ws -V --protocol-version -k --keepalive -q --qos -i --id -I --id-prefix -c --disable-clean-session -x --session-expiry -u --username -P --pw --will-topic --will-payload --will-qos --will-retain --cafile --capath --cert --key --insecure --tls-version --tls-use-os-certs -D --property -d --debug --quiet --help' -- "$cur")
         ;;
     passwd)
         case "$prev" in
@@ -159,6 +159,11 @@ _mqtt() {
         ;;
     sn-gateway)
         case "$prev" in
+        --predefined)
+            compopt -o filenames 2>/dev/null
+            mapfile -t COMPREPLY < <(compgen -f -- "$cur")
+            return
+            ;;
         --unix)
             compopt -o filenames 2>/dev/null
             mapfile -t COMPREPLY < <(compgen -f -- "$cur")
@@ -166,14 +171,6 @@ _mqtt() {
             ;;
         -V|--protocol-version)
             mapfile -t COMPREPLY < <(compgen -W '5 311 31 mqttv5 mqttv311 mqttv31' -- "$cur")
-            return
-            ;;
-        -q|--qos)
-            mapfile -t COMPREPLY < <(compgen -W '0 1 2' -- "$cur")
-            return
-            ;;
-        --will-qos)
-            mapfile -t COMPREPLY < <(compgen -W '0 1 2' -- "$cur")
             return
             ;;
         --cafile)
@@ -200,11 +197,11 @@ _mqtt() {
             mapfile -t COMPREPLY < <(compgen -W 'tlsv1.3 tlsv1.2 tlsv1.1' -- "$cur")
             return
             ;;
-        --listen|-h|--host|-p|--port|-L|--url|-k|--keepalive|-i|--id|-I|--id-prefix|-x|--session-expiry|-u|--username|-P|--pw|--will-topic|--will-payload|-D|--property)
+        --listen|--gateway-id|--advertise-interval|--advertise-to|--retry-interval|--max-retries|--max-clients|-h|--host|-p|--port|-L|--url|-i|--id|-I|--id-prefix|-u|--username|-P|--pw|-D|--property)
             return
             ;;
         esac
-        mapfile -t COMPREPLY < <(compgen -W '--listen -h --host -p --port -L --url --unix --ws -V --protocol-version -k --keepalive -q --qos -i --id -I --id-prefix -c --disable-clean-session -x --session-expiry -u --username -P --pw --will-topic --will-payload --will-qos --will-retain --cafile --capath --cert --key --insecure --tls-version --tls-use-os-certs -D --property -d --debug --quiet --help' -- "$cur")
+        mapfile -t COMPREPLY < <(compgen -W '--listen --gateway-id --advertise-interval --advertise-to --predefined --retry-interval --max-retries --max-clients --embedded -v --verbose -h --host -p --port -L --url --unix --ws -V --protocol-version -i --id -I --id-prefix -u --username -P --pw --cafile --capath --cert --key --insecure --tls-version --tls-use-os-certs -D --property -d --debug --quiet --help' -- "$cur")
         ;;
     bench)
         case "$prev" in
@@ -249,12 +246,12 @@ _mqtt() {
             mapfile -t COMPREPLY < <(compgen -W 'tlsv1.3 tlsv1.2 tlsv1.1' -- "$cur")
             return
             ;;
-        -c|--clients|-n|--count|--duration|--rate|-s|--size|-t|--topic|--subs|--sub-topic|--interval|--inflight|--drain|-h|--host|-p|--port|-L|--url|-k|--keepalive|-i|--id|-I|--id-prefix|-x|--session-expiry|-u|--username|-P|--pw|--will-topic|--will-payload|-D|--property)
+        -c|--clients|-n|--count|--duration|--rate|-s|--size|-t|--topic|--subs|--sub-topic|--interval|--inflight|--drain|--sn-gateway|-h|--host|-p|--port|-L|--url|-k|--keepalive|-i|--id|-I|--id-prefix|-x|--session-expiry|-u|--username|-P|--pw|--will-topic|--will-payload|-D|--property)
             return
             ;;
         esac
         if [[ $cur == -* ]]; then
-            mapfile -t COMPREPLY < <(compgen -W '-c --clients -n --count --duration --rate -s --size -t --topic --subs --sub-topic -r --retain --interval --inflight --drain --json --fail-on-loss -h --host -p --port -L --url --unix --ws -V --protocol-version -k --keepalive -q --qos -i --id -I --id-prefix --disable-clean-session -x --session-expiry -u --username -P --pw --will-topic --will-payload --will-qos --will-retain --cafile --capath --cert --key --insecure --tls-version --tls-use-os-certs -D --property -d --debug --quiet --help' -- "$cur")
+            mapfile -t COMPREPLY < <(compgen -W '-c --clients -n --count --duration --rate -s --size -t --topic --subs --sub-topic -r --retain --interval --inflight --drain --sn --sn-gateway --json --fail-on-loss -h --host -p --port -L --url --unix --ws -V --protocol-version -k --keepalive -q --qos -i --id -I --id-prefix --disable-clean-session -x --session-expiry -u --username -P --pw --will-topic --will-payload --will-qos --will-retain --cafile --capath --cert --key --insecure --tls-version --tls-use-os-certs -D --property -d --debug --quiet --help' -- "$cur")
         else
             mapfile -t COMPREPLY < <(compgen -W 'conn pub sub pubsub' -- "$cur")
         fi

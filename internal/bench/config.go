@@ -50,6 +50,10 @@ type Config struct {
 	ConnectProperties packet.Properties
 	// IDPrefix starts every client id: PREFIX-p3 is publisher 3, -s subscriber, -c conn.
 	IDPrefix string
+	// SN makes publishers (and conn's clients) MQTT-SN clients of the gateway at SNGateway
+	// (UDP host:port); subscribers stay MQTT on Server. See sn.go.
+	SN        bool
+	SNGateway string
 
 	Clients  int           // conn: connections; pub, pubsub: publishers; sub: subscribers
 	Subs     int           // pubsub: subscribers
@@ -131,6 +135,16 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--drain must not be negative, got %s", c.Drain)
 	case c.Server == "":
 		return fmt.Errorf("no broker address")
+	}
+	if c.SN {
+		switch {
+		case c.Scenario == ScenarioSub:
+			return fmt.Errorf("--sn applies to pub, pubsub and conn: subscribers stay MQTT")
+		case c.SNGateway == "":
+			return fmt.Errorf("--sn needs the gateway's address (--sn-gateway)")
+		case c.Size > 65000:
+			return fmt.Errorf("-s/--size must be at most 65000 bytes with --sn (one UDP datagram), got %d", c.Size)
+		}
 	}
 	if c.Scenario != ScenarioPubSub && c.Subs > 0 {
 		return fmt.Errorf("--subs applies to pubsub only")

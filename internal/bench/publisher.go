@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/mqttkit/mqtt/mqtt/packet"
+	"github.com/mqttkit/mqtt/mqtt/sn"
 )
 
 // batchBytes is how much a publisher encodes before one write.
@@ -21,7 +22,9 @@ const pacingSlice = 5 * time.Millisecond
 // batches; QoS 1/2 acknowledgements are read by readLoop on a second goroutine.
 type publisher struct {
 	idx   int
-	c     *wireConn
+	id    string
+	c     *wireConn  // MQTT, or
+	snc   *sn.Client // MQTT-SN (Config.SN; see sn.go)
 	topic string
 	qos   byte
 
@@ -32,11 +35,17 @@ type publisher struct {
 	readDone chan struct{} // closed when readLoop ends
 	readErr  error         // why readLoop ended; read after readDone
 	stopping atomic.Bool   // set before the bench closes the connection itself
+	snStop   chan struct{} // MQTT-SN: closed to end snWatch
 }
 
 func newPublisher(idx int, c *wireConn, topic string, qos byte) *publisher {
-	return &publisher{idx: idx, c: c, topic: topic, qos: qos,
+	return &publisher{idx: idx, id: c.id, c: c, topic: topic, qos: qos,
 		wake: make(chan struct{}, 1), readDone: make(chan struct{})}
+}
+
+func newSNPublisher(idx int, id string, c *sn.Client, topic string, qos byte) *publisher {
+	return &publisher{idx: idx, id: id, snc: c, topic: topic, qos: qos,
+		wake: make(chan struct{}, 1), readDone: make(chan struct{}), snStop: make(chan struct{})}
 }
 
 // template encodes the PUBLISH once and returns it with the offsets to patch.
@@ -62,6 +71,9 @@ func (p *publisher) template(cfg *Config, run uint16) (tmpl []byte, hdrOff, pidO
 // run publishes until Count messages are written or ctx ends, then (QoS 1/2) waits up to
 // drain for the outstanding acknowledgements.
 func (p *publisher) run(ctx context.Context, cfg *Config, run uint16, drain time.Duration) error {
+	if p.snc != nil {
+		return p.runSN(ctx, cfg, run)
+	}
 	tmpl, hdrOff, pidOff, err := p.template(cfg, run)
 	if err != nil {
 		return err
@@ -147,7 +159,7 @@ func (p *publisher) run(ctx context.Context, cfg *Config, run uint16, drain time
 		p.c.wmu.Unlock()
 		p.sent.Add(uint64(w / len(tmpl)))
 		if err != nil {
-			return fmt.Errorf("publisher %s: %w", p.c.id, err)
+			return fmt.Errorf("publisher %s: %w", p.id, err)
 		}
 	}
 	return p.finish(drain, seq)
@@ -166,7 +178,7 @@ func (p *publisher) finish(drain time.Duration, sent uint64) error {
 		case <-p.readDone:
 			return p.lostErr()
 		case <-deadline.C:
-			return fmt.Errorf("publisher %s: %d of %d messages unacknowledged after %s", p.c.id, sent-p.acked.Load(), sent, drain)
+			return fmt.Errorf("publisher %s: %d of %d messages unacknowledged after %s", p.id, sent-p.acked.Load(), sent, drain)
 		}
 	}
 	return nil
@@ -176,7 +188,7 @@ func (p *publisher) lostErr() error {
 	if p.stopping.Load() {
 		return nil
 	}
-	return fmt.Errorf("publisher %s: connection lost: %v", p.c.id, p.readErr)
+	return fmt.Errorf("publisher %s: connection lost: %v", p.id, p.readErr)
 }
 
 // readLoop handles what the broker sends a publisher: acknowledgements (answering PUBREC

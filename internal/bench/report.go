@@ -51,6 +51,7 @@ type ReportConfig struct {
 	FileLimit   uint64  `json:"file_limit,omitempty"`
 	GOMAXPROCS  int     `json:"gomaxprocs"`
 	ClientIDPfx string  `json:"client_id_prefix"`
+	SNGateway   string  `json:"sn_gateway,omitempty"` // publishers spoke MQTT-SN to this gateway
 }
 
 // Connections counts connects.
@@ -133,6 +134,9 @@ func (r *Report) WriteTable(w io.Writer) error {
 		title += fmt.Sprintf(", QoS %d, %d B", c.QoS, c.Size)
 	}
 	title += ")"
+	if c.SNGateway != "" {
+		title += ", publishers via MQTT-SN gateway " + c.SNGateway
+	}
 	if r.Interrupted {
 		title += " — interrupted"
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/mqttkit/mqtt/mqtt/sn"
 	"github.com/mqttkit/mqtt/mqtt/topic"
 )
 
@@ -35,6 +36,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		IntervalS: cfg.Interval.Seconds(), Inflight: cfg.Inflight, DrainS: cfg.Drain.Seconds(),
 		FileLimit: raiseFileLimit(), GOMAXPROCS: runtime.GOMAXPROCS(0), ClientIDPfx: cfg.IDPrefix,
 	}}
+	if cfg.SN {
+		r.rep.Config.SNGateway = cfg.SNGateway
+		r.rep.Config.Inflight = 1 // one QoS 1/2 message in flight per MQTT-SN client [MQTT-SN 6.6]
+	}
 	if cfg.Scenario != ScenarioConn {
 		r.rep.Config.Topic = cfg.Topic
 	}
@@ -174,8 +179,46 @@ func (r *runner) connectAll(ctx context.Context, n int, role byte, readBuf int, 
 	return out
 }
 
+// connSN is conn with MQTT-SN clients (Config.SN).
+func (r *runner) connSN(ctx context.Context) error {
+	stopProgress := r.progress(ctx)
+	conns := r.connectSNAll(ctx, r.cfg.Clients, 'c', nil)
+	r.rep.Durations.Connect = time.Since(r.start).Seconds()
+	if r.connected.Load() == 0 {
+		stopProgress()
+		return fmt.Errorf("%w: %s", ErrAllFailed, r.firstErr())
+	}
+	holdStart := time.Now()
+	if r.cfg.Duration > 0 {
+		t := time.NewTimer(r.cfg.Duration)
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+		}
+		t.Stop()
+	}
+	for _, c := range conns {
+		if c == nil {
+			continue
+		}
+		select {
+		case <-c.Gone():
+			r.lost.Add(1)
+			r.noteErr(fmt.Errorf("connection lost: %v", c.Err()))
+		default:
+		}
+	}
+	r.rep.Durations.Run = time.Since(holdStart).Seconds()
+	stopProgress()
+	closeSN(conns)
+	return nil
+}
+
 // conn opens the connections, holds them for Duration and closes them.
 func (r *runner) conn(ctx context.Context) error {
+	if r.cfg.SN {
+		return r.connSN(ctx)
+	}
 	stopProgress := r.progress(ctx)
 	conns := r.connectAll(ctx, r.cfg.Clients, 'c', 256, nil)
 	r.rep.Durations.Connect = time.Since(r.start).Seconds()
@@ -271,16 +314,31 @@ func (r *runner) pubsub(ctx context.Context, withSubs, withPubs bool) error {
 		return fmt.Errorf("%w: no subscriber connected: %s", ErrAllFailed, r.firstErr())
 	}
 
-	pubConns := r.connectAll(ctx, nPubs, 'p', 4<<10, nil)
-	for i, c := range pubConns {
-		if c == nil {
-			continue
+	if cfg.SN {
+		snConns := r.connectSNAll(ctx, nPubs, 'p', func(i int, id string) string { return expand(cfg.Topic, i, id) })
+		for i, c := range snConns {
+			if c == nil {
+				continue
+			}
+			id := clientID(cfg.IDPrefix, 'p', i)
+			p := newSNPublisher(i, id, c, expand(cfg.Topic, i, id), cfg.QoS)
+			r.mu.Lock()
+			r.pubs = append(r.pubs, p)
+			r.mu.Unlock()
+			go p.snWatch()
 		}
-		p := newPublisher(i, c, expand(cfg.Topic, i, c.id), cfg.QoS)
-		r.mu.Lock()
-		r.pubs = append(r.pubs, p)
-		r.mu.Unlock()
-		go p.readLoop()
+	} else {
+		pubConns := r.connectAll(ctx, nPubs, 'p', 4<<10, nil)
+		for i, c := range pubConns {
+			if c == nil {
+				continue
+			}
+			p := newPublisher(i, c, expand(cfg.Topic, i, c.id), cfg.QoS)
+			r.mu.Lock()
+			r.pubs = append(r.pubs, p)
+			r.mu.Unlock()
+			go p.readLoop()
+		}
 	}
 	r.rep.Durations.Connect = time.Since(r.start).Seconds()
 	if nPubs > 0 && len(r.pubs) == 0 {
@@ -468,7 +526,7 @@ func (r *runner) stopAll() {
 		case <-p.readDone:
 			if !p.stopping.Load() {
 				r.lost.Add(1)
-				r.noteErr(fmt.Errorf("publisher %s: connection lost: %v", p.c.id, p.readErr))
+				r.noteErr(fmt.Errorf("publisher %s: connection lost: %v", p.id, p.readErr))
 			}
 		default:
 		}
@@ -486,13 +544,23 @@ func (r *runner) stopAll() {
 		s.stopping.Store(true)
 	}
 	var conns []*wireConn
+	var snConns []*sn.Client
 	for _, p := range r.pubs {
+		if p.snc != nil {
+			snConns = append(snConns, p.snc)
+			close(p.snStop)
+			continue
+		}
 		conns = append(conns, p.c)
 	}
 	for _, s := range r.subs {
 		conns = append(conns, s.c)
 	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); closeSN(snConns) }()
 	closeAll(conns)
+	wg.Wait()
 	for _, p := range r.pubs {
 		<-p.readDone
 	}

@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 
 	"github.com/mattn/go-isatty"
@@ -61,6 +63,10 @@ func benchFlags() []ucli.Flag {
 			Usage: "unacknowledged QoS 1/2 messages per publisher, `N` (a v5 broker's Receive Maximum lowers it)"},
 		&ucli.DurationFlag{Name: "drain", Value: bench.DefaultDrain, Category: catBench,
 			Usage: "wait up to `DURATION` for the last messages and acknowledgements (pubsub: ends early once all arrived, or after 1s in which none did)"},
+		&ucli.BoolFlag{Name: "sn", Category: catBench,
+			Usage: "publishers (conn: the clients) speak MQTT-SN to the gateway at --sn-gateway, one QoS 1/2 message in flight each; subscribers stay MQTT on -h/-p"},
+		&ucli.StringFlag{Name: "sn-gateway", Category: catBench, DefaultText: "-h's host, port 1884",
+			Usage: "with --sn: the MQTT-SN gateway's UDP `HOST:PORT`"},
 		&ucli.BoolFlag{Name: "json", Category: catBench, Usage: "print the report as one JSON document"},
 		&ucli.BoolFlag{Name: "fail-on-loss", Category: catBench, Usage: "exit 1 when any message was lost"},
 	}
@@ -161,6 +167,21 @@ func runBench(c *ucli.Context, scenario string) error {
 	}
 	if o.URLTopic != "" && !c.IsSet("topic") {
 		cfg.Topic = o.URLTopic
+	}
+	if c.Bool("sn") {
+		cfg.SN = true
+		cfg.SNGateway = c.String("sn-gateway")
+		if cfg.SNGateway == "" {
+			cfg.SNGateway = net.JoinHostPort(o.Host, strconv.Itoa(defaultSNPort))
+		}
+		if _, _, err := net.SplitHostPort(cfg.SNGateway); err != nil {
+			return usageErrorf("invalid --sn-gateway %q: expected HOST:PORT", cfg.SNGateway)
+		}
+		if c.IsSet("inflight") {
+			return usageErrorf("--inflight does not apply with --sn: an MQTT-SN client has one QoS 1/2 message in flight")
+		}
+	} else if c.IsSet("sn-gateway") {
+		return usageErrorf("--sn-gateway needs --sn")
 	}
 	if cfg.Duration > 0 && !c.IsSet("count") {
 		cfg.Count = 0

@@ -559,7 +559,9 @@ func connOptionsFrom(c *ucli.Context) (ConnOptions, error) {
 	} else {
 		o.KeepAlive = uint16(k)
 	}
-	if q := c.Int("qos"); q < 0 || q > 2 {
+	if q := c.Int("qos"); q == -1 && c.Bool("sn") {
+		// MQTT-SN's QoS -1 (publish without connecting): the --sn paths read it from the flag.
+	} else if q < 0 || q > 2 {
 		return o, usageErrorf("invalid -q/--qos %d: QoS must be 0, 1 or 2", q)
 	} else {
 		o.QoS = byte(q)

@@ -27,6 +27,7 @@ type manItem struct{ tag, text string }
 type manProse struct {
 	title string
 	paras []string
+	code  string // an example shown as typed (.EX), after the paragraphs
 	items []manItem
 }
 
@@ -39,6 +40,8 @@ func manExtras(name string) manSection {
 					"An unknown directive or a bad value stops the broker with an error naming the file and line; directives that are read but not honoured yet are warned about by name.",
 				"The broker keeps sessions, subscriptions, queued and retained messages in memory. " +
 					"Its queue and inflight limits were chosen by measurement so that a burst a subscriber can absorb loses no QoS 1 or 2 message; a configuration file may set Mosquitto's limits instead.",
+				"With --sn-listen (or a \"protocol mqttsn\" listener in the configuration) the broker also runs an MQTT-SN 1.2 gateway on that UDP port, " +
+					"whose clients attach to the broker in-process: see mqtt-sn-gateway(1).",
 			},
 			sections: []manProse{{title: "SIGNALS", items: []manItem{
 				{"SIGINT, SIGTERM", "Stop accepting connections, close every client connection and exit."},
@@ -46,11 +49,12 @@ func manExtras(name string) manSection {
 					"new connections and every later publish, subscribe and delivery use the new password_file, acl_file and allow_anonymous settings and rules, " +
 					"and log_dest, log_type, log_timestamp and connection_messages take effect. If a file fails to load, the running rules stay in force " +
 					"and the log says why (FILE:LINE). Changed listeners and limits need a restart; the log says so. systemctl reload mqtt sends it."},
-			}}},
+			}}, serveDifferences},
 			exitStatus: []string{"0 after a clean shutdown (SIGINT or SIGTERM), or when --test-config finds the configuration usable.",
 				"1 on a usage error, or when a listener given by -p or --listen cannot be opened.",
-				"3 when the configuration file cannot be used: an error in it, in a certificate, password or ACL file it names, or a listener it defines that cannot be opened (e.g. the port is in use). Nothing listens in that case."},
-			examples: []string{"mqtt serve -v", "mqtt serve -p 1883 -p 1884", "mqtt serve --listen :1883", "mqtt serve -c /etc/mqtt/mqtt.conf", "mqtt serve --test-config -c /etc/mqtt/mqtt.conf"},
+				"3 when the configuration file cannot be used: an error in it, in a certificate, password or ACL file it names, or a listener it defines that cannot be opened (e.g. the port is in use). Nothing listens in that case.",
+				"13 when the configuration names a plugin (plugin or auth_plugin): plugins are not supported yet, and Mosquitto exits 13 when it cannot load one."},
+			examples: []string{"mqtt serve -v", "mqtt serve -p 1883 -p 1884", "mqtt serve --listen :1883", "mqtt serve --sn-listen 1884", "mqtt serve -c /etc/mqtt/mqtt.conf", "mqtt serve --test-config -c /etc/mqtt/mqtt.conf"},
 			files:    []manItem{{"/etc/mqtt/mqtt.conf", "The configuration the packaged systemd unit, mqtt.service, starts the broker with."}},
 			seeAlso:  []string{"mqtt.conf(5)", "mosquitto(8)"},
 			tool:     "mosquitto",
@@ -62,6 +66,10 @@ func manExtras(name string) manSection {
 					"over one connection, until end of input; messages are sent in order.",
 				"Connection options (-h, -p, -L, TLS, MQTT 5 properties with -D) are the same for pub, sub, sn-gateway and bench. " +
 					"With MQTT 5 (-V 5) a publish the broker refuses prints its reason code.",
+				"With --sn, pub speaks MQTT-SN 1.2 over UDP to the gateway at -h and -p (default port 1884; see mqtt-sn-gateway(1)): " +
+					"-t names a topic the client REGISTERs first, --short sends a two-character -t as a short topic name, --topic-id N uses a predefined topic id. " +
+					"-q -1 publishes to a short or predefined topic without connecting. -i, -I, -k, -c and the will options apply; " +
+					"TLS, WebSocket, -V, -u, -P and -D do not. A refused publish prints MQTT-SN's return code and exits 1.",
 			},
 			exitStatus: []string{"0 when the message was published.",
 				"1 on a usage error or when the connection fails.",
@@ -77,6 +85,9 @@ func manExtras(name string) manSection {
 				"By default each message's payload is printed on a line of its own; -v prefixes the topic, -N omits the newline, " +
 					"and -F prints each message in a format of your own, as mosquitto_sub does (see OUTPUT FORMAT). " +
 					"Output is byte for byte that of mosquitto_sub 2.0 for the same options.",
+				"With --sn, sub speaks MQTT-SN 1.2 over UDP to the gateway at -h and -p (default port 1884; see mqtt-sn-gateway(1)) and prints what arrives " +
+					"in the same formats. -t may hold wildcards (the gateway registers each topic before its first message); --short makes every -t a " +
+					"two-character short topic name; --topic-id N subscribes to a predefined topic id, whose messages print the id as their topic.",
 			},
 			sections: []manProse{{title: "OUTPUT FORMAT",
 				paras: []string{"The -F format is printed once per message. % codes print parts of the message; they take mosquitto_sub's flags (- to align left, 0 to pad with zeros), a field width and a precision. @ codes print the time the message arrived, with strftime(3)'s conversions (@Y, @m, @d, @H, @M, @S, ...) plus @N for nanoseconds and @@ for @. \\ escapes print \\\\, \\0, \\a, \\e, \\n, \\r, \\t and \\v. A newline is added after each message unless -N is given."},
@@ -111,9 +122,60 @@ func manExtras(name string) manSection {
 		}
 	case "sn-gateway":
 		return manSection{
-			description: []string{"Clients speak MQTT-SN 1.2 to the gateway's UDP port; the gateway holds one MQTT connection to the broker per client and maps topic ids and registered names to topics."},
-			exitStatus:  []string{"0 after a clean shutdown.", "1 on a usage error, or when the UDP port cannot be opened or the broker cannot be reached."},
-			examples:    []string{"mqtt sn-gateway --listen :1884 -h broker.example -p 1883"},
+			description: []string{
+				"Sensors speak MQTT-SN 1.2 to the gateway's UDP port, directly or through a forwarder (Forwarder Encapsulation); " +
+					"the gateway opens one MQTT connection to the broker for each of them, with the sensor's client id, will, clean session and keep alive, " +
+					"and translates every message both ways: CONNECT with the will dialogue, REGISTER, PUBLISH at QoS 0, 1 and 2, SUBSCRIBE and UNSUBSCRIBE " +
+					"(topic names with wildcards, predefined topic ids, two-character short topic names), PINGREQ, DISCONNECT, WILLTOPICUPD and WILLMSGUPD. " +
+					"It answers SEARCHGW with GWINFO and broadcasts ADVERTISE every --advertise-interval seconds.",
+				"Topic ids are per client. Before the first message on a topic a client has no id for (a match of a wildcard subscription), " +
+					"the gateway sends it a REGISTER; a topic of two characters is sent as a short topic name, a predefined one by its id. " +
+					"Messages to a client go one at a time at QoS 1 and 2, each retransmitted every --retry-interval seconds until it is acknowledged; " +
+					"a client that does not answer --max-retries retransmissions, or sends nothing for 1.5 times its keep alive, is lost: its connection " +
+					"to the broker ends as a network failure, so the broker publishes its will.",
+				"QoS -1: a client that never connected may publish to a predefined topic id (one defined for *) or a short topic name; " +
+					"such messages go to the broker at QoS 0 through one connection of the gateway's own (client id -i, default mqtt-sn-gateway-GWID-qos-1). " +
+					"No client list is needed.",
+				"Sleeping clients: a client that sends DISCONNECT with a duration is asleep; its session stays open on the broker and the gateway keeps " +
+					"what arrives for it (QoS 1 and 2 within the broker's inflight window, up to 1000 QoS 0 messages). When it wakes with a PINGREQ carrying its " +
+					"client id, from any address, it gets them, then PINGRESP. A client asleep for 1.5 times its duration is lost.",
+				"A will changed with WILLTOPICUPD or WILLMSGUPD cannot be handed to the broker, which keeps the will of CONNECT: the gateway publishes the new " +
+					"one itself if the client is lost. If the gateway itself stops, clients get DISCONNECT and their connections end without a will.",
+				"Bad input (truncated, oversized, wrongly typed or random datagrams, unknown topic ids, messages out of sequence, datagrams from addresses " +
+					"that never connected) is answered with the return code MQTT-SN defines, such as \"rejected: invalid topic ID\", or dropped; " +
+					"-d logs each drop. The gateway keeps no state for an address until it connects.",
+				"Embedded: with --embedded, sn-gateway runs the broker itself (mqtt serve's defaults, MQTT clients on -h/-p, local only unless -h names an address) " +
+					"and attaches each MQTT-SN client to it in-process, with no TCP hop: one command where Paho's gateway needs a broker beside it. " +
+					"mqtt serve --sn-listen PORT, or a listener with \"protocol mqttsn\" in mqtt.conf(5), runs the same gateway inside the broker. " +
+					"An idle MQTT-SN client then costs about 1.6 KiB, gateway and broker state together.",
+				"With pub --sn and sub --sn, mqtt pub and mqtt sub speak MQTT-SN to a gateway themselves: see mqtt-pub(1) and mqtt-sub(1).",
+			},
+			sections: []manProse{
+				{title: "PREDEFINED TOPICS FILE",
+					paras: []string{
+						"The file named by --predefined has one entry a line, in the format of the Eclipse Paho gateway: CLIENTID,TOPIC,ID. " +
+							"CLIENTID * defines the id for every client; a client's own entry takes precedence over a * entry with the same id or topic. " +
+							"TOPIC runs from the first comma to the last and may be a filter with + or #, which can then only be subscribed to. " +
+							"ID is a number from 1 to 65534. Spaces around the fields, empty lines and lines starting with # are ignored. " +
+							"An error stops the gateway with the file name and line, for example: topics.conf:3: topic id 12 of client * is already \"sensors/temp\" (line 1).",
+						"Example:",
+					},
+					code: "# ClientId, TopicName, TopicId\n*, sensors/temperature, 1\n*, alarms/#, 2\nboiler-7, boiler/7/cmd, 10"},
+				{title: "SIGNALS", items: []manItem{
+					{"SIGINT, SIGTERM", "Send DISCONNECT to the connected clients, end their broker connections with DISCONNECT and exit."},
+				}},
+			},
+			exitStatus: []string{"0 after a clean shutdown (SIGINT or SIGTERM).",
+				"1 on a usage error, an error in the predefined topics file, or when the UDP port cannot be opened."},
+			examples: []string{
+				"mqtt sn-gateway -h broker.example",
+				"mqtt sn-gateway --embedded -v",
+				"mqtt sn-gateway --listen 0.0.0.0:1884 -h 127.0.0.1 -p 1883 --predefined /etc/mqtt/sn-topics.conf -v",
+				"mqtt sn-gateway -h broker.example -p 8883 --cafile /etc/ssl/ca.pem -u gateway -P secret --gateway-id 3",
+				"mqtt pub --sn -h gateway.local -t sensors/temp -m 21.5 -q 1",
+				"mqtt pub --sn -h gateway.local --topic-id 1 -q -1 -m 21.5",
+				"mqtt sub --sn -h gateway.local -t 'sensors/#' -v",
+			},
 		}
 	case "bench":
 		return manSection{
@@ -124,6 +186,28 @@ func manExtras(name string) manSection {
 	}
 	return manSection{exitStatus: []string{"0 on success, 1 on error."}}
 }
+
+// serveDifferences is mqtt-serve(1)'s DIFFERENCES FROM MOSQUITTO: every place where the broker
+// deliberately answers otherwise than Mosquitto 2.0, and why. Keep it current when one is added.
+var serveDifferences = manProse{title: "DIFFERENCES FROM MOSQUITTO",
+	paras: []string{"The broker reads Mosquitto 2.0's configuration and answers clients as Mosquitto does, except where Mosquitto departs from the MQTT specification or where its behaviour loses messages or hides a problem. Each difference, and why:"},
+	items: []manItem{
+		{"No matching subscribers", "An MQTT 5 QoS 1 or 2 message that no subscription matched is acknowledged with reason code 0x10 (No matching subscribers) in PUBACK or PUBREC, which the specification provides so a publisher knows nobody got it; Mosquitto sends 0x00."},
+		{"Wrong username or password", "Refused with CONNACK return code 4 (MQTT 3.1.1) or reason code 0x86 Bad User Name or Password (MQTT 5), the specification's codes for it; Mosquitto sends 5 / 0x87 Not authorized. mosquitto_pub and mosquitto_sub exit with that code, so scripts see 4 or 134 where Mosquitto gives 5 or 135. A client that is known but not allowed (no username where one is needed) still gets 5 / 0x87."},
+		{"Subscriptions the ACL denies", "Refused in SUBACK (0x80 Failure in MQTT 3.1.1, 0x87 Not authorized in MQTT 5), so the client knows it will get nothing; Mosquitto grants them (SUBACK with the QoS) and silently filters every message."},
+		{"DISCONNECT before closing", "An MQTT 5 client whose connection the broker ends (protocol error, packet too large, Receive Maximum exceeded, session taken over, keep alive timeout, shutdown) first gets a DISCONNECT with the reason code, as the specification asks, so it can tell why; Mosquitto mostly closes the socket without one."},
+		{"The will", "A will without a Will Delay Interval is published when a connection is taken over by a new one with the same client id, and the will of a session whose Session Expiry Interval is 0 is published when the connection ends even if a will delay was set, since the session ends with it [MQTT-3.1.3-9]."},
+		{"Maximum Packet Size", "Enforced strictly in both directions: a packet larger than max_packet_size closes the connection (MQTT 5: DISCONNECT 0x95), and a message larger than the Maximum Packet Size a client announced is not sent to it [MQTT-3.1.2-25]."},
+		{"Assigned client ids", "A client that connects with an empty client id is given auto_id_prefix followed by 24 hexadecimal digits (auto-1f2e...); Mosquitto uses a UUID (auto-1F2E3D4C-...). Both are random; scripts should not parse them."},
+		{"Outbound topic aliases", "Off by default; topic_alias_outbound true turns them on (Mosquitto never sends them). Some clients announce a Topic Alias Maximum but never resolve the aliases they receive (paho-mqtt 2.1 for Python, aiomqtt), so their applications would get messages with an empty topic."},
+		{"Receive Maximum", "max_inflight_messages (default 20, as Mosquitto) is announced to MQTT 5 clients as Receive Maximum and limits the QoS 2 messages a client may have unreleased; QoS 1 messages are acknowledged as soon as they are routed, so they never count against it. The outbound window towards each client keeps the broker's measured default (1024) unless the file sets max_inflight_messages."},
+		{"Queue limits", "Without max_queued_messages and max_queued_bytes a client's queue holds up to 100,000 messages or 256 MiB, chosen by measurement so that a burst a subscriber can absorb loses no QoS 1 or 2 message; Mosquitto's 1000 lose half of such a burst."},
+		{"Settings before the first listener line", "They create a default listener on port 1883 on every interface exactly when Mosquitto 2.0 would (a value other than the default); a file with no listener line at all then still refuses anonymous clients unless allow_anonymous true is set, where Mosquitto would let them in on every interface."},
+		{"Plugins", "A plugin or auth_plugin line stops the start (exit status 13, as Mosquitto for a plugin it cannot load): plugins are not supported yet, and a broker without the plugin would admit other clients than the operator configured."},
+		{"Password and ACL files as root", "They are read before the broker drops privileges (to the user of the user line, or mqtt, or mosquitto), so root-only files work at start; Mosquitto reads them after and fails. The log warns about each such file a SIGHUP reload could not read again."},
+		{"log_dest syslog", "Where no system logger can be reached (most containers) the start warns, naming the line, and logs to the other destinations; Mosquitto drops those lines silently."},
+		{"-d", "The command returns once the broker runs in the background, or with the start's error and exit status; Mosquitto returns before the listeners open, so a failed start goes unnoticed."},
+	}}
 
 // manPageCommands are the subcommands with a page of their own.
 func manPageCommands(cmds []*ucli.Command) []*ucli.Command {
@@ -330,6 +414,9 @@ func writeProse(b *bytes.Buffer, p manProse) {
 			b.WriteString(".PP\n")
 		}
 		fmt.Fprintf(b, "%s\n", roff(para))
+	}
+	if p.code != "" {
+		fmt.Fprintf(b, ".PP\n.EX\n%s\n.EE\n", roff(p.code))
 	}
 	for _, it := range p.items {
 		fmt.Fprintf(b, ".TP\n.B %s\n%s\n", roff(it.tag), roff(upperFirst(it.text)))

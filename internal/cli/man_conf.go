@@ -30,11 +30,12 @@ var confSections = []confSection{
 		{"per_listener_settings", "true|false", "When true, the authentication settings (allow_anonymous, password_file, acl_file, allow_zero_length_clientid, auto_id_prefix, psk_file, auth_plugin) apply to the listener they follow instead of to every listener. Must come before any of them. Default: false."},
 		{"include_dir", "DIR", "Reads every file ending in .conf in DIR, in name order, as if it were written here. Only honoured in the main configuration file, as in Mosquitto."},
 		{"pid_file", "FILE", "Writes the broker's process id to FILE."},
-		{"user", "NAME", "The user Mosquitto switches to when started as root. Accepted for compatibility; mqtt does not change user itself: run it as an unprivileged user (the packaged systemd unit uses the user mqtt). Default: mosquitto."},
+		{"user", "NAME", "The user the broker switches to when started as root, once its listeners, log files, password and ACL files are open (so ports below 1024 and root-only files work). Without a user line, as Mosquitto 2.0 switches to mosquitto, the broker switches to mqtt (the user its packages create) or else mosquitto, or else nobody; the log names the user. user root keeps root, with a warning. Files that SIGHUP reads again must be readable by that user: the log warns about those that are not."},
 		{"sys_interval", "SECONDS", "How often the $SYS/broker/... topics are published. 0 disables them. Default: 10."},
 		{"set_tcp_nodelay", "true|false", "Disables Nagle's algorithm on client sockets, lowering latency for small messages at some cost in bandwidth. Default: false."},
 		{"check_retain_source", "true|false", "With an ACL, checks that the client which published a retained message may still write to its topic before the message is sent to a new subscriber. Default: true."},
 		{"upgrade_outgoing_qos", "true|false", "Delivers messages at the subscription's QoS even when it is higher than the published QoS, against the MQTT specification. Default: false."},
+		{"topic_alias_outbound", "true|false", "Lets the broker replace the topic of messages it sends to an MQTT 5 client by a topic alias, when the client allows aliases (Topic Alias Maximum in its CONNECT); saves bandwidth on long topics. Not a Mosquitto directive: Mosquitto never sends topic aliases. Default: false, because some clients announce a Topic Alias Maximum but never resolve the aliases they receive (paho-mqtt 2.1 for Python, and aiomqtt on it): their applications would see messages with an empty topic."},
 		{"retain_available", "true|false", "When false, retained messages are not supported: a client that publishes one is disconnected (MQTT 5 clients are told so in CONNACK). Default: true."},
 	}},
 	{title: "LISTENERS", intro: "Without any listener, and without -p on the command line, the broker starts in local only mode, " +
@@ -43,11 +44,12 @@ var confSections = []confSection{
 		"allow_anonymous defaults to false.",
 		entries: []confEntry{
 			{"listener", "PORT [ADDRESS]", "Listens on PORT, on every interface or only on ADDRESS (an IP address or host name). With PORT 0 and ADDRESS a path, listens on that unix socket. May be given more than once."},
-			{"protocol", "mqtt|websockets", "The listener's transport: plain MQTT over TCP, or MQTT over WebSockets (RFC 6455, subprotocol mqtt). Default: mqtt."},
+			{"protocol", "mqtt|websockets|mqttsn", "The listener's transport: plain MQTT over TCP, MQTT over WebSockets (RFC 6455, subprotocol mqtt), or mqttsn: an MQTT-SN 1.2 gateway on this UDP port, inside the broker (no TCP hop; see mqtt-sn-gateway(1) for what it does). An mqttsn listener takes the listener's password_file, acl_file and allow_anonymous (MQTT-SN clients have no user name, so allow_anonymous must be true for them to connect); TLS, mount_point and bind_interface do not apply. Default: mqtt."},
 			{"socket_domain", "ipv4|ipv6", "Listens only on IPv4 or only on IPv6 addresses. Default: both."},
 			{"bind_interface", "NAME", "Listens only on the addresses of the network interface NAME (e.g. eth0)."},
 			{"max_connections", "COUNT", "Refuses new connections on this listener while COUNT clients are connected to it. -1 means no limit. Default: -1."},
 			{"max_qos", "0|1|2", "The highest QoS clients may use; MQTT 5 clients are told in CONNACK. Default: 2."},
+			{"maximum_qos", "0|1|2", "Another spelling of max_qos, which Mosquitto 2.0 accepts too."},
 			{"max_topic_alias", "COUNT", "The number of topic aliases an MQTT 5 client may use. Default: 10."},
 			{"mount_point", "PREFIX", "Prefixes the topics of this listener's clients with PREFIX, separating them from other listeners' clients. PREFIX must not contain + or #."},
 			{"use_username_as_clientid", "true|false", "Replaces each client's id by its username, so that one user cannot connect twice with different ids. Default: false."},
@@ -79,11 +81,13 @@ var confSections = []confSection{
 		"no QoS 1 or 2 message; Mosquitto's defaults (20 and 1000) drop messages in that case. max_inflight_messages, " +
 		"max_queued_messages and max_queued_bytes therefore override the broker's defaults only when the file sets them.",
 		entries: []confEntry{
-			{"max_inflight_messages", "COUNT", "QoS 1 and 2 messages sent to a client but not yet acknowledged, per client. 0 means no limit; 1 gives in-order delivery."},
+			{"max_inflight_messages", "COUNT", "QoS 1 and 2 messages sent to a client but not yet acknowledged, per client. 0 means no limit; 1 gives in-order delivery. " +
+				"It is also the Receive Maximum announced to MQTT 5 clients in CONNACK, the QoS 2 messages a client may have unreleased at once; as in Mosquitto that defaults to 20."},
 			{"max_inflight_bytes", "BYTES", "Like max_inflight_messages, in payload bytes. 0 means no limit. Default: 0."},
 			{"max_queued_messages", "COUNT", "Messages queued for a client beyond those in flight; further messages are dropped. 0 means no limit."},
 			{"max_queued_bytes", "BYTES", "Like max_queued_messages, in payload bytes. 0 means no limit."},
 			{"queue_qos0_messages", "true|false", "Queues QoS 0 messages for disconnected clients with persistent sessions, as QoS 1 and 2 messages are. Default: false."},
+			{"memory_limit", "BYTES", "Bounds the memory of queued, inflight and retained messages across all clients. From 90% of it, QoS 0 messages for clients that are behind are dropped; at it, new messages are refused (MQTT 5 publishers get reason code 151, quota exceeded; MQTT 3 messages are dropped), each episode logged once. It also sets the Go runtime's soft memory limit, and memory the broker stops using goes back to the operating system within seconds. 0 means no limit. Default: 0."},
 			{"message_size_limit", "BYTES", "The largest payload accepted; larger messages are dropped (MQTT 5 clients get reason code 131 for QoS 1 and 2). 0 means the protocol maximum, 268435455. Default: 0."},
 			{"max_packet_size", "BYTES", "The largest packet accepted; clients sending larger ones are disconnected. MQTT 5 clients are told in CONNACK. At least 20. Default: the protocol maximum."},
 			{"max_keepalive", "SECONDS", "The longest keep alive allowed. MQTT 5 clients asking for more are given this value; MQTT 3.1.1 clients asking for more are refused. Default: 65535."},
@@ -114,7 +118,7 @@ var confSections = []confSection{
 	{title: "DEPRECATED", intro: "Honoured, with a warning, as in Mosquitto 2.0.", entries: []confEntry{
 		{"port", "PORT", "The port of the default listener. Use listener PORT instead."},
 		{"bind_address", "ADDRESS", "The address of the default listener. Use listener PORT ADDRESS instead."},
-		{"allow_duplicate_messages", "true|false", "No effect: duplicate messages are always sent when subscriptions overlap."},
+		{"allow_duplicate_messages", "true|false", "No effect, as in Mosquitto 2.0: a client whose subscriptions overlap gets each message once."},
 	}},
 	{title: "BRIDGES", intro: "A connection NAME line starts a bridge to another broker, configured by the bridge directives that follow it. " +
 		"Bridges are not supported yet: the whole block is read and checked, then ignored with a warning.",
@@ -141,6 +145,8 @@ func confStatusText(d config.Directive) string {
 		return "Ignored, with a warning: " + strings.Replace(note, "; ignored", "", 1) + "."
 	case config.Refused:
 		return "Refused (an error): " + note + "."
+	case config.Pending:
+		return "Read and checked, but " + strings.TrimPrefix(note, d.Name+" is ") + "; a warning says so."
 	}
 	return ""
 }

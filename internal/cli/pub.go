@@ -34,6 +34,7 @@ func pubCommand() *ucli.Command {
 		&ucli.Float64Flag{Name: "repeat-delay", Usage: "wait `SECONDS` between repeats"},
 		&ucli.IntFlag{Name: "max-inflight", Aliases: []string{"M"}, Value: defaultMaxInflight, Usage: "at most `COUNT` QoS 1/2 messages in flight"},
 	}
+	flags = append(flags, snClientFlags()...)
 	return &ucli.Command{
 		Name:  "pub",
 		Usage: "publish a message",
@@ -71,7 +72,7 @@ func helpSuffix(c *ucli.Context) string {
 func runPub(c *ucli.Context) error {
 	// Checks whose wording and exit code scripts may rely on come first,
 	// spelt as mosquitto_pub spells them.
-	if q := c.Int("qos"); q < 0 || q > 2 {
+	if q := c.Int("qos"); (q < 0 || q > 2) && !(q == -1 && c.Bool("sn")) {
 		return mosqUsage(c, "Error: Invalid QoS given: %d", q)
 	}
 	sources := 0
@@ -91,6 +92,12 @@ func runPub(c *ucli.Context) error {
 	}
 	if c.Int("max-inflight") < 1 {
 		return mosqUsage(c, "Error: Maximum inflight messages must be greater than 0.")
+	}
+	if c.Bool("sn") {
+		return runPubSN(c, sources)
+	}
+	if err := checkNoSNFlags(c); err != nil {
+		return err
 	}
 	o, err := connOptionsFrom(c)
 	if err != nil {
@@ -113,24 +120,9 @@ func runPub(c *ucli.Context) error {
 		return mosqUsage(c, "Error: Invalid publish topic '%s': %v", topicName, err)
 	}
 
-	var payload []byte
-	switch {
-	case c.IsSet("message"):
-		payload = []byte(c.String("message"))
-	case c.IsSet("file"):
-		name := c.String("file")
-		payload, err = os.ReadFile(name)
-		if err != nil {
-			return mosqError(c, exitError, "Error: Unable to open file \"%s\".\nError loading input file \"%s\".", name, name)
-		}
-		if len(payload) > maxVarInt {
-			return mosqError(c, exitError, "Error: File must be less than %d bytes.\nError loading input file \"%s\".", maxVarInt, name)
-		}
-	case c.IsSet("stdin-file"):
-		payload, err = io.ReadAll(c.App.Reader)
-		if err != nil {
-			return mosqError(c, exitError, "Error: Unable to read standard input: %s.", errText(err))
-		}
+	payload, err := pubPayload(c, maxVarInt)
+	if err != nil {
+		return err
 	}
 
 	co, err := clientOptions(o, c.App.Writer)
@@ -192,6 +184,40 @@ func runPub(c *ucli.Context) error {
 	dp := packetProperties(o.Properties, "disconnect")
 	cl.Disconnect(dctx, packet.NormalDisconnection, &dp)
 	return nil
+}
+
+// pubPayload reads the payload of -m, -f or -s (nil for -n and -l), at most max bytes.
+func pubPayload(c *ucli.Context, max int) ([]byte, error) {
+	switch {
+	case c.IsSet("message"):
+		return []byte(c.String("message")), nil
+	case c.IsSet("file"):
+		name := c.String("file")
+		payload, err := os.ReadFile(name)
+		if err != nil {
+			return nil, mosqError(c, exitError, "Error: Unable to open file \"%s\".\nError loading input file \"%s\".", name, name)
+		}
+		if len(payload) > max {
+			return nil, mosqError(c, exitError, "Error: File must be less than %d bytes.\nError loading input file \"%s\".", max, name)
+		}
+		return payload, nil
+	case c.IsSet("stdin-file"):
+		payload, err := io.ReadAll(c.App.Reader)
+		if err != nil {
+			return nil, mosqError(c, exitError, "Error: Unable to read standard input: %s.", errText(err))
+		}
+		// As mosquitto_pub: empty input is an error, not a zero-length message (which, with
+		// -r, would erase the retained value). An empty -f file is published (mosquitto_pub
+		// 2.0.11 does), and -n is the way to send an empty payload on purpose.
+		if len(payload) == 0 {
+			return nil, mosqError(c, exitError, "Error: Zero length input.\nError loading input from stdin.")
+		}
+		if len(payload) > max {
+			return nil, mosqError(c, exitError, "Error: Standard input must be less than %d bytes.", max)
+		}
+		return payload, nil
+	}
+	return nil, nil
 }
 
 // pubLines sends one message per line of r, pipelined through the

@@ -26,16 +26,24 @@ import (
 const runMainEnv = "MQTT_CLI_TEST_RUN_MAIN"
 
 func TestMain(m *testing.M) {
-	if os.Getenv(runMainEnv) != "" {
-		os.Exit(Main(append([]string{"mqtt"}, os.Args[1:]...)))
+	if prog := os.Getenv(runMainEnv); prog != "" {
+		if prog == "1" {
+			prog = "mqtt"
+		}
+		os.Exit(Main(append([]string{prog}, os.Args[1:]...)))
 	}
 	os.Exit(m.Run())
 }
 
 // mqttCmd is `mqtt ARGS...` as a subprocess.
 func mqttCmd(ctx context.Context, args ...string) *exec.Cmd {
+	return progCmd(ctx, "mqtt", args...)
+}
+
+// progCmd is the binary invoked as prog (e.g. "mosquitto", as through a link) as a subprocess.
+func progCmd(ctx context.Context, prog string, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, os.Args[0], args...)
-	cmd.Env = append(os.Environ(), runMainEnv+"=1")
+	cmd.Env = append(os.Environ(), runMainEnv+"="+prog)
 	return cmd
 }
 
@@ -404,5 +412,48 @@ func TestRefusedByBroker(t *testing.T) {
 				t.Fatalf("mosquitto_pub: exit %d %q\nmqtt pub:      exit %d %q", want.code, want.stderr, got.code, got.stderr)
 			}
 		})
+	}
+}
+
+// -s with empty input is an error, as in mosquitto_pub (same words, exit 1, nothing sent): with
+// -r a zero-length message would erase the retained value. An empty -f file is published, as
+// mosquitto_pub 2.0.11 does.
+func TestPubEmptyInput(t *testing.T) {
+	mpub := testutil.RequireTool(t, "mosquitto_pub")
+	m := startBroker(t)
+	port := fmt.Sprint(m.Port)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	retained := func() string {
+		t.Helper()
+		r := runCmd(t, exec.CommandContext(ctx, testutil.RequireTool(t, "mosquitto_sub"), "-p", port, "-t", "r/x", "-W", "1", "--retained-only"), nil)
+		return string(r.stdout)
+	}
+	if r := runCmd(t, exec.CommandContext(ctx, mpub, "-p", port, "-t", "r/x", "-r", "-m", "keep"), nil); r.code != 0 {
+		t.Fatal(string(r.stderr))
+	}
+	want := runCmd(t, exec.CommandContext(ctx, mpub, "-p", port, "-t", "r/x", "-r", "-s"), []byte{})
+	for _, prog := range []string{"mqtt", "mosquitto_pub"} {
+		args := []string{"-p", port, "-t", "r/x", "-r", "-s"}
+		if prog == "mqtt" {
+			args = append([]string{"pub"}, args...)
+		}
+		got := runCmd(t, progCmd(ctx, prog, args...), []byte{})
+		if got.code != 1 || got.code != want.code || string(got.stderr) != string(want.stderr) || string(got.stderr) != "Error: Zero length input.\nError loading input from stdin.\n" {
+			t.Errorf("%s -s with empty input: exit %d, stderr %q; mosquitto_pub: exit %d, stderr %q", prog, got.code, got.stderr, want.code, want.stderr)
+		}
+	}
+	if got := retained(); got != "keep\n" {
+		t.Fatalf("the retained value after empty -s input: %q", got)
+	}
+	empty := filepath.Join(t.TempDir(), "empty")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r := runCmd(t, mqttCmd(ctx, "pub", "-p", port, "-t", "r/x", "-r", "-f", empty), nil); r.code != 0 {
+		t.Fatalf("-f empty file: exit %d %s", r.code, r.stderr)
+	}
+	if got := retained(); got != "" {
+		t.Errorf("an empty -f file did not clear the retained value (mosquitto_pub's does): %q", got)
 	}
 }

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -10,12 +11,32 @@ import (
 	"strconv"
 	"syscall"
 
+	"github.com/mqttkit/mqtt/internal/config"
 	"github.com/mqttkit/mqtt/mqtt/broker"
+	"github.com/mqttkit/mqtt/mqtt/sn"
 	ucli "github.com/urfave/cli/v2"
 )
 
 // exitConfig is the exit code for a configuration the broker cannot use.
 const exitConfig = 3
+
+// exitPlugin is Mosquitto's exit code (MOSQ_ERR_UNKNOWN) for a plugin it cannot load; a
+// configuration naming a plugin gets it too, so scripts and service managers see the same.
+const exitPlugin = 13
+
+// configExitCode is the exit code for a configuration error: exitPlugin when a plugin line is
+// among the problems, exitConfig otherwise.
+func configExitCode(err error) int {
+	var es config.Errors
+	if errors.As(err, &es) {
+		for _, e := range es {
+			if config.IsPlugin(e.Directive) {
+				return exitPlugin
+			}
+		}
+	}
+	return exitConfig
+}
 
 // serveCommand is `mqtt serve` (and `mosquitto`): the broker.
 func serveCommand() *ucli.Command {
@@ -38,7 +59,11 @@ func serveCommand() *ucli.Command {
 				Usage: "listen on `PORT` on the loopback interfaces (repeatable; ignored when the configuration defines listeners)"},
 			&ucli.StringSliceFlag{Name: "listen",
 				Usage: "listen on `[HOST]:PORT` (repeatable; \":1883\" is every interface)"},
+			&ucli.StringSliceFlag{Name: "sn-listen",
+				Usage: "also run an MQTT-SN 1.2 gateway inside the broker on UDP `[HOST:]PORT` (repeatable; a bare PORT is every interface)"},
 			&ucli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "log everything (log_type all)"},
+			&ucli.BoolFlag{Name: "daemon", Aliases: []string{"d"},
+				Usage: "run in the background once the broker runs (pid_file records its process id); exits with the start's error if it fails"},
 			&ucli.StringFlag{Name: "data", TakesFile: true,
 				Usage: "keep retained messages and persistent sessions in `DIR` (created if missing), written as they change; with -c it turns persistence on there"},
 			&ucli.BoolFlag{Name: "check",
@@ -49,6 +74,9 @@ func serveCommand() *ucli.Command {
 }
 
 func serveAction(c *ucli.Context) error {
+	if c.Bool("daemon") && !setUpDaemonChild(c) && !c.Bool("test-config") {
+		return daemonize(c)
+	}
 	errw := c.App.ErrWriter
 	if f := c.String("config-file"); f != "" {
 		return serveConfig(c, f)
@@ -60,8 +88,12 @@ func serveAction(c *ucli.Context) error {
 	if c.Bool("check") {
 		return checkStore(path, c.App.Writer, errw)
 	}
-	opts := broker.DefaultOptions()
-	opts.Version = "mqtt version " + currentBuild().Version
+	// The defaults of an empty configuration file, so that `serve` and `serve -c` start the
+	// same broker (Receive Maximum 20, no outbound topic aliases, ...).
+	opts, _ := config.Default().BrokerOptions()
+	opts.Listeners = broker.DefaultOptions().Listeners
+	bn := bannerFor(c)
+	opts.Version = bn.version
 	localOnly := true
 	var listeners []string
 	for _, p := range c.IntSlice("port") {
@@ -88,6 +120,14 @@ func serveAction(c *ucli.Context) error {
 		opts.Listeners = listeners
 	}
 	opts.Listeners = dropUnavailableLoopback6(opts.Listeners)
+	var snAddrs []string
+	for _, a := range c.StringSlice("sn-listen") {
+		addr, err := snListenAddress("--sn-listen", a)
+		if err != nil {
+			return err
+		}
+		snAddrs = append(snAddrs, addr)
+	}
 
 	level := slog.LevelWarn
 	if c.Bool("verbose") {
@@ -98,11 +138,16 @@ func serveAction(c *ucli.Context) error {
 	say := func(msg string) { notice.write(msg) }
 
 	say(opts.Version + " starting")
+	if bn.mosquitto {
+		say("Using default config.")
+	}
 	if localOnly {
-		say("Starting in local only mode. Connections will only be possible from clients running on this machine.")
+		for _, l := range bn.localOnly() {
+			say(l)
+		}
 	}
 	if path != "" {
-		st, err := openStore(path, false, slog.New(notice))
+		st, err := openStore(path, false, "", slog.New(notice)) // opened before privileges are dropped
 		if err != nil {
 			return storeError(errw, err)
 		}
@@ -121,12 +166,38 @@ func serveAction(c *ucli.Context) error {
 		fmt.Fprintf(errw, "Error: %v\n", err)
 		return exitf(exitError, "")
 	}
-	for _, a := range b.Addrs() {
-		say("Listening on " + a.String() + ".")
+	var gateways []*sn.Gateway
+	for _, a := range snAddrs {
+		l, err := openSNListener(ctx, a)
+		if err == nil {
+			var g *sn.Gateway
+			if g, err = startSNGateway(ctx, b, l, embeddedGatewayOptions(l.pc), logger); err == nil {
+				gateways = append(gateways, g)
+				say("Opening MQTT-SN gateway socket on udp " + l.Addr().String() + ".")
+				continue
+			}
+			l.Close()
+		}
+		closeGateways(gateways)
+		b.Close()
+		fmt.Fprintf(errw, "Error: --sn-listen %s: %v\n", a, err)
+		return exitf(exitError, "")
 	}
+	if _, err := dropPrivileges("", logger, say); err != nil { // as Mosquitto without a configuration
+		closeGateways(gateways)
+		b.Close()
+		fmt.Fprintf(errw, "Error: %v\n", err)
+		return exitf(exitError, "")
+	}
+	for _, a := range b.Addrs() {
+		say(bn.listening(a))
+	}
+	defer memoryPolicy(opts.MemoryLimit)()
+	daemonReady(c)
 	say(opts.Version + " running")
 	<-ctx.Done()
 	say(opts.Version + " terminating")
+	closeGateways(gateways)
 	b.Close()
 	return nil
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/mqttkit/mqtt/internal/config"
 	"github.com/mqttkit/mqtt/internal/listener"
 	"github.com/mqttkit/mqtt/mqtt/broker"
+	"github.com/mqttkit/mqtt/mqtt/sn"
 	ucli "github.com/urfave/cli/v2"
 )
 
@@ -31,10 +32,13 @@ func serveConfig(c *ucli.Context, path string) error {
 		for _, line := range strings.Split(err.Error(), "\n") {
 			fmt.Fprintf(errw, "Error: %s\n", line)
 		}
-		return exitf(exitConfig, "")
+		return exitf(configExitCode(err), "")
 	}
 	if len(c.StringSlice("listen")) > 0 {
 		return usageErrorf("--listen cannot be combined with -c: add a \"listener PORT [ADDRESS]\" line to %s", path)
+	}
+	if len(c.StringSlice("sn-listen")) > 0 {
+		return usageErrorf("--sn-listen cannot be combined with -c: add \"listener PORT [ADDRESS]\" and \"protocol mqttsn\" lines to %s", path)
 	}
 	ports := c.IntSlice("port")
 	for _, p := range ports {
@@ -59,26 +63,36 @@ func serveConfig(c *ucli.Context, path string) error {
 	if err != nil {
 		return refuse(err)
 	}
+	out := logOutputs{stdout: c.App.Writer, stderr: errw}
 	if c.Bool("test-config") {
-		for _, w := range warns {
+		more, err := checkLogSink(cfg, out)
+		if err != nil {
+			return refuse(err)
+		}
+		for _, w := range append(warns, more...) {
 			fmt.Fprintf(errw, "Warning: %s\n", w)
 		}
 		fmt.Fprintf(c.App.Writer, "%s: configuration OK (%d listener%s)\n", path, len(cfg.Listeners), plural(len(cfg.Listeners)))
 		return nil
 	}
 
-	sink, err := openLogSink(cfg, c.Bool("verbose"), c.App.Writer, errw)
+	sink, more, err := openLogSink(cfg, c.Bool("verbose"), out)
 	if err != nil {
 		return refuse(err)
 	}
+	warns = append(warns, more...)
 	handler := handlerFor(sink)
 	defer func() { handler.sink().Close() }()
 	logger := slog.New(handler)
-	opts.Version = "mqtt version " + currentBuild().Version
+	bn := bannerFor(c)
+	opts.Version = bn.version
 	logger.Info(opts.Version + " starting")
 	logger.Info("Config loaded from " + path + ".")
-	for _, w := range warns {
-		logger.Warn("Warning: " + w.String())
+	reportWarnings(logger, sink, errw, warns)
+	if cfg.LocalOnly {
+		for _, l := range bn.localOnly() {
+			logger.Info(l)
+		}
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -87,7 +101,7 @@ func serveConfig(c *ucli.Context, path string) error {
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 
-	lns, err := openListeners(ctx, cfg, logger)
+	lns, err := openListeners(ctx, cfg, logger, bn)
 	if err != nil {
 		return refuse(err)
 	}
@@ -105,15 +119,21 @@ func serveConfig(c *ucli.Context, path string) error {
 		}
 		defer os.Remove(cfg.PIDFile)
 	}
+	// After the listeners (ports below 1024), the log and the password and ACL files are open,
+	// as Mosquitto. Started as root without a user line, as Mosquitto, it drops to mqtt or
+	// mosquitto.
+	userLine := ""
 	if _, set := cfg.IsSet("user"); set {
-		// After the listeners (ports below 1024) and the files are open, as Mosquitto.
-		if dropped, err := dropPrivileges(cfg.User); err != nil {
-			closeAll(lns)
-			fmt.Fprintf(errw, "Error: %v\n", err)
-			return exitf(exitError, "")
-		} else if dropped {
-			logger.Info("Dropped privileges to user " + cfg.User + ".")
-		}
+		userLine = cfg.User
+	}
+	runAs := ""
+	if u, err := dropPrivileges(userLine, logger, func(m string) { logger.Info(m) }); err != nil {
+		closeAll(lns)
+		fmt.Fprintf(errw, "Error: %v\n", err)
+		return exitf(exitError, "")
+	} else if u != nil {
+		warnUnreadable(cfg, u, logger)
+		runAs = u.Username
 	}
 
 	opts.Authenticator = fa
@@ -122,7 +142,7 @@ func serveConfig(c *ucli.Context, path string) error {
 	}
 	if storeFile != "" {
 		_, explicit := cfg.IsSet("persistence_file")
-		st, err := openStore(storeFile, explicit, logger)
+		st, err := openStore(storeFile, explicit, runAs, logger)
 		if err != nil {
 			closeAll(lns)
 			logger.Error("Error: " + err.Error())
@@ -138,8 +158,23 @@ func serveConfig(c *ucli.Context, path string) error {
 		return exitf(exitError, "")
 	}
 	var wg sync.WaitGroup
+	var gateways []*sn.Gateway
 	for _, ln := range lns {
-		if ln == nil {
+		if sl, ok := ln.(*snListener); ok {
+			g, err := startSNGateway(ctx, b, sl, embeddedGatewayOptions(sl.pc), logger)
+			if err != nil {
+				closeGateways(gateways)
+				closeAll(lns)
+				b.Close()
+				wg.Wait()
+				fmt.Fprintf(errw, "Error: MQTT-SN gateway on %s: %v\n", sl.Addr(), err)
+				return exitf(exitError, "")
+			}
+			gateways = append(gateways, g)
+		}
+	}
+	for _, ln := range lns {
+		if _, ok := ln.(*snListener); ln == nil || ok {
 			continue
 		}
 		wg.Add(1)
@@ -150,6 +185,8 @@ func serveConfig(c *ucli.Context, path string) error {
 	}
 	rl := &reloader{path: path, ports: ports, store: storeFile, data: c.String("data"), verbose: c.Bool("verbose"), stdout: c.App.Writer, stderr: errw,
 		log: logger, handler: handler, fa: fa, lns: lns, cfg: cfg, opts: opts, acl: opts.Authorizer != nil}
+	defer memoryPolicy(opts.MemoryLimit)()
+	daemonReady(c)
 	logger.Info(opts.Version + " running")
 	for running := true; running; {
 		select {
@@ -160,6 +197,7 @@ func serveConfig(c *ucli.Context, path string) error {
 		}
 	}
 	logger.Info(opts.Version + " terminating")
+	closeGateways(gateways)
 	fa.Close()
 	b.Close()
 	wg.Wait()
@@ -169,13 +207,24 @@ func serveConfig(c *ucli.Context, path string) error {
 // openListeners opens every listener of cfg, in order. A listener marked Optional (the ::1
 // half of local only mode on a host without IPv6) that cannot open is logged and left nil.
 // Any other failure closes what was opened and names the listener.
-func openListeners(ctx context.Context, cfg *config.Config, logger *slog.Logger) ([]net.Listener, error) {
+func openListeners(ctx context.Context, cfg *config.Config, logger *slog.Logger, bn banner) ([]net.Listener, error) {
 	lns := make([]net.Listener, len(cfg.Listeners))
 	opened := 0
 	for i, l := range cfg.Listeners {
 		spec := l.Spec()
 		spec.Logger = logger
-		ln, err := listener.Open(ctx, spec)
+		var ln net.Listener
+		var err error
+		if l.Protocol == "mqttsn" {
+			var sl *snListener
+			if sl, err = openSNListener(ctx, spec.Address); err == nil {
+				ln = sl
+			} else {
+				err = fmt.Errorf("%s: %w", l.Name(), err)
+			}
+		} else {
+			ln, err = listener.Open(ctx, spec)
+		}
 		if err != nil {
 			if l.Optional {
 				logger.Warn("Warning: " + err.Error() + " (continuing without it)")
@@ -186,7 +235,9 @@ func openListeners(ctx context.Context, cfg *config.Config, logger *slog.Logger)
 		}
 		lns[i] = ln
 		opened++
-		logger.Info(openingMessage(l, ln))
+		for _, line := range bn.opening(l, ln) {
+			logger.Info(line)
+		}
 	}
 	if opened == 0 {
 		return nil, errors.New("no listener could be opened")
@@ -194,22 +245,18 @@ func openListeners(ctx context.Context, cfg *config.Config, logger *slog.Logger)
 	return lns, nil
 }
 
-func openingMessage(l config.Listener, ln net.Listener) string {
-	if l.UnixPath != "" {
-		return "Opening unix listen socket on " + l.UnixPath + "."
+// reportWarnings logs the configuration's warnings and makes sure they reach stderr at start
+// whatever log_type and log_dest say (a file logging only debug lines would otherwise start
+// without a word about an ignored bridge): those the log does not send to stderr are written
+// there directly.
+func reportWarnings(logger *slog.Logger, sink *logSink, stderr io.Writer, warns []config.Warning) {
+	direct := !sink.reaches(stderr, slog.LevelWarn)
+	for _, w := range warns {
+		logger.Warn("Warning: " + w.String())
+		if direct {
+			fmt.Fprintf(stderr, "Warning: %s\n", w)
+		}
 	}
-	kind := "ipv4"
-	if ta, ok := ln.Addr().(*net.TCPAddr); ok && ta.IP.To4() == nil {
-		kind = "ipv6"
-	}
-	if l.Protocol == "websockets" {
-		kind = "websockets (" + kind + ")"
-	}
-	msg := "Opening " + kind + " listen socket on " + ln.Addr().String()
-	if l.TLS.Enabled() {
-		msg += " with TLS"
-	}
-	return msg + "."
 }
 
 func closeAll(lns []net.Listener) {
@@ -292,10 +339,13 @@ func (r *reloader) reload() {
 		r.log.Warn("Warning: an acl_file was added; it needs a restart to apply.")
 	}
 	if !sameLogging(r.cfg, cfg) {
-		if sink, err := openLogSink(cfg, r.verbose, r.stdout, r.stderr); err != nil {
+		if sink, warns, err := openLogSink(cfg, r.verbose, logOutputs{stdout: r.stdout, stderr: r.stderr}); err != nil {
 			r.log.Error("Error: keeping the previous log settings: " + err.Error())
 		} else {
 			r.handler.swap(sink).Close()
+			for _, w := range warns {
+				r.log.Warn("Warning: " + w.String())
+			}
 		}
 	}
 	r.cfg = cfg
@@ -333,7 +383,14 @@ func sameListeners(a, b *config.Config) bool {
 }
 
 func sameLogging(a, b *config.Config) bool {
-	return reflect.DeepEqual(a.LogDest, b.LogDest) && reflect.DeepEqual(a.LogType, b.LogType) &&
+	dests := func(c *config.Config) []config.LogDest {
+		out := append([]config.LogDest(nil), c.LogDest...)
+		for i := range out {
+			out[i].Pos = config.Pos{} // edits elsewhere in the file shift line numbers
+		}
+		return out
+	}
+	return reflect.DeepEqual(dests(a), dests(b)) && reflect.DeepEqual(a.LogType, b.LogType) &&
 		a.LogTimestamp == b.LogTimestamp && a.LogTimestampFormat == b.LogTimestampFormat &&
 		a.ConnectionMessages == b.ConnectionMessages && a.LogFacility == b.LogFacility
 }

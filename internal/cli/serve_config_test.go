@@ -28,8 +28,26 @@ type served struct {
 
 func serveConf(t *testing.T, conf string, extra ...string) *served {
 	t.Helper()
+	return serveArgs(t, "mqtt", append([]string{"serve", "-c", conf}, extra...)...)
+}
+
+// serveArgs runs the binary as prog with args (a broker) until the test ends, once it has
+// logged that it runs.
+func serveArgs(t *testing.T, prog string, args ...string) *served {
+	t.Helper()
+	s := startServe(t, prog, args...)
+	s.waitLog(" running\n") // "version X running", not "clients running on this machine"
+	return s
+}
+
+// startServe starts the binary as prog with args and stops it when the test ends.
+func startServe(t *testing.T, prog string, args ...string) *served {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	s := &served{t: t, cmd: mqttCmd(ctx, append([]string{"serve", "-c", conf}, extra...)...), log: &testutil.LockedBuffer{}}
+	if prog == "mosquitto" && args[0] == "serve" {
+		args = args[1:]
+	}
+	s := &served{t: t, cmd: progCmd(ctx, prog, args...), log: &testutil.LockedBuffer{}}
 	s.cmd.Stderr, s.cmd.Stdout = s.log, s.log
 	if err := s.cmd.Start(); err != nil {
 		cancel()
@@ -51,8 +69,24 @@ func serveConf(t *testing.T, conf string, extra ...string) *served {
 			t.Logf("broker log:\n%s", s.log)
 		}
 	})
-	s.waitLog(" running")
 	return s
+}
+
+// waitAccepting waits until addr accepts TCP connections.
+func waitAccepting(t *testing.T, addr string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never accepted a connection: %v", addr, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // waitLog waits until the broker's log contains want (n-th occurrence when n > 1).
@@ -158,7 +192,10 @@ func TestServeConfigEndToEnd(t *testing.T) {
 
 	plain, ws, tlsPort, certPort := testutil.FreePort(t), testutil.FreePort(t), testutil.FreePort(t), testutil.FreePort(t)
 	conf := filepath.Join(dir, "mosquitto.conf")
+	// user root: the test's files are root's and 0600, and SIGHUP below reads them again;
+	// started as root without it the broker would drop to mqtt or mosquitto, as Mosquitto.
 	writeFile(t, conf, fmt.Sprintf(`# operator-style configuration
+user root
 password_file %s
 acl_file %s
 log_dest stderr
@@ -486,7 +523,7 @@ func TestServeConfigRefused(t *testing.T) {
 func TestServeConfigCommandLinePort(t *testing.T) {
 	pub := testutil.RequireTool(t, "mosquitto_pub")
 	conf := filepath.Join(t.TempDir(), "m.conf")
-	writeFile(t, conf, "max_qos 1\n")
+	writeFile(t, conf, "sys_interval 5\n") // no listener, nothing that creates the default one
 	port := testutil.FreePort(t)
 	serveConf(t, conf, "-p", strconv.Itoa(port))
 	if r := tool(t, pub, "-h", "127.0.0.1", "-p", strconv.Itoa(port), "-t", "x", "-m", "x"); r.code != 0 {
@@ -508,7 +545,7 @@ func TestServeConfigDropsPrivileges(t *testing.T) {
 	port := testutil.FreePort(t)
 	writeFile(t, conf, fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\nuser nobody\n", port))
 	s := serveConf(t, conf)
-	s.waitLog("Dropped privileges to user nobody.")
+	s.waitLog("Dropped privileges to user nobody (uid 65534")
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
 	if err != nil {
 		t.Fatal(err)
@@ -529,4 +566,71 @@ func TestServeConfigDropsPrivileges(t *testing.T) {
 	if r.code == 0 || !strings.Contains(string(r.stderr), "no-such-user-xyz") {
 		t.Fatalf("unknown user: exit %d %s", r.code, r.stderr)
 	}
+}
+
+// Home Assistant's template starts with "protocol mqtt" before its listener: as with
+// Mosquitto 2.0, that opens no second (anonymous, every interface) listener.
+func TestServeConfigEarlyDefaultValueOpensNoListener(t *testing.T) {
+	conf := filepath.Join(t.TempDir(), "ha.conf")
+	port := testutil.FreePort(t)
+	writeFile(t, conf, fmt.Sprintf("protocol mqtt\nlistener %d 127.0.0.1\nallow_anonymous true\n", port))
+	code, stdout, stderr := runArgs("mqtt", "serve", "--test-config", "-c", conf)
+	if code != 0 || !strings.Contains(stdout, "configuration OK (1 listener)") || stderr != "" {
+		t.Fatalf("--test-config: exit %d\nstdout %s\nstderr %s", code, stdout, stderr)
+	}
+	s := serveConf(t, conf, "-v")
+	if n := strings.Count(s.log.String(), "Opening "); n != 1 {
+		t.Errorf("%d listeners opened, want 1:\n%s", n, s.log)
+	}
+}
+
+// A plugin line stops the start with FILE:LINE and Mosquitto's exit status for a plugin it
+// cannot load (13), with --test-config too: the broker never runs without the authentication
+// the file asks for.
+func TestServeConfigPluginRefused(t *testing.T) {
+	dir := t.TempDir()
+	port := testutil.FreePort(t)
+	for _, line := range []string{"auth_plugin /usr/lib/mosquitto-go-auth.so\nauth_opt_backends files", "plugin /usr/lib/mosquitto_dynamic_security.so\nplugin_opt_config_file /x.json"} {
+		conf := filepath.Join(dir, "p.conf")
+		writeFile(t, conf, fmt.Sprintf("listener %d 127.0.0.1\n%s\n", port, line))
+		for _, extra := range [][]string{nil, {"--test-config"}} {
+			code, _, stderr := runArgs(append([]string{"mqtt", "serve", "-c", conf}, extra...)...)
+			name := strings.Fields(line)[0]
+			if code != 13 || !strings.Contains(stderr, conf+":2: "+name+" /usr/lib/") || strings.Count(stderr, "Error:") != 1 {
+				t.Errorf("%s %v: exit %d, want 13 and one error at %s:2; stderr:\n%s", name, extra, code, conf, stderr)
+			}
+		}
+	}
+	if ln, err := net.Listen("tcp4", "127.0.0.1:"+strconv.Itoa(port)); err != nil {
+		t.Errorf("port %d still in use after the refusal: %v", port, err)
+	} else {
+		ln.Close()
+	}
+}
+
+// crlfile, as Mosquitto: a current list lets unrevoked clients in; an expired one refuses
+// every client certificate of its CA, and both --test-config and the log say why.
+func TestServeConfigCRL(t *testing.T) {
+	pub := testutil.RequireTool(t, "mosquitto_pub")
+	ca := testcerts.New(t, "ca")
+	good, expired := testutil.FreePort(t), testutil.FreePort(t)
+	tlsLines := fmt.Sprintf("cafile %s\ncertfile %s\nkeyfile %s\nrequire_certificate true\n", ca.CAFile, ca.ServerCert, ca.ServerKey)
+	conf := filepath.Join(t.TempDir(), "m.conf")
+	writeFile(t, conf, fmt.Sprintf("allow_anonymous true\nlistener %d 127.0.0.1\n%scrlfile %s\nlistener %d 127.0.0.1\n%scrlfile %s\n",
+		good, tlsLines, ca.CRL(t), expired, tlsLines, ca.CRLAt(t, time.Now().Add(-48*time.Hour), time.Now().Add(-24*time.Hour))))
+	code, _, stderr := runArgs("mqtt", "serve", "--test-config", "-c", conf)
+	if code != 0 || !strings.Contains(stderr, "expired at") || !strings.Contains(stderr, conf+":8:") { // the second listener
+		t.Errorf("--test-config: exit %d, stderr:\n%s", code, stderr)
+	}
+	s := serveConf(t, conf)
+	args := func(port int) []string {
+		return []string{"-h", "127.0.0.1", "-p", strconv.Itoa(port), "--cafile", ca.CAFile, "--cert", ca.ClientCert, "--key", ca.ClientKey, "-t", "t", "-m", "x"}
+	}
+	if r := tool(t, pub, args(good)...); r.code != 0 {
+		t.Errorf("current CRL: exit %d %s", r.code, r.stderr)
+	}
+	if r := tool(t, pub, args(expired)...); r.code == 0 {
+		t.Error("expired CRL: the client was let in")
+	}
+	s.waitLog("(CRL has expired)")
 }

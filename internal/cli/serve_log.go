@@ -2,8 +2,10 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"strconv"
@@ -47,9 +49,18 @@ func newLogSink(w io.Writer, level slog.Level) *logSink {
 		debug: level <= slog.LevelDebug, info: level <= slog.LevelInfo, warn: level <= slog.LevelWarn, err: true}
 }
 
+// logOutputs are where a sink may write: the process's stdout and stderr, and the system
+// logger's address (syslogNet/syslogAddr empty: the local syslog socket, as log/syslog finds it).
+type logOutputs struct {
+	stdout, stderr        io.Writer
+	syslogNet, syslogAddr string
+}
+
 // openLogSink builds the sink a configuration asks for; verbose (-v) is log_type all.
-// A log file that cannot be opened is an error.
-func openLogSink(cfg *config.Config, verbose bool, stdout, stderr io.Writer) (*logSink, error) {
+// A log file that cannot be opened is an error. A system logger that cannot be reached is a
+// warning naming the log_dest line, and the other destinations are kept: Mosquitto's syslog(3)
+// drops such lines silently, and containers usually have no syslog socket.
+func openLogSink(cfg *config.Config, verbose bool, out logOutputs) (*logSink, []config.Warning, error) {
 	s := &logSink{connMessages: cfg.ConnectionMessages}
 	if cfg.LogTimestamp {
 		s.stamp = unixStamp
@@ -75,31 +86,67 @@ func openLogSink(cfg *config.Config, verbose bool, stdout, stderr io.Writer) (*l
 			s.debug = true
 		}
 	}
+	var warns []config.Warning
 	for _, d := range cfg.LogDest {
 		switch d.Kind {
 		case "stderr":
-			s.writers = append(s.writers, stderr)
+			s.writers = append(s.writers, out.stderr)
 		case "stdout":
-			s.writers = append(s.writers, stdout)
+			s.writers = append(s.writers, out.stdout)
 		case "file":
 			f, err := os.OpenFile(d.Path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
 			if err != nil {
 				s.Close()
-				return nil, fmt.Errorf("log_dest file: %w", err)
+				return nil, nil, &config.Error{Pos: d.Pos, Directive: "log_dest", Msg: "log_dest file: " + err.Error()}
 			}
 			s.writers = append(s.writers, f)
 			s.closers = append(s.closers, f)
 		case "syslog":
-			w, err := openSyslog(cfg.LogFacility)
+			w, err := openSyslog(out.syslogNet, out.syslogAddr, cfg.LogFacility)
 			if err != nil {
-				s.Close()
-				return nil, fmt.Errorf("log_dest syslog: %w", err)
+				warns = append(warns, config.Warning{Pos: d.Pos, Directive: "log_dest",
+					Msg: "log_dest syslog: the system logger cannot be reached (" + err.Error() + "); logging to the other destinations only"})
+				continue
 			}
 			s.sys = w
 			s.closers = append(s.closers, w)
 		}
 	}
-	return s, nil
+	return s, warns, nil
+}
+
+// checkLogSink opens and closes the sink cfg asks for, as a start would, for --test-config: the
+// same errors and warnings. A log file it had to create is removed again.
+func checkLogSink(cfg *config.Config, out logOutputs) ([]config.Warning, error) {
+	var created []string
+	for _, d := range cfg.LogDest {
+		if _, err := os.Stat(d.Path); d.Kind == "file" && errors.Is(err, fs.ErrNotExist) {
+			created = append(created, d.Path)
+		}
+	}
+	s, warns, err := openLogSink(cfg, false, out)
+	if err == nil {
+		s.Close()
+	}
+	for _, p := range created {
+		_ = os.Remove(p)
+	}
+	return warns, err
+}
+
+// reaches reports whether lines of level l go to w (one of the sink's writers).
+func (s *logSink) reaches(w io.Writer, l slog.Level) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.enabled(l) {
+		return false
+	}
+	for _, x := range s.writers {
+		if x == w {
+			return true
+		}
+	}
+	return false
 }
 
 // Close closes the log file and the syslog connection.

@@ -1,8 +1,10 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"path/filepath"
 	"strings"
@@ -31,8 +33,9 @@ func storePath(c *ucli.Context, cfg *config.Config) string {
 // openStore opens the store for the broker and says so in the log; a store that cannot be used
 // is an error naming the file and the problem. explicit is whether persistence_file named the
 // file: if it did not and Mosquitto's own file lies in the same directory, the log says that it
-// is not read.
-func openStore(path string, explicit bool, logger *slog.Logger) (*store.Store, error) {
+// is not read. runAs names the user the broker runs as after dropping privileges ("" if it did
+// not): a store it may not read or write is then explained.
+func openStore(path string, explicit bool, runAs string, logger *slog.Logger) (*store.Store, error) {
 	if !explicit {
 		mosq := filepath.Join(filepath.Dir(path), "mosquitto.db")
 		if store.IsMosquittoFile(mosq) {
@@ -41,6 +44,9 @@ func openStore(path string, explicit bool, logger *slog.Logger) (*store.Store, e
 	}
 	st, err := store.Open(path, logger)
 	if err != nil {
+		if runAs != "" && errors.Is(err, fs.ErrPermission) {
+			return nil, fmt.Errorf("%w (the broker runs as user %s: give it the directory, e.g. chown -R %s %s, or set \"user root\")", err, runAs, runAs, filepath.Dir(path))
+		}
 		return nil, err
 	}
 	logger.Info("Persistence: " + path + " (every change is written as it happens; a message is acknowledged once it is on disk).")

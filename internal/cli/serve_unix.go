@@ -11,38 +11,34 @@ import (
 	"syscall"
 )
 
-// openSyslog connects to the local syslog; facility -1 is daemon, 0..7 local0..local7.
-func openSyslog(facility int) (syslogWriter, error) {
+// openSyslog connects to the system logger (network and addr empty: the local syslog
+// socket); facility -1 is daemon, 0..7 local0..local7.
+func openSyslog(network, addr string, facility int) (syslogWriter, error) {
 	p := syslog.LOG_DAEMON
 	if facility >= 0 {
 		p = syslog.LOG_LOCAL0 + syslog.Priority(facility)<<3
 	}
-	return syslog.New(p|syslog.LOG_INFO, "mqtt")
+	return syslog.Dial(network, addr, p|syslog.LOG_INFO, "mqtt")
 }
 
-// dropPrivileges switches to the named user (and its group) when running as root, as
-// Mosquitto's "user" directive. It is a no-op for other users.
-func dropPrivileges(name string) (bool, error) {
-	if os.Geteuid() != 0 || name == "" || name == "root" {
-		return false, nil
-	}
-	u, err := user.Lookup(name)
-	if err != nil {
-		return false, fmt.Errorf("cannot drop privileges to %q: %w", name, err)
-	}
+// switchUser makes the process run as u (its primary group, no supplementary groups). Go's
+// syscall.Setuid and Setgid apply to every thread of the process.
+func switchUser(u *user.User) error {
 	uid, err1 := strconv.Atoi(u.Uid)
 	gid, err2 := strconv.Atoi(u.Gid)
 	if err1 != nil || err2 != nil {
-		return false, fmt.Errorf("cannot drop privileges to %q: uid %q gid %q", name, u.Uid, u.Gid)
+		return fmt.Errorf("cannot drop privileges to %q: uid %q gid %q", u.Username, u.Uid, u.Gid)
 	}
 	if err := syscall.Setgroups([]int{gid}); err != nil {
-		return false, fmt.Errorf("cannot drop privileges to %q: setgroups: %w", name, err)
+		return fmt.Errorf("cannot drop privileges to %q: setgroups: %w", u.Username, err)
 	}
 	if err := syscall.Setgid(gid); err != nil {
-		return false, fmt.Errorf("cannot drop privileges to %q: setgid: %w", name, err)
+		return fmt.Errorf("cannot drop privileges to %q: setgid: %w", u.Username, err)
 	}
 	if err := syscall.Setuid(uid); err != nil {
-		return false, fmt.Errorf("cannot drop privileges to %q: setuid: %w", name, err)
+		return fmt.Errorf("cannot drop privileges to %q: setuid: %w", u.Username, err)
 	}
-	return true, nil
+	return nil
 }
+
+func geteuid() int { return os.Geteuid() }

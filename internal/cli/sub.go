@@ -40,6 +40,7 @@ func subCommand() *ucli.Command {
 		&ucli.BoolFlag{Name: "pretty", Usage: "indent JSON output"},
 		&ucli.Float64Flag{Name: "random-filter", Usage: "print only `PERCENT` of the messages, chosen at random"},
 	}
+	flags = append(flags, snClientFlags()...)
 	return &ucli.Command{
 		Name:  "sub",
 		Usage: "subscribe and print messages",
@@ -72,6 +73,9 @@ type subState struct {
 
 func runSub(c *ucli.Context) error {
 	if q := c.Int("qos"); q < 0 || q > 2 {
+		if q == -1 && c.Bool("sn") {
+			return mosqUsage(c, "Error: QoS -1 is for publishing only: it cannot be subscribed with.")
+		}
 		return mosqUsage(c, "Error: Invalid QoS given: %d", q)
 	}
 	if c.IsSet("count") && c.Int("count") < 1 {
@@ -88,6 +92,11 @@ func runSub(c *ucli.Context) error {
 		}
 		random = int(f * 100)
 	}
+	if !c.Bool("sn") {
+		if err := checkNoSNFlags(c); err != nil {
+			return err
+		}
+	}
 	o, err := connOptionsFrom(c)
 	if err != nil {
 		return err
@@ -99,7 +108,7 @@ func runSub(c *ucli.Context) error {
 	if len(filters) == 0 && o.URLTopic != "" {
 		filters = []string{o.URLTopic}
 	}
-	if len(filters) == 0 {
+	if len(filters) == 0 && !(c.Bool("sn") && c.IsSet("topic-id")) {
 		return mosqUsage(c, "Error: You must specify a topic to subscribe to.")
 	}
 	for _, f := range filters {
@@ -137,6 +146,9 @@ func runSub(c *ucli.Context) error {
 		remove:   c.Bool("remove-retained"),
 		random:   random,
 		stop:     make(chan struct{}),
+	}
+	if c.Bool("sn") {
+		return runSubSN(c, o, st, filters)
 	}
 	co, err := clientOptions(o, c.App.Writer)
 	if err != nil {

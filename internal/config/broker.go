@@ -19,9 +19,14 @@ import (
 // password and ACL files for a auth.FileAuth, which Bind ties to each opened listener.
 //
 // max_inflight_messages, max_queued_messages and max_queued_bytes override the broker's
-// defaults only when the file sets them: the broker's defaults were chosen by measurement so
-// that no QoS 1/2 message is lost under a burst a subscriber can absorb, whereas Mosquitto's
-// (20 and 1000) drop messages in that case.
+// outbound defaults only when the file sets them: the broker's defaults were chosen by
+// measurement so that no QoS 1/2 message is lost under a burst a subscriber can absorb,
+// whereas Mosquitto's (20 and 1000) drop messages in that case. The inbound limit, the
+// Receive Maximum announced in CONNACK, follows max_inflight_messages as in Mosquitto,
+// default 20 (0: no limit, 65535).
+//
+// Outbound topic aliases are off unless topic_alias_outbound is true, whatever the broker
+// library's default: see Config.TopicAliasOutbound.
 //
 // Options.Store is left nil too: with persistence on, StoreFile names the file that the
 // serve wiring opens with internal/store (config starts nothing).
@@ -29,14 +34,15 @@ func (c *Config) BrokerOptions() (broker.Options, []Warning) {
 	o := broker.DefaultOptions()
 	o.Listeners = nil
 	var warns []Warning
-	warn := func(name, format string, args ...any) {
-		pos, _ := c.IsSet(name)
-		warns = append(warns, Warning{Pos: pos, Directive: name, Msg: name + ": " + fmt.Sprintf(format, args...)})
-	}
 	_, set := c.IsSet("max_inflight_messages")
 	if set {
 		o.MaxInflight = c.MaxInflightMessages // 0: no maximum (the broker's 65535)
 	}
+	o.ReceiveMaximum = 65535
+	if c.MaxInflightMessages > 0 {
+		o.ReceiveMaximum = uint16(c.MaxInflightMessages)
+	}
+	o.OutboundTopicAliases = c.TopicAliasOutbound
 	if _, set := c.IsSet("max_queued_messages"); set {
 		o.MaxQueuedMessages = c.MaxQueuedMessages
 	}
@@ -46,6 +52,7 @@ func (c *Config) BrokerOptions() (broker.Options, []Warning) {
 	o.QueueQoS0 = c.QueueQoS0Messages
 	o.MaxPacketSize = uint32(c.MaxPacketSize)
 	o.MessageSizeLimit = c.MessageSizeLimit
+	o.MemoryLimit = c.MemoryLimit
 	o.MaxKeepAlive = uint16(c.MaxKeepalive)
 	o.RetainAvailable = c.RetainAvailable
 	o.SysInterval = c.SysInterval
@@ -79,33 +86,10 @@ func (c *Config) BrokerOptions() (broker.Options, []Warning) {
 			o.AllowZeroLengthClientID = first.Security.AllowZeroLengthClientID
 			o.AutoIDPrefix = first.Security.AutoIDPrefix
 		}
-		for _, l := range c.Listeners {
-			if l.MountPoint != "" {
-				warns = append(warns, Warning{Pos: l.Pos, Directive: "mount_point", Msg: "mount_point: not supported by the broker yet; ignored on " + l.Name()})
-			}
-			if l.UseUsernameAsClientID {
-				warns = append(warns, Warning{Pos: l.Pos, Directive: "use_username_as_clientid", Msg: "use_username_as_clientid: not supported by the broker yet; ignored on " + l.Name()})
-			}
-		}
 	}
-
-	if c.Persistence {
-		// Mosquitto saves its memory every autosave_interval, so a crash loses what it
-		// acknowledged since; we write each change as it happens instead.
-		why := "not needed: every change is written to the store as it happens, and a message is acknowledged only once it is on disk"
-		if _, set := c.IsSet("autosave_interval"); set {
-			warn("autosave_interval", "%s", why)
-		}
-		if _, set := c.IsSet("autosave_on_changes"); set {
-			warn("autosave_on_changes", "%s", why)
-		}
-	}
-	if _, set := c.IsSet("max_inflight_bytes"); set && c.MaxInflightBytes > 0 {
-		warn("max_inflight_bytes", "not supported by the broker yet; ignored")
-	}
-	if c.UpgradeOutgoingQoS {
-		warn("upgrade_outgoing_qos", "not supported by the broker yet; ignored")
-	}
+	// mount_point, use_username_as_clientid, upgrade_outgoing_qos, check_retain_source and
+	// max_inflight_bytes are Pending in the directive table, autosave_interval and
+	// autosave_on_changes Ignored: the parser warns where they are written.
 	return o, warns
 }
 

@@ -23,6 +23,18 @@ func TestBrokerOptions(t *testing.T) {
 	if o.Listeners != nil || o.MaxQoS != 2 || o.TopicAliasMaximum != 10 || !o.RetainAvailable || o.SysInterval != 10*time.Second {
 		t.Errorf("options = %+v", o)
 	}
+	// The inbound Receive Maximum is Mosquitto's max_inflight_messages default, 20; outbound
+	// topic aliases are off unless topic_alias_outbound is true.
+	if o.ReceiveMaximum != 20 || o.OutboundTopicAliases {
+		t.Errorf("receive maximum %d, outbound aliases %v", o.ReceiveMaximum, o.OutboundTopicAliases)
+	}
+	if d, _ := Default().BrokerOptions(); d.ReceiveMaximum != 20 || d.OutboundTopicAliases {
+		t.Errorf("Default(): receive maximum %d, outbound aliases %v", d.ReceiveMaximum, d.OutboundTopicAliases)
+	}
+	cfg, _ = mustParse(t, "max_inflight_messages 0\ntopic_alias_outbound true\n")
+	if o, _ := cfg.BrokerOptions(); o.ReceiveMaximum != 65535 || !o.OutboundTopicAliases || o.MaxInflight != 0 {
+		t.Errorf("max_inflight_messages 0: receive maximum %d, outbound aliases %v, inflight %d", o.ReceiveMaximum, o.OutboundTopicAliases, o.MaxInflight)
+	}
 
 	cfg, _ = mustParse(t, strings.Join([]string{
 		"max_inflight_messages 5", "max_queued_messages 50", "max_queued_bytes 1k", "queue_qos0_messages true",
@@ -34,7 +46,7 @@ func TestBrokerOptions(t *testing.T) {
 	if o.MaxInflight != 5 || o.MaxQueuedMessages != 50 || o.MaxQueuedBytes != 1024 || !o.QueueQoS0 || o.MaxPacketSize != 1000 ||
 		o.MessageSizeLimit != 500 || o.MaxKeepAlive != 30 || o.RetainAvailable || o.SysInterval != 5*time.Second ||
 		o.PersistentClientExpiration != time.Hour || o.AllowZeroLengthClientID || o.AutoIDPrefix != "x-" ||
-		o.MaxQoS != 1 || o.TopicAliasMaximum != 3 {
+		o.MaxQoS != 1 || o.TopicAliasMaximum != 3 || o.ReceiveMaximum != 5 {
 		t.Errorf("options = %+v", o)
 	}
 	var msgs []string
@@ -42,8 +54,7 @@ func TestBrokerOptions(t *testing.T) {
 		msgs = append(msgs, w.String())
 	}
 	all := strings.Join(msgs, "\n")
-	if !strings.Contains(all, "max_qos: listeners differ (1 and 0)") || !strings.Contains(all, "test.conf:14: autosave_interval: not needed: every change is written to the store as it happens") ||
-		strings.Contains(all, "durable store") {
+	if !strings.Contains(all, "max_qos: listeners differ (1 and 0)") || strings.Contains(all, "durable store") {
 		t.Errorf("warnings:\n%s", all)
 	}
 	b, err := broker.New(o, nil)

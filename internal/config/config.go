@@ -109,7 +109,7 @@ type Listener struct {
 	// mode on a host without IPv6).
 	Optional bool
 
-	Protocol      string // "mqtt" (default) or "websockets"
+	Protocol      string // "mqtt" (default), "websockets", or "mqttsn" (an MQTT-SN gateway on this UDP port)
 	SocketDomain  string // "", "ipv4" or "ipv6"
 	BindInterface string // network interface whose addresses to bind
 
@@ -139,6 +139,7 @@ func (l Listener) Name() string {
 type LogDest struct {
 	Kind string // "stderr", "stdout", "file", "syslog", "topic", "dlt" or "none"
 	Path string // for "file"
+	Pos  Pos    // the log_dest line
 }
 
 // Config is a whole configuration: global settings and listeners. Fields hold Mosquitto 2's
@@ -161,14 +162,19 @@ type Config struct {
 	MaxQueuedMessages   int // default 1000; 0: no maximum
 	MaxQueuedBytes      int // default 0: no maximum
 	QueueQoS0Messages   bool
-	MessageSizeLimit    int // payload bytes; 0: protocol maximum
-	MaxPacketSize       int // 0: protocol maximum
-	MaxKeepalive        int // default 65535
+	MessageSizeLimit    int   // payload bytes; 0: protocol maximum
+	MemoryLimit         int64 // bytes of queued, inflight and retained messages; 0: none
+	MaxPacketSize       int   // 0: protocol maximum
+	MaxKeepalive        int   // default 65535
 	RetainAvailable     bool
 	UpgradeOutgoingQoS  bool
 	CheckRetainSource   bool
-	SetTCPNodelay       bool
-	SysInterval         time.Duration // default 10s; 0 disables $SYS
+	// TopicAliasOutbound lets the broker send topic aliases to MQTT 5 clients that allow them
+	// (topic_alias_outbound, ours: Mosquitto never sends them). Default false: some clients
+	// (paho-mqtt 2.1 for Python, aiomqtt) announce a Topic Alias Maximum but never resolve
+	// the aliases they receive, so their applications would see empty topics.
+	TopicAliasOutbound bool
+	SysInterval        time.Duration // default 10s; 0 disables $SYS
 
 	Persistence                bool
 	PersistenceFile            string // default "mosquitto.db"
@@ -223,6 +229,16 @@ func defaultConfig(file string) *Config {
 
 func defaultListener() Listener {
 	return Listener{Protocol: "mqtt", MaxConnections: -1, MaxQoS: 2, MaxTopicAlias: 10}
+}
+
+// Default returns the configuration of an empty file: Mosquitto 2's local only mode and
+// defaults. `mqtt serve` without -c starts from it, so both start the same broker.
+func Default() *Config {
+	cfg, _, err := Parse("", nil)
+	if err != nil { // an empty file has nothing to be wrong about
+		panic("config: the empty configuration does not parse: " + err.Error())
+	}
+	return cfg
 }
 
 // Load reads and parses the configuration file at path (and the files its include_dir lines name).

@@ -10,6 +10,10 @@ const (
 	Supported Status = iota
 	// Deprecated directives are honoured and warned about (Mosquitto deprecates them too).
 	Deprecated
+	// Pending directives are read, checked and kept in Config, but the broker does not apply
+	// them yet: each use is warned about by name. When the broker supports one, map it in
+	// BrokerOptions, give it a behavioural test and move it to Supported.
+	Pending
 	// Ignored directives are read and checked, then warned about by name: they have no
 	// effect here (not supported yet, or meaningless outside Mosquitto's C libraries).
 	Ignored
@@ -24,6 +28,8 @@ func (s Status) String() string {
 		return "supported"
 	case Deprecated:
 		return "deprecated"
+	case Pending:
+		return "not applied yet"
 	case Ignored:
 		return "ignored"
 	default:
@@ -52,8 +58,12 @@ type Directive struct {
 }
 
 const (
-	noteBridge = "bridges are not supported yet; ignored"
-	notePlugin = "plugins are not supported yet; ignored (clients the plugin would authenticate are refused unless allow_anonymous is true)"
+	notePending = "is not applied yet: the broker does not support it yet"
+	noteBridge  = "bridges are not supported yet; ignored"
+	// notePlugin: a broker started without the plugin its file names would let in (or keep
+	// out) other clients than the operator configured, so the line stops the start, as a
+	// plugin Mosquitto cannot load does (exit status 13).
+	notePlugin = "plugins are not supported yet: without the plugin the broker would authenticate clients other than as configured; remove the line, or use password_file and acl_file"
 	notePSK    = "TLS-PSK is not supported yet (Go's crypto/tls has no PSK); ignored, so PSK clients cannot connect"
 	noteEngine = "OpenSSL engines are not supported: keys must be PEM files"
 )
@@ -70,40 +80,47 @@ var table = func() map[string]Directive {
 			t[n] = Directive{Name: n, Status: st, Note: note, scope: sc}
 		}
 	}
-	// Honoured.
+	// Honoured. Each has a behavioural test over a socket (directive_behaviour_test.go lists
+	// them); TestEveryHonouredDirectiveHasBehaviourTest keeps it so.
 	add(scopeGlobal, Supported, "",
 		"per_listener_settings", "include_dir", "listener",
-		"max_inflight_messages", "max_inflight_bytes", "max_queued_messages", "max_queued_bytes",
-		"queue_qos0_messages", "message_size_limit", "max_packet_size", "max_keepalive",
-		"retain_available", "upgrade_outgoing_qos", "check_retain_source", "set_tcp_nodelay",
-		"sys_interval", "persistence", "persistence_file", "persistence_location",
-		"autosave_interval", "autosave_on_changes", "persistent_client_expiration",
+		"max_inflight_messages", "max_queued_messages", "max_queued_bytes",
+		"queue_qos0_messages", "memory_limit", "message_size_limit", "max_packet_size", "max_keepalive",
+		"retain_available", "sys_interval", "persistent_client_expiration",
+		"persistence", "persistence_file", "persistence_location",
 		"log_dest", "log_type", "log_timestamp", "log_timestamp_format", "log_facility",
-		"connection_messages", "pid_file", "user")
+		"connection_messages", "pid_file", "user",
+		"topic_alias_outbound") // ours: Mosquitto never sends topic aliases
 	add(scopeListener, Supported, "",
-		"protocol", "socket_domain", "bind_interface", "max_connections", "max_qos",
-		"max_topic_alias", "mount_point", "use_username_as_clientid",
+		"protocol", "socket_domain", "bind_interface", "max_connections", "max_qos", "maximum_qos",
+		"max_topic_alias",
 		"cafile", "capath", "certfile", "keyfile", "crlfile", "require_certificate",
 		"use_identity_as_username", "use_subject_as_username", "tls_version", "ciphers",
 		"tls_keyform") // "pem" only; "engine" is refused
+
+	// Read and checked, but the broker does not apply them yet: warned about at each use.
+	add(scopeGlobal, Pending, notePending, "upgrade_outgoing_qos", "check_retain_source", "max_inflight_bytes")
+	add(scopeListener, Pending, notePending, "mount_point", "use_username_as_clientid")
 	add(scopeSecurity, Supported, "",
 		"allow_anonymous", "password_file", "acl_file", "allow_zero_length_clientid", "auto_id_prefix")
 
 	// Deprecated in Mosquitto 2.0, still honoured.
 	add(scopeListener, Deprecated, "is deprecated; use \"listener PORT [ADDRESS]\"", "port", "bind_address")
-	add(scopeGlobal, Deprecated, "is deprecated; duplicate messages are always allowed", "allow_duplicate_messages")
+	add(scopeGlobal, Deprecated, "is deprecated and has no effect (as in Mosquitto 2.0): a client whose subscriptions overlap gets each message once", "allow_duplicate_messages")
 
 	// Read and checked, but without effect: warned about by name.
+	add(scopeGlobal, Ignored, "is not needed: every change is written to the store as it happens, and a message is acknowledged only once it is on disk (Mosquitto saves its memory every autosave_interval)",
+		"autosave_interval", "autosave_on_changes")
 	add(scopeGlobal, Ignored, "was removed from Mosquitto and has no effect", "retry_interval", "store_clean_interval")
-	add(scopeGlobal, Ignored, "is not supported yet (no broker-wide memory cap); ignored", "memory_limit")
+	add(scopeGlobal, Ignored, "has no effect: client sockets always have Nagle's algorithm off (TCP_NODELAY), as with set_tcp_nodelay true; ignored", "set_tcp_nodelay")
 	add(scopeGlobal, Ignored, "configures libwebsockets, which is not used here; ignored", "websockets_log_level", "websockets_headers_size")
 	add(scopeListener, Ignored, "is not supported (websocket listeners serve MQTT only, no static files); ignored", "http_dir")
 	add(scopeListener, Ignored, "is not configurable in Go's crypto/tls (its TLS 1.3 suites are fixed and all strong); ignored", "ciphers_tls1.3")
 	add(scopeListener, Ignored, "is not needed: Go's crypto/tls uses ECDHE key exchange only, never DHE; ignored", "dhparamfile")
 	add(scopeListener, Ignored, notePSK, "psk_hint")
 	add(scopeSecurity, Ignored, notePSK, "psk_file")
-	add(scopeSecurity, Ignored, notePlugin, "auth_plugin", "plugin")
-	add(scopePlugin, Ignored, notePlugin, "auth_plugin_deny_special_chars")
+	add(scopeSecurity, Refused, notePlugin, "auth_plugin", "plugin")
+	add(scopePlugin, Refused, notePlugin, "auth_plugin_deny_special_chars")
 	add(scopeGlobal, Ignored, noteBridge, "connection")
 	add(scopeBridge, Ignored, noteBridge,
 		"address", "addresses", "bridge_attempt_unsubscribe", "bridge_bind_address", "bridge_alpn",
@@ -122,6 +139,10 @@ var table = func() map[string]Directive {
 	return t
 }()
 
+// IsPlugin reports whether the directive name loads a plugin ("plugin", "auth_plugin"): the
+// caller exits with Mosquitto's status for a plugin that cannot be loaded.
+func IsPlugin(name string) bool { return name == "plugin" || name == "auth_plugin" }
+
 // lookup finds a directive by name, including the auth_opt_*/plugin_opt_* prefixes.
 func lookup(name string) (Directive, bool) {
 	if d, ok := table[name]; ok {
@@ -129,7 +150,7 @@ func lookup(name string) (Directive, bool) {
 	}
 	for _, prefix := range []string{"auth_opt_", "plugin_opt_"} {
 		if len(name) > len(prefix) && name[:len(prefix)] == prefix {
-			return Directive{Name: name, Status: Ignored, Note: notePlugin, scope: scopePlugin}, true
+			return Directive{Name: name, Status: Refused, Note: notePlugin, scope: scopePlugin}, true
 		}
 	}
 	return Directive{}, false

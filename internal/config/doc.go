@@ -3,9 +3,9 @@
 // transport, TLS, limits and (with per_listener_settings) authentication settings.
 //
 // Every directive Mosquitto 2.0 knows is in one table (directives.go) with a status: honoured,
-// warned about by name (for example bridges, plugins and TLS-PSK, which are not supported yet),
-// or refused with an error (for example OpenSSL engines, which cannot be honoured and would be
-// unsafe to ignore). A name that is not in the table is an error, so nothing in a file is ever
+// warned about by name (for example bridges and TLS-PSK, which are not supported yet), or
+// refused with an error (for example plugins and OpenSSL engines, which cannot be honoured and
+// would be unsafe to ignore). A name that is not in the table is an error, so nothing in a file is ever
 // silently ignored. Errors and warnings name the file and line: "mosquitto.conf:12: unknown
 // directive "foo"".
 //

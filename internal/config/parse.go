@@ -28,12 +28,22 @@ func newSecState() secState {
 }
 
 type listenerState struct {
-	l       Listener
-	sec     secState
-	set     map[string]Pos // string settings already given (duplicates are errors)
-	used    bool           // the default listener: some directive configured it
+	l   Listener
+	sec secState
+	set map[string]Pos // string settings already given (duplicates are errors)
+	// The default listener only: used says a directive before the first "listener" line gave
+	// it a value that makes Mosquitto 2.0 create it (see createsDefault); usedBy and usedPos
+	// name the first such directive.
+	used    bool
 	usedBy  string
 	usedPos Pos
+}
+
+// earlyUse is a directive written before the first "listener" line that configures the default
+// listener without creating it; it has no effect unless something else creates that listener.
+type earlyUse struct {
+	pos  Pos
+	name string
 }
 
 func newListenerState(pos Pos) *listenerState {
@@ -56,6 +66,8 @@ type parser struct {
 	port      int
 	portSet   bool
 	bindSet   bool
+
+	early []earlyUse // see earlyUse
 
 	inBridge, inPlugin bool
 
@@ -126,12 +138,20 @@ func (p *parser) directive(pos Pos, name, rest string, level int) {
 		if name == "tls_keyform" {
 			break
 		}
+		if IsPlugin(name) {
+			p.inPlugin = true // its plugin_opt_* lines are part of this one error
+			p.errorf(pos, name, "%s %s: %s", name, strings.TrimSpace(rest), d.Note)
+			return
+		}
 		p.errorf(pos, name, "%s %s", name, d.Note)
 		return
 	case Ignored:
 		p.ignored(pos, d, rest)
-		return
-	case Deprecated:
+		if d.Name != "autosave_interval" && d.Name != "autosave_on_changes" {
+			return
+		}
+		// Checked and kept in Config as Mosquitto reads them, though without effect.
+	case Deprecated, Pending:
 		p.warnf(pos, name, "%s %s", name, d.Note)
 	}
 	p.apply(pos, name, rest, level)
@@ -148,36 +168,63 @@ func (p *parser) ignored(pos Pos, d Directive, rest string) {
 		p.inBridge = true
 		p.warnf(pos, d.Name, "connection %q: %s (with all its bridge directives)", v, noteBridge)
 		return
-	case "plugin", "auth_plugin":
-		if _, ok := p.str(pos, d.Name, rest); !ok {
-			return
-		}
-		p.inPlugin = true
-		p.touchSecurity(pos)
 	case "psk_file":
-		p.touchSecurity(pos)
+		p.touchSecurity(pos, d.Name, creates)
+	case "ciphers_tls1.3", "dhparamfile", "psk_hint":
+		p.useListener(pos, d.Name, creates) // Mosquitto creates the default listener for these
+	case "http_dir":
+		p.useListener(pos, d.Name, noCreate)
 	}
 	p.warnf(pos, d.Name, "%s %s", d.Name, d.Note)
 }
 
-// touchSecurity records a security directive and returns the settings it configures.
-func (p *parser) touchSecurity(pos Pos) *secState {
+// touchSecurity records a security directive and returns the settings it configures. eff is
+// what the value does to the default listener with per_listener_settings (see onDefault).
+func (p *parser) touchSecurity(pos Pos, name string, eff onDefault) *secState {
 	if !p.securitySeen {
 		p.securitySeen, p.securityPos = true, pos
 	}
 	if p.cfg.PerListenerSettings {
-		p.useListener(pos, "a per-listener security setting")
+		p.useListener(pos, name, eff)
 		return &p.cur.sec
 	}
 	return &p.global
 }
 
+// onDefault says what a value written before the first "listener" line does to the default
+// listener, following Mosquitto 2.0.11 (its config__parse_args): the default listener on port
+// 1883 is created only when one of a fixed set of its settings differs from the default
+// (protocol websockets, max_qos 1, a certfile, ...), never by the default value itself
+// (protocol mqtt, as Home Assistant's template has). Checked against mosquitto 2.0.11 itself.
+type onDefault int
+
+const (
+	asDefault onDefault = iota // the default value: changes nothing
+	noCreate                   // another value, but not one that creates the default listener
+	creates                    // a value that creates the default listener
+)
+
+// createsIf is creates when cond holds, else asDefault.
+func createsIf(cond bool) onDefault {
+	if cond {
+		return creates
+	}
+	return asDefault
+}
+
 // useListener returns the listener a listener-scoped directive configures: the current one,
-// or the default listener before the first "listener" line.
-func (p *parser) useListener(pos Pos, name string) *listenerState {
-	if p.cur == p.def && !p.def.used {
-		p.def.used, p.def.usedBy, p.def.usedPos = true, name, pos
-		p.def.l.Pos = pos
+// or the default listener before the first "listener" line. A value that creates the default
+// listener creates it; one that does not is remembered, to be warned about as without effect
+// if nothing else creates it.
+func (p *parser) useListener(pos Pos, name string, eff onDefault) *listenerState {
+	if p.cur != p.def {
+		return p.cur
+	}
+	switch eff {
+	case creates:
+		p.useListenerDefault(pos, name)
+	case noCreate:
+		p.early = append(p.early, earlyUse{pos, name})
 	}
 	return p.cur
 }
@@ -264,20 +311,20 @@ func (p *parser) apply(pos Pos, name, rest string, level int) {
 	case "allow_anonymous":
 		var v bool
 		if v, ok = p.boolean(pos, name, rest); ok {
-			s := p.touchSecurity(pos)
+			s := p.touchSecurity(pos, name, noCreate)
 			s.s.AllowAnonymous, s.anonSet = v, true
 		}
 		return
 	case "allow_zero_length_clientid":
 		var v bool
 		if v, ok = p.boolean(pos, name, rest); ok {
-			p.touchSecurity(pos).s.AllowZeroLengthClientID = v
+			p.touchSecurity(pos, name, createsIf(!v)).s.AllowZeroLengthClientID = v
 		}
 		return
 	case "auto_id_prefix":
 		var v string
 		if v, ok = p.str(pos, name, rest); ok {
-			p.touchSecurity(pos).s.AutoIDPrefix = v
+			p.touchSecurity(pos, name, noCreate).s.AutoIDPrefix = v
 		}
 		return
 	case "password_file", "acl_file":
@@ -285,7 +332,11 @@ func (p *parser) apply(pos Pos, name, rest string, level int) {
 		if !good {
 			return
 		}
-		s := p.touchSecurity(pos)
+		eff := noCreate // acl_file
+		if name == "password_file" {
+			eff = creates
+		}
+		s := p.touchSecurity(pos, name, eff)
 		set := p.globalSet
 		if c.PerListenerSettings {
 			set = p.cur.set
@@ -340,7 +391,7 @@ func (p *parser) apply(pos Pos, name, rest string, level int) {
 		return
 	case "protocol", "socket_domain", "tls_version", "tls_keyform":
 		choices := map[string][]string{
-			"protocol":      {"mqtt", "websockets"},
+			"protocol":      {"mqtt", "websockets", "mqttsn"},
 			"socket_domain": {"ipv4", "ipv6"},
 			"tls_version":   {"tlsv1.1", "tlsv1.2", "tlsv1.3"},
 			"tls_keyform":   {"pem", "engine"},
@@ -349,7 +400,16 @@ func (p *parser) apply(pos Pos, name, rest string, level int) {
 		if !good {
 			return
 		}
-		l := p.useListener(pos, name)
+		eff := map[string]onDefault{
+			"protocol":      createsIf(v != "mqtt"),
+			"socket_domain": creates,
+			"tls_version":   noCreate, // Mosquitto 2.0 does not check it
+			"tls_keyform":   createsIf(v != "pem"),
+		}[name]
+		if name == "tls_version" && v == "tlsv1.2" {
+			eff = asDefault
+		}
+		l := p.useListener(pos, name, eff)
 		switch name {
 		case "protocol":
 			l.l.Protocol = v
@@ -372,7 +432,7 @@ func (p *parser) apply(pos Pos, name, rest string, level int) {
 			p.errorf(pos, name, "bind_interface: no network interface %q", v)
 			return
 		}
-		l := p.useListener(pos, name)
+		l := p.useListener(pos, name, creates)
 		if p.once(l.set, pos, name) {
 			l.l.BindInterface = v
 		}
@@ -389,23 +449,27 @@ func (p *parser) apply(pos Pos, name, rest string, level int) {
 		if v < 0 {
 			v = -1
 		}
-		p.useListener(pos, name).l.MaxConnections = v
+		p.useListener(pos, name, createsIf(v != -1)).l.MaxConnections = v
 		return
-	case "max_qos":
+	case "max_qos", "maximum_qos": // Mosquitto 2.0 accepts both spellings
 		v, good := p.single(pos, name, rest)
 		if !good {
 			return
 		}
 		if v != "0" && v != "1" && v != "2" {
-			p.errorf(pos, name, "max_qos: expected 0, 1 or 2, got %q", v)
+			p.errorf(pos, name, "%s: expected 0, 1 or 2, got %q", name, v)
 			return
 		}
-		p.useListener(pos, name).l.MaxQoS = int(v[0] - '0')
+		p.useListener(pos, name, createsIf(v != "2")).l.MaxQoS = int(v[0] - '0')
 		return
 	case "max_topic_alias":
 		var v int
 		if v, ok = p.integer(pos, name, rest, 0, 65535); ok {
-			p.useListener(pos, name).l.MaxTopicAlias = v
+			eff := noCreate // Mosquitto 2.0 does not check it
+			if v == 10 {
+				eff = asDefault
+			}
+			p.useListener(pos, name, eff).l.MaxTopicAlias = v
 		}
 		return
 	case "use_username_as_clientid", "require_certificate", "use_identity_as_username", "use_subject_as_username":
@@ -413,7 +477,7 @@ func (p *parser) apply(pos Pos, name, rest string, level int) {
 		if !good {
 			return
 		}
-		l := p.useListener(pos, name)
+		l := p.useListener(pos, name, createsIf(v))
 		switch name {
 		case "use_username_as_clientid":
 			l.l.UseUsernameAsClientID = v
@@ -430,7 +494,7 @@ func (p *parser) apply(pos Pos, name, rest string, level int) {
 		if !good {
 			return
 		}
-		l := p.useListener(pos, name)
+		l := p.useListener(pos, name, creates)
 		if !p.once(l.set, pos, name) {
 			return
 		}
@@ -467,7 +531,7 @@ func (p *parser) apply(pos Pos, name, rest string, level int) {
 		for _, n := range notes {
 			p.warnf(pos, name, "ciphers: %s", n)
 		}
-		l := p.useListener(pos, name)
+		l := p.useListener(pos, name, creates)
 		if p.once(l.set, pos, name) {
 			l.l.TLS.Ciphers = v
 		}
@@ -482,6 +546,11 @@ func (p *parser) apply(pos Pos, name, rest string, level int) {
 		c.MaxQueuedMessages, ok = p.integer(pos, name, rest, 0, 1<<31-1)
 	case "max_queued_bytes":
 		c.MaxQueuedBytes, ok = p.size(pos, name, rest, 0, 1<<40)
+	case "memory_limit":
+		var v int
+		if v, ok = p.size(pos, name, rest, 0, 1<<42); ok {
+			c.MemoryLimit = int64(v)
+		}
 	case "message_size_limit":
 		c.MessageSizeLimit, ok = p.size(pos, name, rest, 0, 268435455)
 	case "max_packet_size":
@@ -510,7 +579,7 @@ func (p *parser) apply(pos Pos, name, rest string, level int) {
 			return
 		}
 	case "queue_qos0_messages", "retain_available", "upgrade_outgoing_qos", "check_retain_source",
-		"set_tcp_nodelay", "persistence", "autosave_on_changes", "log_timestamp",
+		"topic_alias_outbound", "persistence", "autosave_on_changes", "log_timestamp",
 		"connection_messages", "allow_duplicate_messages":
 		var v bool
 		if v, ok = p.boolean(pos, name, rest); !ok {
@@ -525,8 +594,8 @@ func (p *parser) apply(pos Pos, name, rest string, level int) {
 			c.UpgradeOutgoingQoS = v
 		case "check_retain_source":
 			c.CheckRetainSource = v
-		case "set_tcp_nodelay":
-			c.SetTCPNodelay = v
+		case "topic_alias_outbound":
+			c.TopicAliasOutbound = v
 		case "persistence":
 			c.Persistence = v
 		case "autosave_on_changes":
@@ -674,7 +743,7 @@ func (p *parser) logDest(pos Pos, rest string) bool {
 				return true
 			}
 		}
-		c.LogDest = append(c.LogDest, LogDest{Kind: kind})
+		c.LogDest = append(c.LogDest, LogDest{Kind: kind, Pos: pos})
 		return true
 	case "file":
 		path := strings.TrimSpace(strings.TrimPrefix(rest, "file"))
@@ -688,7 +757,7 @@ func (p *parser) logDest(pos Pos, rest string) bool {
 				return false
 			}
 		}
-		c.LogDest = append(c.LogDest, LogDest{Kind: "file", Path: path})
+		c.LogDest = append(c.LogDest, LogDest{Kind: "file", Path: path, Pos: pos})
 		return true
 	case "topic", "dlt":
 		p.warnf(pos, "log_dest", "log_dest %s: not supported yet; ignored", kind)
@@ -730,31 +799,39 @@ func (p *parser) logType(pos Pos, rest string) bool {
 // checks each listener's TLS settings.
 func (p *parser) finish() {
 	c := p.cfg
-	explicit := len(p.listeners) > 0 || p.portSet || p.bindSet
 	var states []*listenerState
-	if !explicit {
-		// Mosquitto 2 local-only mode: 1883 on loopback, anonymous allowed unless set.
+	if len(p.listeners) == 0 && !p.def.used {
+		// Mosquitto 2 local-only mode: 1883 on loopback, anonymous allowed unless set. As in
+		// Mosquitto, these listeners have the default settings: lines before the first
+		// "listener" line that did not create the default listener do not apply to them.
 		c.LocalOnly = true
 		for _, addr := range []string{"127.0.0.1", "::1"} {
-			if (p.def.l.SocketDomain == "ipv4" && addr == "::1") || (p.def.l.SocketDomain == "ipv6" && addr == "127.0.0.1") {
-				continue
-			}
-			ls := *p.def
+			ls := newListenerState(Pos{})
 			ls.l.Port, ls.l.Address, ls.l.LocalOnly = 1883, addr, true
-			ls.l.Optional = addr == "::1" && p.def.l.SocketDomain != "ipv6"
-			states = append(states, &ls)
+			ls.l.Optional = addr == "::1"
+			states = append(states, ls)
 		}
 	} else {
 		if p.def.used {
 			p.def.l.Port = 1883
 			if p.portSet {
 				p.def.l.Port = p.port
-			} else if len(p.listeners) > 0 {
-				p.warnf(p.def.usedPos, p.def.usedBy, "%s: appears before the first \"listener\" line, so it configures a default listener on port 1883 on all interfaces (as in Mosquitto); move it below a \"listener\" line to configure that listener", p.def.usedBy)
+			}
+			if !p.portSet && !p.bindSet { // port and bind_address are warned about as deprecated
+				where := "before the first \"listener\" line"
+				if len(p.listeners) == 0 {
+					where = "without any \"listener\" line"
+				}
+				p.warnf(p.def.usedPos, p.def.usedBy, "%s: %s this creates a default listener on port 1883 on all interfaces (as Mosquitto 2.0 does); move it below a \"listener\" line to configure that listener instead", p.def.usedBy, where)
 			}
 			states = append(states, p.def)
 		}
 		states = append(states, p.listeners...)
+	}
+	if !p.def.used {
+		for _, e := range p.early {
+			p.warnf(e.pos, e.name, "%s: has no effect: written before the first \"listener\" line it configures the default listener, which only some settings create (as in Mosquitto 2.0); move it below a \"listener\" line", e.name)
+		}
 	}
 
 	if !p.global.anonSet {
@@ -776,7 +853,7 @@ func (p *parser) finish() {
 	}
 	if p.def.used && len(p.listeners) > 0 {
 		for _, o := range p.listeners {
-			if o.l.UnixPath == "" && o.l.Port == p.def.l.Port && o.l.Address == p.def.l.Address {
+			if o.l.UnixPath == "" && o.l.Protocol != "mqttsn" && o.l.Port == p.def.l.Port && o.l.Address == p.def.l.Address {
 				p.errorf(o.l.Pos, "listener", "listener: port %d is also used by the default listener (configured at %s)", o.l.Port, p.def.usedPos)
 			}
 		}
@@ -787,6 +864,20 @@ func (p *parser) checkListener(l *Listener) {
 	t := l.TLS
 	pos := l.Pos
 	name := l.Name()
+	if l.Protocol == "mqttsn" {
+		// An MQTT-SN 1.2 gateway on a UDP port, inside the broker (mqtt/sn).
+		switch {
+		case l.UnixPath != "":
+			p.errorf(pos, "protocol", "%s: protocol mqttsn needs a UDP port, not a unix socket", name)
+		case t.CertFile != "" || t.KeyFile != "" || t.CAFile != "" || t.CAPath != "":
+			p.errorf(pos, "protocol", "%s: protocol mqttsn has no TLS (MQTT-SN 1.2 runs over plain UDP)", name)
+		case l.MountPoint != "":
+			p.errorf(pos, "mount_point", "%s: mount_point is not supported on a protocol mqttsn listener", name)
+		case l.BindInterface != "":
+			p.errorf(pos, "bind_interface", "%s: bind_interface is not supported on a protocol mqttsn listener; give the address on the listener line", name)
+		}
+		return
+	}
 	switch {
 	case t.CertFile != "" && t.KeyFile == "":
 		p.errorf(pos, "certfile", "%s: certfile needs keyfile", name)
@@ -822,7 +913,12 @@ func (p *parser) checkListener(l *Listener) {
 		p.warnf(pos, "crlfile", "%s: crlfile has no effect without require_certificate", name)
 	}
 	// Load the certificates now, so that a bad key or CA is reported before anything opens.
-	if _, err := listener.NewTLS(*l.Spec().TLS); err != nil {
+	tc, err := listener.NewTLS(*l.Spec().TLS)
+	if err != nil {
 		p.errorf(pos, "certfile", "%s: %v", name, err)
+		return
+	}
+	for _, n := range tc.Notes() {
+		p.warnf(pos, "crlfile", "%s: %s", name, n)
 	}
 }

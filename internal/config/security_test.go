@@ -69,14 +69,15 @@ func TestListenerSecurityErrorsNameBothLines(t *testing.T) {
 }
 
 func TestUseCommandLinePorts(t *testing.T) {
-	cfg, _ := mustParse(t, "max_qos 1\n")
+	// max_topic_alias alone does not create the default listener (max_qos 1 would): local only.
+	cfg, _ := mustParse(t, "max_topic_alias 3\n")
 	if w := cfg.UseCommandLinePorts([]int{1884, 1885}); w != nil {
 		t.Fatal(w)
 	}
 	var got []string
 	for _, l := range cfg.Listeners {
 		got = append(got, l.Spec().Address)
-		if !l.LocalOnly || l.MaxQoS != 1 {
+		if !l.LocalOnly || l.MaxTopicAlias != 10 {
 			t.Fatalf("%+v", l)
 		}
 	}

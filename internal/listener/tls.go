@@ -35,16 +35,20 @@ type TLSConfig struct {
 	spec TLSSpec
 	cur  atomic.Pointer[tls.Config]
 	base *tls.Config
+	// issuer is the server certificate's issuer (RFC 2253), for handshake error messages.
+	issuer atomic.Pointer[string]
+	notes  []string // see Notes
 }
 
 // NewTLS loads the files spec names and checks them.
 func NewTLS(spec TLSSpec) (*TLSConfig, error) {
 	t := &TLSConfig{spec: spec}
-	cfg, err := buildTLS(spec)
+	cfg, notes, err := buildTLS(spec)
 	if err != nil {
 		return nil, err
 	}
-	t.cur.Store(cfg)
+	t.notes = notes
+	t.store(cfg)
 	t.base = &tls.Config{
 		MinVersion: cfg.MinVersion,
 		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
@@ -60,29 +64,52 @@ func (t *TLSConfig) Config() *tls.Config { return t.base }
 // Reload re-reads the certificate, key, CA and CRL files. On error the previous configuration
 // stays in use.
 func (t *TLSConfig) Reload() error {
-	cfg, err := buildTLS(t.spec)
+	cfg, _, err := buildTLS(t.spec)
 	if err != nil {
 		return err
 	}
-	t.cur.Store(cfg)
+	t.store(cfg)
 	return nil
 }
 
-func buildTLS(s TLSSpec) (*tls.Config, error) {
+// Notes are problems found at load that do not stop the listener but refuse clients, e.g. an
+// expired CRL (Mosquitto starts too, and refuses those clients).
+func (t *TLSConfig) Notes() []string { return t.notes }
+
+func (t *TLSConfig) store(cfg *tls.Config) {
+	issuer := ""
+	if leaf := cfg.Certificates[0].Leaf; leaf != nil {
+		issuer = leaf.Issuer.String()
+	}
+	t.issuer.Store(&issuer)
+	t.cur.Store(cfg)
+}
+
+// explain wraps a failed handshake's error with its likely cause (see HandshakeError).
+func (t *TLSConfig) explain(err error) error {
+	issuer := ""
+	if p := t.issuer.Load(); p != nil {
+		issuer = *p
+	}
+	return explainHandshake(err, t.spec.CertFile, issuer)
+}
+
+func buildTLS(s TLSSpec) (*tls.Config, []string, error) {
+	var notes []string
 	if s.CertFile == "" || s.KeyFile == "" {
-		return nil, errors.New("TLS needs certfile and keyfile")
+		return nil, nil, errors.New("TLS needs certfile and keyfile")
 	}
 	cert, err := tls.LoadX509KeyPair(s.CertFile, s.KeyFile)
 	if err != nil {
-		return nil, fmt.Errorf("certfile %q / keyfile %q: %w", s.CertFile, s.KeyFile, err)
+		return nil, nil, fmt.Errorf("certfile %q / keyfile %q: %w", s.CertFile, s.KeyFile, err)
 	}
 	min, err := ParseTLSVersion(s.MinVersion)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	suites, _, err := ParseCiphers(s.Ciphers)
 	if err != nil {
-		return nil, fmt.Errorf("ciphers: %w", err)
+		return nil, nil, fmt.Errorf("ciphers: %w", err)
 	}
 	cfg := &tls.Config{
 		Certificates: []tls.Certificate{cert},
@@ -90,55 +117,81 @@ func buildTLS(s TLSSpec) (*tls.Config, error) {
 		CipherSuites: suites,
 		ClientAuth:   tls.NoClientCert,
 	}
+	var cas []*x509.Certificate
 	if s.CAFile != "" || s.CAPath != "" {
 		pool := x509.NewCertPool()
 		if s.CAFile != "" {
 			data, err := os.ReadFile(s.CAFile)
 			if err != nil {
-				return nil, fmt.Errorf("cafile: %w", err)
+				return nil, nil, fmt.Errorf("cafile: %w", err)
 			}
-			if !pool.AppendCertsFromPEM(data) {
-				return nil, fmt.Errorf("cafile %q: no PEM certificate in it", s.CAFile)
+			certs := parseCerts(data)
+			if len(certs) == 0 {
+				return nil, nil, fmt.Errorf("cafile %q: no PEM certificate in it", s.CAFile)
 			}
+			cas = append(cas, certs...)
 		}
 		if s.CAPath != "" {
-			if err := appendCAPath(pool, s.CAPath); err != nil {
-				return nil, err
+			certs, err := loadCAPath(s.CAPath)
+			if err != nil {
+				return nil, nil, err
 			}
+			cas = append(cas, certs...)
+		}
+		for _, c := range cas {
+			pool.AddCert(c)
 		}
 		cfg.ClientCAs = pool
 	}
 	if s.RequireCertificate {
 		if cfg.ClientCAs == nil {
-			return nil, errors.New("require_certificate needs cafile or capath")
+			return nil, nil, errors.New("require_certificate needs cafile or capath")
 		}
 		cfg.ClientAuth = tls.RequireAndVerifyClientCert
 	}
 	if s.CRLFile != "" {
-		revoked, err := loadCRL(s.CRLFile)
+		crls, err := loadCRL(s.CRLFile)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
+		notes = crlNotes(s.CRLFile, crls, cas, time.Now())
+		check := &crlCheck{file: s.CRLFile, crls: crls, now: time.Now}
 		cfg.VerifyConnection = func(cs tls.ConnectionState) error {
-			for _, c := range cs.PeerCertificates {
-				if revoked[string(c.RawIssuer)+"\x00"+c.SerialNumber.String()] {
-					return fmt.Errorf("certificate %q (serial %s) is revoked", c.Subject.String(), c.SerialNumber)
-				}
+			if len(cs.VerifiedChains) == 0 || len(cs.VerifiedChains[0]) == 0 {
+				return nil // no client certificate (require_certificate false)
 			}
-			return nil
+			return check.verify(cs.VerifiedChains[0])
 		}
 	}
-	return cfg, nil
+	return cfg, notes, nil
 }
 
-// appendCAPath adds every PEM certificate in the files of dir (as OpenSSL's hashed capath
+// parseCerts returns the certificates of the PEM blocks in data.
+func parseCerts(data []byte) []*x509.Certificate {
+	var out []*x509.Certificate
+	for rest := data; ; {
+		var b *pem.Block
+		b, rest = pem.Decode(rest)
+		if b == nil {
+			return out
+		}
+		if b.Type != "CERTIFICATE" {
+			continue
+		}
+		if c, err := x509.ParseCertificate(b.Bytes); err == nil {
+			out = append(out, c)
+		}
+	}
+}
+
+// loadCAPath reads every PEM certificate in the files of dir (as OpenSSL's hashed capath
 // directories hold; files without certificates are skipped).
-func appendCAPath(pool *x509.CertPool, dir string) error {
+func loadCAPath(dir string) ([]*x509.Certificate, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return fmt.Errorf("capath: %w", err)
+		return nil, fmt.Errorf("capath: %w", err)
 	}
-	n := 0
+	var out []*x509.Certificate
 	for _, e := range entries {
 		if e.IsDir() {
 			continue
@@ -147,18 +200,16 @@ func appendCAPath(pool *x509.CertPool, dir string) error {
 		if err != nil {
 			continue
 		}
-		if pool.AppendCertsFromPEM(data) {
-			n++
-		}
+		out = append(out, parseCerts(data)...)
 	}
-	if n == 0 {
-		return fmt.Errorf("capath %q: no PEM certificate in it", dir)
+	if len(out) == 0 {
+		return nil, fmt.Errorf("capath %q: no PEM certificate in it", dir)
 	}
-	return nil
+	return out, nil
 }
 
-// loadCRL reads PEM ("X509 CRL") or DER revocation lists; the result is keyed by issuer and serial.
-func loadCRL(path string) (map[string]bool, error) {
+// loadCRL reads PEM ("X509 CRL") or DER revocation lists.
+func loadCRL(path string) ([]*x509.RevocationList, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("crlfile: %w", err)
@@ -177,17 +228,15 @@ func loadCRL(path string) (map[string]bool, error) {
 	if len(ders) == 0 {
 		ders = [][]byte{data}
 	}
-	revoked := map[string]bool{}
+	var out []*x509.RevocationList
 	for _, der := range ders {
 		crl, err := x509.ParseRevocationList(der)
 		if err != nil {
 			return nil, fmt.Errorf("crlfile %q: %w", path, err)
 		}
-		for _, e := range crl.RevokedCertificateEntries {
-			revoked[string(crl.RawIssuer)+"\x00"+e.SerialNumber.String()] = true
-		}
+		out = append(out, crl)
 	}
-	return revoked, nil
+	return out, nil
 }
 
 // ParseTLSVersion maps Mosquitto's tls_version values to a minimum version.
@@ -314,7 +363,7 @@ func (l *tlsListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &TLSConn{Conn: tls.Server(c, l.cfg.Config()), timeout: l.timeout}, nil
+	return &TLSConn{Conn: tls.Server(c, l.cfg.Config()), timeout: l.timeout, explain: l.cfg.explain}, nil
 }
 
 func (l *tlsListener) Reload() error { return l.cfg.Reload() }
@@ -324,17 +373,22 @@ func (l *tlsListener) Reload() error { return l.cfg.Reload() }
 type TLSConn struct {
 	*tls.Conn
 	timeout time.Duration
+	explain func(error) error // nil: errors as crypto/tls returns them
 	once    sync.Once
 	err     error
 }
 
-// Handshake runs the handshake if it has not run yet and returns its result.
+// Handshake runs the handshake if it has not run yet and returns its result; a failure is a
+// *HandshakeError saying what it most likely means.
 func (c *TLSConn) Handshake() error {
 	c.once.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
 		defer cancel()
 		if c.err = c.Conn.HandshakeContext(ctx); c.err != nil {
 			_ = c.Conn.Close()
+			if c.explain != nil {
+				c.err = c.explain(c.err)
+			}
 		}
 	})
 	return c.err

@@ -194,3 +194,20 @@ func (l *LockedBuffer) String() string {
 	defer l.mu.Unlock()
 	return l.b.String()
 }
+
+// BuildMQTT builds the mqtt binary (./cmd/mqtt) without the race detector into a temporary
+// directory of t and returns its path: for tests that measure a broker's memory or limits in a
+// child process, which a race-instrumented test binary would distort. The Go build cache makes
+// builds after the first quick. Skips when the go tool is missing (fails with
+// MQTT_REQUIRE_INTEROP set).
+func BuildMQTT(t testing.TB) string {
+	t.Helper()
+	goBin := RequireTool(t, "go")
+	bin := filepath.Join(t.TempDir(), "mqtt")
+	cmd := exec.Command(goBin, "build", "-o", bin, "github.com/mqttkit/mqtt/cmd/mqtt")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/mqtt: %v\n%s", err, out)
+	}
+	return bin
+}

@@ -88,6 +88,10 @@ func (b *Broker) publishLocal(ctx context.Context, as *ClientInfo, m Message) er
 			return packet.NotAuthorized
 		}
 	}
+	if b.opts.MemoryLimit > 0 && b.memoryLevel() == memFull {
+		b.dropped(0, DropMemoryLimit, info.ClientID, msg)
+		return packet.QuotaExceeded
+	}
 	if rc := b.allowPublish(info, msg); rc >= 0x80 {
 		b.dropped(0, DropNotAuthorized, info.ClientID, msg)
 		return rc
@@ -275,7 +279,7 @@ func waitAck(b *Broker, acks <-chan packet.Packet) (packet.Packet, error) {
 func (s *Subscription) Filter() string { return s.filter }
 
 // ClientID is the subscription's session id.
-func (s *Subscription) ClientID() string { return s.l.clientID }
+func (s *Subscription) ClientID() string { return s.l.info.ClientID }
 
 // Unsubscribe ends the subscription and its session; the handler is not
 // called after Unsubscribe returns (a call already under way on another
@@ -300,7 +304,7 @@ func (l *LocalConn) deliverToHandler(d *delivery) {
 	func() {
 		defer func() {
 			if p := recover(); p != nil {
-				l.b.log.Error("in-process subscription handler panicked", "client", l.clientID,
+				l.b.log.Error("in-process subscription handler panicked", "client", l.info.ClientID,
 					"topic", d.msg.Topic, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 			}
 		}()

@@ -28,8 +28,12 @@ type Options struct {
 	// acknowledged; the window is the smaller of this and the client's
 	// Receive Maximum (MQTT 5). Default 1024.
 	MaxInflight int
-	// ReceiveMaximum is sent in CONNACK (MQTT 5): how many inbound QoS 2
-	// messages a client may have unreleased. Default 65535 (not sent).
+	// ReceiveMaximum is sent in CONNACK (MQTT 5) and enforced on every
+	// client: how many inbound QoS 1 and QoS 2 messages it may have
+	// unacknowledged (QoS 2 until PUBREL; QoS 1 while its PUBACK waits for
+	// the store). Beyond it an MQTT 5 client gets DISCONNECT 0x93
+	// [MQTT-3.3.4-9]. Default 20, as Mosquitto's max_inflight_messages
+	// (HiveMQ 10, EMQX 32); 0 or 65535: the protocol maximum, not sent.
 	ReceiveMaximum uint16
 	// MaxQueuedMessages and MaxQueuedBytes bound the messages waiting to
 	// enter one session's inflight window (payload+topic bytes). 0 means no
@@ -40,6 +44,37 @@ type Options struct {
 	// QueueQoS0 queues QoS 0 messages for disconnected persistent sessions
 	// (Mosquitto's queue_qos0_messages). Default false.
 	QueueQoS0 bool
+	// A connected client whose socket has taken no bytes for StallAfter
+	// has stopped reading: QoS 0 messages for it are dropped (counted as
+	// DropSlowConsumer) while its queue holds StalledQoS0Bytes or
+	// StalledQoS0Messages. One that reads, however slowly, keeps the
+	// queue limits above, so a burst is not lost; one that stopped costs
+	// at most this budget plus what arrives within StallAfter. QoS 1/2
+	// keep the queue limits. Defaults 50 ms, 1 MiB, 10,000 (see doc.go).
+	StallAfter          time.Duration
+	StalledQoS0Bytes    int
+	StalledQoS0Messages int
+
+	// MemoryLimit bounds the memory of queued, inflight and retained
+	// messages across all sessions (Mosquitto's memory_limit), in bytes;
+	// 0: no bound. From 90% of it, QoS 0 messages for clients that are
+	// behind (their queue over StalledQoS0Bytes/Messages) are dropped; at
+	// it, new messages are refused: MQTT 5 publishers get 0x97 Quota
+	// exceeded, 3.x ones' messages are dropped (and acknowledged). Both
+	// counted as DropMemoryLimit and logged once per episode. The Go
+	// runtime's own soft limit is the embedding program's to set
+	// (`mqtt serve` sets it from memory_limit).
+	MemoryLimit int64
+
+	// MaxConnectSize is the largest packet accepted before CONNECT is
+	// accepted: a larger one closes the connection before its bytes are
+	// read, so an unauthenticated connection holds at most this much.
+	// MaxPendingConnectBytes bounds what all of them hold together; past
+	// it, the connection that would exceed it is closed. Defaults 64 KiB
+	// (strings in CONNECT are up to 64 KiB each, but real CONNECTs are a
+	// few hundred bytes; raise it for wills with large payloads) and 16 MiB.
+	MaxConnectSize         int
+	MaxPendingConnectBytes int64
 
 	// MaxPacketSize is the largest packet accepted from clients, announced
 	// as Maximum Packet Size in CONNACK (MQTT 5). 0: protocol maximum.
@@ -58,7 +93,10 @@ type Options struct {
 	// (MQTT 5). Default 10 (Mosquitto's max_topic_alias).
 	TopicAliasMaximum uint16
 	// OutboundTopicAliases lets the broker use topic aliases towards MQTT 5
-	// clients that allow them. Default true.
+	// clients that announce a Topic Alias Maximum. Default false: paho-mqtt
+	// 2.1 for Python (and aiomqtt on it) announces one but never resolves
+	// incoming aliases, so its application gets empty topics; Mosquitto
+	// never sends aliases. Turn it on for clients known to handle them.
 	OutboundTopicAliases bool
 	// MaxConnections: connections beyond it are closed on accept. 0 or
 	// negative: no limit (default).
@@ -109,6 +147,9 @@ type testKnobs struct {
 	hookWait func(*conn)
 	// noPollFiles makes pollFile fail as if out of descriptors.
 	noPollFiles bool
+	// panicked sees every panic a connection's handlers recover from
+	// (the fuzz targets fail on it).
+	panicked func(any)
 }
 
 // DefaultOptions returns the documented defaults.
@@ -117,14 +158,19 @@ func DefaultOptions() Options {
 		Listeners:               []string{"127.0.0.1:1883", "[::1]:1883"},
 		Version:                 "mqtt version dev",
 		MaxInflight:             1024,
-		ReceiveMaximum:          65535,
+		ReceiveMaximum:          20,
 		MaxQueuedMessages:       100_000,
 		MaxQueuedBytes:          256 << 20,
+		StallAfter:              50 * time.Millisecond,
+		MaxConnectSize:          64 << 10,
+		MaxPendingConnectBytes:  16 << 20,
+		StalledQoS0Bytes:        1 << 20,
+		StalledQoS0Messages:     10_000,
 		MaxKeepAlive:            65535,
 		MaxQoS:                  2,
 		RetainAvailable:         true,
 		TopicAliasMaximum:       10,
-		OutboundTopicAliases:    true,
+		OutboundTopicAliases:    false,
 		SysInterval:             10 * time.Second,
 		AllowZeroLengthClientID: true,
 		AutoIDPrefix:            "auto-",
@@ -153,8 +199,10 @@ type Broker struct {
 	closed    bool
 	nconns    atomic.Int64
 
-	retained retainedIndex
-	storeErr atomic.Bool // the store's last write failed
+	retained   retainedIndex
+	storeErr   atomic.Bool  // the store's last write failed
+	memLevel   atomic.Int32 // memoryLevel: 0, memTight or memFull (Options.MemoryLimit)
+	memDropsAt atomic.Int64 // DropMemoryLimit count when the episode began
 	// storeFails counts failed commits (commitDone), so an ack can tell a
 	// failure of its message's writes from its barrier's success.
 	storeFails atomic.Uint64
@@ -169,8 +217,9 @@ type Broker struct {
 	shareMu   sync.Mutex // guards shareNext
 	shareNext map[string]uint32
 
-	idSeq    atomic.Uint64
-	shardSeq atomic.Uint32 // hands out stats shards to connections
+	idSeq          atomic.Uint64
+	pendingConnect atomic.Int64  // bytes of partial packets held before CONNECT (conn.keepIn)
+	shardSeq       atomic.Uint32 // hands out stats shards to connections
 
 	knobs testKnobs // zero outside tests
 
@@ -204,6 +253,21 @@ func New(opts Options, logger *slog.Logger) (*Broker, error) {
 	}
 	if opts.WriteTimeout <= 0 {
 		opts.WriteTimeout = 30 * time.Second
+	}
+	if opts.MaxConnectSize <= 0 {
+		opts.MaxConnectSize = 64 << 10
+	}
+	if opts.MaxPendingConnectBytes <= 0 {
+		opts.MaxPendingConnectBytes = 16 << 20
+	}
+	if opts.StallAfter <= 0 {
+		opts.StallAfter = 50 * time.Millisecond
+	}
+	if opts.StalledQoS0Bytes <= 0 {
+		opts.StalledQoS0Bytes = 1 << 20
+	}
+	if opts.StalledQoS0Messages <= 0 {
+		opts.StalledQoS0Messages = 10_000
 	}
 	if opts.AutoIDPrefix == "" {
 		opts.AutoIDPrefix = "auto-"
@@ -397,27 +461,38 @@ func (b *Broker) acceptLoop(ln net.Listener) {
 	defer b.wg.Done()
 	port := portOf(ln.Addr())
 	var delay time.Duration
+	var failures int
 	for {
 		nc, err := ln.Accept()
 		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() { // e.g. EMFILE surfaces as temporary
-				if delay == 0 {
-					delay = 5 * time.Millisecond
-				} else if delay *= 2; delay > time.Second {
-					delay = time.Second
-				}
-				select {
-				case <-time.After(delay):
-					continue
-				case <-b.ctx.Done():
-					return
-				}
+			if b.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return
 			}
-			if b.ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
-				b.log.Error("accept failed", "port", port, "err", err)
+			if !temporaryAccept(err) {
+				b.log.Error("accept failed; no longer listening", "port", port, "err", err)
+				return
 			}
-			return
+			// Out of descriptors (EMFILE, ENFILE), an aborted connection,
+			// out of buffers: the listener stays; back off and try again.
+			if failures == 0 {
+				b.log.Warn("accept on port "+port+" failing, retrying until it works again", "err", err)
+			}
+			failures++
+			if delay == 0 {
+				delay = 5 * time.Millisecond
+			} else if delay *= 2; delay > time.Second {
+				delay = time.Second
+			}
+			select {
+			case <-time.After(delay):
+				continue
+			case <-b.ctx.Done():
+				return
+			}
+		}
+		if failures > 0 {
+			b.log.Info(fmt.Sprintf("accept on port %s works again after %d failures", port, failures))
+			failures = 0
 		}
 		delay = 0
 		if max := b.opts.MaxConnections; max > 0 && b.nconns.Load() >= int64(max) {
@@ -454,6 +529,10 @@ func (b *Broker) register(c *conn) bool {
 
 // clock is the broker's monotonic time in nanoseconds.
 func (b *Broker) clock() int64 { return int64(time.Since(b.start)) }
+
+// ms is the broker's monotonic time in milliseconds, never 0 (it wraps
+// after 24 days: compare with subtraction).
+func (b *Broker) ms() int32 { return int32(b.clock()/1e6) | 1 }
 
 func (b *Broker) removeConn(c *conn) {
 	b.mu.Lock()

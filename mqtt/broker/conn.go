@@ -48,11 +48,10 @@ type conn struct {
 	remote string
 
 	// Set by the CONNECT handler before anything is written, then read-only.
-	clientID string
-	sess     *Session   // written under mu (with the CONNACK); the writer reads it under mu
-	info     ClientInfo // Listener is set at accept, the rest by CONNECT
-	auth     *authState // MQTT 5 enhanced authentication (§4.12), nil without
-	acks     *ackQueue  // acknowledgements waiting for the store (under mu), nil until one does
+	sess *Session   // written under mu (with the CONNACK); the writer reads it under mu
+	info ClientInfo // Listener is set at accept, the rest by CONNECT (ClientID: the session's id)
+	auth *authState // MQTT 5 enhanced authentication (§4.12), nil without
+	acks *ackQueue  // acknowledgements waiting for the store (under mu), nil until one does
 
 	// Reader state: one reader at a time (the transport guarantees it).
 	in      []byte // bytes of a partial packet; nil between packets
@@ -66,16 +65,12 @@ type conn struct {
 	mu   sync.Mutex // guards ctrl, reason, closing (and the socket transport's poll files)
 	ctrl []ctrlPacket
 
-	wmu      sync.Mutex   // held by runWriter while it runs: teardown waits on it
-	done     sync.Mutex   // locked from accept until teardown completes (takeover waits on it)
-	kaLimit  atomic.Int64 // -1 until CONNECT is handled; then 1.5 × keep alive in ns, 0: none
-	lastRead atomic.Int64 // Broker.clock() at the last read
-	born     int64        // Broker.clock() at accept
-	timedOut atomic.Int32 // timeoutConnect or timeoutKeepAlive, set by the sweep before close
-	closed   atomic.Bool  // closing, readable without mu
-	writing  atomic.Bool  // the writing token: held by runWriter, and for good by teardown
-	wpending atomic.Bool  // notify() since the writer last looked for work
-	inReader atomic.Bool  // the reader is dispatching a batch: it writes what that queues (writeInline)
+	wmu      sync.Mutex    // held by runWriter while it runs: teardown waits on it
+	done     sync.Mutex    // locked from accept until teardown completes (takeover waits on it)
+	kaLimit  atomic.Int64  // -1 until CONNECT is handled; then 1.5 × keep alive in ns, 0: none
+	lastRead atomic.Int64  // Broker.clock() at the last read
+	born     int64         // Broker.clock() at accept
+	st       atomic.Uint32 // st* bits: the connection's tokens and flags, in one word
 
 	// Small fields packed together (set by CONNECT / the reader unless noted).
 	window       int32  // outbound inflight window (CONNECT)
@@ -103,10 +98,63 @@ type ctrlPacket struct {
 	id    uint16
 }
 
+// Bits of conn.st.
 const (
-	timeoutConnect = 1 + iota
+	// stClosed: close was called (readable without mu; closing is under it).
+	stClosed uint32 = 1 << iota
+	// stWriting: the writing token, held by runWriter or writeInline, and
+	// for good by teardown.
+	stWriting
+	// stPending: notify was called since the writer last looked for work.
+	stPending
+	// stInReader: the reader is dispatching a batch; it writes what that
+	// queues itself (writeInline).
+	stInReader
+	// timeoutConnect, timeoutKeepAlive: why the sweep closed it.
+	timeoutConnect
 	timeoutKeepAlive
+	// stDrain: taken over; the reader handles what has arrived, then the
+	// connection closes with SessionTakenOver (takeover).
+	stDrain
 )
+
+// takeover ends a connection whose client id a new connection takes
+// [MQTT-3.1.4-3]: what it has already received is handled first, so a
+// DISCONNECT sent just before the new CONNECT counts (no will; its
+// Session Expiry Interval applies), then it closes with 0x8E.
+func (c *conn) takeover() {
+	if c.st.Or(stDrain)&stDrain == 0 {
+		c.t.drainInput()
+	}
+}
+
+// drained is called by a reader that has read all its transport holds:
+// a connection being taken over closes now.
+func (c *conn) drained() error {
+	if c.st.Load()&stDrain != 0 {
+		c.close(reasonTakeover)
+		return c.closeErr()
+	}
+	return nil
+}
+
+func (c *conn) isClosed() bool { return c.st.Load()&stClosed != 0 }
+
+// tryWriting takes the writing token; it reports whether it got it.
+func (c *conn) tryWriting() bool { return c.st.Or(stWriting)&stWriting == 0 }
+
+// setTimedOut records why the sweep closes the connection, once.
+func (c *conn) setTimedOut(why uint32) {
+	for {
+		old := c.st.Load()
+		if old&(timeoutConnect|timeoutKeepAlive) != 0 || c.st.CompareAndSwap(old, old|why) {
+			return
+		}
+	}
+}
+
+// timedOutBy is timeoutConnect, timeoutKeepAlive or 0.
+func (c *conn) timedOutBy() uint32 { return c.st.Load() & (timeoutConnect | timeoutKeepAlive) }
 
 // init prepares a new connection served by transport t; remote is the
 // peer's address as logged, port the listener's (ClientInfo.Listener).
@@ -141,7 +189,7 @@ func (c *conn) close(r closeReason) {
 	}
 	c.closing = true
 	c.reason = r
-	c.closed.Store(true)
+	c.st.Or(stClosed)
 	c.mu.Unlock()
 	c.t.interrupt()
 }
@@ -172,8 +220,7 @@ func (c *conn) queue(cp ctrlPacket) {
 // notify tells the writer there is work, starting it if none runs.
 // While the reader dispatches a batch, it leaves the work to writeInline.
 func (c *conn) notify() {
-	c.wpending.Store(true)
-	if !c.inReader.Load() && c.writing.CompareAndSwap(false, true) {
+	if old := c.st.Or(stPending); old&(stInReader|stWriting) == 0 && c.tryWriting() {
 		go c.runWriter()
 	}
 }
@@ -184,26 +231,26 @@ func (c *conn) notify() {
 // usually takes it at once. It is bounded: the drain stops at the
 // session's inflight window.
 func (c *conn) writeInline() {
-	c.inReader.Store(false)
-	if !c.wpending.Load() || !c.writing.CompareAndSwap(false, true) {
+	c.st.And(^stInReader)
+	if !(c.st.Load()&stPending != 0) || !c.tryWriting() {
 		return
 	}
-	c.wpending.Store(false)
-	if c.closed.Load() {
-		c.writing.Store(false)
+	c.st.And(^stPending)
+	if c.isClosed() {
+		c.st.And(^stWriting)
 		return
 	}
 	c.wmu.Lock()
 	c.ws = scratchPool.Get().(*writeScratch)
 	err := c.drain(c.ws)
 	c.releaseScratch()
-	c.writing.Store(false)
+	c.st.And(^stWriting)
 	c.wmu.Unlock()
 	if err != nil {
 		c.writeFailed(err)
 		return
 	}
-	if c.wpending.Load() && c.writing.CompareAndSwap(false, true) {
+	if (c.st.Load()&stPending != 0) && c.tryWriting() {
 		go c.runWriter()
 	}
 }
@@ -212,8 +259,11 @@ func (c *conn) writeInline() {
 // connection only.
 func (c *conn) recoverHandler(err *error) {
 	if p := recover(); p != nil {
+		if h := c.b.knobs.panicked; h != nil {
+			h(p)
+		}
 		c.b.log.Error("internal error handling client, closing its connection",
-			"client", c.clientID, "remote", c.remote, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			"client", c.info.ClientID, "remote", c.remote, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 		c.close(closeReason{code: packet.ImplementationSpecificError, send: true})
 		*err = fmt.Errorf("panic: %v", p)
 	}
@@ -249,13 +299,11 @@ func (c *conn) input(rd func([]byte) (int, error)) (drained bool, err error) {
 			return false, c.readFailed(err)
 		}
 		c.noteRead(n)
-		c.in = append(c.in, buf[:n]...)
-		if _, remaining, hn, err := packet.ParseHeader(c.in); err == nil && len(c.in) < hn+remaining {
-			return n < len(buf), nil
+		in := append(c.takeIn(), buf[:n]...)
+		if _, remaining, hn, err := packet.ParseHeader(in); err == nil && len(in) < hn+remaining {
+			return n < len(buf), c.keepIn(in)
 		}
-		data := c.in
-		c.in = nil
-		return n < len(buf), c.dispatchBytes(data)
+		return n < len(buf), c.dispatchBytes(in)
 	}
 	k := copy(buf, c.in)
 	n, err := rd(buf[k:])
@@ -263,20 +311,44 @@ func (c *conn) input(rd func([]byte) (int, error)) (drained bool, err error) {
 		return false, c.readFailed(err)
 	}
 	c.noteRead(n)
-	c.in = nil
+	c.takeIn()
 	return n < len(buf)-k, c.dispatchBytes(buf[:k+n])
 }
 
 // dispatchBytes consumes data (complete packets, then maybe a partial
 // one, which is copied to c.in) and writes what the handlers queued.
 func (c *conn) dispatchBytes(data []byte) error {
-	c.inReader.Store(true)
+	c.st.Or(stInReader)
 	rest, err := c.consume(data)
 	c.writeInline()
 	if len(rest) > 0 && err == nil {
-		c.in = append(make([]byte, 0, len(rest)), rest...)
+		return c.keepIn(append(make([]byte, 0, len(rest)), rest...))
 	}
 	return err
+}
+
+// takeIn takes the partial packet out of c.in. Until CONNECT is
+// accepted, c.in counts against Options.MaxPendingConnectBytes, the
+// budget of every unauthenticated connection together.
+func (c *conn) takeIn() []byte {
+	in := c.in
+	c.in = nil
+	if !c.connAccepted && len(in) > 0 {
+		c.b.pendingConnect.Add(-int64(len(in)))
+	}
+	return in
+}
+
+// keepIn keeps a partial packet for the next read; past the budget of
+// unauthenticated bytes the connection is closed.
+func (c *conn) keepIn(in []byte) error {
+	c.in = in
+	if !c.connAccepted && c.b.pendingConnect.Add(int64(len(in))) > c.b.opts.MaxPendingConnectBytes {
+		c.b.log.Warn("Client " + c.remote + " closed: the connections still sending their CONNECT hold more than MaxPendingConnectBytes")
+		c.close(closeReason{})
+		return errPendingBudget
+	}
+	return nil
 }
 
 func (c *conn) noteRead(n int) {
@@ -286,7 +358,7 @@ func (c *conn) noteRead(n int) {
 
 func (c *conn) readFailed(err error) error {
 	if err == errAgain {
-		if c.closed.Load() {
+		if c.isClosed() {
 			return c.closeErr()
 		}
 		return errAgain
@@ -325,6 +397,12 @@ func (c *conn) consume(buf []byte) ([]byte, error) {
 			return nil, c.readError(&packet.Error{Code: packet.PacketTooLarge,
 				Msg: fmt.Sprintf("%v: packet of %d bytes exceeds the maximum packet size %d", packet.Type(first>>4), hn+remaining, maxIn)})
 		}
+		if !c.connAccepted && hn+remaining > c.b.opts.MaxConnectSize {
+			// Memory follows bytes, and before CONNECT is accepted only a
+			// few: a larger first packet is refused before it arrives.
+			return nil, c.readError(&packet.Error{Code: packet.PacketTooLarge,
+				Msg: fmt.Sprintf("%v of %d bytes before CONNECT was accepted exceeds %d bytes (MaxConnectSize)", packet.Type(first>>4), hn+remaining, c.b.opts.MaxConnectSize)})
+		}
 		if len(buf) < hn+remaining {
 			return buf, nil
 		}
@@ -341,7 +419,7 @@ func (c *conn) consume(buf []byte) ([]byte, error) {
 		if err := c.dispatch(p); err != nil {
 			return nil, c.handlerError(err)
 		}
-		if c.closed.Load() {
+		if c.isClosed() {
 			return nil, c.closeErr()
 		}
 	}
@@ -351,7 +429,7 @@ func (c *conn) consume(buf []byte) ([]byte, error) {
 // closeErr is the reader's error once close() was called: the timeout
 // the sweep found, or errClosed.
 func (c *conn) closeErr() error {
-	switch c.timedOut.Load() {
+	switch c.timedOutBy() {
 	case timeoutConnect:
 		return errConnectTimeout
 	case timeoutKeepAlive:
@@ -366,6 +444,7 @@ var (
 	errConnectFirst   = errors.New("first packet was not CONNECT")
 	errConnectTimeout = errors.New("no CONNECT within the connect timeout")
 	errKeepAlive      = errors.New("keep alive timeout")
+	errPendingBudget  = errors.New("too many bytes pending before CONNECT")
 	// errLocalClose ends a LocalConn its client closed; it is an io.EOF,
 	// as a network client closing its socket.
 	errLocalClose = fmt.Errorf("in-process client closed the connection: %w", io.EOF)
@@ -373,7 +452,7 @@ var (
 
 // readError maps a read or decode error onto the close reason.
 func (c *conn) readError(err error) error {
-	if c.closed.Load() {
+	if c.isClosed() {
 		return c.closeErr()
 	}
 	var pe *packet.Error
@@ -393,6 +472,9 @@ func (c *conn) readError(err error) error {
 		c.close(closeReason{code: rc, send: true})
 		return err
 	case errors.Is(err, os.ErrDeadlineExceeded):
+		if c.st.Load()&stDrain != 0 {
+			return c.drained() // netConn.drain's deadline: all read
+		}
 		if !c.connectSeen {
 			return errConnectTimeout
 		}
@@ -407,7 +489,7 @@ func (c *conn) handlerError(err error) error {
 		c.close(closeReason{})
 		return err
 	}
-	if c.closed.Load() {
+	if c.isClosed() {
 		return err
 	}
 	c.close(closeReason{code: packet.ReasonOf(err), send: true})
@@ -465,6 +547,7 @@ type writeScratch struct {
 	msgs []delivery
 	out  []byte
 	pub  packet.Publish
+	sess *Session // the session being drained: transports mark its stall
 }
 
 var scratchPool = sync.Pool{New: func() any { return &writeScratch{out: make([]byte, 0, 4096)} }}
@@ -481,28 +564,28 @@ func (c *conn) runWriter() {
 	defer c.wmu.Unlock()
 	c.ws = scratchPool.Get().(*writeScratch)
 	for {
-		c.wpending.Store(false)
-		if c.closed.Load() { // teardown writes what is left
+		c.st.And(^stPending)
+		if c.isClosed() { // teardown writes what is left
 			break
 		}
 		if err := c.drain(c.ws); err != nil {
 			c.writeFailed(err)
 			break
 		}
-		if c.wpending.Load() {
+		if c.st.Load()&stPending != 0 {
 			continue
 		}
 		// Give the scratch back before the token: the next holder
 		// (another writer, or teardown) uses c.ws.out.
 		c.releaseScratch()
-		c.writing.Store(false)
-		if !c.wpending.Load() || !c.writing.CompareAndSwap(false, true) {
+		c.st.And(^stWriting)
+		if !(c.st.Load()&stPending != 0) || !c.tryWriting() {
 			return
 		}
 		c.ws = scratchPool.Get().(*writeScratch)
 	}
 	c.releaseScratch()
-	c.writing.Store(false)
+	c.st.And(^stWriting)
 }
 
 func (c *conn) releaseScratch() {
@@ -514,6 +597,7 @@ func (c *conn) releaseScratch() {
 	}
 	ws.out = ws.out[:0]
 	ws.pub = packet.Publish{} // keep no message alive from the pool
+	ws.sess = nil
 	scratchPool.Put(ws)
 }
 
@@ -530,6 +614,7 @@ func (c *conn) drain(ws *writeScratch) error {
 		}
 		sess := c.sess // set with the CONNACK, so messages never precede it
 		c.mu.Unlock()
+		ws.sess = sess
 		var sync bool
 		ws.msgs, sync = sess.takeForSend(c, ws.msgs[:0])
 		if len(ws.ctrl) == 0 && len(ws.msgs) == 0 {
@@ -567,9 +652,23 @@ func (c *conn) flush() error {
 	return err
 }
 
+// stalled marks the session's writer as waiting for room since now (or
+// since its last progress); unstalled clears it. See Session.slowConsumer.
+func (c *conn) stalled() {
+	if s := c.ws.sess; s != nil {
+		s.stall.Store(c.b.ms())
+	}
+}
+
+func (c *conn) unstalled() {
+	if s := c.ws.sess; s != nil {
+		s.stall.Store(0)
+	}
+}
+
 // writeTimeout is how long a transport may wait for room to write.
 func (c *conn) writeTimeout() time.Duration {
-	if c.closed.Load() {
+	if c.isClosed() {
 		return time.Second
 	}
 	return c.b.opts.WriteTimeout
@@ -585,7 +684,7 @@ func (c *conn) wrote() error {
 }
 
 func (c *conn) writeFailed(err error) {
-	c.b.log.Debug("write failed", "client", c.clientID, "err", err)
+	c.b.log.Debug("write failed", "client", c.info.ClientID, "err", err)
 	c.close(closeReason{})
 }
 
@@ -595,14 +694,16 @@ func (c *conn) writeFailed(err error) {
 // the transport, and detaches the session.
 func (c *conn) teardown(err error) {
 	c.close(closeReason{}) // no-op if already closing
-	for !c.writing.CompareAndSwap(false, true) {
+	for !c.tryWriting() {
 		c.wmu.Lock() // wait for the running writer
 		c.wmu.Unlock()
 		runtime.Gosched()
 	}
-	c.finish()
+	if c.finish() {
+		c.t.linger()
+	}
 	c.t.release(err)
-	c.in = nil
+	c.takeIn()
 	c.cleanup(err)
 	c.b.removeConn(c)
 	c.done.Unlock()
@@ -610,8 +711,10 @@ func (c *conn) teardown(err error) {
 }
 
 // finish flushes what is queued for the socket (acks, CONNACK with an
-// error code) and the MQTT 5 DISCONNECT, under a short deadline.
-func (c *conn) finish() {
+// error code) and the MQTT 5 DISCONNECT, under a short deadline. It
+// reports whether it sent a DISCONNECT the transport should linger
+// after (all but Server shutting down).
+func (c *conn) finish() (sentDisconnect bool) {
 	c.mu.Lock()
 	ctrl := c.ctrl
 	c.ctrl = nil
@@ -621,7 +724,7 @@ func (c *conn) finish() {
 	defer c.releaseScratch()
 	for i := range ctrl {
 		if c.writeCtrl(&ctrl[i]) != nil {
-			return
+			return false
 		}
 	}
 	// [MQTT-4.13.1-1]: 3.x has no server DISCONNECT; MQTT 5 gets one only
@@ -629,10 +732,30 @@ func (c *conn) finish() {
 	if r.send && c.version == packet.V5 && c.connAccepted && r.code >= 0x80 {
 		d := &packet.Disconnect{ReasonCode: r.code}
 		if c.writePacket(d) != nil {
+			return false
+		}
+		// A broker shutting down does not wait for its clients.
+		sentDisconnect = r.code != packet.ServerShuttingDown
+	}
+	return c.flush() == nil && sentDisconnect
+}
+
+// lingerAfterDisconnect is how long a transport reads and discards what a
+// client still sends after our DISCONNECT (transport.linger): closing with
+// unread bytes would reset the connection, and a client still writing
+// (one that flooded past Receive Maximum) would see a broken pipe instead
+// of the reason code.
+const lingerAfterDisconnect = 250 * time.Millisecond
+
+// discard reads from rd until it fails (the client closed, or the
+// deadline the caller set passed), at most lingerAfterDisconnect.
+func discard(rd func([]byte) (int, error)) {
+	var buf [4096]byte
+	for {
+		if _, err := rd(buf[:]); err != nil {
 			return
 		}
 	}
-	c.flush()
 }
 
 // writeCtrl encodes a queued control packet.
@@ -657,7 +780,7 @@ func (c *conn) writePacket(p packet.Packet) error {
 	var err error
 	c.ws.out, err = packet.Append(c.ws.out, p, c.version)
 	if err != nil {
-		c.b.log.Error("encoding failed", "client", c.clientID, "type", p.Type(), "err", err)
+		c.b.log.Error("encoding failed", "client", c.info.ClientID, "type", p.Type(), "err", err)
 		return nil
 	}
 	return c.wrote()
@@ -704,22 +827,22 @@ func (c *conn) cleanup(err error) {
 	c.b.stats.clientsConnected.Add(-1)
 	switch {
 	case err == errNormal || err == errNormalWithWill:
-		c.b.log.Info("Client " + c.clientID + " disconnected.")
+		c.b.log.Info("Client " + c.info.ClientID + " disconnected.")
 	case err == errKeepAlive:
-		c.b.log.Info("Client " + c.clientID + " has exceeded timeout, disconnecting.")
+		c.b.log.Info("Client " + c.info.ClientID + " has exceeded timeout, disconnecting.")
 	case err == errClosed:
 		c.mu.Lock()
 		r := c.reason
 		c.mu.Unlock()
 		if r.code == packet.SessionTakenOver {
-			c.b.log.Info("Client " + c.clientID + " already connected, closing old connection.")
+			c.b.log.Info("Client " + c.info.ClientID + " already connected, closing old connection.")
 		} else {
-			c.b.log.Info("Client " + c.clientID + " disconnected.")
+			c.b.log.Info("Client " + c.info.ClientID + " disconnected.")
 		}
 	case errors.Is(err, io.EOF):
-		c.b.log.Info("Client " + c.clientID + " closed its connection.")
+		c.b.log.Info("Client " + c.info.ClientID + " closed its connection.")
 	default:
-		c.b.log.Info("Client " + c.clientID + " disconnected due to protocol error: " + err.Error() + ".")
+		c.b.log.Info("Client " + c.info.ClientID + " disconnected due to protocol error: " + err.Error() + ".")
 	}
 	c.b.detach(c, err)
 }

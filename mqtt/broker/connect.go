@@ -65,12 +65,24 @@ func (c *conn) handleConnect(p *packet.Connect) error {
 		}
 		id = b.newClientID() // [MQTT-3.1.3-6], [MQTT-3.2.2-16]
 	}
-	c.clientID = id
 	c.info.ClientID = id
 
 	if p.WillFlag {
-		if err := topic.ValidateName(p.WillTopic); err != nil {
+		if err := topic.ValidateName(p.WillTopic); err != nil || topic.TooDeep(p.WillTopic) {
+			if !v5 {
+				// 3.x has no return code for it: the connection closes
+				// without a CONNACK, as Mosquitto closes it.
+				b.log.Info("Client " + clientLabel(p.ClientID, c.remote) + " refused: invalid will topic " + strconv.Quote(p.WillTopic) + ".")
+				return &packet.Error{Code: packet.MalformedPacket, Msg: "invalid will topic"}
+			}
 			return reject(packet.TopicNameInvalid, "invalid will topic")
+		}
+		if lim := b.opts.MessageSizeLimit; lim > 0 && len(p.WillPayload) > lim {
+			// Mosquitto's answers: 0x95 Packet too large; 3.x: 5 Not authorized.
+			if v5 {
+				return reject(packet.PacketTooLarge, "will payload larger than message_size_limit")
+			}
+			return reject(packet.NotAuthorized, "will payload larger than message_size_limit")
 		}
 		if isSysTopic(p.WillTopic) {
 			return reject(packet.NotAuthorized, "will topic in $SYS")
@@ -87,9 +99,7 @@ func (c *conn) handleConnect(p *packet.Connect) error {
 	// is trusted, or acts as the identity its creator gave (Subscribe).
 	info := ConnectInfo{ClientInfo: c.info, Password: p.Password, HasPassword: p.PasswordFlag}
 	if l, ok := c.t.(*LocalConn); ok && l.handler != nil {
-		if l.as != nil {
-			c.info = *l.as
-		}
+		// nothing to check: see Subscribe
 	} else if v5 && p.Properties.AuthMethod != "" {
 		ea, ok := b.auth.(EnhancedAuthenticator)
 		if !ok {
@@ -170,7 +180,7 @@ func (c *conn) continueAuth(p packet.Packet) error {
 func (c *conn) accept(p *packet.Connect, authData []byte) error {
 	b := c.b
 	v5 := c.version == packet.V5
-	id := c.clientID
+	id := c.info.ClientID
 	assigned := p.ClientID == ""
 
 	// Keep alive: MQTT 5 clients may be told a smaller one [MQTT-3.2.2-21].

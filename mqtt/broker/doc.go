@@ -1,48 +1,75 @@
-// Package broker is the MQTT 3.1, 3.1.1 and 5.0 broker behind `mqtt serve`:
-// a Broker value (Options in; Start, Serve, ServeListener, Close) with no
-// global state, so two can run in one process. Files follow Mosquitto's
-// handle_*.c: connect.go, publish.go, subscribe.go, session.go, shared.go,
-// retain.go, will.go, sys.go, limits.go; conn.go and netpoll_*.go are the
-// network layer. LOCKS.md lists the locks and the order they are taken in.
+// Package broker is an MQTT 3.1, 3.1.1 and 5.0 broker engine, the one
+// behind `mqtt serve`, importable by other Go programs: a Broker value
+// (New; Start, Serve or ServeListener; Close) with no global state, so
+// two can run in one process.
+//
+// Beside the network it has an in-process API with the same routing,
+// retained, QoS and ACL rules as a network client: Publish, Subscribe,
+// Clients, Disconnect and Stats (api.go, stats.go); Attach connects an
+// in-process client (a LocalConn: packets in, packets out, no socket) for
+// gateways and bridges; Hooks observe connections, subscriptions and
+// messages and may refuse publishes (hooks.go); a Store persists what
+// must survive a restart and gives it back when the broker starts
+// (store.go, persist.go). Authentication and authorization are the
+// Authenticator and Authorizer hooks (internal/auth puts password and
+// ACL files on them for `mqtt serve`).
+//
+// Files follow Mosquitto's handle_*.c, one concern each: connect.go,
+// publish.go, subscribe.go, session.go, shared.go, retain.go, will.go,
+// sys.go, stats.go, limits.go, persist.go; conn.go is one connection's
+// protocol engine and transport*.go carry its bytes. LOCKS.md lists the
+// locks and the order they are taken in.
+//
+// # Engine and transports
+//
+// conn is protocol state only: decoded packets go in (input, dispatch),
+// and the writer encodes control packets and queued messages into one
+// buffer that it hands to the connection's transport (transport.go), a
+// small interface with three implementations, each embedding its conn in
+// one allocation: socketConn, the epoll event loop on a bare descriptor
+// (plain TCP and unix sockets on Linux); netConn, a reader goroutine per
+// net.Conn (TLS, websockets, other systems, Options.BlockingIO); and
+// LocalConn, in memory. Handlers never touch the network.
 //
 // # Hot path
 //
 // A read lands in a pooled 16 KiB buffer; PUBLISH is decoded in place and
 // its handler copies topic and payload once into a shared, immutable
 // Message (the only per-message allocations are the decoder's Publish and
-// topic string and that Message with its payload). Route matches the
-// subscription index (read-locked inside mqtt/topic) and appends a delivery
-// (a pointer to the Message plus per-subscriber flags) to each session's
-// queue: a list of 128-entry chunks from a pool, never re-grown or copied.
-// Nothing is encoded or allocated per subscriber until its writer runs,
-// which encodes into one pooled buffer (its own reused Publish value, with
-// packet id, topic alias and properties for that connection) and writes up
-// to 64 KiB per syscall. PUBACK goes back after routing; the reader writes
-// what a batch of packets queued itself (writeInline) instead of waking a
-// writer goroutine.
+// topic string and that Message with its payload). route matches the
+// subscription index (read-locked inside mqtt/topic) and appends a
+// delivery (a pointer to the Message plus per-subscriber flags) to each
+// session's queue: a list of 128-entry chunks from a pool, never re-grown
+// or copied. Only sessions that hold several subscriptions (flagMulti)
+// have their matches sorted and merged; everyone else's go straight to
+// their queue. Nothing is encoded or allocated per subscriber until its
+// writer runs, which encodes into one pooled buffer (its own reused
+// Publish value, with packet id, topic alias and properties for that
+// connection) and writes up to 64 KiB per syscall. PUBACK goes back after
+// routing (after the store's barrier when routing stored something); the
+// reader writes what a batch of packets queued itself (writeInline)
+// instead of waking a writer goroutine. The counters behind $SYS are
+// sharded per connection (stats.go) so cores do not contend on them.
 //
 // # Network layer: event loop, measured against goroutine per connection
 //
-// Plain TCP and unix-socket connections on Linux are served by an epoll
-// event loop (netpoll_linux.go). At accept the loop keeps a duplicate of
-// the socket's descriptor and closes the net.Conn (ownSocket), so Go's
-// netFD, its poll descriptor and the two addresses are gone. The socket is
-// registered one-shot; when it is readable a short-lived goroutine reads
-// it, dispatches the packets and, if the connection was already busy,
-// keeps waiting for more until it has been quiet for 100 ms, then re-arms
-// epoll and exits. The writer goroutine exists only while there is output.
-// Waiting with a deadline (that lingering reader, a writer whose socket is
-// full, the blocking read of the MQTT 5 AUTH exchange) borrows a poll file:
-// another duplicate wrapped in an os.File, i.e. registered with Go's own
-// poller, made when the wait starts and closed when it ends (pollFile).
-// Out of descriptors, a reader goes back to epoll instead and a writer
-// retries its full socket with short sleeps (writeSlow).
-// Read and write buffers come from pools while bytes flow. An idle
-// connection therefore holds no goroutine, no buffer and no net.Conn: its
-// conn (384 B), Session (192 B), the descriptor, its address and client id.
-// TLS, websockets, other systems and Options.BlockingIO use the same conn
-// with one reader goroutine per connection (readBlocking); the test suite
-// runs on both (BROKER_TEST_BLOCKING=1 selects the latter).
+// At accept the event loop keeps a duplicate of the socket's descriptor
+// and closes the net.Conn (ownSocket), so Go's netFD, its poll descriptor
+// and the two addresses are gone. The socket is registered one-shot; when
+// it is readable a short-lived goroutine reads it, dispatches the packets
+// and, if the connection was already busy, keeps waiting for more until
+// it has been quiet for 100 ms, then re-arms epoll and exits. The writer
+// goroutine exists only while there is output. Waiting with a deadline
+// (that lingering reader, a writer whose socket is full) borrows a poll
+// file: another duplicate wrapped in an os.File, i.e. registered with
+// Go's own poller, made when the wait starts and closed when it ends
+// (pollFile). Out of descriptors, a reader goes back to epoll instead and
+// a writer retries its full socket with short sleeps (writeSlow). Read
+// and write buffers come from pools while bytes flow. An idle connection
+// therefore holds no goroutine, no buffer and no net.Conn: its
+// socketConn (352-byte size class), Session (192 B), the descriptor, its
+// address and client id. The MQTT 5 AUTH exchange is a state machine
+// (pendingConnect), not a blocking read, so it runs on every transport.
 //
 // A lingering reader waits through syscall.RawConn.Read, which starts by
 // clearing the readiness Go's poller had recorded; its callback therefore
@@ -71,29 +98,20 @@
 // chosen. It removed ~0.35 KiB of live heap (netFD 128 B, two TCPAddr with
 // their sockaddrs 160 B, TCPConn) and Go's pollDesc outside the heap
 // (OtherSys fell from 6.2 to 3.9 MiB for 10,000 connections), and the GC
-// headroom shrank with the heap: 0.8 KiB live per connection now (conn,
-// Session, client id, remote address and string, map entries). Shrinking
-// structs further buys little (conn and Session are at their size classes;
-// the next ones down need 128 and 32 bytes less). GOGC is an operator's
-// knob, not a default here: GOGC=50 gives 1.33-1.35 KiB, GOGC=200 1.66 KiB.
+// headroom shrank with the heap. GOGC is an operator's knob, not a default
+// here: GOGC=50 gives 1.33-1.35 KiB, GOGC=200 1.66 KiB.
 //
 // Throughput of the two read paths is the same within this machine's noise
 // once a busy connection waits on Go's poller (without that, the raw epoll
 // wake-up per batch cost fan-out ~30% more CPU per message); owning the
-// descriptor changed none of the loads (A/B below). scripts/bench-compare.sh,
-// messages/s delivered (loss); Mosquitto and mochi-mqtt from an earlier run
-// at load average 0.8, ours two runs at ~1.5 each:
+// descriptor changed none of the loads. scripts/bench-compare.sh,
+// messages/s delivered (loss):
 //
 //	scenario              ours                   Mosquitto        mochi-mqtt          ours/best (low)
 //	fan-in 4→1, QoS 0     754k-767k (0)          56k (0)          133k (27% lost)     5.7
 //	fan-in 4→1, QoS 1     232k-237k (0)          12k (51% lost)   41k (0)             5.7
 //	fan-out 1→50, QoS 0   2.16M-2.45M (0)        91k (0)          313k (0)            6.9
 //	50 pairs, QoS 1       226k-239k (0)          14k (0)          57k (0)             4.0
-//
-// Before the two changes above, the same two runs gave 774k-790k, 132k-166k,
-// 2.31M-2.37M and 235k-237k, and 2.30-2.36 KiB per idle connection; five
-// alternating fan-in QoS 0 runs give medians of 804k (before), 798k (with
-// the peek) and 807k (bare descriptor too).
 //
 // Fan-in at QoS 1 is bound by latency (each publisher keeps 20 messages in
 // flight). Where the time goes (pprof, TestPerfServe): syscalls ~30% at
@@ -106,4 +124,13 @@
 // queue. A 4-publisher QoS 1 burst of 4×10,000 into one reading subscriber
 // peaks at ~33,000 queued here (TestBurstQueueDepth), so the default leaves a
 // 3× margin; Mosquitto's 1000 lost half of such a burst.
+//
+// # Persistence
+//
+// With Options.Store the broker commits every change to durable state as
+// it happens and acknowledges a message only once what it stored is
+// durable; persist.go says what is written when, and how New restores
+// it. Retained messages live in the broker (retain.go: a trie with sorted
+// children, so wildcard subscribers receive them in topic order), the
+// store only keeps a copy.
 package broker

@@ -1,7 +1,12 @@
 package broker
 
 import (
+	"errors"
+	"fmt"
+	"net"
+	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/mqttkit/mqtt/mqtt/packet"
 )
@@ -24,6 +29,97 @@ func (s *Session) queueFull(size int) bool {
 		(o.MaxQueuedBytes > 0 && n > 0 && s.qbytes+size > o.MaxQueuedBytes)
 }
 
+// slowConsumer reports whether a QoS 0 message of size bytes is to be
+// dropped because the session's consumer has stopped reading: its
+// socket has taken nothing for StallAfter while its queue is over the
+// stalled budget. A consumer that reads, however slowly, keeps making
+// progress and keeps the general queue limits (QoS 0 in a burst is not
+// lost); one that stopped costs at most the budget plus what arrives
+// within StallAfter. Under Session.mu.
+func (s *Session) slowConsumer(size int) bool {
+	st := s.stall.Load()
+	if st == 0 || s.conn == nil {
+		return false
+	}
+	o := &s.b.opts
+	if time.Duration(s.b.ms()-st)*time.Millisecond < o.StallAfter {
+		return false
+	}
+	return s.qbytes+size > o.StalledQoS0Bytes || s.queue.len() >= o.StalledQoS0Messages
+}
+
+// behindLocked reports whether the session's queue, with size more
+// bytes, is over the stalled budget: the clients whose QoS 0 goes first
+// under memory pressure.
+func (s *Session) behindLocked(size int) bool {
+	o := &s.b.opts
+	return s.qbytes+size > o.StalledQoS0Bytes || s.queue.len() >= o.StalledQoS0Messages
+}
+
+// trimQoS0Locked drops the QoS 0 messages queued beyond the stalled
+// budget (the newest: those that arrived while the stall was being
+// recognised), so a consumer that stopped reading holds the budget, not
+// all that arrived in its first StallAfter.
+func (s *Session) trimQoS0Locked() {
+	o := &s.b.opts
+	if s.qbytes <= o.StalledQoS0Bytes && s.queue.len() <= o.StalledQoS0Messages {
+		return
+	}
+	kept, keptBytes := 0, 0
+	s.queue.removeIf(func(d *delivery) bool {
+		size := d.msg.size()
+		if d.qos > 0 || (keptBytes+size <= o.StalledQoS0Bytes && kept < o.StalledQoS0Messages) {
+			kept++
+			keptBytes += size
+			return false
+		}
+		s.qbytes -= size
+		s.b.stats.add(s.shard(), statQueued, -1)
+		s.b.stats.add(s.shard(), statQueuedBytes, -int64(size))
+		s.unstoreLocked(d)
+		s.b.dropped(s.shard(), DropSlowConsumer, s.id, d.msg)
+		return true
+	})
+}
+
+// Memory pressure levels (Options.MemoryLimit).
+const (
+	memTight = 1 // ≥ 90%: QoS 0 for clients that are behind is dropped
+	memFull  = 2 // ≥ 100%: new messages are refused
+)
+
+// memoryLevel measures the message memory against Options.MemoryLimit
+// and returns the pressure level, logging when an episode starts and
+// ends. The sweep calls it; so does every publish while a limit is set.
+func (b *Broker) memoryLevel() int32 {
+	lim := b.opts.MemoryLimit
+	if lim <= 0 {
+		return 0
+	}
+	// Message bytes, and each queued delivery's own record (a fan-out
+	// queues one per subscriber of a shared message).
+	used := b.stats.sum(statQueuedBytes) + b.stats.sum(statQueued)*int64(unsafe.Sizeof(delivery{})) +
+		b.stats.sum(statInflightBytes) + b.retained.bytes()
+	var level int32
+	switch {
+	case used >= lim:
+		level = memFull
+	case used >= lim/10*9:
+		level = memTight
+	}
+	old := b.memLevel.Swap(level)
+	switch {
+	case old == 0 && level > 0:
+		b.memDropsAt.Store(b.stats.sum(statDropped + statKind(DropMemoryLimit) - 1))
+		b.log.Warn(fmt.Sprintf("memory_limit: messages use %d of %d bytes; dropping QoS 0 for clients that are behind%s",
+			used, lim, map[bool]string{true: ", refusing new messages", false: ""}[level == memFull]))
+	case old > 0 && level == 0:
+		dropped := b.stats.sum(statDropped+statKind(DropMemoryLimit)-1) - b.memDropsAt.Load()
+		b.log.Info(fmt.Sprintf("memory_limit: messages use %d of %d bytes again; %d messages were dropped meanwhile", used, lim, dropped))
+	}
+	return level
+}
+
 // sweepEvery is how often connect timeouts and keep alives are checked:
 // one pass over the connections replaces a deadline per read (which cost
 // a timer update per packet, and a goroutine to wait on it).
@@ -34,6 +130,7 @@ func (b *Broker) sweepLoop() {
 	t := time.NewTicker(sweepEvery)
 	defer t.Stop()
 	var expired []*conn
+	var stalled []*Session
 	for {
 		select {
 		case <-b.ctx.Done():
@@ -42,6 +139,8 @@ func (b *Broker) sweepLoop() {
 		}
 		expired = b.sweep(expired[:0])
 		clear(expired)
+		stalled = b.trimStalled(stalled[:0], b.memoryLevel())
+		clear(stalled)
 	}
 }
 
@@ -56,23 +155,65 @@ func (b *Broker) sweep(expired []*conn) []*conn {
 		switch lim := c.kaLimit.Load(); {
 		case lim < 0:
 			if now-c.born > connectLimit {
-				c.timedOut.CompareAndSwap(0, timeoutConnect)
+				c.setTimedOut(timeoutConnect)
 				expired = append(expired, c)
 			}
 		case lim > 0:
 			if now-c.lastRead.Load() > lim {
-				c.timedOut.CompareAndSwap(0, timeoutKeepAlive)
+				c.setTimedOut(timeoutKeepAlive)
 				expired = append(expired, c)
 			}
 		}
 	}
 	b.mu.Unlock()
 	for _, c := range expired {
-		if c.timedOut.Load() == timeoutKeepAlive {
+		if c.timedOutBy() == timeoutKeepAlive {
 			c.close(closeReason{code: packet.KeepAliveTimeout, send: true})
 		} else {
 			c.close(closeReason{})
 		}
 	}
 	return expired
+}
+
+// trimStalled trims the QoS 0 backlog of sessions whose consumer has
+// stopped reading (and, under memory pressure, of every session that is
+// behind): enqueue stops new QoS 0 for them, this gives back what was
+// queued before the stall was recognised, e.g. after a burst that ended
+// before it was.
+func (b *Broker) trimStalled(buf []*Session, level int32) []*Session {
+	after := int32(b.opts.StallAfter / time.Millisecond)
+	now := b.ms()
+	b.mu.Lock()
+	for _, s := range b.sessions {
+		if st := s.stall.Load(); level >= memTight || (st != 0 && now-st >= after) {
+			buf = append(buf, s)
+		}
+	}
+	b.mu.Unlock()
+	for _, s := range buf {
+		s.mu.Lock()
+		if s.conn != nil && (level >= memTight || s.slowConsumer(0)) {
+			s.trimQoS0Locked()
+		}
+		s.mu.Unlock()
+	}
+	return buf
+}
+
+// temporaryAccept reports whether an Accept error passes: out of
+// descriptors or buffers, or a connection that went away before it was
+// accepted. Only a closed listener ends an accept loop.
+func temporaryAccept(err error) bool {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return true
+	}
+	for _, e := range []syscall.Errno{syscall.EMFILE, syscall.ENFILE, syscall.ECONNABORTED, syscall.ECONNRESET,
+		syscall.ENOBUFS, syscall.ENOMEM, syscall.EAGAIN, syscall.EINTR, syscall.EPROTO, syscall.EPERM} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }

@@ -88,20 +88,21 @@ func TestLargePublish(t *testing.T) {
 // When the event loop cannot borrow poll files (out of descriptors), a
 // writer whose socket is full polls by sleeping and a busy reader goes
 // back to epoll: 16 MiB for a subscriber that starts reading late, more
-// than the socket buffers hold, all arrive in order.
+// than the socket buffers hold, all arrive in order. (QoS 1: QoS 0 for a
+// consumer that stopped reading is bounded, TestStalledConsumer...)
 func TestFullSocketWithoutPollFiles(t *testing.T) {
 	b, addr := startBrokerKnobs(t, testKnobs{noPollFiles: true}, nil)
 	if b.poll == nil {
 		t.Skip("no event loop (BlockingIO or not Linux)")
 	}
 	sub := connectRaw(t, addr, packet.V311, "late-sub")
-	sub.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "late", QoS: 0})
+	sub.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "late", QoS: 1})
 	pub := connectRaw(t, addr, packet.V311, "late-pub")
 	payload := bytes.Repeat([]byte("x"), 1<<20)
 	const n = 16
 	for i := 0; i < n; i++ {
 		payload[0] = byte(i)
-		pub.Send(&packet.Publish{Topic: "late", Payload: payload})
+		pub.Send(&packet.Publish{Topic: "late", QoS: 1, PacketID: uint16(i + 1), Payload: payload})
 	}
 	time.Sleep(300 * time.Millisecond) // the writer meets a full socket
 	for i := 0; i < n; i++ {
@@ -109,5 +110,6 @@ func TestFullSocketWithoutPollFiles(t *testing.T) {
 		if len(got.Payload) != len(payload) || got.Payload[0] != byte(i) {
 			t.Fatalf("message %d: %d bytes, first %d", i, len(got.Payload), got.Payload[0])
 		}
+		sub.Send(&packet.Puback{PacketID: got.PacketID})
 	}
 }

@@ -27,7 +27,7 @@ func TestLingerSeesBytesThatArriveBeforeTheWait(t *testing.T) {
 	b, addr := startBrokerKnobs(t, testKnobs{
 		linger: time.Hour,
 		hookWait: func(c *conn) {
-			if c.clientID != "linger" {
+			if c.info.ClientID != "linger" {
 				return
 			}
 			once.Do(func() {
@@ -86,7 +86,7 @@ func TestEventLoopOwnsDescriptors(t *testing.T) {
 	b.mu.Lock()
 	for c := range b.conns {
 		if s, ok := c.t.(*socketConn); !ok || s.fd < 0 || c.t.netConn() != nil {
-			t.Errorf("event-loop connection %s: transport %T", c.clientID, c.t)
+			t.Errorf("event-loop connection %s: transport %T", c.info.ClientID, c.t)
 		}
 		if a, ok := c.info.Remote.(*net.TCPAddr); !ok || a.String() != c.remote {
 			t.Errorf("ClientInfo.Remote %#v, want the TCP address %s", c.info.Remote, c.remote)

@@ -192,6 +192,30 @@ func (c *conn) ack(cp ctrlPacket, durable bool, mark uint64) {
 // commit that failed before its barrier.
 var errFailedBefore = errors.New("an earlier store commit failed")
 
+// unacknowledged counts the client's inbound QoS 1/2 messages not yet
+// acknowledged (Receive Maximum): QoS 2 ids until PUBREL, and the
+// acknowledgements waiting for the store.
+//
+// A held PUBREC is not counted again: its id is in inQoS2 already (a
+// QoS 2 message refused at once, with no id there, is left out while its
+// PUBREC waits behind others: a rare undercount, not a double count that
+// disconnects a client within its limit).
+func (c *conn) unacknowledged() int {
+	c.sess.mu.Lock()
+	n := len(c.sess.inQoS2)
+	c.sess.mu.Unlock()
+	c.mu.Lock()
+	if c.acks != nil {
+		for i := range c.acks.entries {
+			if _, rec := pubrecID(c.acks.entries[i].cp); !rec {
+				n++
+			}
+		}
+	}
+	c.mu.Unlock()
+	return n
+}
+
 // acked releases the acknowledgement seq (its barrier is done) and every
 // ready one behind it.
 func (c *conn) acked(seq uint64, err error) {
@@ -269,7 +293,7 @@ func (c *conn) refusal(cp ctrlPacket) ctrlPacket {
 		}
 	}
 	if c.version != packet.V5 {
-		c.b.log.Warn("message from " + c.clientID + " not acknowledged: it could not be stored")
+		c.b.log.Warn("message from " + c.info.ClientID + " not acknowledged: it could not be stored")
 		return ctrlPacket{}
 	}
 	switch first {
@@ -326,10 +350,7 @@ func (b *Broker) restore() error {
 				id: ds.PacketID, seq: ds.Seq, subIDs: ds.SubIDs, group: ds.Group, filter: ds.Filter}
 			s.seq = max(s.seq, d.seq)
 			if d.id != 0 {
-				if s.inflight == nil {
-					s.inflight = make(map[uint16]delivery)
-				}
-				s.inflight[d.id] = d
+				s.addInflightLocked(d)
 				continue
 			}
 			if d.msg == nil {

@@ -374,3 +374,59 @@ func TestRefusedQoS2FreesPacketID(t *testing.T) {
 		}
 	}
 }
+
+// Receive Maximum counts QoS 1 messages whose PUBACK waits for the
+// store: an MQTT 5 client past it gets DISCONNECT 0x93 [MQTT-3.3.4-9].
+func TestReceiveMaximumCountsHeldAcks(t *testing.T) {
+	g := &gateStore{MemoryStore: NewMemoryStore()}
+	_, addr := startBrokerStore(t, g, func(o *Options) { o.ReceiveMaximum = 3 })
+	dur := dialRaw(t, addr, packet.V311)
+	dur.Connect(&packet.Connect{ClientID: "durable"})
+	dur.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "d", QoS: 1})
+	g.mu.Lock()
+	g.hold = true
+	g.mu.Unlock()
+	defer g.release()
+	pub := connectRaw(t, addr, packet.V5, "flood")
+	for i := range 4 {
+		pub.Send(&packet.Publish{Topic: "d", QoS: 1, PacketID: uint16(i + 1)})
+	}
+	got := pub.ExpectClosed(5 * time.Second)
+	if len(got) == 0 {
+		t.Fatal("no DISCONNECT")
+	}
+	if d, ok := got[len(got)-1].(*packet.Disconnect); !ok || d.ReasonCode != packet.ReceiveMaximumExceeded {
+		t.Fatalf("want DISCONNECT 0x93 last, got %+v", got)
+	}
+}
+
+// A QoS 2 message whose PUBREC waits for the store counts once towards
+// Receive Maximum, not as its id and again as its held acknowledgement:
+// a client at its limit stays connected; one past it does not.
+func TestReceiveMaximumQoS2HeldOnce(t *testing.T) {
+	g := &gateStore{MemoryStore: NewMemoryStore()}
+	_, addr := startBrokerStore(t, g, func(o *Options) { o.ReceiveMaximum = 3 })
+	dur := dialRaw(t, addr, packet.V311)
+	dur.Connect(&packet.Connect{ClientID: "durable"})
+	dur.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "d", QoS: 2})
+	g.mu.Lock()
+	g.hold = true
+	g.mu.Unlock()
+	defer g.release()
+	pub := connectRaw(t, addr, packet.V5, "q2")
+	for i := range 3 {
+		pub.Send(&packet.Publish{Topic: "d", QoS: 2, PacketID: uint16(i + 1)})
+	}
+	pub.Send(&packet.Pingreq{})
+	if p, ok := pub.Recv().(*packet.Pingresp); !ok {
+		t.Fatalf("3 QoS 2 messages within Receive Maximum 3: got %+v, want PINGRESP", p)
+	}
+	pub.Send(&packet.Publish{Topic: "d", QoS: 2, PacketID: 4})
+	got := pub.ExpectClosed(5 * time.Second)
+	if len(got) == 0 {
+		t.Fatal("no DISCONNECT past Receive Maximum")
+	}
+	if d, ok := got[len(got)-1].(*packet.Disconnect); !ok || d.ReasonCode != packet.ReceiveMaximumExceeded {
+		t.Fatalf("want DISCONNECT 0x93 last, got %+v", got)
+	}
+}

@@ -87,6 +87,9 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 	b.stats.add(c.shard, statPubRecv0+statKind(p.QoS&3), 1)
 	b.stats.add(c.shard, statPubBytesRecv, int64(len(p.Payload)))
 
+	if v5 && len(p.Properties.SubscriptionIDs) > 0 {
+		return &packet.Error{Code: packet.ProtocolError, Msg: "PUBLISH from a client with a Subscription Identifier"} // [MQTT-3.3.4-6]
+	}
 	if p.QoS > b.opts.MaxQoS {
 		if v5 {
 			return packet.QoSNotSupported // [MQTT-3.2.2-11]
@@ -118,15 +121,19 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 	if err := topic.ValidateName(name); err != nil {
 		return packet.TopicNameInvalid // [MQTT-3.3.2-2]
 	}
+	if p.QoS > 0 && v5 && c.unacknowledged() >= int(b.opts.ReceiveMaximum) {
+		s.mu.Lock()
+		_, dup := s.inQoS2[p.PacketID]
+		s.mu.Unlock()
+		if !dup || p.QoS != 2 {
+			return packet.ReceiveMaximumExceeded // [MQTT-3.3.4-9]
+		}
+	}
 	mark := b.storeFails.Load() // before this message's writes (ack)
 	if p.QoS == 2 {
 		s.mu.Lock()
 		_, dup := s.inQoS2[p.PacketID]
-		full := !dup && len(s.inQoS2) >= int(b.opts.ReceiveMaximum)
 		s.mu.Unlock()
-		if full && v5 {
-			return packet.ReceiveMaximumExceeded // [MQTT-3.3.4-9]
-		}
 		if dup { // already routed: acknowledge again, deliver once [MQTT-4.3.3-10]
 			c.ack(ctrlPacket{first: 0x50, id: p.PacketID}, false, mark)
 			return nil
@@ -143,15 +150,21 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 	reason := ""
 	why := DropNotAuthorized
 	switch {
+	case b.opts.MemoryLimit > 0 && b.memoryLevel() == memFull:
+		// Refused before it is routed or retained; 3.x gets its
+		// acknowledgement (rc below 0x80 for it), MQTT 5 0x97.
+		rc, reason, why = packet.QuotaExceeded, "memory_limit reached", DropMemoryLimit
 	case isSysTopic(name):
 		rc, reason = packet.NotAuthorized, "$SYS topics are read-only"
+	case topic.TooDeep(name):
+		rc, reason, why = packet.TopicNameInvalid, "topic deeper than 200 levels", DropTooLarge
 	case b.opts.MessageSizeLimit > 0 && len(p.Payload) > b.opts.MessageSizeLimit:
 		// 0x95 is not a valid PUBACK/PUBREC reason (§3.4.2.1); 0x83 is, and is what Mosquitto sends.
 		rc, reason, why = packet.ImplementationSpecificError, "payload exceeds message_size_limit", DropTooLarge
 	case b.authz != nil && !b.authz.CanPublish(context.Background(), c.info, name, p.QoS, p.Retain):
 		rc = packet.NotAuthorized
 	}
-	m := newMessage(c.clientID, name, p, v5)
+	m := newMessage(c.info.ClientID, name, p, v5)
 	if rc == packet.Success {
 		if hrc := b.allowPublish(c.info, m); hrc >= 0x80 {
 			rc = hrc
@@ -172,8 +185,10 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 			rc = packet.NoMatchingSubscribers
 		}
 	} else {
-		b.dropped(c.shard, why, c.clientID, m)
-		b.log.Info("Denied PUBLISH from " + c.clientID + " (d" + b01(p.Dup) + ", q" + string('0'+p.QoS) + ", r" + b01(p.Retain) + ", m" + itoa(int(p.PacketID)) + ", '" + name + "', ... (" + itoa(len(p.Payload)) + " bytes))")
+		b.dropped(c.shard, why, c.info.ClientID, m)
+		if why != DropMemoryLimit { // logged once per episode (memoryLevel)
+			b.log.Info("Denied PUBLISH from " + c.info.ClientID + " (d" + b01(p.Dup) + ", q" + string('0'+p.QoS) + ", r" + b01(p.Retain) + ", m" + itoa(int(p.PacketID)) + ", '" + name + "', ... (" + itoa(len(p.Payload)) + " bytes))")
+		}
 	}
 	props := packet.Properties{}
 	if reason != "" && c.problemInfo {
@@ -308,8 +323,7 @@ func (b *Broker) merge(m *Message, subs []topic.Subscription[*Session]) (d deliv
 
 // handlePuback completes an outbound QoS 1 message [MQTT-4.3.2].
 func (c *conn) handlePuback(p *packet.Puback) error {
-	c.sess.acknowledged(p.PacketID, 1)
-	return nil
+	return c.sess.acknowledged(p.PacketID, 1)
 }
 
 // handlePubrec moves an outbound QoS 2 message to its PUBREL step
@@ -318,8 +332,13 @@ func (c *conn) handlePubrec(p *packet.Pubrec) error {
 	s := c.sess
 	s.mu.Lock()
 	d, ok := s.inflight[p.PacketID]
-	if ok && d.qos == 2 && p.ReasonCode < 0x80 && !d.rel {
+	if ok && d.qos != 2 {
+		s.mu.Unlock()
+		return errWrongAck("PUBREC", d)
+	}
+	if ok && p.ReasonCode < 0x80 && !d.rel {
 		d.rel = true
+		c.b.stats.add(s.shard(), statInflightBytes, -int64(d.msg.size()))
 		d.msg = nil // the message is delivered; free it
 		s.inflight[p.PacketID] = d
 		if d.stored {
@@ -341,8 +360,7 @@ func (c *conn) handlePubrec(p *packet.Pubrec) error {
 
 // handlePubcomp completes an outbound QoS 2 message.
 func (c *conn) handlePubcomp(p *packet.Pubcomp) error {
-	c.sess.acknowledged(p.PacketID, 2)
-	return nil
+	return c.sess.acknowledged(p.PacketID, 2)
 }
 
 // handlePubrel releases an inbound QoS 2 packet id [MQTT-4.3.3-11]. A
@@ -448,7 +466,7 @@ func (c *conn) writeDelivery(d *delivery) error {
 	var err error
 	c.ws.out, err = packet.Append(c.ws.out, pub, c.version)
 	if err != nil {
-		c.b.log.Error("encoding PUBLISH failed", "client", c.clientID, "err", err)
+		c.b.log.Error("encoding PUBLISH failed", "client", c.info.ClientID, "err", err)
 		c.dropDelivery(d, DropTooLarge)
 		return nil
 	}
@@ -458,7 +476,7 @@ func (c *conn) writeDelivery(d *delivery) error {
 }
 
 func (c *conn) dropDelivery(d *delivery, why DropReason) {
-	c.b.dropped(c.shard, why, c.clientID, d.msg)
+	c.b.dropped(c.shard, why, c.info.ClientID, d.msg)
 	if d.qos > 0 {
 		c.sess.complete(d.id)
 	}

@@ -33,6 +33,7 @@ type retainedIndex struct {
 	mu   sync.RWMutex
 	root rnode
 	n    int
+	size int64 // topic and payload bytes
 }
 
 type rnode struct {
@@ -65,7 +66,10 @@ func (r *retainedIndex) set(m *Message) {
 	}
 	if n.msg == nil {
 		r.n++
+	} else {
+		r.size -= int64(n.msg.size())
 	}
+	r.size += int64(m.size())
 	n.msg = m
 	r.mu.Unlock()
 }
@@ -86,6 +90,7 @@ func (r *retainedIndex) remove(topic string) bool {
 	if n.msg == nil {
 		return false
 	}
+	r.size -= int64(n.msg.size())
 	n.msg = nil
 	r.n--
 	for i := len(path) - 1; i > 0; i-- {
@@ -97,6 +102,12 @@ func (r *retainedIndex) remove(topic string) bool {
 		parent.children = append(parent.children[:j], parent.children[j+1:]...)
 	}
 	return true
+}
+
+func (r *retainedIndex) bytes() int64 {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.size
 }
 
 func (r *retainedIndex) count() int {

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -41,11 +42,14 @@ type Session struct {
 	will *Message  // a will waiting for its delay (or the session end)
 	off  *offState // while disconnected: since when, and its timers
 
-	maxDepth int32 // deepest the queue has been (measurements)
-	nextID   uint16
-	version  byte
-	ended    bool
-	stored   bool // the store holds this session (persistent, Store set)
+	// stall is Broker.ms() when the connection's writer last found the
+	// socket full and has taken nothing since; 0 while writes go through
+	// (slowConsumer). Written by the writer, read by enqueue.
+	stall   atomic.Int32
+	nextID  uint16
+	version byte
+	ended   bool
+	stored  bool // the store holds this session (persistent, Store set)
 }
 
 // offState is what only a disconnected session needs.
@@ -114,6 +118,11 @@ func (s *Session) enqueue(d delivery) (ok, stored bool) {
 		why = DropOffline
 	case s.queueFull(size):
 		why = DropQueueFull
+	case d.qos == 0 && s.slowConsumer(size):
+		why = DropSlowConsumer
+		s.trimQoS0Locked()
+	case d.qos == 0 && s.b.memLevel.Load() >= memTight && s.behindLocked(size):
+		why = DropMemoryLimit
 	}
 	if why != 0 {
 		s.mu.Unlock()
@@ -128,9 +137,6 @@ func (s *Session) enqueue(d delivery) (ok, stored bool) {
 	}
 	s.queue.push(d)
 	s.qbytes += size
-	if n := s.queue.n; n > s.maxDepth {
-		s.maxDepth = n
-	}
 	c := s.conn
 	s.mu.Unlock()
 	s.b.stats.add(s.shard(), statQueued, 1)
@@ -180,10 +186,7 @@ func (s *Session) takeForSend(c *conn, out []delivery) (_ []delivery, sync bool)
 			s.unstoreLocked(&d) // an offline QoS 0 message, sent now
 		} else {
 			d.id = s.nextIDLocked()
-			if s.inflight == nil {
-				s.inflight = make(map[uint16]delivery)
-			}
-			s.inflight[d.id] = d
+			s.addInflightLocked(d)
 			if d.qos == 2 && d.stored {
 				s.b.commit(Op{Kind: OpPutDelivery, ClientID: s.id, Delivery: d.state()})
 				sync = true
@@ -217,22 +220,61 @@ func (s *Session) nextIDLocked() uint16 {
 }
 
 // acknowledged completes inflight message id on PUBACK (qos 1) or
-// PUBCOMP (qos 2, after PUBREC), in one hold of the lock; an id in
-// another state is ignored.
-func (s *Session) acknowledged(id uint16, qos byte) {
+// PUBCOMP (qos 2, after PUBREC), in one hold of the lock. An unknown id
+// is ignored (a late duplicate); an acknowledgement of the wrong kind
+// (PUBACK for QoS 2, PUBCOMP for QoS 1 or before PUBREC) is a protocol
+// error [MQTT-4.13.1-1] that ends the connection, as in Mosquitto.
+func (s *Session) acknowledged(id uint16, qos byte) error {
 	s.mu.Lock()
 	d, ok := s.inflight[id]
-	if !ok || d.qos != qos || (qos == 2 && !d.rel) {
+	if !ok {
 		s.mu.Unlock()
-		return
+		return nil
+	}
+	if d.qos != qos || (qos == 2 && !d.rel) {
+		s.mu.Unlock()
+		return errWrongAck(map[byte]string{1: "PUBACK", 2: "PUBCOMP"}[qos], d)
 	}
 	s.unstoreLocked(&d)
-	delete(s.inflight, id)
+	s.delInflightLocked(d)
 	c := s.conn
 	more := s.queue.len() > 0
 	s.mu.Unlock()
 	if c != nil && more {
 		c.notify()
+	}
+	return nil
+}
+
+// errWrongAck is the protocol error of an acknowledgement that does not
+// fit the inflight message d.
+func errWrongAck(kind string, d delivery) error {
+	state := "QoS " + strconv.Itoa(int(d.qos))
+	if d.rel {
+		state += " after PUBREC"
+	} else if d.qos == 2 {
+		state += " before PUBREC"
+	}
+	return &packet.Error{Code: packet.ProtocolError, Msg: kind + " for packet id " + strconv.Itoa(int(d.id)) + ", a " + state + " message"}
+}
+
+// addInflightLocked puts d (with its packet id) in the inflight window;
+// delInflightLocked takes it out. Inflight bytes count in Stats and
+// against Options.MemoryLimit until the message is delivered.
+func (s *Session) addInflightLocked(d delivery) {
+	if s.inflight == nil {
+		s.inflight = make(map[uint16]delivery)
+	}
+	s.inflight[d.id] = d
+	if d.msg != nil {
+		s.b.stats.add(s.shard(), statInflightBytes, int64(d.msg.size()))
+	}
+}
+
+func (s *Session) delInflightLocked(d delivery) {
+	delete(s.inflight, d.id)
+	if d.msg != nil {
+		s.b.stats.add(s.shard(), statInflightBytes, -int64(d.msg.size()))
 	}
 }
 
@@ -242,7 +284,7 @@ func (s *Session) complete(id uint16) {
 	s.mu.Lock()
 	if d, ok := s.inflight[id]; ok {
 		s.unstoreLocked(&d)
-		delete(s.inflight, id)
+		s.delInflightLocked(d)
 	}
 	c := s.conn
 	more := s.queue.len() > 0
@@ -284,11 +326,11 @@ func (s *Session) takeSharedLocked() []delivery {
 		return true
 	})
 	var ids []delivery
-	for id, d := range s.inflight {
+	for _, d := range s.inflight {
 		if d.group != "" && !d.rel {
 			s.unstoreLocked(&d)
 			ids = append(ids, d)
-			delete(s.inflight, id)
+			s.delInflightLocked(d)
 		}
 	}
 	slices.SortFunc(ids, func(a, b delivery) int { return cmpSeq(a.seq, b.seq) })
@@ -323,6 +365,7 @@ type deque struct {
 	head, tail *dequeChunk
 	hi, ti     int32 // next to pop in head, next free slot in tail
 	n          int32
+	max        int32 // the most it has held (measurements)
 }
 
 const dequeChunkLen = 128
@@ -350,6 +393,7 @@ func (q *deque) push(d delivery) {
 	q.tail.items[q.ti] = d
 	q.ti++
 	q.n++
+	q.max = max(q.max, q.n)
 }
 
 func (q *deque) pop() delivery {
@@ -410,7 +454,7 @@ func (b *Broker) attach(c *conn, clientID string, clean bool, expiry uint32) (*S
 			s.mu.Unlock()
 			if old != nil {
 				b.mu.Unlock()
-				old.close(reasonTakeover)
+				old.takeover()
 				old.waitDone()
 				continue
 			}
@@ -434,9 +478,12 @@ func (b *Broker) attach(c *conn, clientID string, clean bool, expiry uint32) (*S
 		s.version = c.version
 		s.expiry = expiry
 		s.flags.Or(flagOnline)
-		if c.trusted {
-			s.info.Store(nil)
-		} else {
+		switch l, _ := c.t.(*LocalConn); {
+		case c.trusted:
+			s.info.Store(nil) // no ACL checks
+		case l != nil && l.as != nil:
+			s.info.Store(l.as) // an in-process subscription acting as a client
+		default:
 			s.info.Store(&c.info)
 		}
 		// Retransmit unacknowledged PUBLISH and PUBREL in their original
@@ -470,12 +517,17 @@ func (b *Broker) detach(c *conn, err error) {
 	if c.normalClose {
 		will = nil // [MQTT-3.14.4-3]
 	}
+	// Broker.mu too: a session that ends with its connection leaves
+	// b.sessions in the same step, or a new CONNECT with its client id
+	// could resume it in between.
+	b.mu.Lock()
 	s.mu.Lock()
 	if s.conn != c {
 		// Taken over: the session lives on with the new connection, so a
 		// delayed will is not sent [MQTT-3.1.3-9]; an immediate one is.
 		ended := s.ended
 		s.mu.Unlock()
+		b.mu.Unlock()
 		if will != nil && (c.willDelay == 0 || ended) {
 			b.publishWill(will)
 		}
@@ -483,6 +535,12 @@ func (b *Broker) detach(c *conn, err error) {
 	}
 	s.conn = nil
 	s.flags.And(^uint32(flagOnline))
+	if s.info.Load() == &c.info {
+		// The session outlives the connection: keep a copy of who it
+		// was, not the conn (its buffers, alias tables and will).
+		info := c.info
+		s.info.Store(&info)
+	}
 	s.resend = s.resend[:0]
 	expiry := s.expiry
 	if expiry == neverExpire && b.opts.PersistentClientExpiration > 0 {
@@ -507,14 +565,19 @@ func (b *Broker) detach(c *conn, err error) {
 	if expiry != 0 && expiry != neverExpire {
 		off.expireTimer = time.AfterFunc(time.Duration(expiry)*time.Second, func() { b.expireSession(s, false) })
 	}
+	endNow := expiry == 0 && !b.closed && b.sessions[s.id] == s
+	if endNow {
+		delete(b.sessions, s.id)
+	}
 	s.saveLocked()
 	s.mu.Unlock()
+	b.mu.Unlock()
 	if now != nil {
 		b.publishWill(now)
 	}
 	b.redistribute(s, shared)
-	if expiry == 0 {
-		b.expireSession(s, true)
+	if endNow {
+		b.endSession(s)
 	}
 }
 
@@ -564,6 +627,9 @@ func (b *Broker) endSession(s *Session) {
 	})
 	s.queue.reset()
 	s.qbytes = 0
+	for _, d := range s.inflight {
+		s.delInflightLocked(d)
+	}
 	s.inflight = nil
 	s.inQoS2 = nil
 	s.saveLocked() // removes it from the store

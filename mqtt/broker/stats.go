@@ -28,11 +28,18 @@ const (
 	DropOffline
 	// DropSessionEnded: still queued when its session ended.
 	DropSessionEnded
+	// DropSlowConsumer: a QoS 0 message for a connected client whose
+	// socket has taken nothing for Options.StallAfter while its queue is
+	// over the stalled budget (StalledQoS0Bytes, StalledQoS0Messages).
+	DropSlowConsumer
+	// DropMemoryLimit: message memory is near Options.MemoryLimit (QoS 0
+	// for clients that are behind) or at it (every new message).
+	DropMemoryLimit
 
 	numDropReasons = iota + 1
 )
 
-var dropNames = [numDropReasons]string{"", "queue full", "expired", "too large", "not authorized", "offline", "session ended"}
+var dropNames = [numDropReasons]string{"", "queue full", "expired", "too large", "not authorized", "offline", "session ended", "slow consumer", "memory limit"}
 
 func (r DropReason) String() string {
 	if int(r) < len(dropNames) && r > 0 {
@@ -60,8 +67,9 @@ const (
 	statPubBytesSent
 	statQueued // messages waiting in session queues (a gauge)
 	statQueuedBytes
-	statDropped  // + DropReason - 1
-	numStatKinds = statDropped + numDropReasons - 1
+	statInflightBytes // messages sent and not yet acknowledged (a gauge)
+	statDropped       // + DropReason - 1
+	numStatKinds      = statDropped + numDropReasons - 1
 )
 
 // statShards is how many copies of the hot counters there are; a
@@ -127,7 +135,8 @@ type Stats struct {
 	PublishReceived, PublishSent [3]int64
 	PayloadReceived, PayloadSent int64 // PUBLISH payload bytes
 	Queued, QueuedBytes          int64 // messages waiting in session queues
-	Retained                     int64
+	InflightBytes                int64 // QoS 1/2 messages sent, not yet acknowledged
+	Retained, RetainedBytes      int64
 	Subscriptions, SharedSubs    int64
 	Dropped                      map[DropReason]int64 // only reasons seen
 	DroppedTotal                 int64
@@ -156,7 +165,9 @@ func (b *Broker) Stats() Stats {
 		PayloadSent:       s.sum(statPubBytesSent),
 		Queued:            s.sum(statQueued),
 		QueuedBytes:       s.sum(statQueuedBytes),
+		InflightBytes:     s.sum(statInflightBytes),
 		Retained:          int64(b.retained.count()),
+		RetainedBytes:     b.retained.bytes(),
 		Subscriptions:     int64(b.index.Count()),
 		SharedSubs:        int64(b.index.SharedCount()),
 		HookEventsDropped: s.hookDropped.Load(),

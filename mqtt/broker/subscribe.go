@@ -30,16 +30,22 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 			err = topic.ValidateFilter(inner)
 		}
 		if err != nil {
-			codes[i] = packet.TopicFilterInvalid // 3.x: 0x80 Failure
-			b.log.Info("Invalid subscription from " + c.clientID + ": " + err.Error())
+			// A malformed filter [MQTT-4.7.1-1], [MQTT-4.7.3-1] ends the
+			// connection (MQTT 5: DISCONNECT 0x82 first), as Mosquitto.
+			return &packet.Error{Code: packet.ProtocolError, Msg: "SUBSCRIBE: " + err.Error()}
+		}
+		if topic.TooDeep(inner) {
+			// Well formed but not allowed here: 0x8F (3.x: 0x80 Failure).
+			codes[i] = packet.TopicFilterInvalid
+			b.log.Info("Invalid subscription from " + c.info.ClientID + ": more than " + strconv.Itoa(topic.MaxLevels) + " levels")
 			continue
 		}
 		if shared && sub.NoLocal && v5 {
 			return &packet.Error{Code: packet.ProtocolError, Msg: "no local on a shared subscription"} // [MQTT-3.8.3-4]
 		}
-		if b.authz != nil && !b.authz.CanSubscribe(context.Background(), c.info, sub.Filter) {
+		if who := s.info.Load(); b.authz != nil && who != nil && !b.authz.CanSubscribe(context.Background(), *who, sub.Filter) {
 			codes[i] = packet.NotAuthorized
-			b.log.Info("Denied SUBSCRIBE from " + c.clientID + " to " + sub.Filter)
+			b.log.Info("Denied SUBSCRIBE from " + c.info.ClientID + " to " + sub.Filter)
 			continue
 		}
 		opts := topic.Options{QoS: min(sub.QoS, b.opts.MaxQoS), Identifier: subID}
@@ -73,7 +79,7 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 			continue
 		}
 		codes[i] = packet.ReasonCode(opts.QoS) // [MQTT-3.9.3-1]
-		b.log.Info(c.clientID + " " + strconv.Itoa(int(opts.QoS)) + " " + sub.Filter)
+		b.log.Info(c.info.ClientID + " " + strconv.Itoa(int(opts.QoS)) + " " + sub.Filter)
 		if b.opts.Hooks.OnSubscribe != nil {
 			b.emit(hookEvent{kind: evSubscribe, info: c.info, filter: sub.Filter, opts: opts})
 		}
@@ -120,10 +126,12 @@ func (c *conn) handleUnsubscribe(p *packet.Unsubscribe) error {
 	b, s := c.b, c.sess
 	codes := make([]packet.ReasonCode, len(p.Filters))
 	for i, f := range p.Filters {
-		group, inner, _, err := topic.ParseShared(f)
+		group, inner, shared, err := topic.ParseShared(f)
+		if err == nil && !shared {
+			err = topic.ValidateFilter(inner)
+		}
 		if err != nil {
-			codes[i] = packet.TopicFilterInvalid
-			continue
+			return &packet.Error{Code: packet.ProtocolError, Msg: "UNSUBSCRIBE: " + err.Error()} // as in SUBSCRIBE
 		}
 		if b.index.Unsubscribe(s, inner, group) {
 			codes[i] = packet.Success
@@ -139,7 +147,7 @@ func (c *conn) handleUnsubscribe(p *packet.Unsubscribe) error {
 			s.flags.And(^uint32(flagMulti)) // after the index let go of the other one
 		}
 		s.mu.Unlock()
-		b.log.Info(c.clientID + " " + f + " (unsubscribe)")
+		b.log.Info(c.info.ClientID + " " + f + " (unsubscribe)")
 	}
 	ack := &packet.Unsuback{PacketID: p.PacketID}
 	if c.version == packet.V5 {

@@ -28,6 +28,13 @@ type transport interface {
 	// now, a blocked writer within a second, and a connection whose read
 	// side is idle must get its teardown started.
 	interrupt()
+	// drainInput makes the read side handle what has arrived and then call
+	// conn.drained (takeover).
+	drainInput()
+	// linger half-closes a connection whose last packet was our
+	// DISCONNECT and reads what the client still sends for a moment, so
+	// the reason code reaches it instead of a reset.
+	linger()
 	// release closes the transport after the last write; teardown calls
 	// it once, with the error that ended the connection.
 	release(err error)
@@ -50,6 +57,7 @@ func (b *Broker) newConn(nc net.Conn, port string) (c *conn, start func()) {
 	}
 	n := &netConn{nc: nc}
 	n.init(b, n, nc.RemoteAddr().String(), port)
+	tcpProgress(nc)
 	return &n.conn, func() { go n.serve() }
 }
 
@@ -76,16 +84,34 @@ func (n *netConn) readLoop() (err error) {
 
 func (n *netConn) write(out []byte) (int, error) {
 	n.nc.SetWriteDeadline(time.Now().Add(n.writeTimeout()))
+	n.stalled() // a net.Conn shows no progress until Write returns
+	defer n.unstalled()
 	return n.nc.Write(out)
 }
 
 func (n *netConn) writeDone() {}
+
+// drainInput lets the reader goroutine's Read return what is buffered; with
+// nothing more within drainWait it times out (readError: drained).
+func (n *netConn) drainInput() { n.nc.SetReadDeadline(time.Now().Add(drainWait)) }
+
+// drainWait is how long a connection being taken over may take to
+// deliver what its client sent before the new CONNECT.
+const drainWait = 20 * time.Millisecond
 
 func (n *netConn) interrupt() {
 	n.nc.SetReadDeadline(time.Now())
 	n.nc.SetWriteDeadline(time.Now().Add(time.Second))
 }
 
-func (n *netConn) release(error)        { n.nc.Close() }
+func (n *netConn) release(error) { n.nc.Close() }
+
+func (n *netConn) linger() {
+	if cw, ok := n.nc.(interface{ CloseWrite() error }); ok {
+		cw.CloseWrite() // TCP; TLS sends close_notify
+	}
+	n.nc.SetReadDeadline(time.Now().Add(lingerAfterDisconnect))
+	discard(n.nc.Read)
+}
 func (n *netConn) remoteAddr() net.Addr { return n.nc.RemoteAddr() }
 func (n *netConn) netConn() net.Conn    { return n.nc }

@@ -102,7 +102,7 @@ func (l *LocalConn) Send(p packet.Packet) error {
 	if l.ended {
 		return ErrConnClosed
 	}
-	if l.closed.Load() {
+	if l.isClosed() {
 		l.end(l.closeErr())
 		return ErrConnClosed
 	}
@@ -133,10 +133,10 @@ func (l *LocalConn) dispatchOne(pkt []byte) (err error) {
 	defer l.recoverHandler(&err)
 	err = l.dispatchBytes(pkt)
 	if err == nil && l.in != nil {
-		l.in = nil
+		l.takeIn()
 		err = l.readError(&packet.Error{Code: packet.MalformedPacket, Msg: "incomplete packet"})
 	}
-	if err == nil && l.closed.Load() {
+	if err == nil && l.isClosed() {
 		err = l.closeErr()
 	}
 	return err
@@ -169,7 +169,7 @@ func (l *LocalConn) release(err error) {
 	why := l.endError(err)
 	defer func() {
 		if p := recover(); p != nil {
-			l.b.log.Error("LocalConfig.Closed panicked", "client", l.clientID, "panic", fmt.Sprint(p))
+			l.b.log.Error("LocalConfig.Closed panicked", "client", l.info.ClientID, "panic", fmt.Sprint(p))
 		}
 	}()
 	l.cfg.Closed(why)
@@ -179,7 +179,7 @@ func (l *LocalConn) release(err error) {
 func (l *LocalConn) write(out []byte) (n int, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			l.b.log.Error("LocalConfig.Deliver panicked, closing the connection", "client", l.clientID, "panic", fmt.Sprint(p))
+			l.b.log.Error("LocalConfig.Deliver panicked, closing the connection", "client", l.info.ClientID, "panic", fmt.Sprint(p))
 			err = fmt.Errorf("deliver: panic: %v", p)
 		}
 	}()
@@ -200,6 +200,10 @@ func (l *LocalConn) write(out []byte) (n int, err error) {
 }
 
 func (l *LocalConn) writeDone() {}
+func (l *LocalConn) linger()    {}
+
+// drainInput: Send handles each packet before it returns, nothing is pending.
+func (l *LocalConn) drainInput() { l.close(reasonTakeover) }
 
 // interrupt ends the connection from a goroutine of its own: close may
 // be called with locks held or by this connection's writer, and a Send

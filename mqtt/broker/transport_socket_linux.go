@@ -41,14 +41,43 @@ type socketConn struct {
 // returns nil (leaving nc alone) for anything else.
 func newSocketConn(b *Broker, nc net.Conn, port string) *socketConn {
 	remote := nc.RemoteAddr().String()
+	_, isTCP := nc.(*net.TCPConn)
 	fd := ownSocket(nc)
 	if fd < 0 {
 		return nil
+	}
+	if isTCP {
+		unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NOTSENT_LOWAT, notsentLowat)
 	}
 	s := &socketConn{fd: int32(fd)}
 	s.init(b, s, remote, port)
 	s.reading.Store(true) // the first run is started by start
 	return s
+}
+
+// notsentLowat is the TCP_NOTSENT_LOWAT of client sockets: a socket says
+// "writable" once less than this is waiting to be sent, not when a third
+// of its buffer is free, so a reader's progress shows within
+// milliseconds (Session.slowConsumer), and one that stopped reading holds
+// less in the kernel.
+const notsentLowat = 64 << 10
+
+// tcpProgress sets notsentLowat on a TCP connection, or the TCP
+// connection under a TLS one; other transports (websockets) show their
+// progress only when a Write returns.
+func tcpProgress(nc net.Conn) {
+	if tc, ok := nc.(interface{ NetConn() net.Conn }); ok {
+		nc = tc.NetConn()
+	}
+	tc, ok := nc.(*net.TCPConn)
+	if !ok {
+		return
+	}
+	if rc, err := tc.SyscallConn(); err == nil {
+		rc.Control(func(fd uintptr) {
+			unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_NOTSENT_LOWAT, notsentLowat)
+		})
+	}
 }
 
 // start registers the socket with the event loop and runs a first read:
@@ -91,9 +120,9 @@ func (s *socketConn) pollFile(slot **os.File) (*os.File, error) {
 	f := os.NewFile(uintptr(fd), "")
 	s.mu.Lock()
 	*slot = f
-	closing := s.closing
+	closing := s.closing || s.st.Load()&stDrain != 0
 	s.mu.Unlock()
-	if closing { // interrupt came first: what it would have set
+	if closing { // interrupt or drainInput came first: what it would have set
 		f.SetReadDeadline(time.Now())
 		f.SetWriteDeadline(time.Now().Add(time.Second))
 	}
@@ -128,6 +157,32 @@ func (s *socketConn) interrupt() {
 	if s.reading.CompareAndSwap(false, true) {
 		go s.readRun()
 	}
+}
+
+// drainInput wakes a lingering reader, or starts a run for an idle
+// connection: it reads what the socket holds and then sees stDrain.
+func (s *socketConn) drainInput() {
+	s.mu.Lock()
+	rf := s.rf
+	s.mu.Unlock()
+	if rf != nil {
+		rf.SetReadDeadline(time.Now())
+	}
+	if s.reading.CompareAndSwap(false, true) {
+		go s.readRun()
+	}
+}
+
+// linger half-closes the socket and reads what arrives for a moment, on a
+// poll file (out of descriptors: not at all).
+func (s *socketConn) linger() {
+	unix.Shutdown(int(s.fd), unix.SHUT_WR)
+	f, err := s.pollFile(&s.rf)
+	if err != nil {
+		return
+	}
+	f.SetReadDeadline(time.Now().Add(lingerAfterDisconnect))
+	discard(f.Read)
 }
 
 // release unregisters the socket and closes it (after both poll files).
@@ -176,9 +231,9 @@ func (s *socketConn) readRun() {
 		}
 		return
 	}
-	// close() may have missed the token we just released.
-	if s.closed.Load() && s.reading.CompareAndSwap(false, true) {
-		s.teardown(s.closeErr())
+	// close() or takeover() may have missed the token we just released.
+	if s.st.Load()&(stClosed|stDrain) != 0 && s.reading.CompareAndSwap(false, true) {
+		s.readRun()
 	}
 }
 
@@ -198,16 +253,18 @@ func (b *Broker) lingerFor() time.Duration {
 func (s *socketConn) readReady() (err error) {
 	defer s.recoverHandler(&err)
 	for {
-		if s.closed.Load() {
+		if s.isClosed() {
 			return s.closeErr()
 		}
 		switch drained, err := s.input(s.readNB); err {
 		case nil:
-			if drained {
+			// A short read means the socket was empty then; while being
+			// taken over, only EAGAIN now says nothing more is there.
+			if drained && s.st.Load()&stDrain == 0 {
 				return nil
 			}
 		case errAgain:
-			return nil
+			return s.drained()
 		default:
 			return err
 		}
@@ -222,8 +279,8 @@ func (s *socketConn) readNB(p []byte) (int, error) { return readFD(int(s.fd), p)
 // (or closing: the caller's next read sees that).
 func (s *socketConn) waitActive(rc syscall.RawConn, w *readWaiter, ready func(uintptr) bool, deadline *int64) bool {
 	for {
-		if s.closed.Load() {
-			return true // readReady returns the close error
+		if s.st.Load()&(stClosed|stDrain) != 0 {
+			return true // readReady returns the close error, or drains
 		}
 		linger := s.b.lingerFor()
 		now := s.b.clock()
@@ -233,7 +290,7 @@ func (s *socketConn) waitActive(rc syscall.RawConn, w *readWaiter, ready func(ui
 		if *deadline-now < int64(linger)/2 {
 			s.rf.SetReadDeadline(time.Now().Add(linger))
 			*deadline = now + int64(linger)
-			if s.closed.Load() { // interrupt set its deadline before ours
+			if s.isClosed() { // interrupt set its deadline before ours
 				return true
 			}
 		}
@@ -283,7 +340,9 @@ func (s *socketConn) waitConn() syscall.RawConn {
 
 // write writes out to the socket. Usually the socket takes it all at
 // once, and no deadline (a runtime timer per connection) is needed for
-// that; otherwise it waits for room on a poll file.
+// that; otherwise it waits for room on a poll file, noting each bit of
+// progress (stalled: a consumer that reads slowly is told apart from one
+// that stopped reading).
 func (s *socketConn) write(out []byte) (int, error) {
 	n, err := writeFD(int(s.fd), out)
 	if err != nil && err != errAgain {
@@ -292,15 +351,43 @@ func (s *socketConn) write(out []byte) (int, error) {
 	if n == len(out) {
 		return n, nil
 	}
+	s.stalled()
+	defer s.unstalled()
 	f, ferr := s.pollFile(&s.wf)
 	if ferr != nil { // out of descriptors (EMFILE): poll by sleeping
 		m, err := s.writeSlow(out[n:])
 		return n + m, err
 	}
+	rc, ferr := f.SyscallConn()
+	if ferr != nil {
+		m, err := f.Write(out[n:])
+		return n + m, err
+	}
 	// The deadline after pollFile: interrupt may have set its own first.
 	f.SetWriteDeadline(time.Now().Add(s.writeTimeout()))
-	m, err := f.Write(out[n:])
-	return n + m, err
+	rest := out[n:]
+	var werr error
+	err = rc.Write(func(fd uintptr) bool {
+		for len(rest) > 0 {
+			m, e := writeFD(int(fd), rest)
+			if m > 0 {
+				n += m
+				rest = rest[m:]
+				s.stalled()
+				continue
+			}
+			if e == errAgain {
+				return false // wait for room
+			}
+			werr = e
+			return true
+		}
+		return true
+	})
+	if err == nil {
+		err = werr
+	}
+	return n, err
 }
 
 func (s *socketConn) writeDone() { s.dropFile(&s.wf) }
@@ -322,6 +409,7 @@ func (s *socketConn) writeSlow(out []byte) (int, error) {
 		now := time.Now()
 		if n > 0 {
 			last, pause = now, time.Millisecond
+			s.stalled()
 			continue
 		}
 		if now.Sub(last) >= s.writeTimeout() {

@@ -102,10 +102,23 @@ func TestV5TopicAliasInbound(t *testing.T) {
 	}
 }
 
-// Topic aliases outbound: the broker uses aliases up to the client's
-// Topic Alias Maximum [MQTT-3.3.2-8] and never above it.
+// Topic aliases outbound, when enabled: the broker uses aliases up to the
+// client's Topic Alias Maximum [MQTT-3.3.2-8] and never above it. By
+// default it sends none (paho-mqtt for Python cannot read them).
 func TestV5TopicAliasOutbound(t *testing.T) {
-	_, addr := startBroker(t, nil)
+	_, plain := startBroker(t, nil)
+	sub0 := dialRaw(t, plain, packet.V5)
+	sub0.Connect(&packet.Connect{ClientID: "sub", CleanStart: true, Properties: packet.Properties{TopicAliasMaximum: 5, HasTopicAliasMaximum: true}})
+	sub0.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "t/#"})
+	pub0 := connectRaw(t, plain, packet.V5, "pub")
+	for range 2 {
+		pub0.Send(&packet.Publish{Topic: "t/a", Payload: []byte("x")})
+		if got := sub0.RecvPublish(); got.Properties.HasTopicAlias || got.Topic != "t/a" {
+			t.Fatalf("default: alias sent: %+v", got)
+		}
+	}
+
+	_, addr := startBroker(t, func(o *Options) { o.OutboundTopicAliases = true })
 	sub := dialRaw(t, addr, packet.V5)
 	sub.Connect(&packet.Connect{ClientID: "sub", CleanStart: true, Properties: packet.Properties{TopicAliasMaximum: 1, HasTopicAliasMaximum: true}})
 	sub.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "t/#"})

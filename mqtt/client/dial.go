@@ -12,9 +12,25 @@ import (
 	"github.com/coder/websocket"
 )
 
-// dialConn opens the network connection named by o.Server. The returned
-// stop function releases what the transport holds beyond the net.Conn
-// (the websocket adapter's context); call it after closing the conn.
+// DialConn opens the network connection named by o.Server (or made by
+// o.Dialer) and nothing more: no MQTT is spoken on it. It is the transport
+// Dial uses, exported for programs that speak MQTT themselves over the
+// connection (the MQTT-SN gateway, the load generator). Only Server,
+// Dialer, TLSConfig and LocalAddr are read.
+//
+// Schemes: tcp:// (or mqtt://, or a bare host:port), tls:// (mqtts://,
+// ssl://; ServerName defaults to the host), ws:// and wss:// (subprotocol
+// "mqtt"), unix:///path. ctx bounds the dial and the TLS or websocket
+// handshake, not the connection's life.
+//
+// The returned release function frees what the transport holds beyond the
+// net.Conn (the websocket adapter's context and idle HTTP connections);
+// call it once, after closing the conn. It is never nil when err is nil.
+func DialConn(ctx context.Context, o Options) (net.Conn, func(), error) {
+	return dialConn(ctx, &o)
+}
+
+// dialConn is DialConn without copying Options.
 func dialConn(ctx context.Context, o *Options) (net.Conn, func(), error) {
 	if o.Dialer != nil {
 		c, err := o.Dialer(ctx)

@@ -186,3 +186,24 @@ func cut(s string) (level, rest string, more bool) {
 	}
 	return s, "", false
 }
+
+// MaxLevels is how many levels a topic name or filter may have here, as
+// in Mosquitto: the protocol sets no limit, but every level of a filter
+// is a node of the subscription index, and a name of thousands of levels
+// is an attack, not a topic. Brokers refuse deeper ones (PUBLISH: Topic
+// Name invalid; SUBSCRIBE: Topic Filter invalid).
+const MaxLevels = 200
+
+// TooDeep reports whether a topic name or filter has more than
+// MaxLevels levels. It stops counting at the limit.
+func TooDeep(s string) bool {
+	n := 1
+	for i := 0; i < len(s); i++ {
+		if s[i] == '/' {
+			if n++; n > MaxLevels {
+				return true
+			}
+		}
+	}
+	return false
+}

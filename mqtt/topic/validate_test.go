@@ -146,3 +146,18 @@ func TestParseShared(t *testing.T) {
 		checkErr(t, tt.spec, tt.filter, err, tt.want, ErrInvalidShare)
 	}
 }
+
+func TestTooDeep(t *testing.T) {
+	for _, tc := range []struct {
+		levels int
+		want   bool
+	}{{1, false}, {2, false}, {MaxLevels, false}, {MaxLevels + 1, true}, {5000, true}} {
+		s := strings.Repeat("a/", tc.levels-1) + "a"
+		if got := TooDeep(s); got != tc.want {
+			t.Errorf("%d levels: TooDeep = %v", tc.levels, got)
+		}
+	}
+	if TooDeep(strings.Repeat("/", MaxLevels-1)) || !TooDeep(strings.Repeat("/", MaxLevels)) {
+		t.Error("empty levels count as levels")
+	}
+}

@@ -107,22 +107,33 @@ func (s *Set) Issue(t testing.TB, file, cn string, client bool) (certFile, keyFi
 // CRL writes a revocation list, signed by the CA, that revokes serials; it returns its path.
 func (s *Set) CRL(t testing.TB, serials ...*big.Int) string {
 	t.Helper()
+	return s.CRLAt(t, time.Now().Add(-time.Hour), time.Now().Add(24*time.Hour), serials...)
+}
+
+// CRLAt writes a revocation list valid from this until next (an expired one when next has
+// passed), signed by the CA, that revokes serials; it returns its path (a new file each call).
+func (s *Set) CRLAt(t testing.TB, this, next time.Time, serials ...*big.Int) string {
+	t.Helper()
 	var entries []x509.RevocationListEntry
 	for _, sn := range serials {
-		entries = append(entries, x509.RevocationListEntry{SerialNumber: sn, RevocationTime: time.Now().Add(-time.Minute)})
+		entries = append(entries, x509.RevocationListEntry{SerialNumber: sn, RevocationTime: this})
 	}
 	der, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{
 		Number:                    big.NewInt(1),
-		ThisUpdate:                time.Now().Add(-time.Hour),
-		NextUpdate:                time.Now().Add(24 * time.Hour),
+		ThisUpdate:                this,
+		NextUpdate:                next,
 		RevokedCertificateEntries: entries,
 	}, s.CA, s.CAKey)
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(s.Dir, "crl.pem")
-	writePEM(t, path, "X509 CRL", der)
-	return path
+	f, err := os.CreateTemp(s.Dir, "crl-*.pem")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	writePEM(t, f.Name(), "X509 CRL", der)
+	return f.Name()
 }
 
 // Pool returns a pool holding the CA certificate.

@@ -1,0 +1,171 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"log/syslog"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mqttkit/mqtt/internal/config"
+	"github.com/mqttkit/mqtt/internal/testutil"
+	"github.com/mqttkit/mqtt/mqtt/packet"
+)
+
+// syslogSocketExists reports whether log/syslog would find a local syslog socket.
+func syslogSocketExists() bool {
+	for _, p := range []string{"/dev/log", "/var/run/syslog", "/var/run/log"} {
+		if _, err := os.Stat(p); err == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// log_dest syslog where no system logger listens (any container) warns once, naming the line,
+// and the broker runs with its other destinations; --test-config says the same.
+func TestServeConfigSyslogUnavailable(t *testing.T) {
+	if syslogSocketExists() {
+		t.Skip("this machine has a syslog socket; TestSyslogUnreachable covers the unreachable case")
+	}
+	conf := filepath.Join(t.TempDir(), "m.conf")
+	writeFile(t, conf, fmt.Sprintf("listener %d 127.0.0.1\nlog_dest syslog\nlog_dest stderr\n", testutil.FreePort(t)))
+	want := conf + ":2: log_dest syslog: the system logger cannot be reached"
+	code, stdout, stderr := runArgs("mqtt", "serve", "--test-config", "-c", conf)
+	if code != 0 || !strings.Contains(stdout, "configuration OK") || strings.Count(stderr, want) != 1 {
+		t.Errorf("--test-config: exit %d\nstdout %s\nstderr %s", code, stdout, stderr)
+	}
+	s := serveConf(t, conf)
+	if n := strings.Count(s.log.String(), want); n != 1 {
+		t.Errorf("the warning appears %d times, want once:\n%s", n, s.log)
+	}
+}
+
+// The same, deterministic: a system logger address nobody listens on.
+func TestSyslogUnreachable(t *testing.T) {
+	cfg, _, err := config.Parse("m.conf", []byte("log_dest syslog\nlog_dest stderr\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	out := logOutputs{stdout: io.Discard, stderr: &stderr, syslogNet: "unixgram", syslogAddr: filepath.Join(t.TempDir(), "nobody")}
+	s, warns, err := openLogSink(cfg, false, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if len(warns) != 1 || !strings.HasPrefix(warns[0].String(), "m.conf:1: log_dest syslog: the system logger cannot be reached") {
+		t.Errorf("warnings %v", warns)
+	}
+	s.emit(slog.LevelWarn, "still logged")
+	if !strings.Contains(stderr.String(), "still logged") {
+		t.Error("stderr lost when syslog is unreachable")
+	}
+}
+
+// log_facility: lines reach the system logger's socket with local0..7 as the facility.
+func TestSyslogFacility(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "log")
+	pc, err := net.ListenPacket("unixgram", sock)
+	if err != nil {
+		t.Skipf("unixgram: %v", err)
+	}
+	defer pc.Close()
+	cfg, _, err := config.Parse("m.conf", []byte("log_dest syslog\nlog_facility 3\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, warns, err := openLogSink(cfg, false, logOutputs{stdout: io.Discard, stderr: io.Discard, syslogNet: "unixgram", syslogAddr: sock})
+	if err != nil || len(warns) != 0 {
+		t.Fatal(err, warns)
+	}
+	defer s.Close()
+	s.emit(slog.LevelWarn, "facility test")
+	buf := make([]byte, 512)
+	pc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, _, err := pc.ReadFrom(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("<%d>", syslog.LOG_LOCAL3|syslog.LOG_WARNING)
+	if got := string(buf[:n]); !strings.HasPrefix(got, want) || !strings.Contains(got, "facility test") {
+		t.Errorf("syslog datagram %q, want %s... facility test", got, want)
+	}
+}
+
+// Warnings about the configuration reach stderr at start even when log_type leaves them out,
+// and log_type, log_timestamp and log_timestamp_format shape the lines.
+func TestServeConfigLogging(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "m.conf")
+	port := testutil.FreePort(t)
+	writeFile(t, conf, fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\nlog_type debug\nconnection bridge1\naddress 10.0.0.1\ntopic # both\n", port))
+	s := startServe(t, "mqtt", "serve", "-c", conf)
+	waitAccepting(t, "127.0.0.1:"+strconv.Itoa(port))
+	if !strings.Contains(s.log.String(), "Warning: "+conf+":4: connection \"bridge1\": bridges are not supported yet") {
+		t.Errorf("the ignored bridge is not reported on stderr:\n%s", s.log)
+	}
+	if strings.Contains(s.log.String(), " running") {
+		t.Errorf("log_type debug logs information lines:\n%s", s.log)
+	}
+
+	// log_timestamp false: no "SECONDS: " prefix; log_timestamp_format: the given layout.
+	writeFile(t, conf, fmt.Sprintf("listener %d 127.0.0.1\nlog_timestamp false\n", testutil.FreePort(t)))
+	s = serveConf(t, conf)
+	if !regexp.MustCompile(`(?m)^mqtt version \S+ running$`).MatchString(s.log.String()) {
+		t.Errorf("log_timestamp false:\n%s", s.log)
+	}
+	writeFile(t, conf, fmt.Sprintf("listener %d 127.0.0.1\nlog_timestamp_format %%Y-%%m-%%dT%%H:%%M:%%S\n", testutil.FreePort(t)))
+	s = serveConf(t, conf)
+	if !regexp.MustCompile(`(?m)^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d: mqtt version \S+ running$`).MatchString(s.log.String()) {
+		t.Errorf("log_timestamp_format:\n%s", s.log)
+	}
+}
+
+// Invoked as mosquitto, the broker says what Mosquitto says at start and stop, and
+// $SYS/broker/version names it so; the shapes are those of mosquitto 2.0.11's log.
+func TestServeAsMosquittoBanner(t *testing.T) {
+	dir := t.TempDir()
+	port, ws := testutil.FreePort(t), testutil.FreePort(t)
+	conf := filepath.Join(dir, "m.conf")
+	writeFile(t, conf, fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\nlistener %d\nprotocol websockets\n", port, ws))
+	s := serveArgs(t, "mosquitto", "-c", conf)
+	log := s.log.String()
+	for _, want := range []string{
+		`(?m)^\d+: mosquitto version \S+ starting$`,
+		`(?m)^\d+: Config loaded from ` + regexp.QuoteMeta(conf) + `\.$`,
+		`(?m)^\d+: Opening ipv4 listen socket on port ` + strconv.Itoa(port) + `\.$`,
+		`(?m)^\d+: Opening websockets listen socket on port ` + strconv.Itoa(ws) + `\.$`,
+		`(?m)^\d+: mosquitto version \S+ running$`,
+	} {
+		if !regexp.MustCompile(want).MatchString(log) {
+			t.Errorf("log lacks %s:\n%s", want, log)
+		}
+	}
+	c := testutil.ConnectRaw(t, "127.0.0.1:"+strconv.Itoa(port), packet.V311, "sys")
+	c.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "$SYS/broker/version"})
+	if p := c.RecvPublish(); !strings.HasPrefix(string(p.Payload), "mosquitto version ") {
+		t.Errorf("$SYS/broker/version = %q", p.Payload)
+	}
+	if err := s.cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	s.waitLog("mosquitto version ")
+	s.waitLog(" terminating")
+
+	// Without a configuration: Mosquitto's local only lines.
+	p := testutil.FreePort(t)
+	s = serveArgs(t, "mosquitto", "-p", strconv.Itoa(p))
+	for _, want := range []string{"Using default config.", "Starting in local only mode.", "Opening ipv4 listen socket on port " + strconv.Itoa(p) + "."} {
+		if !strings.Contains(s.log.String(), want) {
+			t.Errorf("mosquitto -p: log lacks %q:\n%s", want, s.log)
+		}
+	}
+}

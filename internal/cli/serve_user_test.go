@@ -1,0 +1,96 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/mqttkit/mqtt/internal/testutil"
+)
+
+func TestChooseUser(t *testing.T) {
+	users := func(names ...string) func(string) (*user.User, error) {
+		return func(n string) (*user.User, error) {
+			for _, m := range names {
+				if m == n {
+					return &user.User{Username: n, Uid: "1", Gid: "1"}, nil
+				}
+			}
+			return nil, user.UnknownUserError(n)
+		}
+	}
+	for _, tc := range []struct {
+		name     string
+		euid     int
+		line     string
+		exist    []string
+		want     string // "" stays
+		warn     string
+		errorHas string
+	}{
+		{"not root", 1000, "", []string{"mqtt"}, "", "", ""},
+		{"not root, user line", 1000, "mqtt", []string{"mqtt"}, "", "", ""},
+		{"root prefers mqtt", 0, "", []string{"mosquitto", "mqtt", "nobody"}, "mqtt", "", ""},
+		{"root then mosquitto", 0, "", []string{"mosquitto", "nobody"}, "mosquitto", "", ""},
+		{"root, neither: nobody, said", 0, "", []string{"nobody"}, "nobody", "running as nobody", ""},
+		{"root, no user at all", 0, "", nil, "", "", "none of the users"},
+		{"user line", 0, "broker", []string{"broker", "mqtt"}, "broker", "", ""},
+		{"user line missing", 0, "broker", []string{"mqtt", "nobody"}, "", "", `"broker": this user does not exist`},
+		{"user mosquitto missing: nobody", 0, "mosquitto", []string{"nobody"}, "nobody", "running as nobody", ""},
+		{"user root", 0, "root", []string{"mqtt"}, "", "running as root", ""},
+	} {
+		ch, err := chooseUser(tc.euid, tc.line, users(tc.exist...))
+		got := ""
+		if ch.u != nil {
+			got = ch.u.Username
+		}
+		switch {
+		case tc.errorHas != "" && (err == nil || !strings.Contains(err.Error(), tc.errorHas)):
+			t.Errorf("%s: error %v, want one with %q", tc.name, err, tc.errorHas)
+		case tc.errorHas == "" && err != nil:
+			t.Errorf("%s: %v", tc.name, err)
+		case got != tc.want || !strings.Contains(ch.warn, tc.warn) || (tc.warn == "" && ch.warn != ""):
+			t.Errorf("%s: user %q warn %q, want %q and %q", tc.name, got, ch.warn, tc.want, tc.warn)
+		}
+	}
+}
+
+// Started as root without a user line, the broker drops to mqtt or mosquitto as Mosquitto 2.0
+// drops to mosquitto, says so, and warns about files it can then no longer read on SIGHUP.
+func TestServeConfigRootDropsByDefault(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	var want *user.User
+	for _, n := range defaultUsers {
+		if u, err := user.Lookup(n); err == nil {
+			want = u
+			break
+		}
+	}
+	if want == nil {
+		t.Skip("neither mqtt nor mosquitto exists here")
+	}
+	dir := t.TempDir() // root's, 0700
+	acl := filepath.Join(dir, "acl")
+	writeFile(t, acl, "topic readwrite #\n") // 0600
+	conf := filepath.Join(dir, "m.conf")
+	writeFile(t, conf, fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\nacl_file %s\n", testutil.FreePort(t), acl))
+	s := serveConf(t, conf)
+	s.waitLog("Dropped privileges to user " + want.Username + " (uid " + want.Uid)
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
+	if err != nil {
+		t.Skip(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "Uid:") && strings.Fields(line)[2] != want.Uid {
+			t.Errorf("effective uid %q, want %s", line, want.Uid)
+		}
+	}
+	if !strings.Contains(s.log.String(), "acl_file "+acl+" is not readable by user "+want.Username) {
+		t.Errorf("no warning about the unreadable acl_file:\n%s", s.log)
+	}
+}

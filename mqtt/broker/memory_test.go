@@ -1,0 +1,144 @@
+package broker
+
+import (
+	"bufio"
+	"bytes"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/mqttkit/mqtt/mqtt/packet"
+)
+
+// flood writes n QoS 0 PUBLISHes of size bytes to topic as fast as the
+// socket takes them, then proves the broker handled them all (a QoS 1
+// round trip on the same connection).
+func flood(t *testing.T, addr, topic string, n, size int) {
+	t.Helper()
+	pub := connectRaw(t, addr, packet.V311, "flooder")
+	msg, _ := packet.Append(nil, &packet.Publish{Topic: topic, Payload: bytes.Repeat([]byte("x"), size)}, packet.V311)
+	w := bufio.NewWriterSize(pub.NC, 64<<10)
+	pub.NC.SetWriteDeadline(time.Now().Add(30 * time.Second))
+	for range n {
+		if _, err := w.Write(msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	pub.Send(&packet.Publish{Topic: "flood/done", QoS: 1, PacketID: 1})
+	if _, ok := pub.Recv().(*packet.Puback); !ok {
+		t.Fatal("no PUBACK after the flood")
+	}
+}
+
+// A subscriber that stops reading costs at most the stalled budget,
+// while one that reads slowly loses nothing of the same burst: they are
+// told apart by write progress.
+func TestStalledConsumerBoundedSlowReaderLossless(t *testing.T) {
+	const n, size = 8_000, 1024 // 8 MiB, more than the socket buffers hold
+	b, addr := startBroker(t, func(o *Options) {
+		o.StalledQoS0Bytes = 256 << 10
+		o.StalledQoS0Messages = 1000
+		o.StallAfter = 250 * time.Millisecond // generous: -race on a loaded machine pauses readers
+	})
+	stuck := connectRaw(t, addr, packet.V311, "stuck")
+	stuck.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "burst"})
+	slow := connectRaw(t, addr, packet.V311, "slow")
+	slow.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "burst"})
+	var got atomic.Int64
+	done := make(chan error, 1)
+	go func() { // the slow reader: small reads, a short pause each
+		buf := make([]byte, 4096)
+		var pending []byte
+		slow.NC.SetReadDeadline(time.Now().Add(60 * time.Second))
+		for got.Load() < n {
+			k, err := slow.NC.Read(buf)
+			if err != nil {
+				done <- err
+				return
+			}
+			pending = append(pending, buf[:k]...)
+			for {
+				_, rem, hn, err := packet.ParseHeader(pending)
+				if err != nil || len(pending) < hn+rem {
+					break
+				}
+				pending = pending[hn+rem:]
+				got.Add(1)
+			}
+			time.Sleep(50 * time.Microsecond) // slower than the burst, never stopped
+		}
+		done <- nil
+	}()
+	flood(t, addr, "burst", n, size)
+	if err := <-done; err != nil {
+		t.Fatalf("slow reader after %d of %d: %v", got.Load(), n, err)
+	}
+	st := b.Stats()
+	if st.Dropped[DropSlowConsumer] == 0 {
+		t.Fatalf("nothing dropped for the stuck subscriber: %+v", st)
+	}
+	if st.QueuedBytes > 300<<10 {
+		t.Fatalf("%d bytes still queued for the stuck subscriber (budget 256 KiB)", st.QueuedBytes)
+	}
+	checkAlive(t, addr)
+	stuck.NC.Close()
+}
+
+// memory_limit: near it QoS 0 for clients that are behind goes first, at
+// it new messages are refused (MQTT 5: 0x97), and once memory is free
+// again messages flow; each episode is logged once.
+func TestMemoryLimit(t *testing.T) {
+	b, addr := startBroker(t, func(o *Options) {
+		o.MemoryLimit = 2 << 20
+		o.StalledQoS0Bytes = 64 << 10
+	})
+	// An offline persistent session collects QoS 1 messages.
+	off := dialRaw(t, addr, packet.V311)
+	off.Connect(&packet.Connect{ClientID: "offline"})
+	off.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "m", QoS: 1})
+	off.NC.Close()
+	waitOffline(t, b, "offline")
+	pub := connectRaw(t, addr, packet.V5, "pub5")
+	payload := bytes.Repeat([]byte("x"), 16<<10)
+	refused := 0
+	for i := range 300 { // 4.8 MiB offered
+		pub.Send(&packet.Publish{Topic: "m", QoS: 1, PacketID: uint16(i + 1), Payload: payload})
+		if ack := pub.Recv().(*packet.Puback); ack.ReasonCode == packet.QuotaExceeded {
+			refused++
+		} else if ack.ReasonCode != 0 {
+			t.Fatalf("PUBACK %v", ack.ReasonCode)
+		}
+	}
+	st := b.Stats()
+	if refused == 0 || st.Dropped[DropMemoryLimit] != int64(refused) {
+		t.Fatalf("refused %d, counted %d", refused, st.Dropped[DropMemoryLimit])
+	}
+	if used := st.QueuedBytes + st.InflightBytes + st.RetainedBytes; used > 2<<20+int64(len(payload))+64 {
+		t.Fatalf("message memory %d over the limit", used)
+	}
+	// The offline client comes back and reads: memory is free, messages flow.
+	back := dialRaw(t, addr, packet.V311)
+	back.Connect(&packet.Connect{ClientID: "offline"})
+	for range 300 - refused {
+		back.Send(&packet.Puback{PacketID: back.RecvPublish().PacketID})
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for b.memLevel.Load() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("memory level did not go back to normal")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	pub.Send(&packet.Publish{Topic: "m", QoS: 1, PacketID: 999, Payload: payload})
+	if ack := pub.Recv().(*packet.Puback); ack.ReasonCode != 0 {
+		t.Fatalf("after the episode: PUBACK %v", ack.ReasonCode)
+	}
+	lines := strings.Join(b.log.Handler().(interface{ Lines() []string }).Lines(), "\n")
+	if strings.Count(lines, "memory_limit: messages use") != 2 || !strings.Contains(lines, "were dropped meanwhile") {
+		t.Fatalf("episode not logged once each way:\n%s", lines)
+	}
+}

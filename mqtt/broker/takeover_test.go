@@ -1,0 +1,43 @@
+package broker
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/mqttkit/mqtt/mqtt/packet"
+)
+
+// A client that sends DISCONNECT, closes its socket and at once connects
+// again with the same client id: the broker reads what the old
+// connection already sent before it takes the session over, so the
+// DISCONNECT counts — no will is published, and a v5 session with expiry
+// 0 on that DISCONNECT is not carried over.
+func TestTakeoverReadsPendingDisconnect(t *testing.T) {
+	_, addr := startBroker(t, nil)
+	watch := connectRaw(t, addr, packet.V311, "watch")
+	watch.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "will/#"})
+	for i := range 100 {
+		old := dialRaw(t, addr, packet.V5)
+		old.Connect(&packet.Connect{ClientID: "flapper", WillFlag: true, WillTopic: "will/flapper", WillPayload: []byte(fmt.Sprint(i)),
+			Properties: packet.Properties{SessionExpiry: 60, HasSessionExpiry: true}})
+		old.Send(&packet.Disconnect{Properties: packet.Properties{SessionExpiry: 0, HasSessionExpiry: true}})
+		old.NC.Close()
+		r := dialRaw(t, addr, packet.V5)
+		ack := r.Connect(&packet.Connect{ClientID: "flapper", Properties: packet.Properties{SessionExpiry: 60, HasSessionExpiry: true}})
+		if ack.SessionPresent {
+			t.Fatalf("round %d: the session ended by DISCONNECT with expiry 0 was carried over", i)
+		}
+		r.Send(&packet.Disconnect{})
+		r.ExpectClosed(3 * time.Second)
+	}
+	watch.Send(&packet.Pingreq{})
+	for {
+		switch p := watch.Recv().(type) {
+		case *packet.Pingresp:
+			return
+		case *packet.Publish:
+			t.Fatalf("a will was published although its client disconnected normally: %q", p.Payload)
+		}
+	}
+}

@@ -1,0 +1,301 @@
+package sn
+
+import (
+	"github.com/mqttkit/mqtt/mqtt/packet"
+)
+
+// This file is the broker-to-client direction: what arrives on the upstream connection, the
+// per-client outbox (one QoS 1/2 message in flight at a time [MQTT-SN 6.6]), the REGISTER
+// the gateway sends before the first PUBLISH on a topic the client has no id for
+// [MQTT-SN 6.5], and the client's acknowledgements.
+
+// onUpstream handles one packet from s's upstream connection, on that connection's
+// goroutine.
+func (g *Gateway) onUpstream(s *session, p packet.Packet) {
+	s.mu.Lock()
+	if s.state == stClosed {
+		s.mu.Unlock()
+		return
+	}
+	switch p := p.(type) {
+	case *packet.Connack:
+		if s.state != stConnecting {
+			break
+		}
+		if rc := connackCode(p.ReasonCode); rc != Accepted {
+			g.rejected.Add(1)
+			g.debug("CONNECT refused by the broker", "client", s.id, "reason", p.ReasonCode)
+			g.reply(s, &Connack{ReturnCode: rc})
+			s.mu.Unlock()
+			g.end(s, false, true, "refused by the broker")
+			return
+		}
+		g.activate(s)
+	case *packet.Publish:
+		g.deliver(s, p)
+	case *packet.Puback:
+		g.onBrokerAck(s, packet.PUBACK, p.PacketID, p.ReasonCode)
+	case *packet.Pubrec:
+		g.onBrokerAck(s, packet.PUBREC, p.PacketID, p.ReasonCode)
+	case *packet.Pubcomp:
+		g.onBrokerAck(s, packet.PUBCOMP, p.PacketID, p.ReasonCode)
+	case *packet.Pubrel:
+		g.onBrokerPubrel(s, p.PacketID)
+	case *packet.Suback:
+		g.onSuback(s, p)
+	case *packet.Unsuback:
+		g.onUnsuback(s, p)
+	case *packet.Disconnect:
+		g.debug("the broker sent DISCONNECT", "client", s.id, "reason", p.ReasonCode)
+	}
+	g.unlockLater(s)
+}
+
+// onUpstreamClose is called once when s's upstream connection has ended.
+func (g *Gateway) onUpstreamClose(s *session, err error) {
+	defer g.upWG.Done()
+	s.mu.Lock()
+	st := s.state
+	if st == stConnecting {
+		g.rejected.Add(1)
+		g.reply(s, &Connack{ReturnCode: RejectedCongestion})
+	}
+	s.mu.Unlock()
+	if st == stClosed {
+		return
+	}
+	// The broker or the network ended it: an active client is told [MQTT-SN 5.4.21].
+	g.end(s, st == stActive || st == stAwake, false, "upstream connection ended: "+errString(err))
+}
+
+func errString(err error) string {
+	if err == nil {
+		return "closed"
+	}
+	return err.Error()
+}
+
+// deliver queues a PUBLISH from the broker for s and sends what can be sent. s.mu is held.
+func (g *Gateway) deliver(s *session, p *packet.Publish) {
+	if s.out == nil {
+		s.out = &outbox{}
+	}
+	if p.QoS == 0 && s.out.qos0 >= g.opts.MaxQueued {
+		g.dropped.Add(1)
+		g.debug("QoS 0 message dropped: queue full", "client", s.id, "topic", p.Topic)
+		return
+	}
+	s.out.push(p)
+	g.queued.Add(1)
+	g.pump(s)
+}
+
+// pump sends queued messages while none is in flight; an awake client gets PINGRESP once
+// everything is delivered and goes back to sleep [MQTT-SN 6.14]. s.mu is held.
+func (g *Gateway) pump(s *session) {
+	if s.state != stActive && s.state != stAwake {
+		return
+	}
+	o := s.out
+	for o != nil && o.cur == nil && o.len() > 0 {
+		g.queued.Add(-1)
+		g.sendPublish(s, o.pop(), false)
+	}
+	if o != nil && o.idle() && cap(o.q) <= 64 {
+		s.out = nil // nothing buffered: an idle client holds no outbox
+	}
+	if s.state == stAwake && (s.out == nil || s.out.idle()) {
+		g.reply(s, &Pingresp{})
+		s.state = stAsleep
+		s.lastIn = g.now() // the sleep timer starts again
+	}
+}
+
+// downTopic is how the gateway names topic to s [MQTT-SN 6.7]: a predefined id, a
+// registered id, or the short name of a two-character topic. ok is false when the topic
+// needs a REGISTER first.
+func (g *Gateway) downTopic(s *session, name string) (TopicIDType, uint16, bool) {
+	if id, ok := g.opts.Predefined.ID(s.id, name); ok {
+		return TopicPredefined, id, true
+	}
+	if id, ok := s.topics.id(name); ok {
+		return TopicNormal, id, true
+	}
+	if id, ok := ShortTopicID(name); ok {
+		return TopicShort, id, true
+	}
+	return 0, 0, false
+}
+
+// sendPublish sends p to s, REGISTERing its topic first when needed; a QoS 1/2 message (or
+// a REGISTER) becomes the outbox's message in flight. s.mu is held; s.out is not nil.
+func (g *Gateway) sendPublish(s *session, p *packet.Publish, dup bool) {
+	o := s.out
+	typ, id, ok := g.downTopic(s, p.Topic)
+	if !ok {
+		if s.topics == nil {
+			s.topics = &topicTable{}
+		}
+		if id, ok = s.topics.add(p.Topic, g.opts.MaxTopics); !ok {
+			g.dropped.Add(1)
+			g.debug("message dropped: the client's topic table is full", "client", s.id, "topic", p.Topic)
+			g.ackUp(s, p)
+			return
+		}
+		o.cur, o.phase, o.regID = p, phWaitRegack, g.freeMsgID(s)
+		o.sentAt = g.now()
+		g.reply(s, &Register{TopicID: id, MsgID: o.regID, TopicName: p.Topic})
+		return
+	}
+	m := &Publish{Dup: dup, QoS: QoS(p.QoS), Retain: p.Retain, TopicIDType: typ, TopicID: id, Data: p.Payload}
+	if p.QoS > 0 {
+		m.MsgID = p.PacketID
+		o.cur, o.phase, o.sentAt = p, phWaitAck, g.now()
+	}
+	g.reply(s, m)
+}
+
+// freeMsgID is the MsgId of a REGISTER from the gateway. s.mu is held.
+func (g *Gateway) freeMsgID(s *session) uint16 {
+	s.nextID++
+	if s.nextID == 0 {
+		s.nextID = 1
+	}
+	return s.nextID
+}
+
+// ackUp acknowledges a message the gateway drops, so the broker's window moves on: PUBACK at
+// QoS 1, PUBREC at QoS 2 (the PUBREL that follows is answered by onBrokerPubrel). s.mu is
+// held.
+func (g *Gateway) ackUp(s *session, p *packet.Publish) {
+	switch p.QoS {
+	case 1:
+		s.upq = append(s.upq, &packet.Puback{PacketID: p.PacketID})
+	case 2:
+		s.upq = append(s.upq, &packet.Pubrec{PacketID: p.PacketID})
+	}
+}
+
+// finish ends the message in flight and sends the next. s.mu is held.
+func (g *Gateway) finish(s *session) {
+	s.out.cur, s.out.phase, s.tries = nil, 0, 0
+	g.pump(s)
+}
+
+// resend retransmits the outbox's message in flight [MQTT-SN 6.13]. s.mu is held.
+func (g *Gateway) resend(s *session) {
+	o := s.out
+	p := o.cur
+	o.sentAt = g.now()
+	switch o.phase {
+	case phWaitRegack:
+		if id, ok := s.topics.id(p.Topic); ok {
+			g.reply(s, &Register{TopicID: id, MsgID: o.regID, TopicName: p.Topic})
+		}
+	case phWaitAck:
+		g.sendPublish(s, p, true)
+	case phWaitComp:
+		g.reply(s, &Pubrel{MsgID: p.PacketID})
+	}
+}
+
+// inFlight returns the outbox's message in flight when it is in phase ph with packet id id.
+func (s *session) inFlight(ph uint8, id uint16) *packet.Publish {
+	if o := s.out; o != nil && o.cur != nil && o.phase == ph && (ph == phWaitRegack || o.cur.PacketID == id) {
+		return o.cur
+	}
+	return nil
+}
+
+// onRegack handles the client's REGACK of the gateway's REGISTER. s.mu is held.
+func (g *Gateway) onRegack(s *session, m *Regack) {
+	p := s.inFlight(phWaitRegack, 0)
+	if p == nil || s.out.regID != m.MsgID {
+		g.drop(s.key, m, "no REGISTER with this MsgId")
+		return
+	}
+	s.out.cur = nil
+	if m.ReturnCode != Accepted {
+		g.dropped.Add(1)
+		g.debug("message dropped: the client refused its topic", "client", s.id, "topic", p.Topic, "rc", m.ReturnCode.String())
+		if id, ok := s.topics.id(p.Topic); ok {
+			s.topics.forget(id)
+		}
+		g.ackUp(s, p)
+		g.finish(s)
+		return
+	}
+	g.sendPublish(s, p, false)
+	if s.out.cur == nil {
+		g.finish(s) // QoS 0: nothing to wait for
+	}
+}
+
+// onPuback handles the client's PUBACK of a QoS 1 message (or its refusal of any). s.mu is
+// held.
+func (g *Gateway) onPuback(s *session, m *Puback) {
+	p := s.inFlight(phWaitAck, m.MsgID)
+	if p == nil {
+		g.drop(s.key, m, "no PUBLISH in flight with this MsgId")
+		return
+	}
+	switch {
+	case m.ReturnCode == Accepted && p.QoS == 1:
+		s.upq = append(s.upq, &packet.Puback{PacketID: p.PacketID})
+	case m.ReturnCode == RejectedInvalidTopicID && s.tries < uint8(g.opts.MaxRetries):
+		// The client lost the registration (it restarted?): register the topic again.
+		if id, ok := s.topics.id(p.Topic); ok {
+			s.topics.forget(id)
+		}
+		s.tries++
+		g.sendPublish(s, p, false)
+		return
+	default:
+		g.dropped.Add(1)
+		g.debug("message dropped: refused by the client", "client", s.id, "topic", p.Topic, "rc", m.ReturnCode.String())
+		g.ackUp(s, p)
+	}
+	g.finish(s)
+}
+
+// onPubrec handles the client's PUBREC of a QoS 2 message: it goes to the broker, whose
+// PUBREL the gateway then relays. s.mu is held.
+func (g *Gateway) onPubrec(s *session, m *Pubrec) {
+	if p := s.inFlight(phWaitAck, m.MsgID); p != nil && p.QoS == 2 {
+		s.out.phase = phWaitPubrel
+		s.upq = append(s.upq, &packet.Pubrec{PacketID: p.PacketID})
+		return
+	}
+	if p := s.inFlight(phWaitComp, m.MsgID); p != nil {
+		g.reply(s, &Pubrel{MsgID: m.MsgID}) // our PUBREL was lost
+		return
+	}
+	if s.inFlight(phWaitPubrel, m.MsgID) == nil {
+		g.drop(s.key, m, "no QoS 2 PUBLISH in flight with this MsgId")
+	}
+}
+
+// onBrokerPubrel relays the broker's PUBREL of the QoS 2 message in flight. s.mu is held.
+func (g *Gateway) onBrokerPubrel(s *session, pid uint16) {
+	if p := s.inFlight(phWaitPubrel, pid); p != nil {
+		s.out.phase, s.out.sentAt, s.tries = phWaitComp, g.now(), 0
+		g.reply(s, &Pubrel{MsgID: pid})
+		return
+	}
+	if s.inFlight(phWaitComp, pid) != nil {
+		return
+	}
+	// A message the gateway dropped, or one of a previous connection: complete it.
+	s.upq = append(s.upq, &packet.Pubcomp{PacketID: pid})
+}
+
+// onPubcomp handles the client's PUBCOMP: the QoS 2 delivery is complete. s.mu is held.
+func (g *Gateway) onPubcomp(s *session, m *Pubcomp) {
+	p := s.inFlight(phWaitComp, m.MsgID)
+	if p == nil {
+		g.drop(s.key, m, "no PUBREL in flight with this MsgId")
+		return
+	}
+	s.upq = append(s.upq, &packet.Pubcomp{PacketID: p.PacketID})
+	g.finish(s)
+}

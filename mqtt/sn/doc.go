@@ -1,0 +1,70 @@
+// Package sn is MQTT-SN 1.2 (MQTT For Sensor Networks, Stanford-Clark and Truong, 2013): the
+// message codec, a client, and a transparent gateway that gives every MQTT-SN client its own
+// MQTT session on a broker. Spec sections are cited as [MQTT-SN 5.4.12].
+//
+// # Codec
+//
+// Decode turns one UDP datagram into one Message (a pointer to one struct per message type
+// of section 5.4, plus Encapsulated for the forwarder frame of 5.5); Append encodes one. The
+// codec checks structure only (Length, fixed field sizes, reserved types) and keeps every
+// field a peer sent, even values the spec reserves, so that the gateway, not the codec,
+// decides which return code a message earns. Decoding never panics and allocates once per
+// message (plus its string fields); decoded byte fields alias the datagram. Errors are *Error
+// wrapping ErrTruncated, ErrLength, ErrReservedType or ErrMalformed.
+//
+// # Gateway
+//
+// Gateway is a transparent gateway [MQTT-SN 4]: each client's CONNECT opens one upstream
+// MQTT connection (Upstream) with the client's id, clean session, keep alive and will, and
+// the gateway translates messages both ways with mqtt/packet: PUBLISH, its acknowledgements
+// (the MQTT-SN MsgId is the MQTT packet id, so QoS 2 deduplication stays the broker's),
+// SUBSCRIBE, UNSUBSCRIBE. What MQTT has no counterpart for, the gateway does itself: topic
+// ids (per client, REGISTER in both directions, predefined ids from Predefined, short
+// names), the will dialogue, PINGREQ, sleeping clients, ADVERTISE and GWINFO, and the QoS −1
+// publishes of clients that never connected, which go up one shared connection.
+//
+// Two upstreams exist: NetUpstream dials a broker over the network with mqtt/client's
+// transports (`mqtt sn-gateway`), BrokerUpstream attaches to a broker in the same process
+// with broker.Attach (`mqtt serve --sn-listen`, `mqtt sn-gateway --embedded`).
+//
+// Shape, chosen for many idle clients:
+//   - one read loop reads the UDP socket (recvmmsg batches on Linux) and handles every
+//     datagram, one at a time, so each client's messages keep their order;
+//   - one sweep goroutine runs every client's timers (keep alive, sleep, set-up and
+//     retransmission deadlines, upstream pings) every SweepInterval: no timer per client;
+//   - one worker goroutine makes the upstream Sends and Closes the upstream's own callbacks
+//     may not make (LocalConn forbids them from Deliver);
+//   - no goroutine per client, and a client's queues and in-flight tables exist only while
+//     in use. An idle client holds its session struct, its id and its topics: about 1.6 KiB
+//     with BrokerUpstream, the broker's session included (BenchmarkIdleClientMemory).
+//
+// Downstream, one QoS 1/2 message is in flight per client at a time [MQTT-SN 6.6]; the rest
+// wait in order, QoS 0 up to MaxQueued, QoS 1/2 within the broker's inflight window (they
+// are acknowledged upstream only when the client acknowledges them). Unanswered REGISTER,
+// PUBLISH and PUBREL are sent again every RetryInterval; after MaxRetries the client is
+// lost. Nothing is allocated per client for an address that never sent a CONNECT: other
+// messages from it are dropped and counted (Stats), except SEARCHGW (answered) and QoS −1
+// PUBLISH (forwarded).
+//
+// Locks: the gateway's mu (its maps) may be held when a client's mu is taken, never the other
+// way round; no lock is held while an Upstream or UpstreamConn method runs.
+//
+// # Interpretations
+//
+// Where MQTT-SN 1.2 leaves room, the gateway does this:
+//   - A client is lost after 1.5 times its keep alive, or its sleep duration, without a
+//     message, the tolerance MQTT gives [MQTT-3.1.2-24].
+//   - A CONNECT from an asleep or awake client only makes it active again: its session is
+//     kept and CleanSession is ignored; Will prompts for a new will (as Eclipse Paho's and
+//     Bisquitt's gateways read Figure 4 of [MQTT-SN 6.14]). A CONNECT from an active client
+//     with CleanSession and Will false (its CONNACK was lost) is answered again; otherwise it
+//     starts a new session.
+//   - MQTT cannot change a connection's will, so after WILLTOPICUPD or WILLMSGUPD the gateway
+//     keeps the new will and, if the client is lost, publishes it itself and ends the
+//     connection with DISCONNECT so the broker's (old) will is not published [MQTT-SN 6.4].
+//   - With CleanSession false the gateway remembers a disconnected client's will and topic
+//     ids for its next CONNECT [MQTT-SN 6.3], for up to MaxClients clients.
+//   - A QoS 1/2 PUBLISH with MsgId 0 is refused with "rejected: not supported": MQTT has no
+//     packet id 0.
+//   - ClientIds longer than the spec's 23 characters are accepted; an empty one is refused.
+package sn

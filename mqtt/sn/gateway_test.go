@@ -1,0 +1,229 @@
+package sn
+
+import (
+	"testing"
+	"time"
+)
+
+// Up: a client publishes at QoS 0, 1 and 2 on a registered topic, and at QoS -1 without
+// connecting; mosquitto_sub on the broker sees every message [MQTT-SN 6.5, 6.6, 6.8].
+func TestPublishUpEveryQoS(t *testing.T) {
+	addr := startBroker(t)
+	_, gw := startGateway(t, addr, func(o *Options) {
+		o.Predefined = NewPredefined()
+		if err := o.Predefined.Add(AllClients, "up/predefined", 77); err != nil {
+			t.Fatal(err)
+		}
+	})
+	sub := startMosqSub(t, addr, 6, "-t", "up/#", "-t", "ab", "-q", "2")
+
+	c := dialSN(t, gw)
+	c.connect("pub-1", true, 60)
+	id := c.register("up/registered", 1)
+
+	c.send(&Publish{TopicID: id, Data: []byte("q0")})
+	c.send(&Publish{QoS: 1, TopicID: id, MsgID: 2, Data: []byte("q1")})
+	mustEqual(t, expect[*Puback](c), &Puback{TopicID: id, MsgID: 2})
+	c.send(&Publish{QoS: 2, TopicID: id, MsgID: 3, Data: []byte("q2")})
+	mustEqual(t, expect[*Pubrec](c), &Pubrec{MsgID: 3})
+	c.send(&Pubrel{MsgID: 3})
+	mustEqual(t, expect[*Pubcomp](c), &Pubcomp{MsgID: 3})
+	c.send(&Publish{QoS: 1, TopicIDType: TopicPredefined, TopicID: 77, MsgID: 4, Data: []byte("predefined")})
+	mustEqual(t, expect[*Puback](c), &Puback{TopicID: 77, MsgID: 4})
+
+	// QoS -1 from a socket that never connected: short and predefined topics.
+	anon := dialSN(t, gw)
+	short, _ := ShortTopicID("ab")
+	anon.send(&Publish{QoS: QoSMinus1, TopicIDType: TopicShort, TopicID: short, Data: []byte("minus-one short")})
+	anon.send(&Publish{QoS: QoSMinus1, TopicIDType: TopicPredefined, TopicID: 77, Data: []byte("minus-one predefined")})
+	anon.expectNothing(50 * time.Millisecond)
+
+	got := sub.wait()
+	want := map[string]bool{"up/registered q0": true, "up/registered q1": true, "up/registered q2": true,
+		"up/predefined predefined": true, "ab minus-one short": true, "up/predefined minus-one predefined": true}
+	for _, l := range got {
+		if !want[l] {
+			t.Errorf("unexpected line %q", l)
+		}
+		delete(want, l)
+	}
+	if len(want) > 0 {
+		t.Errorf("missing %v; got %q", want, got)
+	}
+}
+
+// Down: a client subscribes by topic name, by predefined id and by short name; messages
+// mosquitto_pub publishes reach it at QoS 0, 1 and 2 with the ids SUBACK gave, and the
+// gateway waits for each acknowledgement before the next [MQTT-SN 6.9, 6.6].
+func TestSubscribeDownEveryQoS(t *testing.T) {
+	addr := startBroker(t)
+	_, gw := startGateway(t, addr, func(o *Options) {
+		o.Predefined = NewPredefined()
+		if err := o.Predefined.Add("sub-1", "down/predefined", 9); err != nil {
+			t.Fatal(err)
+		}
+	})
+	c := dialSN(t, gw)
+	c.connect("sub-1", true, 60)
+	sa := c.subscribe(&Subscribe{QoS: 2, MsgID: 1, TopicName: "down/name"})
+	if sa.ReturnCode != Accepted || sa.QoS != 2 || sa.TopicID == 0 {
+		t.Fatalf("SUBACK %+v", sa)
+	}
+	nameID := sa.TopicID
+	mustEqual(t, c.subscribe(&Subscribe{QoS: 1, MsgID: 2, TopicIDType: TopicPredefined, TopicID: 9}),
+		&Suback{QoS: 1, TopicID: 9, MsgID: 2})
+	short, _ := ShortTopicID("dn")
+	mustEqual(t, c.subscribe(&Subscribe{QoS: 0, MsgID: 3, TopicIDType: TopicShort, TopicID: short}),
+		&Suback{MsgID: 3})
+
+	mosqPub(t, addr, "-t", "down/name", "-q", "0", "-m", "zero")
+	p := expect[*Publish](c)
+	mustEqual(t, p, &Publish{TopicID: nameID, Data: []byte("zero")})
+
+	mosqPub(t, addr, "-t", "down/name", "-q", "1", "-m", "one")
+	p = expect[*Publish](c)
+	if p.QoS != 1 || p.TopicID != nameID || string(p.Data) != "one" || p.MsgID == 0 {
+		t.Fatalf("PUBLISH %+v", p)
+	}
+	c.send(&Puback{TopicID: p.TopicID, MsgID: p.MsgID})
+
+	mosqPub(t, addr, "-t", "down/name", "-q", "2", "-m", "two")
+	p = expect[*Publish](c)
+	if p.QoS != 2 || string(p.Data) != "two" {
+		t.Fatalf("PUBLISH %+v", p)
+	}
+	c.send(&Pubrec{MsgID: p.MsgID})
+	mustEqual(t, expect[*Pubrel](c), &Pubrel{MsgID: p.MsgID})
+	c.send(&Pubcomp{MsgID: p.MsgID})
+
+	mosqPub(t, addr, "-t", "down/predefined", "-q", "1", "-m", "pre")
+	p = expect[*Publish](c)
+	if p.TopicIDType != TopicPredefined || p.TopicID != 9 || p.QoS != 1 {
+		t.Fatalf("PUBLISH %+v", p)
+	}
+	c.send(&Puback{TopicID: 9, MsgID: p.MsgID})
+
+	mosqPub(t, addr, "-t", "dn", "-m", "short")
+	mustEqual(t, expect[*Publish](c), &Publish{TopicIDType: TopicShort, TopicID: short, Data: []byte("short")})
+
+	// One QoS 1 message in flight at a time: the second waits for the first's PUBACK.
+	mosqPub(t, addr, "-t", "down/name", "-q", "1", "-m", "first")
+	mosqPub(t, addr, "-t", "down/name", "-q", "1", "-m", "second")
+	p1 := expect[*Publish](c)
+	c.expectNothing(100 * time.Millisecond)
+	c.send(&Puback{TopicID: p1.TopicID, MsgID: p1.MsgID})
+	p2 := expect[*Publish](c)
+	if string(p1.Data) != "first" || string(p2.Data) != "second" {
+		t.Fatalf("got %q then %q", p1.Data, p2.Data)
+	}
+	c.send(&Puback{TopicID: p2.TopicID, MsgID: p2.MsgID})
+
+	c.send(&Unsubscribe{MsgID: 4, TopicName: "down/name"})
+	mustEqual(t, expect[*Unsuback](c), &Unsuback{MsgID: 4})
+	mosqPub(t, addr, "-t", "down/name", "-m", "after unsubscribe")
+	c.expectNothing(100 * time.Millisecond)
+}
+
+// A wildcard subscription gets topic id 0x0000; the gateway REGISTERs each concrete topic
+// before its first PUBLISH, and retransmits an unanswered REGISTER [MQTT-SN 6.5, 6.13].
+func TestWildcardRegisters(t *testing.T) {
+	addr := startBroker(t)
+	_, gw := startGateway(t, addr, nil)
+	c := dialSN(t, gw)
+	c.connect("wild", true, 60)
+	mustEqual(t, c.subscribe(&Subscribe{QoS: 1, MsgID: 1, TopicName: "w/+/t"}), &Suback{QoS: 1, MsgID: 1})
+
+	mosqPub(t, addr, "-t", "w/a/t", "-q", "1", "-m", "A1")
+	reg := expect[*Register](c)
+	if reg.TopicName != "w/a/t" || reg.TopicID == 0 {
+		t.Fatalf("REGISTER %+v", reg)
+	}
+	// Not answered: sent again after the retry interval.
+	again := expect[*Register](c)
+	mustEqual(t, again, reg)
+	c.send(&Regack{TopicID: reg.TopicID, MsgID: reg.MsgID})
+	p := expect[*Publish](c)
+	if p.TopicID != reg.TopicID || p.TopicIDType != TopicNormal || string(p.Data) != "A1" {
+		t.Fatalf("PUBLISH %+v", p)
+	}
+	c.send(&Puback{TopicID: p.TopicID, MsgID: p.MsgID})
+
+	// The same topic again needs no REGISTER; another topic does.
+	mosqPub(t, addr, "-t", "w/a/t", "-m", "A2")
+	mustEqual(t, expect[*Publish](c), &Publish{TopicID: reg.TopicID, Data: []byte("A2")})
+	mosqPub(t, addr, "-t", "w/b/t", "-m", "B1")
+	reg2 := expect[*Register](c)
+	if reg2.TopicName != "w/b/t" || reg2.TopicID == reg.TopicID {
+		t.Fatalf("REGISTER %+v", reg2)
+	}
+	c.send(&Regack{TopicID: reg2.TopicID, MsgID: reg2.MsgID})
+	mustEqual(t, expect[*Publish](c), &Publish{TopicID: reg2.TopicID, Data: []byte("B1")})
+
+	// A client that refuses the topic does not get the message.
+	mosqPub(t, addr, "-t", "w/c/t", "-q", "1", "-m", "C1")
+	reg3 := expect[*Register](c)
+	c.send(&Regack{TopicID: reg3.TopicID, MsgID: reg3.MsgID, ReturnCode: RejectedNotSupported})
+	mosqPub(t, addr, "-t", "w/a/t", "-m", "A3")
+	mustEqual(t, expect[*Publish](c), &Publish{TopicID: reg.TopicID, Data: []byte("A3")})
+}
+
+// Errors the spec gives a return code for.
+func TestReturnCodes(t *testing.T) {
+	addr := startBroker(t)
+	g, gw := startGateway(t, addr, nil)
+	c := dialSN(t, gw)
+
+	c.send(&Connect{ProtocolID: 2, ClientID: "x", CleanSession: true})
+	mustEqual(t, expect[*Connack](c), &Connack{ReturnCode: RejectedNotSupported})
+	c.send(&Connect{ProtocolID: ProtocolID, CleanSession: true})
+	mustEqual(t, expect[*Connack](c), &Connack{ReturnCode: RejectedNotSupported})
+
+	c.connect("codes", true, 60)
+	// [MQTT-SN 6.6] unknown topic id.
+	c.send(&Publish{QoS: 1, TopicID: 42, MsgID: 1, Data: []byte("x")})
+	mustEqual(t, expect[*Puback](c), &Puback{TopicID: 42, MsgID: 1, ReturnCode: RejectedInvalidTopicID})
+	c.send(&Publish{TopicID: 42, Data: []byte("x")})
+	mustEqual(t, expect[*Puback](c), &Puback{TopicID: 42, ReturnCode: RejectedInvalidTopicID})
+	c.send(&Publish{QoS: 1, TopicIDType: TopicPredefined, TopicID: 5, MsgID: 2})
+	mustEqual(t, expect[*Puback](c), &Puback{TopicID: 5, MsgID: 2, ReturnCode: RejectedInvalidTopicID})
+	c.send(&Publish{QoS: 1, TopicIDType: TopicReserved, TopicID: 5, MsgID: 3})
+	mustEqual(t, expect[*Puback](c), &Puback{TopicID: 5, MsgID: 3, ReturnCode: RejectedNotSupported})
+	short, _ := ShortTopicID("a#")
+	c.send(&Publish{TopicIDType: TopicShort, TopicID: short})
+	mustEqual(t, expect[*Puback](c), &Puback{TopicID: short, ReturnCode: RejectedInvalidTopicID})
+	id := c.register("ok", 4)
+	c.send(&Publish{QoS: 1, TopicID: id, MsgID: 0})
+	mustEqual(t, expect[*Puback](c), &Puback{TopicID: id, ReturnCode: RejectedNotSupported})
+	// Topic names with wildcards or empty cannot be registered.
+	for i, name := range []string{"a/#", "a/+", "", "bad\x00"} {
+		c.send(&Register{MsgID: uint16(10 + i), TopicName: name})
+		mustEqual(t, expect[*Regack](c), &Regack{MsgID: uint16(10 + i), ReturnCode: RejectedNotSupported})
+	}
+	// SUBSCRIBE: unknown predefined id, bad filter, QoS -1, reserved type.
+	mustEqual(t, c.subscribe(&Subscribe{MsgID: 20, TopicIDType: TopicPredefined, TopicID: 3}),
+		&Suback{MsgID: 20, ReturnCode: RejectedInvalidTopicID})
+	mustEqual(t, c.subscribe(&Subscribe{MsgID: 21, TopicName: "a/#/b"}), &Suback{MsgID: 21, ReturnCode: RejectedNotSupported})
+	mustEqual(t, c.subscribe(&Subscribe{MsgID: 22, TopicName: ""}), &Suback{MsgID: 22, ReturnCode: RejectedNotSupported})
+	mustEqual(t, c.subscribe(&Subscribe{QoS: QoSMinus1, MsgID: 23, TopicName: "a"}), &Suback{MsgID: 23, ReturnCode: RejectedNotSupported})
+	mustEqual(t, c.subscribe(&Subscribe{MsgID: 24, TopicIDType: TopicReserved, TopicName: "a"}), &Suback{MsgID: 24, ReturnCode: RejectedNotSupported})
+	if g.Stats().Rejected < 16 {
+		t.Errorf("Rejected %d", g.Stats().Rejected)
+	}
+	// The connection still works.
+	c.send(&Pingreq{})
+	expect[*Pingresp](c)
+}
+
+func TestDisconnect(t *testing.T) {
+	addr := startBroker(t)
+	g, gw := startGateway(t, addr, nil)
+	c := dialSN(t, gw)
+	c.connect("bye", true, 60)
+	c.send(&Disconnect{})
+	mustEqual(t, expect[*Disconnect](c), &Disconnect{})
+	waitFor(t, "the client to be gone", func() bool { return g.Stats().Clients == 0 })
+	// Not connected any more: dropped, no answer.
+	c.send(&Publish{TopicIDType: TopicShort, TopicID: 0x6162})
+	c.expectNothing(50 * time.Millisecond)
+	c.connect("bye", true, 60)
+}

@@ -1,0 +1,509 @@
+package sn
+
+import (
+	"context"
+	"math/rand/v2"
+	"net"
+	"testing"
+	"time"
+)
+
+// A sleeping client: messages published while it sleeps are buffered and delivered when it
+// wakes with a PINGREQ carrying its client id, then PINGRESP, and it sleeps again
+// [MQTT-SN 6.14].
+func TestSleepingClient(t *testing.T) {
+	addr := startBroker(t)
+	g, gw := startGateway(t, addr, nil)
+	c := dialSN(t, gw)
+	c.connect("sleeper", false, 1)
+	mustEqual(t, c.subscribe(&Subscribe{QoS: 1, MsgID: 1, TopicName: "s/+"}), &Suback{QoS: 1, MsgID: 1})
+	c.send(&Disconnect{HasDuration: true, Duration: 2})
+	mustEqual(t, expect[*Disconnect](c), &Disconnect{})
+
+	mosqPub(t, addr, "-t", "s/1", "-q", "1", "-m", "m1")
+	mosqPub(t, addr, "-t", "s/2", "-q", "0", "-m", "m2")
+	mosqPub(t, addr, "-t", "s/1", "-q", "1", "-m", "m3")
+	waitFor(t, "3 messages buffered", func() bool { return g.Stats().Queued == 3 })
+	// Asleep: nothing is sent, and the keep alive of 1 s does not apply any more.
+	c.expectNothing(1600 * time.Millisecond)
+
+	for round := 0; round < 2; round++ {
+		c.send(&Pingreq{ClientID: "sleeper"})
+		var got []string
+		for len(got) < 3 {
+			switch m := c.recv().(type) {
+			case *Register:
+				c.send(&Regack{TopicID: m.TopicID, MsgID: m.MsgID})
+			case *Publish:
+				got = append(got, string(m.Data))
+				if m.QoS == 1 {
+					c.send(&Puback{TopicID: m.TopicID, MsgID: m.MsgID})
+				}
+			default:
+				t.Fatalf("got %T %+v while awake", m, m)
+			}
+		}
+		mustEqual(t, got, []string{"m1", "m2", "m3"})
+		expect[*Pingresp](c)
+		if round == 0 {
+			// Asleep again: the next batch waits for the next wake-up.
+			mosqPub(t, addr, "-t", "s/1", "-q", "1", "-m", "m1")
+			mosqPub(t, addr, "-t", "s/2", "-q", "0", "-m", "m2")
+			mosqPub(t, addr, "-t", "s/1", "-q", "1", "-m", "m3")
+			waitFor(t, "3 messages buffered", func() bool { return g.Stats().Queued == 3 })
+			c.expectNothing(50 * time.Millisecond)
+		}
+	}
+	// Nothing buffered: PINGRESP at once.
+	c.send(&Pingreq{ClientID: "sleeper"})
+	expect[*Pingresp](c)
+
+	// CONNECT takes it back to active; the session (subscription) is kept.
+	c.connect("sleeper", false, 60)
+	mosqPub(t, addr, "-t", "s/1", "-q", "0", "-m", "awake")
+	if p := expect[*Publish](c); string(p.Data) != "awake" {
+		t.Fatalf("got %q", p.Data)
+	}
+
+	// Sleeping past 1.5 x the duration: lost.
+	c.send(&Disconnect{HasDuration: true, Duration: 1})
+	expect[*Disconnect](c)
+	waitFor(t, "the sleeper to be lost", func() bool { return g.Stats().Clients == 0 })
+}
+
+// A sleeping client may wake up from another address (a new socket).
+func TestSleepingClientWakesElsewhere(t *testing.T) {
+	addr := startBroker(t)
+	g, gw := startGateway(t, addr, nil)
+	c := dialSN(t, gw)
+	c.connect("mover", true, 60)
+	mustEqual(t, c.subscribe(&Subscribe{MsgID: 1, TopicName: "mv"}).ReturnCode, Accepted)
+	c.send(&Disconnect{HasDuration: true, Duration: 60})
+	expect[*Disconnect](c)
+	mosqPub(t, addr, "-t", "mv", "-m", "for you")
+	waitFor(t, "the message buffered", func() bool { return g.Stats().Queued == 1 })
+
+	c2 := dialSN(t, gw)
+	c2.send(&Pingreq{ClientID: "mover"})
+	if p := expect[*Publish](c2); string(p.Data) != "for you" {
+		t.Fatalf("got %q", p.Data)
+	}
+	expect[*Pingresp](c2)
+	c.expectNothing(50 * time.Millisecond)
+	// Unknown client ids are dropped.
+	c3 := dialSN(t, gw)
+	c3.send(&Pingreq{ClientID: "nobody"})
+	c3.expectNothing(50 * time.Millisecond)
+}
+
+// Forwarder encapsulation: a forwarder relays two wireless nodes over one UDP socket; each
+// is its own client, and every reply goes back through the forwarder with the node's id
+// [MQTT-SN 5.5].
+func TestForwarderEncapsulation(t *testing.T) {
+	addr := startBroker(t)
+	_, gw := startGateway(t, addr, nil)
+	sub := startMosqSub(t, addr, 2, "-t", "fwd/#")
+	fwd := dialSN(t, gw)
+	n1 := &rawSN{t: t, c: fwd.c, node: []byte{0x00, 0x13, 0xA2, 0x00}}
+	n1.send(&SearchGW{Radius: 2})
+	mustEqual(t, expect[*GWInfo](n1), &GWInfo{GwID: 7})
+	n1.connect("node-1", true, 60)
+	id1 := n1.register("fwd/1", 1)
+	n1.send(&Publish{QoS: 1, TopicID: id1, MsgID: 2, Data: []byte("from node 1")})
+	mustEqual(t, expect[*Puback](n1), &Puback{TopicID: id1, MsgID: 2})
+
+	n2 := &rawSN{t: t, c: fwd.c, node: []byte{0x01}}
+	n2.connect("node-2", true, 60)
+	id2 := n2.register("fwd/2", 1)
+	n2.send(&Publish{TopicID: id2, Data: []byte("from node 2")})
+	got := sub.wait()
+	mustEqual(t, got, []string{"fwd/1 from node 1", "fwd/2 from node 2"})
+
+	// Down through the forwarder.
+	mustEqual(t, n2.subscribe(&Subscribe{MsgID: 2, TopicName: "fwd/down"}).ReturnCode, Accepted)
+	mosqPub(t, addr, "-t", "fwd/down", "-m", "to node 2")
+	if p := expect[*Publish](n2); string(p.Data) != "to node 2" {
+		t.Fatalf("got %q", p.Data)
+	}
+	// The GWINFO radius follows the SEARCHGW's in the encapsulation.
+	n1.send(&SearchGW{Radius: 3})
+	buf := make([]byte, 64)
+	_ = fwd.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, err := fwd.c.Read(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := Decode(buf[:n])
+	mustEqual(t, m, &Encapsulated{Radius: 3, WirelessNodeID: n1.node, Msg: &GWInfo{GwID: 7}})
+}
+
+// A client that stops talking is lost after 1.5 x its keep alive, and the broker publishes
+// the will it gave in the will dialogue [MQTT-SN 6.2, 6.3].
+func TestWillOnLostKeepAlive(t *testing.T) {
+	addr := startBroker(t)
+	_, gw := startGateway(t, addr, nil)
+	sub := startMosqSub(t, addr, 1, "-t", "will/#")
+	c := dialSN(t, gw)
+	c.send(&Connect{Will: true, CleanSession: true, ProtocolID: ProtocolID, Duration: 1, ClientID: "mortal"})
+	expect[*WillTopicReq](c)
+	c.send(&WillTopic{QoS: 1, Topic: "will/mortal"})
+	expect[*WillMsgReq](c)
+	c.send(&WillMsg{Msg: []byte("mortal is gone")})
+	mustEqual(t, expect[*Connack](c), &Connack{})
+	start := time.Now()
+	mustEqual(t, sub.wait(), []string{"will/mortal mortal is gone"})
+	if d := time.Since(start); d < time.Second {
+		t.Errorf("the will came after %s, before the keep alive could expire", d)
+	}
+}
+
+// A will changed with WILLTOPICUPD / WILLMSGUPD is the one published when the client is
+// lost; a DISCONNECT publishes none [MQTT-SN 6.4].
+func TestWillUpdate(t *testing.T) {
+	addr := startBroker(t)
+	_, gw := startGateway(t, addr, nil)
+	sub := startMosqSub(t, addr, 1, "-t", "wu/#")
+
+	polite := dialSN(t, gw)
+	polite.send(&Connect{Will: true, CleanSession: true, ProtocolID: ProtocolID, Duration: 60, ClientID: "polite"})
+	expect[*WillTopicReq](polite)
+	polite.send(&WillTopic{Topic: "wu/polite"})
+	expect[*WillMsgReq](polite)
+	polite.send(&WillMsg{Msg: []byte("should not appear")})
+	expect[*Connack](polite)
+	polite.send(&Disconnect{})
+	expect[*Disconnect](polite)
+
+	c := dialSN(t, gw)
+	c.send(&Connect{Will: true, CleanSession: true, ProtocolID: ProtocolID, Duration: 1, ClientID: "changer"})
+	expect[*WillTopicReq](c)
+	c.send(&WillTopic{Topic: "wu/old"})
+	expect[*WillMsgReq](c)
+	c.send(&WillMsg{Msg: []byte("old will")})
+	expect[*Connack](c)
+	c.send(&WillTopicUpd{QoS: 1, Retain: false, Topic: "wu/new"})
+	mustEqual(t, expect[*WillTopicResp](c), &WillTopicResp{})
+	c.send(&WillMsgUpd{Msg: []byte("new will")})
+	mustEqual(t, expect[*WillMsgResp](c), &WillMsgResp{})
+	c.send(&WillTopicUpd{Topic: "wu/#"})
+	mustEqual(t, expect[*WillTopicResp](c), &WillTopicResp{ReturnCode: RejectedNotSupported})
+	mustEqual(t, sub.wait(), []string{"wu/new new will"})
+
+	// The empty WILLTOPICUPD deletes the will: nothing is published.
+	sub2 := startMosqSub(t, addr, 1, "-t", "wu2/#")
+	d := dialSN(t, gw)
+	d.send(&Connect{Will: true, CleanSession: true, ProtocolID: ProtocolID, Duration: 1, ClientID: "deleter"})
+	expect[*WillTopicReq](d)
+	d.send(&WillTopic{Topic: "wu2/deleted"})
+	expect[*WillMsgReq](d)
+	d.send(&WillMsg{Msg: []byte("deleted will")})
+	expect[*Connack](d)
+	d.send(&WillTopicUpd{})
+	expect[*WillTopicResp](d)
+	// A client lost after the deleter (keep alive 2 s against 1 s) with a will of its own:
+	// its will is the first message, so the deleter's was not published.
+	e := dialSN(t, gw)
+	e.send(&Connect{Will: true, CleanSession: true, ProtocolID: ProtocolID, Duration: 2, ClientID: "marker"})
+	expect[*WillTopicReq](e)
+	e.send(&WillTopic{Topic: "wu2/marker"})
+	expect[*WillMsgReq](e)
+	e.send(&WillMsg{Msg: []byte("marker")})
+	expect[*Connack](e)
+	mustEqual(t, sub2.wait(), []string{"wu2/marker marker"})
+}
+
+// CleanSession false: the gateway keeps the will and the topic ids across connections, and
+// the broker keeps the subscriptions and the QoS 1 messages published meanwhile
+// [MQTT-SN 6.3].
+func TestPersistentSession(t *testing.T) {
+	addr := startBroker(t)
+	g, gw := startGateway(t, addr, nil)
+	c := dialSN(t, gw)
+	c.connect("keeper", false, 60)
+	id := c.register("p/topic", 1)
+	mustEqual(t, c.subscribe(&Subscribe{QoS: 1, MsgID: 2, TopicName: "p/topic"}), &Suback{QoS: 1, TopicID: id, MsgID: 2})
+	c.send(&Disconnect{})
+	expect[*Disconnect](c)
+	waitFor(t, "the session to be stored", func() bool { s := g.Stats(); return s.Clients == 0 && s.Stored == 1 })
+	mosqPub(t, addr, "-t", "p/topic", "-q", "1", "-m", "while away")
+
+	c2 := dialSN(t, gw)
+	c2.connect("keeper", false, 60)
+	p := expect[*Publish](c2)
+	if p.TopicID != id || string(p.Data) != "while away" {
+		t.Fatalf("PUBLISH %+v, want topic id %d", p, id)
+	}
+	c2.send(&Puback{TopicID: p.TopicID, MsgID: p.MsgID})
+	c2.send(&Unsubscribe{MsgID: 5, TopicName: "p/topic"})
+	expect[*Unsuback](c2)
+	// The registration survived: publishing with the old id works.
+	c2.send(&Publish{QoS: 1, TopicID: id, MsgID: 3, Data: []byte("x")})
+	mustEqual(t, expect[*Puback](c2), &Puback{TopicID: id, MsgID: 3})
+
+	// A clean connection forgets everything.
+	c2.send(&Disconnect{})
+	expect[*Disconnect](c2)
+	c3 := dialSN(t, gw)
+	c3.connect("keeper", true, 60)
+	c3.send(&Publish{QoS: 1, TopicID: id, MsgID: 4})
+	mustEqual(t, expect[*Puback](c3), &Puback{TopicID: id, MsgID: 4, ReturnCode: RejectedInvalidTopicID})
+}
+
+// A CONNECT sent again (its CONNACK lost) keeps the session; one from a new address with
+// the same client id moves it there.
+func TestConnectAgain(t *testing.T) {
+	addr := startBroker(t)
+	g, gw := startGateway(t, addr, nil)
+	c := dialSN(t, gw)
+	c.connect("again", false, 60)
+	id := c.register("again/t", 1)
+	c.connect("again", false, 60)
+	c.send(&Publish{QoS: 1, TopicID: id, MsgID: 2})
+	mustEqual(t, expect[*Puback](c), &Puback{TopicID: id, MsgID: 2})
+
+	moved := dialSN(t, gw)
+	moved.connect("again", false, 60)
+	moved.send(&Publish{QoS: 1, TopicID: id, MsgID: 3})
+	mustEqual(t, expect[*Puback](moved), &Puback{TopicID: id, MsgID: 3})
+	c.send(&Publish{QoS: 1, TopicID: id, MsgID: 4})
+	c.expectNothing(50 * time.Millisecond)
+	if n := g.Stats().Clients; n != 1 {
+		t.Fatalf("%d clients, want 1", n)
+	}
+	// A clean CONNECT replaces the session.
+	moved.connect("again", true, 60)
+	moved.send(&Publish{QoS: 1, TopicID: id, MsgID: 5})
+	mustEqual(t, expect[*Puback](moved), &Puback{TopicID: id, MsgID: 5, ReturnCode: RejectedInvalidTopicID})
+}
+
+// A retransmitted QoS 2 PUBLISH (DUP) is delivered once: it keeps its packet id upstream,
+// so the broker deduplicates it.
+func TestQoS2Duplicate(t *testing.T) {
+	addr := startBroker(t)
+	_, gw := startGateway(t, addr, nil)
+	sub := startMosqSub(t, addr, 2, "-t", "dup/#", "-q", "2")
+	c := dialSN(t, gw)
+	c.connect("dup", true, 60)
+	id := c.register("dup/t", 1)
+	c.send(&Publish{QoS: 2, TopicID: id, MsgID: 9, Data: []byte("once")})
+	expect[*Pubrec](c)
+	c.send(&Publish{Dup: true, QoS: 2, TopicID: id, MsgID: 9, Data: []byte("once")})
+	expect[*Pubrec](c)
+	c.send(&Pubrel{MsgID: 9})
+	expect[*Pubcomp](c)
+	c.send(&Publish{QoS: 2, TopicID: id, MsgID: 10, Data: []byte("end")})
+	expect[*Pubrec](c)
+	c.send(&Pubrel{MsgID: 10})
+	expect[*Pubcomp](c)
+	mustEqual(t, sub.wait(), []string{"dup/t once", "dup/t end"})
+}
+
+// Garbage: random, truncated, oversized and wrongly typed datagrams, out-of-sequence
+// messages and messages from addresses that never connected are dropped and counted; the
+// gateway keeps no state for them and serves the next client normally.
+func TestGarbageThenWorkingClient(t *testing.T) {
+	addr := startBroker(t)
+	g, gw := startGateway(t, addr, nil)
+	rng := rand.New(rand.NewPCG(1, 2))
+	var socks []*rawSN
+	for i := 0; i < 8; i++ {
+		socks = append(socks, dialSN(t, gw))
+	}
+	var sent int
+	for i := 0; i < 2000; i++ {
+		b := make([]byte, rng.IntN(40))
+		for j := range b {
+			b[j] = byte(rng.Uint32())
+		}
+		if len(b) > 1 && i%3 == 0 {
+			b[0] = byte(len(b)) // a right length: the type and fields are random
+		}
+		socks[i%len(socks)].sendRaw(b)
+		sent++
+		if sent%50 == 0 {
+			// Paced, so that the socket's receive buffer does not overflow under -race.
+			waitFor(t, "the gateway to read", func() bool { return g.Stats().Received >= uint64(sent) })
+		}
+	}
+	junk := [][]byte{
+		{}, {0x00}, {0x05, 0x0C}, {0x01, 0xFF, 0xFF, 0x0C}, {0x02, 0x03}, {0x03, 0xFE, 0x00},
+		m(PUBLISH, 0x00, id(1), id(0), "no session"),
+		m(REGACK, id(1), id(1), 0), m(PUBACK, id(1), id(1), 0), m(WILLMSG, "x"), m(PUBREL, id(1)),
+		m(SUBSCRIBE, 0x00, id(1), "a"), m(DISCONNECT), m(PINGREQ), m(PINGREQ, "ghost"),
+		m(PUBLISH, 0x60, id(5), id(0), "qos -1 to an unknown predefined id"),
+		m(PUBLISH, 0x60, id(5), id(0), "qos -1 to a normal id"),
+		m(CONNACK, 0), m(SUBACK, 0, id(0), id(1), 0), m(ADVERTISE, 1, id(5)),
+		make([]byte, 70000)[:1500],
+	}
+	for _, b := range junk {
+		socks[0].sendRaw(b)
+		sent++
+	}
+	big := make([]byte, 65000)
+	big[0], big[1], big[2], big[3] = 0x01, 0xFD, 0xE8, byte(PUBLISH)
+	socks[1].sendRaw(big)
+	sent++
+
+	waitFor(t, "every datagram to be read", func() bool { return g.Stats().Received >= uint64(sent) })
+	st := g.Stats()
+	if st.Clients != 0 || st.Stored != 0 {
+		t.Fatalf("state kept for garbage: %+v", st)
+	}
+	if st.Malformed == 0 || st.Dropped == 0 {
+		t.Fatalf("nothing counted: %+v", st)
+	}
+	// Random bytes can make a valid CONNECT from a socket; if so, it may have a session.
+	sub := startMosqSub(t, addr, 1, "-t", "after/garbage")
+	c := dialSN(t, gw)
+	c.connect("survivor", true, 60)
+	tid := c.register("after/garbage", 1)
+	c.send(&Publish{QoS: 1, TopicID: tid, MsgID: 2, Data: []byte("still here")})
+	mustEqual(t, expect[*Puback](c), &Puback{TopicID: tid, MsgID: 2})
+	mustEqual(t, sub.wait(), []string{"after/garbage still here"})
+}
+
+// A flood from one connected client does not stop another client from being served, and
+// the gateway answers PUBLISHes it cannot forward with "rejected: congestion" rather than
+// queueing without bound.
+func TestFloodFromOneAddress(t *testing.T) {
+	addr := startBroker(t)
+	g, gw := startGateway(t, addr, func(o *Options) { o.MaxInflight = 4 })
+	flood := dialSN(t, gw)
+	flood.connect("flood", true, 60)
+	fid := flood.register("flood/t", 1)
+	quiet := dialSN(t, gw)
+	quiet.connect("quiet", true, 60)
+	qid := quiet.register("quiet/t", 1)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		b, _ := Append(nil, &Publish{QoS: 0, TopicID: fid, Data: make([]byte, 200)})
+		for i := 0; i < 50000 && ctx.Err() == nil; i++ {
+			_, _ = flood.c.Write(b)
+		}
+	}()
+	// The quiet client retransmits as the spec has clients do [MQTT-SN 6.13]: under a flood
+	// the kernel may drop its datagrams before the gateway reads them.
+	for i := uint16(1); i <= 20; i++ {
+		var pa *Puback
+		for try := 0; pa == nil && try < 20; try++ {
+			quiet.send(&Publish{Dup: try > 0, QoS: 1, TopicID: qid, MsgID: i, Data: []byte("q")})
+			for pa == nil {
+				m := quiet.recvTimeout(200 * time.Millisecond)
+				if m == nil {
+					break
+				}
+				if a, ok := m.(*Puback); ok && a.MsgID == i {
+					pa = a
+				}
+			}
+		}
+		if pa == nil || pa.ReturnCode != Accepted {
+			t.Fatalf("PUBACK %d: %+v", i, pa)
+		}
+	}
+	<-done
+	// QoS 1 beyond MaxInflight (the broker does not answer in time) is refused, not queued.
+	var msgs [][]byte
+	for i := uint16(100); i < 200; i++ {
+		b, _ := Append(nil, &Publish{QoS: 1, TopicID: fid, MsgID: i, Data: []byte("x")})
+		msgs = append(msgs, b)
+	}
+	// Let the flood drain first, then send in paced groups so that none is lost in the
+	// socket buffer.
+	var last uint64
+	waitFor(t, "the flood to be read", func() bool {
+		n := g.Stats().Received
+		quiet := n == last
+		last = n
+		if !quiet {
+			time.Sleep(20 * time.Millisecond)
+		}
+		return quiet
+	})
+	base := g.Stats().Received
+	for i, b := range msgs {
+		_, _ = flood.c.Write(b)
+		if i%20 == 19 {
+			waitFor(t, "the gateway to read", func() bool { return g.Stats().Received >= base+uint64(i+1) })
+		}
+	}
+	var accepted, congested int
+	for accepted+congested < len(msgs) {
+		m := flood.recvTimeout(5 * time.Second)
+		if m == nil {
+			break
+		}
+		if pa, ok := m.(*Puback); ok {
+			switch pa.ReturnCode {
+			case Accepted:
+				accepted++
+			case RejectedCongestion:
+				congested++
+			}
+		}
+	}
+	if accepted+congested != len(msgs) || accepted == 0 {
+		t.Fatalf("accepted %d, congested %d of %d", accepted, congested, len(msgs))
+	}
+	if st := g.Stats(); st.Clients != 2 {
+		t.Fatalf("%+v", st)
+	}
+}
+
+// ADVERTISE goes out every AdvertiseInterval with the interval as Duration [MQTT-SN 6.1].
+func TestAdvertise(t *testing.T) {
+	addr := startBroker(t)
+	lc, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lc.Close()
+	startGateway(t, addr, func(o *Options) {
+		o.AdvertiseInterval = time.Second
+		o.AdvertiseAddr = lc.LocalAddr().(*net.UDPAddr).AddrPort()
+	})
+	buf := make([]byte, 16)
+	for i := 0; i < 2; i++ {
+		_ = lc.SetReadDeadline(time.Now().Add(5 * time.Second))
+		n, err := lc.Read(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := Decode(buf[:n])
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustEqual(t, m, &Advertise{GwID: 7, Duration: 1})
+	}
+}
+
+// Lost answers make clients send again [MQTT-SN 6.13]: the gateway answers the
+// retransmission instead of dropping it.
+func TestRetransmittedMessages(t *testing.T) {
+	addr := startBroker(t)
+	_, gw := startGateway(t, addr, nil)
+	c := dialSN(t, gw)
+	c.send(&Connect{Will: true, CleanSession: true, ProtocolID: ProtocolID, Duration: 60, ClientID: "resender"})
+	expect[*WillTopicReq](c)
+	c.send(&WillTopic{Topic: "rs/will"})
+	expect[*WillMsgReq](c)
+	c.send(&WillTopic{Topic: "rs/will2"}) // our WILLMSGREQ "lost"
+	expect[*WillMsgReq](c)
+	c.send(&WillMsg{Msg: []byte("x")})
+	mustEqual(t, expect[*Connack](c), &Connack{})
+	c.send(&WillMsg{Msg: []byte("x")}) // our CONNACK "lost"
+	mustEqual(t, expect[*Connack](c), &Connack{})
+
+	id := c.register("rs/t", 1)
+	c.send(&Publish{QoS: 2, TopicID: id, MsgID: 5, Data: []byte("q2")})
+	expect[*Pubrec](c)
+	c.send(&Pubrel{MsgID: 5})
+	expect[*Pubcomp](c)
+	c.send(&Pubrel{MsgID: 5}) // our PUBCOMP "lost"
+	mustEqual(t, expect[*Pubcomp](c), &Pubcomp{MsgID: 5})
+	mustEqual(t, c.register("rs/t", 2), id) // REGACK "lost": the same id again
+}

@@ -1,0 +1,5 @@
+//go:build !unix
+
+package sn
+
+func setBroadcast(uintptr) error { return nil }

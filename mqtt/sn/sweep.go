@@ -1,0 +1,96 @@
+package sn
+
+import (
+	"time"
+
+	"github.com/mqttkit/mqtt/mqtt/packet"
+)
+
+// The sweep is the gateway's one timer: every SweepInterval it checks each client's
+// deadlines (keep alive, sleep, set-up, retransmission [MQTT-SN 6.11, 6.13, 6.14]) and
+// pings the upstream connections that have been quiet for half their keep alive, instead of
+// a timer per client. It also sends ADVERTISE every AdvertiseInterval [MQTT-SN 6.1].
+
+// keepAliveFactor: a client is lost after 1.5 times its keep alive (or sleep duration)
+// without a message, the tolerance MQTT gives [MQTT-3.1.2-24].
+func tolerance(sec uint16) int64 { return seconds(sec) * 3 / 2 }
+
+func (g *Gateway) sweepLoop() {
+	defer g.wg.Done()
+	t := time.NewTicker(g.opts.SweepInterval)
+	defer t.Stop()
+	var nextAdvertise int64
+	var list []*session
+	for {
+		now := g.now()
+		if g.opts.AdvertiseInterval > 0 && now >= nextAdvertise {
+			g.advertise()
+			nextAdvertise = now + int64(g.opts.AdvertiseInterval)
+		}
+		select {
+		case <-g.ctx.Done():
+			return
+		case <-t.C:
+		}
+		g.mu.Lock()
+		for _, s := range g.byPeer {
+			list = append(list, s)
+		}
+		g.mu.Unlock()
+		now = g.now()
+		for i, s := range list {
+			g.check(s, now)
+			list[i] = nil
+		}
+		list = list[:0]
+		g.anon.ping(g, now)
+	}
+}
+
+// advertise broadcasts ADVERTISE with the time to the next one.
+func (g *Gateway) advertise() {
+	d := uint16(g.opts.AdvertiseInterval / time.Second)
+	g.sendTo(peerKey{addr: g.opts.AdvertiseAddr}, &Advertise{GwID: g.opts.GatewayID, Duration: d}, nil)
+}
+
+// check runs s's timers.
+func (g *Gateway) check(s *session, now int64) {
+	s.mu.Lock()
+	lost, why := false, ""
+	switch s.state {
+	case stWillTopic, stWillMsg, stConnecting:
+		if now > s.deadline {
+			lost, why = true, "set-up timed out in state "+stateNames[s.state]
+		}
+	case stActive:
+		if s.keep > 0 && now-s.lastIn > tolerance(s.keep) {
+			lost, why = true, "keep alive expired"
+		}
+	case stAsleep, stAwake:
+		if now-s.lastIn > tolerance(s.sleep) {
+			lost, why = true, "sleep duration expired"
+		}
+	}
+	if !lost && (s.state == stActive || s.state == stAwake) && s.out != nil && s.out.cur != nil &&
+		s.out.phase != phWaitPubrel && now-s.out.sentAt >= int64(g.opts.RetryInterval) {
+		if int(s.tries) >= g.opts.MaxRetries {
+			lost, why = true, "no answer after retransmissions"
+		} else {
+			s.tries++
+			g.resend(s)
+		}
+	}
+	if !lost && s.up != nil && s.upKeep > 0 && s.state != stConnecting && now-s.lastUp >= seconds(s.upKeep)/2 {
+		s.upq = append(s.upq, &packet.Pingreq{})
+	}
+	if lost && s.state == stConnecting {
+		g.reply(s, &Connack{ReturnCode: RejectedCongestion})
+	}
+	graceful := s.state < stActive && !s.willDial
+	g.unlock(s)
+	if lost {
+		// A lost client's upstream connection ends as a network failure: the broker
+		// publishes its will [MQTT-SN 6.3].
+		g.end(s, false, graceful, why)
+	}
+}

@@ -246,14 +246,14 @@ _mqtt() {
             mapfile -t COMPREPLY < <(compgen -W 'tlsv1.3 tlsv1.2 tlsv1.1' -- "$cur")
             return
             ;;
-        -c|--clients|-n|--count|--duration|--rate|-s|--size|-t|--topic|--subs|--sub-topic|--interval|--inflight|--drain|--sn-gateway|-h|--host|-p|--port|-L|--url|-k|--keepalive|-i|--id|-I|--id-prefix|-x|--session-expiry|-u|--username|-P|--pw|--will-topic|--will-payload|-D|--property)
+        -c|--clients|-n|--count|--duration|--rate|-s|--size|-t|--topic|--subs|--sub-topic|--interval|--inflight|--drain|--index|--index-topic|--broker-pid|--sn-gateway|-h|--host|-p|--port|-L|--url|-k|--keepalive|-i|--id|-I|--id-prefix|-x|--session-expiry|-u|--username|-P|--pw|--will-topic|--will-payload|-D|--property)
             return
             ;;
         esac
         if [[ $cur == -* ]]; then
-            mapfile -t COMPREPLY < <(compgen -W '-c --clients -n --count --duration --rate -s --size -t --topic --subs --sub-topic -r --retain --interval --inflight --drain --sn --sn-gateway --json --fail-on-loss -h --host -p --port -L --url --unix --ws -V --protocol-version -k --keepalive -q --qos -i --id -I --id-prefix --disable-clean-session -x --session-expiry -u --username -P --pw --will-topic --will-payload --will-qos --will-retain --cafile --capath --cert --key --insecure --tls-version --tls-use-os-certs -D --property -d --debug --quiet --help' -- "$cur")
+            mapfile -t COMPREPLY < <(compgen -W '-c --clients -n --count --duration --rate -s --size -t --topic --subs --sub-topic -r --retain --interval --inflight --drain --topic-alias --stagger --index --index-topic --broker-pid --sn --sn-gateway --json --fail-on-loss -h --host -p --port -L --url --unix --ws -V --protocol-version -k --keepalive -q --qos -i --id -I --id-prefix --disable-clean-session -x --session-expiry -u --username -P --pw --will-topic --will-payload --will-qos --will-retain --cafile --capath --cert --key --insecure --tls-version --tls-use-os-certs -D --property -d --debug --quiet --help' -- "$cur")
         else
-            mapfile -t COMPREPLY < <(compgen -W 'conn pub sub pubsub' -- "$cur")
+            mapfile -t COMPREPLY < <(compgen -W 'conn pub sub pubsub retained' -- "$cur")
         fi
         ;;
     version)

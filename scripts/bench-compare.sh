@@ -1,14 +1,31 @@
 #!/usr/bin/env bash
-# bench-compare.sh: drive our broker (`mqtt serve`), Mosquitto and mochi-mqtt with the same
-# `mqtt bench` loads, one broker at a time on loopback, and print messages/s, loss and the
-# ratio ours/peer per scenario, plus resident memory per idle connection.
+# bench-compare.sh: drive our broker (`mqtt serve`), Mosquitto, mochi-mqtt and nats-server
+# with the same `mqtt bench` loads, one broker at a time on loopback, and print messages/s,
+# loss and the ratio ours/peer per scenario, plus what each load cost the broker (CPU
+# seconds and memory, read from /proc by bench --broker-pid).
 #
-# Scenarios (64-byte payloads, MQTT 3.1.1, each bounded by a message count and a time limit):
-#   fan-in  q0   4 publishers -> 1 subscriber, QoS 0
-#   fan-in  q1   4 publishers -> 1 subscriber, QoS 1
-#   fan-out q0   1 publisher  -> 50 subscribers, QoS 0
-#   pairs   q1   50 publisher/subscriber pairs, QoS 1
-#   memory       RSS of the broker before and while `mqtt bench conn` holds N idle connections
+# Scenarios (64-byte payloads and MQTT 3.1.1 unless said; each bounded by a message count
+# and a time limit; --quick sizes in brackets):
+#   fan-in  q0      4 publishers -> 1 subscriber, QoS 0
+#   fan-in  q1      4 publishers -> 1 subscriber, QoS 1
+#   fan-in  q2      4 publishers -> 1 subscriber, QoS 2
+#   fan-out q0      1 publisher  -> 50 subscribers, QoS 0
+#   pairs   q1      50 publisher/subscriber pairs, QoS 1
+#   v5 pairs q1     the same in MQTT 5, with topic aliases both ways and a user property,
+#                   message expiry and content type on every PUBLISH
+#   fan-in  1k/64k  4 -> 1 at QoS 1 with 1 KiB and 64 KiB payloads
+#   fleet           10,000 [1,000] clients each publishing once a second (QoS 1, staggered)
+#                   to its own topic fleet/ID for 20 s [10 s], 4 subscribers on fleet/+:
+#                   delivered rate, loss, p99 latency, broker CPU seconds and RSS
+#   retained        10 publishers store 100,000 [10,000] retained messages on distinct
+#                   topics, then 10 subscribers subscribe to '#' at once: time until every
+#                   one holds them all
+#   index           1,000,000 [100,000] subscriptions held in the index (bench --index) while
+#                   10 publishers send 1,000 msgs/s each for 10 s [5 s] to 1 subscriber
+#   tls             1,000 [200] TLS connections (a throwaway CA and server certificate made
+#                   with openssl): handshake rate, CONNACK latency, KiB per connection
+#   memory          RSS of the broker before and while `mqtt bench conn` holds N idle
+#                   connections
 # Persistence (issue 12), on four brokers: ours in memory, ours with --data, Mosquitto in memory,
 # Mosquitto with persistence true (its default autosave_interval):
 #   persist fan-in q1   4 publishers -> 1 subscriber, QoS 1, every client with a persistent
@@ -19,16 +36,20 @@
 #   journal write, two per checkpoint), store size with 100,000 messages queued for an offline session, and the time to
 #   restart with 1,000,000 stored (10 offline sessions x 100,000 queued messages).
 #
+# A broker that cannot run a scenario shows n/a and why (nats-server speaks MQTT 3.1.1
+# only); one that fails it shows failed, with bench's error on stderr and in the report.
+#
 # Every broker runs with its defaults (Mosquitto: max_queued_messages 1000, max_inflight 20).
 # msgs/s is messages delivered to subscribers per second (publishing start to last delivery);
 # loss is what bench's sequence checks found missing after the drain (which waits for a slow
 # broker's backlog, up to half the time limit, and ends after a second with nothing arriving).
 # Each load gets a freshly started broker.
 #
-# Usage: scripts/bench-compare.sh [--quick] [--brokers "ours mosquitto mochi"] [--conns N]
+# Usage: scripts/bench-compare.sh [--quick] [--brokers "ours mosquitto mochi nats"] [--conns N]
 #                                 [--limit SECONDS] [--keep DIR | --from DIR]
 #                                 [--persistence only|skip]
-#   --quick    a tenth of the messages and 1,000 connections (a smoke run, ~1 minute)
+#   --quick    a tenth of the messages, 1,000 connections and the smaller sizes above (a smoke
+#              run, a few minutes)
 #   --brokers  which brokers, in order; the ratios need "ours"
 #   --conns    idle connections for the memory scenario (default 10000; ulimit -n permitting)
 #   --limit    time limit per scenario in seconds (default 60); bench is sent SIGINT then and
@@ -36,13 +57,14 @@
 #   --keep     keep every bench --json report in DIR
 #   --from     print the tables from the reports a --keep run left in DIR, without running
 #   --persistence only: just the persistence comparison; skip: leave it out
-# Needs: go, mosquitto (/usr/sbin is searched), jq. Run it on an otherwise idle machine:
-# the brokers and the generator share the cores.
+# Needs: go, mosquitto (/usr/sbin is searched), jq, openssl. Run it on an otherwise idle
+# machine: the brokers and the generator share the cores.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-brokers="ours mosquitto mochi"
+brokers="ours mosquitto mochi nats"
 scale=1
+quick=0
 conns=10000
 limit=60
 keep=""
@@ -50,7 +72,7 @@ from=""
 persistence=run
 while [ $# -gt 0 ]; do
 	case "$1" in
-	--quick) scale=10; conns=1000 ;;
+	--quick) scale=10; quick=1; conns=1000 ;;
 	--brokers) brokers=$2; shift ;;
 	--conns) conns=$2; shift ;;
 	--limit) limit=$2; shift ;;
@@ -64,7 +86,7 @@ while [ $# -gt 0 ]; do
 done
 case "$conns$limit" in *[!0-9]*) echo "bench-compare.sh: --conns and --limit take whole numbers" >&2; exit 2 ;; esac
 for b in $brokers; do
-	case "$b" in ours | mosquitto | mochi) ;; *) echo "bench-compare.sh: unknown broker $b (ours, mosquitto, mochi)" >&2; exit 2 ;; esac
+	case "$b" in ours | mosquitto | mochi | nats) ;; *) echo "bench-compare.sh: unknown broker $b (ours, mosquitto, mochi, nats)" >&2; exit 2 ;; esac
 done
 
 if [ -n "$from" ]; then
@@ -74,7 +96,7 @@ if [ -n "$from" ]; then
 	conns=$(jq -r '.config.clients' "$out/$(echo "$brokers" | awk '{print $1}')-memory.json" 2>/dev/null || echo "$conns")
 else
 PATH=$PATH:/usr/sbin:/usr/local/sbin
-for tool in go jq; do
+for tool in go jq openssl; do
 	command -v $tool >/dev/null || { echo "bench-compare.sh: $tool is required" >&2; exit 2; }
 done
 case " $brokers " in *" mosquitto "*) command -v mosquitto >/dev/null || { echo "bench-compare.sh: mosquitto is required (apt-get install mosquitto), or leave it out with --brokers" >&2; exit 2; } ;; esac
@@ -98,31 +120,54 @@ trap 'exit 130' INT TERM
 out=${keep:-$work/reports}
 mkdir -p "$out"
 
-echo "building mqtt and the mochi-mqtt peer..." >&2
+echo "building mqtt and the mochi-mqtt and nats-server peers..." >&2
 (cd "$root" && go build -o "$work/mqtt" ./cmd/mqtt)
 (cd "$root/scripts/mochi" && go build -o "$work/mochi" .)
+case " $brokers " in *" nats "*) (cd "$root/scripts/nats" && go build -o "$work/nats" .) ;; esac
 mqtt=$work/mqtt
+
+# A throwaway CA and a server certificate for 127.0.0.1, for the TLS scenario.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj "/CN=bench-compare CA" \
+	-keyout "$work/ca.key" -out "$work/ca.pem" 2>/dev/null
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=127.0.0.1" \
+	-keyout "$work/server.key" -out "$work/server.csr" 2>/dev/null
+printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n' >"$work/ext.cnf"
+openssl x509 -req -in "$work/server.csr" -CA "$work/ca.pem" -CAkey "$work/ca.key" -CAcreateserial -days 1 \
+	-extfile "$work/ext.cnf" -out "$work/server.pem" 2>/dev/null
 
 # Below the ephemeral range (32768 and up on Linux), where the 10,000 connections of the
 # memory load leave their local ports behind.
 port=$((20000 + RANDOM % 10000))
 
-# start BROKER: runs it on 127.0.0.1:$port in the background, sets pid, waits until it accepts.
+# start BROKER [tls]: runs it on 127.0.0.1:$port in the background (with tls, its listener
+# speaks TLS with the throwaway certificate), sets pid, waits until it accepts.
 start() {
+	local tls=${2:-}
 	port=$((port + 1))
 	while [ -n "$(ss -Htan "( sport = :$port )" 2>/dev/null)" ]; do port=$((port + 1)); done
+	local certs=()
+	[ -n "$tls" ] && certs=(-cert "$work/server.pem" -key "$work/server.key")
 	case "$1" in
-	ours) "$mqtt" serve --listen "127.0.0.1:$port" >"$work/$1.log" 2>&1 & ;;
+	ours)
+		if [ -n "$tls" ]; then
+			printf 'listener %d 127.0.0.1\nallow_anonymous true\ncertfile %s\nkeyfile %s\n' "$port" "$work/server.pem" "$work/server.key" >"$work/ours.conf"
+			"$mqtt" serve -c "$work/ours.conf" >"$work/$1.log" 2>&1 &
+		else
+			"$mqtt" serve --listen "127.0.0.1:$port" >"$work/$1.log" 2>&1 &
+		fi
+		;;
 	mosquitto)
 		printf 'listener %d 127.0.0.1\nallow_anonymous true\n' "$port" >"$work/mosquitto.conf"
+		[ -n "$tls" ] && printf 'certfile %s\nkeyfile %s\n' "$work/server.pem" "$work/server.key" >>"$work/mosquitto.conf"
 		[ "$(id -u)" = 0 ] && echo "user root" >>"$work/mosquitto.conf"
 		mosquitto -c "$work/mosquitto.conf" >"$work/$1.log" 2>&1 &
 		;;
-	mochi) "$work/mochi" -addr "127.0.0.1:$port" >"$work/$1.log" 2>&1 & ;;
+	mochi) "$work/mochi" -addr "127.0.0.1:$port" "${certs[@]}" >"$work/$1.log" 2>&1 & ;;
+	nats) "$work/nats" -addr "127.0.0.1:$port" "${certs[@]}" >"$work/$1.log" 2>&1 & ;;
 	sink) "$work/mochi" -sink -addr "127.0.0.1:$port" >"$work/$1.log" 2>&1 & ;;
 	esac
 	pid=$!
-	for _ in $(seq 100); do
+	for _ in $(seq 300); do
 		# Accepting, and still ours (another process may have taken the port meanwhile).
 		if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && sleep 0.2 && kill -0 "$pid" 2>/dev/null; then return 0; fi
 		kill -0 "$pid" 2>/dev/null || break
@@ -144,17 +189,36 @@ rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$pid/status"; }
 # scenario NAME BROKER ARGS...: one bench pubsub run, its report in $out/BROKER-NAME.json.
 scenario() { scenario_of pubsub "$@"; }
 
-# scenario_of SCENARIO NAME BROKER ARGS...
+# scenario_of SCENARIO NAME BROKER ARGS...: the report, with the broker's CPU and memory
+# (--broker-pid); a failed run leaves {"failed": "bench's error"}.
 scenario_of() {
 	local what=$1 name=$2 broker=$3
 	shift 3
-	local f="$out/$broker-$name.json"
+	local f="$out/$broker-$name.json" size=(-s 64) drain=(--drain "$((limit / 2))s")
+	case " $* " in *" -s "*) size=() ;; esac
+	[ "$what" = conn ] && size=() drain=()
 	# bench stops by itself after -n messages; timeout's SIGINT makes it print what it had.
-	if ! timeout --signal=INT --kill-after=30 "$limit" "$mqtt" bench "$what" -h 127.0.0.1 -p "$port" -s 64 \
-		-i "cmp-$broker-$name" --drain "$((limit / 2))s" --json "$@" >"$f" 2>"$work/bench.err"; then
+	if ! timeout --signal=INT --kill-after=30 "$limit" "$mqtt" bench "$what" -h 127.0.0.1 -p "$port" "${size[@]}" \
+		-i "cmp-$broker-$name" "${drain[@]}" --broker-pid "$pid" --json "$@" >"$f" 2>"$work/bench.err" ||
+		! jq -e . "$f" >/dev/null 2>&1; then
 		echo "bench-compare.sh: $broker $name: $(cat "$work/bench.err")" >&2
-		echo '{}' >"$f"
+		jq -n --arg e "$(head -c 300 "$work/bench.err")" '{failed: $e}' >"$f"
 	fi
+}
+
+# na NAME BROKER REASON: the broker cannot run this scenario.
+na() { jq -n --arg r "$3" '{na: $r}' >"$out/$2-$1.json"; }
+
+# load NAME BROKER ARGS...: a pubsub load on a freshly started broker. A backlog left from
+# the load before (a QoS 0 flood is still being delivered after bench has gone) would eat
+# into the next.
+load() {
+	local name=$1 b=$2
+	shift 2
+	echo "$b: $name..." >&2
+	start "$b"
+	scenario "$name" "$b" "$@"
+	stop
 }
 
 # --- Persistence (issue 12). Kept in functions of their own (start_persist, persist_runs,
@@ -282,11 +346,23 @@ persist_tables() {
 	fi
 }
 
-# Messages per publisher.
+# Messages per publisher, and the sizes of the fleet loads.
 n_fanin0=$((500000 / scale))
 n_fanin1=$((50000 / scale))
+n_fanin2=$((20000 / scale))
 n_fanout0=$((20000 / scale))
 n_pairs1=$((4000 / scale))
+n_1k=$((20000 / scale))
+n_64k=$((2000 / scale))
+if [ "$quick" = 1 ]; then
+	fleet=1000 fleet_s=10 retained_n=1000 index=100000 index_s=5 tls_conns=200
+else
+	fleet=10000 fleet_s=20 retained_n=10000 index=1000000 index_s=10 tls_conns=1000
+fi
+if [ "$fds" != unlimited ] && [ "$fleet" -gt $((fds - 200)) ]; then
+	echo "bench-compare.sh: ulimit -n is $fds; fleet lowered to $((fds - 200)) clients" >&2
+	fleet=$((fds - 200))
+fi
 
 [ "$persistence" != only ] && for b in $brokers; do
 	echo "$b: memory with $conns connections..." >&2
@@ -309,23 +385,30 @@ n_pairs1=$((4000 / scale))
 
 	stop
 
-	# A fresh broker for each load: a backlog left from the one before (a QoS 0 flood is
-	# still being delivered after bench has gone) would eat into the next.
-	echo "$b: fan-in q0..." >&2
+	load fanin-q0 "$b" -c 4 --subs 1 -q 0 -n "$n_fanin0"
+	load fanin-q1 "$b" -c 4 --subs 1 -q 1 -n "$n_fanin1"
+	load fanin-q2 "$b" -c 4 --subs 1 -q 2 -n "$n_fanin2"
+	load fanout-q0 "$b" -c 1 --subs 50 -q 0 -n "$n_fanout0"
+	load pairs-q1 "$b" -c 50 --subs 50 -q 1 -t 'bench/%i' --sub-topic 'bench/%i' -n "$n_pairs1"
+	if [ "$b" = nats ]; then
+		na v5-pairs-q1 "$b" "nats-server speaks MQTT 3.1.1 only"
+	else
+		load v5-pairs-q1 "$b" -V 5 --topic-alias -D publish user-property app bench -D publish message-expiry-interval 300 \
+			-D publish content-type application/octet-stream -c 50 --subs 50 -q 1 -t 'bench/%i' --sub-topic 'bench/%i' -n "$n_pairs1"
+	fi
+	load fanin-1k "$b" -c 4 --subs 1 -q 1 -s 1024 -n "$n_1k"
+	load fanin-64k "$b" -c 4 --subs 1 -q 1 -s 65536 -n "$n_64k"
+	load fleet "$b" -c "$fleet" --subs 4 -q 1 -t 'fleet/%c' --rate 1 --stagger --duration "${fleet_s}s" -k 60
+	load index "$b" -c 10 --subs 1 -q 0 --rate 1000 --duration "${index_s}s" --index "$index"
+
+	echo "$b: retained..." >&2
 	start "$b"
-	scenario fanin-q0 "$b" -c 4 --subs 1 -q 0 -n "$n_fanin0"
+	scenario_of retained retained "$b" -c 10 -n "$retained_n" --subs 10 --sub-topic '#' --inflight 100
 	stop
-	echo "$b: fan-in q1..." >&2
-	start "$b"
-	scenario fanin-q1 "$b" -c 4 --subs 1 -q 1 -n "$n_fanin1"
-	stop
-	echo "$b: fan-out q0..." >&2
-	start "$b"
-	scenario fanout-q0 "$b" -c 1 --subs 50 -q 0 -n "$n_fanout0"
-	stop
-	echo "$b: pairs q1..." >&2
-	start "$b"
-	scenario pairs-q1 "$b" -c 50 --subs 50 -q 1 -t 'bench/%i' --sub-topic 'bench/%i' -n "$n_pairs1"
+
+	echo "$b: tls with $tls_conns connections..." >&2
+	start "$b" tls
+	scenario_of conn tls "$b" --cafile "$work/ca.pem" -c "$tls_conns" -k 600 --duration 5s
 	stop
 done
 
@@ -343,50 +426,161 @@ stop
 
 fi
 
-# The table.
-get() { jq -r "$2 // empty" "$out/$1.json" 2>/dev/null; }
+# The tables.
+get() { jq -r "$2 // empty" "$out/$1.json" 2>/dev/null || true; }
 rate() { get "$1-$2" '.rates.received_per_s | floor'; }
 ratio() { # ours/peer for a numeric field; "-" when either is missing
 	if [ -n "$1" ] && [ -n "$2" ] && [ "$2" != 0 ]; then awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; else echo -; fi
 }
+# status BROKER-NAME: "n/a" (the broker cannot do it: the script knew, or bench found a
+# missing feature) or "failed" when the report has no figures, else empty. The notes at the
+# end say why.
+status() {
+	if [ -n "$(get "$1" '.na')" ]; then echo n/a; return; fi
+	case "$(get "$1" '.failed')" in *"allows no topic aliases"*) echo n/a; return ;; esac
+	if [ ! -s "$out/$1.json" ] || [ -n "$(get "$1" '.failed')" ] || [ "$(get "$1" '.scenario')" = "" ]; then echo failed; fi
+}
 peers=""
 for b in $brokers; do [ "$b" != ours ] && peers="$peers $b"; done
+has_ours() { case " $brokers " in *" ours "*) return 0 ;; esac; return 1; }
+tsv() { column -t -s "$(printf '\t')"; }
+loads="fanin-q0 fanin-q1 fanin-q2 fanout-q0 pairs-q1 v5-pairs-q1 fanin-1k fanin-64k fleet index"
 if [ "$persistence" != only ]; then
 
-printf '\nmqtt bench on %s, %s cores, loopback, 64-byte payloads; msgs/s delivered (loss)\n' "$(uname -sr)" "$(nproc)"
+printf '\nmqtt bench on %s, %s cores, loopback; msgs/s delivered (loss); ours/peer: higher is better for ours\n' "$(uname -sr)" "$(nproc)"
 {
 	printf 'scenario'
 	for b in $brokers; do printf '\t%s' "$b"; done
-	case " $brokers " in *" ours "*) for p in $peers; do printf '\tours/%s' "$p"; done ;; esac
+	has_ours && for p in $peers; do printf '\tours/%s' "$p"; done
 	printf '\n'
-	for s in fanin-q0 fanin-q1 fanout-q0 pairs-q1; do
+	for s in $loads; do
+		[ -n "$(ls "$out"/*-"$s".json 2>/dev/null)" ] || continue
 		printf '%s' "$s"
 		for b in $brokers; do
+			st=$(status "$b-$s")
+			if [ -n "$st" ]; then printf '\t%s' "$st"; continue; fi
 			r=$(rate "$b" "$s")
 			l=$(get "$b-$s" '.messages.lost')
 			e=$(get "$b-$s" '.messages.expected')
 			i=$(get "$b-$s" 'if .interrupted then "interrupted" else empty end')
-			if [ -z "$r" ]; then printf '\tfailed'; continue; fi
-			printf '\t%s (lost %s of %s%s)' "$r" "$l" "$e" "${i:+, $i}"
+			printf '\t%s (lost %s of %s%s)' "${r:-0}" "$l" "$e" "${i:+, $i}"
 		done
-		case " $brokers " in *" ours "*) for p in $peers; do printf '\t%s' "$(ratio "$(rate ours "$s")" "$(rate "$p" "$s")")"; done ;; esac
+		if has_ours; then for p in $peers; do printf '\t%s' "$(ratio "$(rate ours "$s")" "$(rate "$p" "$s")")"; done; fi
 		printf '\n'
 	done
-} | column -t -s "$(printf '\t')"
+} | tsv
 
 printf '\nend-to-end latency in ms, p50 / p99 (publisher write to subscriber read, same host)\n'
 {
 	printf 'scenario'
 	for b in $brokers; do printf '\t%s' "$b"; done
 	printf '\n'
-	for s in fanin-q0 fanin-q1 fanout-q0 pairs-q1; do
+	for s in $loads; do
+		[ -n "$(ls "$out"/*-"$s".json 2>/dev/null)" ] || continue
 		printf '%s' "$s"
 		for b in $brokers; do
+			st=$(status "$b-$s")
+			if [ -n "$st" ]; then printf '\t%s' "$st"; continue; fi
 			printf '\t%s' "$(get "$b-$s" '"\(.latency_us.p50 / 1000 * 10 | floor / 10) / \(.latency_us.p99 / 1000 * 10 | floor / 10)"')"
 		done
 		printf '\n'
 	done
-} | column -t -s "$(printf '\t')"
+} | tsv
+
+printf '\nwhat each load cost the broker: CPU seconds while publishing and draining / peak RSS MiB\n'
+{
+	printf 'scenario'
+	for b in $brokers; do printf '\t%s' "$b"; done
+	has_ours && for p in $peers; do printf '\tCPU ours/%s' "$p"; done
+	printf '\n'
+	for s in $loads; do
+		[ -n "$(ls "$out"/*-"$s".json 2>/dev/null)" ] || continue
+		printf '%s' "$s"
+		for b in $brokers; do
+			st=$(status "$b-$s")
+			c=$(get "$b-$s" '.broker.run_cpu_s * 100 | floor / 100')
+			if [ -n "$st" ] || [ -z "$c" ]; then printf '\t%s' "${st:--}"; continue; fi
+			printf '\t%s / %s' "$c" "$(get "$b-$s" '.broker.rss_peak_kb / 1024 | floor')"
+		done
+		if has_ours; then for p in $peers; do printf '\t%s' "$(ratio "$(get "ours-$s" '.broker.run_cpu_s')" "$(get "$p-$s" '.broker.run_cpu_s')")"; done; fi
+		printf '\n'
+	done
+} | tsv
+
+if [ -n "$(ls "$out"/*-fleet.json 2>/dev/null)" ]; then
+	printf '\nfleet: %s clients at 1 msg/s each (QoS 1, staggered) to fleet/ID, 4 subscribers on fleet/+\n' \
+		"$(jq -r '.config.clients // empty' "$out"/*-fleet.json 2>/dev/null | head -1)"
+	{
+		printf 'broker\tconnected\tmsgs/s delivered\tlost\tp99 ms\tbroker CPU s\tCPU %% of a core\tRSS MiB (peak)\tours/broker CPU\n'
+		for b in $brokers; do
+			st=$(status "$b-fleet")
+			if [ -n "$st" ]; then printf '%s\t%s\n' "$b" "$st"; continue; fi
+			printf '%s\t%s\t%s\t%s of %s\t%s\t%s\t%s\t%s (%s)\t%s\n' "$b" "$(get "$b-fleet" '.connections.connected')" \
+				"$(rate "$b" fleet)" "$(get "$b-fleet" '.messages.lost')" "$(get "$b-fleet" '.messages.expected')" \
+				"$(get "$b-fleet" '.latency_us.p99 / 1000 * 10 | floor / 10')" "$(get "$b-fleet" '.broker.run_cpu_s * 100 | floor / 100')" \
+				"$(get "$b-fleet" '.broker.run_cpu_util * 100 | floor')" "$(get "$b-fleet" '.broker.rss_kb / 1024 | floor')" \
+				"$(get "$b-fleet" '.broker.rss_peak_kb / 1024 | floor')" \
+				"$(has_ours && ratio "$(get ours-fleet '.broker.run_cpu_s')" "$(get "$b-fleet" '.broker.run_cpu_s')")"
+		done
+	} | tsv
+fi
+
+if [ -n "$(ls "$out"/*-retained.json 2>/dev/null)" ]; then
+	printf '\nretained: subscribe storm of 10 subscribers on "#" onto %s stored retained messages; time until all arrived (lower is better)\n' \
+		"$(jq -r '.retained.stored // empty' "$out"/*-retained.json 2>/dev/null | sort -n | tail -1)"
+	{
+		printf 'broker\tstored\tstore s\tsubscribers with all\tfirst s\tall s\tmsgs/s\tlost\tbroker CPU s\tRSS MiB (peak)\tours/broker time\n'
+		for b in $brokers; do
+			st=$(status "$b-retained")
+			if [ -n "$st" ]; then printf '%s\t%s\n' "$b" "$st"; continue; fi
+			allq='if .retained.all_s > 0 then .retained.all_s else empty end'
+			all=$(get "$b-retained" 'if .retained.all_s > 0 then .retained.all_s * 1000 | floor / 1000 else empty end')
+			printf '%s\t%s\t%s\t%s of %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$b" "$(get "$b-retained" '.retained.stored')" \
+				"$(get "$b-retained" '.retained.preload_s * 100 | floor / 100')" \
+				"$(get "$b-retained" '.retained.complete')" "$(get "$b-retained" '.retained.subscribers')" \
+				"$(get "$b-retained" '.retained.first_s * 1000 | floor / 1000')" "${all:-never}" \
+				"$(get "$b-retained" '.retained.rate_per_s | floor')" "$(get "$b-retained" '.messages.lost')" \
+				"$(get "$b-retained" '.broker.run_cpu_s * 100 | floor / 100')" "$(get "$b-retained" '.broker.rss_peak_kb / 1024 | floor')" \
+				"$(has_ours && ratio "$(get ours-retained "$allq")" "$(get "$b-retained" "$allq")")"
+		done
+	} | tsv
+fi
+
+if [ -n "$(ls "$out"/*-index.json 2>/dev/null)" ]; then
+	printf '\nindex: %s subscriptions held while 10 publishers send 1,000 msgs/s each to 1 subscriber\n' \
+		"$(jq -r '.config.index // empty' "$out"/*-index.json 2>/dev/null | head -1)"
+	{
+		printf 'broker\tsubscribed\tsubscribe s\tsubs/s\tmsgs/s delivered\tlost\tp99 ms\tbroker CPU s (run)\tRSS MiB\tours/broker RSS\n'
+		for b in $brokers; do
+			st=$(status "$b-index")
+			if [ -n "$st" ]; then printf '%s\t%s\n' "$b" "$st"; continue; fi
+			printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$b" "$(get "$b-index" '.index.subscriptions')" \
+				"$(get "$b-index" '.index.subscribe_s * 100 | floor / 100')" "$(get "$b-index" '.index.rate_per_s | floor')" \
+				"$(rate "$b" index)" "$(get "$b-index" '.messages.lost')" "$(get "$b-index" '.latency_us.p99 / 1000 * 10 | floor / 10')" \
+				"$(get "$b-index" '.broker.run_cpu_s * 100 | floor / 100')" "$(get "$b-index" '.broker.rss_kb / 1024 | floor')" \
+				"$(has_ours && ratio "$(get ours-index '.broker.rss_kb')" "$(get "$b-index" '.broker.rss_kb')")"
+		done
+	} | tsv
+fi
+
+if [ -n "$(ls "$out"/*-tls.json 2>/dev/null)" ]; then
+	printf '\ntls: %s TLS connections held (ECDSA P-256 certificate); KiB per connection from the broker RSS before and while held\n' \
+		"$(jq -r '.config.clients // empty' "$out"/*-tls.json 2>/dev/null | head -1)"
+	{
+		printf 'broker\tconnected\thandshakes/s\tCONNACK p50 / p99 ms\tbroker CPU s\tKiB per connection\tours/broker KiB\n'
+		tlsper() {
+			get "$1-tls" 'if .connections.connected > 0 then ((.broker.rss_kb - .broker.rss_before_kb) / .connections.connected * 100 | floor / 100) else empty end'
+		}
+		for b in $brokers; do
+			st=$(status "$b-tls")
+			if [ -n "$st" ]; then printf '%s\t%s\n' "$b" "$st"; continue; fi
+			printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$b" "$(get "$b-tls" '.connections.connected')" \
+				"$(get "$b-tls" '.connections.rate_per_s | floor')" \
+				"$(get "$b-tls" '"\(.connections.connack_latency_us.p50 / 1000 * 10 | floor / 10) / \(.connections.connack_latency_us.p99 / 1000 * 10 | floor / 10)"')" \
+				"$(get "$b-tls" '.broker.cpu_s * 100 | floor / 100')" "$(tlsper "$b")" "$(has_ours && ratio "$(tlsper ours)" "$(tlsper "$b")")"
+		done
+	} | tsv
+fi
 
 printf '\nresident memory with %s idle connections (RSS of the broker process)\n' "$conns"
 {
@@ -410,7 +604,7 @@ printf '\nresident memory with %s idle connections (RSS of the broker process)\n
 } | column -t -s "$(printf '\t')"
 
 printf '\nbench cost (CPU ns per message sent+received, from the %s runs)\n' "$(echo "$brokers" | awk '{print $1}')"
-for s in fanin-q0 fanin-q1 fanout-q0 pairs-q1; do
+for s in $loads; do
 	b=$(echo "$brokers" | awk '{print $1}')
 	printf '  %-10s %s ns/msg, %s%% of a core\n' "$s" "$(get "$b-$s" '.bench.cpu_ns_per_msg | floor')" "$(get "$b-$s" '.bench.cpu_util * 100 | floor')"
 done
@@ -426,5 +620,15 @@ printf '\ngenerator alone: 4 x bench pub into a sink that parses and acknowledge
 } | column -t -s "$(printf '\t')"
 fi
 persist_tables
+# Why a cell says n/a or failed, and what else bench reported going wrong.
+notes=$(for f in "$out"/*.json; do
+	n=$(basename "$f" .json)
+	case "$n" in *-rss) continue ;; esac
+	why=$(jq -r '.na // .failed // empty' "$f" 2>/dev/null | head -1 | sed 's/^mqtt bench: error: //')
+	if [ -n "$why" ]; then printf '  %s: %s\n' "$n" "$why"; fi
+	errs=$(jq -r '(.errors // [])[:3][]' "$f" 2>/dev/null || true)
+	if [ -n "$errs" ]; then printf '%s\n' "$errs" | sed "s/^/  $n: bench reported: /"; fi
+done)
+if [ -n "$notes" ]; then printf '\nnotes\n%s\n' "$notes"; fi
 [ -n "$keep" ] && printf '\nreports kept in %s\n' "$keep"
 exit 0

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mqttkit/mqtt/internal/listener"
@@ -67,6 +68,8 @@ type FileAuth struct {
 
 	done      chan struct{}
 	closeOnce sync.Once
+
+	version atomic.Uint64 // RulesVersion
 }
 
 type failureRecord struct {
@@ -131,8 +134,14 @@ func (a *FileAuth) Rebind(lns []net.Listener, secs []*ListenerSecurity) error {
 	a.mu.Lock()
 	a.byKey = m
 	a.mu.Unlock()
+	a.version.Add(1)
 	return nil
 }
+
+// RulesVersion changes whenever Reload or Rebind changes the rules, so the
+// broker checks messages queued under the old ones again before it
+// delivers them (broker.VersionedAuthorizer).
+func (a *FileAuth) RulesVersion() uint64 { return a.version.Load() }
 
 // Close ends the delays of failed authentications in progress.
 func (a *FileAuth) Close() { a.closeOnce.Do(func() { close(a.done) }) }
@@ -176,6 +185,7 @@ func (a *FileAuth) Reload() ([]*LineError, error) {
 			errs = append(errs, err)
 		}
 	}
+	a.version.Add(1) // even a failed reload may have changed one of several files
 	return warns, errors.Join(errs...)
 }
 
@@ -199,7 +209,9 @@ func (a *FileAuth) Authenticate(ctx context.Context, info broker.ConnectInfo) pa
 //     and no password is checked; no certificate: Bad User Name or Password;
 //   - no username: accepted if allow_anonymous, else Not Authorized;
 //   - a username with a password file: the password must match (Bad User Name or Password);
-//   - a username without a password file: accepted (Mosquitto's behaviour).
+//   - a username without a password file: accepted only if allow_anonymous, else Not
+//     Authorized: nothing can check it, so it is as anonymous as no username (Mosquitto
+//     refuses it too; it was accepted here before).
 func (a *FileAuth) AuthenticateConn(ctx context.Context, nc net.Conn, info *broker.ConnectInfo) packet.ReasonCode {
 	s := a.security(&info.ClientInfo)
 	if s.IdentityAsUsername || s.SubjectAsUsername {
@@ -227,7 +239,10 @@ func (a *FileAuth) AuthenticateConn(ctx context.Context, nc net.Conn, info *brok
 		pw = s.Files.Passwords()
 	}
 	if pw == nil {
-		return packet.Success
+		if s.AllowAnonymous {
+			return packet.Success
+		}
+		return a.refuse(ctx, info, packet.NotAuthorized, "username "+strconv.Quote(info.Username)+" but no password_file on "+s.Name+" to check it, and anonymous clients are not allowed")
 	}
 	if !info.HasPassword {
 		// Verify anyway so that the answer takes as long as for a wrong password.

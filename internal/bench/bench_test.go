@@ -221,7 +221,19 @@ func TestValidate(t *testing.T) {
 		{Config{Scenario: ScenarioPubSub, SubTopic: "a/#/b"}, "--sub-topic"},
 		{Config{Scenario: ScenarioPub, QoS: 3}, "-q/--qos"},
 		{Config{Scenario: ScenarioPub, Inflight: 70000}, "--inflight"},
-		{Config{Scenario: ScenarioPub, Subs: 2}, "--subs applies to pubsub only"},
+		{Config{Scenario: ScenarioPub, Subs: 2}, "--subs applies to pubsub and retained only"},
+		{Config{Scenario: ScenarioPub, TopicAlias: true}, "--topic-alias needs MQTT 5"},
+		{Config{Scenario: ScenarioConn, TopicAlias: true, Version: 5}, "--topic-alias applies to pub and pubsub only"},
+		{Config{Scenario: ScenarioPub, Stagger: true}, "--stagger needs --rate"},
+		{Config{Scenario: ScenarioPub, Index: 10}, "--index applies to pubsub only"},
+		{Config{Scenario: ScenarioPubSub, Index: 10, IndexTopic: "idx/%i"}, "must contain %n"},
+		{Config{Scenario: ScenarioPubSub, Index: 10, IndexTopic: "idx/#/%n"}, "--index-topic"},
+		{Config{Scenario: ScenarioPub, Topic: "a/%n"}, "applies to the retained scenario only"},
+		{Config{Scenario: ScenarioRetained, Topic: "a/%i"}, "must contain %n"},
+		{Config{Scenario: ScenarioRetained, SubTopic: "a/#/b"}, "--sub-topic"},
+		{Config{Scenario: ScenarioRetained, SN: true, SNGateway: "127.0.0.1:1"}, "--sn applies to pub, pubsub and conn"},
+		{Config{Scenario: ScenarioPub, SN: true, SNGateway: "127.0.0.1:1", TopicAlias: true, Version: 5}, "--topic-alias does not apply with --sn"},
+		{Config{Scenario: ScenarioPub, SN: true, SNGateway: "127.0.0.1:1", Stagger: true, Rate: 1}, "--stagger does not apply with --sn"},
 	} {
 		c := tc.cfg
 		c.Server = "127.0.0.1:1"
@@ -237,8 +249,14 @@ func TestTemplates(t *testing.T) {
 	if got := expand("a/%i/%c/%%/x%", 7, "id"); got != "a/7/id/%/x%" {
 		t.Fatalf("expand: %q", got)
 	}
+	if got := expandN("a/%i/%n/%%n", 7, "id", 42); got != "a/7/42/%n" {
+		t.Fatalf("expandN: %q", got)
+	}
+	if got := expand("a/%n", 7, "id"); got != "a/%n" {
+		t.Fatalf("expand leaves %%n alone: %q", got)
+	}
 	for tmpl, want := range map[string]string{
-		"bench/%i": "bench/+", "bench/%i/x": "bench/+/x", "b/c%i/%c": "b/+/+", "fixed": "fixed",
+		"bench/%i": "bench/+", "bench/%i/x": "bench/+/x", "b/c%i/%c": "b/+/+", "fixed": "fixed", "r/%i/%n": "r/+/+",
 	} {
 		c := Config{Topic: tmpl}
 		if got := c.subFilterTemplate(); got != want {

@@ -17,6 +17,9 @@ const (
 	ScenarioPub    = "pub"
 	ScenarioSub    = "sub"
 	ScenarioPubSub = "pubsub"
+	// ScenarioRetained preloads retained messages on distinct topics, then times a
+	// subscribe storm: how long until every subscriber has all of them.
+	ScenarioRetained = "retained"
 )
 
 // Defaults.
@@ -26,6 +29,18 @@ const (
 	DefaultTopic    = "bench/%i"
 	DefaultInflight = 20
 	DefaultDrain    = 2 * time.Second
+	// DefaultRetainedTopic is the retained scenario's topic template: %n numbers the
+	// messages of one publisher, so each is retained on a topic of its own.
+	DefaultRetainedTopic = "bench/retained/%i/%n"
+	// DefaultIndexTopic is the filter template of the --index subscriptions: %i is the
+	// holding connection, %n the filter number. It shares the first levels of the default
+	// topic, so the broker matches publishes against a crowded part of its index, yet
+	// matches none of them.
+	DefaultIndexTopic = "bench/%i/idx/%n"
+	// indexPerConn is how many --index subscriptions one connection holds, and
+	// indexPerPacket how many filters one SUBSCRIBE carries.
+	indexPerConn    = 10000
+	indexPerPacket  = 100
 	quietDrain      = time.Second // the drain ends after this long with no message arriving
 	connectTimeout  = 10 * time.Second
 	maxParallelDial = 64 // connects in flight at once when Interval is 0
@@ -69,6 +84,22 @@ type Config struct {
 	Inflight int           // unacknowledged QoS 1/2 messages per publisher
 	Drain    time.Duration // how long to wait for the last messages
 
+	// PublishProperties are sent in every v5 PUBLISH (-D publish ...).
+	PublishProperties packet.Properties
+	// TopicAlias (v5): each publisher sends its topic once and then only topic alias 1,
+	// and subscribers offer a Topic Alias Maximum so the broker may alias towards them.
+	TopicAlias bool
+	// Stagger spreads the publishers' first messages evenly over one --rate interval, so
+	// that many slow publishers (a fleet at 1 msg/s) send steadily instead of in bursts.
+	Stagger bool
+	// Index (pubsub): subscriptions held in the broker's index during the run by extra
+	// connections (indexPerConn each), on filters IndexTopic (%i connection, %n number).
+	Index      int
+	IndexTopic string
+	// BrokerPID, when set, is the broker's process: its CPU time and resident memory are
+	// read from /proc and reported (Linux only).
+	BrokerPID int
+
 	// Progress, when set, receives a status line once a second.
 	Progress func(Snapshot)
 }
@@ -80,7 +111,7 @@ func (c *Config) setDefaults() {
 	if c.Clients == 0 {
 		c.Clients = 1
 	}
-	if c.Subs == 0 && c.Scenario == ScenarioPubSub {
+	if c.Subs == 0 && (c.Scenario == ScenarioPubSub || c.Scenario == ScenarioRetained) {
 		c.Subs = 1
 	}
 	if c.Count == 0 && c.Duration == 0 && c.Scenario != ScenarioConn {
@@ -91,6 +122,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.Topic == "" {
 		c.Topic = DefaultTopic
+		if c.Scenario == ScenarioRetained {
+			c.Topic = DefaultRetainedTopic
+		}
+	}
+	if c.Index > 0 && c.IndexTopic == "" {
+		c.IndexTopic = DefaultIndexTopic
 	}
 	if c.Inflight == 0 {
 		c.Inflight = DefaultInflight
@@ -106,9 +143,9 @@ func (c *Config) setDefaults() {
 // Validate checks the configuration and names the flag at fault.
 func (c *Config) Validate() error {
 	switch c.Scenario {
-	case ScenarioConn, ScenarioPub, ScenarioSub, ScenarioPubSub:
+	case ScenarioConn, ScenarioPub, ScenarioSub, ScenarioPubSub, ScenarioRetained:
 	default:
-		return fmt.Errorf("unknown scenario %q: expected conn, pub, sub or pubsub", c.Scenario)
+		return fmt.Errorf("unknown scenario %q: expected conn, pub, sub, pubsub or retained", c.Scenario)
 	}
 	switch {
 	case c.Clients < 1:
@@ -138,22 +175,70 @@ func (c *Config) Validate() error {
 	}
 	if c.SN {
 		switch {
-		case c.Scenario == ScenarioSub:
+		case c.Scenario == ScenarioSub || c.Scenario == ScenarioRetained:
 			return fmt.Errorf("--sn applies to pub, pubsub and conn: subscribers stay MQTT")
+		case c.TopicAlias:
+			return fmt.Errorf("--topic-alias does not apply with --sn (MQTT-SN has topic ids instead)")
+		case c.Stagger:
+			return fmt.Errorf("--stagger does not apply with --sn")
 		case c.SNGateway == "":
 			return fmt.Errorf("--sn needs the gateway's address (--sn-gateway)")
 		case c.Size > 65000:
 			return fmt.Errorf("-s/--size must be at most 65000 bytes with --sn (one UDP datagram), got %d", c.Size)
 		}
 	}
-	if c.Scenario != ScenarioPubSub && c.Subs > 0 {
-		return fmt.Errorf("--subs applies to pubsub only")
+	twoSided := c.Scenario == ScenarioPubSub || c.Scenario == ScenarioRetained
+	if !twoSided && c.Subs > 0 {
+		return fmt.Errorf("--subs applies to pubsub and retained only")
 	}
-	if c.Scenario != ScenarioPubSub && c.SubTopic != "" {
-		return fmt.Errorf("--sub-topic applies to pubsub only")
+	if !twoSided && c.SubTopic != "" {
+		return fmt.Errorf("--sub-topic applies to pubsub and retained only")
+	}
+	switch {
+	case c.TopicAlias && c.Version != packet.V5:
+		return fmt.Errorf("--topic-alias needs MQTT 5 (-V 5)")
+	case c.TopicAlias && c.Scenario != ScenarioPub && c.Scenario != ScenarioPubSub:
+		return fmt.Errorf("--topic-alias applies to pub and pubsub only")
+	case c.Stagger && c.Rate == 0:
+		return fmt.Errorf("--stagger needs --rate")
+	case c.Index < 0:
+		return fmt.Errorf("--index must not be negative, got %d", c.Index)
+	case c.Index > 0 && c.Scenario != ScenarioPubSub:
+		return fmt.Errorf("--index applies to pubsub only")
+	case c.IndexTopic != "" && c.Index == 0:
+		return fmt.Errorf("--index-topic needs --index")
+	case c.BrokerPID < 0:
+		return fmt.Errorf("--broker-pid must be a process id, got %d", c.BrokerPID)
+	}
+	if c.Index > 0 {
+		if !strings.Contains(c.IndexTopic, "%n") {
+			return fmt.Errorf("--index-topic %q must contain %%n (the filter number), or every filter would be the same", c.IndexTopic)
+		}
+		if err := topic.ValidateFilter(expandN(c.IndexTopic, 0, "x", 0)); err != nil {
+			return fmt.Errorf("--index-topic %q: %v", c.IndexTopic, err)
+		}
 	}
 	if c.Scenario == ScenarioConn {
 		return nil
+	}
+	if c.Scenario == ScenarioRetained {
+		if c.Count == 0 {
+			return fmt.Errorf("retained: -n/--count (retained messages per publisher) must be at least 1")
+		}
+		if !strings.Contains(c.Topic, "%n") {
+			return fmt.Errorf("-t/--topic %q must contain %%n (the message number): retained messages need a topic each", c.Topic)
+		}
+		id := clientID(c.IDPrefix, 'p', 0)
+		if err := topic.ValidateName(expandN(c.Topic, 0, id, 0)); err != nil {
+			return fmt.Errorf("-t/--topic %q: %v", c.Topic, err)
+		}
+		if err := topic.ValidateFilter(expandN(c.subFilterTemplate(), 0, id, 0)); err != nil {
+			return fmt.Errorf("--sub-topic %q: %v", c.subFilterTemplate(), err)
+		}
+		return nil
+	}
+	if strings.Contains(strings.ReplaceAll(c.Topic, "%%", ""), "%n") {
+		return fmt.Errorf("-t/--topic %q: %%n (the message number) applies to the retained scenario only", c.Topic)
 	}
 	// Check the templates with a sample expansion.
 	id := clientID(c.IDPrefix, 'p', 0)
@@ -175,15 +260,15 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// subFilterTemplate is what pubsub subscribers subscribe to: SubTopic, or Topic with every
-// level that names a client (%i, %c) replaced by '+'.
+// subFilterTemplate is what pubsub and retained subscribers subscribe to: SubTopic, or
+// Topic with every level that names a client or message (%i, %c, %n) replaced by '+'.
 func (c *Config) subFilterTemplate() string {
 	if c.SubTopic != "" {
 		return c.SubTopic
 	}
 	levels := strings.Split(c.Topic, "/")
 	for i, l := range levels {
-		if strings.Contains(l, "%i") || strings.Contains(l, "%c") {
+		if strings.Contains(l, "%i") || strings.Contains(l, "%c") || strings.Contains(l, "%n") {
 			levels[i] = "+"
 		}
 	}
@@ -191,7 +276,10 @@ func (c *Config) subFilterTemplate() string {
 }
 
 // expand fills a topic template: %i is the client index, %c the client id, %% a percent.
-func expand(tmpl string, index int, id string) string {
+func expand(tmpl string, index int, id string) string { return expandN(tmpl, index, id, -1) }
+
+// expandN is expand with %n, the message (or filter) number n, filled in too when n >= 0.
+func expandN(tmpl string, index int, id string, n int) string {
 	if !strings.Contains(tmpl, "%") {
 		return tmpl
 	}
@@ -207,6 +295,12 @@ func expand(tmpl string, index int, id string) string {
 				b.WriteString(id)
 				i++
 				continue
+			case 'n':
+				if n >= 0 {
+					b.WriteString(strconv.Itoa(n))
+					i++
+					continue
+				}
 			case '%':
 				b.WriteByte('%')
 				i++

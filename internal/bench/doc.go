@@ -44,6 +44,6 @@
 //     ends at --drain while messages still arrive, the report says so (drain_cut): that
 //     loss may only be late.
 //
-// Connections use the transports of the connection flags (tcp, tls, ws, wss, unix); see
-// dial.go.
+// Connections use the transports of the connection flags (tcp, tls, ws, wss, unix), opened
+// by mqtt/client.DialConn (dial.go): only the MQTT spoken over them is bench's own.
 package bench

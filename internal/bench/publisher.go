@@ -48,24 +48,39 @@ func newSNPublisher(idx int, id string, c *sn.Client, topic string, qos byte) *p
 		wake: make(chan struct{}, 1), readDone: make(chan struct{}), snStop: make(chan struct{})}
 }
 
-// template encodes the PUBLISH once and returns it with the offsets to patch.
-func (p *publisher) template(cfg *Config, run uint16) (tmpl []byte, hdrOff, pidOff int, err error) {
+// tmpl is one pre-encoded PUBLISH with the offsets to patch.
+type tmpl struct {
+	b              []byte
+	hdrOff, pidOff int
+}
+
+// template encodes the PUBLISH once. alias > 0 adds a Topic Alias property and, with
+// noTopic, leaves the topic name out (every message after the first under --topic-alias).
+func (p *publisher) template(cfg *Config, run uint16, alias uint16, noTopic bool) (tmpl, error) {
 	pub := &packet.Publish{QoS: p.qos, Retain: cfg.Retain, Topic: p.topic, Payload: make([]byte, cfg.Size)}
+	if p.c.version == packet.V5 {
+		pub.Properties = cfg.PublishProperties
+		if alias > 0 {
+			pub.Properties.TopicAlias, pub.Properties.HasTopicAlias = alias, true
+			if noTopic {
+				pub.Topic = ""
+			}
+		}
+	}
 	if p.qos > 0 {
 		pub.PacketID = 1
 	}
-	tmpl, err = packet.Append(nil, pub, p.c.version)
+	b, err := packet.Append(nil, pub, p.c.version)
 	if err != nil {
-		return nil, 0, 0, fmt.Errorf("encoding PUBLISH to %q: %v", p.topic, err)
+		return tmpl{}, fmt.Errorf("encoding PUBLISH to %q: %v", p.topic, err)
 	}
-	_, _, n, err := packet.ParseHeader(tmpl)
+	_, _, n, err := packet.ParseHeader(b)
 	if err != nil {
-		return nil, 0, 0, err
+		return tmpl{}, err
 	}
-	hdrOff = len(tmpl) - cfg.Size
-	pidOff = n + 2 + len(p.topic)
-	putHeaderStatic(tmpl[hdrOff:], run, uint32(p.idx))
-	return tmpl, hdrOff, pidOff, nil
+	t := tmpl{b: b, hdrOff: len(b) - cfg.Size, pidOff: n + 2 + len(pub.Topic)}
+	putHeaderStatic(b[t.hdrOff:], run, uint32(p.idx))
+	return t, nil
 }
 
 // run publishes until Count messages are written or ctx ends, then (QoS 1/2) waits up to
@@ -74,7 +89,16 @@ func (p *publisher) run(ctx context.Context, cfg *Config, run uint16, drain time
 	if p.snc != nil {
 		return p.runSN(ctx, cfg, run)
 	}
-	tmpl, hdrOff, pidOff, err := p.template(cfg, run)
+	var first, rest tmpl
+	var err error
+	if cfg.TopicAlias {
+		if first, err = p.template(cfg, run, 1, false); err == nil {
+			rest, err = p.template(cfg, run, 1, true)
+		}
+	} else {
+		rest, err = p.template(cfg, run, 0, false)
+		first = rest
+	}
 	if err != nil {
 		return err
 	}
@@ -82,14 +106,36 @@ func (p *publisher) run(ctx context.Context, cfg *Config, run uint16, drain time
 	if p.qos > 0 {
 		window = uint64(min(cfg.Inflight, p.c.receiveMax))
 	}
-	perBatch := max(1, batchBytes/len(tmpl))
-	buf := make([]byte, 0, perBatch*len(tmpl))
+	perBatch := max(1, batchBytes/len(rest.b))
+	var buf []byte
+	if cfg.Rate > 0 {
+		// Paced publishers write a few messages at a time: a full batch buffer each would
+		// cost 64 KiB per publisher (640 MB for a fleet of 10,000); append grows it.
+		buf = make([]byte, 0, len(first.b))
+	} else {
+		buf = make([]byte, 0, perBatch*len(rest.b)+len(first.b))
+	}
 	limit := uint64(cfg.Count)
 	var seq uint64
 	var pid uint16
-	start := time.Now()
 	var timer *time.Timer
 	done := ctx.Done()
+	if cfg.Stagger && cfg.Rate > 0 && cfg.Clients > 1 {
+		// Publisher i starts i/N of an interval late, so N publishers at --rate R send
+		// N*R messages/s evenly rather than N at once every 1/R seconds.
+		offset := time.Duration(float64(p.idx) / float64(cfg.Clients) / cfg.Rate * float64(time.Second))
+		timer = time.NewTimer(offset)
+		select {
+		case <-done:
+			timer.Stop()
+			return nil
+		case <-p.readDone:
+			timer.Stop()
+			return p.lostErr()
+		case <-timer.C:
+		}
+	}
+	start := time.Now()
 	for limit == 0 || seq < limit {
 		select {
 		case <-done:
@@ -141,26 +187,31 @@ func (p *publisher) run(ctx context.Context, cfg *Config, run uint16, drain time
 		now := time.Now().UnixNano()
 		buf = buf[:0]
 		for k := uint64(0); k < n; k++ {
-			buf = append(buf, tmpl...)
-			m := buf[len(buf)-len(tmpl):]
+			t := &rest
+			if seq == 0 {
+				t = &first
+			}
+			buf = append(buf, t.b...)
+			m := buf[len(buf)-len(t.b):]
 			if p.qos > 0 {
 				pid++
 				if pid == 0 {
 					pid = 1
 				}
-				binary.BigEndian.PutUint16(m[pidOff:], pid)
+				binary.BigEndian.PutUint16(m[t.pidOff:], pid)
 			}
-			putHeaderDynamic(m[hdrOff:], seq, now)
+			putHeaderDynamic(m[t.hdrOff:], seq, now)
 			seq++
 		}
 		p.c.wmu.Lock()
 		w, err := p.c.nc.Write(buf)
 		p.c.lastWrite.Store(now)
 		p.c.wmu.Unlock()
-		p.sent.Add(uint64(w / len(tmpl)))
 		if err != nil {
+			p.sent.Add(uint64(w / len(rest.b)))
 			return fmt.Errorf("publisher %s: %w", p.id, err)
 		}
+		p.sent.Add(n)
 	}
 	return p.finish(drain, seq)
 }

@@ -51,7 +51,33 @@ type ReportConfig struct {
 	FileLimit   uint64  `json:"file_limit,omitempty"`
 	GOMAXPROCS  int     `json:"gomaxprocs"`
 	ClientIDPfx string  `json:"client_id_prefix"`
+	TopicAlias  bool    `json:"topic_alias,omitempty"`
+	Stagger     bool    `json:"stagger,omitempty"`
+	Index       int     `json:"index,omitempty"`
+	IndexTopic  string  `json:"index_topic,omitempty"`
 	SNGateway   string  `json:"sn_gateway,omitempty"` // publishers spoke MQTT-SN to this gateway
+}
+
+// IndexReport describes the --index subscriptions held during a pubsub run.
+type IndexReport struct {
+	Subscriptions int     `json:"subscriptions"` // granted
+	Connections   int     `json:"connections"`
+	SubscribeS    float64 `json:"subscribe_s"` // connecting and subscribing them all
+	RatePerS      float64 `json:"rate_per_s"`  // subscriptions granted per second
+}
+
+// RetainedReport is the retained scenario's outcome: the preload, then the subscribe storm.
+type RetainedReport struct {
+	Stored      uint64  `json:"stored"`    // retained messages published and acknowledged
+	PreloadS    float64 `json:"preload_s"` // publishing them until the last PUBACK
+	Subscribers int     `json:"subscribers"`
+	Complete    int     `json:"complete"` // subscribers that received every retained message they should
+	// FirstS and AllS: from sending the SUBSCRIBEs to the first and to the last subscriber
+	// holding all its retained messages (0 when none, or not all, got there).
+	FirstS float64 `json:"first_s"`
+	AllS   float64 `json:"all_s"`
+	// RatePerS: retained messages delivered per second over the storm (all subscribers).
+	RatePerS float64 `json:"rate_per_s"`
 }
 
 // Connections counts connects.
@@ -114,7 +140,12 @@ type Report struct {
 	Rates       Rates        `json:"rates"`
 	Latency     Latency      `json:"latency_us"`
 	Bench       BenchCost    `json:"bench"`
-	Errors      []string     `json:"errors,omitempty"` // distinct messages, most frequent first, with counts
+	// Broker (--broker-pid), Index (--index) and Retained (the retained scenario) appear
+	// only when they apply.
+	Broker   *BrokerStats    `json:"broker,omitempty"`
+	Index    *IndexReport    `json:"index,omitempty"`
+	Retained *RetainedReport `json:"retained,omitempty"`
+	Errors   []string        `json:"errors,omitempty"` // distinct messages, most frequent first, with counts
 }
 
 // WriteJSON writes the report as one indented JSON document.
@@ -145,10 +176,25 @@ func (r *Report) WriteTable(w io.Writer) error {
 	row("connections", "%d connected, %d failed, %d lost of %d", cn.Connected, cn.Failed, cn.Lost, cn.Attempted)
 	row("connect rate", "%s/s over %s", human(cn.RatePerS), secs(r.Durations.Connect))
 	row("CONNACK latency µs", "%s", latencyLine(cn.Connack))
+	if x := r.Index; x != nil {
+		row("index", "%d subscriptions held by %d connections, made in %s (%s/s)", x.Subscriptions, x.Connections, secs(x.SubscribeS), human(x.RatePerS))
+	}
+	if x := r.Retained; x != nil {
+		row("retained stored", "%d in %s", x.Stored, secs(x.PreloadS))
+		all := "-"
+		if x.AllS > 0 {
+			all = secs(x.AllS)
+		}
+		first := "-"
+		if x.FirstS > 0 {
+			first = secs(x.FirstS)
+		}
+		row("subscribe storm", "%d of %d subscribers got all; first after %s, all after %s (%s msgs/s)", x.Complete, x.Subscribers, first, all, human(x.RatePerS))
+	}
 	if r.Scenario != ScenarioConn {
 		m := r.Messages
 		switch r.Scenario {
-		case ScenarioPub, ScenarioPubSub:
+		case ScenarioPub, ScenarioPubSub, ScenarioRetained:
 			row("sent", "%d in %s (%s msgs/s)", m.Sent, secs(r.Durations.Run), human(r.Rates.SentPerS))
 			if c.QoS > 0 {
 				row("acknowledged", "%d (%d with an error code)", m.Acked, m.AckErrors)
@@ -167,8 +213,14 @@ func (r *Report) WriteTable(w io.Writer) error {
 			if m.Other > 0 {
 				row("other payloads", "%d (not from this run)", m.Other)
 			}
-			row("latency µs", "%s", latencyLine(r.Latency))
+			if r.Scenario != ScenarioRetained {
+				row("latency µs", "%s", latencyLine(r.Latency))
+			}
 		}
+	}
+	if b := r.Broker; b != nil {
+		row("broker", "pid %d: %.2f CPU s (%.2f s measured, %.0f%% of a core); RSS %d MiB before, %d MiB at the end, peak %d MiB",
+			b.PID, b.CPUSeconds, b.RunCPUSeconds, 100*b.RunCPUUtil, b.RSSBeforeKB>>10, b.RSSKB>>10, b.RSSPeakKB>>10)
 	}
 	row("bench CPU", "%.2f s, %.0f ns/msg, %.0f%% of a core", r.Bench.CPUSeconds, r.Bench.NsPerMsg, 100*r.Bench.CPUUtil)
 	for _, e := range r.Errors {
@@ -230,10 +282,10 @@ func (s Snapshot) String() string {
 	if s.Failed > 0 {
 		fmt.Fprintf(&b, " (%d failed)", s.Failed)
 	}
-	if s.Scenario == ScenarioPub || s.Scenario == ScenarioPubSub {
+	if s.Scenario == ScenarioPub || s.Scenario == ScenarioPubSub || s.Scenario == ScenarioRetained {
 		fmt.Fprintf(&b, "  sent %d (%s/s)", s.Sent, human(s.SentRate))
 	}
-	if s.Scenario == ScenarioSub || s.Scenario == ScenarioPubSub {
+	if s.Scenario == ScenarioSub || s.Scenario == ScenarioPubSub || s.Scenario == ScenarioRetained {
 		fmt.Fprintf(&b, "  recv %d (%s/s)  p99 %dµs", s.Received, human(s.RecvRate), s.P99Micros)
 	}
 	return b.String()

@@ -19,6 +19,10 @@ import (
 // ErrAllFailed wraps the error of a run in which no client could connect.
 var ErrAllFailed = errors.New("every connection failed")
 
+// ErrNoTopicAlias: --topic-alias against a broker whose CONNACK allows no topic aliases
+// (no Topic Alias Maximum, which means 0). The run stops before publishing.
+var ErrNoTopicAlias = errors.New("--topic-alias: the broker allows no topic aliases (its CONNACK has no Topic Alias Maximum)")
+
 // Run executes the scenario until it finishes by itself (Count or Duration) or ctx ends
 // (Ctrl-C), and returns the report so far. The error is non-nil when the configuration is
 // invalid or when every client of a role failed to connect (then errors.Is(err,
@@ -35,7 +39,14 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		DurationS: cfg.Duration.Seconds(), Rate: cfg.Rate, QoS: cfg.QoS, Size: cfg.Size, Retain: cfg.Retain,
 		IntervalS: cfg.Interval.Seconds(), Inflight: cfg.Inflight, DrainS: cfg.Drain.Seconds(),
 		FileLimit: raiseFileLimit(), GOMAXPROCS: runtime.GOMAXPROCS(0), ClientIDPfx: cfg.IDPrefix,
+		TopicAlias: cfg.TopicAlias, Stagger: cfg.Stagger, Index: cfg.Index, IndexTopic: cfg.IndexTopic,
 	}}
+	if cfg.BrokerPID > 0 {
+		var err error
+		if r.broker, err = newBrokerProbe(cfg.BrokerPID); err != nil {
+			return nil, err
+		}
+	}
 	if cfg.SN {
 		r.rep.Config.SNGateway = cfg.SNGateway
 		r.rep.Config.Inflight = 1 // one QoS 1/2 message in flight per MQTT-SN client [MQTT-SN 6.6]
@@ -43,7 +54,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if cfg.Scenario != ScenarioConn {
 		r.rep.Config.Topic = cfg.Topic
 	}
-	if cfg.Scenario == ScenarioPubSub {
+	if cfg.Scenario == ScenarioPubSub || cfg.Scenario == ScenarioRetained {
 		r.rep.Config.SubTopic = cfg.subFilterTemplate()
 	}
 	r.start = time.Now()
@@ -62,8 +73,15 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		err = r.pubsub(ctx, true, false)
 	case ScenarioPubSub:
 		err = r.pubsub(ctx, true, true)
+	case ScenarioRetained:
+		err = r.retained(ctx)
 	}
 	r.finishReport(ctx)
+	if b, berr := r.broker.report(); berr != nil {
+		r.rep.Errors = append(r.rep.Errors, berr.Error())
+	} else {
+		r.rep.Broker = b
+	}
 	return r.rep, err
 }
 
@@ -84,16 +102,26 @@ type runner struct {
 
 	pubs []*publisher
 	subs []*subscriber
+
+	broker *brokerProbe // --broker-pid; nil without
+
+	// --index holders: their connections and the goroutines draining them.
+	idxConns []*wireConn
+	idxWG    sync.WaitGroup
 }
 
 func (r *runner) noteErr(err error) {
-	msg := err.Error()
 	r.mu.Lock()
+	r.noteErrLocked(err)
+	r.mu.Unlock()
+}
+
+func (r *runner) noteErrLocked(err error) {
+	msg := err.Error()
 	if r.errs[msg] == 0 {
 		r.errOrder = append(r.errOrder, msg)
 	}
 	r.errs[msg]++
-	r.mu.Unlock()
 }
 
 func (r *runner) firstErr() string {
@@ -247,6 +275,7 @@ func (r *runner) conn(ctx context.Context) error {
 		return fmt.Errorf("%w: %s", ErrAllFailed, r.firstErr())
 	}
 	holdStart := time.Now()
+	r.broker.markRun()
 	if r.cfg.Duration > 0 {
 		t := time.NewTimer(r.cfg.Duration)
 		select {
@@ -256,6 +285,7 @@ func (r *runner) conn(ctx context.Context) error {
 		t.Stop()
 	}
 	r.rep.Durations.Run = time.Since(holdStart).Seconds()
+	r.broker.sample()
 	stopProgress()
 	stopping.Store(true)
 	closeAll(conns)
@@ -289,7 +319,13 @@ func (r *runner) pubsub(ctx context.Context, withSubs, withPubs bool) error {
 		filterTmpl = cfg.subFilterTemplate()
 	}
 
-	// Subscribers first, so they see every message.
+	// The --index subscriptions, then the subscribers, so they see every message.
+	if cfg.Index > 0 {
+		if err := r.holdIndex(ctx); err != nil {
+			r.stopAll()
+			return err
+		}
+	}
 	filters := make([]string, nSubs)
 	subConns := r.connectAll(ctx, nSubs, 's', 64<<10, func(i int, c *wireConn) error {
 		filters[i] = expand(filterTmpl, i, c.id)
@@ -311,6 +347,7 @@ func (r *runner) pubsub(ctx context.Context, withSubs, withPubs bool) error {
 	}
 	if nSubs > 0 && len(r.subs) == 0 {
 		r.rep.Durations.Connect = time.Since(r.start).Seconds()
+		r.stopAll() // the --index holders
 		return fmt.Errorf("%w: no subscriber connected: %s", ErrAllFailed, r.firstErr())
 	}
 
@@ -345,6 +382,14 @@ func (r *runner) pubsub(ctx context.Context, withSubs, withPubs bool) error {
 		r.stopAll()
 		return fmt.Errorf("%w: no publisher connected: %s", ErrAllFailed, r.firstErr())
 	}
+	if cfg.TopicAlias {
+		for _, p := range r.pubs {
+			if p.c.topicAliasMax == 0 {
+				r.stopAll()
+				return ErrNoTopicAlias
+			}
+		}
+	}
 	// matches[p]: how many subscribers should receive publisher p's messages.
 	matches := make([]uint64, nPubs)
 	for _, p := range r.pubs {
@@ -374,6 +419,7 @@ func (r *runner) pubsub(ctx context.Context, withSubs, withPubs bool) error {
 	stopProgress := r.progress(ctx)
 	cpu0 := cpuTime()
 	t0 := time.Now()
+	r.broker.markRun()
 	var wg sync.WaitGroup
 	for _, p := range r.pubs {
 		wg.Add(1)
@@ -429,6 +475,7 @@ func (r *runner) pubsub(ctx context.Context, withSubs, withPubs bool) error {
 		}
 	}
 	t2 := time.Now()
+	r.broker.sample()
 	stopProgress()
 	cpu := cpuTime() - cpu0
 	r.stopAll()
@@ -556,6 +603,7 @@ func (r *runner) stopAll() {
 	for _, s := range r.subs {
 		conns = append(conns, s.c)
 	}
+	conns = append(conns, r.idxConns...)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); closeSN(snConns) }()
@@ -567,6 +615,7 @@ func (r *runner) stopAll() {
 	for _, s := range r.subs {
 		<-s.done
 	}
+	r.idxWG.Wait()
 }
 
 // progress calls Config.Progress once a second until the returned stop is called.

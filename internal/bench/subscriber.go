@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -187,6 +188,19 @@ func (s *subscriber) readLoop() {
 				uniq++
 			}
 			record(s.hist, (time.Now().UnixNano()-h.sent)/1000)
+		case packet.SUBACK:
+			// Only the retained storm reads its SUBACK here (subscribe() takes the others).
+			p, err := packet.Decode(version, first, body)
+			if err != nil {
+				s.readErr = fmt.Errorf("bad SUBACK: %v", err)
+				_ = idle()
+				return
+			}
+			if rc := p.(*packet.Suback).ReasonCodes; len(rc) != 1 || rc[0] >= 0x80 {
+				s.readErr = fmt.Errorf("subscription to %q refused: SUBACK %v", s.filter, rc)
+				_ = idle()
+				return
+			}
 		case packet.PUBREL:
 			if len(body) >= 2 {
 				out = appendAck(out, packet.PUBCOMP, uint16(body[0])<<8|uint16(body[1]))

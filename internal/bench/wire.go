@@ -27,7 +27,8 @@ type wireConn struct {
 
 	rd reader
 
-	receiveMax int // v5 CONNACK Receive Maximum, 65535 when absent
+	receiveMax    int    // v5 CONNACK Receive Maximum, 65535 when absent
+	topicAliasMax uint16 // v5 CONNACK Topic Alias Maximum, 0 when absent
 }
 
 // ConnectError is a CONNACK that refused the connection.
@@ -88,6 +89,10 @@ func connect(ctx context.Context, cfg *Config, id string, readBuf int) (*wireCon
 	}
 	if cfg.Version == packet.V5 {
 		cp.Properties = cfg.ConnectProperties
+		if cfg.TopicAlias && !cp.Properties.HasTopicAliasMaximum {
+			// Let the broker alias towards subscribers too.
+			cp.Properties.TopicAliasMaximum, cp.Properties.HasTopicAliasMaximum = 10, true
+		}
 	}
 	buf, err := packet.Append(nil, cp, cfg.Version)
 	if err != nil {
@@ -121,9 +126,11 @@ func connect(ctx context.Context, cfg *Config, id string, readBuf int) (*wireCon
 			c.close()
 			return nil, 0, fmt.Errorf("bad CONNACK: %v", err)
 		}
-		if ca := p.(*packet.Connack); ca.Properties.HasReceiveMaximum && ca.Properties.ReceiveMaximum > 0 {
+		ca := p.(*packet.Connack)
+		if ca.Properties.HasReceiveMaximum && ca.Properties.ReceiveMaximum > 0 {
 			c.receiveMax = int(ca.Properties.ReceiveMaximum)
 		}
+		c.topicAliasMax = ca.Properties.TopicAliasMaximum
 	}
 	_ = nc.SetDeadline(time.Time{})
 	return c, lat, nil
@@ -149,7 +156,7 @@ func (c *wireConn) subscribe(ctx context.Context, filter string, qos byte) error
 			return fmt.Errorf("waiting for SUBACK: %w", err)
 		}
 		if packet.Type(first>>4) != packet.SUBACK {
-			continue // e.g. a retained message racing ahead is impossible before SUBACK; be lenient
+			continue // a broker may send matching PUBLISHes before SUBACK [MQTT-3.8.4]: dropped here, which is why subscribers subscribe before any publisher starts and the retained storm reads its SUBACK in readLoop
 		}
 		p, err := packet.Decode(c.version, first, body)
 		if err != nil {

@@ -33,7 +33,14 @@ var benchScenarios = []struct{ name, usage, desc string }{
 		"Subscribers subscribe first; then publisher i publishes to topic(i) = -t with %i = i. Subscribers subscribe to --sub-topic, by default -t with " +
 			"every level containing %i or %c replaced by +, so -t bench/%i gives bench/+ (fan-in with --subs 1, fan-out with -c 1; " +
 			"--sub-topic bench/%i with -c N --subs N gives N pairs). After the last message the bench waits up to --drain (less once everything arrived, " +
-			"or when nothing arrived for a second), then reports loss = messages sent × subscribers that should get them − unique messages received."},
+			"or when nothing arrived for a second), then reports loss = messages sent × subscribers that should get them − unique messages received. " +
+			"--index N holds N more subscriptions in the broker's index during the run (on --index-topic filters, 10,000 per extra connection), " +
+			"to measure routing with a large index."},
+	{bench.ScenarioRetained, "preload -c × -n retained messages on distinct topics, then time a subscribe storm of --subs subscribers",
+		"Publisher i publishes -n retained messages at QoS 1, message n to -t with %i = i and %n = n (default " + bench.DefaultRetainedTopic + "), " +
+			"and waits for every PUBACK. Then --subs subscribers connect and all subscribe at once to --sub-topic (default: -t with its %i and %n " +
+			"levels as +) at -q; the report gives the time until the first and the last of them held every retained message its filter covers. " +
+			"The storm ends once all have them, or after --drain with nothing new arriving."},
 }
 
 // benchFlags are the load flags plus the shared connection flags. -c means --clients here,
@@ -54,15 +61,25 @@ func benchFlags() []ucli.Flag {
 		&ucli.StringFlag{Name: "topic", Aliases: []string{"t"}, Value: bench.DefaultTopic, Category: catBench,
 			Usage: "topic `TEMPLATE`: %i is the client index, %c the client id (sub: a filter)"},
 		&ucli.IntFlag{Name: "subs", Value: 1, Category: catBench,
-			Usage: "pubsub: `N` subscribers"},
-		&ucli.StringFlag{Name: "sub-topic", Category: catBench, DefaultText: "-t with %i/%c levels as +",
-			Usage: "pubsub: subscribers' filter `TEMPLATE` (%i is the subscriber index)"},
+			Usage: "pubsub, retained: `N` subscribers"},
+		&ucli.StringFlag{Name: "sub-topic", Category: catBench, DefaultText: "-t with %i/%c/%n levels as +",
+			Usage: "pubsub, retained: subscribers' filter `TEMPLATE` (%i is the subscriber index)"},
 		&ucli.BoolFlag{Name: "retain", Aliases: []string{"r"}, Category: catBench, Usage: "publish retained messages"},
 		&ucli.DurationFlag{Name: "interval", Category: catBench, Usage: "pause `DURATION` between connects"},
 		&ucli.IntFlag{Name: "inflight", Value: bench.DefaultInflight, Category: catBench,
 			Usage: "unacknowledged QoS 1/2 messages per publisher, `N` (a v5 broker's Receive Maximum lowers it)"},
 		&ucli.DurationFlag{Name: "drain", Value: bench.DefaultDrain, Category: catBench,
 			Usage: "wait up to `DURATION` for the last messages and acknowledgements (pubsub: ends early once all arrived, or after 1s in which none did)"},
+		&ucli.BoolFlag{Name: "topic-alias", Category: catBench,
+			Usage: "MQTT 5: publishers send the topic once, then topic alias 1; subscribers offer a Topic Alias Maximum of 10 (unless -D connect sets one)"},
+		&ucli.BoolFlag{Name: "stagger", Category: catBench,
+			Usage: "with --rate: spread the publishers' first messages over one interval, so N publishers send steadily rather than in bursts"},
+		&ucli.IntFlag{Name: "index", Category: catBench,
+			Usage: "pubsub: hold `N` more subscriptions in the broker's index during the run (10,000 per extra connection)"},
+		&ucli.StringFlag{Name: "index-topic", Category: catBench, DefaultText: bench.DefaultIndexTopic,
+			Usage: "pubsub: filter `TEMPLATE` of the --index subscriptions: %i the holding connection, %n the filter number"},
+		&ucli.IntFlag{Name: "broker-pid", Category: catBench,
+			Usage: "report the CPU time and memory of the broker process `PID` (read from /proc; Linux)"},
 		&ucli.BoolFlag{Name: "sn", Category: catBench,
 			Usage: "publishers (conn: the clients) speak MQTT-SN to the gateway at --sn-gateway, one QoS 1/2 message in flight each; subscribers stay MQTT on -h/-p"},
 		&ucli.StringFlag{Name: "sn-gateway", Category: catBench, DefaultText: "-h's host, port 1884",
@@ -94,18 +111,19 @@ func benchCommand() *ucli.Command {
 	cmd := &ucli.Command{
 		Name:      "bench",
 		Usage:     "load-test a broker",
-		UsageText: "mqtt bench conn|pub|sub|pubsub [options]",
+		UsageText: "mqtt bench conn|pub|sub|pubsub|retained [options]",
 		Description: "Opens many client connections to a broker, publishes and subscribes at a set rate and " +
 			"reports throughput, loss, duplicates, ordering and latency percentiles. Scenarios: " +
-			"conn (connect rate, CONNACK latency, held connections), pub, sub, and pubsub (publishers and " +
-			"subscribers in one process, every message checked). Options go after the scenario. " +
+			"conn (connect rate, CONNACK latency, held connections), pub, sub, pubsub (publishers and " +
+			"subscribers in one process, every message checked) and retained (a subscribe storm onto preloaded retained messages). " +
+			"With --broker-pid the report adds the broker's CPU seconds and memory. Options go after the scenario. " +
 			"A live status line is printed on stderr once a second when it is a terminal; Ctrl-C stops the run and prints the summary so far.",
 		Flags: benchFlags(),
 		Action: func(c *ucli.Context) error {
 			if c.Args().Present() {
-				return usageErrorf("unknown bench scenario %q: expected conn, pub, sub or pubsub", c.Args().First())
+				return usageErrorf("unknown bench scenario %q: expected conn, pub, sub, pubsub or retained", c.Args().First())
 			}
-			return usageErrorf("missing scenario: mqtt bench conn|pub|sub|pubsub [options]")
+			return usageErrorf("missing scenario: mqtt bench conn|pub|sub|pubsub|retained [options]")
 		},
 	}
 	for _, s := range benchScenarios {
@@ -134,7 +152,7 @@ func runBench(c *ucli.Context, scenario string) error {
 	if o.Will != nil {
 		return usageErrorf("--will-topic: bench clients send no will")
 	}
-	if err := checkPropertyCommands(o.Properties, []string{"connect"}); err != nil {
+	if err := checkPropertyCommands(o.Properties, []string{"connect", "publish"}); err != nil {
 		return err
 	}
 	co, err := clientOptions(o, nil)
@@ -164,6 +182,12 @@ func runBench(c *ucli.Context, scenario string) error {
 		Interval:          c.Duration("interval"),
 		Inflight:          c.Int("inflight"),
 		Drain:             c.Duration("drain"),
+		PublishProperties: packetProperties(o.Properties, "publish"),
+		TopicAlias:        c.Bool("topic-alias"),
+		Stagger:           c.Bool("stagger"),
+		Index:             c.Int("index"),
+		IndexTopic:        c.String("index-topic"),
+		BrokerPID:         c.Int("broker-pid"),
 	}
 	if o.URLTopic != "" && !c.IsSet("topic") {
 		cfg.Topic = o.URLTopic
@@ -186,7 +210,7 @@ func runBench(c *ucli.Context, scenario string) error {
 	if cfg.Duration > 0 && !c.IsSet("count") {
 		cfg.Count = 0
 	}
-	if scenario == bench.ScenarioPubSub {
+	if scenario == bench.ScenarioPubSub || scenario == bench.ScenarioRetained {
 		cfg.Subs = c.Int("subs")
 		if cfg.Subs < 1 {
 			return usageErrorf("--subs must be at least 1, got %d", cfg.Subs)
@@ -194,12 +218,33 @@ func runBench(c *ucli.Context, scenario string) error {
 	} else {
 		for _, f := range []string{"subs", "sub-topic"} {
 			if c.IsSet(f) {
-				return usageErrorf("--%s applies to pubsub only", f)
+				return usageErrorf("--%s applies to pubsub and retained only", f)
 			}
 		}
 	}
+	if scenario == bench.ScenarioRetained {
+		if !c.IsSet("topic") && o.URLTopic == "" {
+			cfg.Topic = bench.DefaultRetainedTopic
+		}
+		for _, f := range []string{"duration", "rate", "retain", "stagger"} {
+			if c.IsSet(f) {
+				return usageErrorf("%s does not apply to retained (it publishes -n retained messages per publisher, then times the subscribe storm)", flagPair(f))
+			}
+		}
+	}
+	if cfg.Index > 0 && cfg.IndexTopic == "" {
+		cfg.IndexTopic = bench.DefaultIndexTopic
+	}
+	if c.IsSet("broker-pid") && cfg.BrokerPID < 1 {
+		return usageErrorf("--broker-pid must be a process id, got %d", cfg.BrokerPID)
+	}
+	for _, f := range []string{"index", "index-topic"} {
+		if c.IsSet(f) && scenario != bench.ScenarioPubSub {
+			return usageErrorf("--%s applies to pubsub only", f)
+		}
+	}
 	if scenario == bench.ScenarioConn {
-		for _, f := range []string{"count", "rate", "size", "topic", "retain", "inflight", "drain", "qos"} {
+		for _, f := range []string{"count", "rate", "size", "topic", "retain", "inflight", "drain", "qos", "topic-alias", "stagger"} {
 			if c.IsSet(f) {
 				return usageErrorf("%s does not apply to conn", flagPair(f))
 			}

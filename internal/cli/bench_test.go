@@ -137,7 +137,7 @@ func TestBenchBadFlags(t *testing.T) {
 		want string
 	}{
 		{[]string{"mqtt", "bench"}, "missing scenario"},
-		{[]string{"mqtt", "bench", "flood"}, `unknown bench scenario "flood"`},
+		{[]string{"mqtt", "bench", "flood"}, `unknown bench scenario "flood": expected conn, pub, sub, pubsub or retained`},
 		{[]string{"mqtt", "bench", "-c", "3", "pub"}, "give the options after the scenario"},
 		{[]string{"mqtt", "bench", "pub", "extra"}, `unexpected argument "extra"`},
 		{[]string{"mqtt", "bench", "pub", "-c", "0"}, "-c/--clients must be at least 1"},
@@ -150,7 +150,21 @@ func TestBenchBadFlags(t *testing.T) {
 		{[]string{"mqtt", "bench", "pub", "-s", "8"}, "-s/--size must be at least 24"},
 		{[]string{"mqtt", "bench", "pub", "-t", "a/+/%i"}, "-t/--topic"},
 		{[]string{"mqtt", "bench", "sub", "-t", "a/#/b"}, "-t/--topic"},
-		{[]string{"mqtt", "bench", "pub", "--subs", "2"}, "--subs applies to pubsub only"},
+		{[]string{"mqtt", "bench", "pub", "--subs", "2"}, "--subs applies to pubsub and retained only"},
+		{[]string{"mqtt", "bench", "pub", "--topic-alias"}, "--topic-alias needs MQTT 5"},
+		{[]string{"mqtt", "bench", "conn", "--topic-alias", "-V", "5"}, "does not apply to conn"},
+		{[]string{"mqtt", "bench", "pub", "--stagger"}, "--stagger needs --rate"},
+		{[]string{"mqtt", "bench", "pub", "--index", "10"}, "--index applies to pubsub only"},
+		{[]string{"mqtt", "bench", "pubsub", "--index", "-1"}, "--index must not be negative"},
+		{[]string{"mqtt", "bench", "pubsub", "--index", "10", "--index-topic", "x/%i"}, "--index-topic \"x/%i\" must contain %n"},
+		{[]string{"mqtt", "bench", "pubsub", "--index-topic", "x/%n"}, "--index-topic needs --index"},
+		{[]string{"mqtt", "bench", "pubsub", "--broker-pid", "0"}, "--broker-pid must be a process id"},
+		{[]string{"mqtt", "bench", "pubsub", "--broker-pid", "x"}, "--broker-pid"},
+		{[]string{"mqtt", "bench", "retained", "--duration", "5s"}, "--duration does not apply to retained"},
+		{[]string{"mqtt", "bench", "retained", "-r"}, "--retain does not apply to retained"},
+		{[]string{"mqtt", "bench", "retained", "-t", "r/%i"}, "must contain %n"},
+		{[]string{"mqtt", "bench", "pub", "-t", "r/%n"}, "applies to the retained scenario only"},
+		{[]string{"mqtt", "bench", "pub", "-D", "subscribe", "user-property", "a", "b"}, "-D/--property"},
 		{[]string{"mqtt", "bench", "pubsub", "--subs", "0"}, "--subs must be at least 1"},
 		{[]string{"mqtt", "bench", "pubsub", "--sub-topic", "a/#/b"}, "--sub-topic"},
 		{[]string{"mqtt", "bench", "conn", "-n", "5"}, "does not apply to conn"},
@@ -170,10 +184,52 @@ func TestBenchBadFlags(t *testing.T) {
 	}
 }
 
+// The new scenarios and flags against a real broker: a subscribe storm onto retained
+// messages, MQTT 5 with topic aliases and -D publish properties at QoS 2, a staggered
+// paced fleet with an --index of subscriptions, and --broker-pid naming the broker.
+func TestBenchNewScenarios(t *testing.T) {
+	m := startBroker(t)
+	pid := strconv.Itoa(m.PID)
+	doc := benchJSON(t, benchArgs("retained", m.Port, "-c", "2", "-n", "250", "--subs", "4", "--sub-topic", "#", "--broker-pid", pid)...)
+	for path, v := range map[string]float64{"retained.stored": 500, "retained.subscribers": 4, "retained.complete": 4,
+		"messages.expected": 2000, "messages.received": 2000, "messages.lost": 0, "broker.pid": float64(m.PID)} {
+		if got := num(t, doc, path); got != v {
+			t.Errorf("retained: %s = %v, want %v", path, got, v)
+		}
+	}
+	for _, path := range []string{"retained.all_s", "retained.first_s", "broker.rss_kb", "broker.rss_peak_kb"} {
+		if num(t, doc, path) <= 0 {
+			t.Errorf("retained: %s is not positive", path)
+		}
+	}
+	if cfg := doc["config"].(map[string]any); cfg["topic"] != "bench/retained/%i/%n" || cfg["sub_topic"] != "#" {
+		t.Errorf("retained config %v", cfg)
+	}
+
+	doc = benchJSON(t, benchArgs("pubsub", m.Port, "-V", "5", "--topic-alias", "-D", "publish", "user-property", "k", "v",
+		"-D", "publish", "content-type", "x/y", "-q", "2", "-c", "3", "--subs", "3", "-t", "v5/%i", "--sub-topic", "v5/%i", "-n", "200")...)
+	if num(t, doc, "messages.received") != 600 || num(t, doc, "messages.lost") != 0 || num(t, doc, "messages.acked") != 600 ||
+		doc["config"].(map[string]any)["topic_alias"] != true {
+		t.Errorf("v5 aliases: messages %v config %v errors %v", doc["messages"], doc["config"], doc["errors"])
+	}
+
+	doc = benchJSON(t, benchArgs("pubsub", m.Port, "-c", "20", "--subs", "2", "-t", "fleet/%i", "--rate", "5", "--stagger",
+		"-n", "3", "--index", "12000", "--broker-pid", pid)...)
+	if num(t, doc, "messages.received") != 120 || num(t, doc, "messages.lost") != 0 ||
+		num(t, doc, "index.subscriptions") != 12000 || num(t, doc, "index.connections") != 2 || num(t, doc, "broker.cpu_s") < 0 {
+		t.Errorf("fleet: messages %v index %v broker %v errors %v", doc["messages"], doc["index"], doc["broker"], doc["errors"])
+	}
+
+	code, out, errOut := runArgs(benchArgs("retained", m.Port, "-n", "10")...)
+	if code != 0 || !strings.Contains(out, "subscribe storm") || !strings.Contains(out, "1 of 1 subscribers got all") {
+		t.Errorf("retained table: exit %d\n%s\n%s", code, out, errOut)
+	}
+}
+
 // Nothing listening: a clear error and exit 1, for every scenario.
 func TestBenchUnreachable(t *testing.T) {
 	port := testutil.FreePort(t)
-	for _, s := range []string{"conn", "pub", "sub", "pubsub"} {
+	for _, s := range []string{"conn", "pub", "sub", "pubsub", "retained"} {
 		code, out, errOut := runArgs(benchArgs(s, port, "-n", "1")...)
 		if s == "conn" {
 			code, out, errOut = runArgs(benchArgs(s, port)...)

@@ -145,7 +145,7 @@ COMP_WORDS=(mqtt passwd -H ""); COMP_CWORD=3; _mqtt; r hash
 		t.Errorf("bash completion: pub -c offered files:\n%s", out)
 	}
 	for _, want := range []string{"flags:--qos", "qos:0 1 2", "will-qos:0 1 2", "versions:31 311 5 mqttv31 mqttv311 mqttv5",
-		"mqttv:mqttv31 mqttv311 mqttv5", "cmds:serve", "shells:bash fish zsh", "scenarios:conn pub pubsub sub",
+		"mqttv:mqttv31 mqttv311 mqttv5", "cmds:serve", "shells:bash fish zsh", "scenarios:conn pub pubsub retained sub",
 		"serve-c:mqtt.conf", "pub-f:mqtt.conf", "cafile:certs mqtt.conf", "capath:certs", "hash:sha512 sha512-pbkdf2"} {
 		if !strings.Contains(string(out), want+"\n") {
 			t.Errorf("bash completion: want %q in\n%s", want, out)

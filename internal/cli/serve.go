@@ -133,7 +133,9 @@ func serveAction(c *ucli.Context) error {
 	if c.Bool("verbose") {
 		level = slog.LevelDebug
 	}
-	logger := slog.New(newMosqHandler(errw, level))
+	handler := newMosqHandler(errw, level)
+	defer func() { handler.sink().Close() }() // flushes buffered debug lines
+	logger := slog.New(handler)
 	notice := newMosqHandler(errw, slog.LevelInfo)
 	say := func(msg string) { notice.write(msg) }
 

@@ -159,8 +159,9 @@ func serveConfig(c *ucli.Context, path string) error {
 	}
 	var wg sync.WaitGroup
 	var gateways []*sn.Gateway
-	for _, ln := range lns {
+	for i, ln := range lns {
 		if sl, ok := ln.(*snListener); ok {
+			b.SetListenerConfig(broker.ListenerKey(sl.Addr()), cfg.Listeners[i].BrokerConfig())
 			g, err := startSNGateway(ctx, b, sl, embeddedGatewayOptions(sl.pc), logger)
 			if err != nil {
 				closeGateways(gateways)
@@ -173,14 +174,15 @@ func serveConfig(c *ucli.Context, path string) error {
 			gateways = append(gateways, g)
 		}
 	}
-	for _, ln := range lns {
+	for i, ln := range lns {
 		if _, ok := ln.(*snListener); ln == nil || ok {
 			continue
 		}
+		lc := cfg.Listeners[i].BrokerConfig()
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_ = b.ServeListener(ctx, ln) // closes ln when ctx ends or the broker closes
+			_ = b.ServeListenerConfig(ctx, ln, lc) // closes ln when ctx ends or the broker closes
 		}()
 	}
 	rl := &reloader{path: path, ports: ports, store: storeFile, data: c.String("data"), verbose: c.Bool("verbose"), stdout: c.App.Writer, stderr: errw,

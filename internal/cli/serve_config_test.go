@@ -634,3 +634,58 @@ func TestServeConfigCRL(t *testing.T) {
 	}
 	s.waitLog("(CRL has expired)")
 }
+
+// `serve -v` (log_type all) traces every packet in Mosquitto's words, as mosquitto -v does;
+// people debug with exactly these lines.
+func TestServeVerboseTracesPackets(t *testing.T) {
+	pub := testutil.RequireTool(t, "mosquitto_pub")
+	conf := filepath.Join(t.TempDir(), "v.conf")
+	port := testutil.FreePort(t)
+	writeFile(t, conf, fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\n", port))
+	s := serveConf(t, conf, "-v")
+	if r := tool(t, pub, "-h", "127.0.0.1", "-p", strconv.Itoa(port), "-i", "tracer", "-t", "home/temp", "-m", "21.5", "-q", "1"); r.code != 0 {
+		t.Fatalf("mosquitto_pub: exit %d: %s", r.code, r.stderr)
+	}
+	for _, want := range []string{
+		"Sending CONNACK to tracer (0, 0)",
+		"Received PUBLISH from tracer (d0, q1, r0, m1, 'home/temp', ... (4 bytes))",
+		"Sending PUBACK to tracer (m1, rc0)",
+		"Received DISCONNECT from tracer",
+	} {
+		s.waitLog(want)
+	}
+}
+
+// check_retain_source (true by default, as in Mosquitto): after a SIGHUP that takes bob's
+// right to write cfg/#, the retained message he published there is no longer sent to new
+// subscribers; with check_retain_source false it still is.
+func TestServeConfigCheckRetainSource(t *testing.T) {
+	pub, sub := testutil.RequireTool(t, "mosquitto_pub"), testutil.RequireTool(t, "mosquitto_sub")
+	for _, check := range []string{"", "check_retain_source false\n"} {
+		dir := t.TempDir()
+		pw, acl := filepath.Join(dir, "passwd"), filepath.Join(dir, "acl")
+		if r := runCmd(t, mqttCmd(context.Background(), "passwd", "-c", "-b", pw, "bob", "b"), nil); r.code != 0 {
+			t.Fatalf("mqtt passwd: %s", r.stderr)
+		}
+		writeFile(t, acl, "user bob\ntopic readwrite cfg/#\n")
+		port := testutil.FreePort(t)
+		conf := filepath.Join(dir, "m.conf")
+		writeFile(t, conf, fmt.Sprintf("user root\nlistener %d 127.0.0.1\npassword_file %s\nacl_file %s\n%s", port, pw, acl, check))
+		s := serveConf(t, conf)
+		p := strconv.Itoa(port)
+		if r := tool(t, pub, "-h", "127.0.0.1", "-p", p, "-u", "bob", "-P", "b", "-t", "cfg/a", "-m", "retained", "-r", "-q", "1"); r.code != 0 {
+			t.Fatalf("mosquitto_pub: %d %s", r.code, r.stderr)
+		}
+		writeFile(t, acl, "user bob\ntopic read cfg/#\n")
+		n := strings.Count(s.log.String(), "Reloading the configuration")
+		if err := s.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		s.waitLog("Reloading the configuration", n+1)
+		r := tool(t, sub, "-h", "127.0.0.1", "-p", p, "-u", "bob", "-P", "b", "-t", "cfg/#", "-W", "1", "-C", "1")
+		got := strings.TrimSpace(string(r.stdout))
+		if (check == "" && got != "") || (check != "" && got != "retained") {
+			t.Errorf("%q: a new subscriber got %q", strings.TrimSpace(check), got)
+		}
+	}
+}

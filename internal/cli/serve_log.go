@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -24,9 +25,18 @@ import (
 type logSink struct {
 	mu      sync.Mutex
 	writers []io.Writer
-	sys     syslogWriter // nil unless log_dest syslog
-	closers []io.Closer
-	stamp   func(time.Time) string // nil: no timestamp (log_timestamp false)
+	// Debug lines (a trace of every packet with -v) go through buffers
+	// flushed within debugFlush, so tracing does not cost a write per
+	// packet; any other line flushes them first, keeping the order.
+	bufs    []*bufio.Writer
+	flusher *time.Timer // pending flush of debug lines; nil when none
+	// The stamp of the last line's second (log_timestamp_format may show
+	// less than seconds; it never shows more).
+	stampSec  int64
+	stampText string
+	sys       syslogWriter // nil unless log_dest syslog
+	closers   []io.Closer
+	stamp     func(time.Time) string // nil: no timestamp (log_timestamp false)
 	// levels enabled: slog.LevelDebug, Info (notice/information), Warn, Error.
 	debug, info, warn, err bool
 	// connMessages false drops connect/disconnect lines (connection_messages false).
@@ -149,10 +159,14 @@ func (s *logSink) reaches(w io.Writer, l slog.Level) bool {
 	return false
 }
 
-// Close closes the log file and the syslog connection.
+// debugFlush is how long a debug line may wait in a buffer.
+const debugFlush = 50 * time.Millisecond
+
+// Close flushes what is buffered and closes the log file and the syslog connection.
 func (s *logSink) Close() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.flushLocked()
 	for _, c := range s.closers {
 		_ = c.Close()
 	}
@@ -181,19 +195,44 @@ func isConnectionMessage(msg string) bool {
 		strings.Contains(msg, " closed its connection") || strings.Contains(msg, " has exceeded timeout"))
 }
 
-func (s *logSink) emit(l slog.Level, msg string) {
+// emit writes msg, logged at now, to the sink's destinations.
+func (s *logSink) emit(l slog.Level, now time.Time, msg string) {
 	if !s.enabled(l) || (!s.connMessages && isConnectionMessage(msg)) {
 		return
 	}
-	now := time.Now()
+	if now.IsZero() {
+		now = time.Now()
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	line := msg
+	var stamp string
 	if s.stamp != nil {
-		line = s.stamp(now) + ": " + msg
+		// One stamp per second, not one per line: a -v trace logs
+		// hundreds of thousands of lines a second.
+		if sec := now.Unix(); sec != s.stampSec || s.stampText == "" {
+			s.stampSec, s.stampText = sec, s.stamp(now)+": "
+		}
+		stamp = s.stampText
 	}
-	for _, w := range s.writers {
-		fmt.Fprintln(w, line)
+	if len(s.bufs) != len(s.writers) {
+		s.bufs = s.bufs[:0]
+		for _, w := range s.writers {
+			s.bufs = append(s.bufs, bufio.NewWriterSize(w, 32<<10))
+		}
+	}
+	for _, w := range s.bufs {
+		w.WriteString(stamp)
+		w.WriteString(msg)
+		w.WriteByte('\n')
+	}
+	if l > slog.LevelDebug {
+		s.flushLocked()
+	} else if s.flusher == nil {
+		s.flusher = time.AfterFunc(debugFlush, func() {
+			s.mu.Lock()
+			s.flushLocked()
+			s.mu.Unlock()
+		})
 	}
 	if s.sys != nil {
 		switch {
@@ -206,6 +245,17 @@ func (s *logSink) emit(l slog.Level, msg string) {
 		default:
 			_ = s.sys.Debug(msg)
 		}
+	}
+}
+
+// flushLocked writes out the buffered lines.
+func (s *logSink) flushLocked() {
+	if s.flusher != nil {
+		s.flusher.Stop()
+		s.flusher = nil
+	}
+	for _, w := range s.bufs {
+		w.Flush()
 	}
 }
 
@@ -234,14 +284,18 @@ func (h *mosqHandler) swap(s *logSink) *logSink { return h.sinkp.Swap(s) }
 func (h *mosqHandler) Enabled(_ context.Context, l slog.Level) bool { return h.sink().enabled(l) }
 
 func (h *mosqHandler) Handle(_ context.Context, r slog.Record) error {
-	var sb strings.Builder
-	sb.WriteString(r.Message)
-	sb.WriteString(h.attrs)
-	r.Attrs(func(a slog.Attr) bool {
-		sb.WriteString(" " + a.Key + "=" + a.Value.String())
-		return true
-	})
-	h.sink().emit(r.Level, sb.String())
+	msg := r.Message
+	if h.attrs != "" || r.NumAttrs() > 0 {
+		var sb strings.Builder
+		sb.WriteString(r.Message)
+		sb.WriteString(h.attrs)
+		r.Attrs(func(a slog.Attr) bool {
+			sb.WriteString(" " + a.Key + "=" + a.Value.String())
+			return true
+		})
+		msg = sb.String()
+	}
+	h.sink().emit(r.Level, r.Time, msg)
 	return nil
 }
 
@@ -250,6 +304,7 @@ func (h *mosqHandler) write(msg string) {
 	s := h.sink()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.flushLocked()
 	for _, w := range s.writers {
 		fmt.Fprintf(w, "%d: %s\n", time.Now().Unix(), msg)
 	}

@@ -52,6 +52,8 @@ func (c *Config) BrokerOptions() (broker.Options, []Warning) {
 	o.QueueQoS0 = c.QueueQoS0Messages
 	o.MaxPacketSize = uint32(c.MaxPacketSize)
 	o.MessageSizeLimit = c.MessageSizeLimit
+	o.UpgradeOutgoingQoS = c.UpgradeOutgoingQoS
+	o.CheckRetainSource = c.CheckRetainSource
 	o.MemoryLimit = c.MemoryLimit
 	o.MaxKeepAlive = uint16(c.MaxKeepalive)
 	o.RetainAvailable = c.RetainAvailable
@@ -119,4 +121,10 @@ func (c *Config) StoreFileIn(dir string) string {
 		dir = "."
 	}
 	return filepath.Join(dir, name)
+}
+
+// BrokerConfig is what the broker applies per listener (Broker.ServeListenerConfig, or
+// SetListenerConfig for an MQTT-SN listener's in-process connections).
+func (l *Listener) BrokerConfig() broker.ListenerConfig {
+	return broker.ListenerConfig{MountPoint: l.MountPoint, UseUsernameAsClientID: l.UseUsernameAsClientID}
 }

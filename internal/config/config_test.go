@@ -87,7 +87,7 @@ func TestOperatorConfig(t *testing.T) {
 	for _, w := range warns {
 		warned = append(warned, w.Directive)
 	}
-	if got := strings.Join(warned, " "); got != "autosave_interval set_tcp_nodelay mount_point" {
+	if got := strings.Join(warned, " "); got != "autosave_interval set_tcp_nodelay" {
 		t.Errorf("warnings for %s: %v", got, warns)
 	}
 	if cfg.LocalOnly || cfg.Security.AllowAnonymous || cfg.Security.PasswordFile == "" || cfg.Security.ACLFile == "" {
@@ -289,7 +289,6 @@ func TestBadConfigs(t *testing.T) {
 		{"protocol", "listener 1883\nprotocol http\n", `test.conf:2: protocol: expected mqtt, websockets or mqttsn, got "http"`},
 		{"mqttsn on a unix socket", "listener 0 /tmp/x.sock\nprotocol mqttsn\n", `test.conf:1: listener 0 /tmp/x.sock (test.conf:1): protocol mqttsn needs a UDP port, not a unix socket`},
 		{"mqttsn with TLS", "listener 1884\nprotocol mqttsn\n" + tls, `protocol mqttsn has no TLS`},
-		{"mqttsn mount_point", "listener 1884\nprotocol mqttsn\nmount_point a/\n", `mount_point is not supported on a protocol mqttsn listener`},
 		{"socket_domain", "listener 1883\nsocket_domain ipv5\n", `socket_domain: expected ipv4 or ipv6, got "ipv5"`},
 		{"tls_version", "listener 1883\ntls_version tlsv1.0\n", `tls_version: expected tlsv1.1, tlsv1.2 or tlsv1.3, got "tlsv1.0"`},
 		{"listener port", "listener 70000\n", `test.conf:1: listener: expected a port number from 0 to 65535, got "70000"`},
@@ -376,10 +375,6 @@ func TestWarnings(t *testing.T) {
 		{"dhparamfile", "listener 1\ndhparamfile /etc/dh.pem\n", `test.conf:2: dhparamfile is not needed`},
 		{"log_dest topic", "log_dest topic\n", `test.conf:1: log_dest topic: not supported yet; ignored`},
 		{"allow_duplicate_messages", "allow_duplicate_messages true\n", `test.conf:1: allow_duplicate_messages is deprecated`},
-		{"mount_point", "listener 1\nmount_point a/\n", `test.conf:2: mount_point is not applied yet: the broker does not support it yet`},
-		{"upgrade_outgoing_qos", "upgrade_outgoing_qos true\n", `test.conf:1: upgrade_outgoing_qos is not applied yet`},
-		{"check_retain_source", "check_retain_source true\n", `test.conf:1: check_retain_source is not applied yet`},
-		{"use_username_as_clientid", "listener 1\nuse_username_as_clientid true\n", `test.conf:2: use_username_as_clientid is not applied yet`},
 		{"autosave_interval", "persistence true\nautosave_interval 60\n", `test.conf:2: autosave_interval is not needed: every change is written to the store as it happens`},
 		{"autosave_on_changes", "autosave_on_changes true\n", `test.conf:1: autosave_on_changes is not needed`},
 		{"set_tcp_nodelay", "set_tcp_nodelay true\n", `test.conf:1: set_tcp_nodelay has no effect: client sockets always have Nagle's algorithm off`},

@@ -31,6 +31,10 @@ var behaviourTests = map[string]string{
 	"queue_qos0_messages":          "TestBehaviourQueueQoS0",
 	"message_size_limit":           "TestBehaviourSizeLimits",
 	"memory_limit":                 "TestBehaviourMemoryLimit",
+	"mount_point":                  "TestBehaviourMountPointAndUsernameAsClientID",
+	"use_username_as_clientid":     "TestBehaviourMountPointAndUsernameAsClientID",
+	"upgrade_outgoing_qos":         "TestBehaviourUpgradeOutgoingQoS",
+	"check_retain_source":          "internal/cli TestServeConfigCheckRetainSource",
 	"max_packet_size":              "TestBehaviourSizeLimits",
 	"max_keepalive":                "TestBehaviourConnackProperties",
 	"retain_available":             "TestBehaviourConnackProperties",
@@ -233,6 +237,47 @@ func TestBehaviourQueueQoS0(t *testing.T) {
 		if got := err == nil; got != on {
 			t.Errorf("queue_qos0_messages %v: QoS 0 message kept for the offline session = %v", on, got)
 		}
+	}
+}
+
+// mount_point and use_username_as_clientid on one listener: its client publishes under the
+// prefix, seen from a plain listener; its session is named by its username.
+func TestBehaviourMountPointAndUsernameAsClientID(t *testing.T) {
+	r := serveText(t, lport(t)+"allow_anonymous true\n"+lport(t)+"mount_point site1/\nuse_username_as_clientid true\n", nil)
+	outside := testutil.ConnectRaw(t, r.addr(0), packet.V311, "outside")
+	outside.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "#"})
+	in := testutil.DialRaw(t, r.addr(1), packet.V311)
+	if ack := in.Connect(&packet.Connect{ClientID: "whatever", CleanStart: true, UsernameFlag: true, Username: "alice"}); ack.ReasonCode != 0 {
+		t.Fatalf("CONNACK %v", ack.ReasonCode)
+	}
+	in.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "cmd"})
+	in.Send(&packet.Publish{Topic: "temp", Payload: []byte("21")})
+	if p := outside.RecvPublish(); p.Topic != "site1/temp" {
+		t.Fatalf("mount_point: published as %q", p.Topic)
+	}
+	outside.Send(&packet.Publish{Topic: "site1/cmd", Payload: []byte("on")})
+	outside.RecvPublish()
+	if p := in.RecvPublish(); p.Topic != "cmd" {
+		t.Fatalf("mount_point: delivered as %q", p.Topic)
+	}
+	// A second connection with the same username takes the session over, whatever its id.
+	in2 := testutil.DialRaw(t, r.addr(1), packet.V311)
+	in2.Connect(&packet.Connect{ClientID: "other", CleanStart: true, UsernameFlag: true, Username: "alice"})
+	in.ExpectClosed(3 * time.Second)
+	if ack := testutil.DialRaw(t, r.addr(1), packet.V311).Connect(&packet.Connect{ClientID: "anon", CleanStart: true}); ack.ReasonCode != packet.NotAuthorized {
+		t.Fatalf("use_username_as_clientid without a username: %v", ack.ReasonCode)
+	}
+}
+
+// upgrade_outgoing_qos true: a QoS 0 message reaches a QoS 1 subscription at QoS 1.
+func TestBehaviourUpgradeOutgoingQoS(t *testing.T) {
+	r := serveText(t, lport(t)+"allow_anonymous true\nupgrade_outgoing_qos true\n", nil)
+	sub := testutil.ConnectRaw(t, r.addr(0), packet.V311, "s")
+	sub.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "q", QoS: 1})
+	pub := testutil.ConnectRaw(t, r.addr(0), packet.V311, "p")
+	pub.Send(&packet.Publish{Topic: "q", Payload: []byte("0")})
+	if p := sub.RecvPublish(); p.QoS != 1 {
+		t.Fatalf("QoS %d, want 1", p.QoS)
 	}
 }
 

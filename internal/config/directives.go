@@ -89,18 +89,17 @@ var table = func() map[string]Directive {
 		"retain_available", "sys_interval", "persistent_client_expiration",
 		"persistence", "persistence_file", "persistence_location",
 		"log_dest", "log_type", "log_timestamp", "log_timestamp_format", "log_facility",
-		"connection_messages", "pid_file", "user",
+		"connection_messages", "pid_file", "user", "upgrade_outgoing_qos", "check_retain_source",
 		"topic_alias_outbound") // ours: Mosquitto never sends topic aliases
 	add(scopeListener, Supported, "",
 		"protocol", "socket_domain", "bind_interface", "max_connections", "max_qos", "maximum_qos",
-		"max_topic_alias",
+		"max_topic_alias", "mount_point", "use_username_as_clientid",
 		"cafile", "capath", "certfile", "keyfile", "crlfile", "require_certificate",
 		"use_identity_as_username", "use_subject_as_username", "tls_version", "ciphers",
 		"tls_keyform") // "pem" only; "engine" is refused
 
 	// Read and checked, but the broker does not apply them yet: warned about at each use.
-	add(scopeGlobal, Pending, notePending, "upgrade_outgoing_qos", "check_retain_source", "max_inflight_bytes")
-	add(scopeListener, Pending, notePending, "mount_point", "use_username_as_clientid")
+	add(scopeGlobal, Pending, notePending, "max_inflight_bytes")
 	add(scopeSecurity, Supported, "",
 		"allow_anonymous", "password_file", "acl_file", "allow_zero_length_clientid", "auto_id_prefix")
 

@@ -871,8 +871,6 @@ func (p *parser) checkListener(l *Listener) {
 			p.errorf(pos, "protocol", "%s: protocol mqttsn needs a UDP port, not a unix socket", name)
 		case t.CertFile != "" || t.KeyFile != "" || t.CAFile != "" || t.CAPath != "":
 			p.errorf(pos, "protocol", "%s: protocol mqttsn has no TLS (MQTT-SN 1.2 runs over plain UDP)", name)
-		case l.MountPoint != "":
-			p.errorf(pos, "mount_point", "%s: mount_point is not supported on a protocol mqttsn listener", name)
 		case l.BindInterface != "":
 			p.errorf(pos, "bind_interface", "%s: bind_interface is not supported on a protocol mqttsn listener; give the address on the listener line", name)
 		}

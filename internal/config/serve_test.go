@@ -74,9 +74,10 @@ func serveText(t *testing.T, text string, tune func(*broker.Options)) *running {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
-	for _, ln := range lns {
+	for i, ln := range lns {
+		lc := cfg.Listeners[i].BrokerConfig()
 		wg.Add(1)
-		go func() { defer wg.Done(); _ = b.ServeListener(ctx, ln) }()
+		go func() { defer wg.Done(); _ = b.ServeListenerConfig(ctx, ln, lc) }()
 	}
 	t.Cleanup(func() {
 		cancel()

@@ -1,7 +1,6 @@
 package listener
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -65,22 +64,4 @@ func explainHandshake(err error, certFile, issuer string) error {
 		why = "the client did not complete the handshake in time"
 	}
 	return &HandshakeError{Err: err, Why: why}
-}
-
-// DescribeBadFirstBytes says what a connection that opened with b is, when b is not the start
-// of an MQTT CONNECT, for a log line an operator can act on: a TLS handshake on a plain
-// listener, an HTTP request, a websocket upgrade. It returns "" when b is none of those.
-func DescribeBadFirstBytes(b []byte) string {
-	if len(b) >= 3 && b[0] == 0x16 && b[1] == 0x03 { // TLS record: handshake, version 3.x
-		return "TLS handshake on a non-TLS listener: use the TLS port, or connect without TLS"
-	}
-	for _, m := range []string{"GET ", "POST ", "HEAD ", "PUT ", "DELETE ", "OPTIONS ", "PATCH ", "CONNECT ", "TRACE ", "PRI * HTTP/2"} {
-		if bytes.HasPrefix(b, []byte(m)) {
-			if bytes.Contains(bytes.ToLower(b), []byte("upgrade: websocket")) {
-				return "websocket upgrade on a plain MQTT listener: use the websockets listener"
-			}
-			return "HTTP request on an MQTT listener"
-		}
-	}
-	return ""
 }

@@ -14,27 +14,6 @@ import (
 	"github.com/mqttkit/mqtt/internal/testutil"
 )
 
-func TestDescribeBadFirstBytes(t *testing.T) {
-	for _, tc := range []struct {
-		in   string
-		want string
-	}{
-		{"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", "TLS handshake on a non-TLS listener"},
-		{"GET / HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP request on an MQTT listener"},
-		{"POST /api HTTP/1.1\r\n", "HTTP request on an MQTT listener"},
-		{"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "HTTP request on an MQTT listener"},
-		{"GET /mqtt HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n", "websocket upgrade on a plain MQTT listener"},
-		{"GET /mqtt HTTP/1.1\r\nupgrade: WebSocket\r\n", "websocket upgrade on a plain MQTT listener"},
-		{"\x10\x0c\x00\x04MQTT\x04\x02\x00\x3c\x00\x00", ""}, // a CONNECT
-		{"\x16", ""},
-		{"", ""},
-	} {
-		if got := DescribeBadFirstBytes([]byte(tc.in)); !strings.HasPrefix(got, tc.want) || (tc.want == "" && got != "") {
-			t.Errorf("DescribeBadFirstBytes(%q) = %q, want %q...", tc.in, got, tc.want)
-		}
-	}
-}
-
 // handshakeFailure opens a TLS listener, lets client run against it and returns the error the
 // accepted connection's first Read gets.
 func handshakeFailure(t *testing.T, ca *testcerts.Set, client func(port string)) error {

@@ -7,13 +7,15 @@ import (
 )
 
 // LogLines is a slog.Handler that keeps every record's message, so a test can assert on the
-// log lines a component wrote (slog.New(h)). Safe for concurrent use.
+// log lines a component wrote (slog.New(h)). Level is the lowest level kept (the zero value,
+// Info, leaves out Debug). Safe for concurrent use.
 type LogLines struct {
+	Level slog.Level
 	mu    sync.Mutex
 	lines []string
 }
 
-func (h *LogLines) Enabled(context.Context, slog.Level) bool { return true }
+func (h *LogLines) Enabled(_ context.Context, l slog.Level) bool { return l >= h.Level }
 func (h *LogLines) Handle(_ context.Context, r slog.Record) error {
 	h.mu.Lock()
 	h.lines = append(h.lines, r.Message)

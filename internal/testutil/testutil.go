@@ -77,6 +77,7 @@ type Mosquitto struct {
 	Port       int    // the loopback port it listens on
 	Addr       string // "127.0.0.1:PORT"
 	ConfigFile string // the generated configuration
+	PID        int    // the mosquitto process, for tools that read its /proc figures
 	out        *LockedBuffer
 }
 
@@ -142,6 +143,7 @@ func startMosquitto(t testing.TB, bin, dir string, attempt int, extra []string) 
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
+	m.PID = cmd.Process.Pid
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }() // owned here; ends when the process does
 	stop := func() {

@@ -99,7 +99,7 @@ func (b *Broker) publishLocal(ctx context.Context, as *ClientInfo, m Message) er
 	b.stats.add(0, statPubRecv0+statKind(m.QoS), 1)
 	b.stats.add(0, statPubBytesRecv, int64(len(m.Payload)))
 	if msg.Retain {
-		b.retain(msg)
+		b.retain(msg, as)
 	}
 	matched, delivered, durable := b.route(msg)
 	if msg.QoS > 0 && matched > 0 && delivered == 0 {

@@ -44,6 +44,17 @@ type Options struct {
 	// QueueQoS0 queues QoS 0 messages for disconnected persistent sessions
 	// (Mosquitto's queue_qos0_messages). Default false.
 	QueueQoS0 bool
+	// UpgradeOutgoingQoS delivers every message at the subscription's QoS,
+	// also above the QoS it was published at (Mosquitto's
+	// upgrade_outgoing_qos; against [MQTT-3.8.4-8], for clients that need
+	// it). Default false.
+	UpgradeOutgoingQoS bool
+	// CheckRetainSource asks the Authorizer, before a retained message is
+	// sent to a new subscriber, whether its publisher may still publish
+	// there (Mosquitto's check_retain_source, default true there and
+	// here). Retained messages restored from a store have no known
+	// publisher and are not checked.
+	CheckRetainSource bool
 	// A connected client whose socket has taken no bytes for StallAfter
 	// has stopped reading: QoS 0 messages for it are dropped (counted as
 	// DropSlowConsumer) while its queue holds StalledQoS0Bytes or
@@ -162,6 +173,7 @@ func DefaultOptions() Options {
 		MaxQueuedMessages:       100_000,
 		MaxQueuedBytes:          256 << 20,
 		StallAfter:              50 * time.Millisecond,
+		CheckRetainSource:       true,
 		MaxConnectSize:          64 << 10,
 		MaxPendingConnectBytes:  16 << 20,
 		StalledQoS0Bytes:        1 << 20,
@@ -199,10 +211,16 @@ type Broker struct {
 	closed    bool
 	nconns    atomic.Int64
 
-	retained   retainedIndex
-	storeErr   atomic.Bool  // the store's last write failed
-	memLevel   atomic.Int32 // memoryLevel: 0, memTight or memFull (Options.MemoryLimit)
-	memDropsAt atomic.Int64 // DropMemoryLimit count when the episode began
+	retained retainedIndex
+
+	lcfgMu     sync.Mutex                                 // serializes SetListenerConfig
+	lcfg       atomic.Pointer[map[string]*ListenerConfig] // by ListenerKey; copy on write
+	mounts     atomic.Bool                                // some listener has a mount point
+	storeErr   atomic.Bool                                // the store's last write failed
+	memAcct    bool                                       // Options.MemoryLimit > 0: messages are counted (memHold)
+	trace      atomic.Bool                                // the logger takes Debug lines: packets are traced (trace.go)
+	memLevel   atomic.Int32                               // memoryLevel: 0, memTight or memFull (Options.MemoryLimit)
+	memDropsAt atomic.Int64                               // DropMemoryLimit count when the episode began
 	// storeFails counts failed commits (commitDone), so an ack can tell a
 	// failure of its message's writes from its barrier's success.
 	storeFails atomic.Uint64
@@ -289,11 +307,14 @@ func New(opts Options, logger *slog.Logger) (*Broker, error) {
 		conns:     make(map[*conn]struct{}),
 		shareNext: make(map[string]uint32),
 		start:     time.Now(),
+		memAcct:   opts.MemoryLimit > 0,
 	}
+	b.lcfg.Store(&map[string]*ListenerConfig{})
 	if b.auth == nil {
 		b.auth = AllowAll{}
 	}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
+	b.refreshTrace()
 	if opts.Hooks.events() {
 		b.hookq = &hookQueue{wake: make(chan struct{}, 1), stopped: make(chan struct{})}
 		go b.runHooks()

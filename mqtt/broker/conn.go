@@ -377,7 +377,15 @@ func (c *conn) readFailed(err error) error {
 // decoded in place (its handler copies topic and payload once into the
 // Message); other packets get their own copy, since handlers and hooks
 // may keep parts of them.
-func (c *conn) consume(buf []byte) ([]byte, error) {
+func (c *conn) consume(buf []byte) (rest []byte, err error) {
+	if !c.connectSeen {
+		start := buf
+		defer func() {
+			if err != nil && !c.connectSeen {
+				err = c.explainFirst(start, err)
+			}
+		}()
+	}
 	maxIn := int(c.b.opts.MaxPacketSize)
 	if maxIn <= 0 {
 		maxIn = packet.DefaultMaxPacketSize
@@ -416,6 +424,9 @@ func (c *conn) consume(buf []byte) ([]byte, error) {
 			return nil, c.readError(err)
 		}
 		c.b.stats.add(c.shard, statMsgsRecv, 1)
+		if c.b.trace.Load() {
+			c.traceIn(p)
+		}
 		if err := c.dispatch(p); err != nil {
 			return nil, c.handlerError(err)
 		}
@@ -764,6 +775,9 @@ func (c *conn) writeCtrl(cp *ctrlPacket) error {
 		return c.writePacket(cp.p)
 	}
 	c.ws.out = append(c.ws.out, cp.first, 2, byte(cp.id>>8), byte(cp.id))
+	if c.b.trace.Load() {
+		c.traceOut(nil, cp.first, cp.id)
+	}
 	return c.wrote()
 }
 
@@ -782,6 +796,9 @@ func (c *conn) writePacket(p packet.Packet) error {
 	if err != nil {
 		c.b.log.Error("encoding failed", "client", c.info.ClientID, "type", p.Type(), "err", err)
 		return nil
+	}
+	if c.b.trace.Load() {
+		c.traceOut(p, 0, 0)
 	}
 	return c.wrote()
 }
@@ -819,6 +836,11 @@ func stripOptional(p packet.Packet) {
 // cleanup runs after both goroutines stopped: logs, will, session detach.
 func (c *conn) cleanup(err error) {
 	if c.sess == nil {
+		var nm *notMQTTError
+		if errors.As(err, &nm) {
+			c.b.log.Warn(nm.what + ".")
+			return
+		}
 		if err != nil && err != errClosed && !errors.Is(err, io.EOF) {
 			c.b.log.Info("Client " + c.remote + " disconnected: " + err.Error() + ".")
 		}

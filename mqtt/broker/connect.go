@@ -180,6 +180,12 @@ func (c *conn) continueAuth(p packet.Packet) error {
 func (c *conn) accept(p *packet.Connect, authData []byte) error {
 	b := c.b
 	v5 := c.version == packet.V5
+	if lc := b.listenerConfig(c.info.Listener); lc != nil && lc.UseUsernameAsClientID {
+		if !c.info.HasUsername || c.info.Username == "" {
+			return c.reject(p, packet.NotAuthorized, "use_username_as_clientid and no username")
+		}
+		c.info.ClientID = c.info.Username
+	}
 	id := c.info.ClientID
 	assigned := p.ClientID == ""
 
@@ -206,7 +212,7 @@ func (c *conn) accept(p *packet.Connect, authData []byte) error {
 
 	if p.WillFlag {
 		w := &Message{
-			Topic:   p.WillTopic,
+			Topic:   c.mount(p.WillTopic),
 			Payload: bytes.Clone(p.WillPayload),
 			QoS:     p.WillQoS,
 			Retain:  p.WillRetain,
@@ -281,7 +287,11 @@ func (c *conn) accept(p *packet.Connect, authData []byte) error {
 			break
 		}
 	}
-	line := "New client connected from " + hostOf(c.remote) + ":" + portOnly(c.remote) + " as " + id +
+	from := hostOf(c.remote)
+	if port := portOnly(c.remote); port != "" {
+		from += ":" + port
+	}
+	line := "New client connected from " + from + " as " + id +
 		" (p" + strconv.Itoa(mosqProtocol(c.version)) + ", c" + b01(p.CleanStart) + ", k" + strconv.Itoa(int(ka))
 	if p.UsernameFlag {
 		line += ", u'" + p.Username + "'"

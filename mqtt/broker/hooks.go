@@ -74,6 +74,16 @@ type Authorizer interface {
 	CanRead(ctx context.Context, c ClientInfo, topic string) bool
 }
 
+// VersionedAuthorizer is an Authorizer whose rules can change while
+// messages wait in queues (an ACL file reloaded on SIGHUP). RulesVersion
+// changes when the rules do; the broker then asks CanRead again for every
+// queued message before it is sent, so a message queued before the change
+// is delivered only if the new rules allow it.
+type VersionedAuthorizer interface {
+	Authorizer
+	RulesVersion() uint64
+}
+
 // AllowAll is the default Authenticator and Authorizer.
 type AllowAll struct{}
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
@@ -37,15 +38,14 @@ func (s *Session) queueFull(size int) bool {
 // lost); one that stopped costs at most the budget plus what arrives
 // within StallAfter. Under Session.mu.
 func (s *Session) slowConsumer(size int) bool {
+	return s.stalledLocked() && s.behindLocked(size)
+}
+
+// stalledLocked reports whether the session's consumer has taken nothing
+// for StallAfter.
+func (s *Session) stalledLocked() bool {
 	st := s.stall.Load()
-	if st == 0 || s.conn == nil {
-		return false
-	}
-	o := &s.b.opts
-	if time.Duration(s.b.ms()-st)*time.Millisecond < o.StallAfter {
-		return false
-	}
-	return s.qbytes+size > o.StalledQoS0Bytes || s.queue.len() >= o.StalledQoS0Messages
+	return st != 0 && s.conn != nil && time.Duration(s.b.ms()-st)*time.Millisecond >= s.b.opts.StallAfter
 }
 
 // behindLocked reports whether the session's queue, with size more
@@ -62,13 +62,19 @@ func (s *Session) behindLocked(size int) bool {
 // all that arrived in its first StallAfter.
 func (s *Session) trimQoS0Locked() {
 	o := &s.b.opts
-	if s.qbytes <= o.StalledQoS0Bytes && s.queue.len() <= o.StalledQoS0Messages {
+	s.trimQoS0ToLocked(o.StalledQoS0Bytes, o.StalledQoS0Messages)
+}
+
+// trimQoS0ToLocked keeps at most maxBytes and maxMsgs of the session's
+// queue (QoS 1/2 always stay), dropping the newest QoS 0 beyond.
+func (s *Session) trimQoS0ToLocked(maxBytes, maxMsgs int) {
+	if s.qbytes <= maxBytes && s.queue.len() <= maxMsgs {
 		return
 	}
 	kept, keptBytes := 0, 0
 	s.queue.removeIf(func(d *delivery) bool {
 		size := d.msg.size()
-		if d.qos > 0 || (keptBytes+size <= o.StalledQoS0Bytes && kept < o.StalledQoS0Messages) {
+		if d.qos > 0 || (keptBytes+size <= maxBytes && kept < maxMsgs) {
 			kept++
 			keptBytes += size
 			return false
@@ -77,9 +83,26 @@ func (s *Session) trimQoS0Locked() {
 		s.b.stats.add(s.shard(), statQueued, -1)
 		s.b.stats.add(s.shard(), statQueuedBytes, -int64(size))
 		s.unstoreLocked(d)
+		s.b.memRelease(s.shard(), d.msg)
 		s.b.dropped(s.shard(), DropSlowConsumer, s.id, d.msg)
 		return true
 	})
+}
+
+// memHold and memRelease count a message's bytes once however many
+// sessions hold it (queued, or inflight until delivered): a fan-out to a
+// thousand stuck subscribers holds one copy, not a thousand. Only with
+// Options.MemoryLimit (b.memAcct); otherwise they cost a branch.
+func (b *Broker) memHold(shard uint8, m *Message) {
+	if b.memAcct && m != nil && atomic.AddInt32(&m.refs, 1) == 1 {
+		b.stats.add(shard, statHeldBytes, int64(m.size()))
+	}
+}
+
+func (b *Broker) memRelease(shard uint8, m *Message) {
+	if b.memAcct && m != nil && atomic.AddInt32(&m.refs, -1) == 0 {
+		b.stats.add(shard, statHeldBytes, -int64(m.size()))
+	}
 }
 
 // Memory pressure levels (Options.MemoryLimit).
@@ -98,8 +121,7 @@ func (b *Broker) memoryLevel() int32 {
 	}
 	// Message bytes, and each queued delivery's own record (a fan-out
 	// queues one per subscriber of a shared message).
-	used := b.stats.sum(statQueuedBytes) + b.stats.sum(statQueued)*int64(unsafe.Sizeof(delivery{})) +
-		b.stats.sum(statInflightBytes) + b.retained.bytes()
+	used := b.stats.sum(statHeldBytes) + b.stats.sum(statQueued)*int64(unsafe.Sizeof(delivery{})) + b.retained.bytes()
 	var level int32
 	switch {
 	case used >= lim:
@@ -141,6 +163,7 @@ func (b *Broker) sweepLoop() {
 		clear(expired)
 		stalled = b.trimStalled(stalled[:0], b.memoryLevel())
 		clear(stalled)
+		b.refreshTrace()
 	}
 }
 
@@ -193,7 +216,13 @@ func (b *Broker) trimStalled(buf []*Session, level int32) []*Session {
 	b.mu.Unlock()
 	for _, s := range buf {
 		s.mu.Lock()
-		if s.conn != nil && (level >= memTight || s.slowConsumer(0)) {
+		switch {
+		case s.conn == nil:
+		case level >= memTight && s.stalledLocked():
+			// Memory is short: a consumer that stopped reading loses all
+			// its queued QoS 0 first, before anyone's new message is refused.
+			s.trimQoS0ToLocked(0, 0)
+		case level >= memTight || s.slowConsumer(0):
 			s.trimQoS0Locked()
 		}
 		s.mu.Unlock()

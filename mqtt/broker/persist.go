@@ -318,7 +318,7 @@ func (b *Broker) restore() error {
 	now := time.Now()
 	for _, m := range snap.Retained {
 		if !m.expired(now) {
-			b.retained.set(m)
+			b.retained.set(m, nil) // its publisher's identity is not stored
 		}
 	}
 	var expired []*Session
@@ -351,6 +351,7 @@ func (b *Broker) restore() error {
 			s.seq = max(s.seq, d.seq)
 			if d.id != 0 {
 				s.addInflightLocked(d)
+				b.memHold(s.shard(), d.msg)
 				continue
 			}
 			if d.msg == nil {
@@ -358,6 +359,7 @@ func (b *Broker) restore() error {
 			}
 			s.queue.push(d)
 			s.qbytes += d.msg.size()
+			b.memHold(s.shard(), d.msg)
 			b.stats.add(s.shard(), statQueued, 1)
 			b.stats.add(s.shard(), statQueuedBytes, int64(d.msg.size()))
 		}

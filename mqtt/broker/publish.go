@@ -20,6 +20,7 @@ type Message struct {
 	Payload []byte
 	QoS     byte
 	Retain  bool
+	refs    int32 // sessions holding it, counted only with Options.MemoryLimit (memHold)
 	// Props carries the properties forwarded untouched [MQTT-3.3.2-17..20]:
 	// payload format, content type, response topic, correlation data and
 	// user properties; nil when there are none (a pointer keeps the
@@ -121,6 +122,7 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 	if err := topic.ValidateName(name); err != nil {
 		return packet.TopicNameInvalid // [MQTT-3.3.2-2]
 	}
+	name = c.mount(name)
 	if p.QoS > 0 && v5 && c.unacknowledged() >= int(b.opts.ReceiveMaximum) {
 		s.mu.Lock()
 		_, dup := s.inQoS2[p.PacketID]
@@ -173,7 +175,12 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 	durable := false // acknowledge only once the store has what this did
 	if rc == packet.Success {
 		if m.Retain {
-			b.retain(m)
+			var src *ClientInfo
+			if b.opts.CheckRetainSource && b.authz != nil {
+				info := c.info // a copy: not a pointer into the connection
+				src = &info
+			}
+			b.retain(m, src)
 			durable = b.store != nil
 		}
 		matched, delivered, stored := b.route(m)
@@ -302,7 +309,7 @@ func (b *Broker) merge(m *Message, subs []topic.Subscription[*Session]) (d deliv
 		if sub.Options.NoLocal && m.From != "" && m.From == s.id {
 			continue // [MQTT-3.8.3-3]
 		}
-		q := min(m.QoS, sub.Options.QoS)
+		q := b.deliveredQoS(m.QoS, sub.Options.QoS)
 		if !ok || q > d.qos {
 			d.qos = q
 		}
@@ -339,6 +346,7 @@ func (c *conn) handlePubrec(p *packet.Pubrec) error {
 	if ok && p.ReasonCode < 0x80 && !d.rel {
 		d.rel = true
 		c.b.stats.add(s.shard(), statInflightBytes, -int64(d.msg.size()))
+		c.b.memRelease(s.shard(), d.msg)
 		d.msg = nil // the message is delivered; free it
 		s.inflight[p.PacketID] = d
 		if d.stored {
@@ -386,6 +394,45 @@ func (c *conn) handlePubrel(p *packet.Pubrel) error {
 	return nil
 }
 
+// recheckLocked asks the Authorizer again about every queued message when
+// its rules changed since the queue was last checked (VersionedAuthorizer):
+// the ones the new rules deny are dropped, not delivered.
+func (s *Session) recheckLocked() {
+	va, ok := s.b.authz.(VersionedAuthorizer)
+	if !ok {
+		return
+	}
+	v := uint32(va.RulesVersion())
+	if v == s.rules {
+		return
+	}
+	s.rules = v
+	s.queue.removeIf(func(d *delivery) bool {
+		if s.b.canRead(s, d.msg.Topic) {
+			return false
+		}
+		size := d.msg.size()
+		s.qbytes -= size
+		s.b.stats.add(s.shard(), statQueued, -1)
+		s.b.stats.add(s.shard(), statQueuedBytes, -int64(size))
+		s.unstoreLocked(d)
+		s.b.memRelease(s.shard(), d.msg)
+		s.b.dropped(s.shard(), DropNotAuthorized, s.id, d.msg)
+		return true
+	})
+}
+
+// deliveredQoS is the QoS a subscription granted sub gets a message
+// published at pub: the lower of the two [MQTT-3.8.4-8], or the
+// subscription's with Options.UpgradeOutgoingQoS (Mosquitto's
+// upgrade_outgoing_qos, which breaks that rule on purpose).
+func (b *Broker) deliveredQoS(pub, sub byte) byte {
+	if b.opts.UpgradeOutgoingQoS {
+		return sub
+	}
+	return min(pub, sub)
+}
+
 // canRead asks the Authorizer whether s may receive a message on topic;
 // trusted sessions (in-process, without an identity) are not asked.
 func (b *Broker) canRead(s *Session, topic string) bool {
@@ -402,9 +449,13 @@ func (b *Broker) canRead(s *Session, topic string) bool {
 func (c *conn) writeDelivery(d *delivery) error {
 	if d.rel {
 		c.ws.out = append(c.ws.out, 0x62, 2, byte(d.id>>8), byte(d.id)) // PUBREL, Success
+		if c.b.trace.Load() {
+			c.traceOut(nil, 0x62, d.id)
+		}
 		return c.wrote()
 	}
 	m := d.msg
+	topicName := c.unmount(m.Topic)
 	var expiry uint32
 	if !m.Expiry.IsZero() {
 		left := time.Until(m.Expiry)
@@ -425,7 +476,7 @@ func (c *conn) writeDelivery(d *delivery) error {
 		Dup:      d.dup,
 		QoS:      d.qos,
 		Retain:   d.retain,
-		Topic:    m.Topic,
+		Topic:    topicName,
 		PacketID: d.id,
 		Payload:  m.Payload,
 	}
@@ -440,7 +491,7 @@ func (c *conn) writeDelivery(d *delivery) error {
 			pub.Properties.MessageExpiry, pub.Properties.HasMessageExpiry = expiry, true
 		}
 		if c.aliasOutMax > 0 {
-			if a, ok := c.aliasOut[m.Topic]; ok {
+			if a, ok := c.aliasOut[topicName]; ok {
 				alias = a
 				pub.Topic = ""
 			} else if len(c.aliasOut) < int(c.aliasOutMax) {
@@ -461,7 +512,7 @@ func (c *conn) writeDelivery(d *delivery) error {
 		if c.aliasOut == nil {
 			c.aliasOut = make(map[string]uint16)
 		}
-		c.aliasOut[m.Topic] = alias
+		c.aliasOut[topicName] = alias
 	}
 	var err error
 	c.ws.out, err = packet.Append(c.ws.out, pub, c.version)
@@ -472,6 +523,9 @@ func (c *conn) writeDelivery(d *delivery) error {
 	}
 	c.b.stats.add(c.shard, statPubSent0+statKind(d.qos), 1)
 	c.b.stats.add(c.shard, statPubBytesSent, int64(len(m.Payload)))
+	if c.b.trace.Load() {
+		c.traceLines(publishTrace("Sending", "to", c.who(), d.dup, d.qos, d.retain, d.id, topicName, len(m.Payload)))
+	}
 	return c.wrote()
 }
 

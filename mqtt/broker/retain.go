@@ -10,14 +10,19 @@ import (
 // deletes it [MQTT-3.3.1-10], [MQTT-3.3.1-11]; otherwise m replaces it
 // [MQTT-3.3.1-5]. The change goes to the store too ($SYS topics excepted:
 // they are the broker's own state, published anew after a restart).
-func (b *Broker) retain(m *Message) {
+// src is who published it, for Options.CheckRetainSource (nil: no one to
+// check, e.g. the broker itself).
+func (b *Broker) retain(m *Message, src *ClientInfo) {
 	if len(m.Payload) == 0 {
 		if b.retained.remove(m.Topic) && b.store != nil && !isSysTopic(m.Topic) {
 			b.commit(Op{Kind: OpClearRetained, Topic: m.Topic})
 		}
 		return
 	}
-	b.retained.set(m)
+	if !b.opts.CheckRetainSource || b.authz == nil {
+		src = nil // nothing will ask
+	}
+	b.retained.set(m, src)
 	if b.store != nil && !isSysTopic(m.Topic) {
 		b.commit(Op{Kind: OpSetRetained, Message: m})
 	}
@@ -33,7 +38,8 @@ type retainedIndex struct {
 	mu   sync.RWMutex
 	root rnode
 	n    int
-	size int64 // topic and payload bytes
+	size int64                  // topic and payload bytes
+	src  map[string]*ClientInfo // who published each, where it is checked (CheckRetainSource)
 }
 
 type rnode struct {
@@ -58,8 +64,16 @@ func (n *rnode) child(level string, create bool) *rnode {
 	return c
 }
 
-func (r *retainedIndex) set(m *Message) {
+func (r *retainedIndex) set(m *Message, src *ClientInfo) {
 	r.mu.Lock()
+	if src != nil {
+		if r.src == nil {
+			r.src = make(map[string]*ClientInfo)
+		}
+		r.src[m.Topic] = src
+	} else if r.src != nil {
+		delete(r.src, m.Topic)
+	}
 	n := &r.root
 	for level := range strings.SplitSeq(m.Topic, "/") {
 		n = n.child(level, true)
@@ -93,6 +107,7 @@ func (r *retainedIndex) remove(topic string) bool {
 	r.size -= int64(n.msg.size())
 	n.msg = nil
 	r.n--
+	delete(r.src, topic)
 	for i := len(path) - 1; i > 0; i-- {
 		c, parent := path[i], path[i-1]
 		if c.msg != nil || len(c.children) > 0 {
@@ -102,6 +117,13 @@ func (r *retainedIndex) remove(topic string) bool {
 		parent.children = append(parent.children[:j], parent.children[j+1:]...)
 	}
 	return true
+}
+
+// source is who published the retained message of topic, if known.
+func (r *retainedIndex) source(topic string) *ClientInfo {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.src[topic]
 }
 
 func (r *retainedIndex) bytes() int64 {

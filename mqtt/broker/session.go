@@ -49,7 +49,8 @@ type Session struct {
 	nextID  uint16
 	version byte
 	ended   bool
-	stored  bool // the store holds this session (persistent, Store set)
+	stored  bool   // the store holds this session (persistent, Store set)
+	rules   uint32 // the VersionedAuthorizer\'s RulesVersion its queue was last checked under
 }
 
 // offState is what only a disconnected session needs.
@@ -121,7 +122,7 @@ func (s *Session) enqueue(d delivery) (ok, stored bool) {
 	case d.qos == 0 && s.slowConsumer(size):
 		why = DropSlowConsumer
 		s.trimQoS0Locked()
-	case d.qos == 0 && s.b.memLevel.Load() >= memTight && s.behindLocked(size):
+	case d.qos == 0 && s.b.memLevel.Load() >= memTight && (s.stalledLocked() || s.behindLocked(size)):
 		why = DropMemoryLimit
 	}
 	if why != 0 {
@@ -137,6 +138,7 @@ func (s *Session) enqueue(d delivery) (ok, stored bool) {
 	}
 	s.queue.push(d)
 	s.qbytes += size
+	s.b.memHold(s.shard(), d.msg)
 	c := s.conn
 	s.mu.Unlock()
 	s.b.stats.add(s.shard(), statQueued, 1)
@@ -169,11 +171,13 @@ func (s *Session) takeForSend(c *conn, out []delivery) (_ []delivery, sync bool)
 		}
 	}
 	s.resend = s.resend[:0]
+	s.recheckLocked()
 	now := time.Now()
 	for s.queue.len() > 0 && len(out) < 512 {
 		d := *s.queue.front()
 		if d.msg.expired(now) {
 			s.popLocked()
+			s.b.memRelease(s.shard(), d.msg)
 			s.unstoreLocked(&d)
 			s.b.dropped(s.shard(), DropExpired, s.id, d.msg)
 			continue
@@ -183,7 +187,8 @@ func (s *Session) takeForSend(c *conn, out []delivery) (_ []delivery, sync bool)
 		}
 		s.popLocked()
 		if d.qos == 0 {
-			s.unstoreLocked(&d) // an offline QoS 0 message, sent now
+			s.b.memRelease(s.shard(), d.msg) // sent now: the writer's reference is enough
+			s.unstoreLocked(&d)              // an offline QoS 0 message, sent now
 		} else {
 			d.id = s.nextIDLocked()
 			s.addInflightLocked(d)
@@ -275,6 +280,7 @@ func (s *Session) delInflightLocked(d delivery) {
 	delete(s.inflight, d.id)
 	if d.msg != nil {
 		s.b.stats.add(s.shard(), statInflightBytes, -int64(d.msg.size()))
+		s.b.memRelease(s.shard(), d.msg)
 	}
 }
 
@@ -318,6 +324,7 @@ func (s *Session) takeSharedLocked() []delivery {
 			return false
 		}
 		s.unstoreLocked(d)
+		s.b.memRelease(s.shard(), d.msg)
 		out = append(out, *d)
 		size := d.msg.size()
 		s.qbytes -= size
@@ -352,6 +359,7 @@ func (s *Session) dropQoS0Locked() {
 		s.b.stats.add(s.shard(), statQueued, -1)
 		s.b.stats.add(s.shard(), statQueuedBytes, -int64(size))
 		s.unstoreLocked(d)
+		s.b.memRelease(s.shard(), d.msg)
 		s.b.dropped(s.shard(), DropOffline, s.id, d.msg)
 		return true
 	})
@@ -623,6 +631,7 @@ func (b *Broker) endSession(s *Session) {
 	s.queue.each(func(d *delivery) {
 		b.stats.add(s.shard(), statQueued, -1)
 		b.stats.add(s.shard(), statQueuedBytes, -int64(d.msg.size()))
+		b.memRelease(s.shard(), d.msg)
 		b.dropped(s.shard(), DropSessionEnded, s.id, d.msg)
 	})
 	s.queue.reset()

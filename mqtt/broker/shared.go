@@ -23,7 +23,7 @@ func (b *Broker) deliverShared(m *Message, members []topic.Subscription[*Session
 			if s == exclude || (pass == 0 && s.flags.Load()&flagOnline == 0) || !b.canRead(s, m.Topic) {
 				continue
 			}
-			d := delivery{msg: m, qos: min(m.QoS, sub.Options.QoS), group: sub.Group, filter: sub.Filter}
+			d := delivery{msg: m, qos: b.deliveredQoS(m.QoS, sub.Options.QoS), group: sub.Group, filter: sub.Filter}
 			if m.Retain && sub.Options.RetainAsPublished {
 				d.retain = true
 			}

@@ -68,6 +68,7 @@ const (
 	statQueued // messages waiting in session queues (a gauge)
 	statQueuedBytes
 	statInflightBytes // messages sent and not yet acknowledged (a gauge)
+	statHeldBytes     // bytes of the messages sessions hold, each counted once (Options.MemoryLimit only)
 	statDropped       // + DropReason - 1
 	numStatKinds      = statDropped + numDropReasons - 1
 )

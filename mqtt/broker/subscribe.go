@@ -25,6 +25,7 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 	}
 	var retained []retainReq
 	for i, sub := range p.Subscriptions {
+		sub.Filter = c.mount(sub.Filter) // validated mounted: the mount point is a topic prefix
 		group, inner, shared, err := topic.ParseShared(sub.Filter)
 		if err == nil && !shared {
 			err = topic.ValidateFilter(inner)
@@ -112,7 +113,14 @@ func (b *Broker) matchRetained(out []delivery, s *Session, filter string, opts t
 		if m.expired(now) || !b.canRead(s, m.Topic) {
 			continue
 		}
-		d := delivery{msg: m, qos: min(m.QoS, opts.QoS), retain: true}
+		if b.opts.CheckRetainSource && b.authz != nil {
+			// Its publisher may have lost the right to publish there
+			// since (Mosquitto's check_retain_source).
+			if src := b.retained.source(m.Topic); src != nil && !b.authz.CanPublish(context.Background(), *src, m.Topic, m.QoS, true) {
+				continue
+			}
+		}
+		d := delivery{msg: m, qos: b.deliveredQoS(m.QoS, opts.QoS), retain: true}
 		if opts.Identifier != 0 {
 			d.subIDs = []uint32{opts.Identifier}
 		}
@@ -126,6 +134,7 @@ func (c *conn) handleUnsubscribe(p *packet.Unsubscribe) error {
 	b, s := c.b, c.sess
 	codes := make([]packet.ReasonCode, len(p.Filters))
 	for i, f := range p.Filters {
+		f = c.mount(f)
 		group, inner, shared, err := topic.ParseShared(f)
 		if err == nil && !shared {
 			err = topic.ValidateFilter(inner)

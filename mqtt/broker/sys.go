@@ -107,7 +107,7 @@ func (b *Broker) publishSys(last map[string]string, loads *[9]loadAvg, heapMax *
 		}
 		last[name] = v.value
 		m := &Message{Topic: name, Payload: []byte(v.value), Retain: true}
-		b.retain(m)
+		b.retain(m, nil)
 		b.route(m)
 	}
 }

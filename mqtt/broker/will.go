@@ -19,22 +19,25 @@ func (b *Broker) publishWill(w *Message) {
 		props.MessageExpiry, props.HasMessageExpiry = 0, false
 		m.Props = &props
 	}
-	if b.authz != nil {
-		info := ClientInfo{ClientID: m.From}
-		b.mu.Lock()
-		if s := b.sessions[m.From]; s != nil {
-			if i := s.info.Load(); i != nil {
-				info = *i
-			}
+	info := ClientInfo{ClientID: m.From}
+	b.mu.Lock()
+	if s := b.sessions[m.From]; s != nil {
+		if i := s.info.Load(); i != nil {
+			info = *i
 		}
-		b.mu.Unlock()
-		if !b.authz.CanPublish(context.Background(), info, m.Topic, m.QoS, m.Retain) {
-			return
-		}
+	}
+	b.mu.Unlock()
+	if b.authz != nil && !b.authz.CanPublish(context.Background(), info, m.Topic, m.QoS, m.Retain) {
+		b.dropped(0, DropNotAuthorized, m.From, &m)
+		return
+	}
+	if rc := b.allowPublish(info, &m); rc >= 0x80 {
+		b.dropped(0, DropNotAuthorized, m.From, &m)
+		return
 	}
 	b.stats.add(0, statPubRecv0+statKind(m.QoS&3), 1)
 	if m.Retain {
-		b.retain(&m)
+		b.retain(&m, &info)
 	}
 	b.route(&m)
 }

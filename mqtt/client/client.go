@@ -34,17 +34,20 @@ type Client struct {
 	slots chan struct{} // the inflight window
 
 	// Writer state, under wmu.
-	wmu       sync.Mutex
-	wcond     *sync.Cond // signalled when wbuf drains or the connection ends
-	wbuf      []byte
-	spare     []byte
-	wlimit    int
-	aliasOut  map[string]uint16
-	aliasMax  uint16
-	werr      error
-	kick      chan struct{}
-	lastWrite atomic.Int64 // unix nanos
-	pingSent  atomic.Int64 // unix nanos of the outstanding PINGREQ, 0 if none
+	wmu      sync.Mutex
+	wroom    chan struct{} // closed when the writer takes wbuf; made by a sender waiting for room
+	wbuf     []byte
+	spare    []byte
+	wlimit   int
+	aliasOut map[string]uint16
+	aliasMax uint16
+	werr     error
+	kick     chan struct{}
+
+	wtimeout   time.Duration // per chunk written; 0: none
+	lastWrite  atomic.Int64  // unix nanos of the last completed write
+	writeStart atomic.Int64  // unix nanos when the write in progress began, 0 when none is
+	pingSent   atomic.Int64  // unix nanos of the outstanding PINGREQ, 0 if none
 
 	aliasIn map[uint16]string // reader goroutine only
 
@@ -70,7 +73,7 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 	if v != packet.V31 && v != packet.V311 && v != packet.V5 {
 		return nil, fmt.Errorf("mqtt client: unsupported protocol version %d", v)
 	}
-	conn, stop, err := dialConn(ctx, &opts)
+	conn, stop, err := DialConn(ctx, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -89,7 +92,6 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 	if c.wlimit <= 0 {
 		c.wlimit = 4 << 20
 	}
-	c.wcond = sync.NewCond(&c.wmu)
 	c.sess = opts.Session
 	if c.sess == nil {
 		c.sess = NewSession()
@@ -109,10 +111,23 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 	c.connack = connack
 	c.applyConnack(connack)
 
+	c.wtimeout = opts.WriteTimeout
+	if c.wtimeout == 0 {
+		c.wtimeout = 30 * time.Second
+		if c.keepAlive > 0 {
+			c.wtimeout = 2 * c.keepAlive
+		}
+	}
+	c.wtimeout = max(c.wtimeout, 0)
+
 	c.lastWrite.Store(time.Now().UnixNano())
 	c.wg.Add(2)
 	go c.readLoop(br)
 	go c.writeLoop()
+	if c.keepAlive > 0 {
+		c.wg.Add(1)
+		go c.keepAliveLoop()
+	}
 
 	// Resume or drop the session's unacknowledged messages.
 	if !connack.SessionPresent {
@@ -245,8 +260,7 @@ func (c *Client) end(err error) {
 			c.werr = err
 		}
 		c.wmu.Unlock()
-		c.wcond.Broadcast()
-		close(c.done)
+		close(c.done) // wakes senders waiting for room
 		c.conn.Close()
 		tokErr := ErrConnectionLost
 		if err == ErrClosed {
@@ -267,13 +281,15 @@ func (c *Client) Close() error {
 }
 
 // Disconnect sends DISCONNECT with the reason code and properties (v5;
-// ignored for 3.x), waits until it is written (bounded by ctx), and closes.
+// ignored for 3.x), waits until it is written, and closes. ctx bounds both
+// the wait for room in the write buffer and the wait for the write; when it
+// ends first, the connection is closed anyway and ctx's error returned.
 func (c *Client) Disconnect(ctx context.Context, reason packet.ReasonCode, props *packet.Properties) error {
 	d := &packet.Disconnect{ReasonCode: reason}
 	if props != nil && c.version == packet.V5 {
 		d.Properties = *props
 	}
-	err := c.send(d)
+	err := c.send(ctx, d)
 	if err == nil {
 		select {
 		case <-c.discSent:
@@ -292,18 +308,53 @@ func (c *Client) trace(sent bool, p packet.Packet) {
 	}
 }
 
-// send queues p for the writer. It blocks while more than the write buffer
-// limit is queued.
-func (c *Client) send(p packet.Packet) error {
+// send queues p for the writer. While more than the write buffer limit is
+// queued it waits for the writer to take the buffer, until ctx or the
+// connection ends.
+func (c *Client) send(ctx context.Context, p packet.Packet) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	return c.sendLocked(p)
+	if err := c.waitRoomLocked(ctx); err != nil {
+		return err
+	}
+	return c.appendLocked(p)
 }
 
-func (c *Client) sendLocked(p packet.Packet) error {
+// sendNow queues p without waiting for room: for PINGREQ, which must not
+// wait behind a blocked writer, and for retransmitting a resumed session's
+// messages, which are already held in memory.
+func (c *Client) sendNow(p packet.Packet) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.appendLocked(p)
+}
+
+// waitRoomLocked returns once the write buffer is at most at its limit, or
+// with the connection's error or ctx's. c.wmu is held on entry and on return.
+func (c *Client) waitRoomLocked(ctx context.Context) error {
 	for c.werr == nil && len(c.wbuf) > c.wlimit {
-		c.wcond.Wait()
+		if c.wroom == nil {
+			c.wroom = make(chan struct{})
+		}
+		room := c.wroom
+		c.wmu.Unlock()
+		var err error
+		select {
+		case <-room:
+		case <-c.done:
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+		c.wmu.Lock()
+		if err != nil {
+			return err
+		}
 	}
+	return c.werr
+}
+
+// appendLocked encodes p onto the write buffer and wakes the writer.
+func (c *Client) appendLocked(p packet.Packet) error {
 	if c.werr != nil {
 		return c.werr
 	}
@@ -323,46 +374,36 @@ func (c *Client) sendLocked(p packet.Packet) error {
 	return nil
 }
 
-// writeLoop drains the write buffer in as few writes as possible and keeps
-// the connection alive.
+// writeChunk is the most one conn.Write is given at a time, so that the
+// write deadline measures progress: a slow link that keeps moving is not cut
+// off, one that moves nothing for the write timeout is.
+const writeChunk = 64 << 10
+
+// writeLoop drains the write buffer in as few writes as possible. Keep
+// alive is keepAliveLoop's, so that a writer blocked on a full socket does
+// not stop it from noticing a dead connection.
 func (c *Client) writeLoop() {
 	defer c.wg.Done()
-	var tick <-chan time.Time
-	if c.keepAlive > 0 {
-		t := time.NewTicker(c.keepAlive / 2)
-		defer t.Stop()
-		tick = t.C
-	}
 	for {
 		select {
 		case <-c.done:
 			return
 		case <-c.kick:
-		case now := <-tick:
-			if ps := c.pingSent.Load(); ps != 0 && now.UnixNano()-ps > int64(c.keepAlive) {
-				c.end(ErrKeepAliveTimeout)
-				return
-			}
-			if now.UnixNano()-c.lastWrite.Load() >= int64(c.keepAlive/2) && c.pingSent.Load() == 0 {
-				c.pingSent.Store(now.UnixNano())
-				if c.send(&packet.Pingreq{}) != nil {
-					continue
-				}
-			}
-			continue
 		}
 		c.wmu.Lock()
 		buf := c.wbuf
 		c.wbuf = c.spare[:0]
 		disc := c.werr == ErrClosed && !c.closing.Load()
+		if c.wroom != nil {
+			close(c.wroom)
+			c.wroom = nil
+		}
 		c.wmu.Unlock()
-		c.wcond.Broadcast()
 		if len(buf) > 0 {
-			if _, err := c.conn.Write(buf); err != nil {
+			if err := c.write(buf); err != nil {
 				c.end(fmt.Errorf("%w: %v", ErrConnectionLost, err))
 				return
 			}
-			c.lastWrite.Store(time.Now().UnixNano())
 		}
 		c.wmu.Lock()
 		if cap(buf) <= 1<<20 {
@@ -378,6 +419,64 @@ func (c *Client) writeLoop() {
 			if empty {
 				close(c.discSent)
 				return
+			}
+		}
+	}
+}
+
+// write sends buf in chunks of at most writeChunk, each under the write
+// deadline, and records when each began (for keepAliveLoop) and ended.
+func (c *Client) write(buf []byte) error {
+	defer c.writeStart.Store(0)
+	for len(buf) > 0 {
+		n := min(len(buf), writeChunk)
+		now := time.Now()
+		c.writeStart.Store(now.UnixNano())
+		if c.wtimeout > 0 {
+			if err := c.conn.SetWriteDeadline(now.Add(c.wtimeout)); err != nil {
+				return err
+			}
+		}
+		if _, err := c.conn.Write(buf[:n]); err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				return fmt.Errorf("nothing could be written for %s (write timeout): %w", c.wtimeout, err)
+			}
+			return err
+		}
+		c.lastWrite.Store(time.Now().UnixNano())
+		buf = buf[n:]
+	}
+	return nil
+}
+
+// keepAliveLoop sends PINGREQ when nothing was written for half the keep
+// alive, and ends the connection when a PINGREQ has had no PINGRESP for the
+// keep alive or a write has been stuck that long: a server that stops
+// reading is noticed within about 1.25 × keep alive even while the writer
+// is blocked.
+func (c *Client) keepAliveLoop() {
+	defer c.wg.Done()
+	ka := int64(c.keepAlive)
+	t := time.NewTicker(c.keepAlive / 4)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.done:
+			return
+		case tick := <-t.C:
+			now := tick.UnixNano()
+			if ws := c.writeStart.Load(); ws != 0 && now-ws >= ka {
+				c.end(fmt.Errorf("%w: a write made no progress for %s", ErrKeepAliveTimeout, c.keepAlive))
+				return
+			}
+			if ps := c.pingSent.Load(); ps != 0 && now-ps >= ka {
+				c.end(ErrKeepAliveTimeout)
+				return
+			}
+			if c.pingSent.Load() == 0 && now-c.lastWrite.Load() >= ka/2 {
+				c.pingSent.Store(now)
+				_ = c.sendNow(&packet.Pingreq{})
 			}
 		}
 	}
@@ -414,12 +513,15 @@ func (c *Client) readLoop(br *bufio.Reader) {
 // [MQTT-4.13.1-1]) and ends the connection.
 func (c *Client) protocolError(code packet.ReasonCode, err error) {
 	if c.version == packet.V5 && code >= 0x80 {
-		_ = c.send(&packet.Disconnect{ReasonCode: code})
-		select {
-		case <-c.discSent:
-		case <-c.done:
-		case <-time.After(time.Second):
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		if c.send(ctx, &packet.Disconnect{ReasonCode: code}) == nil {
+			select {
+			case <-c.discSent:
+			case <-c.done:
+			case <-ctx.Done():
+			}
 		}
+		cancel()
 	}
 	c.end(fmt.Errorf("%w: %v", ErrConnectionLost, err))
 }
@@ -450,7 +552,7 @@ func (c *Client) handle(p packet.Packet) error {
 	case *packet.Auth:
 		if c.opts.OnAuth != nil {
 			if reply := c.opts.OnAuth(p); reply != nil {
-				return c.send(reply)
+				return c.send(context.Background(), reply)
 			}
 		}
 	default:

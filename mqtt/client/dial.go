@@ -34,7 +34,10 @@ func DialConn(ctx context.Context, o Options) (net.Conn, func(), error) {
 func dialConn(ctx context.Context, o *Options) (net.Conn, func(), error) {
 	if o.Dialer != nil {
 		c, err := o.Dialer(ctx)
-		return c, func() {}, err
+		if err != nil {
+			return nil, nil, err
+		}
+		return c, func() {}, nil
 	}
 	scheme, addr, err := splitServer(o.Server)
 	if err != nil {
@@ -71,7 +74,10 @@ func dialConn(ctx context.Context, o *Options) (net.Conn, func(), error) {
 		return tc, func() {}, nil
 	case "unix":
 		c, err := d.DialContext(ctx, "unix", addr)
-		return c, func() {}, err
+		if err != nil {
+			return nil, nil, err
+		}
+		return c, func() {}, nil
 	case "ws", "wss":
 		return dialWebsocket(ctx, o, &d)
 	}
@@ -126,6 +132,8 @@ func tlsConfigFor(cfg *tls.Config, addr string) *tls.Config {
 	if cfg.ServerName == "" && !cfg.InsecureSkipVerify {
 		if h, _, err := net.SplitHostPort(addr); err == nil {
 			cfg.ServerName = h
+		} else {
+			cfg.ServerName = addr // a host without a port (wss://host/path)
 		}
 	}
 	return cfg
@@ -163,6 +171,9 @@ func dialWebsocket(ctx context.Context, o *Options, d *net.Dialer) (net.Conn, fu
 		tr.CloseIdleConnections()
 		return nil, nil, fmt.Errorf("websocket server %s did not accept the mqtt subprotocol", o.Server)
 	}
+	// MQTT's own Maximum Packet Size bounds what is read, not the websocket
+	// library's default 32 KiB message limit.
+	ws.SetReadLimit(-1)
 	// The adapter's context lives as long as the connection, not the dial.
 	wctx, cancel := context.WithCancel(context.Background())
 	nc := websocket.NetConn(wctx, ws, websocket.MessageBinary)

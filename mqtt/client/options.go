@@ -83,8 +83,16 @@ type Options struct {
 	ConnectTimeout time.Duration
 
 	// WriteBufferLimit is how many encoded bytes may wait for the writer
-	// before senders block (0: 4 MiB).
+	// before senders block (0: 4 MiB). A blocked sender still returns when
+	// its context ends.
 	WriteBufferLimit int
+
+	// WriteTimeout is how long one write to the connection (at most 64 KiB)
+	// may take before the connection is given up as lost (0: twice the keep
+	// alive, or 30 s without keep alive; negative: no deadline). With keep
+	// alive on, a write stuck for the keep alive already ends the connection
+	// with ErrKeepAliveTimeout.
+	WriteTimeout time.Duration
 }
 
 // Message is an application message, inbound or outbound.

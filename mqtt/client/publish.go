@@ -9,7 +9,9 @@ import (
 )
 
 // Publish sends m and, at QoS 1 and 2, waits for its acknowledgement. A v5
-// negative acknowledgement is an *AckError.
+// negative acknowledgement is an *AckError. ctx bounds every wait: for a
+// place in the inflight window, for room in the write buffer (a server that
+// stops reading fills it) and for the acknowledgement.
 func (c *Client) Publish(ctx context.Context, m Message) error {
 	t, err := c.PublishAsync(ctx, m)
 	if err != nil {
@@ -28,6 +30,8 @@ func (c *Client) PublishPacket(ctx context.Context, p *packet.Publish) error {
 // message has a place in the inflight window for QoS 1 and 2; the Token
 // completes on acknowledgement. Messages from one goroutine are sent in
 // call order. The client keeps m.Payload until the message is acknowledged.
+// When ctx ends while it waits for the window or for room in the write
+// buffer, the message is not sent and ctx's error is returned.
 func (c *Client) PublishAsync(ctx context.Context, m Message) (*Token, error) {
 	if err := c.checkPublish(&m); err != nil {
 		return nil, err
@@ -41,7 +45,7 @@ func (c *Client) PublishAsync(ctx context.Context, m Message) (*Token, error) {
 	}
 	tok := newToken()
 	if m.QoS == 0 {
-		if err := c.sendPublish(p); err != nil {
+		if err := c.sendPublish(ctx, p); err != nil {
 			return nil, err
 		}
 		tok.complete(nil)
@@ -67,7 +71,25 @@ func (c *Client) PublishAsync(ctx context.Context, m Message) (*Token, error) {
 	s.seq++
 	s.out[id] = &outbound{pub: p, seq: s.seq, slot: true, tok: tok}
 	s.mu.Unlock()
-	if err := c.sendPublish(p); err != nil {
+	if err := c.sendPublish(ctx, p); err != nil {
+		if ctx.Err() != nil && err == ctx.Err() {
+			// Never queued: take it out of the session and free its slot,
+			// unless the connection ended meanwhile and took both.
+			s.mu.Lock()
+			o := s.out[id]
+			held := o != nil && o.tok == tok
+			if held {
+				delete(s.out, id)
+			}
+			slot := held && o.slot
+			s.mu.Unlock()
+			if slot {
+				<-c.slots
+			}
+			if held {
+				return nil, err
+			}
+		}
 		// The connection ended; the message stays in the session for a
 		// resume and the token was completed by connectionEnded.
 		return tok, nil
@@ -95,26 +117,37 @@ func (c *Client) checkPublish(m *Message) error {
 
 // sendPublish queues p, replacing its topic by an alias when outbound
 // aliases are on. The stored packet keeps the full topic so that a resend
-// on a new connection (where aliases start afresh) carries it.
-func (c *Client) sendPublish(p *packet.Publish) error {
+// on a new connection (where aliases start afresh) carries it. ctx bounds
+// the wait for room in the write buffer; a nil ctx does not wait
+// (retransmission). A new alias is only recorded once its PUBLISH is queued,
+// so a publish given up on never leaves an alias the server does not know.
+func (c *Client) sendPublish(ctx context.Context, p *packet.Publish) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	if ctx != nil {
+		if err := c.waitRoomLocked(ctx); err != nil {
+			return err
+		}
+	}
 	if c.aliasMax > 0 && !p.Properties.HasTopicAlias && p.Topic != "" {
 		if a, ok := c.aliasOut[p.Topic]; ok {
 			q := *p
 			q.Topic = ""
 			q.Properties.TopicAlias, q.Properties.HasTopicAlias = a, true
-			return c.sendLocked(&q)
+			return c.appendLocked(&q)
 		}
 		if len(c.aliasOut) < int(c.aliasMax) {
 			a := uint16(len(c.aliasOut) + 1)
-			c.aliasOut[p.Topic] = a
 			q := *p
 			q.Properties.TopicAlias, q.Properties.HasTopicAlias = a, true
-			return c.sendLocked(&q)
+			if err := c.appendLocked(&q); err != nil {
+				return err
+			}
+			c.aliasOut[p.Topic] = a
+			return nil
 		}
 	}
-	return c.sendLocked(p)
+	return c.appendLocked(p)
 }
 
 // completeOut finishes an outbound message on PUBACK or PUBCOMP (or a
@@ -163,7 +196,7 @@ func (c *Client) handlePubrec(p *packet.Pubrec) error {
 	if !ok && c.version == packet.V5 {
 		rel.ReasonCode = packet.PacketIdentifierNotFound
 	}
-	return c.send(rel)
+	return c.send(context.Background(), rel)
 }
 
 // handlePubrel completes an inbound QoS 2 exchange.
@@ -177,7 +210,7 @@ func (c *Client) handlePubrel(p *packet.Pubrel) error {
 	if !ok && c.version == packet.V5 {
 		comp.ReasonCode = packet.PacketIdentifierNotFound
 	}
-	return c.send(comp)
+	return c.send(context.Background(), comp)
 }
 
 // handlePublish resolves a topic alias, delivers the message once and
@@ -219,15 +252,17 @@ func (c *Client) handlePublish(p *packet.Publish) error {
 	}
 	switch p.QoS {
 	case 1:
-		return c.send(&packet.Puback{PacketID: p.PacketID})
+		return c.send(context.Background(), &packet.Puback{PacketID: p.PacketID})
 	case 2:
-		return c.send(&packet.Pubrec{PacketID: p.PacketID})
+		return c.send(context.Background(), &packet.Pubrec{PacketID: p.PacketID})
 	}
 	return nil
 }
 
 // retransmit resends the resumed session's unacknowledged messages: PUBLISH
-// with DUP, or PUBREL where PUBREC already came [MQTT-4.4.0-1].
+// with DUP, or PUBREL where PUBREC already came [MQTT-4.4.0-1]. They are
+// queued without waiting for room: the session holds them in memory anyway,
+// and Dial must not block on a server that does not read.
 func (c *Client) retransmit() {
 	for _, o := range c.sess.resume() {
 		select {
@@ -238,10 +273,10 @@ func (c *Client) retransmit() {
 		default: // over the window: send anyway, the server expects them
 		}
 		if o.relSent {
-			_ = c.send(&packet.Pubrel{PacketID: o.pub.PacketID})
+			_ = c.sendNow(&packet.Pubrel{PacketID: o.pub.PacketID})
 			continue
 		}
 		o.pub.Dup = true
-		_ = c.sendPublish(o.pub)
+		_ = c.sendPublish(nil, o.pub)
 	}
 }

@@ -8,7 +8,7 @@ import (
 	"github.com/mqttkit/mqtt/mqtt/topic"
 )
 
-// Subscribe sends SUBSCRIBE and waits for SUBACK. The SUBACK's reason
+// Subscribe sends SUBSCRIBE and waits for SUBACK, as long as ctx allows. The SUBACK's reason
 // codes say per filter what was granted; a refused filter (code >= 0x80)
 // is not an error here. props may be nil (v5 only: Subscription
 // Identifier, User Properties).
@@ -42,7 +42,7 @@ func (c *Client) Subscribe(ctx context.Context, subs []packet.Subscription, prop
 	return sa, nil
 }
 
-// Unsubscribe sends UNSUBSCRIBE and waits for UNSUBACK.
+// Unsubscribe sends UNSUBSCRIBE and waits for UNSUBACK, as long as ctx allows.
 func (c *Client) Unsubscribe(ctx context.Context, filters []string, props *packet.Properties) (*packet.Unsuback, error) {
 	if len(filters) == 0 {
 		return nil, fmt.Errorf("mqtt client: UNSUBSCRIBE needs at least one filter") // [MQTT-3.10.3-2]
@@ -68,7 +68,8 @@ func (c *Client) Unsubscribe(ctx context.Context, filters []string, props *packe
 }
 
 // request sends a packet that takes a packet identifier and waits for the
-// acknowledgement with that identifier.
+// acknowledgement with that identifier; ctx bounds both the wait for room
+// in the write buffer and the wait for the acknowledgement.
 func (c *Client) request(ctx context.Context, build func(id uint16) packet.Packet) (packet.Packet, error) {
 	s := c.sess
 	ch := make(chan packet.Packet, 1)
@@ -80,7 +81,7 @@ func (c *Client) request(ctx context.Context, build func(id uint16) packet.Packe
 	}
 	s.req[id] = ch
 	s.mu.Unlock()
-	if err := c.send(build(id)); err != nil {
+	if err := c.send(ctx, build(id)); err != nil {
 		s.mu.Lock()
 		delete(s.req, id)
 		s.mu.Unlock()

@@ -7,11 +7,14 @@
 // bench-compare.sh drives it with `mqtt bench pub` to measure how hard the generator itself
 // can push when the other side does almost no work.
 //
-//	go build -o mochi . && ./mochi -addr 127.0.0.1:1885 [-sink]
+// With -cert and -key the broker's listener speaks TLS (bench-compare's TLS scenario).
+//
+//	go build -o mochi . && ./mochi -addr 127.0.0.1:1885 [-sink | -cert server.pem -key server.key]
 package main
 
 import (
 	"bufio"
+	"crypto/tls"
 	"flag"
 	"fmt"
 	"io"
@@ -30,7 +33,20 @@ import (
 func main() {
 	addr := flag.String("addr", "127.0.0.1:1885", "TCP `host:port` to listen on")
 	sink := flag.Bool("sink", false, "be a discard sink instead of a broker (QoS 0 and 1 publishers only)")
+	cert := flag.String("cert", "", "server certificate `FILE` (PEM): the listener speaks TLS")
+	key := flag.String("key", "", "server key `FILE` (PEM), with -cert")
 	flag.Parse()
+	var tlsConfig *tls.Config
+	if (*cert == "") != (*key == "") {
+		log.Fatal("mochi: -cert and -key go together")
+	}
+	if *cert != "" {
+		kp, err := tls.LoadX509KeyPair(*cert, *key)
+		if err != nil {
+			log.Fatal(err)
+		}
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{kp}, MinVersion: tls.VersionTLS12}
+	}
 
 	if *sink {
 		ln, err := net.Listen("tcp", *addr)
@@ -45,7 +61,7 @@ func main() {
 		if err := server.AddHook(new(auth.AllowHook), nil); err != nil {
 			log.Fatal(err)
 		}
-		if err := server.AddListener(listeners.NewTCP(listeners.Config{ID: "tcp", Address: *addr})); err != nil {
+		if err := server.AddListener(listeners.NewTCP(listeners.Config{ID: "tcp", Address: *addr, TLSConfig: tlsConfig})); err != nil {
 			log.Fatal(err)
 		}
 		go func() {

@@ -1,0 +1,100 @@
+package broker
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mqttkit/mqtt/internal/testutil"
+	"github.com/mqttkit/mqtt/mqtt/packet"
+)
+
+// At Debug level every packet is logged in Mosquitto's words (checked
+// against mosquitto -v 2.0.11 with mosquitto_pub/mosquitto_sub).
+func TestPacketTrace(t *testing.T) {
+	h := &testutil.LogLines{Level: slog.LevelDebug}
+	o := DefaultOptions()
+	o.Listeners = []string{"127.0.0.1:0"}
+	o.SysInterval = 0
+	b, err := New(o, slog.New(h))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	addr := b.Addrs()[0].String()
+	sub := connectRaw(t, addr, packet.V311, "subber")
+	sub.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "a/#", QoS: 2}, packet.Subscription{Filter: "b"})
+	pub := connectRaw(t, addr, packet.V311, "pubber")
+	pub.Send(&packet.Publish{Topic: "a/x", QoS: 2, PacketID: 1, Payload: []byte("hello")})
+	pub.Recv()
+	pub.Send(&packet.Pubrel{PacketID: 1})
+	pub.Recv()
+	p := sub.RecvPublish()
+	sub.Send(&packet.Pubrec{PacketID: p.PacketID})
+	sub.Recv()
+	sub.Send(&packet.Pubcomp{PacketID: p.PacketID})
+	pub.Send(&packet.Publish{Topic: "a/y", QoS: 1, PacketID: 2, Payload: []byte("hi")})
+	pub.Recv()
+	pub.Send(&packet.Pingreq{})
+	pub.Recv()
+	pub.Send(&packet.Disconnect{})
+	pub.ExpectClosed(3 * time.Second)
+	want := []string{
+		"Received CONNECT from 127.0.0.1:",
+		"No will message specified.",
+		"Sending CONNACK to subber (0, 0)",
+		"Received SUBSCRIBE from subber",
+		"\ta/# (QoS 2)",
+		"\tb (QoS 0)",
+		"Sending SUBACK to subber",
+		"Received PUBLISH from pubber (d0, q2, r0, m1, 'a/x', ... (5 bytes))",
+		"Sending PUBREC to pubber (m1, rc0)",
+		"Received PUBREL from pubber (Mid: 1)",
+		"Sending PUBCOMP to pubber (m1)",
+		"Sending PUBLISH to subber (d0, q2, r0, m1, 'a/x', ... (5 bytes))",
+		"Received PUBREC from subber (Mid: 1)",
+		"Sending PUBREL to subber (m1)",
+		"Received PUBCOMP from subber (Mid: 1, RC:0)",
+		"Received PUBLISH from pubber (d0, q1, r0, m2, 'a/y', ... (2 bytes))",
+		"Sending PUBACK to pubber (m2, rc0)",
+		"Received PINGREQ from pubber",
+		"Sending PINGRESP to pubber",
+		"Received DISCONNECT from pubber",
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		text := strings.Join(h.Lines(), "\n")
+		missing := ""
+		for _, w := range want {
+			if !strings.Contains(text, w) {
+				missing = w
+				break
+			}
+		}
+		if missing == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no trace line %q in:\n%s", missing, text)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// At Info level nothing is traced.
+func TestNoTraceAtInfo(t *testing.T) {
+	b, addr := startBroker(t, nil)
+	r := connectRaw(t, addr, packet.V311, "quiet")
+	r.Send(&packet.Pingreq{})
+	r.Recv()
+	for _, l := range b.log.Handler().(*testutil.LogLines).Lines() {
+		if strings.HasPrefix(l, "Received ") || strings.HasPrefix(l, "Sending ") {
+			t.Fatalf("traced at Info: %q", l)
+		}
+	}
+}

@@ -109,20 +109,21 @@
 // # In the broker
 //
 // scripts/bench-compare.sh --persistence only (64-byte payloads, 4 publishers × 20 in
-// flight, 200,000 messages; every client with a persistent session in fan-in), msgs/s, two
-// runs: load 3.4 and 5.6 (other jobs on the 2 cores), fdatasync 110-135 µs:
+// flight, 200,000 messages; every client with a persistent session in fan-in), msgs/s, three
+// runs at load 3.4, 5.6 and 0.9 (other jobs share the 2 cores), fdatasync 100-135 µs:
 //
-//	                         ours        ours --data   Mosquitto             Mosquitto persistence
-//	fan-in q1 (delivered)    269k, 408k  95k, 124k     41k, 35k (25%, 50%    43k, 36k (33%, 28%
-//	                                                   lost)                 lost)
-//	retained storm q1        495k, 577k  99k, 177k     107k, 108k            94k, 69k
+//	                      ours              ours --data        Mosquitto           Mosquitto persistence
+//	fan-in q1 delivered   269k, 408k, 389k  95k, 124k, 121k    41k, 35k, 40k       43k, 36k, 46k
+//	  (Mosquitto lost)                                         25%, 50%, 39%       33%, 28%, 27%
+//	retained storm q1     495k, 577k, 652k  99k, 177k, 173k    107k, 108k, 118k    94k, 69k, 109k
 //
-// One fdatasync per 30-33 messages (0.030-0.034 per message, checkpoints included); 100,000
+// One fdatasync per 29-33 messages (0.030-0.035 per message, checkpoints included); 100,000
 // queued messages take 16 MiB in the bbolt file (13 MiB allocated) beside the 16 MiB journal;
 // a restart with 1,000,000 stored messages (10 offline sessions × 100,000, a 133 MiB file)
-// takes 1.9 s (load 3.4) to 4.8 s (load 5.6) from exec to serving. With persistence on, fan-in
-// is 0.30-0.35× our in-memory rate and 2.3-3.6× Mosquitto's; the retained storm 0.2-0.3× ours,
-// and level with (0.92×) to 1.6× Mosquitto's in-memory rate: short of the half we aimed at.
+// takes 1.9-4.8 s from exec to serving (2.8 s at load 0.9-2.4). With persistence on, fan-in is
+// 0.30-0.35× our in-memory rate and 2.3-3.6× Mosquitto's in-memory rate; the retained storm
+// 0.2-0.3× ours and 0.92-1.6× Mosquitto's in memory: ahead of Mosquitto, short of the half of
+// our own rate we aimed at.
 // Here the 2 cores are saturated (broker ~0.6 core, the generator the rest; 4% idle): the
 // journal write with its fdatasync is ~19% of the broker's CPU, checkpoints ~5%. Without
 // persistence nothing of this runs (Options.Store nil): one atomic load per PUBLISH is all the

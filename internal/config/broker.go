@@ -14,8 +14,8 @@ import (
 // broker.DefaultOptions. The warnings name settings the broker cannot honour (yet).
 //
 // Options.Listeners is left empty: open each of c.Listeners with listener.Open(ctx, l.Spec())
-// and hand it to Broker.ServeListener (per-listener max_connections is enforced by the listener
-// package). Options.Authenticator and Authorizer are left nil: ListenerSecurity loads the
+// and hand it to Broker.ServeListenerConfig with l.BrokerConfig() (which carries the
+// per-listener max_connections, mount_point and use_username_as_clientid). Options.Authenticator and Authorizer are left nil: ListenerSecurity loads the
 // password and ACL files for a auth.FileAuth, which Bind ties to each opened listener.
 //
 // max_inflight_messages, max_queued_messages and max_queued_bytes override the broker's
@@ -126,5 +126,12 @@ func (c *Config) StoreFileIn(dir string) string {
 // BrokerConfig is what the broker applies per listener (Broker.ServeListenerConfig, or
 // SetListenerConfig for an MQTT-SN listener's in-process connections).
 func (l *Listener) BrokerConfig() broker.ListenerConfig {
-	return broker.ListenerConfig{MountPoint: l.MountPoint, UseUsernameAsClientID: l.UseUsernameAsClientID}
+	lc := broker.ListenerConfig{MountPoint: l.MountPoint, UseUsernameAsClientID: l.UseUsernameAsClientID}
+	if l.MaxConnections > 0 {
+		// Counted by the broker, not by wrapping the listener: a wrapped
+		// connection is no longer a bare socket and would leave the event
+		// loop for a goroutine of its own.
+		lc.MaxConnections = l.MaxConnections
+	}
+	return lc
 }

@@ -208,6 +208,7 @@ type Broker struct {
 	sessions  map[string]*Session
 	listeners []net.Listener
 	conns     map[*conn]struct{}
+	lconns    map[string]int // connections held against a listener's MaxConnections (admit), under mu
 	closed    bool
 	nconns    atomic.Int64
 
@@ -305,6 +306,7 @@ func New(opts Options, logger *slog.Logger) (*Broker, error) {
 		index:     topic.NewIndex[*Session](),
 		sessions:  make(map[string]*Session),
 		conns:     make(map[*conn]struct{}),
+		lconns:    make(map[string]int),
 		shareNext: make(map[string]uint32),
 		start:     time.Now(),
 		memAcct:   opts.MemoryLimit > 0,
@@ -521,8 +523,20 @@ func (b *Broker) acceptLoop(ln net.Listener) {
 			nc.Close()
 			continue
 		}
+		admitted, ok := b.admit(port)
+		if !ok {
+			b.log.Info("Client connection from " + nc.RemoteAddr().String() + " denied: max_connections exceeded.")
+			nc.Close()
+			continue
+		}
 		c, start := b.newConn(nc, port)
+		if admitted {
+			c.st.Or(stAdmitted)
+		}
 		if !b.register(c) {
+			if admitted {
+				b.unadmit(port)
+			}
 			c.t.release(errClosed)
 			return
 		}
@@ -555,9 +569,47 @@ func (b *Broker) clock() int64 { return int64(time.Since(b.start)) }
 // after 24 days: compare with subtraction).
 func (b *Broker) ms() int32 { return int32(b.clock()/1e6) | 1 }
 
+// admit counts a connection accepted on listener key against its
+// ListenerConfig.MaxConnections (Mosquitto's per-listener
+// max_connections); it reports false, counting nothing, when the listener
+// is full. counted says the connection holds a place, given back by
+// removeConn (stAdmitted), or unadmit if it never registers.
+func (b *Broker) admit(key string) (counted, ok bool) {
+	lc := b.listenerConfig(key)
+	if lc == nil || lc.MaxConnections <= 0 {
+		return false, true
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.lconns[key] >= lc.MaxConnections {
+		return false, false
+	}
+	b.lconns[key]++
+	return true, true
+}
+
+func (b *Broker) unadmit(key string) {
+	b.mu.Lock()
+	b.unadmitLocked(key)
+	b.mu.Unlock()
+}
+
+func (b *Broker) unadmitLocked(key string) {
+	if n, ok := b.lconns[key]; ok {
+		if n <= 1 {
+			delete(b.lconns, key)
+		} else {
+			b.lconns[key] = n - 1
+		}
+	}
+}
+
 func (b *Broker) removeConn(c *conn) {
 	b.mu.Lock()
 	delete(b.conns, c)
+	if c.st.Load()&stAdmitted != 0 {
+		b.unadmitLocked(c.info.Listener)
+	}
 	b.mu.Unlock()
 	b.nconns.Add(-1)
 	b.stats.sockets.Add(-1)

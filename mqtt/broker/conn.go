@@ -116,6 +116,9 @@ const (
 	// stDrain: taken over; the reader handles what has arrived, then the
 	// connection closes with SessionTakenOver (takeover).
 	stDrain
+	// stAdmitted: counted against its listener's MaxConnections
+	// (Broker.admit), set before the connection starts.
+	stAdmitted
 )
 
 // takeover ends a connection whose client id a new connection takes

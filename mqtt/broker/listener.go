@@ -23,6 +23,11 @@ type ListenerConfig struct {
 	// another's session over; a client without a username is refused
 	// with Not authorized.
 	UseUsernameAsClientID bool
+	// MaxConnections refuses a connection accepted while this many from
+	// the listener are open: it is closed at once, before any packet, as
+	// Mosquitto's max_connections does (logged "denied: max_connections
+	// exceeded."). 0: no limit. In-process connections are not counted.
+	MaxConnections int
 }
 
 // ServeListenerConfig is ServeListener with per-listener settings for

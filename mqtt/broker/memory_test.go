@@ -89,7 +89,8 @@ func TestStalledConsumerBoundedSlowReaderLossless(t *testing.T) {
 }
 
 // memory_limit: near it QoS 0 for clients that are behind goes first, at
-// it new messages are refused (MQTT 5: 0x97), and once memory is free
+// it new messages are refused (MQTT 5: 0x97; 3.x QoS 1/2: disconnected
+// unacknowledged), and once memory is free
 // again messages flow; each episode is logged once.
 func TestMemoryLimit(t *testing.T) {
 	b, addr := startBroker(t, func(o *Options) {
@@ -119,6 +120,14 @@ func TestMemoryLimit(t *testing.T) {
 	}
 	if used := st.QueuedBytes + st.InflightBytes + st.RetainedBytes; used > 2<<20+int64(len(payload))+64 {
 		t.Fatalf("message memory %d over the limit", used)
+	}
+	// A 3.x client cannot be told: its QoS 1 message is not acknowledged
+	// (that would lose it) but its connection closed, so it sends it
+	// again when it comes back.
+	pub3 := connectRaw(t, addr, packet.V311, "pub3")
+	pub3.Send(&packet.Publish{Topic: "m", QoS: 1, PacketID: 7, Payload: payload})
+	if got := pub3.ExpectClosed(5 * time.Second); len(got) != 0 {
+		t.Fatalf("3.x QoS 1 publisher at the memory limit got %+v, want the connection closed unacknowledged", got)
 	}
 	// The offline client comes back and reads: memory is free, messages flow.
 	back := dialRaw(t, addr, packet.V311)

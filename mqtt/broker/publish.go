@@ -153,8 +153,8 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 	why := DropNotAuthorized
 	switch {
 	case b.opts.MemoryLimit > 0 && b.memoryLevel() == memFull:
-		// Refused before it is routed or retained; 3.x gets its
-		// acknowledgement (rc below 0x80 for it), MQTT 5 0x97.
+		// Refused before it is routed or retained: MQTT 5 gets 0x97, a
+		// 3.x QoS 1/2 publisher is disconnected unacknowledged (below).
 		rc, reason, why = packet.QuotaExceeded, "memory_limit reached", DropMemoryLimit
 	case isSysTopic(name):
 		rc, reason = packet.NotAuthorized, "$SYS topics are read-only"
@@ -196,6 +196,13 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 		if why != DropMemoryLimit { // logged once per episode (memoryLevel)
 			b.log.Info("Denied PUBLISH from " + c.info.ClientID + " (d" + b01(p.Dup) + ", q" + string('0'+p.QoS) + ", r" + b01(p.Retain) + ", m" + itoa(int(p.PacketID)) + ", '" + name + "', ... (" + itoa(len(p.Payload)) + " bytes))")
 		}
+	}
+	if why == DropMemoryLimit && rc == packet.QuotaExceeded && !v5 && p.QoS > 0 {
+		// 3.x has no way to refuse a message: acknowledging it would lose
+		// it silently. Unacknowledged, the client sends it again when it
+		// reconnects (as Mosquitto, which disconnects on a failed
+		// allocation).
+		return &packet.Error{Code: packet.QuotaExceeded, Msg: "memory_limit reached: PUBLISH QoS " + string('0'+p.QoS) + " not accepted"}
 	}
 	props := packet.Properties{}
 	if reason != "" && c.problemInfo {

@@ -92,14 +92,21 @@ var confSections = []confSection{
 			{"max_packet_size", "BYTES", "The largest packet accepted; clients sending larger ones are disconnected. MQTT 5 clients are told in CONNACK. At least 20. Default: the protocol maximum."},
 			{"max_keepalive", "SECONDS", "The longest keep alive allowed. MQTT 5 clients asking for more are given this value; MQTT 3.1.1 clients asking for more are refused. Default: 65535."},
 		}},
-	{title: "PERSISTENCE", entries: []confEntry{
-		{"persistence", "true|false", "Saves retained messages, persistent sessions and their queued messages to persistence_location/persistence_file so they survive a restart. Default: false."},
-		{"persistence_file", "NAME", "The file name of the saved state. Default: mosquitto.db."},
-		{"persistence_location", "DIR", "The directory of persistence_file. Default: the current directory."},
-		{"autosave_interval", "SECONDS", "Saves the state every SECONDS (or, with autosave_on_changes, after that many changes). 0 saves only at exit. Default: 1800."},
-		{"autosave_on_changes", "true|false", "Makes autosave_interval a count of changes instead of seconds. Default: false."},
-		{"persistent_client_expiration", "DURATION", "Removes persistent sessions of clients that have not reconnected within DURATION: a number with a unit, h (hours), d (days), w (weeks), m (months) or y (years), e.g. 14d. Default: never."},
-	}},
+	{title: "PERSISTENCE", intro: "Unlike Mosquitto, which saves its memory to disk every autosave_interval (a crash loses what it acknowledged since), " +
+		"mqtt writes every change to its journal as it happens, and acknowledges a message that is retained or queued for a persistent session " +
+		"(PUBACK, PUBREC) only once it is on disk; messages arriving together share one disk sync, and the journal is copied into the store file behind it. A store that cannot be read is reported " +
+		"with the file and what is wrong, and the broker does not start; it is never discarded or overwritten. mqtt serve --check verifies one. " +
+		"When the disk is full, new messages that must be stored are refused (MQTT 5: reason code 151, quota exceeded; MQTT 3.1.1: not " +
+		"acknowledged, so the client sends them again) while everything stored is kept and delivered.",
+		entries: []confEntry{
+			{"persistence", "true|false", "Keeps retained messages, persistent sessions (their subscriptions, queued and in-flight messages, " +
+				"QoS 2 exchanges and pending wills) in persistence_location/persistence_file, so they survive a restart or a crash. mqtt serve --data DIR does the same. Default: false."},
+			{"persistence_file", "NAME", "The file name of the store; its journal is NAME-journal beside it (16 MiB, written ahead of the store; keep the two together). Default: mqtt.db (not Mosquitto's mosquitto.db: mqtt cannot read Mosquitto's format, and leaves that file alone)."},
+			{"persistence_location", "DIR", "The directory of persistence_file, created if missing. Default: the current directory."},
+			{"autosave_interval", "SECONDS", "Accepted for compatibility and not needed: every change is written as it happens. A note in the log says so."},
+			{"autosave_on_changes", "true|false", "Accepted for compatibility and not needed, like autosave_interval."},
+			{"persistent_client_expiration", "DURATION", "Removes persistent sessions of clients that have not reconnected within DURATION: a number with a unit, h (hours), d (days), w (weeks), m (months) or y (years), e.g. 14d. The time counts while the broker is stopped. Default: never."},
+		}},
 	{title: "LOGGING", entries: []confEntry{
 		{"log_dest", "stderr|stdout|syslog|file PATH|topic|dlt|none", "Where log lines go. May be given more than once; the first replaces the default, stderr. topic and dlt are not supported yet and are warned about."},
 		{"log_type", "TYPE", "What is logged: error, warning, notice, information, debug, subscribe, unsubscribe, websockets, none or all. May be given more than once. Default: error, warning, notice and information. mqtt serve -v is log_type all."},

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"path/filepath"
+
 	"github.com/mqttkit/mqtt/mqtt/broker"
 )
 
@@ -24,6 +26,9 @@ import (
 //
 // Outbound topic aliases are off unless topic_alias_outbound is true, whatever the broker
 // library's default: see Config.TopicAliasOutbound.
+//
+// Options.Store is left nil too: with persistence on, StoreFile names the file that the
+// serve wiring opens with internal/store (config starts nothing).
 func (c *Config) BrokerOptions() (broker.Options, []Warning) {
 	o := broker.DefaultOptions()
 	o.Listeners = nil
@@ -59,9 +64,37 @@ func (c *Config) BrokerOptions() (broker.Options, []Warning) {
 
 	// max_qos, max_topic_alias, allow_zero_length_clientid and auto_id_prefix are per
 	// listener (BrokerConfig); the options above are for in-process clients.
-
-	// persistence is Pending in the directive table: the parser warns where it is written.
+	// autosave_interval and autosave_on_changes are Ignored: the parser warns where they are
+	// written.
 	return o, warns
+}
+
+// DefaultStoreFile is the store's name in persistence_location when persistence_file is not
+// set. Mosquitto's default, mosquitto.db, is a file of Mosquitto's own format that mqtt cannot
+// read: under another name a store never meets one, and Mosquitto's file is left alone.
+const DefaultStoreFile = "mqtt.db"
+
+// StoreFile is the path of the durable store, persistence_location/persistence_file, or ""
+// when persistence is off. persistence_location defaults to the current directory, as in
+// Mosquitto; persistence_file to DefaultStoreFile unless the file sets it.
+func (c *Config) StoreFile() string {
+	if !c.Persistence {
+		return ""
+	}
+	return c.StoreFileIn(c.PersistenceLocation)
+}
+
+// StoreFileIn is the path of the store in dir ("" is the current directory): dir and
+// persistence_file, or DefaultStoreFile when the file does not set it.
+func (c *Config) StoreFileIn(dir string) string {
+	name := DefaultStoreFile
+	if _, set := c.IsSet("persistence_file"); set {
+		name = c.PersistenceFile
+	}
+	if dir == "" {
+		dir = "."
+	}
+	return filepath.Join(dir, name)
 }
 
 // BrokerConfig is what the broker applies per listener (Broker.ServeListenerConfig, or

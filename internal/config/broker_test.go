@@ -40,7 +40,7 @@ func TestBrokerOptions(t *testing.T) {
 		"max_inflight_messages 5", "max_queued_messages 50", "max_queued_bytes 1k", "queue_qos0_messages true",
 		"max_packet_size 1000", "message_size_limit 500", "max_keepalive 30", "retain_available false",
 		"sys_interval 5", "persistent_client_expiration 1h", "allow_zero_length_clientid false", "auto_id_prefix x-",
-		"persistence true", "listener 1883", "max_qos 1", "max_topic_alias 3", "listener 1884", "max_qos 0", "max_topic_alias 3",
+		"persistence true", "autosave_interval 60", "listener 1883", "max_qos 1", "max_topic_alias 3", "listener 1884", "max_qos 0", "max_topic_alias 3",
 	}, "\n"))
 	o, warns = cfg.BrokerOptions()
 	if o.MaxInflight != 5 || o.MaxQueuedMessages != 50 || o.MaxQueuedBytes != 1024 || !o.QueueQoS0 || o.MaxPacketSize != 1000 ||
@@ -68,4 +68,23 @@ func TestBrokerOptions(t *testing.T) {
 		t.Fatalf("broker.New rejects the mapped options: %v", err)
 	}
 	_ = b.Close()
+}
+
+// StoreFile: "" without persistence; persistence_location (default: the current directory)
+// joined with persistence_file, whose default here is mqtt.db, not Mosquitto's mosquitto.db.
+func TestStoreFile(t *testing.T) {
+	for _, tc := range []struct{ conf, want, in string }{
+		{"persistence false\npersistence_location /var/lib/x/\n", "", "/d/mqtt.db"},
+		{"persistence true\n", "mqtt.db", "/d/mqtt.db"},
+		{"persistence true\npersistence_location /var/lib/mosquitto/\n", "/var/lib/mosquitto/mqtt.db", "/d/mqtt.db"},
+		{"persistence true\npersistence_location /var/lib/mqtt\npersistence_file state.db\n", "/var/lib/mqtt/state.db", "/d/state.db"},
+	} {
+		cfg, _ := mustParse(t, tc.conf)
+		if got := cfg.StoreFile(); got != tc.want {
+			t.Errorf("%q: StoreFile %q, want %q", tc.conf, got, tc.want)
+		}
+		if got := cfg.StoreFileIn("/d"); got != tc.in {
+			t.Errorf("%q: StoreFileIn %q, want %q", tc.conf, got, tc.in)
+		}
+	}
 }

@@ -147,7 +147,10 @@ func (p *parser) directive(pos Pos, name, rest string, level int) {
 		return
 	case Ignored:
 		p.ignored(pos, d, rest)
-		return
+		if d.Name != "autosave_interval" && d.Name != "autosave_on_changes" {
+			return
+		}
+		// Checked and kept in Config as Mosquitto reads them, though without effect.
 	case Deprecated, Pending:
 		p.warnf(pos, name, "%s %s", name, d.Note)
 	}

@@ -229,6 +229,13 @@ type Broker struct {
 	trace      atomic.Bool                                // the logger takes Debug lines: packets are traced (trace.go)
 	memLevel   atomic.Int32                               // memoryLevel: 0, memTight or memFull (Options.MemoryLimit)
 	memDropsAt atomic.Int64                               // DropMemoryLimit count when the episode began
+	// storeFails counts failed commits (commitDone), so an ack can tell a
+	// failure of its message's writes from its barrier's success.
+	storeFails atomic.Uint64
+	// storeLogAt is when the last failure was logged (UnixNano), and
+	// storeLogged whether it was this episode's, so "works again" follows it.
+	storeLogAt  atomic.Int64
+	storeLogged atomic.Bool
 
 	poll  *poller    // the event loop; nil with BlockingIO or where unsupported
 	hookq *hookQueue // events for Options.Hooks; nil without event hooks

@@ -131,13 +131,20 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 			return packet.ReceiveMaximumExceeded // [MQTT-3.3.4-9]
 		}
 	}
+	mark := b.storeFails.Load() // before this message's writes (ack)
 	if p.QoS == 2 {
 		s.mu.Lock()
 		_, dup := s.inQoS2[p.PacketID]
 		s.mu.Unlock()
 		if dup { // already routed: acknowledge again, deliver once [MQTT-4.3.3-10]
-			c.ack(ctrlPacket{first: 0x50, id: p.PacketID}, false)
+			c.ack(ctrlPacket{first: 0x50, id: p.PacketID}, false, mark)
 			return nil
+		}
+		if b.store != nil {
+			// Its deliveries and its packet id become durable together: with
+			// the deliveries alone, the client's retry after a crash would be
+			// routed again; with the id alone, it would be lost.
+			b.commit(Op{Kind: OpBegin})
 		}
 	}
 
@@ -204,9 +211,9 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 	switch p.QoS {
 	case 1:
 		if rc == packet.Success && props.ReasonString == "" || !v5 {
-			c.ack(ctrlPacket{first: 0x40, id: p.PacketID}, durable) // 3.x PUBACK has no reason code
+			c.ack(ctrlPacket{first: 0x40, id: p.PacketID}, durable, mark) // 3.x PUBACK has no reason code
 		} else {
-			c.ack(ctrlPacket{p: &packet.Puback{PacketID: p.PacketID, ReasonCode: rc, Properties: props}}, durable)
+			c.ack(ctrlPacket{p: &packet.Puback{PacketID: p.PacketID, ReasonCode: rc, Properties: props}}, durable, mark)
 		}
 	case 2:
 		if rc < 0x80 {
@@ -223,10 +230,13 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 			}
 			s.mu.Unlock()
 		}
+		if b.store != nil {
+			b.commit(Op{Kind: OpEnd})
+		}
 		if rc == packet.Success && props.ReasonString == "" || !v5 {
-			c.ack(ctrlPacket{first: 0x50, id: p.PacketID}, durable)
+			c.ack(ctrlPacket{first: 0x50, id: p.PacketID}, durable, mark)
 		} else {
-			c.ack(ctrlPacket{p: &packet.Pubrec{PacketID: p.PacketID, ReasonCode: rc, Properties: props}}, durable)
+			c.ack(ctrlPacket{p: &packet.Pubrec{PacketID: p.PacketID, ReasonCode: rc, Properties: props}}, durable, mark)
 		}
 	}
 	return nil
@@ -374,6 +384,7 @@ func (c *conn) handlePubcomp(p *packet.Pubcomp) error {
 // look like a duplicate.
 func (c *conn) handlePubrel(p *packet.Pubrel) error {
 	s := c.sess
+	mark := c.b.storeFails.Load()
 	s.mu.Lock()
 	_, ok := s.inQoS2[p.PacketID]
 	delete(s.inQoS2, p.PacketID)
@@ -383,9 +394,9 @@ func (c *conn) handlePubrel(p *packet.Pubrel) error {
 	}
 	s.mu.Unlock()
 	if ok || c.version != packet.V5 {
-		c.ack(ctrlPacket{first: 0x70, id: p.PacketID}, durable)
+		c.ack(ctrlPacket{first: 0x70, id: p.PacketID}, durable, mark)
 	} else {
-		c.ack(ctrlPacket{p: &packet.Pubcomp{PacketID: p.PacketID, ReasonCode: packet.PacketIdentifierNotFound}}, false)
+		c.ack(ctrlPacket{p: &packet.Pubcomp{PacketID: p.PacketID, ReasonCode: packet.PacketIdentifierNotFound}}, false, mark)
 	}
 	return nil
 }

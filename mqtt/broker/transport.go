@@ -111,4 +111,4 @@ func (n *netConn) linger() {
 	n.nc.SetReadDeadline(time.Now().Add(lingerAfterDisconnect))
 	discard(n.nc.Read)
 }
-func (n *netConn) netConn() net.Conn    { return n.nc }
+func (n *netConn) netConn() net.Conn { return n.nc }

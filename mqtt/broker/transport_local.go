@@ -218,4 +218,4 @@ func (l *LocalConn) endLater() {
 	}
 }
 
-func (l *LocalConn) netConn() net.Conn    { return nil }
+func (l *LocalConn) netConn() net.Conn { return nil }

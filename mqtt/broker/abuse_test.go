@@ -3,6 +3,7 @@ package broker
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"testing"
 	"time"
@@ -109,8 +110,17 @@ func TestKeepAliveTimeout311(t *testing.T) {
 	}
 }
 
+// Options.MaxConnections counts network connections; in-process ones
+// (Subscribe, Attach) do not take their places.
 func TestMaxConnections(t *testing.T) {
-	_, addr := startBroker(t, func(o *Options) { o.MaxConnections = 2 })
+	b, addr := startBroker(t, func(o *Options) { o.MaxConnections = 2 })
+	for i := range 2 {
+		sub, err := b.Subscribe("x", SubscribeOptions{ClientID: fmt.Sprintf("inproc%d", i)}, func(Delivery) {})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sub.Unsubscribe()
+	}
 	connectRaw(t, addr, packet.V311, "one")
 	connectRaw(t, addr, packet.V311, "two")
 	r := dialRaw(t, addr, packet.V311)

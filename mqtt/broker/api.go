@@ -38,8 +38,11 @@ import (
 // Authorizer is not asked; PublishAs asks it. Hooks.OnPublish is asked.
 //
 // Errors: ErrBrokerClosed; ctx's error; a *packet.Error whose Code is
-// TopicNameInvalid (empty, wildcards, invalid UTF-8), QoSNotSupported
-// (above 2 or Options.MaxQoS) or RetainNotSupported; the packet.ReasonCode
+// TopicNameInvalid (empty, wildcards, invalid UTF-8, deeper than
+// topic.MaxLevels), QoSNotSupported (above 2 or Options.MaxQoS),
+// RetainNotSupported, or the code Properties.ValidatePublish gives for
+// m.Props that could not be sent to a subscriber (invalid UTF-8, Payload
+// Format above 1, a wildcard in the Response Topic); the packet.ReasonCode
 // of a refusal (NotAuthorized, or what OnPublish returned); QuotaExceeded
 // when subscriptions matched but none could take a QoS 1/2 message.
 func (b *Broker) Publish(ctx context.Context, m Message) error {
@@ -62,6 +65,12 @@ func (b *Broker) publishLocal(ctx context.Context, as *ClientInfo, m Message) er
 	}
 	if err := topic.ValidateName(m.Topic); err != nil {
 		return &packet.Error{Code: packet.TopicNameInvalid, Msg: "broker: Publish: " + err.Error()}
+	}
+	if topic.TooDeep(m.Topic) {
+		return &packet.Error{Code: packet.TopicNameInvalid, Msg: fmt.Sprintf("broker: Publish: topic deeper than %d levels", topic.MaxLevels)}
+	}
+	if err := m.Props.ValidatePublish(); err != nil {
+		return err // what a subscriber could not be sent: refused here, not dropped there
 	}
 	if m.QoS > 2 || m.QoS > b.opts.MaxQoS {
 		return &packet.Error{Code: packet.QoSNotSupported, Msg: fmt.Sprintf("broker: Publish: QoS %d above the maximum %d", m.QoS, min(b.opts.MaxQoS, 2))}

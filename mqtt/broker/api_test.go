@@ -189,6 +189,11 @@ func TestInProcessMisuse(t *testing.T) {
 		{Message{Topic: "bad\x00topic"}, packet.TopicNameInvalid},
 		{Message{Topic: "a", QoS: 3}, packet.QoSNotSupported},
 		{Message{Topic: "a", QoS: 2}, packet.QoSNotSupported},
+		{Message{Topic: strings.Repeat("a/", topic.MaxLevels) + "a"}, packet.TopicNameInvalid},
+		{Message{Topic: "a", Props: &packet.Properties{ContentType: "bad\xff"}}, packet.MalformedPacket},
+		{Message{Topic: "a", Props: &packet.Properties{HasPayloadFormat: true, PayloadFormat: 7}}, packet.ProtocolError},
+		{Message{Topic: "a", Props: &packet.Properties{ResponseTopic: "reply/#"}}, packet.ProtocolError},
+		{Message{Topic: "a", Props: &packet.Properties{User: []packet.UserProperty{{Key: "k\x00", Value: "v"}}}}, packet.MalformedPacket},
 	} {
 		if err := b.Publish(ctx, tc.m); !errors.As(err, &pe) || pe.Code != tc.code {
 			t.Errorf("Publish %+v: %v, want %v", tc.m, err, tc.code)

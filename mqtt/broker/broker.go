@@ -77,8 +77,12 @@ type Options struct {
 	// 0: no bound. From 90% of it, QoS 0 messages for clients that are
 	// behind (their queue over StalledQoS0Bytes/Messages) are dropped; at
 	// it, new messages are refused: MQTT 5 publishers get 0x97 Quota
-	// exceeded, 3.x ones' messages are dropped (and acknowledged). Both
-	// counted as DropMemoryLimit and logged once per episode. The Go
+	// exceeded, a 3.x QoS 1/2 publisher is disconnected unacknowledged
+	// (it sends the message again), 3.x QoS 0 is dropped. One session's
+	// queue holds at most a quarter of the limit: beyond it messages for
+	// that session are dropped, so one client that never reads cannot
+	// stop every publisher. All counted as DropMemoryLimit; the refusals
+	// are logged once per episode. The Go
 	// runtime's own soft limit is the embedding program's to set
 	// (`mqtt serve` sets it from memory_limit).
 	MemoryLimit int64
@@ -115,8 +119,10 @@ type Options struct {
 	// incoming aliases, so its application gets empty topics; Mosquitto
 	// never sends aliases. Turn it on for clients known to handle them.
 	OutboundTopicAliases bool
-	// MaxConnections: connections beyond it are closed on accept. 0 or
-	// negative: no limit (default).
+	// MaxConnections: network connections beyond it (all listeners
+	// together) are closed on accept; in-process ones (Attach, Subscribe)
+	// do not count. 0 or negative: no limit (default).
+	// ListenerConfig.MaxConnections limits one listener.
 	MaxConnections int
 	// SysInterval is the $SYS publishing period; 0 disables $SYS. Default 10 s.
 	SysInterval time.Duration
@@ -216,7 +222,7 @@ type Broker struct {
 	conns     map[*conn]struct{}
 	lconns    map[string]int // connections held against a listener's MaxConnections (admit), under mu
 	closed    bool
-	nconns    atomic.Int64
+	nconns    atomic.Int64 // network connections (Options.MaxConnections)
 
 	retained retainedIndex
 
@@ -566,7 +572,9 @@ func (b *Broker) register(c *conn) bool {
 	b.conns[c] = struct{}{}
 	b.wg.Add(1)
 	b.mu.Unlock()
-	b.nconns.Add(1)
+	if _, local := c.t.(*LocalConn); !local {
+		b.nconns.Add(1) // Options.MaxConnections counts network connections only
+	}
 	b.stats.connections.Add(1)
 	b.stats.sockets.Add(1)
 	return true
@@ -621,7 +629,9 @@ func (b *Broker) removeConn(c *conn) {
 		b.unadmitLocked(c.info.Listener)
 	}
 	b.mu.Unlock()
-	b.nconns.Add(-1)
+	if _, local := c.t.(*LocalConn); !local {
+		b.nconns.Add(-1)
+	}
 	b.stats.sockets.Add(-1)
 }
 

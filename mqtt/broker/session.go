@@ -120,6 +120,8 @@ func (s *Session) enqueue(d delivery) (ok, stored bool) {
 		why = DropOffline
 	case s.queueFull(size):
 		why = DropQueueFull
+	case s.overMemoryShare(size):
+		why = DropMemoryLimit
 	case d.qos == 0 && s.slowConsumer(size):
 		why = DropSlowConsumer
 		s.trimQoS0Locked()

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -249,4 +250,42 @@ func TestServeListener(t *testing.T) {
 	cancel()
 	<-done
 	b.Close()
+}
+
+// A client that stops reading is closed after WriteTimeout, and
+// OnDisconnect says so (not just "closed by the server").
+func TestWriteTimeoutReason(t *testing.T) {
+	ended := make(chan error, 1)
+	_, addr := startBroker(t, func(o *Options) {
+		o.WriteTimeout = time.Second
+		o.Hooks.OnDisconnect = func(c ClientInfo, err error) {
+			if c.ClientID == "stuck" {
+				ended <- err
+			}
+		}
+	})
+	stuck := dialRaw(t, addr, packet.V311)
+	stuck.Connect(&packet.Connect{ClientID: "stuck", CleanStart: true})
+	stuck.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "flood"})
+	// stuck never reads again.
+	pub := connectRaw(t, addr, packet.V311, "pub")
+	payload := bytes.Repeat([]byte("x"), 16<<10)
+	deadline := time.Now().Add(20 * time.Second)
+	for i := 0; ; i++ {
+		select {
+		case err := <-ended:
+			if err == nil || !strings.Contains(err.Error(), "stopped reading") {
+				t.Fatalf("OnDisconnect error %v, want the write timeout's", err)
+			}
+			return
+		default:
+		}
+		if time.Now().After(deadline) || i > 100_000 {
+			t.Fatal("the subscriber that stopped reading was not closed")
+		}
+		pub.Send(&packet.Publish{Topic: "flood", Payload: payload})
+		if i%64 == 63 {
+			time.Sleep(10 * time.Millisecond) // let the broker's writer run into the full socket
+		}
+	}
 }

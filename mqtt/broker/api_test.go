@@ -428,3 +428,41 @@ func TestStatsCounts(t *testing.T) {
 		t.Fatalf("Stats: %+v", st)
 	}
 }
+
+// New refuses options that cannot work, naming them; zero timeouts and
+// sizes take their defaults.
+func TestNewRejectsBadOptions(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		mod  func(*Options)
+	}{
+		{"max QoS", func(o *Options) { o.MaxQoS = 3 }},
+		{"max queued messages", func(o *Options) { o.MaxQueuedMessages = -1 }},
+		{"max queued bytes", func(o *Options) { o.MaxQueuedBytes = -1 }},
+		{"message size limit", func(o *Options) { o.MessageSizeLimit = -5 }},
+		{"memory limit", func(o *Options) { o.MemoryLimit = -1 }},
+		{"sys interval", func(o *Options) { o.SysInterval = -time.Second }},
+		{"persistent client expiration", func(o *Options) { o.PersistentClientExpiration = -time.Hour }},
+		{"max connect size", func(o *Options) { o.MaxConnectSize = 1 }},
+		{"max packet size", func(o *Options) { o.MaxPacketSize = 5 }},
+		{"max inflight bytes", func(o *Options) { o.MaxInflightBytes = -1 }},
+	} {
+		o := DefaultOptions()
+		tc.mod(&o)
+		if b, err := New(o, nil); err == nil || !strings.Contains(err.Error(), tc.name) {
+			t.Errorf("%s: New = %v, want an error naming it", tc.name, err)
+			if b != nil {
+				b.Close()
+			}
+		}
+	}
+	var zero Options
+	b, err := New(zero, nil)
+	if err != nil {
+		t.Fatalf("zero Options: %v", err)
+	}
+	defer b.Close()
+	if b.opts.ConnectTimeout != 10*time.Second || b.opts.MaxConnectSize != 64<<10 || b.opts.AutoIDPrefix != "auto-" {
+		t.Errorf("zero Options: defaults not taken: %+v", b.opts)
+	}
+}

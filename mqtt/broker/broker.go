@@ -16,9 +16,21 @@ import (
 
 // Options configure a Broker. They are plain data so that internal/config
 // can fill them from mosquitto.conf; DefaultOptions documents every default.
+//
+// Start from DefaultOptions, not from the zero Options: in the zero value
+// the timeouts and sizes that say "0 or negative: the default" (MaxInflight,
+// ReceiveMaximum, MaxKeepAlive, ConnectTimeout, WriteTimeout,
+// MaxConnectSize, MaxPendingConnectBytes, StallAfter, StalledQoS0Bytes,
+// StalledQoS0Messages, AutoIDPrefix, Version) take their defaults, but
+// switches and limits mean what they say: MaxQoS 0 grants only QoS 0,
+// RetainAvailable false refuses retained messages, AllowZeroLengthClientID
+// false refuses empty client ids, MaxQueued* 0 is no limit, and no
+// Listeners means Serve has nothing to listen on (ServeListener and
+// Attach still work). New refuses negative sizes and limits.
 type Options struct {
 	// Listeners are TCP addresses ("host:port") Serve and Start listen on.
-	// Default: 127.0.0.1:1883 and [::1]:1883, Mosquitto 2's "local only mode".
+	// DefaultOptions: 127.0.0.1:1883 and [::1]:1883, Mosquitto 2's "local
+	// only mode"; nil: none.
 	Listeners []string
 
 	// Version is published on $SYS/broker/version. Default "mqtt version dev".
@@ -309,6 +321,24 @@ func New(opts Options, logger *slog.Logger) (*Broker, error) {
 	}
 	if opts.Version == "" {
 		opts.Version = "mqtt version dev"
+	}
+	for _, v := range []struct {
+		name string
+		n    int64
+	}{
+		{"max queued messages", int64(opts.MaxQueuedMessages)},
+		{"max queued bytes", int64(opts.MaxQueuedBytes)},
+		{"message size limit", int64(opts.MessageSizeLimit)},
+		{"memory limit", opts.MemoryLimit},
+		{"sys interval", int64(opts.SysInterval)},
+		{"persistent client expiration", int64(opts.PersistentClientExpiration)},
+	} {
+		if v.n < 0 {
+			return nil, fmt.Errorf("broker: %s %d: must not be negative (0: none)", v.name, v.n)
+		}
+	}
+	if opts.MaxConnectSize < 64 {
+		return nil, fmt.Errorf("broker: max connect size %d: must be at least 64 bytes (a CONNECT with a client id and credentials)", opts.MaxConnectSize)
 	}
 	if opts.MaxPacketSize != 0 && opts.MaxPacketSize < 20 {
 		return nil, fmt.Errorf("broker: max packet size %d: must be at least 20", opts.MaxPacketSize)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -118,6 +119,9 @@ const (
 	// stAdmitted: counted against its listener's MaxConnections
 	// (Broker.admit), set before the connection starts.
 	stAdmitted
+	// stWriteTimeout: closed because the socket took no bytes for
+	// WriteTimeout (the client stopped reading).
+	stWriteTimeout
 )
 
 // takeover ends a connection whose client id a new connection takes
@@ -346,7 +350,7 @@ func (c *conn) takeIn() []byte {
 func (c *conn) keepIn(in []byte) error {
 	c.in = in
 	if !c.connAccepted && c.b.pendingConnect.Add(int64(len(in))) > c.b.opts.MaxPendingConnectBytes {
-		c.b.log.Warn("Client " + c.remoteStr() + " closed: the connections still sending their CONNECT hold more than MaxPendingConnectBytes")
+		c.b.log.Warn("Client " + c.remoteStr() + " closed: the connections still sending their CONNECT hold more than " + strconv.FormatInt(c.b.opts.MaxPendingConnectBytes, 10) + " bytes together (too many slow or incomplete CONNECTs)")
 		c.close(closeReason{})
 		return errPendingBudget
 	}
@@ -448,15 +452,19 @@ func (c *conn) closeErr() error {
 	case timeoutKeepAlive:
 		return errKeepAlive
 	}
+	if c.st.Load()&stWriteTimeout != 0 {
+		return errWriteTimeout
+	}
 	return errClosed
 }
 
 var (
 	errClosed         = errors.New("connection closed by the server")
 	errNormal         = errors.New("client disconnected")
-	errConnectFirst   = errors.New("first packet was not CONNECT")
+	errConnectFirst   = &packet.Error{Code: packet.ProtocolError, Msg: "first packet was not CONNECT"} // [MQTT-3.1.0-1]
 	errConnectTimeout = errors.New("no CONNECT within the connect timeout")
 	errKeepAlive      = errors.New("keep alive timeout")
+	errWriteTimeout   = errors.New("the client stopped reading: its socket took nothing within the write timeout")
 	errPendingBudget  = errors.New("too many bytes pending before CONNECT")
 	// errLocalClose ends a LocalConn its client closed; it is an io.EOF,
 	// as a network client closing its socket.
@@ -698,6 +706,9 @@ func (c *conn) wrote() error {
 
 func (c *conn) writeFailed(err error) {
 	c.b.log.Debug("write failed", "client", c.info.ClientID, "err", err)
+	if ne, ok := err.(interface{ Timeout() bool }); ok && ne.Timeout() && !c.isClosed() {
+		c.st.Or(stWriteTimeout)
+	}
 	c.close(closeReason{})
 }
 
@@ -887,7 +898,6 @@ func (c *conn) endError(err error) error {
 	return err
 }
 
-// remoteAddr is the peer's address for ClientInfo.
 // remoteStr is the peer's address for log lines ("" when unknown). It
 // is made when needed, not kept: an idle connection holds only
 // ClientInfo.Remote.

@@ -136,7 +136,7 @@ type DeliveryState struct {
 
 // MemoryStore is a Store in memory: it survives a Broker, not the
 // process. Tests and programs that embed a broker and restart it use it;
-// internal/store keeps the same state on disk.
+// `mqtt serve --data` keeps the same state on disk.
 type MemoryStore struct {
 	mu       sync.Mutex
 	retained map[string]*Message

@@ -235,6 +235,8 @@ type Broker struct {
 	lconns    map[string]int // connections held against a listener's MaxConnections (admit), under mu
 	closed    bool
 	nconns    atomic.Int64 // network connections (Options.MaxConnections)
+	work      *workers     // goroutines for read runs and writers, kept for reuse
+	coal      *coalescer   // writers that wait for the coalescing window (coalesce.go)
 
 	retained retainedIndex
 
@@ -356,6 +358,8 @@ func New(opts Options, logger *slog.Logger) (*Broker, error) {
 		shareNext: make(map[string]uint32),
 		start:     time.Now(),
 		memAcct:   opts.MemoryLimit > 0,
+		work:      newWorkers(),
+		coal:      newCoalescer(),
 	}
 	b.lcfg.Store(&map[string]*ListenerConfig{})
 	if b.auth == nil {
@@ -363,6 +367,7 @@ func New(opts Options, logger *slog.Logger) (*Broker, error) {
 	}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	b.refreshTrace()
+	go b.runCoalescer()
 	if opts.Hooks.events() {
 		b.hookq = &hookQueue{wake: make(chan struct{}, 1), stopped: make(chan struct{})}
 		go b.runHooks()
@@ -511,6 +516,8 @@ func (b *Broker) Close() error {
 		b.poll.stop()
 	}
 	b.wg.Wait()
+	<-b.coal.exited
+	b.work.stop()
 	if b.poll != nil {
 		b.poll.release()
 	}

@@ -71,6 +71,9 @@ type conn struct {
 	lastRead atomic.Int64  // Broker.clock() at the last read
 	born     int64         // Broker.clock() at accept
 	st       atomic.Uint32 // st* bits: the connection's tokens and flags, in one word
+	// lastWrite is Broker.clockMicros() at the last write to the
+	// transport (write coalescing, coalesce.go).
+	lastWrite atomic.Int32
 
 	// Small fields packed together (set by CONNECT / the reader unless noted).
 	window       int32  // outbound inflight window (CONNECT)
@@ -227,7 +230,7 @@ func (c *conn) queue(cp ctrlPacket) {
 // While the reader dispatches a batch, it leaves the work to writeInline.
 func (c *conn) notify() {
 	if old := c.st.Or(stPending); old&(stInReader|stWriting) == 0 && c.tryWriting() {
-		go c.runWriter()
+		c.b.work.spawn(c, (*conn).runWriter)
 	}
 }
 
@@ -257,7 +260,7 @@ func (c *conn) writeInline() {
 		return
 	}
 	if (c.st.Load()&stPending != 0) && c.tryWriting() {
-		go c.runWriter()
+		c.b.work.spawn(c, (*conn).runWriter)
 	}
 }
 
@@ -669,6 +672,7 @@ func (c *conn) flush() error {
 	out := c.ws.out
 	c.ws.out = c.ws.out[:0]
 	n, err := c.t.write(out)
+	c.lastWrite.Store(c.b.clockMicros())
 	c.b.stats.add(c.shard, statBytesSent, int64(n))
 	return err
 }

@@ -147,7 +147,7 @@ func (s *Session) enqueue(d delivery) (ok, stored bool) {
 	s.b.stats.add(s.shard(), statQueued, 1)
 	s.b.stats.add(s.shard(), statQueuedBytes, int64(size))
 	if c != nil {
-		c.notify()
+		c.notifyRouted()
 	}
 	return true, d.stored
 }

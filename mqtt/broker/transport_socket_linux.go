@@ -94,7 +94,7 @@ func (s *socketConn) start() {
 		s.b.log.Error("event loop: cannot watch a connection", "remote", s.remoteStr(), "err", err)
 		s.close(closeReason{})
 	}
-	go s.readRun()
+	s.b.work.spawn(&s.conn, readRunJob)
 }
 
 func (s *socketConn) netConn() net.Conn { return nil }
@@ -153,7 +153,7 @@ func (s *socketConn) interrupt() {
 		wf.SetWriteDeadline(time.Now().Add(time.Second))
 	}
 	if s.reading.CompareAndSwap(false, true) {
-		go s.readRun()
+		s.b.work.spawn(&s.conn, readRunJob)
 	}
 }
 
@@ -167,7 +167,7 @@ func (s *socketConn) drainInput() {
 		rf.SetReadDeadline(time.Now())
 	}
 	if s.reading.CompareAndSwap(false, true) {
-		go s.readRun()
+		s.b.work.spawn(&s.conn, readRunJob)
 	}
 }
 
@@ -517,7 +517,7 @@ func (p *poller) loop() {
 		p.mu.Unlock()
 		for i, s := range ready {
 			if s.reading.CompareAndSwap(false, true) {
-				go s.readRun()
+				s.b.work.spawn(&s.conn, readRunJob)
 			}
 			ready[i] = nil
 		}

@@ -50,10 +50,10 @@
 // routing (after the store's barrier when routing stored something); the
 // reader writes what a batch of packets queued itself (writeInline)
 // instead of waking a writer goroutine. Read runs and writers run on
-goroutines kept for reuse (workers), and with many connections open a
-subscriber that was written to within the last millisecond gets its
-next messages together after it (coalesce.go), which is what keeps a
-fleet of lightly loaded connections cheap. The counters behind $SYS are
+// goroutines kept for reuse (workers), and with many connections open a
+// subscriber that was written to within the last millisecond gets its
+// next messages together after it (coalesce.go), which is what keeps a
+// fleet of lightly loaded connections cheap. The counters behind $SYS are
 // sharded per connection (stats.go) so cores do not contend on them.
 //
 // # Network layer: event loop, measured against goroutine per connection

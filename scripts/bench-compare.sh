@@ -45,12 +45,14 @@
 # broker's backlog, up to half the time limit, and ends after a second with nothing arriving).
 # Each load gets a freshly started broker.
 #
-# Usage: scripts/bench-compare.sh [--quick] [--brokers "ours mosquitto mochi nats"] [--conns N]
+# Usage: scripts/bench-compare.sh [--quick] [--brokers "ours mosquitto mochi nats"] [--before BIN] [--conns N]
 #                                 [--limit SECONDS] [--keep DIR | --from DIR]
 #                                 [--persistence only|skip]
 #   --quick    a tenth of the messages, 1,000 connections and the smaller sizes above (a smoke
 #              run, a few minutes)
 #   --brokers  which brokers, in order; the ratios need "ours"
+#   --before BIN  also run an earlier build of mqtt as broker "before" (ratios ours/before
+#              show what a change did, in the same run)
 #   --conns    idle connections for the memory scenario (default 10000; ulimit -n permitting)
 #   --limit    time limit per scenario in seconds (default 60); bench is sent SIGINT then and
 #              reports what it had
@@ -70,6 +72,7 @@ limit=60
 keep=""
 from=""
 persistence=run
+before_bin=""
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--quick) scale=10; quick=1; conns=1000 ;;
@@ -79,14 +82,21 @@ while [ $# -gt 0 ]; do
 	--keep) keep=$2; shift ;;
 	--from) from=$2; shift ;;
 	--persistence) persistence=$2; shift ;;
+	--before) before_bin=$(realpath "$2"); shift ;;
 	-h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
 	*) echo "bench-compare.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
 	esac
 	shift
 done
 case "$conns$limit" in *[!0-9]*) echo "bench-compare.sh: --conns and --limit take whole numbers" >&2; exit 2 ;; esac
+if [ -n "$before_bin" ]; then
+	[ -x "$before_bin" ] || { echo "bench-compare.sh: --before $before_bin: not an executable" >&2; exit 2; }
+	case " $brokers " in *" before "*) ;; *) brokers="$brokers before" ;; esac
+fi
 for b in $brokers; do
-	case "$b" in ours | mosquitto | mochi | nats) ;; *) echo "bench-compare.sh: unknown broker $b (ours, mosquitto, mochi, nats)" >&2; exit 2 ;; esac
+	case "$b" in ours | mosquitto | mochi | nats) ;;
+	before) [ -n "$before_bin" ] || [ -n "$from" ] || { echo "bench-compare.sh: broker before needs --before BIN" >&2; exit 2; } ;;
+	*) echo "bench-compare.sh: unknown broker $b (ours, mosquitto, mochi, nats, before)" >&2; exit 2 ;; esac
 done
 
 if [ -n "$from" ]; then
@@ -148,12 +158,14 @@ start() {
 	local certs=()
 	[ -n "$tls" ] && certs=(-cert "$work/server.pem" -key "$work/server.key")
 	case "$1" in
-	ours)
+	ours | before)
+		local bin=$mqtt
+		[ "$1" = before ] && bin=$before_bin
 		if [ -n "$tls" ]; then
-			printf 'listener %d 127.0.0.1\nallow_anonymous true\ncertfile %s\nkeyfile %s\n' "$port" "$work/server.pem" "$work/server.key" >"$work/ours.conf"
-			"$mqtt" serve -c "$work/ours.conf" >"$work/$1.log" 2>&1 &
+			printf 'listener %d 127.0.0.1\nallow_anonymous true\ncertfile %s\nkeyfile %s\n' "$port" "$work/server.pem" "$work/server.key" >"$work/$1.conf"
+			"$bin" serve -c "$work/$1.conf" >"$work/$1.log" 2>&1 &
 		else
-			"$mqtt" serve --listen "127.0.0.1:$port" >"$work/$1.log" 2>&1 &
+			"$bin" serve --listen "127.0.0.1:$port" >"$work/$1.log" 2>&1 &
 		fi
 		;;
 	mosquitto)

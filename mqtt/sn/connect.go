@@ -16,7 +16,7 @@ func (g *Gateway) handleConnect(key peerKey, m *Connect) {
 		// [MQTT-SN 5.3.8] 0x01 is the only ProtocolId; [MQTT-SN 5.3.1] a ClientId is
 		// required (the gateway needs it to wake a sleeping client).
 		g.rejected.Add(1)
-		g.debug("CONNECT refused", "from", key.addr, "protocol_id", m.ProtocolID, "client", m.ClientID)
+		g.debug("CONNECT refused", "from", key.addr, "protocol_id", m.ProtocolID, "client", logString(m.ClientID))
 		g.sendTo(key, &Connack{ReturnCode: RejectedNotSupported}, nil)
 		return
 	}
@@ -70,7 +70,7 @@ func (g *Gateway) handleConnect(key peerKey, m *Connect) {
 	if len(g.byPeer) >= g.opts.MaxClients {
 		g.mu.Unlock()
 		g.rejected.Add(1)
-		g.debug("CONNECT refused: too many clients", "from", key.addr, "client", m.ClientID)
+		g.debug("CONNECT refused: too many clients", "from", key.addr, "client", logString(m.ClientID))
 		g.sendTo(key, &Connack{ReturnCode: RejectedCongestion}, nil)
 		return
 	}
@@ -153,7 +153,7 @@ func (g *Gateway) askWillTopic(s *session, now int64) {
 // held.
 func (g *Gateway) activate(s *session) {
 	if s.state == stConnecting {
-		g.log.Info("MQTT-SN client connected", "client", s.id, "from", g.peerString(s.key),
+		g.log.Info("MQTT-SN client connected", "client", logString(s.id), "from", g.peerString(s.key),
 			"keepalive", s.keep, "clean", s.clean, "will", s.will != nil && s.will.topic != "")
 	}
 	s.state = stActive
@@ -184,7 +184,7 @@ func (g *Gateway) onWillTopic(s *session, m *WillTopic) {
 	}
 	if m.QoS == QoSMinus1 || topic.ValidateName(m.Topic) != nil {
 		g.rejected.Add(1)
-		g.debug("will topic refused", "client", s.id, "topic", m.Topic, "qos", m.QoS)
+		g.debug("will topic refused", "client", logString(s.id), "topic", logString(m.Topic), "qos", m.QoS)
 		g.reply(s, &Connack{ReturnCode: RejectedNotSupported})
 		g.endLater(s, "will topic refused")
 		return
@@ -226,7 +226,7 @@ func (g *Gateway) willDone(s *session) {
 // endLater marks s to be ended by unlockSend once s.mu is released: for handlers, which hold
 // s.mu, while ending takes the gateway's lock first. Only set-up phases end this way.
 func (g *Gateway) endLater(s *session, why string) {
-	g.debug("client refused", "client", s.id, "reason", why)
+	g.debug("client refused", "client", logString(s.id), "reason", why)
 	s.state = stClosing
 }
 
@@ -236,7 +236,7 @@ func (g *Gateway) connectUpstream(s *session) {
 	if int(g.opening.Add(1)) > g.opts.MaxConnecting {
 		g.opening.Add(-1)
 		g.rejected.Add(1)
-		g.debug("CONNECT refused: too many connections being opened", "client", s.id)
+		g.debug("CONNECT refused: too many connections being opened", "client", logString(s.id))
 		g.reply(s, &Connack{ReturnCode: RejectedCongestion})
 		g.endLater(s, "too many connections being opened")
 		return
@@ -260,7 +260,7 @@ func (g *Gateway) openUpstream(s *session, remote net.Addr) {
 	g.opening.Add(-1)
 	if err != nil {
 		g.upWG.Done()
-		g.log.Warn("mqtt-sn gateway: connecting upstream", "client", s.id, "err", err)
+		g.log.Warn("mqtt-sn gateway: connecting upstream", "client", logString(s.id), "err", err)
 		s.mu.Lock()
 		ok := s.state == stConnecting
 		if ok {

@@ -24,7 +24,7 @@ func (g *Gateway) onUpstream(s *session, p packet.Packet) {
 		}
 		if rc := connackCode(p.ReasonCode); rc != Accepted {
 			g.rejected.Add(1)
-			g.debug("CONNECT refused by the broker", "client", s.id, "reason", p.ReasonCode)
+			g.debug("CONNECT refused by the broker", "client", logString(s.id), "reason", p.ReasonCode)
 			g.reply(s, &Connack{ReturnCode: rc})
 			s.mu.Unlock()
 			g.end(s, false, true, "refused by the broker")
@@ -46,7 +46,7 @@ func (g *Gateway) onUpstream(s *session, p packet.Packet) {
 	case *packet.Unsuback:
 		g.onUnsuback(s, p)
 	case *packet.Disconnect:
-		g.debug("the broker sent DISCONNECT", "client", s.id, "reason", p.ReasonCode)
+		g.debug("the broker sent DISCONNECT", "client", logString(s.id), "reason", p.ReasonCode)
 	}
 	g.unlockLater(s)
 }
@@ -82,7 +82,7 @@ func (g *Gateway) deliver(s *session, p *packet.Publish) {
 	}
 	if p.QoS == 0 && s.out.qos0 >= g.opts.MaxQueued {
 		g.dropped.Add(1)
-		g.debug("QoS 0 message dropped: queue full", "client", s.id, "topic", p.Topic)
+		g.debug("QoS 0 message dropped: queue full", "client", logString(s.id), "topic", logString(p.Topic))
 		return
 	}
 	s.out.push(p)
@@ -138,7 +138,7 @@ func (g *Gateway) sendPublish(s *session, p *packet.Publish, dup bool) {
 		}
 		if id, ok = s.topics.add(p.Topic, g.opts.MaxTopics); !ok {
 			g.dropped.Add(1)
-			g.debug("message dropped: the client's topic table is full", "client", s.id, "topic", p.Topic)
+			g.debug("message dropped: the client's topic table is full", "client", logString(s.id), "topic", logString(p.Topic))
 			g.ackUp(s, p)
 			return
 		}
@@ -217,7 +217,7 @@ func (g *Gateway) onRegack(s *session, m *Regack) {
 	s.out.cur = nil
 	if m.ReturnCode != Accepted {
 		g.dropped.Add(1)
-		g.debug("message dropped: the client refused its topic", "client", s.id, "topic", p.Topic, "rc", m.ReturnCode.String())
+		g.debug("message dropped: the client refused its topic", "client", logString(s.id), "topic", logString(p.Topic), "rc", m.ReturnCode.String())
 		if id, ok := s.topics.id(p.Topic); ok {
 			s.topics.forget(id)
 		}
@@ -252,7 +252,7 @@ func (g *Gateway) onPuback(s *session, m *Puback) {
 		return
 	default:
 		g.dropped.Add(1)
-		g.debug("message dropped: refused by the client", "client", s.id, "topic", p.Topic, "rc", m.ReturnCode.String())
+		g.debug("message dropped: refused by the client", "client", logString(s.id), "topic", logString(p.Topic), "rc", m.ReturnCode.String())
 		g.ackUp(s, p)
 	}
 	g.finish(s)

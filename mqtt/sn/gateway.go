@@ -382,6 +382,22 @@ func (g *Gateway) drop(key peerKey, m Message, why string) {
 	}
 }
 
+// logString is a string a client chose (a client id, a topic name) as it may appear in a
+// log line: as it is when it is printable ASCII without spaces, quotes or backslashes, else
+// quoted with strconv.Quote, so that no client can start a line of its own (a newline) or
+// send escape sequences to a terminal through the log.
+func logString(s string) string {
+	if s == "" {
+		return `""`
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c <= ' ' || c >= 0x7f || c == '"' || c == '\\' {
+			return strconv.Quote(s)
+		}
+	}
+	return s
+}
+
 // peerString is a client's address for logs: ADDR, or ADDR/NODEID in hexadecimal for a
 // client behind a forwarder.
 func (g *Gateway) peerString(k peerKey) string {
@@ -684,9 +700,9 @@ func (g *Gateway) end(s *session, tell, graceful bool, why string) {
 		graceful = true
 	}
 	if s.state >= stActive {
-		g.log.Info("MQTT-SN client disconnected", "client", s.id, "state", stateNames[s.state], "reason", why)
+		g.log.Info("MQTT-SN client disconnected", "client", logString(s.id), "state", stateNames[s.state], "reason", why)
 	} else {
-		g.debug("MQTT-SN client ended before CONNACK", "client", s.id, "state", stateNames[s.state], "reason", why)
+		g.debug("MQTT-SN client ended before CONNACK", "client", logString(s.id), "state", stateNames[s.state], "reason", why)
 	}
 	up := g.closeLocked(s)
 	s.mu.Unlock()

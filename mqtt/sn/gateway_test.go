@@ -1,6 +1,9 @@
 package sn
 
 import (
+	"log/slog"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -226,4 +229,37 @@ func TestDisconnect(t *testing.T) {
 	c.send(&Publish{TopicIDType: TopicShort, TopicID: 0x6162})
 	c.expectNothing(50 * time.Millisecond)
 	c.connect("bye", true, 60)
+}
+
+// Client ids (and topics) are the client's choice: in the log they are quoted when they hold
+// anything but printable ASCII, so a newline cannot forge a log line of its own and an
+// escape sequence cannot reach the operator's terminal.
+func TestLogQuotesClientStrings(t *testing.T) {
+	addr := startBroker(t)
+	log := &lineLog{level: slog.LevelDebug}
+	_, gw := startGatewayLog(t, upstreamFor(t, addr, embeddedUpstream), slog.New(log), nil)
+	evil := "evil\n1795978999: MQTT-SN client connected client=FORGED\x1b[2J"
+	c := dialSN(t, gw)
+	c.connect(evil, true, 60)
+	c.send(&Register{MsgID: 1, TopicName: "bad/\x1b[31m/+"})
+	mustEqual(t, expect[*Regack](c).ReturnCode, RejectedNotSupported)
+	c.send(&Disconnect{})
+	expect[*Disconnect](c)
+	log.wait(t, "MQTT-SN client disconnected")
+	out := log.String()
+	if strings.Contains(out, "\x1b") {
+		t.Errorf("an escape character reached the log:\n%q", out)
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if strings.HasPrefix(line, "1795978999") {
+			t.Errorf("a client forged the log line %q; log:\n%s", line, out)
+		}
+	}
+	if want := "client=" + strconv.Quote(evil); !strings.Contains(out, want) {
+		t.Errorf("the log lacks %s:\n%s", want, out)
+	}
+	// A plain id is logged as it is.
+	d := dialSN(t, gw)
+	d.connect("plain-id_1", true, 60)
+	log.wait(t, "MQTT-SN client connected client=plain-id_1 ")
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -98,13 +99,19 @@ func startGateway(t testing.TB, brokerAddr string, mod func(*Options)) (*Gateway
 // startGatewayUp runs a gateway with the given upstream.
 func startGatewayUp(t testing.TB, up Upstream, mod func(*Options)) (*Gateway, *net.UDPAddr) {
 	t.Helper()
-	o := testOptions()
-	if mod != nil {
-		mod(&o)
-	}
 	var logger *slog.Logger
 	if os.Getenv("SN_TEST_LOG") != "" {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return startGatewayLog(t, up, logger, mod)
+}
+
+// startGatewayLog runs a gateway with the given upstream and logger.
+func startGatewayLog(t testing.TB, up Upstream, logger *slog.Logger, mod func(*Options)) (*Gateway, *net.UDPAddr) {
+	t.Helper()
+	o := testOptions()
+	if mod != nil {
+		mod(&o)
 	}
 	g, err := New(o, up, logger)
 	if err != nil {
@@ -375,4 +382,41 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// lineLog is a slog.Handler that writes "message key=value ..." lines with the values as they
+// are, as the command line's log does, and keeps them for a test to read.
+type lineLog struct {
+	level slog.Level
+	mu    sync.Mutex
+	buf   strings.Builder
+}
+
+func (l *lineLog) Enabled(_ context.Context, lv slog.Level) bool { return lv >= l.level }
+
+func (l *lineLog) Handle(_ context.Context, r slog.Record) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.buf.WriteString(r.Message)
+	r.Attrs(func(a slog.Attr) bool {
+		l.buf.WriteString(" " + a.Key + "=" + a.Value.String())
+		return true
+	})
+	l.buf.WriteByte('\n')
+	return nil
+}
+
+func (l *lineLog) WithAttrs([]slog.Attr) slog.Handler { return l }
+func (l *lineLog) WithGroup(string) slog.Handler      { return l }
+
+func (l *lineLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+// waitLog waits until the log holds want.
+func (l *lineLog) wait(t testing.TB, want string) {
+	t.Helper()
+	waitFor(t, "the log line "+strconv.Quote(want), func() bool { return strings.Contains(l.String(), want) })
 }

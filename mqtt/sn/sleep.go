@@ -26,7 +26,7 @@ func (g *Gateway) handleWake(key peerKey, m *Pingreq) {
 	s := g.byID[m.ClientID]
 	if s == nil {
 		g.mu.Unlock()
-		g.drop(key, m, "unknown client id "+m.ClientID)
+		g.drop(key, m, "unknown client id "+logString(m.ClientID))
 		return
 	}
 	s.mu.Lock()
@@ -34,7 +34,7 @@ func (g *Gateway) handleWake(key peerKey, m *Pingreq) {
 		if !(s.state == stAsleep || s.state == stAwake) {
 			s.mu.Unlock()
 			g.mu.Unlock()
-			g.drop(key, m, "client "+m.ClientID+" is connected from another address")
+			g.drop(key, m, "client "+logString(m.ClientID)+" is connected from another address")
 			return
 		}
 		if other := g.byPeer[key]; other != nil && other != s {

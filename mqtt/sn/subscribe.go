@@ -62,7 +62,7 @@ func (g *Gateway) onSubscribe(s *session, m *Subscribe) packet.Packet {
 	}
 	if rc != Accepted {
 		g.rejected.Add(1)
-		g.debug("SUBSCRIBE refused", "client", s.id, "topic", m.TopicName, "topic_id", m.TopicID, "rc", rc.String())
+		g.debug("SUBSCRIBE refused", "client", logString(s.id), "topic", logString(m.TopicName), "topic_id", m.TopicID, "rc", rc.String())
 		g.reply(s, &Suback{MsgID: m.MsgID, ReturnCode: rc})
 		return nil
 	}

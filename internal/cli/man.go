@@ -144,6 +144,10 @@ func manExtras(name string) manSection {
 				"Bad input (truncated, oversized, wrongly typed or random datagrams, unknown topic ids, messages out of sequence, datagrams from addresses " +
 					"that never connected) is answered with the return code MQTT-SN defines, such as \"rejected: invalid topic ID\", or dropped; " +
 					"-d logs each drop. The gateway keeps no state for an address until it connects.",
+				"Client ids: the specification says 1 to 23 characters; the gateway also accepts ids of up to 256 octets, a deliberate leniency " +
+					"(MQTT brokers accept long ids, and devices use serial numbers or UUIDs), which mqtt pub --sn and sub --sn warn about since other " +
+					"gateways may refuse them. An empty id, a longer one, or one MQTT cannot carry (not UTF-8, or holding U+0000) gets CONNACK " +
+					"\"rejected: not supported\" at once.",
 				"Embedded: with --embedded, sn-gateway runs the broker itself (mqtt serve's defaults, MQTT clients on -h/-p, local only unless -h names an address) " +
 					"and attaches each MQTT-SN client to it in-process, with no TCP hop: one command where Paho's gateway needs a broker beside it. " +
 					"mqtt serve --sn-listen PORT, or a listener with \"protocol mqttsn\" in mqtt.conf(5), runs the same gateway inside the broker. " +

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	ucli "github.com/urfave/cli/v2"
 
@@ -81,11 +82,14 @@ func snClientOptions(c *ucli.Context, defaultID string, extra ...string) (sn.Cli
 	if id == "" {
 		id = defaultID
 	}
-	if n := len(id); n > 23 {
-		// [MQTT-SN 5.3.1] ClientId is 1-23 characters; gateways may refuse longer ones.
-		if !o.Quiet {
-			fmt.Fprintf(c.App.ErrWriter, "Warning: MQTT-SN client ids are 1 to 23 characters, %q has %d.\n", id, n)
-		}
+	switch n := len(id); {
+	case n > sn.MaxClientIDLength || !utf8.ValidString(id) || strings.IndexByte(id, 0) >= 0:
+		// What mqtt's gateway refuses (sn.MaxClientIDLength).
+		return sn.ClientOptions{}, o, usageErrorf("invalid client id %q: MQTT-SN client ids here are 1 to %d octets of UTF-8 without U+0000", id, sn.MaxClientIDLength)
+	case n > 23 && !o.Quiet:
+		// [MQTT-SN 5.3.1] ClientId is 1-23 characters. mqtt's gateway accepts longer ones,
+		// other gateways may refuse them.
+		fmt.Fprintf(c.App.ErrWriter, "Warning: MQTT-SN client ids are 1 to 23 characters, %q has %d: mqtt sn-gateway accepts it, other gateways may not.\n", id, n)
 	}
 	so := sn.ClientOptions{
 		Gateway:      net.JoinHostPort(o.Host, strconv.Itoa(port)),

@@ -250,6 +250,7 @@ func TestSNBadFlags(t *testing.T) {
 		{[]string{"sub", "--sn", "-q", "-1", "-t", "a"}, "QoS -1 is for publishing only"},
 		{[]string{"sub", "--sn", "-t", "a", "--remove-retained"}, "--remove-retained cannot be used with --sn"},
 		{[]string{"sub", "--sn"}, "You must specify a topic"},
+		{[]string{"pub", "--sn", "-i", strings.Repeat("x", 257), "-t", "a", "-m", "x"}, "invalid client id"},
 	} {
 		code, out, errOut := runArgs(append([]string{"mqtt"}, c.argv...)...)
 		if code != 1 || !strings.Contains(errOut, c.want) {

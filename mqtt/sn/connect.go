@@ -3,20 +3,26 @@ package sn
 import (
 	"context"
 	"net"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/mqttkit/mqtt/mqtt/packet"
 	"github.com/mqttkit/mqtt/mqtt/topic"
 )
 
+// MaxClientIDLength is the longest ClientId the gateway accepts, in octets. The spec says 1
+// to 23 characters [MQTT-SN 5.3.1]; longer ones are accepted, as MQTT brokers accept them
+// (a device's serial number or a UUID with a prefix), up to this bound on what each client
+// costs.
+const MaxClientIDLength = 256
+
 // handleConnect handles CONNECT [MQTT-SN 6.2]: a new client, a client that moved to another
 // address, a retransmission, or a sleeping client coming back to the active state
 // [MQTT-SN 6.14]. It runs on the read loop.
 func (g *Gateway) handleConnect(key peerKey, m *Connect) {
-	if m.ProtocolID != ProtocolID || m.ClientID == "" {
-		// [MQTT-SN 5.3.8] 0x01 is the only ProtocolId; [MQTT-SN 5.3.1] a ClientId is
-		// required (the gateway needs it to wake a sleeping client).
+	if why := connectRefusal(m); why != "" {
 		g.rejected.Add(1)
-		g.debug("CONNECT refused", "from", key.addr, "protocol_id", m.ProtocolID, "client", logString(m.ClientID))
+		g.debug("CONNECT refused: "+why, "from", key.addr, "client", logString(m.ClientID))
 		g.sendTo(key, &Connack{ReturnCode: RejectedNotSupported}, nil)
 		return
 	}
@@ -96,6 +102,26 @@ func (g *Gateway) handleConnect(key peerKey, m *Connect) {
 		g.connectUpstream(s)
 	}
 	g.unlock(s)
+}
+
+// connectRefusal says why a CONNECT is refused before anything else is looked at, or "".
+func connectRefusal(m *Connect) string {
+	switch {
+	case m.ProtocolID != ProtocolID:
+		return "protocol id " + itoa(int(m.ProtocolID)) // 0x01 is the only one [MQTT-SN 5.3.8]
+	case m.ClientID == "":
+		// [MQTT-SN 5.3.1] A ClientId is required: the gateway needs it to wake a sleeping
+		// client, and it names the client's MQTT session.
+		return "empty client id"
+	case len(m.ClientID) > MaxClientIDLength:
+		return "client id longer than " + itoa(MaxClientIDLength) + " octets"
+	case !utf8.ValidString(m.ClientID):
+		// The upstream CONNECT could not carry it [MQTT-1.5.4-1].
+		return "client id is not UTF-8"
+	case strings.IndexByte(m.ClientID, 0) >= 0:
+		return "client id contains U+0000" // [MQTT-1.5.4-2]
+	}
+	return ""
 }
 
 // connectExisting handles a CONNECT for session s, which exists for this client id and
@@ -281,7 +307,20 @@ func (g *Gateway) openUpstream(s *session, remote net.Addr) {
 	}
 	s.up, s.upKeep = conn, s.keep
 	c := g.connectPacket(s)
-	_ = g.unlockSend(s, c)
+	if err := g.unlockSend(s, c); err != nil {
+		// The CONNECT cannot be sent (a field MQTT cannot carry): no CONNACK will come.
+		g.log.Warn("mqtt-sn gateway: sending CONNECT upstream", "client", logString(s.id), "err", err)
+		s.mu.Lock()
+		ok := s.state == stConnecting
+		if ok {
+			g.rejected.Add(1)
+			g.reply(s, &Connack{ReturnCode: RejectedNotSupported})
+		}
+		s.mu.Unlock()
+		if ok {
+			g.end(s, false, true, "the upstream CONNECT could not be sent")
+		}
+	}
 }
 
 // connectPacket is the upstream CONNECT of s: its client id, clean session, keep alive and

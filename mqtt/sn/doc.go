@@ -66,5 +66,9 @@
 //     ids for its next CONNECT [MQTT-SN 6.3], for up to MaxClients clients.
 //   - A QoS 1/2 PUBLISH with MsgId 0 is refused with "rejected: not supported": MQTT has no
 //     packet id 0.
-//   - ClientIds longer than the spec's 23 characters are accepted; an empty one is refused.
+//   - ClientIds of 24 to MaxClientIDLength (256) octets are accepted, a deliberate leniency
+//     beyond the spec's 1 to 23 characters [MQTT-SN 5.3.1], as MQTT brokers accept long ids
+//     (serial numbers, UUIDs with a prefix). An empty one, a longer one, and one MQTT cannot
+//     carry (not UTF-8, or with U+0000) get "rejected: not supported" at once, with no
+//     upstream connection.
 package sn

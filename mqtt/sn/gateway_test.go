@@ -263,3 +263,28 @@ func TestLogQuotesClientStrings(t *testing.T) {
 	d.connect("plain-id_1", true, 60)
 	log.wait(t, "MQTT-SN client connected client=plain-id_1 ")
 }
+
+// A client id MQTT cannot carry (not UTF-8, or with U+0000 [MQTT-1.5.4-1, -2]) or longer than
+// MaxClientIDLength is refused at once with "rejected: not supported", without an upstream
+// connection; ids of 24 to MaxClientIDLength octets are accepted, a deliberate leniency
+// beyond the spec's 23 [MQTT-SN 5.3.1].
+func TestConnectClientIDs(t *testing.T) {
+	addr := startBroker(t)
+	g, gw := startGateway(t, addr, nil)
+	c := dialSN(t, gw)
+	for _, id := range []string{"bad\xff\xfe", "nul\x00id", strings.Repeat("x", MaxClientIDLength+1)} {
+		c.send(&Connect{ProtocolID: ProtocolID, ClientID: id, CleanSession: true, Duration: 60})
+		m := c.recvTimeout(2 * time.Second)
+		if m == nil {
+			t.Fatalf("client id %q: no CONNACK within 2 s", id)
+		}
+		mustEqual(t, m, &Connack{ReturnCode: RejectedNotSupported})
+		if n := g.Stats().Clients; n != 0 {
+			t.Fatalf("client id %q: the gateway keeps %d clients", id, n)
+		}
+	}
+	for _, id := range []string{strings.Repeat("y", 24), strings.Repeat("z", MaxClientIDLength), "é-ünïcode"} {
+		d := dialSN(t, gw)
+		d.connect(id, true, 60)
+	}
+}

@@ -131,6 +131,15 @@ func (g *Gateway) downTopic(s *session, name string) (TopicIDType, uint16, bool)
 // a REGISTER) becomes the outbox's message in flight. s.mu is held; s.out is not nil.
 func (g *Gateway) sendPublish(s *session, p *packet.Publish, dup bool) {
 	o := s.out
+	if n, max := publishSize(s.key, len(p.Payload)), g.maxSend(s.key); n > max {
+		// It cannot reach the client: sending it would fail (EMSGSIZE) on every retry and
+		// hold back everything queued behind it.
+		g.dropped.Add(1)
+		g.debug("message dropped: too large for the client", "client", logString(s.id), "topic", logString(p.Topic),
+			"octets", n, "max", max)
+		g.ackUp(s, p)
+		return
+	}
 	typ, id, ok := g.downTopic(s, p.Topic)
 	if !ok {
 		if s.topics == nil {

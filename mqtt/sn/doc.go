@@ -38,6 +38,11 @@
 //     in use. An idle client holds its session struct, its id and its topics: about 1.6 KiB
 //     with BrokerUpstream, the broker's session included (BenchmarkIdleClientMemory).
 //
+// A message from the broker that does not fit the datagram it would go in (MaxMessageSize:
+// by default what UDP carries, 65,507 octets over IPv4 with the MQTT-SN header) is dropped,
+// counted and acknowledged to the broker (PUBACK, or PUBREC then PUBCOMP), so that it is
+// neither lost silently nor retried for ever in front of the client's other messages.
+//
 // Downstream, one QoS 1/2 message is in flight per client at a time [MQTT-SN 6.6]; the rest
 // wait in order, QoS 0 up to MaxQueued, QoS 1/2 within the broker's inflight window (they
 // are acknowledged upstream only when the client acknowledges them). Unanswered REGISTER,

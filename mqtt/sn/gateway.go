@@ -65,6 +65,12 @@ type Options struct {
 	MaxQueued int
 	// MaxTopics bounds the topic ids registered by or for one client. Default 1024.
 	MaxTopics int
+	// MaxMessageSize bounds the MQTT-SN messages the gateway sends a client, in octets (a
+	// Forwarder Encapsulation included): a PUBLISH from the broker that would be larger is
+	// dropped (and acknowledged to the broker, so that it is not sent again). Default, and
+	// upper bound: what one UDP datagram holds, 65,507 octets over IPv4 and 65,527 over
+	// IPv6. Set it lower for links that cannot carry large datagrams.
+	MaxMessageSize int
 	// MaxInflight bounds one client's QoS 1/2 PUBLISHes awaiting the broker; more get
 	// "rejected: congestion". Default 64.
 	MaxInflight int
@@ -444,6 +450,34 @@ func (g *Gateway) sendRadius(key peerKey, m Message, radius byte, buf *[]byte) {
 		return
 	}
 	g.sent.Add(1)
+}
+
+// UDP payload limits: 65,535 less the IPv4 (20) or IPv6 (40, counted in its payload
+// length) header and the UDP header (8).
+const (
+	maxUDP4 = 65535 - 20 - 8
+	maxUDP6 = 65535 - 8
+)
+
+// maxSend is the largest message the gateway sends to key, encapsulation included.
+func (g *Gateway) maxSend(key peerKey) int {
+	n := maxUDP6
+	if key.addr.Addr().Is4() {
+		n = maxUDP4
+	}
+	if m := g.opts.MaxMessageSize; m > 0 && m < n {
+		n = m
+	}
+	return n
+}
+
+// publishSize is the encoded size of a PUBLISH with n octets of data to key.
+func publishSize(key peerKey, n int) int {
+	total := frame(5 + n)
+	if key.node != "" {
+		total += 3 + len(key.node)
+	}
+	return total
 }
 
 // reply sends m to s's client. s.mu is held.

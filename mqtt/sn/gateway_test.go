@@ -1,11 +1,14 @@
 package sn
 
 import (
+	"context"
 	"log/slog"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mqttkit/mqtt/mqtt/client"
 )
 
 // Up: a client publishes at QoS 0, 1 and 2 on a registered topic, and at QoS -1 without
@@ -287,4 +290,53 @@ func TestConnectClientIDs(t *testing.T) {
 		d := dialSN(t, gw)
 		d.connect(id, true, 60)
 	}
+}
+
+// A message too large for one UDP datagram (65,507 octets over IPv4, the MQTT-SN header
+// included) cannot reach the client: it is dropped, acknowledged to the broker so that it is
+// not sent again, counted, and the client keeps receiving what follows, at every QoS.
+func TestTooLargeForADatagram(t *testing.T) {
+	addr := startBroker(t)
+	g, gw := startGateway(t, addr, nil)
+	c := dialSN(t, gw)
+	c.connect("big-sub", true, 60)
+	sa := c.subscribe(&Subscribe{QoS: 1, MsgID: 1, TopicName: "big/t"})
+	if sa.ReturnCode != Accepted || sa.TopicID == 0 {
+		t.Fatalf("SUBACK %+v", sa)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	pub, err := client.Dial(ctx, client.Options{Server: addr, CleanStart: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	const fits = 65507 - 9 // a 3-octet Length, MsgType, Flags, TopicId, MsgId
+	for _, m := range []struct {
+		size int
+		qos  byte
+	}{{fits, 1}, {fits + 1, 1}, {70000, 1}, {fits + 1, 2}, {70000, 0}} {
+		if err := pub.Publish(ctx, client.Message{Topic: "big/t", Payload: make([]byte, m.size), QoS: m.qos}); err != nil {
+			t.Fatalf("publishing %d octets at QoS %d: %v", m.size, m.qos, err)
+		}
+	}
+	if err := pub.Publish(ctx, client.Message{Topic: "big/t", Payload: []byte("small-after"), QoS: 1}); err != nil {
+		t.Fatal(err)
+	}
+	p := expect[*Publish](c)
+	if len(p.Data) != fits || p.QoS != 1 {
+		t.Fatalf("first PUBLISH: %d octets at QoS %d, want %d at 1", len(p.Data), p.QoS, fits)
+	}
+	c.send(&Puback{TopicID: p.TopicID, MsgID: p.MsgID})
+	p = expect[*Publish](c)
+	if string(p.Data) != "small-after" {
+		t.Fatalf("got %d octets after the large ones, want small-after", len(p.Data))
+	}
+	c.send(&Puback{TopicID: p.TopicID, MsgID: p.MsgID})
+	if n := g.Stats().Dropped; n != 4 {
+		t.Errorf("Dropped %d, want 4", n)
+	}
+	// Still connected.
+	c.send(&Pingreq{})
+	expect[*Pingresp](c)
 }

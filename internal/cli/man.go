@@ -87,7 +87,8 @@ func manExtras(name string) manSection {
 					"Output is byte for byte that of mosquitto_sub 2.0 for the same options.",
 				"With --sn, sub speaks MQTT-SN 1.2 over UDP to the gateway at -h and -p (default port 1884; see mqtt-sn-gateway(1)) and prints what arrives " +
 					"in the same formats. -t may hold wildcards (the gateway registers each topic before its first message); --short makes every -t a " +
-					"two-character short topic name; --topic-id N subscribes to a predefined topic id, whose messages print the id as their topic.",
+					"two-character short topic name; --topic-id N subscribes to a predefined topic id, whose messages print the id as their topic. " +
+					"A topic subscribed to by name prints as its name, also when the gateway sends it by a predefined id (the one its SUBACK gave).",
 			},
 			sections: []manProse{{title: "OUTPUT FORMAT",
 				paras: []string{"The -F format is printed once per message. % codes print parts of the message; they take mosquitto_sub's flags (- to align left, 0 to pad with zeros), a field width and a precision. @ codes print the time the message arrived, with strftime(3)'s conversions (@Y, @m, @d, @H, @M, @S, ...) plus @N for nanoseconds and @@ for @. \\ escapes print \\\\, \\0, \\a, \\e, \\n, \\r, \\t and \\v. A newline is added after each message unless -N is given."},
@@ -130,6 +131,8 @@ func manExtras(name string) manSection {
 					"It answers SEARCHGW with GWINFO and broadcasts ADVERTISE every --advertise-interval seconds.",
 				"Topic ids are per client. Before the first message on a topic a client has no id for (a match of a wildcard subscription), " +
 					"the gateway sends it a REGISTER; a topic of two characters is sent as a short topic name, a predefined one by its id. " +
+					"A subscription by name to a topic predefined for the client (its own entry, else *'s) gets that predefined id in SUBACK, as the id " +
+					"its messages then carry; the ids the gateway assigns never take a number predefined for the client, so an id names one topic. " +
 					"Messages to a client go one at a time at QoS 1 and 2, each retransmitted every --retry-interval seconds until it is acknowledged; " +
 					"a client that does not answer --max-retries retransmissions, or sends nothing for 1.5 times its keep alive, is lost: its connection " +
 					"to the broker ends as a network failure, so the broker publishes its will.",

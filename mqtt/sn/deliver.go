@@ -142,10 +142,7 @@ func (g *Gateway) sendPublish(s *session, p *packet.Publish, dup bool) {
 	}
 	typ, id, ok := g.downTopic(s, p.Topic)
 	if !ok {
-		if s.topics == nil {
-			s.topics = &topicTable{}
-		}
-		if id, ok = s.topics.add(p.Topic, g.opts.MaxTopics); !ok {
+		if id, ok = g.addTopic(s, p.Topic); !ok {
 			g.dropped.Add(1)
 			g.debug("message dropped: the client's topic table is full", "client", logString(s.id), "topic", logString(p.Topic))
 			g.ackUp(s, p)
@@ -162,6 +159,21 @@ func (g *Gateway) sendPublish(s *session, p *packet.Publish, dup bool) {
 		o.cur, o.phase, o.sentAt = p, phWaitAck, g.now()
 	}
 	g.reply(s, m)
+}
+
+// addTopic returns s's normal topic id of name, assigning one when it has none: never a
+// number predefined for s, so that a topic id from SUBACK or REGISTER names one topic
+// whatever TopicIdType the PUBLISHes then carry. ok is false when the table is full. s.mu is
+// held.
+func (g *Gateway) addTopic(s *session, name string) (uint16, bool) {
+	if s.topics == nil {
+		s.topics = &topicTable{}
+	}
+	var skip func(uint16) bool
+	if g.opts.Predefined.Len() > 0 {
+		skip = func(id uint16) bool { _, ok := g.opts.Predefined.Topic(s.id, id); return ok }
+	}
+	return s.topics.add(name, g.opts.MaxTopics, skip)
 }
 
 // freeMsgID is the MsgId of a REGISTER from the gateway. s.mu is held.

@@ -340,3 +340,63 @@ func TestTooLargeForADatagram(t *testing.T) {
 	c.send(&Pingreq{})
 	expect[*Pingresp](c)
 }
+
+// SUBACK carries the topic id the gateway then uses in PUBLISH [MQTT-SN 5.4.16]: for a
+// subscription by name to a topic predefined for the client, its predefined id (the client's
+// own entries before *'s), and PUBLISH uses that id with TopicIdType predefined. Normal ids
+// never take a number predefined for the client, so an id from SUBACK names one topic.
+func TestSubackPredefinedID(t *testing.T) {
+	addr := startBroker(t)
+	pre := NewPredefined()
+	for _, e := range []struct {
+		client, topic string
+		id            uint16
+	}{{"*", "a/b", 1}, {"boiler", "a/b", 2}, {"boiler", "c/d", 1}, {"*", "bom/topic", 5}, {"*", "x/3", 3}} {
+		if err := pre.Add(e.client, e.topic, e.id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, gw := startGateway(t, addr, func(o *Options) { o.Predefined = pre })
+	for _, cl := range []struct {
+		id   string
+		subs map[string]uint16 // topic -> the predefined id SUBACK must give, 0: a normal id
+	}{
+		{"boiler", map[string]uint16{"a/b": 2, "c/d": 1, "bom/topic": 5, "n/1": 0, "n/2": 0, "n/3": 0}},
+		{"other", map[string]uint16{"a/b": 1, "c/d": 0, "bom/topic": 5, "n/1": 0}},
+	} {
+		c := dialSN(t, gw)
+		c.connect(cl.id, true, 60)
+		ids := map[string]uint16{}
+		used := map[uint16]string{}
+		mid := uint16(0)
+		for _, name := range []string{"a/b", "c/d", "bom/topic", "n/1", "n/2", "n/3"} {
+			want, ok := cl.subs[name]
+			if !ok {
+				continue
+			}
+			mid++
+			sa := c.subscribe(&Subscribe{QoS: 0, MsgID: mid, TopicName: name})
+			if sa.ReturnCode != Accepted || sa.TopicID == 0 || (want != 0 && sa.TopicID != want) {
+				t.Fatalf("%s: SUBACK for %s: %+v, want topic id %d", cl.id, name, sa, want)
+			}
+			if prev, dup := used[sa.TopicID]; dup {
+				t.Fatalf("%s: SUBACK gave id %d to both %s and %s", cl.id, sa.TopicID, prev, name)
+			}
+			if _, predefined := pre.Topic(cl.id, sa.TopicID); want == 0 && predefined {
+				t.Fatalf("%s: normal id %d for %s is also a predefined id of the client", cl.id, sa.TopicID, name)
+			}
+			ids[name], used[sa.TopicID] = sa.TopicID, name
+		}
+		for name, want := range cl.subs {
+			mosqPub(t, addr, "-t", name, "-m", name)
+			p := expect[*Publish](c)
+			typ := TopicNormal
+			if want != 0 {
+				typ = TopicPredefined
+			}
+			if string(p.Data) != name || p.TopicID != ids[name] || p.TopicIDType != typ {
+				t.Fatalf("%s: PUBLISH %+v for %s, want topic id %d of type %v as in SUBACK", cl.id, p, name, ids[name], typ)
+			}
+		}
+	}
+}

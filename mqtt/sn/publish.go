@@ -29,10 +29,7 @@ func (g *Gateway) onRegister(s *session, m *Register) {
 		g.reply(s, &Regack{MsgID: m.MsgID, ReturnCode: RejectedNotSupported})
 		return
 	}
-	if s.topics == nil {
-		s.topics = &topicTable{}
-	}
-	id, ok := s.topics.add(m.TopicName, g.opts.MaxTopics)
+	id, ok := g.addTopic(s, m.TopicName)
 	if !ok {
 		g.rejected.Add(1)
 		g.debug("REGISTER refused: topic table full", "client", logString(s.id), "topic", logString(m.TopicName))

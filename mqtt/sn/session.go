@@ -159,11 +159,14 @@ func (t *topicTable) id(name string) (uint16, bool) {
 	return 0, false
 }
 
-// add returns the id of name, assigning the next one when it has none; ok is false when
-// the table holds max topics already.
-func (t *topicTable) add(name string, max int) (uint16, bool) {
+// add returns the id of name, assigning the next one when it has none, but none for which
+// skip (when not nil) is true; ok is false when the table holds max topics already.
+func (t *topicTable) add(name string, max int, skip func(uint16) bool) (uint16, bool) {
 	if id, ok := t.id(name); ok {
 		return id, true
+	}
+	for skip != nil && len(t.names) < 0xFFFE && skip(uint16(len(t.names)+1)) {
+		t.names = append(t.names, "") // a slot never used
 	}
 	if len(t.names) >= max || len(t.names) >= 0xFFFE {
 		return 0, false

@@ -133,6 +133,9 @@ func manExtras(name string) manSection {
 					"the gateway sends it a REGISTER; a topic of two characters is sent as a short topic name, a predefined one by its id. " +
 					"A subscription by name to a topic predefined for the client (its own entry, else *'s) gets that predefined id in SUBACK, as the id " +
 					"its messages then carry; the ids the gateway assigns never take a number predefined for the client, so an id names one topic. " +
+					"A client holds up to 1024 topic ids: beyond that, a topic the gateway registers takes the place of the least recently used one it " +
+					"registered itself (under a new number; a recycled topic is registered again on its next message), so no message is lost; " +
+					"the ids a client registered or subscribed to by name are kept, and a REGISTER beyond 1024 of those gets \"rejected: congestion\". " +
 					"Messages to a client go one at a time at QoS 1 and 2, each retransmitted every --retry-interval seconds until it is acknowledged; " +
 					"a client that does not answer --max-retries retransmissions, or sends nothing for 1.5 times its keep alive, is lost: its connection " +
 					"to the broker ends as a network failure, so the broker publishes its will.",

@@ -142,9 +142,9 @@ func (g *Gateway) sendPublish(s *session, p *packet.Publish, dup bool) {
 	}
 	typ, id, ok := g.downTopic(s, p.Topic)
 	if !ok {
-		if id, ok = g.addTopic(s, p.Topic); !ok {
+		if id, ok = g.addTopic(s, p.Topic, false); !ok {
 			g.dropped.Add(1)
-			g.debug("message dropped: the client's topic table is full", "client", logString(s.id), "topic", logString(p.Topic))
+			g.debug("message dropped: the client's topic table is full of topics it registered", "client", logString(s.id), "topic", logString(p.Topic))
 			g.ackUp(s, p)
 			return
 		}
@@ -163,9 +163,10 @@ func (g *Gateway) sendPublish(s *session, p *packet.Publish, dup bool) {
 
 // addTopic returns s's normal topic id of name, assigning one when it has none: never a
 // number predefined for s, so that a topic id from SUBACK or REGISTER names one topic
-// whatever TopicIdType the PUBLISHes then carry. ok is false when the table is full. s.mu is
-// held.
-func (g *Gateway) addTopic(s *session, name string) (uint16, bool) {
+// whatever TopicIdType the PUBLISHes then carry. pinned marks a topic the client asked for
+// (REGISTER, SUBSCRIBE), which is never recycled. ok is false when the table is full of
+// pinned topics. s.mu is held.
+func (g *Gateway) addTopic(s *session, name string, pinned bool) (uint16, bool) {
 	if s.topics == nil {
 		s.topics = &topicTable{}
 	}
@@ -173,7 +174,11 @@ func (g *Gateway) addTopic(s *session, name string) (uint16, bool) {
 	if g.opts.Predefined.Len() > 0 {
 		skip = func(id uint16) bool { _, ok := g.opts.Predefined.Topic(s.id, id); return ok }
 	}
-	return s.topics.add(name, g.opts.MaxTopics, skip)
+	keep := "" // the topic of the message in flight keeps its id
+	if s.out != nil && s.out.cur != nil {
+		keep = s.out.cur.Topic
+	}
+	return s.topics.add(name, pinned, g.opts.MaxTopics, skip, keep)
 }
 
 // freeMsgID is the MsgId of a REGISTER from the gateway. s.mu is held.

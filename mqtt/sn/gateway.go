@@ -63,7 +63,13 @@ type Options struct {
 	// behind a message in flight); more are dropped. QoS 1 and 2 messages are not
 	// dropped: the broker's inflight window bounds them. Default 1000.
 	MaxQueued int
-	// MaxTopics bounds the topic ids registered by or for one client. Default 1024.
+	// MaxTopics bounds the normal topic ids one client holds. Default 1024. When the table
+	// is full, a topic the gateway has to REGISTER (a match of a wildcard subscription)
+	// takes the place of the least recently used id the gateway registered itself, under
+	// a fresh number, and a recycled topic is registered again on its next message: no
+	// message is lost. Ids the client asked for (REGISTER, SUBSCRIBE by name) are never
+	// recycled; a REGISTER from a client whose own ids fill the table gets "rejected:
+	// congestion".
 	MaxTopics int
 	// MaxMessageSize bounds the MQTT-SN messages the gateway sends a client, in octets (a
 	// Forwarder Encapsulation included): a PUBLISH from the broker that would be larger is

@@ -2,6 +2,7 @@ package sn
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -399,4 +400,57 @@ func TestSubackPredefinedID(t *testing.T) {
 			}
 		}
 	}
+}
+
+// A client's topic table holds MaxTopics ids. When it is full, a topic the gateway must
+// REGISTER takes the place of the least recently used id the gateway registered itself
+// (with a fresh number): no message is lost, a recycled topic is registered again on its
+// next message. Ids the client registered or got in SUBACK are kept; a REGISTER from the
+// client when they fill the table is refused with "rejected: congestion".
+func TestTopicTableRecycles(t *testing.T) {
+	addr := startBroker(t)
+	_, gw := startGateway(t, addr, func(o *Options) { o.MaxTopics = 4 })
+	c := dialSN(t, gw)
+	c.connect("many-topics", true, 60)
+	pinned := c.register("mine/1", 1)
+	mustEqual(t, c.subscribe(&Subscribe{QoS: 1, MsgID: 2, TopicName: "many/#"}).ReturnCode, Accepted)
+	names := map[uint16]string{pinned: "mine/1"}
+	// recv1 takes the next PUBLISH, answering the REGISTERs before it.
+	recv1 := func() (string, string) {
+		t.Helper()
+		for {
+			switch m := c.recv().(type) {
+			case *Register:
+				if other, ok := names[m.TopicID]; ok && other != m.TopicName {
+					// A recycled number would make a stale id name the wrong topic.
+					t.Fatalf("REGISTER gives id %d, still %s, to %s", m.TopicID, other, m.TopicName)
+				}
+				names[m.TopicID] = m.TopicName
+				c.send(&Regack{TopicID: m.TopicID, MsgID: m.MsgID})
+			case *Publish:
+				c.send(&Puback{TopicID: m.TopicID, MsgID: m.MsgID})
+				return names[m.TopicID], string(m.Data)
+			default:
+				t.Fatalf("got %T %+v", m, m)
+			}
+		}
+	}
+	for round := 0; round < 2; round++ {
+		for i := 0; i < 10; i++ {
+			topic := fmt.Sprintf("many/%d", i)
+			mosqPub(t, addr, "-t", topic, "-q", "1", "-m", topic)
+			if name, data := recv1(); name != topic || data != topic {
+				t.Fatalf("round %d: %q arrived on %q, want %q", round, data, name, topic)
+			}
+		}
+	}
+	// The client's own ids survive: publishing on the first still works.
+	c.send(&Publish{QoS: 1, TopicID: pinned, MsgID: 9, Data: []byte("x")})
+	mustEqual(t, expect[*Puback](c), &Puback{TopicID: pinned, MsgID: 9})
+	// The client fills the table itself: then its REGISTER is refused.
+	c.register("mine/2", 10)
+	c.register("mine/3", 11)
+	c.register("mine/4", 12)
+	c.send(&Register{MsgID: 13, TopicName: "mine/5"})
+	mustEqual(t, expect[*Regack](c), &Regack{MsgID: 13, ReturnCode: RejectedCongestion})
 }

@@ -29,7 +29,7 @@ func (g *Gateway) onRegister(s *session, m *Register) {
 		g.reply(s, &Regack{MsgID: m.MsgID, ReturnCode: RejectedNotSupported})
 		return
 	}
-	id, ok := g.addTopic(s, m.TopicName)
+	id, ok := g.addTopic(s, m.TopicName, true)
 	if !ok {
 		g.rejected.Add(1)
 		g.debug("REGISTER refused: topic table full", "client", logString(s.id), "topic", logString(m.TopicName))

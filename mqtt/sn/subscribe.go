@@ -27,7 +27,7 @@ func (g *Gateway) subTopic(s *session, typ TopicIDType, name string, id uint16, 
 			// (downTopic prefers it).
 			return name, id, Accepted
 		}
-		tid, ok := g.addTopic(s, name)
+		tid, ok := g.addTopic(s, name, true)
 		if !ok {
 			return "", 0, RejectedCongestion
 		}

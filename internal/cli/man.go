@@ -143,8 +143,10 @@ func manExtras(name string) manSection {
 					"such messages go to the broker at QoS 0 through one connection of the gateway's own (client id -i, default mqtt-sn-gateway-GWID-qos-1). " +
 					"No client list is needed.",
 				"Sleeping clients: a client that sends DISCONNECT with a duration is asleep; its session stays open on the broker and the gateway keeps " +
-					"what arrives for it (QoS 1 and 2 within the broker's inflight window, up to 1000 QoS 0 messages). When it wakes with a PINGREQ carrying its " +
-					"client id, from any address, it gets them, then PINGRESP. A client asleep for 1.5 times its duration is lost.",
+					"what arrives for it (QoS 1 and 2 within the broker's inflight window; the newest 1000 QoS 0 messages, the oldest being dropped beyond that, " +
+					"since the latest readings matter most). When it wakes with a PINGREQ carrying its client id, from any address, it gets them, then PINGRESP: " +
+					"QoS 1 and 2 one at a time as always, QoS 0 in bursts of at most 32 messages or 64 KiB with 10 ms between them, so that an ordinary " +
+					"receive buffer is not overrun (UDP has no flow control; 1000 messages take about 0.3 s). A client asleep for 1.5 times its duration is lost.",
 				"A will changed with WILLTOPICUPD or WILLMSGUPD cannot be handed to the broker, which keeps the will of CONNECT: the gateway publishes the new " +
 					"one itself if the client is lost. If the gateway itself stops, clients get DISCONNECT and their connections end without a will.",
 				"Bad input (truncated, oversized, wrongly typed or random datagrams, unknown topic ids, messages out of sequence, datagrams from addresses " +

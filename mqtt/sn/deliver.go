@@ -1,6 +1,8 @@
 package sn
 
 import (
+	"time"
+
 	"github.com/mqttkit/mqtt/mqtt/packet"
 )
 
@@ -80,26 +82,39 @@ func (g *Gateway) deliver(s *session, p *packet.Publish) {
 	if s.out == nil {
 		s.out = &outbox{}
 	}
-	if p.QoS == 0 && s.out.qos0 >= g.opts.MaxQueued {
+	if p.QoS == 0 && s.out.qos0 >= g.opts.MaxQueued && s.out.dropOldestQoS0() {
+		// Full: the newest reading is worth more than the oldest.
+		g.queued.Add(-1)
 		g.dropped.Add(1)
-		g.debug("QoS 0 message dropped: queue full", "client", logString(s.id), "topic", logString(p.Topic))
-		return
+		g.debug("oldest QoS 0 message dropped: queue full", "client", logString(s.id), "topic", logString(p.Topic))
 	}
 	s.out.push(p)
 	g.queued.Add(1)
 	g.pump(s)
 }
 
-// pump sends queued messages while none is in flight; an awake client gets PINGRESP once
-// everything is delivered and goes back to sleep [MQTT-SN 6.14]. s.mu is held.
+// burstBytes bounds the octets of one burst of a backlog (see Options.DeliveryBurst).
+const burstBytes = 64 << 10
+
+// pump sends queued messages while none is in flight, in bursts: after DeliveryBurst
+// messages (or burstBytes) the pacer sends the rest after a pause. An awake client gets
+// PINGRESP once everything is delivered and goes back to sleep [MQTT-SN 6.14]. s.mu is
+// held.
 func (g *Gateway) pump(s *session) {
-	if s.state != stActive && s.state != stAwake {
+	if (s.state != stActive && s.state != stAwake) || s.paced {
 		return
 	}
 	o := s.out
+	sent, octets := 0, 0
 	for o != nil && o.cur == nil && o.len() > 0 {
+		if sent >= g.opts.DeliveryBurst || octets >= burstBytes {
+			g.pace(s)
+			return
+		}
+		p := o.pop()
+		sent, octets = sent+1, octets+len(p.Payload)+len(p.Topic)
 		g.queued.Add(-1)
-		g.sendPublish(s, o.pop(), false)
+		g.sendPublish(s, p, false)
 	}
 	if o != nil && o.idle() && cap(o.q) <= 64 {
 		s.out = nil // nothing buffered: an idle client holds no outbox
@@ -108,6 +123,58 @@ func (g *Gateway) pump(s *session) {
 		g.reply(s, &Pingresp{})
 		s.state = stAsleep
 		s.lastIn = g.now() // the sleep timer starts again
+	}
+}
+
+// pace puts s in the pacer's list: pump continues its backlog after DeliveryPause. s.mu is
+// held.
+func (g *Gateway) pace(s *session) {
+	s.paced = true
+	g.paceMu.Lock()
+	g.paced = append(g.paced, s)
+	g.paceMu.Unlock()
+	select {
+	case g.paceKick <- struct{}{}:
+	default:
+	}
+}
+
+// paceLoop sends the next burst of every paced session after each DeliveryPause, while any
+// is waiting.
+func (g *Gateway) paceLoop() {
+	defer g.wg.Done()
+	var list []*session
+	t := time.NewTimer(g.opts.DeliveryPause)
+	defer t.Stop()
+	for {
+		select {
+		case <-g.ctx.Done():
+			return
+		case <-g.paceKick:
+		}
+		for {
+			t.Reset(g.opts.DeliveryPause)
+			select {
+			case <-g.ctx.Done():
+				return
+			case <-t.C:
+			}
+			g.paceMu.Lock()
+			list, g.paced = g.paced, list[:0]
+			g.paceMu.Unlock()
+			if len(list) == 0 {
+				break
+			}
+			for i, s := range list {
+				s.mu.Lock()
+				s.paced = false
+				if s.state != stClosed {
+					g.pump(s)
+				}
+				g.unlock(s)
+				list[i] = nil
+			}
+		}
 	}
 }
 

@@ -32,6 +32,7 @@
 //     datagram, one at a time, so each client's messages keep their order;
 //   - one sweep goroutine runs every client's timers (keep alive, sleep, set-up and
 //     retransmission deadlines, upstream pings) every SweepInterval: no timer per client;
+//   - one pacer goroutine sends the next burst of clients' backlogs (see below);
 //   - one worker goroutine makes the upstream Sends and Closes the upstream's own callbacks
 //     may not make (LocalConn forbids them from Deliver);
 //   - no goroutine per client, and a client's queues and in-flight tables exist only while
@@ -44,8 +45,10 @@
 // neither lost silently nor retried for ever in front of the client's other messages.
 //
 // Downstream, one QoS 1/2 message is in flight per client at a time [MQTT-SN 6.6]; the rest
-// wait in order, QoS 0 up to MaxQueued, QoS 1/2 within the broker's inflight window (they
-// are acknowledged upstream only when the client acknowledges them). Unanswered REGISTER,
+// wait in order, QoS 0 up to MaxQueued (the newest kept), QoS 1/2 within the broker's
+// inflight window (they are acknowledged upstream only when the client acknowledges them).
+// A backlog goes out in bursts of DeliveryBurst with DeliveryPause between them: one pacer
+// goroutine runs while any client has one. Unanswered REGISTER,
 // PUBLISH and PUBREL are sent again every RetryInterval; after MaxRetries the client is
 // lost. Nothing is allocated per client for an address that never sent a CONNECT: other
 // messages from it are dropped and counted (Stats), except SEARCHGW (answered) and QoS −1

@@ -2,10 +2,13 @@ package sn
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"net"
 	"testing"
 	"time"
+
+	"github.com/mqttkit/mqtt/mqtt/client"
 )
 
 // A sleeping client: messages published while it sleeps are buffered and delivered when it
@@ -506,4 +509,75 @@ func TestRetransmittedMessages(t *testing.T) {
 	c.send(&Pubrel{MsgID: 5}) // our PUBCOMP "lost"
 	mustEqual(t, expect[*Pubcomp](c), &Pubcomp{MsgID: 5})
 	mustEqual(t, c.register("rs/t", 2), id) // REGACK "lost": the same id again
+}
+
+// A sleeping client's QoS 0 buffer keeps the newest MaxQueued messages (sensor data: the
+// latest readings matter), dropping the oldest.
+func TestSleepingClientKeepsNewestQoS0(t *testing.T) {
+	addr := startBroker(t)
+	g, gw := startGateway(t, addr, func(o *Options) { o.MaxQueued = 3 })
+	c := dialSN(t, gw)
+	c.connect("newest", true, 60)
+	short, _ := ShortTopicID("nw")
+	mustEqual(t, c.subscribe(&Subscribe{MsgID: 1, TopicIDType: TopicShort, TopicID: short}).ReturnCode, Accepted)
+	c.send(&Disconnect{HasDuration: true, Duration: 60})
+	expect[*Disconnect](c)
+	for i := 1; i <= 6; i++ {
+		mosqPub(t, addr, "-t", "nw", "-m", fmt.Sprint("m", i))
+	}
+	waitFor(t, "three dropped", func() bool { return g.Stats().Dropped == 3 })
+	c.send(&Pingreq{ClientID: "newest"})
+	var got []string
+	for _, m := range []Message{c.recv(), c.recv(), c.recv()} {
+		p, ok := m.(*Publish)
+		if !ok {
+			t.Fatalf("got %T %+v", m, m)
+		}
+		got = append(got, string(p.Data))
+	}
+	mustEqual(t, got, []string{"m4", "m5", "m6"})
+	expect[*Pingresp](c)
+}
+
+// Waking up, a client gets its backlog in bursts with pauses between them, not back to back:
+// a client with an ordinary receive buffer loses none of 1,000 messages of 1,000 octets.
+func TestSleepingClientWakeIsPaced(t *testing.T) {
+	addr := startBroker(t)
+	g, gw := startGateway(t, addr, nil)
+	c := dialSN(t, gw)
+	c.connect("paced", true, 60)
+	short, _ := ShortTopicID("pc")
+	mustEqual(t, c.subscribe(&Subscribe{MsgID: 1, TopicIDType: TopicShort, TopicID: short}).ReturnCode, Accepted)
+	c.send(&Disconnect{HasDuration: true, Duration: 60})
+	expect[*Disconnect](c)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	pub, err := client.Dial(ctx, client.Options{Server: addr, CleanStart: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	const n = 1000
+	payload := make([]byte, 1000)
+	for i := 0; i < n; i++ {
+		if err := pub.Publish(ctx, client.Message{Topic: "pc", Payload: payload}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "the backlog buffered", func() bool { return g.Stats().Queued == n })
+	c.send(&Pingreq{ClientID: "paced"})
+	got := 0
+	for {
+		m := c.recv()
+		if _, ok := m.(*Pingresp); ok {
+			break
+		}
+		if _, ok := m.(*Publish); !ok {
+			t.Fatalf("got %T %+v", m, m)
+		}
+		got++
+	}
+	if got != n {
+		t.Fatalf("received %d of %d messages", got, n)
+	}
 }

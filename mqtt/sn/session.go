@@ -41,6 +41,7 @@ type session struct {
 	clean    bool
 	willUpd  bool   // the will changed after CONNECT: the gateway publishes it itself
 	willDial bool   // the will dialogue of a CONNECT from an asleep or awake client
+	paced    bool   // in the pacer's list: its backlog's next burst is due after a pause
 	tries    uint8  // retransmissions of the outbound message in flight
 	keep     uint16 // keep alive (CONNECT Duration), seconds
 	upKeep   uint16 // keep alive of the upstream connection, seconds
@@ -123,6 +124,20 @@ func (o *outbox) pop() *packet.Publish {
 		o.q, o.head = o.q[:0], 0
 	}
 	return p
+}
+
+// dropOldestQoS0 removes the oldest QoS 0 message waiting; false when there is none.
+func (o *outbox) dropOldestQoS0() bool {
+	for i := o.head; i < len(o.q); i++ {
+		if o.q[i].QoS == 0 {
+			copy(o.q[i:], o.q[i+1:])
+			o.q[len(o.q)-1] = nil
+			o.q = o.q[:len(o.q)-1]
+			o.qos0--
+			return true
+		}
+	}
+	return false
 }
 
 func (o *outbox) idle() bool { return o.cur == nil && o.len() == 0 }

@@ -581,3 +581,39 @@ func TestSleepingClientWakeIsPaced(t *testing.T) {
 		t.Fatalf("received %d of %d messages", got, n)
 	}
 }
+
+// ADVERTISE goes out every AdvertiseInterval, on its own timer: not at the first sweep after
+// the interval (the sweep's granularity made an interval of 1 s gaps of 1 to 2 s).
+func TestAdvertiseOnTime(t *testing.T) {
+	addr := startBroker(t)
+	lc, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lc.Close()
+	startGateway(t, addr, func(o *Options) {
+		o.SweepInterval = time.Hour // the sweep never runs during the test
+		o.AdvertiseInterval = time.Second
+		o.AdvertiseAddr = lc.LocalAddr().(*net.UDPAddr).AddrPort()
+	})
+	buf := make([]byte, 16)
+	var at []time.Time
+	for len(at) < 4 {
+		_ = lc.SetReadDeadline(time.Now().Add(5 * time.Second))
+		n, err := lc.Read(buf)
+		if err != nil {
+			t.Fatalf("after %d ADVERTISEs: %v", len(at), err)
+		}
+		m, err := Decode(buf[:n])
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustEqual(t, m, &Advertise{GwID: 7, Duration: 1})
+		at = append(at, time.Now())
+	}
+	for i := 1; i < len(at); i++ {
+		if d := at[i].Sub(at[i-1]); d < 900*time.Millisecond {
+			t.Errorf("ADVERTISE %d came %s after the previous one, before its Duration of 1 s", i, d)
+		}
+	}
+}

@@ -151,7 +151,9 @@ func manExtras(name string) manSection {
 					"one itself if the client is lost. If the gateway itself stops, clients get DISCONNECT and their connections end without a will.",
 				"Bad input (truncated, oversized, wrongly typed or random datagrams, unknown topic ids, messages out of sequence, datagrams from addresses " +
 					"that never connected) is answered with the return code MQTT-SN defines, such as \"rejected: invalid topic ID\", or dropped; " +
-					"-d logs each drop. The gateway keeps no state for an address until it connects.",
+					"-d logs each drop. The gateway keeps no state for an address until it connects. " +
+					"A client that talks as if connected while it has no session (it was lost, its broker connection ended while it slept, or its client id " +
+					"connected again from another address, whose old address is told at once) gets DISCONNECT, so that it knows to connect again.",
 				"Client ids: the specification says 1 to 23 characters; the gateway also accepts ids of up to 256 octets, a deliberate leniency " +
 					"(MQTT brokers accept long ids, and devices use serial numbers or UUIDs), which mqtt pub --sn and sub --sn warn about since other " +
 					"gateways may refuse them. An empty id, a longer one, or one MQTT cannot carry (not UTF-8, or holding U+0000) gets CONNACK " +

@@ -45,8 +45,9 @@ func (g *Gateway) handleConnect(key peerKey, m *Connect) {
 			(other.state == stActive && !m.CleanSession && !m.Will)
 		if resumable {
 			// The client moved (a new source port after a reboot, another forwarder):
-			// its session follows it.
+			// its session follows it, and its old address is told it has none.
 			delete(g.byPeer, other.key)
+			g.sendTo(other.key, &Disconnect{}, nil)
 			other.key = key
 			g.byPeer[key] = other
 			s = other
@@ -54,7 +55,7 @@ func (g *Gateway) handleConnect(key peerKey, m *Connect) {
 		other.mu.Unlock()
 		if !resumable {
 			g.mu.Unlock()
-			g.end(other, false, true, "the client connected again from another address")
+			g.end(other, true, true, "the client connected again from another address")
 			g.mu.Lock()
 		}
 	}

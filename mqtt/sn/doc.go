@@ -52,7 +52,10 @@
 // PUBLISH and PUBREL are sent again every RetryInterval; after MaxRetries the client is
 // lost. Nothing is allocated per client for an address that never sent a CONNECT: other
 // messages from it are dropped and counted (Stats), except SEARCHGW (answered) and QoS −1
-// PUBLISH (forwarded).
+// PUBLISH (forwarded); one a client sends only while connected (PUBLISH, PINGREQ, a PINGREQ
+// waking an unknown client id, ...) is answered with DISCONNECT, which tells a client whose
+// session is gone (lost, ended by the broker while it slept, taken over from another
+// address, whose old address is told at once) to connect again [MQTT-SN 5.4.21].
 //
 // Locks: the gateway's mu (its maps) may be held when a client's mu is taken, never the other
 // way round; no lock is held while an Upstream or UpstreamConn method runs.

@@ -545,13 +545,13 @@ func (g *Gateway) handle(key peerKey, m Message, radius byte) {
 	}
 	s := g.lookup(key)
 	if s == nil {
-		g.drop(key, m, "no connection from this address")
+		g.noSession(key, m)
 		return
 	}
 	s.mu.Lock()
 	if s.state == stClosed {
 		s.mu.Unlock()
-		g.drop(key, m, "no connection from this address")
+		g.noSession(key, m)
 		return
 	}
 	s.lastIn = g.now()
@@ -597,6 +597,19 @@ func (g *Gateway) handle(key peerKey, m Message, radius byte) {
 		g.drop(key, m, "a gateway does not accept "+m.Type().String())
 	}
 	_ = g.unlockSend(s, p)
+}
+
+// noSession drops a message from an address without a session. When it is one a client
+// sends only while connected, the client believes it has a session (it was lost, or it
+// connected again from elsewhere, or the broker went away): DISCONNECT tells it to connect
+// again [MQTT-SN 5.4.21]. The answer is never larger than what it answers.
+func (g *Gateway) noSession(key peerKey, m Message) {
+	g.drop(key, m, "no connection from this address")
+	switch m.Type() {
+	case PUBLISH, PUBACK, PUBCOMP, PUBREC, PUBREL, REGISTER, REGACK, SUBSCRIBE, UNSUBSCRIBE,
+		PINGREQ, DISCONNECT, WILLTOPIC, WILLMSG, WILLTOPICUPD, WILLMSGUPD:
+		g.sendTo(key, &Disconnect{}, nil)
+	}
 }
 
 // unlockSend releases s.mu, then sends what the handlers queued in s.upq and p (when not

@@ -229,9 +229,12 @@ func TestDisconnect(t *testing.T) {
 	c.send(&Disconnect{})
 	mustEqual(t, expect[*Disconnect](c), &Disconnect{})
 	waitFor(t, "the client to be gone", func() bool { return g.Stats().Clients == 0 })
-	// Not connected any more: dropped, no answer.
+	// Not connected any more: dropped, and DISCONNECT says so.
 	c.send(&Publish{TopicIDType: TopicShort, TopicID: 0x6162})
-	c.expectNothing(50 * time.Millisecond)
+	mustEqual(t, expect[*Disconnect](c), &Disconnect{})
+	if n := g.Stats().Clients; n != 0 {
+		t.Fatalf("%d clients after a message from a disconnected one", n)
+	}
 	c.connect("bye", true, 60)
 }
 

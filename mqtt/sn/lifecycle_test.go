@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mqttkit/mqtt/mqtt/broker"
 	"github.com/mqttkit/mqtt/mqtt/client"
 )
 
@@ -92,11 +93,15 @@ func TestSleepingClientWakesElsewhere(t *testing.T) {
 		t.Fatalf("got %q", p.Data)
 	}
 	expect[*Pingresp](c2)
-	c.expectNothing(50 * time.Millisecond)
-	// Unknown client ids are dropped.
+	// The old address has no session any more, and is told so.
+	expect[*Disconnect](c)
+	// Unknown client ids are told to connect.
 	c3 := dialSN(t, gw)
 	c3.send(&Pingreq{ClientID: "nobody"})
-	c3.expectNothing(50 * time.Millisecond)
+	expect[*Disconnect](c3)
+	if n := g.Stats().Clients; n != 1 {
+		t.Fatalf("%d clients, want 1", n)
+	}
 }
 
 // Forwarder encapsulation: a forwarder relays two wireless nodes over one UDP socket; each
@@ -266,10 +271,11 @@ func TestConnectAgain(t *testing.T) {
 
 	moved := dialSN(t, gw)
 	moved.connect("again", false, 60)
+	expect[*Disconnect](c) // the old address has no session any more
 	moved.send(&Publish{QoS: 1, TopicID: id, MsgID: 3})
 	mustEqual(t, expect[*Puback](moved), &Puback{TopicID: id, MsgID: 3})
 	c.send(&Publish{QoS: 1, TopicID: id, MsgID: 4})
-	c.expectNothing(50 * time.Millisecond)
+	expect[*Disconnect](c)
 	if n := g.Stats().Clients; n != 1 {
 		t.Fatalf("%d clients, want 1", n)
 	}
@@ -616,4 +622,54 @@ func TestAdvertiseOnTime(t *testing.T) {
 			t.Errorf("ADVERTISE %d came %s after the previous one, before its Duration of 1 s", i, d)
 		}
 	}
+}
+
+// A client whose session is gone is told so with DISCONNECT, the gateway's way of saying
+// "connect again" [MQTT-SN 5.4.21], instead of silence: one lost by its keep alive or its
+// sleep, one whose broker went away while it slept, and the old address of a client id
+// that connected again from another.
+func TestGoneClientsAreTold(t *testing.T) {
+	addr := startBroker(t)
+	g, gw := startGateway(t, addr, nil)
+
+	lost := dialSN(t, gw)
+	lost.connect("lost", true, 1)
+	sleeper := dialSN(t, gw)
+	sleeper.connect("sleeper", true, 60)
+	sleeper.send(&Disconnect{HasDuration: true, Duration: 1})
+	expect[*Disconnect](sleeper)
+	waitFor(t, "both to be lost", func() bool { return g.Stats().Clients == 0 })
+	lost.send(&Pingreq{})
+	expect[*Disconnect](lost)
+	lost.send(&Publish{QoS: 1, TopicIDType: TopicShort, TopicID: 0x6162, MsgID: 1})
+	expect[*Disconnect](lost)
+	sleeper.send(&Pingreq{ClientID: "sleeper"})
+	expect[*Disconnect](sleeper)
+
+	// Connected again from another address: the old one is told, the session moves (clean
+	// session false) or starts again (clean session true).
+	for _, clean := range []bool{false, true} {
+		old := dialSN(t, gw)
+		old.connect("twice", clean, 60)
+		moved := dialSN(t, gw)
+		moved.connect("twice", clean, 60)
+		expect[*Disconnect](old)
+		moved.send(&Pingreq{})
+		expect[*Pingresp](moved)
+		old.send(&Pingreq{})
+		expect[*Disconnect](old)
+		moved.send(&Disconnect{})
+		expect[*Disconnect](moved)
+	}
+
+	// The broker goes away while a client sleeps: when it wakes, it is told.
+	nap := dialSN(t, gw)
+	nap.connect("nap", true, 60)
+	nap.send(&Disconnect{HasDuration: true, Duration: 60})
+	expect[*Disconnect](nap)
+	b, _ := brokers.Load(addr)
+	b.(*broker.Broker).Close()
+	waitFor(t, "the session to end", func() bool { return g.Stats().Clients == 0 })
+	nap.send(&Pingreq{ClientID: "nap"})
+	expect[*Disconnect](nap)
 }

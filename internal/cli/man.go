@@ -141,7 +141,10 @@ func manExtras(name string) manSection {
 					"to the broker ends as a network failure, so the broker publishes its will.",
 				"QoS -1: a client that never connected may publish to a predefined topic id (one defined for *) or a short topic name; " +
 					"such messages go to the broker at QoS 0 through one connection of the gateway's own (client id -i, default mqtt-sn-gateway-GWID-qos-1). " +
-					"No client list is needed.",
+					"No client list is needed. If that connection ends (the broker restarts) it is opened again at once, retrying with a growing pause " +
+					"while the broker cannot be reached; the newest 64 such messages wait for it meanwhile. A broker that refuses it (allow_anonymous false " +
+					"on a \"protocol mqttsn\" listener, which refuses every MQTT-SN client, since they have no user name) is logged as a warning with the " +
+					"number of messages dropped, and asked again after --retry-interval.",
 				"Sleeping clients: a client that sends DISCONNECT with a duration is asleep; its session stays open on the broker and the gateway keeps " +
 					"what arrives for it (QoS 1 and 2 within the broker's inflight window; the newest 1000 QoS 0 messages, the oldest being dropped beyond that, " +
 					"since the latest readings matter most). When it wakes with a PINGREQ carrying its client id, from any address, it gets them, then PINGRESP: " +

@@ -157,6 +157,10 @@ func manExtras(name string) manSection {
 					"-d logs each drop. The gateway keeps no state for an address until it connects. " +
 					"A client that talks as if connected while it has no session (it was lost, its broker connection ended while it slept, or its client id " +
 					"connected again from another address, whose old address is told at once) gets DISCONNECT, so that it knows to connect again.",
+				"Connecting: the gateway opens at most 256 broker connections at a time; further CONNECTs wait their turn, in order (up to 16384 " +
+					"waiting, beyond which CONNACK says \"rejected: congestion\"), each for at most 30 s. On one machine a burst of 5000 simultaneous " +
+					"CONNECTs was accepted in full in 4.7 s through a gateway in front of Mosquitto, and 3000 in 0.25 s with --embedded. " +
+					"--max-clients bounds the clients the gateway holds at once.",
 				"Client ids: the specification says 1 to 23 characters; the gateway also accepts ids of up to 256 octets, a deliberate leniency " +
 					"(MQTT brokers accept long ids, and devices use serial numbers or UUIDs), which mqtt pub --sn and sub --sn warn about since other " +
 					"gateways may refuse them. An empty id, a longer one, or one MQTT cannot carry (not UTF-8, or holding U+0000) gets CONNACK " +

@@ -2,7 +2,6 @@ package sn
 
 import (
 	"context"
-	"net"
 	"strings"
 	"unicode/utf8"
 
@@ -257,37 +256,77 @@ func (g *Gateway) endLater(s *session, why string) {
 	s.state = stClosing
 }
 
-// connectUpstream opens s's upstream connection in the background; CONNACK follows when the
-// broker answers. Only the read loop calls it. s.mu is held.
+// connectUpstream opens s's upstream connection in the background, or queues s when
+// MaxConnecting are being opened already; CONNACK follows when the broker answers. Only the
+// read loop calls it. s.mu is held.
 func (g *Gateway) connectUpstream(s *session) {
-	if int(g.opening.Add(1)) > g.opts.MaxConnecting {
-		g.opening.Add(-1)
+	g.connMu.Lock()
+	switch {
+	case g.opening < g.opts.MaxConnecting:
+		g.opening++
+	case g.connQ != nil && len(g.connQ)-g.connQHead >= g.opts.MaxConnectQueue:
+		g.connMu.Unlock()
 		g.rejected.Add(1)
-		g.debug("CONNECT refused: too many connections being opened", "client", logString(s.id))
+		g.debug("CONNECT refused: too many clients waiting to be connected upstream", "client", logString(s.id))
 		g.reply(s, &Connack{ReturnCode: RejectedCongestion})
 		g.endLater(s, "too many connections being opened")
 		return
+	default:
+		g.connQ = append(g.connQ, s)
+		g.connMu.Unlock()
+		s.state = stConnecting
+		s.deadline = g.now() + int64(g.opts.ConnectTimeout)
+		return
 	}
+	g.connMu.Unlock()
 	s.state = stConnecting
 	s.deadline = g.now() + int64(g.opts.ConnectTimeout)
-	remote := g.remoteAddr(s.key)
 	g.wg.Add(1)
-	go g.openUpstream(s, remote)
+	go g.openUpstreams(s)
 }
 
-// openUpstream opens s's upstream connection and sends CONNECT. It runs on its own
-// goroutine: opening may wait for the network.
-func (g *Gateway) openUpstream(s *session, remote net.Addr) {
+// openUpstreams opens s's upstream connection, then those of the clients queued meanwhile,
+// until none waits. It runs on a goroutine of its own: opening may wait for the network.
+func (g *Gateway) openUpstreams(s *session) {
 	defer g.wg.Done()
+	for s != nil {
+		g.openUpstream(s)
+		g.connMu.Lock()
+		s = nil
+		if g.connQHead < len(g.connQ) {
+			s = g.connQ[g.connQHead]
+			g.connQ[g.connQHead] = nil
+			g.connQHead++
+			if g.connQHead == len(g.connQ) {
+				g.connQ, g.connQHead = g.connQ[:0], 0
+			}
+		} else {
+			g.opening--
+		}
+		g.connMu.Unlock()
+	}
+}
+
+// openUpstream opens s's upstream connection and sends CONNECT, unless s went away while it
+// waited.
+func (g *Gateway) openUpstream(s *session) {
+	s.mu.Lock()
+	if s.state != stConnecting || s.up != nil {
+		s.mu.Unlock()
+		return
+	}
+	remote := g.remoteAddr(s.key)
+	s.mu.Unlock()
 	ctx, cancel := context.WithTimeout(g.ctx, g.opts.ConnectTimeout)
 	g.upWG.Add(1)
 	conn, err := g.up.Open(ctx, remote, func(p packet.Packet) { g.onUpstream(s, p) },
 		func(err error) { g.onUpstreamClose(s, err) })
 	cancel()
-	g.opening.Add(-1)
 	if err != nil {
 		g.upWG.Done()
-		g.log.Warn("mqtt-sn gateway: connecting upstream", "client", logString(s.id), "err", err)
+		if g.ctx.Err() == nil {
+			g.log.Warn("mqtt-sn gateway: connecting upstream", "client", logString(s.id), "err", err)
+		}
 		s.mu.Lock()
 		ok := s.state == stConnecting
 		if ok {

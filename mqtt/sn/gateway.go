@@ -58,7 +58,11 @@ type Options struct {
 	// Default 100,000.
 	MaxClients int
 	// MaxConnecting bounds the upstream connections being opened at once. Default 256.
-	MaxConnecting int
+	// CONNECTs beyond it wait in a queue, in order, up to MaxConnectQueue (default
+	// 16,384); beyond that they get "rejected: congestion". A client waits at most
+	// ConnectTimeout from its CONNECT for its CONNACK, queued or not.
+	MaxConnecting   int
+	MaxConnectQueue int
 	// MaxQueued bounds the QoS 0 messages buffered for one client (while it sleeps, or
 	// behind a message in flight): beyond it the oldest is dropped, since with sensor data
 	// the latest readings matter. QoS 1 and 2 messages are not dropped: the broker's
@@ -123,6 +127,9 @@ func (o *Options) setDefaults() {
 	if o.MaxConnecting <= 0 {
 		o.MaxConnecting = 256
 	}
+	if o.MaxConnectQueue <= 0 {
+		o.MaxConnectQueue = 16384
+	}
 	if o.MaxQueued <= 0 {
 		o.MaxQueued = 1000
 	}
@@ -177,8 +184,14 @@ type Gateway struct {
 	stored map[string]*stored
 	closed bool
 
-	opening atomic.Int32 // upstream connections being opened
-	queued  atomic.Int64 // messages waiting in outboxes
+	queued atomic.Int64 // messages waiting in outboxes
+
+	// Set-ups: upstream connections being opened (at most MaxConnecting, each by one
+	// goroutine), and the clients waiting for one of them, in order. A leaf lock.
+	connMu    sync.Mutex
+	opening   int
+	connQ     []*session
+	connQHead int
 
 	anon anonSession
 

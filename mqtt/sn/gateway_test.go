@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"strconv"
 	"strings"
 	"testing"
@@ -456,4 +457,56 @@ func TestTopicTableRecycles(t *testing.T) {
 	c.register("mine/4", 12)
 	c.send(&Register{MsgID: 13, TopicName: "mine/5"})
 	mustEqual(t, expect[*Regack](c), &Regack{MsgID: 13, ReturnCode: RejectedCongestion})
+}
+
+// A burst of CONNECTs far beyond MaxConnecting (upstream connections opened at once) is
+// queued, not refused: every client gets CONNACK "accepted". (Here 300 clients behind one
+// forwarder, two upstream connections opened at a time.)
+func TestConnectBurstQueued(t *testing.T) {
+	addr := startBroker(t)
+	g, gw := startGateway(t, addr, func(o *Options) { o.MaxConnecting = 2 })
+	c, err := net.DialUDP("udp", nil, gw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetReadBuffer(1 << 20)
+	const n = 300
+	for i := 0; i < n; i++ {
+		node := []byte(fmt.Sprintf("node-%03d", i))
+		b, err := Append(nil, &Encapsulated{WirelessNodeID: node,
+			Msg: &Connect{CleanSession: true, ProtocolID: ProtocolID, Duration: 60, ClientID: string(node)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Write(b); err != nil {
+			t.Fatal(err)
+		}
+		if i%50 == 49 {
+			// Paced, so that the gateway's receive buffer does not overflow under -race.
+			waitFor(t, "the gateway to read", func() bool { return g.Stats().Received >= uint64(i+1) })
+		}
+	}
+	accepted := map[string]bool{}
+	buf := make([]byte, 512)
+	for len(accepted) < n {
+		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		k, err := c.Read(buf)
+		if err != nil {
+			t.Fatalf("%d of %d accepted: %v", len(accepted), n, err)
+		}
+		m, err := Decode(buf[:k])
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, ok := m.(*Encapsulated)
+		if !ok {
+			t.Fatalf("got %T", m)
+		}
+		ca, ok := e.Msg.(*Connack)
+		if !ok || ca.ReturnCode != Accepted {
+			t.Fatalf("%s: got %+v after %d accepted", e.WirelessNodeID, e.Msg, len(accepted))
+		}
+		accepted[string(e.WirelessNodeID)] = true
+	}
 }

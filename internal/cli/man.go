@@ -150,8 +150,13 @@ func manExtras(name string) manSection {
 					"since the latest readings matter most). When it wakes with a PINGREQ carrying its client id, from any address, it gets them, then PINGRESP: " +
 					"QoS 1 and 2 one at a time as always, QoS 0 in bursts of at most 32 messages or 64 KiB with 10 ms between them, so that an ordinary " +
 					"receive buffer is not overrun (UDP has no flow control; 1000 messages take about 0.3 s). A client asleep for 1.5 times its duration is lost.",
-				"A will changed with WILLTOPICUPD or WILLMSGUPD cannot be handed to the broker, which keeps the will of CONNECT: the gateway publishes the new " +
-					"one itself if the client is lost. If the gateway itself stops, clients get DISCONNECT and their connections end without a will.",
+				"A will changed with WILLTOPICUPD or WILLMSGUPD: MQTT cannot change the will of a connection, so for a client with clean session false " +
+					"the gateway reconnects its broker session (DISCONNECT, then CONNECT with clean session false and the new will, or none); the session, " +
+					"its subscriptions and messages carry over, and what the client sends meanwhile waits a few milliseconds. The broker then holds the " +
+					"current will, and publishes it if the gateway or its link to the broker fails. A clean session would not survive a reconnection, " +
+					"so for a client with clean session true the gateway keeps the new will itself and publishes it if the client is lost; " +
+					"if the gateway process dies, the broker publishes that client's will of CONNECT. " +
+					"If the gateway stops cleanly, clients get DISCONNECT and their connections end without a will.",
 				"Bad input (truncated, oversized, wrongly typed or random datagrams, unknown topic ids, messages out of sequence, datagrams from addresses " +
 					"that never connected) is answered with the return code MQTT-SN defines, such as \"rejected: invalid topic ID\", or dropped; " +
 					"-d logs each drop. The gateway keeps no state for an address until it connects. " +

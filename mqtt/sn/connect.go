@@ -2,6 +2,7 @@ package sn
 
 import (
 	"context"
+	"net"
 	"strings"
 	"unicode/utf8"
 
@@ -244,6 +245,7 @@ func (g *Gateway) willDone(s *session) {
 		s.willDial = false
 		s.willUpd = true
 		g.activate(s)
+		g.startSwap(s)
 		return
 	}
 	g.connectUpstream(s)
@@ -316,14 +318,11 @@ func (g *Gateway) openUpstream(s *session) {
 		return
 	}
 	remote := g.remoteAddr(s.key)
+	s.gen++
+	gen := s.gen
 	s.mu.Unlock()
-	ctx, cancel := context.WithTimeout(g.ctx, g.opts.ConnectTimeout)
-	g.upWG.Add(1)
-	conn, err := g.up.Open(ctx, remote, func(p packet.Packet) { g.onUpstream(s, p) },
-		func(err error) { g.onUpstreamClose(s, err) })
-	cancel()
+	conn, err := g.openConn(s, remote, gen)
 	if err != nil {
-		g.upWG.Done()
 		if g.ctx.Err() == nil {
 			g.log.Warn("mqtt-sn gateway: connecting upstream", "client", logString(s.id), "err", err)
 		}
@@ -346,7 +345,7 @@ func (g *Gateway) openUpstream(s *session) {
 		return
 	}
 	s.up, s.upKeep = conn, s.keep
-	c := g.connectPacket(s)
+	c := g.connectPacket(s, false)
 	if err := g.unlockSend(s, c); err != nil {
 		// The CONNECT cannot be sent (a field MQTT cannot carry): no CONNACK will come.
 		g.log.Warn("mqtt-sn gateway: sending CONNECT upstream", "client", logString(s.id), "err", err)
@@ -363,11 +362,26 @@ func (g *Gateway) openUpstream(s *session) {
 	}
 }
 
+// openConn opens an upstream connection of generation gen for s; on error the caller has
+// nothing to undo.
+func (g *Gateway) openConn(s *session, remote net.Addr, gen uint32) (UpstreamConn, error) {
+	ctx, cancel := context.WithTimeout(g.ctx, g.opts.ConnectTimeout)
+	defer cancel()
+	g.upWG.Add(1)
+	conn, err := g.up.Open(ctx, remote, func(p packet.Packet) { g.onUpstream(s, gen, p) },
+		func(err error) { g.onUpstreamClose(s, gen, err) })
+	if err != nil {
+		g.upWG.Done()
+	}
+	return conn, err
+}
+
 // connectPacket is the upstream CONNECT of s: its client id, clean session, keep alive and
-// will, with the gateway's credentials. s.mu is held.
-func (g *Gateway) connectPacket(s *session) *packet.Connect {
+// will, with the gateway's credentials; resume asks for the session the broker keeps
+// (CleanSession false) whatever the client's. s.mu is held.
+func (g *Gateway) connectPacket(s *session, resume bool) *packet.Connect {
 	o := &g.opts
-	c := &packet.Connect{ProtocolVersion: o.ProtocolVersion, ClientID: s.id, CleanStart: s.clean,
+	c := &packet.Connect{ProtocolVersion: o.ProtocolVersion, ClientID: s.id, CleanStart: s.clean && !resume,
 		KeepAlive: s.keep, UsernameFlag: o.HasUsername, Username: o.Username,
 		PasswordFlag: o.HasPassword, Password: o.Password}
 	if o.ProtocolVersion == packet.V5 {

@@ -13,7 +13,9 @@ import (
 
 // onUpstream handles one packet from s's upstream connection, on that connection's
 // goroutine.
-func (g *Gateway) onUpstream(s *session, p packet.Packet) {
+// gen is the connection's generation: packets of a connection being replaced (see
+// willSwap) are handled as any, but for its CONNACK.
+func (g *Gateway) onUpstream(s *session, gen uint32, p packet.Packet) {
 	s.mu.Lock()
 	if s.state == stClosed {
 		s.mu.Unlock()
@@ -21,6 +23,16 @@ func (g *Gateway) onUpstream(s *session, p packet.Packet) {
 	}
 	switch p := p.(type) {
 	case *packet.Connack:
+		if gen != s.gen {
+			break
+		}
+		if sw := s.sw; sw != nil && sw.phase == swapOpening {
+			select {
+			case sw.connack <- p.ReasonCode:
+			default:
+			}
+			break
+		}
 		if s.state != stConnecting {
 			break
 		}
@@ -53,10 +65,22 @@ func (g *Gateway) onUpstream(s *session, p packet.Packet) {
 	g.unlockLater(s)
 }
 
-// onUpstreamClose is called once when s's upstream connection has ended.
-func (g *Gateway) onUpstreamClose(s *session, err error) {
+// onUpstreamClose is called once when s's upstream connection of generation gen has ended.
+func (g *Gateway) onUpstreamClose(s *session, gen uint32, err error) {
 	defer g.upWG.Done()
 	s.mu.Lock()
+	if gen != s.gen {
+		// A connection replaced for a new will: its end is what the reconnection waits for.
+		if sw := s.sw; sw != nil && sw.oldGen == gen {
+			close(sw.oldDone)
+		}
+		s.mu.Unlock()
+		return
+	}
+	if sw := s.sw; sw != nil && sw.phase == swapOpening {
+		close(sw.ended)
+		sw.phase = swapFailed
+	}
 	st := s.state
 	if st == stConnecting {
 		g.rejected.Add(1)
@@ -79,6 +103,9 @@ func errString(err error) string {
 
 // deliver queues a PUBLISH from the broker for s and sends what can be sent. s.mu is held.
 func (g *Gateway) deliver(s *session, p *packet.Publish) {
+	if p.Dup && p.QoS > 0 && g.redelivered(s, p) {
+		return
+	}
 	if s.out == nil {
 		s.out = &outbox{}
 	}

@@ -70,9 +70,15 @@
 //     Bisquitt's gateways read Figure 4 of [MQTT-SN 6.14]). A CONNECT from an active client
 //     with CleanSession and Will false (its CONNACK was lost) is answered again; otherwise it
 //     starts a new session.
-//   - MQTT cannot change a connection's will, so after WILLTOPICUPD or WILLMSGUPD the gateway
-//     keeps the new will and, if the client is lost, publishes it itself and ends the
-//     connection with DISCONNECT so the broker's (old) will is not published [MQTT-SN 6.4].
+//   - MQTT cannot change a connection's will. After WILLTOPICUPD or WILLMSGUPD from a
+//     CleanSession false client the gateway reconnects its MQTT session (DISCONNECT, then
+//     CONNECT with CleanSession false and the new will, or none), so that the broker holds
+//     the current will even if the gateway or its link to the broker fails; the session
+//     carries over and what the client sends meanwhile waits (will.go). A CleanSession true
+//     session would not survive that (MQTT ends it with its connection): for those clients
+//     the gateway keeps the new will and, if the client is lost, publishes it itself and
+//     ends the connection with DISCONNECT so the broker's (old) will is not published
+//     [MQTT-SN 6.4]; if the gateway itself dies, the broker publishes the old one.
 //   - With CleanSession false the gateway remembers a disconnected client's will and topic
 //     ids for its next CONNECT [MQTT-SN 6.3], for up to MaxClients clients.
 //   - A QoS 1/2 PUBLISH with MsgId 0 is refused with "rejected: not supported": MQTT has no

@@ -628,6 +628,13 @@ func (g *Gateway) noSession(key peerKey, m Message) {
 // unlockSend releases s.mu, then sends what the handlers queued in s.upq and p (when not
 // nil) upstream: never with a lock held (see Upstream). It returns p's Send error.
 func (g *Gateway) unlockSend(s *session, p packet.Packet) error {
+	if s.holding() {
+		// Reconnecting for a new will: it goes up once the new connection is ready.
+		err := s.hold(s.upq, p)
+		s.upq = nil
+		s.mu.Unlock()
+		return err
+	}
 	q, up := s.upq, s.up
 	s.upq = nil
 	if up != nil && (p != nil || len(q) > 0) {
@@ -743,6 +750,12 @@ func (g *Gateway) worker() {
 
 // unlockLater is unlockSend for the callbacks: s.upq goes to the worker.
 func (g *Gateway) unlockLater(s *session) {
+	if s.holding() {
+		_ = s.hold(s.upq, nil)
+		s.upq = nil
+		s.mu.Unlock()
+		return
+	}
 	q, up := s.upq, s.up
 	s.upq = nil
 	if up != nil && len(q) > 0 {
@@ -779,6 +792,11 @@ func (g *Gateway) end(s *session, tell, graceful bool, why string) {
 		g.sendTo(s.key, &Disconnect{}, nil)
 	}
 	var first []packet.Packet
+	if !graceful && s.willUpd && s.up == nil && s.sw != nil && s.sw.phase == swapClosing {
+		// Lost between the connections of a reconnection for a new will: the new one
+		// carries the will, and ends without DISCONNECT (swapUpstream).
+		s.sw.lost = true
+	}
 	if !graceful && s.willUpd && s.up != nil {
 		// The will changed after CONNECT: the broker holds the old one, so the gateway
 		// publishes the new one and ends the connection without a will [MQTT-SN 6.4].

@@ -3,6 +3,7 @@ package sn
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -419,4 +420,69 @@ func (l *lineLog) String() string {
 func (l *lineLog) wait(t testing.TB, want string) {
 	t.Helper()
 	waitFor(t, "the log line "+strconv.Quote(want), func() bool { return strings.Contains(l.String(), want) })
+}
+
+// tcpProxy relays TCP connections to a broker; cut breaks every relayed connection at once,
+// as a network failure between the gateway and the broker would.
+type tcpProxy struct {
+	ln       net.Listener
+	target   string
+	mu       sync.Mutex
+	conns    []net.Conn
+	accepted int
+	wg       sync.WaitGroup
+}
+
+func startProxy(t testing.TB, target string) *tcpProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &tcpProxy{ln: ln, target: target}
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			b, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, c, b)
+			p.accepted++
+			p.mu.Unlock()
+			p.wg.Add(2)
+			go func() { defer p.wg.Done(); _, _ = io.Copy(b, c); b.Close() }()
+			go func() { defer p.wg.Done(); _, _ = io.Copy(c, b); c.Close() }()
+		}
+	}()
+	t.Cleanup(func() { ln.Close(); p.cut(); p.wg.Wait() })
+	return p
+}
+
+func (p *tcpProxy) addr() string { return p.ln.Addr().String() }
+
+func (p *tcpProxy) count() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.accepted
+}
+
+// cut closes every relayed connection; a closed TCP connection with unread data is reset.
+func (p *tcpProxy) cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		if tc, ok := c.(*net.TCPConn); ok {
+			_ = tc.SetLinger(0)
+		}
+		c.Close()
+	}
+	p.conns = nil
 }

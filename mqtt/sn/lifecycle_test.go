@@ -673,3 +673,106 @@ func TestGoneClientsAreTold(t *testing.T) {
 	nap.send(&Pingreq{ClientID: "nap"})
 	expect[*Disconnect](nap)
 }
+
+// A will changed with WILLTOPICUPD / WILLMSGUPD (or deleted) by a CleanSession false client
+// is handed to the broker: the gateway reconnects the client's MQTT session (DISCONNECT, then
+// CONNECT with CleanSession false and the new will), so that if the gateway or its link to
+// the broker fails, the broker publishes the current will, not the one of CONNECT. The
+// session's subscriptions survive the reconnection. Over TCP through a proxy that then
+// breaks the link, and in-process.
+func TestWillUpdateReachesBroker(t *testing.T) {
+	for _, embedded := range []bool{false, true} {
+		addr := startBroker(t)
+		b, _ := brokers.Load(addr)
+		br := b.(*broker.Broker)
+		var proxy *tcpProxy
+		var gw *net.UDPAddr
+		if embedded {
+			_, gw = startGatewayUp(t, upstreamFor(t, addr, true), nil)
+		} else {
+			proxy = startProxy(t, addr)
+			_, gw = startGatewayUp(t, &NetUpstream{Dial: client.Options{Server: proxy.addr()}}, nil)
+		}
+		connected := func(id string) bool {
+			for _, c := range br.Clients() {
+				if c.ClientID == id && c.Connected {
+					return true
+				}
+			}
+			return false
+		}
+		var sub *mosqSub
+		if !embedded {
+			sub = startMosqSub(t, addr, 2, "-t", "wb/#")
+		}
+		upSub := startMosqSub(t, addr, 2, "-t", "wb-up/t")
+		before := br.Stats().Connections
+
+		changer := dialSN(t, gw)
+		changer.send(&Connect{Will: true, ProtocolID: ProtocolID, Duration: 60, ClientID: "wb-changer"})
+		expect[*WillTopicReq](changer)
+		changer.send(&WillTopic{QoS: 1, Topic: "wb/old"})
+		expect[*WillMsgReq](changer)
+		changer.send(&WillMsg{Msg: []byte("old will")})
+		mustEqual(t, expect[*Connack](changer), &Connack{})
+		mustEqual(t, changer.subscribe(&Subscribe{QoS: 1, MsgID: 1, TopicName: "wb-in/t"}).ReturnCode, Accepted)
+		up := changer.register("wb-up/t", 2)
+		// A message in flight to the client across the reconnection: acknowledged after
+		// it, it is not delivered twice (the broker sends it again, the gateway knows it).
+		mosqPub(t, addr, "-t", "wb-in/t", "-q", "1", "-m", "in flight")
+		inflight := expect[*Publish](changer)
+		changer.send(&WillTopicUpd{QoS: 1, Topic: "wb/new"})
+		mustEqual(t, expect[*WillTopicResp](changer), &WillTopicResp{})
+		changer.send(&WillMsgUpd{Msg: []byte("new will")})
+		// A publish while the session reconnects waits for the new connection.
+		changer.send(&Publish{QoS: 1, TopicID: up, MsgID: 3, Data: []byte("during")})
+		// (The gateway's own retransmissions of the message in flight are skipped.)
+		next := func() Message {
+			t.Helper()
+			for {
+				m := changer.recv()
+				if p, ok := m.(*Publish); !ok || !p.Dup || p.MsgID != inflight.MsgID {
+					return m
+				}
+			}
+		}
+		mustEqual(t, next(), &WillMsgResp{})
+		mustEqual(t, next(), &Puback{TopicID: up, MsgID: 3})
+
+		deleter := dialSN(t, gw)
+		deleter.send(&Connect{Will: true, ProtocolID: ProtocolID, Duration: 60, ClientID: "wb-deleter"})
+		expect[*WillTopicReq](deleter)
+		deleter.send(&WillTopic{Topic: "wb/deleted"})
+		expect[*WillMsgReq](deleter)
+		deleter.send(&WillMsg{Msg: []byte("deleted will")})
+		expect[*Connack](deleter)
+		deleter.send(&WillTopicUpd{})
+		expect[*WillTopicResp](deleter)
+
+		// Each connected again (two or three connections for the changer: its two updates
+		// may come together), and connected now.
+		waitFor(t, "the sessions to reconnect", func() bool {
+			return br.Stats().Connections-before >= 4 && connected("wb-changer") && connected("wb-deleter")
+		})
+		changer.send(&Puback{TopicID: inflight.TopicID, MsgID: inflight.MsgID})
+		// The subscription survived, and the client's messages still go up.
+		mosqPub(t, addr, "-t", "wb-in/t", "-q", "1", "-m", "still subscribed")
+		p, ok := next().(*Publish)
+		if !ok || string(p.Data) != "still subscribed" {
+			t.Fatalf("got %q (dup %v)", p.Data, p.Dup)
+		}
+		changer.send(&Puback{TopicID: p.TopicID, MsgID: p.MsgID})
+		changer.send(&Publish{QoS: 1, TopicID: up, MsgID: 4, Data: []byte("up")})
+		mustEqual(t, expect[*Puback](changer), &Puback{TopicID: up, MsgID: 4})
+		mustEqual(t, upSub.wait(), []string{"wb-up/t during", "wb-up/t up"})
+		if embedded {
+			continue
+		}
+		// The link to the broker breaks: the broker publishes the wills it holds, the new
+		// one and not the deleted one (a marker published after both are gone comes last).
+		proxy.cut()
+		waitFor(t, "the broker to lose both", func() bool { return !connected("wb-changer") && !connected("wb-deleter") })
+		mosqPub(t, addr, "-t", "wb/marker", "-q", "1", "-m", "marker")
+		mustEqual(t, sub.wait(), []string{"wb/new new will", "wb/marker marker"})
+	}
+}

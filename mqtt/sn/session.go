@@ -52,6 +52,8 @@ type session struct {
 	deadline int64  // set-up phases: when to give up
 
 	up     UpstreamConn
+	gen    uint32    // generation of up: callbacks of a replaced connection are told apart
+	sw     *willSwap // the reconnection that hands a changed will to the broker, while it runs
 	will   *will
 	topics *topicTable
 	out    *outbox

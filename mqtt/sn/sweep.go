@@ -90,6 +90,9 @@ func (g *Gateway) check(s *session, now int64) {
 	if !lost && s.up != nil && s.upKeep > 0 && s.state != stConnecting && now-s.lastUp >= seconds(s.upKeep)/2 {
 		s.upq = append(s.upq, &packet.Pingreq{})
 	}
+	if sw := s.sw; sw != nil && (sw.phase == swapFinished || sw.phase == swapFailed) && now-sw.doneAt > int64(g.opts.ConnectTimeout) {
+		s.sw = nil // the broker's redeliveries after the reconnection are long done
+	}
 	if lost && s.state == stConnecting {
 		g.reply(s, &Connack{ReturnCode: RejectedCongestion})
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -93,6 +94,9 @@ var (
 	ErrClientClosed = errors.New("mqtt-sn client: closed")
 	// ErrGatewayDisconnect: the gateway sent DISCONNECT.
 	ErrGatewayDisconnect = errors.New("mqtt-sn client: the gateway disconnected the client")
+	// ErrGatewayUnreachable: nothing listens at the gateway's address (the host answered
+	// ICMP port unreachable), so a request ends at once rather than after its retries.
+	ErrGatewayUnreachable = errors.New("mqtt-sn client: connection refused: nothing listens at the gateway's address")
 )
 
 // Client is an MQTT-SN 1.2 client over UDP: what `mqtt pub --sn`, `mqtt sub --sn` and
@@ -120,6 +124,7 @@ type Client struct {
 	err       error
 
 	slots    chan struct{}
+	refused  chan struct{} // a read failed with ECONNREFUSED (ICMP port unreachable)
 	lastSend atomic.Int64
 	done     chan struct{} // closed when the reader ends
 	gone     chan struct{} // closed when the gateway disconnects the client unasked
@@ -163,7 +168,8 @@ func NewClient(opts ClientOptions) (*Client, error) {
 		return nil, err
 	}
 	c := &Client{opts: opts, conn: conn, waits: map[waitKey]chan Message{},
-		slots: make(chan struct{}, opts.MaxInflight), done: make(chan struct{}), gone: make(chan struct{})}
+		slots: make(chan struct{}, opts.MaxInflight), refused: make(chan struct{}, 1),
+		done: make(chan struct{}), gone: make(chan struct{})}
 	c.wg.Add(1)
 	go c.readLoop()
 	return c, nil
@@ -257,12 +263,21 @@ func (c *Client) exchange(ctx context.Context, req, resend Message, ch chan Mess
 		if try > 0 {
 			m = resend
 		}
+		select {
+		case <-c.refused: // about an earlier datagram
+		default:
+		}
 		if err := c.send(m); err != nil {
+			if errors.Is(err, syscall.ECONNREFUSED) {
+				return nil, ErrGatewayUnreachable
+			}
 			return nil, err
 		}
 		select {
 		case a := <-ch:
 			return a, nil
+		case <-c.refused:
+			return nil, ErrGatewayUnreachable
 		case <-t.C:
 			if try >= c.opts.MaxRetries {
 				return nil, fmt.Errorf("%w: %s sent %d times", ErrTimeout, req.Type(), try+1)
@@ -691,6 +706,12 @@ func (c *Client) readLoop() {
 		if err != nil {
 			if c.closed.Load() || errors.Is(err, net.ErrClosed) {
 				return
+			}
+			if errors.Is(err, syscall.ECONNREFUSED) {
+				select {
+				case c.refused <- struct{}{}:
+				default:
+				}
 			}
 			// E.g. ICMP port unreachable while the gateway is down; a pause keeps an error
 			// that repeats from spinning the loop.

@@ -281,3 +281,20 @@ func TestClientNamesFromSuback(t *testing.T) {
 		}
 	}
 }
+
+// Nothing listens at the gateway's address (the host answers ICMP port unreachable): the
+// client says so at once instead of retransmitting for MaxRetries x RetryInterval.
+func TestClientNothingListens(t *testing.T) {
+	pc, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := pc.LocalAddr().String()
+	pc.Close()
+	c, _ := newTestClient(t, addr, ClientOptions{ClientID: "nobody-there", RetryInterval: 10 * time.Second})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.Connect(ctx); !errors.Is(err, ErrGatewayUnreachable) {
+		t.Fatalf("Connect: %v, want ErrGatewayUnreachable", err)
+	}
+}

@@ -69,7 +69,12 @@ func manExtras(name string) manSection {
 				"With --sn, pub speaks MQTT-SN 1.2 over UDP to the gateway at -h and -p (default port 1884; see mqtt-sn-gateway(1)): " +
 					"-t names a topic the client REGISTERs first, --short sends a two-character -t as a short topic name, --topic-id N uses a predefined topic id. " +
 					"-q -1 publishes to a short or predefined topic without connecting. -i, -I, -k, -c and the will options apply; " +
-					"TLS, WebSocket, -V, -u, -P and -D do not. A refused publish prints MQTT-SN's return code and exits 1.",
+					"TLS, WebSocket, -V, -u, -P and -D do not. A refused publish prints MQTT-SN's return code and exits 1. " +
+					"A gateway that answers CONNECT \"rejected: congestion\" is asked again after a pause of about a second that doubles, " +
+					"for up to 5 minutes (T_WAIT); nothing listening at the gateway's address fails at once (Connection refused), a gateway " +
+					"that stays silent after 3 retransmissions 10 s apart. Interrupted by SIGINT or SIGTERM, the client sends DISCONNECT, " +
+					"so that the gateway publishes no will. Client ids longer than the specification's 23 characters (up to 256 octets) are " +
+					"sent with a warning: mqtt sn-gateway accepts them, other gateways may not.",
 			},
 			exitStatus: []string{"0 when the message was published.",
 				"1 on a usage error or when the connection fails.",
@@ -88,7 +93,9 @@ func manExtras(name string) manSection {
 				"With --sn, sub speaks MQTT-SN 1.2 over UDP to the gateway at -h and -p (default port 1884; see mqtt-sn-gateway(1)) and prints what arrives " +
 					"in the same formats. -t may hold wildcards (the gateway registers each topic before its first message); --short makes every -t a " +
 					"two-character short topic name; --topic-id N subscribes to a predefined topic id, whose messages print the id as their topic. " +
-					"A topic subscribed to by name prints as its name, also when the gateway sends it by a predefined id (the one its SUBACK gave).",
+					"A topic subscribed to by name prints as its name, also when the gateway sends it by a predefined id (the one its SUBACK gave). " +
+					"As pub --sn, it retries a congested gateway and fails at once when nothing listens; an error names the request refused " +
+					"(CONNECT, SUBSCRIBE to a topic, UNSUBSCRIBE). On SIGINT or SIGTERM it sends DISCONNECT, so that no will is published.",
 			},
 			sections: []manProse{{title: "OUTPUT FORMAT",
 				paras: []string{"The -F format is printed once per message. % codes print parts of the message; they take mosquitto_sub's flags (- to align left, 0 to pad with zeros), a field width and a precision. @ codes print the time the message arrived, with strftime(3)'s conversions (@Y, @m, @d, @H, @M, @S, ...) plus @N for nanoseconds and @@ for @. \\ escapes print \\\\, \\0, \\a, \\e, \\n, \\r, \\t and \\v. A newline is added after each message unless -N is given."},
@@ -128,7 +135,10 @@ func manExtras(name string) manSection {
 					"the gateway opens one MQTT connection to the broker for each of them, with the sensor's client id, will, clean session and keep alive, " +
 					"and translates every message both ways: CONNECT with the will dialogue, REGISTER, PUBLISH at QoS 0, 1 and 2, SUBSCRIBE and UNSUBSCRIBE " +
 					"(topic names with wildcards, predefined topic ids, two-character short topic names), PINGREQ, DISCONNECT, WILLTOPICUPD and WILLMSGUPD. " +
-					"It answers SEARCHGW with GWINFO and broadcasts ADVERTISE every --advertise-interval seconds.",
+					"It answers SEARCHGW with GWINFO and broadcasts ADVERTISE every --advertise-interval seconds, on time, to 255.255.255.255 on its port " +
+					"or to --advertise-to; a gateway on a loopback address (where a broadcast reaches no one) or an IPv6 address (which has no broadcast) " +
+					"sends none unless --advertise-to names a target, and says so at start. A target its socket cannot send to (port 0, another address " +
+					"family, off the host from loopback) is refused at start.",
 				"Topic ids are per client. Before the first message on a topic a client has no id for (a match of a wildcard subscription), " +
 					"the gateway sends it a REGISTER; a topic of two characters is sent as a short topic name, a predefined one by its id. " +
 					"A subscription by name to a topic predefined for the client (its own entry, else *'s) gets that predefined id in SUBACK, as the id " +
@@ -136,6 +146,8 @@ func manExtras(name string) manSection {
 					"A client holds up to 1024 topic ids: beyond that, a topic the gateway registers takes the place of the least recently used one it " +
 					"registered itself (under a new number; a recycled topic is registered again on its next message), so no message is lost; " +
 					"the ids a client registered or subscribed to by name are kept, and a REGISTER beyond 1024 of those gets \"rejected: congestion\". " +
+					"A message larger than one UDP datagram (65507 octets over IPv4, the MQTT-SN header included), or than --max-message-size, cannot " +
+					"reach the client: it is dropped, acknowledged to the broker so that it is not sent again, and counted (-d logs it). " +
 					"Messages to a client go one at a time at QoS 1 and 2, each retransmitted every --retry-interval seconds until it is acknowledged; " +
 					"a client that does not answer --max-retries retransmissions, or sends nothing for 1.5 times its keep alive, is lost: its connection " +
 					"to the broker ends as a network failure, so the broker publishes its will.",

@@ -184,7 +184,8 @@ func manExtras(name string) manSection {
 					"\"rejected: not supported\" at once.",
 				"Embedded: with --embedded, sn-gateway runs the broker itself (mqtt serve's defaults, MQTT clients on -h/-p, local only unless -h names an address) " +
 					"and attaches each MQTT-SN client to it in-process, with no TCP hop: one command where Paho's gateway needs a broker beside it. " +
-					"mqtt serve --sn-listen PORT, or a listener with \"protocol mqttsn\" in mqtt.conf(5), runs the same gateway inside the broker. " +
+					"mqtt serve --sn-listen PORT, or a listener with \"protocol mqttsn\" in mqtt.conf(5), runs the same gateway inside the broker, " +
+					"with the settings above given as serve's --sn-* options or the listener's sn_* lines (and max_connections). " +
 					"An idle MQTT-SN client then costs about 1.6 KiB, gateway and broker state together.",
 				"With pub --sn and sub --sn, mqtt pub and mqtt sub speak MQTT-SN to a gateway themselves: see mqtt-pub(1) and mqtt-sub(1).",
 			},

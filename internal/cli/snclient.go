@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unicode/utf8"
@@ -382,9 +383,13 @@ func subSNSession(ctx context.Context, c *ucli.Context, cl *sn.Client, st *subSt
 		what string // the request that failed
 	}
 	ready := make(chan result, 1)
+	var accepted atomic.Bool // the gateway accepted the CONNECT: DISCONNECT is due
 	go func() {
 		what := "CONNECT"
 		err := snConnect(ctx, c, cl)
+		if err == nil {
+			accepted.Store(true)
+		}
 		for _, r := range reqs {
 			if err != nil {
 				break
@@ -409,6 +414,9 @@ func subSNSession(ctx context.Context, c *ucli.Context, cl *sn.Client, st *subSt
 		ready <- result{err, what}
 	}()
 	disconnect := func() {
+		if !accepted.Load() {
+			return // a gateway that has no session for us would not answer
+		}
 		dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = cl.Disconnect(dctx)

@@ -615,12 +615,14 @@ func (g *Gateway) handle(key peerKey, m Message, radius byte) {
 // noSession drops a message from an address without a session. When it is one a client
 // sends only while connected, the client believes it has a session (it was lost, or it
 // connected again from elsewhere, or the broker went away): DISCONNECT tells it to connect
-// again [MQTT-SN 5.4.21]. The answer is never larger than what it answers.
+// again [MQTT-SN 5.4.21]. The answer is never larger than what it answers, and a DISCONNECT
+// is not answered: two gateways (or a spoofed one) would otherwise answer each other for
+// ever.
 func (g *Gateway) noSession(key peerKey, m Message) {
 	g.drop(key, m, "no connection from this address")
 	switch m.Type() {
 	case PUBLISH, PUBACK, PUBCOMP, PUBREC, PUBREL, REGISTER, REGACK, SUBSCRIBE, UNSUBSCRIBE,
-		PINGREQ, DISCONNECT, WILLTOPIC, WILLMSG, WILLTOPICUPD, WILLMSGUPD:
+		PINGREQ, WILLTOPIC, WILLMSG, WILLTOPICUPD, WILLMSGUPD:
 		g.sendTo(key, &Disconnect{}, nil)
 	}
 }

@@ -35,8 +35,11 @@
 //   - one pacer goroutine sends the next burst of clients' backlogs (see below);
 //   - one worker goroutine makes the upstream Sends and Closes the upstream's own callbacks
 //     may not make (LocalConn forbids them from Deliver);
+//   - up to MaxConnecting goroutines open upstream connections, taking CONNECTs from a
+//     queue in order; one goroutine runs each reconnection for a changed will (will.go), and
+//     one reopens the shared QoS −1 connection while it is down;
 //   - no goroutine per client, and a client's queues and in-flight tables exist only while
-//     in use. An idle client holds its session struct, its id and its topics: about 1.6 KiB
+//     in use. An idle client holds its session struct, its id and its topics: about 1.5 KiB
 //     with BrokerUpstream, the broker's session included (BenchmarkIdleClientMemory).
 //
 // A message from the broker that does not fit the datagram it would go in (MaxMessageSize:
@@ -58,7 +61,9 @@
 // address, whose old address is told at once) to connect again [MQTT-SN 5.4.21].
 //
 // Locks: the gateway's mu (its maps) may be held when a client's mu is taken, never the other
-// way round; no lock is held while an Upstream or UpstreamConn method runs.
+// way round; connMu (the set-up queue), paceMu (the pacer's list) and taskMu (the worker's
+// tasks) are leaves, taken under either or none. No lock is held while an Upstream or
+// UpstreamConn method runs.
 //
 // # Interpretations
 //

@@ -31,11 +31,16 @@ _mqtt() {
             mapfile -t COMPREPLY < <(compgen -f -- "$cur")
             return
             ;;
+        --data)
+            compopt -o filenames 2>/dev/null
+            mapfile -t COMPREPLY < <(compgen -d -- "$cur")
+            return
+            ;;
         -p|--port|--listen|--sn-listen|--sn-gateway-id|--sn-advertise-interval|--sn-advertise-to|--sn-retry-interval|--sn-max-retries|--sn-max-clients|--sn-max-message-size)
             return
             ;;
         esac
-        mapfile -t COMPREPLY < <(compgen -W '-c --config-file --test-config -p --port --listen --sn-listen --sn-gateway-id --sn-advertise-interval --sn-advertise-to --sn-predefined --sn-retry-interval --sn-max-retries --sn-max-clients --sn-max-message-size -v --verbose -d --daemon --help' -- "$cur")
+        mapfile -t COMPREPLY < <(compgen -W '-c --config-file --test-config -p --port --listen --sn-listen --sn-gateway-id --sn-advertise-interval --sn-advertise-to --sn-predefined --sn-retry-interval --sn-max-retries --sn-max-clients --sn-max-message-size -v --verbose -d --daemon --data --check --help' -- "$cur")
         ;;
     pub)
         case "$prev" in

@@ -26,6 +26,16 @@
 #                   with openssl): handshake rate, CONNACK latency, KiB per connection
 #   memory          RSS of the broker before and while `mqtt bench conn` holds N idle
 #                   connections
+# Persistence (issue 12), on four brokers: ours in memory, ours with --data, Mosquitto in memory,
+# Mosquitto with persistence true (its default autosave_interval):
+#   persist fan-in q1   4 publishers -> 1 subscriber, QoS 1, every client with a persistent
+#                       session (--disable-clean-session): each message is stored for the
+#                       subscriber and deleted when it acknowledges
+#   retain storm q1     4 publishers each overwriting its retained message, QoS 1 (bench pub)
+#   ours with --data only: fsyncs per message (from the store's counters: one fdatasync per
+#   journal write, two per checkpoint), store size with 100,000 messages queued for an offline session, and the time to
+#   restart with 1,000,000 stored (10 offline sessions x 100,000 queued messages).
+#
 # A broker that cannot run a scenario shows n/a and why (nats-server speaks MQTT 3.1.1
 # only); one that fails it shows failed, with bench's error on stderr and in the report.
 #
@@ -35,16 +45,20 @@
 # broker's backlog, up to half the time limit, and ends after a second with nothing arriving).
 # Each load gets a freshly started broker.
 #
-# Usage: scripts/bench-compare.sh [--quick] [--brokers "ours mosquitto mochi nats"] [--conns N]
+# Usage: scripts/bench-compare.sh [--quick] [--brokers "ours mosquitto mochi nats"] [--before BIN] [--conns N]
 #                                 [--limit SECONDS] [--keep DIR | --from DIR]
+#                                 [--persistence only|skip]
 #   --quick    a tenth of the messages, 1,000 connections and the smaller sizes above (a smoke
 #              run, a few minutes)
 #   --brokers  which brokers, in order; the ratios need "ours"
+#   --before BIN  also run an earlier build of mqtt as broker "before" (ratios ours/before
+#              show what a change did, in the same run)
 #   --conns    idle connections for the memory scenario (default 10000; ulimit -n permitting)
 #   --limit    time limit per scenario in seconds (default 60); bench is sent SIGINT then and
 #              reports what it had
 #   --keep     keep every bench --json report in DIR
 #   --from     print the tables from the reports a --keep run left in DIR, without running
+#   --persistence only: just the persistence comparison; skip: leave it out
 # Needs: go, mosquitto (/usr/sbin is searched), jq, openssl. Run it on an otherwise idle
 # machine: the brokers and the generator share the cores.
 set -euo pipefail
@@ -57,6 +71,8 @@ conns=10000
 limit=60
 keep=""
 from=""
+persistence=run
+before_bin=""
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--quick) scale=10; quick=1; conns=1000 ;;
@@ -65,14 +81,22 @@ while [ $# -gt 0 ]; do
 	--limit) limit=$2; shift ;;
 	--keep) keep=$2; shift ;;
 	--from) from=$2; shift ;;
+	--persistence) persistence=$2; shift ;;
+	--before) before_bin=$(realpath "$2"); shift ;;
 	-h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
 	*) echo "bench-compare.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
 	esac
 	shift
 done
 case "$conns$limit" in *[!0-9]*) echo "bench-compare.sh: --conns and --limit take whole numbers" >&2; exit 2 ;; esac
+if [ -n "$before_bin" ]; then
+	[ -x "$before_bin" ] || { echo "bench-compare.sh: --before $before_bin: not an executable" >&2; exit 2; }
+	case " $brokers " in *" before "*) ;; *) brokers="$brokers before" ;; esac
+fi
 for b in $brokers; do
-	case "$b" in ours | mosquitto | mochi | nats) ;; *) echo "bench-compare.sh: unknown broker $b (ours, mosquitto, mochi, nats)" >&2; exit 2 ;; esac
+	case "$b" in ours | mosquitto | mochi | nats) ;;
+	before) [ -n "$before_bin" ] || [ -n "$from" ] || { echo "bench-compare.sh: broker before needs --before BIN" >&2; exit 2; } ;;
+	*) echo "bench-compare.sh: unknown broker $b (ours, mosquitto, mochi, nats, before)" >&2; exit 2 ;; esac
 done
 
 if [ -n "$from" ]; then
@@ -134,12 +158,14 @@ start() {
 	local certs=()
 	[ -n "$tls" ] && certs=(-cert "$work/server.pem" -key "$work/server.key")
 	case "$1" in
-	ours)
+	ours | before)
+		local bin=$mqtt
+		[ "$1" = before ] && bin=$before_bin
 		if [ -n "$tls" ]; then
-			printf 'listener %d 127.0.0.1\nallow_anonymous true\ncertfile %s\nkeyfile %s\n' "$port" "$work/server.pem" "$work/server.key" >"$work/ours.conf"
-			"$mqtt" serve -c "$work/ours.conf" >"$work/$1.log" 2>&1 &
+			printf 'listener %d 127.0.0.1\nallow_anonymous true\ncertfile %s\nkeyfile %s\n' "$port" "$work/server.pem" "$work/server.key" >"$work/$1.conf"
+			"$bin" serve -c "$work/$1.conf" >"$work/$1.log" 2>&1 &
 		else
-			"$mqtt" serve --listen "127.0.0.1:$port" >"$work/$1.log" 2>&1 &
+			"$bin" serve --listen "127.0.0.1:$port" >"$work/$1.log" 2>&1 &
 		fi
 		;;
 	mosquitto)
@@ -207,6 +233,131 @@ load() {
 	stop
 }
 
+# --- Persistence (issue 12). Kept in functions of their own (start_persist, persist_runs,
+# persist_tables) so that other scenario work on this script merges without conflicts.
+
+# start_persist BROKER: like start, for ours, ours-persist, mosquitto and mosquitto-persist; the
+# -persist ones get an empty data directory ($work/data-BROKER).
+start_persist() {
+	port=$((port + 1))
+	while [ -n "$(ss -Htan "( sport = :$port )" 2>/dev/null)" ]; do port=$((port + 1)); done
+	local data="$work/data-$1"
+	rm -rf "$data" && mkdir -p "$data"
+	case "$1" in
+	ours) "$mqtt" serve --listen "127.0.0.1:$port" >"$work/$1.log" 2>&1 & ;;
+	ours-persist) "$mqtt" serve --listen "127.0.0.1:$port" --data "$data" >"$work/$1.log" 2>&1 & ;;
+	mosquitto | mosquitto-persist)
+		printf 'listener %d 127.0.0.1\nallow_anonymous true\n' "$port" >"$work/$1.conf"
+		[ "$(id -u)" = 0 ] && echo "user root" >>"$work/$1.conf"
+		[ "$1" = mosquitto-persist ] && printf 'persistence true\npersistence_location %s/\n' "$data" >>"$work/$1.conf"
+		mosquitto -c "$work/$1.conf" >"$work/$1.log" 2>&1 &
+		;;
+	esac
+	pid=$!
+	for _ in $(seq 100); do
+		if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && sleep 0.2 && kill -0 "$pid" 2>/dev/null; then return 0; fi
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	echo "bench-compare.sh: $1 did not start on port $port:" >&2
+	cat "$work/$1.log" >&2
+	exit 1
+}
+
+# stop_persist: SIGTERM and wait (the store writes its last state and its counters).
+stop_persist() { stop; }
+
+persist_brokers="ours ours-persist mosquitto mosquitto-persist"
+
+persist_runs() {
+	local n_pfanin=$((50000 / scale)) n_retain=$((50000 / scale)) b
+	for b in $persist_brokers; do
+		case "$b" in mosquitto*) command -v mosquitto >/dev/null || continue ;; esac
+		echo "$b: persist fan-in q1 (persistent sessions)..." >&2
+		start_persist "$b"
+		scenario p-fanin-q1 "$b" -c 4 --subs 1 -q 1 -n "$n_pfanin" --disable-clean-session
+		stop_persist
+		[ "$b" = ours-persist ] && grep -o 'Store closed: [0-9]* commits in [0-9]* journal writes and [0-9]* checkpoints' "$work/$b.log" >"$out/$b-p-fanin-q1.store" || true
+		echo "$b: retain storm q1..." >&2
+		start_persist "$b"
+		scenario_of pub p-retain-q1 "$b" -c 4 -q 1 -r -n "$n_retain"
+		stop_persist
+		[ "$b" = ours-persist ] && grep -o 'Store closed: [0-9]* commits in [0-9]* journal writes and [0-9]* checkpoints' "$work/$b.log" >"$out/$b-p-retain-q1.store" || true
+	done
+
+	# Store size: 100,000 messages (64-byte payloads) queued for one offline session.
+	echo "ours-persist: store size with 100k queued..." >&2
+	start_persist ours-persist
+	"$mqtt" sub -h 127.0.0.1 -p "$port" -i size-sub -c -q 1 -t 'size/#' -E >/dev/null 2>&1 || true
+	"$mqtt" bench pub -h 127.0.0.1 -p "$port" -i size-pub -c 4 -q 1 -s 64 -t 'size/%i' -n $((25000 / scale)) --json >"$out/ours-size-pub.json" 2>/dev/null || true
+	stop_persist
+	echo "{\"queued\": $((100000 / scale)), \"bytes\": $(stat -c %s "$work/data-ours-persist/mqtt.db"), \"allocated\": $(($(stat -c %b "$work/data-ours-persist/mqtt.db") * $(stat -c %B "$work/data-ours-persist/mqtt.db"))), \"journal\": $(stat -c %s "$work/data-ours-persist/mqtt.db-journal")}" >"$out/ours-size.json"
+
+	# Restart with 1,000,000 stored messages: 10 offline sessions x 100,000 queued (the default
+	# max_queued_messages), then the time from exec to "running".
+	echo "ours-persist: restart with 1M stored..." >&2
+	start_persist ours-persist
+	local i
+	for i in $(seq 0 9); do
+		"$mqtt" sub -h 127.0.0.1 -p "$port" -i "restart-sub$i" -c -q 1 -t 'r/#' -E >/dev/null 2>&1 || true
+	done
+	"$mqtt" bench pub -h 127.0.0.1 -p "$port" -i restart-pub -c 4 -q 1 -s 64 -t 'r/%i' -n $((25000 / scale)) --json >"$out/ours-restart-pub.json" 2>/dev/null || true
+	stop_persist
+	local t0 t1 data="$work/data-ours-persist" stored
+	stored=$("$mqtt" serve --data "$data" --check 2>&1 | grep -o '[0-9]* queued or inflight' | awk '{print $1}')
+	port=$((port + 1))
+	t0=$(date +%s%N)
+	"$mqtt" serve --listen "127.0.0.1:$port" --data "$data" >"$work/restart.log" 2>&1 &
+	pid=$!
+	for _ in $(seq 6000); do
+		grep -q ' running$' "$work/restart.log" && break
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.01
+	done
+	t1=$(date +%s%N)
+	stop
+	echo "{\"stored\": ${stored:-0}, \"ms\": $(((t1 - t0) / 1000000)), \"bytes\": $(stat -c %s "$data/mqtt.db")}" >"$out/ours-restart.json"
+}
+
+persist_tables() {
+	[ -f "$out/ours-persist-p-fanin-q1.json" ] || return 0
+	local b s r
+	printf '\npersistence: msgs/s (fan-in: delivered, lost; retain storm: acknowledged publishes), load %s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
+	{
+		printf 'scenario'
+		for b in $persist_brokers; do printf '\t%s' "$b"; done
+		printf '\tpersist/memory\tpersist/mosquitto-memory\tpersist/mosquitto-persist\n'
+		for s in p-fanin-q1 p-retain-q1; do
+			printf '%s' "$s"
+			for b in $persist_brokers; do
+				if [ "$s" = p-retain-q1 ]; then r=$(get "$b-$s" '.rates.sent_per_s | floor'); else r=$(rate "$b" "$s"); fi
+				printf '\t%s' "${r:-failed}"
+				[ "$s" = p-fanin-q1 ] && [ -n "$r" ] && printf ' (lost %s)' "$(get "$b-$s" '.messages.lost')"
+			done
+			if [ "$s" = p-retain-q1 ]; then
+				f() { get "$1-$s" '.rates.sent_per_s | floor'; }
+			else
+				f() { rate "$1" "$s"; }
+			fi
+			printf '\t%s\t%s\t%s\n' "$(ratio "$(f ours-persist)" "$(f ours)")" "$(ratio "$(f ours-persist)" "$(f mosquitto)")" "$(ratio "$(f ours-persist)" "$(f mosquitto-persist)")"
+		done
+	} | column -t -s "$(printf '\t')"
+	for s in p-fanin-q1 p-retain-q1; do
+		local line msgs
+		line=$(cat "$out/ours-persist-$s.store" 2>/dev/null || true)
+		if [ "$s" = p-fanin-q1 ]; then msgs=$(get "ours-persist-$s" '.messages.received'); else msgs=$(get "ours-persist-$s" '.messages.acked'); fi
+		if [ -n "$line" ] && [ -n "$msgs" ] && [ "$msgs" != 0 ]; then
+			echo "$line" | awk -v m="$msgs" -v s="$s" '{printf "  %-12s %s commits, %s journal writes and %s checkpoints for %s messages: %.3f fdatasyncs per message (1 per journal write, 2 per checkpoint)\n", s, $3, $6, $10, m, ($6 + 2 * $10) / m}'
+		fi
+	done
+	if [ -f "$out/ours-size.json" ]; then
+		jq -r '"  store size: \(.bytes) bytes (\(.allocated) allocated) with \(.queued) queued 64-byte messages: \(.bytes / .queued * 100000 / 1048576 * 10 | floor / 10) MiB per 100k, plus the journal, \(.journal / 1048576) MiB whatever it holds"' "$out/ours-size.json"
+	fi
+	if [ -f "$out/ours-restart.json" ]; then
+		jq -r '"  restart with \(.stored) stored messages (\(.bytes / 1048576 | floor) MiB): \(.ms) ms from exec to running"' "$out/ours-restart.json"
+	fi
+}
+
 # Messages per publisher, and the sizes of the fleet loads.
 n_fanin0=$((500000 / scale))
 n_fanin1=$((50000 / scale))
@@ -225,7 +376,7 @@ if [ "$fds" != unlimited ] && [ "$fleet" -gt $((fds - 200)) ]; then
 	fleet=$((fds - 200))
 fi
 
-for b in $brokers; do
+[ "$persistence" != only ] && for b in $brokers; do
 	echo "$b: memory with $conns connections..." >&2
 	start "$b"
 	sleep 1
@@ -273,13 +424,17 @@ for b in $brokers; do
 	stop
 done
 
+[ "$persistence" != skip ] && persist_runs
+
 # The generator alone: bench pub into a sink that only parses and acknowledges.
+[ "$persistence" != only ] && {
 echo "generator: bench pub into a discard sink..." >&2
 start sink
 scenario_of pub q0 sink -c 4 -q 0 -n $((4000000 / scale))
 scenario_of pub q1 sink -c 4 -q 1 -n $((1000000 / scale))
 scenario_of pub q1-w1000 sink -c 4 -q 1 --inflight 1000 -n $((1000000 / scale))
 stop
+}
 
 fi
 
@@ -302,6 +457,7 @@ for b in $brokers; do [ "$b" != ours ] && peers="$peers $b"; done
 has_ours() { case " $brokers " in *" ours "*) return 0 ;; esac; return 1; }
 tsv() { column -t -s "$(printf '\t')"; }
 loads="fanin-q0 fanin-q1 fanin-q2 fanout-q0 pairs-q1 v5-pairs-q1 fanin-1k fanin-64k fleet index"
+if [ "$persistence" != only ]; then
 
 printf '\nmqtt bench on %s, %s cores, loopback; msgs/s delivered (loss); ours/peer: higher is better for ours\n' "$(uname -sr)" "$(nproc)"
 {
@@ -474,6 +630,8 @@ printf '\ngenerator alone: 4 x bench pub into a sink that parses and acknowledge
 			"$(get "sink-$1" '.bench.cpu_util * 100 | floor')" "$(ratio "$r" "$(rate mosquitto "$2")")"
 	done
 } | column -t -s "$(printf '\t')"
+fi
+persist_tables
 # Why a cell says n/a or failed, and what else bench reported going wrong.
 notes=$(for f in "$out"/*.json; do
 	n=$(basename "$f" .json)

@@ -95,23 +95,30 @@ var confSections = []confSection{
 		entries: []confEntry{
 			{"max_inflight_messages", "COUNT", "QoS 1 and 2 messages sent to a client but not yet acknowledged, per client. 0 means no limit; 1 gives in-order delivery. " +
 				"It is also the Receive Maximum announced to MQTT 5 clients in CONNACK, the QoS 2 messages a client may have unreleased at once; as in Mosquitto that defaults to 20."},
-			{"max_inflight_bytes", "BYTES", "Like max_inflight_messages, in payload bytes. 0 means no limit. Default: 0."},
+			{"max_inflight_bytes", "BYTES", "QoS 1 and 2 messages are sent to a client while fewer than BYTES of payload are unacknowledged, in addition to max_inflight_messages; a message larger than BYTES is sent alone. 0 means no limit. At most 1 GiB. Default: 0."},
 			{"max_queued_messages", "COUNT", "Messages queued for a client beyond those in flight; further messages are dropped. 0 means no limit."},
-			{"max_queued_bytes", "BYTES", "Like max_queued_messages, in payload bytes. 0 means no limit."},
+			{"max_queued_bytes", "BYTES", "Like max_queued_messages, in bytes of payload and topic. 0 means no limit."},
 			{"queue_qos0_messages", "true|false", "Queues QoS 0 messages for disconnected clients with persistent sessions, as QoS 1 and 2 messages are. Default: false."},
-			{"memory_limit", "BYTES", "Bounds the memory of queued, inflight and retained messages across all clients. From 90% of it, QoS 0 messages for clients that are behind are dropped; at it, new messages are refused (MQTT 5 publishers get reason code 151, quota exceeded; MQTT 3 messages are dropped), each episode logged once. It also sets the Go runtime's soft memory limit, and memory the broker stops using goes back to the operating system within seconds. 0 means no limit. Default: 0."},
+			{"memory_limit", "BYTES", "Bounds the memory of queued, inflight and retained messages across all clients. From 90% of it, QoS 0 messages for clients that are behind are dropped; at it, new messages are refused (MQTT 5 publishers get reason code 151, quota exceeded; an MQTT 3 QoS 1 or 2 publisher is disconnected without an acknowledgement, so it sends the message again; MQTT 3 QoS 0 messages are dropped), each episode logged once. One client's queue holds at most a quarter of the limit: what is over it is dropped for that client only. It also sets the Go runtime's soft memory limit, and memory the broker stops using goes back to the operating system within seconds. 0 means no limit. Default: 0."},
 			{"message_size_limit", "BYTES", "The largest payload accepted; larger messages are dropped (MQTT 5 clients get reason code 131 for QoS 1 and 2). 0 means the protocol maximum, 268435455. Default: 0."},
 			{"max_packet_size", "BYTES", "The largest packet accepted; clients sending larger ones are disconnected. MQTT 5 clients are told in CONNACK. At least 20. Default: the protocol maximum."},
 			{"max_keepalive", "SECONDS", "The longest keep alive allowed. MQTT 5 clients asking for more are given this value; MQTT 3.1.1 clients asking for more are refused. Default: 65535."},
 		}},
-	{title: "PERSISTENCE", entries: []confEntry{
-		{"persistence", "true|false", "Saves retained messages, persistent sessions and their queued messages to persistence_location/persistence_file so they survive a restart. Default: false."},
-		{"persistence_file", "NAME", "The file name of the saved state. Default: mosquitto.db."},
-		{"persistence_location", "DIR", "The directory of persistence_file. Default: the current directory."},
-		{"autosave_interval", "SECONDS", "Saves the state every SECONDS (or, with autosave_on_changes, after that many changes). 0 saves only at exit. Default: 1800."},
-		{"autosave_on_changes", "true|false", "Makes autosave_interval a count of changes instead of seconds. Default: false."},
-		{"persistent_client_expiration", "DURATION", "Removes persistent sessions of clients that have not reconnected within DURATION: a number with a unit, h (hours), d (days), w (weeks), m (months) or y (years), e.g. 14d. Default: never."},
-	}},
+	{title: "PERSISTENCE", intro: "Unlike Mosquitto, which saves its memory to disk every autosave_interval (a crash loses what it acknowledged since), " +
+		"mqtt writes every change to its journal as it happens, and acknowledges a message that is retained or queued for a persistent session " +
+		"(PUBACK, PUBREC) only once it is on disk; messages arriving together share one disk sync, and the journal is copied into the store file behind it. A store that cannot be read is reported " +
+		"with the file and what is wrong, and the broker does not start; it is never discarded or overwritten. mqtt serve --check verifies one. " +
+		"When the disk is full, new messages that must be stored are refused (MQTT 5: reason code 151, quota exceeded; MQTT 3.1.1: not " +
+		"acknowledged, so the client sends them again) while everything stored is kept and delivered.",
+		entries: []confEntry{
+			{"persistence", "true|false", "Keeps retained messages, persistent sessions (their subscriptions, queued and in-flight messages, " +
+				"QoS 2 exchanges and pending wills) in persistence_location/persistence_file, so they survive a restart or a crash. mqtt serve --data DIR does the same. Default: false."},
+			{"persistence_file", "NAME", "The file name of the store; its journal is NAME-journal beside it (16 MiB, written ahead of the store; keep the two together). Default: mqtt.db (not Mosquitto's mosquitto.db: mqtt cannot read Mosquitto's format, and leaves that file alone)."},
+			{"persistence_location", "DIR", "The directory of persistence_file, created if missing. Default: the current directory."},
+			{"autosave_interval", "SECONDS", "Accepted for compatibility and not needed: every change is written as it happens. A note in the log says so."},
+			{"autosave_on_changes", "true|false", "Accepted for compatibility and not needed, like autosave_interval."},
+			{"persistent_client_expiration", "DURATION", "Removes persistent sessions of clients that have not reconnected within DURATION: a number with a unit, h (hours), d (days), w (weeks), m (months) or y (years), e.g. 14d. The time counts while the broker is stopped. Default: never."},
+		}},
 	{title: "LOGGING", entries: []confEntry{
 		{"log_dest", "stderr|stdout|syslog|file PATH|topic|dlt|none", "Where log lines go. May be given more than once; the first replaces the default, stderr. topic and dlt are not supported yet and are warned about."},
 		{"log_type", "TYPE", "What is logged: error, warning, notice, information, debug, subscribe, unsubscribe, websockets, none or all. May be given more than once. Default: error, warning, notice and information. mqtt serve -v is log_type all."},

@@ -46,7 +46,10 @@ func serveCommand() *ucli.Command {
 		Description: "Runs the MQTT 3.1, 3.1.1 and 5.0 broker. Like Mosquitto 2, without a configuration file it " +
 			"listens in local only mode: port 1883 (or each -p PORT) on 127.0.0.1 and ::1. Use --listen to " +
 			"choose other addresses, e.g. --listen :1883 for all interfaces. SIGINT and SIGTERM stop it cleanly; " +
-			"SIGHUP reloads the configuration's security and log settings, the password and ACL files and the TLS certificates.",
+			"SIGHUP reloads the configuration's security and log settings, the password and ACL files and the TLS certificates. " +
+			"With --data DIR (or persistence true in the configuration) retained messages, persistent sessions, their subscriptions " +
+			"and queued messages survive a restart or a crash: each change is written as it happens, and a message that must be kept " +
+			"is acknowledged only once it is on disk.",
 		Flags: []ucli.Flag{
 			&ucli.StringFlag{Name: "config-file", Aliases: []string{"c"}, TakesFile: true,
 				Usage: "read the configuration from `FILE` (mosquitto.conf syntax)"},
@@ -77,6 +80,10 @@ func serveCommand() *ucli.Command {
 			&ucli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "log everything (log_type all)"},
 			&ucli.BoolFlag{Name: "daemon", Aliases: []string{"d"},
 				Usage: "run in the background once the broker runs (pid_file records its process id); exits with the start's error if it fails"},
+			&ucli.StringFlag{Name: "data", TakesFile: true,
+				Usage: "keep retained messages and persistent sessions in `DIR` (created if missing), written as they change; with -c it turns persistence on there"},
+			&ucli.BoolFlag{Name: "check",
+				Usage: "verify the store of --data DIR (or of -c FILE's persistence settings) and print what it holds, then exit 0, or 1 naming what is wrong"},
 		},
 		Action: serveAction,
 	}
@@ -92,6 +99,10 @@ func serveAction(c *ucli.Context) error {
 	}
 	if c.Bool("test-config") {
 		return usageErrorf("--test-config needs -c FILE")
+	}
+	path := storePath(c, nil)
+	if c.Bool("check") {
+		return checkStore(path, c.App.Writer, errw)
 	}
 	// The defaults of an empty configuration file, so that `serve` and `serve -c` start the
 	// same broker (Receive Maximum 20, no outbound topic aliases, ...).
@@ -156,6 +167,14 @@ func serveAction(c *ucli.Context) error {
 		for _, l := range bn.localOnly() {
 			say(l)
 		}
+	}
+	if path != "" {
+		st, err := openStore(path, false, "", slog.New(notice)) // opened before privileges are dropped
+		if err != nil {
+			return storeError(errw, err)
+		}
+		defer st.Close() // after b.Close: the sessions' last state goes in first
+		opts.Store = st
 	}
 	b, err := broker.New(opts, logger)
 	if err != nil {

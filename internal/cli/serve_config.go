@@ -56,6 +56,10 @@ func serveConfig(c *ucli.Context, path string) error {
 	if err != nil {
 		return refuse(err)
 	}
+	storeFile := storePath(c, cfg)
+	if c.Bool("check") {
+		return checkStore(storeFile, c.App.Writer, errw)
+	}
 	warns = append(warns, cfg.UseCommandLinePorts(ports)...)
 	opts, more := cfg.BrokerOptions()
 	warns = append(warns, more...)
@@ -152,17 +156,30 @@ func serveConfig(c *ucli.Context, path string) error {
 	if _, set := cfg.IsSet("user"); set {
 		userLine = cfg.User
 	}
+	runAs := ""
 	if u, err := dropPrivileges(userLine, logger, func(m string) { logger.Info(m) }); err != nil {
 		closeAll(lns)
 		fmt.Fprintf(errw, "Error: %v\n", err)
 		return exitf(exitError, "")
 	} else if u != nil {
 		warnUnreadable(cfg, u, logger)
+		runAs = u.Username
 	}
 
 	opts.Authenticator = fa
 	if fa.HasACL() {
 		opts.Authorizer = fa // without an ACL, no check per delivery at all
+	}
+	if storeFile != "" {
+		_, explicit := cfg.IsSet("persistence_file")
+		st, err := openStore(storeFile, explicit, runAs, logger)
+		if err != nil {
+			closeAll(lns)
+			logger.Error("Error: " + err.Error())
+			return storeError(errw, err)
+		}
+		defer st.Close() // after b.Close: the sessions' last state goes in first
+		opts.Store = st
 	}
 	b, err := broker.New(opts, logger)
 	if err != nil {
@@ -198,7 +215,7 @@ func serveConfig(c *ucli.Context, path string) error {
 			_ = b.ServeListenerConfig(ctx, ln, lc) // closes ln when ctx ends or the broker closes
 		}()
 	}
-	rl := &reloader{path: path, ports: ports, verbose: c.Bool("verbose"), stdout: c.App.Writer, stderr: errw,
+	rl := &reloader{path: path, ports: ports, store: storeFile, data: c.String("data"), verbose: c.Bool("verbose"), stdout: c.App.Writer, stderr: errw,
 		log: logger, handler: handler, fa: fa, lns: lns, cfg: cfg, opts: opts, acl: opts.Authorizer != nil}
 	defer memoryPolicy(opts.MemoryLimit)()
 	daemonReady(c)
@@ -317,7 +334,9 @@ type reloader struct {
 	lns            []net.Listener
 	cfg            *config.Config
 	opts           broker.Options
-	acl            bool // the broker runs with the ACL Authorizer
+	acl            bool   // the broker runs with the ACL Authorizer
+	store          string // the store's file, "" without persistence
+	data           string // --data
 }
 
 func (r *reloader) reload() {
@@ -350,6 +369,13 @@ func (r *reloader) reload() {
 	}
 	if opts, _ := cfg.BrokerOptions(); !reflect.DeepEqual(withoutHooks(opts), withoutHooks(r.opts)) {
 		r.log.Warn("Warning: broker limits changed in " + r.path + "; they need a restart.")
+	}
+	now := cfg.StoreFile()
+	if r.data != "" {
+		now = cfg.StoreFileIn(r.data)
+	}
+	if now != r.store {
+		r.log.Warn("Warning: the persistence settings changed in " + r.path + "; they need a restart.")
 	}
 	if err := r.fa.Rebind(r.lns, secs); err != nil {
 		fail("reload failed", err)

@@ -16,13 +16,20 @@ import (
 // is set a quarter higher (plus 16 MiB): near it the garbage collector
 // works harder instead of letting the heap grow.
 //
-// Memory the broker stops using (a burst drained, a flood dropped) goes
-// back to the operating system within seconds: the Go runtime's own
-// scavenger returns it over minutes, so every returnEvery a check
-// returns free heap larger than returnAbove at once.
+// Memory the broker stops using (a burst drained, a flood dropped, a
+// connect storm's garbage) goes back to the operating system within
+// seconds: the Go runtime's own scavenger returns it over minutes and
+// keeps what the next collection may need (up to twice the live heap),
+// which an idle broker with many connections never needs. Every
+// returnEvery a check returns free heap at once when it exceeds
+// returnAbove, or returnIdle when no collection ran since the last
+// check (nothing is allocating: the forced collection costs nothing
+// that matters, and idle connections cost their live heap, not twice
+// it).
 const (
 	returnEvery = 2 * time.Second
 	returnAbove = 16 << 20
+	returnIdle  = 1 << 20
 )
 
 // memoryPolicy applies memoryLimit (bytes, 0: none) and starts the
@@ -47,7 +54,11 @@ func memoryPolicy(memoryLimit int64) (stop func()) {
 func returnMemory(ctx context.Context) {
 	t := time.NewTicker(returnEvery)
 	defer t.Stop()
-	sample := []metrics.Sample{{Name: "/memory/classes/heap/free:bytes"}}
+	sample := []metrics.Sample{
+		{Name: "/memory/classes/heap/free:bytes"},
+		{Name: "/gc/cycles/total:gc-cycles"},
+	}
+	var cycles uint64
 	for {
 		select {
 		case <-ctx.Done():
@@ -55,8 +66,16 @@ func returnMemory(ctx context.Context) {
 		case <-t.C:
 		}
 		metrics.Read(sample)
-		if sample[0].Value.Kind() == metrics.KindUint64 && sample[0].Value.Uint64() > returnAbove {
+		if sample[0].Value.Kind() != metrics.KindUint64 || sample[1].Value.Kind() != metrics.KindUint64 {
+			return // not this runtime's metrics: leave it to the scavenger
+		}
+		free, n := sample[0].Value.Uint64(), sample[1].Value.Uint64()
+		idle := n == cycles
+		cycles = n
+		if free > returnAbove || (idle && free > returnIdle) {
 			debug.FreeOSMemory()
+			metrics.Read(sample[1:])
+			cycles = sample[1].Value.Uint64()
 		}
 	}
 }

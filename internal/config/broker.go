@@ -1,7 +1,7 @@
 package config
 
 import (
-	"fmt"
+	"path/filepath"
 
 	"github.com/mqttkit/mqtt/mqtt/broker"
 )
@@ -13,8 +13,8 @@ import (
 // broker.DefaultOptions. The warnings name settings the broker cannot honour (yet).
 //
 // Options.Listeners is left empty: open each of c.Listeners with listener.Open(ctx, l.Spec())
-// and hand it to Broker.ServeListener (per-listener max_connections is enforced by the listener
-// package). Options.Authenticator and Authorizer are left nil: ListenerSecurity loads the
+// and hand it to Broker.ServeListenerConfig with l.BrokerConfig() (which carries the
+// per-listener max_connections, mount_point and use_username_as_clientid). Options.Authenticator and Authorizer are left nil: ListenerSecurity loads the
 // password and ACL files for a auth.FileAuth, which Bind ties to each opened listener.
 //
 // max_inflight_messages, max_queued_messages and max_queued_bytes override the broker's
@@ -26,6 +26,9 @@ import (
 //
 // Outbound topic aliases are off unless topic_alias_outbound is true, whatever the broker
 // library's default: see Config.TopicAliasOutbound.
+//
+// Options.Store is left nil too: with persistence on, StoreFile names the file that the
+// serve wiring opens with internal/store (config starts nothing).
 func (c *Config) BrokerOptions() (broker.Options, []Warning) {
 	o := broker.DefaultOptions()
 	o.Listeners = nil
@@ -38,6 +41,7 @@ func (c *Config) BrokerOptions() (broker.Options, []Warning) {
 	if c.MaxInflightMessages > 0 {
 		o.ReceiveMaximum = uint16(c.MaxInflightMessages)
 	}
+	o.MaxInflightBytes = c.MaxInflightBytes
 	o.OutboundTopicAliases = c.TopicAliasOutbound
 	if _, set := c.IsSet("max_queued_messages"); set {
 		o.MaxQueuedMessages = c.MaxQueuedMessages
@@ -58,41 +62,62 @@ func (c *Config) BrokerOptions() (broker.Options, []Warning) {
 	o.AllowZeroLengthClientID = c.Security.AllowZeroLengthClientID
 	o.AutoIDPrefix = c.Security.AutoIDPrefix
 
-	// Per-listener settings the broker has one value for: use it when every listener agrees,
-	// otherwise the most permissive, and say so.
-	if len(c.Listeners) > 0 {
-		first := c.Listeners[0]
-		maxQoS, alias := first.MaxQoS, first.MaxTopicAlias
-		for _, l := range c.Listeners[1:] {
-			if l.MaxQoS != first.MaxQoS {
-				warns = append(warns, Warning{Pos: l.Pos, Directive: "max_qos", Msg: fmt.Sprintf("max_qos: listeners differ (%d and %d); the broker applies one value to all, %d", first.MaxQoS, l.MaxQoS, max(maxQoS, l.MaxQoS))})
-				maxQoS = max(maxQoS, l.MaxQoS)
-			}
-			if l.MaxTopicAlias != first.MaxTopicAlias {
-				warns = append(warns, Warning{Pos: l.Pos, Directive: "max_topic_alias", Msg: fmt.Sprintf("max_topic_alias: listeners differ (%d and %d); the broker applies one value to all, %d", first.MaxTopicAlias, l.MaxTopicAlias, max(alias, l.MaxTopicAlias))})
-				alias = max(alias, l.MaxTopicAlias)
-			}
-		}
-		o.MaxQoS, o.TopicAliasMaximum = byte(maxQoS), uint16(alias)
-		if c.PerListenerSettings {
-			for _, l := range c.Listeners[1:] {
-				if l.Security.AllowZeroLengthClientID != first.Security.AllowZeroLengthClientID || l.Security.AutoIDPrefix != first.Security.AutoIDPrefix {
-					warns = append(warns, Warning{Pos: l.Pos, Directive: "auto_id_prefix", Msg: "allow_zero_length_clientid/auto_id_prefix: listeners differ; the broker applies the first listener's to all"})
-					break
-				}
-			}
-			o.AllowZeroLengthClientID = first.Security.AllowZeroLengthClientID
-			o.AutoIDPrefix = first.Security.AutoIDPrefix
-		}
-	}
-	// mount_point, use_username_as_clientid, upgrade_outgoing_qos, check_retain_source,
-	// max_inflight_bytes and persistence are Pending in the directive table: the parser
-	// warns where they are written.
+	// max_qos, max_topic_alias, allow_zero_length_clientid and auto_id_prefix are per
+	// listener (BrokerConfig); the options above are for in-process clients.
+	// autosave_interval and autosave_on_changes are Ignored: the parser warns where they are
+	// written.
 	return o, warns
+}
+
+// DefaultStoreFile is the store's name in persistence_location when persistence_file is not
+// set. Mosquitto's default, mosquitto.db, is a file of Mosquitto's own format that mqtt cannot
+// read: under another name a store never meets one, and Mosquitto's file is left alone.
+const DefaultStoreFile = "mqtt.db"
+
+// StoreFile is the path of the durable store, persistence_location/persistence_file, or ""
+// when persistence is off. persistence_location defaults to the current directory, as in
+// Mosquitto; persistence_file to DefaultStoreFile unless the file sets it.
+func (c *Config) StoreFile() string {
+	if !c.Persistence {
+		return ""
+	}
+	return c.StoreFileIn(c.PersistenceLocation)
+}
+
+// StoreFileIn is the path of the store in dir ("" is the current directory): dir and
+// persistence_file, or DefaultStoreFile when the file does not set it.
+func (c *Config) StoreFileIn(dir string) string {
+	name := DefaultStoreFile
+	if _, set := c.IsSet("persistence_file"); set {
+		name = c.PersistenceFile
+	}
+	if dir == "" {
+		dir = "."
+	}
+	return filepath.Join(dir, name)
 }
 
 // BrokerConfig is what the broker applies per listener (Broker.ServeListenerConfig, or
 // SetListenerConfig for an MQTT-SN listener's in-process connections).
 func (l *Listener) BrokerConfig() broker.ListenerConfig {
-	return broker.ListenerConfig{MountPoint: l.MountPoint, UseUsernameAsClientID: l.UseUsernameAsClientID}
+	lc := broker.ListenerConfig{
+		MountPoint:            l.MountPoint,
+		UseUsernameAsClientID: l.UseUsernameAsClientID,
+		// Given only where they differ from the broker's defaults (2 and 10, Mosquitto's):
+		// then the broker looks them up per PUBLISH.
+		HasMaxQoS:                  l.MaxQoS != 2,
+		MaxQoS:                     byte(l.MaxQoS),
+		HasTopicAliasMaximum:       l.MaxTopicAlias != 10,
+		TopicAliasMaximum:          uint16(l.MaxTopicAlias),
+		HasAllowZeroLengthClientID: true,
+		AllowZeroLengthClientID:    l.Security.AllowZeroLengthClientID, // the effective set
+		AutoIDPrefix:               l.Security.AutoIDPrefix,
+	}
+	if l.MaxConnections > 0 {
+		// Counted by the broker, not by wrapping the listener: a wrapped
+		// connection is no longer a bare socket and would leave the event
+		// loop for a goroutine of its own.
+		lc.MaxConnections = l.MaxConnections
+	}
+	return lc
 }

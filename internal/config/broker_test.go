@@ -40,26 +40,51 @@ func TestBrokerOptions(t *testing.T) {
 		"max_inflight_messages 5", "max_queued_messages 50", "max_queued_bytes 1k", "queue_qos0_messages true",
 		"max_packet_size 1000", "message_size_limit 500", "max_keepalive 30", "retain_available false",
 		"sys_interval 5", "persistent_client_expiration 1h", "allow_zero_length_clientid false", "auto_id_prefix x-",
-		"persistence true", "listener 1883", "max_qos 1", "max_topic_alias 3", "listener 1884", "max_qos 0", "max_topic_alias 3",
+		"persistence true", "autosave_interval 60", "listener 1883", "max_qos 1", "max_topic_alias 3", "listener 1884", "max_qos 0", "max_topic_alias 3",
 	}, "\n"))
 	o, warns = cfg.BrokerOptions()
 	if o.MaxInflight != 5 || o.MaxQueuedMessages != 50 || o.MaxQueuedBytes != 1024 || !o.QueueQoS0 || o.MaxPacketSize != 1000 ||
 		o.MessageSizeLimit != 500 || o.MaxKeepAlive != 30 || o.RetainAvailable || o.SysInterval != 5*time.Second ||
 		o.PersistentClientExpiration != time.Hour || o.AllowZeroLengthClientID || o.AutoIDPrefix != "x-" ||
-		o.MaxQoS != 1 || o.TopicAliasMaximum != 3 || o.ReceiveMaximum != 5 {
+		o.MaxQoS != 2 || o.TopicAliasMaximum != 10 || o.ReceiveMaximum != 5 {
 		t.Errorf("options = %+v", o)
 	}
-	var msgs []string
 	for _, w := range warns {
-		msgs = append(msgs, w.String())
+		if strings.Contains(w.String(), "listeners differ") {
+			t.Errorf("per-listener settings are the broker's now, but: %s", w)
+		}
 	}
-	all := strings.Join(msgs, "\n")
-	if !strings.Contains(all, "max_qos: listeners differ (1 and 0)") {
-		t.Errorf("warnings:\n%s", all)
+	// max_qos, max_topic_alias and the zero-length id settings go per listener.
+	for i, want := range []broker.ListenerConfig{
+		{HasMaxQoS: true, MaxQoS: 1, HasTopicAliasMaximum: true, TopicAliasMaximum: 3, HasAllowZeroLengthClientID: true, AutoIDPrefix: "x-"},
+		{HasMaxQoS: true, MaxQoS: 0, HasTopicAliasMaximum: true, TopicAliasMaximum: 3, HasAllowZeroLengthClientID: true, AutoIDPrefix: "x-"},
+	} {
+		if got := cfg.Listeners[i].BrokerConfig(); got != want {
+			t.Errorf("listener %d: %+v, want %+v", i, got, want)
+		}
 	}
 	b, err := broker.New(o, nil)
 	if err != nil {
 		t.Fatalf("broker.New rejects the mapped options: %v", err)
 	}
 	_ = b.Close()
+}
+
+// StoreFile: "" without persistence; persistence_location (default: the current directory)
+// joined with persistence_file, whose default here is mqtt.db, not Mosquitto's mosquitto.db.
+func TestStoreFile(t *testing.T) {
+	for _, tc := range []struct{ conf, want, in string }{
+		{"persistence false\npersistence_location /var/lib/x/\n", "", "/d/mqtt.db"},
+		{"persistence true\n", "mqtt.db", "/d/mqtt.db"},
+		{"persistence true\npersistence_location /var/lib/mosquitto/\n", "/var/lib/mosquitto/mqtt.db", "/d/mqtt.db"},
+		{"persistence true\npersistence_location /var/lib/mqtt\npersistence_file state.db\n", "/var/lib/mqtt/state.db", "/d/state.db"},
+	} {
+		cfg, _ := mustParse(t, tc.conf)
+		if got := cfg.StoreFile(); got != tc.want {
+			t.Errorf("%q: StoreFile %q, want %q", tc.conf, got, tc.want)
+		}
+		if got := cfg.StoreFileIn("/d"); got != tc.in {
+			t.Errorf("%q: StoreFileIn %q, want %q", tc.conf, got, tc.in)
+		}
+	}
 }

@@ -87,7 +87,7 @@ func TestOperatorConfig(t *testing.T) {
 	for _, w := range warns {
 		warned = append(warned, w.Directive)
 	}
-	if got := strings.Join(warned, " "); got != "persistence persistence_location autosave_interval set_tcp_nodelay" {
+	if got := strings.Join(warned, " "); got != "autosave_interval set_tcp_nodelay" {
 		t.Errorf("warnings for %s: %v", got, warns)
 	}
 	if cfg.LocalOnly || cfg.Security.AllowAnonymous || cfg.Security.PasswordFile == "" || cfg.Security.ACLFile == "" {
@@ -375,7 +375,8 @@ func TestWarnings(t *testing.T) {
 		{"dhparamfile", "listener 1\ndhparamfile /etc/dh.pem\n", `test.conf:2: dhparamfile is not needed`},
 		{"log_dest topic", "log_dest topic\n", `test.conf:1: log_dest topic: not supported yet; ignored`},
 		{"allow_duplicate_messages", "allow_duplicate_messages true\n", `test.conf:1: allow_duplicate_messages is deprecated`},
-		{"persistence", "persistence true\n", `test.conf:1: persistence is not applied yet: the broker has no durable store yet`},
+		{"autosave_interval", "persistence true\nautosave_interval 60\n", `test.conf:2: autosave_interval is not needed: every change is written to the store as it happens`},
+		{"autosave_on_changes", "autosave_on_changes true\n", `test.conf:1: autosave_on_changes is not needed`},
 		{"set_tcp_nodelay", "set_tcp_nodelay true\n", `test.conf:1: set_tcp_nodelay has no effect: client sockets always have Nagle's algorithm off`},
 		{"retry_interval", "retry_interval 20\n", `test.conf:1: retry_interval was removed from Mosquitto`},
 	} {

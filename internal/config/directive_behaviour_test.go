@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"crypto/tls"
 	"net"
 	"os"
@@ -26,6 +27,7 @@ var behaviourTests = map[string]string{
 	"include_dir":                  "TestBehaviourIncludeDir",
 	"listener":                     "TestBehaviourIncludeDir",
 	"max_inflight_messages":        "TestBehaviourInflightAndReceiveMaximum",
+	"max_inflight_bytes":           "TestBehaviourMaxInflightBytes",
 	"max_queued_messages":          "TestBehaviourQueueLimits",
 	"max_queued_bytes":             "TestBehaviourQueueLimits",
 	"queue_qos0_messages":          "TestBehaviourQueueQoS0",
@@ -43,6 +45,9 @@ var behaviourTests = map[string]string{
 	"max_topic_alias":              "TestBehaviourConnackProperties",
 	"sys_interval":                 "TestBehaviourSysInterval",
 	"persistent_client_expiration": "TestBehaviourPersistentClientExpiration",
+	"persistence":                  "internal/cli TestServeConfigPersistence",
+	"persistence_file":             "internal/cli TestServeConfigPersistence",
+	"persistence_location":         "internal/cli TestServeConfigPersistence",
 	"topic_alias_outbound":         "TestBehaviourTopicAliasOutbound",
 	"protocol":                     "TestServeConfiguredListeners",
 	"socket_domain":                "TestBehaviourSocketDomainAndBind",
@@ -172,6 +177,44 @@ func TestBehaviourInflightAndReceiveMaximum(t *testing.T) {
 	r = serveText(t, lport(t)+"allow_anonymous true\n", nil)
 	if _, ack := connectV5(t, r.addr(0), &packet.Connect{ClientID: "d", CleanStart: true}); ack.Properties.ReceiveMaximum != 20 {
 		t.Errorf("default Receive Maximum %d, want 20", ack.Properties.ReceiveMaximum)
+	}
+}
+
+// max_inflight_bytes: QoS 1 messages go to a client while fewer payload bytes than the
+// limit are unacknowledged (so one larger than it goes alone), the rest wait for PUBACKs.
+func TestBehaviourMaxInflightBytes(t *testing.T) {
+	r := serveText(t, lport(t)+"allow_anonymous true\nmax_inflight_bytes 100\n", nil)
+	sub := testutil.ConnectRaw(t, r.addr(0), packet.V311, "sub")
+	sub.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "q", QoS: 1})
+	pub := testutil.ConnectRaw(t, r.addr(0), packet.V311, "pub")
+	for i, size := range []int{60, 30, 20, 500, 10} {
+		pub.Send(&packet.Publish{Topic: "q", QoS: 1, PacketID: uint16(i + 1), Payload: bytes.Repeat([]byte{byte(i)}, size)})
+		if _, ok := pub.Recv().(*packet.Puback); !ok {
+			t.Fatal("no PUBACK")
+		}
+	}
+	// 60, 30 (90 < 100), 20 (110): three in flight, then nothing until acknowledged.
+	var ids []uint16
+	for want := range 3 {
+		p := sub.RecvPublish()
+		if int(p.Payload[0]) != want {
+			t.Fatalf("got message %d, want %d", p.Payload[0], want)
+		}
+		ids = append(ids, p.PacketID)
+	}
+	sub.ExpectNothing(300 * time.Millisecond)
+	for _, id := range ids {
+		sub.Send(&packet.Puback{PacketID: id})
+	}
+	// 500 bytes, more than the limit: alone.
+	big := sub.RecvPublish()
+	if len(big.Payload) != 500 {
+		t.Fatalf("got %d bytes, want the 500-byte message", len(big.Payload))
+	}
+	sub.ExpectNothing(300 * time.Millisecond)
+	sub.Send(&packet.Puback{PacketID: big.PacketID})
+	if p := sub.RecvPublish(); p.Payload[0] != 4 {
+		t.Fatalf("last: got message %d, want 4", p.Payload[0])
 	}
 }
 
@@ -350,6 +393,20 @@ func TestBehaviourConnackProperties(t *testing.T) {
 	c2.Connect(&packet.Connect{ClientID: "p2", CleanStart: true})
 	if sa := c2.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "a", QoS: 2}); sa.ReasonCodes[0] != packet.GrantedQoS1 {
 		t.Errorf("maximum_qos 1: SUBACK %v", sa.ReasonCodes)
+	}
+
+	// They are listener settings: each listener answers with its own.
+	r = serveText(t, lport(t)+"allow_anonymous true\nmax_qos 0\nmax_topic_alias 0\n"+lport(t)+"max_topic_alias 7\n", nil)
+	_, ack = connectV5(t, r.addr(0), &packet.Connect{ClientID: "l0", CleanStart: true})
+	if p := ack.Properties; !p.HasMaximumQoS || p.MaximumQoS != 0 || p.HasTopicAliasMaximum {
+		t.Errorf("listener with max_qos 0, max_topic_alias 0: CONNACK %+v", p)
+	}
+	c, ack = connectV5(t, r.addr(1), &packet.Connect{ClientID: "l1", CleanStart: true})
+	if p := ack.Properties; p.HasMaximumQoS || p.TopicAliasMaximum != 7 {
+		t.Errorf("listener with defaults and max_topic_alias 7: CONNACK %+v", p)
+	}
+	if sa := c.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "a", QoS: 2}); sa.ReasonCodes[0] != packet.GrantedQoS2 {
+		t.Errorf("second listener's max_qos is its own (2): SUBACK %v", sa.ReasonCodes)
 	}
 }
 
@@ -565,6 +622,17 @@ func TestBehaviourClientIDs(t *testing.T) {
 	c := testutil.DialRaw(t, r.addr(0), packet.V311)
 	if ack := c.Connect(&packet.Connect{CleanStart: true}); ack.ReasonCode != packet.ClientIdentifierNotValid {
 		t.Errorf("allow_zero_length_clientid false: CONNACK %v, want identifier rejected", ack.ReasonCode)
+	}
+
+	// With per_listener_settings each listener has its own.
+	r = serveText(t, "per_listener_settings true\n"+lport(t)+"allow_anonymous true\nauto_id_prefix one-\n"+
+		lport(t)+"allow_anonymous true\nallow_zero_length_clientid false\n", nil)
+	if _, ack := connectV5(t, r.addr(0), &packet.Connect{CleanStart: true}); !strings.HasPrefix(ack.Properties.AssignedClientID, "one-") {
+		t.Errorf("first listener's auto_id_prefix one-: assigned %q", ack.Properties.AssignedClientID)
+	}
+	c = testutil.DialRaw(t, r.addr(1), packet.V311)
+	if ack := c.Connect(&packet.Connect{CleanStart: true}); ack.ReasonCode != packet.ClientIdentifierNotValid {
+		t.Errorf("second listener's allow_zero_length_clientid false: CONNACK %v", ack.ReasonCode)
 	}
 }
 

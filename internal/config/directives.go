@@ -58,8 +58,7 @@ type Directive struct {
 }
 
 const (
-	notePending = "is not applied yet: the broker does not support it yet"
-	noteBridge  = "bridges are not supported yet; ignored"
+	noteBridge = "bridges are not supported yet; ignored"
 	// notePlugin: a broker started without the plugin its file names would let in (or keep
 	// out) other clients than the operator configured, so the line stops the start, as a
 	// plugin Mosquitto cannot load does (exit status 13).
@@ -84,9 +83,10 @@ var table = func() map[string]Directive {
 	// them); TestEveryHonouredDirectiveHasBehaviourTest keeps it so.
 	add(scopeGlobal, Supported, "",
 		"per_listener_settings", "include_dir", "listener",
-		"max_inflight_messages", "max_queued_messages", "max_queued_bytes",
+		"max_inflight_messages", "max_inflight_bytes", "max_queued_messages", "max_queued_bytes",
 		"queue_qos0_messages", "memory_limit", "message_size_limit", "max_packet_size", "max_keepalive",
 		"retain_available", "sys_interval", "persistent_client_expiration",
+		"persistence", "persistence_file", "persistence_location",
 		"log_dest", "log_type", "log_timestamp", "log_timestamp_format", "log_facility",
 		"connection_messages", "pid_file", "user", "upgrade_outgoing_qos", "check_retain_source",
 		"topic_alias_outbound") // ours: Mosquitto never sends topic aliases
@@ -101,10 +101,6 @@ var table = func() map[string]Directive {
 		"sn_gateway_id", "sn_advertise_interval", "sn_advertise_to", "sn_predefined",
 		"sn_retry_interval", "sn_max_retries", "sn_max_message_size")
 
-	// Read and checked, but the broker does not apply them yet: warned about at each use.
-	add(scopeGlobal, Pending, notePending, "max_inflight_bytes")
-	add(scopeGlobal, Pending, "is not applied yet: the broker has no durable store yet, so sessions and retained messages are kept in memory only",
-		"persistence", "persistence_file", "persistence_location", "autosave_interval", "autosave_on_changes")
 	add(scopeSecurity, Supported, "",
 		"allow_anonymous", "password_file", "acl_file", "allow_zero_length_clientid", "auto_id_prefix")
 
@@ -113,6 +109,8 @@ var table = func() map[string]Directive {
 	add(scopeGlobal, Deprecated, "is deprecated and has no effect (as in Mosquitto 2.0): a client whose subscriptions overlap gets each message once", "allow_duplicate_messages")
 
 	// Read and checked, but without effect: warned about by name.
+	add(scopeGlobal, Ignored, "is not needed: every change is written to the store as it happens, and a message is acknowledged only once it is on disk (Mosquitto saves its memory every autosave_interval)",
+		"autosave_interval", "autosave_on_changes")
 	add(scopeGlobal, Ignored, "was removed from Mosquitto and has no effect", "retry_interval", "store_clean_interval")
 	add(scopeGlobal, Ignored, "has no effect: client sockets always have Nagle's algorithm off (TCP_NODELAY), as with set_tcp_nodelay true; ignored", "set_tcp_nodelay")
 	add(scopeGlobal, Ignored, "configures libwebsockets, which is not used here; ignored", "websockets_log_level", "websockets_headers_size")

@@ -149,7 +149,10 @@ func (p *parser) directive(pos Pos, name, rest string, level int) {
 		return
 	case Ignored:
 		p.ignored(pos, d, rest)
-		return
+		if d.Name != "autosave_interval" && d.Name != "autosave_on_changes" {
+			return
+		}
+		// Checked and kept in Config as Mosquitto reads them, though without effect.
 	case Deprecated, Pending:
 		p.warnf(pos, name, "%s %s", name, d.Note)
 	}
@@ -592,7 +595,7 @@ func (p *parser) apply(pos Pos, name, rest string, level int) {
 	case "max_inflight_messages":
 		c.MaxInflightMessages, ok = p.integer(pos, name, rest, 0, 65535)
 	case "max_inflight_bytes":
-		c.MaxInflightBytes, ok = p.size(pos, name, rest, 0, 1<<40)
+		c.MaxInflightBytes, ok = p.size(pos, name, rest, 0, 1<<30)
 	case "max_queued_messages":
 		c.MaxQueuedMessages, ok = p.integer(pos, name, rest, 0, 1<<31-1)
 	case "max_queued_bytes":

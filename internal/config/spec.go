@@ -10,10 +10,10 @@ import (
 // Spec returns what listener.Open needs to open this listener.
 func (l Listener) Spec() listener.Spec {
 	s := listener.Spec{
-		Name:           l.Name(),
-		Protocol:       l.Protocol,
-		BindInterface:  l.BindInterface,
-		MaxConnections: l.MaxConnections,
+		Name:          l.Name(),
+		Protocol:      l.Protocol,
+		BindInterface: l.BindInterface,
+		// MaxConnections stays 0: the broker counts them (BrokerConfig).
 	}
 	switch {
 	case l.UnixPath != "":

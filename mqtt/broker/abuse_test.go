@@ -3,7 +3,9 @@ package broker
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -109,8 +111,17 @@ func TestKeepAliveTimeout311(t *testing.T) {
 	}
 }
 
+// Options.MaxConnections counts network connections; in-process ones
+// (Subscribe, Attach) do not take their places.
 func TestMaxConnections(t *testing.T) {
-	_, addr := startBroker(t, func(o *Options) { o.MaxConnections = 2 })
+	b, addr := startBroker(t, func(o *Options) { o.MaxConnections = 2 })
+	for i := range 2 {
+		sub, err := b.Subscribe("x", SubscribeOptions{ClientID: fmt.Sprintf("inproc%d", i)}, func(Delivery) {})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sub.Unsubscribe()
+	}
 	connectRaw(t, addr, packet.V311, "one")
 	connectRaw(t, addr, packet.V311, "two")
 	r := dialRaw(t, addr, packet.V311)
@@ -239,4 +250,42 @@ func TestServeListener(t *testing.T) {
 	cancel()
 	<-done
 	b.Close()
+}
+
+// A client that stops reading is closed after WriteTimeout, and
+// OnDisconnect says so (not just "closed by the server").
+func TestWriteTimeoutReason(t *testing.T) {
+	ended := make(chan error, 1)
+	_, addr := startBroker(t, func(o *Options) {
+		o.WriteTimeout = time.Second
+		o.Hooks.OnDisconnect = func(c ClientInfo, err error) {
+			if c.ClientID == "stuck" {
+				ended <- err
+			}
+		}
+	})
+	stuck := dialRaw(t, addr, packet.V311)
+	stuck.Connect(&packet.Connect{ClientID: "stuck", CleanStart: true})
+	stuck.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "flood"})
+	// stuck never reads again.
+	pub := connectRaw(t, addr, packet.V311, "pub")
+	payload := bytes.Repeat([]byte("x"), 16<<10)
+	deadline := time.Now().Add(20 * time.Second)
+	for i := 0; ; i++ {
+		select {
+		case err := <-ended:
+			if err == nil || !strings.Contains(err.Error(), "stopped reading") {
+				t.Fatalf("OnDisconnect error %v, want the write timeout's", err)
+			}
+			return
+		default:
+		}
+		if time.Now().After(deadline) || i > 100_000 {
+			t.Fatal("the subscriber that stopped reading was not closed")
+		}
+		pub.Send(&packet.Publish{Topic: "flood", Payload: payload})
+		if i%64 == 63 {
+			time.Sleep(10 * time.Millisecond) // let the broker's writer run into the full socket
+		}
+	}
 }

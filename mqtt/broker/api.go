@@ -35,11 +35,15 @@ import (
 // reused after Publish returns.
 //
 // The caller is trusted (as the broker's own $SYS updates are): the
-// Authorizer is not asked; PublishAs asks it. Hooks.OnPublish is asked.
+// Authorizer is not asked; PublishAs asks it. Hooks.OnPublish is asked,
+// synchronously: ctx is checked before it, not while it runs.
 //
 // Errors: ErrBrokerClosed; ctx's error; a *packet.Error whose Code is
-// TopicNameInvalid (empty, wildcards, invalid UTF-8), QoSNotSupported
-// (above 2 or Options.MaxQoS) or RetainNotSupported; the packet.ReasonCode
+// TopicNameInvalid (empty, wildcards, invalid UTF-8, deeper than
+// topic.MaxLevels), QoSNotSupported (above 2 or Options.MaxQoS),
+// RetainNotSupported, or the code Properties.ValidatePublish gives for
+// m.Props that could not be sent to a subscriber (invalid UTF-8, Payload
+// Format above 1, a wildcard in the Response Topic); the packet.ReasonCode
 // of a refusal (NotAuthorized, or what OnPublish returned); QuotaExceeded
 // when subscriptions matched but none could take a QoS 1/2 message.
 func (b *Broker) Publish(ctx context.Context, m Message) error {
@@ -62,6 +66,12 @@ func (b *Broker) publishLocal(ctx context.Context, as *ClientInfo, m Message) er
 	}
 	if err := topic.ValidateName(m.Topic); err != nil {
 		return &packet.Error{Code: packet.TopicNameInvalid, Msg: "broker: Publish: " + err.Error()}
+	}
+	if topic.TooDeep(m.Topic) {
+		return &packet.Error{Code: packet.TopicNameInvalid, Msg: fmt.Sprintf("broker: Publish: topic deeper than %d levels", topic.MaxLevels)}
+	}
+	if err := m.Props.ValidatePublish(); err != nil {
+		return err // what a subscriber could not be sent: refused here, not dropped there
 	}
 	if m.QoS > 2 || m.QoS > b.opts.MaxQoS {
 		return &packet.Error{Code: packet.QoSNotSupported, Msg: fmt.Sprintf("broker: Publish: QoS %d above the maximum %d", m.QoS, min(b.opts.MaxQoS, 2))}
@@ -133,8 +143,11 @@ type SubscribeOptions struct {
 	// subscription is made, 1 only if it is new, 2 never [MQTT-3.3.1-9..11].
 	RetainHandling byte
 	// ClientID names the subscription's session in Clients() and logs.
-	// Default: "$inproc-" and 12 random hex digits. A network client with
-	// the same id would take the session over, which ends the subscription.
+	// Default: "$inproc-" and 12 random hex digits. Client ids are one
+	// namespace: a network client or another Subscribe with the same id
+	// takes the session over, which ends this subscription for good (its
+	// handler is not called again; Unsubscribe then returns nil), as
+	// Disconnect of its id does.
 	ClientID string
 	// As, when set, makes the Authorizer decide for this subscription as
 	// for a network client with that identity: CanSubscribe when it is
@@ -170,7 +183,13 @@ type Subscription struct {
 // time, in order; a slow handler backs up its own queue only (QoS 0
 // beyond the limits is dropped, QoS 1/2 held up to them), never routing.
 // A message is acknowledged when handler returns. A panic in handler is
-// logged and the next message delivered.
+// logged and the next message delivered. handler must not call Close
+// (Close waits for handlers to return; start it in a goroutine instead),
+// and a handler that blocks holds Close up as long.
+//
+// Like a network client's, the subscription's session is counted in
+// Stats (Connections, Subscriptions), listed by Clients and reported to
+// Hooks (OnConnect, OnSubscribe, OnDisconnect), under its ClientID.
 //
 // Errors: ErrBrokerClosed; a *packet.Error with TopicFilterInvalid or
 // QoSNotSupported (QoS above 2); packet.NotAuthorized when As may not
@@ -383,8 +402,9 @@ var ErrNotConnected = errors.New("broker: client not connected")
 
 // Disconnect closes the connection of clientID, sending MQTT 5 clients a
 // DISCONNECT with reason (e.g. packet.AdministrativeAction; codes below
-// 0x80 send none). The session stays, as after any connection loss (its
-// will is published). It returns once the close has started.
+// 0x80 send none). A network client's session stays, as after any
+// connection loss (its will is published); an in-process subscription
+// (Subscribe) ends. It returns once the close has started.
 //
 // Errors: ErrBrokerClosed; ErrNotConnected.
 func (b *Broker) Disconnect(clientID string, reason packet.ReasonCode) error {

@@ -189,6 +189,11 @@ func TestInProcessMisuse(t *testing.T) {
 		{Message{Topic: "bad\x00topic"}, packet.TopicNameInvalid},
 		{Message{Topic: "a", QoS: 3}, packet.QoSNotSupported},
 		{Message{Topic: "a", QoS: 2}, packet.QoSNotSupported},
+		{Message{Topic: strings.Repeat("a/", topic.MaxLevels) + "a"}, packet.TopicNameInvalid},
+		{Message{Topic: "a", Props: &packet.Properties{ContentType: "bad\xff"}}, packet.MalformedPacket},
+		{Message{Topic: "a", Props: &packet.Properties{HasPayloadFormat: true, PayloadFormat: 7}}, packet.ProtocolError},
+		{Message{Topic: "a", Props: &packet.Properties{ResponseTopic: "reply/#"}}, packet.ProtocolError},
+		{Message{Topic: "a", Props: &packet.Properties{User: []packet.UserProperty{{Key: "k\x00", Value: "v"}}}}, packet.MalformedPacket},
 	} {
 		if err := b.Publish(ctx, tc.m); !errors.As(err, &pe) || pe.Code != tc.code {
 			t.Errorf("Publish %+v: %v, want %v", tc.m, err, tc.code)
@@ -421,5 +426,43 @@ func TestStatsCounts(t *testing.T) {
 	if st.PublishReceived != [3]int64{1, 5, 0} || st.PublishSent != [3]int64{1, 5, 0} ||
 		st.PayloadReceived != 19 || st.PayloadSent != 19 || st.ClientsConnected != 2 || st.Subscriptions != 1 {
 		t.Fatalf("Stats: %+v", st)
+	}
+}
+
+// New refuses options that cannot work, naming them; zero timeouts and
+// sizes take their defaults.
+func TestNewRejectsBadOptions(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		mod  func(*Options)
+	}{
+		{"max QoS", func(o *Options) { o.MaxQoS = 3 }},
+		{"max queued messages", func(o *Options) { o.MaxQueuedMessages = -1 }},
+		{"max queued bytes", func(o *Options) { o.MaxQueuedBytes = -1 }},
+		{"message size limit", func(o *Options) { o.MessageSizeLimit = -5 }},
+		{"memory limit", func(o *Options) { o.MemoryLimit = -1 }},
+		{"sys interval", func(o *Options) { o.SysInterval = -time.Second }},
+		{"persistent client expiration", func(o *Options) { o.PersistentClientExpiration = -time.Hour }},
+		{"max connect size", func(o *Options) { o.MaxConnectSize = 1 }},
+		{"max packet size", func(o *Options) { o.MaxPacketSize = 5 }},
+		{"max inflight bytes", func(o *Options) { o.MaxInflightBytes = -1 }},
+	} {
+		o := DefaultOptions()
+		tc.mod(&o)
+		if b, err := New(o, nil); err == nil || !strings.Contains(err.Error(), tc.name) {
+			t.Errorf("%s: New = %v, want an error naming it", tc.name, err)
+			if b != nil {
+				b.Close()
+			}
+		}
+	}
+	var zero Options
+	b, err := New(zero, nil)
+	if err != nil {
+		t.Fatalf("zero Options: %v", err)
+	}
+	defer b.Close()
+	if b.opts.ConnectTimeout != 10*time.Second || b.opts.MaxConnectSize != 64<<10 || b.opts.AutoIDPrefix != "auto-" {
+		t.Errorf("zero Options: defaults not taken: %+v", b.opts)
 	}
 }

@@ -16,9 +16,21 @@ import (
 
 // Options configure a Broker. They are plain data so that internal/config
 // can fill them from mosquitto.conf; DefaultOptions documents every default.
+//
+// Start from DefaultOptions, not from the zero Options: in the zero value
+// the timeouts and sizes that say "0 or negative: the default" (MaxInflight,
+// ReceiveMaximum, MaxKeepAlive, ConnectTimeout, WriteTimeout,
+// MaxConnectSize, MaxPendingConnectBytes, StallAfter, StalledQoS0Bytes,
+// StalledQoS0Messages, AutoIDPrefix, Version) take their defaults, but
+// switches and limits mean what they say: MaxQoS 0 grants only QoS 0,
+// RetainAvailable false refuses retained messages, AllowZeroLengthClientID
+// false refuses empty client ids, MaxQueued* 0 is no limit, and no
+// Listeners means Serve has nothing to listen on (ServeListener and
+// Attach still work). New refuses negative sizes and limits.
 type Options struct {
 	// Listeners are TCP addresses ("host:port") Serve and Start listen on.
-	// Default: 127.0.0.1:1883 and [::1]:1883, Mosquitto 2's "local only mode".
+	// DefaultOptions: 127.0.0.1:1883 and [::1]:1883, Mosquitto 2's "local
+	// only mode"; nil: none.
 	Listeners []string
 
 	// Version is published on $SYS/broker/version. Default "mqtt version dev".
@@ -28,6 +40,12 @@ type Options struct {
 	// acknowledged; the window is the smaller of this and the client's
 	// Receive Maximum (MQTT 5). Default 1024.
 	MaxInflight int
+	// MaxInflightBytes also holds QoS 1/2 messages back from a client
+	// while the payload bytes it has not acknowledged reach it
+	// (Mosquitto's max_inflight_bytes): a message is sent while fewer are
+	// in flight, so one larger than the limit goes alone. 0: no limit;
+	// at most 1 GiB.
+	MaxInflightBytes int
 	// ReceiveMaximum is sent in CONNACK (MQTT 5) and enforced on every
 	// client: how many inbound QoS 1 and QoS 2 messages it may have
 	// unacknowledged (QoS 2 until PUBREL; QoS 1 while its PUBACK waits for
@@ -71,8 +89,12 @@ type Options struct {
 	// 0: no bound. From 90% of it, QoS 0 messages for clients that are
 	// behind (their queue over StalledQoS0Bytes/Messages) are dropped; at
 	// it, new messages are refused: MQTT 5 publishers get 0x97 Quota
-	// exceeded, 3.x ones' messages are dropped (and acknowledged). Both
-	// counted as DropMemoryLimit and logged once per episode. The Go
+	// exceeded, a 3.x QoS 1/2 publisher is disconnected unacknowledged
+	// (it sends the message again), 3.x QoS 0 is dropped. One session's
+	// queue holds at most a quarter of the limit: beyond it messages for
+	// that session are dropped, so one client that never reads cannot
+	// stop every publisher. All counted as DropMemoryLimit; the refusals
+	// are logged once per episode. The Go
 	// runtime's own soft limit is the embedding program's to set
 	// (`mqtt serve` sets it from memory_limit).
 	MemoryLimit int64
@@ -109,8 +131,10 @@ type Options struct {
 	// incoming aliases, so its application gets empty topics; Mosquitto
 	// never sends aliases. Turn it on for clients known to handle them.
 	OutboundTopicAliases bool
-	// MaxConnections: connections beyond it are closed on accept. 0 or
-	// negative: no limit (default).
+	// MaxConnections: network connections beyond it (all listeners
+	// together) are closed on accept; in-process ones (Attach, Subscribe)
+	// do not count. 0 or negative: no limit (default).
+	// ListenerConfig.MaxConnections limits one listener.
 	MaxConnections int
 	// SysInterval is the $SYS publishing period; 0 disables $SYS. Default 10 s.
 	SysInterval time.Duration
@@ -208,19 +232,30 @@ type Broker struct {
 	sessions  map[string]*Session
 	listeners []net.Listener
 	conns     map[*conn]struct{}
+	lconns    map[string]int // connections held against a listener's MaxConnections (admit), under mu
 	closed    bool
-	nconns    atomic.Int64
+	nconns    atomic.Int64 // network connections (Options.MaxConnections)
+	work      *workers     // goroutines for read runs and writers, kept for reuse
+	coal      *coalescer   // writers that wait for the coalescing window (coalesce.go)
 
 	retained retainedIndex
 
 	lcfgMu     sync.Mutex                                 // serializes SetListenerConfig
 	lcfg       atomic.Pointer[map[string]*ListenerConfig] // by ListenerKey; copy on write
 	mounts     atomic.Bool                                // some listener has a mount point
+	llimits    atomic.Bool                                // some listener sets MaxQoS or TopicAliasMaximum
 	storeErr   atomic.Bool                                // the store's last write failed
 	memAcct    bool                                       // Options.MemoryLimit > 0: messages are counted (memHold)
 	trace      atomic.Bool                                // the logger takes Debug lines: packets are traced (trace.go)
 	memLevel   atomic.Int32                               // memoryLevel: 0, memTight or memFull (Options.MemoryLimit)
 	memDropsAt atomic.Int64                               // DropMemoryLimit count when the episode began
+	// storeFails counts failed commits (commitDone), so an ack can tell a
+	// failure of its message's writes from its barrier's success.
+	storeFails atomic.Uint64
+	// storeLogAt is when the last failure was logged (UnixNano), and
+	// storeLogged whether it was this episode's, so "works again" follows it.
+	storeLogAt  atomic.Int64
+	storeLogged atomic.Bool
 
 	poll  *poller    // the event loop; nil with BlockingIO or where unsupported
 	hookq *hookQueue // events for Options.Hooks; nil without event hooks
@@ -252,6 +287,9 @@ func New(opts Options, logger *slog.Logger) (*Broker, error) {
 	}
 	if opts.MaxInflight <= 0 {
 		opts.MaxInflight = 65535
+	}
+	if opts.MaxInflightBytes < 0 || opts.MaxInflightBytes > 1<<30 {
+		return nil, fmt.Errorf("broker: max inflight bytes %d: must be 0 (no limit) to 1 GiB", opts.MaxInflightBytes)
 	}
 	if opts.ReceiveMaximum == 0 {
 		opts.ReceiveMaximum = 65535
@@ -286,6 +324,24 @@ func New(opts Options, logger *slog.Logger) (*Broker, error) {
 	if opts.Version == "" {
 		opts.Version = "mqtt version dev"
 	}
+	for _, v := range []struct {
+		name string
+		n    int64
+	}{
+		{"max queued messages", int64(opts.MaxQueuedMessages)},
+		{"max queued bytes", int64(opts.MaxQueuedBytes)},
+		{"message size limit", int64(opts.MessageSizeLimit)},
+		{"memory limit", opts.MemoryLimit},
+		{"sys interval", int64(opts.SysInterval)},
+		{"persistent client expiration", int64(opts.PersistentClientExpiration)},
+	} {
+		if v.n < 0 {
+			return nil, fmt.Errorf("broker: %s %d: must not be negative (0: none)", v.name, v.n)
+		}
+	}
+	if opts.MaxConnectSize < 64 {
+		return nil, fmt.Errorf("broker: max connect size %d: must be at least 64 bytes (a CONNECT with a client id and credentials)", opts.MaxConnectSize)
+	}
 	if opts.MaxPacketSize != 0 && opts.MaxPacketSize < 20 {
 		return nil, fmt.Errorf("broker: max packet size %d: must be at least 20", opts.MaxPacketSize)
 	}
@@ -298,9 +354,12 @@ func New(opts Options, logger *slog.Logger) (*Broker, error) {
 		index:     topic.NewIndex[*Session](),
 		sessions:  make(map[string]*Session),
 		conns:     make(map[*conn]struct{}),
+		lconns:    make(map[string]int),
 		shareNext: make(map[string]uint32),
 		start:     time.Now(),
 		memAcct:   opts.MemoryLimit > 0,
+		work:      newWorkers(),
+		coal:      newCoalescer(),
 	}
 	b.lcfg.Store(&map[string]*ListenerConfig{})
 	if b.auth == nil {
@@ -308,6 +367,7 @@ func New(opts Options, logger *slog.Logger) (*Broker, error) {
 	}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	b.refreshTrace()
+	go b.runCoalescer()
 	if opts.Hooks.events() {
 		b.hookq = &hookQueue{wake: make(chan struct{}, 1), stopped: make(chan struct{})}
 		go b.runHooks()
@@ -456,6 +516,8 @@ func (b *Broker) Close() error {
 		b.poll.stop()
 	}
 	b.wg.Wait()
+	<-b.coal.exited
+	b.work.stop()
 	if b.poll != nil {
 		b.poll.release()
 	}
@@ -514,12 +576,24 @@ func (b *Broker) acceptLoop(ln net.Listener) {
 			nc.Close()
 			continue
 		}
+		admitted, ok := b.admit(port)
+		if !ok {
+			b.log.Info("Client connection from " + nc.RemoteAddr().String() + " denied: max_connections exceeded.")
+			nc.Close()
+			continue
+		}
 		c, start := b.newConn(nc, port)
+		if admitted {
+			c.st.Or(stAdmitted)
+		}
 		if !b.register(c) {
+			if admitted {
+				b.unadmit(port)
+			}
 			c.t.release(errClosed)
 			return
 		}
-		b.log.Info("New connection from " + c.remote + " on port " + c.info.Listener + ".")
+		b.log.Info("New connection from " + c.remoteStr() + " on port " + c.info.Listener + ".")
 		start()
 	}
 }
@@ -535,7 +609,9 @@ func (b *Broker) register(c *conn) bool {
 	b.conns[c] = struct{}{}
 	b.wg.Add(1)
 	b.mu.Unlock()
-	b.nconns.Add(1)
+	if _, local := c.t.(*LocalConn); !local {
+		b.nconns.Add(1) // Options.MaxConnections counts network connections only
+	}
 	b.stats.connections.Add(1)
 	b.stats.sockets.Add(1)
 	return true
@@ -548,11 +624,51 @@ func (b *Broker) clock() int64 { return int64(time.Since(b.start)) }
 // after 24 days: compare with subtraction).
 func (b *Broker) ms() int32 { return int32(b.clock()/1e6) | 1 }
 
+// admit counts a connection accepted on listener key against its
+// ListenerConfig.MaxConnections (Mosquitto's per-listener
+// max_connections); it reports false, counting nothing, when the listener
+// is full. counted says the connection holds a place, given back by
+// removeConn (stAdmitted), or unadmit if it never registers.
+func (b *Broker) admit(key string) (counted, ok bool) {
+	lc := b.listenerConfig(key)
+	if lc == nil || lc.MaxConnections <= 0 {
+		return false, true
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.lconns[key] >= lc.MaxConnections {
+		return false, false
+	}
+	b.lconns[key]++
+	return true, true
+}
+
+func (b *Broker) unadmit(key string) {
+	b.mu.Lock()
+	b.unadmitLocked(key)
+	b.mu.Unlock()
+}
+
+func (b *Broker) unadmitLocked(key string) {
+	if n, ok := b.lconns[key]; ok {
+		if n <= 1 {
+			delete(b.lconns, key)
+		} else {
+			b.lconns[key] = n - 1
+		}
+	}
+}
+
 func (b *Broker) removeConn(c *conn) {
 	b.mu.Lock()
 	delete(b.conns, c)
+	if c.st.Load()&stAdmitted != 0 {
+		b.unadmitLocked(c.info.Listener)
+	}
 	b.mu.Unlock()
-	b.nconns.Add(-1)
+	if _, local := c.t.(*LocalConn); !local {
+		b.nconns.Add(-1)
+	}
 	b.stats.sockets.Add(-1)
 }
 

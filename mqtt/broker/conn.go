@@ -9,6 +9,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,9 +44,8 @@ var (
 // side owns the connection's lifetime and ends it with teardown. Lock
 // order: see LOCKS.md.
 type conn struct {
-	b      *Broker
-	t      transport
-	remote string
+	b *Broker
+	t transport
 
 	// Set by the CONNECT handler before anything is written, then read-only.
 	sess *Session   // written under mu (with the CONNACK); the writer reads it under mu
@@ -71,6 +71,9 @@ type conn struct {
 	lastRead atomic.Int64  // Broker.clock() at the last read
 	born     int64         // Broker.clock() at accept
 	st       atomic.Uint32 // st* bits: the connection's tokens and flags, in one word
+	// lastWrite is Broker.clockMicros() at the last write to the
+	// transport (write coalescing, coalesce.go).
+	lastWrite atomic.Int32
 
 	// Small fields packed together (set by CONNECT / the reader unless noted).
 	window       int32  // outbound inflight window (CONNECT)
@@ -116,6 +119,12 @@ const (
 	// stDrain: taken over; the reader handles what has arrived, then the
 	// connection closes with SessionTakenOver (takeover).
 	stDrain
+	// stAdmitted: counted against its listener's MaxConnections
+	// (Broker.admit), set before the connection starts.
+	stAdmitted
+	// stWriteTimeout: closed because the socket took no bytes for
+	// WriteTimeout (the client stopped reading).
+	stWriteTimeout
 )
 
 // takeover ends a connection whose client id a new connection takes
@@ -158,9 +167,9 @@ func (c *conn) timedOutBy() uint32 { return c.st.Load() & (timeoutConnect | time
 
 // init prepares a new connection served by transport t; remote is the
 // peer's address as logged, port the listener's (ClientInfo.Listener).
-func (c *conn) init(b *Broker, t transport, remote, port string) {
+func (c *conn) init(b *Broker, t transport, remote net.Addr, port string) {
 	c.b, c.t = b, t
-	c.remote = remote
+	c.info.Remote = remote
 	c.info.Listener = port
 	c.problemInfo = true
 	c.born = b.clock()
@@ -221,7 +230,7 @@ func (c *conn) queue(cp ctrlPacket) {
 // While the reader dispatches a batch, it leaves the work to writeInline.
 func (c *conn) notify() {
 	if old := c.st.Or(stPending); old&(stInReader|stWriting) == 0 && c.tryWriting() {
-		go c.runWriter()
+		c.b.work.spawn(c, (*conn).runWriter)
 	}
 }
 
@@ -251,7 +260,7 @@ func (c *conn) writeInline() {
 		return
 	}
 	if (c.st.Load()&stPending != 0) && c.tryWriting() {
-		go c.runWriter()
+		c.b.work.spawn(c, (*conn).runWriter)
 	}
 }
 
@@ -263,7 +272,7 @@ func (c *conn) recoverHandler(err *error) {
 			h(p)
 		}
 		c.b.log.Error("internal error handling client, closing its connection",
-			"client", c.info.ClientID, "remote", c.remote, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			"client", c.info.ClientID, "remote", c.remoteStr(), "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 		c.close(closeReason{code: packet.ImplementationSpecificError, send: true})
 		*err = fmt.Errorf("panic: %v", p)
 	}
@@ -344,7 +353,7 @@ func (c *conn) takeIn() []byte {
 func (c *conn) keepIn(in []byte) error {
 	c.in = in
 	if !c.connAccepted && c.b.pendingConnect.Add(int64(len(in))) > c.b.opts.MaxPendingConnectBytes {
-		c.b.log.Warn("Client " + c.remote + " closed: the connections still sending their CONNECT hold more than MaxPendingConnectBytes")
+		c.b.log.Warn("Client " + c.remoteStr() + " closed: the connections still sending their CONNECT hold more than " + strconv.FormatInt(c.b.opts.MaxPendingConnectBytes, 10) + " bytes together (too many slow or incomplete CONNECTs)")
 		c.close(closeReason{})
 		return errPendingBudget
 	}
@@ -446,15 +455,19 @@ func (c *conn) closeErr() error {
 	case timeoutKeepAlive:
 		return errKeepAlive
 	}
+	if c.st.Load()&stWriteTimeout != 0 {
+		return errWriteTimeout
+	}
 	return errClosed
 }
 
 var (
 	errClosed         = errors.New("connection closed by the server")
 	errNormal         = errors.New("client disconnected")
-	errConnectFirst   = errors.New("first packet was not CONNECT")
+	errConnectFirst   = &packet.Error{Code: packet.ProtocolError, Msg: "first packet was not CONNECT"} // [MQTT-3.1.0-1]
 	errConnectTimeout = errors.New("no CONNECT within the connect timeout")
 	errKeepAlive      = errors.New("keep alive timeout")
+	errWriteTimeout   = errors.New("the client stopped reading: its socket took nothing within the write timeout")
 	errPendingBudget  = errors.New("too many bytes pending before CONNECT")
 	// errLocalClose ends a LocalConn its client closed; it is an io.EOF,
 	// as a network client closing its socket.
@@ -659,6 +672,7 @@ func (c *conn) flush() error {
 	out := c.ws.out
 	c.ws.out = c.ws.out[:0]
 	n, err := c.t.write(out)
+	c.lastWrite.Store(c.b.clockMicros())
 	c.b.stats.add(c.shard, statBytesSent, int64(n))
 	return err
 }
@@ -696,6 +710,9 @@ func (c *conn) wrote() error {
 
 func (c *conn) writeFailed(err error) {
 	c.b.log.Debug("write failed", "client", c.info.ClientID, "err", err)
+	if ne, ok := err.(interface{ Timeout() bool }); ok && ne.Timeout() && !c.isClosed() {
+		c.st.Or(stWriteTimeout)
+	}
 	c.close(closeReason{})
 }
 
@@ -842,7 +859,7 @@ func (c *conn) cleanup(err error) {
 			return
 		}
 		if err != nil && err != errClosed && !errors.Is(err, io.EOF) {
-			c.b.log.Info("Client " + c.remote + " disconnected: " + err.Error() + ".")
+			c.b.log.Info("Client " + c.remoteStr() + " disconnected: " + err.Error() + ".")
 		}
 		return
 	}
@@ -885,5 +902,12 @@ func (c *conn) endError(err error) error {
 	return err
 }
 
-// remoteAddr is the peer's address for ClientInfo.
-func (c *conn) remoteAddr() net.Addr { return c.t.remoteAddr() }
+// remoteStr is the peer's address for log lines ("" when unknown). It
+// is made when needed, not kept: an idle connection holds only
+// ClientInfo.Remote.
+func (c *conn) remoteStr() string {
+	if c.info.Remote == nil {
+		return ""
+	}
+	return c.info.Remote.String()
+}

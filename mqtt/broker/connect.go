@@ -29,7 +29,7 @@ func (c *conn) handleConnect(p *packet.Connect) error {
 		ClientID:        p.ClientID,
 		Username:        p.Username,
 		HasUsername:     p.UsernameFlag,
-		Remote:          c.remoteAddr(),
+		Remote:          c.info.Remote,
 		Listener:        c.info.Listener,
 		ProtocolVersion: p.ProtocolVersion,
 	}
@@ -55,15 +55,16 @@ func (c *conn) handleConnect(p *packet.Connect) error {
 
 	id := p.ClientID
 	if id == "" {
+		allowed, prefix := c.zeroLengthIDs()
 		switch {
 		case c.version == packet.V31:
 			return reject(packet.ClientIdentifierNotValid, "MQTT 3.1 requires a client identifier")
 		case c.version == packet.V311 && !p.CleanStart:
 			return reject(packet.ClientIdentifierNotValid, "empty client identifier with clean session 0") // [MQTT-3.1.3-8]
-		case !b.opts.AllowZeroLengthClientID:
+		case !allowed:
 			return reject(packet.ClientIdentifierNotValid, "zero length client identifiers are not allowed")
 		}
-		id = b.newClientID() // [MQTT-3.1.3-6], [MQTT-3.2.2-16]
+		id = newClientID(prefix) // [MQTT-3.1.3-6], [MQTT-3.2.2-16]
 	}
 	c.info.ClientID = id
 
@@ -72,7 +73,7 @@ func (c *conn) handleConnect(p *packet.Connect) error {
 			if !v5 {
 				// 3.x has no return code for it: the connection closes
 				// without a CONNACK, as Mosquitto closes it.
-				b.log.Info("Client " + clientLabel(p.ClientID, c.remote) + " refused: invalid will topic " + strconv.Quote(p.WillTopic) + ".")
+				b.log.Info("Client " + clientLabel(p.ClientID, c.remoteStr()) + " refused: invalid will topic " + strconv.Quote(p.WillTopic) + ".")
 				return &packet.Error{Code: packet.MalformedPacket, Msg: "invalid will topic"}
 			}
 			return reject(packet.TopicNameInvalid, "invalid will topic")
@@ -87,7 +88,7 @@ func (c *conn) handleConnect(p *packet.Connect) error {
 		if isSysTopic(p.WillTopic) {
 			return reject(packet.NotAuthorized, "will topic in $SYS")
 		}
-		if p.WillQoS > b.opts.MaxQoS {
+		if p.WillQoS > c.maxQoS() {
 			return reject(packet.QoSNotSupported, "will QoS above the maximum") // [MQTT-3.2.2-12]
 		}
 		if p.WillRetain && !b.opts.RetainAvailable {
@@ -120,7 +121,7 @@ func (c *conn) handleConnect(p *packet.Connect) error {
 
 // reject refuses a CONNECT: CONNACK with rc, then the connection closes.
 func (c *conn) reject(p *packet.Connect, rc packet.ReasonCode, why string) error {
-	c.b.log.Info("Client " + clientLabel(p.ClientID, c.remote) + " refused: " + why + ".")
+	c.b.log.Info("Client " + clientLabel(p.ClientID, c.remoteStr()) + " refused: " + why + ".")
 	c.send(&packet.Connack{ReasonCode: rc})
 	return errRejected{rc}
 }
@@ -247,8 +248,8 @@ func (c *conn) accept(p *packet.Connect, authData []byte) error {
 		if b.opts.ReceiveMaximum < 65535 {
 			pr.ReceiveMaximum, pr.HasReceiveMaximum = b.opts.ReceiveMaximum, true
 		}
-		if b.opts.MaxQoS < 2 {
-			pr.MaximumQoS, pr.HasMaximumQoS = b.opts.MaxQoS, true
+		if q := c.maxQoS(); q < 2 {
+			pr.MaximumQoS, pr.HasMaximumQoS = q, true
 		}
 		if !b.opts.RetainAvailable {
 			pr.RetainAvailable, pr.HasRetainAvailable = 0, true
@@ -259,8 +260,8 @@ func (c *conn) accept(p *packet.Connect, authData []byte) error {
 		if assigned {
 			pr.AssignedClientID = id
 		}
-		if b.opts.TopicAliasMaximum > 0 {
-			pr.TopicAliasMaximum, pr.HasTopicAliasMaximum = b.opts.TopicAliasMaximum, true
+		if a := c.aliasMax(); a > 0 {
+			pr.TopicAliasMaximum, pr.HasTopicAliasMaximum = a, true
 		}
 		if serverKA {
 			pr.ServerKeepAlive, pr.HasServerKeepAlive = ka, true
@@ -287,8 +288,9 @@ func (c *conn) accept(p *packet.Connect, authData []byte) error {
 			break
 		}
 	}
-	from := hostOf(c.remote)
-	if port := portOnly(c.remote); port != "" {
+	remote := c.remoteStr()
+	from := hostOf(remote)
+	if port := portOnly(remote); port != "" {
 		from += ":" + port
 	}
 	line := "New client connected from " + from + " as " + id +
@@ -349,10 +351,10 @@ func (c *conn) handleDisconnect(p *packet.Disconnect) error {
 
 var errNormalWithWill = errors.New("client disconnected with will")
 
-func (b *Broker) newClientID() string {
+func newClientID(prefix string) string {
 	var r [12]byte
 	rand.Read(r[:])
-	return b.opts.AutoIDPrefix + hex.EncodeToString(r[:])
+	return prefix + hex.EncodeToString(r[:])
 }
 
 // mosqProtocol maps the protocol level to Mosquitto's log notation

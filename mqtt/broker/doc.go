@@ -5,14 +5,15 @@
 //
 // Beside the network it has an in-process API with the same routing,
 // retained, QoS and ACL rules as a network client: Publish, Subscribe,
-// Clients, Disconnect and Stats (api.go, stats.go); Attach connects an
-// in-process client (a LocalConn: packets in, packets out, no socket) for
-// gateways and bridges; Hooks observe connections, subscriptions and
-// messages and may refuse publishes (hooks.go); a Store persists what
-// must survive a restart and gives it back when the broker starts
-// (store.go, persist.go). Authentication and authorization are the
-// Authenticator and Authorizer hooks (internal/auth puts password and
-// ACL files on them for `mqtt serve`).
+// Clients, Disconnect and Stats; Attach connects an in-process client (a
+// LocalConn: packets in, packets out, no socket) for gateways and
+// bridges; Hooks observe connections, subscriptions and messages and may
+// refuse publishes; a Store persists what must survive a restart and
+// gives it back when the broker starts (MemoryStore keeps it in memory;
+// `mqtt serve --data` uses a bbolt file behind a journal). Authentication
+// and authorization are the Authenticator and Authorizer interfaces: a
+// program embedding the broker implements them (`mqtt serve` puts
+// Mosquitto's password and ACL files on them).
 //
 // Files follow Mosquitto's handle_*.c, one concern each: connect.go,
 // publish.go, subscribe.go, session.go, shared.go, retain.go, will.go,
@@ -48,7 +49,11 @@
 // connection) and writes up to 64 KiB per syscall. PUBACK goes back after
 // routing (after the store's barrier when routing stored something); the
 // reader writes what a batch of packets queued itself (writeInline)
-// instead of waking a writer goroutine. The counters behind $SYS are
+// instead of waking a writer goroutine. Read runs and writers run on
+// goroutines kept for reuse (workers), and with many connections open a
+// subscriber that was written to within the last millisecond gets its
+// next messages together after it (coalesce.go), which is what keeps a
+// fleet of lightly loaded connections cheap. The counters behind $SYS are
 // sharded per connection (stats.go) so cores do not contend on them.
 //
 // # Network layer: event loop, measured against goroutine per connection

@@ -30,6 +30,20 @@ func (s *Session) queueFull(size int) bool {
 		(o.MaxQueuedBytes > 0 && n > 0 && s.qbytes+size > o.MaxQueuedBytes)
 }
 
+// memoryShare is the part of Options.MemoryLimit one session's queue may
+// hold: without it, one client that never comes back (a persistent
+// session, default queue limits far above the budget) fills the whole
+// budget and every publisher is refused for as long as it stays away.
+const memoryShare = 4
+
+// overMemoryShare reports whether a message of size bytes would take the
+// session's queue over 1/memoryShare of Options.MemoryLimit (a queue
+// always takes one message, however large). Under Session.mu.
+func (s *Session) overMemoryShare(size int) bool {
+	lim := s.b.opts.MemoryLimit
+	return lim > 0 && s.queue.len() > 0 && int64(s.qbytes+size) > lim/memoryShare
+}
+
 // slowConsumer reports whether a QoS 0 message of size bytes is to be
 // dropped because the session's consumer has stopped reading: its
 // socket has taken nothing for StallAfter while its queue is over the

@@ -23,6 +23,24 @@ type ListenerConfig struct {
 	// another's session over; a client without a username is refused
 	// with Not authorized.
 	UseUsernameAsClientID bool
+	// MaxConnections refuses a connection accepted while this many from
+	// the listener are open: it is closed at once, before any packet, as
+	// Mosquitto's max_connections does (logged "denied: max_connections
+	// exceeded."). 0: no limit. In-process connections are not counted.
+	MaxConnections int
+
+	// Per-listener values of the Options of the same name, for this
+	// listener's clients (Mosquitto's max_qos, max_topic_alias,
+	// allow_zero_length_clientid and auto_id_prefix are listener
+	// settings); each applies only when its Has flag is set, so 0 and ""
+	// can be given.
+	HasMaxQoS                  bool
+	MaxQoS                     byte
+	HasTopicAliasMaximum       bool
+	TopicAliasMaximum          uint16
+	HasAllowZeroLengthClientID bool
+	AllowZeroLengthClientID    bool
+	AutoIDPrefix               string // "" keeps Options.AutoIDPrefix
 }
 
 // ServeListenerConfig is ServeListener with per-listener settings for
@@ -48,17 +66,55 @@ func (b *Broker) SetListenerConfig(key string, lc ListenerConfig) {
 	} else {
 		m[key] = &lc
 	}
-	mounts := false
+	mounts, limits := false, false
 	for _, v := range m {
 		mounts = mounts || v.MountPoint != ""
+		limits = limits || v.HasMaxQoS || v.HasTopicAliasMaximum
 	}
 	b.lcfg.Store(&m)
 	b.mounts.Store(mounts)
+	b.llimits.Store(limits)
 }
 
 // listenerConfig is the ListenerConfig of listener key (nil: none).
 func (b *Broker) listenerConfig(key string) *ListenerConfig {
 	return (*b.lcfg.Load())[key]
+}
+
+// maxQoS is the Maximum QoS of c's listener (ListenerConfig.MaxQoS, or
+// Options.MaxQoS); one atomic load when no listener sets it.
+func (c *conn) maxQoS() byte {
+	if c.b.llimits.Load() {
+		if lc := c.b.listenerConfig(c.info.Listener); lc != nil && lc.HasMaxQoS {
+			return min(lc.MaxQoS, 2)
+		}
+	}
+	return c.b.opts.MaxQoS
+}
+
+// aliasMax is the Topic Alias Maximum c's listener announces and accepts.
+func (c *conn) aliasMax() uint16 {
+	if c.b.llimits.Load() {
+		if lc := c.b.listenerConfig(c.info.Listener); lc != nil && lc.HasTopicAliasMaximum {
+			return lc.TopicAliasMaximum
+		}
+	}
+	return c.b.opts.TopicAliasMaximum
+}
+
+// zeroLengthIDs reports whether c's listener accepts an empty client id,
+// and the prefix of the id it then assigns.
+func (c *conn) zeroLengthIDs() (allowed bool, prefix string) {
+	allowed, prefix = c.b.opts.AllowZeroLengthClientID, c.b.opts.AutoIDPrefix
+	if lc := c.b.listenerConfig(c.info.Listener); lc != nil {
+		if lc.HasAllowZeroLengthClientID {
+			allowed = lc.AllowZeroLengthClientID
+		}
+		if lc.AutoIDPrefix != "" {
+			prefix = lc.AutoIDPrefix
+		}
+	}
+	return allowed, prefix
 }
 
 // mountPoint is the mount point of c's listener, "" without one; one

@@ -151,3 +151,49 @@ func listenLocal(t *testing.T) net.Listener {
 	}
 	return ln
 }
+
+// A listener's MaxConnections refuses connections beyond it at accept,
+// counts only that listener's, gives a place back when a connection
+// ends, and leaves the accepted ones on the event loop (Mosquitto's
+// per-listener max_connections).
+func TestListenerMaxConnections(t *testing.T) {
+	b, plain := startBroker(t, nil)
+	limited := serveMounted(t, b, ListenerConfig{MaxConnections: 2})
+	one := connectRaw(t, limited, packet.V311, "one")
+	connectRaw(t, limited, packet.V311, "two")
+	third := dialRaw(t, limited, packet.V311)
+	third.ExpectClosed(3 * time.Second)
+	connectRaw(t, plain, packet.V311, "other-listener") // not counted there
+
+	if !b.opts.BlockingIO {
+		b.mu.Lock()
+		for c := range b.conns {
+			if _, ok := c.t.(*socketConn); !ok && c.info.Listener == ListenerKey(mustAddr(t, limited)) {
+				t.Errorf("%s: transport %T, want the event loop's", c.info.ClientID, c.t)
+			}
+		}
+		b.mu.Unlock()
+	}
+
+	one.NC.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		r := dialRaw(t, limited, packet.V311)
+		r.Send(&packet.Connect{ProtocolName: "MQTT", ProtocolVersion: packet.V311, ClientID: "again", CleanStart: true})
+		if _, err := r.RecvErr(2 * time.Second); err == nil {
+			break // one's place was given back
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a place never came back after a connection closed")
+		}
+	}
+}
+
+func mustAddr(t *testing.T, hostport string) net.Addr {
+	t.Helper()
+	a, err := net.ResolveTCPAddr("tcp", hostport)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}

@@ -237,3 +237,17 @@ func TestLocalConnDeliverPanics(t *testing.T) {
 		t.Fatal("no PUBACK after the panic")
 	}
 }
+
+// A first packet other than CONNECT is a protocol error [MQTT-3.1.0-1]:
+// Send returns it and Closed gets the same reason code, 0x82.
+func TestLocalConnectFirst(t *testing.T) {
+	b, _ := startBroker(t, nil)
+	lc := attachLocal(t, b, nil)
+	err := lc.l.Send(&packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "a"}}})
+	if packet.ReasonOf(err) != packet.ProtocolError {
+		t.Fatalf("Send: %v, want Protocol error", err)
+	}
+	if err := lc.waitClosed(); packet.ReasonOf(err) != packet.ProtocolError {
+		t.Fatalf("Closed: %v, want Protocol error", err)
+	}
+}

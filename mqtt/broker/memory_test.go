@@ -3,6 +3,7 @@ package broker
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -89,28 +90,35 @@ func TestStalledConsumerBoundedSlowReaderLossless(t *testing.T) {
 }
 
 // memory_limit: near it QoS 0 for clients that are behind goes first, at
-// it new messages are refused (MQTT 5: 0x97), and once memory is free
-// again messages flow; each episode is logged once.
+// it new messages are refused (MQTT 5: 0x97; 3.x QoS 1/2: disconnected
+// unacknowledged), and once memory is free again messages flow; each
+// episode is logged once. No one session's queue takes more than a
+// quarter of the limit.
 func TestMemoryLimit(t *testing.T) {
 	b, addr := startBroker(t, func(o *Options) {
 		o.MemoryLimit = 2 << 20
 		o.StalledQoS0Bytes = 64 << 10
 	})
-	// An offline persistent session collects QoS 1 messages.
-	off := dialRaw(t, addr, packet.V311)
-	off.Connect(&packet.Connect{ClientID: "offline"})
-	off.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "m", QoS: 1})
-	off.NC.Close()
-	waitOffline(t, b, "offline")
+	// Offline persistent sessions collect QoS 1 messages, each its own.
+	const sessions = 5
+	for i := range sessions {
+		off := dialRaw(t, addr, packet.V311)
+		off.Connect(&packet.Connect{ClientID: fmt.Sprintf("offline%d", i)})
+		off.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: fmt.Sprintf("m/%d", i), QoS: 1})
+		off.NC.Close()
+		waitOffline(t, b, fmt.Sprintf("offline%d", i))
+	}
 	pub := connectRaw(t, addr, packet.V5, "pub5")
 	payload := bytes.Repeat([]byte("x"), 16<<10)
-	refused := 0
+	refused, accepted := 0, make([]int, sessions)
 	for i := range 300 { // 4.8 MiB offered
-		pub.Send(&packet.Publish{Topic: "m", QoS: 1, PacketID: uint16(i + 1), Payload: payload})
+		pub.Send(&packet.Publish{Topic: fmt.Sprintf("m/%d", i%sessions), QoS: 1, PacketID: uint16(i + 1), Payload: payload})
 		if ack := pub.Recv().(*packet.Puback); ack.ReasonCode == packet.QuotaExceeded {
 			refused++
 		} else if ack.ReasonCode != 0 {
 			t.Fatalf("PUBACK %v", ack.ReasonCode)
+		} else {
+			accepted[i%sessions]++
 		}
 	}
 	st := b.Stats()
@@ -120,11 +128,21 @@ func TestMemoryLimit(t *testing.T) {
 	if used := st.QueuedBytes + st.InflightBytes + st.RetainedBytes; used > 2<<20+int64(len(payload))+64 {
 		t.Fatalf("message memory %d over the limit", used)
 	}
-	// The offline client comes back and reads: memory is free, messages flow.
-	back := dialRaw(t, addr, packet.V311)
-	back.Connect(&packet.Connect{ClientID: "offline"})
-	for range 300 - refused {
-		back.Send(&packet.Puback{PacketID: back.RecvPublish().PacketID})
+	// A 3.x client cannot be told: its QoS 1 message is not acknowledged
+	// (that would lose it) but its connection closed, so it sends it
+	// again when it comes back.
+	pub3 := connectRaw(t, addr, packet.V311, "pub3")
+	pub3.Send(&packet.Publish{Topic: "m/0", QoS: 1, PacketID: 7, Payload: payload})
+	if got := pub3.ExpectClosed(5 * time.Second); len(got) != 0 {
+		t.Fatalf("3.x QoS 1 publisher at the memory limit got %+v, want the connection closed unacknowledged", got)
+	}
+	// The offline clients come back and read: memory is free, messages flow.
+	for i := range sessions {
+		back := dialRaw(t, addr, packet.V311)
+		back.Connect(&packet.Connect{ClientID: fmt.Sprintf("offline%d", i)})
+		for range accepted[i] {
+			back.Send(&packet.Puback{PacketID: back.RecvPublish().PacketID})
+		}
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for b.memLevel.Load() != 0 {
@@ -133,12 +151,54 @@ func TestMemoryLimit(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	pub.Send(&packet.Publish{Topic: "m", QoS: 1, PacketID: 999, Payload: payload})
-	if ack := pub.Recv().(*packet.Puback); ack.ReasonCode != 0 {
+	pub.Send(&packet.Publish{Topic: "m/0", QoS: 1, PacketID: 999, Payload: payload})
+	if ack := pub.Recv().(*packet.Puback); ack.ReasonCode != 0 && ack.ReasonCode != packet.NoMatchingSubscribers {
 		t.Fatalf("after the episode: PUBACK %v", ack.ReasonCode)
 	}
 	lines := strings.Join(b.log.Handler().(interface{ Lines() []string }).Lines(), "\n")
 	if strings.Count(lines, "memory_limit: messages use") != 2 || !strings.Contains(lines, "were dropped meanwhile") {
 		t.Fatalf("episode not logged once each way:\n%s", lines)
+	}
+}
+
+// With memory_limit one session's queue holds at most a quarter of it: a
+// client that never comes back loses what is over its share, and the
+// other clients' messages still flow (they would all be refused if it
+// could fill the whole budget).
+func TestMemoryLimitOneSessionShare(t *testing.T) {
+	b, addr := startBroker(t, func(o *Options) { o.MemoryLimit = 2 << 20 })
+	hog := dialRaw(t, addr, packet.V311)
+	hog.Connect(&packet.Connect{ClientID: "hog"})
+	hog.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "h", QoS: 1})
+	hog.NC.Close()
+	waitOffline(t, b, "hog")
+	live := connectRaw(t, addr, packet.V311, "live")
+	live.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "other", QoS: 1})
+
+	pub := connectRaw(t, addr, packet.V5, "pub")
+	payload := bytes.Repeat([]byte("x"), 16<<10)
+	kept := 0
+	for i := range 300 { // 4.8 MiB for the hog
+		pub.Send(&packet.Publish{Topic: "h", QoS: 1, PacketID: uint16(i + 1), Payload: payload})
+		switch rc := pub.Recv().(*packet.Puback).ReasonCode; rc {
+		case packet.Success:
+			kept++
+		case packet.QuotaExceeded:
+		default:
+			t.Fatalf("PUBACK %v", rc)
+		}
+	}
+	if share := (2 << 20) / 4; kept*len(payload) > share+len(payload) || kept == 0 {
+		t.Fatalf("the hog's queue kept %d messages (%d bytes), want about its share %d", kept, kept*len(payload), share)
+	}
+	pub.Send(&packet.Publish{Topic: "other", QoS: 1, PacketID: 1000, Payload: payload})
+	if rc := pub.Recv().(*packet.Puback).ReasonCode; rc != packet.Success {
+		t.Fatalf("another client's message: PUBACK %v, want Success", rc)
+	}
+	if p := live.RecvPublish(); p.Topic != "other" {
+		t.Fatalf("live got %q", p.Topic)
+	}
+	if st := b.Stats(); st.Dropped[DropMemoryLimit] != int64(300-kept) {
+		t.Fatalf("dropped %d as memory limit, want %d", st.Dropped[DropMemoryLimit], 300-kept)
 	}
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
+	"strings"
 	"testing"
 	"time"
 )
@@ -33,12 +35,23 @@ func TestPerfServe(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	if at, err := time.ParseDuration(os.Getenv("MQTT_PERF_HEAP_AT")); err == nil {
+		if os.Getenv("MQTT_PERF_MEMRATE1") != "" {
+			runtime.MemProfileRate = 1 // every allocation, for exact per-connection accounting
+		}
 		// Snapshot the heap (e.g. while mqtt bench conn holds idle
 		// connections) into $MQTT_PERF_HEAP and log the runtime's counts.
 		time.AfterFunc(at, func() {
-			runtime.GC()
+			debug.FreeOSMemory()
 			var ms runtime.MemStats
 			runtime.ReadMemStats(&ms)
+			if st, err := os.ReadFile("/proc/self/status"); err == nil {
+				for _, l := range strings.Split(string(st), "\n") {
+					if strings.HasPrefix(l, "VmRSS") || strings.HasPrefix(l, "RssAnon") || strings.HasPrefix(l, "RssFile") {
+						t.Log(l)
+					}
+				}
+			}
+			t.Logf("heap alloc %d KiB in %d objects", ms.HeapAlloc>>10, ms.HeapObjects)
 			t.Logf("goroutines %d, heap in use %d KiB, idle %d KiB (released %d), stacks %d KiB, gc %d KiB, other %d KiB, sys %d KiB",
 				runtime.NumGoroutine(), ms.HeapInuse>>10, ms.HeapIdle>>10, ms.HeapReleased>>10, ms.StackInuse>>10,
 				ms.GCSys>>10, (ms.OtherSys+ms.MSpanSys+ms.MCacheSys+ms.BuckHashSys)>>10, ms.Sys>>10)

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -40,16 +41,27 @@ func (b *Broker) commit(ops ...Op) {
 // the connections waiting on it.
 func (b *Broker) commitDone(err error) {
 	if err != nil {
+		b.storeFails.Add(1)
 		b.storeFailed(err)
-	} else if b.storeErr.Load() && b.storeErr.CompareAndSwap(true, false) {
+	} else if b.storeErr.Load() && b.storeErr.CompareAndSwap(true, false) && b.storeLogged.Swap(false) {
 		b.log.Info("store: writing works again")
 	}
 }
+
+// storeLogEvery spaces the failure log: on a full disk, commits that free
+// room (acknowledged deliveries leaving) succeed between the ones that
+// fail, and each would end and start an episode.
+const storeLogEvery = time.Minute
 
 func (b *Broker) storeFailed(err error) {
 	if b.storeErr.Swap(true) {
 		return
 	}
+	now := time.Now().UnixNano()
+	if last := b.storeLogAt.Load(); last != 0 && now-last < int64(storeLogEvery) || !b.storeLogAt.CompareAndSwap(last, now) {
+		return
+	}
+	b.storeLogged.Store(true)
 	b.log.Error("store: writing failed; messages that must be stored are refused until it works again", "err", err)
 }
 
@@ -140,8 +152,12 @@ type ackEntry struct {
 
 // ack queues an acknowledgement of an inbound message. With durable set
 // it goes out only once everything committed so far is on disk; either
-// way it stays behind acknowledgements that wait.
-func (c *conn) ack(cp ctrlPacket, durable bool) {
+// way it stays behind acknowledgements that wait. mark is
+// Broker.storeFails before the message's writes were committed: the
+// barrier's own success does not cover them when the store wrote them
+// in an earlier transaction that failed, so a failure counted since mark
+// refuses the message too.
+func (c *conn) ack(cp ctrlPacket, durable bool, mark uint64) {
 	if !durable {
 		c.mu.Lock()
 		if c.acks == nil || len(c.acks.entries) == 0 {
@@ -161,19 +177,40 @@ func (c *conn) ack(cp ctrlPacket, durable bool) {
 	seq := q.base + uint64(len(q.entries))
 	q.entries = append(q.entries, ackEntry{cp: cp, wait: true})
 	c.mu.Unlock()
-	c.b.store.Commit(nil, func(err error) { c.acked(seq, err) })
+	c.b.store.Commit(nil, func(err error) {
+		if err == nil && c.b.storeFails.Load() != mark {
+			err = errFailedBefore
+		}
+		if id, ok := pubrecID(cp); ok && err != nil && c.version == packet.V5 {
+			c.freeInbound(id)
+		}
+		c.acked(seq, err)
+	})
 }
+
+// errFailedBefore refuses a message whose writes may have been in a
+// commit that failed before its barrier.
+var errFailedBefore = errors.New("an earlier store commit failed")
 
 // unacknowledged counts the client's inbound QoS 1/2 messages not yet
 // acknowledged (Receive Maximum): QoS 2 ids until PUBREL, and the
 // acknowledgements waiting for the store.
+//
+// A held PUBREC is not counted again: its id is in inQoS2 already (a
+// QoS 2 message refused at once, with no id there, is left out while its
+// PUBREC waits behind others: a rare undercount, not a double count that
+// disconnects a client within its limit).
 func (c *conn) unacknowledged() int {
 	c.sess.mu.Lock()
 	n := len(c.sess.inQoS2)
 	c.sess.mu.Unlock()
 	c.mu.Lock()
 	if c.acks != nil {
-		n += len(c.acks.entries)
+		for i := range c.acks.entries {
+			if _, rec := pubrecID(c.acks.entries[i].cp); !rec {
+				n++
+			}
+		}
 	}
 	c.mu.Unlock()
 	return n
@@ -182,7 +219,7 @@ func (c *conn) unacknowledged() int {
 // acked releases the acknowledgement seq (its barrier is done) and every
 // ready one behind it.
 func (c *conn) acked(seq uint64, err error) {
-	if err != nil {
+	if err != nil && err != errFailedBefore { // that one was counted already
 		c.b.storeFailed(err)
 	}
 	c.mu.Lock()
@@ -210,6 +247,33 @@ func (c *conn) acked(seq uint64, err error) {
 	if n > 0 {
 		c.notify()
 	}
+}
+
+// pubrecID is the packet id of a PUBREC acknowledgement.
+func pubrecID(cp ctrlPacket) (uint16, bool) {
+	if p, ok := cp.p.(*packet.Pubrec); ok {
+		return p.PacketID, true
+	}
+	return cp.id, cp.p == nil && cp.first == 0x50
+}
+
+// freeInbound forgets inbound QoS 2 ids whose PUBREC was a refusal (MQTT
+// 5 0x97): that ends the exchange and frees the id [MQTT-4.3.3-8], so the
+// client's next message with it is a new one, not a duplicate to drop.
+// (A 3.x client gets no PUBREC and sends the same message again: its id
+// stays, and the retry is acknowledged as the duplicate it is.)
+// It runs before the refusal is queued, so the client cannot send that
+// next message before the id is free.
+func (c *conn) freeInbound(id uint16) {
+	s := c.sess
+	s.mu.Lock()
+	if _, ok := s.inQoS2[id]; ok {
+		delete(s.inQoS2, id)
+		if s.stored {
+			c.b.commit(Op{Kind: OpDeleteInbound, ClientID: s.id, PacketID: id})
+		}
+	}
+	s.mu.Unlock()
 }
 
 // refusal turns an acknowledgement whose message could not be stored

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -289,6 +290,91 @@ func TestAckAfterDurable(t *testing.T) {
 	_ = context.Background()
 }
 
+// splitStore fails every commit that carries operations while failing is
+// set, and lets barriers through: as a store does when a message's writes
+// went into one transaction that failed and its barrier into the next,
+// which had nothing to write.
+type splitStore struct {
+	*MemoryStore
+	failing atomic.Bool
+}
+
+func (s *splitStore) Commit(ops []Op, done func(error)) {
+	var err error
+	if len(ops) > 0 && s.failing.Load() {
+		err = errors.New("no space left on device")
+	} else {
+		s.MemoryStore.Commit(ops, nil)
+	}
+	if done != nil {
+		done(err)
+	}
+}
+
+// A message whose writes failed is refused even when the barrier its
+// acknowledgement waits on succeeds on its own.
+func TestAckRefusedWhenWritesFailedBeforeBarrier(t *testing.T) {
+	st := &splitStore{MemoryStore: NewMemoryStore()}
+	_, addr := startBrokerStore(t, st, nil)
+	dur := dialRaw(t, addr, packet.V5)
+	dur.Connect(&packet.Connect{ClientID: "durable", Properties: packet.Properties{SessionExpiry: 600, HasSessionExpiry: true}})
+	dur.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "d", QoS: 1})
+	p5 := connectRaw(t, addr, packet.V5, "p5")
+	p311 := connectRaw(t, addr, packet.V311, "p311")
+	st.failing.Store(true)
+	p5.Send(&packet.Publish{Topic: "d", QoS: 1, PacketID: 1, Payload: []byte("lost")})
+	if a, ok := p5.Recv().(*packet.Puback); !ok || a.ReasonCode != packet.QuotaExceeded {
+		t.Fatalf("v5 PUBACK of a message that was not stored: %+v", a)
+	}
+	p5.Send(&packet.Publish{Topic: "d", QoS: 2, PacketID: 2, Payload: []byte("lost")})
+	if a, ok := p5.Recv().(*packet.Pubrec); !ok || a.ReasonCode != packet.QuotaExceeded {
+		t.Fatalf("v5 PUBREC of a message that was not stored: %+v", a)
+	}
+	p311.Send(&packet.Publish{Topic: "d", QoS: 1, PacketID: 3, Payload: []byte("lost")})
+	p311.Send(&packet.Pingreq{})
+	if _, ok := p311.Recv().(*packet.Pingresp); !ok {
+		t.Fatal("3.1.1 PUBACK of a message that was not stored")
+	}
+	// The store works again: the next message is acknowledged.
+	st.failing.Store(false)
+	p5.Send(&packet.Publish{Topic: "d", QoS: 1, PacketID: 4, Payload: []byte("kept")})
+	if a, ok := p5.Recv().(*packet.Puback); !ok || a.ReasonCode != packet.Success {
+		t.Fatalf("v5 PUBACK once the store works: %+v", a)
+	}
+}
+
+// A QoS 2 message refused with PUBREC 0x97 ends its exchange, so its
+// packet id is free [MQTT-4.3.3-8]: the client's next message with it is
+// a new one and must be delivered, not taken for a duplicate.
+func TestRefusedQoS2FreesPacketID(t *testing.T) {
+	st := &splitStore{MemoryStore: NewMemoryStore()}
+	_, addr := startBrokerStore(t, st, nil)
+	sub := dialRaw(t, addr, packet.V5)
+	sub.Connect(&packet.Connect{ClientID: "sub", Properties: packet.Properties{SessionExpiry: 600, HasSessionExpiry: true}})
+	sub.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "d", QoS: 1})
+	p5 := dialRaw(t, addr, packet.V5)
+	p5.Connect(&packet.Connect{ClientID: "p5", Properties: packet.Properties{SessionExpiry: 600, HasSessionExpiry: true}})
+	st.failing.Store(true)
+	p5.Send(&packet.Publish{Topic: "d", QoS: 2, PacketID: 5, Payload: []byte("refused")})
+	if a, ok := p5.Recv().(*packet.Pubrec); !ok || a.ReasonCode != packet.QuotaExceeded {
+		t.Fatalf("PUBREC of a message that was not stored: %+v", a)
+	}
+	st.failing.Store(false)
+	p5.Send(&packet.Publish{Topic: "d", QoS: 2, PacketID: 5, Payload: []byte("next")})
+	if a, ok := p5.Recv().(*packet.Pubrec); !ok || a.ReasonCode != packet.Success {
+		t.Fatalf("PUBREC of the next message: %+v", a)
+	}
+	p5.Send(&packet.Pubrel{PacketID: 5})
+	p5.Recv() // PUBCOMP
+	for {
+		m := sub.RecvPublish()
+		sub.Send(&packet.Puback{PacketID: m.PacketID})
+		if string(m.Payload) == "next" {
+			break
+		}
+	}
+}
+
 // Receive Maximum counts QoS 1 messages whose PUBACK waits for the
 // store: an MQTT 5 client past it gets DISCONNECT 0x93 [MQTT-3.3.4-9].
 func TestReceiveMaximumCountsHeldAcks(t *testing.T) {
@@ -308,6 +394,37 @@ func TestReceiveMaximumCountsHeldAcks(t *testing.T) {
 	got := pub.ExpectClosed(5 * time.Second)
 	if len(got) == 0 {
 		t.Fatal("no DISCONNECT")
+	}
+	if d, ok := got[len(got)-1].(*packet.Disconnect); !ok || d.ReasonCode != packet.ReceiveMaximumExceeded {
+		t.Fatalf("want DISCONNECT 0x93 last, got %+v", got)
+	}
+}
+
+// A QoS 2 message whose PUBREC waits for the store counts once towards
+// Receive Maximum, not as its id and again as its held acknowledgement:
+// a client at its limit stays connected; one past it does not.
+func TestReceiveMaximumQoS2HeldOnce(t *testing.T) {
+	g := &gateStore{MemoryStore: NewMemoryStore()}
+	_, addr := startBrokerStore(t, g, func(o *Options) { o.ReceiveMaximum = 3 })
+	dur := dialRaw(t, addr, packet.V311)
+	dur.Connect(&packet.Connect{ClientID: "durable"})
+	dur.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "d", QoS: 2})
+	g.mu.Lock()
+	g.hold = true
+	g.mu.Unlock()
+	defer g.release()
+	pub := connectRaw(t, addr, packet.V5, "q2")
+	for i := range 3 {
+		pub.Send(&packet.Publish{Topic: "d", QoS: 2, PacketID: uint16(i + 1)})
+	}
+	pub.Send(&packet.Pingreq{})
+	if p, ok := pub.Recv().(*packet.Pingresp); !ok {
+		t.Fatalf("3 QoS 2 messages within Receive Maximum 3: got %+v, want PINGRESP", p)
+	}
+	pub.Send(&packet.Publish{Topic: "d", QoS: 2, PacketID: 4})
+	got := pub.ExpectClosed(5 * time.Second)
+	if len(got) == 0 {
+		t.Fatal("no DISCONNECT past Receive Maximum")
 	}
 	if d, ok := got[len(got)-1].(*packet.Disconnect); !ok || d.ReasonCode != packet.ReceiveMaximumExceeded {
 		t.Fatalf("want DISCONNECT 0x93 last, got %+v", got)

@@ -30,18 +30,18 @@ func expectDisconnect(t *testing.T, r *raw, code packet.ReasonCode, what string)
 
 // Malformed topic filters in SUBSCRIBE and UNSUBSCRIBE end the
 // connection [MQTT-4.7.1-1] [MQTT-4.7.1-2] [MQTT-4.7.3-1] (MQTT 5:
-// DISCONNECT 0x82 Protocol Error), as Mosquitto ends it; they are not
-// answered with a failure code.
+// DISCONNECT 0x81 Malformed Packet), as Mosquitto 2.0 ends it; they are
+// not answered with a failure code.
 func TestMalformedFiltersClose(t *testing.T) {
 	_, addr := startBroker(t, nil)
 	for _, v := range []byte{packet.V311, packet.V5} {
 		for _, f := range []string{"", "#/x", "a/#/b", "a+", "+a/b", "$share/g", "$share//a", "$share/g+/a"} {
 			r := connectRaw(t, addr, v, "f")
 			r.Send(&packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "ok/#"}, {Filter: f}}})
-			expectDisconnect(t, r, packet.ProtocolError, fmt.Sprintf("SUBSCRIBE %q", f))
+			expectDisconnect(t, r, packet.MalformedPacket, fmt.Sprintf("SUBSCRIBE %q", f))
 			r = connectRaw(t, addr, v, "f")
 			r.Send(&packet.Unsubscribe{PacketID: 1, Filters: []string{f}})
-			expectDisconnect(t, r, packet.ProtocolError, fmt.Sprintf("UNSUBSCRIBE %q", f))
+			expectDisconnect(t, r, packet.MalformedPacket, fmt.Sprintf("UNSUBSCRIBE %q", f))
 		}
 	}
 	checkAlive(t, addr)

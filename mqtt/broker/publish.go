@@ -91,7 +91,7 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 	if v5 && len(p.Properties.SubscriptionIDs) > 0 {
 		return &packet.Error{Code: packet.ProtocolError, Msg: "PUBLISH from a client with a Subscription Identifier"} // [MQTT-3.3.4-6]
 	}
-	if p.QoS > b.opts.MaxQoS {
+	if p.QoS > c.maxQoS() {
 		if v5 {
 			return packet.QoSNotSupported // [MQTT-3.2.2-11]
 		}
@@ -103,7 +103,7 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 	name := p.Topic
 	if v5 && p.Properties.HasTopicAlias {
 		a := p.Properties.TopicAlias
-		if a == 0 || a > b.opts.TopicAliasMaximum {
+		if a == 0 || a > c.aliasMax() {
 			return packet.TopicAliasInvalid // [MQTT-3.3.2-9], [MQTT-3.3.2-10]
 		}
 		if name == "" {
@@ -131,13 +131,20 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 			return packet.ReceiveMaximumExceeded // [MQTT-3.3.4-9]
 		}
 	}
+	mark := b.storeFails.Load() // before this message's writes (ack)
 	if p.QoS == 2 {
 		s.mu.Lock()
 		_, dup := s.inQoS2[p.PacketID]
 		s.mu.Unlock()
 		if dup { // already routed: acknowledge again, deliver once [MQTT-4.3.3-10]
-			c.ack(ctrlPacket{first: 0x50, id: p.PacketID}, false)
+			c.ack(ctrlPacket{first: 0x50, id: p.PacketID}, false, mark)
 			return nil
+		}
+		if b.store != nil {
+			// Its deliveries and its packet id become durable together: with
+			// the deliveries alone, the client's retry after a crash would be
+			// routed again; with the id alone, it would be lost.
+			b.commit(Op{Kind: OpBegin})
 		}
 	}
 
@@ -146,8 +153,8 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 	why := DropNotAuthorized
 	switch {
 	case b.opts.MemoryLimit > 0 && b.memoryLevel() == memFull:
-		// Refused before it is routed or retained; 3.x gets its
-		// acknowledgement (rc below 0x80 for it), MQTT 5 0x97.
+		// Refused before it is routed or retained: MQTT 5 gets 0x97, a
+		// 3.x QoS 1/2 publisher is disconnected unacknowledged (below).
 		rc, reason, why = packet.QuotaExceeded, "memory_limit reached", DropMemoryLimit
 	case isSysTopic(name):
 		rc, reason = packet.NotAuthorized, "$SYS topics are read-only"
@@ -190,6 +197,13 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 			b.log.Info("Denied PUBLISH from " + c.info.ClientID + " (d" + b01(p.Dup) + ", q" + string('0'+p.QoS) + ", r" + b01(p.Retain) + ", m" + itoa(int(p.PacketID)) + ", '" + name + "', ... (" + itoa(len(p.Payload)) + " bytes))")
 		}
 	}
+	if why == DropMemoryLimit && rc == packet.QuotaExceeded && !v5 && p.QoS > 0 {
+		// 3.x has no way to refuse a message: acknowledging it would lose
+		// it silently. Unacknowledged, the client sends it again when it
+		// reconnects (as Mosquitto, which disconnects on a failed
+		// allocation).
+		return &packet.Error{Code: packet.QuotaExceeded, Msg: "memory_limit reached: PUBLISH QoS " + string('0'+p.QoS) + " not accepted"}
+	}
 	props := packet.Properties{}
 	if reason != "" && c.problemInfo {
 		props.ReasonString = reason
@@ -197,9 +211,9 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 	switch p.QoS {
 	case 1:
 		if rc == packet.Success && props.ReasonString == "" || !v5 {
-			c.ack(ctrlPacket{first: 0x40, id: p.PacketID}, durable) // 3.x PUBACK has no reason code
+			c.ack(ctrlPacket{first: 0x40, id: p.PacketID}, durable, mark) // 3.x PUBACK has no reason code
 		} else {
-			c.ack(ctrlPacket{p: &packet.Puback{PacketID: p.PacketID, ReasonCode: rc, Properties: props}}, durable)
+			c.ack(ctrlPacket{p: &packet.Puback{PacketID: p.PacketID, ReasonCode: rc, Properties: props}}, durable, mark)
 		}
 	case 2:
 		if rc < 0x80 {
@@ -216,10 +230,13 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 			}
 			s.mu.Unlock()
 		}
+		if b.store != nil {
+			b.commit(Op{Kind: OpEnd})
+		}
 		if rc == packet.Success && props.ReasonString == "" || !v5 {
-			c.ack(ctrlPacket{first: 0x50, id: p.PacketID}, durable)
+			c.ack(ctrlPacket{first: 0x50, id: p.PacketID}, durable, mark)
 		} else {
-			c.ack(ctrlPacket{p: &packet.Pubrec{PacketID: p.PacketID, ReasonCode: rc, Properties: props}}, durable)
+			c.ack(ctrlPacket{p: &packet.Pubrec{PacketID: p.PacketID, ReasonCode: rc, Properties: props}}, durable, mark)
 		}
 	}
 	return nil
@@ -367,6 +384,7 @@ func (c *conn) handlePubcomp(p *packet.Pubcomp) error {
 // look like a duplicate.
 func (c *conn) handlePubrel(p *packet.Pubrel) error {
 	s := c.sess
+	mark := c.b.storeFails.Load()
 	s.mu.Lock()
 	_, ok := s.inQoS2[p.PacketID]
 	delete(s.inQoS2, p.PacketID)
@@ -376,9 +394,9 @@ func (c *conn) handlePubrel(p *packet.Pubrel) error {
 	}
 	s.mu.Unlock()
 	if ok || c.version != packet.V5 {
-		c.ack(ctrlPacket{first: 0x70, id: p.PacketID}, durable)
+		c.ack(ctrlPacket{first: 0x70, id: p.PacketID}, durable, mark)
 	} else {
-		c.ack(ctrlPacket{p: &packet.Pubcomp{PacketID: p.PacketID, ReasonCode: packet.PacketIdentifierNotFound}}, false)
+		c.ack(ctrlPacket{p: &packet.Pubcomp{PacketID: p.PacketID, ReasonCode: packet.PacketIdentifierNotFound}}, false, mark)
 	}
 	return nil
 }

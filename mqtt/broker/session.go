@@ -35,7 +35,6 @@ type Session struct {
 	queue    deque
 	qbytes   int
 	inflight map[uint16]delivery
-	resend   []uint16 // inflight ids to retransmit on the new connection, in order
 	seq      uint64
 	inQoS2   map[uint16]struct{} // inbound QoS 2 ids awaiting PUBREL
 
@@ -50,6 +49,8 @@ type Session struct {
 	version byte
 	ended   bool
 	stored  bool   // the store holds this session (persistent, Store set)
+	resend  bool   // retransmit the inflight window on the new connection (takeForSend)
+	ibytes  int32  // payload bytes in the inflight window, counted with Options.MaxInflightBytes
 	rules   uint32 // the VersionedAuthorizer\'s RulesVersion its queue was last checked under
 }
 
@@ -119,6 +120,8 @@ func (s *Session) enqueue(d delivery) (ok, stored bool) {
 		why = DropOffline
 	case s.queueFull(size):
 		why = DropQueueFull
+	case s.overMemoryShare(size):
+		why = DropMemoryLimit
 	case d.qos == 0 && s.slowConsumer(size):
 		why = DropSlowConsumer
 		s.trimQoS0Locked()
@@ -144,7 +147,7 @@ func (s *Session) enqueue(d delivery) (ok, stored bool) {
 	s.b.stats.add(s.shard(), statQueued, 1)
 	s.b.stats.add(s.shard(), statQueuedBytes, int64(size))
 	if c != nil {
-		c.notify()
+		c.notifyRouted()
 	}
 	return true, d.stored
 }
@@ -164,13 +167,17 @@ func (s *Session) takeForSend(c *conn, out []delivery) (_ []delivery, sync bool)
 	if s.conn != c {
 		return out, false
 	}
-	for _, id := range s.resend {
-		if d, ok := s.inflight[id]; ok {
+	if s.resend {
+		// Unacknowledged PUBLISH and PUBREL go again, in their original
+		// order [MQTT-4.4.0-1], [MQTT-4.6.0-1].
+		s.resend = false
+		first := len(out)
+		for _, d := range s.inflight {
 			d.dup = !d.rel // [MQTT-3.3.1-1]; PUBREL has no DUP
 			out = append(out, d)
 		}
+		slices.SortFunc(out[first:], func(a, b delivery) int { return cmpSeq(a.seq, b.seq) })
 	}
-	s.resend = s.resend[:0]
 	s.recheckLocked()
 	now := time.Now()
 	for s.queue.len() > 0 && len(out) < 512 {
@@ -182,7 +189,7 @@ func (s *Session) takeForSend(c *conn, out []delivery) (_ []delivery, sync bool)
 			s.b.dropped(s.shard(), DropExpired, s.id, d.msg)
 			continue
 		}
-		if d.qos > 0 && len(s.inflight) >= int(c.window) {
+		if d.qos > 0 && (len(s.inflight) >= int(c.window) || s.inflightBytesFull()) {
 			break
 		}
 		s.popLocked()
@@ -273,13 +280,28 @@ func (s *Session) addInflightLocked(d delivery) {
 	s.inflight[d.id] = d
 	if d.msg != nil {
 		s.b.stats.add(s.shard(), statInflightBytes, int64(d.msg.size()))
+		if s.b.opts.MaxInflightBytes > 0 {
+			s.ibytes += int32(len(d.msg.Payload))
+		}
 	}
+}
+
+// inflightBytesFull reports whether Options.MaxInflightBytes holds new
+// QoS 1/2 messages back: as in Mosquitto, a message goes while the
+// payload bytes in flight are below the limit, so one larger than the
+// limit still goes, alone.
+func (s *Session) inflightBytesFull() bool {
+	max := s.b.opts.MaxInflightBytes
+	return max > 0 && int(s.ibytes) >= max
 }
 
 func (s *Session) delInflightLocked(d delivery) {
 	delete(s.inflight, d.id)
 	if d.msg != nil {
 		s.b.stats.add(s.shard(), statInflightBytes, -int64(d.msg.size()))
+		if s.b.opts.MaxInflightBytes > 0 {
+			s.ibytes -= int32(len(d.msg.Payload))
+		}
 		s.b.memRelease(s.shard(), d.msg)
 	}
 }
@@ -494,17 +516,7 @@ func (b *Broker) attach(c *conn, clientID string, clean bool, expiry uint32) (*S
 		default:
 			s.info.Store(&c.info)
 		}
-		// Retransmit unacknowledged PUBLISH and PUBREL in their original
-		// order [MQTT-4.4.0-1], [MQTT-4.6.0-1].
-		s.resend = s.resend[:0]
-		ids := make([]delivery, 0, len(s.inflight))
-		for _, d := range s.inflight {
-			ids = append(ids, d)
-		}
-		slices.SortFunc(ids, func(a, b delivery) int { return cmpSeq(a.seq, b.seq) })
-		for _, d := range ids {
-			s.resend = append(s.resend, d.id)
-		}
+		s.resend = len(s.inflight) > 0 // the inflight window goes again first (takeForSend)
 		s.saveLocked()
 		s.mu.Unlock()
 		b.mu.Unlock()
@@ -549,7 +561,7 @@ func (b *Broker) detach(c *conn, err error) {
 		info := c.info
 		s.info.Store(&info)
 	}
-	s.resend = s.resend[:0]
+	s.resend = false
 	expiry := s.expiry
 	if expiry == neverExpire && b.opts.PersistentClientExpiration > 0 {
 		expiry = uint32(min(b.opts.PersistentClientExpiration/time.Second, neverExpire-1))

@@ -62,6 +62,13 @@ const (
 	OpPutInbound
 	// OpDeleteInbound removes it (PUBREL received).
 	OpDeleteInbound
+	// OpBegin and OpEnd bracket the writes of one inbound QoS 2 message
+	// (its deliveries and OpPutInbound), each in a Commit of its own: a
+	// store that groups commits into transactions must not make part of a
+	// bracket durable without the rest (brackets of concurrent publishers
+	// may overlap; a cut where none is open is always safe).
+	OpBegin
+	OpEnd
 )
 
 // Op is one change; which fields matter depends on Kind.
@@ -129,7 +136,7 @@ type DeliveryState struct {
 
 // MemoryStore is a Store in memory: it survives a Broker, not the
 // process. Tests and programs that embed a broker and restart it use it;
-// internal/store keeps the same state on disk.
+// `mqtt serve --data` keeps the same state on disk.
 type MemoryStore struct {
 	mu       sync.Mutex
 	retained map[string]*Message

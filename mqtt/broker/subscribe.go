@@ -32,8 +32,9 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 		}
 		if err != nil {
 			// A malformed filter [MQTT-4.7.1-1], [MQTT-4.7.3-1] ends the
-			// connection (MQTT 5: DISCONNECT 0x82 first), as Mosquitto.
-			return &packet.Error{Code: packet.ProtocolError, Msg: "SUBSCRIBE: " + err.Error()}
+			// connection (MQTT 5: DISCONNECT 0x81 Malformed Packet
+			// first), as Mosquitto 2.0 does.
+			return &packet.Error{Code: packet.MalformedPacket, Msg: "SUBSCRIBE: " + err.Error()}
 		}
 		if topic.TooDeep(inner) {
 			// Well formed but not allowed here: 0x8F (3.x: 0x80 Failure).
@@ -49,7 +50,7 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 			b.log.Info("Denied SUBSCRIBE from " + c.info.ClientID + " to " + sub.Filter)
 			continue
 		}
-		opts := topic.Options{QoS: min(sub.QoS, b.opts.MaxQoS), Identifier: subID}
+		opts := topic.Options{QoS: min(sub.QoS, c.maxQoS()), Identifier: subID}
 		if v5 {
 			opts.NoLocal = sub.NoLocal
 			opts.RetainAsPublished = sub.RetainAsPublished
@@ -140,7 +141,7 @@ func (c *conn) handleUnsubscribe(p *packet.Unsubscribe) error {
 			err = topic.ValidateFilter(inner)
 		}
 		if err != nil {
-			return &packet.Error{Code: packet.ProtocolError, Msg: "UNSUBSCRIBE: " + err.Error()} // as in SUBSCRIBE
+			return &packet.Error{Code: packet.MalformedPacket, Msg: "UNSUBSCRIBE: " + err.Error()} // as in SUBSCRIBE
 		}
 		if b.index.Unsubscribe(s, inner, group) {
 			codes[i] = packet.Success

@@ -33,7 +33,7 @@ func (c *conn) who() string {
 	if c.info.ClientID != "" {
 		return c.info.ClientID
 	}
-	return c.remote
+	return c.remoteStr()
 }
 
 func publishTrace(verb, dir, who string, dup bool, qos byte, retain bool, id uint16, topic string, n int) string {
@@ -79,7 +79,7 @@ func (c *conn) traceIn(p packet.Packet) {
 	case *packet.Auth:
 		msg = "Received AUTH from " + who + " (rc" + strconv.Itoa(int(p.ReasonCode)) + ", " + p.Properties.AuthMethod + ")"
 	case *packet.Connect:
-		msg = "Received CONNECT from " + c.remote + " as " + p.ClientID
+		msg = "Received CONNECT from " + c.remoteStr() + " as " + p.ClientID
 		if p.WillFlag {
 			msg += "\nWill message specified (" + strconv.Itoa(len(p.WillPayload)) + " bytes) (r" + b01(p.WillRetain) + ", q" + strconv.Itoa(int(p.WillQoS)) + ").\n\t" + p.WillTopic
 		} else {

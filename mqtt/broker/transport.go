@@ -38,8 +38,6 @@ type transport interface {
 	// release closes the transport after the last write; teardown calls
 	// it once, with the error that ended the connection.
 	release(err error)
-	// remoteAddr is the peer's address for ClientInfo.Remote.
-	remoteAddr() net.Addr
 	// netConn is the net.Conn behind the transport for a ConnAuthenticator
 	// (e.g. a TLS client certificate), nil where the transport has none.
 	netConn() net.Conn
@@ -56,7 +54,7 @@ func (b *Broker) newConn(nc net.Conn, port string) (c *conn, start func()) {
 		}
 	}
 	n := &netConn{nc: nc}
-	n.init(b, n, nc.RemoteAddr().String(), port)
+	n.init(b, n, nc.RemoteAddr(), port)
 	tcpProgress(nc)
 	return &n.conn, func() { go n.serve() }
 }
@@ -113,5 +111,4 @@ func (n *netConn) linger() {
 	n.nc.SetReadDeadline(time.Now().Add(lingerAfterDisconnect))
 	discard(n.nc.Read)
 }
-func (n *netConn) remoteAddr() net.Addr { return n.nc.RemoteAddr() }
-func (n *netConn) netConn() net.Conn    { return n.nc }
+func (n *netConn) netConn() net.Conn { return n.nc }

@@ -80,11 +80,11 @@ func (b *Broker) Attach(cfg LocalConfig) (*LocalConn, error) {
 		cfg.Listener = "local"
 	}
 	l := &LocalConn{cfg: cfg}
-	l.init(b, l, cfg.Remote.String(), cfg.Listener)
+	l.init(b, l, cfg.Remote, cfg.Listener)
 	if !b.register(&l.conn) {
 		return nil, ErrBrokerClosed
 	}
-	b.log.Info("New connection from " + l.remote + " on port " + l.info.Listener + ".")
+	b.log.Info("New connection from " + l.remoteStr() + " on port " + l.info.Listener + ".")
 	return l, nil
 }
 
@@ -218,5 +218,4 @@ func (l *LocalConn) endLater() {
 	}
 }
 
-func (l *LocalConn) remoteAddr() net.Addr { return l.cfg.Remote }
-func (l *LocalConn) netConn() net.Conn    { return nil }
+func (l *LocalConn) netConn() net.Conn { return nil }

@@ -2,7 +2,6 @@ package broker
 
 import (
 	"net"
-	"net/netip"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -40,7 +39,13 @@ type socketConn struct {
 // newSocketConn takes a plain socket away from nc for the event loop; it
 // returns nil (leaving nc alone) for anything else.
 func newSocketConn(b *Broker, nc net.Conn, port string) *socketConn {
-	remote := nc.RemoteAddr().String()
+	remote := nc.RemoteAddr()
+	if ta, ok := remote.(*net.TCPAddr); ok {
+		// A compact copy: net's own keeps the whole sockaddr it was
+		// parsed from alive (its IP slices into it), 30 bytes more per
+		// idle connection.
+		remote = net.TCPAddrFromAddrPort(ta.AddrPort())
+	}
 	_, isTCP := nc.(*net.TCPConn)
 	fd := ownSocket(nc)
 	if fd < 0 {
@@ -86,17 +91,10 @@ func tcpProgress(nc net.Conn) {
 // is there.
 func (s *socketConn) start() {
 	if err := s.b.poll.add(s); err != nil {
-		s.b.log.Error("event loop: cannot watch a connection", "remote", s.remote, "err", err)
+		s.b.log.Error("event loop: cannot watch a connection", "remote", s.remoteStr(), "err", err)
 		s.close(closeReason{})
 	}
-	go s.readRun()
-}
-
-func (s *socketConn) remoteAddr() net.Addr {
-	if ap, err := netip.ParseAddrPort(s.remote); err == nil {
-		return net.TCPAddrFromAddrPort(ap)
-	}
-	return &net.UnixAddr{Name: s.remote, Net: "unix"}
+	s.b.work.spawn(&s.conn, readRunJob)
 }
 
 func (s *socketConn) netConn() net.Conn { return nil }
@@ -155,7 +153,7 @@ func (s *socketConn) interrupt() {
 		wf.SetWriteDeadline(time.Now().Add(time.Second))
 	}
 	if s.reading.CompareAndSwap(false, true) {
-		go s.readRun()
+		s.b.work.spawn(&s.conn, readRunJob)
 	}
 }
 
@@ -169,7 +167,7 @@ func (s *socketConn) drainInput() {
 		rf.SetReadDeadline(time.Now())
 	}
 	if s.reading.CompareAndSwap(false, true) {
-		go s.readRun()
+		s.b.work.spawn(&s.conn, readRunJob)
 	}
 }
 
@@ -519,7 +517,7 @@ func (p *poller) loop() {
 		p.mu.Unlock()
 		for i, s := range ready {
 			if s.reading.CompareAndSwap(false, true) {
-				go s.readRun()
+				s.b.work.spawn(&s.conn, readRunJob)
 			}
 			ready[i] = nil
 		}

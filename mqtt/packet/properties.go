@@ -1,5 +1,7 @@
 package packet
 
+import "strings"
+
 // Property identifiers (MQTT 5 §2.2.2.2).
 const (
 	PropPayloadFormat          byte = 0x01
@@ -253,7 +255,10 @@ func (r *reader) properties(p *Properties, k propKind) error {
 		case PropContentType:
 			p.ContentType, err = pr.str(name)
 		case PropResponseTopic:
-			p.ResponseTopic, err = pr.str(name)
+			if p.ResponseTopic, err = pr.str(name); err == nil && strings.ContainsAny(p.ResponseTopic, "+#") {
+				// A Topic Name, so no wildcards [MQTT-3.3.2-14] (and in a will, §3.1.3.2.5).
+				return errf(ProtocolError, r.t, "Response Topic %q contains a wildcard", p.ResponseTopic)
+			}
 		case PropCorrelationData:
 			p.CorrelationData, err = pr.binary(name)
 		case PropSubscriptionIdentifier:
@@ -363,6 +368,18 @@ func (r *reader) properties(p *Properties, k propKind) error {
 	return nil
 }
 
+// ValidatePublish checks p as the properties of a PUBLISH (or a will):
+// only properties a PUBLISH may carry, UTF-8 strings and user properties
+// well formed, Payload Format 0 or 1, no wildcard in the Response Topic
+// (§3.3.2.3). It returns the *Error the encoder would; a nil p is valid.
+func (p *Properties) ValidatePublish() error {
+	if p == nil {
+		return nil
+	}
+	_, err := p.size(PUBLISH, kPublish)
+	return err
+}
+
 // size validates p for property set k and returns the length of its
 // encoded properties, not counting the property length itself.
 func (p *Properties) size(t Type, k propKind) (int, error) {
@@ -389,6 +406,9 @@ func (p *Properties) size(t Type, k propKind) (int, error) {
 	}
 	if n, err = p.sizeString(t, k, n, PropResponseTopic, p.ResponseTopic); err != nil {
 		return 0, err
+	}
+	if strings.ContainsAny(p.ResponseTopic, "+#") {
+		return 0, errf(ProtocolError, t, "Response Topic %q contains a wildcard", p.ResponseTopic) // [MQTT-3.3.2-14]
 	}
 	if p.CorrelationData != nil {
 		if allowed&bit(PropCorrelationData) == 0 {

@@ -399,6 +399,8 @@ var invalid = []invalidVector{
 	{"publish subscription identifier 0", V5, "§3.3.2.3.8", pkt(0x30, str("t"), props(b(0x0B, 0))), ProtocolError},
 	{"publish topic alias 0", V5, "[MQTT-3.3.2-8]", pkt(0x30, str("t"), props(b(0x23), u16(0))), TopicAliasInvalid},
 	{"publish payload format 2", V5, "§3.3.2.3.2", pkt(0x30, str("t"), props(b(0x01, 2))), ProtocolError},
+	{"publish response topic with #", V5, "[MQTT-3.3.2-14]", pkt(0x30, str("t"), props(b(0x08), str("reply/#"))), ProtocolError},
+	{"publish response topic with +", V5, "[MQTT-3.3.2-14]", pkt(0x30, str("t"), props(b(0x08), str("a/+/b"))), ProtocolError},
 	{"publish property length beyond packet", V5, "§2.2.2.1", pkt(0x30, str("t"), b(10, 0x01)), MalformedPacket},
 	{"publish property value truncated", V5, "§2.2.2", pkt(0x30, str("t"), props(b(0x02, 0, 0))), MalformedPacket},
 	{"publish property length five bytes", V5, "[MQTT-1.5.5-1]", pkt(0x30, str("t"), b(0x80, 0x80, 0x80, 0x80, 0x01)), MalformedPacket},

@@ -1,0 +1,203 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/mqttkit/mqtt/internal/testutil"
+	"github.com/mqttkit/mqtt/mqtt/broker"
+	"github.com/mqttkit/mqtt/mqtt/packet"
+)
+
+// run is a broker on the store file at path, closed (broker, then store)
+// by stop or at the end of the test.
+type run struct {
+	b    *broker.Broker
+	st   *Store
+	addr string
+	done bool
+}
+
+func startOn(t *testing.T, path string, mod func(*broker.Options)) *run {
+	t.Helper()
+	st, err := Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := broker.DefaultOptions()
+	o.Listeners = []string{"127.0.0.1:0"}
+	o.SysInterval = 0
+	o.Store = st
+	if mod != nil {
+		mod(&o)
+	}
+	b, err := broker.New(o, nil)
+	if err != nil {
+		st.Close()
+		t.Fatal(err)
+	}
+	if err := b.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	r := &run{b: b, st: st, addr: b.Addrs()[0].String()}
+	t.Cleanup(r.stop)
+	return r
+}
+
+func (r *run) stop() {
+	if !r.done {
+		r.done = true
+		r.b.Close()
+		r.st.Close()
+	}
+}
+
+var persistent5 = packet.Properties{SessionExpiry: 3600, HasSessionExpiry: true}
+
+// A restart on the same file brings back what the sessions held:
+// subscriptions with their options and identifiers, queued messages in
+// order with their properties, an inflight QoS 2 message resent under its
+// packet id, and retained messages.
+func TestBrokerRestartOnStore(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "mqtt.db")
+	r := startOn(t, path, nil)
+	dev := testutil.DialRaw(t, r.addr, packet.V5)
+	dev.Connect(&packet.Connect{ClientID: "dev", Properties: persistent5})
+	dev.Subscribe(1, packet.Properties{SubscriptionIDs: []uint32{42}, HasSessionExpiry: false},
+		packet.Subscription{Filter: "q/#", QoS: 2, NoLocal: true, RetainAsPublished: true})
+	got := func() *packet.Publish { return dev.RecvPublish() }
+	pub := testutil.ConnectRaw(t, r.addr, packet.V5, "pub")
+	pub.Send(&packet.Publish{Topic: "q/2", QoS: 2, PacketID: 7, Payload: []byte("inflight")})
+	pub.Recv() // PUBREC
+	pub.Send(&packet.Pubrel{PacketID: 7})
+	pub.Recv() // PUBCOMP
+	first := got()
+	if first.QoS != 2 {
+		t.Fatalf("first: %+v", first)
+	}
+	dev.NC.Close() // no PUBREC: it stays in flight
+	for i := range 5 {
+		props := packet.Properties{ContentType: "text/plain", User: []packet.UserProperty{{Key: "n", Value: fmt.Sprint(i)}}}
+		pub.Send(&packet.Publish{Topic: "q/1", QoS: 1, PacketID: uint16(10 + i), Retain: i == 4, Payload: fmt.Appendf(nil, "m%d", i), Properties: props})
+		if a, ok := pub.Recv().(*packet.Puback); !ok || a.ReasonCode != packet.Success {
+			t.Fatalf("PUBACK %+v", a)
+		}
+	}
+	r.stop()
+
+	r = startOn(t, path, nil)
+	dev = testutil.DialRaw(t, r.addr, packet.V5)
+	if ack := dev.Connect(&packet.Connect{ClientID: "dev", Properties: persistent5}); !ack.SessionPresent {
+		t.Fatal("no session present")
+	}
+	again := dev.RecvPublish()
+	if !again.Dup || again.PacketID != first.PacketID || string(again.Payload) != "inflight" {
+		t.Fatalf("inflight resend: %+v", again)
+	}
+	dev.Send(&packet.Pubrec{PacketID: again.PacketID})
+	for i := range 5 {
+		m := dev.RecvPublish()
+		for m.QoS == 2 { // PUBREL of the QoS 2 message may come first
+			m = dev.RecvPublish()
+		}
+		if string(m.Payload) != fmt.Sprintf("m%d", i) || m.Properties.ContentType != "text/plain" ||
+			!slices.Equal(m.Properties.SubscriptionIDs, []uint32{42}) || len(m.Properties.User) != 1 || m.Properties.User[0].Value != fmt.Sprint(i) ||
+			m.Retain != (i == 4) {
+			t.Fatalf("queued %d: %+v", i, m)
+		}
+		dev.Send(&packet.Puback{PacketID: m.PacketID})
+	}
+	// No local survives: the session's own message is not sent back to it.
+	dev.Send(&packet.Publish{Topic: "q/self", QoS: 1, PacketID: 99, Payload: []byte("own")})
+	pub = testutil.ConnectRaw(t, r.addr, packet.V5, "pub")
+	pub.Send(&packet.Publish{Topic: "q/other", QoS: 1, PacketID: 1, Payload: []byte("other")})
+	pub.Recv()
+	for {
+		p := dev.Recv()
+		if m, ok := p.(*packet.Publish); ok {
+			if string(m.Payload) == "own" {
+				t.Fatal("no local lost")
+			}
+			if string(m.Payload) == "other" {
+				break
+			}
+		}
+	}
+	late := testutil.ConnectRaw(t, r.addr, packet.V311, "late")
+	late.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "q/1"})
+	if m := late.RecvPublish(); !m.Retain || string(m.Payload) != "m4" {
+		t.Fatalf("retained: %+v", m)
+	}
+}
+
+// Expiry counts the time the broker was down: a message whose expiry
+// passed is not delivered, a session whose expiry passed is gone, so is a
+// 3.1.1 session past persistent_client_expiration, and a will whose delay
+// passed is published at the restart.
+func TestBrokerDowntimeCounts(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "mqtt.db")
+	opts := func(o *broker.Options) { o.PersistentClientExpiration = time.Second }
+	r := startOn(t, path, opts)
+	mk := func(id string, v byte, props packet.Properties) {
+		c := testutil.DialRaw(t, r.addr, v)
+		c.Connect(&packet.Connect{ClientID: id, Properties: props})
+		c.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "e/#", QoS: 1})
+		c.Send(&packet.Disconnect{})
+		c.ExpectClosed(5 * time.Second)
+	}
+	mk("keeps", packet.V5, persistent5)
+	mk("short", packet.V5, packet.Properties{SessionExpiry: 1, HasSessionExpiry: true})
+	mk("v3", packet.V311, packet.Properties{})
+	watch := testutil.DialRaw(t, r.addr, packet.V5) // 3.1.1 would expire with persistent_client_expiration
+	watch.Connect(&packet.Connect{ClientID: "watch", Properties: persistent5})
+	watch.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "wills/#", QoS: 1})
+	watch.Send(&packet.Disconnect{})
+	watch.ExpectClosed(5 * time.Second)
+	w := testutil.DialRaw(t, r.addr, packet.V5)
+	w.Connect(&packet.Connect{ClientID: "willer", WillFlag: true, WillTopic: "wills/willer", WillQoS: 1, WillPayload: []byte("bye"),
+		WillProperties: packet.Properties{WillDelay: 1, HasWillDelay: true}, Properties: persistent5})
+	pub := testutil.ConnectRaw(t, r.addr, packet.V5, "pub")
+	pub.Send(&packet.Publish{Topic: "e/1", QoS: 1, PacketID: 1, Payload: []byte("expires"), Properties: packet.Properties{MessageExpiry: 1, HasMessageExpiry: true}})
+	pub.Recv()
+	pub.Send(&packet.Publish{Topic: "e/2", QoS: 1, PacketID: 2, Payload: []byte("stays")})
+	pub.Recv()
+	w.NC.Close() // without DISCONNECT: the will waits for its delay
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		online := false
+		for _, c := range r.b.Clients() {
+			online = online || c.ClientID == "willer" && c.Connected
+		}
+		if !online {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("willer still connected")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	r.stop()
+	time.Sleep(1100 * time.Millisecond) // the downtime under test, not a wait for an event
+
+	r = startOn(t, path, opts)
+	ids := map[string]bool{}
+	for _, c := range r.b.Clients() {
+		ids[c.ClientID] = true
+	}
+	if !ids["keeps"] || ids["short"] || ids["v3"] {
+		t.Fatalf("sessions after the downtime: %v", ids)
+	}
+	c := testutil.DialRaw(t, r.addr, packet.V5)
+	c.Connect(&packet.Connect{ClientID: "keeps", Properties: persistent5})
+	if m := c.RecvPublish(); string(m.Payload) != "stays" {
+		t.Fatalf("after the downtime: %+v (the expired message must not come)", m)
+	}
+	watch = testutil.DialRaw(t, r.addr, packet.V5)
+	watch.Connect(&packet.Connect{ClientID: "watch", Properties: persistent5})
+	if m := watch.RecvPublish(); m.Topic != "wills/willer" || string(m.Payload) != "bye" {
+		t.Fatalf("the will: %+v", m)
+	}
+}

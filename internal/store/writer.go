@@ -1,0 +1,305 @@
+package store
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"time"
+
+	"github.com/mqttkit/mqtt/mqtt/broker"
+	bolt "go.etcd.io/bbolt"
+)
+
+// The writer goroutine owns the journal and the checkpoints; one
+// checkpoint goroutine at a time writes the bbolt file behind it.
+
+// keyCheckpoint in meta: the journal epoch and offset up to which the
+// bbolt file holds every record (8 + 8 bytes big-endian).
+var keyCheckpoint = []byte("checkpoint")
+
+// Checkpoint triggers: the journal this full, this many ops behind, or
+// the last checkpoint this long ago. After a failed one, the next waits.
+const (
+	checkpointUsed  = 0.25
+	checkpointOps   = 50_000
+	checkpointEvery = 500 * time.Millisecond
+	checkpointRetry = time.Second
+	// fullAt: with checkpoints failing (a full disk), commits that add
+	// data are refused once the journal is this full; the rest of it is
+	// kept for the ones that remove data (acknowledged deliveries).
+	fullAt = 0.5
+)
+
+// errFull refuses a commit that adds data while the store cannot write
+// its checkpoints.
+var errFull = errors.New("the disk is full: the journal cannot be written to the store file")
+
+func (s *Store) writer() {
+	defer close(s.stopped)
+	debug.SetPanicOnFault(true) // see guard
+	for {
+		s.mu.Lock()
+		n := cut(s.pending)
+		closed := s.closed
+		if n == 0 && closed {
+			n = len(s.pending)
+		}
+		if n == 0 {
+			s.mu.Unlock()
+			if closed {
+				s.finish()
+				return
+			}
+			select {
+			case <-s.wake:
+			case err := <-s.ckptDone:
+				s.checkpointed(err)
+			}
+			continue
+		}
+		all := s.pending
+		s.pending = append(s.spare[:0], all[n:]...)
+		s.mu.Unlock()
+		s.write(all[:n])
+		clear(all) // keep no ops alive
+		s.mu.Lock()
+		s.spare = all[:0]
+		s.mu.Unlock()
+		select {
+		case err := <-s.ckptDone:
+			s.checkpointed(err)
+		default:
+		}
+		s.maybeCheckpoint()
+	}
+}
+
+// finish, at Close: the last checkpoint, so the next start replays
+// nothing.
+func (s *Store) finish() {
+	if s.ckptRun {
+		s.checkpointed(<-s.ckptDone)
+	}
+	if len(s.behind) > 0 {
+		if err := s.checkpoint(s.behind, s.j.epoch, s.j.off); err != nil {
+			s.log.Warn("Store: the last checkpoint failed; the journal keeps what it holds for the next start: " + err.Error())
+			return
+		}
+		s.behind = nil
+	}
+}
+
+// depth is how a commit changes the number of open brackets.
+func depth(c *commit) int {
+	d := 0
+	for i := range c.ops {
+		switch c.ops[i].Kind {
+		case broker.OpBegin:
+			d++
+		case broker.OpEnd:
+			d--
+		}
+	}
+	return d
+}
+
+// cut is how many commits from the front of pending may be written now:
+// up to the last one after which no bracket is open.
+func cut(pending []commit) int {
+	open, n := 0, 0
+	for i := range pending {
+		if open += depth(&pending[i]); open <= 0 {
+			open, n = 0, i+1
+		}
+	}
+	return n
+}
+
+// grows reports whether ops add data to the store (a full disk refuses
+// them first).
+func grows(ops []broker.Op) bool {
+	for i := range ops {
+		switch ops[i].Kind {
+		case broker.OpSetRetained, broker.OpPutSession, broker.OpPutDelivery, broker.OpPutInbound:
+			return true
+		}
+	}
+	return false
+}
+
+// write makes a batch durable as one journal record and calls its dones
+// in order: nil, or the error that kept a commit out.
+func (s *Store) write(batch []commit) {
+	s.commits.Add(uint64(len(batch)))
+	errs := make([]error, len(batch))
+	if s.ckptErr != nil && s.j.used() >= fullAt {
+		// Refuse what adds data, a bracket as a whole; keep the rest.
+		for i := 0; i < len(batch); {
+			n, open := 1, depth(&batch[i])
+			for ; open > 0 && i+n < len(batch); n++ {
+				open += depth(&batch[i+n])
+			}
+			unit := batch[i : i+n]
+			for _, c := range unit {
+				if grows(c.ops) {
+					for k := range unit {
+						errs[i+k] = &Error{Path: s.path, Msg: "writing refused", Err: fmt.Errorf("%w (%v)", errFull, s.ckptErr)}
+					}
+					break
+				}
+			}
+			i += n
+		}
+	}
+	kept := batch
+	if s.ckptErr != nil {
+		kept = make([]commit, 0, len(batch))
+		for i, c := range batch {
+			if errs[i] == nil {
+				kept = append(kept, c)
+			}
+		}
+	}
+	skip := superseded(kept)
+	s.rec = s.rec[:0]
+	for _, c := range kept {
+		s.rec = appendOps(s.rec, c.ops, skip)
+	}
+	var err error
+	if len(s.rec) > 0 {
+		err = s.appendRecord(s.rec)
+	}
+	if cap(s.rec) > 1<<20 {
+		s.rec = nil
+	}
+	if err == nil {
+		for _, c := range kept {
+			for i := range c.ops {
+				op := &c.ops[i]
+				if _, ok := skip[op]; !ok && op.Kind != broker.OpBegin && op.Kind != broker.OpEnd {
+					s.behind = append(s.behind, *op)
+				}
+			}
+		}
+	}
+	for i, c := range batch {
+		if errs[i] == nil {
+			errs[i] = err
+		}
+		if c.done != nil {
+			c.done(errs[i])
+		}
+	}
+}
+
+// appendRecord writes a record to the journal, making room first when it
+// is full: everything in it goes to the store file and it starts over.
+func (s *Store) appendRecord(rec []byte) error {
+	if !s.j.fits(len(rec)) {
+		if recordLen(len(rec)) > s.j.size-journalHeadLen {
+			return &Error{Path: s.j.path, Msg: fmt.Sprintf("writing refused: a group commit of %d bytes is larger than the journal", len(rec))}
+		}
+		if s.ckptRun {
+			s.checkpointed(<-s.ckptDone)
+		}
+		if s.ckptErr != nil && time.Since(s.ckptAt) < checkpointRetry {
+			return &Error{Path: s.path, Msg: "writing refused", Err: fmt.Errorf("%w (%v)", errFull, s.ckptErr)}
+		}
+		if err := s.checkpoint(s.behind, s.j.epoch, s.j.off); err != nil {
+			s.checkpointed(err)
+			return err
+		}
+		s.behind = nil
+		s.checkpointed(nil) // starts the journal over
+		if !s.j.fits(len(rec)) {
+			if err := s.j.restart(); err != nil {
+				return &Error{Path: s.j.path, Msg: "writing failed", Err: err}
+			}
+			s.ckptOff = s.j.off
+		}
+	}
+	if err := s.j.append(rec); err != nil {
+		return &Error{Path: s.j.path, Msg: "writing failed", Err: err}
+	}
+	s.appends.Add(1)
+	return nil
+}
+
+// maybeCheckpoint starts a checkpoint in the background when one is due.
+func (s *Store) maybeCheckpoint() {
+	if s.ckptRun || len(s.behind) == 0 {
+		return
+	}
+	if s.ckptErr != nil && time.Since(s.ckptAt) < checkpointRetry {
+		return
+	}
+	since := float64(s.j.off-s.ckptOff) / float64(s.j.size-journalHeadLen)
+	if since < checkpointUsed && len(s.behind) < checkpointOps && time.Since(s.ckptAt) < checkpointEvery {
+		return
+	}
+	ops, epoch, off := s.behind, s.j.epoch, s.j.off
+	s.ckptOff = off
+	s.behind, s.ckptOps, s.ckptRun = nil, ops, true
+	go func() {
+		debug.SetPanicOnFault(true) // see guard
+		s.ckptDone <- s.checkpoint(ops, epoch, off)
+	}()
+}
+
+// checkpointed takes the result of a checkpoint: on failure its ops go
+// back in front of the ones behind, to be tried again.
+func (s *Store) checkpointed(err error) {
+	if s.ckptRun {
+		s.ckptRun = false
+		if err != nil {
+			s.behind = append(s.ckptOps, s.behind...)
+		}
+		s.ckptOps = nil
+	}
+	s.ckptAt = time.Now()
+	if err == nil && len(s.behind) == 0 && !s.ckptRun && s.j.used() > 0.5 {
+		// Everything in the journal is in the store file: start it over now
+		// rather than when it is full (which waits for a checkpoint).
+		if e := s.j.restart(); e != nil {
+			s.log.Warn("Store: restarting the journal failed: " + e.Error())
+		}
+		s.ckptOff = s.j.off
+	}
+	if err != nil && s.ckptErr == nil {
+		s.log.Warn("Store: writing the journal to " + s.path + " failed; messages are kept in the journal meanwhile: " + err.Error())
+	} else if err == nil && s.ckptErr != nil {
+		s.log.Info("Store: writing to " + s.path + " works again.")
+	}
+	s.ckptErr = err
+}
+
+// checkpoint applies ops to the store file in one transaction, with the
+// journal position they reach.
+func (s *Store) checkpoint(ops []broker.Op, epoch uint64, off int64) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &Error{Path: s.path, Msg: "damaged", Err: fmt.Errorf("%v", r)}
+		}
+	}()
+	batch := []commit{{ops: ops}}
+	skip := superseded(batch)
+	s.ckpts.Add(1)
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		w := txWriter{tx: tx, buf: make(enc, 0, 64<<10), retained: tx.Bucket(bucketRetained), sessions: tx.Bucket(bucketSessions)}
+		for i := range ops {
+			if _, ok := skip[&ops[i]]; ok {
+				continue
+			}
+			if err := w.apply(&ops[i]); err != nil {
+				return err
+			}
+		}
+		pos := binary.BigEndian.AppendUint64(nil, epoch)
+		return tx.Bucket(bucketMeta).Put(keyCheckpoint, binary.BigEndian.AppendUint64(pos, uint64(off)))
+	})
+	if err != nil {
+		return &Error{Path: s.path, Msg: "writing failed", Err: err}
+	}
+	return nil
+}

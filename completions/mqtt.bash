@@ -26,16 +26,21 @@ _mqtt() {
             mapfile -t COMPREPLY < <(compgen -f -- "$cur")
             return
             ;;
+        --sn-predefined)
+            compopt -o filenames 2>/dev/null
+            mapfile -t COMPREPLY < <(compgen -f -- "$cur")
+            return
+            ;;
         --data)
             compopt -o filenames 2>/dev/null
             mapfile -t COMPREPLY < <(compgen -d -- "$cur")
             return
             ;;
-        -p|--port|--listen|--sn-listen)
+        -p|--port|--listen|--sn-listen|--sn-gateway-id|--sn-advertise-interval|--sn-advertise-to|--sn-retry-interval|--sn-max-retries|--sn-max-clients|--sn-max-message-size)
             return
             ;;
         esac
-        mapfile -t COMPREPLY < <(compgen -W '-c --config-file --test-config -p --port --listen --sn-listen -v --verbose -d --daemon --data --check --help' -- "$cur")
+        mapfile -t COMPREPLY < <(compgen -W '-c --config-file --test-config -p --port --listen --sn-listen --sn-gateway-id --sn-advertise-interval --sn-advertise-to --sn-predefined --sn-retry-interval --sn-max-retries --sn-max-clients --sn-max-message-size -v --verbose -d --daemon --data --check --help' -- "$cur")
         ;;
     pub)
         case "$prev" in
@@ -197,11 +202,11 @@ _mqtt() {
             mapfile -t COMPREPLY < <(compgen -W 'tlsv1.3 tlsv1.2 tlsv1.1' -- "$cur")
             return
             ;;
-        --listen|--gateway-id|--advertise-interval|--advertise-to|--retry-interval|--max-retries|--max-clients|-h|--host|-p|--port|-L|--url|-i|--id|-I|--id-prefix|-u|--username|-P|--pw|-D|--property)
+        --listen|--gateway-id|--advertise-interval|--advertise-to|--retry-interval|--max-retries|--max-clients|--max-message-size|-h|--host|-p|--port|-L|--url|-i|--id|-I|--id-prefix|-u|--username|-P|--pw|-D|--property)
             return
             ;;
         esac
-        mapfile -t COMPREPLY < <(compgen -W '--listen --gateway-id --advertise-interval --advertise-to --predefined --retry-interval --max-retries --max-clients --embedded -v --verbose -h --host -p --port -L --url --unix --ws -V --protocol-version -i --id -I --id-prefix -u --username -P --pw --cafile --capath --cert --key --insecure --tls-version --tls-use-os-certs -D --property -d --debug --quiet --help' -- "$cur")
+        mapfile -t COMPREPLY < <(compgen -W '--listen --gateway-id --advertise-interval --advertise-to --predefined --retry-interval --max-retries --max-clients --max-message-size --embedded -v --verbose -h --host -p --port -L --url --unix --ws -V --protocol-version -i --id -I --id-prefix -u --username -P --pw --cafile --capath --cert --key --insecure --tls-version --tls-use-os-certs -D --property -d --debug --quiet --help' -- "$cur")
         ;;
     bench)
         case "$prev" in

@@ -588,6 +588,11 @@ func connOptionsFrom(c *ucli.Context) (ConnOptions, error) {
 			return o, usageErrorf("%s: MQTT v3.1 client IDs are 1 to 23 characters, %q has %d", idFlag(c), o.ClientID, n)
 		}
 	}
+	if !o.CleanSession && o.ClientID == "" && c.Bool("sn") {
+		// pub --sn and sub --sn make up an id with the process id: a session kept under it
+		// would never be used again.
+		return o, usageErrorf("-c/--disable-clean-session needs a client ID (-i/--id or -I/--id-prefix) with MQTT-SN (--sn)")
+	}
 	if !o.CleanSession && o.ClientID == "" && o.ProtocolVersion != ProtocolV5 {
 		return o, usageErrorf("-c/--disable-clean-session needs a client ID (-i/--id or -I/--id-prefix) with MQTT v3.x")
 	}

@@ -44,7 +44,7 @@ var confSections = []confSection{
 		"allow_anonymous defaults to false.",
 		entries: []confEntry{
 			{"listener", "PORT [ADDRESS]", "Listens on PORT, on every interface or only on ADDRESS (an IP address or host name). With PORT 0 and ADDRESS a path, listens on that unix socket. May be given more than once."},
-			{"protocol", "mqtt|websockets|mqttsn", "The listener's transport: plain MQTT over TCP, MQTT over WebSockets (RFC 6455, subprotocol mqtt), or mqttsn: an MQTT-SN 1.2 gateway on this UDP port, inside the broker (no TCP hop; see mqtt-sn-gateway(1) for what it does). An mqttsn listener takes the listener's password_file, acl_file and allow_anonymous (MQTT-SN clients have no user name, so allow_anonymous must be true for them to connect); TLS, mount_point and bind_interface do not apply. Default: mqtt."},
+			{"protocol", "mqtt|websockets|mqttsn", "The listener's transport: plain MQTT over TCP, MQTT over WebSockets (RFC 6455, subprotocol mqtt), or mqttsn: an MQTT-SN 1.2 gateway on this UDP port, inside the broker (no TCP hop; see mqtt-sn-gateway(1) for what it does). An mqttsn listener takes the listener's password_file, acl_file and allow_anonymous (MQTT-SN clients have no user name, so allow_anonymous must be true for them to connect), mount_point, max_connections (the clients its gateway holds) and the sn_* directives below; TLS and bind_interface do not apply. It may share its port number with a TCP listener; the broker's log names it PORT/udp. Default: mqtt."},
 			{"socket_domain", "ipv4|ipv6", "Listens only on IPv4 or only on IPv6 addresses. Default: both."},
 			{"bind_interface", "NAME", "Listens only on the addresses of the network interface NAME (e.g. eth0)."},
 			{"max_connections", "COUNT", "Refuses new connections on this listener while COUNT clients are connected to it. -1 means no limit. Default: -1."},
@@ -53,6 +53,18 @@ var confSections = []confSection{
 			{"max_topic_alias", "COUNT", "The number of topic aliases an MQTT 5 client may use. Default: 10."},
 			{"mount_point", "PREFIX", "Prefixes the topics of this listener's clients with PREFIX, separating them from other listeners' clients. PREFIX must not contain + or #."},
 			{"use_username_as_clientid", "true|false", "Replaces each client's id by its username, so that one user cannot connect twice with different ids. Default: false."},
+		}},
+	{title: "MQTT-SN GATEWAYS", intro: "These directives configure the MQTT-SN gateway of the \"protocol mqttsn\" listener they follow, " +
+		"as mqtt sn-gateway's options of the same names do (see mqtt-sn-gateway(1)); on another listener they are errors. " +
+		"They are not Mosquitto directives.",
+		entries: []confEntry{
+			{"sn_gateway_id", "N", "The gateway id (0-255) in ADVERTISE and GWINFO. Default: 1."},
+			{"sn_advertise_interval", "SECONDS", "Sends ADVERTISE every SECONDS (1-65535), 0 for never. Default: 900."},
+			{"sn_advertise_to", "HOST:PORT", "Where ADVERTISE goes: a broadcast or multicast address the listener's socket can reach. Default: 255.255.255.255 on the listener's port; none for a listener on a loopback address (a broadcast there reaches no one) or an IPv6 address (IPv6 has no broadcast)."},
+			{"sn_predefined", "FILE", "Reads predefined topic ids from FILE: lines CLIENTID,TOPIC,ID, * for every client (see mqtt-sn-gateway(1)). Read at start, before the broker drops its privileges."},
+			{"sn_retry_interval", "SECONDS", "Resends an unacknowledged REGISTER, PUBLISH or PUBREL after SECONDS (T_RETRY, 1-3600). Default: 10."},
+			{"sn_max_retries", "N", "A client that does not answer N retransmissions (1-100) is lost, and its will published (N_RETRY). Default: 3."},
+			{"sn_max_message_size", "OCTETS", "Drops messages to clients larger than OCTETS (16-65535), MQTT-SN header included, for links that carry less; they are acknowledged to the broker. Default: what one UDP datagram holds (65507 octets over IPv4)."},
 		}},
 	{title: "TLS", intro: "A listener speaks TLS when it has a certfile and a keyfile. These directives apply to the listener they follow. " +
 		"Certificates, keys and CRLs are PEM files.",

@@ -34,7 +34,7 @@ func pubCommand() *ucli.Command {
 		&ucli.Float64Flag{Name: "repeat-delay", Usage: "wait `SECONDS` between repeats"},
 		&ucli.IntFlag{Name: "max-inflight", Aliases: []string{"M"}, Value: defaultMaxInflight, Usage: "at most `COUNT` QoS 1/2 messages in flight"},
 	}
-	flags = append(flags, snClientFlags()...)
+	flags = append(flags, snClientFlags("pub")...)
 	return &ucli.Command{
 		Name:  "pub",
 		Usage: "publish a message",

@@ -59,8 +59,24 @@ func serveCommand() *ucli.Command {
 				Usage: "listen on `PORT` on the loopback interfaces (repeatable; ignored when the configuration defines listeners)"},
 			&ucli.StringSliceFlag{Name: "listen",
 				Usage: "listen on `[HOST]:PORT` (repeatable; \":1883\" is every interface)"},
-			&ucli.StringSliceFlag{Name: "sn-listen",
+			&ucli.StringSliceFlag{Name: "sn-listen", Category: catSNServe,
 				Usage: "also run an MQTT-SN 1.2 gateway inside the broker on UDP `[HOST:]PORT` (repeatable; a bare PORT is every interface)"},
+			&ucli.IntFlag{Name: "sn-gateway-id", Value: 1, Category: catSNServe,
+				Usage: "with --sn-listen: gateway id `N` (0-255) in ADVERTISE and GWINFO"},
+			&ucli.IntFlag{Name: "sn-advertise-interval", Value: defaultAdvertiseInterval, Category: catSNServe,
+				Usage: "with --sn-listen: send ADVERTISE every `SECONDS` (1-65535), 0 for never"},
+			&ucli.StringFlag{Name: "sn-advertise-to", Category: catSNServe, DefaultText: "255.255.255.255:PORT; none on loopback",
+				Usage: "with --sn-listen: send ADVERTISE to `HOST:PORT` (a broadcast or multicast address)"},
+			&ucli.StringFlag{Name: "sn-predefined", TakesFile: true, Category: catSNServe,
+				Usage: "with --sn-listen: read predefined topic ids from `FILE` (lines CLIENTID,TOPIC,ID; see mqtt-sn-gateway(1))"},
+			&ucli.IntFlag{Name: "sn-retry-interval", Value: 10, Category: catSNServe,
+				Usage: "with --sn-listen: resend an unacknowledged REGISTER, PUBLISH or PUBREL after `SECONDS` (T_RETRY)"},
+			&ucli.IntFlag{Name: "sn-max-retries", Value: 3, Category: catSNServe,
+				Usage: "with --sn-listen: a client that does not answer `N` retransmissions is lost (N_RETRY)"},
+			&ucli.IntFlag{Name: "sn-max-clients", Value: 100000, Category: catSNServe,
+				Usage: "with --sn-listen: refuse CONNECT beyond `N` clients per gateway (rejected: congestion)"},
+			&ucli.IntFlag{Name: "sn-max-message-size", Category: catSNServe, DefaultText: "65507, what a UDP datagram holds",
+				Usage: "with --sn-listen: drop messages to clients larger than `OCTETS` (16-65535)"},
 			&ucli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "log everything (log_type all)"},
 			&ucli.BoolFlag{Name: "daemon", Aliases: []string{"d"},
 				Usage: "run in the background once the broker runs (pid_file records its process id); exits with the start's error if it fails"},
@@ -128,6 +144,10 @@ func serveAction(c *ucli.Context) error {
 		}
 		snAddrs = append(snAddrs, addr)
 	}
+	sns, err := snServeSettings(c)
+	if err != nil {
+		return err
+	}
 
 	level := slog.LevelWarn
 	if c.Bool("verbose") {
@@ -173,15 +193,26 @@ func serveAction(c *ucli.Context) error {
 		l, err := openSNListener(ctx, a)
 		if err == nil {
 			var g *sn.Gateway
-			if g, err = startSNGateway(ctx, b, l, embeddedGatewayOptions(l.pc), logger); err == nil {
+			o, note, oerr := sns.gatewayOptions(l.pc.LocalAddr().(*net.UDPAddr))
+			if err = oerr; err == nil {
+				g, err = startSNGateway(ctx, b, l, o, logger)
+			}
+			if err == nil {
 				gateways = append(gateways, g)
-				say("Opening MQTT-SN gateway socket on udp " + l.Addr().String() + ".")
+				say("Opening MQTT-SN gateway socket on udp " + l.pc.LocalAddr().String() + ".")
+				if note != "" {
+					say("MQTT-SN gateway on udp " + l.pc.LocalAddr().String() + ": " + note + ".")
+				}
 				continue
 			}
 			l.Close()
 		}
 		closeGateways(gateways)
 		b.Close()
+		var ce *codeError
+		if errors.As(err, &ce) {
+			return err
+		}
 		fmt.Fprintf(errw, "Error: --sn-listen %s: %v\n", a, err)
 		return exitf(exitError, "")
 	}

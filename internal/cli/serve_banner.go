@@ -40,8 +40,8 @@ func (b banner) localOnly() []string {
 // address family of an unspecified address and logs each; ours is one dual-stack socket, which
 // serves both, so as mosquitto both lines are logged for it too.
 func (b banner) opening(l config.Listener, ln net.Listener) []string {
-	if l.Protocol == "mqttsn" {
-		return []string{"Opening MQTT-SN gateway socket on udp " + ln.Addr().String() + "."}
+	if sl, ok := ln.(*snListener); ok {
+		return []string{"Opening MQTT-SN gateway socket on udp " + sl.pc.LocalAddr().String() + "."}
 	}
 	ta, isTCP := ln.Addr().(*net.TCPAddr)
 	kind := "ipv4"

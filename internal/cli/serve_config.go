@@ -40,6 +40,11 @@ func serveConfig(c *ucli.Context, path string) error {
 	if len(c.StringSlice("sn-listen")) > 0 {
 		return usageErrorf("--sn-listen cannot be combined with -c: add \"listener PORT [ADDRESS]\" and \"protocol mqttsn\" lines to %s", path)
 	}
+	for _, f := range snServeFlags {
+		if c.IsSet(f) {
+			return usageErrorf("--%s cannot be combined with -c: add an %s line after the \"protocol mqttsn\" listener in %s", f, strings.ReplaceAll(f, "-", "_"), path)
+		}
+	}
 	ports := c.IntSlice("port")
 	for _, p := range ports {
 		if p < 1 || p > 65535 {
@@ -62,6 +67,15 @@ func serveConfig(c *ucli.Context, path string) error {
 	warns = append(warns, more...)
 	if err != nil {
 		return refuse(err)
+	}
+	// The MQTT-SN gateways' settings, checked against their listeners' addresses (the
+	// sockets' own once they are open).
+	for _, l := range cfg.Listeners {
+		if l.Protocol == "mqttsn" {
+			if _, _, err := snConfigSettings(l).gatewayOptions(configUDPAddr(l)); err != nil {
+				return refuse(fmt.Errorf("%s: %s", l.Name(), strings.TrimPrefix(errText(err), "Error: ")))
+			}
+		}
 	}
 	out := logOutputs{stdout: c.App.Writer, stderr: errw}
 	if c.Bool("test-config") {
@@ -104,6 +118,22 @@ func serveConfig(c *ucli.Context, path string) error {
 	lns, err := openListeners(ctx, cfg, logger, bn)
 	if err != nil {
 		return refuse(err)
+	}
+	// The MQTT-SN gateways' options, with their predefined-topics files read before the
+	// privileges are dropped, as the password and ACL files are.
+	snOpts := make([]sn.Options, len(lns))
+	for i, ln := range lns {
+		if sl, ok := ln.(*snListener); ok {
+			o, note, err := snConfigSettings(cfg.Listeners[i]).gatewayOptions(sl.pc.LocalAddr().(*net.UDPAddr))
+			if err != nil {
+				closeAll(lns)
+				return refuse(fmt.Errorf("%s: %s", cfg.Listeners[i].Name(), strings.TrimPrefix(errText(err), "Error: ")))
+			}
+			if note != "" {
+				logger.Info("MQTT-SN gateway on udp " + sl.pc.LocalAddr().String() + ": " + note + ".")
+			}
+			snOpts[i] = o
+		}
 	}
 	fa := auth.NewFileAuth(&auth.ListenerSecurity{Name: "unconfigured listener"}, logger)
 	defer fa.Close()
@@ -162,13 +192,13 @@ func serveConfig(c *ucli.Context, path string) error {
 	for i, ln := range lns {
 		if sl, ok := ln.(*snListener); ok {
 			b.SetListenerConfig(broker.ListenerKey(sl.Addr()), cfg.Listeners[i].BrokerConfig())
-			g, err := startSNGateway(ctx, b, sl, embeddedGatewayOptions(sl.pc), logger)
+			g, err := startSNGateway(ctx, b, sl, snOpts[i], logger)
 			if err != nil {
 				closeGateways(gateways)
 				closeAll(lns)
 				b.Close()
 				wg.Wait()
-				fmt.Fprintf(errw, "Error: MQTT-SN gateway on %s: %v\n", sl.Addr(), err)
+				fmt.Fprintf(errw, "Error: MQTT-SN gateway on udp %s: %s\n", sl.pc.LocalAddr(), strings.TrimPrefix(errText(err), "Error: "))
 				return exitf(exitError, "")
 			}
 			gateways = append(gateways, g)
@@ -204,6 +234,20 @@ func serveConfig(c *ucli.Context, path string) error {
 	b.Close()
 	wg.Wait()
 	return nil
+}
+
+// configUDPAddr is the address a "protocol mqttsn" listener will bind, for checking its
+// settings before it is open: its address, or every interface.
+func configUDPAddr(l config.Listener) *net.UDPAddr {
+	a := &net.UDPAddr{IP: net.IPv6unspecified, Port: l.Port}
+	if l.Address != "" {
+		if ip := net.ParseIP(l.Address); ip != nil {
+			a.IP = ip
+		} else if ua, err := net.ResolveUDPAddr("udp", net.JoinHostPort(l.Address, "0")); err == nil {
+			a.IP = ua.IP
+		}
+	}
+	return a
 }
 
 // openListeners opens every listener of cfg, in order. A listener marked Optional (the ::1
@@ -378,6 +422,12 @@ func sameListeners(a, b *config.Config) bool {
 		sa, sb := a.Listeners[i].Spec(), b.Listeners[i].Spec()
 		sa.Name, sb.Name = "", "" // names carry line numbers, which edits elsewhere shift
 		if !reflect.DeepEqual(sa, sb) {
+			return false
+		}
+		// An MQTT-SN gateway's sn_* settings also need a restart.
+		ga, gb := a.Listeners[i].SN, b.Listeners[i].SN
+		ga.Pos, gb.Pos = nil, nil
+		if !reflect.DeepEqual(ga, gb) || len(a.Listeners[i].SN.Pos) != len(b.Listeners[i].SN.Pos) {
 			return false
 		}
 	}

@@ -295,8 +295,44 @@ func (h *mosqHandler) Handle(_ context.Context, r slog.Record) error {
 		})
 		msg = sb.String()
 	}
-	h.sink().emit(r.Level, r.Time, msg)
+	h.sink().emit(r.Level, r.Time, escapeControls(msg))
 	return nil
+}
+
+// escapeControls writes the control characters of a log line as Go escapes (\n, \r, \x1b,
+// \u009b): client ids, topics and user names are chosen by clients, and one with a newline
+// would otherwise start a forged line of its own, one with an escape sequence would drive
+// the operator's terminal. Tabs stay. Lines without any are returned as they are, unexamined
+// beyond one pass over their bytes.
+func escapeControls(s string) string {
+	i := 0
+	for ; i < len(s); i++ {
+		c := s[i]
+		if (c < ' ' && c != '\t') || c == 0x7f || (c == 0xc2 && i+1 < len(s) && s[i+1] >= 0x80 && s[i+1] <= 0x9f) {
+			break
+		}
+	}
+	if i == len(s) {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s) + 8)
+	b.WriteString(s[:i])
+	for _, r := range s[i:] {
+		switch {
+		case r == '\t' || (r >= ' ' && r != 0x7f && (r < 0x80 || r > 0x9f)):
+			b.WriteRune(r)
+		case r == '\n':
+			b.WriteString(`\n`)
+		case r == '\r':
+			b.WriteString(`\r`)
+		case r < 0x80:
+			fmt.Fprintf(&b, `\x%02x`, r)
+		default:
+			fmt.Fprintf(&b, `\u%04x`, r)
+		}
+	}
+	return b.String()
 }
 
 // write logs msg whatever the level (the startup and shutdown notices of plain `serve`).

@@ -169,3 +169,22 @@ func TestServeAsMosquittoBanner(t *testing.T) {
 		}
 	}
 }
+
+// A log line cannot be split or turned into terminal control by what clients choose (client
+// ids, topics, user names): control characters are written as escapes.
+func TestLogEscapesControlCharacters(t *testing.T) {
+	var out testutil.LockedBuffer
+	h := newMosqHandler(&out, slog.LevelInfo)
+	slog.New(h).Info("New client connected as evil\n1795978999: forged\x1b[2J", "client", "x\r\u009by", "tab", "a\tb")
+	h.sink().Close()
+	got := out.String()
+	if strings.Count(got, "\n") != 1 || strings.ContainsAny(got, "\x1b\r\u009b") {
+		t.Fatalf("control characters reached the log: %q", got)
+	}
+	if want := `New client connected as evil\n1795978999: forged\x1b[2J client=x\r\u009by tab=a` + "\tb\n"; !strings.HasSuffix(got, want) {
+		t.Fatalf("got %q, want a line ending %q", got, want)
+	}
+	if s := "plain line é"; escapeControls(s) != s {
+		t.Fatalf("escapeControls(%q) = %q", s, escapeControls(s))
+	}
+}

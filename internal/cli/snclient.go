@@ -6,13 +6,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/signal"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	ucli "github.com/urfave/cli/v2"
 
@@ -27,13 +30,23 @@ import (
 
 const catSN = "MQTT-SN"
 
-// snClientFlags are the flags pub and sub add for --sn.
-func snClientFlags() []ucli.Flag {
+// snClientFlags are the flags pub and sub (cmd) add for --sn.
+func snClientFlags(cmd string) []ucli.Flag {
+	if cmd == "sub" {
+		return []ucli.Flag{
+			&ucli.BoolFlag{Name: "sn", Category: catSN,
+				Usage: fmt.Sprintf("subscribe through the MQTT-SN 1.2 gateway at -h/-p over UDP (default port %d) instead of MQTT", defaultSNPort)},
+			&ucli.IntFlag{Name: "topic-id", Category: catSN,
+				Usage: "with --sn: also subscribe to the predefined topic id `N` (1-65534); its messages print the id as their topic unless a -t names it"},
+			&ucli.BoolFlag{Name: "short", Category: catSN,
+				Usage: "with --sn: every -t is a two-character short topic name"},
+		}
+	}
 	return []ucli.Flag{
 		&ucli.BoolFlag{Name: "sn", Category: catSN,
-			Usage: fmt.Sprintf("speak MQTT-SN 1.2 over UDP to the gateway at -h/-p (default port %d) instead of MQTT; -q -1 publishes without connecting", defaultSNPort)},
+			Usage: fmt.Sprintf("publish through the MQTT-SN 1.2 gateway at -h/-p over UDP (default port %d) instead of MQTT; -q -1 publishes without connecting", defaultSNPort)},
 		&ucli.IntFlag{Name: "topic-id", Category: catSN,
-			Usage: "with --sn: use the predefined topic id `N` (1-65534) instead of -t"},
+			Usage: "with --sn: publish to the predefined topic id `N` (1-65534) instead of -t"},
 		&ucli.BoolFlag{Name: "short", Category: catSN,
 			Usage: "with --sn: -t is a two-character short topic name, sent without REGISTER"},
 	}
@@ -81,11 +94,14 @@ func snClientOptions(c *ucli.Context, defaultID string, extra ...string) (sn.Cli
 	if id == "" {
 		id = defaultID
 	}
-	if n := len(id); n > 23 {
-		// [MQTT-SN 5.3.1] ClientId is 1-23 characters; gateways may refuse longer ones.
-		if !o.Quiet {
-			fmt.Fprintf(c.App.ErrWriter, "Warning: MQTT-SN client ids are 1 to 23 characters, %q has %d.\n", id, n)
-		}
+	switch n := len(id); {
+	case n > sn.MaxClientIDLength || !utf8.ValidString(id) || strings.IndexByte(id, 0) >= 0:
+		// What mqtt's gateway refuses (sn.MaxClientIDLength).
+		return sn.ClientOptions{}, o, usageErrorf("invalid client id %q: MQTT-SN client ids here are 1 to %d octets of UTF-8 without U+0000", id, sn.MaxClientIDLength)
+	case n > 23 && !o.Quiet:
+		// [MQTT-SN 5.3.1] ClientId is 1-23 characters. mqtt's gateway accepts longer ones,
+		// other gateways may refuse them.
+		fmt.Fprintf(c.App.ErrWriter, "Warning: MQTT-SN client ids are 1 to 23 characters, %q has %d: mqtt sn-gateway accepts it, other gateways may not.\n", id, n)
 	}
 	so := sn.ClientOptions{
 		Gateway:      net.JoinHostPort(o.Host, strconv.Itoa(port)),
@@ -110,8 +126,40 @@ func snErrorMessage(err error, what string) string {
 		return fmt.Sprintf("Error: %s refused: %s.", what, rc.String())
 	case errors.Is(err, sn.ErrTimeout):
 		return fmt.Sprintf("Error: no answer from the gateway to %s.", what)
+	case errors.Is(err, sn.ErrGatewayUnreachable):
+		return "Error: Connection refused (nothing listens at the gateway's UDP address)."
 	}
 	return "Error: " + errText(err)
+}
+
+// snCongestionWait bounds how long pub --sn and sub --sn keep trying a gateway that answers
+// CONNECT with "rejected: congestion": T_WAIT, the spec's suggested wait after congestion
+// [MQTT-SN 6.2], is over 5 minutes.
+const snCongestionWait = 5 * time.Minute
+
+// snConnect connects cl; a gateway that refuses with "rejected: congestion" is asked again
+// after a pause that starts at about a second and doubles (with jitter, so that many clients
+// do not come back together), until snCongestionWait has passed.
+func snConnect(ctx context.Context, c *ucli.Context, cl *sn.Client) error {
+	pause, deadline := time.Second, time.Now().Add(snCongestionWait)
+	for {
+		err := cl.Connect(ctx)
+		if !errors.Is(err, sn.RejectedCongestion) || time.Now().Add(pause).After(deadline) {
+			return err
+		}
+		wait := pause/2 + rand.N(pause)
+		if !c.Bool("quiet") {
+			fmt.Fprintf(c.App.ErrWriter, "Warning: the gateway is congested (CONNACK rejected: congestion); trying again in %.1f s.\n", wait.Seconds())
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		}
+		pause = min(pause*2, time.Minute)
+	}
 }
 
 // snPublishTarget is the topic of pub --sn: -t (a name, or with --short a short name) or
@@ -120,6 +168,9 @@ func snPublishTarget(c *ucli.Context, name string) (sn.PublishMessage, error) {
 	m := sn.PublishMessage{Topic: name}
 	switch {
 	case c.IsSet("topic-id"):
+		if c.IsSet("topic") {
+			return m, mosqUsage(c, "Error: --topic-id and -t cannot be combined: the predefined topic id names the topic.")
+		}
 		m.TopicIDType, m.TopicID = sn.TopicPredefined, uint16(c.Int("topic-id"))
 	case c.Bool("short"):
 		if len(name) != 2 {
@@ -161,8 +212,13 @@ func runPubSN(c *ucli.Context, sources int) error {
 		return mosqUsage(c, "Error: QoS -1 needs --topic-id or --short: there is no connection to register a topic name on.")
 	}
 	msg.QoS, msg.Retain = sn.QoS(q), c.Bool("retain")
-	// The payload must fit one datagram: 65535 octets less the PUBLISH header.
-	payload, err := pubPayload(c, sn.MaxMessageSize-9)
+	// The payload must fit one datagram with the PUBLISH header (9 octets): 65,507 octets
+	// of UDP over IPv4, 65,527 over IPv6.
+	maxPayload := 65507 - 9
+	if ua, err := net.ResolveUDPAddr("udp", so.Gateway); err == nil && ua.IP.To4() == nil {
+		maxPayload = 65527 - 9
+	}
+	payload, err := pubPayload(c, maxPayload)
 	if err != nil {
 		return err
 	}
@@ -176,10 +232,23 @@ func runPubSN(c *ucli.Context, sources int) error {
 	defer cl.Close()
 	ctx, stop := signal.NotifyContext(contextOf(c), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	connected := false
+	disconnect := func() {
+		if connected {
+			dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = cl.Disconnect(dctx)
+			connected = false
+		}
+	}
+	// Interrupted (SIGINT, SIGTERM), the client still says DISCONNECT, as sub does, so that
+	// the gateway ends its session without publishing its will.
+	defer disconnect()
 	if msg.QoS != sn.QoSMinus1 {
-		if err := cl.Connect(ctx); err != nil {
+		if err := snConnect(ctx, c, cl); err != nil {
 			return mosqError(c, exitError, "%s", snErrorMessage(err, "CONNECT"))
 		}
+		connected = true
 	}
 	publish := func(m sn.PublishMessage) error {
 		if err := cl.Publish(ctx, m); err != nil {
@@ -224,11 +293,7 @@ func runPubSN(c *ucli.Context, sources int) error {
 			}
 		}
 	}
-	if msg.QoS != sn.QoSMinus1 {
-		dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = cl.Disconnect(dctx)
-	}
+	disconnect()
 	return nil
 }
 
@@ -292,7 +357,12 @@ func runSubSN(c *ucli.Context, o ConnOptions, st *subState, filters []string) er
 			return st.finish(nil, code)
 		}
 		if first && err != nil {
-			return mosqError(c, exitError, "%s", snErrorMessage(err, "CONNECT"))
+			what := "CONNECT"
+			var se *snStepError
+			if errors.As(err, &se) {
+				what, err = se.what, se.err
+			}
+			return mosqError(c, exitError, "%s", snErrorMessage(err, what))
 		}
 		select {
 		case <-time.After(time.Second):
@@ -308,15 +378,24 @@ func runSubSN(c *ucli.Context, o ConnOptions, st *subState, filters []string) er
 // set when the connection could not be made.
 func subSNSession(ctx context.Context, c *ucli.Context, cl *sn.Client, st *subState, reqs, unsubs []sn.SubscribeRequest,
 	timeout <-chan time.Time, sig chan os.Signal) (bool, int, error) {
-	type result struct{ err error }
+	type result struct {
+		err  error
+		what string // the request that failed
+	}
 	ready := make(chan result, 1)
+	var accepted atomic.Bool // the gateway accepted the CONNECT: DISCONNECT is due
 	go func() {
-		err := cl.Connect(ctx)
+		what := "CONNECT"
+		err := snConnect(ctx, c, cl)
+		if err == nil {
+			accepted.Store(true)
+		}
 		for _, r := range reqs {
 			if err != nil {
 				break
 			}
 			var sa *sn.Suback
+			what = "SUBSCRIBE to " + snRequestName(r)
 			sa, err = cl.Subscribe(ctx, r)
 			if err == nil && c.Bool("debug") && !c.Bool("quiet") {
 				st.mu.Lock()
@@ -329,11 +408,15 @@ func subSNSession(ctx context.Context, c *ucli.Context, cl *sn.Client, st *subSt
 			if err != nil {
 				break
 			}
+			what = "UNSUBSCRIBE from " + snRequestName(r)
 			err = cl.Unsubscribe(ctx, r)
 		}
-		ready <- result{err}
+		ready <- result{err, what}
 	}()
 	disconnect := func() {
+		if !accepted.Load() {
+			return // a gateway that has no session for us would not answer
+		}
 		dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = cl.Disconnect(dctx)
@@ -349,10 +432,11 @@ func subSNSession(ctx context.Context, c *ucli.Context, cl *sn.Client, st *subSt
 					return true, exitError, r.err
 				}
 				if !connected && !errors.Is(r.err, sn.ErrTimeout) {
-					mosqError(c, 0, "%s", snErrorMessage(r.err, "CONNECT or SUBSCRIBE"))
+					mosqError(c, 0, "%s", snErrorMessage(r.err, r.what))
+					disconnect()
 					return true, exitError, r.err
 				}
-				return false, 0, r.err
+				return false, 0, &snStepError{r.what, r.err}
 			}
 			connected = true
 			if c.Bool("exit-on-suback") {
@@ -366,6 +450,8 @@ func subSNSession(ctx context.Context, c *ucli.Context, cl *sn.Client, st *subSt
 			disconnect()
 			return true, exitTimedOut, nil
 		case <-sig:
+			// As sub over MQTT 3.1.1: DISCONNECT, so that no will is published.
+			disconnect()
 			return true, 0, nil
 		case <-cl.Gone():
 			st.mu.Lock()
@@ -378,6 +464,26 @@ func subSNSession(ctx context.Context, c *ucli.Context, cl *sn.Client, st *subSt
 			return false, 0, nil
 		}
 	}
+}
+
+// snStepError is a failed request of sub --sn's set-up, and which.
+type snStepError struct {
+	what string
+	err  error
+}
+
+func (e *snStepError) Error() string { return e.what + ": " + e.err.Error() }
+func (e *snStepError) Unwrap() error { return e.err }
+
+// snRequestName names a subscription in messages.
+func snRequestName(r sn.SubscribeRequest) string {
+	switch r.TopicIDType {
+	case sn.TopicPredefined:
+		return fmt.Sprintf("predefined topic id %d", r.TopicID)
+	case sn.TopicShort:
+		return fmt.Sprintf("short topic name '%s'", r.Topic)
+	}
+	return "'" + r.Topic + "'"
 }
 
 // snTracer prints MQTT-SN messages for -d, the way the MQTT debug lines look.

@@ -2,17 +2,14 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
-	"net/netip"
 	"os"
 	"os/signal"
 	"strconv"
 	"strings"
 	"syscall"
-	"time"
 
 	ucli "github.com/urfave/cli/v2"
 
@@ -38,7 +35,7 @@ func snGatewayCommand() *ucli.Command {
 			Usage: "gateway id `N` (0-255) sent in ADVERTISE and GWINFO"},
 		&ucli.IntFlag{Name: "advertise-interval", Value: defaultAdvertiseInterval, Category: catGateway,
 			Usage: "broadcast ADVERTISE every `SECONDS` (1-65535), 0 for never"},
-		&ucli.StringFlag{Name: "advertise-to", Category: catGateway, DefaultText: "255.255.255.255:PORT of --listen",
+		&ucli.StringFlag{Name: "advertise-to", Category: catGateway, DefaultText: "255.255.255.255:PORT of --listen; none on loopback or IPv6",
 			Usage: "send ADVERTISE to `HOST:PORT` (a broadcast or multicast address)"},
 		&ucli.StringFlag{Name: "predefined", TakesFile: true, Category: catGateway,
 			Usage: "read predefined topic ids from `FILE`: lines CLIENTID,TOPIC,ID (* for every client)"},
@@ -48,6 +45,8 @@ func snGatewayCommand() *ucli.Command {
 			Usage: "a client that does not answer `N` retransmissions is lost (N_RETRY)"},
 		&ucli.IntFlag{Name: "max-clients", Value: 100000, Category: catGateway,
 			Usage: "refuse CONNECT beyond `N` clients (rejected: congestion)"},
+		&ucli.IntFlag{Name: "max-message-size", Category: catGateway, DefaultText: "65507, what a UDP datagram holds",
+			Usage: "drop messages to clients larger than `OCTETS` (16-65535), for links that carry less"},
 		&ucli.BoolFlag{Name: "embedded", Category: catGateway,
 			Usage: "run the broker in this process and attach the clients to it without a TCP hop; MQTT clients reach it on -h/-p (default localhost, 1883)"},
 		&ucli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Category: catGateway,
@@ -63,6 +62,10 @@ func snGatewayCommand() *ucli.Command {
 				f.Usage = "client id of the gateway's own connection: `PREFIX` followed by the process ID"
 			case "session-expiry", "will-topic", "will-payload":
 				f.Hidden = true
+			}
+		case *ucli.StringSliceFlag:
+			if f.Name == "property" {
+				f.Usage = "v5 property of the broker connections' CONNECT: connect `IDENT VALUE` or connect user-property NAME VALUE, e.g. -D connect receive-maximum 100; forces -V 5; repeatable"
 			}
 		case *ucli.IntFlag:
 			if f.Name == "keepalive" || f.Name == "qos" || f.Name == "will-qos" {
@@ -127,65 +130,31 @@ func runSNGateway(c *ucli.Context) error {
 	if err != nil || perr != nil || port < 0 || port > 65535 {
 		return usageErrorf("invalid --listen %q: expected [HOST:]PORT", c.String("listen"))
 	}
-	gwID := c.Int("gateway-id")
-	if gwID < 0 || gwID > 255 {
-		return usageErrorf("invalid --gateway-id %d: expected 0 to 255", gwID)
+	settings := snSettings{
+		gatewayID: c.Int("gateway-id"), advertiseInterval: c.Int("advertise-interval"),
+		advertiseTo: c.String("advertise-to"), predefined: c.String("predefined"),
+		retryInterval: c.Int("retry-interval"), maxRetries: c.Int("max-retries"),
+		maxClients: c.Int("max-clients"), maxMessageSize: c.Int("max-message-size"),
+		name: func(setting string) string { return "--" + setting },
 	}
-	adv := c.Int("advertise-interval")
-	if adv < 0 || adv > 65535 {
-		return usageErrorf("invalid --advertise-interval %d: expected 0 (never) to 65535 seconds", adv)
+	if settings.advertiseInterval == 0 && c.IsSet("advertise-to") {
+		return usageErrorf("--advertise-to needs an --advertise-interval above 0")
 	}
-	for _, f := range []string{"retry-interval", "max-retries", "max-clients"} {
-		if c.Int(f) < 1 {
-			return usageErrorf("invalid --%s %d: expected at least 1", f, c.Int(f))
-		}
+	// Every setting is checked before the port is opened (against the address --listen
+	// names), and again against the socket's own address once it is.
+	host, _, _ := net.SplitHostPort(listen)
+	pre := &net.UDPAddr{IP: net.IPv6unspecified, Port: port}
+	if ip := net.ParseIP(host); ip != nil {
+		pre.IP = ip
+	} else if host == "localhost" {
+		pre.IP = net.IPv4(127, 0, 0, 1)
+	}
+	if _, _, err := settings.gatewayOptions(pre); err != nil {
+		return err
 	}
 	co, err := clientOptions(o, nil)
 	if err != nil {
 		return exitf(exitError, "%v", err)
-	}
-	gopts := sn.Options{
-		GatewayID:         byte(gwID),
-		AdvertiseInterval: time.Duration(adv) * time.Second,
-		ProtocolVersion:   o.ProtocolVersion,
-		Username:          o.Username, HasUsername: o.HasUsername,
-		HasPassword:       o.HasPassword,
-		ConnectProperties: co.ConnectProperties,
-		QoSMinus1ClientID: o.ClientID,
-		RetryInterval:     time.Duration(c.Int("retry-interval")) * time.Second,
-		MaxRetries:        c.Int("max-retries"),
-		MaxClients:        c.Int("max-clients"),
-	}
-	if o.HasPassword {
-		gopts.Password = []byte(o.Password)
-	}
-	if adv > 0 {
-		to := c.String("advertise-to")
-		if to == "" {
-			to = net.JoinHostPort("255.255.255.255", strconv.Itoa(port))
-		}
-		ap, err := netip.ParseAddrPort(to)
-		if err != nil {
-			ua, rerr := net.ResolveUDPAddr("udp", to)
-			if rerr != nil {
-				return usageErrorf("invalid --advertise-to %q: expected HOST:PORT", to)
-			}
-			ap = ua.AddrPort()
-		}
-		gopts.AdvertiseAddr = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
-	} else if c.IsSet("advertise-to") {
-		return usageErrorf("--advertise-to needs an --advertise-interval above 0")
-	}
-	if f := c.String("predefined"); f != "" {
-		p, err := sn.LoadPredefined(f)
-		if err != nil {
-			var pe *sn.PredefinedError
-			if errors.As(err, &pe) {
-				return exitf(exitError, "--predefined %v", err)
-			}
-			return exitf(exitError, "--predefined: %v", err)
-		}
-		gopts.Predefined = p
 	}
 
 	errw := c.App.ErrWriter
@@ -203,15 +172,34 @@ func runSNGateway(c *ucli.Context) error {
 	ctx, stop := signal.NotifyContext(contextOf(c), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
+	pc, err := sn.ListenUDP(ctx, listen)
+	if err != nil {
+		return exitf(exitError, "--listen %s: %v", c.String("listen"), err)
+	}
+	gopts, note, err := settings.gatewayOptions(pc.LocalAddr().(*net.UDPAddr))
+	if err != nil {
+		pc.Close()
+		return err
+	}
+	gopts.ProtocolVersion = o.ProtocolVersion
+	gopts.Username, gopts.HasUsername = o.Username, o.HasUsername
+	if o.HasPassword {
+		gopts.HasPassword, gopts.Password = true, []byte(o.Password)
+	}
+	gopts.ConnectProperties = co.ConnectProperties
+	gopts.QoSMinus1ClientID = o.ClientID
+
 	var up sn.Upstream = &sn.NetUpstream{Dial: co}
 	where := co.Server
 	if embedded {
 		b, err := startEmbeddedBroker(ctx, c, o, logger)
 		if err != nil {
+			pc.Close()
 			return err
 		}
 		defer b.Close()
-		up = &sn.BrokerUpstream{Broker: b, Listener: "mqttsn"}
+		// Its clients are "on port PORT/udp" in the broker's log, as serve's gateways'.
+		up = &sn.BrokerUpstream{Broker: b, Listener: snListenerKey(pc)}
 		where = "in this process, MQTT on"
 		for _, a := range b.Addrs() {
 			where += " " + a.String()
@@ -219,11 +207,8 @@ func runSNGateway(c *ucli.Context) error {
 	}
 	g, err := sn.New(gopts, up, logger)
 	if err != nil {
+		pc.Close()
 		return exitf(exitError, "%v", err)
-	}
-	pc, err := sn.ListenUDP(ctx, listen)
-	if err != nil {
-		return exitf(exitError, "--listen %s: %v", c.String("listen"), err)
 	}
 	if err := g.Start(ctx, pc); err != nil {
 		pc.Close()
@@ -231,6 +216,9 @@ func runSNGateway(c *ucli.Context) error {
 	}
 	if !o.Quiet {
 		notice.write(fmt.Sprintf("mqtt sn-gateway %s: MQTT-SN on udp %s, broker %s", currentBuild().Version, pc.LocalAddr(), where))
+		if note != "" {
+			notice.write("mqtt sn-gateway: " + note + ".")
+		}
 	}
 	<-ctx.Done()
 	if !o.Quiet {

@@ -17,7 +17,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mqttkit/mqtt/internal/config"
 	"github.com/mqttkit/mqtt/internal/testutil"
+	"github.com/mqttkit/mqtt/mqtt/sn"
 )
 
 // gatewayProc is `mqtt sn-gateway` running as a subprocess.
@@ -119,7 +121,7 @@ func TestSNGatewayWithPubSub(t *testing.T) {
 	m := startBroker(t)
 	dir := t.TempDir()
 	pre := filepath.Join(dir, "predefined.conf")
-	if err := os.WriteFile(pre, []byte("# predefined topics\n*, sensors/predefined, 12\nsnsub, sensors/mine, 3\n"), 0o644); err != nil {
+	if err := os.WriteFile(pre, []byte("# predefined topics\n*, sensors/predefined, 12\nsnsub, sensors/mine, 3\nsnsub, sensors/named, 4\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	gw := startGatewayProc(t, m.Port, "--predefined", pre, "--advertise-interval", "0")
@@ -160,14 +162,15 @@ func TestSNGatewayWithPubSub(t *testing.T) {
 	if r := runCmd(t, sub, nil); r.code == 0 || !strings.Contains(string(r.stderr), "two characters") {
 		t.Fatalf("--short with a long topic: exit %d, %s", r.code, r.stderr)
 	}
-	sub = mqttCmd(ctx, "sub", "--sn", "-p", gw.port, "-i", "snsub", "-t", "down/#", "--topic-id", "3", "-q", "1", "-v", "-C", "4")
+	sub = mqttCmd(ctx, "sub", "--sn", "-p", gw.port, "-i", "snsub", "-t", "down/#", "-t", "sensors/named", "--topic-id", "3", "-q", "1", "-v", "-C", "5")
 	subOut := startCapture(t, sub)
 	waitSubscribed(t, m, "snsub")
-	waitLogCount(t, m, "Received SUBSCRIBE from snsub\n", 2)
+	waitLogCount(t, m, "Received SUBSCRIBE from snsub\n", 3)
 	for _, args := range [][]string{
 		{"-t", "down/a", "-m", "A", "-q", "1"},
 		{"-t", "down/b/c", "-m", "BC", "-q", "2"},
 		{"-t", "sensors/mine", "-m", "mine", "-q", "1"},
+		{"-t", "sensors/named", "-m", "named", "-q", "1"},
 		{"-t", "down/a", "-m", "A again"},
 	} {
 		r := runCmd(t, exec.CommandContext(ctx, mosqPub, append([]string{"-p", fmt.Sprint(m.Port)}, args...)...), nil)
@@ -179,8 +182,9 @@ func TestSNGatewayWithPubSub(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("sub --sn exit %d: %s", code, got)
 	}
-	// The predefined id has no name on the client's side: it prints as the id.
-	if want := "down/a A\ndown/b/c BC\n3 mine\ndown/a A again\n"; got != want {
+	// The predefined id subscribed to by id has no name on the client's side: it prints as
+	// the id. The one subscribed to by name (SUBACK gave its predefined id) prints its name.
+	if want := "down/a A\ndown/b/c BC\n3 mine\nsensors/named named\ndown/a A again\n"; got != want {
 		t.Fatalf("sub --sn printed %q, want %q", got, want)
 	}
 	if code := gw.stop(); code != 0 {
@@ -250,6 +254,19 @@ func TestSNBadFlags(t *testing.T) {
 		{[]string{"sub", "--sn", "-q", "-1", "-t", "a"}, "QoS -1 is for publishing only"},
 		{[]string{"sub", "--sn", "-t", "a", "--remove-retained"}, "--remove-retained cannot be used with --sn"},
 		{[]string{"sub", "--sn"}, "You must specify a topic"},
+		{[]string{"pub", "--sn", "-i", strings.Repeat("x", 257), "-t", "a", "-m", "x"}, "invalid client id"},
+		{[]string{"pub", "--sn", "--topic-id", "1", "-t", "a/b", "-m", "x"}, "--topic-id and -t cannot be combined"},
+		{[]string{"pub", "--sn", "-c", "-t", "a", "-m", "x"}, "needs a client ID (-i/--id or -I/--id-prefix) with MQTT-SN (--sn)"},
+		{[]string{"sn-gateway", "--listen", "127.0.0.1:0", "--advertise-to", "127.0.0.1:0"}, `invalid --advertise-to "127.0.0.1:0": the port must be 1 to 65535`},
+		{[]string{"sn-gateway", "--listen", "127.0.0.1:0", "--advertise-to", "[::1]:1884"}, `invalid --advertise-to "[::1]:1884": the gateway listens on 127.0.0.1:0, which cannot send to an IPv6 address`},
+		{[]string{"sn-gateway", "--listen", "127.0.0.1:0", "--advertise-to", "192.168.1.255:1884"}, "from which nothing off this host can be reached"},
+		{[]string{"sn-gateway", "--listen", "[::1]:0", "--advertise-to", "127.0.0.1:1884"}, "cannot send to an IPv4 address"},
+		{[]string{"sn-gateway", "--max-message-size", "5"}, "invalid --max-message-size 5"},
+		{[]string{"sn-gateway", "-D", "publish", "content-type", "text/plain"}, "-D/--property: this command sends no PUBLISH packet"},
+		{[]string{"serve", "--sn-gateway-id", "3"}, "--sn-gateway-id needs --sn-listen"},
+		{[]string{"serve", "--sn-listen", "127.0.0.1:0", "--sn-gateway-id", "300"}, "invalid --sn-gateway-id 300"},
+		{[]string{"serve", "-c", bad, "--sn-predefined", bad}, "--sn-predefined cannot be combined with -c: add an sn_predefined line"},
+		{[]string{"serve", "--listen", "127.0.0.1:0", "--sn-listen", "127.0.0.1:0", "--sn-advertise-to", "127.0.0.1:0"}, `invalid --sn-advertise-to "127.0.0.1:0"`},
 	} {
 		code, out, errOut := runArgs(append([]string{"mqtt"}, c.argv...)...)
 		if code != 1 || !strings.Contains(errOut, c.want) {
@@ -259,6 +276,36 @@ func TestSNBadFlags(t *testing.T) {
 			t.Errorf("%v: wrote to stdout: %q", c.argv, out)
 		}
 		noStackTrace(t, errOut)
+	}
+}
+
+// The help of each command describes its own --sn flags, and sn-gateway's -D example is one
+// it accepts.
+func TestSNHelpTexts(t *testing.T) {
+	for _, c := range []struct {
+		cmd          string
+		want, absent []string
+	}{
+		{"sub", []string{"subscribe through the MQTT-SN 1.2 gateway", "also subscribe to the predefined topic id"},
+			[]string{"publishes without connecting", "instead of -t"}},
+		{"pub", []string{"-q -1 publishes without connecting", "instead of -t"}, nil},
+		{"sn-gateway", []string{"-D connect receive-maximum 100", "--max-message-size"}, []string{"-D publish"}},
+		{"serve", []string{"--sn-gateway-id", "--sn-predefined"}, nil},
+	} {
+		code, out, errOut := runArgs("mqtt", c.cmd, "--help")
+		if code != 0 {
+			t.Fatalf("%s --help: exit %d %s", c.cmd, code, errOut)
+		}
+		for _, w := range c.want {
+			if !strings.Contains(out, w) {
+				t.Errorf("%s --help lacks %q", c.cmd, w)
+			}
+		}
+		for _, a := range c.absent {
+			if strings.Contains(out, a) {
+				t.Errorf("%s --help says %q", c.cmd, a)
+			}
+		}
 	}
 }
 
@@ -344,7 +391,7 @@ func TestSNEmbedded(t *testing.T) {
 				gw = startSNProc(t, "sn-gateway", "--embedded", "-h", "127.0.0.1", "-p", fmt.Sprint(port),
 					"--listen", "127.0.0.1:0", "--advertise-interval", "0", "-v")
 			case "serve --sn-listen":
-				gw = startSNProc(t, "serve", "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--sn-listen", "127.0.0.1:0")
+				gw = startSNProc(t, "serve", "-v", "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--sn-listen", "127.0.0.1:0")
 			case "serve -c":
 				conf := filepath.Join(t.TempDir(), "mqtt.conf")
 				text := fmt.Sprintf("allow_anonymous true\nlistener %d 127.0.0.1\nlistener %d 127.0.0.1\nprotocol mqttsn\n", port, freeUDPPort(t))
@@ -385,10 +432,67 @@ func TestSNEmbedded(t *testing.T) {
 			if code != 0 || !slices.Equal(lines, []string{"emb/down/1 down"}) {
 				t.Fatalf("sub --sn: exit %d, %q", code, out)
 			}
+			// The broker's log names the gateway's clients' listener the same way in each
+			// mode: its port, with /udp.
+			waitOutput(t, gw.stderr, " on port "+gw.port+"/udp.")
 			if code := gw.stop(); code != 0 {
 				t.Fatalf("exit %d after SIGTERM:\n%s", code, gw.stderr.String())
 			}
 		})
+	}
+}
+
+// serve's --sn-* flags configure its --sn-listen gateways as sn-gateway's flags do.
+func TestServeSNFlags(t *testing.T) {
+	adv, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer adv.Close()
+	pre := filepath.Join(t.TempDir(), "topics.conf")
+	writeFile(t, pre, "*, pre/t, 9\n")
+	port := testutil.FreePort(t)
+	gw := startSNProc(t, "serve", "-v", "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--sn-listen", "127.0.0.1:0",
+		"--sn-gateway-id", "9", "--sn-advertise-interval", "1", "--sn-advertise-to", adv.LocalAddr().String(),
+		"--sn-predefined", pre, "--sn-max-clients", "1", "--sn-retry-interval", "1", "--sn-max-retries", "1",
+		"--sn-max-message-size", "64")
+	buf := make([]byte, 64)
+	_ = adv.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, err := adv.Read(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, err := sn.Decode(buf[:n]); err != nil || m.(*sn.Advertise).GwID != 9 {
+		t.Fatalf("got %+v %v, want ADVERTISE from gateway 9", m, err)
+	}
+	a := dialSNRaw(t, "127.0.0.1:"+gw.port)
+	a.send(&sn.Connect{CleanSession: true, ProtocolID: sn.ProtocolID, Duration: 60, ClientID: "flags-a"})
+	a.expect(&sn.Connack{})
+	// --sn-predefined: the id is known.
+	a.send(&sn.Subscribe{QoS: 1, MsgID: 1, TopicIDType: sn.TopicPredefined, TopicID: 9})
+	if sa := a.expect(&sn.Suback{}).(*sn.Suback); sa.ReturnCode != sn.Accepted {
+		t.Fatalf("SUBACK %v", sa.ReturnCode)
+	}
+	// --sn-max-clients 1.
+	b := dialSNRaw(t, "127.0.0.1:"+gw.port)
+	b.send(&sn.Connect{CleanSession: true, ProtocolID: sn.ProtocolID, Duration: 60, ClientID: "flags-b"})
+	if ca := b.expect(&sn.Connack{}).(*sn.Connack); ca.ReturnCode != sn.RejectedCongestion {
+		t.Fatalf("a second client: %v", ca.ReturnCode)
+	}
+	// --sn-max-message-size 64: dropped; --sn-retry-interval 1: the unanswered one comes again.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, m := range []string{strings.Repeat("x", 100), "fits"} {
+		if r := runCmd(t, mqttCmd(ctx, "pub", "-p", fmt.Sprint(port), "-t", "pre/t", "-m", m, "-q", "1"), nil); r.code != 0 {
+			t.Fatalf("pub: %s", r.stderr)
+		}
+	}
+	p := a.expect(&sn.Publish{}).(*sn.Publish)
+	if string(p.Data) != "fits" {
+		t.Fatalf("got %q", p.Data)
+	}
+	if again, ok := a.recv(3 * time.Second).(*sn.Publish); !ok || !again.Dup {
+		t.Fatalf("after 1 s: %+v, want the PUBLISH again", again)
 	}
 }
 
@@ -401,5 +505,261 @@ func waitOutput(t *testing.T, b *testutil.LockedBuffer, want string) {
 			t.Fatalf("no %q in %q", want, b.String())
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// snRaw is a hand-driven MQTT-SN client on a UDP socket.
+type snRaw struct {
+	t *testing.T
+	c *net.UDPConn
+}
+
+func dialSNRaw(t *testing.T, addr string) *snRaw {
+	t.Helper()
+	ua, err := net.ResolveUDPAddr("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.DialUDP("udp", nil, ua)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return &snRaw{t: t, c: c}
+}
+
+func (r *snRaw) send(m sn.Message) {
+	r.t.Helper()
+	b, err := sn.Append(nil, m)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	if _, err := r.c.Write(b); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// recv returns the next message, or nil after d.
+func (r *snRaw) recv(d time.Duration) sn.Message {
+	r.t.Helper()
+	buf := make([]byte, sn.MaxMessageSize)
+	_ = r.c.SetReadDeadline(time.Now().Add(d))
+	n, err := r.c.Read(buf)
+	if err != nil {
+		return nil
+	}
+	m, err := sn.Decode(buf[:n])
+	if err != nil {
+		r.t.Fatalf("% X: %v", buf[:n], err)
+	}
+	return m
+}
+
+func (r *snRaw) expect(want sn.Message) sn.Message {
+	r.t.Helper()
+	m := r.recv(5 * time.Second)
+	if m == nil || m.Type() != want.Type() {
+		r.t.Fatalf("got %T %+v, want %T", m, m, want)
+	}
+	return m
+}
+
+// Interrupted (SIGINT, SIGTERM), sub --sn and pub --sn send DISCONNECT, as sub does over
+// MQTT: the gateway ends the client's session at once and publishes no will.
+func TestSNSignalsDisconnect(t *testing.T) {
+	m := startBroker(t)
+	gw := startGatewayProc(t, m.Port)
+	// A gateway on loopback sends no ADVERTISE, and says so.
+	waitOutput(t, gw.stderr, "no ADVERTISE: the gateway listens on loopback only")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for i, c := range []struct {
+		sig  syscall.Signal
+		args []string
+	}{
+		{syscall.SIGINT, []string{"sub", "-t", "sig/a"}},
+		{syscall.SIGTERM, []string{"sub", "-t", "sig/a"}},
+		{syscall.SIGINT, []string{"pub", "-t", "sig/a", "-m", "x", "-q", "1", "--repeat", "1000", "--repeat-delay", "1"}},
+	} {
+		id := fmt.Sprintf("sig-%d", i)
+		args := append([]string{c.args[0], "--sn", "-p", gw.port, "-i", id, "-k", "60", "--will-topic", "sig/will", "--will-payload", "gone"}, c.args[1:]...)
+		cmd := mqttCmd(ctx, args...)
+		p := startCapture(t, cmd)
+		waitOutput(t, gw.stderr, "MQTT-SN client connected client="+id+" ")
+		if c.args[0] == "sub" {
+			waitLogCount(t, m, "Received SUBSCRIBE from "+id+"\n", 1)
+		}
+		if err := cmd.Process.Signal(c.sig); err != nil {
+			t.Fatal(err)
+		}
+		waitOutput(t, gw.stderr, "MQTT-SN client disconnected client="+id+" state=active reason=DISCONNECT")
+		code, _ := p.wait(t)
+		if c.args[0] == "sub" && code != 0 {
+			t.Errorf("%v: exit %d after %v: %s", c.args, code, c.sig, p.errOut.String())
+		}
+		// The broker got DISCONNECT: the will is discarded.
+		waitLogCount(t, m, "Received DISCONNECT from "+id+"\n", 1)
+	}
+}
+
+// A gateway that answers CONNECT "rejected: congestion" is asked again after a pause: pub
+// --sn waits until the gateway has room (here: the one client it takes leaves).
+func TestSNCongestionRetried(t *testing.T) {
+	m := startBroker(t)
+	gw := startGatewayProc(t, m.Port, "--max-clients", "1", "--advertise-interval", "0")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	holder := mqttCmd(ctx, "sub", "--sn", "-p", gw.port, "-i", "holder", "-t", "busy/x")
+	h := startCapture(t, holder)
+	waitOutput(t, gw.stderr, "MQTT-SN client connected client=holder ")
+	pub := startCapture(t, mqttCmd(ctx, "pub", "--sn", "-p", gw.port, "-i", "waiter", "-t", "busy/x", "-m", "at last", "-q", "1"))
+	waitOutput(t, &pub.errOut, "Warning: the gateway is congested (CONNACK rejected: congestion); trying again in")
+	if err := holder.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	h.wait(t)
+	if code, _ := pub.wait(t); code != 0 {
+		t.Fatalf("pub --sn: exit %d: %s", code, pub.errOut.String())
+	}
+	waitOutput(t, gw.stderr, "MQTT-SN client connected client=waiter ")
+}
+
+// A "protocol mqttsn" listener's gateway takes the sn_* lines (gateway id, ADVERTISE interval
+// and target, predefined topics, T_RETRY and N_RETRY, the largest message), max_connections
+// (its clients) and mount_point; it may share its port number with a TCP listener, and the
+// broker's log names its clients' listener "PORT/udp".
+func TestServeConfigSNListener(t *testing.T) {
+	mosqSub := testutil.RequireTool(t, "mosquitto_sub")
+	mosqPub := testutil.RequireTool(t, "mosquitto_pub")
+	dir := t.TempDir()
+	port := testutil.FreePort(t)
+	adv, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer adv.Close()
+	pre := filepath.Join(dir, "topics.conf")
+	writeFile(t, pre, "*, t/x, 5\n")
+	conf := filepath.Join(dir, "mqtt.conf")
+	writeFile(t, conf, fmt.Sprintf(`allow_anonymous true
+log_type all
+listener %[1]d 127.0.0.1
+listener %[1]d 127.0.0.1
+protocol mqttsn
+max_connections 2
+mount_point site/
+sn_gateway_id 42
+sn_advertise_interval 1
+sn_advertise_to %[2]s
+sn_predefined %[3]s
+sn_retry_interval 1
+sn_max_retries 1
+sn_max_message_size 100
+`, port, adv.LocalAddr(), pre))
+	if code, out, errOut := runArgs("mqtt", "serve", "--test-config", "-c", conf); code != 0 {
+		t.Fatalf("--test-config: exit %d %s %s", code, out, errOut)
+	}
+	s := serveConf(t, conf)
+	gw := fmt.Sprintf("127.0.0.1:%d", port)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	// sn_gateway_id, sn_advertise_interval, sn_advertise_to.
+	buf := make([]byte, 64)
+	for i := 0; i < 2; i++ {
+		_ = adv.SetReadDeadline(time.Now().Add(5 * time.Second))
+		n, err := adv.Read(buf)
+		if err != nil {
+			t.Fatalf("ADVERTISE %d: %v", i, err)
+		}
+		if m, err := sn.Decode(buf[:n]); err != nil || m.(*sn.Advertise).GwID != 42 || m.(*sn.Advertise).Duration != 1 {
+			t.Fatalf("got %+v %v, want ADVERTISE from gateway 42 every 1 s", m, err)
+		}
+	}
+	a := dialSNRaw(t, gw)
+	a.send(&sn.SearchGW{Radius: 1})
+	if gi := a.expect(&sn.GWInfo{}).(*sn.GWInfo); gi.GwID != 42 {
+		t.Fatalf("GWINFO from gateway %d", gi.GwID)
+	}
+
+	// max_connections 2.
+	for _, id := range []string{"cfg-a", "cfg-b"} {
+		c := a
+		if id == "cfg-b" {
+			c = dialSNRaw(t, gw)
+		}
+		c.send(&sn.Connect{CleanSession: true, ProtocolID: sn.ProtocolID, Duration: 60, ClientID: id})
+		if ca := c.expect(&sn.Connack{}).(*sn.Connack); ca.ReturnCode != sn.Accepted {
+			t.Fatalf("%s: %v", id, ca.ReturnCode)
+		}
+	}
+	third := dialSNRaw(t, gw)
+	third.send(&sn.Connect{CleanSession: true, ProtocolID: sn.ProtocolID, Duration: 60, ClientID: "cfg-c"})
+	if ca := third.expect(&sn.Connack{}).(*sn.Connack); ca.ReturnCode != sn.RejectedCongestion {
+		t.Fatalf("a third client: %v, want rejected: congestion", ca.ReturnCode)
+	}
+
+	// sn_predefined and mount_point: predefined id 5 is t/x, which the broker routes as
+	// site/t/x.
+	watch := startCapture(t, exec.CommandContext(ctx, mosqSub, "-p", fmt.Sprint(port), "-i", "cfg-watch", "-t", "#", "-v", "-C", "1"))
+	s.waitLog("Received SUBSCRIBE from cfg-watch")
+	a.send(&sn.Publish{QoS: 1, TopicIDType: sn.TopicPredefined, TopicID: 5, MsgID: 1, Data: []byte("up")})
+	if pa := a.expect(&sn.Puback{}).(*sn.Puback); pa.ReturnCode != sn.Accepted {
+		t.Fatalf("PUBACK %v", pa.ReturnCode)
+	}
+	if _, out := watch.wait(t); out != "site/t/x up\n" {
+		t.Fatalf("mosquitto_sub got %q", out)
+	}
+	a.send(&sn.Subscribe{QoS: 1, MsgID: 2, TopicIDType: sn.TopicPredefined, TopicID: 5})
+	a.expect(&sn.Suback{})
+
+	// sn_max_message_size 100: a larger message is dropped, the next arrives.
+	for _, m := range []string{strings.Repeat("x", 200), "small"} {
+		if r := runCmd(t, exec.CommandContext(ctx, mosqPub, "-p", fmt.Sprint(port), "-t", "site/t/x", "-m", m), nil); r.code != 0 {
+			t.Fatalf("mosquitto_pub: %s", r.stderr)
+		}
+	}
+	if p := a.expect(&sn.Publish{}).(*sn.Publish); string(p.Data) != "small" || p.TopicID != 5 {
+		t.Fatalf("got %q on topic id %d", p.Data, p.TopicID)
+	}
+
+	// sn_retry_interval 1, sn_max_retries 1: an unanswered QoS 1 message comes again after a
+	// second, and then the client is lost.
+	if r := runCmd(t, exec.CommandContext(ctx, mosqPub, "-p", fmt.Sprint(port), "-t", "site/t/x", "-m", "unanswered", "-q", "1"), nil); r.code != 0 {
+		t.Fatalf("mosquitto_pub: %s", r.stderr)
+	}
+	first := a.expect(&sn.Publish{}).(*sn.Publish)
+	again := a.recv(3 * time.Second)
+	if p, ok := again.(*sn.Publish); !ok || !p.Dup || p.MsgID != first.MsgID {
+		t.Fatalf("after 1 s: %+v, want the PUBLISH again with DUP", again)
+	}
+	s.waitLog("MQTT-SN client disconnected client=cfg-a state=active reason=no answer after retransmissions")
+	// The broker names the gateway's clients' listener PORT/udp.
+	s.waitLog(fmt.Sprintf("on port %d/udp.", port))
+}
+
+// SIGHUP: a changed sn_* line is a listener change, which needs a restart (and is logged so);
+// the same lines moved down the file are not.
+func TestSNSettingsChangeNeedsRestart(t *testing.T) {
+	parse := func(text string) *config.Config {
+		t.Helper()
+		cfg, _, err := config.Parse("m.conf", []byte(text))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg
+	}
+	a := parse("listener 1884\nprotocol mqttsn\nsn_gateway_id 3\n")
+	if !sameListeners(a, parse("\n\nlistener 1884\nprotocol mqttsn\nsn_gateway_id 3\n")) {
+		t.Error("the same settings on other lines count as a change")
+	}
+	for _, text := range []string{
+		"listener 1884\nprotocol mqttsn\nsn_gateway_id 4\n",
+		"listener 1884\nprotocol mqttsn\n",
+		"listener 1884\nprotocol mqttsn\nsn_gateway_id 3\nsn_retry_interval 5\n",
+	} {
+		if sameListeners(a, parse(text)) {
+			t.Errorf("%q: not seen as a change", text)
+		}
 	}
 }

@@ -40,7 +40,7 @@ func subCommand() *ucli.Command {
 		&ucli.BoolFlag{Name: "pretty", Usage: "indent JSON output"},
 		&ucli.Float64Flag{Name: "random-filter", Usage: "print only `PERCENT` of the messages, chosen at random"},
 	}
-	flags = append(flags, snClientFlags()...)
+	flags = append(flags, snClientFlags("sub")...)
 	return &ucli.Command{
 		Name:  "sub",
 		Usage: "subscribe and print messages",

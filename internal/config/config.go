@@ -121,6 +121,29 @@ type Listener struct {
 
 	TLS      TLS
 	Security Security
+
+	// SN configures the MQTT-SN gateway of a "protocol mqttsn" listener (the sn_* lines;
+	// max_connections bounds its clients).
+	SN SNGateway
+}
+
+// SNGateway is what the sn_* directives of a "protocol mqttsn" listener set, with where each
+// was set (Pos, by directive name); what is not set takes mqtt sn-gateway's default.
+type SNGateway struct {
+	GatewayID         int    // sn_gateway_id: 0..255
+	AdvertiseInterval int    // sn_advertise_interval: seconds, 0 for never
+	AdvertiseTo       string // sn_advertise_to: HOST:PORT
+	Predefined        string // sn_predefined: a predefined-topics file
+	RetryInterval     int    // sn_retry_interval: seconds
+	MaxRetries        int    // sn_max_retries
+	MaxMessageSize    int    // sn_max_message_size: octets
+	Pos               map[string]Pos
+}
+
+// IsSet reports whether the sn_* directive name was given, and where.
+func (g SNGateway) IsSet(name string) (Pos, bool) {
+	p, ok := g.Pos[name]
+	return p, ok
 }
 
 // Name is how messages refer to the listener, e.g. "listener 8883 (mosquitto.conf:12)".

@@ -488,4 +488,27 @@ func TestMQTTSNListener(t *testing.T) {
 		t.Fatalf("spec %+v", sp)
 	}
 	mustParse(t, "port 1884\nlistener 1884\nprotocol mqttsn\n")
+	// A TCP listener and an MQTT-SN gateway may share a port number: UDP and TCP do not
+	// clash. Two of either kind may not.
+	cfg, _ = mustParse(t, "listener 25911\nlistener 25911\nprotocol mqttsn\nsn_gateway_id 7\nsn_advertise_to 192.168.1.255:1884\n")
+	if g := cfg.Listeners[1].SN; g.GatewayID != 7 || g.AdvertiseTo != "192.168.1.255:1884" {
+		t.Fatalf("%+v", g)
+	}
+	if _, ok := cfg.Listeners[1].SN.IsSet("sn_gateway_id"); !ok {
+		t.Fatal("sn_gateway_id not recorded as set")
+	}
+	for _, c := range []struct{ text, want string }{
+		{"listener 25911\nprotocol mqttsn\nlistener 25911\nprotocol mqttsn\n", "test.conf:3: listener: listener 25911 is already defined at test.conf:1"},
+		{"listener 1883\nsn_gateway_id 3\n", `test.conf:2: sn_gateway_id: only valid on a listener with "protocol mqttsn"`},
+		{"listener 1884\nprotocol mqttsn\nsn_gateway_id 256\n", `test.conf:3: sn_gateway_id: expected an integer from 0 to 255, got "256"`},
+		{"listener 1884\nprotocol mqttsn\nsn_advertise_to 1.2.3.4:0\n", `sn_advertise_to: expected HOST:PORT with a port from 1 to 65535`},
+		{"listener 1884\nprotocol mqttsn\nsn_predefined /nonexistent/topics.conf\n", `sn_predefined: file "/nonexistent/topics.conf" does not exist`},
+		{"listener 1884\nprotocol mqttsn\nsn_retry_interval 0\n", `sn_retry_interval: expected an integer from 1 to 3600`},
+		{"listener 1884\nprotocol mqttsn\nsn_max_message_size 8\n", `sn_max_message_size: expected an integer from 16 to 65535`},
+		{"listener 1884\nprotocol mqttsn\nsn_max_retries 3\nsn_max_retries 4\n", `sn_max_retries: duplicate value`},
+	} {
+		if _, _, err := Parse("test.conf", []byte(c.text)); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q: %v, want %q", c.text, err, c.want)
+		}
+	}
 }

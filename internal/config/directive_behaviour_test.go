@@ -80,6 +80,13 @@ var behaviourTests = map[string]string{
 	"connection_messages":          "internal/cli TestServeConfigEndToEnd",
 	"pid_file":                     "internal/cli TestServeConfigEndToEnd",
 	"user":                         "internal/cli TestServeConfigDropsPrivileges",
+	"sn_gateway_id":                "internal/cli TestServeConfigSNListener",
+	"sn_advertise_interval":        "internal/cli TestServeConfigSNListener",
+	"sn_advertise_to":              "internal/cli TestServeConfigSNListener",
+	"sn_predefined":                "internal/cli TestServeConfigSNListener",
+	"sn_retry_interval":            "internal/cli TestServeConfigSNListener",
+	"sn_max_retries":               "internal/cli TestServeConfigSNListener",
+	"sn_max_message_size":          "internal/cli TestServeConfigSNListener",
 }
 
 func TestEveryHonouredDirectiveHasBehaviourTest(t *testing.T) {

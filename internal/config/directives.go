@@ -96,6 +96,10 @@ var table = func() map[string]Directive {
 		"cafile", "capath", "certfile", "keyfile", "crlfile", "require_certificate",
 		"use_identity_as_username", "use_subject_as_username", "tls_version", "ciphers",
 		"tls_keyform") // "pem" only; "engine" is refused
+	// Ours: the MQTT-SN gateway of a "protocol mqttsn" listener (mqtt sn-gateway's flags).
+	add(scopeListener, Supported, "",
+		"sn_gateway_id", "sn_advertise_interval", "sn_advertise_to", "sn_predefined",
+		"sn_retry_interval", "sn_max_retries", "sn_max_message_size")
 
 	add(scopeSecurity, Supported, "",
 		"allow_anonymous", "password_file", "acl_file", "allow_zero_length_clientid", "auto_id_prefix")

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -28,9 +29,10 @@ func newSecState() secState {
 }
 
 type listenerState struct {
-	l   Listener
-	sec secState
-	set map[string]Pos // string settings already given (duplicates are errors)
+	l    Listener
+	sec  secState
+	set  map[string]Pos // string settings already given (duplicates are errors)
+	text string         // the "listener" line's words, for messages
 	// The default listener only: used says a directive before the first "listener" line gave
 	// it a value that makes Mosquitto 2.0 create it (see createsDefault); usedBy and usedPos
 	// name the first such directive.
@@ -437,6 +439,58 @@ func (p *parser) apply(pos Pos, name, rest string, level int) {
 			l.l.BindInterface = v
 		}
 		return
+	case "sn_gateway_id", "sn_advertise_interval", "sn_retry_interval", "sn_max_retries", "sn_max_message_size":
+		r := snRanges[name]
+		v, good := p.integer(pos, name, rest, r[0], r[1])
+		if !good {
+			return
+		}
+		l := p.useListener(pos, name, noCreate)
+		if !p.once(l.set, pos, name) {
+			return
+		}
+		g := &l.l.SN
+		switch name {
+		case "sn_gateway_id":
+			g.GatewayID = v
+		case "sn_advertise_interval":
+			g.AdvertiseInterval = v
+		case "sn_retry_interval":
+			g.RetryInterval = v
+		case "sn_max_retries":
+			g.MaxRetries = v
+		case "sn_max_message_size":
+			g.MaxMessageSize = v
+		}
+		g.setPos(name, pos)
+		return
+	case "sn_advertise_to":
+		v, good := p.single(pos, name, rest)
+		if !good {
+			return
+		}
+		host, port, err := net.SplitHostPort(v)
+		if n, perr := strconv.Atoi(port); err != nil || host == "" || perr != nil || n < 1 || n > 65535 {
+			p.errorf(pos, name, "sn_advertise_to: expected HOST:PORT with a port from 1 to 65535 (a broadcast or multicast address), got %q", v)
+			return
+		}
+		l := p.useListener(pos, name, noCreate)
+		if p.once(l.set, pos, name) {
+			l.l.SN.AdvertiseTo = v
+			l.l.SN.setPos(name, pos)
+		}
+		return
+	case "sn_predefined":
+		v, good := p.str(pos, name, rest)
+		if !good || !p.checkFile(pos, name, v) {
+			return
+		}
+		l := p.useListener(pos, name, noCreate)
+		if p.once(l.set, pos, name) {
+			l.l.SN.Predefined = v
+			l.l.SN.setPos(name, pos)
+		}
+		return
 	case "max_connections":
 		v, good := p.integer(pos, name, rest, -1<<31, 1<<31-1)
 		if !good {
@@ -675,12 +729,9 @@ func (p *parser) listener(pos Pos, rest string) {
 		p.errorf(pos, "listener", "listener: port 0 needs a unix socket path, e.g. \"listener 0 /run/mqtt.sock\"")
 		return
 	}
-	for _, o := range p.listeners {
-		if o.l.Port == ls.l.Port && o.l.Address == ls.l.Address && o.l.UnixPath == ls.l.UnixPath {
-			p.errorf(pos, "listener", "listener: %s is already defined at %s", strings.TrimSpace("listener "+rest), o.l.Pos)
-			return
-		}
-	}
+	// A listener defined twice is found once the protocols are known (finish): TCP and UDP
+	// (protocol mqttsn) may share a port.
+	ls.text = strings.TrimSpace("listener " + rest)
 	p.listeners = append(p.listeners, ls)
 	p.cur = ls
 }
@@ -827,6 +878,7 @@ func (p *parser) finish() {
 			states = append(states, p.def)
 		}
 		states = append(states, p.listeners...)
+		p.checkDuplicateListeners()
 	}
 	if !p.def.used {
 		for _, e := range p.early {
@@ -860,10 +912,51 @@ func (p *parser) finish() {
 	}
 }
 
+// checkDuplicateListeners reports a "listener" line that repeats an earlier one's port and
+// address on the same transport: an MQTT-SN gateway (UDP) may share its port with a TCP
+// listener, as the two never clash.
+func (p *parser) checkDuplicateListeners() {
+	udp := func(ls *listenerState) bool { return ls.l.Protocol == "mqttsn" }
+	for i, ls := range p.listeners {
+		for _, o := range p.listeners[:i] {
+			if o.l.Port == ls.l.Port && o.l.Address == ls.l.Address && o.l.UnixPath == ls.l.UnixPath && udp(o) == udp(ls) {
+				p.errorf(ls.l.Pos, "listener", "listener: %s is already defined at %s", ls.text, o.l.Pos)
+				break
+			}
+		}
+	}
+}
+
+// snRanges are the values the integer sn_* directives take.
+var snRanges = map[string][2]int{
+	"sn_gateway_id":         {0, 255},
+	"sn_advertise_interval": {0, 65535},
+	"sn_retry_interval":     {1, 3600},
+	"sn_max_retries":        {1, 100},
+	"sn_max_message_size":   {16, 65535},
+}
+
+func (g *SNGateway) setPos(name string, pos Pos) {
+	if g.Pos == nil {
+		g.Pos = map[string]Pos{}
+	}
+	g.Pos[name] = pos
+}
+
 func (p *parser) checkListener(l *Listener) {
 	t := l.TLS
 	pos := l.Pos
 	name := l.Name()
+	if l.Protocol != "mqttsn" {
+		names := make([]string, 0, len(l.SN.Pos))
+		for name := range l.SN.Pos {
+			names = append(names, name)
+		}
+		sort.Strings(names)
+		for _, name := range names {
+			p.errorf(l.SN.Pos[name], name, "%s: only valid on a listener with \"protocol mqttsn\" (an MQTT-SN gateway), and %s is not one", name, l.Name())
+		}
+	}
 	if l.Protocol == "mqttsn" {
 		// An MQTT-SN 1.2 gateway on a UDP port, inside the broker (mqtt/sn).
 		switch {

@@ -2,19 +2,27 @@ package sn
 
 import (
 	"context"
+	"errors"
+	"time"
 
 	"github.com/mqttkit/mqtt/mqtt/packet"
 )
 
 // anonSession is the one upstream connection that carries the QoS −1 publishes of clients
-// that never connected [MQTT-SN 6.8]. It is opened on the first such publish and reopened
-// after it ends; publishes that arrive while it opens wait in a short queue.
+// that never connected [MQTT-SN 6.8]. It is opened on the first such publish. When it ends
+// while in use (the broker restarted) it is opened again at once, retrying with a growing
+// pause (anonFirstRetry doubling up to RetryInterval) while the broker cannot be reached;
+// publishes that arrive meanwhile wait, the newest anonMaxPending of them. A broker that
+// refuses the connection (allow_anonymous false) is logged as a warning with the publishes
+// it cost, and asked again at the next publish after RetryInterval; publishes in between
+// are dropped, each logged at debug level with the reason.
 type anonSession struct {
 	state   uint8 // anonNone, anonOpening, anonReady, anonClosed
 	up      UpstreamConn
 	pending []*packet.Publish
 	lastUp  int64
-	retryAt int64 // after a failure, no new attempt before this
+	retryAt int64             // after a refusal, no new attempt before this
+	refusal packet.ReasonCode // the broker's last refusal, for the drop log
 }
 
 const (
@@ -27,126 +35,200 @@ const (
 const (
 	anonKeepAlive  = 60 // seconds
 	anonMaxPending = 64
+	anonFirstRetry = 250 * time.Millisecond
 )
 
 // publish sends a QoS 0 PUBLISH through the shared connection, opening it when needed. It
-// runs on the read loop; false means the message was dropped.
+// runs on the read loop; false means the message was dropped (logged with why).
 func (a *anonSession) publish(g *Gateway, name string, data []byte, retain bool) bool {
 	g.mu.Lock()
-	switch a.state {
-	case anonReady:
+	if a.state == anonReady {
 		up := a.up
 		a.lastUp = g.now()
 		g.mu.Unlock()
 		p := &g.pub
 		*p = packet.Publish{Topic: name, Payload: data, Retain: retain}
-		return up.Send(p) == nil
-	case anonNone:
-		if g.now() < a.retryAt || g.closed {
-			g.mu.Unlock()
+		err := up.Send(p)
+		if err == nil {
+			return true
+		}
+		if !errors.Is(err, ErrUpstreamClosed) {
+			g.debug("QoS -1 PUBLISH dropped", "topic", logString(name), "err", err)
 			return false
 		}
-		a.state = anonOpening
-		g.wg.Add(1)
-		go a.open(g)
-		fallthrough
-	case anonOpening:
-		if len(a.pending) >= anonMaxPending {
-			g.mu.Unlock()
-			return false
-		}
-		a.pending = append(a.pending, &packet.Publish{Topic: name, Payload: append([]byte(nil), data...), Retain: retain})
+		// It ended under us: the message waits for the new connection onClose opens.
+		g.mu.Lock()
+	}
+	switch {
+	case g.closed || a.state == anonClosed:
 		g.mu.Unlock()
-		return true
+		return false
+	case a.state == anonNone && g.now() < a.retryAt:
+		rc := a.refusal
+		g.mu.Unlock()
+		g.debug("QoS -1 PUBLISH dropped: the broker refused the gateway's connection for QoS -1 publishes",
+			"reason", rc, "topic", logString(name))
+		return false
+	}
+	a.queue(g, &packet.Publish{Topic: name, Payload: append([]byte(nil), data...), Retain: retain})
+	if a.state == anonNone {
+		a.startLocked(g)
 	}
 	g.mu.Unlock()
-	return false
+	return true
 }
 
-func (a *anonSession) open(g *Gateway) {
+// queue keeps p for the connection being opened, the oldest giving way. g.mu is held.
+func (a *anonSession) queue(g *Gateway, p *packet.Publish) {
+	if len(a.pending) >= anonMaxPending {
+		copy(a.pending, a.pending[1:])
+		a.pending = a.pending[:len(a.pending)-1]
+		a.lost(g, 1)
+	}
+	a.pending = append(a.pending, p)
+}
+
+// lost counts n queued publishes dropped: they were counted as forwarded when queued.
+func (a *anonSession) lost(g *Gateway, n int) {
+	if n > 0 {
+		g.dropped.Add(uint64(n))
+		g.qosM1.Add(^uint64(n - 1))
+	}
+}
+
+// startLocked starts opening the connection. g.mu is held and the gateway is not closed.
+func (a *anonSession) startLocked(g *Gateway) {
+	a.state = anonOpening
+	g.wg.Add(1)
+	go a.connect(g)
+}
+
+// connect opens the connection, trying again after a growing pause while the broker cannot
+// be reached; it ends when the connection is ready, refused, or the gateway closes.
+func (a *anonSession) connect(g *Gateway) {
 	defer g.wg.Done()
+	pause := anonFirstRetry
+	for failures := 0; ; failures++ {
+		rc, err := a.attempt(g)
+		switch {
+		case err == nil && rc < 0x80:
+			if failures > 0 {
+				g.log.Info("mqtt-sn gateway: connected upstream for QoS -1 publishes again")
+			}
+			return
+		case err == nil:
+			g.mu.Lock()
+			n := len(a.pending)
+			a.pending = nil
+			if a.state == anonOpening {
+				a.state = anonNone
+			}
+			a.refusal, a.retryAt = rc, g.now()+int64(g.opts.RetryInterval)
+			g.mu.Unlock()
+			a.lost(g, n)
+			g.log.Warn("mqtt-sn gateway: the broker refused the connection for QoS -1 publishes", "reason", rc, "dropped", n)
+			return
+		}
+		if g.ctx.Err() != nil {
+			return
+		}
+		if failures == 0 {
+			g.log.Warn("mqtt-sn gateway: connecting upstream for QoS -1 publishes; retrying", "err", err)
+		} else {
+			g.debug("connecting upstream for QoS -1 publishes", "err", err, "retry_in", pause)
+		}
+		t := time.NewTimer(pause)
+		select {
+		case <-g.ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		pause = min(pause*2, g.opts.RetryInterval)
+	}
+}
+
+// attempt opens one connection and waits for its CONNACK. Accepted, it sends what waited
+// and makes the connection ready; err is set when no CONNACK came.
+func (a *anonSession) attempt(g *Gateway) (packet.ReasonCode, error) {
 	ctx, cancel := context.WithTimeout(g.ctx, g.opts.ConnectTimeout)
+	defer cancel()
+	connack := make(chan packet.ReasonCode, 1)
+	ended := make(chan error, 1)
+	var up UpstreamConn
 	g.upWG.Add(1)
-	up, err := g.up.Open(ctx, nil, func(p packet.Packet) { a.onPacket(g, p) }, func(err error) { a.onClose(g, err) })
-	cancel()
+	up, err := g.up.Open(ctx, nil, func(p packet.Packet) {
+		if ca, ok := p.(*packet.Connack); ok {
+			select {
+			case connack <- ca.ReasonCode:
+			default:
+			}
+		}
+	}, func(err error) {
+		defer g.upWG.Done()
+		ended <- err
+		a.onClose(g, up, err)
+	})
 	if err != nil {
 		g.upWG.Done()
-		g.log.Warn("mqtt-sn gateway: connecting upstream for QoS -1 publishes", "err", err)
-		a.fail(g)
-		return
+		return 0, err
 	}
-	g.mu.Lock()
-	if a.state != anonOpening {
-		g.mu.Unlock()
-		g.later(up, nil, true)
-		return
-	}
-	a.up, a.lastUp = up, g.now()
-	g.mu.Unlock()
 	o := &g.opts
 	_ = up.Send(&packet.Connect{ProtocolVersion: o.ProtocolVersion, ClientID: o.QoSMinus1ClientID, CleanStart: true,
 		KeepAlive: anonKeepAlive, UsernameFlag: o.HasUsername, Username: o.Username,
 		PasswordFlag: o.HasPassword, Password: o.Password})
-}
-
-// fail drops what waited and holds off the next attempt for a retry interval.
-func (a *anonSession) fail(g *Gateway) {
-	g.mu.Lock()
-	if a.state == anonOpening {
-		a.state = anonNone
+	var rc packet.ReasonCode
+	select {
+	case rc = <-connack:
+	case err = <-ended:
+		return 0, errors.New("the connection ended before CONNACK: " + errString(err))
+	case <-ctx.Done():
+		_ = up.Close()
+		return 0, ctx.Err()
 	}
-	n := len(a.pending)
-	a.pending, a.up = nil, nil
-	a.retryAt = g.now() + int64(g.opts.RetryInterval)
-	g.mu.Unlock()
-	if n > 0 {
-		g.dropped.Add(uint64(n))
-		g.qosM1.Add(^uint64(n - 1)) // subtract: they were counted as forwarded when queued
+	if rc >= 0x80 {
+		_ = up.Close()
+		return rc, nil
 	}
-}
-
-func (a *anonSession) onPacket(g *Gateway, p packet.Packet) {
-	ca, ok := p.(*packet.Connack)
-	if !ok {
-		return
-	}
-	g.mu.Lock()
-	if a.state != anonOpening {
+	// Send what waited, in order, before the connection takes new publishes directly.
+	for {
+		g.mu.Lock()
+		if a.state != anonOpening {
+			g.mu.Unlock()
+			_ = up.Close() // the gateway is closing
+			return rc, nil
+		}
+		ps := a.pending
+		a.pending = nil
+		if len(ps) == 0 {
+			a.state, a.up, a.lastUp = anonReady, up, g.now()
+			g.mu.Unlock()
+			return rc, nil
+		}
 		g.mu.Unlock()
-		return
+		for _, p := range ps {
+			if err := up.Send(p); err != nil {
+				g.debug("QoS -1 PUBLISH dropped", "topic", logString(p.Topic), "err", err)
+				a.lost(g, 1)
+			}
+		}
 	}
-	if ca.ReasonCode >= 0x80 {
-		up := a.up
-		g.mu.Unlock()
-		g.log.Warn("mqtt-sn gateway: the broker refused the connection for QoS -1 publishes", "reason", ca.ReasonCode)
-		a.fail(g)
-		g.later(up, nil, true)
-		return
-	}
-	a.state = anonReady
-	pending, up := a.pending, a.up
-	a.pending = nil
-	g.mu.Unlock()
-	ps := make([]packet.Packet, len(pending))
-	for i, p := range pending {
-		ps[i] = p
-	}
-	g.later(up, ps, false)
 }
 
-func (a *anonSession) onClose(g *Gateway, err error) {
-	defer g.upWG.Done()
+// onClose is called when a connection ends: the ready one ending is opened again at once
+// (the broker restarted?), so that the next publishes find it.
+func (a *anonSession) onClose(g *Gateway, up UpstreamConn, err error) {
 	g.mu.Lock()
-	wasReady := a.state == anonReady
-	if a.state == anonReady || a.state == anonOpening {
-		a.state = anonNone
+	defer g.mu.Unlock()
+	if a.up != up || a.state != anonReady {
+		return // an attempt that failed, or one replaced
 	}
 	a.up = nil
-	g.mu.Unlock()
-	if !wasReady {
-		a.fail(g)
-	}
+	a.state = anonNone
 	g.debug("QoS -1 upstream connection ended", "err", errString(err))
+	if !g.closed {
+		a.startLocked(g)
+	}
 }
 
 // ping keeps the shared connection alive. It runs on the sweep.
@@ -167,7 +249,9 @@ func (a *anonSession) ping(g *Gateway, now int64) {
 func (a *anonSession) close(g *Gateway) {
 	g.mu.Lock()
 	up := a.up
+	n := len(a.pending)
 	a.state, a.up, a.pending = anonClosed, nil, nil
 	g.mu.Unlock()
+	a.lost(g, n)
 	g.endUpstream(up, true)
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -60,8 +61,8 @@ type Will struct {
 
 // ClientMessage is a PUBLISH the gateway delivered.
 type ClientMessage struct {
-	// Topic is the topic name when the client knows it (registered, short, or predefined
-	// in ClientOptions.Predefined), else "".
+	// Topic is the topic name when the client knows it (registered, short, predefined in
+	// ClientOptions.Predefined, or the id a SUBACK gave a name subscribed to), else "".
 	Topic       string
 	TopicIDType TopicIDType
 	TopicID     uint16
@@ -93,6 +94,9 @@ var (
 	ErrClientClosed = errors.New("mqtt-sn client: closed")
 	// ErrGatewayDisconnect: the gateway sent DISCONNECT.
 	ErrGatewayDisconnect = errors.New("mqtt-sn client: the gateway disconnected the client")
+	// ErrGatewayUnreachable: nothing listens at the gateway's address (the host answered
+	// ICMP port unreachable), so a request ends at once rather than after its retries.
+	ErrGatewayUnreachable = errors.New("mqtt-sn client: connection refused: nothing listens at the gateway's address")
 )
 
 // Client is an MQTT-SN 1.2 client over UDP: what `mqtt pub --sn`, `mqtt sub --sn` and
@@ -109,8 +113,9 @@ type Client struct {
 
 	mu        sync.Mutex
 	waits     map[waitKey]chan Message
-	topics    map[string]uint16 // normal topic ids by name
+	topics    map[string]uint16 // normal topic ids by name (REGISTER, REGACK): for publishing
 	names     map[uint16]string // and names by id
+	subNames  map[uint16]string // topic ids SUBACKs gave to names subscribed to
 	qos2In    map[uint16]bool   // QoS 2 messages received, awaiting PUBREL
 	nextID    uint16
 	connected bool
@@ -119,6 +124,7 @@ type Client struct {
 	err       error
 
 	slots    chan struct{}
+	refused  chan struct{} // a read failed with ECONNREFUSED (ICMP port unreachable)
 	lastSend atomic.Int64
 	done     chan struct{} // closed when the reader ends
 	gone     chan struct{} // closed when the gateway disconnects the client unasked
@@ -162,7 +168,8 @@ func NewClient(opts ClientOptions) (*Client, error) {
 		return nil, err
 	}
 	c := &Client{opts: opts, conn: conn, waits: map[waitKey]chan Message{},
-		slots: make(chan struct{}, opts.MaxInflight), done: make(chan struct{}), gone: make(chan struct{})}
+		slots: make(chan struct{}, opts.MaxInflight), refused: make(chan struct{}, 1),
+		done: make(chan struct{}), gone: make(chan struct{})}
 	c.wg.Add(1)
 	go c.readLoop()
 	return c, nil
@@ -256,12 +263,21 @@ func (c *Client) exchange(ctx context.Context, req, resend Message, ch chan Mess
 		if try > 0 {
 			m = resend
 		}
+		select {
+		case <-c.refused: // about an earlier datagram
+		default:
+		}
 		if err := c.send(m); err != nil {
+			if errors.Is(err, syscall.ECONNREFUSED) {
+				return nil, ErrGatewayUnreachable
+			}
 			return nil, err
 		}
 		select {
 		case a := <-ch:
 			return a, nil
+		case <-c.refused:
+			return nil, ErrGatewayUnreachable
 		case <-t.C:
 			if try >= c.opts.MaxRetries {
 				return nil, fmt.Errorf("%w: %s sent %d times", ErrTimeout, req.Type(), try+1)
@@ -372,10 +388,18 @@ func (c *Client) Register(ctx context.Context, name string) (uint16, error) {
 	return ra.TopicID, nil
 }
 
+// learn records that the normal topic id id names name. A gateway may give an id it used
+// before to another topic (it recycles ids): the previous pairing of either is forgotten.
 func (c *Client) learn(name string, id uint16) {
 	c.mu.Lock()
 	if c.topics == nil {
 		c.topics, c.names = map[string]uint16{}, map[uint16]string{}
+	}
+	if old, ok := c.names[id]; ok && old != name {
+		delete(c.topics, old)
+	}
+	if old, ok := c.topics[name]; ok && old != id {
+		delete(c.names, old)
 	}
 	c.topics[name], c.names[id] = id, name
 	c.mu.Unlock()
@@ -512,7 +536,15 @@ func (c *Client) Subscribe(ctx context.Context, r SubscribeRequest) (*Suback, er
 		return sa, sa.ReturnCode
 	}
 	if r.TopicIDType == TopicNormal && sa.TopicID != 0 && !strings.ContainsAny(r.Topic, "+#") {
-		c.learn(r.Topic, sa.TopicID)
+		// [MQTT-SN 5.4.16] The id the gateway's PUBLISHes on this topic will carry: a normal
+		// id, or the topic's predefined id, which SUBACK does not tell apart. It names the
+		// messages that arrive; publishing REGISTERs the name, which gives the normal id.
+		c.mu.Lock()
+		if c.subNames == nil {
+			c.subNames = map[uint16]string{}
+		}
+		c.subNames[sa.TopicID] = r.Topic
+		c.mu.Unlock()
 	}
 	return sa, nil
 }
@@ -675,6 +707,12 @@ func (c *Client) readLoop() {
 			if c.closed.Load() || errors.Is(err, net.ErrClosed) {
 				return
 			}
+			if errors.Is(err, syscall.ECONNREFUSED) {
+				select {
+				case c.refused <- struct{}{}:
+				default:
+				}
+			}
 			// E.g. ICMP port unreachable while the gateway is down; a pause keeps an error
 			// that repeats from spinning the loop.
 			time.Sleep(time.Millisecond)
@@ -758,11 +796,16 @@ func (c *Client) onPublish(p *Publish) {
 	c.mu.Lock()
 	switch p.TopicIDType {
 	case TopicNormal:
-		cm.Topic, known = c.names[p.TopicID]
+		if cm.Topic, known = c.names[p.TopicID]; !known {
+			cm.Topic, known = c.subNames[p.TopicID]
+		}
 	case TopicShort:
 		cm.Topic = ShortTopicName(p.TopicID)
 	case TopicPredefined:
-		cm.Topic, _ = c.opts.Predefined.Topic(c.opts.ClientID, p.TopicID)
+		var ok bool
+		if cm.Topic, ok = c.opts.Predefined.Topic(c.opts.ClientID, p.TopicID); !ok {
+			cm.Topic = c.subNames[p.TopicID]
+		}
 	}
 	dupQoS2 := p.QoS == QoS2 && c.qos2In[p.MsgID]
 	if p.QoS == QoS2 && !dupQoS2 {

@@ -239,3 +239,62 @@ func TestClientKeepAlive(t *testing.T) {
 		t.Fatalf("Err %v", d.Err())
 	}
 }
+
+// A client that does not know the gateway's predefined topics learns the ids SUBACK gives:
+// messages on a topic subscribed to by name carry its name whether the gateway sends a
+// predefined or a normal id, and publishing by name still goes to that name.
+func TestClientNamesFromSuback(t *testing.T) {
+	addr := startBroker(t)
+	pre := NewPredefined()
+	for _, e := range []struct {
+		client, topic string
+		id            uint16
+	}{{"*", "a/b", 1}, {"boiler", "a/b", 2}, {"boiler", "c/d", 1}, {"*", "bom/topic", 5}} {
+		if err := pre.Add(e.client, e.topic, e.id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, gw := startGateway(t, addr, func(o *Options) { o.Predefined = pre })
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, msgs := newTestClient(t, gw.String(), ClientOptions{ClientID: "boiler", CleanSession: true, KeepAlive: 60})
+	if err := c.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	topics := []string{"a/b", "c/d", "bom/topic", "plain/1"}
+	for _, name := range topics {
+		if _, err := c.Subscribe(ctx, SubscribeRequest{Topic: name, QoS: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, name := range topics {
+		mosqPub(t, addr, "-t", name, "-q", "1", "-m", name)
+		if m := recvMsg(t, msgs); m.Topic != name || string(m.Payload) != name {
+			t.Fatalf("message %q arrived with topic %q (id %d, %v)", m.Payload, m.Topic, m.TopicID, m.TopicIDType)
+		}
+		// Publishing by name registers the name: the message comes back on it.
+		if err := c.Publish(ctx, PublishMessage{Topic: name, QoS: 1, Payload: []byte("echo " + name)}); err != nil {
+			t.Fatal(err)
+		}
+		if m := recvMsg(t, msgs); m.Topic != name || string(m.Payload) != "echo "+name {
+			t.Fatalf("echo on %s arrived as %q on %q", name, m.Payload, m.Topic)
+		}
+	}
+}
+
+// Nothing listens at the gateway's address (the host answers ICMP port unreachable): the
+// client says so at once instead of retransmitting for MaxRetries x RetryInterval.
+func TestClientNothingListens(t *testing.T) {
+	pc, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := pc.LocalAddr().String()
+	pc.Close()
+	c, _ := newTestClient(t, addr, ClientOptions{ClientID: "nobody-there", RetryInterval: 10 * time.Second})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.Connect(ctx); !errors.Is(err, ErrGatewayUnreachable) {
+		t.Fatalf("Connect: %v, want ErrGatewayUnreachable", err)
+	}
+}

@@ -3,20 +3,26 @@ package sn
 import (
 	"context"
 	"net"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/mqttkit/mqtt/mqtt/packet"
 	"github.com/mqttkit/mqtt/mqtt/topic"
 )
 
+// MaxClientIDLength is the longest ClientId the gateway accepts, in octets. The spec says 1
+// to 23 characters [MQTT-SN 5.3.1]; longer ones are accepted, as MQTT brokers accept them
+// (a device's serial number or a UUID with a prefix), up to this bound on what each client
+// costs.
+const MaxClientIDLength = 256
+
 // handleConnect handles CONNECT [MQTT-SN 6.2]: a new client, a client that moved to another
 // address, a retransmission, or a sleeping client coming back to the active state
 // [MQTT-SN 6.14]. It runs on the read loop.
 func (g *Gateway) handleConnect(key peerKey, m *Connect) {
-	if m.ProtocolID != ProtocolID || m.ClientID == "" {
-		// [MQTT-SN 5.3.8] 0x01 is the only ProtocolId; [MQTT-SN 5.3.1] a ClientId is
-		// required (the gateway needs it to wake a sleeping client).
+	if why := connectRefusal(m); why != "" {
 		g.rejected.Add(1)
-		g.debug("CONNECT refused", "from", key.addr, "protocol_id", m.ProtocolID, "client", m.ClientID)
+		g.debug("CONNECT refused: "+why, "from", key.addr, "client", logString(m.ClientID))
 		g.sendTo(key, &Connack{ReturnCode: RejectedNotSupported}, nil)
 		return
 	}
@@ -39,8 +45,9 @@ func (g *Gateway) handleConnect(key peerKey, m *Connect) {
 			(other.state == stActive && !m.CleanSession && !m.Will)
 		if resumable {
 			// The client moved (a new source port after a reboot, another forwarder):
-			// its session follows it.
+			// its session follows it, and its old address is told it has none.
 			delete(g.byPeer, other.key)
+			g.sendTo(other.key, &Disconnect{}, nil)
 			other.key = key
 			g.byPeer[key] = other
 			s = other
@@ -48,7 +55,7 @@ func (g *Gateway) handleConnect(key peerKey, m *Connect) {
 		other.mu.Unlock()
 		if !resumable {
 			g.mu.Unlock()
-			g.end(other, false, true, "the client connected again from another address")
+			g.end(other, true, true, "the client connected again from another address")
 			g.mu.Lock()
 		}
 	}
@@ -70,7 +77,7 @@ func (g *Gateway) handleConnect(key peerKey, m *Connect) {
 	if len(g.byPeer) >= g.opts.MaxClients {
 		g.mu.Unlock()
 		g.rejected.Add(1)
-		g.debug("CONNECT refused: too many clients", "from", key.addr, "client", m.ClientID)
+		g.debug("CONNECT refused: too many clients", "from", key.addr, "client", logString(m.ClientID))
 		g.sendTo(key, &Connack{ReturnCode: RejectedCongestion}, nil)
 		return
 	}
@@ -96,6 +103,26 @@ func (g *Gateway) handleConnect(key peerKey, m *Connect) {
 		g.connectUpstream(s)
 	}
 	g.unlock(s)
+}
+
+// connectRefusal says why a CONNECT is refused before anything else is looked at, or "".
+func connectRefusal(m *Connect) string {
+	switch {
+	case m.ProtocolID != ProtocolID:
+		return "protocol id " + itoa(int(m.ProtocolID)) // 0x01 is the only one [MQTT-SN 5.3.8]
+	case m.ClientID == "":
+		// [MQTT-SN 5.3.1] A ClientId is required: the gateway needs it to wake a sleeping
+		// client, and it names the client's MQTT session.
+		return "empty client id"
+	case len(m.ClientID) > MaxClientIDLength:
+		return "client id longer than " + itoa(MaxClientIDLength) + " octets"
+	case !utf8.ValidString(m.ClientID):
+		// The upstream CONNECT could not carry it [MQTT-1.5.4-1].
+		return "client id is not UTF-8"
+	case strings.IndexByte(m.ClientID, 0) >= 0:
+		return "client id contains U+0000" // [MQTT-1.5.4-2]
+	}
+	return ""
 }
 
 // connectExisting handles a CONNECT for session s, which exists for this client id and
@@ -153,7 +180,7 @@ func (g *Gateway) askWillTopic(s *session, now int64) {
 // held.
 func (g *Gateway) activate(s *session) {
 	if s.state == stConnecting {
-		g.log.Info("MQTT-SN client connected", "client", s.id, "from", g.peerString(s.key),
+		g.log.Info("MQTT-SN client connected", "client", logString(s.id), "from", g.peerString(s.key),
 			"keepalive", s.keep, "clean", s.clean, "will", s.will != nil && s.will.topic != "")
 	}
 	s.state = stActive
@@ -184,7 +211,7 @@ func (g *Gateway) onWillTopic(s *session, m *WillTopic) {
 	}
 	if m.QoS == QoSMinus1 || topic.ValidateName(m.Topic) != nil {
 		g.rejected.Add(1)
-		g.debug("will topic refused", "client", s.id, "topic", m.Topic, "qos", m.QoS)
+		g.debug("will topic refused", "client", logString(s.id), "topic", logString(m.Topic), "qos", m.QoS)
 		g.reply(s, &Connack{ReturnCode: RejectedNotSupported})
 		g.endLater(s, "will topic refused")
 		return
@@ -218,6 +245,7 @@ func (g *Gateway) willDone(s *session) {
 		s.willDial = false
 		s.willUpd = true
 		g.activate(s)
+		g.startSwap(s)
 		return
 	}
 	g.connectUpstream(s)
@@ -226,41 +254,78 @@ func (g *Gateway) willDone(s *session) {
 // endLater marks s to be ended by unlockSend once s.mu is released: for handlers, which hold
 // s.mu, while ending takes the gateway's lock first. Only set-up phases end this way.
 func (g *Gateway) endLater(s *session, why string) {
-	g.debug("client refused", "client", s.id, "reason", why)
+	g.debug("client refused", "client", logString(s.id), "reason", why)
 	s.state = stClosing
 }
 
-// connectUpstream opens s's upstream connection in the background; CONNACK follows when the
-// broker answers. Only the read loop calls it. s.mu is held.
+// connectUpstream opens s's upstream connection in the background, or queues s when
+// MaxConnecting are being opened already; CONNACK follows when the broker answers. Only the
+// read loop calls it. s.mu is held.
 func (g *Gateway) connectUpstream(s *session) {
-	if int(g.opening.Add(1)) > g.opts.MaxConnecting {
-		g.opening.Add(-1)
+	g.connMu.Lock()
+	switch {
+	case g.opening < g.opts.MaxConnecting:
+		g.opening++
+	case g.connQ != nil && len(g.connQ)-g.connQHead >= g.opts.MaxConnectQueue:
+		g.connMu.Unlock()
 		g.rejected.Add(1)
-		g.debug("CONNECT refused: too many connections being opened", "client", s.id)
+		g.debug("CONNECT refused: too many clients waiting to be connected upstream", "client", logString(s.id))
 		g.reply(s, &Connack{ReturnCode: RejectedCongestion})
 		g.endLater(s, "too many connections being opened")
 		return
+	default:
+		g.connQ = append(g.connQ, s)
+		g.connMu.Unlock()
+		s.state = stConnecting
+		s.deadline = g.now() + int64(g.opts.ConnectTimeout)
+		return
 	}
+	g.connMu.Unlock()
 	s.state = stConnecting
 	s.deadline = g.now() + int64(g.opts.ConnectTimeout)
-	remote := g.remoteAddr(s.key)
 	g.wg.Add(1)
-	go g.openUpstream(s, remote)
+	go g.openUpstreams(s)
 }
 
-// openUpstream opens s's upstream connection and sends CONNECT. It runs on its own
-// goroutine: opening may wait for the network.
-func (g *Gateway) openUpstream(s *session, remote net.Addr) {
+// openUpstreams opens s's upstream connection, then those of the clients queued meanwhile,
+// until none waits. It runs on a goroutine of its own: opening may wait for the network.
+func (g *Gateway) openUpstreams(s *session) {
 	defer g.wg.Done()
-	ctx, cancel := context.WithTimeout(g.ctx, g.opts.ConnectTimeout)
-	g.upWG.Add(1)
-	conn, err := g.up.Open(ctx, remote, func(p packet.Packet) { g.onUpstream(s, p) },
-		func(err error) { g.onUpstreamClose(s, err) })
-	cancel()
-	g.opening.Add(-1)
+	for s != nil {
+		g.openUpstream(s)
+		g.connMu.Lock()
+		s = nil
+		if g.connQHead < len(g.connQ) {
+			s = g.connQ[g.connQHead]
+			g.connQ[g.connQHead] = nil
+			g.connQHead++
+			if g.connQHead == len(g.connQ) {
+				g.connQ, g.connQHead = g.connQ[:0], 0
+			}
+		} else {
+			g.opening--
+		}
+		g.connMu.Unlock()
+	}
+}
+
+// openUpstream opens s's upstream connection and sends CONNECT, unless s went away while it
+// waited.
+func (g *Gateway) openUpstream(s *session) {
+	s.mu.Lock()
+	if s.state != stConnecting || s.up != nil {
+		s.mu.Unlock()
+		return
+	}
+	remote := g.remoteAddr(s.key)
+	s.gen++
+	gen := s.gen
+	s.mu.Unlock()
+	conn, err := g.openConn(s, remote, gen)
 	if err != nil {
-		g.upWG.Done()
-		g.log.Warn("mqtt-sn gateway: connecting upstream", "client", s.id, "err", err)
+		if g.ctx.Err() == nil {
+			g.log.Warn("mqtt-sn gateway: connecting upstream", "client", logString(s.id), "err", err)
+		}
 		s.mu.Lock()
 		ok := s.state == stConnecting
 		if ok {
@@ -280,15 +345,43 @@ func (g *Gateway) openUpstream(s *session, remote net.Addr) {
 		return
 	}
 	s.up, s.upKeep = conn, s.keep
-	c := g.connectPacket(s)
-	_ = g.unlockSend(s, c)
+	c := g.connectPacket(s, false)
+	if err := g.unlockSend(s, c); err != nil {
+		// The CONNECT cannot be sent (a field MQTT cannot carry): no CONNACK will come.
+		g.log.Warn("mqtt-sn gateway: sending CONNECT upstream", "client", logString(s.id), "err", err)
+		s.mu.Lock()
+		ok := s.state == stConnecting
+		if ok {
+			g.rejected.Add(1)
+			g.reply(s, &Connack{ReturnCode: RejectedNotSupported})
+		}
+		s.mu.Unlock()
+		if ok {
+			g.end(s, false, true, "the upstream CONNECT could not be sent")
+		}
+	}
+}
+
+// openConn opens an upstream connection of generation gen for s; on error the caller has
+// nothing to undo.
+func (g *Gateway) openConn(s *session, remote net.Addr, gen uint32) (UpstreamConn, error) {
+	ctx, cancel := context.WithTimeout(g.ctx, g.opts.ConnectTimeout)
+	defer cancel()
+	g.upWG.Add(1)
+	conn, err := g.up.Open(ctx, remote, func(p packet.Packet) { g.onUpstream(s, gen, p) },
+		func(err error) { g.onUpstreamClose(s, gen, err) })
+	if err != nil {
+		g.upWG.Done()
+	}
+	return conn, err
 }
 
 // connectPacket is the upstream CONNECT of s: its client id, clean session, keep alive and
-// will, with the gateway's credentials. s.mu is held.
-func (g *Gateway) connectPacket(s *session) *packet.Connect {
+// will, with the gateway's credentials; resume asks for the session the broker keeps
+// (CleanSession false) whatever the client's. s.mu is held.
+func (g *Gateway) connectPacket(s *session, resume bool) *packet.Connect {
 	o := &g.opts
-	c := &packet.Connect{ProtocolVersion: o.ProtocolVersion, ClientID: s.id, CleanStart: s.clean,
+	c := &packet.Connect{ProtocolVersion: o.ProtocolVersion, ClientID: s.id, CleanStart: s.clean && !resume,
 		KeepAlive: s.keep, UsernameFlag: o.HasUsername, Username: o.Username,
 		PasswordFlag: o.HasPassword, Password: o.Password}
 	if o.ProtocolVersion == packet.V5 {

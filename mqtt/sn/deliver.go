@@ -1,6 +1,8 @@
 package sn
 
 import (
+	"time"
+
 	"github.com/mqttkit/mqtt/mqtt/packet"
 )
 
@@ -11,7 +13,9 @@ import (
 
 // onUpstream handles one packet from s's upstream connection, on that connection's
 // goroutine.
-func (g *Gateway) onUpstream(s *session, p packet.Packet) {
+// gen is the connection's generation: packets of a connection being replaced (see
+// willSwap) are handled as any, but for its CONNACK.
+func (g *Gateway) onUpstream(s *session, gen uint32, p packet.Packet) {
 	s.mu.Lock()
 	if s.state == stClosed {
 		s.mu.Unlock()
@@ -19,12 +23,22 @@ func (g *Gateway) onUpstream(s *session, p packet.Packet) {
 	}
 	switch p := p.(type) {
 	case *packet.Connack:
+		if gen != s.gen {
+			break
+		}
+		if sw := s.sw; sw != nil && sw.phase == swapOpening {
+			select {
+			case sw.connack <- p.ReasonCode:
+			default:
+			}
+			break
+		}
 		if s.state != stConnecting {
 			break
 		}
 		if rc := connackCode(p.ReasonCode); rc != Accepted {
 			g.rejected.Add(1)
-			g.debug("CONNECT refused by the broker", "client", s.id, "reason", p.ReasonCode)
+			g.debug("CONNECT refused by the broker", "client", logString(s.id), "reason", p.ReasonCode)
 			g.reply(s, &Connack{ReturnCode: rc})
 			s.mu.Unlock()
 			g.end(s, false, true, "refused by the broker")
@@ -46,15 +60,27 @@ func (g *Gateway) onUpstream(s *session, p packet.Packet) {
 	case *packet.Unsuback:
 		g.onUnsuback(s, p)
 	case *packet.Disconnect:
-		g.debug("the broker sent DISCONNECT", "client", s.id, "reason", p.ReasonCode)
+		g.debug("the broker sent DISCONNECT", "client", logString(s.id), "reason", p.ReasonCode)
 	}
 	g.unlockLater(s)
 }
 
-// onUpstreamClose is called once when s's upstream connection has ended.
-func (g *Gateway) onUpstreamClose(s *session, err error) {
+// onUpstreamClose is called once when s's upstream connection of generation gen has ended.
+func (g *Gateway) onUpstreamClose(s *session, gen uint32, err error) {
 	defer g.upWG.Done()
 	s.mu.Lock()
+	if gen != s.gen {
+		// A connection replaced for a new will: its end is what the reconnection waits for.
+		if sw := s.sw; sw != nil && sw.oldGen == gen {
+			close(sw.oldDone)
+		}
+		s.mu.Unlock()
+		return
+	}
+	if sw := s.sw; sw != nil && sw.phase == swapOpening {
+		close(sw.ended)
+		sw.phase = swapFailed
+	}
 	st := s.state
 	if st == stConnecting {
 		g.rejected.Add(1)
@@ -77,29 +103,45 @@ func errString(err error) string {
 
 // deliver queues a PUBLISH from the broker for s and sends what can be sent. s.mu is held.
 func (g *Gateway) deliver(s *session, p *packet.Publish) {
+	if p.Dup && p.QoS > 0 && g.redelivered(s, p) {
+		return
+	}
 	if s.out == nil {
 		s.out = &outbox{}
 	}
-	if p.QoS == 0 && s.out.qos0 >= g.opts.MaxQueued {
+	if p.QoS == 0 && s.out.qos0 >= g.opts.MaxQueued && s.out.dropOldestQoS0() {
+		// Full: the newest reading is worth more than the oldest.
+		g.queued.Add(-1)
 		g.dropped.Add(1)
-		g.debug("QoS 0 message dropped: queue full", "client", s.id, "topic", p.Topic)
-		return
+		g.debug("oldest QoS 0 message dropped: queue full", "client", logString(s.id), "topic", logString(p.Topic))
 	}
 	s.out.push(p)
 	g.queued.Add(1)
 	g.pump(s)
 }
 
-// pump sends queued messages while none is in flight; an awake client gets PINGRESP once
-// everything is delivered and goes back to sleep [MQTT-SN 6.14]. s.mu is held.
+// burstBytes bounds the octets of one burst of a backlog (see Options.DeliveryBurst).
+const burstBytes = 64 << 10
+
+// pump sends queued messages while none is in flight, in bursts: after DeliveryBurst
+// messages (or burstBytes) the pacer sends the rest after a pause. An awake client gets
+// PINGRESP once everything is delivered and goes back to sleep [MQTT-SN 6.14]. s.mu is
+// held.
 func (g *Gateway) pump(s *session) {
-	if s.state != stActive && s.state != stAwake {
+	if (s.state != stActive && s.state != stAwake) || s.paced {
 		return
 	}
 	o := s.out
+	sent, octets := 0, 0
 	for o != nil && o.cur == nil && o.len() > 0 {
+		if sent >= g.opts.DeliveryBurst || octets >= burstBytes {
+			g.pace(s)
+			return
+		}
+		p := o.pop()
+		sent, octets = sent+1, octets+len(p.Payload)+len(p.Topic)
 		g.queued.Add(-1)
-		g.sendPublish(s, o.pop(), false)
+		g.sendPublish(s, p, false)
 	}
 	if o != nil && o.idle() && cap(o.q) <= 64 {
 		s.out = nil // nothing buffered: an idle client holds no outbox
@@ -108,6 +150,58 @@ func (g *Gateway) pump(s *session) {
 		g.reply(s, &Pingresp{})
 		s.state = stAsleep
 		s.lastIn = g.now() // the sleep timer starts again
+	}
+}
+
+// pace puts s in the pacer's list: pump continues its backlog after DeliveryPause. s.mu is
+// held.
+func (g *Gateway) pace(s *session) {
+	s.paced = true
+	g.paceMu.Lock()
+	g.paced = append(g.paced, s)
+	g.paceMu.Unlock()
+	select {
+	case g.paceKick <- struct{}{}:
+	default:
+	}
+}
+
+// paceLoop sends the next burst of every paced session after each DeliveryPause, while any
+// is waiting.
+func (g *Gateway) paceLoop() {
+	defer g.wg.Done()
+	var list []*session
+	t := time.NewTimer(g.opts.DeliveryPause)
+	defer t.Stop()
+	for {
+		select {
+		case <-g.ctx.Done():
+			return
+		case <-g.paceKick:
+		}
+		for {
+			t.Reset(g.opts.DeliveryPause)
+			select {
+			case <-g.ctx.Done():
+				return
+			case <-t.C:
+			}
+			g.paceMu.Lock()
+			list, g.paced = g.paced, list[:0]
+			g.paceMu.Unlock()
+			if len(list) == 0 {
+				break
+			}
+			for i, s := range list {
+				s.mu.Lock()
+				s.paced = false
+				if s.state != stClosed {
+					g.pump(s)
+				}
+				g.unlock(s)
+				list[i] = nil
+			}
+		}
 	}
 }
 
@@ -131,14 +225,20 @@ func (g *Gateway) downTopic(s *session, name string) (TopicIDType, uint16, bool)
 // a REGISTER) becomes the outbox's message in flight. s.mu is held; s.out is not nil.
 func (g *Gateway) sendPublish(s *session, p *packet.Publish, dup bool) {
 	o := s.out
+	if n, max := publishSize(s.key, len(p.Payload)), g.maxSend(s.key); n > max {
+		// It cannot reach the client: sending it would fail (EMSGSIZE) on every retry and
+		// hold back everything queued behind it.
+		g.dropped.Add(1)
+		g.debug("message dropped: too large for the client", "client", logString(s.id), "topic", logString(p.Topic),
+			"octets", n, "max", max)
+		g.ackUp(s, p)
+		return
+	}
 	typ, id, ok := g.downTopic(s, p.Topic)
 	if !ok {
-		if s.topics == nil {
-			s.topics = &topicTable{}
-		}
-		if id, ok = s.topics.add(p.Topic, g.opts.MaxTopics); !ok {
+		if id, ok = g.addTopic(s, p.Topic, false); !ok {
 			g.dropped.Add(1)
-			g.debug("message dropped: the client's topic table is full", "client", s.id, "topic", p.Topic)
+			g.debug("message dropped: the client's topic table is full of topics it registered", "client", logString(s.id), "topic", logString(p.Topic))
 			g.ackUp(s, p)
 			return
 		}
@@ -153,6 +253,26 @@ func (g *Gateway) sendPublish(s *session, p *packet.Publish, dup bool) {
 		o.cur, o.phase, o.sentAt = p, phWaitAck, g.now()
 	}
 	g.reply(s, m)
+}
+
+// addTopic returns s's normal topic id of name, assigning one when it has none: never a
+// number predefined for s, so that a topic id from SUBACK or REGISTER names one topic
+// whatever TopicIdType the PUBLISHes then carry. pinned marks a topic the client asked for
+// (REGISTER, SUBSCRIBE), which is never recycled. ok is false when the table is full of
+// pinned topics. s.mu is held.
+func (g *Gateway) addTopic(s *session, name string, pinned bool) (uint16, bool) {
+	if s.topics == nil {
+		s.topics = &topicTable{}
+	}
+	var skip func(uint16) bool
+	if g.opts.Predefined.Len() > 0 {
+		skip = func(id uint16) bool { _, ok := g.opts.Predefined.Topic(s.id, id); return ok }
+	}
+	keep := "" // the topic of the message in flight keeps its id
+	if s.out != nil && s.out.cur != nil {
+		keep = s.out.cur.Topic
+	}
+	return s.topics.add(name, pinned, g.opts.MaxTopics, skip, keep)
 }
 
 // freeMsgID is the MsgId of a REGISTER from the gateway. s.mu is held.
@@ -217,7 +337,7 @@ func (g *Gateway) onRegack(s *session, m *Regack) {
 	s.out.cur = nil
 	if m.ReturnCode != Accepted {
 		g.dropped.Add(1)
-		g.debug("message dropped: the client refused its topic", "client", s.id, "topic", p.Topic, "rc", m.ReturnCode.String())
+		g.debug("message dropped: the client refused its topic", "client", logString(s.id), "topic", logString(p.Topic), "rc", m.ReturnCode.String())
 		if id, ok := s.topics.id(p.Topic); ok {
 			s.topics.forget(id)
 		}
@@ -252,7 +372,7 @@ func (g *Gateway) onPuback(s *session, m *Puback) {
 		return
 	default:
 		g.dropped.Add(1)
-		g.debug("message dropped: refused by the client", "client", s.id, "topic", p.Topic, "rc", m.ReturnCode.String())
+		g.debug("message dropped: refused by the client", "client", logString(s.id), "topic", logString(p.Topic), "rc", m.ReturnCode.String())
 		g.ackUp(s, p)
 	}
 	g.finish(s)

@@ -32,22 +32,38 @@
 //     datagram, one at a time, so each client's messages keep their order;
 //   - one sweep goroutine runs every client's timers (keep alive, sleep, set-up and
 //     retransmission deadlines, upstream pings) every SweepInterval: no timer per client;
+//   - one pacer goroutine sends the next burst of clients' backlogs (see below);
 //   - one worker goroutine makes the upstream Sends and Closes the upstream's own callbacks
 //     may not make (LocalConn forbids them from Deliver);
+//   - up to MaxConnecting goroutines open upstream connections, taking CONNECTs from a
+//     queue in order; one goroutine runs each reconnection for a changed will (will.go), and
+//     one reopens the shared QoS −1 connection while it is down;
 //   - no goroutine per client, and a client's queues and in-flight tables exist only while
-//     in use. An idle client holds its session struct, its id and its topics: about 1.6 KiB
+//     in use. An idle client holds its session struct, its id and its topics: about 1.5 KiB
 //     with BrokerUpstream, the broker's session included (BenchmarkIdleClientMemory).
 //
+// A message from the broker that does not fit the datagram it would go in (MaxMessageSize:
+// by default what UDP carries, 65,507 octets over IPv4 with the MQTT-SN header) is dropped,
+// counted and acknowledged to the broker (PUBACK, or PUBREC then PUBCOMP), so that it is
+// neither lost silently nor retried for ever in front of the client's other messages.
+//
 // Downstream, one QoS 1/2 message is in flight per client at a time [MQTT-SN 6.6]; the rest
-// wait in order, QoS 0 up to MaxQueued, QoS 1/2 within the broker's inflight window (they
-// are acknowledged upstream only when the client acknowledges them). Unanswered REGISTER,
+// wait in order, QoS 0 up to MaxQueued (the newest kept), QoS 1/2 within the broker's
+// inflight window (they are acknowledged upstream only when the client acknowledges them).
+// A backlog goes out in bursts of DeliveryBurst with DeliveryPause between them: one pacer
+// goroutine runs while any client has one. Unanswered REGISTER,
 // PUBLISH and PUBREL are sent again every RetryInterval; after MaxRetries the client is
 // lost. Nothing is allocated per client for an address that never sent a CONNECT: other
 // messages from it are dropped and counted (Stats), except SEARCHGW (answered) and QoS −1
-// PUBLISH (forwarded).
+// PUBLISH (forwarded); one a client sends only while connected (PUBLISH, PINGREQ, a PINGREQ
+// waking an unknown client id, ...) is answered with DISCONNECT, which tells a client whose
+// session is gone (lost, ended by the broker while it slept, taken over from another
+// address, whose old address is told at once) to connect again [MQTT-SN 5.4.21].
 //
 // Locks: the gateway's mu (its maps) may be held when a client's mu is taken, never the other
-// way round; no lock is held while an Upstream or UpstreamConn method runs.
+// way round; connMu (the set-up queue), paceMu (the pacer's list) and taskMu (the worker's
+// tasks) are leaves, taken under either or none. No lock is held while an Upstream or
+// UpstreamConn method runs.
 //
 // # Interpretations
 //
@@ -59,12 +75,22 @@
 //     Bisquitt's gateways read Figure 4 of [MQTT-SN 6.14]). A CONNECT from an active client
 //     with CleanSession and Will false (its CONNACK was lost) is answered again; otherwise it
 //     starts a new session.
-//   - MQTT cannot change a connection's will, so after WILLTOPICUPD or WILLMSGUPD the gateway
-//     keeps the new will and, if the client is lost, publishes it itself and ends the
-//     connection with DISCONNECT so the broker's (old) will is not published [MQTT-SN 6.4].
+//   - MQTT cannot change a connection's will. After WILLTOPICUPD or WILLMSGUPD from a
+//     CleanSession false client the gateway reconnects its MQTT session (DISCONNECT, then
+//     CONNECT with CleanSession false and the new will, or none), so that the broker holds
+//     the current will even if the gateway or its link to the broker fails; the session
+//     carries over and what the client sends meanwhile waits (will.go). A CleanSession true
+//     session would not survive that (MQTT ends it with its connection): for those clients
+//     the gateway keeps the new will and, if the client is lost, publishes it itself and
+//     ends the connection with DISCONNECT so the broker's (old) will is not published
+//     [MQTT-SN 6.4]; if the gateway itself dies, the broker publishes the old one.
 //   - With CleanSession false the gateway remembers a disconnected client's will and topic
 //     ids for its next CONNECT [MQTT-SN 6.3], for up to MaxClients clients.
 //   - A QoS 1/2 PUBLISH with MsgId 0 is refused with "rejected: not supported": MQTT has no
 //     packet id 0.
-//   - ClientIds longer than the spec's 23 characters are accepted; an empty one is refused.
+//   - ClientIds of 24 to MaxClientIDLength (256) octets are accepted, a deliberate leniency
+//     beyond the spec's 1 to 23 characters [MQTT-SN 5.3.1], as MQTT brokers accept long ids
+//     (serial numbers, UUIDs with a prefix). An empty one, a longer one, and one MQTT cannot
+//     carry (not UTF-8, or with U+0000) get "rejected: not supported" at once, with no
+//     upstream connection.
 package sn

@@ -58,13 +58,38 @@ type Options struct {
 	// Default 100,000.
 	MaxClients int
 	// MaxConnecting bounds the upstream connections being opened at once. Default 256.
-	MaxConnecting int
+	// CONNECTs beyond it wait in a queue, in order, up to MaxConnectQueue (default
+	// 16,384); beyond that they get "rejected: congestion". A client waits at most
+	// ConnectTimeout from its CONNECT for its CONNACK, queued or not.
+	MaxConnecting   int
+	MaxConnectQueue int
 	// MaxQueued bounds the QoS 0 messages buffered for one client (while it sleeps, or
-	// behind a message in flight); more are dropped. QoS 1 and 2 messages are not
-	// dropped: the broker's inflight window bounds them. Default 1000.
+	// behind a message in flight): beyond it the oldest is dropped, since with sensor data
+	// the latest readings matter. QoS 1 and 2 messages are not dropped: the broker's
+	// inflight window bounds them. Default 1000.
 	MaxQueued int
-	// MaxTopics bounds the topic ids registered by or for one client. Default 1024.
+	// DeliveryBurst and DeliveryPause pace a backlog (what a sleeping client gets when it
+	// wakes up, or QoS 0 messages queued behind one in flight): at most DeliveryBurst
+	// messages, and at most 64 KiB, are sent back to back, then the gateway pauses for
+	// DeliveryPause, so that a client's receive buffer is not overrun (UDP has no flow
+	// control and QoS 0 no acknowledgement). Defaults 32 and 10 ms: 1,000 messages take
+	// about 0.3 s.
+	DeliveryBurst int
+	DeliveryPause time.Duration
+	// MaxTopics bounds the normal topic ids one client holds. Default 1024. When the table
+	// is full, a topic the gateway has to REGISTER (a match of a wildcard subscription)
+	// takes the place of the least recently used id the gateway registered itself, under
+	// a fresh number, and a recycled topic is registered again on its next message: no
+	// message is lost. Ids the client asked for (REGISTER, SUBSCRIBE by name) are never
+	// recycled; a REGISTER from a client whose own ids fill the table gets "rejected:
+	// congestion".
 	MaxTopics int
+	// MaxMessageSize bounds the MQTT-SN messages the gateway sends a client, in octets (a
+	// Forwarder Encapsulation included): a PUBLISH from the broker that would be larger is
+	// dropped (and acknowledged to the broker, so that it is not sent again). Default, and
+	// upper bound: what one UDP datagram holds, 65,507 octets over IPv4 and 65,527 over
+	// IPv6. Set it lower for links that cannot carry large datagrams.
+	MaxMessageSize int
 	// MaxInflight bounds one client's QoS 1/2 PUBLISHes awaiting the broker; more get
 	// "rejected: congestion". Default 64.
 	MaxInflight int
@@ -102,8 +127,17 @@ func (o *Options) setDefaults() {
 	if o.MaxConnecting <= 0 {
 		o.MaxConnecting = 256
 	}
+	if o.MaxConnectQueue <= 0 {
+		o.MaxConnectQueue = 16384
+	}
 	if o.MaxQueued <= 0 {
 		o.MaxQueued = 1000
+	}
+	if o.DeliveryBurst <= 0 {
+		o.DeliveryBurst = 32
+	}
+	if o.DeliveryPause <= 0 {
+		o.DeliveryPause = 10 * time.Millisecond
 	}
 	if o.MaxTopics <= 0 {
 		o.MaxTopics = 1024
@@ -150,13 +184,24 @@ type Gateway struct {
 	stored map[string]*stored
 	closed bool
 
-	opening atomic.Int32 // upstream connections being opened
-	queued  atomic.Int64 // messages waiting in outboxes
+	queued atomic.Int64 // messages waiting in outboxes
+
+	// Set-ups: upstream connections being opened (at most MaxConnecting, each by one
+	// goroutine), and the clients waiting for one of them, in order. A leaf lock.
+	connMu    sync.Mutex
+	opening   int
+	connQ     []*session
+	connQHead int
 
 	anon anonSession
 
 	wg   sync.WaitGroup // the read loop, the sweep, Open calls
 	upWG sync.WaitGroup // upstream connections until their onClose
+
+	// The pacer: sessions with a backlog waiting for their next burst (pump).
+	paceMu   sync.Mutex
+	paced    []*session
+	paceKick chan struct{}
 
 	// The upstream worker: Sends and Closes the callbacks may not make themselves.
 	taskMu     sync.Mutex
@@ -202,6 +247,7 @@ func New(opts Options, up Upstream, logger *slog.Logger) (*Gateway, error) {
 		opts: opts, up: up, log: logger, start: time.Now(),
 		byPeer: map[peerKey]*session{}, byID: map[string]*session{}, stored: map[string]*stored{},
 		kick: make(chan struct{}, 1), stopWorker: make(chan struct{}), workerDone: make(chan struct{}),
+		paceKick: make(chan struct{}, 1),
 	}, nil
 }
 
@@ -217,9 +263,10 @@ func (g *Gateway) Start(ctx context.Context, pc net.PacketConn) error {
 	g.udp, _ = pc.(*net.UDPConn)
 	g.ctx, g.cancel = context.WithCancel(ctx)
 	g.mu.Unlock()
-	g.wg.Add(2)
+	g.wg.Add(3)
 	go g.readLoop()
 	go g.sweepLoop()
+	go g.paceLoop()
 	go g.worker()
 	return nil
 }
@@ -382,6 +429,22 @@ func (g *Gateway) drop(key peerKey, m Message, why string) {
 	}
 }
 
+// logString is a string a client chose (a client id, a topic name) as it may appear in a
+// log line: as it is when it is printable ASCII without spaces, quotes or backslashes, else
+// quoted with strconv.Quote, so that no client can start a line of its own (a newline) or
+// send escape sequences to a terminal through the log.
+func logString(s string) string {
+	if s == "" {
+		return `""`
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c <= ' ' || c >= 0x7f || c == '"' || c == '\\' {
+			return strconv.Quote(s)
+		}
+	}
+	return s
+}
+
 // peerString is a client's address for logs: ADDR, or ADDR/NODEID in hexadecimal for a
 // client behind a forwarder.
 func (g *Gateway) peerString(k peerKey) string {
@@ -430,6 +493,34 @@ func (g *Gateway) sendRadius(key peerKey, m Message, radius byte, buf *[]byte) {
 	g.sent.Add(1)
 }
 
+// UDP payload limits: 65,535 less the IPv4 (20) or IPv6 (40, counted in its payload
+// length) header and the UDP header (8).
+const (
+	maxUDP4 = 65535 - 20 - 8
+	maxUDP6 = 65535 - 8
+)
+
+// maxSend is the largest message the gateway sends to key, encapsulation included.
+func (g *Gateway) maxSend(key peerKey) int {
+	n := maxUDP6
+	if key.addr.Addr().Is4() {
+		n = maxUDP4
+	}
+	if m := g.opts.MaxMessageSize; m > 0 && m < n {
+		n = m
+	}
+	return n
+}
+
+// publishSize is the encoded size of a PUBLISH with n octets of data to key.
+func publishSize(key peerKey, n int) int {
+	total := frame(5 + n)
+	if key.node != "" {
+		total += 3 + len(key.node)
+	}
+	return total
+}
+
 // reply sends m to s's client. s.mu is held.
 func (g *Gateway) reply(s *session, m Message) { g.sendTo(s.key, m, nil) }
 
@@ -467,13 +558,13 @@ func (g *Gateway) handle(key peerKey, m Message, radius byte) {
 	}
 	s := g.lookup(key)
 	if s == nil {
-		g.drop(key, m, "no connection from this address")
+		g.noSession(key, m)
 		return
 	}
 	s.mu.Lock()
 	if s.state == stClosed {
 		s.mu.Unlock()
-		g.drop(key, m, "no connection from this address")
+		g.noSession(key, m)
 		return
 	}
 	s.lastIn = g.now()
@@ -521,9 +612,31 @@ func (g *Gateway) handle(key peerKey, m Message, radius byte) {
 	_ = g.unlockSend(s, p)
 }
 
+// noSession drops a message from an address without a session. When it is one a client
+// sends only while connected, the client believes it has a session (it was lost, or it
+// connected again from elsewhere, or the broker went away): DISCONNECT tells it to connect
+// again [MQTT-SN 5.4.21]. The answer is never larger than what it answers, and a DISCONNECT
+// is not answered: two gateways (or a spoofed one) would otherwise answer each other for
+// ever.
+func (g *Gateway) noSession(key peerKey, m Message) {
+	g.drop(key, m, "no connection from this address")
+	switch m.Type() {
+	case PUBLISH, PUBACK, PUBCOMP, PUBREC, PUBREL, REGISTER, REGACK, SUBSCRIBE, UNSUBSCRIBE,
+		PINGREQ, WILLTOPIC, WILLMSG, WILLTOPICUPD, WILLMSGUPD:
+		g.sendTo(key, &Disconnect{}, nil)
+	}
+}
+
 // unlockSend releases s.mu, then sends what the handlers queued in s.upq and p (when not
 // nil) upstream: never with a lock held (see Upstream). It returns p's Send error.
 func (g *Gateway) unlockSend(s *session, p packet.Packet) error {
+	if s.holding() {
+		// Reconnecting for a new will: it goes up once the new connection is ready.
+		err := s.hold(s.upq, p)
+		s.upq = nil
+		s.mu.Unlock()
+		return err
+	}
 	q, up := s.upq, s.up
 	s.upq = nil
 	if up != nil && (p != nil || len(q) > 0) {
@@ -639,6 +752,12 @@ func (g *Gateway) worker() {
 
 // unlockLater is unlockSend for the callbacks: s.upq goes to the worker.
 func (g *Gateway) unlockLater(s *session) {
+	if s.holding() {
+		_ = s.hold(s.upq, nil)
+		s.upq = nil
+		s.mu.Unlock()
+		return
+	}
 	q, up := s.upq, s.up
 	s.upq = nil
 	if up != nil && len(q) > 0 {
@@ -675,6 +794,11 @@ func (g *Gateway) end(s *session, tell, graceful bool, why string) {
 		g.sendTo(s.key, &Disconnect{}, nil)
 	}
 	var first []packet.Packet
+	if !graceful && s.willUpd && s.up == nil && s.sw != nil && s.sw.phase == swapClosing {
+		// Lost between the connections of a reconnection for a new will: the new one
+		// carries the will, and ends without DISCONNECT (swapUpstream).
+		s.sw.lost = true
+	}
 	if !graceful && s.willUpd && s.up != nil {
 		// The will changed after CONNECT: the broker holds the old one, so the gateway
 		// publishes the new one and ends the connection without a will [MQTT-SN 6.4].
@@ -684,9 +808,9 @@ func (g *Gateway) end(s *session, tell, graceful bool, why string) {
 		graceful = true
 	}
 	if s.state >= stActive {
-		g.log.Info("MQTT-SN client disconnected", "client", s.id, "state", stateNames[s.state], "reason", why)
+		g.log.Info("MQTT-SN client disconnected", "client", logString(s.id), "state", stateNames[s.state], "reason", why)
 	} else {
-		g.debug("MQTT-SN client ended before CONNACK", "client", s.id, "state", stateNames[s.state], "reason", why)
+		g.debug("MQTT-SN client ended before CONNACK", "client", logString(s.id), "state", stateNames[s.state], "reason", why)
 	}
 	up := g.closeLocked(s)
 	s.mu.Unlock()

@@ -1,8 +1,16 @@
 package sn
 
 import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/mqttkit/mqtt/mqtt/client"
 )
 
 // Up: a client publishes at QoS 0, 1 and 2 on a registered topic, and at QoS -1 without
@@ -222,8 +230,283 @@ func TestDisconnect(t *testing.T) {
 	c.send(&Disconnect{})
 	mustEqual(t, expect[*Disconnect](c), &Disconnect{})
 	waitFor(t, "the client to be gone", func() bool { return g.Stats().Clients == 0 })
-	// Not connected any more: dropped, no answer.
+	// Not connected any more: dropped, and DISCONNECT says so.
 	c.send(&Publish{TopicIDType: TopicShort, TopicID: 0x6162})
-	c.expectNothing(50 * time.Millisecond)
+	mustEqual(t, expect[*Disconnect](c), &Disconnect{})
+	if n := g.Stats().Clients; n != 0 {
+		t.Fatalf("%d clients after a message from a disconnected one", n)
+	}
 	c.connect("bye", true, 60)
+}
+
+// Client ids (and topics) are the client's choice: in the log they are quoted when they hold
+// anything but printable ASCII, so a newline cannot forge a log line of its own and an
+// escape sequence cannot reach the operator's terminal.
+func TestLogQuotesClientStrings(t *testing.T) {
+	addr := startBroker(t)
+	log := &lineLog{level: slog.LevelDebug}
+	_, gw := startGatewayLog(t, upstreamFor(t, addr, embeddedUpstream), slog.New(log), nil)
+	evil := "evil\n1795978999: MQTT-SN client connected client=FORGED\x1b[2J"
+	c := dialSN(t, gw)
+	c.connect(evil, true, 60)
+	c.send(&Register{MsgID: 1, TopicName: "bad/\x1b[31m/+"})
+	mustEqual(t, expect[*Regack](c).ReturnCode, RejectedNotSupported)
+	c.send(&Disconnect{})
+	expect[*Disconnect](c)
+	log.wait(t, "MQTT-SN client disconnected")
+	out := log.String()
+	if strings.Contains(out, "\x1b") {
+		t.Errorf("an escape character reached the log:\n%q", out)
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if strings.HasPrefix(line, "1795978999") {
+			t.Errorf("a client forged the log line %q; log:\n%s", line, out)
+		}
+	}
+	if want := "client=" + strconv.Quote(evil); !strings.Contains(out, want) {
+		t.Errorf("the log lacks %s:\n%s", want, out)
+	}
+	// A plain id is logged as it is.
+	d := dialSN(t, gw)
+	d.connect("plain-id_1", true, 60)
+	log.wait(t, "MQTT-SN client connected client=plain-id_1 ")
+}
+
+// A client id MQTT cannot carry (not UTF-8, or with U+0000 [MQTT-1.5.4-1, -2]) or longer than
+// MaxClientIDLength is refused at once with "rejected: not supported", without an upstream
+// connection; ids of 24 to MaxClientIDLength octets are accepted, a deliberate leniency
+// beyond the spec's 23 [MQTT-SN 5.3.1].
+func TestConnectClientIDs(t *testing.T) {
+	addr := startBroker(t)
+	g, gw := startGateway(t, addr, nil)
+	c := dialSN(t, gw)
+	for _, id := range []string{"bad\xff\xfe", "nul\x00id", strings.Repeat("x", MaxClientIDLength+1)} {
+		c.send(&Connect{ProtocolID: ProtocolID, ClientID: id, CleanSession: true, Duration: 60})
+		m := c.recvTimeout(2 * time.Second)
+		if m == nil {
+			t.Fatalf("client id %q: no CONNACK within 2 s", id)
+		}
+		mustEqual(t, m, &Connack{ReturnCode: RejectedNotSupported})
+		if n := g.Stats().Clients; n != 0 {
+			t.Fatalf("client id %q: the gateway keeps %d clients", id, n)
+		}
+	}
+	for _, id := range []string{strings.Repeat("y", 24), strings.Repeat("z", MaxClientIDLength), "é-ünïcode"} {
+		d := dialSN(t, gw)
+		d.connect(id, true, 60)
+	}
+}
+
+// A message too large for one UDP datagram (65,507 octets over IPv4, the MQTT-SN header
+// included) cannot reach the client: it is dropped, acknowledged to the broker so that it is
+// not sent again, counted, and the client keeps receiving what follows, at every QoS.
+func TestTooLargeForADatagram(t *testing.T) {
+	addr := startBroker(t)
+	g, gw := startGateway(t, addr, nil)
+	c := dialSN(t, gw)
+	c.connect("big-sub", true, 60)
+	sa := c.subscribe(&Subscribe{QoS: 1, MsgID: 1, TopicName: "big/t"})
+	if sa.ReturnCode != Accepted || sa.TopicID == 0 {
+		t.Fatalf("SUBACK %+v", sa)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	pub, err := client.Dial(ctx, client.Options{Server: addr, CleanStart: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	const fits = 65507 - 9 // a 3-octet Length, MsgType, Flags, TopicId, MsgId
+	for _, m := range []struct {
+		size int
+		qos  byte
+	}{{fits, 1}, {fits + 1, 1}, {70000, 1}, {fits + 1, 2}, {70000, 0}} {
+		if err := pub.Publish(ctx, client.Message{Topic: "big/t", Payload: make([]byte, m.size), QoS: m.qos}); err != nil {
+			t.Fatalf("publishing %d octets at QoS %d: %v", m.size, m.qos, err)
+		}
+	}
+	if err := pub.Publish(ctx, client.Message{Topic: "big/t", Payload: []byte("small-after"), QoS: 1}); err != nil {
+		t.Fatal(err)
+	}
+	p := expect[*Publish](c)
+	if len(p.Data) != fits || p.QoS != 1 {
+		t.Fatalf("first PUBLISH: %d octets at QoS %d, want %d at 1", len(p.Data), p.QoS, fits)
+	}
+	c.send(&Puback{TopicID: p.TopicID, MsgID: p.MsgID})
+	p = expect[*Publish](c)
+	if string(p.Data) != "small-after" {
+		t.Fatalf("got %d octets after the large ones, want small-after", len(p.Data))
+	}
+	c.send(&Puback{TopicID: p.TopicID, MsgID: p.MsgID})
+	if n := g.Stats().Dropped; n != 4 {
+		t.Errorf("Dropped %d, want 4", n)
+	}
+	// Still connected.
+	c.send(&Pingreq{})
+	expect[*Pingresp](c)
+}
+
+// SUBACK carries the topic id the gateway then uses in PUBLISH [MQTT-SN 5.4.16]: for a
+// subscription by name to a topic predefined for the client, its predefined id (the client's
+// own entries before *'s), and PUBLISH uses that id with TopicIdType predefined. Normal ids
+// never take a number predefined for the client, so an id from SUBACK names one topic.
+func TestSubackPredefinedID(t *testing.T) {
+	addr := startBroker(t)
+	pre := NewPredefined()
+	for _, e := range []struct {
+		client, topic string
+		id            uint16
+	}{{"*", "a/b", 1}, {"boiler", "a/b", 2}, {"boiler", "c/d", 1}, {"*", "bom/topic", 5}, {"*", "x/3", 3}} {
+		if err := pre.Add(e.client, e.topic, e.id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, gw := startGateway(t, addr, func(o *Options) { o.Predefined = pre })
+	for _, cl := range []struct {
+		id   string
+		subs map[string]uint16 // topic -> the predefined id SUBACK must give, 0: a normal id
+	}{
+		{"boiler", map[string]uint16{"a/b": 2, "c/d": 1, "bom/topic": 5, "n/1": 0, "n/2": 0, "n/3": 0}},
+		{"other", map[string]uint16{"a/b": 1, "c/d": 0, "bom/topic": 5, "n/1": 0}},
+	} {
+		c := dialSN(t, gw)
+		c.connect(cl.id, true, 60)
+		ids := map[string]uint16{}
+		used := map[uint16]string{}
+		mid := uint16(0)
+		for _, name := range []string{"a/b", "c/d", "bom/topic", "n/1", "n/2", "n/3"} {
+			want, ok := cl.subs[name]
+			if !ok {
+				continue
+			}
+			mid++
+			sa := c.subscribe(&Subscribe{QoS: 0, MsgID: mid, TopicName: name})
+			if sa.ReturnCode != Accepted || sa.TopicID == 0 || (want != 0 && sa.TopicID != want) {
+				t.Fatalf("%s: SUBACK for %s: %+v, want topic id %d", cl.id, name, sa, want)
+			}
+			if prev, dup := used[sa.TopicID]; dup {
+				t.Fatalf("%s: SUBACK gave id %d to both %s and %s", cl.id, sa.TopicID, prev, name)
+			}
+			if _, predefined := pre.Topic(cl.id, sa.TopicID); want == 0 && predefined {
+				t.Fatalf("%s: normal id %d for %s is also a predefined id of the client", cl.id, sa.TopicID, name)
+			}
+			ids[name], used[sa.TopicID] = sa.TopicID, name
+		}
+		for name, want := range cl.subs {
+			mosqPub(t, addr, "-t", name, "-m", name)
+			p := expect[*Publish](c)
+			typ := TopicNormal
+			if want != 0 {
+				typ = TopicPredefined
+			}
+			if string(p.Data) != name || p.TopicID != ids[name] || p.TopicIDType != typ {
+				t.Fatalf("%s: PUBLISH %+v for %s, want topic id %d of type %v as in SUBACK", cl.id, p, name, ids[name], typ)
+			}
+		}
+	}
+}
+
+// A client's topic table holds MaxTopics ids. When it is full, a topic the gateway must
+// REGISTER takes the place of the least recently used id the gateway registered itself
+// (with a fresh number): no message is lost, a recycled topic is registered again on its
+// next message. Ids the client registered or got in SUBACK are kept; a REGISTER from the
+// client when they fill the table is refused with "rejected: congestion".
+func TestTopicTableRecycles(t *testing.T) {
+	addr := startBroker(t)
+	_, gw := startGateway(t, addr, func(o *Options) { o.MaxTopics = 4 })
+	c := dialSN(t, gw)
+	c.connect("many-topics", true, 60)
+	pinned := c.register("mine/1", 1)
+	mustEqual(t, c.subscribe(&Subscribe{QoS: 1, MsgID: 2, TopicName: "many/#"}).ReturnCode, Accepted)
+	names := map[uint16]string{pinned: "mine/1"}
+	// recv1 takes the next PUBLISH, answering the REGISTERs before it.
+	recv1 := func() (string, string) {
+		t.Helper()
+		for {
+			switch m := c.recv().(type) {
+			case *Register:
+				if other, ok := names[m.TopicID]; ok && other != m.TopicName {
+					// A recycled number would make a stale id name the wrong topic.
+					t.Fatalf("REGISTER gives id %d, still %s, to %s", m.TopicID, other, m.TopicName)
+				}
+				names[m.TopicID] = m.TopicName
+				c.send(&Regack{TopicID: m.TopicID, MsgID: m.MsgID})
+			case *Publish:
+				c.send(&Puback{TopicID: m.TopicID, MsgID: m.MsgID})
+				return names[m.TopicID], string(m.Data)
+			default:
+				t.Fatalf("got %T %+v", m, m)
+			}
+		}
+	}
+	for round := 0; round < 2; round++ {
+		for i := 0; i < 10; i++ {
+			topic := fmt.Sprintf("many/%d", i)
+			mosqPub(t, addr, "-t", topic, "-q", "1", "-m", topic)
+			if name, data := recv1(); name != topic || data != topic {
+				t.Fatalf("round %d: %q arrived on %q, want %q", round, data, name, topic)
+			}
+		}
+	}
+	// The client's own ids survive: publishing on the first still works.
+	c.send(&Publish{QoS: 1, TopicID: pinned, MsgID: 9, Data: []byte("x")})
+	mustEqual(t, expect[*Puback](c), &Puback{TopicID: pinned, MsgID: 9})
+	// The client fills the table itself: then its REGISTER is refused.
+	c.register("mine/2", 10)
+	c.register("mine/3", 11)
+	c.register("mine/4", 12)
+	c.send(&Register{MsgID: 13, TopicName: "mine/5"})
+	mustEqual(t, expect[*Regack](c), &Regack{MsgID: 13, ReturnCode: RejectedCongestion})
+}
+
+// A burst of CONNECTs far beyond MaxConnecting (upstream connections opened at once) is
+// queued, not refused: every client gets CONNACK "accepted". (Here 300 clients behind one
+// forwarder, two upstream connections opened at a time.)
+func TestConnectBurstQueued(t *testing.T) {
+	addr := startBroker(t)
+	g, gw := startGateway(t, addr, func(o *Options) { o.MaxConnecting = 2 })
+	c, err := net.DialUDP("udp", nil, gw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetReadBuffer(1 << 20)
+	const n = 300
+	for i := 0; i < n; i++ {
+		node := []byte(fmt.Sprintf("node-%03d", i))
+		b, err := Append(nil, &Encapsulated{WirelessNodeID: node,
+			Msg: &Connect{CleanSession: true, ProtocolID: ProtocolID, Duration: 60, ClientID: string(node)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Write(b); err != nil {
+			t.Fatal(err)
+		}
+		if i%50 == 49 {
+			// Paced, so that the gateway's receive buffer does not overflow under -race.
+			waitFor(t, "the gateway to read", func() bool { return g.Stats().Received >= uint64(i+1) })
+		}
+	}
+	accepted := map[string]bool{}
+	buf := make([]byte, 512)
+	for len(accepted) < n {
+		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		k, err := c.Read(buf)
+		if err != nil {
+			t.Fatalf("%d of %d accepted: %v", len(accepted), n, err)
+		}
+		m, err := Decode(buf[:k])
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, ok := m.(*Encapsulated)
+		if !ok {
+			t.Fatalf("got %T", m)
+		}
+		ca, ok := e.Msg.(*Connack)
+		if !ok || ca.ReturnCode != Accepted {
+			t.Fatalf("%s: got %+v after %d accepted", e.WirelessNodeID, e.Msg, len(accepted))
+		}
+		accepted[string(e.WirelessNodeID)] = true
+	}
 }

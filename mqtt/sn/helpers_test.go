@@ -3,11 +3,13 @@ package sn
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
 	"os/exec"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -98,13 +100,19 @@ func startGateway(t testing.TB, brokerAddr string, mod func(*Options)) (*Gateway
 // startGatewayUp runs a gateway with the given upstream.
 func startGatewayUp(t testing.TB, up Upstream, mod func(*Options)) (*Gateway, *net.UDPAddr) {
 	t.Helper()
-	o := testOptions()
-	if mod != nil {
-		mod(&o)
-	}
 	var logger *slog.Logger
 	if os.Getenv("SN_TEST_LOG") != "" {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return startGatewayLog(t, up, logger, mod)
+}
+
+// startGatewayLog runs a gateway with the given upstream and logger.
+func startGatewayLog(t testing.TB, up Upstream, logger *slog.Logger, mod func(*Options)) (*Gateway, *net.UDPAddr) {
+	t.Helper()
+	o := testOptions()
+	if mod != nil {
+		mod(&o)
 	}
 	g, err := New(o, up, logger)
 	if err != nil {
@@ -375,4 +383,106 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// lineLog is a slog.Handler that writes "message key=value ..." lines with the values as they
+// are, as the command line's log does, and keeps them for a test to read.
+type lineLog struct {
+	level slog.Level
+	mu    sync.Mutex
+	buf   strings.Builder
+}
+
+func (l *lineLog) Enabled(_ context.Context, lv slog.Level) bool { return lv >= l.level }
+
+func (l *lineLog) Handle(_ context.Context, r slog.Record) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.buf.WriteString(r.Message)
+	r.Attrs(func(a slog.Attr) bool {
+		l.buf.WriteString(" " + a.Key + "=" + a.Value.String())
+		return true
+	})
+	l.buf.WriteByte('\n')
+	return nil
+}
+
+func (l *lineLog) WithAttrs([]slog.Attr) slog.Handler { return l }
+func (l *lineLog) WithGroup(string) slog.Handler      { return l }
+
+func (l *lineLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+// waitLog waits until the log holds want.
+func (l *lineLog) wait(t testing.TB, want string) {
+	t.Helper()
+	waitFor(t, "the log line "+strconv.Quote(want), func() bool { return strings.Contains(l.String(), want) })
+}
+
+// tcpProxy relays TCP connections to a broker; cut breaks every relayed connection at once,
+// as a network failure between the gateway and the broker would.
+type tcpProxy struct {
+	ln       net.Listener
+	target   string
+	mu       sync.Mutex
+	conns    []net.Conn
+	accepted int
+	wg       sync.WaitGroup
+}
+
+func startProxy(t testing.TB, target string) *tcpProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &tcpProxy{ln: ln, target: target}
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			b, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, c, b)
+			p.accepted++
+			p.mu.Unlock()
+			p.wg.Add(2)
+			go func() { defer p.wg.Done(); _, _ = io.Copy(b, c); b.Close() }()
+			go func() { defer p.wg.Done(); _, _ = io.Copy(c, b); c.Close() }()
+		}
+	}()
+	t.Cleanup(func() { ln.Close(); p.cut(); p.wg.Wait() })
+	return p
+}
+
+func (p *tcpProxy) addr() string { return p.ln.Addr().String() }
+
+func (p *tcpProxy) count() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.accepted
+}
+
+// cut closes every relayed connection; a closed TCP connection with unread data is reset.
+func (p *tcpProxy) cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		if tc, ok := c.(*net.TCPConn); ok {
+			_ = tc.SetLinger(0)
+		}
+		c.Close()
+	}
+	p.conns = nil
 }

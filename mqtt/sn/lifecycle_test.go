@@ -2,10 +2,14 @@ package sn
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"net"
 	"testing"
 	"time"
+
+	"github.com/mqttkit/mqtt/mqtt/broker"
+	"github.com/mqttkit/mqtt/mqtt/client"
 )
 
 // A sleeping client: messages published while it sleeps are buffered and delivered when it
@@ -89,11 +93,15 @@ func TestSleepingClientWakesElsewhere(t *testing.T) {
 		t.Fatalf("got %q", p.Data)
 	}
 	expect[*Pingresp](c2)
-	c.expectNothing(50 * time.Millisecond)
-	// Unknown client ids are dropped.
+	// The old address has no session any more, and is told so.
+	expect[*Disconnect](c)
+	// Unknown client ids are told to connect.
 	c3 := dialSN(t, gw)
 	c3.send(&Pingreq{ClientID: "nobody"})
-	c3.expectNothing(50 * time.Millisecond)
+	expect[*Disconnect](c3)
+	if n := g.Stats().Clients; n != 1 {
+		t.Fatalf("%d clients, want 1", n)
+	}
 }
 
 // Forwarder encapsulation: a forwarder relays two wireless nodes over one UDP socket; each
@@ -263,10 +271,11 @@ func TestConnectAgain(t *testing.T) {
 
 	moved := dialSN(t, gw)
 	moved.connect("again", false, 60)
+	expect[*Disconnect](c) // the old address has no session any more
 	moved.send(&Publish{QoS: 1, TopicID: id, MsgID: 3})
 	mustEqual(t, expect[*Puback](moved), &Puback{TopicID: id, MsgID: 3})
 	c.send(&Publish{QoS: 1, TopicID: id, MsgID: 4})
-	c.expectNothing(50 * time.Millisecond)
+	expect[*Disconnect](c)
 	if n := g.Stats().Clients; n != 1 {
 		t.Fatalf("%d clients, want 1", n)
 	}
@@ -506,4 +515,282 @@ func TestRetransmittedMessages(t *testing.T) {
 	c.send(&Pubrel{MsgID: 5}) // our PUBCOMP "lost"
 	mustEqual(t, expect[*Pubcomp](c), &Pubcomp{MsgID: 5})
 	mustEqual(t, c.register("rs/t", 2), id) // REGACK "lost": the same id again
+}
+
+// A sleeping client's QoS 0 buffer keeps the newest MaxQueued messages (sensor data: the
+// latest readings matter), dropping the oldest.
+func TestSleepingClientKeepsNewestQoS0(t *testing.T) {
+	addr := startBroker(t)
+	g, gw := startGateway(t, addr, func(o *Options) { o.MaxQueued = 3 })
+	c := dialSN(t, gw)
+	c.connect("newest", true, 60)
+	short, _ := ShortTopicID("nw")
+	mustEqual(t, c.subscribe(&Subscribe{MsgID: 1, TopicIDType: TopicShort, TopicID: short}).ReturnCode, Accepted)
+	c.send(&Disconnect{HasDuration: true, Duration: 60})
+	expect[*Disconnect](c)
+	for i := 1; i <= 6; i++ {
+		mosqPub(t, addr, "-t", "nw", "-m", fmt.Sprint("m", i))
+	}
+	waitFor(t, "three dropped", func() bool { return g.Stats().Dropped == 3 })
+	c.send(&Pingreq{ClientID: "newest"})
+	var got []string
+	for _, m := range []Message{c.recv(), c.recv(), c.recv()} {
+		p, ok := m.(*Publish)
+		if !ok {
+			t.Fatalf("got %T %+v", m, m)
+		}
+		got = append(got, string(p.Data))
+	}
+	mustEqual(t, got, []string{"m4", "m5", "m6"})
+	expect[*Pingresp](c)
+}
+
+// Waking up, a client gets its backlog in bursts with pauses between them, not back to back:
+// a client with an ordinary receive buffer loses none of 1,000 messages of 1,000 octets.
+func TestSleepingClientWakeIsPaced(t *testing.T) {
+	addr := startBroker(t)
+	g, gw := startGateway(t, addr, nil)
+	c := dialSN(t, gw)
+	c.connect("paced", true, 60)
+	short, _ := ShortTopicID("pc")
+	mustEqual(t, c.subscribe(&Subscribe{MsgID: 1, TopicIDType: TopicShort, TopicID: short}).ReturnCode, Accepted)
+	c.send(&Disconnect{HasDuration: true, Duration: 60})
+	expect[*Disconnect](c)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	pub, err := client.Dial(ctx, client.Options{Server: addr, CleanStart: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	const n = 1000
+	payload := make([]byte, 1000)
+	for i := 0; i < n; i++ {
+		if err := pub.Publish(ctx, client.Message{Topic: "pc", Payload: payload}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "the backlog buffered", func() bool { return g.Stats().Queued == n })
+	c.send(&Pingreq{ClientID: "paced"})
+	got := 0
+	for {
+		m := c.recv()
+		if _, ok := m.(*Pingresp); ok {
+			break
+		}
+		if _, ok := m.(*Publish); !ok {
+			t.Fatalf("got %T %+v", m, m)
+		}
+		got++
+	}
+	if got != n {
+		t.Fatalf("received %d of %d messages", got, n)
+	}
+}
+
+// ADVERTISE goes out every AdvertiseInterval, on its own timer: not at the first sweep after
+// the interval (the sweep's granularity made an interval of 1 s gaps of 1 to 2 s).
+func TestAdvertiseOnTime(t *testing.T) {
+	addr := startBroker(t)
+	lc, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lc.Close()
+	startGateway(t, addr, func(o *Options) {
+		o.SweepInterval = time.Hour // the sweep never runs during the test
+		o.AdvertiseInterval = time.Second
+		o.AdvertiseAddr = lc.LocalAddr().(*net.UDPAddr).AddrPort()
+	})
+	buf := make([]byte, 16)
+	var at []time.Time
+	for len(at) < 4 {
+		_ = lc.SetReadDeadline(time.Now().Add(5 * time.Second))
+		n, err := lc.Read(buf)
+		if err != nil {
+			t.Fatalf("after %d ADVERTISEs: %v", len(at), err)
+		}
+		m, err := Decode(buf[:n])
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustEqual(t, m, &Advertise{GwID: 7, Duration: 1})
+		at = append(at, time.Now())
+	}
+	for i := 1; i < len(at); i++ {
+		if d := at[i].Sub(at[i-1]); d < 500*time.Millisecond {
+			t.Errorf("ADVERTISE %d came %s after the previous one, before its Duration of 1 s", i, d)
+		}
+	}
+}
+
+// A client whose session is gone is told so with DISCONNECT, the gateway's way of saying
+// "connect again" [MQTT-SN 5.4.21], instead of silence: one lost by its keep alive or its
+// sleep, one whose broker went away while it slept, and the old address of a client id
+// that connected again from another.
+func TestGoneClientsAreTold(t *testing.T) {
+	addr := startBroker(t)
+	g, gw := startGateway(t, addr, nil)
+
+	lost := dialSN(t, gw)
+	lost.connect("lost", true, 1)
+	sleeper := dialSN(t, gw)
+	sleeper.connect("sleeper", true, 60)
+	sleeper.send(&Disconnect{HasDuration: true, Duration: 1})
+	expect[*Disconnect](sleeper)
+	waitFor(t, "both to be lost", func() bool { return g.Stats().Clients == 0 })
+	lost.send(&Pingreq{})
+	expect[*Disconnect](lost)
+	lost.send(&Publish{QoS: 1, TopicIDType: TopicShort, TopicID: 0x6162, MsgID: 1})
+	expect[*Disconnect](lost)
+	sleeper.send(&Pingreq{ClientID: "sleeper"})
+	expect[*Disconnect](sleeper)
+	// DISCONNECT itself is not answered: between two gateways, answers would never end.
+	lost.send(&Disconnect{})
+	lost.expectNothing(100 * time.Millisecond)
+
+	// Connected again from another address: the old one is told, the session moves (clean
+	// session false) or starts again (clean session true).
+	for _, clean := range []bool{false, true} {
+		old := dialSN(t, gw)
+		old.connect("twice", clean, 60)
+		moved := dialSN(t, gw)
+		moved.connect("twice", clean, 60)
+		expect[*Disconnect](old)
+		moved.send(&Pingreq{})
+		expect[*Pingresp](moved)
+		old.send(&Pingreq{})
+		expect[*Disconnect](old)
+		moved.send(&Disconnect{})
+		expect[*Disconnect](moved)
+	}
+
+	// The broker goes away while a client sleeps: when it wakes, it is told.
+	nap := dialSN(t, gw)
+	nap.connect("nap", true, 60)
+	nap.send(&Disconnect{HasDuration: true, Duration: 60})
+	expect[*Disconnect](nap)
+	b, _ := brokers.Load(addr)
+	b.(*broker.Broker).Close()
+	waitFor(t, "the session to end", func() bool { return g.Stats().Clients == 0 })
+	nap.send(&Pingreq{ClientID: "nap"})
+	expect[*Disconnect](nap)
+}
+
+// A will changed with WILLTOPICUPD / WILLMSGUPD (or deleted) by a CleanSession false client
+// is handed to the broker: the gateway reconnects the client's MQTT session (DISCONNECT, then
+// CONNECT with CleanSession false and the new will), so that if the gateway or its link to
+// the broker fails, the broker publishes the current will, not the one of CONNECT. The
+// session's subscriptions survive the reconnection. Over TCP through a proxy that then
+// breaks the link, and in-process.
+func TestWillUpdateReachesBroker(t *testing.T) {
+	for _, embedded := range []bool{false, true} {
+		addr := startBroker(t)
+		b, _ := brokers.Load(addr)
+		br := b.(*broker.Broker)
+		var proxy *tcpProxy
+		var g *Gateway
+		var gw *net.UDPAddr
+		if embedded {
+			g, gw = startGatewayUp(t, upstreamFor(t, addr, true), nil)
+		} else {
+			proxy = startProxy(t, addr)
+			g, gw = startGatewayUp(t, &NetUpstream{Dial: client.Options{Server: proxy.addr()}}, nil)
+		}
+		// handedOver: the broker holds the client's current will (its reconnection is done;
+		// until then the gateway keeps it, willUpd).
+		handedOver := func(id string) bool {
+			g.mu.Lock()
+			s := g.byID[id]
+			g.mu.Unlock()
+			if s == nil {
+				return false
+			}
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			return !s.willUpd && !s.holding()
+		}
+		connected := func(id string) bool {
+			for _, c := range br.Clients() {
+				if c.ClientID == id && c.Connected {
+					return true
+				}
+			}
+			return false
+		}
+		var sub *mosqSub
+		if !embedded {
+			sub = startMosqSub(t, addr, 2, "-t", "wb/#")
+		}
+		upSub := startMosqSub(t, addr, 2, "-t", "wb-up/t")
+		before := br.Stats().Connections
+
+		changer := dialSN(t, gw)
+		changer.send(&Connect{Will: true, ProtocolID: ProtocolID, Duration: 60, ClientID: "wb-changer"})
+		expect[*WillTopicReq](changer)
+		changer.send(&WillTopic{QoS: 1, Topic: "wb/old"})
+		expect[*WillMsgReq](changer)
+		changer.send(&WillMsg{Msg: []byte("old will")})
+		mustEqual(t, expect[*Connack](changer), &Connack{})
+		mustEqual(t, changer.subscribe(&Subscribe{QoS: 1, MsgID: 1, TopicName: "wb-in/t"}).ReturnCode, Accepted)
+		up := changer.register("wb-up/t", 2)
+		// A message in flight to the client across the reconnection: acknowledged after
+		// it, it is not delivered twice (the broker sends it again, the gateway knows it).
+		mosqPub(t, addr, "-t", "wb-in/t", "-q", "1", "-m", "in flight")
+		inflight := expect[*Publish](changer)
+		changer.send(&WillTopicUpd{QoS: 1, Topic: "wb/new"})
+		mustEqual(t, expect[*WillTopicResp](changer), &WillTopicResp{})
+		changer.send(&WillMsgUpd{Msg: []byte("new will")})
+		// A publish while the session reconnects waits for the new connection.
+		changer.send(&Publish{QoS: 1, TopicID: up, MsgID: 3, Data: []byte("during")})
+		// (The gateway's own retransmissions of the message in flight are skipped.)
+		next := func() Message {
+			t.Helper()
+			for {
+				m := changer.recv()
+				if p, ok := m.(*Publish); !ok || !p.Dup || p.MsgID != inflight.MsgID {
+					return m
+				}
+			}
+		}
+		mustEqual(t, next(), &WillMsgResp{})
+		mustEqual(t, next(), &Puback{TopicID: up, MsgID: 3})
+
+		deleter := dialSN(t, gw)
+		deleter.send(&Connect{Will: true, ProtocolID: ProtocolID, Duration: 60, ClientID: "wb-deleter"})
+		expect[*WillTopicReq](deleter)
+		deleter.send(&WillTopic{Topic: "wb/deleted"})
+		expect[*WillMsgReq](deleter)
+		deleter.send(&WillMsg{Msg: []byte("deleted will")})
+		expect[*Connack](deleter)
+		deleter.send(&WillTopicUpd{})
+		expect[*WillTopicResp](deleter)
+
+		// Each connected again (two or three connections for the changer: its two updates
+		// may come together), and connected now.
+		waitFor(t, "the sessions to reconnect", func() bool {
+			return br.Stats().Connections-before >= 4 && handedOver("wb-changer") && handedOver("wb-deleter") &&
+				connected("wb-changer") && connected("wb-deleter")
+		})
+		changer.send(&Puback{TopicID: inflight.TopicID, MsgID: inflight.MsgID})
+		// The subscription survived, and the client's messages still go up.
+		mosqPub(t, addr, "-t", "wb-in/t", "-q", "1", "-m", "still subscribed")
+		p, ok := next().(*Publish)
+		if !ok || string(p.Data) != "still subscribed" {
+			t.Fatalf("got %q (dup %v)", p.Data, p.Dup)
+		}
+		changer.send(&Puback{TopicID: p.TopicID, MsgID: p.MsgID})
+		changer.send(&Publish{QoS: 1, TopicID: up, MsgID: 4, Data: []byte("up")})
+		mustEqual(t, expect[*Puback](changer), &Puback{TopicID: up, MsgID: 4})
+		mustEqual(t, upSub.wait(), []string{"wb-up/t during", "wb-up/t up"})
+		if embedded {
+			continue
+		}
+		// The link to the broker breaks: the broker publishes the wills it holds, the new
+		// one and not the deleted one (a marker published after both are gone comes last).
+		proxy.cut()
+		waitFor(t, "the broker to lose both", func() bool { return !connected("wb-changer") && !connected("wb-deleter") })
+		mosqPub(t, addr, "-t", "wb/marker", "-q", "1", "-m", "marker")
+		mustEqual(t, sub.wait(), []string{"wb/new new will", "wb/marker marker"})
+	}
 }

@@ -142,7 +142,19 @@ func LoadPredefined(file string) (*Predefined, error) {
 		return nil, err
 	}
 	defer f.Close()
+	if fi, err := f.Stat(); err == nil && fi.IsDir() {
+		return nil, fmt.Errorf("%s is a directory, not a predefined-topics file", file)
+	}
 	return ParsePredefined(f, file)
+}
+
+// excerpt quotes a line for a message, cut short.
+func excerpt(s string) string {
+	const max = 40
+	if len(s) > max {
+		return strconv.Quote(s[:max]) + "..."
+	}
+	return strconv.Quote(s)
 }
 
 // ParsePredefined reads the predefined-topics format of the Eclipse Paho gateway: one entry a
@@ -157,26 +169,30 @@ func ParsePredefined(r io.Reader, name string) (*Predefined, error) {
 	line := 0
 	for sc.Scan() {
 		line++
-		text := strings.TrimSpace(sc.Text())
+		fail := func(format string, args ...any) error {
+			return &PredefinedError{File: name, Line: line, Err: fmt.Errorf(format, args...)}
+		}
+		raw := sc.Text()
+		if strings.IndexByte(raw, 0) >= 0 {
+			return nil, fail("not a text file (a NUL byte): expected lines CLIENTID,TOPIC,ID")
+		}
+		text := strings.TrimSpace(raw)
 		if line == 1 {
 			text = strings.TrimPrefix(text, "\uFEFF")
 		}
 		if text == "" || text[0] == '#' {
 			continue
 		}
-		fail := func(format string, args ...any) error {
-			return &PredefinedError{File: name, Line: line, Err: fmt.Errorf(format, args...)}
-		}
 		first, last := strings.IndexByte(text, ','), strings.LastIndexByte(text, ',')
 		if first < 0 || first == last {
-			return nil, fail("expected CLIENTID,TOPIC,ID, got %q", text)
+			return nil, fail("expected CLIENTID,TOPIC,ID, got %s", excerpt(text))
 		}
 		client := strings.TrimSpace(text[:first])
 		topicName := strings.TrimSpace(text[first+1 : last])
 		idText := strings.TrimSpace(text[last+1:])
 		n, err := strconv.ParseUint(idText, 10, 16)
 		if err != nil {
-			return nil, fail("topic id %q is not a number from 1 to 65534", idText)
+			return nil, fail("topic id %s is not a number from 1 to 65534", excerpt(idText))
 		}
 		if err := p.add(client, topicName, uint16(n), line); err != nil {
 			return nil, fail("%v", err)

@@ -100,3 +100,30 @@ func TestLoadPredefined(t *testing.T) {
 		t.Errorf("missing file: %v", err)
 	}
 }
+
+// A directory, or a binary file, given as the predefined-topics file: a clear error, without
+// the file's bytes.
+func TestLoadPredefinedNotText(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := LoadPredefined(dir); err == nil || !strings.Contains(err.Error(), "is a directory") {
+		t.Errorf("a directory: %v", err)
+	}
+	bin := filepath.Join(dir, "bin")
+	data := append([]byte("\x7fELF\x02\x01\x01\x00"), make([]byte, 2000)...)
+	data = append(data, "\n,x,\x00\x00\x00\n"...)
+	if err := os.WriteFile(bin, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := LoadPredefined(bin)
+	if err == nil || !strings.HasPrefix(err.Error(), bin+":1: not a text file") || len(err.Error()) > len(bin)+120 {
+		t.Errorf("a binary file: %.200v", err)
+	}
+	// A long line is quoted, cut short.
+	long := filepath.Join(dir, "long")
+	if err := os.WriteFile(long, []byte(strings.Repeat("x", 5000)+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadPredefined(long); err == nil || len(err.Error()) > len(long)+120 || !strings.Contains(err.Error(), `xxx"...`) {
+		t.Errorf("a long line: %.200v", err)
+	}
+}

@@ -25,17 +25,14 @@ func (g *Gateway) onRegister(s *session, m *Register) {
 	}
 	if err := topic.ValidateName(m.TopicName); err != nil {
 		g.rejected.Add(1)
-		g.debug("REGISTER refused", "client", s.id, "topic", m.TopicName, "err", err)
+		g.debug("REGISTER refused", "client", logString(s.id), "topic", logString(m.TopicName), "err", err)
 		g.reply(s, &Regack{MsgID: m.MsgID, ReturnCode: RejectedNotSupported})
 		return
 	}
-	if s.topics == nil {
-		s.topics = &topicTable{}
-	}
-	id, ok := s.topics.add(m.TopicName, g.opts.MaxTopics)
+	id, ok := g.addTopic(s, m.TopicName, true)
 	if !ok {
 		g.rejected.Add(1)
-		g.debug("REGISTER refused: topic table full", "client", s.id, "topic", m.TopicName)
+		g.debug("REGISTER refused: topic table full", "client", logString(s.id), "topic", logString(m.TopicName))
 		g.reply(s, &Regack{MsgID: m.MsgID, ReturnCode: RejectedCongestion})
 		return
 	}
@@ -82,7 +79,7 @@ func (g *Gateway) onPublish(s *session, m *Publish) packet.Packet {
 	}
 	if rc != Accepted {
 		g.rejected.Add(1)
-		g.debug("PUBLISH refused", "client", s.id, "topic_id", m.TopicID, "type", m.TopicIDType, "rc", rc.String())
+		g.debug("PUBLISH refused", "client", logString(s.id), "topic_id", m.TopicID, "type", m.TopicIDType, "rc", rc.String())
 		g.reply(s, &Puback{TopicID: m.TopicID, MsgID: m.MsgID, ReturnCode: rc})
 		return nil
 	}
@@ -106,7 +103,7 @@ func (g *Gateway) publishFailed(s *session, m *Publish, err error) {
 	defer s.mu.Unlock()
 	if m.QoS == 0 {
 		g.dropped.Add(1)
-		g.debug("QoS 0 PUBLISH dropped", "client", s.id, "err", err)
+		g.debug("QoS 0 PUBLISH dropped", "client", logString(s.id), "err", err)
 		return
 	}
 	if i := s.findPub(m.MsgID); i >= 0 {

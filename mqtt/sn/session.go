@@ -41,6 +41,7 @@ type session struct {
 	clean    bool
 	willUpd  bool   // the will changed after CONNECT: the gateway publishes it itself
 	willDial bool   // the will dialogue of a CONNECT from an asleep or awake client
+	paced    bool   // in the pacer's list: its backlog's next burst is due after a pause
 	tries    uint8  // retransmissions of the outbound message in flight
 	keep     uint16 // keep alive (CONNECT Duration), seconds
 	upKeep   uint16 // keep alive of the upstream connection, seconds
@@ -51,6 +52,8 @@ type session struct {
 	deadline int64  // set-up phases: when to give up
 
 	up     UpstreamConn
+	gen    uint32    // generation of up: callbacks of a replaced connection are told apart
+	sw     *willSwap // the reconnection that hands a changed will to the broker, while it runs
 	will   *will
 	topics *topicTable
 	out    *outbox
@@ -125,70 +128,181 @@ func (o *outbox) pop() *packet.Publish {
 	return p
 }
 
+// dropOldestQoS0 removes the oldest QoS 0 message waiting; false when there is none.
+func (o *outbox) dropOldestQoS0() bool {
+	for i := o.head; i < len(o.q); i++ {
+		if o.q[i].QoS == 0 {
+			copy(o.q[i:], o.q[i+1:])
+			o.q[len(o.q)-1] = nil
+			o.q = o.q[:len(o.q)-1]
+			o.qos0--
+			return true
+		}
+	}
+	return false
+}
+
 func (o *outbox) idle() bool { return o.cur == nil && o.len() == 0 }
 
-// topicTable holds the normal topic ids of one client: id i+1 is names[i]. Lookup by name
-// is linear for the few topics a sensor has, through an index beyond that.
+// topicTable holds the normal topic ids of one client. It holds at most Options.MaxTopics;
+// when full, a new topic takes the place of the least recently used entry the gateway
+// registered itself (for a wildcard subscription's matches), under a fresh number so that a
+// stale id names nothing rather than the wrong topic. Entries the client asked for (its
+// REGISTERs, the ids SUBACK gave) are pinned: it may publish on them at any time. Lookups
+// are linear over the few topics of a sensor, through maps beyond topicIndexAt.
 type topicTable struct {
-	names []string
-	index map[string]uint16
+	e      []topicEntry
+	byName map[string]int32 // positions in e, beyond topicIndexAt entries
+	byID   map[uint16]int32
+	next   uint16 // the last id assigned
+	clock  uint32 // counts uses, for the least recently used
+}
+
+type topicEntry struct {
+	name   string
+	used   uint32
+	id     uint16
+	pinned bool
 }
 
 const topicIndexAt = 16
 
-func (t *topicTable) name(id uint16) (string, bool) {
-	if t == nil || id == 0 || int(id) > len(t.names) || t.names[id-1] == "" {
-		return "", false
+func (t *topicTable) find(id uint16) int {
+	if t == nil || id == 0 {
+		return -1
 	}
-	return t.names[id-1], true
-}
-
-func (t *topicTable) id(name string) (uint16, bool) {
-	if t == nil {
-		return 0, false
+	if t.byID != nil {
+		if i, ok := t.byID[id]; ok {
+			return int(i)
+		}
+		return -1
 	}
-	if t.index != nil {
-		id, ok := t.index[name]
-		return id, ok
-	}
-	for i, n := range t.names {
-		if n == name {
-			return uint16(i + 1), true
+	for i := range t.e {
+		if t.e[i].id == id {
+			return i
 		}
 	}
-	return 0, false
+	return -1
 }
 
-// add returns the id of name, assigning the next one when it has none; ok is false when
-// the table holds max topics already.
-func (t *topicTable) add(name string, max int) (uint16, bool) {
-	if id, ok := t.id(name); ok {
-		return id, true
+func (t *topicTable) findName(name string) int {
+	if t == nil {
+		return -1
 	}
-	if len(t.names) >= max || len(t.names) >= 0xFFFE {
+	if t.byName != nil {
+		if i, ok := t.byName[name]; ok {
+			return int(i)
+		}
+		return -1
+	}
+	for i := range t.e {
+		if t.e[i].name == name {
+			return i
+		}
+	}
+	return -1
+}
+
+func (t *topicTable) touch(i int) {
+	t.clock++
+	t.e[i].used = t.clock
+}
+
+// name returns the topic of id, and counts it as used.
+func (t *topicTable) name(id uint16) (string, bool) {
+	i := t.find(id)
+	if i < 0 {
+		return "", false
+	}
+	t.touch(i)
+	return t.e[i].name, true
+}
+
+// id returns the id of name, and counts it as used.
+func (t *topicTable) id(name string) (uint16, bool) {
+	i := t.findName(name)
+	if i < 0 {
 		return 0, false
 	}
-	t.names = append(t.names, name)
-	id := uint16(len(t.names))
-	if t.index != nil {
-		t.index[name] = id
-	} else if len(t.names) > topicIndexAt {
-		t.index = make(map[string]uint16, len(t.names))
-		for i, n := range t.names {
-			t.index[n] = uint16(i + 1)
+	t.touch(i)
+	return t.e[i].id, true
+}
+
+// add returns the id of name, assigning one when it has none: the next free number for
+// which skip (when not nil) is false. pinned marks an entry the client asked for. When the
+// table holds max entries, the least recently used unpinned one other than keep gives its
+// place; ok is false when there is none.
+func (t *topicTable) add(name string, pinned bool, max int, skip func(uint16) bool, keep string) (uint16, bool) {
+	if i := t.findName(name); i >= 0 {
+		t.touch(i)
+		t.e[i].pinned = t.e[i].pinned || pinned
+		return t.e[i].id, true
+	}
+	max = min(max, 0xFFFE)
+	if len(t.e) >= max {
+		victim := -1
+		for i := range t.e {
+			if !t.e[i].pinned && t.e[i].name != keep && (victim < 0 || t.e[i].used < t.e[victim].used) {
+				victim = i
+			}
+		}
+		if victim < 0 {
+			return 0, false
+		}
+		t.remove(victim)
+	}
+	id, ok := t.freeID(skip)
+	if !ok {
+		return 0, false
+	}
+	t.e = append(t.e, topicEntry{name: name, id: id, pinned: pinned})
+	i := len(t.e) - 1
+	t.touch(i)
+	if t.byID != nil {
+		t.byID[id], t.byName[name] = int32(i), int32(i)
+	} else if len(t.e) > topicIndexAt {
+		t.byID, t.byName = make(map[uint16]int32, len(t.e)), make(map[string]int32, len(t.e))
+		for j, x := range t.e {
+			t.byID[x.id], t.byName[x.name] = int32(j), int32(j)
 		}
 	}
 	return id, true
 }
 
-// forget drops id when the client rejected it; the slot is not reused.
-func (t *topicTable) forget(id uint16) {
-	name, ok := t.name(id)
-	if !ok {
-		return
+// freeID is the next id after t.next that no entry holds and skip does not exclude.
+func (t *topicTable) freeID(skip func(uint16) bool) (uint16, bool) {
+	id := t.next
+	for range 0xFFFE {
+		id++
+		if id == 0 || id == 0xFFFF { // reserved [MQTT-SN 5.3.11]
+			id = 1
+		}
+		if t.find(id) < 0 && (skip == nil || !skip(id)) {
+			t.next = id
+			return id, true
+		}
 	}
-	t.names[id-1] = ""
-	if t.index != nil {
-		delete(t.index, name)
+	return 0, false
+}
+
+// remove deletes entry i; the last entry takes its position.
+func (t *topicTable) remove(i int) {
+	last := len(t.e) - 1
+	if t.byID != nil {
+		delete(t.byID, t.e[i].id)
+		delete(t.byName, t.e[i].name)
+		if i != last {
+			t.byID[t.e[last].id], t.byName[t.e[last].name] = int32(i), int32(i)
+		}
+	}
+	t.e[i] = t.e[last]
+	t.e[last] = topicEntry{}
+	t.e = t.e[:last]
+}
+
+// forget drops id when the client rejected it or lost it.
+func (t *topicTable) forget(id uint16) {
+	if i := t.find(id); i >= 0 {
+		t.remove(i)
 	}
 }

@@ -26,7 +26,9 @@ func (g *Gateway) handleWake(key peerKey, m *Pingreq) {
 	s := g.byID[m.ClientID]
 	if s == nil {
 		g.mu.Unlock()
-		g.drop(key, m, "unknown client id "+m.ClientID)
+		// Its session is gone (lost asleep, or the broker ended it): it must connect again.
+		g.drop(key, m, "unknown client id "+logString(m.ClientID))
+		g.sendTo(key, &Disconnect{}, nil)
 		return
 	}
 	s.mu.Lock()
@@ -34,7 +36,8 @@ func (g *Gateway) handleWake(key peerKey, m *Pingreq) {
 		if !(s.state == stAsleep || s.state == stAwake) {
 			s.mu.Unlock()
 			g.mu.Unlock()
-			g.drop(key, m, "client "+m.ClientID+" is connected from another address")
+			g.drop(key, m, "client "+logString(m.ClientID)+" is connected from another address")
+			g.sendTo(key, &Disconnect{}, nil)
 			return
 		}
 		if other := g.byPeer[key]; other != nil && other != s {
@@ -45,6 +48,7 @@ func (g *Gateway) handleWake(key peerKey, m *Pingreq) {
 			return
 		}
 		delete(g.byPeer, s.key)
+		g.sendTo(s.key, &Disconnect{}, nil) // its old address no longer has a session
 		s.key = key
 		g.byPeer[key] = s
 	}

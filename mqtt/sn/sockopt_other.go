@@ -2,4 +2,4 @@
 
 package sn
 
-func setBroadcast(uintptr) error { return nil }
+func setBroadcast(uintptr, bool) error { return nil }

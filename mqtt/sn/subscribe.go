@@ -22,10 +22,12 @@ func (g *Gateway) subTopic(s *session, typ TopicIDType, name string, id uint16, 
 		if strings.ContainsAny(name, "+#") || !register {
 			return name, 0, Accepted
 		}
-		if s.topics == nil {
-			s.topics = &topicTable{}
+		if id, ok := g.opts.Predefined.ID(s.id, name); ok {
+			// [MQTT-SN 5.4.16] SUBACK carries the id PUBLISH will use: the predefined one
+			// (downTopic prefers it).
+			return name, id, Accepted
 		}
-		tid, ok := s.topics.add(name, g.opts.MaxTopics)
+		tid, ok := g.addTopic(s, name, true)
 		if !ok {
 			return "", 0, RejectedCongestion
 		}
@@ -62,7 +64,7 @@ func (g *Gateway) onSubscribe(s *session, m *Subscribe) packet.Packet {
 	}
 	if rc != Accepted {
 		g.rejected.Add(1)
-		g.debug("SUBSCRIBE refused", "client", s.id, "topic", m.TopicName, "topic_id", m.TopicID, "rc", rc.String())
+		g.debug("SUBSCRIBE refused", "client", logString(s.id), "topic", logString(m.TopicName), "topic_id", m.TopicID, "rc", rc.String())
 		g.reply(s, &Suback{MsgID: m.MsgID, ReturnCode: rc})
 		return nil
 	}

@@ -9,7 +9,8 @@ import (
 // The sweep is the gateway's one timer: every SweepInterval it checks each client's
 // deadlines (keep alive, sleep, set-up, retransmission [MQTT-SN 6.11, 6.13, 6.14]) and
 // pings the upstream connections that have been quiet for half their keep alive, instead of
-// a timer per client. It also sends ADVERTISE every AdvertiseInterval [MQTT-SN 6.1].
+// a timer per client. It also sends ADVERTISE every AdvertiseInterval [MQTT-SN 6.1], on a
+// ticker of its own.
 
 // keepAliveFactor: a client is lost after 1.5 times its keep alive (or sleep duration)
 // without a message, the tolerance MQTT gives [MQTT-3.1.2-24].
@@ -19,17 +20,23 @@ func (g *Gateway) sweepLoop() {
 	defer g.wg.Done()
 	t := time.NewTicker(g.opts.SweepInterval)
 	defer t.Stop()
-	var nextAdvertise int64
+	// ADVERTISE has a ticker of its own: its Duration promises the next one within the
+	// interval, which the sweep's granularity cannot keep.
+	var adv <-chan time.Time
+	if g.opts.AdvertiseInterval > 0 {
+		g.advertise()
+		at := time.NewTicker(g.opts.AdvertiseInterval)
+		defer at.Stop()
+		adv = at.C
+	}
 	var list []*session
 	for {
-		now := g.now()
-		if g.opts.AdvertiseInterval > 0 && now >= nextAdvertise {
-			g.advertise()
-			nextAdvertise = now + int64(g.opts.AdvertiseInterval)
-		}
 		select {
 		case <-g.ctx.Done():
 			return
+		case <-adv:
+			g.advertise()
+			continue
 		case <-t.C:
 		}
 		g.mu.Lock()
@@ -37,7 +44,7 @@ func (g *Gateway) sweepLoop() {
 			list = append(list, s)
 		}
 		g.mu.Unlock()
-		now = g.now()
+		now := g.now()
 		for i, s := range list {
 			g.check(s, now)
 			list[i] = nil
@@ -82,6 +89,9 @@ func (g *Gateway) check(s *session, now int64) {
 	}
 	if !lost && s.up != nil && s.upKeep > 0 && s.state != stConnecting && now-s.lastUp >= seconds(s.upKeep)/2 {
 		s.upq = append(s.upq, &packet.Pingreq{})
+	}
+	if sw := s.sw; sw != nil && (sw.phase == swapFinished || sw.phase == swapFailed) && now-sw.doneAt > int64(g.opts.ConnectTimeout) {
+		s.sw = nil // the broker's redeliveries after the reconnection are long done
 	}
 	if lost && s.state == stConnecting {
 		g.reply(s, &Connack{ReturnCode: RejectedCongestion})

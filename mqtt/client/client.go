@@ -500,10 +500,14 @@ func (c *Client) readLoop(br *bufio.Reader) {
 			case <-c.discSent:
 				c.end(ErrClosed)
 			default:
-				if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
+				var pe *packet.Error
+				switch {
+				case errors.As(err, &pe):
+					c.protocolError(pe.Code, err)
+				case errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed):
 					c.end(ErrConnectionLost)
-				} else {
-					c.protocolError(packet.ReasonOf(err), err)
+				default: // reset by the server, a truncated packet, ...
+					c.end(fmt.Errorf("%w: %w", ErrConnectionLost, err))
 				}
 			}
 			return

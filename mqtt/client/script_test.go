@@ -398,6 +398,22 @@ func TestDialErrorsClassified(t *testing.T) {
 		t.Errorf("malformed PUBACK: ended with %v", err)
 	}
 	cl.Close()
+
+	// A connection reset is a lost connection, not a protocol error.
+	reset := startScript(t, packet.V311, func(s *scriptServer, c net.Conn) {
+		if s.accept(c) {
+			_ = c.(*net.TCPConn).SetLinger(0) // close with RST
+		}
+	})
+	cl, err = Dial(ctx, Options{Server: reset.addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-cl.Done()
+	if err := cl.Err(); errors.Is(err, ErrProtocol) || !errors.Is(err, ErrConnectionLost) {
+		t.Errorf("reset: ended with %v", err)
+	}
+	cl.Close()
 }
 
 // TestNetDial: NetDial opens the connection MQTT runs over (a proxy's, say).

@@ -140,7 +140,7 @@ func runSNGateway(c *ucli.Context) error {
 			return usageErrorf("invalid --%s %d: expected at least 1", f, c.Int(f))
 		}
 	}
-	co, err := clientOptions(o, nil)
+	co, err := clientOptions(o)
 	if err != nil {
 		return exitf(exitError, "%v", err)
 	}

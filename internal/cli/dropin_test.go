@@ -1,0 +1,474 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mqttkit/mqtt/internal/testutil"
+	"github.com/mqttkit/mqtt/mqtt/packet"
+)
+
+// These tests hold mosquitto_pub and mosquitto_sub (ours, invoked under those names) to what
+// Mosquitto 2.0's own clients print and exit with. Each case states what ours must do; where
+// Mosquitto's client is installed it must do the same (with MQTT_REQUIRE_INTEROP set, it has
+// to be installed). Brokers that misbehave on purpose are fakes scripted below.
+
+// fakeConn is one connection to a fake broker, after its CONNECT.
+type fakeConn struct {
+	net.Conn
+	br      *bufio.Reader
+	version byte
+	t       *testing.T
+}
+
+// read returns the client's next packet, or nil when the connection ended.
+func (f *fakeConn) read() packet.Packet {
+	_ = f.SetReadDeadline(time.Now().Add(20 * time.Second))
+	p, err := packet.ReadPacket(f.br, f.version, 0)
+	if err != nil {
+		return nil
+	}
+	return p
+}
+
+// write sends raw bytes, as a broker might, right or wrong.
+func (f *fakeConn) write(raw ...byte) { _, _ = f.Write(raw) }
+
+// send encodes packets into one write, so the client reads them together.
+func (f *fakeConn) send(ps ...packet.Packet) {
+	var out []byte
+	for _, p := range ps {
+		var err error
+		if out, err = packet.Append(out, p, f.version); err != nil {
+			f.t.Errorf("fake broker: encoding %T: %v", p, err)
+			return
+		}
+	}
+	f.write(out...)
+}
+
+// connack accepts the connection.
+func (f *fakeConn) connack() { f.send(&packet.Connack{}) }
+
+// drain reads until the client goes.
+func (f *fakeConn) drain() {
+	for f.read() != nil {
+	}
+}
+
+// startFake runs a fake broker on loopback (TLS when cfg is not nil); handle plays each
+// connection after its CONNECT was read. It returns the port.
+func startFake(t *testing.T, cfg *tls.Config, handle func(f *fakeConn)) string {
+	t.Helper()
+	var ln net.Listener
+	var err error
+	if cfg != nil {
+		ln, err = tls.Listen("tcp", "127.0.0.1:0", cfg)
+	} else {
+		ln, err = net.Listen("tcp", "127.0.0.1:0")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var conns []net.Conn
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				f := &fakeConn{Conn: c, br: bufio.NewReader(c), t: t}
+				_ = c.SetReadDeadline(time.Now().Add(20 * time.Second))
+				p, err := packet.ReadPacket(f.br, 0, 0)
+				if err != nil {
+					return // not MQTT (a TLS hello on a plain port), or gone
+				}
+				conn, ok := p.(*packet.Connect)
+				if !ok {
+					return
+				}
+				f.version = conn.ProtocolVersion
+				handle(f)
+			}()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	return fmt.Sprint(ln.Addr().(*net.TCPAddr).Port)
+}
+
+var (
+	reAutoID  = regexp.MustCompile(`auto-[0-9A-Fa-f-]{20,}`)
+	reMosqID  = regexp.MustCompile(`mosq-[A-Za-z0-9]{18}`)
+	reDropPID = regexp.MustCompile(`(mosquitto_(pub|sub))_[0-9]+`)
+)
+
+// normIDs replaces the parts of an output that differ from run to run: broker-assigned and
+// random client ids.
+func normIDs(s string) string {
+	s = reAutoID.ReplaceAllString(s, "auto-ID")
+	s = reMosqID.ReplaceAllString(s, "mosq-ID")
+	return reDropPID.ReplaceAllString(s, "${1}_PID")
+}
+
+// mosquittoClient returns the path of Mosquitto's mosquitto_TOOL, or "" when it is not
+// installed and MQTT_REQUIRE_INTEROP is unset (then only ours is checked).
+func mosquittoClient(t *testing.T, tool string) string {
+	t.Helper()
+	if p := testutil.LookTool("mosquitto_" + tool); p != "" {
+		return p
+	}
+	if os.Getenv(testutil.RequireInteropEnv) != "" {
+		t.Fatalf("mosquitto_%s not found and %s is set", tool, testutil.RequireInteropEnv)
+	}
+	t.Logf("mosquitto_%s not installed: checking ours only", tool)
+	return ""
+}
+
+// like checks that ours (invoked as mosquitto_TOOL) exits with want.code and prints
+// want.stdout and want.stderr (after normIDs), and that Mosquitto's client does too.
+func like(t *testing.T, tool string, args []string, stdin []byte, want result) {
+	t.Helper()
+	likeOr(t, tool, args, stdin, want)
+}
+
+// likeOr is like, where Mosquitto's client may also end as one of alt: where what it does
+// depends on timing, ours does one of the things it does, always.
+func likeOr(t *testing.T, tool string, args []string, stdin []byte, want result, alt ...result) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	same := func(r, want result) bool {
+		return r.code == want.code && normIDs(string(r.stdout)) == string(want.stdout) && normIDs(string(r.stderr)) == string(want.stderr)
+	}
+	check := func(who string, r result, alt ...result) {
+		t.Helper()
+		for _, a := range alt {
+			if same(r, a) {
+				return
+			}
+		}
+		if r.code != want.code || normIDs(string(r.stdout)) != string(want.stdout) || normIDs(string(r.stderr)) != string(want.stderr) {
+			t.Errorf("%s %s:\n exit %d, stdout %q, stderr %q\nwant exit %d, stdout %q, stderr %q",
+				who, strings.Join(args, " "), r.code, normIDs(string(r.stdout)), normIDs(string(r.stderr)),
+				want.code, want.stdout, want.stderr)
+		}
+	}
+	check("ours", runCmd(t, progCmd(ctx, "mosquitto_"+tool, args...), stdin))
+	if real := mosquittoClient(t, tool); real != "" {
+		check("Mosquitto's", runCmd(t, exec.CommandContext(ctx, real, args...), stdin), alt...)
+	}
+}
+
+func want(code int, stdout, stderr string) result {
+	return result{code: code, stdout: []byte(stdout), stderr: []byte(stderr)}
+}
+
+// TestPubAckFailure (item: PUBACK 0x95): Mosquitto refuses a message over message_size_limit
+// with PUBACK or PUBREC 0x95, outside the specification's list; the publish failed, the
+// connection did not, and mosquitto_pub says so and exits 0.
+func TestPubAckFailure(t *testing.T) {
+	m := testutil.StartMosquitto(t, "message_size_limit 10")
+	port := fmt.Sprint(m.Port)
+	for _, q := range []string{"1", "2"} {
+		like(t, "pub", []string{"-p", port, "-V", "5", "-q", q, "-t", "a", "-m", "0123456789abcdef"}, nil,
+			want(0, "", "Warning: Publish 1 failed: Packet too large.\n"))
+		like(t, "pub", []string{"-p", port, "-V", "5", "-q", q, "-i", "big", "-d", "-t", "a", "-m", "0123456789abcdef"}, nil,
+			want(0, "Client big sending CONNECT\nClient big received CONNACK (0)\n"+
+				"Client big sending PUBLISH (d0, q"+q+", r0, m1, 'a', ... (16 bytes))\n"+
+				map[string]string{"1": "Client big received PUBACK (Mid: 1, RC:149)\n", "2": "Client big received PUBREC (Mid: 1)\n"}[q]+
+				"Client big sending DISCONNECT\n",
+				"Warning: Publish 1 failed: Packet too large.\n"))
+	}
+	// A fake broker adds a reason string, which mosquitto_pub prints after a failed PUBACK
+	// (not after a PUBREC).
+	fake := startFake(t, nil, func(f *fakeConn) {
+		f.connack()
+		for p := f.read(); p != nil; p = f.read() {
+			if pub, ok := p.(*packet.Publish); ok {
+				props := []byte{0x1F, 0, 7, 't', 'o', 'o', ' ', 'b', 'i', 'g'}
+				f.write(append([]byte{0x40 | byte(pub.QoS-1)<<4, byte(4 + len(props)), byte(pub.PacketID >> 8), byte(pub.PacketID), 0x95, byte(len(props))}, props...)...)
+			}
+		}
+	})
+	like(t, "pub", []string{"-p", fake, "-V", "5", "-q", "1", "-t", "a", "-m", "x"}, nil,
+		want(0, "", "Warning: Publish 1 failed: Packet too large.\ntoo big\n"))
+	like(t, "pub", []string{"-p", fake, "-V", "5", "-q", "2", "-t", "a", "-m", "x"}, nil,
+		want(0, "", "Warning: Publish 1 failed: Packet too large.\n"))
+}
+
+// TestClientExitCodes: how a connection ends decides the exit code, as libmosquitto's error
+// codes decide mosquitto_pub's: 7 connection lost, 2 protocol error, 4 DISCONNECT from the
+// broker, 8 TLS failure (19 keep alive: see TestKeepaliveExit).
+func TestClientExitCodes(t *testing.T) {
+	closeOnPublish := startFake(t, nil, func(f *fakeConn) {
+		f.connack()
+		f.read()
+	})
+	malformed := startFake(t, nil, func(f *fakeConn) {
+		f.connack()
+		if _, ok := f.read().(*packet.Publish); ok {
+			f.write(0x40, 1, 0) // PUBACK a byte short
+		}
+		f.drain()
+	})
+	disconnect := startFake(t, nil, func(f *fakeConn) {
+		f.connack()
+		if _, ok := f.read().(*packet.Publish); ok {
+			f.send(&packet.Disconnect{ReasonCode: packet.SessionTakenOver})
+		}
+	})
+	for _, v := range []string{"311", "5"} {
+		like(t, "pub", []string{"-p", closeOnPublish, "-V", v, "-q", "1", "-t", "a", "-m", "x"}, nil,
+			want(7, "", "Error: The connection was lost.\n"))
+		like(t, "pub", []string{"-p", malformed, "-V", v, "-q", "1", "-t", "a", "-m", "x"}, nil,
+			want(2, "", "Error: A network protocol error occurred when communicating with the broker.\n"))
+	}
+	like(t, "pub", []string{"-p", disconnect, "-V", "5", "-q", "1", "-t", "a", "-m", "x"}, nil,
+		want(4, "", "Error: The client is not currently connected.\n"))
+	like(t, "pub", []string{"-p", disconnect, "-V", "5", "-q", "1", "-t", "a", "-m", "x", "-d", "-i", "c"}, nil,
+		want(4, "Client c sending CONNECT\nClient c received CONNACK (0)\nClient c sending PUBLISH (d0, q1, r0, m1, 'a', ... (1 bytes))\nReceived DISCONNECT (142)\n",
+			"Error: The client is not currently connected.\n"))
+	// Mosquitto's loop ends on a protocol error: sub exits too, where it reconnects after a
+	// lost connection.
+	subMalformed := startFake(t, nil, func(f *fakeConn) {
+		f.connack()
+		if _, ok := f.read().(*packet.Subscribe); ok {
+			f.write(0x90, 2, 0, 1) // SUBACK without a reason code
+		}
+		f.drain()
+	})
+	like(t, "sub", []string{"-p", subMalformed, "-t", "a"}, nil,
+		want(2, "", "Error: A network protocol error occurred when communicating with the broker.\n"))
+
+	dir := t.TempDir()
+	cert, key := filepath.Join(dir, "srv.pem"), filepath.Join(dir, "srv.key")
+	writeSelfSigned(t, cert, key)
+	other := filepath.Join(dir, "other.pem")
+	writeSelfSigned(t, other, filepath.Join(dir, "other.key"))
+	pair, err := tls.LoadX509KeyPair(cert, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tlsOK := startFake(t, &tls.Config{Certificates: []tls.Certificate{pair}}, func(f *fakeConn) {
+		f.connack()
+		f.drain()
+	})
+	tlsNeedsCert := startFake(t, &tls.Config{Certificates: []tls.Certificate{pair}, ClientAuth: tls.RequireAnyClientCert, MinVersion: tls.VersionTLS13},
+		func(f *fakeConn) {})
+	plain := startFake(t, nil, func(f *fakeConn) {})
+	like(t, "pub", []string{"-h", "localhost", "-p", tlsOK, "--cafile", cert, "-t", "a", "-m", "x"}, nil, want(0, "", ""))
+	// Mosquitto's client exits 8, or 1 when the handshake fails while it is still connecting:
+	// a race. Ours always exits 8.
+	tlsRace := want(1, "", "Unable to connect (A TLS error occurred.).\n")
+	likeOr(t, "pub", []string{"-h", "localhost", "-p", tlsOK, "--cafile", other, "-t", "a", "-m", "x"}, nil,
+		want(8, "", "Error: A TLS error occurred.\n"), tlsRace)
+	likeOr(t, "pub", []string{"-h", "localhost", "-p", plain, "--cafile", cert, "-t", "a", "-m", "x"}, nil,
+		want(8, "", "Error: A TLS error occurred.\n"), tlsRace)
+	likeOr(t, "sub", []string{"-h", "localhost", "-p", tlsOK, "--cafile", other, "-t", "a"}, nil,
+		want(8, "", "Error: A TLS error occurred.\n"), tlsRace)
+	// TLS 1.3 finishes the handshake before the server can refuse a client without a
+	// certificate: the refusal ends an established connection.
+	like(t, "pub", []string{"-h", "localhost", "-p", tlsNeedsCert, "--cafile", cert, "-t", "a", "-m", "x"}, nil,
+		want(7, "", "Error: The connection was lost.\n"))
+	like(t, "pub", []string{"-p", tlsOK, "-t", "a", "-m", "x"}, nil,
+		want(7, "", "Error: The connection was lost.\n"))
+}
+
+// TestKeepaliveExit: a broker that stops answering PINGREQ ends mosquitto_pub with 19
+// (MOSQ_ERR_KEEPALIVE). Ours only: Mosquitto's takes twice as long and prints "Unknown
+// error." (see DIFFERENCES FROM MOSQUITTO in mqtt-pub(1)).
+func TestKeepaliveExit(t *testing.T) {
+	t.Parallel()
+	silent := startFake(t, nil, func(f *fakeConn) {
+		f.connack()
+		f.drain()
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	r := runCmd(t, progCmd(ctx, "mosquitto_pub", "-p", silent, "-k", "5", "-q", "1", "-t", "a", "-m", "x"), nil)
+	if r.code != 19 || string(r.stderr) != "Error: Keepalive timeout.\n" {
+		t.Errorf("exit %d, stderr %q; want 19 and the keep alive named", r.code, r.stderr)
+	}
+}
+
+// TestSubAllDenied: when the broker refuses every subscription, mosquitto_sub says so and
+// exits 0 instead of waiting for messages that cannot come.
+func TestSubAllDenied(t *testing.T) {
+	deny := func(code packet.ReasonCode) string {
+		return startFake(t, nil, func(f *fakeConn) {
+			f.connack()
+			for p := f.read(); p != nil; p = f.read() {
+				if s, ok := p.(*packet.Subscribe); ok {
+					// 0x87 goes to MQTT 3.1.1 clients too, as Mosquitto sends it.
+					raw := []byte{0x90, byte(2 + len(s.Subscriptions)), byte(s.PacketID >> 8), byte(s.PacketID)}
+					if f.version == packet.V5 {
+						raw = append(raw[:4], 0)
+						raw[1]++
+					}
+					for range s.Subscriptions {
+						raw = append(raw, byte(code))
+					}
+					f.write(raw...)
+				}
+			}
+		})
+	}
+	for _, code := range []packet.ReasonCode{0x80, 0x87} {
+		port := deny(code)
+		for _, v := range []string{"311", "5"} {
+			like(t, "sub", []string{"-p", port, "-V", v, "-t", "a", "-t", "b"}, nil,
+				want(0, "", "All subscription requests were denied.\n"))
+			like(t, "sub", []string{"-p", port, "-V", v, "-t", "a", "-t", "b", "-d", "-i", "s"}, nil,
+				want(0, fmt.Sprintf("Client s sending CONNECT\nClient s received CONNACK (0)\n"+
+					"Client s sending SUBSCRIBE (Mid: 1, Topic: a, QoS: 0, Options: 0x00)\n"+
+					"Client s sending SUBSCRIBE (Mid: 1, Topic: b, QoS: 0, Options: 0x00)\n"+
+					"Client s received SUBACK\nSubscribed (mid: 1): %d, %d\nClient s sending DISCONNECT\n", code, code),
+					"All subscription requests were denied.\n"))
+		}
+	}
+}
+
+// TestSubExitOnSubackRace: with -E, a retained message the broker sends right behind the
+// SUBACK (here in the same segment, which made the race likely) is never printed: the SUBACK
+// is handled before anything after it. Mosquitto's sub prints nothing either.
+func TestSubExitOnSubackRace(t *testing.T) {
+	port := startFake(t, nil, func(f *fakeConn) {
+		f.connack()
+		for p := f.read(); p != nil; p = f.read() {
+			if s, ok := p.(*packet.Subscribe); ok {
+				codes := make([]packet.ReasonCode, len(s.Subscriptions))
+				f.send(&packet.Suback{PacketID: s.PacketID, ReasonCodes: codes},
+					&packet.Publish{Topic: "r/1", Retain: true, Payload: []byte("stale 1")},
+					&packet.Publish{Topic: "r/2", Retain: true, QoS: 1, PacketID: 1, Payload: []byte("stale 2")})
+			}
+		}
+	})
+	for i := 0; i < 10; i++ {
+		like(t, "sub", []string{"-p", port, "-t", "r/#", "-E", "-q", "1"}, nil, want(0, "", ""))
+	}
+	like(t, "sub", []string{"-p", port, "-t", "r/#", "-E", "-d", "-i", "e"}, nil,
+		want(0, "Client e sending CONNECT\nClient e received CONNACK (0)\n"+
+			"Client e sending SUBSCRIBE (Mid: 1, Topic: r/#, QoS: 0, Options: 0x00)\n"+
+			"Client e received SUBACK\nSubscribed (mid: 1): 0\nClient e sending DISCONNECT\n", ""))
+}
+
+// TestDebugOutput: -d prints what libmosquitto logs, line for line, against a real broker.
+func TestDebugOutput(t *testing.T) {
+	m := startBroker(t)
+	port := fmt.Sprint(m.Port)
+	refusing := testutil.StartMosquitto(t, "allow_anonymous false")
+	rport := fmt.Sprint(refusing.Port)
+	for _, v := range []string{"311", "5"} {
+		c := "Client d" + v + " "
+		head := c + "sending CONNECT\n" + c + "received CONNACK (0)\n"
+		pub := func(q string) string {
+			return head + c + "sending PUBLISH (d0, q" + q + ", r0, m1, 't', ... (1 bytes))\n"
+		}
+		like(t, "pub", []string{"-p", port, "-V", v, "-i", "d" + v, "-d", "-t", "t", "-m", "x"}, nil,
+			want(0, pub("0")+c+"sending DISCONNECT\n", ""))
+		// Mosquitto answers an MQTT 5 message nobody subscribed to with 0x10 (16).
+		rc := map[string]string{"311": "0", "5": "16"}[v]
+		like(t, "pub", []string{"-p", port, "-V", v, "-i", "d" + v, "-d", "-t", "t", "-m", "x", "-q", "1"}, nil,
+			want(0, pub("1")+c+"received PUBACK (Mid: 1, RC:"+rc+")\n"+c+"sending DISCONNECT\n", ""))
+		like(t, "pub", []string{"-p", port, "-V", v, "-i", "d" + v, "-d", "-t", "t", "-m", "x", "-q", "2"}, nil,
+			want(0, pub("2")+c+"received PUBREC (Mid: 1)\n"+c+"sending PUBREL (m1)\n"+c+"received PUBCOMP (Mid: 1, RC:0)\n"+c+"sending DISCONNECT\n", ""))
+		like(t, "pub", []string{"-p", port, "-V", v, "-i", "d" + v, "-d", "-t", "t", "-m", "x", "--repeat", "2"}, nil,
+			want(0, head+c+"sending PUBLISH (d0, q0, r0, m1, 't', ... (1 bytes))\n"+c+"sending PUBLISH (d0, q0, r0, m2, 't', ... (1 bytes))\n"+c+"sending DISCONNECT\n", ""))
+		like(t, "sub", []string{"-p", port, "-V", v, "-i", "d" + v, "-d", "-t", "a", "-t", "b", "-q", "2", "-U", "b", "-E"}, nil,
+			want(0, head+c+"sending SUBSCRIBE (Mid: 1, Topic: a, QoS: 2, Options: 0x00)\n"+
+				c+"sending SUBSCRIBE (Mid: 1, Topic: b, QoS: 2, Options: 0x00)\n"+
+				c+"sending UNSUBSCRIBE (Mid: 2, Topic: b)\n"+
+				c+"received SUBACK\nSubscribed (mid: 1): 2, 2\n"+c+"sending DISCONNECT\n", ""))
+	}
+	// The broker assigns the id: libmosquitto logs it from the CONNACK on.
+	like(t, "pub", []string{"-p", port, "-V", "5", "-d", "-t", "t", "-m", "x"}, nil,
+		want(0, "Client (null) sending CONNECT\nClient auto-ID received CONNACK (0)\n"+
+			"Client auto-ID sending PUBLISH (d0, q0, r0, m1, 't', ... (1 bytes))\nClient auto-ID sending DISCONNECT\n", ""))
+	like(t, "sub", []string{"-p", port, "-V", "5", "-d", "-t", "t", "-R", "--retain-as-published", "-E"}, nil,
+		want(0, "Client (null) sending CONNECT\nClient auto-ID received CONNACK (0)\n"+
+			"Client auto-ID sending SUBSCRIBE (Mid: 1, Topic: t, QoS: 0, Options: 0x28)\n"+
+			"Client auto-ID received SUBACK\nSubscribed (mid: 1): 0\nClient auto-ID sending DISCONNECT\n", ""))
+	// Refused: the 3.x return code as sent, and sub's DISCONNECT.
+	for _, v := range []string{"31", "311"} {
+		id := "(null)"
+		if v == "31" {
+			id = "mosq-ID"
+		}
+		like(t, "pub", []string{"-p", rport, "-V", v, "-d", "-t", "t", "-m", "x"}, nil,
+			want(5, "Client "+id+" sending CONNECT\nClient "+id+" received CONNACK (5)\n",
+				"Connection error: Connection Refused: not authorised.\nError: The connection was refused.\n"))
+		like(t, "sub", []string{"-p", rport, "-V", v, "-d", "-t", "t"}, nil,
+			want(5, "Client "+id+" sending CONNECT\nClient "+id+" received CONNACK (5)\nClient "+id+" sending DISCONNECT\n",
+				"Connection error: Connection Refused: not authorised.\n"))
+	}
+
+	// Messages at each QoS: PUBACK before the message is printed, a QoS 2 message printed
+	// once its exchange is complete.
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	ids := []string{"ours"}
+	subs := []*exec.Cmd{progCmd(ctx, "mosquitto_sub", "-p", port, "-t", "q/#", "-q", "2", "-d", "-C", "3", "-i", "ours")}
+	if real := mosquittoClient(t, "sub"); real != "" {
+		ids = append(ids, "real")
+		subs = append(subs, exec.CommandContext(ctx, real, "-p", port, "-t", "q/#", "-q", "2", "-d", "-C", "3", "-i", "real"))
+	}
+	outs := make([]*testutil.LockedBuffer, len(subs))
+	for i, cmd := range subs {
+		outs[i] = &testutil.LockedBuffer{}
+		cmd.Stdout = outs[i]
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitSubscribed(t, m, ids...)
+	for q := 0; q < 3; q++ {
+		if r := runCmd(t, mqttCmd(ctx, "pub", "-p", port, "-t", fmt.Sprintf("q/%d", q), "-q", fmt.Sprint(q), "-m", fmt.Sprintf("m%d", q)), nil); r.code != 0 {
+			t.Fatalf("pub: %s", r.stderr)
+		}
+	}
+	for i, cmd := range subs {
+		if err := cmd.Wait(); err != nil {
+			t.Fatalf("%s: %v", ids[i], err)
+		}
+		c := "Client " + ids[i] + " "
+		wantOut := c + "sending CONNECT\n" + c + "received CONNACK (0)\n" +
+			c + "sending SUBSCRIBE (Mid: 1, Topic: q/#, QoS: 2, Options: 0x00)\n" + c + "received SUBACK\nSubscribed (mid: 1): 2\n" +
+			c + "received PUBLISH (d0, q0, r0, m0, 'q/0', ... (2 bytes))\nm0\n" +
+			c + "received PUBLISH (d0, q1, r0, m1, 'q/1', ... (2 bytes))\n" + c + "sending PUBACK (m1, rc0)\nm1\n" +
+			c + "received PUBLISH (d0, q2, r0, m2, 'q/2', ... (2 bytes))\n" + c + "sending PUBREC (m2, rc0)\n" +
+			c + "received PUBREL (Mid: 2)\n" + c + "sending PUBCOMP (m2)\nm2\n" + c + "sending DISCONNECT\n"
+		if got := outs[i].String(); got != wantOut {
+			t.Errorf("%s sub -d:\n%s\nwant:\n%s", ids[i], got, wantOut)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/mqttkit/mqtt/mqtt/client"
 	"github.com/mqttkit/mqtt/mqtt/packet"
+	"golang.org/x/net/proxy"
 )
 
 // clientOptions maps the parsed connection flags onto client.Options. The
@@ -59,6 +61,10 @@ func clientOptions(o ConnOptions) (client.Options, error) {
 		}
 		co.TLSConfig = cfg
 	}
+	co.LocalAddr = o.BindAddress
+	if o.Proxy != nil {
+		co.NetDial = socksDial(o.Proxy, o.BindAddress)
+	}
 	if o.ProtocolVersion == ProtocolV5 {
 		co.ConnectProperties = packetProperties(o.Properties, "connect")
 		if o.SessionExpiry != 0 {
@@ -72,6 +78,34 @@ func clientOptions(o ConnOptions) (client.Options, error) {
 		}
 	}
 	return co, nil
+}
+
+// socksDial connects through a SOCKS5 proxy (--proxy), from bind if not empty (-A). The
+// broker's host name is resolved by the proxy, as socks5h:// says.
+func socksDial(p *Proxy, bind string) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		fwd := &net.Dialer{}
+		if bind != "" {
+			ip := net.ParseIP(bind)
+			if ip == nil {
+				ips, err := net.DefaultResolver.LookupIP(ctx, "ip", bind)
+				if err != nil {
+					return nil, err
+				}
+				ip = ips[0]
+			}
+			fwd.LocalAddr = &net.TCPAddr{IP: ip}
+		}
+		var auth *proxy.Auth
+		if p.Username != "" {
+			auth = &proxy.Auth{User: p.Username, Password: p.Password}
+		}
+		d, err := proxy.SOCKS5("tcp", p.Addr, auth, fwd)
+		if err != nil {
+			return nil, err
+		}
+		return d.(proxy.ContextDialer).DialContext(ctx, network, addr)
+	}
 }
 
 // packetProperties collects the -D properties given for one packet.
@@ -127,7 +161,7 @@ func packetProperties(props []Property, command string) packet.Properties {
 // tlsConfig builds the TLS client configuration from --cafile, --capath,
 // --cert/--key, --insecure and --tls-version.
 func tlsConfig(t *TLSOptions, host string) (*tls.Config, error) {
-	cfg := &tls.Config{MinVersion: t.MinVersion, ServerName: host}
+	cfg := &tls.Config{MinVersion: t.MinVersion, ServerName: host, CipherSuites: t.Ciphers, NextProtos: t.ALPN}
 	if cfg.MinVersion == 0 {
 		cfg.MinVersion = tls.VersionTLS12
 	}

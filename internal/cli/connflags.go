@@ -3,6 +3,7 @@ package cli
 import (
 	"crypto/tls"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"strconv"
@@ -112,6 +113,35 @@ func connFlags() []ucli.Flag {
 	}
 }
 
+// mosquittoClientFlags are the connection flags only pub and sub have, as only Mosquitto's
+// clients do: where the connection comes from (-A, --proxy), TCP_NODELAY, and the TLS
+// options of OpenSSL's that Go can honour (--ciphers, --tls-alpn, --keyform pem) or must
+// refuse by name (--psk, --tls-engine).
+func mosquittoClientFlags() []ucli.Flag {
+	return []ucli.Flag{
+		&ucli.StringFlag{Name: "bind-address", Aliases: []string{"A"}, Category: catConnection,
+			Usage: "bind the outgoing socket to `ADDRESS` (a local host name or IP address)"},
+		&ucli.BoolFlag{Name: "nodelay", Category: catConnection,
+			Usage: "disable Nagle's algorithm (always the case: Go sets TCP_NODELAY on every connection)"},
+		&ucli.StringFlag{Name: "proxy", Category: catConnection,
+			Usage: "connect through the SOCKS5 proxy at `URL` socks5h://[user[:pass]@]host[:port] (port 1080 by default)"},
+		&ucli.StringFlag{Name: "ciphers", Category: catTLS,
+			Usage: "TLS 1.2 cipher suites, a colon-separated `LIST` of OpenSSL or IANA names (TLS 1.3's are not configurable)"},
+		&ucli.StringFlag{Name: "tls-alpn", Category: catTLS,
+			Usage: "offer the ALPN `PROTOCOL` in the TLS handshake"},
+		&ucli.StringFlag{Name: "keyform", Category: catTLS,
+			Usage: "format of --key: `pem` (engine is OpenSSL's and not supported)"},
+		&ucli.StringFlag{Name: "tls-engine", Category: catTLS,
+			Usage: "OpenSSL engine `ENGINE`: not supported (Go's crypto/tls has no engines)"},
+		&ucli.StringFlag{Name: "tls-engine-kpass-sha1", Category: catTLS,
+			Usage: "SHA1 of the engine key's password as `HEX`: not supported"},
+		&ucli.StringFlag{Name: "psk", Category: catTLS,
+			Usage: "TLS pre-shared key in `HEX`: not supported (Go's crypto/tls has no TLS-PSK)"},
+		&ucli.StringFlag{Name: "psk-identity", Category: catTLS,
+			Usage: "TLS-PSK `IDENTITY`: not supported"},
+	}
+}
+
 // ConnOptions is the parsed, validated connection part of a client command line. It is plain
 // data; the client package's options are built from it.
 type ConnOptions struct {
@@ -139,6 +169,9 @@ type ConnOptions struct {
 	Will *Will       // nil without --will-topic
 	TLS  *TLSOptions // nil for plain TCP
 
+	BindAddress string // -A: local address of the outgoing socket
+	Proxy       *Proxy // --proxy, nil without
+
 	Debug bool
 	Quiet bool
 
@@ -162,6 +195,15 @@ type TLSOptions struct {
 	Insecure   bool   // skip the host name check
 	MinVersion uint16 // crypto/tls version constant
 	UseOSCerts bool   // trust the system roots (also when no CA was given)
+	Ciphers    []uint16
+	ALPN       []string
+}
+
+// Proxy is a SOCKS5 proxy from --proxy.
+type Proxy struct {
+	Addr     string // host:port
+	Username string
+	Password string
 }
 
 // Property is one -D/--property: an MQTT v5 property to send in the packet named by Command.
@@ -520,9 +562,19 @@ func connOptionsFrom(c *ucli.Context) (ConnOptions, error) {
 				return o, usageErrorf("invalid --tls-version %q: expected tlsv1.3, tlsv1.2 or tlsv1.1", c.String("tls-version"))
 			}
 		}
+		if c.IsSet("ciphers") {
+			suites, err := parseCiphers(c.String("ciphers"))
+			if err != nil {
+				return o, mosqError(c, exitError, "Error: --ciphers: %v", err)
+			}
+			t.Ciphers = suites
+		}
+		if c.IsSet("tls-alpn") {
+			t.ALPN = []string{c.String("tls-alpn")}
+		}
 		o.TLS = t
 	} else {
-		for _, f := range []string{"key", "insecure", "tls-version"} {
+		for _, f := range []string{"key", "insecure", "tls-version", "ciphers", "tls-alpn"} {
 			if c.IsSet(f) {
 				return o, usageErrorf("--%s needs TLS: give --cafile, --capath, --tls-use-os-certs, an mqtts:// or wss:// URL, or -p 8883", f)
 			}
@@ -530,6 +582,9 @@ func connOptionsFrom(c *ucli.Context) (ConnOptions, error) {
 	}
 	if o.TLS != nil && o.Unix != "" {
 		return o, usageErrorf("--unix cannot be combined with TLS options")
+	}
+	if err := mosquittoClientOptions(c, &o); err != nil {
+		return o, err
 	}
 
 	if !portGiven {
@@ -639,6 +694,104 @@ func connOptionsFrom(c *ucli.Context) (ConnOptions, error) {
 		}
 	}
 	return o, nil
+}
+
+// mosquittoClientOptions reads mosquittoClientFlags, in the order and with the words of
+// Mosquitto's checks where it has them.
+func mosquittoClientOptions(c *ucli.Context, o *ConnOptions) error {
+	switch {
+	case c.IsSet("keyform") && !c.IsSet("key"):
+		return mosqUsage(c, "Error: If keyform is set, keyfile must be also specified.")
+	case c.IsSet("tls-engine-kpass-sha1") && (!c.IsSet("keyform") || !c.IsSet("tls-engine")):
+		return mosqUsage(c, "Error: when using tls-engine-kpass-sha1, both tls-engine and keyform must also be provided.")
+	case c.IsSet("psk") && (c.IsSet("cafile") || c.IsSet("capath")):
+		return mosqUsage(c, "Error: Only one of --psk or --cafile/--capath may be used at once.")
+	case c.IsSet("psk") && !c.IsSet("psk-identity"):
+		return mosqUsage(c, "Error: --psk-identity required if --psk used.")
+	}
+	if c.IsSet("proxy") {
+		if o.Unix != "" {
+			return usageErrorf("--unix cannot be combined with --proxy")
+		}
+		p, err := parseProxy(c, c.String("proxy"))
+		if err != nil {
+			return err
+		}
+		o.Proxy = p
+	}
+	// What Go's crypto/tls cannot do is refused by name, with the reason, and the exit
+	// code Mosquitto's clients give an option they cannot use (1).
+	if c.IsSet("psk") {
+		return mosqError(c, exitError, "Error: --psk: TLS-PSK is not supported: Go's crypto/tls has no pre-shared-key cipher suites. Use certificates instead (--cafile, --cert, --key).")
+	}
+	if c.IsSet("tls-engine") {
+		return mosqError(c, exitError, "Error: --tls-engine: TLS engines are not supported: they are OpenSSL's, and Go's crypto/tls has none. Give the key as a PEM file with --key.")
+	}
+	switch strings.ToLower(c.String("keyform")) {
+	case "", "pem":
+	case "engine":
+		return mosqError(c, exitError, "Error: --keyform engine: TLS engines are not supported: they are OpenSSL's, and Go's crypto/tls has none. Give the key as a PEM file with --key.")
+	default:
+		return mosqError(c, exitError, "Error: Problem setting key form, it must be one of 'pem' or 'engine'.")
+	}
+	if c.IsSet("bind-address") {
+		if c.String("bind-address") == "" {
+			return usageErrorf("-A: the bind address must not be empty")
+		}
+		if o.Unix != "" {
+			return usageErrorf("--unix cannot be combined with -A")
+		}
+		o.BindAddress = c.String("bind-address")
+	}
+	return nil
+}
+
+// checkNoMosquittoFlagsWithSN refuses mosquittoClientFlags with --sn: MQTT-SN runs over
+// UDP, without TLS or proxies.
+func checkNoMosquittoFlagsWithSN(c *ucli.Context) error {
+	for _, f := range mosquittoClientFlags() {
+		names := f.Names()
+		if c.IsSet(names[0]) {
+			spelled := "--" + names[0]
+			if len(names) > 1 {
+				spelled = "-" + names[1] + "/" + spelled
+			}
+			return usageErrorf("%s cannot be used with --sn", spelled)
+		}
+	}
+	return nil
+}
+
+// parseProxy reads a --proxy URL as Mosquitto does: socks5h://[user[:pass]@]host[:port],
+// port 1080 unless given; %25, %3A and %40 in the user name and password stand for %, : and @.
+func parseProxy(c *ucli.Context, raw string) (*Proxy, error) {
+	rest, ok := strings.CutPrefix(raw, "socks5h://")
+	if !ok {
+		return nil, mosqUsage(c, "Error: Unsupported proxy protocol: %s", raw)
+	}
+	p := &Proxy{}
+	if at := strings.LastIndex(rest, "@"); at >= 0 {
+		user, pass, _ := strings.Cut(rest[:at], ":")
+		var err1, err2 error
+		p.Username, err1 = url.PathUnescape(user)
+		p.Password, err2 = url.PathUnescape(pass)
+		if user == "" || err1 != nil || err2 != nil {
+			return nil, mosqUsage(c, "Error: Invalid proxy.")
+		}
+		rest = rest[at+1:]
+	}
+	host, port := rest, "1080"
+	if h, pt, err := net.SplitHostPort(rest); err == nil {
+		host, port = h, pt
+		if n, err := strconv.Atoi(pt); err != nil || n < 1 || n > 65535 {
+			return nil, mosqUsage(c, "Error: Invalid proxy port %d", n)
+		}
+	}
+	if host == "" || strings.ContainsAny(host, "/:") {
+		return nil, mosqUsage(c, "Error: Invalid proxy.")
+	}
+	p.Addr = net.JoinHostPort(host, port)
+	return p, nil
 }
 
 // flagPair spells a connection flag as -x/--long for messages.

@@ -40,7 +40,7 @@ func pubCommand() *ucli.Command {
 		Usage: "publish a message",
 		Description: "Connects to a broker, publishes one message (or one per line of standard input with -l) " +
 			"and disconnects. Flags and exit codes follow mosquitto_pub.",
-		Flags:  append(flags, connFlags()...),
+		Flags:  append(append(flags, connFlags()...), mosquittoClientFlags()...),
 		Action: runPub,
 	}
 }
@@ -94,6 +94,9 @@ func runPub(c *ucli.Context) error {
 		return mosqUsage(c, "Error: Maximum inflight messages must be greater than 0.")
 	}
 	if c.Bool("sn") {
+		if err := checkNoMosquittoFlagsWithSN(c); err != nil {
+			return err
+		}
 		return runPubSN(c, sources)
 	}
 	if err := checkNoSNFlags(c); err != nil {

@@ -46,7 +46,7 @@ func subCommand() *ucli.Command {
 		Usage: "subscribe and print messages",
 		Description: "Connects to a broker, subscribes to one or more topic filters and prints the messages " +
 			"it receives. Flags, output formats and exit codes follow mosquitto_sub.",
-		Flags:  append(flags, connFlags()...),
+		Flags:  append(append(flags, connFlags()...), mosquittoClientFlags()...),
 		Action: runSub,
 	}
 }
@@ -148,6 +148,9 @@ func runSub(c *ucli.Context) error {
 		stop:     make(chan struct{}),
 	}
 	if c.Bool("sn") {
+		if err := checkNoMosquittoFlagsWithSN(c); err != nil {
+			return err
+		}
 		return runSubSN(c, o, st, filters)
 	}
 	if o.ProtocolVersion == ProtocolV31 && o.ClientID == "" {

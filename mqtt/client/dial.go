@@ -49,7 +49,10 @@ func dialConn(ctx context.Context, o *Options) (net.Conn, func(), error) {
 		if d.LocalAddr.(*net.TCPAddr).IP == nil {
 			ips, err := net.DefaultResolver.LookupIP(ctx, "ip", o.LocalAddr)
 			if err != nil || len(ips) == 0 {
-				return nil, nil, fmt.Errorf("bind address %q: %v", o.LocalAddr, err)
+				if err == nil {
+					err = fmt.Errorf("no address")
+				}
+				return nil, nil, fmt.Errorf("bind address %q: %w", o.LocalAddr, err)
 			}
 			d.LocalAddr = &net.TCPAddr{IP: ips[0]}
 		}

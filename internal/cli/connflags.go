@@ -2,6 +2,7 @@ package cli
 
 import (
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -151,6 +152,8 @@ type ConnOptions struct {
 	WebSocket bool   // WebSocket transport (--ws, ws:// or wss://)
 	WSPath    string // HTTP path of the WebSocket endpoint
 	URLTopic  string // topic from an mqtt(s):// URL's path, or ""
+	// HasURLTopic: -L gave an mqtt(s):// URL, whose path is a topic (which may be empty).
+	HasURLTopic bool
 
 	ProtocolVersion byte   // ProtocolV31, ProtocolV311 or ProtocolV5
 	KeepAlive       uint16 // seconds; 0 disables
@@ -424,17 +427,72 @@ func parseProtocolVersion(s string) (byte, bool) {
 	return 0, false
 }
 
-// parseSessionExpiry parses -x: 0 to 4294967294 seconds, or -1, 4294967295 or ∞ for never.
+// parseSessionExpiry parses -x as Mosquitto does (strtol with base 0): 0 to 4294967295
+// seconds, -1 or ∞ for never (4294967295).
 func parseSessionExpiry(s string) (uint32, error) {
-	switch strings.TrimSpace(s) {
-	case "-1", "∞", "4294967295":
+	if s == "∞" {
 		return SessionExpiryNever, nil
 	}
-	n, err := strconv.ParseUint(s, 10, 32)
-	if err != nil {
+	n, err := strconv.ParseInt(s, 0, 64)
+	if err != nil || n < -1 || n > SessionExpiryNever {
 		return 0, usageErrorf("invalid -x/--session-expiry %q: expected 0 to 4294967294 seconds, or -1, 4294967295 or ∞ for never", s)
 	}
+	if n == -1 {
+		return SessionExpiryNever, nil
+	}
 	return uint32(n), nil
+}
+
+// mosquittoChecks refuses what Mosquitto 2.0's pub and sub refuse before they connect, in
+// their words: a keep alive under 5 seconds, an unparsable -x, a persistent session without
+// a client id of its own, an empty client id.
+func mosquittoChecks(c *ucli.Context) error {
+	if c.IsSet("keepalive") {
+		if k := c.Int("keepalive"); k < 5 || k > 65535 {
+			return mosqUsage(c, "Error: Invalid keepalive given, it must be between 5 and 65535 inclusive.\n")
+		}
+	}
+	const unset = -2
+	expiry := int64(unset)
+	if c.IsSet("session-expiry") {
+		s := c.String("session-expiry")
+		if s == "∞" {
+			expiry = SessionExpiryNever
+		} else {
+			n, err := strconv.ParseInt(s, 0, 64)
+			var ne *strconv.NumError
+			switch {
+			case errors.As(err, &ne) && ne.Err == strconv.ErrRange:
+				return mosqUsage(c, "Error: session-expiry-interval out of range.\n")
+			case err != nil:
+				return mosqUsage(c, "Error: session-expiry-interval not a number.\n")
+			case n < -1 || n > SessionExpiryNever:
+				return mosqUsage(c, "Error: session-expiry-interval out of range.\n")
+			case n == -1:
+				n = SessionExpiryNever
+			}
+			expiry = n
+		}
+	}
+	v, _ := parseProtocolVersion(c.String("protocol-version"))
+	v5 := v == ProtocolV5 || len(c.StringSlice("property")) > 0
+	clean := !c.Bool("disable-clean-session")
+	id, prefix := c.IsSet("id"), c.IsSet("id-prefix")
+	if v5 {
+		if !clean && expiry == unset {
+			expiry = SessionExpiryNever
+		}
+		if expiry == SessionExpiryNever && (prefix || !id) {
+			return mosqUsage(c, "Error: You must provide a client id if you are using an infinite session expiry interval.")
+		}
+	} else if !clean && (prefix || !id) {
+		return mosqUsage(c, "Error: You must provide a client id if you are using the -c option.")
+	}
+	// libmosquitto's mosquitto_new refuses these.
+	if (id && c.String("id") == "") || (!clean && !id && !prefix) {
+		return mosqError(c, exitError, "Error: Invalid id.")
+	}
+	return nil
 }
 
 // checkPublishTopic is the small check for a topic we publish to (the will's): non-empty,
@@ -497,7 +555,10 @@ func connOptionsFrom(c *ucli.Context) (ConnOptions, error) {
 		scheme = strings.ToLower(u.Scheme)
 		switch scheme {
 		case "mqtt", "mqtts":
-			o.URLTopic = strings.TrimPrefix(u.Path, "/")
+			if !strings.HasPrefix(u.Path, "/") {
+				return o, mosqUsage(c, "Error: Invalid URL for -L argument specified - topic missing.")
+			}
+			o.URLTopic, o.HasURLTopic = strings.TrimPrefix(u.Path, "/"), true
 		case "ws", "wss":
 			o.WebSocket = true
 			o.WSPath = u.EscapedPath()
@@ -638,23 +699,23 @@ func connOptionsFrom(c *ucli.Context) (ConnOptions, error) {
 			return o, err
 		}
 	}
-	if o.ProtocolVersion == ProtocolV31 && (c.IsSet("id") || c.IsSet("id-prefix")) {
-		if n := len(o.ClientID); n < 1 || n > 23 {
-			return o, usageErrorf("%s: MQTT v3.1 client IDs are 1 to 23 characters, %q has %d", idFlag(c), o.ClientID, n)
-		}
+	// MQTT 3.1 allows servers to refuse ids over 23 characters, and Mosquitto's
+	// clients send them anyway: the broker decides.
+	if o.ProtocolVersion == ProtocolV31 && (c.IsSet("id") || c.IsSet("id-prefix")) && o.ClientID == "" {
+		return o, usageErrorf("%s: MQTT v3.1 needs a client ID", idFlag(c))
 	}
 	if !o.CleanSession && o.ClientID == "" && o.ProtocolVersion != ProtocolV5 {
 		return o, usageErrorf("-c/--disable-clean-session needs a client ID (-i/--id or -I/--id-prefix) with MQTT v3.x")
 	}
 	if c.IsSet("session-expiry") {
-		if o.ProtocolVersion != ProtocolV5 {
-			return o, usageErrorf("-x/--session-expiry needs MQTT v5 (-V 5)")
-		}
+		// Parsed whatever the version, as Mosquitto does; only MQTT 5 sends it.
 		n, err := parseSessionExpiry(c.String("session-expiry"))
 		if err != nil {
 			return o, err
 		}
-		o.SessionExpiry, o.ExpirySet = n, true
+		if o.ProtocolVersion == ProtocolV5 {
+			o.SessionExpiry, o.ExpirySet = n, true
+		}
 	} else if !o.CleanSession && o.ProtocolVersion == ProtocolV5 {
 		o.SessionExpiry = SessionExpiryNever // as Mosquitto: -c alone keeps the session forever
 	}

@@ -695,3 +695,69 @@ func TestTLSOptions(t *testing.T) {
 		}
 	}
 }
+
+// TestOptionChecks: what Mosquitto's clients accept and refuse before connecting, and how.
+func TestOptionChecks(t *testing.T) {
+	subs := make(chan []string, 16)
+	broker := startFake(t, nil, func(f *fakeConn) {
+		f.connack()
+		for p := f.read(); p != nil; p = f.read() {
+			if s, ok := p.(*packet.Subscribe); ok {
+				var filters []string
+				for _, sub := range s.Subscriptions {
+					filters = append(filters, sub.Filter)
+				}
+				subs <- filters
+				f.send(&packet.Suback{PacketID: s.PacketID, ReasonCodes: make([]packet.ReasonCode, len(s.Subscriptions))})
+			}
+		}
+	})
+	usage := func(tool, msg string) result {
+		return want(1, "", msg+"\n\nUse 'mosquitto_"+tool+" --help' to see usage.\n")
+	}
+	pub := func(args ...string) []string { return append([]string{"-p", broker, "-t", "a", "-m", "x"}, args...) }
+	sub := func(args ...string) []string { return append([]string{"-p", broker, "-t", "a", "-E"}, args...) }
+	keepalive := "Error: Invalid keepalive given, it must be between 5 and 65535 inclusive.\n"
+	for _, tt := range []struct {
+		tool string
+		args []string
+		want result
+	}{
+		{"pub", pub("-x", "60"), want(0, "", "")}, // -x without -V 5: ignored
+		{"sub", sub("-x", "60"), want(0, "", "")},
+		{"pub", pub("-k", "0"), usage("pub", keepalive)},
+		{"pub", pub("-k", "4"), usage("pub", keepalive)},
+		{"pub", pub("-k", "65536"), usage("pub", keepalive)},
+		{"sub", sub("-k", "4"), usage("sub", keepalive)},
+		{"pub", pub("-k", "5"), want(0, "", "")},
+		{"sub", sub("-c", "-V", "5"), usage("sub", "Error: You must provide a client id if you are using an infinite session expiry interval.")},
+		{"pub", pub("-V", "5", "-x", "-1"), usage("pub", "Error: You must provide a client id if you are using an infinite session expiry interval.")},
+		{"sub", sub("-c"), usage("sub", "Error: You must provide a client id if you are using the -c option.")},
+		{"pub", pub("-c", "-I", "pre"), usage("pub", "Error: You must provide a client id if you are using the -c option.")},
+		{"pub", pub("-c", "-V", "5", "-x", "10"), want(1, "", "Error: Invalid id.\n")},
+		{"pub", pub("-i", ""), want(1, "", "Error: Invalid id.\n")},
+		{"pub", pub("-V", "5", "-x", "soon"), usage("pub", "Error: session-expiry-interval not a number.\n")},
+		{"pub", pub("-V", "5", "-x", "4294967296"), usage("pub", "Error: session-expiry-interval out of range.\n")},
+		{"pub", pub("-V", "5", "-x", "0x10", "-c", "-i", "x16"), want(0, "", "")},
+		{"pub", pub("-V", "31", "-i", "an-id-longer-than-23-characters"), want(0, "", "")},
+		{"sub", []string{"-L", "mqtt://127.0.0.1:" + broker, "-t", "b", "-E"}, usage("sub", "Error: Invalid URL for -L argument specified - topic missing.")},
+	} {
+		like(t, tt.tool, tt.args, nil, tt.want)
+	}
+	// -L's topic is subscribed to as well as -t's.
+	for len(subs) > 0 {
+		<-subs
+	}
+	like(t, "sub", []string{"-L", "mqtt://127.0.0.1:" + broker + "/a", "-t", "b", "-E"}, nil, want(0, "", ""))
+	for len(subs) > 0 {
+		if got := strings.Join(<-subs, " "); got != "a b" {
+			t.Errorf("-L .../a -t b subscribed to %q, want a and b", got)
+		}
+	}
+
+	// A broker without retained messages gets the message without the retain flag.
+	m := testutil.StartMosquitto(t, "retain_available false")
+	like(t, "pub", []string{"-p", fmt.Sprint(m.Port), "-V", "5", "-r", "-q", "1", "-t", "a", "-m", "x", "-d", "-i", "r"}, nil,
+		want(0, "Client r sending CONNECT\nClient r received CONNACK (0)\nClient r sending PUBLISH (d0, q1, r0, m1, 'a', ... (1 bytes))\n"+
+			"Client r received PUBACK (Mid: 1, RC:16)\nClient r sending DISCONNECT\n", ""))
+}

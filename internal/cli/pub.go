@@ -102,6 +102,9 @@ func runPub(c *ucli.Context) error {
 	if err := checkNoSNFlags(c); err != nil {
 		return err
 	}
+	if err := mosquittoChecks(c); err != nil {
+		return err
+	}
 	o, err := connOptionsFrom(c)
 	if err != nil {
 		return err

@@ -96,6 +96,9 @@ func runSub(c *ucli.Context) error {
 		if err := checkNoSNFlags(c); err != nil {
 			return err
 		}
+		if err := mosquittoChecks(c); err != nil {
+			return err
+		}
 	}
 	o, err := connOptionsFrom(c)
 	if err != nil {
@@ -105,8 +108,9 @@ func runSub(c *ucli.Context) error {
 		return err
 	}
 	filters := c.StringSlice("topic")
-	if len(filters) == 0 && o.URLTopic != "" {
-		filters = []string{o.URLTopic}
+	if o.HasURLTopic {
+		// As mosquitto_sub: -L's topic is subscribed to as well as every -t.
+		filters = append([]string{o.URLTopic}, filters...)
 	}
 	if len(filters) == 0 && !(c.Bool("sn") && c.IsSet("topic-id")) {
 		return mosqUsage(c, "Error: You must specify a topic to subscribe to.")

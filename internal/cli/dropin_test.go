@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mqttkit/mqtt/internal/auth"
 	"github.com/mqttkit/mqtt/internal/testutil"
 	"github.com/mqttkit/mqtt/mqtt/packet"
 )
@@ -760,4 +761,52 @@ func TestOptionChecks(t *testing.T) {
 	like(t, "pub", []string{"-p", fmt.Sprint(m.Port), "-V", "5", "-r", "-q", "1", "-t", "a", "-m", "x", "-d", "-i", "r"}, nil,
 		want(0, "Client r sending CONNECT\nClient r received CONNACK (0)\nClient r sending PUBLISH (d0, q1, r0, m1, 'a', ... (1 bytes))\n"+
 			"Client r received PUBACK (Mid: 1, RC:16)\nClient r sending DISCONNECT\n", ""))
+}
+
+// TestPasswdLikeMosquitto: mosquitto_passwd's usage, prompts, messages and exit codes.
+func TestPasswdLikeMosquitto(t *testing.T) {
+	dir := t.TempDir()
+	f := filepath.Join(dir, "pw")
+	usage := want(1, auth.PasswdUsage("mosquitto_passwd"), "")
+	for _, tt := range []struct {
+		args  []string
+		stdin string
+		want  result
+	}{
+		{[]string{"--help"}, "", usage},
+		{nil, "", usage},
+		{[]string{"-b", f, "u"}, "", usage},
+		{[]string{"-x", f, "u"}, "", usage},
+		{[]string{"-c", f}, "", want(1, "", "Error: -c argument given but password file or username missing.\n")},
+		{[]string{"-c", "-b", f, "u"}, "", want(1, "", "Error: -c argument given but password file, username, or password missing.\n")},
+		{[]string{"-D", f}, "", want(1, "", "Error: -D argument given but password file or username missing.\n")},
+		{[]string{"-U"}, "", want(1, "", "Error: -U argument given but password file missing.\n")},
+		{[]string{"-H"}, "", want(1, "", "Error: -H argument given but not enough other arguments.\n")},
+		{[]string{"-I", "abc", "-c", "-b", f, "u", "p"}, "", want(1, "", "Error: Number of iterations must be > 0.\n")},
+		{[]string{"-H", "md5", "-c", "-b", f, "u", "p"}, "", want(1, "", "Error: Unknown hash type 'md5'\n")},
+		{[]string{"-D", filepath.Join(dir, "none"), "u"}, "", want(1, "", "Error: Unable to open password file "+filepath.Join(dir, "none")+". No such file or directory.\n")},
+		{[]string{"-c", "-b", filepath.Join(dir, "no", "pw"), "u", "p"}, "", want(1, "", "Error: Unable to open file "+filepath.Join(dir, "no", "pw")+" for writing. No such file or directory.\n")},
+		// Not a terminal: the prompts are printed all the same, and two lines read.
+		{[]string{"-c", f, "u"}, "a\nb\n", want(2, "Password: \nReenter password: \n", "Error: Passwords do not match.\n")},
+		{[]string{"-c", f, "u"}, "a\n", want(1, "Password: \nReenter password: ", "Error: Empty password.\n")},
+		{[]string{"-c", f, "u"}, "", want(1, "Password: ", "Error: Empty password.\n")},
+		{[]string{"-c", f, "u"}, "a\r\na\r\n", want(0, "Password: \nReenter password: \n", "")},
+	} {
+		like(t, "passwd", tt.args, []byte(tt.stdin), tt.want)
+	}
+	// What mqtt passwd's usage names.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if r := runCmd(t, mqttCmd(ctx, "passwd", f), nil); r.code != 1 || !strings.HasPrefix(string(r.stdout), "mqtt passwd is a tool") ||
+		!strings.Contains(string(r.stdout), "Usage: mqtt passwd [-H") {
+		t.Errorf("mqtt passwd FILE: exit %d, stdout %q", r.code, r.stdout)
+	}
+	// New files are 0600 (see mqtt-passwd(1)).
+	os.Remove(f)
+	if r := runCmd(t, progCmd(ctx, "mosquitto_passwd", "-c", "-b", f, "u", "p"), nil); r.code != 0 {
+		t.Fatalf("-c -b: exit %d %s", r.code, r.stderr)
+	}
+	if fi, err := os.Stat(f); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("a new password file: %v, mode %v; want 0600", err, fi.Mode().Perm())
+	}
 }

@@ -111,13 +111,39 @@ func NewApp(stdout, stderr io.Writer) *ucli.App {
 }
 
 // prepareCommand applies what every subcommand shares, so their files need not repeat it.
-func prepareCommand(c *ucli.Command) {
+func prepareCommand(c *ucli.Command) { prepare(c, true) }
+
+func prepare(c *ucli.Command, top bool) {
 	if c.OnUsageError == nil {
 		c.OnUsageError = onUsageError
 	}
 	c.HideHelpCommand = true
+	if len(c.Subcommands) == 0 && c.ArgsUsage == "" {
+		mosquittoStyle := top && (c.Name == "pub" || c.Name == "sub")
+		c.Before = refuseArguments(mosquittoStyle, c.Before)
+	}
 	for _, s := range c.Subcommands {
-		prepareCommand(s)
+		prepare(s, false)
+	}
+}
+
+// refuseArguments makes a command that takes no arguments refuse a word that is not an
+// option, before then: the flag parser stops at the first such word, so every option after
+// it would be silently ignored ("mqtt serve stray -p 1884" would start a broker on 1883).
+func refuseArguments(mosquittoStyle bool, then ucli.BeforeFunc) ucli.BeforeFunc {
+	return func(c *ucli.Context) error {
+		if c.Args().Present() {
+			word := c.Args().First()
+			if mosquittoStyle {
+				// mosquitto_pub and mosquitto_sub take every word as an option.
+				return mosqUsage(c, "Error: Unknown option '%s'.", word)
+			}
+			return usageErrorf("unexpected argument %q: %s takes no arguments, and no option after it was read", word, c.Command.HelpName)
+		}
+		if then != nil {
+			return then(c)
+		}
+		return nil
 	}
 }
 

@@ -810,3 +810,33 @@ func TestPasswdLikeMosquitto(t *testing.T) {
 		t.Errorf("a new password file: %v, mode %v; want 0600", err, fi.Mode().Perm())
 	}
 }
+
+// TestStrayArgument: a word that is not an option is refused, by every command that takes
+// none, before anything runs: the flag parser stops at it, so the options after it would be
+// silently ignored (serve stray -p N started a broker on 1883).
+func TestStrayArgument(t *testing.T) {
+	like(t, "pub", []string{"stray", "-p", "1", "-t", "a", "-m", "b"}, nil,
+		want(1, "", "Error: Unknown option 'stray'.\n\nUse 'mosquitto_pub --help' to see usage.\n"))
+	like(t, "sub", []string{"-p", "1", "-t", "a", "stray"}, nil,
+		want(1, "", "Error: Unknown option 'stray'.\n\nUse 'mosquitto_sub --help' to see usage.\n"))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	port := fmt.Sprint(testutil.FreePort(t))
+	for _, argv := range [][]string{
+		{"mqtt", "serve", "stray", "-p", port},
+		{"mosquitto", "stray", "-p", port},
+		{"mqtt", "sn-gateway", "stray", "-p", port},
+		{"mqtt", "bench", "conn", "stray", "-p", port},
+		{"mqtt", "version", "stray"},
+		{"mqtt", "pub", "-t", "a", "-m", "b", "--", "stray"},
+	} {
+		r := runCmd(t, progCmd(ctx, argv[0], argv[1:]...), nil)
+		if r.code != 1 || !strings.Contains(string(r.stderr), `"stray"`) && !strings.Contains(string(r.stderr), `'stray'`) {
+			t.Errorf("%v: exit %d, stderr %q; want 1 and the word named", argv, r.code, r.stderr)
+		}
+		noStackTrace(t, string(r.stderr))
+	}
+	// passwd takes arguments: one too many is its usage, as mosquitto_passwd -b's.
+	f := filepath.Join(t.TempDir(), "pw")
+	like(t, "passwd", []string{"-b", f, "u", "p", "extra"}, nil, want(1, auth.PasswdUsage("mosquitto_passwd"), ""))
+}

@@ -90,11 +90,11 @@ _mqtt() {
             mapfile -t COMPREPLY < <(compgen -W 'tlsv1.3 tlsv1.2 tlsv1.1' -- "$cur")
             return
             ;;
-        -t|--topic|-m|--message|--repeat|--repeat-delay|-M|--max-inflight|--topic-id|-h|--host|-p|--port|-L|--url|-k|--keepalive|-i|--id|-I|--id-prefix|-x|--session-expiry|-u|--username|-P|--pw|--will-topic|--will-payload|-D|--property)
+        -t|--topic|-m|--message|--repeat|--repeat-delay|-M|--max-inflight|--topic-id|-h|--host|-p|--port|-L|--url|-k|--keepalive|-i|--id|-I|--id-prefix|-x|--session-expiry|-u|--username|-P|--pw|--will-topic|--will-payload|-D|--property|-A|--bind-address|--proxy|--ciphers|--tls-alpn|--keyform|--tls-engine|--tls-engine-kpass-sha1|--psk|--psk-identity)
             return
             ;;
         esac
-        mapfile -t COMPREPLY < <(compgen -W '-t --topic -m --message -f --file -l --stdin-line -n --null-message -s --stdin-file -r --retain --repeat --repeat-delay -M --max-inflight --sn --topic-id --short -h --host -p --port -L --url --unix --ws -V --protocol-version -k --keepalive -q --qos -i --id -I --id-prefix -c --disable-clean-session -x --session-expiry -u --username -P --pw --will-topic --will-payload --will-qos --will-retain --cafile --capath --cert --key --insecure --tls-version --tls-use-os-certs -D --property -d --debug --quiet --help' -- "$cur")
+        mapfile -t COMPREPLY < <(compgen -W '-t --topic -m --message -f --file -l --stdin-line -n --null-message -s --stdin-file -r --retain --repeat --repeat-delay -M --max-inflight --sn --topic-id --short -h --host -p --port -L --url --unix --ws -V --protocol-version -k --keepalive -q --qos -i --id -I --id-prefix -c --disable-clean-session -x --session-expiry -u --username -P --pw --will-topic --will-payload --will-qos --will-retain --cafile --capath --cert --key --insecure --tls-version --tls-use-os-certs -D --property -d --debug --quiet -A --bind-address --nodelay --proxy --ciphers --tls-alpn --keyform --tls-engine --tls-engine-kpass-sha1 --psk --psk-identity --help' -- "$cur")
         ;;
     sub)
         case "$prev" in
@@ -139,11 +139,11 @@ _mqtt() {
             mapfile -t COMPREPLY < <(compgen -W 'tlsv1.3 tlsv1.2 tlsv1.1' -- "$cur")
             return
             ;;
-        -t|--topic|-T|--filter-out|-U|--unsubscribe|-C|--count|-W|--timeout|-F|--format|--random-filter|--topic-id|-h|--host|-p|--port|-L|--url|-k|--keepalive|-i|--id|-I|--id-prefix|-x|--session-expiry|-u|--username|-P|--pw|--will-topic|--will-payload|-D|--property)
+        -t|--topic|-T|--filter-out|-U|--unsubscribe|-C|--count|-W|--timeout|-F|--format|--random-filter|--topic-id|-h|--host|-p|--port|-L|--url|-k|--keepalive|-i|--id|-I|--id-prefix|-x|--session-expiry|-u|--username|-P|--pw|--will-topic|--will-payload|-D|--property|-A|--bind-address|--proxy|--ciphers|--tls-alpn|--keyform|--tls-engine|--tls-engine-kpass-sha1|--psk|--psk-identity)
             return
             ;;
         esac
-        mapfile -t COMPREPLY < <(compgen -W '-t --topic -T --filter-out -U --unsubscribe -C --count -W --timeout -E --exit-on-suback -R --no-retained --retained-only --remove-retained --retain-as-published -v --verbose -N --no-newline -F --format --pretty --random-filter --sn --topic-id --short -h --host -p --port -L --url --unix --ws -V --protocol-version -k --keepalive -q --qos -i --id -I --id-prefix -c --disable-clean-session -x --session-expiry -u --username -P --pw --will-topic --will-payload --will-qos --will-retain --cafile --capath --cert --key --insecure --tls-version --tls-use-os-certs -D --property -d --debug --quiet --help' -- "$cur")
+        mapfile -t COMPREPLY < <(compgen -W '-t --topic -T --filter-out -U --unsubscribe -C --count -W --timeout -E --exit-on-suback -R --no-retained --retained-only --remove-retained --retain-as-published -v --verbose -N --no-newline -F --format --pretty --random-filter --sn --topic-id --short -h --host -p --port -L --url --unix --ws -V --protocol-version -k --keepalive -q --qos -i --id -I --id-prefix -c --disable-clean-session -x --session-expiry -u --username -P --pw --will-topic --will-payload --will-qos --will-retain --cafile --capath --cert --key --insecure --tls-version --tls-use-os-certs -D --property -d --debug --quiet -A --bind-address --nodelay --proxy --ciphers --tls-alpn --keyform --tls-engine --tls-engine-kpass-sha1 --psk --psk-identity --help' -- "$cur")
         ;;
     passwd)
         case "$prev" in

@@ -14,21 +14,30 @@ import (
 	"golang.org/x/term"
 )
 
-// PasswdUsage is the usage text of `mqtt passwd` / mosquitto_passwd.
-const PasswdUsage = `Usage: passwd [-H sha512 | -H sha512-pbkdf2] [-I iterations] [-c | -D] FILE USER
-       passwd [-H sha512 | -H sha512-pbkdf2] [-I iterations] [-c] -b FILE USER PASSWORD
-       passwd [-H ...] [-I iterations] -U FILE
- -b : batch mode: the password is given on the command line.
- -c : create a new password file, overwriting an existing one.
- -D : delete USER instead of adding or updating it.
- -H : hash algorithm: sha512-pbkdf2 (default, recommended) or sha512 (Mosquitto 1.6 and earlier).
- -I : PBKDF2 iterations (default 101).
- -U : hash the plain-text passwords of a user:password file in place; entries
-      that are already hashed are left alone.
-Without -b the password is asked for twice on the terminal, or read from
-standard input (one line, optionally a second identical line) when it is not
-a terminal. New files are created with mode 0600.
+// PasswdUsage is mosquitto_passwd 2.0's usage text, naming the tool as invoked (prog:
+// "mosquitto_passwd" or "mqtt passwd"). It leaves out -I, as Mosquitto's does though it takes
+// it; mqtt-passwd(1) lists it.
+func PasswdUsage(prog string) string {
+	more := "See https://mosquitto.org/ for more information."
+	if prog != "mosquitto_passwd" {
+		more = "See mqtt-passwd(1) for more information."
+	}
+	return prog + ` is a tool for managing password files for mosquitto.
+
+Usage: ` + prog + ` [-H sha512 | -H sha512-pbkdf2] [-c | -D] passwordfile username
+       ` + prog + ` [-H sha512 | -H sha512-pbkdf2] [-c] -b passwordfile username password
+       ` + prog + ` -U passwordfile
+ -b : run in batch mode to allow passing passwords on the command line.
+ -c : create a new password file. This will overwrite existing files.
+ -D : delete the username rather than adding/updating its password.
+ -H : specify the hashing algorithm. Defaults to sha512-pbkdf2, which is recommended.
+      Mosquitto 1.6 and earlier defaulted to sha512.
+ -U : update a plain text password file to use hashed passwords.
+
+` + more + `
+
 `
+}
 
 // PasswdOptions are the parsed flags of `mqtt passwd`.
 type PasswdOptions struct {
@@ -40,19 +49,19 @@ type PasswdOptions struct {
 }
 
 // RunPasswd parses mosquitto_passwd-style arguments (without the program
-// name) and runs the command. It returns the exit status: 0, or 1 after
-// printing an error to stderr.
+// name) and runs the command as mosquitto_passwd. It returns the exit
+// status: 0, 1 after printing an error to stderr (or the usage to stdout),
+// or 2 when the two passwords typed differ.
 func RunPasswd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	opts, err := ParsePasswdArgs(args)
 	if err != nil {
-		if errors.Is(err, errHelp) {
-			fmt.Fprint(stdout, PasswdUsage)
-			return 0
+		if !errors.Is(err, errHelp) {
+			fmt.Fprintf(stderr, "Error: %v\n", err)
 		}
-		fmt.Fprintf(stderr, "Error: %v\n\n%s", err, PasswdUsage)
+		fmt.Fprint(stdout, PasswdUsage("mosquitto_passwd"))
 		return 1
 	}
-	return Passwd(opts, stdin, stdout, stderr)
+	return Passwd(opts, "mosquitto_passwd", stdin, stdout, stderr)
 }
 
 var errHelp = errors.New("help requested")
@@ -104,18 +113,23 @@ func ParsePasswdArgs(args []string) (PasswdOptions, error) {
 	return o, nil
 }
 
-// Passwd runs `mqtt passwd` with parsed options. Messages follow
-// mosquitto_passwd's ("Error: ...", "Warning: ..."); every failure exits 1.
-func Passwd(o PasswdOptions, stdin io.Reader, stdout, stderr io.Writer) int {
+// Passwd runs `mqtt passwd` with parsed options; prog names the tool in the
+// usage text. Messages and exit codes follow mosquitto_passwd 2.0's: "Error:
+// ..." on stderr and 1, the usage on stdout and 1 for a wrong number of
+// arguments, 2 when the two passwords typed differ.
+func Passwd(o PasswdOptions, prog string, stdin io.Reader, stdout, stderr io.Writer) int {
 	warn := func(format string, args ...any) { fmt.Fprintf(stderr, "Warning: "+format+"\n", args...) }
-	err := runPasswd(o, stdin, stderr, warn)
+	err := runPasswd(o, stdin, stdout, warn)
 	var ue usageError
 	switch {
 	case err == nil:
 		return 0
 	case errors.Is(err, errQuiet):
-	case errors.As(err, &ue):
-		fmt.Fprintf(stderr, "Error: %v\n\n%s", err, PasswdUsage)
+	case errors.Is(err, errMismatch):
+		fmt.Fprintf(stderr, "Error: %v\n", err)
+		return 2
+	case errors.As(err, &ue) && ue.msg == "":
+		fmt.Fprint(stdout, PasswdUsage(prog))
 	default:
 		fmt.Fprintf(stderr, "Error: %v\n", err)
 	}
@@ -135,6 +149,9 @@ func usagef(format string, args ...any) error {
 // (-D of an unknown user, as mosquitto_passwd).
 var errQuiet = errors.New("already reported")
 
+// errMismatch: the password typed the second time differs (exit status 2).
+var errMismatch = errors.New("Passwords do not match.")
+
 func runPasswd(o PasswdOptions, stdin io.Reader, prompt io.Writer, warn func(string, ...any)) error {
 	switch {
 	case o.Create && o.Delete:
@@ -148,7 +165,7 @@ func runPasswd(o PasswdOptions, stdin io.Reader, prompt io.Writer, warn func(str
 	if o.Hash != "" {
 		t, err := ParseHashType(o.Hash)
 		if err != nil {
-			return fmt.Errorf("Unknown hash type '%s' (expected sha512-pbkdf2 or sha512).", o.Hash)
+			return fmt.Errorf("Unknown hash type '%s'", o.Hash)
 		}
 		hashType = t
 	}
@@ -168,10 +185,17 @@ func runPasswd(o PasswdOptions, stdin io.Reader, prompt io.Writer, warn func(str
 		want = 3
 	}
 	if len(o.Args) != want {
-		if o.Upgrade && len(o.Args) == 0 {
+		switch {
+		case o.Upgrade:
 			return errors.New("-U argument given but password file missing.")
+		case o.Create && o.Batch:
+			return errors.New("-c argument given but password file, username, or password missing.")
+		case o.Create:
+			return errors.New("-c argument given but password file or username missing.")
+		case o.Delete:
+			return errors.New("-D argument given but password file or username missing.")
 		}
-		return usagef("expected %d arguments, got %d.", want, len(o.Args))
+		return usageError{} // the usage says what is expected
 	}
 	file := o.Args[0]
 	if file == "" {
@@ -237,7 +261,7 @@ func runPasswd(o PasswdOptions, stdin io.Reader, prompt io.Writer, warn func(str
 func loadForEdit(file string, warn func(string, ...any)) (*PasswordFile, error) {
 	data, err := os.ReadFile(file)
 	if err != nil {
-		return nil, fmt.Errorf("Unable to open password file %s: %s.", file, describe(err))
+		return nil, fmt.Errorf("Unable to open password file %s. %s.", file, describe(err))
 	}
 	pw, warnings, err := ParsePasswordFile(file, data)
 	if err != nil {
@@ -255,17 +279,17 @@ func checkDir(file string) error {
 	dir := filepath.Dir(file)
 	fi, err := os.Stat(dir)
 	if err != nil {
-		return fmt.Errorf("Unable to open file %s for writing: directory %s: %s.", file, dir, describe(err))
+		return fmt.Errorf("Unable to open file %s for writing. %s.", file, describe(err))
 	}
 	if !fi.IsDir() {
-		return fmt.Errorf("Unable to open file %s for writing: %s is not a directory.", file, dir)
+		return fmt.Errorf("Unable to open file %s for writing. Not a directory.", file)
 	}
 	return nil
 }
 
 func writePasswd(pw *PasswordFile, file string) error {
 	if err := pw.WriteFile(file); err != nil {
-		return fmt.Errorf("Unable to write password file %s: %s.", file, describe(err))
+		return fmt.Errorf("Unable to write password file %s. %s.", file, describe(err))
 	}
 	return nil
 }
@@ -280,50 +304,59 @@ func describe(err error) string {
 	if errors.As(err, &le) {
 		err = le.Err
 	}
+	// strerror(3)'s words, as mosquitto_passwd prints them.
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return "no such file or directory"
+		return "No such file or directory"
 	case errors.Is(err, fs.ErrPermission):
-		return "permission denied"
+		return "Permission denied"
 	}
-	return err.Error()
+	msg := err.Error()
+	if msg != "" {
+		msg = strings.ToUpper(msg[:1]) + msg[1:]
+	}
+	return msg
 }
 
-// readPassword asks twice on a terminal (no echo); otherwise it reads one
-// line from stdin, and a second one that must match if present.
+// readPassword asks for the password twice, as mosquitto_passwd does:
+// "Password: " and "Reenter password: " on stdout (whether or not stdin is a
+// terminal; on one, what is typed is not shown), each answer one line. An
+// empty answer, or none, is "Empty password."; two different ones are
+// errMismatch.
 func readPassword(stdin io.Reader, prompt io.Writer) (string, error) {
+	var read func() (string, bool)
 	if f, ok := stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		fd := int(f.Fd())
-		fmt.Fprint(prompt, "Password: ")
-		p1, err := term.ReadPassword(fd)
+		read = func() (string, bool) {
+			p, err := term.ReadPassword(int(f.Fd()))
+			return string(p), err == nil && len(p) > 0
+		}
+	} else {
+		var r *bufio.Reader
+		if stdin != nil {
+			r = bufio.NewReader(stdin)
+		}
+		read = func() (string, bool) {
+			if r == nil {
+				return "", false
+			}
+			p, err := readLine(r)
+			return p, err == nil && p != ""
+		}
+	}
+	var pw [2]string
+	for i, ask := range []string{"Password: ", "Reenter password: "} {
+		fmt.Fprint(prompt, ask)
+		p, ok := read()
+		if !ok {
+			return "", errors.New("Empty password.")
+		}
 		fmt.Fprintln(prompt)
-		if err != nil {
-			return "", fmt.Errorf("reading password: %v", err)
-		}
-		fmt.Fprint(prompt, "Reenter password: ")
-		p2, err := term.ReadPassword(fd)
-		fmt.Fprintln(prompt)
-		if err != nil {
-			return "", fmt.Errorf("reading password: %v", err)
-		}
-		if string(p1) != string(p2) {
-			return "", errors.New("Passwords do not match.")
-		}
-		return string(p1), nil
+		pw[i] = p
 	}
-	if stdin == nil {
-		return "", errors.New("no password given: use -b or type it on a terminal.")
+	if pw[0] != pw[1] {
+		return "", errMismatch
 	}
-	r := bufio.NewReader(stdin)
-	p1, err1 := readLine(r)
-	if err1 != nil {
-		return "", errors.New("no password on standard input (expected one line, or two identical lines).")
-	}
-	p2, err2 := readLine(r)
-	if err2 == nil && p1 != p2 {
-		return "", errors.New("Passwords do not match.")
-	}
-	return p1, nil
+	return pw[0], nil
 }
 
 // readLine returns the next line without "\n" or "\r\n". A final line

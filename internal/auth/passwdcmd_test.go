@@ -23,6 +23,7 @@ func TestRunPasswd(t *testing.T) {
 		stdin    string
 		code     int
 		stderr   string  // substring
+		stdout   string  // substring
 		verify   []check // must verify afterwards
 		reject   []check // must not verify afterwards
 		has      string  // substring of the file afterwards
@@ -40,16 +41,18 @@ func TestRunPasswd(t *testing.T) {
 		{name: "delete", file: &existing, args: []string{"-D", "F", "bob"}, verify: []check{{"keep", "old"}}, reject: []check{{"bob", "old"}}, hasNot: "bob:"},
 		{name: "delete unknown user", file: &existing, args: []string{"-D", "F", "nobody"}, code: 1, stderr: "Warning: User nobody not found in password file."},
 		{name: "password from stdin twice", file: &existing, args: []string{"F", "dave"}, stdin: "pw\npw\n", verify: []check{{"dave", "pw"}}},
-		{name: "password from stdin once", file: &existing, args: []string{"F", "dave"}, stdin: "pw", verify: []check{{"dave", "pw"}}},
+		{name: "password prompts", file: &existing, args: []string{"F", "dave"}, stdin: "pw\npw", stdout: "Password: \nReenter password: \n", verify: []check{{"dave", "pw"}}},
+		{name: "password from stdin once", file: &existing, args: []string{"F", "dave"}, stdin: "pw\n", code: 1, stderr: "Error: Empty password.", hasNot: "dave"},
 		{name: "password crlf", file: &existing, args: []string{"F", "dave"}, stdin: "pw\r\npw\r\n", verify: []check{{"dave", "pw"}}},
-		{name: "password mismatch", file: &existing, args: []string{"F", "dave"}, stdin: "pw\npx\n", code: 1, stderr: "Error: Passwords do not match.", hasNot: "dave"},
-		{name: "no password on stdin", file: &existing, args: []string{"F", "dave"}, code: 1, stderr: "no password on standard input"},
+		{name: "password mismatch", file: &existing, args: []string{"F", "dave"}, stdin: "pw\npx\n", code: 2, stderr: "Error: Passwords do not match.", hasNot: "dave"},
+		{name: "empty password", file: &existing, args: []string{"F", "dave"}, stdin: "\n\n", code: 1, stderr: "Error: Empty password.", stdout: "Password: ", hasNot: "dave"},
+		{name: "no password on stdin", file: &existing, args: []string{"F", "dave"}, code: 1, stderr: "Error: Empty password."},
 		{name: "upgrade plain file", file: ptr("# c\nalice:pa:ss\nkeep:" + existingHash + "\n"), args: []string{"-U", "F"},
 			verify: []check{{"alice", "pa:ss"}, {"keep", "old"}}, has: "# c\nalice:$7$101$"},
 		{name: "upgrade sha512", file: ptr("alice:pw\n"), args: []string{"-H", "sha512", "-U", "F"}, verify: []check{{"alice", "pw"}}, has: "alice:$6$"},
 
 		{name: "missing file", args: []string{"-b", "F", "a", "b"}, code: 1, stderr: "Error: Unable to open password file", wantMode: 0},
-		{name: "missing directory", args: []string{"-c", "-b", "DIR/nope/f", "a", "b"}, code: 1, stderr: "no such file or directory"},
+		{name: "missing directory", args: []string{"-c", "-b", "DIR/nope/f", "a", "b"}, code: 1, stderr: "for writing. No such file or directory."},
 		{name: "colon in user", args: []string{"-c", "-b", "F", "a:b", "p"}, code: 1, stderr: "Error: Username must not contain the ':' character."},
 		{name: "empty user", args: []string{"-c", "-b", "F", "", "p"}, code: 1, stderr: "Error: Username must not be empty."},
 		{name: "unknown hash", args: []string{"-H", "md5", "-c", "-b", "F", "a", "p"}, code: 1, stderr: "Error: Unknown hash type 'md5'"},
@@ -58,8 +61,11 @@ func TestRunPasswd(t *testing.T) {
 		{name: "c and D", args: []string{"-c", "-D", "F", "a"}, code: 1, stderr: "Error: -c and -D cannot be used together."},
 		{name: "U with c", args: []string{"-U", "-c", "F"}, code: 1, stderr: "-U cannot be used with"},
 		{name: "U without file", args: []string{"-U"}, code: 1, stderr: "Error: -U argument given but password file missing."},
-		{name: "too few args", args: []string{"F"}, code: 1, stderr: "Usage: passwd"},
-		{name: "batch too few", args: []string{"-b", "F", "u"}, code: 1, stderr: "expected 3 arguments, got 2"},
+		{name: "too few args", args: []string{"F"}, code: 1, stdout: "Usage: mosquitto_passwd [-H sha512"},
+		{name: "batch too few", args: []string{"-b", "F", "u"}, code: 1, stdout: "Usage: mosquitto_passwd"},
+		{name: "create too few", args: []string{"-c", "F"}, code: 1, stderr: "Error: -c argument given but password file or username missing."},
+		{name: "create batch too few", args: []string{"-c", "-b", "F", "u"}, code: 1, stderr: "Error: -c argument given but password file, username, or password missing."},
+		{name: "delete too few", args: []string{"-D", "F"}, code: 1, stderr: "Error: -D argument given but password file or username missing."},
 		{name: "unknown option", args: []string{"-x", "F", "u"}, code: 1, stderr: "unknown option \"-x\""},
 		{name: "malformed line", file: ptr("# c\nalice:$7$1$bad\n"), args: []string{"-b", "F", "bob", "p"}, code: 1, stderr: "F:2: user \"alice\": malformed $7$ hash"},
 		{name: "plain lines warn but are kept", file: ptr("alice:plain\n"), args: []string{"-b", "F", "bob", "p"}, stderr: "Warning: F:1: plain-text password", has: "alice:plain\nbob:$7$"},
@@ -96,6 +102,9 @@ func TestRunPasswd(t *testing.T) {
 			}
 			if !strings.Contains(errText, tt.stderr) {
 				t.Errorf("stderr %q, want it to contain %q", errText, tt.stderr)
+			}
+			if !strings.Contains(stdout.String(), tt.stdout) {
+				t.Errorf("stdout %q, want it to contain %q", stdout.String(), tt.stdout)
 			}
 			if tt.code == 0 && tt.stderr == "" && errText != "" {
 				t.Errorf("unexpected stderr %q", errText)
@@ -154,7 +163,7 @@ func TestRunPasswdUnreadableFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	var stderr bytes.Buffer
-	if code := RunPasswd([]string{"-b", path, "u", "p"}, nil, &bytes.Buffer{}, &stderr); code != 1 || !strings.Contains(stderr.String(), "permission denied") {
+	if code := RunPasswd([]string{"-b", path, "u", "p"}, nil, &bytes.Buffer{}, &stderr); code != 1 || !strings.Contains(stderr.String(), "Permission denied") {
 		t.Errorf("exit %d, stderr %q", code, stderr.String())
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/mqttkit/mqtt/internal/auth"
 	ucli "github.com/urfave/cli/v2"
 )
 
@@ -110,15 +111,73 @@ func NewApp(stdout, stderr io.Writer) *ucli.App {
 }
 
 // prepareCommand applies what every subcommand shares, so their files need not repeat it.
-func prepareCommand(c *ucli.Command) {
+func prepareCommand(c *ucli.Command) { prepare(c, true) }
+
+func prepare(c *ucli.Command, top bool) {
 	if c.OnUsageError == nil {
 		c.OnUsageError = onUsageError
 	}
 	c.HideHelpCommand = true
+	if len(c.Subcommands) == 0 && c.ArgsUsage == "" {
+		mosquittoStyle := top && (c.Name == "pub" || c.Name == "sub")
+		c.Before = refuseArguments(mosquittoStyle, c.Before)
+	}
 	for _, s := range c.Subcommands {
-		prepareCommand(s)
+		prepare(s, false)
 	}
 }
+
+// refuseArguments makes a command that takes no arguments refuse a word that is not an
+// option, before then: the flag parser stops at the first such word, so every option after
+// it would be silently ignored ("mqtt serve stray -p 1884" would start a broker on 1883).
+func refuseArguments(mosquittoStyle bool, then ucli.BeforeFunc) ucli.BeforeFunc {
+	return func(c *ucli.Context) error {
+		if c.Args().Present() {
+			word := c.Args().First()
+			if mosquittoStyle {
+				// mosquitto_pub and mosquitto_sub take every word as an option.
+				return mosqUsage(c, "Error: Unknown option '%s'.", word)
+			}
+			return usageErrorf("unexpected argument %q: %s takes no arguments, and no option after it was read", word, c.Command.HelpName)
+		}
+		if then != nil {
+			return then(c)
+		}
+		return nil
+	}
+}
+
+// wantsHelp reports whether args, as prepareArgs left them, ask for --help: the flag parser
+// reads them up to "--" or the first word that is not an option, and skips option values
+// (-m --help publishes "--help").
+func wantsHelp(flags []ucli.Flag, args []string) bool {
+	takesValue := map[string]bool{}
+	for _, f := range flags {
+		if tv, ok := f.(ucli.DocGenerationFlag); ok && tv.TakesValue() {
+			for _, n := range f.Names() {
+				takesValue[n] = true
+			}
+		}
+	}
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" || len(a) < 2 || a[0] != '-' {
+			return false
+		}
+		name, _, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if name == "help" {
+			return true
+		}
+		if takesValue[name] && !hasValue {
+			i++
+		}
+	}
+	return false
+}
+
+// toolHelpExit is the exit status of --help for the Mosquitto tools: theirs print the usage
+// and exit 1 (the broker 3), and as them, so do we. mqtt's own subcommands exit 0.
+var toolHelpExit = map[string]int{"mosquitto_pub": 1, "mosquitto_sub": 1, "mosquitto_passwd": 1, "mosquitto": 3}
 
 // toolApp builds an app that is the single subcommand cmd under the name prog, as Mosquitto's
 // tools are: `mosquitto_sub --help` shows sub's options, not a list of subcommands.
@@ -126,6 +185,9 @@ func toolApp(prog string, cmd *ucli.Command, stdout, stderr io.Writer) *ucli.App
 	prepareCommand(cmd)
 	tmpl := strings.NewReplacer("GLOBAL OPTIONS", "OPTIONS", "[global options]", "[options]").
 		Replace(ucli.AppHelpTemplate)
+	if cmd.Name == "passwd" {
+		tmpl = auth.PasswdUsage(prog) // mosquitto_passwd's own words
+	}
 	return &ucli.App{
 		Name:                      prog,
 		HelpName:                  prog,
@@ -144,7 +206,7 @@ func toolApp(prog string, cmd *ucli.Command, stdout, stderr io.Writer) *ucli.App
 		HideHelpCommand:           true,
 		DisableSliceFlagSeparator: true,
 		ExitErrHandler:            func(*ucli.Context, error) {},
-		OnUsageError:              onUsageError,
+		OnUsageError:              cmd.OnUsageError,
 		CustomAppHelpTemplate:     tmpl,
 	}
 }
@@ -205,6 +267,9 @@ func run(argv []string, stdout, stderr io.Writer) int {
 
 	err := app.Run(args)
 	if err == nil {
+		if code, ok := toolHelpExit[prog]; ok && wantsHelp(app.Flags, args[1:]) {
+			return code
+		}
 		return exitOK
 	}
 	reportError(stderr, helpPath, err)

@@ -155,7 +155,7 @@ func runBench(c *ucli.Context, scenario string) error {
 	if err := checkPropertyCommands(o.Properties, []string{"connect", "publish"}); err != nil {
 		return err
 	}
-	co, err := clientOptions(o, nil)
+	co, err := clientOptions(o)
 	if err != nil {
 		return exitf(exitError, "%v", err)
 	}

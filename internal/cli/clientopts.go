@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -11,15 +12,17 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/mqttkit/mqtt/mqtt/client"
 	"github.com/mqttkit/mqtt/mqtt/packet"
+	"golang.org/x/net/proxy"
 )
 
 // clientOptions maps the parsed connection flags onto client.Options. The
-// caller adds OnMessage and the tool-specific limits.
-func clientOptions(o ConnOptions, debugOut io.Writer) (client.Options, error) {
+// caller adds OnMessage, the tool-specific limits and, for -d, a debugLog.
+func clientOptions(o ConnOptions) (client.Options, error) {
 	co := client.Options{
 		ProtocolVersion: o.ProtocolVersion,
 		ClientID:        o.ClientID,
@@ -58,6 +61,10 @@ func clientOptions(o ConnOptions, debugOut io.Writer) (client.Options, error) {
 		}
 		co.TLSConfig = cfg
 	}
+	co.LocalAddr = o.BindAddress
+	if o.Proxy != nil {
+		co.NetDial = socksDial(o.Proxy, o.BindAddress)
+	}
 	if o.ProtocolVersion == ProtocolV5 {
 		co.ConnectProperties = packetProperties(o.Properties, "connect")
 		if o.SessionExpiry != 0 {
@@ -70,10 +77,35 @@ func clientOptions(o ConnOptions, debugOut io.Writer) (client.Options, error) {
 			co.Will.Properties = packetProperties(o.Properties, "will")
 		}
 	}
-	if o.Debug && !o.Quiet && debugOut != nil {
-		co.Trace = debugTracer(debugOut, o.ClientID)
-	}
 	return co, nil
+}
+
+// socksDial connects through a SOCKS5 proxy (--proxy), from bind if not empty (-A). The
+// broker's host name is resolved by the proxy, as socks5h:// says.
+func socksDial(p *Proxy, bind string) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		fwd := &net.Dialer{}
+		if bind != "" {
+			ip := net.ParseIP(bind)
+			if ip == nil {
+				ips, err := net.DefaultResolver.LookupIP(ctx, "ip", bind)
+				if err != nil {
+					return nil, err
+				}
+				ip = ips[0]
+			}
+			fwd.LocalAddr = &net.TCPAddr{IP: ip}
+		}
+		var auth *proxy.Auth
+		if p.Username != "" {
+			auth = &proxy.Auth{User: p.Username, Password: p.Password}
+		}
+		d, err := proxy.SOCKS5("tcp", p.Addr, auth, fwd)
+		if err != nil {
+			return nil, err
+		}
+		return d.(proxy.ContextDialer).DialContext(ctx, network, addr)
+	}
 }
 
 // packetProperties collects the -D properties given for one packet.
@@ -129,7 +161,7 @@ func packetProperties(props []Property, command string) packet.Properties {
 // tlsConfig builds the TLS client configuration from --cafile, --capath,
 // --cert/--key, --insecure and --tls-version.
 func tlsConfig(t *TLSOptions, host string) (*tls.Config, error) {
-	cfg := &tls.Config{MinVersion: t.MinVersion, ServerName: host}
+	cfg := &tls.Config{MinVersion: t.MinVersion, ServerName: host, CipherSuites: t.Ciphers, NextProtos: t.ALPN}
 	if cfg.MinVersion == 0 {
 		cfg.MinVersion = tls.VersionTLS12
 	}
@@ -195,6 +227,24 @@ func tlsConfig(t *TLSOptions, host string) (*tls.Config, error) {
 	return cfg, nil
 }
 
+// libmosquitto's error codes (mosq_err_t) that the tools exit with, and
+// mosquitto_strerror's text for them.
+const (
+	mosqErrProtocol  = 2  // MOSQ_ERR_PROTOCOL
+	mosqErrNoConn    = 4  // MOSQ_ERR_NO_CONN
+	mosqErrConnLost  = 7  // MOSQ_ERR_CONN_LOST
+	mosqErrTLS       = 8  // MOSQ_ERR_TLS
+	mosqErrKeepalive = 19 // MOSQ_ERR_KEEPALIVE
+
+	msgProtocol = "Error: A network protocol error occurred when communicating with the broker."
+	msgNoConn   = "Error: The client is not currently connected."
+	msgConnLost = "Error: The connection was lost."
+	msgTLS      = "Error: A TLS error occurred."
+	// Mosquitto 2.0.11 prints "Error: Unknown error." for MOSQ_ERR_KEEPALIVE; we say
+	// what happened (see the man pages' DIFFERENCES FROM MOSQUITTO).
+	msgKeepalive = "Error: Keepalive timeout."
+)
+
 // connectErrorMessage is what mosquitto's tools print when connecting
 // fails, and their exit code.
 func connectErrorMessage(err error, version byte) (string, int) {
@@ -209,7 +259,14 @@ func connectErrorMessage(err error, version byte) (string, int) {
 		}
 		return "Connection error: " + connackString(rc), rc
 	}
+	var te *client.TLSError
 	switch {
+	case errors.As(err, &te):
+		return msgTLS, mosqErrTLS
+	case errors.Is(err, client.ErrProtocol):
+		return msgProtocol, mosqErrProtocol
+	case errors.Is(err, client.ErrConnectionLost):
+		return msgConnLost, mosqErrConnLost
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return "Error: Connection refused", 1
 	case errors.Is(err, syscall.ENOENT):
@@ -217,9 +274,31 @@ func connectErrorMessage(err error, version byte) (string, int) {
 	}
 	var dnsErr *net.DNSError
 	if errors.As(err, &dnsErr) {
-		return "Error: " + dnsErr.Err, 1
+		return "Unable to connect (Lookup error.).", 1
+	}
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		// strerror(3)'s wording, as libmosquitto prints it: "Cannot assign requested address".
+		return "Error: " + upperFirst(errno.Error()), 1
 	}
 	return "Error: " + err.Error(), 1
+}
+
+// lostErrorMessage is what mosquitto_pub prints, and its exit code, when
+// an established connection ends before the work is done.
+func lostErrorMessage(err error) (string, int) {
+	var de *client.DisconnectError
+	switch {
+	case errors.As(err, &de):
+		return msgNoConn, mosqErrNoConn
+	case errors.Is(err, client.ErrKeepAliveTimeout):
+		return msgKeepalive, mosqErrKeepalive
+	case errors.Is(err, client.ErrProtocol):
+		return msgProtocol, mosqErrProtocol
+	case errors.Is(err, client.ErrConnectionLost):
+		return msgConnLost, mosqErrConnLost
+	}
+	return "Error: " + errText(err), 1
 }
 
 // connackString is libmosquitto's mosquitto_connack_string for 3.x codes.
@@ -267,55 +346,120 @@ var reasonStrings = map[packet.ReasonCode]string{
 	0xA2: "Wildcard Subscriptions not supported",
 }
 
-// debugTracer prints packets the way libmosquitto's -d log does.
-func debugTracer(w io.Writer, id string) func(bool, packet.Packet) {
+// debugLog prints packets the way libmosquitto's log does for -d, line for
+// line: the same wording, the client id the library knows at the time (the
+// one the broker assigned, once its CONNACK says so), and libmosquitto's
+// message ids. Its trace method runs on the client's goroutines.
+type debugLog struct {
+	w       io.Writer
+	version byte
+	mu      sync.Mutex
+	id      string
+	qos0    int         // QoS 0 PUBLISHes sent: libmosquitto numbers them too
+	mute    func() bool // when it reports true, only a DISCONNECT sent is printed
+}
+
+// newDebugLog returns the -d log for a client with o's id, or nil without -d
+// (or with --quiet, which silences it in Mosquitto's tools too).
+func newDebugLog(w io.Writer, o ConnOptions) *debugLog {
+	if !o.Debug || o.Quiet {
+		return nil
+	}
+	id := o.ClientID
 	if id == "" {
 		id = "(null)"
 	}
-	return func(sent bool, p packet.Packet) {
-		dir := "received"
-		if sent {
-			dir = "sending"
-		}
-		var s string
-		switch p := p.(type) {
-		case *packet.Connack:
-			s = fmt.Sprintf("CONNACK (%d)", byte(p.ReasonCode))
-		case *packet.Publish:
-			s = fmt.Sprintf("PUBLISH (d%d, q%d, r%d, m%d, '%s', ... (%d bytes))",
-				b2i(p.Dup), p.QoS, b2i(p.Retain), p.PacketID, p.Topic, len(p.Payload))
-		case *packet.Puback:
-			s = ackTrace("PUBACK", sent, p.PacketID, p.ReasonCode)
-		case *packet.Pubrec:
-			s = ackTrace("PUBREC", sent, p.PacketID, p.ReasonCode)
-		case *packet.Pubrel:
-			s = ackTrace("PUBREL", sent, p.PacketID, p.ReasonCode)
-		case *packet.Pubcomp:
-			s = ackTrace("PUBCOMP", sent, p.PacketID, p.ReasonCode)
-		case *packet.Subscribe:
-			for _, sub := range p.Subscriptions {
-				fmt.Fprintf(w, "Client %s %s SUBSCRIBE (Mid: %d, Topic: %s, QoS: %d, Options: 0x%02x)\n",
-					id, dir, p.PacketID, sub.Filter, sub.QoS, subOptions(sub))
-			}
-			return
-		case *packet.Unsubscribe:
-			s = fmt.Sprintf("UNSUBSCRIBE (Mid: %d, Topic: %s)", p.PacketID, strings.Join(p.Filters, ", "))
-		default:
-			s = typeName(p.Type())
-		}
-		fmt.Fprintf(w, "Client %s %s %s\n", id, dir, s)
-	}
+	return &debugLog{w: w, id: id, version: o.ProtocolVersion}
 }
 
-func ackTrace(name string, sent bool, id uint16, rc packet.ReasonCode) string {
+func (d *debugLog) trace(sent bool, p packet.Packet) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.mute != nil && d.mute() {
+		if _, disc := p.(*packet.Disconnect); !disc || !sent {
+			return // libmosquitto reads nothing more once the tool has disconnected
+		}
+	}
+	dir := "received"
 	if sent {
-		return fmt.Sprintf("%s (m%d, rc%d)", name, id, byte(rc))
+		dir = "sending"
 	}
-	return fmt.Sprintf("%s (Mid: %d, RC:%d)", name, id, byte(rc))
+	var s string
+	switch p := p.(type) {
+	case *packet.Connack:
+		if p.Properties.AssignedClientID != "" {
+			d.id = p.Properties.AssignedClientID
+		}
+		code := byte(p.ReasonCode)
+		if d.version != ProtocolV5 {
+			code = packet.ConnackReturnCode(p.ReasonCode) // the 3.x return code, as on the wire
+		}
+		s = fmt.Sprintf("CONNACK (%d)", code)
+	case *packet.Publish:
+		mid := int(p.PacketID)
+		if sent && p.QoS == 0 {
+			// libmosquitto gives every message an id, even one that carries none.
+			// pub sends messages of one QoS only, so this is the id it would print.
+			d.qos0++
+			mid = d.qos0
+		}
+		s = fmt.Sprintf("PUBLISH (d%d, q%d, r%d, m%d, '%s', ... (%d bytes))",
+			b2i(p.Dup), p.QoS, b2i(p.Retain), mid, p.Topic, len(p.Payload))
+	case *packet.Puback:
+		s = ackTrace("PUBACK", sent, p.PacketID, p.ReasonCode, true, true)
+	case *packet.Pubrec:
+		s = ackTrace("PUBREC", sent, p.PacketID, p.ReasonCode, true, false)
+	case *packet.Pubrel:
+		s = ackTrace("PUBREL", sent, p.PacketID, p.ReasonCode, false, false)
+	case *packet.Pubcomp:
+		s = ackTrace("PUBCOMP", sent, p.PacketID, p.ReasonCode, false, true)
+	case *packet.Subscribe:
+		for _, sub := range p.Subscriptions {
+			fmt.Fprintf(d.w, "Client %s %s SUBSCRIBE (Mid: %d, Topic: %s, QoS: %d, Options: 0x%02x)\n",
+				d.id, dir, p.PacketID, sub.Filter, sub.QoS, subOptions(sub))
+		}
+		return
+	case *packet.Unsubscribe:
+		for _, f := range p.Filters {
+			fmt.Fprintf(d.w, "Client %s %s UNSUBSCRIBE (Mid: %d, Topic: %s)\n", d.id, dir, p.PacketID, f)
+		}
+		return
+	case *packet.Disconnect:
+		if !sent {
+			fmt.Fprintf(d.w, "Received DISCONNECT (%d)\n", byte(p.ReasonCode))
+			return
+		}
+		s = "DISCONNECT"
+	case *packet.Auth:
+		if sent {
+			return // libmosquitto does not log the AUTH it sends
+		}
+		s = "AUTH"
+	default:
+		s = typeName(p.Type())
+	}
+	fmt.Fprintf(d.w, "Client %s %s %s\n", d.id, dir, s)
 }
 
+// ackTrace words PUBACK, PUBREC, PUBREL and PUBCOMP as libmosquitto does:
+// the reason code only where it logs one (PUBACK and PUBREC it sends,
+// PUBACK and PUBCOMP it receives).
+func ackTrace(name string, sent bool, id uint16, rc packet.ReasonCode, rcSent, rcReceived bool) string {
+	switch {
+	case sent && rcSent:
+		return fmt.Sprintf("%s (m%d, rc%d)", name, id, byte(rc))
+	case sent:
+		return fmt.Sprintf("%s (m%d)", name, id)
+	case rcReceived:
+		return fmt.Sprintf("%s (Mid: %d, RC:%d)", name, id, byte(rc))
+	}
+	return fmt.Sprintf("%s (Mid: %d)", name, id)
+}
+
+// subOptions is the subscription options byte without the QoS bits, which
+// libmosquitto logs separately.
 func subOptions(s packet.Subscription) byte {
-	o := s.QoS
+	var o byte
 	if s.NoLocal {
 		o |= 0x04
 	}

@@ -2,7 +2,9 @@ package cli
 
 import (
 	"crypto/tls"
+	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"strconv"
@@ -112,6 +114,35 @@ func connFlags() []ucli.Flag {
 	}
 }
 
+// mosquittoClientFlags are the connection flags only pub and sub have, as only Mosquitto's
+// clients do: where the connection comes from (-A, --proxy), TCP_NODELAY, and the TLS
+// options of OpenSSL's that Go can honour (--ciphers, --tls-alpn, --keyform pem) or must
+// refuse by name (--psk, --tls-engine).
+func mosquittoClientFlags() []ucli.Flag {
+	return []ucli.Flag{
+		&ucli.StringFlag{Name: "bind-address", Aliases: []string{"A"}, Category: catConnection,
+			Usage: "bind the outgoing socket to `ADDRESS` (a local host name or IP address)"},
+		&ucli.BoolFlag{Name: "nodelay", Category: catConnection,
+			Usage: "disable Nagle's algorithm (always the case: Go sets TCP_NODELAY on every connection)"},
+		&ucli.StringFlag{Name: "proxy", Category: catConnection,
+			Usage: "connect through the SOCKS5 proxy at `URL` socks5h://[user[:pass]@]host[:port] (port 1080 by default)"},
+		&ucli.StringFlag{Name: "ciphers", Category: catTLS,
+			Usage: "TLS 1.2 cipher suites, a colon-separated `LIST` of OpenSSL or IANA names (TLS 1.3's are not configurable)"},
+		&ucli.StringFlag{Name: "tls-alpn", Category: catTLS,
+			Usage: "offer the ALPN `PROTOCOL` in the TLS handshake"},
+		&ucli.StringFlag{Name: "keyform", Category: catTLS,
+			Usage: "format of --key: `pem` (engine is OpenSSL's and not supported)"},
+		&ucli.StringFlag{Name: "tls-engine", Category: catTLS,
+			Usage: "OpenSSL engine `ENGINE`: not supported (Go's crypto/tls has no engines)"},
+		&ucli.StringFlag{Name: "tls-engine-kpass-sha1", Category: catTLS,
+			Usage: "SHA1 of the engine key's password as `HEX`: not supported"},
+		&ucli.StringFlag{Name: "psk", Category: catTLS,
+			Usage: "TLS pre-shared key in `HEX`: not supported (Go's crypto/tls has no TLS-PSK)"},
+		&ucli.StringFlag{Name: "psk-identity", Category: catTLS,
+			Usage: "TLS-PSK `IDENTITY`: not supported"},
+	}
+}
+
 // ConnOptions is the parsed, validated connection part of a client command line. It is plain
 // data; the client package's options are built from it.
 type ConnOptions struct {
@@ -121,6 +152,8 @@ type ConnOptions struct {
 	WebSocket bool   // WebSocket transport (--ws, ws:// or wss://)
 	WSPath    string // HTTP path of the WebSocket endpoint
 	URLTopic  string // topic from an mqtt(s):// URL's path, or ""
+	// HasURLTopic: -L gave an mqtt(s):// URL, whose path is a topic (which may be empty).
+	HasURLTopic bool
 
 	ProtocolVersion byte   // ProtocolV31, ProtocolV311 or ProtocolV5
 	KeepAlive       uint16 // seconds; 0 disables
@@ -138,6 +171,9 @@ type ConnOptions struct {
 
 	Will *Will       // nil without --will-topic
 	TLS  *TLSOptions // nil for plain TCP
+
+	BindAddress string // -A: local address of the outgoing socket
+	Proxy       *Proxy // --proxy, nil without
 
 	Debug bool
 	Quiet bool
@@ -162,6 +198,15 @@ type TLSOptions struct {
 	Insecure   bool   // skip the host name check
 	MinVersion uint16 // crypto/tls version constant
 	UseOSCerts bool   // trust the system roots (also when no CA was given)
+	Ciphers    []uint16
+	ALPN       []string
+}
+
+// Proxy is a SOCKS5 proxy from --proxy.
+type Proxy struct {
+	Addr     string // host:port
+	Username string
+	Password string
 }
 
 // Property is one -D/--property: an MQTT v5 property to send in the packet named by Command.
@@ -382,17 +427,72 @@ func parseProtocolVersion(s string) (byte, bool) {
 	return 0, false
 }
 
-// parseSessionExpiry parses -x: 0 to 4294967294 seconds, or -1, 4294967295 or ∞ for never.
+// parseSessionExpiry parses -x as Mosquitto does (strtol with base 0): 0 to 4294967295
+// seconds, -1 or ∞ for never (4294967295).
 func parseSessionExpiry(s string) (uint32, error) {
-	switch strings.TrimSpace(s) {
-	case "-1", "∞", "4294967295":
+	if s == "∞" {
 		return SessionExpiryNever, nil
 	}
-	n, err := strconv.ParseUint(s, 10, 32)
-	if err != nil {
+	n, err := strconv.ParseInt(s, 0, 64)
+	if err != nil || n < -1 || n > SessionExpiryNever {
 		return 0, usageErrorf("invalid -x/--session-expiry %q: expected 0 to 4294967294 seconds, or -1, 4294967295 or ∞ for never", s)
 	}
+	if n == -1 {
+		return SessionExpiryNever, nil
+	}
 	return uint32(n), nil
+}
+
+// mosquittoChecks refuses what Mosquitto 2.0's pub and sub refuse before they connect, in
+// their words: a keep alive under 5 seconds, an unparsable -x, a persistent session without
+// a client id of its own, an empty client id.
+func mosquittoChecks(c *ucli.Context) error {
+	if c.IsSet("keepalive") {
+		if k := c.Int("keepalive"); k < 5 || k > 65535 {
+			return mosqUsage(c, "Error: Invalid keepalive given, it must be between 5 and 65535 inclusive.\n")
+		}
+	}
+	const unset = -2
+	expiry := int64(unset)
+	if c.IsSet("session-expiry") {
+		s := c.String("session-expiry")
+		if s == "∞" {
+			expiry = SessionExpiryNever
+		} else {
+			n, err := strconv.ParseInt(s, 0, 64)
+			var ne *strconv.NumError
+			switch {
+			case errors.As(err, &ne) && ne.Err == strconv.ErrRange:
+				return mosqUsage(c, "Error: session-expiry-interval out of range.\n")
+			case err != nil:
+				return mosqUsage(c, "Error: session-expiry-interval not a number.\n")
+			case n < -1 || n > SessionExpiryNever:
+				return mosqUsage(c, "Error: session-expiry-interval out of range.\n")
+			case n == -1:
+				n = SessionExpiryNever
+			}
+			expiry = n
+		}
+	}
+	v, _ := parseProtocolVersion(c.String("protocol-version"))
+	v5 := v == ProtocolV5 || len(c.StringSlice("property")) > 0
+	clean := !c.Bool("disable-clean-session")
+	id, prefix := c.IsSet("id"), c.IsSet("id-prefix")
+	if v5 {
+		if !clean && expiry == unset {
+			expiry = SessionExpiryNever
+		}
+		if expiry == SessionExpiryNever && (prefix || !id) {
+			return mosqUsage(c, "Error: You must provide a client id if you are using an infinite session expiry interval.")
+		}
+	} else if !clean && (prefix || !id) {
+		return mosqUsage(c, "Error: You must provide a client id if you are using the -c option.")
+	}
+	// libmosquitto's mosquitto_new refuses these.
+	if (id && c.String("id") == "") || (!clean && !id && !prefix) {
+		return mosqError(c, exitError, "Error: Invalid id.")
+	}
+	return nil
 }
 
 // checkPublishTopic is the small check for a topic we publish to (the will's): non-empty,
@@ -455,7 +555,10 @@ func connOptionsFrom(c *ucli.Context) (ConnOptions, error) {
 		scheme = strings.ToLower(u.Scheme)
 		switch scheme {
 		case "mqtt", "mqtts":
-			o.URLTopic = strings.TrimPrefix(u.Path, "/")
+			if !strings.HasPrefix(u.Path, "/") {
+				return o, mosqUsage(c, "Error: Invalid URL for -L argument specified - topic missing.")
+			}
+			o.URLTopic, o.HasURLTopic = strings.TrimPrefix(u.Path, "/"), true
 		case "ws", "wss":
 			o.WebSocket = true
 			o.WSPath = u.EscapedPath()
@@ -520,9 +623,19 @@ func connOptionsFrom(c *ucli.Context) (ConnOptions, error) {
 				return o, usageErrorf("invalid --tls-version %q: expected tlsv1.3, tlsv1.2 or tlsv1.1", c.String("tls-version"))
 			}
 		}
+		if c.IsSet("ciphers") {
+			suites, err := parseCiphers(c.String("ciphers"))
+			if err != nil {
+				return o, mosqError(c, exitError, "Error: --ciphers: %v", err)
+			}
+			t.Ciphers = suites
+		}
+		if c.IsSet("tls-alpn") {
+			t.ALPN = []string{c.String("tls-alpn")}
+		}
 		o.TLS = t
 	} else {
-		for _, f := range []string{"key", "insecure", "tls-version"} {
+		for _, f := range []string{"key", "insecure", "tls-version", "ciphers", "tls-alpn"} {
 			if c.IsSet(f) {
 				return o, usageErrorf("--%s needs TLS: give --cafile, --capath, --tls-use-os-certs, an mqtts:// or wss:// URL, or -p 8883", f)
 			}
@@ -530,6 +643,9 @@ func connOptionsFrom(c *ucli.Context) (ConnOptions, error) {
 	}
 	if o.TLS != nil && o.Unix != "" {
 		return o, usageErrorf("--unix cannot be combined with TLS options")
+	}
+	if err := mosquittoClientOptions(c, &o); err != nil {
+		return o, err
 	}
 
 	if !portGiven {
@@ -583,10 +699,10 @@ func connOptionsFrom(c *ucli.Context) (ConnOptions, error) {
 			return o, err
 		}
 	}
-	if o.ProtocolVersion == ProtocolV31 && (c.IsSet("id") || c.IsSet("id-prefix")) {
-		if n := len(o.ClientID); n < 1 || n > 23 {
-			return o, usageErrorf("%s: MQTT v3.1 client IDs are 1 to 23 characters, %q has %d", idFlag(c), o.ClientID, n)
-		}
+	// MQTT 3.1 allows servers to refuse ids over 23 characters, and Mosquitto's
+	// clients send them anyway: the broker decides.
+	if o.ProtocolVersion == ProtocolV31 && (c.IsSet("id") || c.IsSet("id-prefix")) && o.ClientID == "" {
+		return o, usageErrorf("%s: MQTT v3.1 needs a client ID", idFlag(c))
 	}
 	if !o.CleanSession && o.ClientID == "" && c.Bool("sn") {
 		// pub --sn and sub --sn make up an id with the process id: a session kept under it
@@ -597,14 +713,14 @@ func connOptionsFrom(c *ucli.Context) (ConnOptions, error) {
 		return o, usageErrorf("-c/--disable-clean-session needs a client ID (-i/--id or -I/--id-prefix) with MQTT v3.x")
 	}
 	if c.IsSet("session-expiry") {
-		if o.ProtocolVersion != ProtocolV5 {
-			return o, usageErrorf("-x/--session-expiry needs MQTT v5 (-V 5)")
-		}
+		// Parsed whatever the version, as Mosquitto does; only MQTT 5 sends it.
 		n, err := parseSessionExpiry(c.String("session-expiry"))
 		if err != nil {
 			return o, err
 		}
-		o.SessionExpiry, o.ExpirySet = n, true
+		if o.ProtocolVersion == ProtocolV5 {
+			o.SessionExpiry, o.ExpirySet = n, true
+		}
 	} else if !o.CleanSession && o.ProtocolVersion == ProtocolV5 {
 		o.SessionExpiry = SessionExpiryNever // as Mosquitto: -c alone keeps the session forever
 	}
@@ -644,6 +760,104 @@ func connOptionsFrom(c *ucli.Context) (ConnOptions, error) {
 		}
 	}
 	return o, nil
+}
+
+// mosquittoClientOptions reads mosquittoClientFlags, in the order and with the words of
+// Mosquitto's checks where it has them.
+func mosquittoClientOptions(c *ucli.Context, o *ConnOptions) error {
+	switch {
+	case c.IsSet("keyform") && !c.IsSet("key"):
+		return mosqUsage(c, "Error: If keyform is set, keyfile must be also specified.")
+	case c.IsSet("tls-engine-kpass-sha1") && (!c.IsSet("keyform") || !c.IsSet("tls-engine")):
+		return mosqUsage(c, "Error: when using tls-engine-kpass-sha1, both tls-engine and keyform must also be provided.")
+	case c.IsSet("psk") && (c.IsSet("cafile") || c.IsSet("capath")):
+		return mosqUsage(c, "Error: Only one of --psk or --cafile/--capath may be used at once.")
+	case c.IsSet("psk") && !c.IsSet("psk-identity"):
+		return mosqUsage(c, "Error: --psk-identity required if --psk used.")
+	}
+	if c.IsSet("proxy") {
+		if o.Unix != "" {
+			return usageErrorf("--unix cannot be combined with --proxy")
+		}
+		p, err := parseProxy(c, c.String("proxy"))
+		if err != nil {
+			return err
+		}
+		o.Proxy = p
+	}
+	// What Go's crypto/tls cannot do is refused by name, with the reason, and the exit
+	// code Mosquitto's clients give an option they cannot use (1).
+	if c.IsSet("psk") {
+		return mosqError(c, exitError, "Error: --psk: TLS-PSK is not supported: Go's crypto/tls has no pre-shared-key cipher suites. Use certificates instead (--cafile, --cert, --key).")
+	}
+	if c.IsSet("tls-engine") {
+		return mosqError(c, exitError, "Error: --tls-engine: TLS engines are not supported: they are OpenSSL's, and Go's crypto/tls has none. Give the key as a PEM file with --key.")
+	}
+	switch strings.ToLower(c.String("keyform")) {
+	case "", "pem":
+	case "engine":
+		return mosqError(c, exitError, "Error: --keyform engine: TLS engines are not supported: they are OpenSSL's, and Go's crypto/tls has none. Give the key as a PEM file with --key.")
+	default:
+		return mosqError(c, exitError, "Error: Problem setting key form, it must be one of 'pem' or 'engine'.")
+	}
+	if c.IsSet("bind-address") {
+		if c.String("bind-address") == "" {
+			return usageErrorf("-A: the bind address must not be empty")
+		}
+		if o.Unix != "" {
+			return usageErrorf("--unix cannot be combined with -A")
+		}
+		o.BindAddress = c.String("bind-address")
+	}
+	return nil
+}
+
+// checkNoMosquittoFlagsWithSN refuses mosquittoClientFlags with --sn: MQTT-SN runs over
+// UDP, without TLS or proxies.
+func checkNoMosquittoFlagsWithSN(c *ucli.Context) error {
+	for _, f := range mosquittoClientFlags() {
+		names := f.Names()
+		if c.IsSet(names[0]) {
+			spelled := "--" + names[0]
+			if len(names) > 1 {
+				spelled = "-" + names[1] + "/" + spelled
+			}
+			return usageErrorf("%s cannot be used with --sn", spelled)
+		}
+	}
+	return nil
+}
+
+// parseProxy reads a --proxy URL as Mosquitto does: socks5h://[user[:pass]@]host[:port],
+// port 1080 unless given; %25, %3A and %40 in the user name and password stand for %, : and @.
+func parseProxy(c *ucli.Context, raw string) (*Proxy, error) {
+	rest, ok := strings.CutPrefix(raw, "socks5h://")
+	if !ok {
+		return nil, mosqUsage(c, "Error: Unsupported proxy protocol: %s", raw)
+	}
+	p := &Proxy{}
+	if at := strings.LastIndex(rest, "@"); at >= 0 {
+		user, pass, _ := strings.Cut(rest[:at], ":")
+		var err1, err2 error
+		p.Username, err1 = url.PathUnescape(user)
+		p.Password, err2 = url.PathUnescape(pass)
+		if user == "" || err1 != nil || err2 != nil {
+			return nil, mosqUsage(c, "Error: Invalid proxy.")
+		}
+		rest = rest[at+1:]
+	}
+	host, port := rest, "1080"
+	if h, pt, err := net.SplitHostPort(rest); err == nil {
+		host, port = h, pt
+		if n, err := strconv.Atoi(pt); err != nil || n < 1 || n > 65535 {
+			return nil, mosqUsage(c, "Error: Invalid proxy port %d", n)
+		}
+	}
+	if host == "" || strings.ContainsAny(host, "/:") {
+		return nil, mosqUsage(c, "Error: Invalid proxy.")
+	}
+	p.Addr = net.JoinHostPort(host, port)
+	return p, nil
 }
 
 // flagPair spells a connection flag as -x/--long for messages.

@@ -1,6 +1,9 @@
 package cli
 
 import (
+	"errors"
+	"flag"
+	"fmt"
 	"io"
 	"os"
 
@@ -41,10 +44,34 @@ func passwdCommand() *ucli.Command {
 			if c.App.Reader != nil {
 				stdin = c.App.Reader
 			}
-			if code := auth.Passwd(opts, stdin, c.App.Writer, c.App.ErrWriter); code != 0 {
+			if code := auth.Passwd(opts, c.App.Name+helpSuffix(c), stdin, c.App.Writer, c.App.ErrWriter); code != 0 {
 				return exitf(code, "") // already reported
 			}
 			return nil
 		},
+		OnUsageError: passwdUsageError,
 	}
+}
+
+// passwdUsageError answers a bad option as mosquitto_passwd does: its message for -H or -I
+// without a value, and for an -I that is not a positive number; its usage on standard output
+// for an unknown option. Exit 1.
+func passwdUsageError(c *ucli.Context, err error, isSubcommand bool) error {
+	if errors.Is(err, flag.ErrHelp) {
+		return onUsageError(c, err, isSubcommand)
+	}
+	msg := err.Error()
+	if m := reNeedsArg.FindStringSubmatch(msg); m != nil {
+		fmt.Fprintf(c.App.ErrWriter, "Error: -%s argument given but not enough other arguments.\n", m[1])
+		return exitf(exitError, "")
+	}
+	if m := reBadValue.FindStringSubmatch(msg); m != nil && m[2] == "I" {
+		fmt.Fprintln(c.App.ErrWriter, "Error: Number of iterations must be > 0.")
+		return exitf(exitError, "")
+	}
+	if reUndefined.MatchString(msg) {
+		fmt.Fprint(c.App.Writer, auth.PasswdUsage(c.App.Name+helpSuffix(c)))
+		return exitf(exitError, "")
+	}
+	return onUsageError(c, err, isSubcommand)
 }

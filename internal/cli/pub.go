@@ -40,7 +40,7 @@ func pubCommand() *ucli.Command {
 		Usage: "publish a message",
 		Description: "Connects to a broker, publishes one message (or one per line of standard input with -l) " +
 			"and disconnects. Flags and exit codes follow mosquitto_pub.",
-		Flags:  append(flags, connFlags()...),
+		Flags:  append(append(flags, connFlags()...), mosquittoClientFlags()...),
 		Action: runPub,
 	}
 }
@@ -94,9 +94,15 @@ func runPub(c *ucli.Context) error {
 		return mosqUsage(c, "Error: Maximum inflight messages must be greater than 0.")
 	}
 	if c.Bool("sn") {
+		if err := checkNoMosquittoFlagsWithSN(c); err != nil {
+			return err
+		}
 		return runPubSN(c, sources)
 	}
 	if err := checkNoSNFlags(c); err != nil {
+		return err
+	}
+	if err := mosquittoChecks(c); err != nil {
 		return err
 	}
 	o, err := connOptionsFrom(c)
@@ -125,13 +131,16 @@ func runPub(c *ucli.Context) error {
 		return err
 	}
 
-	co, err := clientOptions(o, c.App.Writer)
+	if o.ProtocolVersion == ProtocolV31 && o.ClientID == "" {
+		o.ClientID = randomClientID()
+	}
+	co, err := clientOptions(o)
 	if err != nil {
 		return mosqError(c, exitError, "Error: %v", err)
 	}
 	co.MaxInflight = c.Int("max-inflight")
-	if o.ProtocolVersion == ProtocolV31 && co.ClientID == "" {
-		co.ClientID = randomClientID()
+	if dl := newDebugLog(c.App.Writer, o); dl != nil {
+		co.Trace = dl.trace
 	}
 	ctx := c.Context
 	cl, err := client.Dial(ctx, co)
@@ -151,10 +160,16 @@ func runPub(c *ucli.Context) error {
 	defer cl.Close()
 
 	msg := client.Message{Topic: topicName, QoS: o.QoS, Retain: c.Bool("retain"), Payload: payload}
+	if ca := cl.Connack(); msg.Retain && ca.Properties.HasRetainAvailable && ca.Properties.RetainAvailable == 0 {
+		// As libmosquitto: a broker without retained messages gets the message
+		// without the retain flag, where publishing it retained would cost the
+		// connection [MQTT-3.3.1-19].
+		msg.Retain = false
+	}
 	if o.ProtocolVersion == ProtocolV5 {
 		msg.Properties = packetProperties(o.Properties, "publish")
 	}
-	pw := &pubWarnings{c: c}
+	pw := &pubWarnings{c: c, qos: msg.QoS}
 	if c.Bool("stdin-line") {
 		err = pubLines(ctx, cl, msg, c.App.Reader, pw)
 	} else {
@@ -176,12 +191,26 @@ func runPub(c *ucli.Context) error {
 			}
 		}
 	}
-	if err != nil {
-		return mosqError(c, exitError, "Error: %s", errText(err))
-	}
 	dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	dp := packetProperties(o.Properties, "disconnect")
+	if err != nil {
+		if errors.Is(err, client.ErrConnectionLost) && cl.Err() != nil {
+			err = cl.Err() // why the connection ended: a DISCONNECT, a protocol error, ...
+		}
+		switch {
+		case errors.Is(err, client.ErrQoSNotSupported):
+			// mosquitto_pub prints this and exits 0, though nothing was published.
+			cl.Disconnect(dctx, packet.NormalDisconnection, &dp)
+			return mosqError(c, exitError, "Error: Message QoS not supported on broker, try a lower QoS.")
+		case errors.Is(err, client.ErrPacketTooLarge):
+			// mosquitto_pub prints nothing and exits 0, though nothing was published.
+			cl.Disconnect(dctx, packet.NormalDisconnection, &dp)
+			return mosqError(c, exitError, "Error: Message is larger than the broker's maximum packet size.")
+		}
+		msg, code := lostErrorMessage(err)
+		return mosqError(c, code, "%s", msg)
+	}
 	cl.Disconnect(dctx, packet.NormalDisconnection, &dp)
 	return nil
 }
@@ -251,6 +280,7 @@ func pubLines(ctx context.Context, cl *client.Client, tmpl client.Message, r io.
 // mosquitto_pub's warning for each one the broker refuses (v5), in order.
 type pubWarnings struct {
 	c       *ucli.Context
+	qos     byte
 	pending []*client.Token
 }
 
@@ -297,7 +327,9 @@ func (p *pubWarnings) report(t *client.Token) error {
 	if errors.As(err, &ae) {
 		if !p.c.Bool("quiet") {
 			fmt.Fprintf(p.c.App.ErrWriter, "Warning: Publish %d failed: %s.\n", ae.PacketID, reasonString(ae.Code))
-			if ae.ReasonString != "" {
+			// libmosquitto passes the PUBACK's properties to mosquitto_pub, not the
+			// PUBREC's, so its reason string shows at QoS 1 only.
+			if ae.ReasonString != "" && p.qos == 1 {
 				fmt.Fprintf(p.c.App.ErrWriter, "%s\n", ae.ReasonString)
 			}
 		}

@@ -152,7 +152,7 @@ func runSNGateway(c *ucli.Context) error {
 	if _, _, err := settings.gatewayOptions(pre); err != nil {
 		return err
 	}
-	co, err := clientOptions(o, nil)
+	co, err := clientOptions(o)
 	if err != nil {
 		return exitf(exitError, "%v", err)
 	}

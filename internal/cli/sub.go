@@ -46,7 +46,7 @@ func subCommand() *ucli.Command {
 		Usage: "subscribe and print messages",
 		Description: "Connects to a broker, subscribes to one or more topic filters and prints the messages " +
 			"it receives. Flags, output formats and exit codes follow mosquitto_sub.",
-		Flags:  append(flags, connFlags()...),
+		Flags:  append(append(flags, connFlags()...), mosquittoClientFlags()...),
 		Action: runSub,
 	}
 }
@@ -96,6 +96,9 @@ func runSub(c *ucli.Context) error {
 		if err := checkNoSNFlags(c); err != nil {
 			return err
 		}
+		if err := mosquittoChecks(c); err != nil {
+			return err
+		}
 	}
 	o, err := connOptionsFrom(c)
 	if err != nil {
@@ -105,8 +108,9 @@ func runSub(c *ucli.Context) error {
 		return err
 	}
 	filters := c.StringSlice("topic")
-	if len(filters) == 0 && o.URLTopic != "" {
-		filters = []string{o.URLTopic}
+	if o.HasURLTopic {
+		// As mosquitto_sub: -L's topic is subscribed to as well as every -t.
+		filters = append([]string{o.URLTopic}, filters...)
 	}
 	if len(filters) == 0 && !(c.Bool("sn") && c.IsSet("topic-id")) {
 		return mosqUsage(c, "Error: You must specify a topic to subscribe to.")
@@ -148,20 +152,39 @@ func runSub(c *ucli.Context) error {
 		stop:     make(chan struct{}),
 	}
 	if c.Bool("sn") {
+		if err := checkNoMosquittoFlagsWithSN(c); err != nil {
+			return err
+		}
 		return runSubSN(c, o, st, filters)
 	}
-	co, err := clientOptions(o, c.App.Writer)
+	if o.ProtocolVersion == ProtocolV31 && o.ClientID == "" {
+		o.ClientID = randomClientID()
+	}
+	co, err := clientOptions(o)
 	if err != nil {
 		return mosqError(c, exitError, "Error: %v", err)
 	}
-	if o.ProtocolVersion == ProtocolV31 && co.ClientID == "" {
-		co.ClientID = randomClientID()
+	if dl := newDebugLog(c.App.Writer, o); dl != nil {
+		dl.mute = st.isStopped
+		co.Trace = dl.trace
 	}
 	co.OnMessage = st.onMessage
+	// libmosquitto's order: PUBACK before the message is printed, a QoS 2
+	// message printed at PUBREL; -C counts messages whose exchange is complete.
+	co.AckBeforeDelivery = true
+	co.DisconnectOnRefusal = true
+	// One session across reconnections: packet identifiers go on counting (as
+	// mosquitto_sub's do) and, with -c, unfinished QoS 2 exchanges resume.
+	co.Session = client.NewSession()
 
 	subs := make([]packet.Subscription, len(filters))
 	for i, f := range filters {
 		subs[i] = packet.Subscription{Filter: f, QoS: o.QoS, RetainAsPublished: c.Bool("retain-as-published")}
+		if c.Bool("no-retained") {
+			// As mosquitto_sub: an MQTT 5 broker is asked not to send retained
+			// messages at all (they are not printed either way).
+			subs[i].RetainHandling = 2
+		}
 	}
 	subProps := packetProperties(o.Properties, "subscribe")
 	unsubProps := packetProperties(o.Properties, "unsubscribe")
@@ -179,13 +202,17 @@ func runSub(c *ucli.Context) error {
 		timeout = t.C
 	}
 
-	// Like mosquitto_sub, reconnect when an established connection drops.
+	// Like mosquitto_sub, reconnect when a connection drops. A first connection
+	// that cannot be made, a refusal, a TLS failure or a protocol error ends the
+	// run instead, as they end mosquitto_sub's loop.
 	first := true
 	for {
 		cl, err := client.Dial(ctx, co)
 		if err != nil {
 			var ce *client.ConnectError
-			if first || errors.As(err, &ce) {
+			var te *client.TLSError
+			lost := errors.Is(err, client.ErrConnectionLost) && !errors.Is(err, client.ErrProtocol)
+			if errors.As(err, &ce) || errors.As(err, &te) || (first && !lost) || errors.Is(err, client.ErrProtocol) {
 				msg, code := connectErrorMessage(err, o.ProtocolVersion)
 				return mosqError(c, code, "%s", msg)
 			}
@@ -220,43 +247,17 @@ func (st *subState) session(ctx context.Context, cl *client.Client, subs []packe
 		defer cancel()
 		cl.Disconnect(dctx, rc, discProps)
 	}
-	type subResult struct {
-		sa  *packet.Suback
-		err error
-	}
-	subDone := make(chan subResult, 1)
-	go func() {
-		sa, err := cl.Subscribe(ctx, subs, subProps)
+	// SUBSCRIBE and the UNSUBSCRIBEs go out back to back, as libmosquitto
+	// sends them; the SUBACK is handled on the client's reader (onSuback), in
+	// order with the messages. An error means the connection ended: Done says so.
+	err := cl.SubscribeAsync(ctx, subs, subProps, st.onSuback)
+	for _, f := range c.StringSlice("unsubscribe") {
 		if err == nil {
-			for _, f := range c.StringSlice("unsubscribe") {
-				if _, err = cl.Unsubscribe(ctx, []string{f}, unsubProps); err != nil {
-					break
-				}
-			}
+			err = cl.UnsubscribeAsync(ctx, []string{f}, unsubProps, nil)
 		}
-		subDone <- subResult{sa, err}
-	}()
+	}
 	for {
 		select {
-		case r := <-subDone:
-			subDone = nil
-			if r.err != nil {
-				continue // the connection ended; Done reports it
-			}
-			if c.Bool("debug") && !c.Bool("quiet") {
-				st.mu.Lock()
-				fmt.Fprintf(st.out, "Subscribed (mid: %d): %d", r.sa.PacketID, byte(r.sa.ReasonCodes[0]))
-				for _, rc := range r.sa.ReasonCodes[1:] {
-					fmt.Fprintf(st.out, ", %d", byte(rc))
-				}
-				st.out.WriteString("\n")
-				st.out.Flush()
-				st.mu.Unlock()
-			}
-			if c.Bool("exit-on-suback") {
-				disconnect(packet.NormalDisconnection)
-				return true, 0
-			}
 		case <-st.stop:
 			st.waitRemovals(ctx, cl)
 			disconnect(packet.NormalDisconnection)
@@ -268,8 +269,9 @@ func (st *subState) session(ctx context.Context, cl *client.Client, subs []packe
 			disconnect(packet.DisconnectWithWill)
 			return true, 0
 		case <-cl.Done():
+			cause := cl.Err()
 			var de *client.DisconnectError
-			if errors.As(cl.Err(), &de) {
+			if errors.As(cause, &de) {
 				mosqError(c, 0, "Error: %s", reasonString(de.Disconnect.ReasonCode))
 			}
 			st.mu.Lock()
@@ -278,8 +280,45 @@ func (st *subState) session(ctx context.Context, cl *client.Client, subs []packe
 			if stopped {
 				return true, 0
 			}
+			if errors.Is(cause, client.ErrProtocol) {
+				// Fatal for mosquitto_sub's loop, as for mosquitto_pub.
+				msg, code := lostErrorMessage(cause)
+				mosqError(c, 0, "%s", msg)
+				return true, code
+			}
 			return false, 0
 		}
+	}
+}
+
+// onSuback runs on the client's reader goroutine when the SUBACK arrives,
+// before any message behind it is handled, as mosquitto_sub's subscribe
+// callback: with -E, or when every subscription was refused, nothing that
+// follows is printed.
+func (st *subState) onSuback(sa *packet.Suback) {
+	c := st.c
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if c.Bool("debug") && !c.Bool("quiet") {
+		fmt.Fprintf(st.out, "Subscribed (mid: %d): %d", sa.PacketID, byte(sa.ReasonCodes[0]))
+		for _, rc := range sa.ReasonCodes[1:] {
+			fmt.Fprintf(st.out, ", %d", byte(rc))
+		}
+		st.out.WriteString("\n")
+		st.out.Flush()
+	}
+	granted := false
+	for _, rc := range sa.ReasonCodes {
+		granted = granted || rc < 0x80
+	}
+	if !granted {
+		if !c.Bool("quiet") {
+			fmt.Fprintln(c.App.ErrWriter, "All subscription requests were denied.")
+		}
+		st.stopLocked()
+	}
+	if c.Bool("exit-on-suback") {
+		st.stopLocked()
 	}
 }
 
@@ -356,6 +395,14 @@ func (st *subState) onMessage(m *client.Message) {
 			st.stopLocked()
 		}
 	}
+}
+
+// isStopped reports whether the run is ending (-C reached, -E, all
+// subscriptions refused, --retained-only).
+func (st *subState) isStopped() bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.stopped
 }
 
 func (st *subState) stopLocked() {

@@ -151,20 +151,27 @@ func (c *Client) handshake(ctx context.Context, br *bufio.Reader) (*packet.Conna
 		return nil, err
 	}
 	for {
-		p, err := packet.ReadPacket(br, c.version, c.maxIn)
+		p, err := packet.ReadPacketLenient(br, c.version, c.maxIn)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, fmt.Errorf("mqtt client: waiting for CONNACK: %w", ctx.Err())
 			}
-			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-				return nil, fmt.Errorf("mqtt client: server closed the connection before CONNACK: %w", err)
+			var pe *packet.Error
+			if errors.As(err, &pe) {
+				return nil, fmt.Errorf("%w: %w: %w", ErrConnectionLost, ErrProtocol, err)
 			}
-			return nil, err
+			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+				return nil, fmt.Errorf("%w: server closed the connection before CONNACK: %w", ErrConnectionLost, err)
+			}
+			return nil, fmt.Errorf("%w: waiting for CONNACK: %w", ErrConnectionLost, err)
 		}
 		c.trace(false, p)
 		switch p := p.(type) {
 		case *packet.Connack:
 			if p.ReasonCode >= 0x80 || (c.version != packet.V5 && p.ReasonCode != 0) {
+				if c.opts.DisconnectOnRefusal {
+					_ = c.writeNow(&packet.Disconnect{})
+				}
 				return nil, &ConnectError{Connack: p, Version: c.version}
 			}
 			c.conn.SetDeadline(time.Time{})
@@ -179,7 +186,7 @@ func (c *Client) handshake(ctx context.Context, br *bufio.Reader) (*packet.Conna
 				}
 			}
 		default:
-			return nil, fmt.Errorf("mqtt client: expected CONNACK, got packet type %d", p.Type())
+			return nil, fmt.Errorf("%w: %w: expected CONNACK, got packet type %d", ErrConnectionLost, ErrProtocol, p.Type())
 		}
 	}
 }
@@ -486,17 +493,21 @@ func (c *Client) keepAliveLoop() {
 func (c *Client) readLoop(br *bufio.Reader) {
 	defer c.wg.Done()
 	for {
-		p, err := packet.ReadPacket(br, c.version, c.maxIn)
+		p, err := packet.ReadPacketLenient(br, c.version, c.maxIn)
 		if err != nil {
 			select {
 			case <-c.done:
 			case <-c.discSent:
 				c.end(ErrClosed)
 			default:
-				if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
+				var pe *packet.Error
+				switch {
+				case errors.As(err, &pe):
+					c.protocolError(pe.Code, err)
+				case errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed):
 					c.end(ErrConnectionLost)
-				} else {
-					c.protocolError(packet.ReasonOf(err), err)
+				default: // reset by the server, a truncated packet, ...
+					c.end(fmt.Errorf("%w: %w", ErrConnectionLost, err))
 				}
 			}
 			return
@@ -523,7 +534,7 @@ func (c *Client) protocolError(code packet.ReasonCode, err error) {
 		}
 		cancel()
 	}
-	c.end(fmt.Errorf("%w: %v", ErrConnectionLost, err))
+	c.end(fmt.Errorf("%w: %w: %w", ErrConnectionLost, ErrProtocol, err))
 }
 
 func (c *Client) handle(p packet.Packet) error {
@@ -563,10 +574,13 @@ func (c *Client) handle(p packet.Packet) error {
 
 func (c *Client) deliverReq(id uint16, p packet.Packet) {
 	c.sess.mu.Lock()
-	ch, ok := c.sess.req[id]
+	r, ok := c.sess.req[id]
 	delete(c.sess.req, id)
 	c.sess.mu.Unlock()
 	if ok {
-		ch <- p // buffered, capacity 1
+		if r.onAck != nil {
+			r.onAck(p) // on the reader goroutine: before any later packet is handled
+		}
+		r.ch <- p // buffered, capacity 1
 	}
 }

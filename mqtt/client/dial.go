@@ -44,32 +44,39 @@ func dialConn(ctx context.Context, o *Options) (net.Conn, func(), error) {
 		return nil, nil, err
 	}
 	d := net.Dialer{}
-	if o.LocalAddr != "" && scheme != "unix" {
+	if o.LocalAddr != "" && scheme != "unix" && o.NetDial == nil {
 		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(o.LocalAddr)}
 		if d.LocalAddr.(*net.TCPAddr).IP == nil {
 			ips, err := net.DefaultResolver.LookupIP(ctx, "ip", o.LocalAddr)
 			if err != nil || len(ips) == 0 {
-				return nil, nil, fmt.Errorf("bind address %q: %v", o.LocalAddr, err)
+				if err == nil {
+					err = fmt.Errorf("no address")
+				}
+				return nil, nil, fmt.Errorf("bind address %q: %w", o.LocalAddr, err)
 			}
 			d.LocalAddr = &net.TCPAddr{IP: ips[0]}
 		}
 	}
+	dial := d.DialContext
+	if o.NetDial != nil {
+		dial = o.NetDial
+	}
 	switch scheme {
 	case "tcp", "mqtt":
-		c, err := d.DialContext(ctx, "tcp", addr)
+		c, err := dial(ctx, "tcp", addr)
 		if err != nil {
 			return nil, nil, err
 		}
 		return c, func() {}, nil
 	case "tls", "mqtts", "ssl":
-		c, err := d.DialContext(ctx, "tcp", addr)
+		c, err := dial(ctx, "tcp", addr)
 		if err != nil {
 			return nil, nil, err
 		}
 		tc := tls.Client(c, tlsConfigFor(o.TLSConfig, addr))
 		if err := tc.HandshakeContext(ctx); err != nil {
 			c.Close()
-			return nil, nil, err
+			return nil, nil, &TLSError{Err: err}
 		}
 		return tc, func() {}, nil
 	case "unix":
@@ -79,7 +86,7 @@ func dialConn(ctx context.Context, o *Options) (net.Conn, func(), error) {
 		}
 		return c, func() {}, nil
 	case "ws", "wss":
-		return dialWebsocket(ctx, o, &d)
+		return dialWebsocket(ctx, o, dial)
 	}
 	return nil, nil, fmt.Errorf("unsupported server scheme %q in %q (want tcp, tls, ws, wss or unix)", scheme, o.Server)
 }
@@ -141,13 +148,13 @@ func tlsConfigFor(cfg *tls.Config, addr string) *tls.Config {
 
 // dialWebsocket connects with the "mqtt" subprotocol [MQTT-6.0.0-3] and
 // adapts the websocket to a net.Conn whose writes are binary messages.
-func dialWebsocket(ctx context.Context, o *Options, d *net.Dialer) (net.Conn, func(), error) {
+func dialWebsocket(ctx context.Context, o *Options, dial func(ctx context.Context, network, addr string) (net.Conn, error)) (net.Conn, func(), error) {
 	u, err := url.Parse(o.Server)
 	if err != nil {
 		return nil, nil, err
 	}
 	tr := &http.Transport{
-		DialContext:     d.DialContext,
+		DialContext:     dial,
 		TLSClientConfig: tlsConfigFor(o.TLSConfig, u.Host),
 		Proxy:           nil,
 	}

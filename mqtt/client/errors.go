@@ -12,9 +12,13 @@ var (
 	// because this side closed it.
 	ErrClosed = errors.New("mqtt client: connection closed")
 	// ErrConnectionLost means the connection broke before an operation
-	// completed. A QoS 1/2 message may still be delivered when its
+	// completed (Dial: after the transport was up, before CONNACK). A QoS 1/2 message may still be delivered when its
 	// Session is resumed.
 	ErrConnectionLost = errors.New("mqtt client: connection lost")
+	// ErrProtocol is wrapped, with ErrConnectionLost, by the end cause of a
+	// connection on which the server broke the protocol: a malformed packet
+	// (the *packet.Error is wrapped too), or one it must not send.
+	ErrProtocol = errors.New("mqtt client: protocol error")
 	// ErrSessionLost fails messages of a Session the server did not resume.
 	ErrSessionLost = errors.New("mqtt client: server did not resume the session")
 	// ErrPacketTooLarge: the packet exceeds the server's Maximum Packet Size.
@@ -26,6 +30,17 @@ var (
 	// ErrKeepAliveTimeout: no PINGRESP came within the keep alive.
 	ErrKeepAliveTimeout = errors.New("mqtt client: keep alive timeout (no PINGRESP)")
 )
+
+// TLSError is returned by Dial and DialConn when the TLS handshake fails:
+// the server's certificate was not trusted, the server does not speak TLS,
+// no protocol version or cipher suite was acceptable. Mosquitto's clients
+// exit with MOSQ_ERR_TLS (8) then.
+type TLSError struct {
+	Err error
+}
+
+func (e *TLSError) Error() string { return "mqtt client: TLS handshake: " + e.Err.Error() }
+func (e *TLSError) Unwrap() error { return e.Err }
 
 // ConnectError is returned by Dial when the server refuses the connection.
 type ConnectError struct {

@@ -69,16 +69,23 @@ type Session struct {
 	nextID uint16
 	seq    uint64
 	out    map[uint16]*outbound
-	req    map[uint16]chan packet.Packet // SUBSCRIBE/UNSUBSCRIBE awaiting ack (this connection only)
-	inQoS2 map[uint16]struct{}           // inbound QoS 2 ids awaiting PUBREL
+	req    map[uint16]*pendingReq // SUBSCRIBE/UNSUBSCRIBE awaiting ack (this connection only)
+	inQoS2 map[uint16]*Message    // inbound QoS 2 ids awaiting PUBREL; the message itself when it is delivered at PUBREL
+}
+
+// pendingReq is a SUBSCRIBE or UNSUBSCRIBE awaiting its acknowledgement.
+type pendingReq struct {
+	id    uint16
+	ch    chan packet.Packet // capacity 1; closed when the connection ends first
+	onAck func(packet.Packet)
 }
 
 // NewSession returns an empty Session.
 func NewSession() *Session {
 	return &Session{
 		out:    make(map[uint16]*outbound),
-		req:    make(map[uint16]chan packet.Packet),
-		inQoS2: make(map[uint16]struct{}),
+		req:    make(map[uint16]*pendingReq),
+		inQoS2: make(map[uint16]*Message),
 	}
 }
 
@@ -114,7 +121,7 @@ func (s *Session) discard(err error) {
 	s.mu.Lock()
 	out := s.out
 	s.out = make(map[uint16]*outbound)
-	s.inQoS2 = make(map[uint16]struct{})
+	s.inQoS2 = make(map[uint16]*Message)
 	s.mu.Unlock()
 	for _, o := range out {
 		if o.tok != nil {
@@ -149,12 +156,12 @@ func (s *Session) connectionEnded(err error) {
 		}
 	}
 	reqs := s.req
-	s.req = make(map[uint16]chan packet.Packet)
+	s.req = make(map[uint16]*pendingReq)
 	s.mu.Unlock()
 	for _, t := range toks {
 		t.complete(err)
 	}
-	for _, ch := range reqs {
-		close(ch)
+	for _, r := range reqs {
+		close(r.ch)
 	}
 }

@@ -24,8 +24,14 @@ type Options struct {
 	// Dialer, when set, makes the network connection instead of Server.
 	Dialer func(ctx context.Context) (net.Conn, error)
 
-	// LocalAddr binds the outgoing TCP socket (mosquitto's -A).
+	// LocalAddr binds the outgoing TCP socket (mosquitto's -A). Ignored
+	// when NetDial is set.
 	LocalAddr string
+
+	// NetDial, when set, opens the TCP connection that tcp://, tls://, ws://
+	// and wss:// run over (TLS and the websocket are still done by the
+	// client): a SOCKS proxy, for example. Not used for unix://.
+	NetDial func(ctx context.Context, network, addr string) (net.Conn, error)
 
 	// ProtocolVersion is packet.V31, packet.V311 (default) or packet.V5.
 	ProtocolVersion byte
@@ -66,6 +72,22 @@ type Options struct {
 	// slices are the handler's to keep. The acknowledgement (PUBACK, or
 	// PUBREC for QoS 2) is sent after the handler returns.
 	OnMessage func(*Message)
+
+	// AckBeforeDelivery acknowledges inbound messages before handing them
+	// to OnMessage, in libmosquitto's order: a QoS 1 message's PUBACK is
+	// queued before OnMessage runs, and a QoS 2 message is held until its
+	// PUBREL and handed over once PUBCOMP is queued (the specification's
+	// second way of delivering QoS 2, §4.3.3). mosquitto_sub's output order
+	// and its -C count depend on it. By default the acknowledgement is sent
+	// after OnMessage returns, so a message is acknowledged only once it was
+	// handled.
+	AckBeforeDelivery bool
+
+	// DisconnectOnRefusal sends DISCONNECT before closing a connection the
+	// server refused in CONNACK, as Mosquitto's clients do (mosquitto_sub's
+	// -d output shows it). The server has closed or is closing its side, so
+	// nothing depends on it arriving.
+	DisconnectOnRefusal bool
 
 	// OnServerDisconnect is called with a DISCONNECT sent by a v5 server.
 	OnServerDisconnect func(*packet.Disconnect)

@@ -199,22 +199,31 @@ func (c *Client) handlePubrec(p *packet.Pubrec) error {
 	return c.send(context.Background(), rel)
 }
 
-// handlePubrel completes an inbound QoS 2 exchange.
+// handlePubrel completes an inbound QoS 2 exchange. With
+// Options.AckBeforeDelivery the message was held until now: it is handed to
+// OnMessage once PUBCOMP is queued.
 func (c *Client) handlePubrel(p *packet.Pubrel) error {
 	s := c.sess
 	s.mu.Lock()
-	_, ok := s.inQoS2[p.PacketID]
+	held, ok := s.inQoS2[p.PacketID]
 	delete(s.inQoS2, p.PacketID)
 	s.mu.Unlock()
 	comp := &packet.Pubcomp{PacketID: p.PacketID}
 	if !ok && c.version == packet.V5 {
 		comp.ReasonCode = packet.PacketIdentifierNotFound
 	}
-	return c.send(context.Background(), comp)
+	if err := c.send(context.Background(), comp); err != nil {
+		return err
+	}
+	if held != nil && c.opts.OnMessage != nil {
+		c.opts.OnMessage(held)
+	}
+	return nil
 }
 
 // handlePublish resolves a topic alias, delivers the message once and
-// acknowledges it.
+// acknowledges it: after OnMessage returns, or, with
+// Options.AckBeforeDelivery, before (QoS 1) or at PUBREL (QoS 2).
 func (c *Client) handlePublish(p *packet.Publish) error {
 	if c.version == packet.V5 && p.Properties.HasTopicAlias {
 		a := p.Properties.TopicAlias
@@ -233,27 +242,39 @@ func (c *Client) handlePublish(p *packet.Publish) error {
 	if p.Topic == "" {
 		return &packet.Error{Code: packet.TopicNameInvalid, Msg: "PUBLISH without topic"}
 	}
-	deliver := true
-	if p.QoS == 2 {
+	m := &Message{
+		Topic: p.Topic, Payload: p.Payload, QoS: p.QoS, Retain: p.Retain,
+		Dup: p.Dup, PacketID: p.PacketID, Properties: p.Properties,
+	}
+	early := c.opts.AckBeforeDelivery
+	deliver := c.opts.OnMessage != nil
+	switch p.QoS {
+	case 1:
+		if early {
+			if err := c.send(context.Background(), &packet.Puback{PacketID: p.PacketID}); err != nil {
+				return err
+			}
+		}
+	case 2:
 		s := c.sess
 		s.mu.Lock()
 		if _, dup := s.inQoS2[p.PacketID]; dup {
-			deliver = false // already delivered; the server resent before our PUBREC arrived
+			deliver = false // already delivered or held; the server resent before our PUBREC arrived
+		} else if early {
+			s.inQoS2[p.PacketID] = m // delivered at PUBREL
+			deliver = false
 		} else {
-			s.inQoS2[p.PacketID] = struct{}{}
+			s.inQoS2[p.PacketID] = nil
 		}
 		s.mu.Unlock()
 	}
-	if deliver && c.opts.OnMessage != nil {
-		c.opts.OnMessage(&Message{
-			Topic: p.Topic, Payload: p.Payload, QoS: p.QoS, Retain: p.Retain,
-			Dup: p.Dup, PacketID: p.PacketID, Properties: p.Properties,
-		})
+	if deliver {
+		c.opts.OnMessage(m)
 	}
-	switch p.QoS {
-	case 1:
+	switch {
+	case p.QoS == 1 && !early:
 		return c.send(context.Background(), &packet.Puback{PacketID: p.PacketID})
-	case 2:
+	case p.QoS == 2:
 		return c.send(context.Background(), &packet.Pubrec{PacketID: p.PacketID})
 	}
 	return nil

@@ -5,7 +5,10 @@ package packet
 // out. Their structs are identical, so the code works on *Puback and the
 // others convert to it.
 
-func ackCodes(t Type) *codeSet {
+func ackCodes(t Type, lenient bool) *codeSet {
+	if lenient {
+		return &anyCode
+	}
 	if t == PUBACK || t == PUBREC {
 		return &pubackCodes
 	}
@@ -24,7 +27,7 @@ func planAck(a *Puback, t Type, version byte) (plan, error) {
 	if version != V5 {
 		return pl, nil
 	}
-	if !ackCodes(t).has(a.ReasonCode) {
+	if !ackCodes(t, false).has(a.ReasonCode) {
 		return pl, errf(ProtocolError, t, "reason code 0x%02X is not valid in %v", byte(a.ReasonCode), t)
 	}
 	var err error
@@ -54,7 +57,7 @@ func appendAck(dst []byte, a *Puback, version byte, pl plan) []byte {
 	return dst
 }
 
-func decodeAck(a *Puback, t Type, version byte, body []byte) error {
+func decodeAck(a *Puback, t Type, version byte, body []byte, lenient bool) error {
 	r := reader{b: body, t: t}
 	var err error
 	if a.PacketID, err = r.u16("packet identifier"); err != nil {
@@ -67,7 +70,7 @@ func decodeAck(a *Puback, t Type, version byte, body []byte) error {
 		// Remaining length 2: Success; 3: a code and no properties.
 		code, _ := r.u8("reason code")
 		a.ReasonCode = ReasonCode(code)
-		if !ackCodes(t).has(a.ReasonCode) {
+		if !ackCodes(t, lenient).has(a.ReasonCode) {
 			return errf(MalformedPacket, t, "reason code 0x%02X is not valid in %v", code, t)
 		}
 		if r.left() > 0 {

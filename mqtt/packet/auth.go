@@ -18,6 +18,10 @@ func (p *Auth) appendBody(dst []byte, _ byte, pl plan) []byte {
 
 // decode parses an AUTH (§3.15). Remaining length 0 means Success with no
 // properties; a reason code alone is accepted as well.
-func (p *Auth) decode(body []byte) error {
-	return decodeShort(AUTH, kAuth, body, &p.ReasonCode, &p.Properties, &authCodes)
+func (p *Auth) decode(body []byte, lenient bool) error {
+	codes := &authCodes
+	if lenient {
+		codes = &anyCode
+	}
+	return decodeShort(AUTH, kAuth, body, &p.ReasonCode, &p.Properties, codes)
 }

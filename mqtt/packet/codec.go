@@ -31,6 +31,22 @@ type encoder interface {
 // remaining-length bytes). version is the connection's protocol level; it
 // is ignored for CONNECT, which carries its own. The result may alias body.
 func Decode(version byte, first byte, body []byte) (Packet, error) {
+	return decode(version, first, body, false)
+}
+
+// DecodeLenient is Decode for a client reading what a server sent: a
+// reason code the specification does not list for the packet (Mosquitto
+// answers an oversized PUBLISH with PUBACK 0x95 Packet too large, which
+// MQTT 5 allows only in CONNACK and DISCONNECT) is returned as it is
+// instead of failing the packet as malformed. The caller judges it: 0x80
+// and above is a failure with that code. Everything else is checked as
+// strictly as by Decode; a server, which the specification holds to the
+// lists, uses Decode.
+func DecodeLenient(version byte, first byte, body []byte) (Packet, error) {
+	return decode(version, first, body, true)
+}
+
+func decode(version byte, first byte, body []byte, lenient bool) (Packet, error) {
 	if err := CheckFlags(version, first); err != nil {
 		return nil, err
 	}
@@ -42,44 +58,44 @@ func Decode(version byte, first byte, body []byte) (Packet, error) {
 		p, err = c, c.decode(body)
 	case CONNACK:
 		c := new(Connack)
-		p, err = c, c.decode(version, body)
+		p, err = c, c.decode(version, body, lenient)
 	case PUBLISH:
 		c := new(Publish)
 		p, err = c, c.decode(version, first, body)
 	case PUBACK:
 		c := new(Puback)
-		p, err = c, decodeAck(c, PUBACK, version, body)
+		p, err = c, decodeAck(c, PUBACK, version, body, lenient)
 	case PUBREC:
 		c := new(Pubrec)
-		p, err = c, decodeAck((*Puback)(c), PUBREC, version, body)
+		p, err = c, decodeAck((*Puback)(c), PUBREC, version, body, lenient)
 	case PUBREL:
 		c := new(Pubrel)
-		p, err = c, decodeAck((*Puback)(c), PUBREL, version, body)
+		p, err = c, decodeAck((*Puback)(c), PUBREL, version, body, lenient)
 	case PUBCOMP:
 		c := new(Pubcomp)
-		p, err = c, decodeAck((*Puback)(c), PUBCOMP, version, body)
+		p, err = c, decodeAck((*Puback)(c), PUBCOMP, version, body, lenient)
 	case SUBSCRIBE:
 		c := new(Subscribe)
 		p, err = c, c.decode(version, body)
 	case SUBACK:
 		c := new(Suback)
-		p, err = c, c.decode(version, body)
+		p, err = c, c.decode(version, body, lenient)
 	case UNSUBSCRIBE:
 		c := new(Unsubscribe)
 		p, err = c, c.decode(version, body)
 	case UNSUBACK:
 		c := new(Unsuback)
-		p, err = c, c.decode(version, body)
+		p, err = c, c.decode(version, body, lenient)
 	case PINGREQ:
 		p, err = &Pingreq{}, decodeEmpty(PINGREQ, body)
 	case PINGRESP:
 		p, err = &Pingresp{}, decodeEmpty(PINGRESP, body)
 	case DISCONNECT:
 		c := new(Disconnect)
-		p, err = c, c.decode(version, body)
+		p, err = c, c.decode(version, body, lenient)
 	case AUTH:
 		c := new(Auth)
-		p, err = c, c.decode(body)
+		p, err = c, c.decode(body, lenient)
 	}
 	if err != nil {
 		return nil, err
@@ -93,6 +109,16 @@ func Decode(version byte, first byte, body []byte) (Packet, error) {
 // A clean end of stream before the first byte returns io.EOF; an end inside
 // a packet returns io.ErrUnexpectedEOF.
 func ReadPacket(r io.Reader, version byte, maxSize int) (Packet, error) {
+	return readPacket(r, version, maxSize, false)
+}
+
+// ReadPacketLenient is ReadPacket for a client: the packet is decoded by
+// DecodeLenient.
+func ReadPacketLenient(r io.Reader, version byte, maxSize int) (Packet, error) {
+	return readPacket(r, version, maxSize, true)
+}
+
+func readPacket(r io.Reader, version byte, maxSize int, lenient bool) (Packet, error) {
 	if maxSize <= 0 {
 		maxSize = DefaultMaxPacketSize
 	}
@@ -127,7 +153,7 @@ func ReadPacket(r io.Reader, version byte, maxSize int) (Packet, error) {
 	if _, err := io.ReadFull(r, body); err != nil {
 		return nil, noEOF(err)
 	}
-	return Decode(version, first, body)
+	return decode(version, first, body, lenient)
 }
 
 func noEOF(err error) error {

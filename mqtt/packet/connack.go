@@ -63,7 +63,7 @@ func (p *Connack) appendBody(dst []byte, version byte, pl plan) []byte {
 
 // decode parses a CONNACK (§3.2). 3.x return codes become MQTT 5 reason
 // codes; MQTT 3.1's first byte was reserved and is ignored.
-func (p *Connack) decode(version byte, body []byte) error {
+func (p *Connack) decode(version byte, body []byte, lenient bool) error {
 	r := reader{b: body, t: CONNACK}
 	flags, err := r.u8("acknowledge flags")
 	if err != nil {
@@ -87,7 +87,7 @@ func (p *Connack) decode(version byte, body []byte) error {
 		p.ReasonCode = connackReasons[code]
 	} else {
 		p.ReasonCode = ReasonCode(code)
-		if !connackCodes.has(p.ReasonCode) {
+		if !lenient && !connackCodes.has(p.ReasonCode) {
 			return errf(MalformedPacket, CONNACK, "reason code 0x%02X is not valid in CONNACK", code)
 		}
 		if err := r.properties(&p.Properties, kConnack); err != nil {

@@ -68,9 +68,13 @@ func (p *Disconnect) appendBody(dst []byte, _ byte, pl plan) []byte {
 }
 
 // decode parses a DISCONNECT (§3.14); in 3.x it must be empty.
-func (p *Disconnect) decode(version byte, body []byte) error {
+func (p *Disconnect) decode(version byte, body []byte, lenient bool) error {
 	if version != V5 {
 		return decodeEmpty(DISCONNECT, body)
 	}
-	return decodeShort(DISCONNECT, kDisconnect, body, &p.ReasonCode, &p.Properties, &disconnectCodes)
+	codes := &disconnectCodes
+	if lenient {
+		codes = &anyCode
+	}
+	return decodeShort(DISCONNECT, kDisconnect, body, &p.ReasonCode, &p.Properties, codes)
 }

@@ -185,6 +185,9 @@ func newCodeSet(codes ...ReasonCode) codeSet {
 
 func (s *codeSet) has(c ReasonCode) bool { return s[c>>6]&(1<<(c&63)) != 0 }
 
+// anyCode holds every code: what the lenient decoders accept.
+var anyCode = codeSet{^uint64(0), ^uint64(0), ^uint64(0), ^uint64(0)}
+
 // Reason codes allowed per packet (MQTT 5 §3.2.2.2, §3.4.2.1, §3.5.2.1,
 // §3.6.2.1, §3.7.2.1, §3.9.3, §3.11.3, §3.14.2.1, §3.15.2.1).
 var (

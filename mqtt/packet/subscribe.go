@@ -163,7 +163,7 @@ func (p *Suback) appendBody(dst []byte, version byte, pl plan) []byte {
 
 // decode parses a SUBACK (§3.9): one code per requested filter; 3.x allows
 // only 0, 1, 2 and 0x80 [MQTT-3.9.3-2].
-func (p *Suback) decode(version byte, body []byte) error {
+func (p *Suback) decode(version byte, body []byte, lenient bool) error {
 	r := reader{b: body, t: SUBACK}
 	var err error
 	if p.PacketID, err = r.u16("packet identifier"); err != nil {
@@ -178,6 +178,9 @@ func (p *Suback) decode(version byte, body []byte) error {
 		if err := r.properties(&p.Properties, kSuback); err != nil {
 			return err
 		}
+	}
+	if lenient {
+		set = &anyCode
 	}
 	codes := r.b[r.off:]
 	if len(codes) == 0 {

@@ -114,7 +114,7 @@ func (p *Unsuback) appendBody(dst []byte, version byte, pl plan) []byte {
 }
 
 // decode parses an UNSUBACK (§3.11): in 3.x only a packet identifier.
-func (p *Unsuback) decode(version byte, body []byte) error {
+func (p *Unsuback) decode(version byte, body []byte, lenient bool) error {
 	r := reader{b: body, t: UNSUBACK}
 	var err error
 	if p.PacketID, err = r.u16("packet identifier"); err != nil {
@@ -135,7 +135,7 @@ func (p *Unsuback) decode(version byte, body []byte) error {
 	}
 	p.ReasonCodes = make([]ReasonCode, len(codes))
 	for i, c := range codes {
-		if !unsubackCodes.has(ReasonCode(c)) {
+		if !lenient && !unsubackCodes.has(ReasonCode(c)) {
 			return errf(MalformedPacket, UNSUBACK, "reason code 0x%02X is not valid in UNSUBACK", c)
 		}
 		p.ReasonCodes[i] = ReasonCode(c)

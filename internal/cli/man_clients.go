@@ -1,0 +1,41 @@
+package cli
+
+// The DIFFERENCES FROM MOSQUITTO sections of mqtt-pub(1), mqtt-sub(1) and mqtt-passwd(1):
+// every place where the clients and the password tool deliberately do otherwise than
+// Mosquitto 2.0.11's, and why. Everything else (output, messages, exit codes, -d lines) is
+// meant to be Mosquitto's, byte for byte; keep these lists current when a difference is added.
+
+const clientDifferencesIntro = "Output, messages, exit codes and the -d log are those of Mosquitto 2.0.11's clients, " +
+	"checked against them, except where Mosquitto loses a message without saying so, runs in clear what looks encrypted, " +
+	"or does what Go's crypto/tls cannot. Each difference, and why:"
+
+// clientDifferences are the items pub and sub share.
+var clientDifferences = []manItem{
+	{"TLS options without TLS", "--insecure, --key, --tls-version, --ciphers and --tls-alpn without --cafile, --capath, --cert, --tls-use-os-certs, an mqtts:// or wss:// URL or -p 8883 are refused (exit 1), and --cert alone turns TLS on (trusting the system's CAs). Mosquitto ignores them all without --cafile or --capath and connects in clear, which a command line that names TLS options does not expect."},
+	{"--ciphers", "Go's crypto/tls configures the TLS 1.2 cipher suites it holds secure (ECDHE with AES-GCM, ChaCha20-Poly1305 or AES-CBC-SHA); TLS 1.3's are fixed, as OpenSSL's cipher list leaves them alone too. The list takes those suites' OpenSSL or IANA names, DEFAULT, HIGH, ALL and SECURE (Go's suites), and exclusions of classes Go never offers (!aNULL, !eNULL, !MD5, !RC4, !3DES, ...). Any other part of OpenSSL's cipher-string language is refused by name (exit 1) rather than guessed at."},
+	{"--psk, --psk-identity, --tls-engine, --keyform engine, --tls-engine-kpass-sha1", "Refused, naming the option and the reason (exit 1, Mosquitto's code for an option it cannot use): Go's crypto/tls has no TLS-PSK cipher suites, and engines are OpenSSL's. Use certificates, with the key in a PEM file (--keyform pem is accepted). Mosquitto's own checks of these options (--psk without --psk-identity, --keyform without --key, ...) come first, in its words."},
+	{"--nodelay", "Accepted and always in effect: Go disables Nagle's algorithm (sets TCP_NODELAY) on every TCP connection."},
+	{"A failed TLS handshake", "Always exit status 8 and \"Error: A TLS error occurred.\". Mosquitto's clients give that, or, when the handshake fails while they are still connecting, exit 1 with \"Unable to connect (A TLS error occurred.).\": which depends on timing."},
+	{"Keep alive timeout", "Exit status 19, as Mosquitto's, with \"Error: Keepalive timeout.\" where Mosquitto 2.0.11 prints \"Error: Unknown error.\". The PINGREQ goes out after half the keep alive without traffic (Mosquitto's after all of it), so -d shows PINGREQ lines at other times."},
+	{"-L ws:// and wss://", "Accepted: the connection runs over a WebSocket (as with --ws); Mosquitto 2.0.11 refuses them (\"unsupported URL scheme\")."},
+}
+
+var pubDifferences = manProse{title: "DIFFERENCES FROM MOSQUITTO",
+	paras: []string{clientDifferencesIntro},
+	items: append(append([]manItem(nil), clientDifferences...),
+		manItem{"A message the broker cannot take", "A message above the MQTT 5 broker's Maximum QoS, or larger than its Maximum Packet Size, is not sent, and the command says so and exits 1. mosquitto_pub prints \"Error: Message QoS not supported on broker, try a lower QoS.\" (QoS) or nothing (size) and exits 0 although nothing was published."},
+		manItem{"-l and a lost connection", "The command exits 7 (\"Error: The connection was lost.\"); mosquitto_pub -l connects again and goes on with the next line, so a message in flight may be lost or sent twice without a word."},
+	)}
+
+var subDifferences = manProse{title: "DIFFERENCES FROM MOSQUITTO",
+	paras: []string{clientDifferencesIntro},
+	items: append(append([]manItem(nil), clientDifferences...),
+		manItem{"-L with an empty topic", "mqtt://host/ names the topic \"\", which is not a valid topic filter [MQTT-4.7.3-1]: refused as one (exit 1). mosquitto_sub subscribes to it, and the broker closes the connection, again and again."},
+		manItem{"-L and -t", "Both are subscribed to, as in Mosquitto; -L's topic comes first in the SUBSCRIBE wherever -L stands on the command line (Mosquitto keeps the command line's order, which only -d shows)."},
+	)}
+
+var passwdDifferences = manProse{title: "DIFFERENCES FROM MOSQUITTO",
+	items: []manItem{
+		{"File mode", "A file that -c creates (or that did not exist) is mode 0600, readable by its owner only; Mosquitto's are 0644. The hashes in it are made to be slow to crack, not impossible, and every local user could read a 0644 file; Mosquitto releases from 2.0.17 on warn about world-readable password files. An existing file keeps its mode and owner. mqtt serve reads password_file before it drops privileges, so a root-owned 0600 file works for it at start; Mosquitto, which reads it as the user it switches to (mosquitto), cannot read it, and neither can a SIGHUP reload of mqtt serve. Give that user the file: chgrp mosquitto FILE && chmod 0640 FILE (or chown mosquitto FILE); for the packaged mqtt serve, the user is mqtt."},
+		{"Extra arguments", "A word after the password (with -b) or the user name is refused with the usage; mosquitto_passwd ignores it with -c or -D, so a mistyped command line changes the file."},
+	}}

@@ -1,8 +1,17 @@
 package config
 
 import (
+	"errors"
+	"io/fs"
+
 	"github.com/mqttkit/mqtt/internal/auth"
 )
+
+// unreadable tells a file that could not be read from one with a bad line.
+func unreadable(err error) bool {
+	var pe *fs.PathError
+	return errors.As(err, &pe)
+}
 
 // ListenerSecurity loads the password and ACL files and returns each listener's security
 // settings, in the order of c.Listeners, for auth.FileAuth.Bind. Without
@@ -34,13 +43,13 @@ func (c *Config) ListenerSecurity() ([]*auth.ListenerSecurity, []Warning, error)
 				warns = append(warns, Warning{Pos: s.PasswordFilePos, Directive: "password_file", Msg: "password_file: " + w.Error()})
 			}
 			if err != nil {
-				errs = append(errs, &Error{Pos: s.PasswordFilePos, Directive: "password_file", Msg: "password_file: " + err.Error()})
+				errs = append(errs, &Error{Pos: s.PasswordFilePos, Directive: "password_file", Msg: "password_file: " + err.Error(), Unusable: unreadable(err)})
 				ok = false
 			}
 		}
 		if s.ACLFile != "" {
 			if _, err := auth.LoadACL(s.ACLFile); err != nil {
-				errs = append(errs, &Error{Pos: s.ACLFilePos, Directive: "acl_file", Msg: "acl_file: " + err.Error()})
+				errs = append(errs, &Error{Pos: s.ACLFilePos, Directive: "acl_file", Msg: "acl_file: " + err.Error(), Unusable: unreadable(err)})
 				ok = false
 			}
 		}
@@ -50,7 +59,7 @@ func (c *Config) ListenerSecurity() ([]*auth.ListenerSecurity, []Warning, error)
 		}
 		st, _, err := auth.NewStore(s.PasswordFile, s.ACLFile)
 		if err != nil { // changed since it was checked a moment ago
-			errs = append(errs, &Error{Pos: s.PasswordFilePos, Directive: "password_file", Msg: err.Error()})
+			errs = append(errs, &Error{Pos: s.PasswordFilePos, Directive: "password_file", Msg: err.Error(), Unusable: unreadable(err)})
 			failed[key] = true
 			return nil
 		}

@@ -144,7 +144,7 @@ func toolApp(prog string, cmd *ucli.Command, stdout, stderr io.Writer) *ucli.App
 		HideHelpCommand:           true,
 		DisableSliceFlagSeparator: true,
 		ExitErrHandler:            func(*ucli.Context, error) {},
-		OnUsageError:              onUsageError,
+		OnUsageError:              cmd.OnUsageError, // prepareCommand set it; serve's exits 3, as mosquitto
 		CustomAppHelpTemplate:     tmpl,
 	}
 }

@@ -3,7 +3,6 @@ package cli
 import (
 	"fmt"
 	"io"
-	"log/slog"
 	"log/syslog"
 	"net"
 	"os"
@@ -64,7 +63,7 @@ func TestSyslogUnreachable(t *testing.T) {
 	if len(warns) != 1 || !strings.HasPrefix(warns[0].String(), "m.conf:1: log_dest syslog: the system logger cannot be reached") {
 		t.Errorf("warnings %v", warns)
 	}
-	s.emit(slog.LevelWarn, time.Time{}, "still logged")
+	s.emit(ltWarning, time.Time{}, "still logged")
 	if !strings.Contains(stderr.String(), "still logged") {
 		t.Error("stderr lost when syslog is unreachable")
 	}
@@ -87,7 +86,7 @@ func TestSyslogFacility(t *testing.T) {
 		t.Fatal(err, warns)
 	}
 	defer s.Close()
-	s.emit(slog.LevelWarn, time.Time{}, "facility test")
+	s.emit(ltWarning, time.Time{}, "facility test")
 	buf := make([]byte, 512)
 	pc.SetReadDeadline(time.Now().Add(5 * time.Second))
 	n, _, err := pc.ReadFrom(buf)

@@ -849,7 +849,9 @@ func (c *conn) cleanup(err error) {
 			if rj.auth { // the refusing line of a failed login is Mosquitto's
 				c.b.log.Info("Client <unknown> disconnected, not authorised.")
 			} // other refusals were logged with their reason by reject
-		case err != nil && err != errClosed && !errors.Is(err, io.EOF):
+		case errors.Is(err, io.EOF): // closed before CONNECT: a port probe, a health check
+			c.b.log.Info("Client <unknown> closed its connection.")
+		case err != nil && err != errClosed:
 			c.b.log.Info("Client " + c.remoteStr() + " disconnected: " + err.Error() + ".")
 		}
 		return

@@ -97,6 +97,9 @@ func (c *conn) traceOut(p packet.Packet, first byte, id uint16) {
 	var msg string
 	switch p := p.(type) {
 	case *packet.Connack:
+		if p.ReasonCode != packet.Success {
+			who = hostOf(c.remoteStr()) // a refused client has no id yet: Mosquitto names its address
+		}
 		msg = "Sending CONNACK to " + who + " (" + b01(p.SessionPresent) + ", " + strconv.Itoa(int(connackCode(p.ReasonCode, c.version))) + ")"
 	case *packet.Puback:
 		msg = "Sending PUBACK to " + who + " (m" + strconv.Itoa(int(p.PacketID)) + ", rc" + strconv.Itoa(int(p.ReasonCode)) + ")"

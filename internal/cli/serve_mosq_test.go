@@ -1,0 +1,259 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mqttkit/mqtt/internal/auth"
+	"github.com/mqttkit/mqtt/internal/testutil"
+	"github.com/mqttkit/mqtt/mqtt/packet"
+)
+
+// Tests that run the same configuration and clients against `mqtt serve` (invoked as
+// mosquitto) and against mosquitto 2.0.11 itself, and compare what they log or answer.
+
+// twins are the two brokers of a comparison: ours (as mosquitto) and mosquitto itself.
+type twins struct {
+	t         *testing.T
+	mosquitto string // the mosquitto binary
+	dir       string
+}
+
+func newTwins(t *testing.T) *twins {
+	return &twins{t: t, mosquitto: testutil.RequireTool(t, "mosquitto"), dir: t.TempDir()}
+}
+
+// userLine keeps a broker started as root as root: both would drop to the user mosquitto,
+// which cannot read the test's files.
+func userLine() string {
+	if os.Geteuid() == 0 {
+		return "user root\n"
+	}
+	return ""
+}
+
+// start runs one broker ("ours" or "mosquitto") with the configuration conf(port) (plus
+// userLine) and waits until it accepts connections.
+func (w *twins) start(which string, conf func(port int) string) (*served, string) {
+	t := w.t
+	t.Helper()
+	port := testutil.FreePort(t)
+	path := filepath.Join(w.dir, which+strconv.Itoa(port)+".conf")
+	writeFile(t, path, conf(port)+userLine())
+	var s *served
+	if which == "ours" {
+		s = startServe(t, "mosquitto", "-c", path)
+	} else {
+		s = startCmd(t, exec.Command(w.mosquitto, "-c", path))
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	waitAccepting(t, addr)
+	return s, addr
+}
+
+// stop ends a broker with SIGTERM and waits for it, so that its log is complete.
+func (s *served) stop() {
+	s.t.Helper()
+	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		s.t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { _ = s.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		s.t.Fatalf("the broker did not stop on SIGTERM; log:\n%s", s.log)
+	}
+}
+
+// startCmd runs cmd (a broker) until the test ends, its output in the log.
+func startCmd(t *testing.T, cmd *exec.Cmd) *served {
+	t.Helper()
+	s := &served{t: t, cmd: cmd, log: &testutil.LockedBuffer{}}
+	s.cmd.Stderr, s.cmd.Stdout = s.log, s.log
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if s.cmd.ProcessState == nil {
+			_ = s.cmd.Process.Kill()
+			_ = s.cmd.Wait()
+		}
+		if t.Failed() {
+			t.Logf("%s log:\n%s", filepath.Base(cmd.Path), s.log)
+		}
+	})
+	return s
+}
+
+var (
+	reAddr    = regexp.MustCompile(`(127\.0\.0\.1|\[::1\]|::1):\d+`)
+	reVersion = regexp.MustCompile(`mosquitto version \S+`)
+	reConf    = regexp.MustCompile(`from \S+\.conf\.`)
+	rePort    = regexp.MustCompile(`port \d+`)
+	reStamp   = regexp.MustCompile(`(?m)^\d+: `)
+)
+
+// normalizedLog is a broker's log without what differs between runs and brokers by nature:
+// addresses, ports, version, configuration file name; without the lines about running as
+// root, which each words its own way, and our debug line saying why a login failed. Sorted: the two brokers need not interleave clients the
+// same way.
+func normalizedLog(log string) []string {
+	var out []string
+	for _, l := range strings.Split(strings.TrimRight(log, "\n"), "\n") {
+		if l == "" || strings.Contains(l, "root") || strings.HasPrefix(l, "Dropped privileges") ||
+			strings.HasPrefix(l, "Authentication failed for client") { // ours, at debug level: why
+			continue
+		}
+		// A wrong password is CONNACK 4 here, 5 in Mosquitto: a difference of mqtt-serve(1).
+		l = strings.Replace(l, "Sending CONNACK to 127.0.0.1 (0, 4)", "Sending CONNACK to 127.0.0.1 (0, 5)", 1)
+		l = reAddr.ReplaceAllString(l, "ADDR")
+		l = reVersion.ReplaceAllString(l, "mosquitto version V")
+		l = reConf.ReplaceAllString(l, "from CONF.")
+		l = rePort.ReplaceAllString(l, "port P")
+		out = append(out, l)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// logScenario is what the clients do in TestServeLogTypesAsMosquitto: a subscription to two
+// filters, an unsubscription, a QoS 1 message, a wrong password, a session taken over.
+func logScenario(t *testing.T, addr string) {
+	t.Helper()
+	login := func(id, password string) (*testutil.Raw, *packet.Connack) {
+		r := testutil.DialRaw(t, addr, packet.V311)
+		return r, r.Connect(&packet.Connect{ClientID: id, CleanStart: true, KeepAlive: 60,
+			UsernameFlag: true, Username: "alice", PasswordFlag: true, Password: []byte(password)})
+	}
+	ok := func(id string) *testutil.Raw {
+		r, ack := login(id, "secret")
+		if ack.ReasonCode != packet.Success {
+			t.Fatalf("%s: CONNACK %v", id, ack.ReasonCode)
+		}
+		return r
+	}
+	bye := func(r *testutil.Raw) {
+		r.Send(&packet.Disconnect{})
+		r.ExpectClosed(5 * time.Second)
+	}
+	sub := ok("subber")
+	sub.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "a/b", QoS: 1}, packet.Subscription{Filter: "c"})
+	sub.Send(&packet.Unsubscribe{PacketID: 2, Filters: []string{"c"}})
+	sub.Recv()
+	pub := ok("pubber")
+	pub.Send(&packet.Publish{Topic: "a/b", QoS: 1, PacketID: 1, Payload: []byte("x")})
+	pub.Recv()
+	m := sub.RecvPublish()
+	sub.Send(&packet.Puback{PacketID: m.PacketID})
+	bye(pub)
+	bad, ack := login("badpw", "wrong")
+	if ack.ReasonCode == packet.Success {
+		t.Fatal("a wrong password was accepted")
+	}
+	bad.ExpectClosed(5 * time.Second)
+	first := ok("same")
+	second := ok("same")
+	first.ExpectClosed(5 * time.Second)
+	bye(second)
+	bye(sub)
+}
+
+// log_type categories are independent switches that put each line where Mosquitto puts it:
+// for each category alone, for the default (no log_type line) and for all (the packet trace
+// of -v), ours logs what mosquitto logs for the same clients.
+func TestServeLogTypesAsMosquitto(t *testing.T) {
+	w := newTwins(t)
+	hash, err := auth.HashPBKDF2("secret", 101)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pw := filepath.Join(w.dir, "passwd")
+	writeFile(t, pw, "alice:"+hash+"\n")
+	for _, lt := range []string{"", "error", "warning", "notice", "information", "subscribe", "unsubscribe", "none", "all"} {
+		t.Run("log_type "+lt, func(t *testing.T) {
+			w.t = t
+			conf := func(port int) string {
+				c := fmt.Sprintf("listener %d 127.0.0.1\npassword_file %s\nlog_timestamp false\n", port, pw)
+				if lt != "" {
+					c += "log_type " + lt + "\n"
+				}
+				return c
+			}
+			logs := map[string][]string{}
+			for _, which := range []string{"mosquitto", "ours"} {
+				s, addr := w.start(which, conf)
+				logScenario(t, addr)
+				s.stop()
+				logs[which] = normalizedLog(s.log.String())
+			}
+			if !slices.Equal(logs["ours"], logs["mosquitto"]) {
+				t.Errorf("log_type %q: ours logs\n\t%s\nmosquitto logs\n\t%s", lt,
+					strings.Join(logs["ours"], "\n\t"), strings.Join(logs["mosquitto"], "\n\t"))
+			}
+		})
+	}
+}
+
+// Without -c the broker logs what mosquitto logs without a configuration (connections
+// included), and SIGHUP, which has nothing to reload, is logged as mosquitto logs it and
+// keeps it running.
+func TestServeWithoutConfigAsMosquitto(t *testing.T) {
+	bin := testutil.RequireTool(t, "mosquitto")
+	logs := map[string][]string{}
+	for _, which := range []string{"mosquitto", "ours"} {
+		port := testutil.FreePort(t)
+		var s *served
+		if which == "ours" {
+			s = startServe(t, "mosquitto", "-p", strconv.Itoa(port))
+		} else {
+			s = startCmd(t, exec.Command(bin, "-p", strconv.Itoa(port)))
+		}
+		addr := "127.0.0.1:" + strconv.Itoa(port)
+		waitAccepting(t, addr)
+		c := testutil.ConnectRaw(t, addr, packet.V311, "plain")
+		c.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "a/b"})
+		if err := s.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		s.waitLog("Reloading config.")
+		c.Send(&packet.Pingreq{}) // still served after SIGHUP
+		if _, ok := c.Recv().(*packet.Pingresp); !ok {
+			t.Fatalf("%s: no PINGRESP after SIGHUP", which)
+		}
+		c.Send(&packet.Disconnect{})
+		c.ExpectClosed(5 * time.Second)
+		s.stop()
+		if s.cmd.ProcessState.ExitCode() != 0 {
+			t.Errorf("%s: exit status %d after SIGHUP and SIGTERM", which, s.cmd.ProcessState.ExitCode())
+		}
+		logs[which] = normalizedLog(reStamp.ReplaceAllString(s.log.String(), ""))
+	}
+	if !slices.Equal(logs["ours"], logs["mosquitto"]) {
+		t.Errorf("without -c ours logs\n\t%s\nmosquitto logs\n\t%s", strings.Join(logs["ours"], "\n\t"), strings.Join(logs["mosquitto"], "\n\t"))
+	}
+}
+
+// The exit status of a bad command line is mosquitto's: 3.
+func TestServeUsageExitsAsMosquitto(t *testing.T) {
+	bin := testutil.RequireTool(t, "mosquitto")
+	for _, args := range [][]string{{"--bogus"}, {"-p", "0"}, {"-p", "70000"}, {"-p", "abc"}, {"extra"}, {"-c"}} {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		real := runCmd(t, exec.CommandContext(ctx, bin, args...), nil)
+		ours := runCmd(t, progCmd(ctx, "mosquitto", args...), nil)
+		cancel()
+		if real.code != 3 || ours.code != real.code {
+			t.Errorf("mosquitto %v: mosquitto exits %d, we %d (%s)", args, real.code, ours.code, ours.stderr)
+		}
+	}
+}

@@ -257,3 +257,81 @@ func TestServeUsageExitsAsMosquitto(t *testing.T) {
 		}
 	}
 }
+
+// A password file with bad lines does not stop the broker: as mosquitto, it skips them and
+// the other users log in, at start and after SIGHUP; our warnings name FILE:LINE.
+func TestServePasswordFileBadLinesAsMosquitto(t *testing.T) {
+	w := newTwins(t)
+	hash := func(pw string) string {
+		h, err := auth.HashPBKDF2(pw, 101)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+	alice, bob := "alice:"+hash("secret"), "bob:"+hash("hunter2")
+	files := []string{
+		// garbage, an empty user, a broken $7$ hash, a plain-text password, a $6$ without hash
+		alice + "\ngarbage\n:nouser\ndave:$7$101$abc\neve:secret\nfrank:$6$x\n" + bob + "\n",
+		// after SIGHUP: bob's entry broken, alice listed again with another password, carol added
+		alice + "\nbob:$7$101$broken\n" + "alice:" + hash("changed") + "\ncarol:" + hash("pass3") + "\nmore garbage\n",
+	}
+	logins := [][3]string{{"alice", "secret"}, {"alice", "changed"}, {"bob", "hunter2"}, {"carol", "pass3"}, {"dave", "x"}, {"eve", "secret"}, {"nouser", ""}}
+	try := func(addr string) []string {
+		var got []string
+		for _, l := range logins {
+			r := testutil.DialRaw(t, addr, packet.V311)
+			ack := r.Connect(&packet.Connect{ClientID: "c", CleanStart: true, KeepAlive: 60,
+				UsernameFlag: true, Username: l[0], PasswordFlag: true, Password: []byte(l[1])})
+			got = append(got, fmt.Sprintf("%s/%s:%v", l[0], l[1], ack.ReasonCode == packet.Success))
+			r.NC.Close()
+		}
+		return got
+	}
+	results := map[string][][]string{}
+	var ours *served
+	for _, which := range []string{"mosquitto", "ours"} {
+		pw := filepath.Join(w.dir, which+".passwd")
+		writeFile(t, pw, files[0])
+		s, addr := w.start(which, func(port int) string {
+			return fmt.Sprintf("listener %d 127.0.0.1\npassword_file %s\n", port, pw)
+		})
+		results[which] = append(results[which], try(addr))
+		writeFile(t, pw, files[1])
+		n := strings.Count(s.log.String(), "Reloading config.")
+		if err := s.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		s.waitLog("Reloading config.", n+1)
+		// The reload is done when carol, added by it, can log in (mosquitto says nothing then).
+		for deadline := time.Now().Add(10 * time.Second); ; {
+			r := testutil.DialRaw(t, addr, packet.V311)
+			ack := r.Connect(&packet.Connect{ClientID: "c", CleanStart: true, UsernameFlag: true, Username: "carol", PasswordFlag: true, Password: []byte("pass3")})
+			r.NC.Close()
+			if ack.ReasonCode == packet.Success {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: carol cannot log in after SIGHUP", which)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		results[which] = append(results[which], try(addr))
+		if which == "ours" {
+			ours = s
+		}
+	}
+	for i := range files {
+		if !slices.Equal(results["ours"][i], results["mosquitto"][i]) {
+			t.Errorf("file %d: logins here %v, mosquitto %v", i+1, results["ours"][i], results["mosquitto"][i])
+		}
+	}
+	pw := filepath.Join(w.dir, "ours.passwd")
+	for _, want := range []string{pw + ":2: no ':'", pw + ":3: user \"nouser\" has no password hash", pw + ":4: user \"dave\": malformed $7$ hash",
+		pw + ":5: plain-text password for user \"eve\"", pw + ":6: user \"frank\": malformed $6$ hash",
+		pw + ":2: user \"bob\": malformed $7$ hash", pw + ":3: user \"alice\" is listed again (first at line 1)", pw + ":5: no ':'"} {
+		if !strings.Contains(ours.log.String(), want) {
+			t.Errorf("the log lacks %q", want)
+		}
+	}
+}

@@ -19,8 +19,8 @@ func unreadable(err error) bool {
 // once). An error names the directive's file and line and the file's own FILE:LINE, e.g.
 // `mosquitto.conf:4: acl_file: /etc/mqtt/acl:7: unknown access "wirte"`.
 //
-// Warnings are password file entries the broker cannot use (plain-text passwords), as
-// Mosquitto's "removing entry" messages.
+// Warnings are password file lines the broker skips (a bad line, a plain-text password, a hash
+// that does not decode), as Mosquitto skips them: they do not stop the start.
 func (c *Config) ListenerSecurity() ([]*auth.ListenerSecurity, []Warning, error) {
 	var warns []Warning
 	var errs Errors
@@ -38,7 +38,7 @@ func (c *Config) ListenerSecurity() ([]*auth.ListenerSecurity, []Warning, error)
 		// Check each file alone first, for messages that say which directive named it.
 		ok := true
 		if s.PasswordFile != "" {
-			_, lw, err := auth.LoadPasswordFile(s.PasswordFile)
+			_, lw, err := auth.LoadBrokerPasswordFile(s.PasswordFile)
 			for _, w := range lw {
 				warns = append(warns, Warning{Pos: s.PasswordFilePos, Directive: "password_file", Msg: "password_file: " + w.Error()})
 			}

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -29,8 +30,9 @@ type ListenerSecurity struct {
 	// AllowAnonymous accepts clients that send no username.
 	AllowAnonymous bool
 	// IdentityAsUsername and SubjectAsUsername take the username from the verified TLS client
-	// certificate (its CN, or its whole subject in RFC 2253 form); the password file is then
-	// not consulted, as in Mosquitto, and a client without a certificate is refused.
+	// certificate (its first CN, or its whole subject as OpenSSL prints it in RFC 2253 form,
+	// which is Mosquitto's: see subject.go); the password file is then not consulted, as in
+	// Mosquitto, and a client without a certificate (or without a CN) is refused.
 	IdentityAsUsername bool
 	SubjectAsUsername  bool
 }
@@ -223,17 +225,11 @@ func (a *FileAuth) Authenticate(ctx context.Context, info broker.ConnectInfo) pa
 func (a *FileAuth) AuthenticateConn(ctx context.Context, nc net.Conn, info *broker.ConnectInfo) packet.ReasonCode {
 	s := a.security(&info.ClientInfo)
 	if s.IdentityAsUsername || s.SubjectAsUsername {
-		cn, subject, ok := "", "", false
-		if nc != nil {
-			cn, subject, ok = listener.PeerIdentity(nc)
+		user, why := certificateUsername(nc, s.SubjectAsUsername)
+		if why != "" {
+			return a.refuse(ctx, info, packet.BadUserNameOrPassword, why+" on "+s.Name+", which takes the username from the client certificate")
 		}
-		if !ok {
-			return a.refuse(ctx, info, packet.BadUserNameOrPassword, "no client certificate on "+s.Name+", which takes the username from it")
-		}
-		info.Username, info.HasUsername = cn, true
-		if s.SubjectAsUsername {
-			info.Username = subject
-		}
+		info.Username, info.HasUsername = user, true
 		return packet.Success
 	}
 	if !info.HasUsername {
@@ -261,6 +257,36 @@ func (a *FileAuth) AuthenticateConn(ctx context.Context, nc net.Conn, info *brok
 		return a.refuse(ctx, info, packet.BadUserNameOrPassword, "bad username or password for "+strconv.Quote(info.Username))
 	}
 	return packet.Success
+}
+
+// certificateUsername is the username Mosquitto takes from nc's client certificate: its
+// subject (use_subject_as_username) or its first CN (see subject.go). why says what is
+// missing when there is none.
+func certificateUsername(nc net.Conn, subject bool) (user, why string) {
+	var st tls.ConnectionState
+	ok := false
+	if nc != nil {
+		st, ok = listener.TLSState(nc)
+	}
+	if !ok || len(st.PeerCertificates) == 0 {
+		return "", "no client certificate"
+	}
+	raw := st.PeerCertificates[0].RawSubject
+	if subject {
+		s, err := subjectRFC2253(raw)
+		if err != nil {
+			return "", err.Error()
+		}
+		return s, ""
+	}
+	cn, ok, err := firstCommonName(raw)
+	switch {
+	case err != nil:
+		return "", err.Error()
+	case !ok:
+		return "", "no CN in the client certificate's subject"
+	}
+	return cn, ""
 }
 
 // refuse logs a failed authentication and delays the answer by the address's failure count.

@@ -2,7 +2,15 @@ package cli
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
 	"fmt"
+	"math/big"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +23,7 @@ import (
 	"time"
 
 	"github.com/mqttkit/mqtt/internal/auth"
+	"github.com/mqttkit/mqtt/internal/listener/testcerts"
 	"github.com/mqttkit/mqtt/internal/testutil"
 	"github.com/mqttkit/mqtt/mqtt/packet"
 )
@@ -332,6 +341,78 @@ func TestServePasswordFileBadLinesAsMosquitto(t *testing.T) {
 		pw + ":2: user \"bob\": malformed $7$ hash", pw + ":3: user \"alice\" is listed again (first at line 1)", pw + ":5: no ':'"} {
 		if !strings.Contains(ours.log.String(), want) {
 			t.Errorf("the log lacks %q", want)
+		}
+	}
+}
+
+// use_subject_as_username gives the username mosquitto gives (RFC 2253 order, OpenSSL's
+// escapes, multi-valued RDNs, UTF-8 as \XX), so that an ACL written for mosquitto grants the
+// same; "New client connected" names it as mosquitto does.
+func TestServeSubjectAsUsernameAsMosquitto(t *testing.T) {
+	w := newTwins(t)
+	ca := testcerts.New(t, "subjects")
+	name := func(sets ...pkix.RelativeDistinguishedNameSET) []byte {
+		b, err := asn1.Marshal(pkix.RDNSequence(sets))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	atv := func(oid asn1.ObjectIdentifier, v string) pkix.AttributeTypeAndValue {
+		return pkix.AttributeTypeAndValue{Type: oid, Value: asn1.RawValue{Class: asn1.ClassUniversal, Tag: asn1.TagUTF8String, Bytes: []byte(v)}}
+	}
+	cn, o, ou := asn1.ObjectIdentifier{2, 5, 4, 3}, asn1.ObjectIdentifier{2, 5, 4, 10}, asn1.ObjectIdentifier{2, 5, 4, 11}
+	clients := []struct {
+		subject []byte
+		user    string // as mosquitto 2.0.11 gives it
+	}{
+		{name(pkix.RelativeDistinguishedNameSET{atv(cn, "alice")}, pkix.RelativeDistinguishedNameSET{atv(o, "Home")}), "O=Home,CN=alice"},
+		{name(pkix.RelativeDistinguishedNameSET{atv(o, "x")}, pkix.RelativeDistinguishedNameSET{atv(cn, `a,b+c<d>;e`)}), `CN=a\,b\+c\<d\>\;e,O=x`},
+		{name(pkix.RelativeDistinguishedNameSET{atv(cn, "Müller"), atv(ou, "dev")}), `CN=M\C3\BCller+OU=dev`},
+	}
+	var acl strings.Builder
+	certs := make([]tls.Certificate, len(clients))
+	for i, c := range clients {
+		fmt.Fprintf(&acl, "user %s\ntopic readwrite ok/%d\n", c.user, i)
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tmpl := &x509.Certificate{SerialNumber: big.NewInt(int64(1000 + i)), RawSubject: c.subject,
+			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+			KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.CA, &key.PublicKey, ca.CAKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		certs[i] = tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+	}
+	aclFile := filepath.Join(w.dir, "acl")
+	writeFile(t, aclFile, acl.String())
+	for _, which := range []string{"mosquitto", "ours"} {
+		s, addr := w.start(which, func(port int) string {
+			return fmt.Sprintf("listener %d 127.0.0.1\ncafile %s\ncertfile %s\nkeyfile %s\nrequire_certificate true\nuse_subject_as_username true\nacl_file %s\n",
+				port, ca.CAFile, ca.ServerCert, ca.ServerKey, aclFile)
+		})
+		for i, c := range clients {
+			nc, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: ca.Pool(), ServerName: "localhost", Certificates: []tls.Certificate{certs[i]}})
+			if err != nil {
+				t.Fatalf("%s: %v", which, err)
+			}
+			r := testutil.NewRaw(t, nc, packet.V311)
+			id := fmt.Sprint("cert", i)
+			if ack := r.Connect(&packet.Connect{ClientID: id, CleanStart: true, KeepAlive: 60}); ack.ReasonCode != packet.Success {
+				t.Fatalf("%s: %s refused: %v", which, c.user, ack.ReasonCode)
+			}
+			// The ACL names the user: the message comes back only if the username is right.
+			topic := fmt.Sprint("ok/", i)
+			r.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: topic})
+			r.Send(&packet.Publish{Topic: topic, Payload: []byte("x")})
+			if p := r.RecvPublish(); p.Topic != topic {
+				t.Fatalf("%s: got %q", which, p.Topic)
+			}
+			s.waitLog("as " + id + " (p2, c1, k60, u'" + c.user + "').")
+			nc.Close()
 		}
 	}
 }

@@ -416,3 +416,26 @@ func TestServeSubjectAsUsernameAsMosquitto(t *testing.T) {
 		}
 	}
 }
+
+// A connection over max_connections is logged as mosquitto logs it (the address without the
+// port).
+func TestServeMaxConnectionsAsMosquitto(t *testing.T) {
+	w := newTwins(t)
+	for _, which := range []string{"mosquitto", "ours"} {
+		s, addr := w.start(which, func(port int) string {
+			return fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\nmax_connections 1\n", port)
+		})
+		// Connect until one is refused (mosquitto's count lags behind closed connections).
+		refused := false
+		for i := 0; i < 5 && !refused; i++ {
+			r := testutil.DialRaw(t, addr, packet.V311)
+			r.Send(&packet.Connect{ProtocolName: "MQTT", ProtocolVersion: packet.V311, ClientID: fmt.Sprint("c", i), CleanStart: true, KeepAlive: 60})
+			_, err := r.RecvErr(5 * time.Second)
+			refused = err != nil
+		}
+		if !refused {
+			t.Fatalf("%s: max_connections 1 refused none of 5 connections", which)
+		}
+		s.waitLog("Client connection from 127.0.0.1 denied: max_connections exceeded.\n")
+	}
+}

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -29,8 +30,9 @@ type ListenerSecurity struct {
 	// AllowAnonymous accepts clients that send no username.
 	AllowAnonymous bool
 	// IdentityAsUsername and SubjectAsUsername take the username from the verified TLS client
-	// certificate (its CN, or its whole subject in RFC 2253 form); the password file is then
-	// not consulted, as in Mosquitto, and a client without a certificate is refused.
+	// certificate (its first CN, or its whole subject as OpenSSL prints it in RFC 2253 form,
+	// which is Mosquitto's: see subject.go); the password file is then not consulted, as in
+	// Mosquitto, and a client without a certificate (or without a CN) is refused.
 	IdentityAsUsername bool
 	SubjectAsUsername  bool
 }
@@ -44,10 +46,14 @@ func (s *ListenerSecurity) sameAs(o *ListenerSecurity) bool {
 // files (internal/auth), with settings per listener. Connections are matched to their
 // listener by broker.ClientInfo.Listener (the listener's port, or its path for a unix socket).
 //
-// Failed authentications are logged with the client id and address (never the password) and
-// slowed down: each failure from one IP address within FailureWindow of the previous one
-// doubles the delay before the refusing CONNACK, from FailureDelay up to MaxFailureDelay.
-// At most maxFailureRecords addresses are remembered; beyond that the stalest is forgotten.
+// Failed authentications are logged at debug level with the client id and address (never the
+// password); the broker logs Mosquitto's "Client <unknown> disconnected, not authorised." at
+// notice level. They are slowed down: each failure for one username from one IP address within
+// FailureWindow of the previous one doubles the delay before the refusing CONNACK, from
+// FailureDelay up to MaxFailureDelay, so that one user's typos do not slow the others on the
+// same host; and beyond ipFreeFailures failures from one address, whatever the usernames (a
+// scan of many), every refusal from it is delayed the same way. At most maxFailureRecords
+// addresses and usernames are remembered; beyond that the stalest is forgotten.
 type FileAuth struct {
 	log *slog.Logger
 
@@ -78,6 +84,10 @@ type failureRecord struct {
 }
 
 const maxFailureRecords = 10_000
+
+// ipFreeFailures is how many failures one address may have within FailureWindow, across
+// usernames, before every refusal from it is delayed.
+const ipFreeFailures = 10
 
 // NewFileAuth returns a FileAuth that applies def to connections from listeners not bound
 // with Bind (e.g. those of Options.Listeners).
@@ -215,17 +225,11 @@ func (a *FileAuth) Authenticate(ctx context.Context, info broker.ConnectInfo) pa
 func (a *FileAuth) AuthenticateConn(ctx context.Context, nc net.Conn, info *broker.ConnectInfo) packet.ReasonCode {
 	s := a.security(&info.ClientInfo)
 	if s.IdentityAsUsername || s.SubjectAsUsername {
-		cn, subject, ok := "", "", false
-		if nc != nil {
-			cn, subject, ok = listener.PeerIdentity(nc)
+		user, why := certificateUsername(nc, s.SubjectAsUsername)
+		if why != "" {
+			return a.refuse(ctx, info, packet.BadUserNameOrPassword, why+" on "+s.Name+", which takes the username from the client certificate")
 		}
-		if !ok {
-			return a.refuse(ctx, info, packet.BadUserNameOrPassword, "no client certificate on "+s.Name+", which takes the username from it")
-		}
-		info.Username, info.HasUsername = cn, true
-		if s.SubjectAsUsername {
-			info.Username = subject
-		}
+		info.Username, info.HasUsername = user, true
 		return packet.Success
 	}
 	if !info.HasUsername {
@@ -255,6 +259,36 @@ func (a *FileAuth) AuthenticateConn(ctx context.Context, nc net.Conn, info *brok
 	return packet.Success
 }
 
+// certificateUsername is the username Mosquitto takes from nc's client certificate: its
+// subject (use_subject_as_username) or its first CN (see subject.go). why says what is
+// missing when there is none.
+func certificateUsername(nc net.Conn, subject bool) (user, why string) {
+	var st tls.ConnectionState
+	ok := false
+	if nc != nil {
+		st, ok = listener.TLSState(nc)
+	}
+	if !ok || len(st.PeerCertificates) == 0 {
+		return "", "no client certificate"
+	}
+	raw := st.PeerCertificates[0].RawSubject
+	if subject {
+		s, err := subjectRFC2253(raw)
+		if err != nil {
+			return "", err.Error()
+		}
+		return s, ""
+	}
+	cn, ok, err := firstCommonName(raw)
+	switch {
+	case err != nil:
+		return "", err.Error()
+	case !ok:
+		return "", "no CN in the client certificate's subject"
+	}
+	return cn, ""
+}
+
 // refuse logs a failed authentication and delays the answer by the address's failure count.
 func (a *FileAuth) refuse(ctx context.Context, info *broker.ConnectInfo, rc packet.ReasonCode, why string) packet.ReasonCode {
 	remote, ip := "unknown", ""
@@ -262,12 +296,16 @@ func (a *FileAuth) refuse(ctx context.Context, info *broker.ConnectInfo, rc pack
 		remote = info.Remote.String()
 		ip = remoteIP(info.Remote)
 	}
-	delay := a.recordFailure(ip, time.Now())
+	user := ""
+	if info.HasUsername {
+		user = info.Username
+	}
+	delay := a.recordFailure(ip, user, time.Now())
 	msg := "Authentication failed for client " + info.ClientID + " from " + remote + ": " + why
 	if delay > 0 {
 		msg += "; answering in " + delay.String()
 	}
-	a.log.Warn(msg + ".")
+	a.log.Debug(msg + ".")
 	if delay > 0 {
 		t := time.NewTimer(delay)
 		defer t.Stop()
@@ -296,14 +334,25 @@ func remoteIP(addr net.Addr) string {
 	return strings.Trim(s, "[]")
 }
 
-// recordFailure counts a failure from ip and returns how long to delay its answer.
-func (a *FileAuth) recordFailure(ip string, now time.Time) time.Duration {
+// recordFailure counts a failure for user from ip and returns how long to delay its answer:
+// by the failures for that username from that address, or, past ipFreeFailures, by those of
+// the address, whichever is longer.
+func (a *FileAuth) recordFailure(ip, user string, now time.Time) time.Duration {
 	if ip == "" || a.FailureDelay <= 0 {
 		return 0
 	}
 	a.failMu.Lock()
 	defer a.failMu.Unlock()
-	r, ok := a.failures[ip]
+	d := a.delayFor(a.countFailureLocked(ip+"\x00"+user, now))
+	if n := a.countFailureLocked(ip, now); n > ipFreeFailures {
+		d = max(d, a.delayFor(n-ipFreeFailures))
+	}
+	return d
+}
+
+// countFailureLocked counts one more failure under key and returns the count in the window.
+func (a *FileAuth) countFailureLocked(key string, now time.Time) int {
+	r, ok := a.failures[key]
 	if ok && now.Sub(r.last) > a.FailureWindow {
 		r.n = 0
 	}
@@ -312,12 +361,18 @@ func (a *FileAuth) recordFailure(ip string, now time.Time) time.Duration {
 			a.evictFailuresLocked(now)
 		}
 		r = &failureRecord{}
-		a.failures[ip] = r
+		a.failures[key] = r
 	}
 	r.n++
 	r.last = now
+	return r.n
+}
+
+// delayFor is the delay after the n-th failure: FailureDelay doubled n-1 times, at most
+// MaxFailureDelay.
+func (a *FileAuth) delayFor(n int) time.Duration {
 	d := a.FailureDelay
-	for i := 1; i < r.n && d < a.MaxFailureDelay; i++ {
+	for i := 1; i < n && d < a.MaxFailureDelay; i++ {
 		d *= 2
 	}
 	return min(d, a.MaxFailureDelay)

@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"crypto/tls"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -424,7 +425,7 @@ func TestFailureDelayGrowsAndIsBounded(t *testing.T) {
 	now := time.Now()
 	var got []time.Duration
 	for i := 0; i < 8; i++ {
-		got = append(got, fa.recordFailure("192.0.2.1", now))
+		got = append(got, fa.recordFailure("192.0.2.1", "alice", now))
 	}
 	want := []time.Duration{100, 200, 400, 800, 1600, 3000, 3000, 3000}
 	for i := range want {
@@ -432,24 +433,39 @@ func TestFailureDelayGrowsAndIsBounded(t *testing.T) {
 			t.Fatalf("delays %v, want %v ms", got, want)
 		}
 	}
-	if d := fa.recordFailure("192.0.2.2", now); d != 100*time.Millisecond {
+	if d := fa.recordFailure("192.0.2.2", "alice", now); d != 100*time.Millisecond {
 		t.Fatalf("another address: %v", d)
 	}
-	if d := fa.recordFailure("192.0.2.1", now.Add(11*time.Minute)); d != 100*time.Millisecond {
+	// alice's typos do not slow bob down on the same host...
+	if d := fa.recordFailure("192.0.2.1", "bob", now); d != 100*time.Millisecond {
+		t.Fatalf("another user from the same address: %v", d)
+	}
+	// ...but a scan of usernames from one address is slowed once it passes ipFreeFailures.
+	for i := 0; i < ipFreeFailures; i++ {
+		fa.recordFailure("192.0.2.3", fmt.Sprint("user", i), now)
+	}
+	if d := fa.recordFailure("192.0.2.3", "another", now); d != 100*time.Millisecond {
+		t.Fatalf("failure %d from one address: %v", ipFreeFailures+1, d)
+	}
+	if d := fa.recordFailure("192.0.2.3", "yet-another", now); d != 200*time.Millisecond {
+		t.Fatalf("failure %d from one address: %v", ipFreeFailures+2, d)
+	}
+	if d := fa.recordFailure("192.0.2.1", "alice", now.Add(11*time.Minute)); d != 100*time.Millisecond {
 		t.Fatalf("after the window: %v", d)
 	}
-	if d := fa.recordFailure("", now); d != 0 {
+	if d := fa.recordFailure("", "alice", now); d != 0 {
 		t.Fatalf("unix socket peer: %v", d)
 	}
 	for i := 0; i < maxFailureRecords+50; i++ {
-		fa.recordFailure(net.IPv4(10, byte(i>>16), byte(i>>8), byte(i)).String(), now.Add(time.Duration(i)))
+		fa.recordFailure(net.IPv4(10, byte(i>>16), byte(i>>8), byte(i)).String(), "u", now.Add(time.Duration(i)))
 	}
 	if n := len(fa.failures); n > maxFailureRecords {
 		t.Fatalf("%d failure records, bound %d", n, maxFailureRecords)
 	}
 }
 
-// Failures are logged with the client id and address, never the password.
+// Failures are logged (at debug level: the broker's notice is Mosquitto's line) with the client
+// id and address, never the password.
 func TestFileAuthLogsFailures(t *testing.T) {
 	pw := filepath.Join(t.TempDir(), "passwd")
 	writePasswords(t, pw, "alice", "secret")
@@ -457,7 +473,7 @@ func TestFileAuthLogsFailures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &testutil.LogLines{}
+	h := &testutil.LogLines{Level: slog.LevelDebug}
 	fa := NewFileAuth(&ListenerSecurity{Name: "l", Files: store}, slog.New(h))
 	fa.FailureDelay = time.Millisecond
 	t.Cleanup(fa.Close)

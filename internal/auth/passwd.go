@@ -100,6 +100,99 @@ func ParsePasswordFile(name string, data []byte) (*PasswordFile, []*LineError, e
 	return p, warnings, nil
 }
 
+// LoadBrokerPasswordFile reads and parses the file at path as the broker reads it. See
+// ParseBrokerPasswordFile; the error is only for a file that cannot be read.
+func LoadBrokerPasswordFile(path string) (*PasswordFile, []*LineError, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	p, warnings := ParseBrokerPasswordFile(path, data)
+	return p, warnings, nil
+}
+
+// maxPasswordField is the longest user name or hash Mosquitto's broker reads (65535 bytes).
+const maxPasswordField = 65535
+
+// ParseBrokerPasswordFile parses a password file as Mosquitto 2.0.11's broker does (checked by
+// running it): no line stops the broker. Lines starting with '#' are comments; a line is
+// USER:HASH, both trimmed of white space, anything after a second ':' ignored; a line without
+// ':', without a user name or without a hash is skipped, and so is an entry whose hash is not a
+// valid $7$ or $6$ hash ("removing entry"). A user listed twice gets the last usable entry.
+// The warnings are the lines skipped, each naming FILE:LINE (Mosquitto names no line, and
+// skips a line without ':' silently). ParsePasswordFile, for mqtt passwd, is stricter.
+func ParseBrokerPasswordFile(name string, data []byte) (*PasswordFile, []*LineError) {
+	return parseBroker(name, data)
+}
+
+func parseBroker(name string, data []byte) (*PasswordFile, []*LineError) {
+	p := &PasswordFile{name: name, index: map[string]int{}}
+	var warnings []*LineError
+	warn := func(lineno int, format string, args ...any) {
+		warnings = append(warnings, lineErrorf(name, lineno, format, args...))
+	}
+	for i, raw := range splitLines(data) {
+		lineno := i + 1
+		l := pwLine{text: raw, lineno: lineno}
+		p.lines = append(p.lines, l)
+		if strings.HasPrefix(raw, "#") || strings.TrimSpace(raw) == "" {
+			continue
+		}
+		if !strings.Contains(raw, ":") {
+			warn(lineno, "no ':' (expected USER:HASH), line ignored")
+			continue
+		}
+		// Mosquitto splits with strtok(":"): empty fields do not count.
+		var fields []string
+		for _, f := range strings.Split(raw, ":") {
+			if f != "" {
+				fields = append(fields, f)
+			}
+		}
+		user := ""
+		if len(fields) > 0 {
+			user = strings.TrimSpace(fields[0])
+		}
+		switch {
+		case user == "":
+			warn(lineno, "empty user name, line ignored")
+			continue
+		case len(user) > maxPasswordField:
+			warn(lineno, "user name longer than %d bytes, line ignored", maxPasswordField)
+			continue
+		case len(fields) < 2 || strings.TrimSpace(fields[1]) == "":
+			warn(lineno, "user %q has no password hash, line ignored", user)
+			continue
+		}
+		value := strings.TrimSpace(fields[1])
+		if len(value) > maxPasswordField {
+			warn(lineno, "the hash of user %q is longer than %d bytes, line ignored", user, maxPasswordField)
+			continue
+		}
+		h, err := parseHash(value)
+		switch {
+		case errors.Is(err, errNotOurHash):
+			if id, isHash := hashPrefix(value); isHash {
+				warn(lineno, "unsupported hash type $%s$ for user %q (expected $7$ or $6$), entry removed", id, user)
+			} else {
+				warn(lineno, "plain-text password for user %q, entry removed (hash the file with `mqtt passwd -U`)", user)
+			}
+			continue
+		case err != nil:
+			warn(lineno, "user %q: %v, entry removed", user, err)
+			continue
+		}
+		if first, dup := p.index[user]; dup {
+			warn(lineno, "user %q is listed again (first at line %d); the last usable entry is used", user, p.lines[first].lineno)
+		}
+		last := len(p.lines) - 1
+		p.lines[last].user, p.lines[last].hash = user, &h
+		p.index[user] = last
+	}
+	p.setDummy()
+	return p, warnings
+}
+
 // splitLines splits data into lines without their "\n" or "\r\n" endings.
 // A final line without a newline counts; an empty file has no lines.
 func splitLines(data []byte) []string {

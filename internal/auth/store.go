@@ -20,8 +20,9 @@ type Store struct {
 	acl       atomic.Pointer[ACL]
 }
 
-// NewStore loads the files; an empty path means "not configured". Warnings
-// are the password file's skipped entries; the broker should log them.
+// NewStore loads the files; an empty path means "not configured". The password file is read
+// as Mosquitto's broker reads it (LoadBrokerPasswordFile): warnings are the entries skipped,
+// which the broker should log; only a file that cannot be read is an error.
 func NewStore(passwordPath, aclPath string) (*Store, []*LineError, error) {
 	s := &Store{passwordPath: passwordPath, aclPath: aclPath}
 	warnings, err := s.Reload()
@@ -51,7 +52,7 @@ func (s *Store) Reload() ([]*LineError, error) {
 	)
 	if s.passwordPath != "" {
 		var err error
-		pw, warnings, err = LoadPasswordFile(s.passwordPath)
+		pw, warnings, err = LoadBrokerPasswordFile(s.passwordPath)
 		if err != nil {
 			errs = append(errs, err)
 		}

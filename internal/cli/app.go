@@ -138,6 +138,9 @@ func refuseArguments(mosquittoStyle bool, then ucli.BeforeFunc) ucli.BeforeFunc 
 				// mosquitto_pub and mosquitto_sub take every word as an option.
 				return mosqUsage(c, "Error: Unknown option '%s'.", word)
 			}
+			if c.Command.Name == "serve" || c.App.Name == "mosquitto" {
+				return serveUsageErrorf("unexpected argument %q: %s takes no arguments, and no option after it was read", word, c.Command.HelpName) // exit 3, as mosquitto
+			}
 			return usageErrorf("unexpected argument %q: %s takes no arguments, and no option after it was read", word, c.Command.HelpName)
 		}
 		if then != nil {
@@ -206,7 +209,7 @@ func toolApp(prog string, cmd *ucli.Command, stdout, stderr io.Writer) *ucli.App
 		HideHelpCommand:           true,
 		DisableSliceFlagSeparator: true,
 		ExitErrHandler:            func(*ucli.Context, error) {},
-		OnUsageError:              cmd.OnUsageError,
+		OnUsageError:              cmd.OnUsageError, // prepareCommand set it; serve's exits 3, as mosquitto
 		CustomAppHelpTemplate:     tmpl,
 	}
 }

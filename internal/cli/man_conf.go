@@ -51,7 +51,7 @@ var confSections = []confSection{
 			{"max_qos", "0|1|2", "The highest QoS clients may use; MQTT 5 clients are told in CONNACK. Default: 2."},
 			{"maximum_qos", "0|1|2", "Another spelling of max_qos, which Mosquitto 2.0 accepts too."},
 			{"max_topic_alias", "COUNT", "The number of topic aliases an MQTT 5 client may use. Default: 10."},
-			{"mount_point", "PREFIX", "Prefixes the topics of this listener's clients with PREFIX, separating them from other listeners' clients. PREFIX must not contain + or #."},
+			{"mount_point", "PREFIX", "Prefixes the topics of this listener's clients with PREFIX, separating them from other listeners' clients: PREFIX is added to the topics they publish and subscribe to, and taken off the topics delivered to them, so they see the topics they subscribed to (Mosquitto 2.0.11 leaves it on). PREFIX must not contain + or #."},
 			{"use_username_as_clientid", "true|false", "Replaces each client's id by its username, so that one user cannot connect twice with different ids. Default: false."},
 		}},
 	{title: "MQTT-SN GATEWAYS", intro: "These directives configure the MQTT-SN gateway of the \"protocol mqttsn\" listener they follow, " +
@@ -75,8 +75,8 @@ var confSections = []confSection{
 			{"capath", "DIR", "A directory of CA certificates, used like cafile."},
 			{"crlfile", "FILE", "A certificate revocation list checked against client certificates. Needs require_certificate."},
 			{"require_certificate", "true|false", "Asks every client for a certificate signed by cafile or capath, and refuses the connection without one. Default: false."},
-			{"use_identity_as_username", "true|false", "Uses the Common Name of the client's certificate as its username; the password file is then not consulted. Default: false."},
-			{"use_subject_as_username", "true|false", "Uses the whole subject of the client's certificate (e.g. CN=a,O=b) as its username. Default: false."},
+			{"use_identity_as_username", "true|false", "Uses the Common Name of the client's certificate (the first, if there are several) as its username; the password file is then not consulted, and a certificate without a Common Name is refused. Default: false."},
+			{"use_subject_as_username", "true|false", "Uses the whole subject of the client's certificate as its username, exactly as Mosquitto writes it (OpenSSL's RFC 2253 form): the last RDN first, e.g. O=Home,CN=alice for /CN=alice/O=Home; + between the values of a multi-valued RDN; \\ before , + \" \\ < > ; and before a leading # or a leading or trailing space; control characters and each byte of a non-ASCII character as \\XX (M\\C3\\BCller). ACL user lines must name it so. Default: false."},
 			{"tls_version", "tlsv1.1|tlsv1.2|tlsv1.3", "The lowest TLS version accepted. Default: tlsv1.2."},
 			{"ciphers", "LIST", "The cipher suites allowed for TLS 1.2 and earlier, as an OpenSSL-style colon-separated list. Names Go's crypto/tls does not offer are warned about."},
 			{"tls_keyform", "pem", "The form of keyfile. Only pem is supported; engine is refused."},
@@ -84,7 +84,7 @@ var confSections = []confSection{
 	{title: "AUTHENTICATION AND ACCESS", intro: "These apply to every listener, or with per_listener_settings true to the listener they follow.",
 		entries: []confEntry{
 			{"allow_anonymous", "true|false", "Lets clients connect without a username. Default: false once a listener is configured, true in local only mode."},
-			{"password_file", "FILE", "Checks usernames and passwords against FILE, in mosquitto_passwd's format (lines of user:$7$... or user:$6$...; see mqtt-passwd(1)). Clients not listed are refused."},
+			{"password_file", "FILE", "Checks usernames and passwords against FILE, in mosquitto_passwd's format (lines of user:$7$... or user:$6$...; see mqtt-passwd(1)). Clients not listed are refused. As in Mosquitto, a line that cannot be used (no colon, no user name, a plain-text password, a hash that does not decode) is skipped with a warning naming FILE:LINE, and a user listed twice gets the last usable entry; a file that cannot be opened stops the start (exit status 13)."},
 			{"acl_file", "FILE", "Restricts what clients may publish and subscribe to, in Mosquitto's ACL format: topic [read|write|readwrite|deny] TOPIC lines, user NAME lines that start a user's rules, and pattern lines in which %u and %c stand for the username and client id."},
 			{"allow_zero_length_clientid", "true|false", "Lets MQTT 3.1.1 and 5 clients connect with an empty client id; the broker assigns one. Default: true."},
 			{"auto_id_prefix", "PREFIX", "Prefix of the client ids the broker assigns. Default: auto-."},
@@ -121,11 +121,11 @@ var confSections = []confSection{
 		}},
 	{title: "LOGGING", entries: []confEntry{
 		{"log_dest", "stderr|stdout|syslog|file PATH|topic|dlt|none", "Where log lines go. May be given more than once; the first replaces the default, stderr. topic and dlt are not supported yet and are warned about."},
-		{"log_type", "TYPE", "What is logged: error, warning, notice, information, debug, subscribe, unsubscribe, websockets, none or all. May be given more than once. Default: error, warning, notice and information. mqtt serve -v is log_type all."},
+		{"log_type", "TYPE", "What is logged: error, warning, notice, information, debug, subscribe, unsubscribe, websockets, none or all. May be given more than once; each type is a switch of its own, and each line is of the type Mosquitto gives it: connections and disconnections are notices, start, stop and listeners information, each filter subscribed to (\"ID QOS FILTER\") subscribe, each one unsubscribed from (\"ID FILTER\") unsubscribe, the packet trace debug. none turns off what earlier lines turned on. Default (also without -c): error, warning, notice and information. mqtt serve -v is log_type all, whatever the file says."},
 		{"log_timestamp", "true|false", "Starts each log line with a timestamp. Default: true."},
 		{"log_timestamp_format", "FORMAT", "The timestamp's strftime(3) format, e.g. %Y-%m-%dT%H:%M:%S. Default: seconds since the epoch."},
 		{"log_facility", "0..7", "Logs to syslog facility local0 to local7 instead of daemon."},
-		{"connection_messages", "true|false", "Logs each client's connection and disconnection. Default: true."},
+		{"connection_messages", "true|false", "Logs each client's connection and disconnection, refused ones and takeovers included. Default: true."},
 	}},
 	{title: "DEPRECATED", intro: "Honoured, with a warning, as in Mosquitto 2.0.", entries: []confEntry{
 		{"port", "PORT", "The port of the default listener. Use listener PORT instead."},
@@ -223,7 +223,7 @@ func confPage() ([]byte, error) {
 	b.WriteString(".SH SYNOPSIS\n.B /etc/mqtt/mqtt.conf\n")
 	b.WriteString(".SH DESCRIPTION\n" + roff("mqtt serve -c FILE reads its configuration from FILE. The syntax and the directives are those of Mosquitto 2.0's "+
 		"mosquitto.conf, so an existing Mosquitto configuration works unchanged.") + "\n")
-	b.WriteString(".PP\n" + roff("Each line is a directive and its value, separated by a space; lines starting with # are comments, and blank lines are ignored. "+
+	b.WriteString(".PP\n" + roff("Each line is a directive and its value, separated by spaces or tabs (Mosquitto 2.0 takes only spaces); lines starting with # are comments, and blank lines are ignored. "+
 		"Boolean values are true or false.") + "\n")
 	b.WriteString(".PP\n" + roff("Nothing in the file is silently ignored. An unknown directive or a bad value is an error naming the file and line "+
 		"(mqtt.conf:12: unknown directive \"foo\"), and the broker does not start. Directives that mqtt reads but cannot honour yet "+

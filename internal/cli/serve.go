@@ -1,41 +1,68 @@
 package cli
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
-	"os"
-	"os/signal"
 	"strconv"
-	"syscall"
 
 	"github.com/mqttkit/mqtt/internal/config"
-	"github.com/mqttkit/mqtt/mqtt/broker"
-	"github.com/mqttkit/mqtt/mqtt/sn"
 	ucli "github.com/urfave/cli/v2"
 )
 
-// exitConfig is the exit code for a configuration the broker cannot use.
+// exitConfig is the exit code for a configuration the broker cannot use, and for a command
+// line it cannot (Mosquitto's MOSQ_ERR_INVAL: mosquitto exits 3 for both).
 const exitConfig = 3
+
+// serveUsageErrorf reports a bad serve command line with Mosquitto's exit code, 3.
+func serveUsageErrorf(format string, args ...any) error {
+	return &codeError{code: exitConfig, msg: fmt.Sprintf(format, args...), hint: true}
+}
+
+// serveUsageError is the serve command's OnUsageError: the shared one (one line naming the
+// flag), with Mosquitto's exit code for a bad command line, 3, instead of 1.
+func serveUsageError(c *ucli.Context, err error, isSubcommand bool) error {
+	err = onUsageError(c, err, isSubcommand)
+	var ce *codeError
+	if errors.As(err, &ce) && ce.code == exitError {
+		ce.code = exitConfig
+	}
+	return err
+}
 
 // exitPlugin is Mosquitto's exit code (MOSQ_ERR_UNKNOWN) for a plugin it cannot load; a
 // configuration naming a plugin gets it too, so scripts and service managers see the same.
 const exitPlugin = 13
 
-// configExitCode is the exit code for a configuration error: exitPlugin when a plugin line is
-// among the problems, exitConfig otherwise.
+// configExitCode is the exit status for a configuration that cannot be used, Mosquitto 2.0.11's
+// (checked by running it): exitPlugin when a plugin line is among the problems; otherwise
+// exitConfig (3) for a bad line, which Mosquitto finds first while reading the file; if every
+// line is right, exitPlugin (13, "Unable to open pwfile") when a password or ACL file cannot be
+// opened, which it does next; and else 1 for a certificate, key or CRL that does not load,
+// which it meets last, when it opens the listeners.
 func configExitCode(err error) int {
 	var es config.Errors
-	if errors.As(err, &es) {
-		for _, e := range es {
-			if config.IsPlugin(e.Directive) {
-				return exitPlugin
-			}
+	if !errors.As(err, &es) {
+		return exitConfig
+	}
+	bad, security := false, false
+	for _, e := range es {
+		switch {
+		case config.IsPlugin(e.Directive):
+			return exitPlugin
+		case !e.Unusable:
+			bad = true
+		case e.Directive == "password_file" || e.Directive == "acl_file":
+			security = true
 		}
 	}
-	return exitConfig
+	switch {
+	case bad:
+		return exitConfig
+	case security:
+		return exitPlugin
+	}
+	return exitError
 }
 
 // serveCommand is `mqtt serve` (and `mosquitto`): the broker.
@@ -85,7 +112,8 @@ func serveCommand() *ucli.Command {
 			&ucli.BoolFlag{Name: "check",
 				Usage: "verify the store of --data DIR (or of -c FILE's persistence settings) and print what it holds, then exit 0, or 1 naming what is wrong"},
 		},
-		Action: serveAction,
+		Action:       serveAction,
+		OnUsageError: serveUsageError,
 	}
 }
 
@@ -93,149 +121,84 @@ func serveAction(c *ucli.Context) error {
 	if c.Bool("daemon") && !setUpDaemonChild(c) && !c.Bool("test-config") {
 		return daemonize(c)
 	}
-	errw := c.App.ErrWriter
+	if c.Args().Present() {
+		return serveUsageErrorf("unexpected argument %q (the configuration file is given with -c FILE)", c.Args().First())
+	}
 	if f := c.String("config-file"); f != "" {
 		return serveConfig(c, f)
 	}
 	if c.Bool("test-config") {
-		return usageErrorf("--test-config needs -c FILE")
+		return serveUsageErrorf("--test-config needs -c FILE")
 	}
-	path := storePath(c, nil)
+	cfg, err := commandLineConfig(c)
+	if err != nil {
+		return err
+	}
 	if c.Bool("check") {
-		return checkStore(path, c.App.Writer, errw)
+		return checkStore(storePath(c, cfg), c.App.Writer, c.App.ErrWriter)
 	}
-	// The defaults of an empty configuration file, so that `serve` and `serve -c` start the
-	// same broker (Receive Maximum 20, no outbound topic aliases, ...).
-	opts, _ := config.Default().BrokerOptions()
-	opts.Listeners = broker.DefaultOptions().Listeners
-	bn := bannerFor(c)
-	opts.Version = bn.version
-	localOnly := true
-	var listeners []string
-	for _, p := range c.IntSlice("port") {
+	// The configuration of an empty file with the command line's listeners: `serve` and
+	// `serve -c` start the same broker, log the same way (Mosquitto's default log_type) and
+	// handle the same signals.
+	return runServe(c, cfg, nil, "")
+}
+
+// commandLineConfig is the configuration of `mqtt serve` without -c: an empty file's (local
+// only mode, anonymous clients allowed) with -p, --listen and --sn-listen applied.
+func commandLineConfig(c *ucli.Context) (*config.Config, error) {
+	cfg := config.Default()
+	ports := c.IntSlice("port")
+	for _, p := range ports {
 		if p < 1 || p > 65535 {
-			return usageErrorf("-p %d: the port must be between 1 and 65535", p)
+			return nil, serveUsageErrorf("-p %d: the port must be between 1 and 65535", p)
 		}
-		ps := strconv.Itoa(p)
-		listeners = append(listeners, net.JoinHostPort("127.0.0.1", ps), net.JoinHostPort("::1", ps))
 	}
+	cfg.UseCommandLinePorts(ports) // local only mode: each port on 127.0.0.1 and ::1
+	var extra []config.Listener
+	localOnly := true
 	for _, a := range c.StringSlice("listen") {
 		host, port, err := net.SplitHostPort(a)
 		if err != nil {
-			return usageErrorf("--listen %q: expected [HOST]:PORT", a)
+			return nil, serveUsageErrorf("--listen %q: expected [HOST]:PORT", a)
 		}
-		if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
-			return usageErrorf("--listen %q: the port must be between 0 and 65535", a)
+		n, err := strconv.Atoi(port)
+		if err != nil || n < 0 || n > 65535 {
+			return nil, serveUsageErrorf("--listen %q: the port must be between 0 and 65535", a)
 		}
 		if ip := net.ParseIP(host); host == "" || ip == nil || !ip.IsLoopback() {
 			localOnly = false
 		}
-		listeners = append(listeners, a)
+		extra = append(extra, cfg.CommandLineListener("--listen "+a, host, n, "mqtt"))
 	}
-	if len(listeners) > 0 {
-		opts.Listeners = listeners
+	if len(extra) > 0 && len(ports) == 0 {
+		cfg.Listeners = nil // --listen replaces the default port 1883
 	}
-	opts.Listeners = dropUnavailableLoopback6(opts.Listeners)
-	var snAddrs []string
 	for _, a := range c.StringSlice("sn-listen") {
 		addr, err := snListenAddress("--sn-listen", a)
 		if err != nil {
-			return err
-		}
-		snAddrs = append(snAddrs, addr)
-	}
-	sns, err := snServeSettings(c)
-	if err != nil {
-		return err
-	}
-
-	level := slog.LevelWarn
-	if c.Bool("verbose") {
-		level = slog.LevelDebug
-	}
-	handler := newMosqHandler(errw, level)
-	defer func() { handler.sink().Close() }() // flushes buffered debug lines
-	logger := slog.New(handler)
-	notice := newMosqHandler(errw, slog.LevelInfo)
-	say := func(msg string) { notice.write(msg) }
-
-	say(opts.Version + " starting")
-	if bn.mosquitto {
-		say("Using default config.")
-	}
-	if localOnly {
-		for _, l := range bn.localOnly() {
-			say(l)
-		}
-	}
-	if path != "" {
-		st, err := openStore(path, false, "", slog.New(notice)) // opened before privileges are dropped
-		if err != nil {
-			return storeError(errw, err)
-		}
-		defer st.Close() // after b.Close: the sessions' last state goes in first
-		opts.Store = st
-	}
-	b, err := broker.New(opts, logger)
-	if err != nil {
-		fmt.Fprintf(errw, "Error: %v\n", err)
-		return exitf(exitError, "")
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := b.Start(ctx); err != nil {
-		b.Close()
-		fmt.Fprintf(errw, "Error: %v\n", err)
-		return exitf(exitError, "")
-	}
-	var gateways []*sn.Gateway
-	for _, a := range snAddrs {
-		l, err := openSNListener(ctx, a)
-		if err == nil {
-			var g *sn.Gateway
-			o, note, oerr := sns.gatewayOptions(l.pc.LocalAddr().(*net.UDPAddr))
-			if err = oerr; err == nil {
-				g, err = startSNGateway(ctx, b, l, o, logger)
+			var ce *codeError
+			if errors.As(err, &ce) {
+				ce.code = exitConfig // serve's usage errors exit 3
 			}
-			if err == nil {
-				gateways = append(gateways, g)
-				say("Opening MQTT-SN gateway socket on udp " + l.pc.LocalAddr().String() + ".")
-				if note != "" {
-					say("MQTT-SN gateway on udp " + l.pc.LocalAddr().String() + ": " + note + ".")
-				}
-				continue
-			}
-			l.Close()
+			return nil, err
 		}
-		closeGateways(gateways)
-		b.Close()
+		host, port, _ := net.SplitHostPort(addr)
+		n, _ := strconv.Atoi(port)
+		extra = append(extra, cfg.CommandLineListener("--sn-listen "+a, host, n, "mqttsn"))
+	}
+	if _, err := snServeSettings(c); err != nil {
 		var ce *codeError
 		if errors.As(err, &ce) {
-			return err
+			ce.code = exitConfig // serve's usage errors exit 3
 		}
-		fmt.Fprintf(errw, "Error: --sn-listen %s: %v\n", a, err)
-		return exitf(exitError, "")
+		return nil, err
 	}
-	if _, err := dropPrivileges("", logger, say); err != nil { // as Mosquitto without a configuration
-		closeGateways(gateways)
-		b.Close()
-		fmt.Fprintf(errw, "Error: %v\n", err)
-		return exitf(exitError, "")
-	}
-	for _, a := range b.Addrs() {
-		say(bn.listening(a))
-	}
-	defer memoryPolicy(opts.MemoryLimit)()
-	daemonReady(c)
-	say(opts.Version + " running")
-	<-ctx.Done()
-	say(opts.Version + " terminating")
-	closeGateways(gateways)
-	b.Close()
-	return nil
+	cfg.Listeners = append(cfg.Listeners, extra...)
+	cfg.LocalOnly = localOnly
+	return cfg, nil
 }
 
-// dropUnavailableLoopback6 removes ::1 listeners when the host has no
+// dropUnavailableLoopback6 (for sn-gateway --embedded) removes ::1 listeners when the host has no
 // IPv6 loopback (containers often lack it), as long as others remain.
 func dropUnavailableLoopback6(addrs []string) []string {
 	ln, err := net.Listen("tcp", "[::1]:0")

@@ -18,62 +18,83 @@ import (
 	"github.com/mqttkit/mqtt/internal/auth"
 	"github.com/mqttkit/mqtt/internal/config"
 	"github.com/mqttkit/mqtt/internal/listener"
+	"github.com/mqttkit/mqtt/internal/store"
 	"github.com/mqttkit/mqtt/mqtt/broker"
 	"github.com/mqttkit/mqtt/mqtt/sn"
 	ucli "github.com/urfave/cli/v2"
 )
 
-// serveConfig is `mqtt serve -c FILE`: internal/config reads the file, internal/listener opens
-// its listeners, auth.FileAuth applies its password and ACL files, and this function only
-// wires them together, logs, and handles signals.
+// serveConfig is `mqtt serve -c FILE`: internal/config reads the file, then runServe starts
+// the broker as it does without -c.
 func serveConfig(c *ucli.Context, path string) error {
 	errw := c.App.ErrWriter
-	refuse := func(err error) error {
-		for _, line := range strings.Split(err.Error(), "\n") {
-			fmt.Fprintf(errw, "Error: %s\n", line)
-		}
-		return exitf(configExitCode(err), "")
-	}
 	if len(c.StringSlice("listen")) > 0 {
-		return usageErrorf("--listen cannot be combined with -c: add a \"listener PORT [ADDRESS]\" line to %s", path)
+		return serveUsageErrorf("--listen cannot be combined with -c: add a \"listener PORT [ADDRESS]\" line to %s", path)
 	}
 	if len(c.StringSlice("sn-listen")) > 0 {
-		return usageErrorf("--sn-listen cannot be combined with -c: add \"listener PORT [ADDRESS]\" and \"protocol mqttsn\" lines to %s", path)
+		return serveUsageErrorf("--sn-listen cannot be combined with -c: add \"listener PORT [ADDRESS]\" and \"protocol mqttsn\" lines to %s", path)
 	}
 	for _, f := range snServeFlags {
 		if c.IsSet(f) {
-			return usageErrorf("--%s cannot be combined with -c: add an %s line after the \"protocol mqttsn\" listener in %s", f, strings.ReplaceAll(f, "-", "_"), path)
+			return serveUsageErrorf("--%s cannot be combined with -c: add an %s line after the \"protocol mqttsn\" listener in %s", f, strings.ReplaceAll(f, "-", "_"), path)
 		}
 	}
 	ports := c.IntSlice("port")
 	for _, p := range ports {
 		if p < 1 || p > 65535 {
-			return usageErrorf("-p %d: the port must be between 1 and 65535", p)
+			return serveUsageErrorf("-p %d: the port must be between 1 and 65535", p)
 		}
 	}
 
 	cfg, warns, err := config.Load(path)
 	if err != nil {
-		return refuse(err)
+		return refuseConfig(errw, err)
 	}
-	storeFile := storePath(c, cfg)
 	if c.Bool("check") {
-		return checkStore(storeFile, c.App.Writer, errw)
+		return checkStore(storePath(c, cfg), c.App.Writer, errw)
 	}
 	warns = append(warns, cfg.UseCommandLinePorts(ports)...)
+	return runServe(c, cfg, warns, path)
+}
+
+// refuseConfig prints a configuration's errors (one "Error:" line each) and returns the exit
+// status they call for.
+func refuseConfig(errw io.Writer, err error) error {
+	for _, line := range strings.Split(err.Error(), "\n") {
+		fmt.Fprintf(errw, "Error: %s\n", line)
+	}
+	return exitf(configExitCode(err), "")
+}
+
+// runServe runs the broker cfg describes until SIGINT or SIGTERM: cfg read from path (-c), or
+// the command line's (path ""). internal/listener opens its listeners, auth.FileAuth applies
+// its password and ACL files, and this function wires them together, logs, and handles
+// signals. Once the log is open, a failure to start is logged too (a log_dest file says why the
+// broker is not running), and written to stderr as well when the log does not go there.
+func runServe(c *ucli.Context, cfg *config.Config, warns []config.Warning, path string) error {
+	errw := c.App.ErrWriter
+	storeFile := storePath(c, cfg)
 	opts, more := cfg.BrokerOptions()
 	warns = append(warns, more...)
 	secs, more, err := cfg.ListenerSecurity()
 	warns = append(warns, more...)
 	if err != nil {
-		return refuse(err)
+		return refuseConfig(errw, err)
 	}
-	// The MQTT-SN gateways' settings, checked against their listeners' addresses (the
-	// sockets' own once they are open).
+	// The MQTT-SN gateways' settings (sn_* lines, or serve's --sn-* flags without -c),
+	// checked against their listeners' addresses (the sockets' own once they are open).
+	snFor := snConfigSettings
+	if path == "" {
+		s, err := snServeSettings(c)
+		if err != nil {
+			return err
+		}
+		snFor = func(config.Listener) snSettings { return s }
+	}
 	for _, l := range cfg.Listeners {
 		if l.Protocol == "mqttsn" {
-			if _, _, err := snConfigSettings(l).gatewayOptions(configUDPAddr(l)); err != nil {
-				return refuse(fmt.Errorf("%s: %s", l.Name(), strings.TrimPrefix(errText(err), "Error: ")))
+			if _, _, err := snFor(l).gatewayOptions(configUDPAddr(l)); err != nil {
+				return refuseConfig(errw, fmt.Errorf("%s: %s", l.Name(), strings.TrimPrefix(errText(err), "Error: ")))
 			}
 		}
 	}
@@ -81,7 +102,7 @@ func serveConfig(c *ucli.Context, path string) error {
 	if c.Bool("test-config") {
 		more, err := checkLogSink(cfg, out)
 		if err != nil {
-			return refuse(err)
+			return refuseConfig(errw, err)
 		}
 		for _, w := range append(warns, more...) {
 			fmt.Fprintf(errw, "Warning: %s\n", w)
@@ -92,20 +113,36 @@ func serveConfig(c *ucli.Context, path string) error {
 
 	sink, more, err := openLogSink(cfg, c.Bool("verbose"), out)
 	if err != nil {
-		return refuse(err)
+		return refuseConfig(errw, err)
 	}
 	warns = append(warns, more...)
 	handler := handlerFor(sink)
 	defer func() { handler.sink().Close() }()
 	logger := slog.New(handler)
+	info := func(msg string) { logger.Info(msg, slog.String(broker.LogType, infoKind)) }
+	// fail logs why the start failed and returns the exit status.
+	fail := func(code int, err error) error {
+		direct := !handler.sink().visible(errw, ltError)
+		for _, line := range strings.Split(err.Error(), "\n") {
+			logger.Error("Error: " + line)
+			if direct {
+				fmt.Fprintf(errw, "Error: %s\n", line)
+			}
+		}
+		return exitf(code, "")
+	}
 	bn := bannerFor(c)
 	opts.Version = bn.version
-	logger.Info(opts.Version + " starting")
-	logger.Info("Config loaded from " + path + ".")
-	reportWarnings(logger, sink, errw, warns)
+	info(opts.Version + " starting")
+	if path != "" {
+		info("Config loaded from " + path + ".")
+	} else if bn.mosquitto {
+		info("Using default config.")
+	}
+	reportWarnings(logger, handler.sink(), errw, warns)
 	if cfg.LocalOnly {
 		for _, l := range bn.localOnly() {
-			logger.Info(l)
+			logger.Warn(l) // log_type warning in Mosquitto, without "Warning:"
 		}
 	}
 
@@ -117,17 +154,17 @@ func serveConfig(c *ucli.Context, path string) error {
 
 	lns, err := openListeners(ctx, cfg, logger, bn)
 	if err != nil {
-		return refuse(err)
+		return fail(exitError, err) // as Mosquitto: 1 for a port in use
 	}
 	// The MQTT-SN gateways' options, with their predefined-topics files read before the
 	// privileges are dropped, as the password and ACL files are.
 	snOpts := make([]sn.Options, len(lns))
 	for i, ln := range lns {
 		if sl, ok := ln.(*snListener); ok {
-			o, note, err := snConfigSettings(cfg.Listeners[i]).gatewayOptions(sl.pc.LocalAddr().(*net.UDPAddr))
+			o, note, err := snFor(cfg.Listeners[i]).gatewayOptions(sl.pc.LocalAddr().(*net.UDPAddr))
 			if err != nil {
 				closeAll(lns)
-				return refuse(fmt.Errorf("%s: %s", cfg.Listeners[i].Name(), strings.TrimPrefix(errText(err), "Error: ")))
+				return fail(exitConfig, fmt.Errorf("%s: %s", cfg.Listeners[i].Name(), strings.TrimPrefix(errText(err), "Error: ")))
 			}
 			if note != "" {
 				logger.Info("MQTT-SN gateway on udp " + sl.pc.LocalAddr().String() + ": " + note + ".")
@@ -139,15 +176,24 @@ func serveConfig(c *ucli.Context, path string) error {
 	defer fa.Close()
 	if err := fa.Rebind(lns, secs); err != nil {
 		closeAll(lns)
-		return refuse(err)
+		return fail(exitConfig, err)
 	}
 	if cfg.PIDFile != "" {
 		if err := os.WriteFile(cfg.PIDFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
 			closeAll(lns)
-			fmt.Fprintf(errw, "Error: pid_file: %v\n", err)
-			return exitf(exitError, "")
+			return fail(exitError, fmt.Errorf("pid_file: %w", err))
 		}
 		defer os.Remove(cfg.PIDFile)
+	}
+	var st *store.Store
+	if storeFile != "" && path == "" {
+		// Without a configuration there is no user line to keep root for a directory only
+		// root may write: the store is opened before privileges are dropped.
+		if st, err = openStore(storeFile, false, "", logger); err != nil {
+			closeAll(lns)
+			return fail(exitError, err)
+		}
+		defer st.Close() // after b.Close: the sessions' last state goes in first
 	}
 	// After the listeners (ports below 1024), the log and the password and ACL files are open,
 	// as Mosquitto. Started as root without a user line, as Mosquitto, it drops to mqtt or
@@ -157,10 +203,9 @@ func serveConfig(c *ucli.Context, path string) error {
 		userLine = cfg.User
 	}
 	runAs := ""
-	if u, err := dropPrivileges(userLine, logger, func(m string) { logger.Info(m) }); err != nil {
+	if u, err := dropPrivileges(userLine, logger, info); err != nil {
 		closeAll(lns)
-		fmt.Fprintf(errw, "Error: %v\n", err)
-		return exitf(exitError, "")
+		return fail(exitError, err)
 	} else if u != nil {
 		warnUnreadable(cfg, u, logger)
 		runAs = u.Username
@@ -170,22 +215,21 @@ func serveConfig(c *ucli.Context, path string) error {
 	if fa.HasACL() {
 		opts.Authorizer = fa // without an ACL, no check per delivery at all
 	}
-	if storeFile != "" {
+	if storeFile != "" && st == nil {
 		_, explicit := cfg.IsSet("persistence_file")
-		st, err := openStore(storeFile, explicit, runAs, logger)
-		if err != nil {
+		if st, err = openStore(storeFile, explicit, runAs, logger); err != nil {
 			closeAll(lns)
-			logger.Error("Error: " + err.Error())
-			return storeError(errw, err)
+			return fail(exitError, err)
 		}
 		defer st.Close() // after b.Close: the sessions' last state goes in first
+	}
+	if st != nil {
 		opts.Store = st
 	}
 	b, err := broker.New(opts, logger)
 	if err != nil {
 		closeAll(lns)
-		fmt.Fprintf(errw, "Error: %v\n", err)
-		return exitf(exitError, "")
+		return fail(exitError, err)
 	}
 	var wg sync.WaitGroup
 	var gateways []*sn.Gateway
@@ -198,8 +242,7 @@ func serveConfig(c *ucli.Context, path string) error {
 				closeAll(lns)
 				b.Close()
 				wg.Wait()
-				fmt.Fprintf(errw, "Error: MQTT-SN gateway on udp %s: %s\n", sl.pc.LocalAddr(), strings.TrimPrefix(errText(err), "Error: "))
-				return exitf(exitError, "")
+				return fail(exitError, fmt.Errorf("MQTT-SN gateway on %s: %w", sl.Addr(), err))
 			}
 			gateways = append(gateways, g)
 		}
@@ -215,11 +258,11 @@ func serveConfig(c *ucli.Context, path string) error {
 			_ = b.ServeListenerConfig(ctx, ln, lc) // closes ln when ctx ends or the broker closes
 		}()
 	}
-	rl := &reloader{path: path, ports: ports, store: storeFile, data: c.String("data"), verbose: c.Bool("verbose"), stdout: c.App.Writer, stderr: errw,
-		log: logger, handler: handler, fa: fa, lns: lns, cfg: cfg, opts: opts, acl: opts.Authorizer != nil}
+	rl := &reloader{path: path, ports: c.IntSlice("port"), store: storeFile, data: c.String("data"), verbose: c.Bool("verbose"), stdout: c.App.Writer, stderr: errw,
+		log: logger, info: info, handler: handler, fa: fa, lns: lns, cfg: cfg, opts: opts, acl: opts.Authorizer != nil}
 	defer memoryPolicy(opts.MemoryLimit)()
 	daemonReady(c)
-	logger.Info(opts.Version + " running")
+	info(opts.Version + " running")
 	for running := true; running; {
 		select {
 		case <-ctx.Done():
@@ -228,7 +271,7 @@ func serveConfig(c *ucli.Context, path string) error {
 			rl.reload()
 		}
 	}
-	logger.Info(opts.Version + " terminating")
+	info(opts.Version + " terminating")
 	closeGateways(gateways)
 	fa.Close()
 	b.Close()
@@ -282,7 +325,7 @@ func openListeners(ctx context.Context, cfg *config.Config, logger *slog.Logger,
 		lns[i] = ln
 		opened++
 		for _, line := range bn.opening(l, ln) {
-			logger.Info(line)
+			logger.Info(line, slog.String(broker.LogType, infoKind))
 		}
 	}
 	if opened == 0 {
@@ -291,12 +334,12 @@ func openListeners(ctx context.Context, cfg *config.Config, logger *slog.Logger,
 	return lns, nil
 }
 
-// reportWarnings logs the configuration's warnings and makes sure they reach stderr at start
-// whatever log_type and log_dest say (a file logging only debug lines would otherwise start
-// without a word about an ignored bridge): those the log does not send to stderr are written
-// there directly.
+// reportWarnings logs the configuration's warnings and makes sure they reach the terminal at
+// start whatever log_type and log_dest say (a file logging only debug lines would otherwise
+// start without a word about an ignored bridge): when the log shows them on neither stderr nor
+// stdout, they are written to stderr directly.
 func reportWarnings(logger *slog.Logger, sink *logSink, stderr io.Writer, warns []config.Warning) {
-	direct := !sink.reaches(stderr, slog.LevelWarn)
+	direct := !sink.visible(stderr, ltWarning)
 	for _, w := range warns {
 		logger.Warn("Warning: " + w.String())
 		if direct {
@@ -324,7 +367,8 @@ func closeAll(lns []net.Listener) {
 // If the file or a password/ACL file it names does not load, the running rules stay and the
 // log gives FILE:LINE.
 type reloader struct {
-	path           string
+	path           string // "" without a configuration file: nothing to read again
+	info           func(string)
 	ports          []int
 	verbose        bool
 	stdout, stderr io.Writer
@@ -340,8 +384,11 @@ type reloader struct {
 }
 
 func (r *reloader) reload() {
-	r.log.Info("Reloading the configuration, password and ACL files and TLS certificates (SIGHUP).")
+	r.info("Reloading config.") // Mosquitto's words, with or without a configuration file
 	defer r.reloadCertificates()
+	if r.path == "" {
+		return // started without -c: there is nothing to read again
+	}
 	fail := func(what string, err error) {
 		for _, line := range strings.Split(err.Error(), "\n") {
 			r.log.Error("Error: " + what + ", keeping the previous rules: " + line)

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/mqttkit/mqtt/internal/config"
+	"github.com/mqttkit/mqtt/mqtt/broker"
 )
 
 // logSink is where the broker's log lines go, filtered the way Mosquitto's log_type,
@@ -35,12 +36,98 @@ type logSink struct {
 	stampSec  int64
 	stampText string
 	sys       syslogWriter // nil unless log_dest syslog
+	stdout    bool         // log_dest stdout is among the writers
 	closers   []io.Closer
 	stamp     func(time.Time) string // nil: no timestamp (log_timestamp false)
-	// levels enabled: slog.LevelDebug, Info (notice/information), Warn, Error.
-	debug, info, warn, err bool
+	// types are the log_type categories written.
+	types logTypes
 	// connMessages false drops connect/disconnect lines (connection_messages false).
 	connMessages bool
+}
+
+// logTypes is a set of Mosquitto's log_type categories, each an independent switch as in
+// Mosquitto: "log_type subscribe" alone logs subscriptions and nothing else.
+type logTypes uint16
+
+const (
+	ltError logTypes = 1 << iota
+	ltWarning
+	ltNotice
+	ltInformation
+	ltDebug
+	ltSubscribe
+	ltUnsubscribe
+	ltWebsockets
+
+	ltAll logTypes = 1<<iota - 1
+	// ltDefault is Mosquitto's log_type without a log_type line, with or without a
+	// configuration file.
+	ltDefault = ltError | ltWarning | ltNotice | ltInformation
+)
+
+var logTypeNames = map[string]logTypes{
+	"error": ltError, "warning": ltWarning, "notice": ltNotice, "information": ltInformation,
+	"debug": ltDebug, "subscribe": ltSubscribe, "unsubscribe": ltUnsubscribe, "websockets": ltWebsockets,
+}
+
+// parseLogTypes is the set of a configuration's log_type list (internal/config resolved none,
+// all and the default already; an empty list is log_type none).
+func parseLogTypes(names []string) logTypes {
+	var t logTypes
+	for _, n := range names {
+		t |= logTypeNames[n]
+	}
+	return t
+}
+
+// levelTypes is the set a plain level stands for (sn-gateway's logger): Debug is everything,
+// Info Mosquitto's default, Warn errors and warnings, Error errors.
+func levelTypes(level slog.Level) logTypes {
+	switch {
+	case level <= slog.LevelDebug:
+		return ltAll
+	case level <= slog.LevelInfo:
+		return ltDefault
+	case level <= slog.LevelWarn:
+		return ltError | ltWarning
+	}
+	return ltError
+}
+
+// infoKind is the value of the broker.LogType attribute serve gives its own Info lines that
+// Mosquitto logs as information (start, stop, listeners, reload); other Info records are
+// notices, as the broker's connection lines are.
+const infoKind = "information"
+
+// recordType is the category of a record: the broker.LogType attribute when it has one, else
+// its level (Info is notice: the broker's connection lines).
+func recordType(r slog.Record) logTypes {
+	if r.NumAttrs() > 0 {
+		var t logTypes
+		r.Attrs(func(a slog.Attr) bool {
+			if a.Key == broker.LogType {
+				t = logTypeNames[a.Value.String()]
+				return false
+			}
+			return true
+		})
+		if t != 0 {
+			return t
+		}
+	}
+	return levelType(r.Level)
+}
+
+func levelType(l slog.Level) logTypes {
+	switch {
+	case l >= slog.LevelError:
+		return ltError
+	case l >= slog.LevelWarn:
+		return ltWarning
+	case l >= slog.LevelInfo:
+		return ltNotice
+	}
+	return ltDebug
 }
 
 // syslogWriter is the part of log/syslog.Writer the sink uses (not available on Windows).
@@ -55,8 +142,7 @@ type syslogWriter interface {
 func unixStamp(t time.Time) string { return strconv.FormatInt(t.Unix(), 10) }
 
 func newLogSink(w io.Writer, level slog.Level) *logSink {
-	return &logSink{writers: []io.Writer{w}, stamp: unixStamp, connMessages: true,
-		debug: level <= slog.LevelDebug, info: level <= slog.LevelInfo, warn: level <= slog.LevelWarn, err: true}
+	return &logSink{writers: []io.Writer{w}, stamp: unixStamp, connMessages: true, types: levelTypes(level)}
 }
 
 // logOutputs are where a sink may write: the process's stdout and stderr, and the system
@@ -78,23 +164,9 @@ func openLogSink(cfg *config.Config, verbose bool, out logOutputs) (*logSink, []
 			s.stamp = func(t time.Time) string { return strftimeString(layout, t) }
 		}
 	}
-	types := cfg.LogType
-	if verbose {
-		types = []string{"all"}
-	}
-	for _, t := range types {
-		switch t {
-		case "all":
-			s.debug, s.info, s.warn, s.err = true, true, true, true
-		case "error":
-			s.err = true
-		case "warning":
-			s.warn = true
-		case "notice", "information", "subscribe", "unsubscribe":
-			s.info = true
-		case "debug", "websockets":
-			s.debug = true
-		}
+	s.types = parseLogTypes(cfg.LogType)
+	if verbose { // -v overrides the file's log_type lines, as in Mosquitto
+		s.types = ltAll
 	}
 	var warns []config.Warning
 	for _, d := range cfg.LogDest {
@@ -103,6 +175,7 @@ func openLogSink(cfg *config.Config, verbose bool, out logOutputs) (*logSink, []
 			s.writers = append(s.writers, out.stderr)
 		case "stdout":
 			s.writers = append(s.writers, out.stdout)
+			s.stdout = true
 		case "file":
 			f, err := os.OpenFile(d.Path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
 			if err != nil {
@@ -144,11 +217,11 @@ func checkLogSink(cfg *config.Config, out logOutputs) ([]config.Warning, error) 
 	return warns, err
 }
 
-// reaches reports whether lines of level l go to w (one of the sink's writers).
-func (s *logSink) reaches(w io.Writer, l slog.Level) bool {
+// reaches reports whether lines of category t go to w (one of the sink's writers).
+func (s *logSink) reaches(w io.Writer, t logTypes) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.enabled(l) {
+	if s.types&t == 0 {
 		return false
 	}
 	for _, x := range s.writers {
@@ -157,6 +230,19 @@ func (s *logSink) reaches(w io.Writer, l slog.Level) bool {
 		}
 	}
 	return false
+}
+
+// visible reports whether lines of category t show on the terminal: the sink writes them to
+// stderr or to stdout.
+func (s *logSink) visible(stderr io.Writer, t logTypes) bool {
+	return s.reaches(stderr, t) || s.reachesStdout(t)
+}
+
+// reachesStdout reports whether lines of category t go to log_dest stdout.
+func (s *logSink) reachesStdout(t logTypes) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stdout && s.types&t != 0
 }
 
 // debugFlush is how long a debug line may wait in a buffer.
@@ -173,31 +259,38 @@ func (s *logSink) Close() {
 	s.closers, s.writers, s.sys = nil, nil, nil
 }
 
+// enabled reports whether records of level l may be written: Debug ones only with log_type
+// debug (the broker traces every packet when they are), others if any category is on (an Info
+// record may carry any category in its broker.LogType attribute).
 func (s *logSink) enabled(l slog.Level) bool {
-	switch {
-	case l >= slog.LevelError:
-		return s.err
-	case l >= slog.LevelWarn:
-		return s.warn
-	case l >= slog.LevelInfo:
-		return s.info
-	default:
-		return s.debug
+	if l < slog.LevelInfo {
+		return s.types&ltDebug != 0
 	}
+	return s.types != 0
 }
 
-// isConnectionMessage tells the lines connection_messages false suppresses.
+// isConnectionMessage tells the lines connection_messages false suppresses: as in Mosquitto,
+// every line about a client connecting or disconnecting, refused ones and takeovers included.
 func isConnectionMessage(msg string) bool {
-	if strings.HasPrefix(msg, "New connection from ") || strings.HasPrefix(msg, "New client connected from ") {
+	switch {
+	case strings.HasPrefix(msg, "New connection from "), strings.HasPrefix(msg, "New client connected from "),
+		strings.HasPrefix(msg, "No will message specified."), strings.HasPrefix(msg, "Will message specified ("):
 		return true
+	case !strings.HasPrefix(msg, "Client "):
+		return false
 	}
-	return strings.HasPrefix(msg, "Client ") && (strings.HasSuffix(msg, " disconnected.") ||
-		strings.Contains(msg, " closed its connection") || strings.Contains(msg, " has exceeded timeout"))
+	for _, s := range [...]string{" disconnected", " closed its connection", " has exceeded timeout", " refused: ",
+		" already connected, closing old connection.", " denied: max_connections exceeded."} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
 }
 
-// emit writes msg, logged at now, to the sink's destinations.
-func (s *logSink) emit(l slog.Level, now time.Time, msg string) {
-	if !s.enabled(l) || (!s.connMessages && isConnectionMessage(msg)) {
+// emit writes msg, of category t and logged at now, to the sink's destinations.
+func (s *logSink) emit(t logTypes, now time.Time, msg string) {
+	if s.types&t == 0 || (!s.connMessages && isConnectionMessage(msg)) {
 		return
 	}
 	if now.IsZero() {
@@ -225,7 +318,7 @@ func (s *logSink) emit(l slog.Level, now time.Time, msg string) {
 		w.WriteString(msg)
 		w.WriteByte('\n')
 	}
-	if l > slog.LevelDebug {
+	if t != ltDebug {
 		s.flushLocked()
 	} else if s.flusher == nil {
 		s.flusher = time.AfterFunc(debugFlush, func() {
@@ -235,15 +328,15 @@ func (s *logSink) emit(l slog.Level, now time.Time, msg string) {
 		})
 	}
 	if s.sys != nil {
-		switch {
-		case l >= slog.LevelError:
+		switch t {
+		case ltError:
 			_ = s.sys.Err(msg)
-		case l >= slog.LevelWarn:
+		case ltWarning:
 			_ = s.sys.Warning(msg)
-		case l >= slog.LevelInfo:
-			_ = s.sys.Notice(msg)
-		default:
+		case ltDebug:
 			_ = s.sys.Debug(msg)
+		default:
+			_ = s.sys.Notice(msg)
 		}
 	}
 }
@@ -290,12 +383,14 @@ func (h *mosqHandler) Handle(_ context.Context, r slog.Record) error {
 		sb.WriteString(r.Message)
 		sb.WriteString(h.attrs)
 		r.Attrs(func(a slog.Attr) bool {
-			sb.WriteString(" " + a.Key + "=" + a.Value.String())
+			if a.Key != broker.LogType { // the category, not part of the line
+				sb.WriteString(" " + a.Key + "=" + a.Value.String())
+			}
 			return true
 		})
 		msg = sb.String()
 	}
-	h.sink().emit(r.Level, r.Time, escapeControls(msg))
+	h.sink().emit(recordType(r), r.Time, escapeControls(msg))
 	return nil
 }
 

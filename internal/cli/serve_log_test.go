@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,6 +12,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -64,7 +66,7 @@ func TestSyslogUnreachable(t *testing.T) {
 	if len(warns) != 1 || !strings.HasPrefix(warns[0].String(), "m.conf:1: log_dest syslog: the system logger cannot be reached") {
 		t.Errorf("warnings %v", warns)
 	}
-	s.emit(slog.LevelWarn, time.Time{}, "still logged")
+	s.emit(ltWarning, time.Time{}, "still logged")
 	if !strings.Contains(stderr.String(), "still logged") {
 		t.Error("stderr lost when syslog is unreachable")
 	}
@@ -87,7 +89,7 @@ func TestSyslogFacility(t *testing.T) {
 		t.Fatal(err, warns)
 	}
 	defer s.Close()
-	s.emit(slog.LevelWarn, time.Time{}, "facility test")
+	s.emit(ltWarning, time.Time{}, "facility test")
 	buf := make([]byte, 512)
 	pc.SetReadDeadline(time.Now().Add(5 * time.Second))
 	n, _, err := pc.ReadFrom(buf)
@@ -186,5 +188,62 @@ func TestLogEscapesControlCharacters(t *testing.T) {
 	}
 	if s := "plain line é"; escapeControls(s) != s {
 		t.Fatalf("escapeControls(%q) = %q", s, escapeControls(s))
+	}
+}
+
+// A start that fails once the log is open says why in the log_dest file too (mosquitto
+// 2.0.11 writes it nowhere there), and on stderr, where the log does not go.
+func TestServeStartFailureLogged(t *testing.T) {
+	busy, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	dir := t.TempDir()
+	logFile, conf := filepath.Join(dir, "broker.log"), filepath.Join(dir, "m.conf")
+	writeFile(t, conf, fmt.Sprintf("listener %d 127.0.0.1\nlog_dest file %s\n", busy.Addr().(*net.TCPAddr).Port, logFile))
+	code, stdout, stderr := runArgs("mqtt", "serve", "-c", conf)
+	b, _ := os.ReadFile(logFile)
+	for what, text := range map[string]string{"log file": string(b), "stderr": stderr} {
+		if !strings.Contains(text, "Error: listener ") || !strings.Contains(text, "address already in use") {
+			t.Errorf("exit %d: the %s lacks the error:\n%s", code, what, text)
+		}
+	}
+	if code != 1 || stdout != "" {
+		t.Errorf("exit %d, stdout %q", code, stdout)
+	}
+}
+
+// With log_dest stdout a configuration warning is logged there once, not also on stderr; with
+// a log that leaves warnings out it still reaches stderr.
+func TestServeWarningsOnce(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "m.conf")
+	for _, tc := range []struct {
+		extra          string
+		stdout, stderr int
+	}{
+		{"log_dest stdout\n", 1, 0},
+		{"log_dest stdout\nlog_dest stderr\n", 1, 1},
+		{"log_type error\n", 0, 1},
+	} {
+		writeFile(t, conf, fmt.Sprintf("listener %d 127.0.0.1\nallow_duplicate_messages true\n%s", testutil.FreePort(t), tc.extra))
+		var stdout, stderr testutil.LockedBuffer
+		cmd := mqttCmd(context.Background(), "serve", "-c", conf)
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for !strings.Contains(stdout.String()+stderr.String(), "allow_duplicate_messages") && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+		const w = "allow_duplicate_messages"
+		if n, m := strings.Count(stdout.String(), w), strings.Count(stderr.String(), w); n != tc.stdout || m != tc.stderr {
+			t.Errorf("%q: the warning %d times on stdout, %d on stderr; want %d and %d\nstdout:\n%s\nstderr:\n%s",
+				tc.extra, n, m, tc.stdout, tc.stderr, stdout.String(), stderr.String())
+		}
 	}
 }

@@ -56,7 +56,7 @@ func openStore(path string, explicit bool, runAs string, logger *slog.Logger) (*
 // checkStore is --check: verify the store at path and print what it holds.
 func checkStore(path string, stdout, stderr io.Writer) error {
 	if path == "" {
-		return usageErrorf("--check needs --data DIR, or -c FILE with persistence true")
+		return serveUsageErrorf("--check needs --data DIR, or -c FILE with persistence true")
 	}
 	r, err := store.Check(path)
 	if err != nil {

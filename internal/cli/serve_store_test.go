@@ -74,7 +74,7 @@ func TestServeConfigPersistence(t *testing.T) {
 	if code == 0 || !strings.Contains(stderr, "store "+mosq+": is a Mosquitto persistence file") {
 		t.Fatalf("persistence_file mosquitto.db: exit %d\n%s", code, stderr)
 	}
-	if code, _, stderr := runArgs("mqtt", "serve", "--check"); code != 1 || !strings.Contains(stderr, "--data") {
+	if code, _, stderr := runArgs("mqtt", "serve", "--check"); code != 3 || !strings.Contains(stderr, "--data") { // a serve usage error
 		t.Errorf("--check without a store: exit %d %s", code, stderr)
 	}
 }

@@ -27,6 +27,11 @@ type Error struct {
 	Pos       Pos
 	Directive string // the directive concerned, if any
 	Msg       string
+	// Unusable marks a well-formed line naming a file that cannot be used: a password, ACL,
+	// certificate, key or CRL file that cannot be opened, or a certificate or key that does
+	// not load. Mosquitto meets these only when it opens the file, after reading the whole
+	// configuration, and exits with another status than for a bad line (see mqtt-serve(1)).
+	Unusable bool
 }
 
 func (e *Error) Error() string { return e.Pos.String() + ": " + e.Msg }
@@ -252,6 +257,17 @@ func defaultConfig(file string) *Config {
 
 func defaultListener() Listener {
 	return Listener{Protocol: "mqtt", MaxConnections: -1, MaxQoS: 2, MaxTopicAlias: 10}
+}
+
+// CommandLineListener is a listener given on mqtt serve's command line (--listen, --sn-listen;
+// named by flag in messages): Mosquitto's default listener settings and c's global security,
+// on host:port ("" is every interface; port 0 any free port) with protocol "mqtt" or "mqttsn".
+func (c *Config) CommandLineListener(flag, host string, port int, protocol string) Listener {
+	l := defaultListener()
+	l.Pos = Pos{File: flag}
+	l.Port, l.Address, l.Protocol = port, host, protocol
+	l.Security = c.Security
+	return l
 }
 
 // Default returns the configuration of an empty file: Mosquitto 2's local only mode and

@@ -39,6 +39,8 @@ type listenerState struct {
 	used    bool
 	usedBy  string
 	usedPos Pos
+	// badFile: a TLS file it names was reported as unusable; its certificates are not loaded.
+	badFile bool
 }
 
 // earlyUse is a directive written before the first "listener" line that configures the default
@@ -91,6 +93,13 @@ func newParser(name string) *parser {
 func (p *parser) errorf(pos Pos, directive, format string, args ...any) {
 	if len(p.errs) < maxErrors {
 		p.errs = append(p.errs, &Error{Pos: pos, Directive: directive, Msg: fmt.Sprintf(format, args...)})
+	}
+}
+
+// unusablef records an Unusable error: the line is right, the file it names cannot be used.
+func (p *parser) unusablef(pos Pos, directive, format string, args ...any) {
+	if len(p.errs) < maxErrors {
+		p.errs = append(p.errs, &Error{Pos: pos, Directive: directive, Msg: fmt.Sprintf(format, args...), Unusable: true})
 	}
 }
 
@@ -248,18 +257,18 @@ func (p *parser) checkFile(pos Pos, name, path string) bool {
 		fi, serr := f.Stat()
 		_ = f.Close()
 		if serr == nil && fi.IsDir() {
-			p.errorf(pos, name, "%s: %q is a directory, not a file", name, path)
+			p.unusablef(pos, name, "%s: %q is a directory, not a file", name, path)
 			return false
 		}
 		return true
 	}
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		p.errorf(pos, name, "%s: file %q does not exist", name, path)
+		p.unusablef(pos, name, "%s: file %q does not exist", name, path)
 	case errors.Is(err, fs.ErrPermission):
-		p.errorf(pos, name, "%s: file %q is not readable (permission denied)", name, path)
+		p.unusablef(pos, name, "%s: file %q is not readable (permission denied)", name, path)
 	default:
-		p.errorf(pos, name, "%s: %v", name, err)
+		p.unusablef(pos, name, "%s: %v", name, err)
 	}
 	return false
 }
@@ -268,11 +277,11 @@ func (p *parser) checkDir(pos Pos, name, path string) bool {
 	fi, err := os.Stat(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		p.errorf(pos, name, "%s: directory %q does not exist", name, path)
+		p.unusablef(pos, name, "%s: directory %q does not exist", name, path)
 	case err != nil:
-		p.errorf(pos, name, "%s: %v", name, err)
+		p.unusablef(pos, name, "%s: %v", name, err)
 	case !fi.IsDir():
-		p.errorf(pos, name, "%s: %q is not a directory", name, path)
+		p.unusablef(pos, name, "%s: %q is not a directory", name, path)
 	default:
 		return true
 	}
@@ -554,10 +563,10 @@ func (p *parser) apply(pos Pos, name, rest string, level int) {
 		}
 		if name == "capath" {
 			if !p.checkDir(pos, name, v) {
-				return
+				l.badFile = true
 			}
 		} else if !p.checkFile(pos, name, v) {
-			return
+			l.badFile = true // reported; the value is kept so that the listener is not also "keyfile needs certfile"
 		}
 		switch name {
 		case "cafile":
@@ -900,7 +909,7 @@ func (p *parser) finish() {
 		} else {
 			l.Security = c.Security
 		}
-		p.checkListener(&l)
+		p.checkListener(&l, ls.badFile)
 		c.Listeners = append(c.Listeners, l)
 	}
 	if p.def.used && len(p.listeners) > 0 {
@@ -943,7 +952,7 @@ func (g *SNGateway) setPos(name string, pos Pos) {
 	g.Pos[name] = pos
 }
 
-func (p *parser) checkListener(l *Listener) {
+func (p *parser) checkListener(l *Listener, badFile bool) {
 	t := l.TLS
 	pos := l.Pos
 	name := l.Name()
@@ -1003,10 +1012,13 @@ func (p *parser) checkListener(l *Listener) {
 	if t.CRLFile != "" && !t.RequireCertificate {
 		p.warnf(pos, "crlfile", "%s: crlfile has no effect without require_certificate", name)
 	}
+	if badFile {
+		return // a file was reported missing or unreadable already
+	}
 	// Load the certificates now, so that a bad key or CA is reported before anything opens.
 	tc, err := listener.NewTLS(*l.Spec().TLS)
 	if err != nil {
-		p.errorf(pos, "certfile", "%s: %v", name, err)
+		p.unusablef(pos, "certfile", "%s: %v", name, err)
 		return
 	}
 	for _, n := range tc.Notes() {

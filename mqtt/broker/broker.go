@@ -572,13 +572,13 @@ func (b *Broker) acceptLoop(ln net.Listener) {
 		}
 		delay = 0
 		if max := b.opts.MaxConnections; max > 0 && b.nconns.Load() >= int64(max) {
-			b.log.Info("Client connection from " + nc.RemoteAddr().String() + " denied: max_connections exceeded.")
+			b.log.Info("Client connection from " + hostOf(nc.RemoteAddr().String()) + " denied: max_connections exceeded.")
 			nc.Close()
 			continue
 		}
 		admitted, ok := b.admit(port)
 		if !ok {
-			b.log.Info("Client connection from " + nc.RemoteAddr().String() + " denied: max_connections exceeded.")
+			b.log.Info("Client connection from " + hostOf(nc.RemoteAddr().String()) + " denied: max_connections exceeded.")
 			nc.Close()
 			continue
 		}

@@ -858,7 +858,15 @@ func (c *conn) cleanup(err error) {
 			c.b.log.Warn(nm.what + ".")
 			return
 		}
-		if err != nil && err != errClosed && !errors.Is(err, io.EOF) {
+		var rj errRejected
+		switch {
+		case errors.As(err, &rj):
+			if rj.auth { // the refusing line of a failed login is Mosquitto's
+				c.b.log.Info("Client <unknown> disconnected, not authorised.")
+			} // other refusals were logged with their reason by reject
+		case errors.Is(err, io.EOF): // closed before CONNECT: a port probe, a health check
+			c.b.log.Info("Client <unknown> closed its connection.")
+		case err != nil && err != errClosed:
 			c.b.log.Info("Client " + c.remoteStr() + " disconnected: " + err.Error() + ".")
 		}
 		return
@@ -874,7 +882,7 @@ func (c *conn) cleanup(err error) {
 		r := c.reason
 		c.mu.Unlock()
 		if r.code == packet.SessionTakenOver {
-			c.b.log.Info("Client " + c.info.ClientID + " already connected, closing old connection.")
+			c.b.log.Info("Client "+c.info.ClientID+" already connected, closing old connection.", logError)
 		} else {
 			c.b.log.Info("Client " + c.info.ClientID + " disconnected.")
 		}

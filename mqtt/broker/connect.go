@@ -14,8 +14,13 @@ import (
 	"github.com/mqttkit/mqtt/mqtt/topic"
 )
 
-// errRejected closes a connection after a refusing CONNACK.
-type errRejected struct{ code packet.ReasonCode }
+// errRejected closes a connection after a refusing CONNACK. auth marks a refusal by the
+// Authenticator, which is logged as Mosquitto logs it once the connection is closed:
+// "Client <unknown> disconnected, not authorised." (whatever the reason code).
+type errRejected struct {
+	code packet.ReasonCode
+	auth bool
+}
 
 func (e errRejected) Error() string { return "connection refused: reason " + strconv.Itoa(int(e.code)) }
 
@@ -110,11 +115,11 @@ func (c *conn) handleConnect(p *packet.Connect) error {
 		return c.authStep(p.Properties.AuthData)
 	} else if ca, ok := b.auth.(ConnAuthenticator); ok {
 		if rc := ca.AuthenticateConn(context.Background(), c.t.netConn(), &info); rc != packet.Success {
-			return reject(rc, "not authorised")
+			return c.refuseAuth(rc)
 		}
 		c.info.Username, c.info.HasUsername = info.Username, info.HasUsername // e.g. use_identity_as_username
 	} else if rc := b.auth.Authenticate(context.Background(), info); rc != packet.Success {
-		return reject(rc, "not authorised")
+		return c.refuseAuth(rc)
 	}
 	return c.accept(p, nil)
 }
@@ -123,7 +128,14 @@ func (c *conn) handleConnect(p *packet.Connect) error {
 func (c *conn) reject(p *packet.Connect, rc packet.ReasonCode, why string) error {
 	c.b.log.Info("Client " + clientLabel(p.ClientID, c.remoteStr()) + " refused: " + why + ".")
 	c.send(&packet.Connack{ReasonCode: rc})
-	return errRejected{rc}
+	return errRejected{code: rc}
+}
+
+// refuseAuth refuses a CONNECT the Authenticator did not accept: CONNACK with rc, then the
+// connection closes and cleanup logs it.
+func (c *conn) refuseAuth(rc packet.ReasonCode) error {
+	c.send(&packet.Connack{ReasonCode: rc})
+	return errRejected{code: rc, auth: true}
 }
 
 // authState is a connection's MQTT 5 enhanced authentication (§4.12):
@@ -274,6 +286,27 @@ func (c *conn) accept(p *packet.Connect, authData []byte) error {
 			pr.AuthData = authData
 		}
 	}
+	// Logged before the CONNACK is queued, so that its trace line comes after, as in Mosquitto:
+	// "New client connected", the will, then "Sending CONNACK". The username is the one
+	// authentication settled on (a certificate's, with use_identity_as_username).
+	remote := c.remoteStr()
+	from := hostOf(remote)
+	if port := portOnly(remote); port != "" {
+		from += ":" + port
+	}
+	line := "New client connected from " + from + " as " + id +
+		" (p" + strconv.Itoa(mosqProtocol(c.version)) + ", c" + b01(p.CleanStart) + ", k" + strconv.Itoa(int(ka))
+	if c.info.HasUsername {
+		line += ", u'" + c.info.Username + "'"
+	}
+	b.log.Info(line + ").")
+	if b.trace.Load() {
+		if p.WillFlag {
+			c.traceLines("Will message specified (" + strconv.Itoa(len(p.WillPayload)) + " bytes) (r" + b01(p.WillRetain) + ", q" + strconv.Itoa(int(p.WillQoS)) + ").\n\t" + p.WillTopic)
+		} else {
+			c.traceLines("No will message specified.")
+		}
+	}
 	c.mu.Lock()
 	c.sess = s
 	c.connAccepted = true
@@ -288,17 +321,6 @@ func (c *conn) accept(p *packet.Connect, authData []byte) error {
 			break
 		}
 	}
-	remote := c.remoteStr()
-	from := hostOf(remote)
-	if port := portOnly(remote); port != "" {
-		from += ":" + port
-	}
-	line := "New client connected from " + from + " as " + id +
-		" (p" + strconv.Itoa(mosqProtocol(c.version)) + ", c" + b01(p.CleanStart) + ", k" + strconv.Itoa(int(ka))
-	if p.UsernameFlag {
-		line += ", u'" + p.Username + "'"
-	}
-	b.log.Info(line + ").")
 	if b.opts.Hooks.OnConnect != nil {
 		b.emit(hookEvent{kind: evConnect, info: c.info})
 	}

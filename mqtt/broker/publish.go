@@ -194,7 +194,7 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 	} else {
 		b.dropped(c.shard, why, c.info.ClientID, m)
 		if why != DropMemoryLimit { // logged once per episode (memoryLevel)
-			b.log.Info("Denied PUBLISH from " + c.info.ClientID + " (d" + b01(p.Dup) + ", q" + string('0'+p.QoS) + ", r" + b01(p.Retain) + ", m" + itoa(int(p.PacketID)) + ", '" + name + "', ... (" + itoa(len(p.Payload)) + " bytes))")
+			b.log.Info("Denied PUBLISH from "+c.info.ClientID+" (d"+b01(p.Dup)+", q"+string('0'+p.QoS)+", r"+b01(p.Retain)+", m"+itoa(int(p.PacketID))+", '"+name+"', ... ("+itoa(len(p.Payload))+" bytes))", logDebug)
 		}
 	}
 	if why == DropMemoryLimit && rc == packet.QuotaExceeded && !v5 && p.QoS > 0 {

@@ -25,6 +25,9 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 	}
 	var retained []retainReq
 	for i, sub := range p.Subscriptions {
+		if b.trace.Load() { // each filter's trace line comes before its subscribe line, as in Mosquitto
+			c.traceLines("\t" + sub.Filter + " (QoS " + strconv.Itoa(int(sub.QoS)) + ")")
+		}
 		sub.Filter = c.mount(sub.Filter) // validated mounted: the mount point is a topic prefix
 		group, inner, shared, err := topic.ParseShared(sub.Filter)
 		if err == nil && !shared {
@@ -47,7 +50,7 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 		}
 		if who := s.info.Load(); b.authz != nil && who != nil && !b.authz.CanSubscribe(context.Background(), *who, sub.Filter) {
 			codes[i] = packet.NotAuthorized
-			b.log.Info("Denied SUBSCRIBE from " + c.info.ClientID + " to " + sub.Filter)
+			b.log.Info("Denied SUBSCRIBE from "+c.info.ClientID+" to "+sub.Filter, logSubscribe)
 			continue
 		}
 		opts := topic.Options{QoS: min(sub.QoS, c.maxQoS()), Identifier: subID}
@@ -81,7 +84,7 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 			continue
 		}
 		codes[i] = packet.ReasonCode(opts.QoS) // [MQTT-3.9.3-1]
-		b.log.Info(c.info.ClientID + " " + strconv.Itoa(int(opts.QoS)) + " " + sub.Filter)
+		b.log.Info(c.info.ClientID+" "+strconv.Itoa(int(opts.QoS))+" "+sub.Filter, logSubscribe)
 		if b.opts.Hooks.OnSubscribe != nil {
 			b.emit(hookEvent{kind: evSubscribe, info: c.info, filter: sub.Filter, opts: opts})
 		}
@@ -135,6 +138,9 @@ func (c *conn) handleUnsubscribe(p *packet.Unsubscribe) error {
 	b, s := c.b, c.sess
 	codes := make([]packet.ReasonCode, len(p.Filters))
 	for i, f := range p.Filters {
+		if b.trace.Load() {
+			c.traceLines("\t" + f)
+		}
 		f = c.mount(f)
 		group, inner, shared, err := topic.ParseShared(f)
 		if err == nil && !shared {
@@ -157,7 +163,7 @@ func (c *conn) handleUnsubscribe(p *packet.Unsubscribe) error {
 			s.flags.And(^uint32(flagMulti)) // after the index let go of the other one
 		}
 		s.mu.Unlock()
-		b.log.Info(c.info.ClientID + " " + f + " (unsubscribe)")
+		b.log.Info(c.info.ClientID+" "+f, logUnsubscribe)
 	}
 	ack := &packet.Unsuback{PacketID: p.PacketID}
 	if c.version == packet.V5 {

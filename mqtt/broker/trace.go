@@ -60,18 +60,10 @@ func (c *conn) traceIn(p packet.Packet) {
 		msg = "Received PUBREL from " + who + " (Mid: " + strconv.Itoa(int(p.PacketID)) + ")"
 	case *packet.Pubcomp:
 		msg = "Received PUBCOMP from " + who + " (Mid: " + strconv.Itoa(int(p.PacketID)) + ", RC:" + strconv.Itoa(int(p.ReasonCode)) + ")"
-	case *packet.Subscribe:
-		var sb strings.Builder
-		sb.WriteString("Received SUBSCRIBE from " + who)
-		for _, s := range p.Subscriptions {
-			sb.WriteString("\n\t" + s.Filter + " (QoS " + strconv.Itoa(int(s.QoS)) + ")")
-		}
-		msg = sb.String()
+	case *packet.Subscribe: // handleSubscribe traces each filter
+		msg = "Received SUBSCRIBE from " + who
 	case *packet.Unsubscribe:
 		msg = "Received UNSUBSCRIBE from " + who
-		for _, f := range p.Filters {
-			msg += "\n\t" + f
-		}
 	case *packet.Pingreq:
 		msg = "Received PINGREQ from " + who
 	case *packet.Disconnect:
@@ -79,12 +71,7 @@ func (c *conn) traceIn(p packet.Packet) {
 	case *packet.Auth:
 		msg = "Received AUTH from " + who + " (rc" + strconv.Itoa(int(p.ReasonCode)) + ", " + p.Properties.AuthMethod + ")"
 	case *packet.Connect:
-		msg = "Received CONNECT from " + c.remoteStr() + " as " + p.ClientID
-		if p.WillFlag {
-			msg += "\nWill message specified (" + strconv.Itoa(len(p.WillPayload)) + " bytes) (r" + b01(p.WillRetain) + ", q" + strconv.Itoa(int(p.WillQoS)) + ").\n\t" + p.WillTopic
-		} else {
-			msg += "\nNo will message specified."
-		}
+		return // Mosquitto logs no line for it; accept logs the will after "New client connected"
 	default:
 		msg = "Received " + p.Type().String() + " from " + who
 	}
@@ -110,6 +97,9 @@ func (c *conn) traceOut(p packet.Packet, first byte, id uint16) {
 	var msg string
 	switch p := p.(type) {
 	case *packet.Connack:
+		if p.ReasonCode != packet.Success {
+			who = hostOf(c.remoteStr()) // a refused client has no id yet: Mosquitto names its address
+		}
 		msg = "Sending CONNACK to " + who + " (" + b01(p.SessionPresent) + ", " + strconv.Itoa(int(connackCode(p.ReasonCode, c.version))) + ")"
 	case *packet.Puback:
 		msg = "Sending PUBACK to " + who + " (m" + strconv.Itoa(int(p.PacketID)) + ", rc" + strconv.Itoa(int(p.ReasonCode)) + ")"

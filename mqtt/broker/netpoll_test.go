@@ -85,7 +85,16 @@ func TestEventLoopOwnsDescriptors(t *testing.T) {
 	}
 	b.mu.Lock()
 	for c := range b.conns {
-		if s, ok := c.t.(*socketConn); !ok || s.fd < 0 || c.t.netConn() != nil {
+		switch s := c.t.(type) {
+		case *socketConn:
+			if s.fd < 0 || s.netConn() != nil {
+				t.Errorf("event-loop connection %s: fd %d, net.Conn %T", c.info.ClientID, s.fd, s.netConn())
+			}
+		case *tlsConn: // BROKER_TEST_TLS: the descriptor, and the tls.Conn over it
+			if s.fd < 0 || s.raw != nil || s.netConn() == nil {
+				t.Errorf("event-loop TLS connection %s: fd %d, TCPConn %v", c.info.ClientID, s.fd, s.raw)
+			}
+		default:
 			t.Errorf("event-loop connection %s: transport %T", c.info.ClientID, c.t)
 		}
 		if a, ok := c.info.Remote.(*net.TCPAddr); !ok || a.String() != c.remote {

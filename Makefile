@@ -30,10 +30,15 @@ run: build
 test:
 	@unformatted="$$(gofmt -l .)"; if [ -n "$$unformatted" ]; then echo "gofmt needed on:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
+	# The packages build where the event loop does not exist (the goroutine path there).
+	GOOS=darwin $(GO) build ./...
+	GOOS=windows $(GO) build ./...
 	$(GO) test -race -timeout 15m ./...
-	# The broker suite again on the goroutine-per-connection path (TLS, websockets use it)
-	# and with a MemoryStore, so every test also drives the persistence path.
+	# The broker suite again on the goroutine-per-connection path (websockets, and every
+	# connection off Linux, use it) and with a MemoryStore, so every test also drives the
+	# persistence path; and again over TLS (the event loop's TLS connections).
 	BROKER_TEST_BLOCKING=1 BROKER_TEST_STORE=1 $(GO) test -race -timeout 10m ./mqtt/broker
+	BROKER_TEST_TLS=1 $(GO) test -race -timeout 10m ./mqtt/broker
 	# The MQTT-SN gateway suite again with the gateway attached to the broker in-process.
 	SN_TEST_UPSTREAM=broker $(GO) test -race -timeout 5m ./mqtt/sn
 

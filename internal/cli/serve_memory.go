@@ -16,20 +16,30 @@ import (
 // is set a quarter higher (plus 16 MiB): near it the garbage collector
 // works harder instead of letting the heap grow.
 //
-// Memory the broker stops using (a burst drained, a flood dropped, a
-// connect storm's garbage) goes back to the operating system within
-// seconds: the Go runtime's own scavenger returns it over minutes and
-// keeps what the next collection may need (up to twice the live heap),
-// which an idle broker with many connections never needs. Every
-// returnEvery a check returns free heap at once when it exceeds
-// returnAbove, or returnIdle when no collection ran since the last
-// check (nothing is allocating: the forced collection costs nothing
-// that matters, and idle connections cost their live heap, not twice
-// it).
+// Memory the broker stops using (a burst drained, a flood dropped) goes
+// back to the operating system within seconds: the Go runtime's own
+// scavenger returns it over minutes, so every returnEvery a check
+// returns free heap larger than returnAbove at once.
+//
+// Garbage is returned too once the broker is quiet. A burst of work (a
+// storm of TLS handshakes above all: tens of KiB of garbage each) leaves
+// the heap at up to twice what is live, and an idle broker allocates too
+// little to run another collection for minutes, so that garbage stayed
+// resident: an idle TLS connection cost ~15 KiB of RSS for ~7 KiB live.
+// When a check finds that less than quietAlloc was allocated since the
+// last one and no collection ran, and the heap holds more than
+// max(garbageAbove, live/8) of objects the last collection did not find
+// live, it collects and returns what is free. The live/8 keeps a large
+// idle broker whose keep-alives trickle garbage from collecting its
+// whole heap every few seconds. And when no collection ran since the last
+// check, free heap above returnIdle goes back too (nothing is allocating:
+// idle connections cost their live heap, not twice it).
 const (
-	returnEvery = 2 * time.Second
-	returnAbove = 16 << 20
-	returnIdle  = 1 << 20
+	returnEvery  = 2 * time.Second
+	returnAbove  = 16 << 20
+	quietAlloc   = 1 << 20
+	garbageAbove = 4 << 20
+	returnIdle   = 1 << 20
 )
 
 // memoryPolicy applies memoryLimit (bytes, 0: none) and starts the
@@ -56,9 +66,18 @@ func returnMemory(ctx context.Context) {
 	defer t.Stop()
 	sample := []metrics.Sample{
 		{Name: "/memory/classes/heap/free:bytes"},
+		{Name: "/memory/classes/heap/objects:bytes"},
+		{Name: "/gc/heap/live:bytes"},
+		{Name: "/gc/heap/allocs:bytes"},
 		{Name: "/gc/cycles/total:gc-cycles"},
 	}
-	var cycles uint64
+	value := func(i int) uint64 {
+		if sample[i].Value.Kind() != metrics.KindUint64 {
+			return 0
+		}
+		return sample[i].Value.Uint64()
+	}
+	var allocs, cycles uint64
 	for {
 		select {
 		case <-ctx.Done():
@@ -66,16 +85,14 @@ func returnMemory(ctx context.Context) {
 		case <-t.C:
 		}
 		metrics.Read(sample)
-		if sample[0].Value.Kind() != metrics.KindUint64 || sample[1].Value.Kind() != metrics.KindUint64 {
-			return // not this runtime's metrics: leave it to the scavenger
-		}
-		free, n := sample[0].Value.Uint64(), sample[1].Value.Uint64()
-		idle := n == cycles
-		cycles = n
-		if free > returnAbove || (idle && free > returnIdle) {
+		free, objects, live := value(0), value(1), value(2)
+		idle := value(4) == cycles
+		quiet := idle && value(3)-allocs < quietAlloc
+		allocs, cycles = value(3), value(4)
+		if free > returnAbove || idle && free > returnIdle || quiet && objects > live+max(garbageAbove, live/8) {
 			debug.FreeOSMemory()
-			metrics.Read(sample[1:])
-			cycles = sample[1].Value.Uint64()
+			metrics.Read(sample)
+			allocs, cycles = value(3), value(4)
 		}
 	}
 }

@@ -4,7 +4,10 @@
 // for use_identity_as_username) it reads with TLSState or PeerIdentity.
 //
 // TLS handshakes never block Accept: they run on the connection's first Read or Write, bounded
-// by Spec.HandshakeTimeout, so a slow or failing client only affects its own connection.
+// by Spec.HandshakeTimeout, so a slow or failing client only affects its own connection. A TLS
+// connection (TLSConn) is also a broker.TLSHandoff: before its first use the broker may take the
+// TCP connection under it and run the handshake itself (same configuration, timeout and error
+// explanations), to serve it from its event loop.
 // Listeners with TLS implement Reloader: Reload re-reads the certificate, key, CA and CRL files
 // and new handshakes use them (SIGHUP); connections already open keep theirs.
 package listener

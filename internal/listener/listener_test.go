@@ -180,6 +180,40 @@ func TestTLS(t *testing.T) {
 	})
 }
 
+// A TLS connection offers what a broker needs to run the handshake itself (broker.TLSHandoff)
+// until it has been used: the accepted TCP connection, the reloadable configuration, the
+// timeout and the error explanation.
+func TestTLSHandoff(t *testing.T) {
+	ca := testcerts.New(t, "ca")
+	l := openT(t, Spec{Network: "tcp4", TLS: tlsSpec(ca), HandshakeTimeout: 100 * time.Millisecond})
+	defer l.Close()
+	silent, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	c, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	sc := c.(*TLSConn)
+	raw, cfg, timeout, explain := sc.TLSHandoff()
+	if _, ok := raw.(*net.TCPConn); !ok || cfg == nil || cfg.GetConfigForClient == nil || timeout != 100*time.Millisecond || explain == nil {
+		t.Fatalf("TLSHandoff = %T, %v, %v, %v", raw, cfg, timeout, explain != nil)
+	}
+	var he *HandshakeError
+	if !errors.As(explain(errors.New("tls: client didn't provide a certificate")), &he) || he.Why == "" {
+		t.Fatalf("explain gives %v", he)
+	}
+	if err := sc.Handshake(); err == nil { // the silent client: the timeout
+		t.Fatal("handshake with a silent client succeeded")
+	}
+	if raw, _, _, _ := sc.TLSHandoff(); raw != nil {
+		t.Fatal("TLSHandoff offers a connection whose handshake has started")
+	}
+}
+
 func TestTLSHandshakeDoesNotBlockAccept(t *testing.T) {
 	ca := testcerts.New(t, "ca")
 	l := openT(t, Spec{Network: "tcp4", TLS: tlsSpec(ca), HandshakeTimeout: 300 * time.Millisecond})

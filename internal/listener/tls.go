@@ -363,24 +363,43 @@ func (l *tlsListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &TLSConn{Conn: tls.Server(c, l.cfg.Config()), timeout: l.timeout, explain: l.cfg.explain}, nil
+	cfg := l.cfg.Config()
+	return &TLSConn{Conn: tls.Server(c, cfg), raw: c, cfg: cfg, timeout: l.timeout, explain: l.cfg.explain}, nil
 }
 
 func (l *tlsListener) Reload() error { return l.cfg.Reload() }
 
 // TLSConn is a server-side TLS connection that completes its handshake, within a timeout, on
 // the first Read, Write or ConnectionState. A failed handshake closes the connection.
+//
+// It is a broker.TLSHandoff: before its first use, the broker may take the TCP connection
+// under it and run the handshake itself, to serve it from its event loop (TLSHandoff).
 type TLSConn struct {
 	*tls.Conn
+	raw     net.Conn
+	cfg     *tls.Config
 	timeout time.Duration
 	explain func(error) error // nil: errors as crypto/tls returns them
+	used    atomic.Bool       // the handshake has started: no handoff any more
 	once    sync.Once
 	err     error
+}
+
+// TLSHandoff returns the accepted connection, the server configuration (it follows Reload), the
+// handshake timeout and the function that explains a failed handshake (as a *HandshakeError),
+// for a broker that runs the handshake itself (broker.TLSHandoff). raw is nil once the
+// connection has been used.
+func (c *TLSConn) TLSHandoff() (raw net.Conn, config *tls.Config, timeout time.Duration, explain func(error) error) {
+	if c.used.Load() {
+		return nil, nil, 0, nil
+	}
+	return c.raw, c.cfg, c.timeout, c.explain
 }
 
 // Handshake runs the handshake if it has not run yet and returns its result; a failure is a
 // *HandshakeError saying what it most likely means.
 func (c *TLSConn) Handshake() error {
+	c.used.Store(true)
 	c.once.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
 		defer cancel()

@@ -167,9 +167,10 @@ type Options struct {
 	Hooks Hooks
 
 	// BlockingIO serves every connection from its own reader goroutine
-	// instead of the epoll event loop that plain TCP and unix-socket
-	// connections get on Linux (TLS and websockets always use a goroutine).
-	// Costs ~4x the memory per idle connection; see doc.go.
+	// instead of the epoll event loop that plain TCP, unix-socket and TLS
+	// (TLSHandoff) connections get on Linux (websockets always use a
+	// goroutine). Costs several times the memory per idle connection; see
+	// doc.go.
 	BlockingIO bool
 }
 

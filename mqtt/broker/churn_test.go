@@ -27,7 +27,7 @@ func TestChurnGoroutinesReturn(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := 0; time.Now().Before(stop); i++ {
-				c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+				c, err := dialConn(addr, nil)
 				if err != nil {
 					continue
 				}

@@ -38,9 +38,9 @@ var (
 //
 // What carries the bytes is the transport (transport.go), embedded with
 // the conn in one allocation: the epoll event loop on a bare descriptor
-// (transport_socket_linux.go), a net.Conn with a reader goroutine
-// (transport_net.go: TLS, websockets, Options.BlockingIO) or the
-// in-process LocalConn (transport_local.go). Whichever runs the reader
+// (transport_socket_linux.go, with TLS: transport_tls_linux.go), a
+// net.Conn with a reader goroutine (transport.go: websockets,
+// Options.BlockingIO) or the in-process LocalConn (transport_local.go). Whichever runs the reader
 // side owns the connection's lifetime and ends it with teardown. Lock
 // order: see LOCKS.md.
 type conn struct {
@@ -679,15 +679,20 @@ func (c *conn) flush() error {
 
 // stalled marks the session's writer as waiting for room since now (or
 // since its last progress); unstalled clears it. See Session.slowConsumer.
-func (c *conn) stalled() {
-	if s := c.ws.sess; s != nil {
-		s.stall.Store(c.b.ms())
+func (c *conn) stalled()   { c.b.stalled(c.ws.sess) }
+func (c *conn) unstalled() { c.b.unstalled(c.ws.sess) }
+
+// stalled and unstalled mark sess as conn.stalled does; nil: no session
+// (CONNACK not sent yet, or a transport's own write).
+func (b *Broker) stalled(sess *Session) {
+	if sess != nil {
+		sess.stall.Store(b.ms())
 	}
 }
 
-func (c *conn) unstalled() {
-	if s := c.ws.sess; s != nil {
-		s.stall.Store(0)
+func (b *Broker) unstalled(sess *Session) {
+	if sess != nil {
+		sess.stall.Store(0)
 	}
 }
 

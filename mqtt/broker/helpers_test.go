@@ -2,12 +2,18 @@ package broker
 
 import (
 	"context"
+	"crypto/tls"
 	"log/slog"
 	"net"
 	"os"
+	"strings"
 	"testing"
+	"time"
 
+	"github.com/mqttkit/mqtt/internal/listener"
+	"github.com/mqttkit/mqtt/internal/listener/testcerts"
 	"github.com/mqttkit/mqtt/internal/testutil"
+	"github.com/mqttkit/mqtt/mqtt/packet"
 	"go.uber.org/goleak"
 )
 
@@ -55,16 +61,89 @@ func startBrokerKnobs(t testing.TB, k testKnobs, mod func(*Options)) (*Broker, s
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { b.Close() })
+	if testTLS {
+		addr, _ := serveTLS(t, b, nil, nil)
+		return b, addr
+	}
 	return b, b.Addrs()[0].String()
+}
+
+// testTLS: BROKER_TEST_TLS=1 runs the suite over TLS. Each test broker
+// also serves a TLS listener, opened by internal/listener as `mqtt serve`
+// opens one, and startBroker returns its address as "tls://HOST:PORT",
+// which dialRaw, connectRaw and dialConn connect to with TLS. Tests whose
+// clients cannot (Mosquitto's tools, paho) call needPlain.
+var testTLS = os.Getenv("BROKER_TEST_TLS") != ""
+
+// serveTLS makes b serve a TLS listener on a loopback port (the server
+// certificate of ca, a throwaway CA when nil; mod may change the spec)
+// and returns its address as "tls://HOST:PORT", and the listener.
+func serveTLS(t testing.TB, b *Broker, ca *testcerts.Set, mod func(*listener.Spec)) (string, net.Listener) {
+	t.Helper()
+	if ca == nil {
+		ca = testcerts.New(t, "ca")
+	}
+	spec := listener.Spec{Network: "tcp4", Address: "127.0.0.1:0",
+		TLS: &listener.TLSSpec{CAFile: ca.CAFile, CertFile: ca.ServerCert, KeyFile: ca.ServerKey}}
+	if mod != nil {
+		mod(&spec)
+	}
+	ln, err := listener.Open(context.Background(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.addListener(context.Background(), ln); err != nil {
+		t.Fatal(err)
+	}
+	return "tls://" + ln.Addr().String(), ln
+}
+
+// needPlain skips a test whose clients speak plain TCP only when the
+// suite runs over TLS.
+func needPlain(t testing.TB) {
+	t.Helper()
+	if testTLS {
+		t.Skip("BROKER_TEST_TLS: this test's clients do not speak TLS")
+	}
+}
+
+// dialConn connects to addr: TLS for a "tls://" address (any server
+// certificate: these tests are about the transport), else TCP.
+func dialConn(addr string, cfg *tls.Config) (net.Conn, error) {
+	d := &net.Dialer{Timeout: 5 * time.Second}
+	if host, ok := strings.CutPrefix(addr, "tls://"); ok {
+		if cfg == nil {
+			cfg = &tls.Config{InsecureSkipVerify: true}
+		}
+		return tls.DialWithDialer(d, "tcp", host, cfg)
+	}
+	return d.Dial("tcp", addr)
 }
 
 // raw is testutil's hand-driven MQTT client over a real socket.
 type raw = testutil.Raw
 
-func dialRaw(t testing.TB, addr string, version byte) *raw { return testutil.DialRaw(t, addr, version) }
+// dialRaw connects to addr (TLS for a "tls://" address); the connection
+// is closed when the test ends.
+func dialRaw(t testing.TB, addr string, version byte) *raw {
+	t.Helper()
+	nc, err := dialConn(addr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	return testutil.NewRaw(t, nc, version)
+}
+
+// connectRaw dials and connects with client id (clean start, keep alive
+// 30), failing the test unless CONNACK is Success.
 func connectRaw(t testing.TB, addr string, version byte, id string) *raw {
 	t.Helper()
-	return testutil.ConnectRaw(t, addr, version, id)
+	r := dialRaw(t, addr, version)
+	if ack := r.Connect(&packet.Connect{ClientID: id, CleanStart: true, KeepAlive: 30}); ack.ReasonCode != packet.Success {
+		t.Fatalf("CONNACK %v", ack.ReasonCode)
+	}
+	return r
 }
 
 func hostPort(t testing.TB, addr string) (string, string) {

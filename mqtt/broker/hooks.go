@@ -42,7 +42,8 @@ type Authenticator interface {
 // (listener.PeerIdentity, for use_identity_as_username). The broker calls
 // AuthenticateConn instead of Authenticate; nc is nil for plain TCP and
 // unix-socket connections on Linux, which the event loop serves from the
-// bare descriptor (info.Remote has the address). It may set info.Username and
+// bare descriptor (info.Remote has the address), and the *tls.Conn for a
+// TLS connection it took over (TLSHandoff). It must not read or write nc. It may set info.Username and
 // info.HasUsername: when it accepts the client, the broker uses them from
 // then on, in every Authorizer call and in the client's ClientInfo.
 type ConnAuthenticator interface {

@@ -14,6 +14,7 @@ import (
 // subscriptions; the returned func waits for it and returns its output.
 func mosqSub(t *testing.T, b *Broker, addr string, args ...string) func() string {
 	t.Helper()
+	needPlain(t)
 	bin := testutil.RequireTool(t, "mosquitto_sub")
 	host, port := hostPort(t, addr)
 	var filter string
@@ -49,6 +50,7 @@ func mosqSub(t *testing.T, b *Broker, addr string, args ...string) func() string
 
 func mosqPub(t *testing.T, addr string, args ...string) {
 	t.Helper()
+	needPlain(t)
 	bin := testutil.RequireTool(t, "mosquitto_pub")
 	host, port := hostPort(t, addr)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

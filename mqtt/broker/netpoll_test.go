@@ -44,6 +44,15 @@ func TestLingerSeesBytesThatArriveBeforeTheWait(t *testing.T) {
 		t.Skip("no event loop (BlockingIO or not Linux)")
 	}
 	r := connectRaw(t, addr, packet.V311, "linger")
+	// The run that read the CONNECT was not busy: it does not linger, and
+	// the PINGREQ must not reach it (the hook would not run). Over TLS it
+	// reads until EAGAIN, which leaves it more time to see one.
+	s := eventLoopConn(t, b, "linger")
+	for deadline := time.Now().Add(5 * time.Second); s.reading.Load(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the CONNECT's read run did not end")
+		}
+	}
 	client <- r
 	// The connection is busy (read within the linger): this run lingers.
 	r.Send(&packet.Pingreq{})
@@ -56,6 +65,27 @@ func TestLingerSeesBytesThatArriveBeforeTheWait(t *testing.T) {
 			t.Fatalf("got %T, want PINGRESP", p)
 		}
 	}
+}
+
+// eventLoopConn is the event-loop socket of client id's connection.
+func eventLoopConn(t *testing.T, b *Broker, id string) *socketConn {
+	t.Helper()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for c := range b.conns {
+		if c.info.ClientID != id {
+			continue
+		}
+		switch s := c.t.(type) {
+		case *socketConn:
+			return s
+		case *tlsConn:
+			return &s.socketConn
+		}
+		t.Fatalf("%s: transport %T", id, c.t)
+	}
+	t.Fatalf("no connection of %s", id)
+	return nil
 }
 
 // openFDs counts this process's open descriptors.
@@ -85,7 +115,16 @@ func TestEventLoopOwnsDescriptors(t *testing.T) {
 	}
 	b.mu.Lock()
 	for c := range b.conns {
-		if s, ok := c.t.(*socketConn); !ok || s.fd < 0 || c.t.netConn() != nil {
+		switch s := c.t.(type) {
+		case *socketConn:
+			if s.fd < 0 || s.netConn() != nil {
+				t.Errorf("event-loop connection %s: fd %d, net.Conn %T", c.info.ClientID, s.fd, s.netConn())
+			}
+		case *tlsConn: // BROKER_TEST_TLS: the descriptor, and the tls.Conn over it
+			if s.fd < 0 || s.raw != nil || s.netConn() == nil {
+				t.Errorf("event-loop TLS connection %s: fd %d, TCPConn %v", c.info.ClientID, s.fd, s.raw)
+			}
+		default:
 			t.Errorf("event-loop connection %s: transport %T", c.info.ClientID, c.t)
 		}
 		if a, ok := c.info.Remote.(*net.TCPAddr); !ok || !a.IP.IsLoopback() || a.Port == 0 {

@@ -28,9 +28,7 @@ func TestOfflineSessionReleasesConnection(t *testing.T) {
 	s.mu.Lock()
 	c := s.conn
 	s.mu.Unlock()
-	freed := make(chan struct{})
-	// The finalizer goes on the allocation: the transport embedding the conn.
-	runtime.SetFinalizer(c.t, func(transport) { close(freed) })
+	freed := whenFreed(t, c.t)
 	c = nil
 	r.NC.Close()
 	waitOffline(t, b, "sleeper")
@@ -48,4 +46,24 @@ func TestOfflineSessionReleasesConnection(t *testing.T) {
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
+}
+
+// whenFreed returns a channel closed once the garbage collector has freed
+// tr's allocation (the transport embedding its conn). A cleanup, not a
+// finalizer: a TLS connection is a cycle (tlsConn, its tls.Conn, the wire
+// pointing back), and a finalizer would keep a cycle alive for good.
+func whenFreed(t *testing.T, tr transport) <-chan struct{} {
+	freed := make(chan struct{})
+	done := func(ch chan struct{}) { close(ch) }
+	switch x := tr.(type) {
+	case *socketConn:
+		runtime.AddCleanup(x, done, freed)
+	case *tlsConn:
+		runtime.AddCleanup(x, done, freed)
+	case *netConn:
+		runtime.AddCleanup(x, done, freed)
+	default:
+		t.Fatalf("transport %T", tr)
+	}
+	return freed
 }

@@ -2,8 +2,9 @@ package broker
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
-	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -15,7 +16,11 @@ import (
 // paho311 connects a github.com/eclipse/paho.mqtt.golang client (3.1.1).
 func paho311(t testing.TB, addr, id string, clean bool, onMsg mqtt.MessageHandler) mqtt.Client {
 	t.Helper()
-	o := mqtt.NewClientOptions().AddBroker("tcp://" + addr).SetClientID(id).SetCleanSession(clean).
+	url := "tcp://" + addr
+	if host, ok := strings.CutPrefix(addr, "tls://"); ok { // BROKER_TEST_TLS
+		url = "ssl://" + host
+	}
+	o := mqtt.NewClientOptions().AddBroker(url).SetTLSConfig(&tls.Config{InsecureSkipVerify: true}).SetClientID(id).SetCleanSession(clean).
 		SetProtocolVersion(4).SetAutoReconnect(false).SetConnectRetry(false).SetKeepAlive(30 * time.Second).
 		SetOrderMatters(true).SetDefaultPublishHandler(onMsg)
 	c := mqtt.NewClient(o)
@@ -112,7 +117,7 @@ func TestPaho311RoundTripAndPersistentSession(t *testing.T) {
 // paho5 connects a github.com/eclipse/paho.golang client (MQTT 5).
 func paho5(t testing.TB, addr, id string, onMsg func(paho.PublishReceived) (bool, error)) *paho.Client {
 	t.Helper()
-	nc, err := net.Dial("tcp", addr)
+	nc, err := dialConn(addr, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"net"
 	"os"
 	"runtime"
 	"runtime/debug"
@@ -9,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mqttkit/mqtt/internal/listener"
 )
 
 // TestPerfServe serves on $MQTT_PERF_ADDR for $MQTT_PERF_FOR (default 30s)
@@ -16,6 +19,9 @@ import (
 // broker alone while `mqtt bench` drives it from another process. It is
 // skipped unless MQTT_PERF_ADDR is set; MQTT_PERF_BLOCKING=1 serves with
 // a reader goroutine per connection instead of the event loop.
+// MQTT_PERF_CERT and MQTT_PERF_KEY (PEM files) make the listener TLS, opened
+// by internal/listener as `mqtt serve` opens it (drive it with `mqtt bench
+// --cafile`).
 func TestPerfServe(t *testing.T) {
 	addr := os.Getenv("MQTT_PERF_ADDR")
 	if addr == "" {
@@ -28,6 +34,15 @@ func TestPerfServe(t *testing.T) {
 	o := DefaultOptions()
 	o.Listeners = []string{addr}
 	o.BlockingIO = os.Getenv("MQTT_PERF_BLOCKING") != ""
+	var ln net.Listener
+	if cert := os.Getenv("MQTT_PERF_CERT"); cert != "" {
+		o.Listeners = nil
+		ln, err = listener.Open(context.Background(), listener.Spec{Network: "tcp", Address: addr,
+			TLS: &listener.TLSSpec{CertFile: cert, KeyFile: os.Getenv("MQTT_PERF_KEY")}})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
 	b, err := New(o, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -52,8 +67,8 @@ func TestPerfServe(t *testing.T) {
 				}
 			}
 			t.Logf("heap alloc %d KiB in %d objects", ms.HeapAlloc>>10, ms.HeapObjects)
-			t.Logf("goroutines %d, heap in use %d KiB, idle %d KiB (released %d), stacks %d KiB, gc %d KiB, other %d KiB, sys %d KiB",
-				runtime.NumGoroutine(), ms.HeapInuse>>10, ms.HeapIdle>>10, ms.HeapReleased>>10, ms.StackInuse>>10,
+			t.Logf("goroutines %d, live heap %d KiB, heap in use %d KiB, idle %d KiB (released %d), stacks %d KiB, gc %d KiB, other %d KiB, sys %d KiB",
+				runtime.NumGoroutine(), ms.HeapAlloc>>10, ms.HeapInuse>>10, ms.HeapIdle>>10, ms.HeapReleased>>10, ms.StackInuse>>10,
 				ms.GCSys>>10, (ms.OtherSys+ms.MSpanSys+ms.MCacheSys+ms.BuckHashSys)>>10, ms.Sys>>10)
 			t.Logf("other: OtherSys %d KiB, MSpanSys %d KiB, MCacheSys %d KiB, BuckHashSys %d KiB",
 				ms.OtherSys>>10, ms.MSpanSys>>10, ms.MCacheSys>>10, ms.BuckHashSys>>10)
@@ -63,7 +78,13 @@ func TestPerfServe(t *testing.T) {
 			}
 		})
 	}
-	if err := b.Serve(ctx); err != nil {
+	if ln != nil {
+		err = b.ServeListener(ctx, ln)
+		b.Close()
+	} else {
+		err = b.Serve(ctx)
+	}
+	if err != nil {
 		t.Fatal(err)
 	}
 }

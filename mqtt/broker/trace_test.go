@@ -27,6 +27,9 @@ func TestPacketTrace(t *testing.T) {
 	}
 	defer b.Close()
 	addr := b.Addrs()[0].String()
+	if testTLS {
+		addr, _ = serveTLS(t, b, nil, nil)
+	}
 	sub := connectRaw(t, addr, packet.V311, "subber")
 	sub.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "a/#", QoS: 2}, packet.Subscription{Filter: "b"})
 	pub := connectRaw(t, addr, packet.V311, "pubber")

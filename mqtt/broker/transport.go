@@ -10,11 +10,15 @@ import (
 // transport's own loop (or, in process, LocalConn.Send), which feeds
 // conn.input or conn.dispatch and ends the connection with teardown.
 //
-// Three implement it, each embedding its conn in one allocation:
+// Four implement it, each embedding its conn in one allocation:
 //   - socketConn (transport_socket_linux.go): plain TCP and unix sockets on
 //     Linux, a bare descriptor served by the epoll event loop;
-//   - netConn (this file): any net.Conn with one reader goroutine (TLS,
-//     websockets, other systems, Options.BlockingIO);
+//   - tlsConn (transport_tls_linux.go): a socketConn that reads and writes
+//     through crypto/tls, for the TLS connections a listener hands over
+//     (TLSHandoff), its handshake in a goroutine of its own;
+//   - netConn (this file): any net.Conn with one reader goroutine
+//     (websockets, TLS that is not handed over, other systems,
+//     Options.BlockingIO);
 //   - LocalConn (transport_local.go): an in-process client without a
 //     socket, for gateways, bridges and the in-process API.
 type transport interface {
@@ -44,11 +48,16 @@ type transport interface {
 }
 
 // newConn makes the connection for an accepted net.Conn: on the event
-// loop when the broker has one and nc is a plain socket, otherwise with
-// a reader goroutine. start begins serving it; call it after the
-// connection is registered with the broker.
+// loop when the broker has one and nc is a plain socket or a TLSHandoff
+// over one, otherwise with a reader goroutine. start begins serving it;
+// call it after the connection is registered with the broker.
 func (b *Broker) newConn(nc net.Conn, port string) (c *conn, start func()) {
 	if b.poll != nil {
+		if h, ok := nc.(TLSHandoff); ok {
+			if t, start := newTLSConn(b, h, port); t != nil {
+				return &t.conn, start
+			}
+		}
 		if s := newSocketConn(b, nc, port); s != nil {
 			return &s.conn, s.start
 		}

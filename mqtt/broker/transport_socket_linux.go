@@ -250,15 +250,20 @@ func (b *Broker) lingerFor() time.Duration {
 // or the error that ends the connection.
 func (s *socketConn) readReady() (err error) {
 	defer s.recoverHandler(&err)
+	rd, tlsc := s.readNB, false
+	if t, ok := s.t.(*tlsConn); ok {
+		rd, tlsc = t.read, true
+	}
 	for {
 		if s.isClosed() {
 			return s.closeErr()
 		}
-		switch drained, err := s.input(s.readNB); err {
+		switch drained, err := s.input(rd); err {
 		case nil:
 			// A short read means the socket was empty then; while being
-			// taken over, only EAGAIN now says nothing more is there.
-			if drained && s.st.Load()&stDrain == 0 {
+			// taken over, only EAGAIN now says nothing more is there. TLS
+			// gives out a record at a time: only EAGAIN says it is all read.
+			if drained && !tlsc && s.st.Load()&stDrain == 0 {
 				return nil
 			}
 		case errAgain:
@@ -336,12 +341,16 @@ func (s *socketConn) waitConn() syscall.RawConn {
 	return rc
 }
 
-// write writes out to the socket. Usually the socket takes it all at
+// write writes out to the socket for the writer, which holds the
+// writing token (and c.ws, the session it drains).
+func (s *socketConn) write(out []byte) (int, error) { return s.writeSock(out, s.ws.sess) }
+
+// writeSock writes out to the socket. Usually the socket takes it all at
 // once, and no deadline (a runtime timer per connection) is needed for
-// that; otherwise it waits for room on a poll file, noting each bit of
-// progress (stalled: a consumer that reads slowly is told apart from one
-// that stopped reading).
-func (s *socketConn) write(out []byte) (int, error) {
+// that; otherwise it waits for room on the poll file wf, noting each bit
+// of progress on sess when there is one (stalled: a consumer that reads
+// slowly is told apart from one that stopped reading).
+func (s *socketConn) writeSock(out []byte, sess *Session) (int, error) {
 	n, err := writeFD(int(s.fd), out)
 	if err != nil && err != errAgain {
 		return n, err
@@ -349,11 +358,11 @@ func (s *socketConn) write(out []byte) (int, error) {
 	if n == len(out) {
 		return n, nil
 	}
-	s.stalled()
-	defer s.unstalled()
+	s.b.stalled(sess)
+	defer s.b.unstalled(sess)
 	f, ferr := s.pollFile(&s.wf)
 	if ferr != nil { // out of descriptors (EMFILE): poll by sleeping
-		m, err := s.writeSlow(out[n:])
+		m, err := s.writeSlow(out[n:], sess)
 		return n + m, err
 	}
 	rc, ferr := f.SyscallConn()
@@ -371,7 +380,7 @@ func (s *socketConn) write(out []byte) (int, error) {
 			if m > 0 {
 				n += m
 				rest = rest[m:]
-				s.stalled()
+				s.b.stalled(sess)
 				continue
 			}
 			if e == errAgain {
@@ -393,7 +402,7 @@ func (s *socketConn) writeDone() { s.dropFile(&s.wf) }
 // writeSlow writes out to the bare socket without a poll file (none could
 // be made): non-blocking writes with sleeps in between, within the write
 // timeout of no progress (a second once the connection is closing).
-func (s *socketConn) writeSlow(out []byte) (int, error) {
+func (s *socketConn) writeSlow(out []byte, sess *Session) (int, error) {
 	pause := time.Millisecond
 	last := time.Now()
 	total := 0
@@ -407,7 +416,7 @@ func (s *socketConn) writeSlow(out []byte) (int, error) {
 		now := time.Now()
 		if n > 0 {
 			last, pause = now, time.Millisecond
-			s.stalled()
+			s.b.stalled(sess)
 			continue
 		}
 		if now.Sub(last) >= s.writeTimeout() {
@@ -629,4 +638,15 @@ func socketFD(nc net.Conn) int {
 		return -1
 	}
 	return fd
+}
+
+// readRunJob is a socket connection's read run as a job (a TLS
+// connection's too: tlsConn embeds socketConn).
+func readRunJob(c *conn) {
+	switch t := c.t.(type) {
+	case *socketConn:
+		t.readRun()
+	case *tlsConn:
+		t.readRun()
+	}
 }

@@ -15,6 +15,10 @@ func newSocketConn(*Broker, net.Conn, string) *socketConn { return nil }
 func tcpProgress(net.Conn)                                {}
 func (s *socketConn) start()                              {}
 
+type tlsConn struct{ socketConn }
+
+func newTLSConn(*Broker, TLSHandoff, string) (*tlsConn, func()) { return nil, nil }
+
 type poller struct{}
 
 func newPoller(*Broker) (*poller, error) { return nil, nil }

@@ -80,6 +80,3 @@ func (w *workers) stop() {
 	close(w.done)
 	w.wg.Wait()
 }
-
-// readRunJob is a socket connection's read run as a job.
-func readRunJob(c *conn) { c.t.(*socketConn).readRun() }

@@ -831,8 +831,12 @@ func TestStrayArgument(t *testing.T) {
 		{"mqtt", "pub", "-t", "a", "-m", "b", "--", "stray"},
 	} {
 		r := runCmd(t, progCmd(ctx, argv[0], argv[1:]...), nil)
-		if r.code != 1 || !strings.Contains(string(r.stderr), `"stray"`) && !strings.Contains(string(r.stderr), `'stray'`) {
-			t.Errorf("%v: exit %d, stderr %q; want 1 and the word named", argv, r.code, r.stderr)
+		code := 1
+		if argv[0] == "mosquitto" || argv[1] == "serve" {
+			code = 3 // mosquitto 2.0.11 exits 3 for a bad command line
+		}
+		if r.code != code || !strings.Contains(string(r.stderr), `"stray"`) && !strings.Contains(string(r.stderr), `'stray'`) {
+			t.Errorf("%v: exit %d, stderr %q; want %d and the word named", argv, r.code, r.stderr, code)
 		}
 		noStackTrace(t, string(r.stderr))
 	}

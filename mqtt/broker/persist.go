@@ -19,7 +19,7 @@ import (
 // the connection ends; every QoS 1/2 message queued for it (and QoS 0
 // queued while it is offline) is written when queued (OpPutDelivery) and
 // removed when acknowledged, expired or dropped; a QoS 2 message's packet
-// id is written before its PUBLISH is sent, its PUBREC when it arrives;
+// id is written before its PUBLISH is sent, its PUBREC before PUBREL goes;
 // inbound QoS 2 packet ids are written before PUBREC and removed before
 // PUBCOMP. The operations are committed under Session.mu, so the store
 // sees each session's changes in the order they happened.

@@ -344,6 +344,8 @@ func (c *conn) handlePuback(p *packet.Puback) error {
 // [MQTT-4.3.3-3]; an error reason ends it [MQTT-4.3.3-4].
 func (c *conn) handlePubrec(p *packet.Pubrec) error {
 	s := c.sess
+	mark := c.b.storeFails.Load()
+	durable := false
 	s.mu.Lock()
 	d, ok := s.inflight[p.PacketID]
 	if ok && d.qos != 2 {
@@ -357,8 +359,8 @@ func (c *conn) handlePubrec(p *packet.Pubrec) error {
 		d.msg = nil // the message is delivered; free it
 		s.inflight[p.PacketID] = d
 		if d.stored {
-			b := c.b
-			b.commit(Op{Kind: OpPutDelivery, ClientID: s.id, Delivery: d.state()})
+			c.b.commit(Op{Kind: OpPutDelivery, ClientID: s.id, Delivery: d.state()})
+			durable = true
 		}
 	}
 	s.mu.Unlock()
@@ -367,6 +369,11 @@ func (c *conn) handlePubrec(p *packet.Pubrec) error {
 		c.send(&packet.Pubrel{PacketID: p.PacketID, ReasonCode: packet.PacketIdentifierNotFound})
 	case p.ReasonCode >= 0x80:
 		s.complete(p.PacketID)
+	case durable:
+		// PUBREL only once the store knows the PUBREC came: after a crash
+		// the broker must send PUBREL again, not the PUBLISH, which a
+		// client that already had its PUBREL would take as a new message.
+		c.ack(ctrlPacket{first: 0x62, id: p.PacketID}, true, mark)
 	default:
 		c.sendAck(0x62, p.PacketID)
 	}

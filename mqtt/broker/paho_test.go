@@ -87,7 +87,12 @@ func TestPaho311RoundTripAndPersistentSession(t *testing.T) {
 	if s := fmt.Sprint(got.waitN(t, 3)); s != want {
 		t.Fatalf("got %s", s)
 	}
-	// Offline: QoS 1 and 2 are queued, QoS 0 is not.
+	// Offline: QoS 1 and 2 are queued, QoS 0 is not. Paho hands m2 to
+	// the handler before its PUBREC is written, and Disconnect may drop a
+	// PUBREC still queued; the broker then sends m2 again on reconnect
+	// (right at QoS 2, and paho delivers it again), so the exchange must
+	// be complete first.
+	waitInflight(t, b, "paho-sub", 0)
 	sub.Disconnect(50)
 	// Wait until the broker has read the DISCONNECT: otherwise the new
 	// connection below may take the session over while m2's PUBREC is
@@ -244,6 +249,22 @@ func BenchmarkPaho311QoS1(b *testing.B) {
 }
 
 // waitOffline waits until the session of clientID has no connection.
+// waitInflight waits until clientID's session has n messages in flight.
+func waitInflight(t testing.TB, b *Broker, clientID string, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		for _, ci := range b.Clients() {
+			if ci.ClientID == clientID && ci.Inflight == n {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("session %q: not %d messages in flight after 5 s", clientID, n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 func waitOffline(t testing.TB, b *Broker, clientID string) {
 	t.Helper()
 	for deadline := time.Now().Add(5 * time.Second); ; {

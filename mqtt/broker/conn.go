@@ -9,6 +9,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -86,6 +87,7 @@ type conn struct {
 	problemInfo  bool // Request Problem Information (MQTT 5), default true
 	connAccepted bool
 	connectSeen  bool
+	inOwned      bool        // dispatching a buffer of its own, never reused: payloads may alias it
 	normalClose  bool        // DISCONNECT 0x00 received: discard the will
 	trusted      bool        // in-process subscription without an identity: no auth, no ACL
 	closing      bool        // under mu
@@ -301,18 +303,34 @@ func (c *conn) input(rd func([]byte) (int, error)) (drained bool, err error) {
 	defer readPool.Put(bp)
 	buf := *bp
 	if len(c.in) > len(buf)/2 {
-		// A large packet in progress: add to it, and parse only once
-		// it is complete.
-		n, err := rd(buf)
+		// A large packet in progress: read straight into it, and parse
+		// only once it is complete. It grows as bytes arrive, by what
+		// it holds (at least readBufSize, at most what is missing), so
+		// it holds at most twice what arrived and is copied once
+		// overall, not once per read.
+		in := c.takeIn()
+		missing := readBufSize
+		if _, remaining, hn, err := packet.ParseHeader(in); err == nil && hn+remaining > len(in) {
+			missing = hn + remaining - len(in)
+		}
+		if cap(in)-len(in) < min(missing, readBufSize) {
+			in = slices.Grow(in, min(missing, max(len(in), readBufSize)))
+		}
+		room := in[len(in):cap(in)]
+		n, err := rd(room)
 		if n <= 0 {
+			c.putBackIn(in)
 			return false, c.readFailed(err)
 		}
 		c.noteRead(n)
-		in := append(c.takeIn(), buf[:n]...)
+		in = in[:len(in)+n]
 		if _, remaining, hn, err := packet.ParseHeader(in); err == nil && len(in) < hn+remaining {
-			return n < len(buf), c.keepIn(in)
+			return n < len(room), c.keepIn(in)
 		}
-		return n < len(buf), c.dispatchBytes(in)
+		c.inOwned = true // in is this packet's own: its payload need not be copied
+		err = c.dispatchBytes(in)
+		c.inOwned = false
+		return n < len(room), err
 	}
 	k := copy(buf, c.in)
 	n, err := rd(buf[k:])
@@ -346,6 +364,14 @@ func (c *conn) takeIn() []byte {
 		c.b.pendingConnect.Add(-int64(len(in)))
 	}
 	return in
+}
+
+// putBackIn undoes takeIn when nothing arrived.
+func (c *conn) putBackIn(in []byte) {
+	c.in = in
+	if !c.connAccepted && len(in) > 0 {
+		c.b.pendingConnect.Add(int64(len(in)))
+	}
 }
 
 // keepIn keeps a partial packet for the next read; past the budget of

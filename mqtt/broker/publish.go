@@ -40,11 +40,17 @@ func (m *Message) expired(now time.Time) bool {
 	return !m.Expiry.IsZero() && !now.Before(m.Expiry)
 }
 
-// newMessage copies what the broker keeps from an inbound PUBLISH.
-func newMessage(from, name string, p *packet.Publish, v5 bool) *Message {
+// newMessage copies what the broker keeps from an inbound PUBLISH; the
+// payload only when the buffer it was read into is to be reused (owned:
+// a large packet read into a buffer of its own is kept instead).
+func newMessage(from, name string, p *packet.Publish, v5, owned bool) *Message {
+	payload := p.Payload
+	if !owned {
+		payload = bytes.Clone(payload)
+	}
 	m := &Message{
 		Topic:   name,
-		Payload: bytes.Clone(p.Payload),
+		Payload: payload,
 		QoS:     p.QoS,
 		Retain:  p.Retain,
 		From:    from,
@@ -166,7 +172,7 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 	case b.authz != nil && !b.authz.CanPublish(context.Background(), c.info, name, p.QoS, p.Retain):
 		rc = packet.NotAuthorized
 	}
-	m := newMessage(c.info.ClientID, name, p, v5)
+	m := newMessage(c.info.ClientID, name, p, v5, c.inOwned)
 	if rc == packet.Success {
 		if hrc := b.allowPublish(c.info, m); hrc >= 0x80 {
 			rc = hrc

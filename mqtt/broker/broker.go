@@ -79,7 +79,9 @@ type Options struct {
 	// StalledQoS0Messages. One that reads, however slowly, keeps the
 	// queue limits above, so a burst is not lost; one that stopped costs
 	// at most this budget plus what arrives within StallAfter. QoS 1/2
-	// keep the queue limits. Defaults 50 ms, 1 MiB, 10,000 (see doc.go).
+	// keep the queue limits. Defaults 500 ms (a reader on a busy machine can
+	// be descheduled for tens of milliseconds: 50 ms lost QoS 0 in a fan-in
+	// burst whose subscriber was reading), 1 MiB, 10,000.
 	StallAfter          time.Duration
 	StalledQoS0Bytes    int
 	StalledQoS0Messages int
@@ -197,7 +199,7 @@ func DefaultOptions() Options {
 		ReceiveMaximum:          20,
 		MaxQueuedMessages:       100_000,
 		MaxQueuedBytes:          256 << 20,
-		StallAfter:              50 * time.Millisecond,
+		StallAfter:              500 * time.Millisecond,
 		CheckRetainSource:       true,
 		MaxConnectSize:          64 << 10,
 		MaxPendingConnectBytes:  16 << 20,
@@ -311,7 +313,7 @@ func New(opts Options, logger *slog.Logger) (*Broker, error) {
 		opts.MaxPendingConnectBytes = 16 << 20
 	}
 	if opts.StallAfter <= 0 {
-		opts.StallAfter = 50 * time.Millisecond
+		opts.StallAfter = 500 * time.Millisecond
 	}
 	if opts.StalledQoS0Bytes <= 0 {
 		opts.StalledQoS0Bytes = 1 << 20

@@ -88,7 +88,7 @@ func (s *Session) trimQoS0ToLocked(maxBytes, maxMsgs int) {
 	kept, keptBytes := 0, 0
 	s.queue.removeIf(func(d *delivery) bool {
 		size := d.msg.size()
-		if d.qos > 0 || (keptBytes+size <= maxBytes && kept < maxMsgs) {
+		if d.qos > 0 || d.onSub || (keptBytes+size <= maxBytes && kept < maxMsgs) {
 			kept++
 			keptBytes += size
 			return false

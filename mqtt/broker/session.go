@@ -76,6 +76,11 @@ type delivery struct {
 	dup    bool
 	rel    bool // QoS 2: PUBREC received, PUBREL sent, waiting for PUBCOMP
 	stored bool // the store holds it (OpPutDelivery)
+	// onSub: a retained message sent because of a SUBSCRIBE. Such a burst
+	// is bounded by the retained store, not by a publisher's rate, so it
+	// is never dropped as a slow consumer's QoS 0: a subscriber that takes
+	// 100,000 retained messages while 9 others do is busy, not stuck.
+	onSub  bool
 	id     uint16
 	seq    uint64
 	subIDs []uint32
@@ -122,7 +127,7 @@ func (s *Session) enqueue(d delivery) (ok, stored bool) {
 		why = DropQueueFull
 	case s.overMemoryShare(size):
 		why = DropMemoryLimit
-	case d.qos == 0 && s.slowConsumer(size):
+	case d.qos == 0 && !d.onSub && s.slowConsumer(size):
 		why = DropSlowConsumer
 		s.trimQoS0Locked()
 	case d.qos == 0 && s.b.memLevel.Load() >= memTight && (s.stalledLocked() || s.behindLocked(size)):

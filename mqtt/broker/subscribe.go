@@ -124,7 +124,7 @@ func (b *Broker) matchRetained(out []delivery, s *Session, filter string, opts t
 				continue
 			}
 		}
-		d := delivery{msg: m, qos: b.deliveredQoS(m.QoS, opts.QoS), retain: true}
+		d := delivery{msg: m, qos: b.deliveredQoS(m.QoS, opts.QoS), retain: true, onSub: true}
 		if opts.Identifier != 0 {
 			d.subIDs = []uint32{opts.Identifier}
 		}

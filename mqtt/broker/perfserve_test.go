@@ -87,4 +87,6 @@ func TestPerfServe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	st := b.Stats()
+	t.Logf("perfserve: dropped %v", st.Dropped)
 }

@@ -280,14 +280,24 @@ func TestAckAfterDurable(t *testing.T) {
 		t.Fatalf("v5 with a failing store: %+v", a)
 	}
 	pub.Send(&packet.Publish{Topic: "d", QoS: 1, PacketID: 10})
-	pub.Send(&packet.Pingreq{})
-	if _, ok := pub.Recv().(*packet.Pingresp); !ok {
-		t.Fatal("3.1.1 with a failing store: expected no PUBACK before PINGRESP")
-	}
+	expectRefused311(t, pub)
 	if err := (&Broker{}).syncStore(); err != nil {
 		t.Fatal(err)
 	}
 	_ = context.Background()
+}
+
+// expectRefused311 checks that a 3.x client whose message could not be
+// stored gets no acknowledgement and is disconnected: it resends an
+// unacknowledged message only when it reconnects.
+func expectRefused311(t *testing.T, r *raw) {
+	t.Helper()
+	for _, p := range r.ExpectClosed(5 * time.Second) {
+		switch p.(type) {
+		case *packet.Puback, *packet.Pubrec:
+			t.Fatalf("3.x: %T of a message that was not stored", p)
+		}
+	}
 }
 
 // splitStore fails every commit that carries operations while failing is
@@ -331,10 +341,7 @@ func TestAckRefusedWhenWritesFailedBeforeBarrier(t *testing.T) {
 		t.Fatalf("v5 PUBREC of a message that was not stored: %+v", a)
 	}
 	p311.Send(&packet.Publish{Topic: "d", QoS: 1, PacketID: 3, Payload: []byte("lost")})
-	p311.Send(&packet.Pingreq{})
-	if _, ok := p311.Recv().(*packet.Pingresp); !ok {
-		t.Fatal("3.1.1 PUBACK of a message that was not stored")
-	}
+	expectRefused311(t, p311)
 	// The store works again: the next message is acknowledged.
 	st.failing.Store(false)
 	p5.Send(&packet.Publish{Topic: "d", QoS: 1, PacketID: 4, Payload: []byte("kept")})
@@ -428,5 +435,78 @@ func TestReceiveMaximumQoS2HeldOnce(t *testing.T) {
 	}
 	if d, ok := got[len(got)-1].(*packet.Disconnect); !ok || d.ReasonCode != packet.ReceiveMaximumExceeded {
 		t.Fatalf("want DISCONNECT 0x93 last, got %+v", got)
+	}
+}
+
+// A 3.x QoS 2 message that could not be stored gets no PUBREC; the
+// client's retry with the same packet id must be stored and routed as
+// the new message it is, not acknowledged at once as a duplicate of one
+// the broker never kept (it would be lost at the next crash).
+func TestRefusedQoS2Retry311IsStored(t *testing.T) {
+	st := &splitStore{MemoryStore: NewMemoryStore()}
+	_, addr := startBrokerStore(t, st, nil)
+	dur := dialRaw(t, addr, packet.V311)
+	dur.Connect(&packet.Connect{ClientID: "durable", KeepAlive: 30})
+	dur.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "d", QoS: 2})
+	dur.Send(&packet.Disconnect{})
+	dur.ExpectClosed(5 * time.Second)
+
+	p3 := dialRaw(t, addr, packet.V311)
+	p3.Connect(&packet.Connect{ClientID: "p3", KeepAlive: 30})
+	st.failing.Store(true)
+	p3.Send(&packet.Publish{Topic: "d", QoS: 2, PacketID: 7, Payload: []byte("keep")})
+	expectRefused311(t, p3)
+	st.failing.Store(false)
+	again := dialRaw(t, addr, packet.V311)
+	again.Connect(&packet.Connect{ClientID: "p3", KeepAlive: 30})
+	again.Send(&packet.Publish{Topic: "d", QoS: 2, PacketID: 7, Dup: true, Payload: []byte("keep")})
+	if a, ok := again.Recv().(*packet.Pubrec); !ok || a.PacketID != 7 {
+		t.Fatalf("PUBREC of the retry: %+v", a)
+	}
+	again.Send(&packet.Pubrel{PacketID: 7})
+	if a, ok := again.Recv().(*packet.Pubcomp); !ok || a.PacketID != 7 {
+		t.Fatalf("PUBCOMP: %+v", a)
+	}
+
+	// A crash now: the acknowledged message must be in the store.
+	_, addr2 := startBrokerStore(t, crashCopy(t, st.MemoryStore), nil)
+	dur = dialRaw(t, addr2, packet.V311)
+	if ack := dur.Connect(&packet.Connect{ClientID: "durable", KeepAlive: 30}); !ack.SessionPresent {
+		t.Fatal("no session present")
+	}
+	for {
+		p, err := dur.RecvErr(2 * time.Second)
+		if err != nil {
+			t.Fatalf("the acknowledged message is not in the store: %v", err)
+		}
+		if m, ok := p.(*packet.Publish); ok && string(m.Payload) == "keep" {
+			break
+		}
+	}
+}
+
+// A DUP retry that arrives while the first copy's PUBREC still waits for
+// the store shares its fate: refused with it, never acknowledged alone.
+func TestQoS2DupFollowsHeldRefusal(t *testing.T) {
+	g := &gateStore{MemoryStore: NewMemoryStore()}
+	_, addr := startBrokerStore(t, g, nil)
+	dur := dialRaw(t, addr, packet.V311)
+	dur.Connect(&packet.Connect{ClientID: "durable", KeepAlive: 30})
+	dur.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "d", QoS: 2})
+	p5 := connectRaw(t, addr, packet.V5, "p5")
+	g.mu.Lock()
+	g.hold, g.failing = true, true
+	g.mu.Unlock()
+	p5.Send(&packet.Publish{Topic: "d", QoS: 2, PacketID: 7, Payload: []byte("m")})
+	p5.Send(&packet.Publish{Topic: "d", QoS: 2, PacketID: 7, Dup: true, Payload: []byte("m")})
+	p5.Send(&packet.Pingreq{})
+	if p, ok := p5.Recv().(*packet.Pingresp); !ok {
+		t.Fatalf("want PINGRESP while the PUBRECs wait, got %+v", p)
+	}
+	g.release()
+	for i := range 2 {
+		if a, ok := p5.Recv().(*packet.Pubrec); !ok || a.PacketID != 7 || a.ReasonCode != packet.QuotaExceeded {
+			t.Fatalf("PUBREC %d of a message that was not stored: %+v", i+1, a)
+		}
 	}
 }

@@ -29,7 +29,12 @@ import (
 // inbound QoS 2 id) is answered only once a barrier committed after
 // those writes is durable (ackDurable); acknowledgements behind it on the
 // same connection wait too, so they keep their order [MQTT-4.6.0-2].
-// Messages with no durable effect and QoS 0 never wait.
+// Messages with no durable effect and QoS 0 never wait. A stored
+// session's SUBACK and UNSUBACK wait the same way (a subscription lost
+// with a crash would lose what was acknowledged for it afterwards); a
+// SUBSCRIBE the store could not keep is refused (0x97; 3.x 0x80) and taken
+// back, an UNSUBSCRIBE gets 0x80 (a 3.x client, which has no code for
+// it, is disconnected).
 
 // commit hands operations to the store, which orders them after every
 // earlier commit. It never waits.

@@ -510,3 +510,58 @@ func TestQoS2DupFollowsHeldRefusal(t *testing.T) {
 		}
 	}
 }
+
+// A stored session's SUBACK (and UNSUBACK) goes out only once the store
+// has the change: a crash right after SUBACK must not lose the
+// subscription, and with it the messages acknowledged for it afterwards.
+// Its retained messages follow the SUBACK. A subscription the store could
+// not keep is refused (0x97) and taken back. A session that is not
+// stored is not held.
+func TestSubackAfterDurable(t *testing.T) {
+	g := &gateStore{MemoryStore: NewMemoryStore()}
+	_, addr := startBrokerStore(t, g, nil)
+	pub := connectRaw(t, addr, packet.V311, "pub")
+	pub.Send(&packet.Publish{Topic: "r", QoS: 1, PacketID: 1, Retain: true, Payload: []byte("ret")})
+	pub.Recv() // PUBACK
+	hold := func(fail bool) {
+		g.mu.Lock()
+		g.hold, g.failing = !fail, fail
+		g.mu.Unlock()
+	}
+	hold(false)
+	clean := connectRaw(t, addr, packet.V311, "clean")
+	clean.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "r", QoS: 0})
+
+	dur := dialRaw(t, addr, packet.V5)
+	dur.Connect(&packet.Connect{ClientID: "dur", KeepAlive: 30, Properties: packet.Properties{SessionExpiry: 600, HasSessionExpiry: true}})
+	dur.Send(&packet.Subscribe{PacketID: 2, Subscriptions: []packet.Subscription{{Filter: "r", QoS: 1}}})
+	dur.ExpectNothing(200 * time.Millisecond)
+	g.release()
+	if a, ok := dur.Recv().(*packet.Suback); !ok || a.PacketID != 2 || a.ReasonCodes[0] != 1 {
+		t.Fatalf("SUBACK once stored: %+v", a)
+	}
+	m, ok := dur.Recv().(*packet.Publish)
+	if !ok || string(m.Payload) != "ret" {
+		t.Fatalf("the retained message after SUBACK: %+v", m)
+	}
+	dur.Send(&packet.Puback{PacketID: m.PacketID})
+
+	hold(false)
+	dur.Send(&packet.Unsubscribe{PacketID: 3, Filters: []string{"r"}})
+	dur.ExpectNothing(200 * time.Millisecond)
+	g.release()
+	if a, ok := dur.Recv().(*packet.Unsuback); !ok || a.PacketID != 3 || a.ReasonCodes[0] != packet.Success {
+		t.Fatalf("UNSUBACK once stored: %+v", a)
+	}
+
+	hold(true)
+	if a := dur.Subscribe(4, packet.Properties{}, packet.Subscription{Filter: "f", QoS: 1}); a.ReasonCodes[0] != packet.QuotaExceeded {
+		t.Fatalf("SUBACK of a subscription that could not be stored: %+v", a)
+	}
+	g.mu.Lock()
+	g.failing = false
+	g.mu.Unlock()
+	pub.Send(&packet.Publish{Topic: "f", QoS: 1, PacketID: 5, Payload: []byte("not for dur")})
+	pub.Recv() // PUBACK
+	dur.ExpectNothing(200 * time.Millisecond)
+}

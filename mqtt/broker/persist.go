@@ -39,11 +39,27 @@ import (
 // commit hands operations to the store, which orders them after every
 // earlier commit. It never waits.
 func (b *Broker) commit(ops ...Op) {
-	b.store.Commit(ops, b.commitDone)
+	if grows(ops) {
+		b.store.Commit(ops, b.commitDone)
+	} else {
+		b.store.Commit(ops, b.commitShrinkDone)
+	}
+}
+
+// grows reports whether ops add data: only their success shows the store
+// works again (on a full disk, deletes succeed while additions fail).
+func grows(ops []Op) bool {
+	for i := range ops {
+		switch ops[i].Kind {
+		case OpSetRetained, OpPutSession, OpPutDelivery, OpPutInbound:
+			return true
+		}
+	}
+	return false
 }
 
 // commitDone notes a store failure; the next barrier's done reports it to
-// the connections waiting on it.
+// the connections waiting on it. A success ends the failure.
 func (b *Broker) commitDone(err error) {
 	if err != nil {
 		b.storeFails.Add(1)
@@ -53,12 +69,61 @@ func (b *Broker) commitDone(err error) {
 	}
 }
 
+// commitShrinkDone is commitDone for commits that only remove data.
+func (b *Broker) commitShrinkDone(err error) {
+	if err != nil {
+		b.commitDone(err)
+	}
+}
+
+// storeProbeEvery is how long after a failed commit the broker refuses,
+// before routing them, the publishes that would need the store; then one
+// goes through and tries it again.
+const storeProbeEvery = time.Second
+
+// storeRefuses reports whether a publish to name must be refused before
+// it is routed because the store is failing (storeErr set) and the
+// message would need it: retained, or QoS 1/2 matching a stored session.
+// Refused there, it reaches no subscriber and changes no retained
+// message. What remains is the window before a failure is known: a
+// message routed (and retained) whose writes then fail is refused
+// (0x97) but was delivered to online subscribers, and a retained one
+// is served until the next restart.
+func (b *Broker) storeRefuses(name string, qos byte, retain bool) bool {
+	if !b.storeErr.Load() || time.Now().UnixNano()-b.storeFailAt.Load() >= b.storeProbe.Load() {
+		return false
+	}
+	if retain {
+		return true
+	}
+	if qos == 0 {
+		return false
+	}
+	bufp := matchPool.Get().(*[]topic.Subscription[*Session])
+	subs := b.index.MatchAppend((*bufp)[:0], name)
+	found := false
+	for i := range subs {
+		s := subs[i].Subscriber
+		s.mu.Lock()
+		found = s.stored
+		s.mu.Unlock()
+		if found {
+			break
+		}
+	}
+	clear(subs)
+	*bufp = subs[:0]
+	matchPool.Put(bufp)
+	return found
+}
+
 // storeLogEvery spaces the failure log: on a full disk, commits that free
 // room (acknowledged deliveries leaving) succeed between the ones that
 // fail, and each would end and start an episode.
 const storeLogEvery = time.Minute
 
 func (b *Broker) storeFailed(err error) {
+	b.storeFailAt.Store(time.Now().UnixNano())
 	if b.storeErr.Swap(true) {
 		return
 	}

@@ -325,7 +325,8 @@ func (s *splitStore) Commit(ops []Op, done func(error)) {
 // acknowledgement waits on succeeds on its own.
 func TestAckRefusedWhenWritesFailedBeforeBarrier(t *testing.T) {
 	st := &splitStore{MemoryStore: NewMemoryStore()}
-	_, addr := startBrokerStore(t, st, nil)
+	b, addr := startBrokerStore(t, st, nil)
+	b.storeProbe.Store(0) // the window: messages routed before their writes fail
 	dur := dialRaw(t, addr, packet.V5)
 	dur.Connect(&packet.Connect{ClientID: "durable", Properties: packet.Properties{SessionExpiry: 600, HasSessionExpiry: true}})
 	dur.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "d", QoS: 1})
@@ -355,7 +356,8 @@ func TestAckRefusedWhenWritesFailedBeforeBarrier(t *testing.T) {
 // a new one and must be delivered, not taken for a duplicate.
 func TestRefusedQoS2FreesPacketID(t *testing.T) {
 	st := &splitStore{MemoryStore: NewMemoryStore()}
-	_, addr := startBrokerStore(t, st, nil)
+	b, addr := startBrokerStore(t, st, nil)
+	b.storeProbe.Store(0) // the window: messages routed before their writes fail
 	sub := dialRaw(t, addr, packet.V5)
 	sub.Connect(&packet.Connect{ClientID: "sub", Properties: packet.Properties{SessionExpiry: 600, HasSessionExpiry: true}})
 	sub.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "d", QoS: 1})
@@ -444,7 +446,8 @@ func TestReceiveMaximumQoS2HeldOnce(t *testing.T) {
 // the broker never kept (it would be lost at the next crash).
 func TestRefusedQoS2Retry311IsStored(t *testing.T) {
 	st := &splitStore{MemoryStore: NewMemoryStore()}
-	_, addr := startBrokerStore(t, st, nil)
+	b, addr := startBrokerStore(t, st, nil)
+	b.storeProbe.Store(0) // the window: messages routed before their writes fail
 	dur := dialRaw(t, addr, packet.V311)
 	dur.Connect(&packet.Connect{ClientID: "durable", KeepAlive: 30})
 	dur.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "d", QoS: 2})
@@ -564,4 +567,68 @@ func TestSubackAfterDurable(t *testing.T) {
 	pub.Send(&packet.Publish{Topic: "f", QoS: 1, PacketID: 5, Payload: []byte("not for dur")})
 	pub.Recv() // PUBACK
 	dur.ExpectNothing(200 * time.Millisecond)
+}
+
+// While the store is known to be failing, a publish that would need it
+// (retained, or QoS 1/2 for a stored session) is refused before it is
+// routed: no subscriber gets a message its publisher was told was
+// refused, and a refused retained message (QoS 0 included) does not
+// replace the stored one. Messages that need no disk still flow.
+func TestStoreFailingRefusesBeforeRouting(t *testing.T) {
+	st := &splitStore{MemoryStore: NewMemoryStore()}
+	_, addr := startBrokerStore(t, st, nil)
+	dur := dialRaw(t, addr, packet.V5)
+	dur.Connect(&packet.Connect{ClientID: "dur", Properties: packet.Properties{SessionExpiry: 600, HasSessionExpiry: true}})
+	dur.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "d", QoS: 1})
+	dur.Send(&packet.Disconnect{})
+	dur.ExpectClosed(5 * time.Second)
+	live := connectRaw(t, addr, packet.V5, "live")
+	live.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "d", QoS: 1}, packet.Subscription{Filter: "r", QoS: 1})
+	p5 := connectRaw(t, addr, packet.V5, "p5")
+	p5.Send(&packet.Publish{Topic: "r", QoS: 1, PacketID: 1, Retain: true, Payload: []byte("old")})
+	if a, ok := p5.Recv().(*packet.Puback); !ok || a.ReasonCode != packet.Success {
+		t.Fatalf("retained: %+v", a)
+	}
+	if m := live.RecvPublish(); string(m.Payload) != "old" {
+		t.Fatalf("live got %q", m.Payload)
+	}
+
+	st.failing.Store(true)
+	// The first failure is found when its writes fail: it was routed.
+	p5.Send(&packet.Publish{Topic: "d", QoS: 1, PacketID: 2, Payload: []byte("first")})
+	if a, ok := p5.Recv().(*packet.Puback); !ok || a.ReasonCode != packet.QuotaExceeded {
+		t.Fatalf("first: %+v", a)
+	}
+	if m := live.RecvPublish(); string(m.Payload) != "first" {
+		t.Fatalf("live got %q", m.Payload)
+	}
+	live.Send(&packet.Puback{PacketID: 1})
+	// From then on, refused before routing.
+	p5.Send(&packet.Publish{Topic: "d", QoS: 1, PacketID: 3, Payload: []byte("refused")})
+	p5.Send(&packet.Publish{Topic: "r", QoS: 1, PacketID: 4, Retain: true, Payload: []byte("refused")})
+	p5.Send(&packet.Publish{Topic: "r", QoS: 0, Retain: true, Payload: []byte("refused q0")})
+	for _, id := range []uint16{3, 4} {
+		if a, ok := p5.Recv().(*packet.Puback); !ok || a.PacketID != id || a.ReasonCode != packet.QuotaExceeded {
+			t.Fatalf("PUBACK %d: %+v", id, a)
+		}
+	}
+	p5.Send(&packet.Publish{Topic: "nobody", QoS: 1, PacketID: 5})
+	if a, ok := p5.Recv().(*packet.Puback); !ok || a.ReasonCode != packet.NoMatchingSubscribers {
+		t.Fatalf("a message that needs no disk: %+v", a)
+	}
+	p5.Send(&packet.Publish{Topic: "d", QoS: 0, Payload: []byte("q0")}) // QoS 0 is never refused for the store
+	if p, err := live.RecvErr(300 * time.Millisecond); err != nil {
+		t.Fatalf("QoS 0 not delivered: %v", err)
+	} else if m, ok := p.(*packet.Publish); !ok || string(m.Payload) != "q0" {
+		t.Fatalf("live got %+v, want only q0", p)
+	}
+	p3 := connectRaw(t, addr, packet.V311, "p3")
+	p3.Send(&packet.Publish{Topic: "d", QoS: 1, PacketID: 6, Payload: []byte("refused 3")})
+	expectRefused311(t, p3)
+	live.ExpectNothing(200 * time.Millisecond)
+	late := connectRaw(t, addr, packet.V5, "late")
+	late.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "r", QoS: 1})
+	if m := late.RecvPublish(); string(m.Payload) != "old" {
+		t.Fatalf("retained message after refusals: %q", m.Payload)
+	}
 }

@@ -401,6 +401,18 @@ func (s *Store) initFormat(fresh bool) error {
 	})
 }
 
+// storeOverhead bounds what a stored delivery adds to its PUBLISH packet:
+// the client id, the publisher's id, a shared subscription's group and
+// filter (up to 64 KiB each), the operation's own fields.
+const storeOverhead = 4<<16 + 1024
+
+// MaxPacketSize is the largest PUBLISH packet whose message the store can
+// always hold (broker.StoreSizeLimit): one copy must fit in one journal
+// record. With the default 16 MiB journal, 16,509,936 bytes (about 15.7 MiB).
+func (s *Store) MaxPacketSize() int {
+	return int(s.j.size - journalHeadLen - recordHeadLen - 8 - storeOverhead)
+}
+
 // Path is the store's file.
 func (s *Store) Path() string { return s.path }
 

@@ -262,6 +262,7 @@ type Broker struct {
 	// routing (storeRefuses), 0 never.
 	storeFailAt atomic.Int64
 	storeProbe  atomic.Int64
+	storeMax    int // StoreSizeLimit's MaxPacketSize; 0: no limit
 
 	poll  *poller    // the event loop; nil with BlockingIO or where unsupported
 	hookq *hookQueue // events for Options.Hooks; nil without event hooks
@@ -369,6 +370,9 @@ func New(opts Options, logger *slog.Logger) (*Broker, error) {
 	}
 	b.lcfg.Store(&map[string]*ListenerConfig{})
 	b.storeProbe.Store(int64(storeProbeEvery))
+	if sl, ok := opts.Store.(StoreSizeLimit); ok {
+		b.storeMax = sl.MaxPacketSize()
+	}
 	if b.auth == nil {
 		b.auth = AllowAll{}
 	}

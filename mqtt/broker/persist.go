@@ -96,9 +96,12 @@ func (b *Broker) storeRefuses(name string, qos byte, retain bool) bool {
 	if retain {
 		return true
 	}
-	if qos == 0 {
-		return false
-	}
+	return qos > 0 && b.matchesStored(name)
+}
+
+// matchesStored reports whether a message on name would be queued for a
+// stored session (a second index match: used only off the hot path).
+func (b *Broker) matchesStored(name string) bool {
 	bufp := matchPool.Get().(*[]topic.Subscription[*Session])
 	subs := b.index.MatchAppend((*bufp)[:0], name)
 	found := false
@@ -115,6 +118,23 @@ func (b *Broker) storeRefuses(name string, qos byte, retain bool) bool {
 	*bufp = subs[:0]
 	matchPool.Put(bufp)
 	return found
+}
+
+// tooLargeToStore reports whether p is larger than the store can ever
+// hold (StoreSizeLimit) and would need it: retained, or QoS 1/2 for a
+// stored session. Refusing it with 0x97 would have the client retry for
+// ever; it gets 0x95 Packet too large (DISCONNECT; 3.x is disconnected).
+func (c *conn) tooLargeToStore(p *packet.Publish, name string) bool {
+	b := c.b
+	if !p.Retain && p.QoS == 0 {
+		return false
+	}
+	size := packet.Size(p, c.version)
+	if size <= b.storeMax || !p.Retain && !b.matchesStored(name) {
+		return false
+	}
+	b.log.Warn("PUBLISH of " + itoa(size) + " bytes from " + c.info.ClientID + " on " + name + " refused: the store holds messages of up to " + itoa(b.storeMax) + " bytes; disconnecting the client (packet too large).")
+	return true
 }
 
 // storeLogEvery spaces the failure log: on a full disk, commits that free

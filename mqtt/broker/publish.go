@@ -137,6 +137,9 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 			return packet.ReceiveMaximumExceeded // [MQTT-3.3.4-9]
 		}
 	}
+	if b.storeMax > 0 && c.tooLargeToStore(p, name) {
+		return packet.PacketTooLarge
+	}
 	mark := b.storeFails.Load() // before this message's writes (ack)
 	if p.QoS == 2 {
 		s.mu.Lock()

@@ -210,6 +210,9 @@ func TestDamagedPages(t *testing.T) {
 		t.Logf("try %d, page %d: Check: %v; Open/Load: %v", try, p, firstLine(cerr), firstLine(err))
 		if cerr != nil {
 			found++
+			if strings.Contains(cerr.Error(), "panic") || err != nil && strings.Contains(err.Error(), "panic") {
+				t.Errorf("a message with Go's panic in it: %v / %v", cerr, err)
+			}
 			if !strings.Contains(cerr.Error(), path) {
 				t.Errorf("Check's error does not name the file: %v", cerr)
 			}
@@ -361,4 +364,108 @@ func TestJournal(t *testing.T) {
 			t.Fatalf("%d retained, journal epoch %d", len(snap.Retained), s.j.epoch)
 		}
 	})
+}
+
+// A store whose creation was cut short by an earlier mqtt (which made the
+// file in place: a bbolt file without a bucket, the journal only under
+// its temporary name) held nothing: it is made again, with a log line;
+// Check explains it. Leftovers of the current creation (both files under
+// temporary names) are replaced.
+func TestInterruptedCreation(t *testing.T) {
+	t.Run("in place, by an earlier mqtt", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "mqtt.db")
+		db, err := bolt.Open(path, 0o600, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		db.Close()
+		j, err := createJournal(journalPath(path)+".new", 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		j.close()
+		if _, err := Check(path); err == nil || !strings.Contains(err.Error(), "creation was interrupted") {
+			t.Fatalf("Check: %v", err)
+		}
+		s := openT(t, path)
+		commitWait(t, s, broker.Op{Kind: broker.OpSetRetained, Message: &broker.Message{Topic: "t", Payload: []byte("v")}})
+		s.Close()
+		if n := retainedCount(t, path); n != 1 {
+			t.Fatalf("%d retained", n)
+		}
+	})
+	t.Run("under temporary names", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "mqtt.db")
+		os.WriteFile(path+".new", []byte("half"), 0o600)
+		os.WriteFile(journalPath(path)+".new", []byte("half"), 0o600)
+		s := openT(t, path)
+		s.Close()
+		for _, p := range []string{path + ".new", journalPath(path) + ".new"} {
+			if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("%s left behind: %v", p, err)
+			}
+		}
+		if _, err := Check(path); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// A journal without its store file (missing, or empty) is refused at
+// every start, and nothing is created or changed; Check names an empty
+// file as such.
+func TestJournalWithoutStoreRefusedAlways(t *testing.T) {
+	for _, name := range []string{"missing", "empty"} {
+		t.Run(name, func(t *testing.T) {
+			path := journalWith(t, 2)
+			jp := journalPath(path)
+			os.Remove(path)
+			if name == "empty" {
+				os.WriteFile(path, nil, 0o600)
+			}
+			before := sum(t, jp)
+			for try := range 2 {
+				if _, err := Open(path, nil); err == nil || !strings.Contains(err.Error(), "a journal without its store file") {
+					t.Fatalf("Open %d: %v", try+1, err)
+				}
+				fi, err := os.Stat(path)
+				if name == "missing" && !errors.Is(err, os.ErrNotExist) || name == "empty" && (err != nil || fi.Size() != 0) {
+					t.Fatalf("Open %d changed the store file: %v %v", try+1, fi, err)
+				}
+				if sum(t, jp) != before {
+					t.Fatal("the journal was changed")
+				}
+			}
+		})
+	}
+	path := filepath.Join(t.TempDir(), "mqtt.db")
+	os.WriteFile(path, nil, 0o600)
+	if _, err := Check(path); err == nil || !strings.Contains(err.Error(), "empty (0 bytes)") || strings.Contains(err.Error(), "file descriptor") {
+		t.Fatalf("Check of an empty file: %v", err)
+	}
+}
+
+// A damaged header (either meta page) is refused by Open as by Check:
+// bbolt would fall back on the other page and start, while its page
+// check fails. No message carries Go's "panic".
+func TestDamagedHeader(t *testing.T) {
+	for _, off := range []int64{0, 20, 64, 4096, 4096 + 20} {
+		t.Run(fmt.Sprint(off), func(t *testing.T) {
+			path := filled(t, 3)
+			f, err := os.OpenFile(path, os.O_RDWR, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b := make([]byte, 1)
+			f.ReadAt(b, off)
+			b[0] ^= 0xFF
+			f.WriteAt(b, off)
+			f.Close()
+			wantRefused(t, path, "meta page")
+			_, cerr := Check(path)
+			if strings.Contains(cerr.Error(), "panic") {
+				t.Fatalf("Check: %v", cerr)
+			}
+		})
+	}
 }

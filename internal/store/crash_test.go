@@ -561,3 +561,22 @@ func TestServeRefusesDamagedStore(t *testing.T) {
 		t.Fatalf("--check on a good store: %v\n%s", err, out)
 	}
 }
+
+// Kill -9 during the very first start, at moments spread over the
+// store's creation: every later start must work (an interrupted creation
+// is either absent or complete), never fail on a half-made store.
+func TestKill9DuringCreation(t *testing.T) {
+	bin := mqttBinary(t)
+	for i := range 16 {
+		dir := filepath.Join(t.TempDir(), "data")
+		cmd := exec.Command(bin, "serve", "--listen", "127.0.0.1:0", "--data", dir)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Duration(i*4) * time.Millisecond) // the moment of the kill is the point
+		cmd.Process.Kill()
+		cmd.Wait()
+		c := serve(t, dir) // fails the test if it does not start
+		c.kill()
+	}
+}

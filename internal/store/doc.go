@@ -60,8 +60,14 @@
 // journal that is missing, of another epoch or without its store file, a damaged journal record
 // with good ones after it, are each named as such). The one thing skipped is a journal record
 // cut short at the end: the process died while writing it, before anyone was told it was
-// stored. A new store is made journal first (under a temporary name), then its bbolt file, then
-// the journal is put in place, so a missing journal always means a removed one.
+// stored. A new store is made under temporary names, its journal first, then its bbolt file
+// complete with its format; the file is renamed into place, then the journal: a crash during
+// the creation leaves no store file (the next start makes one) or a complete one whose journal
+// the next start puts in place, so a missing journal always means a removed one, and a journal
+// without its store file is refused at every start, nothing created. (A store file an earlier
+// mqtt made in place and left without a single bucket, its journal never put in place, held
+// nothing: it is made again, with a log line.) A damaged header (either of bbolt's two meta
+// pages, which bbolt would silently fall back from) is refused at open as by Check.
 //
 // bbolt reads through a memory mapping and trusts the page numbers it finds: on a damaged page
 // it panics, and may read past the mapping, a fault Go treats as fatal. Every goroutine of ours

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -117,6 +118,7 @@ func open(path string, logger *slog.Logger, readOnly bool) (s *Store, err error)
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	jpath := journalPath(path)
 	fresh := false
 	switch fi, err := os.Stat(path); {
 	case errors.Is(err, os.ErrNotExist):
@@ -124,38 +126,123 @@ func open(path string, logger *slog.Logger, readOnly bool) (s *Store, err error)
 			return nil, &Error{Path: path, Msg: "no such file"}
 		}
 		fresh = true
-		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-			return nil, &Error{Path: path, Msg: "cannot create its directory", Err: err}
-		}
 	case err != nil:
 		return nil, &Error{Path: path, Msg: "cannot read it", Err: err}
 	case fi.IsDir():
 		return nil, &Error{Path: path, Msg: "is a directory"}
 	case fi.Size() == 0:
-		// Created but never initialised (bbolt writes its first pages and
-		// syncs before anything else): nothing was ever stored in it.
-		fresh = !readOnly
+		// Left by an earlier mqtt whose first start was interrupted (it
+		// created the file in place): nothing was ever stored in it.
+		if readOnly {
+			return nil, &Error{Path: path, Msg: "empty (0 bytes): not a store; nothing was ever stored in it (a first start that was interrupted?), and the next start creates the store"}
+		}
+		fresh = true
 	default:
 		if err := sniff(path); err != nil {
 			return nil, err
 		}
 	}
 	if fresh {
-		// The journal first (see openJournal). One left by an earlier try is replaced;
-		// one already in place without its store file is refused there.
-		jnew := journalPath(path) + ".new"
-		os.Remove(jnew)
-		j, err := createJournal(jnew, 1)
-		if err != nil {
-			return nil, &Error{Path: journalPath(path), Msg: "cannot create it", Err: err}
+		if _, err := os.Lstat(jpath); err == nil || !errors.Is(err, os.ErrNotExist) {
+			return nil, &Error{Path: jpath, Msg: "a journal without its store file " + path + " (was the store removed? remove the journal too to start empty); nothing was changed"}
 		}
-		j.close()
+		if err := create(path, logger); err != nil {
+			return nil, err
+		}
 	}
+	s, err = openBolt(path, logger, readOnly)
+	if err != nil && interrupted(path) {
+		// An earlier mqtt made the store file in place, and a crash during its
+		// first start left it without its format record, its journal never
+		// put in place: nothing was ever stored in it.
+		if readOnly {
+			return nil, &Error{Path: path, Msg: "its creation was interrupted (a crash during the first start: no format record, and only " + jpath + ".new); nothing was ever stored in it, and the next start creates the store again"}
+		}
+		logger.Warn("Store " + path + ": its creation was interrupted (a crash during the first start); nothing was stored in it: creating it again.")
+		os.Remove(path)
+		os.Remove(jpath + ".new")
+		if err := create(path, logger); err != nil {
+			return nil, err
+		}
+		s, err = openBolt(path, logger, readOnly)
+	}
+	return s, err
+}
+
+// interrupted reports whether path is a store file whose creation by an
+// earlier mqtt was cut short: a bbolt file without a single bucket,
+// beside a journal under its temporary name and no journal.
+func interrupted(path string) bool {
+	jpath := journalPath(path)
+	if _, err := os.Stat(jpath); !errors.Is(err, os.ErrNotExist) {
+		return false
+	}
+	if _, err := os.Stat(jpath + ".new"); err != nil {
+		return false
+	}
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true)) // see guard
+	defer func() { recover() }()
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: lockWait})
+	if err != nil {
+		return false
+	}
+	defer db.Close()
+	empty := true
+	db.View(func(tx *bolt.Tx) error {
+		return tx.ForEach(func([]byte, *bolt.Bucket) error { empty = false; return errors.New("not empty") })
+	})
+	return empty
+}
+
+// create makes a new store at path: its journal and its file under
+// temporary names, the file complete (format, buckets) before it is
+// renamed into place, then the journal (by openJournal). A crash on the
+// way leaves either no store file (the next start creates one) or a
+// complete one whose journal openJournal puts in place.
+func create(path string, logger *slog.Logger) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return &Error{Path: path, Msg: "cannot create its directory", Err: err}
+	}
+	jnew, fnew := journalPath(path)+".new", path+".new"
+	os.Remove(jnew) // left by a creation that was interrupted
+	os.Remove(fnew)
+	j, err := createJournal(jnew, 1)
+	if err != nil {
+		return &Error{Path: journalPath(path), Msg: "cannot create it", Err: err}
+	}
+	j.close()
+	db, err := bolt.Open(fnew, 0o600, &bolt.Options{Timeout: lockWait})
+	if err != nil {
+		os.Remove(jnew)
+		return &Error{Path: path, Msg: "cannot create it", Err: err}
+	}
+	s := &Store{path: path, db: db, log: logger}
+	err = s.initFormat(true)
+	if e := db.Close(); err == nil && e != nil {
+		err = &Error{Path: path, Msg: "cannot create it", Err: e}
+	}
+	if err == nil {
+		if e := os.Rename(fnew, path); e != nil {
+			err = &Error{Path: path, Msg: "cannot create it", Err: e}
+		} else if e := syncDir(filepath.Dir(path)); e != nil {
+			err = &Error{Path: path, Msg: "cannot create it", Err: e}
+		}
+	}
+	if err != nil {
+		os.Remove(fnew)
+		os.Remove(jnew)
+		return err
+	}
+	return nil
+}
+
+// openBolt opens an existing store file and its journal.
+func openBolt(path string, logger *slog.Logger, readOnly bool) (s *Store, err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true)) // see guard
 	var file *os.File
 	defer func() {
 		if r := recover(); r != nil { // bbolt panics on some damage
-			err = &Error{Path: path, Msg: "damaged", Err: fmt.Errorf("%v", r)}
+			err = damaged(path, "damaged", r)
 			if file != nil {
 				file.Close() // and its lock
 			}
@@ -179,11 +266,11 @@ func open(path string, logger *slog.Logger, readOnly bool) (s *Store, err error)
 		return nil, openError(path, err)
 	}
 	s = &Store{path: path, db: db, log: logger, wake: make(chan struct{}, 1), stopped: make(chan struct{}), ckptDone: make(chan error, 1)}
-	if err := s.initFormat(fresh); err != nil {
+	if err := s.initFormat(false); err != nil {
 		db.Close()
 		return nil, err
 	}
-	if err := s.openJournal(fresh, readOnly); err != nil {
+	if err := s.openJournal(false, readOnly); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -308,43 +395,76 @@ func sniff(path string) error {
 	if err != nil {
 		return &Error{Path: path, Msg: "cannot read it", Err: err}
 	}
-	if want := boltSize(f); want > fi.Size() {
+	want, bad := metaPages(f)
+	if bad != "" {
+		return &Error{Path: path, Msg: "damaged: " + bad + "; nothing was read or changed"}
+	}
+	if want > fi.Size() {
 		return &Error{Path: path, Msg: fmt.Sprintf("damaged: truncated to %d bytes, its header says %d; nothing was read or changed", fi.Size(), want)}
 	}
 	return nil
 }
 
-// boltSize is the size a bbolt file's newest valid meta page claims (its
-// high-water page times the page size), 0 if none is valid (bbolt then
-// says why). Layout: a 16-byte page header, then magic, version, page
-// size, flags (uint32 each), root bucket (16 bytes), freelist, pgid,
-// txid, checksum (uint64 each; FNV-64a of what precedes it), little-endian.
-func boltSize(f *os.File) int64 {
-	const magic, version, metaLen = 0xED0CDAED, 2, 64
+// metaPages checks a bbolt file's two meta pages (its header), which
+// bbolt writes in turn, and returns the size the newer one claims (its
+// high-water page times the page size). bbolt itself falls back on the
+// other page when one is damaged, and its page check then fails on it:
+// the store refuses a damaged one at once, so that serving and --check
+// agree. Layout: a page header (id uint64, flags uint16, count uint16,
+// overflow uint32), then magic, version, page size, flags (uint32
+// each), root bucket (16 bytes), freelist, pgid, txid, checksum (uint64
+// each; FNV-64a of what precedes it), little-endian.
+func metaPages(f *os.File) (size int64, bad string) {
+	const magic, version, metaLen, metaFlag = 0xED0CDAED, 2, 64, 0x04
+	le := binary.LittleEndian
 	var best, txid uint64
-	read := func(off int64) (pageSize uint32) {
-		m := make([]byte, metaLen)
-		if _, err := f.ReadAt(m, off+16); err != nil {
-			return 0
+	read := func(id uint64, off int64) (pageSize uint32, bad string) {
+		p := make([]byte, 16+metaLen)
+		if _, err := f.ReadAt(p, off); err != nil {
+			return 0, fmt.Sprintf("its header (meta page %d at offset %d) cannot be read: %v", id, off, err)
 		}
-		le := binary.LittleEndian
+		m := p[16:]
 		h := fnv.New64a()
 		h.Write(m[:56])
-		if le.Uint32(m[0:]) != magic || le.Uint32(m[4:]) != version || h.Sum64() != le.Uint64(m[56:]) {
-			return 0
+		switch {
+		case le.Uint32(m[0:]) != magic:
+			return 0, fmt.Sprintf("its header (meta page %d at offset %d) lacks bbolt's magic number (not a store file?)", id, off)
+		case h.Sum64() != le.Uint64(m[56:]):
+			return 0, fmt.Sprintf("its header (meta page %d at offset %d) fails its checksum", id, off)
+		case le.Uint32(m[4:]) != version:
+			return 0, fmt.Sprintf("its header (meta page %d at offset %d) names bbolt format version %d, not %d", id, off, le.Uint32(m[4:]), version)
+		case le.Uint64(p[0:]) != id || le.Uint16(p[8:])&metaFlag == 0:
+			return 0, fmt.Sprintf("its header (meta page %d at offset %d) has a damaged page header (id %d, flags %#x)", id, off, le.Uint64(p[0:]), le.Uint16(p[8:]))
 		}
 		pageSize = le.Uint32(m[8:])
 		if t := le.Uint64(m[48:]); best == 0 || t > txid {
 			best, txid = le.Uint64(m[40:])*uint64(pageSize), t
 		}
-		return pageSize
+		return pageSize, ""
 	}
-	ps := read(0)
+	ps, bad0 := read(0, 0)
 	if ps == 0 {
 		ps = uint32(os.Getpagesize())
 	}
-	read(int64(ps))
-	return int64(min(best, 1<<62))
+	_, bad1 := read(1, int64(ps))
+	switch {
+	case bad0 != "" && bad1 != "" && strings.Contains(bad0, "magic") && strings.Contains(bad1, "magic"):
+		return 0, "" // not bbolt's at all: bbolt says so (openError)
+	case bad0 != "":
+		return int64(min(best, 1<<62)), bad0
+	case bad1 != "":
+		return int64(min(best, 1<<62)), bad1
+	}
+	return int64(min(best, 1<<62)), ""
+}
+
+// damaged is the *Error of a panic bbolt raised reading path: its
+// message, without the words of Go's runtime.
+func damaged(path, what string, r any) *Error {
+	msg := fmt.Sprint(r)
+	msg = strings.TrimPrefix(msg, "panic: ")
+	msg = strings.TrimPrefix(msg, "assertion failed: ")
+	return &Error{Path: path, Msg: what, Err: errors.New(msg)}
 }
 
 func openError(path string, err error) error {
@@ -649,7 +769,7 @@ func (s *Store) Load() (snap *broker.Snapshot, err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true)) // see guard
 	defer func() {
 		if r := recover(); r != nil {
-			snap, err = nil, &Error{Path: s.path, Msg: "damaged", Err: fmt.Errorf("%v", r)}
+			snap, err = nil, damaged(s.path, "damaged", r)
 		}
 	}()
 	snap = &broker.Snapshot{}
@@ -799,13 +919,13 @@ func Check(path string) (*Report, error) {
 		defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 		defer func() {
 			if p := recover(); p != nil {
-				errs = append(errs, &Error{Path: path, Msg: "damaged", Err: fmt.Errorf("%v", p)})
+				errs = append(errs, damaged(path, "damaged", p))
 			}
 		}()
 		_ = s.db.View(func(tx *bolt.Tx) error {
 			for err := range tx.Check() { // drained: its goroutine ends with the channel
 				if len(errs) < 10 {
-					errs = append(errs, &Error{Path: path, Msg: "damaged page", Err: err})
+					errs = append(errs, damaged(path, "damaged page", err))
 				}
 			}
 			return nil

@@ -327,7 +327,7 @@ func (s *Store) checkpointed(err error) {
 func (s *Store) checkpoint(ops []broker.Op, epoch uint64, off int64) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = &Error{Path: s.path, Msg: "damaged", Err: fmt.Errorf("%v", r)}
+			err = damaged(s.path, "damaged", r)
 		}
 	}()
 	batch := []commit{{ops: ops}}

@@ -105,3 +105,15 @@ func TestServeStoreAsOtherUser(t *testing.T) {
 		t.Fatalf("%v:\n%s", err, stderr)
 	}
 }
+
+// --data with an empty name is a usage error (exit 3), not a broker
+// running in memory, with -c as without.
+func TestServeDataEmpty(t *testing.T) {
+	conf := filepath.Join(t.TempDir(), "m.conf")
+	writeFile(t, conf, "listener "+strconv.Itoa(testutil.FreePort(t))+" 127.0.0.1\n")
+	for _, args := range [][]string{{"mqtt", "serve", "-c", conf, "--data", "", "--test-config"}, {"mqtt", "serve", "--data", " ", "--check"}} {
+		if code, _, stderr := runArgs(args...); code != 3 || !strings.Contains(stderr, "--data: empty directory name") {
+			t.Errorf("%q: exit %d\n%s", args, code, stderr)
+		}
+	}
+}

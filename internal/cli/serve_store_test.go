@@ -53,7 +53,7 @@ func TestServeConfigPersistence(t *testing.T) {
 	s.cmd.Wait()
 
 	code, stdout, stderr := runArgs("mqtt", "serve", "-c", conf, "--check")
-	if code != 0 || !strings.Contains(stdout, filepath.Join(data, "mqtt.db")+": OK: format 1") || !strings.Contains(stdout, "1 retained message,") {
+	if code != 0 || !strings.Contains(stdout, filepath.Join(data, "mqtt.db")+": OK: format 2") || !strings.Contains(stdout, "1 retained message,") {
 		t.Fatalf("--check: exit %d\n%s%s", code, stdout, stderr)
 	}
 	serveConf(t, conf)

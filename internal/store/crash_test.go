@@ -557,7 +557,7 @@ func TestServeRefusesDamagedStore(t *testing.T) {
 	c.r.Recv()
 	s.kill()
 	out, err = exec.Command(bin, "serve", "--data", good, "--check").CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "OK: format 1") || !strings.Contains(string(out), "1 retained message, 1 session,") {
+	if err != nil || !strings.Contains(string(out), "OK: format 2") || !strings.Contains(string(out), "1 retained message, 1 session,") {
 		t.Fatalf("--check on a good store: %v\n%s", err, out)
 	}
 }

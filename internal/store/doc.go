@@ -31,7 +31,7 @@
 // files; the serve wiring calls it after the broker's Close, which writes the sessions'
 // disconnections.
 //
-// # Layout (FormatVersion 1)
+// # Layout (FormatVersion 2)
 //
 //	mqtt.db (bbolt)
 //	  meta/format          FormatVersion, 4 bytes big-endian
@@ -42,6 +42,8 @@
 //	  sessions/<id>/d/<seq>  its deliveries by sequence (8 bytes big-endian: queue order),
 //	                       each with its message, QoS, flags, packet id, subscription ids
 //	  sessions/<id>/i/<id> inbound QoS 2 ids awaiting PUBREL
+//	  every value ends with a CRC-32C of its session's client id, its key and itself (format 2;
+//	  a format 1 store, without them, is still read and written as it is)
 //	mqtt.db-journal        16 MiB, preallocated; header with its epoch, then records: length,
 //	                       CRC-32C of epoch and payload, the batch's ops (journal.go)
 //

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"hash/fnv"
 	"io"
 	"log/slog"
@@ -22,8 +23,14 @@ import (
 )
 
 // FormatVersion is the version of the store's layout, kept in the file.
-// A store of another version is refused, never rewritten.
-const FormatVersion = 1
+// A store of another version is refused, never rewritten; version 1
+// (values without their checksum) is still read and written as it is.
+const FormatVersion = 2
+
+// sumLen is the CRC-32C (Castagnoli) that ends every value of a format 2
+// store: of its session's client id, its key and its value, so a flipped
+// byte in a payload, a topic or a key is reported, not delivered or lost.
+const sumLen = 4
 
 // The layout: top-level buckets, and one bucket per session.
 var (
@@ -66,10 +73,12 @@ func (e *Error) Unwrap() error { return e.Err }
 // fdatasync) and then calls the dones; checkpoints copy the journal into
 // the bbolt file behind it.
 type Store struct {
-	path string
-	db   *bolt.DB
-	j    *journal
-	log  *slog.Logger
+	path   string
+	db     *bolt.DB
+	sums   bool // format 2: every value ends with its checksum (sumLen)
+	format int
+	j      *journal
+	log    *slog.Logger
 
 	mu      sync.Mutex // guards pending, spare, closed
 	pending []commit
@@ -500,6 +509,7 @@ func (s *Store) initFormat(fresh bool) error {
 			return &Error{Path: s.path, Msg: "cannot initialise it", Err: err}
 		}
 		s.log.Info("Created the store " + s.path + ".")
+		s.sums, s.format = true, FormatVersion
 		return nil
 	}
 	return s.db.View(func(tx *bolt.Tx) error {
@@ -511,9 +521,11 @@ func (s *Store) initFormat(fresh bool) error {
 		if len(v) != 4 {
 			return &Error{Path: s.path, Msg: fmt.Sprintf("damaged: format record of %d bytes", len(v))}
 		}
-		if f := binary.BigEndian.Uint32(v); f != FormatVersion {
-			return &Error{Path: s.path, Msg: fmt.Sprintf("store format version %d; this mqtt reads version %d (written by another mqtt version?); nothing was changed", f, FormatVersion)}
+		f := binary.BigEndian.Uint32(v)
+		if f != FormatVersion && f != 1 {
+			return &Error{Path: s.path, Msg: fmt.Sprintf("store format version %d; this mqtt reads version %d (and 1) (written by another mqtt version?); nothing was changed", f, FormatVersion)}
 		}
+		s.sums, s.format = f >= 2, int(f)
 		if tx.Bucket(bucketRetained) == nil || tx.Bucket(bucketSessions) == nil {
 			return &Error{Path: s.path, Msg: "damaged: a top-level bucket is missing"}
 		}
@@ -658,6 +670,7 @@ func superseded(batch []commit) map[*broker.Op]struct{} {
 }
 
 type txWriter struct {
+	sums               bool
 	tx                 *bolt.Tx
 	retained, sessions *bolt.Bucket
 	// buf holds the encoded values of this transaction, one after the
@@ -694,19 +707,51 @@ func (w *txWriter) session(id string, create bool) (*bolt.Bucket, error) {
 	return b, err
 }
 
-// value takes what was appended to w.buf as one value; it stays as it is
-// until the transaction ends (a later append that grows w.buf moves on
-// to new memory).
-func (w *txWriter) value(buf enc) []byte {
+// value takes what was appended to w.buf as one value, with its
+// checksum (format 2) over scope (the session's client id), key and
+// value; it stays as it is until the transaction ends (a later append
+// that grows w.buf moves on to new memory).
+func (w *txWriter) value(buf enc, scope string, key []byte) []byte {
 	start := len(w.buf)
+	if w.sums {
+		buf = binary.LittleEndian.AppendUint32(buf, valueSum(scope, key, buf[start:]))
+	}
 	w.buf = buf
 	return buf[start:len(buf):len(buf)]
+}
+
+func valueSum(scope string, key, v []byte) uint32 {
+	var n [4]byte
+	binary.LittleEndian.PutUint32(n[:], uint32(len(scope)))
+	c := crc32.Update(0, castagnoli, n[:])
+	c = crc32.Update(c, castagnoli, []byte(scope))
+	binary.LittleEndian.PutUint32(n[:], uint32(len(key)))
+	c = crc32.Update(c, castagnoli, n[:])
+	c = crc32.Update(c, castagnoli, key)
+	return crc32.Update(c, castagnoli, v)
+}
+
+// unsum checks a value's checksum (format 2) and returns the value
+// without it.
+func (s *Store) unsum(scope string, key, v []byte) ([]byte, error) {
+	if !s.sums {
+		return v, nil
+	}
+	if len(v) < sumLen {
+		return nil, fmt.Errorf("value of %d bytes, shorter than its checksum", len(v))
+	}
+	body := v[:len(v)-sumLen]
+	if valueSum(scope, key, body) != binary.LittleEndian.Uint32(v[len(body):]) {
+		return nil, errors.New("checksum mismatch (a damaged byte in its key or value)")
+	}
+	return body, nil
 }
 
 func (w *txWriter) apply(op *broker.Op) error {
 	switch op.Kind {
 	case broker.OpSetRetained:
-		return w.retained.Put([]byte(op.Message.Topic), w.value(appendMessage(w.buf, op.Message)))
+		k := []byte(op.Message.Topic)
+		return w.retained.Put(k, w.value(appendMessage(w.buf, op.Message), "", k))
 	case broker.OpClearRetained:
 		return w.retained.Delete([]byte(op.Topic))
 	case broker.OpPutSession:
@@ -714,7 +759,7 @@ func (w *txWriter) apply(op *broker.Op) error {
 		if err != nil {
 			return err
 		}
-		return b.Put(keyState, w.value(appendSession(w.buf, op.Session)))
+		return b.Put(keyState, w.value(appendSession(w.buf, op.Session), op.Session.ClientID, keyState))
 	case broker.OpDeleteSession:
 		w.last = nil
 		err := w.sessions.DeleteBucket(sessionKey(op.ClientID))
@@ -732,7 +777,8 @@ func (w *txWriter) apply(op *broker.Op) error {
 			return err
 		}
 		d.FillPercent = 0.9 // keys grow (sequence numbers): split pages nearly full
-		return d.Put(binary.BigEndian.AppendUint64(nil, op.Delivery.Seq), w.value(appendDelivery(w.buf, op.Delivery)))
+		k := binary.BigEndian.AppendUint64(nil, op.Delivery.Seq)
+		return d.Put(k, w.value(appendDelivery(w.buf, op.Delivery), op.ClientID, k))
 	case broker.OpDeleteDelivery:
 		if b, _ := w.session(op.ClientID, false); b != nil {
 			if d := b.Bucket(bucketDeliv); d != nil {
@@ -749,7 +795,8 @@ func (w *txWriter) apply(op *broker.Op) error {
 		if err != nil {
 			return err
 		}
-		return i.Put(binary.BigEndian.AppendUint16(nil, op.PacketID), []byte{})
+		k := binary.BigEndian.AppendUint16(nil, op.PacketID)
+		return i.Put(k, w.value(w.buf, op.ClientID, k))
 	case broker.OpDeleteInbound:
 		if b, _ := w.session(op.ClientID, false); b != nil {
 			if i := b.Bucket(bucketInbound); i != nil {
@@ -775,6 +822,10 @@ func (s *Store) Load() (snap *broker.Snapshot, err error) {
 	snap = &broker.Snapshot{}
 	err = s.db.View(func(tx *bolt.Tx) error {
 		err := tx.Bucket(bucketRetained).ForEach(func(k, v []byte) error {
+			v, err := s.unsum("", k, v)
+			if err != nil {
+				return &Error{Path: s.path, Msg: fmt.Sprintf("damaged: retained message of %q", k), Err: err}
+			}
 			d := dec{b: v}
 			m := d.message()
 			if err := d.end(); err != nil {
@@ -844,6 +895,10 @@ func (s *Store) loadSession(b *bolt.Bucket, key []byte) (*broker.SessionState, e
 	}
 	st := &broker.SessionState{ClientID: id}
 	if v := b.Get(keyState); v != nil {
+		v, err := s.unsum(id, keyState, v)
+		if err != nil {
+			return nil, bad("its state", err)
+		}
 		d := dec{b: v}
 		st = d.session(id)
 		if err := d.end(); err != nil {
@@ -856,6 +911,10 @@ func (s *Store) loadSession(b *bolt.Bucket, key []byte) (*broker.SessionState, e
 				return bad(fmt.Sprintf("a delivery key of %d bytes", len(k)), nil)
 			}
 			seq := binary.BigEndian.Uint64(k)
+			v, err := s.unsum(id, k, v)
+			if err != nil {
+				return bad(fmt.Sprintf("delivery %d", seq), err)
+			}
 			d := dec{b: v}
 			ds := d.delivery(seq)
 			if err := d.end(); err != nil {
@@ -872,6 +931,9 @@ func (s *Store) loadSession(b *bolt.Bucket, key []byte) (*broker.SessionState, e
 		err := ib.ForEach(func(k, v []byte) error {
 			if len(k) != 2 {
 				return bad(fmt.Sprintf("an inbound packet id key of %d bytes", len(k)), nil)
+			}
+			if v, err := s.unsum(id, k, v); err != nil || len(v) != 0 {
+				return bad(fmt.Sprintf("inbound packet id %d", binary.BigEndian.Uint16(k)), err)
 			}
 			st.Inbound = append(st.Inbound, binary.BigEndian.Uint16(k))
 			return nil
@@ -906,7 +968,7 @@ func Check(path string) (*Report, error) {
 		s.j.close()
 		s.db.Close()
 	}()
-	r := &Report{Path: path, Format: FormatVersion}
+	r := &Report{Path: path, Format: s.format}
 	if fi, err := os.Stat(path); err == nil {
 		r.Size = fi.Size()
 	}

@@ -334,7 +334,7 @@ func (s *Store) checkpoint(ops []broker.Op, epoch uint64, off int64) (err error)
 	skip := superseded(batch)
 	s.ckpts.Add(1)
 	err = s.db.Update(func(tx *bolt.Tx) error {
-		w := txWriter{tx: tx, buf: make(enc, 0, 64<<10), retained: tx.Bucket(bucketRetained), sessions: tx.Bucket(bucketSessions)}
+		w := txWriter{sums: s.sums, tx: tx, buf: make(enc, 0, 64<<10), retained: tx.Bucket(bucketRetained), sessions: tx.Bucket(bucketSessions)}
 		for i := range ops {
 			if _, ok := skip[&ops[i]]; ok {
 				continue

@@ -108,8 +108,11 @@ var confSections = []confSection{
 		"mqtt writes every change to its journal as it happens, and acknowledges a message that is retained or queued for a persistent session " +
 		"(PUBACK, PUBREC) only once it is on disk; messages arriving together share one disk sync, and the journal is copied into the store file behind it. A store that cannot be read is reported " +
 		"with the file and what is wrong, and the broker does not start; it is never discarded or overwritten. mqtt serve --check verifies one. " +
-		"When the disk is full, new messages that must be stored are refused (MQTT 5: reason code 151, quota exceeded; MQTT 3.1.1: not " +
-		"acknowledged, so the client sends them again) while everything stored is kept and delivered.",
+		"When the disk is full, new messages that must be stored are refused (MQTT 5: reason code 151, quota exceeded; an MQTT 3.1.1 QoS 1 or 2 publisher is " +
+		"disconnected without an acknowledgement, so that it sends the message again when it reconnects, and the log says so) while everything stored is kept and delivered. " +
+		"Once a write has failed, such messages (retained ones, QoS 0 included, and QoS 1 or 2 ones for a persistent session) are refused before they reach any subscriber, " +
+		"and one a second goes through to try the disk again; only a message that arrives as the failure happens may still be delivered to online subscribers, " +
+		"or, if retained, served until the next restart, although its publisher was told it was refused.",
 		entries: []confEntry{
 			{"persistence", "true|false", "Keeps retained messages, persistent sessions (their subscriptions, queued and in-flight messages, " +
 				"QoS 2 exchanges and pending wills) in persistence_location/persistence_file, so they survive a restart or a crash. mqtt serve --data DIR does the same. Default: false."},

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 
 	"github.com/mqttkit/mqtt/internal/config"
 	ucli "github.com/urfave/cli/v2"
@@ -123,6 +124,10 @@ func serveAction(c *ucli.Context) error {
 	}
 	if c.Args().Present() {
 		return serveUsageErrorf("unexpected argument %q (the configuration file is given with -c FILE)", c.Args().First())
+	}
+	if c.IsSet("data") && strings.TrimSpace(c.String("data")) == "" {
+		// Not "no persistence": a script whose variable came out empty would run in memory.
+		return serveUsageErrorf("--data: empty directory name")
 	}
 	if f := c.String("config-file"); f != "" {
 		return serveConfig(c, f)

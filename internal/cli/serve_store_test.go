@@ -53,7 +53,7 @@ func TestServeConfigPersistence(t *testing.T) {
 	s.cmd.Wait()
 
 	code, stdout, stderr := runArgs("mqtt", "serve", "-c", conf, "--check")
-	if code != 0 || !strings.Contains(stdout, filepath.Join(data, "mqtt.db")+": OK: format 1") || !strings.Contains(stdout, "1 retained message,") {
+	if code != 0 || !strings.Contains(stdout, filepath.Join(data, "mqtt.db")+": OK: format 2") || !strings.Contains(stdout, "1 retained message,") {
 		t.Fatalf("--check: exit %d\n%s%s", code, stdout, stderr)
 	}
 	serveConf(t, conf)
@@ -103,5 +103,17 @@ func TestServeStoreAsOtherUser(t *testing.T) {
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.ExitCode() == 0 || !strings.Contains(stderr, "permission denied (the broker runs as user ") || !strings.Contains(stderr, "chown -R ") {
 		t.Fatalf("%v:\n%s", err, stderr)
+	}
+}
+
+// --data with an empty name is a usage error (exit 3), not a broker
+// running in memory, with -c as without.
+func TestServeDataEmpty(t *testing.T) {
+	conf := filepath.Join(t.TempDir(), "m.conf")
+	writeFile(t, conf, "listener "+strconv.Itoa(testutil.FreePort(t))+" 127.0.0.1\n")
+	for _, args := range [][]string{{"mqtt", "serve", "-c", conf, "--data", "", "--test-config"}, {"mqtt", "serve", "--data", " ", "--check"}} {
+		if code, _, stderr := runArgs(args...); code != 3 || !strings.Contains(stderr, "--data: empty directory name") {
+			t.Errorf("%q: exit %d\n%s", args, code, stderr)
+		}
 	}
 }

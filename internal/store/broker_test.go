@@ -201,3 +201,54 @@ func TestBrokerDowntimeCounts(t *testing.T) {
 		t.Fatalf("the will: %+v", m)
 	}
 }
+
+// A message larger than the store can ever hold is refused with Packet
+// too large (MQTT 5 DISCONNECT 0x95; 3.x disconnected), not with a Quota
+// exceeded the client would retry for ever; one that needs no store
+// still flows. A large message for several stored sessions, whose copies
+// together are larger than the journal, is stored (several records).
+func TestMessageLargerThanStore(t *testing.T) {
+	defer func(n int64) { journalSize = n }(journalSize)
+	journalSize = 1 << 20
+	r := startOn(t, filepath.Join(t.TempDir(), "mqtt.db"), func(o *broker.Options) { o.MaxQueuedBytes = 0 })
+	max := r.st.MaxPacketSize()
+	for _, id := range []string{"s1", "s2"} {
+		sub := testutil.DialRaw(t, r.addr, packet.V5)
+		sub.Connect(&packet.Connect{ClientID: id, Properties: persistent5})
+		sub.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "big", QoS: 1})
+		sub.Send(&packet.Disconnect{})
+		sub.ExpectClosed(5 * time.Second)
+	}
+	p5 := testutil.ConnectRaw(t, r.addr, packet.V5, "p5")
+	p5.Send(&packet.Publish{Topic: "nobody", QoS: 1, PacketID: 1, Payload: make([]byte, max)})
+	if a, ok := p5.Recv().(*packet.Puback); !ok || a.ReasonCode != packet.NoMatchingSubscribers {
+		t.Fatalf("a large message that needs no store: %+v", a)
+	}
+	half := make([]byte, max*2/3) // two copies do not fit one record
+	p5.Send(&packet.Publish{Topic: "big", QoS: 1, PacketID: 2, Payload: half})
+	if a, ok := p5.Recv().(*packet.Puback); !ok || a.ReasonCode != packet.Success {
+		t.Fatalf("a message that fits, for two stored sessions: %+v", a)
+	}
+	p5.Send(&packet.Publish{Topic: "big", QoS: 1, PacketID: 3, Payload: make([]byte, max)})
+	got := p5.ExpectClosed(5 * time.Second)
+	if len(got) == 0 {
+		t.Fatal("no DISCONNECT")
+	}
+	if d, ok := got[len(got)-1].(*packet.Disconnect); !ok || d.ReasonCode != packet.PacketTooLarge {
+		t.Fatalf("want DISCONNECT 0x95, got %+v", got)
+	}
+	p3 := testutil.ConnectRaw(t, r.addr, packet.V311, "p3")
+	p3.Send(&packet.Publish{Topic: "big", QoS: 1, PacketID: 4, Retain: true, Payload: make([]byte, max)})
+	for _, p := range p3.ExpectClosed(5 * time.Second) {
+		if _, ok := p.(*packet.Puback); ok {
+			t.Fatal("3.1.1: PUBACK of a message larger than the store")
+		}
+	}
+	for _, id := range []string{"s1", "s2"} {
+		sub := testutil.DialRaw(t, r.addr, packet.V5)
+		sub.Connect(&packet.Connect{ClientID: id, Properties: persistent5})
+		if m := sub.RecvPublish(); len(m.Payload) != len(half) {
+			t.Fatalf("%s: a message of %d bytes, want %d", id, len(m.Payload), len(half))
+		}
+	}
+}

@@ -557,7 +557,26 @@ func TestServeRefusesDamagedStore(t *testing.T) {
 	c.r.Recv()
 	s.kill()
 	out, err = exec.Command(bin, "serve", "--data", good, "--check").CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "OK: format 1") || !strings.Contains(string(out), "1 retained message, 1 session,") {
+	if err != nil || !strings.Contains(string(out), "OK: format 2") || !strings.Contains(string(out), "1 retained message, 1 session,") {
 		t.Fatalf("--check on a good store: %v\n%s", err, out)
+	}
+}
+
+// Kill -9 during the very first start, at moments spread over the
+// store's creation: every later start must work (an interrupted creation
+// is either absent or complete), never fail on a half-made store.
+func TestKill9DuringCreation(t *testing.T) {
+	bin := mqttBinary(t)
+	for i := range 16 {
+		dir := filepath.Join(t.TempDir(), "data")
+		cmd := exec.Command(bin, "serve", "--listen", "127.0.0.1:0", "--data", dir)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Duration(i*4) * time.Millisecond) // the moment of the kill is the point
+		cmd.Process.Kill()
+		cmd.Wait()
+		c := serve(t, dir) // fails the test if it does not start
+		c.kill()
 	}
 }

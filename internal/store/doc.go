@@ -31,7 +31,7 @@
 // files; the serve wiring calls it after the broker's Close, which writes the sessions'
 // disconnections.
 //
-// # Layout (FormatVersion 1)
+// # Layout (FormatVersion 2)
 //
 //	mqtt.db (bbolt)
 //	  meta/format          FormatVersion, 4 bytes big-endian
@@ -42,6 +42,8 @@
 //	  sessions/<id>/d/<seq>  its deliveries by sequence (8 bytes big-endian: queue order),
 //	                       each with its message, QoS, flags, packet id, subscription ids
 //	  sessions/<id>/i/<id> inbound QoS 2 ids awaiting PUBREL
+//	  every value ends with a CRC-32C of its session's client id, its key and itself (format 2;
+//	  a format 1 store, without them, is still read and written as it is)
 //	mqtt.db-journal        16 MiB, preallocated; header with its epoch, then records: length,
 //	                       CRC-32C of epoch and payload, the batch's ops (journal.go)
 //
@@ -60,8 +62,14 @@
 // journal that is missing, of another epoch or without its store file, a damaged journal record
 // with good ones after it, are each named as such). The one thing skipped is a journal record
 // cut short at the end: the process died while writing it, before anyone was told it was
-// stored. A new store is made journal first (under a temporary name), then its bbolt file, then
-// the journal is put in place, so a missing journal always means a removed one.
+// stored. A new store is made under temporary names, its journal first, then its bbolt file
+// complete with its format; the file is renamed into place, then the journal: a crash during
+// the creation leaves no store file (the next start makes one) or a complete one whose journal
+// the next start puts in place, so a missing journal always means a removed one, and a journal
+// without its store file is refused at every start, nothing created. (A store file an earlier
+// mqtt made in place and left without a single bucket, its journal never put in place, held
+// nothing: it is made again, with a log line.) A damaged header (either of bbolt's two meta
+// pages, which bbolt would silently fall back from) is refused at open as by Check.
 //
 // bbolt reads through a memory mapping and trusts the page numbers it finds: on a damaged page
 // it panics, and may read past the mapping, a fault Go treats as fatal. Every goroutine of ours
@@ -73,7 +81,7 @@
 // A full disk: the journal is preallocated, so appending to it never needs space; checkpoints
 // do. When one fails, the journal keeps everything and the checkpoint is tried again every
 // second. Once the journal is half full with checkpoints still failing, commits that add data
-// are refused (the broker answers MQTT 5 0x97, or no 3.1.1 acknowledgement) and the other half
+// are refused (the broker answers MQTT 5 0x97; a 3.x publisher gets no acknowledgement and is disconnected, so it resends) and the other half
 // is kept for the ones that remove data, so acknowledged deliveries still leave the store;
 // everything stored stays, and delivery goes on. When a checkpoint succeeds again, so do new
 // messages. At a restart on a full disk, what the bbolt file cannot take is read from the

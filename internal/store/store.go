@@ -5,12 +5,14 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"hash/fnv"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,8 +23,14 @@ import (
 )
 
 // FormatVersion is the version of the store's layout, kept in the file.
-// A store of another version is refused, never rewritten.
-const FormatVersion = 1
+// A store of another version is refused, never rewritten; version 1
+// (values without their checksum) is still read and written as it is.
+const FormatVersion = 2
+
+// sumLen is the CRC-32C (Castagnoli) that ends every value of a format 2
+// store: of its session's client id, its key and its value, so a flipped
+// byte in a payload, a topic or a key is reported, not delivered or lost.
+const sumLen = 4
 
 // The layout: top-level buckets, and one bucket per session.
 var (
@@ -65,10 +73,12 @@ func (e *Error) Unwrap() error { return e.Err }
 // fdatasync) and then calls the dones; checkpoints copy the journal into
 // the bbolt file behind it.
 type Store struct {
-	path string
-	db   *bolt.DB
-	j    *journal
-	log  *slog.Logger
+	path   string
+	db     *bolt.DB
+	sums   bool // format 2: every value ends with its checksum (sumLen)
+	format int
+	j      *journal
+	log    *slog.Logger
 
 	mu      sync.Mutex // guards pending, spare, closed
 	pending []commit
@@ -117,6 +127,7 @@ func open(path string, logger *slog.Logger, readOnly bool) (s *Store, err error)
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	jpath := journalPath(path)
 	fresh := false
 	switch fi, err := os.Stat(path); {
 	case errors.Is(err, os.ErrNotExist):
@@ -124,38 +135,123 @@ func open(path string, logger *slog.Logger, readOnly bool) (s *Store, err error)
 			return nil, &Error{Path: path, Msg: "no such file"}
 		}
 		fresh = true
-		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-			return nil, &Error{Path: path, Msg: "cannot create its directory", Err: err}
-		}
 	case err != nil:
 		return nil, &Error{Path: path, Msg: "cannot read it", Err: err}
 	case fi.IsDir():
 		return nil, &Error{Path: path, Msg: "is a directory"}
 	case fi.Size() == 0:
-		// Created but never initialised (bbolt writes its first pages and
-		// syncs before anything else): nothing was ever stored in it.
-		fresh = !readOnly
+		// Left by an earlier mqtt whose first start was interrupted (it
+		// created the file in place): nothing was ever stored in it.
+		if readOnly {
+			return nil, &Error{Path: path, Msg: "empty (0 bytes): not a store; nothing was ever stored in it (a first start that was interrupted?), and the next start creates the store"}
+		}
+		fresh = true
 	default:
 		if err := sniff(path); err != nil {
 			return nil, err
 		}
 	}
 	if fresh {
-		// The journal first (see openJournal). One left by an earlier try is replaced;
-		// one already in place without its store file is refused there.
-		jnew := journalPath(path) + ".new"
-		os.Remove(jnew)
-		j, err := createJournal(jnew, 1)
-		if err != nil {
-			return nil, &Error{Path: journalPath(path), Msg: "cannot create it", Err: err}
+		if _, err := os.Lstat(jpath); err == nil || !errors.Is(err, os.ErrNotExist) {
+			return nil, &Error{Path: jpath, Msg: "a journal without its store file " + path + " (was the store removed? remove the journal too to start empty); nothing was changed"}
 		}
-		j.close()
+		if err := create(path, logger); err != nil {
+			return nil, err
+		}
 	}
+	s, err = openBolt(path, logger, readOnly)
+	if err != nil && interrupted(path) {
+		// An earlier mqtt made the store file in place, and a crash during its
+		// first start left it without its format record, its journal never
+		// put in place: nothing was ever stored in it.
+		if readOnly {
+			return nil, &Error{Path: path, Msg: "its creation was interrupted (a crash during the first start: no format record, and only " + jpath + ".new); nothing was ever stored in it, and the next start creates the store again"}
+		}
+		logger.Warn("Store " + path + ": its creation was interrupted (a crash during the first start); nothing was stored in it: creating it again.")
+		os.Remove(path)
+		os.Remove(jpath + ".new")
+		if err := create(path, logger); err != nil {
+			return nil, err
+		}
+		s, err = openBolt(path, logger, readOnly)
+	}
+	return s, err
+}
+
+// interrupted reports whether path is a store file whose creation by an
+// earlier mqtt was cut short: a bbolt file without a single bucket,
+// beside a journal under its temporary name and no journal.
+func interrupted(path string) bool {
+	jpath := journalPath(path)
+	if _, err := os.Stat(jpath); !errors.Is(err, os.ErrNotExist) {
+		return false
+	}
+	if _, err := os.Stat(jpath + ".new"); err != nil {
+		return false
+	}
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true)) // see guard
+	defer func() { recover() }()
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: lockWait})
+	if err != nil {
+		return false
+	}
+	defer db.Close()
+	empty := true
+	db.View(func(tx *bolt.Tx) error {
+		return tx.ForEach(func([]byte, *bolt.Bucket) error { empty = false; return errors.New("not empty") })
+	})
+	return empty
+}
+
+// create makes a new store at path: its journal and its file under
+// temporary names, the file complete (format, buckets) before it is
+// renamed into place, then the journal (by openJournal). A crash on the
+// way leaves either no store file (the next start creates one) or a
+// complete one whose journal openJournal puts in place.
+func create(path string, logger *slog.Logger) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return &Error{Path: path, Msg: "cannot create its directory", Err: err}
+	}
+	jnew, fnew := journalPath(path)+".new", path+".new"
+	os.Remove(jnew) // left by a creation that was interrupted
+	os.Remove(fnew)
+	j, err := createJournal(jnew, 1)
+	if err != nil {
+		return &Error{Path: journalPath(path), Msg: "cannot create it", Err: err}
+	}
+	j.close()
+	db, err := bolt.Open(fnew, 0o600, &bolt.Options{Timeout: lockWait})
+	if err != nil {
+		os.Remove(jnew)
+		return &Error{Path: path, Msg: "cannot create it", Err: err}
+	}
+	s := &Store{path: path, db: db, log: logger}
+	err = s.initFormat(true)
+	if e := db.Close(); err == nil && e != nil {
+		err = &Error{Path: path, Msg: "cannot create it", Err: e}
+	}
+	if err == nil {
+		if e := os.Rename(fnew, path); e != nil {
+			err = &Error{Path: path, Msg: "cannot create it", Err: e}
+		} else if e := syncDir(filepath.Dir(path)); e != nil {
+			err = &Error{Path: path, Msg: "cannot create it", Err: e}
+		}
+	}
+	if err != nil {
+		os.Remove(fnew)
+		os.Remove(jnew)
+		return err
+	}
+	return nil
+}
+
+// openBolt opens an existing store file and its journal.
+func openBolt(path string, logger *slog.Logger, readOnly bool) (s *Store, err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true)) // see guard
 	var file *os.File
 	defer func() {
 		if r := recover(); r != nil { // bbolt panics on some damage
-			err = &Error{Path: path, Msg: "damaged", Err: fmt.Errorf("%v", r)}
+			err = damaged(path, "damaged", r)
 			if file != nil {
 				file.Close() // and its lock
 			}
@@ -179,11 +275,11 @@ func open(path string, logger *slog.Logger, readOnly bool) (s *Store, err error)
 		return nil, openError(path, err)
 	}
 	s = &Store{path: path, db: db, log: logger, wake: make(chan struct{}, 1), stopped: make(chan struct{}), ckptDone: make(chan error, 1)}
-	if err := s.initFormat(fresh); err != nil {
+	if err := s.initFormat(false); err != nil {
 		db.Close()
 		return nil, err
 	}
-	if err := s.openJournal(fresh, readOnly); err != nil {
+	if err := s.openJournal(false, readOnly); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -308,43 +404,76 @@ func sniff(path string) error {
 	if err != nil {
 		return &Error{Path: path, Msg: "cannot read it", Err: err}
 	}
-	if want := boltSize(f); want > fi.Size() {
+	want, bad := metaPages(f)
+	if bad != "" {
+		return &Error{Path: path, Msg: "damaged: " + bad + "; nothing was read or changed"}
+	}
+	if want > fi.Size() {
 		return &Error{Path: path, Msg: fmt.Sprintf("damaged: truncated to %d bytes, its header says %d; nothing was read or changed", fi.Size(), want)}
 	}
 	return nil
 }
 
-// boltSize is the size a bbolt file's newest valid meta page claims (its
-// high-water page times the page size), 0 if none is valid (bbolt then
-// says why). Layout: a 16-byte page header, then magic, version, page
-// size, flags (uint32 each), root bucket (16 bytes), freelist, pgid,
-// txid, checksum (uint64 each; FNV-64a of what precedes it), little-endian.
-func boltSize(f *os.File) int64 {
-	const magic, version, metaLen = 0xED0CDAED, 2, 64
+// metaPages checks a bbolt file's two meta pages (its header), which
+// bbolt writes in turn, and returns the size the newer one claims (its
+// high-water page times the page size). bbolt itself falls back on the
+// other page when one is damaged, and its page check then fails on it:
+// the store refuses a damaged one at once, so that serving and --check
+// agree. Layout: a page header (id uint64, flags uint16, count uint16,
+// overflow uint32), then magic, version, page size, flags (uint32
+// each), root bucket (16 bytes), freelist, pgid, txid, checksum (uint64
+// each; FNV-64a of what precedes it), little-endian.
+func metaPages(f *os.File) (size int64, bad string) {
+	const magic, version, metaLen, metaFlag = 0xED0CDAED, 2, 64, 0x04
+	le := binary.LittleEndian
 	var best, txid uint64
-	read := func(off int64) (pageSize uint32) {
-		m := make([]byte, metaLen)
-		if _, err := f.ReadAt(m, off+16); err != nil {
-			return 0
+	read := func(id uint64, off int64) (pageSize uint32, bad string) {
+		p := make([]byte, 16+metaLen)
+		if _, err := f.ReadAt(p, off); err != nil {
+			return 0, fmt.Sprintf("its header (meta page %d at offset %d) cannot be read: %v", id, off, err)
 		}
-		le := binary.LittleEndian
+		m := p[16:]
 		h := fnv.New64a()
 		h.Write(m[:56])
-		if le.Uint32(m[0:]) != magic || le.Uint32(m[4:]) != version || h.Sum64() != le.Uint64(m[56:]) {
-			return 0
+		switch {
+		case le.Uint32(m[0:]) != magic:
+			return 0, fmt.Sprintf("its header (meta page %d at offset %d) lacks bbolt's magic number (not a store file?)", id, off)
+		case h.Sum64() != le.Uint64(m[56:]):
+			return 0, fmt.Sprintf("its header (meta page %d at offset %d) fails its checksum", id, off)
+		case le.Uint32(m[4:]) != version:
+			return 0, fmt.Sprintf("its header (meta page %d at offset %d) names bbolt format version %d, not %d", id, off, le.Uint32(m[4:]), version)
+		case le.Uint64(p[0:]) != id || le.Uint16(p[8:])&metaFlag == 0:
+			return 0, fmt.Sprintf("its header (meta page %d at offset %d) has a damaged page header (id %d, flags %#x)", id, off, le.Uint64(p[0:]), le.Uint16(p[8:]))
 		}
 		pageSize = le.Uint32(m[8:])
 		if t := le.Uint64(m[48:]); best == 0 || t > txid {
 			best, txid = le.Uint64(m[40:])*uint64(pageSize), t
 		}
-		return pageSize
+		return pageSize, ""
 	}
-	ps := read(0)
+	ps, bad0 := read(0, 0)
 	if ps == 0 {
 		ps = uint32(os.Getpagesize())
 	}
-	read(int64(ps))
-	return int64(min(best, 1<<62))
+	_, bad1 := read(1, int64(ps))
+	switch {
+	case bad0 != "" && bad1 != "" && strings.Contains(bad0, "magic") && strings.Contains(bad1, "magic"):
+		return 0, "" // not bbolt's at all: bbolt says so (openError)
+	case bad0 != "":
+		return int64(min(best, 1<<62)), bad0
+	case bad1 != "":
+		return int64(min(best, 1<<62)), bad1
+	}
+	return int64(min(best, 1<<62)), ""
+}
+
+// damaged is the *Error of a panic bbolt raised reading path: its
+// message, without the words of Go's runtime.
+func damaged(path, what string, r any) *Error {
+	msg := fmt.Sprint(r)
+	msg = strings.TrimPrefix(msg, "panic: ")
+	msg = strings.TrimPrefix(msg, "assertion failed: ")
+	return &Error{Path: path, Msg: what, Err: errors.New(msg)}
 }
 
 func openError(path string, err error) error {
@@ -380,6 +509,7 @@ func (s *Store) initFormat(fresh bool) error {
 			return &Error{Path: s.path, Msg: "cannot initialise it", Err: err}
 		}
 		s.log.Info("Created the store " + s.path + ".")
+		s.sums, s.format = true, FormatVersion
 		return nil
 	}
 	return s.db.View(func(tx *bolt.Tx) error {
@@ -391,14 +521,28 @@ func (s *Store) initFormat(fresh bool) error {
 		if len(v) != 4 {
 			return &Error{Path: s.path, Msg: fmt.Sprintf("damaged: format record of %d bytes", len(v))}
 		}
-		if f := binary.BigEndian.Uint32(v); f != FormatVersion {
-			return &Error{Path: s.path, Msg: fmt.Sprintf("store format version %d; this mqtt reads version %d (written by another mqtt version?); nothing was changed", f, FormatVersion)}
+		f := binary.BigEndian.Uint32(v)
+		if f != FormatVersion && f != 1 {
+			return &Error{Path: s.path, Msg: fmt.Sprintf("store format version %d; this mqtt reads version %d (and 1) (written by another mqtt version?); nothing was changed", f, FormatVersion)}
 		}
+		s.sums, s.format = f >= 2, int(f)
 		if tx.Bucket(bucketRetained) == nil || tx.Bucket(bucketSessions) == nil {
 			return &Error{Path: s.path, Msg: "damaged: a top-level bucket is missing"}
 		}
 		return nil
 	})
+}
+
+// storeOverhead bounds what a stored delivery adds to its PUBLISH packet:
+// the client id, the publisher's id, a shared subscription's group and
+// filter (up to 64 KiB each), the operation's own fields.
+const storeOverhead = 4<<16 + 1024
+
+// MaxPacketSize is the largest PUBLISH packet whose message the store can
+// always hold (broker.StoreSizeLimit): one copy must fit in one journal
+// record. With the default 16 MiB journal, 16,509,936 bytes (about 15.7 MiB).
+func (s *Store) MaxPacketSize() int {
+	return int(s.j.size - journalHeadLen - recordHeadLen - 8 - storeOverhead)
 }
 
 // Path is the store's file.
@@ -526,6 +670,7 @@ func superseded(batch []commit) map[*broker.Op]struct{} {
 }
 
 type txWriter struct {
+	sums               bool
 	tx                 *bolt.Tx
 	retained, sessions *bolt.Bucket
 	// buf holds the encoded values of this transaction, one after the
@@ -562,19 +707,51 @@ func (w *txWriter) session(id string, create bool) (*bolt.Bucket, error) {
 	return b, err
 }
 
-// value takes what was appended to w.buf as one value; it stays as it is
-// until the transaction ends (a later append that grows w.buf moves on
-// to new memory).
-func (w *txWriter) value(buf enc) []byte {
+// value takes what was appended to w.buf as one value, with its
+// checksum (format 2) over scope (the session's client id), key and
+// value; it stays as it is until the transaction ends (a later append
+// that grows w.buf moves on to new memory).
+func (w *txWriter) value(buf enc, scope string, key []byte) []byte {
 	start := len(w.buf)
+	if w.sums {
+		buf = binary.LittleEndian.AppendUint32(buf, valueSum(scope, key, buf[start:]))
+	}
 	w.buf = buf
 	return buf[start:len(buf):len(buf)]
+}
+
+func valueSum(scope string, key, v []byte) uint32 {
+	var n [4]byte
+	binary.LittleEndian.PutUint32(n[:], uint32(len(scope)))
+	c := crc32.Update(0, castagnoli, n[:])
+	c = crc32.Update(c, castagnoli, []byte(scope))
+	binary.LittleEndian.PutUint32(n[:], uint32(len(key)))
+	c = crc32.Update(c, castagnoli, n[:])
+	c = crc32.Update(c, castagnoli, key)
+	return crc32.Update(c, castagnoli, v)
+}
+
+// unsum checks a value's checksum (format 2) and returns the value
+// without it.
+func (s *Store) unsum(scope string, key, v []byte) ([]byte, error) {
+	if !s.sums {
+		return v, nil
+	}
+	if len(v) < sumLen {
+		return nil, fmt.Errorf("value of %d bytes, shorter than its checksum", len(v))
+	}
+	body := v[:len(v)-sumLen]
+	if valueSum(scope, key, body) != binary.LittleEndian.Uint32(v[len(body):]) {
+		return nil, errors.New("checksum mismatch (a damaged byte in its key or value)")
+	}
+	return body, nil
 }
 
 func (w *txWriter) apply(op *broker.Op) error {
 	switch op.Kind {
 	case broker.OpSetRetained:
-		return w.retained.Put([]byte(op.Message.Topic), w.value(appendMessage(w.buf, op.Message)))
+		k := []byte(op.Message.Topic)
+		return w.retained.Put(k, w.value(appendMessage(w.buf, op.Message), "", k))
 	case broker.OpClearRetained:
 		return w.retained.Delete([]byte(op.Topic))
 	case broker.OpPutSession:
@@ -582,7 +759,7 @@ func (w *txWriter) apply(op *broker.Op) error {
 		if err != nil {
 			return err
 		}
-		return b.Put(keyState, w.value(appendSession(w.buf, op.Session)))
+		return b.Put(keyState, w.value(appendSession(w.buf, op.Session), op.Session.ClientID, keyState))
 	case broker.OpDeleteSession:
 		w.last = nil
 		err := w.sessions.DeleteBucket(sessionKey(op.ClientID))
@@ -600,7 +777,8 @@ func (w *txWriter) apply(op *broker.Op) error {
 			return err
 		}
 		d.FillPercent = 0.9 // keys grow (sequence numbers): split pages nearly full
-		return d.Put(binary.BigEndian.AppendUint64(nil, op.Delivery.Seq), w.value(appendDelivery(w.buf, op.Delivery)))
+		k := binary.BigEndian.AppendUint64(nil, op.Delivery.Seq)
+		return d.Put(k, w.value(appendDelivery(w.buf, op.Delivery), op.ClientID, k))
 	case broker.OpDeleteDelivery:
 		if b, _ := w.session(op.ClientID, false); b != nil {
 			if d := b.Bucket(bucketDeliv); d != nil {
@@ -617,7 +795,8 @@ func (w *txWriter) apply(op *broker.Op) error {
 		if err != nil {
 			return err
 		}
-		return i.Put(binary.BigEndian.AppendUint16(nil, op.PacketID), []byte{})
+		k := binary.BigEndian.AppendUint16(nil, op.PacketID)
+		return i.Put(k, w.value(w.buf, op.ClientID, k))
 	case broker.OpDeleteInbound:
 		if b, _ := w.session(op.ClientID, false); b != nil {
 			if i := b.Bucket(bucketInbound); i != nil {
@@ -637,12 +816,16 @@ func (s *Store) Load() (snap *broker.Snapshot, err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true)) // see guard
 	defer func() {
 		if r := recover(); r != nil {
-			snap, err = nil, &Error{Path: s.path, Msg: "damaged", Err: fmt.Errorf("%v", r)}
+			snap, err = nil, damaged(s.path, "damaged", r)
 		}
 	}()
 	snap = &broker.Snapshot{}
 	err = s.db.View(func(tx *bolt.Tx) error {
 		err := tx.Bucket(bucketRetained).ForEach(func(k, v []byte) error {
+			v, err := s.unsum("", k, v)
+			if err != nil {
+				return &Error{Path: s.path, Msg: fmt.Sprintf("damaged: retained message of %q", k), Err: err}
+			}
 			d := dec{b: v}
 			m := d.message()
 			if err := d.end(); err != nil {
@@ -712,6 +895,10 @@ func (s *Store) loadSession(b *bolt.Bucket, key []byte) (*broker.SessionState, e
 	}
 	st := &broker.SessionState{ClientID: id}
 	if v := b.Get(keyState); v != nil {
+		v, err := s.unsum(id, keyState, v)
+		if err != nil {
+			return nil, bad("its state", err)
+		}
 		d := dec{b: v}
 		st = d.session(id)
 		if err := d.end(); err != nil {
@@ -724,6 +911,10 @@ func (s *Store) loadSession(b *bolt.Bucket, key []byte) (*broker.SessionState, e
 				return bad(fmt.Sprintf("a delivery key of %d bytes", len(k)), nil)
 			}
 			seq := binary.BigEndian.Uint64(k)
+			v, err := s.unsum(id, k, v)
+			if err != nil {
+				return bad(fmt.Sprintf("delivery %d", seq), err)
+			}
 			d := dec{b: v}
 			ds := d.delivery(seq)
 			if err := d.end(); err != nil {
@@ -740,6 +931,9 @@ func (s *Store) loadSession(b *bolt.Bucket, key []byte) (*broker.SessionState, e
 		err := ib.ForEach(func(k, v []byte) error {
 			if len(k) != 2 {
 				return bad(fmt.Sprintf("an inbound packet id key of %d bytes", len(k)), nil)
+			}
+			if v, err := s.unsum(id, k, v); err != nil || len(v) != 0 {
+				return bad(fmt.Sprintf("inbound packet id %d", binary.BigEndian.Uint16(k)), err)
 			}
 			st.Inbound = append(st.Inbound, binary.BigEndian.Uint16(k))
 			return nil
@@ -774,7 +968,7 @@ func Check(path string) (*Report, error) {
 		s.j.close()
 		s.db.Close()
 	}()
-	r := &Report{Path: path, Format: FormatVersion}
+	r := &Report{Path: path, Format: s.format}
 	if fi, err := os.Stat(path); err == nil {
 		r.Size = fi.Size()
 	}
@@ -787,13 +981,13 @@ func Check(path string) (*Report, error) {
 		defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 		defer func() {
 			if p := recover(); p != nil {
-				errs = append(errs, &Error{Path: path, Msg: "damaged", Err: fmt.Errorf("%v", p)})
+				errs = append(errs, damaged(path, "damaged", p))
 			}
 		}()
 		_ = s.db.View(func(tx *bolt.Tx) error {
 			for err := range tx.Check() { // drained: its goroutine ends with the channel
 				if len(errs) < 10 {
-					errs = append(errs, &Error{Path: path, Msg: "damaged page", Err: err})
+					errs = append(errs, damaged(path, "damaged page", err))
 				}
 			}
 			return nil

@@ -161,36 +161,84 @@ func (s *Store) write(batch []commit) {
 			}
 		}
 	}
-	skip := superseded(kept)
-	s.rec = s.rec[:0]
-	for _, c := range kept {
-		s.rec = appendOps(s.rec, c.ops, skip)
-	}
+	// One record, unless the batch is larger than the journal: then one
+	// record per run of commits that fits (brackets kept whole), so a
+	// large message fanned out to several stored sessions is not refused
+	// for ever because it arrived in one batch.
 	var err error
-	if len(s.rec) > 0 {
-		err = s.appendRecord(s.rec)
+	written := 0 // commits of kept in records that were appended
+	for start := 0; start < len(kept) && err == nil; {
+		end := len(kept)
+		skip := superseded(kept[start:end])
+		s.rec = s.rec[:0]
+		for k := start; k < end; k++ {
+			s.rec = appendOps(s.rec, kept[k].ops, skip)
+		}
+		if recordLen(len(s.rec)) > s.j.size-journalHeadLen {
+			end = s.fitting(kept, start)
+			skip = superseded(kept[start:end])
+			s.rec = s.rec[:0]
+			for k := start; k < end; k++ {
+				s.rec = appendOps(s.rec, kept[k].ops, skip)
+			}
+		}
+		if len(s.rec) > 0 {
+			err = s.appendRecord(s.rec)
+		}
+		if err == nil {
+			written = end
+			for _, c := range kept[start:end] {
+				for i := range c.ops {
+					op := &c.ops[i]
+					if _, ok := skip[op]; !ok && op.Kind != broker.OpBegin && op.Kind != broker.OpEnd {
+						s.behind = append(s.behind, *op)
+					}
+				}
+			}
+		}
+		start = end
 	}
 	if cap(s.rec) > 1<<20 {
 		s.rec = nil
 	}
-	if err == nil {
-		for _, c := range kept {
-			for i := range c.ops {
-				op := &c.ops[i]
-				if _, ok := skip[op]; !ok && op.Kind != broker.OpBegin && op.Kind != broker.OpEnd {
-					s.behind = append(s.behind, *op)
-				}
-			}
-		}
-	}
+	k := 0 // kept is batch in order, less the refused
 	for i, c := range batch {
 		if errs[i] == nil {
-			errs[i] = err
+			if k >= written {
+				errs[i] = err
+			}
+			k++
 		}
 		if c.done != nil {
 			c.done(errs[i])
 		}
 	}
+}
+
+// fitting is where a record of kept from start should end to fit in the
+// journal: after the last whole unit (a commit, or a bracket) that fits,
+// and after one at least (a unit too large alone is refused by
+// appendRecord).
+func (s *Store) fitting(kept []commit, start int) int {
+	size, end := 0, start
+	var tmp enc
+	for end < len(kept) {
+		n, open := 1, depth(&kept[end])
+		for ; open > 0 && end+n < len(kept); n++ {
+			open += depth(&kept[end+n])
+		}
+		unit := 0
+		for k := end; k < end+n; k++ {
+			tmp = appendOps(tmp[:0], kept[k].ops, nil)
+			unit += len(tmp)
+		}
+		if end > start && recordLen(size+unit) > s.j.size-journalHeadLen {
+			break
+		}
+		size += unit
+		end += n
+	}
+	return end
 }
 
 // appendRecord writes a record to the journal, making room first when it
@@ -279,14 +327,14 @@ func (s *Store) checkpointed(err error) {
 func (s *Store) checkpoint(ops []broker.Op, epoch uint64, off int64) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = &Error{Path: s.path, Msg: "damaged", Err: fmt.Errorf("%v", r)}
+			err = damaged(s.path, "damaged", r)
 		}
 	}()
 	batch := []commit{{ops: ops}}
 	skip := superseded(batch)
 	s.ckpts.Add(1)
 	err = s.db.Update(func(tx *bolt.Tx) error {
-		w := txWriter{tx: tx, buf: make(enc, 0, 64<<10), retained: tx.Bucket(bucketRetained), sessions: tx.Bucket(bucketSessions)}
+		w := txWriter{sums: s.sums, tx: tx, buf: make(enc, 0, 64<<10), retained: tx.Bucket(bucketRetained), sessions: tx.Bucket(bucketSessions)}
 		for i := range ops {
 			if _, ok := skip[&ops[i]]; ok {
 				continue

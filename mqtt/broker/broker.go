@@ -259,6 +259,12 @@ type Broker struct {
 	// storeLogged whether it was this episode's, so "works again" follows it.
 	storeLogAt  atomic.Int64
 	storeLogged atomic.Bool
+	// storeFailAt is when a commit last failed (UnixNano); storeProbe how
+	// long after it publishes that need the disk are refused before
+	// routing (storeRefuses), 0 never.
+	storeFailAt atomic.Int64
+	storeProbe  atomic.Int64
+	storeMax    int // StoreSizeLimit's MaxPacketSize; 0: no limit
 
 	poll  *poller    // the event loop; nil with BlockingIO or where unsupported
 	hookq *hookQueue // events for Options.Hooks; nil without event hooks
@@ -365,6 +371,10 @@ func New(opts Options, logger *slog.Logger) (*Broker, error) {
 		coal:      newCoalescer(),
 	}
 	b.lcfg.Store(&map[string]*ListenerConfig{})
+	b.storeProbe.Store(int64(storeProbeEvery))
+	if sl, ok := opts.Store.(StoreSizeLimit); ok {
+		b.storeMax = sl.MaxPacketSize()
+	}
 	if b.auth == nil {
 		b.auth = AllowAll{}
 	}

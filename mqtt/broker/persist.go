@@ -29,16 +29,37 @@ import (
 // inbound QoS 2 id) is answered only once a barrier committed after
 // those writes is durable (ackDurable); acknowledgements behind it on the
 // same connection wait too, so they keep their order [MQTT-4.6.0-2].
-// Messages with no durable effect and QoS 0 never wait.
+// Messages with no durable effect and QoS 0 never wait. A stored
+// session's SUBACK and UNSUBACK wait the same way (a subscription lost
+// with a crash would lose what was acknowledged for it afterwards); a
+// SUBSCRIBE the store could not keep is refused (0x97; 3.x 0x80) and taken
+// back, an UNSUBSCRIBE gets 0x80 (a 3.x client, which has no code for
+// it, is disconnected).
 
 // commit hands operations to the store, which orders them after every
 // earlier commit. It never waits.
 func (b *Broker) commit(ops ...Op) {
-	b.store.Commit(ops, b.commitDone)
+	if grows(ops) {
+		b.store.Commit(ops, b.commitDone)
+	} else {
+		b.store.Commit(ops, b.commitShrinkDone)
+	}
+}
+
+// grows reports whether ops add data: only their success shows the store
+// works again (on a full disk, deletes succeed while additions fail).
+func grows(ops []Op) bool {
+	for i := range ops {
+		switch ops[i].Kind {
+		case OpSetRetained, OpPutSession, OpPutDelivery, OpPutInbound:
+			return true
+		}
+	}
+	return false
 }
 
 // commitDone notes a store failure; the next barrier's done reports it to
-// the connections waiting on it.
+// the connections waiting on it. A success ends the failure.
 func (b *Broker) commitDone(err error) {
 	if err != nil {
 		b.storeFails.Add(1)
@@ -48,12 +69,81 @@ func (b *Broker) commitDone(err error) {
 	}
 }
 
+// commitShrinkDone is commitDone for commits that only remove data.
+func (b *Broker) commitShrinkDone(err error) {
+	if err != nil {
+		b.commitDone(err)
+	}
+}
+
+// storeProbeEvery is how long after a failed commit the broker refuses,
+// before routing them, the publishes that would need the store; then one
+// goes through and tries it again.
+const storeProbeEvery = time.Second
+
+// storeRefuses reports whether a publish to name must be refused before
+// it is routed because the store is failing (storeErr set) and the
+// message would need it: retained, or QoS 1/2 matching a stored session.
+// Refused there, it reaches no subscriber and changes no retained
+// message. What remains is the window before a failure is known: a
+// message routed (and retained) whose writes then fail is refused
+// (0x97) but was delivered to online subscribers, and a retained one
+// is served until the next restart.
+func (b *Broker) storeRefuses(name string, qos byte, retain bool) bool {
+	if !b.storeErr.Load() || time.Now().UnixNano()-b.storeFailAt.Load() >= b.storeProbe.Load() {
+		return false
+	}
+	if retain {
+		return true
+	}
+	return qos > 0 && b.matchesStored(name)
+}
+
+// matchesStored reports whether a message on name would be queued for a
+// stored session (a second index match: used only off the hot path).
+func (b *Broker) matchesStored(name string) bool {
+	bufp := matchPool.Get().(*[]topic.Subscription[*Session])
+	subs := b.index.MatchAppend((*bufp)[:0], name)
+	found := false
+	for i := range subs {
+		s := subs[i].Subscriber
+		s.mu.Lock()
+		found = s.stored
+		s.mu.Unlock()
+		if found {
+			break
+		}
+	}
+	clear(subs)
+	*bufp = subs[:0]
+	matchPool.Put(bufp)
+	return found
+}
+
+// tooLargeToStore reports whether p is larger than the store can ever
+// hold (StoreSizeLimit) and would need it: retained, or QoS 1/2 for a
+// stored session. Refusing it with 0x97 would have the client retry for
+// ever; it gets 0x95 Packet too large (DISCONNECT; 3.x is disconnected).
+func (c *conn) tooLargeToStore(p *packet.Publish, name string) bool {
+	b := c.b
+	if !p.Retain && p.QoS == 0 {
+		return false
+	}
+	size := packet.Size(p, c.version)
+	if size <= b.storeMax || !p.Retain && !b.matchesStored(name) {
+		return false
+	}
+	b.log.Warn("PUBLISH of " + itoa(size) + " bytes from " + c.info.ClientID + " on " + name + " refused: the store holds messages of up to " + itoa(b.storeMax) + " bytes; disconnecting the client (packet too large).")
+	return true
+}
+
 // storeLogEvery spaces the failure log: on a full disk, commits that free
 // room (acknowledged deliveries leaving) succeed between the ones that
 // fail, and each would end and start an episode.
 const storeLogEvery = time.Minute
 
 func (b *Broker) storeFailed(err error) {
+	b.storeFailAt.Store(time.Now().UnixNano())
 	if b.storeErr.Swap(true) {
 		return
 	}
@@ -142,12 +232,19 @@ func (b *Broker) saveSession(s *Session) {
 type ackQueue struct {
 	entries []ackEntry
 	base    uint64 // seq of entries[0]
+	// refused: QoS 2 ids whose PUBREC was a refusal while entries were
+	// left behind it; a duplicate's PUBREC behind them is refused too
+	// (it acknowledges the same message). Emptied with entries.
+	refused []uint16
 }
 
 type ackEntry struct {
 	cp    ctrlPacket
 	wait  bool // waiting for its barrier
 	error bool // its barrier failed: refuse instead of acknowledging
+	// then, if set, runs once cp is queued (or refused), in order, with
+	// no lock held: a SUBACK's retained messages follow it.
+	then func(failed bool)
 }
 
 // ack queues an acknowledgement of an inbound message. With durable set
@@ -158,14 +255,22 @@ type ackEntry struct {
 // in an earlier transaction that failed, so a failure counted since mark
 // refuses the message too.
 func (c *conn) ack(cp ctrlPacket, durable bool, mark uint64) {
+	c.ackThen(cp, durable, mark, nil)
+}
+
+// ackThen is ack, with then run once cp went out (or was refused).
+func (c *conn) ackThen(cp ctrlPacket, durable bool, mark uint64, then func(failed bool)) {
 	if !durable {
 		c.mu.Lock()
 		if c.acks == nil || len(c.acks.entries) == 0 {
 			c.mu.Unlock()
 			c.queue(cp)
+			if then != nil {
+				then(false)
+			}
 			return
 		}
-		c.acks.entries = append(c.acks.entries, ackEntry{cp: cp})
+		c.acks.entries = append(c.acks.entries, ackEntry{cp: cp, then: then})
 		c.mu.Unlock()
 		return
 	}
@@ -175,13 +280,13 @@ func (c *conn) ack(cp ctrlPacket, durable bool, mark uint64) {
 	}
 	q := c.acks
 	seq := q.base + uint64(len(q.entries))
-	q.entries = append(q.entries, ackEntry{cp: cp, wait: true})
+	q.entries = append(q.entries, ackEntry{cp: cp, wait: true, then: then})
 	c.mu.Unlock()
 	c.b.store.Commit(nil, func(err error) {
 		if err == nil && c.b.storeFails.Load() != mark {
 			err = errFailedBefore
 		}
-		if id, ok := pubrecID(cp); ok && err != nil && c.version == packet.V5 {
+		if id, ok := pubrecID(cp); ok && err != nil {
 			c.freeInbound(id)
 		}
 		c.acked(seq, err)
@@ -207,7 +312,7 @@ func (c *conn) unacknowledged() int {
 	c.mu.Lock()
 	if c.acks != nil {
 		for i := range c.acks.entries {
-			if _, rec := pubrecID(c.acks.entries[i].cp); !rec {
+			if inboundAck(c.acks.entries[i].cp) {
 				n++
 			}
 		}
@@ -216,12 +321,28 @@ func (c *conn) unacknowledged() int {
 	return n
 }
 
+// inboundAck reports whether cp ends an inbound QoS 1 exchange (PUBACK)
+// or QoS 2 one (PUBCOMP): those count towards Receive Maximum while held.
+func inboundAck(cp ctrlPacket) bool {
+	switch cp.p.(type) {
+	case *packet.Puback, *packet.Pubcomp:
+		return true
+	case nil:
+		return cp.first == 0x40 || cp.first == 0x70
+	}
+	return false
+}
+
 // acked releases the acknowledgement seq (its barrier is done) and every
-// ready one behind it.
+// ready one behind it. A 3.x client whose message was refused is
+// disconnected: it has no reason code to be told, and resends an
+// unacknowledged message only when it reconnects (as after memory_limit).
 func (c *conn) acked(seq uint64, err error) {
 	if err != nil && err != errFailedBefore { // that one was counted already
 		c.b.storeFailed(err)
 	}
+	drop := false
+	var thens []func()
 	c.mu.Lock()
 	q := c.acks
 	if i := seq - q.base; i < uint64(len(q.entries)) {
@@ -231,21 +352,43 @@ func (c *conn) acked(seq uint64, err error) {
 	n := 0
 	for n < len(q.entries) && !q.entries[n].wait {
 		e := q.entries[n]
+		if id, rec := pubrecID(e.cp); rec {
+			if e.error {
+				q.refused = append(q.refused, id)
+			} else if slices.Contains(q.refused, id) {
+				e.error = true // a duplicate of the refused message
+			}
+		}
 		if e.error {
-			e.cp = c.refusal(e.cp)
+			var refused bool
+			e.cp, refused = c.refusal(e.cp)
+			drop = drop || refused && c.version != packet.V5
 		}
 		if e.cp.p != nil || e.cp.first != 0 {
 			if !c.closing {
 				c.ctrl = append(c.ctrl, e.cp)
 			}
 		}
+		if e.then != nil {
+			then, failed := e.then, e.error
+			thens = append(thens, func() { then(failed) })
+		}
 		n++
 	}
 	q.entries = append(q.entries[:0], q.entries[n:]...)
 	q.base += uint64(n)
+	if len(q.entries) == 0 {
+		q.refused = q.refused[:0]
+	}
 	c.mu.Unlock()
 	if n > 0 {
 		c.notify()
+	}
+	for _, f := range thens {
+		f()
+	}
+	if drop {
+		c.close(closeReason{code: packet.QuotaExceeded})
 	}
 }
 
@@ -257,11 +400,14 @@ func pubrecID(cp ctrlPacket) (uint16, bool) {
 	return cp.id, cp.p == nil && cp.first == 0x50
 }
 
-// freeInbound forgets inbound QoS 2 ids whose PUBREC was a refusal (MQTT
-// 5 0x97): that ends the exchange and frees the id [MQTT-4.3.3-8], so the
-// client's next message with it is a new one, not a duplicate to drop.
-// (A 3.x client gets no PUBREC and sends the same message again: its id
-// stays, and the retry is acknowledged as the duplicate it is.)
+// freeInbound forgets an inbound QoS 2 id whose message could not be
+// stored. MQTT 5 gets PUBREC 0x97: that ends the exchange and frees the id
+// [MQTT-4.3.3-8], so the client's next message with it is a new one, not a
+// duplicate to drop. A 3.x client gets no PUBREC and sends the same
+// message again (DUP): it must be routed and stored again, not taken for
+// a duplicate of one the store never kept and acknowledged at once (lost
+// at the next restart). Routed twice, it may reach an online subscriber
+// twice: a duplicate rather than a loss.
 // It runs before the refusal is queued, so the client cannot send that
 // next message before the id is free.
 func (c *conn) freeInbound(id uint16) {
@@ -278,8 +424,9 @@ func (c *conn) freeInbound(id uint16) {
 
 // refusal turns an acknowledgement whose message could not be stored
 // into MQTT 5 PUBACK/PUBREC 0x97 Quota exceeded; a 3.x client gets none
-// (it will send the message again).
-func (c *conn) refusal(cp ctrlPacket) ctrlPacket {
+// (acked disconnects it: it will send the message again). refused
+// reports whether cp acknowledged a message.
+func (c *conn) refusal(cp ctrlPacket) (_ ctrlPacket, refused bool) {
 	id := cp.id
 	first := cp.first
 	if cp.p != nil {
@@ -288,21 +435,54 @@ func (c *conn) refusal(cp ctrlPacket) ctrlPacket {
 			id, first = p.PacketID, 0x40
 		case *packet.Pubrec:
 			id, first = p.PacketID, 0x50
+		case *packet.Suback:
+			// The subscriptions are not stored: failed (MQTT 5 0x97);
+			// handleSubscribe takes them back.
+			codes := make([]packet.ReasonCode, len(p.ReasonCodes))
+			for i, rc := range p.ReasonCodes {
+				switch {
+				case rc >= 0x80:
+					codes[i] = rc
+				case c.version == packet.V5:
+					codes[i] = packet.QuotaExceeded
+				default:
+					codes[i] = 0x80 // Failure
+				}
+			}
+			c.b.log.Warn("Subscriptions of " + c.info.ClientID + " could not be stored: refused.")
+			return ctrlPacket{p: &packet.Suback{PacketID: p.PacketID, ReasonCodes: codes}}, false
+		case *packet.Unsuback:
+			if c.version != packet.V5 {
+				// No reason codes in 3.x: not acknowledged, as a message.
+				c.b.log.Warn("UNSUBSCRIBE " + itoa(int(p.PacketID)) + " from " + c.info.ClientID + " could not be stored: not acknowledged; disconnecting the client.")
+				return ctrlPacket{}, true
+			}
+			codes := slices.Clone(p.ReasonCodes)
+			for i, rc := range codes {
+				if rc < 0x80 {
+					codes[i] = packet.UnspecifiedError
+				}
+			}
+			c.b.log.Warn("UNSUBSCRIBE " + itoa(int(p.PacketID)) + " from " + c.info.ClientID + " could not be stored: refused.")
+			return ctrlPacket{p: &packet.Unsuback{PacketID: p.PacketID, ReasonCodes: codes}}, false
 		default:
-			return cp
+			return cp, false
 		}
 	}
+	if c.version != packet.V5 && first != 0x40 && first != 0x50 {
+		return ctrlPacket{}, false // PUBREL, PUBCOMP: sent again after a reconnect
+	}
+	if first != 0x40 && first != 0x50 {
+		return cp, false
+	}
 	if c.version != packet.V5 {
-		c.b.log.Warn("message from " + c.info.ClientID + " not acknowledged: it could not be stored")
-		return ctrlPacket{}
+		c.b.log.Warn("Message " + itoa(int(id)) + " from " + c.info.ClientID + " could not be stored: not acknowledged; disconnecting the client, which sends it again when it reconnects.")
+		return ctrlPacket{}, true
 	}
-	switch first {
-	case 0x40:
-		return ctrlPacket{p: &packet.Puback{PacketID: id, ReasonCode: packet.QuotaExceeded}}
-	case 0x50:
-		return ctrlPacket{p: &packet.Pubrec{PacketID: id, ReasonCode: packet.QuotaExceeded}}
+	if first == 0x40 {
+		return ctrlPacket{p: &packet.Puback{PacketID: id, ReasonCode: packet.QuotaExceeded}}, true
 	}
-	return cp
+	return ctrlPacket{p: &packet.Pubrec{PacketID: id, ReasonCode: packet.QuotaExceeded}}, true
 }
 
 // restore rebuilds retained messages and persistent sessions from the

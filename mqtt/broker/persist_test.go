@@ -280,14 +280,24 @@ func TestAckAfterDurable(t *testing.T) {
 		t.Fatalf("v5 with a failing store: %+v", a)
 	}
 	pub.Send(&packet.Publish{Topic: "d", QoS: 1, PacketID: 10})
-	pub.Send(&packet.Pingreq{})
-	if _, ok := pub.Recv().(*packet.Pingresp); !ok {
-		t.Fatal("3.1.1 with a failing store: expected no PUBACK before PINGRESP")
-	}
+	expectRefused311(t, pub)
 	if err := (&Broker{}).syncStore(); err != nil {
 		t.Fatal(err)
 	}
 	_ = context.Background()
+}
+
+// expectRefused311 checks that a 3.x client whose message could not be
+// stored gets no acknowledgement and is disconnected: it resends an
+// unacknowledged message only when it reconnects.
+func expectRefused311(t *testing.T, r *raw) {
+	t.Helper()
+	for _, p := range r.ExpectClosed(5 * time.Second) {
+		switch p.(type) {
+		case *packet.Puback, *packet.Pubrec:
+			t.Fatalf("3.x: %T of a message that was not stored", p)
+		}
+	}
 }
 
 // splitStore fails every commit that carries operations while failing is
@@ -315,7 +325,8 @@ func (s *splitStore) Commit(ops []Op, done func(error)) {
 // acknowledgement waits on succeeds on its own.
 func TestAckRefusedWhenWritesFailedBeforeBarrier(t *testing.T) {
 	st := &splitStore{MemoryStore: NewMemoryStore()}
-	_, addr := startBrokerStore(t, st, nil)
+	b, addr := startBrokerStore(t, st, nil)
+	b.storeProbe.Store(0) // the window: messages routed before their writes fail
 	dur := dialRaw(t, addr, packet.V5)
 	dur.Connect(&packet.Connect{ClientID: "durable", Properties: packet.Properties{SessionExpiry: 600, HasSessionExpiry: true}})
 	dur.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "d", QoS: 1})
@@ -331,10 +342,7 @@ func TestAckRefusedWhenWritesFailedBeforeBarrier(t *testing.T) {
 		t.Fatalf("v5 PUBREC of a message that was not stored: %+v", a)
 	}
 	p311.Send(&packet.Publish{Topic: "d", QoS: 1, PacketID: 3, Payload: []byte("lost")})
-	p311.Send(&packet.Pingreq{})
-	if _, ok := p311.Recv().(*packet.Pingresp); !ok {
-		t.Fatal("3.1.1 PUBACK of a message that was not stored")
-	}
+	expectRefused311(t, p311)
 	// The store works again: the next message is acknowledged.
 	st.failing.Store(false)
 	p5.Send(&packet.Publish{Topic: "d", QoS: 1, PacketID: 4, Payload: []byte("kept")})
@@ -348,7 +356,8 @@ func TestAckRefusedWhenWritesFailedBeforeBarrier(t *testing.T) {
 // a new one and must be delivered, not taken for a duplicate.
 func TestRefusedQoS2FreesPacketID(t *testing.T) {
 	st := &splitStore{MemoryStore: NewMemoryStore()}
-	_, addr := startBrokerStore(t, st, nil)
+	b, addr := startBrokerStore(t, st, nil)
+	b.storeProbe.Store(0) // the window: messages routed before their writes fail
 	sub := dialRaw(t, addr, packet.V5)
 	sub.Connect(&packet.Connect{ClientID: "sub", Properties: packet.Properties{SessionExpiry: 600, HasSessionExpiry: true}})
 	sub.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "d", QoS: 1})
@@ -428,5 +437,198 @@ func TestReceiveMaximumQoS2HeldOnce(t *testing.T) {
 	}
 	if d, ok := got[len(got)-1].(*packet.Disconnect); !ok || d.ReasonCode != packet.ReceiveMaximumExceeded {
 		t.Fatalf("want DISCONNECT 0x93 last, got %+v", got)
+	}
+}
+
+// A 3.x QoS 2 message that could not be stored gets no PUBREC; the
+// client's retry with the same packet id must be stored and routed as
+// the new message it is, not acknowledged at once as a duplicate of one
+// the broker never kept (it would be lost at the next crash).
+func TestRefusedQoS2Retry311IsStored(t *testing.T) {
+	st := &splitStore{MemoryStore: NewMemoryStore()}
+	b, addr := startBrokerStore(t, st, nil)
+	b.storeProbe.Store(0) // the window: messages routed before their writes fail
+	dur := dialRaw(t, addr, packet.V311)
+	dur.Connect(&packet.Connect{ClientID: "durable", KeepAlive: 30})
+	dur.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "d", QoS: 2})
+	dur.Send(&packet.Disconnect{})
+	dur.ExpectClosed(5 * time.Second)
+
+	p3 := dialRaw(t, addr, packet.V311)
+	p3.Connect(&packet.Connect{ClientID: "p3", KeepAlive: 30})
+	st.failing.Store(true)
+	p3.Send(&packet.Publish{Topic: "d", QoS: 2, PacketID: 7, Payload: []byte("keep")})
+	expectRefused311(t, p3)
+	st.failing.Store(false)
+	again := dialRaw(t, addr, packet.V311)
+	again.Connect(&packet.Connect{ClientID: "p3", KeepAlive: 30})
+	again.Send(&packet.Publish{Topic: "d", QoS: 2, PacketID: 7, Dup: true, Payload: []byte("keep")})
+	if a, ok := again.Recv().(*packet.Pubrec); !ok || a.PacketID != 7 {
+		t.Fatalf("PUBREC of the retry: %+v", a)
+	}
+	again.Send(&packet.Pubrel{PacketID: 7})
+	if a, ok := again.Recv().(*packet.Pubcomp); !ok || a.PacketID != 7 {
+		t.Fatalf("PUBCOMP: %+v", a)
+	}
+
+	// A crash now: the acknowledged message must be in the store.
+	_, addr2 := startBrokerStore(t, crashCopy(t, st.MemoryStore), nil)
+	dur = dialRaw(t, addr2, packet.V311)
+	if ack := dur.Connect(&packet.Connect{ClientID: "durable", KeepAlive: 30}); !ack.SessionPresent {
+		t.Fatal("no session present")
+	}
+	for {
+		p, err := dur.RecvErr(2 * time.Second)
+		if err != nil {
+			t.Fatalf("the acknowledged message is not in the store: %v", err)
+		}
+		if m, ok := p.(*packet.Publish); ok && string(m.Payload) == "keep" {
+			break
+		}
+	}
+}
+
+// A DUP retry that arrives while the first copy's PUBREC still waits for
+// the store shares its fate: refused with it, never acknowledged alone.
+func TestQoS2DupFollowsHeldRefusal(t *testing.T) {
+	g := &gateStore{MemoryStore: NewMemoryStore()}
+	_, addr := startBrokerStore(t, g, nil)
+	dur := dialRaw(t, addr, packet.V311)
+	dur.Connect(&packet.Connect{ClientID: "durable", KeepAlive: 30})
+	dur.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "d", QoS: 2})
+	p5 := connectRaw(t, addr, packet.V5, "p5")
+	g.mu.Lock()
+	g.hold, g.failing = true, true
+	g.mu.Unlock()
+	p5.Send(&packet.Publish{Topic: "d", QoS: 2, PacketID: 7, Payload: []byte("m")})
+	p5.Send(&packet.Publish{Topic: "d", QoS: 2, PacketID: 7, Dup: true, Payload: []byte("m")})
+	p5.Send(&packet.Pingreq{})
+	if p, ok := p5.Recv().(*packet.Pingresp); !ok {
+		t.Fatalf("want PINGRESP while the PUBRECs wait, got %+v", p)
+	}
+	g.release()
+	for i := range 2 {
+		if a, ok := p5.Recv().(*packet.Pubrec); !ok || a.PacketID != 7 || a.ReasonCode != packet.QuotaExceeded {
+			t.Fatalf("PUBREC %d of a message that was not stored: %+v", i+1, a)
+		}
+	}
+}
+
+// A stored session's SUBACK (and UNSUBACK) goes out only once the store
+// has the change: a crash right after SUBACK must not lose the
+// subscription, and with it the messages acknowledged for it afterwards.
+// Its retained messages follow the SUBACK. A subscription the store could
+// not keep is refused (0x97) and taken back. A session that is not
+// stored is not held.
+func TestSubackAfterDurable(t *testing.T) {
+	g := &gateStore{MemoryStore: NewMemoryStore()}
+	_, addr := startBrokerStore(t, g, nil)
+	pub := connectRaw(t, addr, packet.V311, "pub")
+	pub.Send(&packet.Publish{Topic: "r", QoS: 1, PacketID: 1, Retain: true, Payload: []byte("ret")})
+	pub.Recv() // PUBACK
+	hold := func(fail bool) {
+		g.mu.Lock()
+		g.hold, g.failing = !fail, fail
+		g.mu.Unlock()
+	}
+	hold(false)
+	clean := connectRaw(t, addr, packet.V311, "clean")
+	clean.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "r", QoS: 0})
+
+	dur := dialRaw(t, addr, packet.V5)
+	dur.Connect(&packet.Connect{ClientID: "dur", KeepAlive: 30, Properties: packet.Properties{SessionExpiry: 600, HasSessionExpiry: true}})
+	dur.Send(&packet.Subscribe{PacketID: 2, Subscriptions: []packet.Subscription{{Filter: "r", QoS: 1}}})
+	dur.ExpectNothing(200 * time.Millisecond)
+	g.release()
+	if a, ok := dur.Recv().(*packet.Suback); !ok || a.PacketID != 2 || a.ReasonCodes[0] != 1 {
+		t.Fatalf("SUBACK once stored: %+v", a)
+	}
+	m, ok := dur.Recv().(*packet.Publish)
+	if !ok || string(m.Payload) != "ret" {
+		t.Fatalf("the retained message after SUBACK: %+v", m)
+	}
+	dur.Send(&packet.Puback{PacketID: m.PacketID})
+
+	hold(false)
+	dur.Send(&packet.Unsubscribe{PacketID: 3, Filters: []string{"r"}})
+	dur.ExpectNothing(200 * time.Millisecond)
+	g.release()
+	if a, ok := dur.Recv().(*packet.Unsuback); !ok || a.PacketID != 3 || a.ReasonCodes[0] != packet.Success {
+		t.Fatalf("UNSUBACK once stored: %+v", a)
+	}
+
+	hold(true)
+	if a := dur.Subscribe(4, packet.Properties{}, packet.Subscription{Filter: "f", QoS: 1}); a.ReasonCodes[0] != packet.QuotaExceeded {
+		t.Fatalf("SUBACK of a subscription that could not be stored: %+v", a)
+	}
+	g.mu.Lock()
+	g.failing = false
+	g.mu.Unlock()
+	pub.Send(&packet.Publish{Topic: "f", QoS: 1, PacketID: 5, Payload: []byte("not for dur")})
+	pub.Recv() // PUBACK
+	dur.ExpectNothing(200 * time.Millisecond)
+}
+
+// While the store is known to be failing, a publish that would need it
+// (retained, or QoS 1/2 for a stored session) is refused before it is
+// routed: no subscriber gets a message its publisher was told was
+// refused, and a refused retained message (QoS 0 included) does not
+// replace the stored one. Messages that need no disk still flow.
+func TestStoreFailingRefusesBeforeRouting(t *testing.T) {
+	st := &splitStore{MemoryStore: NewMemoryStore()}
+	_, addr := startBrokerStore(t, st, nil)
+	dur := dialRaw(t, addr, packet.V5)
+	dur.Connect(&packet.Connect{ClientID: "dur", Properties: packet.Properties{SessionExpiry: 600, HasSessionExpiry: true}})
+	dur.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "d", QoS: 1})
+	dur.Send(&packet.Disconnect{})
+	dur.ExpectClosed(5 * time.Second)
+	live := connectRaw(t, addr, packet.V5, "live")
+	live.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "d", QoS: 1}, packet.Subscription{Filter: "r", QoS: 1})
+	p5 := connectRaw(t, addr, packet.V5, "p5")
+	p5.Send(&packet.Publish{Topic: "r", QoS: 1, PacketID: 1, Retain: true, Payload: []byte("old")})
+	if a, ok := p5.Recv().(*packet.Puback); !ok || a.ReasonCode != packet.Success {
+		t.Fatalf("retained: %+v", a)
+	}
+	if m := live.RecvPublish(); string(m.Payload) != "old" {
+		t.Fatalf("live got %q", m.Payload)
+	}
+
+	st.failing.Store(true)
+	// The first failure is found when its writes fail: it was routed.
+	p5.Send(&packet.Publish{Topic: "d", QoS: 1, PacketID: 2, Payload: []byte("first")})
+	if a, ok := p5.Recv().(*packet.Puback); !ok || a.ReasonCode != packet.QuotaExceeded {
+		t.Fatalf("first: %+v", a)
+	}
+	if m := live.RecvPublish(); string(m.Payload) != "first" {
+		t.Fatalf("live got %q", m.Payload)
+	}
+	live.Send(&packet.Puback{PacketID: 1})
+	// From then on, refused before routing.
+	p5.Send(&packet.Publish{Topic: "d", QoS: 1, PacketID: 3, Payload: []byte("refused")})
+	p5.Send(&packet.Publish{Topic: "r", QoS: 1, PacketID: 4, Retain: true, Payload: []byte("refused")})
+	p5.Send(&packet.Publish{Topic: "r", QoS: 0, Retain: true, Payload: []byte("refused q0")})
+	for _, id := range []uint16{3, 4} {
+		if a, ok := p5.Recv().(*packet.Puback); !ok || a.PacketID != id || a.ReasonCode != packet.QuotaExceeded {
+			t.Fatalf("PUBACK %d: %+v", id, a)
+		}
+	}
+	p5.Send(&packet.Publish{Topic: "nobody", QoS: 1, PacketID: 5})
+	if a, ok := p5.Recv().(*packet.Puback); !ok || a.ReasonCode != packet.NoMatchingSubscribers {
+		t.Fatalf("a message that needs no disk: %+v", a)
+	}
+	p5.Send(&packet.Publish{Topic: "d", QoS: 0, Payload: []byte("q0")}) // QoS 0 is never refused for the store
+	if p, err := live.RecvErr(300 * time.Millisecond); err != nil {
+		t.Fatalf("QoS 0 not delivered: %v", err)
+	} else if m, ok := p.(*packet.Publish); !ok || string(m.Payload) != "q0" {
+		t.Fatalf("live got %+v, want only q0", p)
+	}
+	p3 := connectRaw(t, addr, packet.V311, "p3")
+	p3.Send(&packet.Publish{Topic: "d", QoS: 1, PacketID: 6, Payload: []byte("refused 3")})
+	expectRefused311(t, p3)
+	live.ExpectNothing(200 * time.Millisecond)
+	late := connectRaw(t, addr, packet.V5, "late")
+	late.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "r", QoS: 1})
+	if m := late.RecvPublish(); string(m.Payload) != "old" {
+		t.Fatalf("retained message after refusals: %q", m.Payload)
 	}
 }

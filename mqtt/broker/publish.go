@@ -137,6 +137,9 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 			return packet.ReceiveMaximumExceeded // [MQTT-3.3.4-9]
 		}
 	}
+	if b.storeMax > 0 && c.tooLargeToStore(p, name) {
+		return packet.PacketTooLarge
+	}
 	mark := b.storeFails.Load() // before this message's writes (ack)
 	if p.QoS == 2 {
 		s.mu.Lock()
@@ -162,6 +165,9 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 		// Refused before it is routed or retained: MQTT 5 gets 0x97, a
 		// 3.x QoS 1/2 publisher is disconnected unacknowledged (below).
 		rc, reason, why = packet.QuotaExceeded, "memory_limit reached", DropMemoryLimit
+	case b.store != nil && (p.Retain || p.QoS > 0) && b.storeRefuses(name, p.QoS, p.Retain):
+		// Refused before it is routed or retained, like memory_limit.
+		rc, reason, why = packet.QuotaExceeded, "the store cannot be written", DropStoreFailed
 	case isSysTopic(name):
 		rc, reason = packet.NotAuthorized, "$SYS topics are read-only"
 	case topic.TooDeep(name):
@@ -202,6 +208,10 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 		if why != DropMemoryLimit { // logged once per episode (memoryLevel)
 			b.log.Info("Denied PUBLISH from "+c.info.ClientID+" (d"+b01(p.Dup)+", q"+string('0'+p.QoS)+", r"+b01(p.Retain)+", m"+itoa(int(p.PacketID))+", '"+name+"', ... ("+itoa(len(p.Payload))+" bytes))", logDebug)
 		}
+	}
+	if why == DropStoreFailed && p.QoS > 0 && !v5 {
+		b.log.Warn("Message " + itoa(int(p.PacketID)) + " from " + c.info.ClientID + " could not be stored: not acknowledged; disconnecting the client, which sends it again when it reconnects.")
+		return &packet.Error{Code: packet.QuotaExceeded, Msg: "the store cannot be written: PUBLISH QoS " + string('0'+p.QoS) + " not accepted"}
 	}
 	if why == DropMemoryLimit && rc == packet.QuotaExceeded && !v5 && p.QoS > 0 {
 		// 3.x has no way to refuse a message: acknowledging it would lose

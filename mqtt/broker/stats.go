@@ -35,11 +35,14 @@ const (
 	// DropMemoryLimit: message memory is near Options.MemoryLimit (QoS 0
 	// for clients that are behind) or at it (every new message).
 	DropMemoryLimit
+	// DropStoreFailed: the store could not be written, and the message
+	// would have needed it (retained, or for a stored session).
+	DropStoreFailed
 
 	numDropReasons = iota + 1
 )
 
-var dropNames = [numDropReasons]string{"", "queue full", "expired", "too large", "not authorized", "offline", "session ended", "slow consumer", "memory limit"}
+var dropNames = [numDropReasons]string{"", "queue full", "expired", "too large", "not authorized", "offline", "session ended", "slow consumer", "memory limit", "store failed"}
 
 func (r DropReason) String() string {
 	if int(r) < len(dropNames) && r > 0 {

@@ -38,6 +38,15 @@ type Store interface {
 	Commit(ops []Op, done func(error))
 }
 
+// StoreSizeLimit is implemented by a Store that cannot hold a message
+// above some size (the bbolt store's journal): MaxPacketSize is the
+// largest PUBLISH packet whose message it can always store. A larger
+// message that would need the store is refused with Packet too large
+// rather than with a Quota exceeded the client would retry for ever.
+type StoreSizeLimit interface {
+	MaxPacketSize() int
+}
+
 // OpKind names a change to the durable state.
 type OpKind uint8
 

@@ -24,6 +24,8 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 		opts   topic.Options
 	}
 	var retained []retainReq
+	var added []addedSub // new subscriptions, taken back if they cannot be stored
+	mark := b.storeFails.Load()
 	for i, sub := range p.Subscriptions {
 		if b.trace.Load() { // each filter's trace line comes before its subscribe line, as in Mosquitto
 			c.traceLines("\t" + sub.Filter + " (QoS " + strconv.Itoa(int(sub.QoS)) + ")")
@@ -60,7 +62,8 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 			opts.RetainHandling = sub.RetainHandling
 		}
 		s.mu.Lock()
-		if _, again := s.subs[sub.Filter]; !again && len(s.subs) > 0 {
+		_, again := s.subs[sub.Filter]
+		if !again && len(s.subs) > 0 {
 			s.flags.Or(flagMulti) // before the index has the second one (route)
 		}
 		s.mu.Unlock()
@@ -83,6 +86,9 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 			codes[i] = packet.UnspecifiedError
 			continue
 		}
+		if !again {
+			added = append(added, addedSub{name: sub.Filter, group: group, inner: inner})
+		}
 		codes[i] = packet.ReasonCode(opts.QoS) // [MQTT-3.9.3-1]
 		b.log.Info(c.info.ClientID+" "+strconv.Itoa(int(opts.QoS))+" "+sub.Filter, logSubscribe)
 		if b.opts.Hooks.OnSubscribe != nil {
@@ -101,12 +107,51 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 	for _, r := range retained {
 		ds = b.matchRetained(ds, s, r.filter, r.opts)
 	}
-	c.send(&packet.Suback{PacketID: p.PacketID, ReasonCodes: codes})
-	for _, d := range ds {
-		s.enqueue(d)
+	suback := &packet.Suback{PacketID: p.PacketID, ReasonCodes: codes}
+	b.saveSession(s)
+	s.mu.Lock()
+	stored := s.stored
+	s.mu.Unlock()
+	if !stored {
+		c.send(suback)
+		for _, d := range ds {
+			s.enqueue(d)
+		}
+		return nil
+	}
+	// A stored session's SUBACK waits for the store, as PUBACK does: a
+	// crash right after it must not lose the subscription (and the
+	// messages acknowledged for it afterwards). Its retained messages
+	// follow it.
+	c.ackThen(ctrlPacket{p: suback}, true, mark, func(failed bool) {
+		if failed {
+			b.unsubscribeAll(s, added)
+			return
+		}
+		for _, d := range ds {
+			s.enqueue(d)
+		}
+	})
+	return nil
+}
+
+// addedSub is a subscription a SUBSCRIBE added: its filter as
+// subscribed, and as the index has it.
+type addedSub struct{ name, group, inner string }
+
+// unsubscribeAll takes back subscriptions the store could not keep (their
+// SUBACK said so), and stores the session as it is then.
+func (b *Broker) unsubscribeAll(s *Session, subs []addedSub) {
+	for _, r := range subs {
+		b.index.Unsubscribe(s, r.inner, r.group)
+		s.mu.Lock()
+		delete(s.subs, r.name)
+		if len(s.subs) <= 1 {
+			s.flags.And(^uint32(flagMulti)) // after the index let go of the other one
+		}
+		s.mu.Unlock()
 	}
 	b.saveSession(s)
-	return nil
 }
 
 // matchRetained appends the deliveries of the retained messages matching
@@ -137,6 +182,7 @@ func (b *Broker) matchRetained(out []delivery, s *Session, filter string, opts t
 func (c *conn) handleUnsubscribe(p *packet.Unsubscribe) error {
 	b, s := c.b, c.sess
 	codes := make([]packet.ReasonCode, len(p.Filters))
+	mark := b.storeFails.Load()
 	for i, f := range p.Filters {
 		if b.trace.Load() {
 			c.traceLines("\t" + f)
@@ -169,7 +215,10 @@ func (c *conn) handleUnsubscribe(p *packet.Unsubscribe) error {
 	if c.version == packet.V5 {
 		ack.ReasonCodes = codes
 	}
-	c.send(ack) // [MQTT-3.10.4-4]
 	b.saveSession(s)
+	s.mu.Lock()
+	stored := s.stored
+	s.mu.Unlock()
+	c.ack(ctrlPacket{p: ack}, stored, mark) // [MQTT-3.10.4-4]; a stored session's once the store has it
 	return nil
 }

@@ -108,6 +108,8 @@ var confSections = []confSection{
 		"mqtt writes every change to its journal as it happens, and acknowledges a message that is retained or queued for a persistent session " +
 		"(PUBACK, PUBREC) only once it is on disk; messages arriving together share one disk sync, and the journal is copied into the store file behind it. A store that cannot be read is reported " +
 		"with the file and what is wrong, and the broker does not start; it is never discarded or overwritten. mqtt serve --check verifies one. " +
+		"Expiry keeps counting while the broker is down: a session that was connected when the broker crashed counts its session expiry (and its will its delay) " +
+		"from the broker's last sign of life, which the store records every 5 seconds. " +
 		"When the disk is full, new messages that must be stored are refused (MQTT 5: reason code 151, quota exceeded; an MQTT 3.1.1 QoS 1 or 2 publisher is " +
 		"disconnected without an acknowledgement, so that it sends the message again when it reconnects, and the log says so) while everything stored is kept and delivered. " +
 		"Once a write has failed, such messages (retained ones, QoS 0 included, and QoS 1 or 2 ones for a persistent session) are refused before they reach any subscriber, " +

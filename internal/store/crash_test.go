@@ -580,3 +580,40 @@ func TestKill9DuringCreation(t *testing.T) {
 		c.kill()
 	}
 }
+
+// A session connected when the broker was killed counts the downtime
+// toward its expiry, as one that was offline does [MQTT-3.1.2-23]: with a
+// 2 s expiry and 2.5 s down, it is gone after the restart (it was kept,
+// counted from the restart).
+func TestKill9DowntimeCountsForConnectedSession(t *testing.T) {
+	dir := t.TempDir()
+	b := serve(t, dir)
+	r := testutil.DialRaw(t, b.addr, packet.V5)
+	ack := r.Connect(&packet.Connect{ClientID: "online", KeepAlive: 60,
+		Properties: packet.Properties{SessionExpiry: 2, HasSessionExpiry: true}})
+	if ack.ReasonCode != packet.Success {
+		t.Fatalf("CONNACK %v", ack.ReasonCode)
+	}
+	r.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "x", QoS: 1}) // SUBACK once stored
+	b.cmd.Process.Kill()
+	<-b.done
+	time.Sleep(2500 * time.Millisecond) // the downtime itself is what is tested
+	b = serve(t, dir)
+	_, ack = dial(t, b.addr, "online", packet.V5, false)
+	if ack.SessionPresent {
+		t.Fatal("a session with a 2 s expiry survived 2.5 s of downtime: its expiry counted from the restart")
+	}
+	// A longer expiry still finds its session.
+	dir2 := t.TempDir()
+	b = serve(t, dir2)
+	r = testutil.DialRaw(t, b.addr, packet.V5)
+	r.Connect(&packet.Connect{ClientID: "kept", KeepAlive: 60,
+		Properties: packet.Properties{SessionExpiry: 60, HasSessionExpiry: true}})
+	r.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "x", QoS: 1})
+	b.cmd.Process.Kill()
+	<-b.done
+	b = serve(t, dir2)
+	if _, ack = dial(t, b.addr, "kept", packet.V5, false); !ack.SessionPresent {
+		t.Fatal("a session with a 60 s expiry was lost over a short downtime")
+	}
+}

@@ -99,6 +99,11 @@ type Store struct {
 	ckptOff  int64 // the journal offset the last checkpoint started at
 
 	commits, appends, ckpts atomic.Uint64
+
+	// lastAlive is when the broker that used the store last was known to
+	// run: the journal's modification time at open, which the writer
+	// touches every aliveEvery while it runs (Snapshot.LastAlive).
+	lastAlive time.Time
 }
 
 type commit struct {
@@ -282,6 +287,9 @@ func openBolt(path string, logger *slog.Logger, readOnly bool) (s *Store, err er
 	if err := s.openJournal(false, readOnly); err != nil {
 		db.Close()
 		return nil, err
+	}
+	if fi, err := os.Stat(journalPath(path)); err == nil {
+		s.lastAlive = fi.ModTime() // before the writer touches it (aliveEvery)
 	}
 	if readOnly {
 		close(s.stopped)
@@ -819,7 +827,7 @@ func (s *Store) Load() (snap *broker.Snapshot, err error) {
 			snap, err = nil, damaged(s.path, "damaged", r)
 		}
 	}()
-	snap = &broker.Snapshot{}
+	snap = &broker.Snapshot{LastAlive: s.lastAlive}
 	err = s.db.View(func(tx *bolt.Tx) error {
 		err := tx.Bucket(bucketRetained).ForEach(func(k, v []byte) error {
 			v, err := s.unsum("", k, v)

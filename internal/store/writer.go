@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
 	"runtime/debug"
 	"time"
 
@@ -31,6 +32,20 @@ const (
 	fullAt = 0.5
 )
 
+// aliveEvery is how often the writer marks the journal with the time
+// while the broker runs, so that after a crash the sessions that were
+// connected count their expiry from (at most this long before) the
+// crash, not from the restart.
+const aliveEvery = 5 * time.Second
+
+// touch sets the journal's modification time to now (Snapshot.LastAlive).
+// A failure only makes the next start count from an earlier time.
+func (s *Store) touch(now time.Time) {
+	if s.j != nil {
+		_ = os.Chtimes(s.j.path, now, now)
+	}
+}
+
 // errFull refuses a commit that adds data while the store cannot write
 // its checkpoints.
 var errFull = errors.New("the disk is full: the journal cannot be written to the store file")
@@ -38,6 +53,8 @@ var errFull = errors.New("the disk is full: the journal cannot be written to the
 func (s *Store) writer() {
 	defer close(s.stopped)
 	debug.SetPanicOnFault(true) // see guard
+	alive := time.NewTicker(aliveEvery)
+	defer alive.Stop()
 	for {
 		s.mu.Lock()
 		n := cut(s.pending)
@@ -55,6 +72,8 @@ func (s *Store) writer() {
 			case <-s.wake:
 			case err := <-s.ckptDone:
 				s.checkpointed(err)
+			case now := <-alive.C:
+				s.touch(now)
 			}
 			continue
 		}

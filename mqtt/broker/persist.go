@@ -553,10 +553,14 @@ func (b *Broker) restore() error {
 		s.off = &offState{since: since}
 		if since.IsZero() {
 			// Connected when the broker stopped without a word: offline
-			// from now, and its will is due after its delay.
+			// since it was last known to run (or from now, if unknown),
+			// and its will is due after its delay from then.
 			s.off.since = now
+			if alive := snap.LastAlive; !alive.IsZero() && alive.Before(now) {
+				s.off.since = alive
+			}
 			if st.Will != nil {
-				st.WillAt = now.Add(time.Duration(st.WillDelay) * time.Second)
+				st.WillAt = s.off.since.Add(time.Duration(st.WillDelay) * time.Second)
 			}
 		}
 		if st.Will != nil {

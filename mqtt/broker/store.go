@@ -96,6 +96,12 @@ type Op struct {
 type Snapshot struct {
 	Retained []*Message
 	Sessions []*SessionState // with Deliveries (by Seq) and Inbound
+	// LastAlive is when the broker that wrote the store was last known
+	// to run (zero: unknown). Sessions that were connected when it
+	// stopped without a word (a crash) count their expiry, and their
+	// wills' delay, from it rather than from the restart, so the downtime
+	// counts [MQTT-3.1.2-23].
+	LastAlive time.Time
 }
 
 // SessionState is the durable part of a session.

@@ -191,6 +191,7 @@ func randomOp(r *rand.Rand, ids, topics []string) broker.Op {
 // normalize makes snapshots comparable: retained by topic, empty slices nil.
 func normalize(s *broker.Snapshot) {
 	s.Retained = byTopic(s.Retained)
+	s.LastAlive = time.Time{} // the file's, which a MemoryStore has no notion of
 	for _, st := range s.Sessions {
 		if len(st.Deliveries) == 0 {
 			st.Deliveries = nil

@@ -172,6 +172,17 @@ func TestRefusesWhatItCannotRead(t *testing.T) {
 		}
 		wantRefused(t, path, "damaged: truncated to ")
 	})
+	t.Run("journal truncated", func(t *testing.T) {
+		// A journal cut short loses the records past its new end: refused,
+		// not opened with fewer records (a fresh tester's --check said OK).
+		path := filled(t, 20)
+		jpath := journalPath(path)
+		fi, _ := os.Stat(jpath)
+		if err := os.Truncate(jpath, fi.Size()-4096); err != nil {
+			t.Fatal(err)
+		}
+		wantRefused(t, path, "but it was made with")
+	})
 	t.Run("in use", func(t *testing.T) {
 		defer func(d time.Duration) { lockWait = d }(lockWait)
 		lockWait = 100 * time.Millisecond

@@ -38,9 +38,10 @@ var (
 	bucketRetained = []byte("retained") // topic -> message
 	bucketSessions = []byte("sessions") // client id -> bucket:
 	keyFormat      = []byte("format")
-	keyState       = []byte("state") //   "state" -> session
-	bucketDeliv    = []byte("d")     //   "d"/seq (8 bytes big-endian) -> delivery
-	bucketInbound  = []byte("i")     //   "i"/packet id (2 bytes big-endian) -> empty
+	keyJournalSize = []byte("journal-size") // the journal's size when made, 8 bytes big-endian (absent in older stores)
+	keyState       = []byte("state")        //   "state" -> session
+	bucketDeliv    = []byte("d")            //   "d"/seq (8 bytes big-endian) -> delivery
+	bucketInbound  = []byte("i")            //   "i"/packet id (2 bytes big-endian) -> empty
 )
 
 // lockWait is how long Open waits for another process to let go of the
@@ -344,6 +345,19 @@ func (s *Store) openJournal(fresh, readOnly bool) error {
 	case err != nil:
 		return &Error{Path: jpath, Msg: "cannot be read", Err: err}
 	}
+	// The journal never changes size: a shorter (or longer) one lost
+	// records, or is not this store's.
+	var made int64
+	s.db.View(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bucketMeta).Get(keyJournalSize); len(v) == 8 {
+			made = int64(binary.BigEndian.Uint64(v))
+		}
+		return nil
+	})
+	if made != 0 && j.size != made {
+		j.close()
+		return &Error{Path: jpath, Msg: fmt.Sprintf("damaged: %d bytes, but it was made with %d (truncated? the records past its end are lost); nothing was changed", j.size, made)}
+	}
 	s.j = j
 	from := off
 	switch j.epoch {
@@ -509,6 +523,9 @@ func (s *Store) initFormat(fresh bool) error {
 			}
 			meta := tx.Bucket(bucketMeta)
 			if err := meta.Put(keyCheckpoint, binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, 1), journalHeadLen)); err != nil {
+				return err
+			}
+			if err := meta.Put(keyJournalSize, binary.BigEndian.AppendUint64(nil, uint64(journalSize))); err != nil {
 				return err
 			}
 			return meta.Put(keyFormat, binary.BigEndian.AppendUint32(nil, FormatVersion))

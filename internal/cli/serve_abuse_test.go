@@ -351,3 +351,24 @@ func TestServeConnectionChurn(t *testing.T) {
 		t.Logf("%d connections in 30 s; RSS +%d KiB after", n, grew)
 	}
 }
+
+// A full queue is logged as Mosquitto logs it, once per episode: log
+// parsers and operators look for "Outgoing messages are being dropped".
+func TestServeQueueFullLogged(t *testing.T) {
+	s, addr := abuseBroker(t, "", "max_queued_messages 5")
+	off := testutil.DialRaw(t, addr, packet.V311)
+	off.Connect(&packet.Connect{ClientID: "slowpoke", KeepAlive: 30})
+	off.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "q", QoS: 1})
+	off.NC.Close() // offline, persistent: its queue fills
+	pub := testutil.ConnectRaw(t, addr, packet.V311, "filler")
+	for i := range 20 {
+		pub.Send(&packet.Publish{Topic: "q", QoS: 1, PacketID: uint16(i + 1), Payload: []byte("x")})
+		if _, ok := pub.Recv().(*packet.Puback); !ok {
+			t.Fatal("no PUBACK")
+		}
+	}
+	s.waitLog("Outgoing messages are being dropped for client slowpoke.")
+	if n := strings.Count(s.log.String(), "Outgoing messages are being dropped"); n != 1 {
+		t.Fatalf("logged %d times for one episode", n)
+	}
+}

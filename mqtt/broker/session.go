@@ -48,10 +48,13 @@ type Session struct {
 	nextID  uint16
 	version byte
 	ended   bool
-	stored  bool   // the store holds this session (persistent, Store set)
-	resend  bool   // retransmit the inflight window on the new connection (takeForSend)
-	ibytes  int32  // payload bytes in the inflight window, counted with Options.MaxInflightBytes
-	rules   uint32 // the VersionedAuthorizer\'s RulesVersion its queue was last checked under
+	stored  bool // the store holds this session (persistent, Store set)
+	resend  bool // retransmit the inflight window on the new connection (takeForSend)
+	// dropping: its queue is full and that was logged; cleared once the
+	// queue is empty, so an episode is logged once (as Mosquitto does).
+	dropping bool
+	ibytes   int32  // payload bytes in the inflight window, counted with Options.MaxInflightBytes
+	rules    uint32 // the VersionedAuthorizer\'s RulesVersion its queue was last checked under
 }
 
 // offState is what only a disconnected session needs.
@@ -134,7 +137,14 @@ func (s *Session) enqueue(d delivery) (ok, stored bool) {
 		why = DropMemoryLimit
 	}
 	if why != 0 {
+		first := why == DropQueueFull && !s.dropping
+		if first {
+			s.dropping = true
+		}
 		s.mu.Unlock()
+		if first {
+			s.b.log.Info("Outgoing messages are being dropped for client " + s.id + ".")
+		}
 		s.b.dropped(s.shard(), why, s.id, d.msg)
 		return false, false
 	}
@@ -220,6 +230,9 @@ func (s *Session) popLocked() {
 	s.qbytes -= size
 	s.b.stats.add(s.shard(), statQueued, -1)
 	s.b.stats.add(s.shard(), statQueuedBytes, -int64(size))
+	if s.dropping && s.queue.len() == 0 {
+		s.dropping = false
+	}
 }
 
 // nextIDLocked returns a packet id not in use by the inflight window

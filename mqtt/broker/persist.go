@@ -499,6 +499,8 @@ func (b *Broker) restore() error {
 	for _, m := range snap.Retained {
 		if !m.expired(now) {
 			b.retained.set(m, nil) // its publisher's identity is not stored
+		} else {
+			b.commit(Op{Kind: OpClearRetained, Topic: m.Topic}) // expired while the broker was down
 		}
 	}
 	var expired []*Session

@@ -632,3 +632,29 @@ func TestStoreFailingRefusesBeforeRouting(t *testing.T) {
 		t.Fatalf("retained message after refusals: %q", m.Payload)
 	}
 }
+
+// A retained message that expired while the broker was down is not
+// served, and leaves the store at the restart (it stayed in the file,
+// counted by --check, until overwritten).
+func TestRestoreDropsExpiredRetained(t *testing.T) {
+	mem := NewMemoryStore()
+	done := make(chan error, 1)
+	mem.Commit([]Op{
+		{Kind: OpSetRetained, Message: &Message{Topic: "gone", Payload: []byte("x"), Expiry: time.Now().Add(-time.Second)}},
+		{Kind: OpSetRetained, Message: &Message{Topic: "kept", Payload: []byte("y")}},
+	}, func(err error) { done <- err })
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	startBroker(t, func(o *Options) { o.Store = mem })
+	mem.Commit(nil, func(err error) { done <- err }) // after the restore's writes
+	<-done
+	snap, err := mem.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(snap.Retained) != 1 || snap.Retained[0].Topic != "kept" {
+		t.Fatalf("store after the restart holds %d retained messages, want only \"kept\"", len(snap.Retained))
+	}
+
+}

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"os/user"
 	"reflect"
 	"strconv"
 	"strings"
@@ -194,6 +195,11 @@ func runServe(c *ucli.Context, cfg *config.Config, warns []config.Warning, path 
 			return fail(exitError, err)
 		}
 		defer st.Close() // after b.Close: the sessions' last state goes in first
+		// Its files belong to the user the broker is about to run as, so that a later
+		// start that opens the store after dropping privileges (with -c) can use it.
+		if ch, err := chooseUser(geteuid(), "", user.Lookup); err == nil && ch.u != nil {
+			chownStore(storeFile, ch.u, logger)
+		}
 	}
 	// After the listeners (ports below 1024), the log and the password and ACL files are open,
 	// as Mosquitto. Started as root without a user line, as Mosquitto, it drops to mqtt or

@@ -6,7 +6,10 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"os"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/mqttkit/mqtt/internal/config"
@@ -75,4 +78,19 @@ func checkStore(path string, stdout, stderr io.Writer) error {
 func storeError(errw io.Writer, err error) error {
 	fmt.Fprintf(errw, "Error: %v\n", err)
 	return exitf(exitError, "")
+}
+
+// chownStore gives the store's files (the store file and its journal) to u. A failure is
+// logged: the broker runs on, but a start as u could not open them.
+func chownStore(path string, u *user.User, logger *slog.Logger) {
+	uid, err1 := strconv.Atoi(u.Uid)
+	gid, err2 := strconv.Atoi(u.Gid)
+	if err1 != nil || err2 != nil {
+		return
+	}
+	for _, f := range []string{path, path + "-journal"} {
+		if err := os.Lchown(f, uid, gid); err != nil && !errors.Is(err, os.ErrNotExist) {
+			logger.Warn(fmt.Sprintf("Warning: cannot give %s to user %s: %v.", f, u.Username, err))
+		}
+	}
 }

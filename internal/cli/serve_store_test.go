@@ -117,3 +117,39 @@ func TestServeDataEmpty(t *testing.T) {
 		}
 	}
 }
+
+// Started as root without -c, the broker opens the store before it drops
+// privileges; the files it made then belong to the user it runs as, so a
+// later start that opens the store after dropping (-c) can use them.
+func TestServeDataFilesBelongToTheUser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root, to drop privileges")
+	}
+	data := filepath.Join(t.TempDir(), "data")
+	port := testutil.FreePort(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := mqttCmd(ctx, "serve", "-p", strconv.Itoa(port), "--data", data)
+	var out testutil.LockedBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for !strings.Contains(out.String(), " running") && ctx.Err() == nil {
+		time.Sleep(10 * time.Millisecond)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	cmd.Wait()
+	if !strings.Contains(out.String(), "Dropped privileges to user ") {
+		t.Skipf("no unprivileged user to drop to here:\n%s", out.String())
+	}
+	for _, f := range []string{filepath.Join(data, "mqtt.db"), filepath.Join(data, "mqtt.db-journal")} {
+		fi, err := os.Stat(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st := fi.Sys().(*syscall.Stat_t); st.Uid == 0 {
+			t.Errorf("%s belongs to root after a start that ran as another user:\n%s", f, out.String())
+		}
+	}
+}

@@ -164,9 +164,12 @@ func manExtras(name string) manSection {
 					"a client that does not answer --max-retries retransmissions, or sends nothing for 1.5 times its keep alive, is lost: its connection " +
 					"to the broker ends as a network failure, so the broker publishes its will.",
 				"QoS -1: a client that never connected may publish to a predefined topic id (one defined for *) or a short topic name; " +
-					"such messages go to the broker at QoS 0 through one connection of the gateway's own (client id -i, default mqtt-sn-gateway-GWID-qos-1). " +
+					"such messages go to the broker at QoS 0 through one connection of the gateway's own (client id -i, default mqtt-sn-gateway-GWID-qos-1- and 8 random hexadecimal digits, " +
+					"new at each start, so that two gateways in front of one broker never take each other's connection over; with -V mqttv31, " +
+					"whose client ids have at most 23 characters, mqttsn-GWID- and 12). " +
 					"No client list is needed. If that connection ends (the broker restarts) it is opened again at once, retrying with a growing pause " +
-					"while the broker cannot be reached; the newest 64 such messages wait for it meanwhile. A broker that refuses it (allow_anonymous false " +
+					"while the broker cannot be reached or while it keeps ending within 10 s of opening (another client with the same -i takes it over: " +
+					"logged as a warning each time); the newest 64 such messages wait for it meanwhile. A broker that refuses it (allow_anonymous false " +
 					"on a \"protocol mqttsn\" listener, which refuses every MQTT-SN client, since they have no user name) is logged as a warning with the " +
 					"number of messages dropped, and asked again after --retry-interval.",
 				"Sleeping clients: a client that sends DISCONNECT with a duration is asleep; its session stays open on the broker and the gateway keeps " +

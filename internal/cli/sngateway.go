@@ -57,7 +57,7 @@ func snGatewayCommand() *ucli.Command {
 		case *ucli.StringFlag:
 			switch f.Name {
 			case "id":
-				f.Usage = "client `ID` of the gateway's own connection, which carries QoS -1 publishes (default mqtt-sn-gateway-GWID-qos-1)"
+				f.Usage = "client `ID` of the gateway's own connection, which carries QoS -1 publishes (default mqtt-sn-gateway-GWID-qos-1- and 8 random hex digits)"
 			case "id-prefix":
 				f.Usage = "client id of the gateway's own connection: `PREFIX` followed by the process ID"
 			case "session-expiry", "will-topic", "will-payload":

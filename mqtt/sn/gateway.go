@@ -2,6 +2,8 @@ package sn
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -41,7 +43,11 @@ type Options struct {
 	ConnectProperties packet.Properties
 	// QoSMinus1ClientID is the client id of the one upstream connection that carries the
 	// QoS −1 publishes of unconnected clients [MQTT-SN 6.8]. Default
-	// "mqtt-sn-gateway-GWID-qos-1".
+	// "mqtt-sn-gateway-GWID-qos-1-" and 8 random hexadecimal digits (with MQTT 3.1, whose
+	// client ids have at most 23 characters, "mqttsn-GWID-" and 12), a new suffix for each
+	// set of defaults: two gateways in front of one broker (two mqttsn listeners, or two
+	// sn-gateway processes, with the same GatewayID) must not share it, or each would take
+	// the other's connection over for as long as both run.
 	QoSMinus1ClientID string
 
 	// RetryInterval is T_RETRY: how long the gateway waits for the client's answer to a
@@ -110,7 +116,7 @@ func (o *Options) setDefaults() {
 		o.ProtocolVersion = packet.V311
 	}
 	if o.QoSMinus1ClientID == "" {
-		o.QoSMinus1ClientID = "mqtt-sn-gateway-" + strconv.Itoa(int(o.GatewayID)) + "-qos-1"
+		o.QoSMinus1ClientID = defaultQoSMinus1ClientID(o.GatewayID, o.ProtocolVersion)
 	}
 	if o.RetryInterval <= 0 {
 		o.RetryInterval = 10 * time.Second
@@ -148,6 +154,17 @@ func (o *Options) setDefaults() {
 	if o.SweepInterval <= 0 {
 		o.SweepInterval = time.Second
 	}
+}
+
+// defaultQoSMinus1ClientID is a client id for the QoS −1 connection that no other gateway
+// uses (see Options.QoSMinus1ClientID).
+func defaultQoSMinus1ClientID(gwID, version byte) string {
+	var r [6]byte
+	_, _ = rand.Read(r[:]) // never fails (crypto/rand)
+	if version == packet.V31 {
+		return "mqttsn-" + strconv.Itoa(int(gwID)) + "-" + hex.EncodeToString(r[:])
+	}
+	return "mqtt-sn-gateway-" + strconv.Itoa(int(gwID)) + "-qos-1-" + hex.EncodeToString(r[:4])
 }
 
 // Stats are the gateway's counters since it started.

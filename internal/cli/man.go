@@ -196,7 +196,10 @@ func manExtras(name string) manSection {
 				"Client ids: the specification says 1 to 23 characters; the gateway also accepts ids of up to 256 octets, a deliberate leniency " +
 					"(MQTT brokers accept long ids, and devices use serial numbers or UUIDs), which mqtt pub --sn and sub --sn warn about since other " +
 					"gateways may refuse them. An empty id, a longer one, or one MQTT cannot carry (not UTF-8, or holding U+0000) gets CONNACK " +
-					"\"rejected: not supported\" at once.",
+					"\"rejected: not supported\" at once; so does one holding a character a broker may close the connection for (a control character, " +
+					"U+0001 to U+001F or U+007F to U+009F, or a non-character such as U+FDD0 to U+FDEF or U+FFFF: Mosquitto does). " +
+					"Topic names and filters with such characters are refused likewise (REGACK, SUBACK or WILLTOPICRESP \"rejected: not supported\", " +
+					"PUBACK \"rejected: invalid topic ID\" for a short name, a QoS -1 publish dropped and counted), and so are predefined topics with them.",
 				"Embedded: with --embedded, sn-gateway runs the broker itself (mqtt serve's defaults, MQTT clients on -h/-p, local only unless -h names an address) " +
 					"and attaches each MQTT-SN client to it in-process, with no TCP hop: one command where Paho's gateway needs a broker beside it. " +
 					"mqtt serve --sn-listen PORT, or a listener with \"protocol mqttsn\" in mqtt.conf(5), runs the same gateway inside the broker, " +

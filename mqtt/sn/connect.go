@@ -2,12 +2,12 @@ package sn
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/mqttkit/mqtt/mqtt/packet"
-	"github.com/mqttkit/mqtt/mqtt/topic"
 )
 
 // MaxClientIDLength is the longest ClientId the gateway accepts, in octets. The spec says 1
@@ -122,6 +122,11 @@ func connectRefusal(m *Connect) string {
 	case strings.IndexByte(m.ClientID, 0) >= 0:
 		return "client id contains U+0000" // [MQTT-1.5.4-2]
 	}
+	if r, bad := packet.Discouraged(m.ClientID); bad {
+		// A broker may close the connection for it [MQTT-1.5.3] (Mosquitto does): the
+		// client would be told "congestion" and retry for ever.
+		return fmt.Sprintf("client id contains %U", r)
+	}
 	return ""
 }
 
@@ -209,7 +214,7 @@ func (g *Gateway) onWillTopic(s *session, m *WillTopic) {
 		g.willDone(s)
 		return
 	}
-	if m.QoS == QoSMinus1 || topic.ValidateName(m.Topic) != nil {
+	if m.QoS == QoSMinus1 || validName(m.Topic) != nil {
 		g.rejected.Add(1)
 		g.debug("will topic refused", "client", logString(s.id), "topic", logString(m.Topic), "qos", m.QoS)
 		g.reply(s, &Connack{ReturnCode: RejectedNotSupported})

@@ -93,4 +93,11 @@
 //     (serial numbers, UUIDs with a prefix). An empty one, a longer one, and one MQTT cannot
 //     carry (not UTF-8, or with U+0000) get "rejected: not supported" at once, with no
 //     upstream connection.
+//   - Client ids, will topics, topic names and filters holding a character a broker may close
+//     the connection for [MQTT-1.5.3] (packet.Discouraged: control characters and
+//     non-characters; Mosquitto does close it) are refused, as MQTT cannot carry them
+//     reliably: CONNACK, REGACK, SUBACK, WILLTOPICRESP "rejected: not supported", a PUBLISH
+//     to such a short name "rejected: invalid topic ID", a QoS −1 one dropped and counted.
+//     Relayed, they would cut the client's connection, or the shared one of QoS −1
+//     publishes, and "congestion" would have the client retry for ever.
 package sn

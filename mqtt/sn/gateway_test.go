@@ -246,7 +246,15 @@ func TestLogQuotesClientStrings(t *testing.T) {
 	addr := startBroker(t)
 	log := &lineLog{level: slog.LevelDebug}
 	_, gw := startGatewayLog(t, upstreamFor(t, addr, embeddedUpstream), slog.New(log), nil)
-	evil := "evil\n1795978999: MQTT-SN client connected client=FORGED\x1b[2J"
+	// An id with a newline or an escape is refused (a control character: see
+	// TestDiscouragedCharactersRefused), and logged quoted in the refusal.
+	forged := "evil\n1795978999: MQTT-SN client connected client=FORGED\x1b[2J"
+	f := dialSN(t, gw)
+	f.send(&Connect{CleanSession: true, ProtocolID: ProtocolID, Duration: 60, ClientID: forged})
+	mustEqual(t, expect[*Connack](f), &Connack{ReturnCode: RejectedNotSupported})
+	log.wait(t, "client="+strconv.Quote(forged))
+	// One that is accepted but has spaces and quotes is quoted too.
+	evil := `evil" 1795978999: MQTT-SN client connected client=FORGED`
 	c := dialSN(t, gw)
 	c.connect(evil, true, 60)
 	c.send(&Register{MsgID: 1, TopicName: "bad/\x1b[31m/+"})
@@ -509,4 +517,57 @@ func TestConnectBurstQueued(t *testing.T) {
 		}
 		accepted[string(e.WirelessNodeID)] = true
 	}
+}
+
+// Names with characters a broker may close the connection for (control characters and
+// non-characters: Mosquitto does) are refused by the gateway with the return code the spec
+// has for them, and never go upstream, where they would cut the client's connection, or the
+// shared one of QoS -1 publishes [MQTT-1.5.3].
+func TestDiscouragedCharactersRefused(t *testing.T) {
+	addr := startBroker(t)
+	g, gw := startGateway(t, addr, nil)
+	bad := []string{"a\x01b", "tab\there", "del\x7f", "c1\u0085", "nc\ufdd0", "nc\uffff", "nc\U0001fffe"}
+
+	// CONNECT with such a client id: "not supported", not "congestion" (retried for ever).
+	for _, id := range bad {
+		c := dialSN(t, gw)
+		c.send(&Connect{CleanSession: true, ProtocolID: ProtocolID, Duration: 60, ClientID: id})
+		mustEqual(t, expect[*Connack](c), &Connack{ReturnCode: RejectedNotSupported})
+	}
+	// A will topic likewise.
+	w := dialSN(t, gw)
+	w.send(&Connect{Will: true, CleanSession: true, ProtocolID: ProtocolID, Duration: 60, ClientID: "will-bad"})
+	expect[*WillTopicReq](w)
+	w.send(&WillTopic{Topic: "w\x1b[31m"})
+	mustEqual(t, expect[*Connack](w), &Connack{ReturnCode: RejectedNotSupported})
+
+	c := dialSN(t, gw)
+	c.connect("discouraged", true, 60)
+	for i, name := range bad {
+		c.send(&Register{MsgID: uint16(10 + i), TopicName: name})
+		mustEqual(t, expect[*Regack](c), &Regack{MsgID: uint16(10 + i), ReturnCode: RejectedNotSupported})
+		mustEqual(t, c.subscribe(&Subscribe{MsgID: uint16(30 + i), TopicName: name + "/#"}),
+			&Suback{MsgID: uint16(30 + i), ReturnCode: RejectedNotSupported})
+	}
+	short, _ := ShortTopicID("\x01x")
+	mustEqual(t, c.subscribe(&Subscribe{MsgID: 50, TopicIDType: TopicShort, TopicID: short}),
+		&Suback{MsgID: 50, ReturnCode: RejectedInvalidTopicID})
+	c.send(&Publish{QoS: 1, MsgID: 51, TopicIDType: TopicShort, TopicID: short, Data: []byte("x")})
+	mustEqual(t, expect[*Puback](c), &Puback{TopicID: short, MsgID: 51, ReturnCode: RejectedInvalidTopicID})
+	c.send(&WillTopicUpd{Topic: "w\x02"})
+	mustEqual(t, expect[*WillTopicResp](c), &WillTopicResp{ReturnCode: RejectedNotSupported})
+
+	// QoS -1 with such a short name, from an unconnected address and from the connected
+	// client: dropped and counted, not forwarded.
+	anon := dialSN(t, gw)
+	before := g.Stats().Dropped
+	anon.send(&Publish{QoS: QoSMinus1, TopicIDType: TopicShort, TopicID: short, Data: []byte("bad")})
+	c.send(&Publish{QoS: QoSMinus1, TopicIDType: TopicShort, TopicID: short, Data: []byte("bad")})
+	waitFor(t, "two drops", func() bool { return g.Stats().Dropped == before+2 })
+	if n := g.Stats().QoSMinus1; n != 0 {
+		t.Errorf("%d QoS -1 publishes forwarded", n)
+	}
+	// The connection still works.
+	c.send(&Pingreq{})
+	expect[*Pingresp](c)
 }

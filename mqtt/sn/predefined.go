@@ -7,8 +7,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-
-	"github.com/mqttkit/mqtt/mqtt/topic"
 )
 
 // AllClients is the client id of predefined topics every client has.
@@ -45,7 +43,7 @@ func (p *Predefined) add(clientID, name string, id uint16, line int) error {
 	case id == 0 || id == 0xFFFF:
 		return fmt.Errorf("topic id %d is reserved (use 1 to 65534)", id)
 	}
-	if err := topic.ValidateFilter(name); err != nil {
+	if err := validFilter(name); err != nil {
 		return fmt.Errorf("invalid topic %q: %v", name, err)
 	}
 	s := p.clients[clientID]

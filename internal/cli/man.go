@@ -159,7 +159,8 @@ func manExtras(name string) manSection {
 					"registered itself (under a new number; a recycled topic is registered again on its next message), so no message is lost; " +
 					"the ids a client registered or subscribed to by name are kept, and a REGISTER beyond 1024 of those gets \"rejected: congestion\". " +
 					"A message larger than one UDP datagram (65507 octets over IPv4, the MQTT-SN header included), or than --max-message-size, cannot " +
-					"reach the client: it is dropped, acknowledged to the broker so that it is not sent again, and counted (-d logs it). " +
+					"reach the client, nor can one whose topic the gateway would have to REGISTER with a REGISTER that large (a topic name of more than " +
+					"65499 octets, or --max-message-size less 8): it is dropped, acknowledged to the broker so that it is not sent again, and counted (-d logs it). " +
 					"Messages to a client go one at a time at QoS 1 and 2, each retransmitted every --retry-interval seconds until it is acknowledged; " +
 					"a client that does not answer --max-retries retransmissions, or sends nothing for 1.5 times its keep alive, is lost: its connection " +
 					"to the broker ends as a network failure, so the broker publishes its will.",

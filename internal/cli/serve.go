@@ -103,7 +103,7 @@ func serveCommand() *ucli.Command {
 			&ucli.IntFlag{Name: "sn-max-clients", Value: 100000, Category: catSNServe,
 				Usage: "with --sn-listen: refuse CONNECT beyond `N` clients per gateway (rejected: congestion)"},
 			&ucli.IntFlag{Name: "sn-max-message-size", Category: catSNServe, DefaultText: "65507, what a UDP datagram holds",
-				Usage: "with --sn-listen: drop messages to clients larger than `OCTETS` (16-65535)"},
+				Usage: "with --sn-listen: drop messages to clients larger than `OCTETS` (16-65535), or needing a REGISTER larger than that"},
 			&ucli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "log everything (log_type all)"},
 			&ucli.BoolFlag{Name: "daemon", Aliases: []string{"d"},
 				Usage: "run in the background once the broker runs (pid_file records its process id); exits with the start's error if it fails"},

@@ -231,15 +231,24 @@ func (g *Gateway) sendPublish(s *session, p *packet.Publish, dup bool) {
 		g.dropped.Add(1)
 		g.debug("message dropped: too large for the client", "client", logString(s.id), "topic", logString(p.Topic),
 			"octets", n, "max", max)
-		g.ackUp(s, p)
+		g.dropInFlight(s, p)
 		return
 	}
 	typ, id, ok := g.downTopic(s, p.Topic)
 	if !ok {
+		if n, max := registerSize(s.key, len(p.Topic)), g.maxSend(s.key); n > max {
+			// Its REGISTER cannot reach the client: it would be sent again until the client
+			// counted as lost, taking what is queued behind it along.
+			g.dropped.Add(1)
+			g.debug("message dropped: topic too long to register with the client", "client", logString(s.id),
+				"topic", logString(p.Topic), "octets", n, "max", max)
+			g.dropInFlight(s, p)
+			return
+		}
 		if id, ok = g.addTopic(s, p.Topic, false); !ok {
 			g.dropped.Add(1)
 			g.debug("message dropped: the client's topic table is full of topics it registered", "client", logString(s.id), "topic", logString(p.Topic))
-			g.ackUp(s, p)
+			g.dropInFlight(s, p)
 			return
 		}
 		o.cur, o.phase, o.regID = p, phWaitRegack, g.freeMsgID(s)
@@ -253,6 +262,25 @@ func (g *Gateway) sendPublish(s *session, p *packet.Publish, dup bool) {
 		o.cur, o.phase, o.sentAt = p, phWaitAck, g.now()
 	}
 	g.reply(s, m)
+}
+
+// dropInFlight acknowledges p upstream (ackUp) as sendPublish drops it; when it was the
+// message in flight (its topic registered again after a REGACK or PUBACK) it no longer is,
+// and the caller finishes it. s.mu is held.
+func (g *Gateway) dropInFlight(s *session, p *packet.Publish) {
+	g.ackUp(s, p)
+	if o := s.out; o != nil && o.cur == p {
+		o.cur, o.phase = nil, 0
+	}
+}
+
+// registerSize is the encoded size of a REGISTER of a topic of n octets to key.
+func registerSize(key peerKey, n int) int {
+	total := frame(4 + n)
+	if key.node != "" {
+		total += 3 + len(key.node)
+	}
+	return total
 }
 
 // addTopic returns s's normal topic id of name, assigning one when it has none: never a
@@ -369,7 +397,10 @@ func (g *Gateway) onPuback(s *session, m *Puback) {
 		}
 		s.tries++
 		g.sendPublish(s, p, false)
-		return
+		if s.out.cur != nil {
+			return
+		}
+		// Dropped: it cannot be registered any more.
 	default:
 		g.dropped.Add(1)
 		g.debug("message dropped: refused by the client", "client", logString(s.id), "topic", logString(p.Topic), "rc", m.ReturnCode.String())

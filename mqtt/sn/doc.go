@@ -43,7 +43,8 @@
 //     with BrokerUpstream, the broker's session included (BenchmarkIdleClientMemory).
 //
 // A message from the broker that does not fit the datagram it would go in (MaxMessageSize:
-// by default what UDP carries, 65,507 octets over IPv4 with the MQTT-SN header) is dropped,
+// by default what UDP carries, 65,507 octets over IPv4 with the MQTT-SN header), or whose
+// topic needs a REGISTER that does not (a name of more than 65,499 octets), is dropped,
 // counted and acknowledged to the broker (PUBACK, or PUBREC then PUBCOMP), so that it is
 // neither lost silently nor retried for ever in front of the client's other messages.
 //

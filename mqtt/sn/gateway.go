@@ -92,7 +92,8 @@ type Options struct {
 	MaxTopics int
 	// MaxMessageSize bounds the MQTT-SN messages the gateway sends a client, in octets (a
 	// Forwarder Encapsulation included): a PUBLISH from the broker that would be larger is
-	// dropped (and acknowledged to the broker, so that it is not sent again). Default, and
+	// dropped (and acknowledged to the broker, so that it is not sent again), as is one
+	// whose topic would need a REGISTER larger than this. Default, and
 	// upper bound: what one UDP datagram holds, 65,507 octets over IPv4 and 65,527 over
 	// IPv6. Set it lower for links that cannot carry large datagrams.
 	MaxMessageSize int

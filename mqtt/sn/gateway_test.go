@@ -354,6 +354,85 @@ func TestTooLargeForADatagram(t *testing.T) {
 	expect[*Pingresp](c)
 }
 
+// A message on a topic whose REGISTER would not fit a datagram (or MaxMessageSize) cannot
+// reach the client: the gateway used to send, and retransmit, a REGISTER that could never
+// go, then lost the client. Now the message is dropped, acknowledged to the broker and
+// counted, and the client keeps receiving what follows.
+func TestTopicTooLongToRegister(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		max     int // Options.MaxMessageSize
+		topic   int // length of the long topic
+		maxSeen int // the largest message the client may see
+	}{
+		{"datagram", 0, 65507 - 8 + 1 - len("long/"), 65507}, // REGISTER: 3-octet Length, MsgType, TopicId, MsgId, name
+		{"max-message-size", 300, 300 - 8 + 1 - len("long/"), 300},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr := startBroker(t)
+			g, gw := startGateway(t, addr, func(o *Options) { o.MaxMessageSize = tc.max })
+			c := dialSN(t, gw)
+			c.connect("long-sub", true, 60)
+			if sa := c.subscribe(&Subscribe{QoS: 1, MsgID: 1, TopicName: "long/#"}); sa.ReturnCode != Accepted {
+				t.Fatalf("SUBACK %+v", sa)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			pub, err := client.Dial(ctx, client.Options{Server: addr, CleanStart: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer pub.Close()
+			long := "long/" + strings.Repeat("x", tc.topic)
+			fits := long[:len(long)-1]
+			for _, m := range []client.Message{
+				{Topic: long, Payload: []byte("lost-1"), QoS: 1},
+				{Topic: long, Payload: []byte("lost-0")},
+				{Topic: fits, Payload: []byte("fits"), QoS: 1},
+				{Topic: "long/after", Payload: []byte("after"), QoS: 1},
+			} {
+				if err := pub.Publish(ctx, m); err != nil {
+					t.Fatal(err)
+				}
+			}
+			recv := func() Message {
+				t.Helper()
+				buf := make([]byte, MaxMessageSize)
+				_ = c.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+				n, err := c.c.Read(buf)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if n > tc.maxSeen {
+					t.Fatalf("a message of %d octets, more than %d", n, tc.maxSeen)
+				}
+				m, err := Decode(buf[:n])
+				if err != nil {
+					t.Fatal(err)
+				}
+				return m
+			}
+			for _, want := range []string{fits, "long/after"} {
+				r, ok := recv().(*Register)
+				if !ok || r.TopicName != want {
+					t.Fatalf("got %+v, want the REGISTER of %.20q", r, want)
+				}
+				c.send(&Regack{TopicID: r.TopicID, MsgID: r.MsgID})
+				p, ok := recv().(*Publish)
+				if !ok || p.TopicID != r.TopicID {
+					t.Fatalf("got %+v, want the PUBLISH on %.20q", p, want)
+				}
+				c.send(&Puback{TopicID: p.TopicID, MsgID: p.MsgID})
+			}
+			if n := g.Stats().Dropped; n != 2 {
+				t.Errorf("Dropped %d, want 2", n)
+			}
+			c.send(&Pingreq{})
+			expect[*Pingresp](c)
+		})
+	}
+}
+
 // SUBACK carries the topic id the gateway then uses in PUBLISH [MQTT-SN 5.4.16]: for a
 // subscription by name to a topic predefined for the client, its predefined id (the client's
 // own entries before *'s), and PUBLISH uses that id with TopicIdType predefined. Normal ids

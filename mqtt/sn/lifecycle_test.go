@@ -530,6 +530,8 @@ func TestSleepingClientKeepsNewestQoS0(t *testing.T) {
 	expect[*Disconnect](c)
 	for i := 1; i <= 6; i++ {
 		mosqPub(t, addr, "-t", "nw", "-m", fmt.Sprint("m", i))
+		// Publishes of two connections have no order at the broker: each is waited for.
+		waitFor(t, fmt.Sprint("m", i), func() bool { s := g.Stats(); return s.Queued+int(s.Dropped) == i })
 	}
 	waitFor(t, "three dropped", func() bool { return g.Stats().Dropped == 3 })
 	c.send(&Pingreq{ClientID: "newest"})

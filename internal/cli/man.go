@@ -155,9 +155,13 @@ func manExtras(name string) manSection {
 					"the gateway sends it a REGISTER; a topic of two characters is sent as a short topic name, a predefined one by its id. " +
 					"A subscription by name to a topic predefined for the client (its own entry, else *'s) gets that predefined id in SUBACK, as the id " +
 					"its messages then carry; the ids the gateway assigns never take a number predefined for the client, so an id names one topic. " +
-					"A client holds up to 1024 topic ids: beyond that, a topic the gateway registers takes the place of the least recently used one it " +
+					"A client holds up to 1024 topic ids, whose names take at most 256 KiB (1024 names of 256 octets; without that bound, 1024 names of up to 65535 " +
+					"octets would take 64 MiB for each client): beyond either, a topic the gateway registers takes the place of the least recently used one it " +
 					"registered itself (under a new number; a recycled topic is registered again on its next message), so no message is lost; " +
-					"the ids a client registered or subscribed to by name are kept, and a REGISTER beyond 1024 of those gets \"rejected: congestion\". " +
+					"the ids a client registered or subscribed to by name are kept, and a REGISTER beyond 1024 of those (or 256 KiB) gets \"rejected: congestion\". " +
+					"For a client with clean session false that disconnects, the gateway remembers its topic ids and will for its next CONNECT, " +
+					"up to --max-clients such clients and 64 MiB for all of them: beyond either, the one that disconnected first is forgotten " +
+					"(its next PUBLISH on an old id gets \"rejected: invalid topic ID\", and the client registers again). " +
 					"A message larger than one UDP datagram (65507 octets over IPv4, the MQTT-SN header included), or than --max-message-size, cannot " +
 					"reach the client, nor can one whose topic the gateway would have to REGISTER with a REGISTER that large (a topic name of more than " +
 					"65499 octets, or --max-message-size less 8): it is dropped, acknowledged to the broker so that it is not sent again, and counted (-d logs it). " +
@@ -175,6 +179,8 @@ func manExtras(name string) manSection {
 					"number of messages dropped, and asked again after --retry-interval.",
 				"Sleeping clients: a client that sends DISCONNECT with a duration is asleep; its session stays open on the broker and the gateway keeps " +
 					"what arrives for it (QoS 1 and 2 within the broker's inflight window; the newest 1000 QoS 0 messages, the oldest being dropped beyond that, " +
+					"and at most 4 MiB of topics and payloads, the oldest QoS 0 messages being dropped to make room and a QoS 0 message that QoS 1 and 2 ones " +
+					"leave no room for being dropped itself (1000 messages of 50 KiB for each of a few sleeping clients took hundreds of MB); each drop is counted, " +
 					"since the latest readings matter most). When it wakes with a PINGREQ carrying its client id, from any address, it gets them, then PINGRESP: " +
 					"QoS 1 and 2 one at a time as always, QoS 0 in bursts of at most 32 messages or 64 KiB with 10 ms between them, so that an ordinary " +
 					"receive buffer is not overrun (UDP has no flow control; 1000 messages take about 0.3 s). A client asleep for 1.5 times its duration is lost.",

@@ -83,8 +83,7 @@ func (g *Gateway) handleConnect(key peerKey, m *Connect) {
 	}
 	now := g.now()
 	s = &session{key: key, id: m.ClientID, clean: m.CleanSession, keep: m.Duration, lastIn: now}
-	if st := g.stored[m.ClientID]; st != nil {
-		delete(g.stored, m.ClientID)
+	if st := g.takeStoredLocked(m.ClientID); st != nil {
 		if !m.CleanSession {
 			// [MQTT-SN 6.3] CleanSession false keeps the will (unless a new one is
 			// given) and the topic ids.

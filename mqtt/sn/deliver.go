@@ -109,13 +109,26 @@ func (g *Gateway) deliver(s *session, p *packet.Publish) {
 	if s.out == nil {
 		s.out = &outbox{}
 	}
-	if p.QoS == 0 && s.out.qos0 >= g.opts.MaxQueued && s.out.dropOldestQoS0() {
+	o, size := s.out, msgBytes(p)
+	for (p.QoS == 0 && o.qos0 >= g.opts.MaxQueued) || (o.len() > 0 && o.bytes+size > g.opts.MaxQueuedBytes) {
 		// Full: the newest reading is worth more than the oldest.
+		if !o.dropOldestQoS0() {
+			break
+		}
 		g.queued.Add(-1)
 		g.dropped.Add(1)
-		g.debug("oldest QoS 0 message dropped: queue full", "client", logString(s.id), "topic", logString(p.Topic))
+		g.debug("oldest QoS 0 message dropped: queue full", "client", logString(s.id), "topic", logString(p.Topic),
+			"queued", o.len(), "octets", o.bytes)
 	}
-	s.out.push(p)
+	if p.QoS == 0 && o.len() > 0 && o.bytes+size > g.opts.MaxQueuedBytes {
+		// What is queued is QoS 1/2, kept: this one has no room.
+		g.dropped.Add(1)
+		g.debug("QoS 0 message dropped: queue full of QoS 1/2 messages", "client", logString(s.id),
+			"topic", logString(p.Topic), "queued", o.len(), "octets", o.bytes)
+		g.pump(s)
+		return
+	}
+	o.push(p)
 	g.queued.Add(1)
 	g.pump(s)
 }
@@ -300,7 +313,7 @@ func (g *Gateway) addTopic(s *session, name string, pinned bool) (uint16, bool) 
 	if s.out != nil && s.out.cur != nil {
 		keep = s.out.cur.Topic
 	}
-	return s.topics.add(name, pinned, g.opts.MaxTopics, skip, keep)
+	return s.topics.add(name, pinned, g.opts.MaxTopics, g.opts.MaxTopicBytes, skip, keep)
 }
 
 // freeMsgID is the MsgId of a REGISTER from the gateway. s.mu is held.

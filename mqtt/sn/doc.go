@@ -49,8 +49,9 @@
 // neither lost silently nor retried for ever in front of the client's other messages.
 //
 // Downstream, one QoS 1/2 message is in flight per client at a time [MQTT-SN 6.6]; the rest
-// wait in order, QoS 0 up to MaxQueued (the newest kept), QoS 1/2 within the broker's
-// inflight window (they are acknowledged upstream only when the client acknowledges them).
+// wait in order, QoS 0 up to MaxQueued messages and MaxQueuedBytes octets (the newest
+// kept), QoS 1/2 within the broker's inflight window (they are acknowledged upstream only
+// when the client acknowledges them).
 // A backlog goes out in bursts of DeliveryBurst with DeliveryPause between them: one pacer
 // goroutine runs while any client has one. Unanswered REGISTER,
 // PUBLISH and PUBREL are sent again every RetryInterval; after MaxRetries the client is
@@ -86,7 +87,9 @@
 //     ends the connection with DISCONNECT so the broker's (old) will is not published
 //     [MQTT-SN 6.4]; if the gateway itself dies, the broker publishes the old one.
 //   - With CleanSession false the gateway remembers a disconnected client's will and topic
-//     ids for its next CONNECT [MQTT-SN 6.3], for up to MaxClients clients.
+//     ids for its next CONNECT [MQTT-SN 6.3], for up to MaxClients clients and
+//     MaxStoredBytes octets over all of them, forgetting the one remembered first beyond
+//     either. A client's topic table is bounded by MaxTopics and MaxTopicBytes.
 //   - A QoS 1/2 PUBLISH with MsgId 0 is refused with "rejected: not supported": MQTT has no
 //     packet id 0.
 //   - ClientIds of 24 to MaxClientIDLength (256) octets are accepted, a deliberate leniency

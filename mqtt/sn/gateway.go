@@ -63,6 +63,14 @@ type Options struct {
 	// remembered for CleanSession false. CONNECTs beyond it get "rejected: congestion".
 	// Default 100,000.
 	MaxClients int
+	// MaxStoredBytes bounds what the gateway remembers of CleanSession false clients that
+	// disconnected (their wills and topic names), in octets over all of them: beyond it
+	// (or beyond MaxClients of them) the one that disconnected first is forgotten, and its
+	// next CONNECT starts without its topic ids and remembered will (a PUBLISH on an old id
+	// gets "rejected: invalid topic ID", which tells the client to register again).
+	// Default 64 MiB: without it, 100,000 remembered clients with their topic tables full
+	// of long names could hold gigabytes for ever.
+	MaxStoredBytes int
 	// MaxConnecting bounds the upstream connections being opened at once. Default 256.
 	// CONNECTs beyond it wait in a queue, in order, up to MaxConnectQueue (default
 	// 16,384); beyond that they get "rejected: congestion". A client waits at most
@@ -74,6 +82,12 @@ type Options struct {
 	// the latest readings matter. QoS 1 and 2 messages are not dropped: the broker's
 	// inflight window bounds them. Default 1000.
 	MaxQueued int
+	// MaxQueuedBytes bounds the octets (topics and payloads) buffered for one client: a
+	// message that would take the buffer beyond it first drops the oldest QoS 0 messages
+	// (counted), and a QoS 0 message that still does not fit is dropped itself; QoS 1/2
+	// messages are kept, the broker's window bounds them. Default 4 MiB: 1000 messages of
+	// 50 KiB for each sleeping client would be 50 MB each.
+	MaxQueuedBytes int
 	// DeliveryBurst and DeliveryPause pace a backlog (what a sleeping client gets when it
 	// wakes up, or QoS 0 messages queued behind one in flight): at most DeliveryBurst
 	// messages, and at most 64 KiB, are sent back to back, then the gateway pauses for
@@ -90,6 +104,10 @@ type Options struct {
 	// recycled; a REGISTER from a client whose own ids fill the table gets "rejected:
 	// congestion".
 	MaxTopics int
+	// MaxTopicBytes bounds the octets of the topic names one client holds ids for, as
+	// MaxTopics bounds their number, and full the same way. Default 256 KiB: 1024 names of
+	// 256 octets (1024 names of up to 65,535 would be 64 MiB per client).
+	MaxTopicBytes int
 	// MaxMessageSize bounds the MQTT-SN messages the gateway sends a client, in octets (a
 	// Forwarder Encapsulation included): a PUBLISH from the broker that would be larger is
 	// dropped (and acknowledged to the broker, so that it is not sent again), as is one
@@ -139,6 +157,15 @@ func (o *Options) setDefaults() {
 	}
 	if o.MaxQueued <= 0 {
 		o.MaxQueued = 1000
+	}
+	if o.MaxQueuedBytes <= 0 {
+		o.MaxQueuedBytes = 4 << 20
+	}
+	if o.MaxTopicBytes <= 0 {
+		o.MaxTopicBytes = 256 << 10
+	}
+	if o.MaxStoredBytes <= 0 {
+		o.MaxStoredBytes = 64 << 20
 	}
 	if o.DeliveryBurst <= 0 {
 		o.DeliveryBurst = 32
@@ -200,7 +227,12 @@ type Gateway struct {
 	byPeer map[peerKey]*session
 	byID   map[string]*session
 	stored map[string]*stored
-	closed bool
+	// storedQ is the order in which clients were remembered, oldest first (entries whose
+	// client connected again or was remembered anew are skipped); storedBytes their cost.
+	storedQ     []*stored
+	storedHead  int
+	storedBytes int
+	closed      bool
 
 	queued atomic.Int64 // messages waiting in outboxes
 
@@ -237,8 +269,24 @@ type Gateway struct {
 // stored is what the gateway remembers of a CleanSession false client that disconnected:
 // its will and topic ids [MQTT-SN 6.3].
 type stored struct {
+	id     string
 	will   *will
 	topics *topicTable
+	cost   int
+}
+
+// storedOverhead approximates what a remembered client costs beyond its strings.
+const storedOverhead = 256
+
+func (st *stored) size() int {
+	n := storedOverhead + len(st.id)
+	if st.will != nil {
+		n += len(st.will.topic) + len(st.will.msg)
+	}
+	if st.topics != nil {
+		n += st.topics.bytes + len(st.topics.e)*topicEntryOverhead
+	}
+	return n
 }
 
 // New returns a gateway that opens upstream connections with up. logger may be nil.
@@ -842,13 +890,51 @@ func (g *Gateway) rememberLocked(s *session) {
 	if s.clean || s.state < stActive || s.id == "" {
 		return
 	}
-	if len(g.stored) >= g.opts.MaxClients {
-		for id := range g.stored { // full: forget an arbitrary one
-			delete(g.stored, id)
-			break
+	g.forgetStoredLocked(s.id)
+	st := &stored{id: s.id, will: s.will, topics: s.topics}
+	st.cost = st.size()
+	for len(g.stored) > 0 && (len(g.stored) >= g.opts.MaxClients || g.storedBytes+st.cost > g.opts.MaxStoredBytes) {
+		// Full: forget the one remembered first.
+		old := g.storedQ[g.storedHead]
+		g.storedQ[g.storedHead] = nil
+		g.storedHead++
+		if g.stored[old.id] == old {
+			g.forgetStoredLocked(old.id)
+			g.debug("forgot a disconnected client's topic ids and will: too much remembered", "client", logString(old.id))
 		}
 	}
-	g.stored[s.id] = &stored{will: s.will, topics: s.topics}
+	if st.cost > g.opts.MaxStoredBytes {
+		return
+	}
+	g.stored[s.id] = st
+	g.storedBytes += st.cost
+	if g.storedHead > 0 && g.storedHead >= len(g.storedQ)/2 {
+		n := copy(g.storedQ, g.storedQ[g.storedHead:])
+		clear(g.storedQ[n:])
+		g.storedQ, g.storedHead = g.storedQ[:n], 0
+	}
+	g.storedQ = append(g.storedQ, st)
+}
+
+// takeStoredLocked removes and returns what the gateway remembers of client id, or nil.
+// g.mu is held.
+func (g *Gateway) takeStoredLocked(id string) *stored {
+	st := g.stored[id]
+	g.forgetStoredLocked(id)
+	return st
+}
+
+// forgetStoredLocked forgets client id; its entry in storedQ is skipped when reached. g.mu
+// is held.
+func (g *Gateway) forgetStoredLocked(id string) {
+	if st := g.stored[id]; st != nil {
+		delete(g.stored, id)
+		g.storedBytes -= st.cost
+	}
+	if len(g.stored) == 0 {
+		clear(g.storedQ)
+		g.storedQ, g.storedHead = g.storedQ[:0], 0
+	}
 }
 
 // willPublish is the PUBLISH of s's current will, or nil when it has none. s.mu is held.

@@ -266,6 +266,7 @@ func (g *Gateway) sendPublish(s *session, p *packet.Publish, dup bool) {
 		}
 		o.cur, o.phase, o.regID = p, phWaitRegack, g.freeMsgID(s)
 		o.sentAt = g.now()
+		g.armRetry(s, o.sentAt)
 		g.reply(s, &Register{TopicID: id, MsgID: o.regID, TopicName: p.Topic})
 		return
 	}
@@ -273,6 +274,7 @@ func (g *Gateway) sendPublish(s *session, p *packet.Publish, dup bool) {
 	if p.QoS > 0 {
 		m.MsgID = p.PacketID
 		o.cur, o.phase, o.sentAt = p, phWaitAck, g.now()
+		g.armRetry(s, o.sentAt)
 	}
 	g.reply(s, m)
 }
@@ -353,10 +355,12 @@ func (g *Gateway) resend(s *session) {
 		if id, ok := s.topics.id(p.Topic); ok {
 			g.reply(s, &Register{TopicID: id, MsgID: o.regID, TopicName: p.Topic})
 		}
+		g.armRetry(s, o.sentAt)
 	case phWaitAck:
-		g.sendPublish(s, p, true)
+		g.sendPublish(s, p, true) // arms the timer
 	case phWaitComp:
 		g.reply(s, &Pubrel{MsgID: p.PacketID})
+		g.armRetry(s, o.sentAt)
 	}
 }
 
@@ -443,6 +447,7 @@ func (g *Gateway) onPubrec(s *session, m *Pubrec) {
 func (g *Gateway) onBrokerPubrel(s *session, pid uint16) {
 	if p := s.inFlight(phWaitPubrel, pid); p != nil {
 		s.out.phase, s.out.sentAt, s.tries = phWaitComp, g.now(), 0
+		g.armRetry(s, s.out.sentAt)
 		g.reply(s, &Pubrel{MsgID: pid})
 		return
 	}

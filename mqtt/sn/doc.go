@@ -32,6 +32,9 @@
 //     datagram, one at a time, so each client's messages keep their order;
 //   - one sweep goroutine runs every client's timers (keep alive, sleep, set-up and
 //     retransmission deadlines, upstream pings) every SweepInterval: no timer per client;
+//   - one retry goroutine sends unanswered messages again on time: each send puts its
+//     deadline in one heap (no timer per message), so that a retransmission does not wait
+//     for the next sweep;
 //   - one pacer goroutine sends the next burst of clients' backlogs (see below);
 //   - one worker goroutine makes the upstream Sends and Closes the upstream's own callbacks
 //     may not make (LocalConn forbids them from Deliver);
@@ -63,8 +66,8 @@
 // address, whose old address is told at once) to connect again [MQTT-SN 5.4.21].
 //
 // Locks: the gateway's mu (its maps) may be held when a client's mu is taken, never the other
-// way round; connMu (the set-up queue), paceMu (the pacer's list) and taskMu (the worker's
-// tasks) are leaves, taken under either or none. No lock is held while an Upstream or
+// way round; connMu (the set-up queue), paceMu (the pacer's list), retryMu (the retry heap)
+// and taskMu (the worker's tasks) are leaves, taken under either or none. No lock is held while an Upstream or
 // UpstreamConn method runs.
 //
 // # Interpretations

@@ -118,8 +118,8 @@ type Options struct {
 	// MaxInflight bounds one client's QoS 1/2 PUBLISHes awaiting the broker; more get
 	// "rejected: congestion". Default 64.
 	MaxInflight int
-	// SweepInterval is how often keep alive, sleep and retransmission timers are checked:
-	// their resolution. Default 1 s.
+	// SweepInterval is how often keep alive, sleep and set-up timers are checked: their
+	// resolution. Default 1 s. Retransmissions have timers of their own, on time.
 	SweepInterval time.Duration
 }
 
@@ -253,6 +253,11 @@ type Gateway struct {
 	paced    []*session
 	paceKick chan struct{}
 
+	// Retransmission deadlines, earliest first (retry.go). A leaf lock.
+	retryMu   sync.Mutex
+	retryQ    retryHeap
+	retryKick chan struct{}
+
 	// The upstream worker: Sends and Closes the callbacks may not make themselves.
 	taskMu     sync.Mutex
 	tasks      []upTask
@@ -313,7 +318,7 @@ func New(opts Options, up Upstream, logger *slog.Logger) (*Gateway, error) {
 		opts: opts, up: up, log: logger, start: time.Now(),
 		byPeer: map[peerKey]*session{}, byID: map[string]*session{}, stored: map[string]*stored{},
 		kick: make(chan struct{}, 1), stopWorker: make(chan struct{}), workerDone: make(chan struct{}),
-		paceKick: make(chan struct{}, 1),
+		paceKick: make(chan struct{}, 1), retryKick: make(chan struct{}, 1),
 	}, nil
 }
 
@@ -329,10 +334,11 @@ func (g *Gateway) Start(ctx context.Context, pc net.PacketConn) error {
 	g.udp, _ = pc.(*net.UDPConn)
 	g.ctx, g.cancel = context.WithCancel(ctx)
 	g.mu.Unlock()
-	g.wg.Add(3)
+	g.wg.Add(4)
 	go g.readLoop()
 	go g.sweepLoop()
 	go g.paceLoop()
+	go g.retryLoop()
 	go g.worker()
 	return nil
 }

@@ -887,3 +887,32 @@ func TestStoredClientsBytes(t *testing.T) {
 		mustEqual(t, expect[*Puback](c), &Puback{TopicID: 1, MsgID: 9, ReturnCode: tc.rc})
 	}
 }
+
+// Retransmissions come RetryInterval after the message was sent, not at the next sweep:
+// with the default 1 s sweep they slipped by up to a second.
+func TestRetransmissionOnTime(t *testing.T) {
+	addr := startBroker(t)
+	const retry = 200 * time.Millisecond
+	_, gw := startGateway(t, addr, func(o *Options) { o.SweepInterval = 5 * time.Second; o.RetryInterval = retry })
+	c := dialSN(t, gw)
+	c.connect("on-time", true, 60)
+	short, _ := ShortTopicID("ot")
+	mustEqual(t, c.subscribe(&Subscribe{QoS: 1, MsgID: 1, TopicIDType: TopicShort, TopicID: short}).ReturnCode, Accepted)
+	mosqPub(t, addr, "-t", "ot", "-q", "1", "-m", "again")
+	first := expect[*Publish](c)
+	sent := time.Now()
+	for i := range 2 {
+		p := expect[*Publish](c)
+		late := time.Since(sent)
+		if !p.Dup || p.MsgID != first.MsgID {
+			t.Fatalf("retransmission %d: %+v", i+1, p)
+		}
+		// Not before the interval (less the socket's delay), and well before the sweep.
+		if late < retry-50*time.Millisecond || late > retry+time.Second {
+			t.Fatalf("retransmission %d after %v, want about %v", i+1, late, retry)
+		}
+		sent = time.Now()
+	}
+	c.send(&Puback{TopicID: first.TopicID, MsgID: first.MsgID})
+	c.expectNothing(2 * retry)
+}

@@ -75,6 +75,8 @@ func manExtras(name string) manSection {
 					"-t names a topic the client REGISTERs first, --short sends a two-character -t as a short topic name, --topic-id N uses a predefined topic id. " +
 					"-q -1 publishes to a short or predefined topic without connecting. -i, -I, -k, -c and the will options apply; " +
 					"TLS, WebSocket, -V, -u, -P and -D do not. A refused publish prints MQTT-SN's return code and exits 1. " +
+					"A message goes in one UDP datagram: at most 65498 octets of payload over IPv4 (65518 over IPv6); a larger -m, -f or -s " +
+					"is refused before anything is sent, a larger line of -l when it is read. " +
 					"A gateway that answers CONNECT \"rejected: congestion\" is asked again after a pause of about a second that doubles, " +
 					"for up to 5 minutes (T_WAIT); nothing listening at the gateway's address fails at once (Connection refused), a gateway " +
 					"that stays silent after 3 retransmissions 10 s apart. Interrupted by SIGINT or SIGTERM, the client sends DISCONNECT, " +

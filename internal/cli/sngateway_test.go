@@ -767,3 +767,26 @@ func TestSNSettingsChangeNeedsRestart(t *testing.T) {
 		}
 	}
 }
+
+// pub --sn's payload limit is one datagram less the MQTT-SN header: 65,498 octets over IPv4.
+// The message names the largest size accepted (it said "less than 65498" and took 65,498),
+// and -m is checked before anything is sent (it failed with "write udp ...: message too
+// long").
+func TestPubSNPayloadLimit(t *testing.T) {
+	dir := t.TempDir()
+	big := filepath.Join(dir, "big")
+	if err := os.WriteFile(big, make([]byte, 65499), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// Nothing listens on the port: with QoS 1 a valid publish would wait for a CONNACK.
+	for _, argv := range [][]string{
+		{"-q", "-1", "--short", "-t", "ab", "-m", strings.Repeat("x", 65499)},
+		{"-q", "1", "-t", "a/b", "-m", strings.Repeat("x", 65499)},
+		{"-q", "-1", "--short", "-t", "ab", "-f", big},
+	} {
+		code, out, errOut := runArgs(append([]string{"mqtt", "pub", "--sn", "-h", "127.0.0.1", "-p", "27931"}, argv...)...)
+		if code != 1 || out != "" || !strings.Contains(errOut, "is 65499 bytes; with --sn it must be at most 65498 bytes") {
+			t.Errorf("%.40q: exit %d, stdout %q, stderr %q", argv, code, out, errOut)
+		}
+	}
+}

@@ -263,6 +263,12 @@ func TestSNBadFlags(t *testing.T) {
 		{[]string{"sn-gateway", "--listen", "[::1]:0", "--advertise-to", "127.0.0.1:1884"}, "cannot send to an IPv4 address"},
 		{[]string{"sn-gateway", "--max-message-size", "5"}, "invalid --max-message-size 5"},
 		{[]string{"sn-gateway", "-D", "publish", "content-type", "text/plain"}, "-D/--property: this command sends no PUBLISH packet"},
+		// CONNECT property values the broker refuses: every client got CONNACK "not supported".
+		{[]string{"sn-gateway", "-V", "5", "-D", "connect", "receive-maximum", "0"}, "-D/--property connect receive-maximum: value 0 is not allowed"},
+		{[]string{"sn-gateway", "-V", "5", "-D", "connect", "maximum-packet-size", "0"}, "-D/--property connect maximum-packet-size: value 0 is not allowed"},
+		{[]string{"sn-gateway", "-V", "5", "-D", "connect", "request-problem-information", "2"}, "value 2 is not allowed"},
+		{[]string{"pub", "-V", "5", "-D", "connect", "receive-maximum", "0", "-t", "a", "-m", "x"}, "-D/--property connect receive-maximum: value 0 is not allowed"},
+		{[]string{"sub", "-V", "5", "-D", "will", "payload-format-indicator", "2", "-t", "a"}, "value 2 is not allowed"},
 		{[]string{"serve", "--sn-gateway-id", "3"}, "--sn-gateway-id needs --sn-listen"},
 		{[]string{"serve", "--sn-listen", "127.0.0.1:0", "--sn-gateway-id", "300"}, "invalid --sn-gateway-id 300"},
 		{[]string{"serve", "-c", bad, "--sn-predefined", bad}, "--sn-predefined cannot be combined with -c: add an sn_predefined line"},

@@ -195,7 +195,8 @@ func manExtras(name string) manSection {
 					"If the gateway stops cleanly, clients get DISCONNECT and their connections end without a will.",
 				"Bad input (truncated, oversized, wrongly typed or random datagrams, unknown topic ids, messages out of sequence, datagrams from addresses " +
 					"that never connected) is answered with the return code MQTT-SN defines, such as \"rejected: invalid topic ID\", or dropped; " +
-					"-d logs each drop. The gateway keeps no state for an address until it connects. " +
+					"-d logs each drop, at most 10 lines per second about the datagrams of one IP address: beyond that, one line says how many " +
+					"were left out, so that a flood from one address does not flood the log. The gateway keeps no state for an address until it connects. " +
 					"A client that talks as if connected while it has no session (it was lost, its broker connection ended while it slept, or its client id " +
 					"connected again from another address, whose old address is told at once) gets DISCONNECT, so that it knows to connect again.",
 				"Connecting: the gateway opens at most 256 broker connections at a time; further CONNECTs wait their turn, in order (up to 16384 " +

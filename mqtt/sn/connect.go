@@ -22,7 +22,7 @@ const MaxClientIDLength = 256
 func (g *Gateway) handleConnect(key peerKey, m *Connect) {
 	if why := connectRefusal(m); why != "" {
 		g.rejected.Add(1)
-		g.debug("CONNECT refused: "+why, "from", key.addr, "client", logString(m.ClientID))
+		g.debugFrom(key.addr, "CONNECT refused: "+why, "from", key.addr, "client", logString(m.ClientID))
 		g.sendTo(key, &Connack{ReturnCode: RejectedNotSupported}, nil)
 		return
 	}

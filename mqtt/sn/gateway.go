@@ -245,6 +245,8 @@ type Gateway struct {
 
 	anon anonSession
 
+	logLim logLimiter // debug lines about dropped datagrams, per address (ratelog.go)
+
 	wg   sync.WaitGroup // the read loop, the sweep, Open calls
 	upWG sync.WaitGroup // upstream connections until their onClose
 
@@ -468,13 +470,13 @@ func (g *Gateway) readFailed(err error) bool {
 func (g *Gateway) handleDatagram(ap netip.AddrPort, b []byte) {
 	if n := len(b); n > MaxMessageSize {
 		g.malformed.Add(1)
-		g.debug("datagram too large", "from", ap, "bytes", n)
+		g.debugFrom(ap, "datagram too large", "from", ap, "bytes", n)
 		return
 	}
 	m, err := Decode(b)
 	if err != nil {
 		g.malformed.Add(1)
-		g.debug("malformed datagram", "from", ap, "bytes", len(b), "err", err)
+		g.debugFrom(ap, "malformed datagram", "from", ap, "bytes", len(b), "err", err)
 		return
 	}
 	key := peerKey{addr: ap}
@@ -497,7 +499,7 @@ func (g *Gateway) debug(msg string, args ...any) {
 func (g *Gateway) drop(key peerKey, m Message, why string) {
 	g.dropped.Add(1)
 	if g.log.Enabled(context.Background(), slog.LevelDebug) {
-		g.log.Debug("mqtt-sn gateway: dropped "+m.Type().String(), "from", g.peerString(key), "reason", why)
+		g.debugFrom(key.addr, "dropped "+m.Type().String(), "from", g.peerString(key), "reason", why)
 	}
 }
 

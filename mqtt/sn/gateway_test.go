@@ -650,3 +650,39 @@ func TestDiscouragedCharactersRefused(t *testing.T) {
 	c.send(&Pingreq{})
 	expect[*Pingresp](c)
 }
+
+// Debug lines about dropped datagrams are limited per address: a PINGREQ flood from one
+// unconnected address wrote 580,000 lines in 6 s. The first few of each second are
+// written, then one line counts what was left out.
+func TestDropLogRateLimited(t *testing.T) {
+	addr := startBroker(t)
+	log := &lineLog{level: slog.LevelDebug}
+	g, gw := startGatewayLog(t, upstreamFor(t, addr, embeddedUpstream), slog.New(log), nil)
+	c := dialSN(t, gw)
+	const n = 300
+	start := time.Now()
+	for range n {
+		c.send(&Pingreq{})
+	}
+	waitFor(t, "the flood to be read", func() bool { return g.Stats().Dropped == n })
+	windows := int(time.Since(start)/time.Second) + 1
+	log.wait(t, "debug lines left out")
+	lines, left := 0, 0
+	waitFor(t, "every line accounted for", func() bool {
+		lines, left = 0, 0
+		for _, l := range strings.Split(log.String(), "\n") {
+			switch {
+			case strings.HasPrefix(l, "mqtt-sn gateway: dropped PINGREQ"):
+				lines++
+			case strings.HasPrefix(l, "mqtt-sn gateway: debug lines left out"):
+				i := strings.Index(l, "lines=")
+				k, _ := strconv.Atoi(l[i+len("lines="):])
+				left += k
+			}
+		}
+		return lines+left == n
+	})
+	if lines > 10*windows {
+		t.Errorf("%d lines about %d PINGREQs within %d s", lines, n, windows)
+	}
+}

@@ -52,6 +52,7 @@ func (g *Gateway) sweepLoop() {
 		}
 		list = list[:0]
 		g.anon.ping(g, now)
+		g.flushLogSummaries(now)
 	}
 }
 

@@ -38,7 +38,8 @@ const exitPlugin = 13
 // (checked by running it): exitPlugin when a plugin line is among the problems; otherwise
 // exitConfig (3) for a bad line, which Mosquitto finds first while reading the file; if every
 // line is right, exitPlugin (13, "Unable to open pwfile") when a password or ACL file cannot be
-// opened, which it does next; and else 1 for a certificate, key or CRL that does not load,
+// opened, which it does next (an MQTT-SN predefined-topics file is treated alike: 13 when it
+// cannot be opened, 3 for a bad line, see snConfigExitCode); and else 1 for a certificate, key or CRL that does not load,
 // which it meets last, when it opens the listeners.
 func configExitCode(err error) int {
 	var es config.Errors
@@ -52,7 +53,8 @@ func configExitCode(err error) int {
 			return exitPlugin
 		case !e.Unusable:
 			bad = true
-		case e.Directive == "password_file" || e.Directive == "acl_file":
+		case e.Directive == "password_file" || e.Directive == "acl_file" || e.Directive == "sn_predefined":
+			// sn_predefined too: a file the broker reads at start, as the others.
 			security = true
 		}
 	}

@@ -796,3 +796,40 @@ func TestPubSNPayloadLimit(t *testing.T) {
 		}
 	}
 }
+
+// An MQTT-SN predefined-topics file is treated as the broker treats a password or ACL file:
+// one that cannot be opened (missing, a directory) exits 13, one with a bad line 3, with
+// --test-config as at start, from sn_predefined or --sn-predefined alike. (A missing file
+// exited 1 and a bad one 3.)
+func TestServeSNPredefinedExitCodes(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad")
+	writeFile(t, bad, "*,a,0\n")
+	for _, tc := range []struct {
+		file string
+		code int
+		want string
+	}{
+		{filepath.Join(dir, "missing"), 13, "does not exist"},
+		{dir, 13, "is a directory"},
+		{bad, 3, "topic id 0 is reserved"},
+	} {
+		conf := filepath.Join(dir, "mqtt.conf")
+		port := testutil.FreePort(t) // nothing listens on it: every case stops before
+		writeFile(t, conf, fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\nlistener %d 127.0.0.1\nprotocol mqttsn\nsn_predefined %s\n", port, port, tc.file))
+		for _, argv := range [][]string{
+			{"serve", "-c", conf, "--test-config"},
+			{"serve", "-c", conf},
+			{"serve", "--listen", "127.0.0.1:0", "--sn-listen", "127.0.0.1:0", "--sn-predefined", tc.file},
+		} {
+			code, _, errOut := runArgs(append([]string{"mqtt"}, argv...)...)
+			want := tc.want
+			if argv[1] != "-c" && tc.code == 13 {
+				want = map[bool]string{true: "no such file", false: "is a directory"}[tc.file != dir]
+			}
+			if code != tc.code || !strings.Contains(errOut, want) {
+				t.Errorf("%v: exit %d, stderr %q; want %d and %q", argv, code, errOut, tc.code, want)
+			}
+		}
+	}
+}

@@ -2,8 +2,10 @@ package sn
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"strconv"
 	"strings"
@@ -141,7 +143,7 @@ func LoadPredefined(file string) (*Predefined, error) {
 	}
 	defer f.Close()
 	if fi, err := f.Stat(); err == nil && fi.IsDir() {
-		return nil, fmt.Errorf("%s is a directory, not a predefined-topics file", file)
+		return nil, &fs.PathError{Op: "read", Path: file, Err: errors.New("is a directory, not a predefined-topics file")}
 	}
 	return ParsePredefined(f, file)
 }

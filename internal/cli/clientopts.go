@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -483,4 +484,29 @@ func typeName(t packet.Type) string {
 		return names[t]
 	}
 	return "UNKNOWN"
+}
+
+// checkConnectProperty refuses a CONNECT or will property value the broker would refuse
+// the connection for (Receive Maximum 0, a Request Problem Information of 2, ...), by
+// decoding a CONNECT that carries it as the broker does: otherwise every connection fails
+// (sn-gateway's clients all got CONNACK "not supported") instead of the command at start.
+func checkConnectProperty(p Property) error {
+	if p.Command != "connect" && p.Command != "will" {
+		return nil
+	}
+	c := &packet.Connect{ProtocolVersion: packet.V5, ClientID: "x", CleanStart: true}
+	if p.Command == "connect" {
+		c.Properties = packetProperties([]Property{p}, "connect")
+	} else {
+		c.WillFlag, c.WillTopic, c.WillPayload = true, "t", []byte{}
+		c.WillProperties = packetProperties([]Property{p}, "will")
+	}
+	b, err := packet.Append(nil, c, packet.V5)
+	if err == nil {
+		_, err = packet.ReadPacket(bytes.NewReader(b), packet.V5, 0)
+	}
+	if err != nil {
+		return usageErrorf("-D/--property %s %s: value %s is not allowed: %v", p.Command, p.Name, p.Value, err)
+	}
+	return nil
 }

@@ -398,7 +398,7 @@ func parseProperty(joined string) (Property, error) {
 		return Property{}, usageErrorf("-D/--property %s: value %q out of range (expected %d to %d)", name, p.Value, min, max)
 	}
 	p.Number = uint32(n)
-	return p, nil
+	return p, checkConnectProperty(p)
 }
 
 // checkUTF8String checks an MQTT UTF-8 string: valid UTF-8, no NUL, at most 65535 bytes.

@@ -60,8 +60,8 @@ func manExtras(name string) manSection {
 			exitStatus: []string{"The exit statuses are those of mosquitto 2.0.11, so that scripts and service managers see the same.",
 				"0 after a clean shutdown (SIGINT or SIGTERM), or when --test-config finds the configuration usable, or --check the store.",
 				"1 when a listener cannot be opened (the port is in use), a certificate, key or CRL does not load, the store cannot be used (also for --check), or the start fails otherwise once the configuration was read.",
-				"3 on a bad command line (an unknown option or argument, a bad port), or when the configuration file cannot be read or has a bad line, as has an ACL file it names. Nothing listens in that case.",
-				"13 when a password or ACL file the configuration names cannot be opened, or the configuration names a plugin (plugin or auth_plugin): plugins are not supported yet, and Mosquitto exits 13 when it cannot load one."},
+				"3 on a bad command line (an unknown option or argument, a bad port), or when the configuration file cannot be read or has a bad line, as has an ACL file or an MQTT-SN predefined-topics file (sn_predefined, --sn-predefined) it names. Nothing listens in that case.",
+				"13 when a password, ACL or MQTT-SN predefined-topics file the configuration (or --sn-predefined) names cannot be opened (missing, a directory, not readable), also with --test-config, or the configuration names a plugin (plugin or auth_plugin): plugins are not supported yet, and Mosquitto exits 13 when it cannot load one."},
 			examples: []string{"mqtt serve -v", "mqtt serve -p 1883 -p 1884", "mqtt serve --listen :1883", "mqtt serve --sn-listen 1884", "mqtt serve -c /etc/mqtt/mqtt.conf", "mqtt serve --test-config -c /etc/mqtt/mqtt.conf"},
 			files:    []manItem{{"/etc/mqtt/mqtt.conf", "The configuration the packaged systemd unit, mqtt.service, starts the broker with."}},
 			seeAlso:  []string{"mqtt.conf(5)", "mosquitto(8)"},
@@ -78,6 +78,8 @@ func manExtras(name string) manSection {
 					"-t names a topic the client REGISTERs first, --short sends a two-character -t as a short topic name, --topic-id N uses a predefined topic id. " +
 					"-q -1 publishes to a short or predefined topic without connecting. -i, -I, -k, -c and the will options apply; " +
 					"TLS, WebSocket, -V, -u, -P and -D do not. A refused publish prints MQTT-SN's return code and exits 1. " +
+					"A message goes in one UDP datagram: at most 65498 octets of payload over IPv4 (65518 over IPv6); a larger -m, -f or -s " +
+					"is refused before anything is sent, a larger line of -l when it is read. " +
 					"A gateway that answers CONNECT \"rejected: congestion\" is asked again after a pause of about a second that doubles, " +
 					"for up to 5 minutes (T_WAIT); nothing listening at the gateway's address fails at once (Connection refused), a gateway " +
 					"that stays silent after 3 retransmissions 10 s apart. Interrupted by SIGINT or SIGTERM, the client sends DISCONNECT, " +
@@ -158,22 +160,32 @@ func manExtras(name string) manSection {
 					"the gateway sends it a REGISTER; a topic of two characters is sent as a short topic name, a predefined one by its id. " +
 					"A subscription by name to a topic predefined for the client (its own entry, else *'s) gets that predefined id in SUBACK, as the id " +
 					"its messages then carry; the ids the gateway assigns never take a number predefined for the client, so an id names one topic. " +
-					"A client holds up to 1024 topic ids: beyond that, a topic the gateway registers takes the place of the least recently used one it " +
+					"A client holds up to 1024 topic ids, whose names take at most 256 KiB (1024 names of 256 octets; without that bound, 1024 names of up to 65535 " +
+					"octets would take 64 MiB for each client): beyond either, a topic the gateway registers takes the place of the least recently used one it " +
 					"registered itself (under a new number; a recycled topic is registered again on its next message), so no message is lost; " +
-					"the ids a client registered or subscribed to by name are kept, and a REGISTER beyond 1024 of those gets \"rejected: congestion\". " +
+					"the ids a client registered or subscribed to by name are kept, and a REGISTER beyond 1024 of those (or 256 KiB) gets \"rejected: congestion\". " +
+					"For a client with clean session false that disconnects, the gateway remembers its topic ids and will for its next CONNECT, " +
+					"up to --max-clients such clients and 64 MiB for all of them: beyond either, the one that disconnected first is forgotten " +
+					"(its next PUBLISH on an old id gets \"rejected: invalid topic ID\", and the client registers again). " +
 					"A message larger than one UDP datagram (65507 octets over IPv4, the MQTT-SN header included), or than --max-message-size, cannot " +
-					"reach the client: it is dropped, acknowledged to the broker so that it is not sent again, and counted (-d logs it). " +
+					"reach the client, nor can one whose topic the gateway would have to REGISTER with a REGISTER that large (a topic name of more than " +
+					"65499 octets, or --max-message-size less 8): it is dropped, acknowledged to the broker so that it is not sent again, and counted (-d logs it). " +
 					"Messages to a client go one at a time at QoS 1 and 2, each retransmitted every --retry-interval seconds until it is acknowledged; " +
 					"a client that does not answer --max-retries retransmissions, or sends nothing for 1.5 times its keep alive, is lost: its connection " +
 					"to the broker ends as a network failure, so the broker publishes its will.",
 				"QoS -1: a client that never connected may publish to a predefined topic id (one defined for *) or a short topic name; " +
-					"such messages go to the broker at QoS 0 through one connection of the gateway's own (client id -i, default mqtt-sn-gateway-GWID-qos-1). " +
+					"such messages go to the broker at QoS 0 through one connection of the gateway's own (client id -i, default mqtt-sn-gateway-GWID-qos-1- and 8 random hexadecimal digits, " +
+					"new at each start, so that two gateways in front of one broker never take each other's connection over; with -V mqttv31, " +
+					"whose client ids have at most 23 characters, mqttsn-GWID- and 12). " +
 					"No client list is needed. If that connection ends (the broker restarts) it is opened again at once, retrying with a growing pause " +
-					"while the broker cannot be reached; the newest 64 such messages wait for it meanwhile. A broker that refuses it (allow_anonymous false " +
+					"while the broker cannot be reached or while it keeps ending within 10 s of opening (another client with the same -i takes it over: " +
+					"logged as a warning each time); the newest 64 such messages wait for it meanwhile. A broker that refuses it (allow_anonymous false " +
 					"on a \"protocol mqttsn\" listener, which refuses every MQTT-SN client, since they have no user name) is logged as a warning with the " +
 					"number of messages dropped, and asked again after --retry-interval.",
 				"Sleeping clients: a client that sends DISCONNECT with a duration is asleep; its session stays open on the broker and the gateway keeps " +
 					"what arrives for it (QoS 1 and 2 within the broker's inflight window; the newest 1000 QoS 0 messages, the oldest being dropped beyond that, " +
+					"and at most 4 MiB of topics and payloads, the oldest QoS 0 messages being dropped to make room and a QoS 0 message that QoS 1 and 2 ones " +
+					"leave no room for being dropped itself (1000 messages of 50 KiB for each of a few sleeping clients took hundreds of MB); each drop is counted, " +
 					"since the latest readings matter most). When it wakes with a PINGREQ carrying its client id, from any address, it gets them, then PINGRESP: " +
 					"QoS 1 and 2 one at a time as always, QoS 0 in bursts of at most 32 messages or 64 KiB with 10 ms between them, so that an ordinary " +
 					"receive buffer is not overrun (UDP has no flow control; 1000 messages take about 0.3 s). A client asleep for 1.5 times its duration is lost.",
@@ -186,7 +198,8 @@ func manExtras(name string) manSection {
 					"If the gateway stops cleanly, clients get DISCONNECT and their connections end without a will.",
 				"Bad input (truncated, oversized, wrongly typed or random datagrams, unknown topic ids, messages out of sequence, datagrams from addresses " +
 					"that never connected) is answered with the return code MQTT-SN defines, such as \"rejected: invalid topic ID\", or dropped; " +
-					"-d logs each drop. The gateway keeps no state for an address until it connects. " +
+					"-d logs each drop, at most 10 lines per second about the datagrams of one IP address: beyond that, one line says how many " +
+					"were left out, so that a flood from one address does not flood the log. The gateway keeps no state for an address until it connects. " +
 					"A client that talks as if connected while it has no session (it was lost, its broker connection ended while it slept, or its client id " +
 					"connected again from another address, whose old address is told at once) gets DISCONNECT, so that it knows to connect again.",
 				"Connecting: the gateway opens at most 256 broker connections at a time; further CONNECTs wait their turn, in order (up to 16384 " +
@@ -196,7 +209,10 @@ func manExtras(name string) manSection {
 				"Client ids: the specification says 1 to 23 characters; the gateway also accepts ids of up to 256 octets, a deliberate leniency " +
 					"(MQTT brokers accept long ids, and devices use serial numbers or UUIDs), which mqtt pub --sn and sub --sn warn about since other " +
 					"gateways may refuse them. An empty id, a longer one, or one MQTT cannot carry (not UTF-8, or holding U+0000) gets CONNACK " +
-					"\"rejected: not supported\" at once.",
+					"\"rejected: not supported\" at once; so does one holding a character a broker may close the connection for (a control character, " +
+					"U+0001 to U+001F or U+007F to U+009F, or a non-character such as U+FDD0 to U+FDEF or U+FFFF: Mosquitto does). " +
+					"Topic names and filters with such characters are refused likewise (REGACK, SUBACK or WILLTOPICRESP \"rejected: not supported\", " +
+					"PUBACK \"rejected: invalid topic ID\" for a short name, a QoS -1 publish dropped and counted), and so are predefined topics with them.",
 				"Embedded: with --embedded, sn-gateway runs the broker itself (mqtt serve's defaults, MQTT clients on -h/-p, local only unless -h names an address) " +
 					"and attaches each MQTT-SN client to it in-process, with no TCP hop: one command where Paho's gateway needs a broker beside it. " +
 					"mqtt serve --sn-listen PORT, or a listener with \"protocol mqttsn\" in mqtt.conf(5), runs the same gateway inside the broker, " +

@@ -64,7 +64,7 @@ var confSections = []confSection{
 			{"sn_predefined", "FILE", "Reads predefined topic ids from FILE: lines CLIENTID,TOPIC,ID, * for every client (see mqtt-sn-gateway(1)). Read at start, before the broker drops its privileges."},
 			{"sn_retry_interval", "SECONDS", "Resends an unacknowledged REGISTER, PUBLISH or PUBREL after SECONDS (T_RETRY, 1-3600). Default: 10."},
 			{"sn_max_retries", "N", "A client that does not answer N retransmissions (1-100) is lost, and its will published (N_RETRY). Default: 3."},
-			{"sn_max_message_size", "OCTETS", "Drops messages to clients larger than OCTETS (16-65535), MQTT-SN header included, for links that carry less; they are acknowledged to the broker. Default: what one UDP datagram holds (65507 octets over IPv4)."},
+			{"sn_max_message_size", "OCTETS", "Drops messages to clients larger than OCTETS (16-65535), MQTT-SN header included, for links that carry less, and those whose topic would need a REGISTER larger than that; they are acknowledged to the broker. Default: what one UDP datagram holds (65507 octets over IPv4)."},
 		}},
 	{title: "TLS", intro: "A listener speaks TLS when it has a certfile and a keyfile. These directives apply to the listener they follow. " +
 		"Certificates, keys and CRLs are PEM files.",

@@ -126,7 +126,7 @@ func runPub(c *ucli.Context) error {
 		return mosqUsage(c, "Error: Invalid publish topic '%s': %v", topicName, err)
 	}
 
-	payload, err := pubPayload(c, maxVarInt)
+	payload, err := pubPayload(c, maxVarInt, false)
 	if err != nil {
 		return err
 	}
@@ -216,9 +216,18 @@ func runPub(c *ucli.Context) error {
 }
 
 // pubPayload reads the payload of -m, -f or -s (nil for -n and -l), at most max bytes.
-func pubPayload(c *ucli.Context, max int) ([]byte, error) {
+// With snLimit (pub --sn, whose PUBLISH is one datagram) -m is checked too, and the
+// messages name the limit itself; without it they are mosquitto_pub's, whose "less than"
+// names the first size refused minus one.
+func pubPayload(c *ucli.Context, max int, snLimit bool) ([]byte, error) {
+	tooLarge := func(what string, n int) string {
+		return fmt.Sprintf("Error: %s is %d bytes; with --sn it must be at most %d bytes, what one UDP datagram holds after the MQTT-SN header.", what, n, max)
+	}
 	switch {
 	case c.IsSet("message"):
+		if m := c.String("message"); snLimit && len(m) > max {
+			return nil, mosqError(c, exitError, "%s", tooLarge("Message", len(m)))
+		}
 		return []byte(c.String("message")), nil
 	case c.IsSet("file"):
 		name := c.String("file")
@@ -227,6 +236,9 @@ func pubPayload(c *ucli.Context, max int) ([]byte, error) {
 			return nil, mosqError(c, exitError, "Error: Unable to open file \"%s\".\nError loading input file \"%s\".", name, name)
 		}
 		if len(payload) > max {
+			if snLimit {
+				return nil, mosqError(c, exitError, "%s\nError loading input file \"%s\".", tooLarge("File", len(payload)), name)
+			}
 			return nil, mosqError(c, exitError, "Error: File must be less than %d bytes.\nError loading input file \"%s\".", max, name)
 		}
 		return payload, nil
@@ -242,6 +254,9 @@ func pubPayload(c *ucli.Context, max int) ([]byte, error) {
 			return nil, mosqError(c, exitError, "Error: Zero length input.\nError loading input from stdin.")
 		}
 		if len(payload) > max {
+			if snLimit {
+				return nil, mosqError(c, exitError, "%s", tooLarge("Standard input", len(payload)))
+			}
 			return nil, mosqError(c, exitError, "Error: Standard input must be less than %d bytes.", max)
 		}
 		return payload, nil

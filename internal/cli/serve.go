@@ -39,7 +39,8 @@ const exitPlugin = 13
 // (checked by running it): exitPlugin when a plugin line is among the problems; otherwise
 // exitConfig (3) for a bad line, which Mosquitto finds first while reading the file; if every
 // line is right, exitPlugin (13, "Unable to open pwfile") when a password or ACL file cannot be
-// opened, which it does next; and else 1 for a certificate, key or CRL that does not load,
+// opened, which it does next (an MQTT-SN predefined-topics file is treated alike: 13 when it
+// cannot be opened, 3 for a bad line, see snConfigExitCode); and else 1 for a certificate, key or CRL that does not load,
 // which it meets last, when it opens the listeners.
 func configExitCode(err error) int {
 	var es config.Errors
@@ -53,7 +54,8 @@ func configExitCode(err error) int {
 			return exitPlugin
 		case !e.Unusable:
 			bad = true
-		case e.Directive == "password_file" || e.Directive == "acl_file":
+		case e.Directive == "password_file" || e.Directive == "acl_file" || e.Directive == "sn_predefined":
+			// sn_predefined too: a file the broker reads at start, as the others.
 			security = true
 		}
 	}
@@ -104,7 +106,7 @@ func serveCommand() *ucli.Command {
 			&ucli.IntFlag{Name: "sn-max-clients", Value: 100000, Category: catSNServe,
 				Usage: "with --sn-listen: refuse CONNECT beyond `N` clients per gateway (rejected: congestion)"},
 			&ucli.IntFlag{Name: "sn-max-message-size", Category: catSNServe, DefaultText: "65507, what a UDP datagram holds",
-				Usage: "with --sn-listen: drop messages to clients larger than `OCTETS` (16-65535)"},
+				Usage: "with --sn-listen: drop messages to clients larger than `OCTETS` (16-65535), or needing a REGISTER larger than that"},
 			&ucli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "log everything (log_type all)"},
 			&ucli.BoolFlag{Name: "daemon", Aliases: []string{"d"},
 				Usage: "run in the background once the broker runs (pid_file records its process id); exits with the start's error if it fails"},

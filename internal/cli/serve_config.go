@@ -95,7 +95,8 @@ func runServe(c *ucli.Context, cfg *config.Config, warns []config.Warning, path 
 	for _, l := range cfg.Listeners {
 		if l.Protocol == "mqttsn" {
 			if _, _, err := snFor(l).gatewayOptions(configUDPAddr(l)); err != nil {
-				return refuseConfig(errw, fmt.Errorf("%s: %s", l.Name(), strings.TrimPrefix(errText(err), "Error: ")))
+				refuseConfig(errw, fmt.Errorf("%s: %s", l.Name(), strings.TrimPrefix(errText(err), "Error: ")))
+				return exitf(snConfigExitCode(err), "")
 			}
 		}
 	}
@@ -165,7 +166,7 @@ func runServe(c *ucli.Context, cfg *config.Config, warns []config.Warning, path 
 			o, note, err := snFor(cfg.Listeners[i]).gatewayOptions(sl.pc.LocalAddr().(*net.UDPAddr))
 			if err != nil {
 				closeAll(lns)
-				return fail(exitConfig, fmt.Errorf("%s: %s", cfg.Listeners[i].Name(), strings.TrimPrefix(errText(err), "Error: ")))
+				return fail(snConfigExitCode(err), fmt.Errorf("%s: %s", cfg.Listeners[i].Name(), strings.TrimPrefix(errText(err), "Error: ")))
 			}
 			if note != "" {
 				logger.Info("MQTT-SN gateway on udp " + sl.pc.LocalAddr().String() + ": " + note + ".")

@@ -173,11 +173,29 @@ func (s snSettings) gatewayOptions(addr *net.UDPAddr) (sn.Options, string, error
 			if errors.As(err, &pe) {
 				return o, "", exitf(exitError, "%s %v", s.name("predefined"), err)
 			}
-			return o, "", exitf(exitError, "%s: %v", s.name("predefined"), err)
+			// The file cannot be opened (missing, a directory, not readable): serve exits
+			// as for a password or ACL file it cannot open (configExitCode).
+			return o, "", unusableFile{exitf(exitError, "%s: %v", s.name("predefined"), err)}
 		}
 		o.Predefined = p
 	}
 	return o, note, nil
+}
+
+// unusableFile marks an error about a file that cannot be opened, as opposed to one with a
+// bad line: serve exits 13 for the first and 3 for the second, as for password_file and
+// acl_file (configExitCode); sn-gateway exits 1 for both.
+type unusableFile struct{ error }
+
+func (e unusableFile) Unwrap() error { return e.error }
+
+// snConfigExitCode is serve's exit status for an MQTT-SN gateway's settings that cannot be
+// used.
+func snConfigExitCode(err error) int {
+	if errors.As(err, new(unusableFile)) {
+		return exitPlugin
+	}
+	return exitConfig
 }
 
 // catSNServe groups serve's MQTT-SN flags in --help.

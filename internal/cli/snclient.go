@@ -218,7 +218,7 @@ func runPubSN(c *ucli.Context, sources int) error {
 	if ua, err := net.ResolveUDPAddr("udp", so.Gateway); err == nil && ua.IP.To4() == nil {
 		maxPayload = 65527 - 9
 	}
-	payload, err := pubPayload(c, maxPayload)
+	payload, err := pubPayload(c, maxPayload, true)
 	if err != nil {
 		return err
 	}
@@ -263,6 +263,9 @@ func runPubSN(c *ucli.Context, sources int) error {
 			if len(line) > 0 {
 				if line[len(line)-1] == '\n' {
 					line = line[:len(line)-1]
+				}
+				if len(line) > maxPayload {
+					return mosqError(c, exitError, "Error: a line of %d bytes; with --sn a message must be at most %d bytes, what one UDP datagram holds after the MQTT-SN header.", len(line), maxPayload)
 				}
 				m := msg
 				m.Payload = line

@@ -46,7 +46,7 @@ func snGatewayCommand() *ucli.Command {
 		&ucli.IntFlag{Name: "max-clients", Value: 100000, Category: catGateway,
 			Usage: "refuse CONNECT beyond `N` clients (rejected: congestion)"},
 		&ucli.IntFlag{Name: "max-message-size", Category: catGateway, DefaultText: "65507, what a UDP datagram holds",
-			Usage: "drop messages to clients larger than `OCTETS` (16-65535), for links that carry less"},
+			Usage: "drop messages to clients larger than `OCTETS` (16-65535), or needing a REGISTER larger than that, for links that carry less"},
 		&ucli.BoolFlag{Name: "embedded", Category: catGateway,
 			Usage: "run the broker in this process and attach the clients to it without a TCP hop; MQTT clients reach it on -h/-p (default localhost, 1883)"},
 		&ucli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Category: catGateway,
@@ -57,7 +57,7 @@ func snGatewayCommand() *ucli.Command {
 		case *ucli.StringFlag:
 			switch f.Name {
 			case "id":
-				f.Usage = "client `ID` of the gateway's own connection, which carries QoS -1 publishes (default mqtt-sn-gateway-GWID-qos-1)"
+				f.Usage = "client `ID` of the gateway's own connection, which carries QoS -1 publishes (default mqtt-sn-gateway-GWID-qos-1- and 8 random hex digits)"
 			case "id-prefix":
 				f.Usage = "client id of the gateway's own connection: `PREFIX` followed by the process ID"
 			case "session-expiry", "will-topic", "will-payload":

@@ -263,6 +263,12 @@ func TestSNBadFlags(t *testing.T) {
 		{[]string{"sn-gateway", "--listen", "[::1]:0", "--advertise-to", "127.0.0.1:1884"}, "cannot send to an IPv4 address"},
 		{[]string{"sn-gateway", "--max-message-size", "5"}, "invalid --max-message-size 5"},
 		{[]string{"sn-gateway", "-D", "publish", "content-type", "text/plain"}, "-D/--property: this command sends no PUBLISH packet"},
+		// CONNECT property values the broker refuses: every client got CONNACK "not supported".
+		{[]string{"sn-gateway", "-V", "5", "-D", "connect", "receive-maximum", "0"}, "-D/--property connect receive-maximum: value 0 is not allowed"},
+		{[]string{"sn-gateway", "-V", "5", "-D", "connect", "maximum-packet-size", "0"}, "-D/--property connect maximum-packet-size: value 0 is not allowed"},
+		{[]string{"sn-gateway", "-V", "5", "-D", "connect", "request-problem-information", "2"}, "value 2 is not allowed"},
+		{[]string{"pub", "-V", "5", "-D", "connect", "receive-maximum", "0", "-t", "a", "-m", "x"}, "-D/--property connect receive-maximum: value 0 is not allowed"},
+		{[]string{"sub", "-V", "5", "-D", "will", "payload-format-indicator", "2", "-t", "a"}, "value 2 is not allowed"},
 		{[]string{"serve", "--sn-gateway-id", "3"}, "--sn-gateway-id needs --sn-listen"},
 		{[]string{"serve", "--sn-listen", "127.0.0.1:0", "--sn-gateway-id", "300"}, "invalid --sn-gateway-id 300"},
 		{[]string{"serve", "-c", bad, "--sn-predefined", bad}, "--sn-predefined cannot be combined with -c: add an sn_predefined line"},
@@ -764,6 +770,66 @@ func TestSNSettingsChangeNeedsRestart(t *testing.T) {
 	} {
 		if sameListeners(a, parse(text)) {
 			t.Errorf("%q: not seen as a change", text)
+		}
+	}
+}
+
+// pub --sn's payload limit is one datagram less the MQTT-SN header: 65,498 octets over IPv4.
+// The message names the largest size accepted (it said "less than 65498" and took 65,498),
+// and -m is checked before anything is sent (it failed with "write udp ...: message too
+// long").
+func TestPubSNPayloadLimit(t *testing.T) {
+	dir := t.TempDir()
+	big := filepath.Join(dir, "big")
+	if err := os.WriteFile(big, make([]byte, 65499), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// Nothing listens on the port: with QoS 1 a valid publish would wait for a CONNACK.
+	for _, argv := range [][]string{
+		{"-q", "-1", "--short", "-t", "ab", "-m", strings.Repeat("x", 65499)},
+		{"-q", "1", "-t", "a/b", "-m", strings.Repeat("x", 65499)},
+		{"-q", "-1", "--short", "-t", "ab", "-f", big},
+	} {
+		code, out, errOut := runArgs(append([]string{"mqtt", "pub", "--sn", "-h", "127.0.0.1", "-p", "27931"}, argv...)...)
+		if code != 1 || out != "" || !strings.Contains(errOut, "is 65499 bytes; with --sn it must be at most 65498 bytes") {
+			t.Errorf("%.40q: exit %d, stdout %q, stderr %q", argv, code, out, errOut)
+		}
+	}
+}
+
+// An MQTT-SN predefined-topics file is treated as the broker treats a password or ACL file:
+// one that cannot be opened (missing, a directory) exits 13, one with a bad line 3, with
+// --test-config as at start, from sn_predefined or --sn-predefined alike. (A missing file
+// exited 1 and a bad one 3.)
+func TestServeSNPredefinedExitCodes(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad")
+	writeFile(t, bad, "*,a,0\n")
+	for _, tc := range []struct {
+		file string
+		code int
+		want string
+	}{
+		{filepath.Join(dir, "missing"), 13, "does not exist"},
+		{dir, 13, "is a directory"},
+		{bad, 3, "topic id 0 is reserved"},
+	} {
+		conf := filepath.Join(dir, "mqtt.conf")
+		port := testutil.FreePort(t) // nothing listens on it: every case stops before
+		writeFile(t, conf, fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\nlistener %d 127.0.0.1\nprotocol mqttsn\nsn_predefined %s\n", port, port, tc.file))
+		for _, argv := range [][]string{
+			{"serve", "-c", conf, "--test-config"},
+			{"serve", "-c", conf},
+			{"serve", "--listen", "127.0.0.1:0", "--sn-listen", "127.0.0.1:0", "--sn-predefined", tc.file},
+		} {
+			code, _, errOut := runArgs(append([]string{"mqtt"}, argv...)...)
+			want := tc.want
+			if argv[1] != "-c" && tc.code == 13 {
+				want = map[bool]string{true: "no such file", false: "is a directory"}[tc.file != dir]
+			}
+			if code != tc.code || !strings.Contains(errOut, want) {
+				t.Errorf("%v: exit %d, stderr %q; want %d and %q", argv, code, errOut, tc.code, want)
+			}
 		}
 	}
 }

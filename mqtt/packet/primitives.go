@@ -195,3 +195,30 @@ func appendBinary(dst []byte, b []byte) []byte {
 	dst = appendU16(dst, uint16(len(b)))
 	return append(dst, b...)
 }
+
+// Discouraged returns the first code point of s that MQTT tells senders not to use in a
+// UTF-8 string and lets receivers close the connection for [MQTT-1.5.3] (5.0: 1.5.4): the
+// control characters U+0001..U+001F and U+007F..U+009F, and the non-characters
+// U+FDD0..U+FDEF and U+nFFFE, U+nFFFF. Mosquitto closes a connection whose strings hold
+// one (its mosquitto_validate_utf8), so a gateway or bridge that relays strings it did
+// not choose refuses them first. s is otherwise assumed well-formed (see checkString);
+// ok is false when there is none.
+func Discouraged(s string) (r rune, ok bool) {
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if (c < 0x20 && c != 0) || c == 0x7F {
+				return rune(c), true
+			}
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r >= 0x80 && r <= 0x9F, r >= 0xFDD0 && r <= 0xFDEF, r&0xFFFE == 0xFFFE:
+			return r, true
+		}
+		i += n
+	}
+	return 0, false
+}

@@ -30,3 +30,20 @@ func FuzzPlainPrefix(f *testing.F) {
 		}
 	})
 }
+
+func TestDiscouraged(t *testing.T) {
+	for _, tc := range []struct {
+		s    string
+		want rune
+	}{
+		{"a/b", 0}, {"", 0}, {"caf\u00e9/\u65e5\u672c", 0}, {"\u00a0", 0}, {"\ufdcf\ufdf0\ufffd", 0}, {"a\x00b", 0},
+		{"a\x01", 0x01}, {"\x1f", 0x1F}, {"x\x7f", 0x7F}, {"\u0080", 0x80}, {"\u009f", 0x9F},
+		{"\ufdd0", 0xFDD0}, {"\ufdef", 0xFDEF}, {"\ufffe", 0xFFFE}, {"\uffff", 0xFFFF},
+		{"\U0001fffe", 0x1FFFE}, {"\U0010ffff", 0x10FFFF}, {"ok\tthen", '\t'},
+	} {
+		r, ok := Discouraged(tc.s)
+		if ok != (tc.want != 0) || r != tc.want {
+			t.Errorf("Discouraged(%q) = %U, %v; want %U", tc.s, r, ok, tc.want)
+		}
+	}
+}

@@ -2,8 +2,12 @@ package sn
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net"
+	"sort"
+	"sync"
 	"testing"
 	"time"
 
@@ -121,4 +125,124 @@ func TestQoSMinus1AcrossBrokerRestart(t *testing.T) {
 	send("cd", "after")
 	sub = startMosqSub(t, addr2, 1, "-t", "cd")
 	mustEqual(t, sub.wait(), []string{"cd after"})
+}
+
+// flakyUpstream is an Upstream whose first connection accepts CONNECT and then ends while
+// the gateway sends it what waited (between CONNACK and ready); later connections record
+// the publishes they carry.
+type flakyUpstream struct {
+	mu     sync.Mutex
+	opens  int
+	topics []string
+	got    chan string
+}
+
+func (u *flakyUpstream) Open(_ context.Context, _ net.Addr, onPacket func(packet.Packet), onClose func(error)) (UpstreamConn, error) {
+	u.mu.Lock()
+	u.opens++
+	n := u.opens
+	u.mu.Unlock()
+	return &flakyConn{u: u, n: n, onPacket: onPacket, onClose: onClose}, nil
+}
+
+type flakyConn struct {
+	u        *flakyUpstream
+	n        int
+	onPacket func(packet.Packet)
+	onClose  func(error)
+	mu       sync.Mutex
+	ended    bool
+}
+
+func (c *flakyConn) end() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ended {
+		return false
+	}
+	c.ended = true
+	return true
+}
+
+func (c *flakyConn) Send(p packet.Packet) error {
+	c.mu.Lock()
+	ended := c.ended
+	c.mu.Unlock()
+	if ended {
+		return ErrUpstreamClosed
+	}
+	switch p := p.(type) {
+	case *packet.Connect:
+		c.onPacket(&packet.Connack{})
+	case *packet.Publish:
+		if c.n == 1 {
+			if c.end() {
+				c.onClose(errors.New("taken over"))
+			}
+			return ErrUpstreamClosed
+		}
+		c.u.got <- p.Topic + " " + string(p.Payload)
+	}
+	return nil
+}
+
+func (c *flakyConn) Close() error {
+	if c.end() {
+		c.onClose(nil)
+	}
+	return nil
+}
+
+// The shared connection ends between its CONNACK and the moment it is ready (another
+// gateway with the same client id took it over): it is not taken for ready, the publishes
+// that waited are not lost, and a new connection carries them and the next ones.
+func TestQoSMinus1ClosedBeforeReady(t *testing.T) {
+	u := &flakyUpstream{got: make(chan string, 10)}
+	_, gw := startGatewayUp(t, u, nil)
+	anon := dialSN(t, gw)
+	short, _ := ShortTopicID("ab")
+	recv := func(want string) {
+		t.Helper()
+		select {
+		case got := <-u.got:
+			mustEqual(t, got, want)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%q did not go upstream", want)
+		}
+	}
+	anon.send(&Publish{QoS: QoSMinus1, TopicIDType: TopicShort, TopicID: short, Data: []byte("first")})
+	recv("ab first")
+	anon.send(&Publish{QoS: QoSMinus1, TopicIDType: TopicShort, TopicID: short, Data: []byte("second")})
+	recv("ab second")
+}
+
+// Two gateways with the same gateway id in front of one broker (two mqttsn listeners, or two
+// sn-gateway processes) do not share the client id of their QoS -1 connections: they would
+// take each other's over for ever, and messages were lost.
+func TestQoSMinus1TwoGateways(t *testing.T) {
+	addr := startBroker(t)
+	g1, gw1 := startGateway(t, addr, nil)
+	g2, gw2 := startGateway(t, addr, nil)
+	if id1, id2 := g1.opts.QoSMinus1ClientID, g2.opts.QoSMinus1ClientID; id1 == id2 {
+		t.Fatalf("both gateways use client id %q", id1)
+	}
+	a1, a2 := dialSN(t, gw1), dialSN(t, gw2)
+	short, _ := ShortTopicID("ab")
+	send := func(c *rawSN, text string) {
+		c.send(&Publish{QoS: QoSMinus1, TopicIDType: TopicShort, TopicID: short, Data: []byte(text)})
+	}
+	send(a1, "warm1")
+	send(a2, "warm2")
+	waitFor(t, "both connections", func() bool { return g1.Stats().QoSMinus1 == 1 && g2.Stats().QoSMinus1 == 1 })
+	sub := startMosqSub(t, addr, 6, "-t", "ab")
+	var want []string
+	for i := range 3 {
+		send(a1, fmt.Sprintf("A%d", i))
+		send(a2, fmt.Sprintf("B%d", i))
+		want = append(want, fmt.Sprintf("ab A%d", i), fmt.Sprintf("ab B%d", i))
+	}
+	got := sub.wait()
+	sort.Strings(got)
+	sort.Strings(want)
+	mustEqual(t, got, want)
 }

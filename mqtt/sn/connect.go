@@ -2,12 +2,12 @@ package sn
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/mqttkit/mqtt/mqtt/packet"
-	"github.com/mqttkit/mqtt/mqtt/topic"
 )
 
 // MaxClientIDLength is the longest ClientId the gateway accepts, in octets. The spec says 1
@@ -22,7 +22,7 @@ const MaxClientIDLength = 256
 func (g *Gateway) handleConnect(key peerKey, m *Connect) {
 	if why := connectRefusal(m); why != "" {
 		g.rejected.Add(1)
-		g.debug("CONNECT refused: "+why, "from", key.addr, "client", logString(m.ClientID))
+		g.debugFrom(key.addr, "CONNECT refused: "+why, "from", key.addr, "client", logString(m.ClientID))
 		g.sendTo(key, &Connack{ReturnCode: RejectedNotSupported}, nil)
 		return
 	}
@@ -83,8 +83,7 @@ func (g *Gateway) handleConnect(key peerKey, m *Connect) {
 	}
 	now := g.now()
 	s = &session{key: key, id: m.ClientID, clean: m.CleanSession, keep: m.Duration, lastIn: now}
-	if st := g.stored[m.ClientID]; st != nil {
-		delete(g.stored, m.ClientID)
+	if st := g.takeStoredLocked(m.ClientID); st != nil {
 		if !m.CleanSession {
 			// [MQTT-SN 6.3] CleanSession false keeps the will (unless a new one is
 			// given) and the topic ids.
@@ -121,6 +120,11 @@ func connectRefusal(m *Connect) string {
 		return "client id is not UTF-8"
 	case strings.IndexByte(m.ClientID, 0) >= 0:
 		return "client id contains U+0000" // [MQTT-1.5.4-2]
+	}
+	if r, bad := packet.Discouraged(m.ClientID); bad {
+		// A broker may close the connection for it [MQTT-1.5.3] (Mosquitto does): the
+		// client would be told "congestion" and retry for ever.
+		return fmt.Sprintf("client id contains %U", r)
 	}
 	return ""
 }
@@ -209,7 +213,7 @@ func (g *Gateway) onWillTopic(s *session, m *WillTopic) {
 		g.willDone(s)
 		return
 	}
-	if m.QoS == QoSMinus1 || topic.ValidateName(m.Topic) != nil {
+	if m.QoS == QoSMinus1 || validName(m.Topic) != nil {
 		g.rejected.Add(1)
 		g.debug("will topic refused", "client", logString(s.id), "topic", logString(m.Topic), "qos", m.QoS)
 		g.reply(s, &Connack{ReturnCode: RejectedNotSupported})

@@ -109,13 +109,26 @@ func (g *Gateway) deliver(s *session, p *packet.Publish) {
 	if s.out == nil {
 		s.out = &outbox{}
 	}
-	if p.QoS == 0 && s.out.qos0 >= g.opts.MaxQueued && s.out.dropOldestQoS0() {
+	o, size := s.out, msgBytes(p)
+	for (p.QoS == 0 && o.qos0 >= g.opts.MaxQueued) || (o.len() > 0 && o.bytes+size > g.opts.MaxQueuedBytes) {
 		// Full: the newest reading is worth more than the oldest.
+		if !o.dropOldestQoS0() {
+			break
+		}
 		g.queued.Add(-1)
 		g.dropped.Add(1)
-		g.debug("oldest QoS 0 message dropped: queue full", "client", logString(s.id), "topic", logString(p.Topic))
+		g.debug("oldest QoS 0 message dropped: queue full", "client", logString(s.id), "topic", logString(p.Topic),
+			"queued", o.len(), "octets", o.bytes)
 	}
-	s.out.push(p)
+	if p.QoS == 0 && o.len() > 0 && o.bytes+size > g.opts.MaxQueuedBytes {
+		// What is queued is QoS 1/2, kept: this one has no room.
+		g.dropped.Add(1)
+		g.debug("QoS 0 message dropped: queue full of QoS 1/2 messages", "client", logString(s.id),
+			"topic", logString(p.Topic), "queued", o.len(), "octets", o.bytes)
+		g.pump(s)
+		return
+	}
+	o.push(p)
 	g.queued.Add(1)
 	g.pump(s)
 }
@@ -231,19 +244,29 @@ func (g *Gateway) sendPublish(s *session, p *packet.Publish, dup bool) {
 		g.dropped.Add(1)
 		g.debug("message dropped: too large for the client", "client", logString(s.id), "topic", logString(p.Topic),
 			"octets", n, "max", max)
-		g.ackUp(s, p)
+		g.dropInFlight(s, p)
 		return
 	}
 	typ, id, ok := g.downTopic(s, p.Topic)
 	if !ok {
+		if n, max := registerSize(s.key, len(p.Topic)), g.maxSend(s.key); n > max {
+			// Its REGISTER cannot reach the client: it would be sent again until the client
+			// counted as lost, taking what is queued behind it along.
+			g.dropped.Add(1)
+			g.debug("message dropped: topic too long to register with the client", "client", logString(s.id),
+				"topic", logString(p.Topic), "octets", n, "max", max)
+			g.dropInFlight(s, p)
+			return
+		}
 		if id, ok = g.addTopic(s, p.Topic, false); !ok {
 			g.dropped.Add(1)
 			g.debug("message dropped: the client's topic table is full of topics it registered", "client", logString(s.id), "topic", logString(p.Topic))
-			g.ackUp(s, p)
+			g.dropInFlight(s, p)
 			return
 		}
 		o.cur, o.phase, o.regID = p, phWaitRegack, g.freeMsgID(s)
 		o.sentAt = g.now()
+		g.armRetry(s, o.sentAt)
 		g.reply(s, &Register{TopicID: id, MsgID: o.regID, TopicName: p.Topic})
 		return
 	}
@@ -251,8 +274,28 @@ func (g *Gateway) sendPublish(s *session, p *packet.Publish, dup bool) {
 	if p.QoS > 0 {
 		m.MsgID = p.PacketID
 		o.cur, o.phase, o.sentAt = p, phWaitAck, g.now()
+		g.armRetry(s, o.sentAt)
 	}
 	g.reply(s, m)
+}
+
+// dropInFlight acknowledges p upstream (ackUp) as sendPublish drops it; when it was the
+// message in flight (its topic registered again after a REGACK or PUBACK) it no longer is,
+// and the caller finishes it. s.mu is held.
+func (g *Gateway) dropInFlight(s *session, p *packet.Publish) {
+	g.ackUp(s, p)
+	if o := s.out; o != nil && o.cur == p {
+		o.cur, o.phase = nil, 0
+	}
+}
+
+// registerSize is the encoded size of a REGISTER of a topic of n octets to key.
+func registerSize(key peerKey, n int) int {
+	total := frame(4 + n)
+	if key.node != "" {
+		total += 3 + len(key.node)
+	}
+	return total
 }
 
 // addTopic returns s's normal topic id of name, assigning one when it has none: never a
@@ -272,7 +315,7 @@ func (g *Gateway) addTopic(s *session, name string, pinned bool) (uint16, bool) 
 	if s.out != nil && s.out.cur != nil {
 		keep = s.out.cur.Topic
 	}
-	return s.topics.add(name, pinned, g.opts.MaxTopics, skip, keep)
+	return s.topics.add(name, pinned, g.opts.MaxTopics, g.opts.MaxTopicBytes, skip, keep)
 }
 
 // freeMsgID is the MsgId of a REGISTER from the gateway. s.mu is held.
@@ -312,10 +355,12 @@ func (g *Gateway) resend(s *session) {
 		if id, ok := s.topics.id(p.Topic); ok {
 			g.reply(s, &Register{TopicID: id, MsgID: o.regID, TopicName: p.Topic})
 		}
+		g.armRetry(s, o.sentAt)
 	case phWaitAck:
-		g.sendPublish(s, p, true)
+		g.sendPublish(s, p, true) // arms the timer
 	case phWaitComp:
 		g.reply(s, &Pubrel{MsgID: p.PacketID})
+		g.armRetry(s, o.sentAt)
 	}
 }
 
@@ -369,7 +414,10 @@ func (g *Gateway) onPuback(s *session, m *Puback) {
 		}
 		s.tries++
 		g.sendPublish(s, p, false)
-		return
+		if s.out.cur != nil {
+			return
+		}
+		// Dropped: it cannot be registered any more.
 	default:
 		g.dropped.Add(1)
 		g.debug("message dropped: refused by the client", "client", logString(s.id), "topic", logString(p.Topic), "rc", m.ReturnCode.String())
@@ -399,6 +447,7 @@ func (g *Gateway) onPubrec(s *session, m *Pubrec) {
 func (g *Gateway) onBrokerPubrel(s *session, pid uint16) {
 	if p := s.inFlight(phWaitPubrel, pid); p != nil {
 		s.out.phase, s.out.sentAt, s.tries = phWaitComp, g.now(), 0
+		g.armRetry(s, s.out.sentAt)
 		g.reply(s, &Pubrel{MsgID: pid})
 		return
 	}

@@ -32,6 +32,9 @@
 //     datagram, one at a time, so each client's messages keep their order;
 //   - one sweep goroutine runs every client's timers (keep alive, sleep, set-up and
 //     retransmission deadlines, upstream pings) every SweepInterval: no timer per client;
+//   - one retry goroutine sends unanswered messages again on time: each send puts its
+//     deadline in one heap (no timer per message), so that a retransmission does not wait
+//     for the next sweep;
 //   - one pacer goroutine sends the next burst of clients' backlogs (see below);
 //   - one worker goroutine makes the upstream Sends and Closes the upstream's own callbacks
 //     may not make (LocalConn forbids them from Deliver);
@@ -43,13 +46,15 @@
 //     with BrokerUpstream, the broker's session included (BenchmarkIdleClientMemory).
 //
 // A message from the broker that does not fit the datagram it would go in (MaxMessageSize:
-// by default what UDP carries, 65,507 octets over IPv4 with the MQTT-SN header) is dropped,
+// by default what UDP carries, 65,507 octets over IPv4 with the MQTT-SN header), or whose
+// topic needs a REGISTER that does not (a name of more than 65,499 octets), is dropped,
 // counted and acknowledged to the broker (PUBACK, or PUBREC then PUBCOMP), so that it is
 // neither lost silently nor retried for ever in front of the client's other messages.
 //
 // Downstream, one QoS 1/2 message is in flight per client at a time [MQTT-SN 6.6]; the rest
-// wait in order, QoS 0 up to MaxQueued (the newest kept), QoS 1/2 within the broker's
-// inflight window (they are acknowledged upstream only when the client acknowledges them).
+// wait in order, QoS 0 up to MaxQueued messages and MaxQueuedBytes octets (the newest
+// kept), QoS 1/2 within the broker's inflight window (they are acknowledged upstream only
+// when the client acknowledges them).
 // A backlog goes out in bursts of DeliveryBurst with DeliveryPause between them: one pacer
 // goroutine runs while any client has one. Unanswered REGISTER,
 // PUBLISH and PUBREL are sent again every RetryInterval; after MaxRetries the client is
@@ -61,8 +66,8 @@
 // address, whose old address is told at once) to connect again [MQTT-SN 5.4.21].
 //
 // Locks: the gateway's mu (its maps) may be held when a client's mu is taken, never the other
-// way round; connMu (the set-up queue), paceMu (the pacer's list) and taskMu (the worker's
-// tasks) are leaves, taken under either or none. No lock is held while an Upstream or
+// way round; connMu (the set-up queue), paceMu (the pacer's list), retryMu (the retry heap)
+// and taskMu (the worker's tasks) are leaves, taken under either or none. No lock is held while an Upstream or
 // UpstreamConn method runs.
 //
 // # Interpretations
@@ -85,7 +90,9 @@
 //     ends the connection with DISCONNECT so the broker's (old) will is not published
 //     [MQTT-SN 6.4]; if the gateway itself dies, the broker publishes the old one.
 //   - With CleanSession false the gateway remembers a disconnected client's will and topic
-//     ids for its next CONNECT [MQTT-SN 6.3], for up to MaxClients clients.
+//     ids for its next CONNECT [MQTT-SN 6.3], for up to MaxClients clients and
+//     MaxStoredBytes octets over all of them, forgetting the one remembered first beyond
+//     either. A client's topic table is bounded by MaxTopics and MaxTopicBytes.
 //   - A QoS 1/2 PUBLISH with MsgId 0 is refused with "rejected: not supported": MQTT has no
 //     packet id 0.
 //   - ClientIds of 24 to MaxClientIDLength (256) octets are accepted, a deliberate leniency
@@ -93,4 +100,11 @@
 //     (serial numbers, UUIDs with a prefix). An empty one, a longer one, and one MQTT cannot
 //     carry (not UTF-8, or with U+0000) get "rejected: not supported" at once, with no
 //     upstream connection.
+//   - Client ids, will topics, topic names and filters holding a character a broker may close
+//     the connection for [MQTT-1.5.3] (packet.Discouraged: control characters and
+//     non-characters; Mosquitto does close it) are refused, as MQTT cannot carry them
+//     reliably: CONNACK, REGACK, SUBACK, WILLTOPICRESP "rejected: not supported", a PUBLISH
+//     to such a short name "rejected: invalid topic ID", a QoS −1 one dropped and counted.
+//     Relayed, they would cut the client's connection, or the shared one of QoS −1
+//     publishes, and "congestion" would have the client retry for ever.
 package sn

@@ -2,6 +2,8 @@ package sn
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -41,7 +43,11 @@ type Options struct {
 	ConnectProperties packet.Properties
 	// QoSMinus1ClientID is the client id of the one upstream connection that carries the
 	// QoS −1 publishes of unconnected clients [MQTT-SN 6.8]. Default
-	// "mqtt-sn-gateway-GWID-qos-1".
+	// "mqtt-sn-gateway-GWID-qos-1-" and 8 random hexadecimal digits (with MQTT 3.1, whose
+	// client ids have at most 23 characters, "mqttsn-GWID-" and 12), a new suffix for each
+	// set of defaults: two gateways in front of one broker (two mqttsn listeners, or two
+	// sn-gateway processes, with the same GatewayID) must not share it, or each would take
+	// the other's connection over for as long as both run.
 	QoSMinus1ClientID string
 
 	// RetryInterval is T_RETRY: how long the gateway waits for the client's answer to a
@@ -57,6 +63,14 @@ type Options struct {
 	// remembered for CleanSession false. CONNECTs beyond it get "rejected: congestion".
 	// Default 100,000.
 	MaxClients int
+	// MaxStoredBytes bounds what the gateway remembers of CleanSession false clients that
+	// disconnected (their wills and topic names), in octets over all of them: beyond it
+	// (or beyond MaxClients of them) the one that disconnected first is forgotten, and its
+	// next CONNECT starts without its topic ids and remembered will (a PUBLISH on an old id
+	// gets "rejected: invalid topic ID", which tells the client to register again).
+	// Default 64 MiB: without it, 100,000 remembered clients with their topic tables full
+	// of long names could hold gigabytes for ever.
+	MaxStoredBytes int
 	// MaxConnecting bounds the upstream connections being opened at once. Default 256.
 	// CONNECTs beyond it wait in a queue, in order, up to MaxConnectQueue (default
 	// 16,384); beyond that they get "rejected: congestion". A client waits at most
@@ -68,6 +82,12 @@ type Options struct {
 	// the latest readings matter. QoS 1 and 2 messages are not dropped: the broker's
 	// inflight window bounds them. Default 1000.
 	MaxQueued int
+	// MaxQueuedBytes bounds the octets (topics and payloads) buffered for one client: a
+	// message that would take the buffer beyond it first drops the oldest QoS 0 messages
+	// (counted), and a QoS 0 message that still does not fit is dropped itself; QoS 1/2
+	// messages are kept, the broker's window bounds them. Default 4 MiB: 1000 messages of
+	// 50 KiB for each sleeping client would be 50 MB each.
+	MaxQueuedBytes int
 	// DeliveryBurst and DeliveryPause pace a backlog (what a sleeping client gets when it
 	// wakes up, or QoS 0 messages queued behind one in flight): at most DeliveryBurst
 	// messages, and at most 64 KiB, are sent back to back, then the gateway pauses for
@@ -84,17 +104,22 @@ type Options struct {
 	// recycled; a REGISTER from a client whose own ids fill the table gets "rejected:
 	// congestion".
 	MaxTopics int
+	// MaxTopicBytes bounds the octets of the topic names one client holds ids for, as
+	// MaxTopics bounds their number, and full the same way. Default 256 KiB: 1024 names of
+	// 256 octets (1024 names of up to 65,535 would be 64 MiB per client).
+	MaxTopicBytes int
 	// MaxMessageSize bounds the MQTT-SN messages the gateway sends a client, in octets (a
 	// Forwarder Encapsulation included): a PUBLISH from the broker that would be larger is
-	// dropped (and acknowledged to the broker, so that it is not sent again). Default, and
+	// dropped (and acknowledged to the broker, so that it is not sent again), as is one
+	// whose topic would need a REGISTER larger than this. Default, and
 	// upper bound: what one UDP datagram holds, 65,507 octets over IPv4 and 65,527 over
 	// IPv6. Set it lower for links that cannot carry large datagrams.
 	MaxMessageSize int
 	// MaxInflight bounds one client's QoS 1/2 PUBLISHes awaiting the broker; more get
 	// "rejected: congestion". Default 64.
 	MaxInflight int
-	// SweepInterval is how often keep alive, sleep and retransmission timers are checked:
-	// their resolution. Default 1 s.
+	// SweepInterval is how often keep alive, sleep and set-up timers are checked: their
+	// resolution. Default 1 s. Retransmissions have timers of their own, on time.
 	SweepInterval time.Duration
 }
 
@@ -110,7 +135,7 @@ func (o *Options) setDefaults() {
 		o.ProtocolVersion = packet.V311
 	}
 	if o.QoSMinus1ClientID == "" {
-		o.QoSMinus1ClientID = "mqtt-sn-gateway-" + strconv.Itoa(int(o.GatewayID)) + "-qos-1"
+		o.QoSMinus1ClientID = defaultQoSMinus1ClientID(o.GatewayID, o.ProtocolVersion)
 	}
 	if o.RetryInterval <= 0 {
 		o.RetryInterval = 10 * time.Second
@@ -133,6 +158,15 @@ func (o *Options) setDefaults() {
 	if o.MaxQueued <= 0 {
 		o.MaxQueued = 1000
 	}
+	if o.MaxQueuedBytes <= 0 {
+		o.MaxQueuedBytes = 4 << 20
+	}
+	if o.MaxTopicBytes <= 0 {
+		o.MaxTopicBytes = 256 << 10
+	}
+	if o.MaxStoredBytes <= 0 {
+		o.MaxStoredBytes = 64 << 20
+	}
 	if o.DeliveryBurst <= 0 {
 		o.DeliveryBurst = 32
 	}
@@ -148,6 +182,17 @@ func (o *Options) setDefaults() {
 	if o.SweepInterval <= 0 {
 		o.SweepInterval = time.Second
 	}
+}
+
+// defaultQoSMinus1ClientID is a client id for the QoS −1 connection that no other gateway
+// uses (see Options.QoSMinus1ClientID).
+func defaultQoSMinus1ClientID(gwID, version byte) string {
+	var r [6]byte
+	_, _ = rand.Read(r[:]) // never fails (crypto/rand)
+	if version == packet.V31 {
+		return "mqttsn-" + strconv.Itoa(int(gwID)) + "-" + hex.EncodeToString(r[:])
+	}
+	return "mqtt-sn-gateway-" + strconv.Itoa(int(gwID)) + "-qos-1-" + hex.EncodeToString(r[:4])
 }
 
 // Stats are the gateway's counters since it started.
@@ -182,7 +227,12 @@ type Gateway struct {
 	byPeer map[peerKey]*session
 	byID   map[string]*session
 	stored map[string]*stored
-	closed bool
+	// storedQ is the order in which clients were remembered, oldest first (entries whose
+	// client connected again or was remembered anew are skipped); storedBytes their cost.
+	storedQ     []*stored
+	storedHead  int
+	storedBytes int
+	closed      bool
 
 	queued atomic.Int64 // messages waiting in outboxes
 
@@ -195,6 +245,8 @@ type Gateway struct {
 
 	anon anonSession
 
+	logLim logLimiter // debug lines about dropped datagrams, per address (ratelog.go)
+
 	wg   sync.WaitGroup // the read loop, the sweep, Open calls
 	upWG sync.WaitGroup // upstream connections until their onClose
 
@@ -202,6 +254,11 @@ type Gateway struct {
 	paceMu   sync.Mutex
 	paced    []*session
 	paceKick chan struct{}
+
+	// Retransmission deadlines, earliest first (retry.go). A leaf lock.
+	retryMu   sync.Mutex
+	retryQ    retryHeap
+	retryKick chan struct{}
 
 	// The upstream worker: Sends and Closes the callbacks may not make themselves.
 	taskMu     sync.Mutex
@@ -219,8 +276,24 @@ type Gateway struct {
 // stored is what the gateway remembers of a CleanSession false client that disconnected:
 // its will and topic ids [MQTT-SN 6.3].
 type stored struct {
+	id     string
 	will   *will
 	topics *topicTable
+	cost   int
+}
+
+// storedOverhead approximates what a remembered client costs beyond its strings.
+const storedOverhead = 256
+
+func (st *stored) size() int {
+	n := storedOverhead + len(st.id)
+	if st.will != nil {
+		n += len(st.will.topic) + len(st.will.msg)
+	}
+	if st.topics != nil {
+		n += st.topics.bytes + len(st.topics.e)*topicEntryOverhead
+	}
+	return n
 }
 
 // New returns a gateway that opens upstream connections with up. logger may be nil.
@@ -247,7 +320,7 @@ func New(opts Options, up Upstream, logger *slog.Logger) (*Gateway, error) {
 		opts: opts, up: up, log: logger, start: time.Now(),
 		byPeer: map[peerKey]*session{}, byID: map[string]*session{}, stored: map[string]*stored{},
 		kick: make(chan struct{}, 1), stopWorker: make(chan struct{}), workerDone: make(chan struct{}),
-		paceKick: make(chan struct{}, 1),
+		paceKick: make(chan struct{}, 1), retryKick: make(chan struct{}, 1),
 	}, nil
 }
 
@@ -263,10 +336,11 @@ func (g *Gateway) Start(ctx context.Context, pc net.PacketConn) error {
 	g.udp, _ = pc.(*net.UDPConn)
 	g.ctx, g.cancel = context.WithCancel(ctx)
 	g.mu.Unlock()
-	g.wg.Add(3)
+	g.wg.Add(4)
 	go g.readLoop()
 	go g.sweepLoop()
 	go g.paceLoop()
+	go g.retryLoop()
 	go g.worker()
 	return nil
 }
@@ -396,13 +470,13 @@ func (g *Gateway) readFailed(err error) bool {
 func (g *Gateway) handleDatagram(ap netip.AddrPort, b []byte) {
 	if n := len(b); n > MaxMessageSize {
 		g.malformed.Add(1)
-		g.debug("datagram too large", "from", ap, "bytes", n)
+		g.debugFrom(ap, "datagram too large", "from", ap, "bytes", n)
 		return
 	}
 	m, err := Decode(b)
 	if err != nil {
 		g.malformed.Add(1)
-		g.debug("malformed datagram", "from", ap, "bytes", len(b), "err", err)
+		g.debugFrom(ap, "malformed datagram", "from", ap, "bytes", len(b), "err", err)
 		return
 	}
 	key := peerKey{addr: ap}
@@ -425,7 +499,7 @@ func (g *Gateway) debug(msg string, args ...any) {
 func (g *Gateway) drop(key peerKey, m Message, why string) {
 	g.dropped.Add(1)
 	if g.log.Enabled(context.Background(), slog.LevelDebug) {
-		g.log.Debug("mqtt-sn gateway: dropped "+m.Type().String(), "from", g.peerString(key), "reason", why)
+		g.debugFrom(key.addr, "dropped "+m.Type().String(), "from", g.peerString(key), "reason", why)
 	}
 }
 
@@ -824,13 +898,51 @@ func (g *Gateway) rememberLocked(s *session) {
 	if s.clean || s.state < stActive || s.id == "" {
 		return
 	}
-	if len(g.stored) >= g.opts.MaxClients {
-		for id := range g.stored { // full: forget an arbitrary one
-			delete(g.stored, id)
-			break
+	g.forgetStoredLocked(s.id)
+	st := &stored{id: s.id, will: s.will, topics: s.topics}
+	st.cost = st.size()
+	for len(g.stored) > 0 && (len(g.stored) >= g.opts.MaxClients || g.storedBytes+st.cost > g.opts.MaxStoredBytes) {
+		// Full: forget the one remembered first.
+		old := g.storedQ[g.storedHead]
+		g.storedQ[g.storedHead] = nil
+		g.storedHead++
+		if g.stored[old.id] == old {
+			g.forgetStoredLocked(old.id)
+			g.debug("forgot a disconnected client's topic ids and will: too much remembered", "client", logString(old.id))
 		}
 	}
-	g.stored[s.id] = &stored{will: s.will, topics: s.topics}
+	if st.cost > g.opts.MaxStoredBytes {
+		return
+	}
+	g.stored[s.id] = st
+	g.storedBytes += st.cost
+	if g.storedHead > 0 && g.storedHead >= len(g.storedQ)/2 {
+		n := copy(g.storedQ, g.storedQ[g.storedHead:])
+		clear(g.storedQ[n:])
+		g.storedQ, g.storedHead = g.storedQ[:n], 0
+	}
+	g.storedQ = append(g.storedQ, st)
+}
+
+// takeStoredLocked removes and returns what the gateway remembers of client id, or nil.
+// g.mu is held.
+func (g *Gateway) takeStoredLocked(id string) *stored {
+	st := g.stored[id]
+	g.forgetStoredLocked(id)
+	return st
+}
+
+// forgetStoredLocked forgets client id; its entry in storedQ is skipped when reached. g.mu
+// is held.
+func (g *Gateway) forgetStoredLocked(id string) {
+	if st := g.stored[id]; st != nil {
+		delete(g.stored, id)
+		g.storedBytes -= st.cost
+	}
+	if len(g.stored) == 0 {
+		clear(g.storedQ)
+		g.storedQ, g.storedHead = g.storedQ[:0], 0
+	}
 }
 
 // willPublish is the PUBLISH of s's current will, or nil when it has none. s.mu is held.

@@ -246,7 +246,15 @@ func TestLogQuotesClientStrings(t *testing.T) {
 	addr := startBroker(t)
 	log := &lineLog{level: slog.LevelDebug}
 	_, gw := startGatewayLog(t, upstreamFor(t, addr, embeddedUpstream), slog.New(log), nil)
-	evil := "evil\n1795978999: MQTT-SN client connected client=FORGED\x1b[2J"
+	// An id with a newline or an escape is refused (a control character: see
+	// TestDiscouragedCharactersRefused), and logged quoted in the refusal.
+	forged := "evil\n1795978999: MQTT-SN client connected client=FORGED\x1b[2J"
+	f := dialSN(t, gw)
+	f.send(&Connect{CleanSession: true, ProtocolID: ProtocolID, Duration: 60, ClientID: forged})
+	mustEqual(t, expect[*Connack](f), &Connack{ReturnCode: RejectedNotSupported})
+	log.wait(t, "client="+strconv.Quote(forged))
+	// One that is accepted but has spaces and quotes is quoted too.
+	evil := `evil" 1795978999: MQTT-SN client connected client=FORGED`
 	c := dialSN(t, gw)
 	c.connect(evil, true, 60)
 	c.send(&Register{MsgID: 1, TopicName: "bad/\x1b[31m/+"})
@@ -344,6 +352,85 @@ func TestTooLargeForADatagram(t *testing.T) {
 	// Still connected.
 	c.send(&Pingreq{})
 	expect[*Pingresp](c)
+}
+
+// A message on a topic whose REGISTER would not fit a datagram (or MaxMessageSize) cannot
+// reach the client: the gateway used to send, and retransmit, a REGISTER that could never
+// go, then lost the client. Now the message is dropped, acknowledged to the broker and
+// counted, and the client keeps receiving what follows.
+func TestTopicTooLongToRegister(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		max     int // Options.MaxMessageSize
+		topic   int // length of the long topic
+		maxSeen int // the largest message the client may see
+	}{
+		{"datagram", 0, 65507 - 8 + 1 - len("long/"), 65507}, // REGISTER: 3-octet Length, MsgType, TopicId, MsgId, name
+		{"max-message-size", 300, 300 - 8 + 1 - len("long/"), 300},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr := startBroker(t)
+			g, gw := startGateway(t, addr, func(o *Options) { o.MaxMessageSize = tc.max })
+			c := dialSN(t, gw)
+			c.connect("long-sub", true, 60)
+			if sa := c.subscribe(&Subscribe{QoS: 1, MsgID: 1, TopicName: "long/#"}); sa.ReturnCode != Accepted {
+				t.Fatalf("SUBACK %+v", sa)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			pub, err := client.Dial(ctx, client.Options{Server: addr, CleanStart: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer pub.Close()
+			long := "long/" + strings.Repeat("x", tc.topic)
+			fits := long[:len(long)-1]
+			for _, m := range []client.Message{
+				{Topic: long, Payload: []byte("lost-1"), QoS: 1},
+				{Topic: long, Payload: []byte("lost-0")},
+				{Topic: fits, Payload: []byte("fits"), QoS: 1},
+				{Topic: "long/after", Payload: []byte("after"), QoS: 1},
+			} {
+				if err := pub.Publish(ctx, m); err != nil {
+					t.Fatal(err)
+				}
+			}
+			recv := func() Message {
+				t.Helper()
+				buf := make([]byte, MaxMessageSize)
+				_ = c.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+				n, err := c.c.Read(buf)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if n > tc.maxSeen {
+					t.Fatalf("a message of %d octets, more than %d", n, tc.maxSeen)
+				}
+				m, err := Decode(buf[:n])
+				if err != nil {
+					t.Fatal(err)
+				}
+				return m
+			}
+			for _, want := range []string{fits, "long/after"} {
+				r, ok := recv().(*Register)
+				if !ok || r.TopicName != want {
+					t.Fatalf("got %+v, want the REGISTER of %.20q", r, want)
+				}
+				c.send(&Regack{TopicID: r.TopicID, MsgID: r.MsgID})
+				p, ok := recv().(*Publish)
+				if !ok || p.TopicID != r.TopicID {
+					t.Fatalf("got %+v, want the PUBLISH on %.20q", p, want)
+				}
+				c.send(&Puback{TopicID: p.TopicID, MsgID: p.MsgID})
+			}
+			if n := g.Stats().Dropped; n != 2 {
+				t.Errorf("Dropped %d, want 2", n)
+			}
+			c.send(&Pingreq{})
+			expect[*Pingresp](c)
+		})
+	}
 }
 
 // SUBACK carries the topic id the gateway then uses in PUBLISH [MQTT-SN 5.4.16]: for a
@@ -508,5 +595,94 @@ func TestConnectBurstQueued(t *testing.T) {
 			t.Fatalf("%s: got %+v after %d accepted", e.WirelessNodeID, e.Msg, len(accepted))
 		}
 		accepted[string(e.WirelessNodeID)] = true
+	}
+}
+
+// Names with characters a broker may close the connection for (control characters and
+// non-characters: Mosquitto does) are refused by the gateway with the return code the spec
+// has for them, and never go upstream, where they would cut the client's connection, or the
+// shared one of QoS -1 publishes [MQTT-1.5.3].
+func TestDiscouragedCharactersRefused(t *testing.T) {
+	addr := startBroker(t)
+	g, gw := startGateway(t, addr, nil)
+	bad := []string{"a\x01b", "tab\there", "del\x7f", "c1\u0085", "nc\ufdd0", "nc\uffff", "nc\U0001fffe"}
+
+	// CONNECT with such a client id: "not supported", not "congestion" (retried for ever).
+	for _, id := range bad {
+		c := dialSN(t, gw)
+		c.send(&Connect{CleanSession: true, ProtocolID: ProtocolID, Duration: 60, ClientID: id})
+		mustEqual(t, expect[*Connack](c), &Connack{ReturnCode: RejectedNotSupported})
+	}
+	// A will topic likewise.
+	w := dialSN(t, gw)
+	w.send(&Connect{Will: true, CleanSession: true, ProtocolID: ProtocolID, Duration: 60, ClientID: "will-bad"})
+	expect[*WillTopicReq](w)
+	w.send(&WillTopic{Topic: "w\x1b[31m"})
+	mustEqual(t, expect[*Connack](w), &Connack{ReturnCode: RejectedNotSupported})
+
+	c := dialSN(t, gw)
+	c.connect("discouraged", true, 60)
+	for i, name := range bad {
+		c.send(&Register{MsgID: uint16(10 + i), TopicName: name})
+		mustEqual(t, expect[*Regack](c), &Regack{MsgID: uint16(10 + i), ReturnCode: RejectedNotSupported})
+		mustEqual(t, c.subscribe(&Subscribe{MsgID: uint16(30 + i), TopicName: name + "/#"}),
+			&Suback{MsgID: uint16(30 + i), ReturnCode: RejectedNotSupported})
+	}
+	short, _ := ShortTopicID("\x01x")
+	mustEqual(t, c.subscribe(&Subscribe{MsgID: 50, TopicIDType: TopicShort, TopicID: short}),
+		&Suback{MsgID: 50, ReturnCode: RejectedInvalidTopicID})
+	c.send(&Publish{QoS: 1, MsgID: 51, TopicIDType: TopicShort, TopicID: short, Data: []byte("x")})
+	mustEqual(t, expect[*Puback](c), &Puback{TopicID: short, MsgID: 51, ReturnCode: RejectedInvalidTopicID})
+	c.send(&WillTopicUpd{Topic: "w\x02"})
+	mustEqual(t, expect[*WillTopicResp](c), &WillTopicResp{ReturnCode: RejectedNotSupported})
+
+	// QoS -1 with such a short name, from an unconnected address and from the connected
+	// client: dropped and counted, not forwarded.
+	anon := dialSN(t, gw)
+	before := g.Stats().Dropped
+	anon.send(&Publish{QoS: QoSMinus1, TopicIDType: TopicShort, TopicID: short, Data: []byte("bad")})
+	c.send(&Publish{QoS: QoSMinus1, TopicIDType: TopicShort, TopicID: short, Data: []byte("bad")})
+	waitFor(t, "two drops", func() bool { return g.Stats().Dropped == before+2 })
+	if n := g.Stats().QoSMinus1; n != 0 {
+		t.Errorf("%d QoS -1 publishes forwarded", n)
+	}
+	// The connection still works.
+	c.send(&Pingreq{})
+	expect[*Pingresp](c)
+}
+
+// Debug lines about dropped datagrams are limited per address: a PINGREQ flood from one
+// unconnected address wrote 580,000 lines in 6 s. The first few of each second are
+// written, then one line counts what was left out.
+func TestDropLogRateLimited(t *testing.T) {
+	addr := startBroker(t)
+	log := &lineLog{level: slog.LevelDebug}
+	g, gw := startGatewayLog(t, upstreamFor(t, addr, embeddedUpstream), slog.New(log), nil)
+	c := dialSN(t, gw)
+	const n = 300
+	start := time.Now()
+	for range n {
+		c.send(&Pingreq{})
+	}
+	waitFor(t, "the flood to be read", func() bool { return g.Stats().Dropped == n })
+	windows := int(time.Since(start)/time.Second) + 1
+	log.wait(t, "debug lines left out")
+	lines, left := 0, 0
+	waitFor(t, "every line accounted for", func() bool {
+		lines, left = 0, 0
+		for _, l := range strings.Split(log.String(), "\n") {
+			switch {
+			case strings.HasPrefix(l, "mqtt-sn gateway: dropped PINGREQ"):
+				lines++
+			case strings.HasPrefix(l, "mqtt-sn gateway: debug lines left out"):
+				i := strings.Index(l, "lines=")
+				k, _ := strconv.Atoi(l[i+len("lines="):])
+				left += k
+			}
+		}
+		return lines+left == n
+	})
+	if lines > 10*windows {
+		t.Errorf("%d lines about %d PINGREQs within %d s", lines, n, windows)
 	}
 }

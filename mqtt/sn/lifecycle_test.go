@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -530,6 +531,8 @@ func TestSleepingClientKeepsNewestQoS0(t *testing.T) {
 	expect[*Disconnect](c)
 	for i := 1; i <= 6; i++ {
 		mosqPub(t, addr, "-t", "nw", "-m", fmt.Sprint("m", i))
+		// Publishes of two connections have no order at the broker: each is waited for.
+		waitFor(t, fmt.Sprint("m", i), func() bool { s := g.Stats(); return s.Queued+int(s.Dropped) == i })
 	}
 	waitFor(t, "three dropped", func() bool { return g.Stats().Dropped == 3 })
 	c.send(&Pingreq{ClientID: "newest"})
@@ -793,4 +796,123 @@ func TestWillUpdateReachesBroker(t *testing.T) {
 		mosqPub(t, addr, "-t", "wb/marker", "-q", "1", "-m", "marker")
 		mustEqual(t, sub.wait(), []string{"wb/new new will", "wb/marker marker"})
 	}
+}
+
+// A sleeping client's buffer is bounded by octets too, not only by MaxQueued messages:
+// large messages for a few sleepers took hundreds of MB. The oldest QoS 0 messages give way
+// (counted); QoS 1/2 ones stay, and a QoS 0 message with no room left by them is dropped.
+func TestSleepingClientBufferBytes(t *testing.T) {
+	addr := startBroker(t)
+	if d := DefaultOptions(); d.MaxQueuedBytes != 4<<20 || d.MaxTopicBytes != 256<<10 || d.MaxStoredBytes != 64<<20 {
+		t.Fatalf("defaults: %d %d %d", d.MaxQueuedBytes, d.MaxTopicBytes, d.MaxStoredBytes)
+	}
+	g, gw := startGateway(t, addr, func(o *Options) { o.MaxQueuedBytes = 10_000 })
+	c := dialSN(t, gw)
+	c.connect("bytes", true, 60)
+	short, _ := ShortTopicID("by")
+	mustEqual(t, c.subscribe(&Subscribe{QoS: 1, MsgID: 1, TopicIDType: TopicShort, TopicID: short}).ReturnCode, Accepted)
+	c.send(&Disconnect{HasDuration: true, Duration: 60})
+	expect[*Disconnect](c)
+	pad := strings.Repeat("x", 1990)
+	queued := func(n int) { // publishes of two connections have no order at the broker
+		t.Helper()
+		waitFor(t, fmt.Sprint(n, " messages"), func() bool { s := g.Stats(); return s.Queued+int(s.Dropped) == n })
+	}
+	for i := 1; i <= 8; i++ { // 2,000 octets each with the topic: the last 5 fit
+		mosqPub(t, addr, "-t", "by", "-m", fmt.Sprintf("m%d%s", i, pad))
+		queued(i)
+	}
+	waitFor(t, "three dropped", func() bool { return g.Stats().Dropped == 3 && g.Stats().Queued == 5 })
+	// QoS 1 messages push the QoS 0 ones out, and then leave no room for another QoS 0.
+	for i := 1; i <= 5; i++ {
+		mosqPub(t, addr, "-t", "by", "-q", "1", "-m", fmt.Sprintf("q%d%s", i, pad))
+		queued(8 + i)
+	}
+	mosqPub(t, addr, "-t", "by", "-m", "m9"+pad)
+	waitFor(t, "nine dropped", func() bool { return g.Stats().Dropped == 9 && g.Stats().Queued == 5 })
+	c.send(&Pingreq{ClientID: "bytes"})
+	var got []string
+	for range 5 {
+		p := expect[*Publish](c)
+		got = append(got, string(p.Data[:2]))
+		c.send(&Puback{TopicID: p.TopicID, MsgID: p.MsgID})
+	}
+	mustEqual(t, got, []string{"q1", "q2", "q3", "q4", "q5"})
+	expect[*Pingresp](c)
+}
+
+// A client's topic table is bounded by octets too: REGISTERs of long names beyond
+// MaxTopicBytes get "rejected: congestion", and topics the gateway registered itself are
+// recycled to make room, as when MaxTopics is reached.
+func TestTopicTableBytes(t *testing.T) {
+	addr := startBroker(t)
+	_, gw := startGateway(t, addr, func(o *Options) { o.MaxTopicBytes = 1000 })
+	c := dialSN(t, gw)
+	c.connect("topic-bytes", true, 60)
+	long := func(i int) string { return fmt.Sprintf("t/%d/%s", i, strings.Repeat("n", 290)) } // 296 octets
+	for i := 1; i <= 3; i++ {
+		c.register(long(i), uint16(i))
+	}
+	c.send(&Register{MsgID: 4, TopicName: long(4)})
+	mustEqual(t, expect[*Regack](c), &Regack{MsgID: 4, ReturnCode: RejectedCongestion})
+	c.send(&Register{MsgID: 5, TopicName: "short/ok"})
+	if ra := expect[*Regack](c); ra.ReturnCode != Accepted {
+		t.Fatalf("REGACK %+v", ra)
+	}
+}
+
+// What the gateway remembers of disconnected CleanSession false clients is bounded by
+// octets over all of them: the one remembered first is forgotten first.
+func TestStoredClientsBytes(t *testing.T) {
+	addr := startBroker(t)
+	g, gw := startGateway(t, addr, func(o *Options) { o.MaxStoredBytes = 3000 })
+	name := strings.Repeat("s", 500)
+	for i := 1; i <= 4; i++ { // about 256 + 10 + 64 + 500 octets each: three fit
+		c := dialSN(t, gw)
+		c.connect(fmt.Sprint("stored-", i), false, 60)
+		c.register(name, 1)
+		c.send(&Disconnect{})
+		expect[*Disconnect](c)
+		want := min(i, 3)
+		waitFor(t, fmt.Sprint(want, " stored"), func() bool { s := g.Stats(); return s.Clients == 0 && s.Stored == want })
+	}
+	// stored-1 was forgotten: its topic id is gone; stored-4's is not.
+	for _, tc := range []struct {
+		id string
+		rc ReturnCode
+	}{{"stored-1", RejectedInvalidTopicID}, {"stored-4", Accepted}} {
+		c := dialSN(t, gw)
+		c.connect(tc.id, false, 60)
+		c.send(&Publish{QoS: 1, TopicID: 1, MsgID: 9, Data: []byte("x")})
+		mustEqual(t, expect[*Puback](c), &Puback{TopicID: 1, MsgID: 9, ReturnCode: tc.rc})
+	}
+}
+
+// Retransmissions come RetryInterval after the message was sent, not at the next sweep:
+// with the default 1 s sweep they slipped by up to a second.
+func TestRetransmissionOnTime(t *testing.T) {
+	addr := startBroker(t)
+	const retry = 200 * time.Millisecond
+	_, gw := startGateway(t, addr, func(o *Options) { o.SweepInterval = 5 * time.Second; o.RetryInterval = retry })
+	c := dialSN(t, gw)
+	c.connect("on-time", true, 60)
+	short, _ := ShortTopicID("ot")
+	mustEqual(t, c.subscribe(&Subscribe{QoS: 1, MsgID: 1, TopicIDType: TopicShort, TopicID: short}).ReturnCode, Accepted)
+	mosqPub(t, addr, "-t", "ot", "-q", "1", "-m", "again")
+	first := expect[*Publish](c)
+	sent := time.Now()
+	for i := range 2 {
+		p := expect[*Publish](c)
+		late := time.Since(sent)
+		if !p.Dup || p.MsgID != first.MsgID {
+			t.Fatalf("retransmission %d: %+v", i+1, p)
+		}
+		// Not before the interval (less the socket's delay), and well before the sweep.
+		if late < retry-50*time.Millisecond || late > retry+time.Second {
+			t.Fatalf("retransmission %d after %v, want about %v", i+1, late, retry)
+		}
+		sent = time.Now()
+	}
+	c.send(&Puback{TopicID: first.TopicID, MsgID: first.MsgID})
+	c.expectNothing(2 * retry)
 }

@@ -2,13 +2,13 @@ package sn
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"strconv"
 	"strings"
-
-	"github.com/mqttkit/mqtt/mqtt/topic"
 )
 
 // AllClients is the client id of predefined topics every client has.
@@ -45,7 +45,7 @@ func (p *Predefined) add(clientID, name string, id uint16, line int) error {
 	case id == 0 || id == 0xFFFF:
 		return fmt.Errorf("topic id %d is reserved (use 1 to 65534)", id)
 	}
-	if err := topic.ValidateFilter(name); err != nil {
+	if err := validFilter(name); err != nil {
 		return fmt.Errorf("invalid topic %q: %v", name, err)
 	}
 	s := p.clients[clientID]
@@ -143,7 +143,7 @@ func LoadPredefined(file string) (*Predefined, error) {
 	}
 	defer f.Close()
 	if fi, err := f.Stat(); err == nil && fi.IsDir() {
-		return nil, fmt.Errorf("%s is a directory, not a predefined-topics file", file)
+		return nil, &fs.PathError{Op: "read", Path: file, Err: errors.New("is a directory, not a predefined-topics file")}
 	}
 	return ParsePredefined(f, file)
 }

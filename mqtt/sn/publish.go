@@ -2,6 +2,7 @@ package sn
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/mqttkit/mqtt/mqtt/packet"
 	"github.com/mqttkit/mqtt/mqtt/topic"
@@ -9,6 +10,32 @@ import (
 
 // This file is the client-to-broker direction: REGISTER from the client, PUBLISH at QoS 0, 1,
 // 2 and −1, and the broker's acknowledgements of those publishes.
+
+// validName is topic.ValidateName, and refuses too the characters a broker may close the
+// connection for (packet.Discouraged: control characters and non-characters): relayed,
+// such a name would cut the client's upstream connection, or the shared one of QoS −1
+// publishes, instead of being refused.
+func validName(name string) error {
+	if err := topic.ValidateName(name); err != nil {
+		return err
+	}
+	return discouraged(name)
+}
+
+// validFilter is topic.ValidateFilter with the same refusal as validName.
+func validFilter(filter string) error {
+	if err := topic.ValidateFilter(filter); err != nil {
+		return err
+	}
+	return discouraged(filter)
+}
+
+func discouraged(s string) error {
+	if r, bad := packet.Discouraged(s); bad {
+		return fmt.Errorf("topic %s contains %U, which MQTT brokers may refuse", logString(s), r)
+	}
+	return nil
+}
 
 // connected reports whether s may register, publish and subscribe: it has its CONNACK. A
 // sleeping client counts: it is connected, only silent [MQTT-SN 6.14].
@@ -23,7 +50,7 @@ func (g *Gateway) onRegister(s *session, m *Register) {
 		g.drop(s.key, m, "not connected")
 		return
 	}
-	if err := topic.ValidateName(m.TopicName); err != nil {
+	if err := validName(m.TopicName); err != nil {
 		g.rejected.Add(1)
 		g.debug("REGISTER refused", "client", logString(s.id), "topic", logString(m.TopicName), "err", err)
 		g.reply(s, &Regack{MsgID: m.MsgID, ReturnCode: RejectedNotSupported})
@@ -54,9 +81,9 @@ func (g *Gateway) publishTopic(topics *topicTable, clientID string, typ TopicIDT
 	default:
 		return "", RejectedNotSupported
 	}
-	if !ok || topic.ValidateName(name) != nil {
-		// Unknown, a predefined filter, or a short name with a wildcard: no topic to publish
-		// to [MQTT-SN 6.6].
+	if !ok || validName(name) != nil {
+		// Unknown, a predefined filter, or a short name with a wildcard or a character the
+		// broker may close the connection for: no topic to publish to [MQTT-SN 6.6].
 		return "", RejectedInvalidTopicID
 	}
 	return name, Accepted

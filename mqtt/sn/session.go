@@ -89,6 +89,7 @@ type outbox struct {
 	q      []*packet.Publish
 	head   int
 	qos0   int // QoS 0 messages in q
+	bytes  int // the octets of the topics and payloads in q
 	cur    *packet.Publish
 	phase  uint8
 	regID  uint16 // the REGISTER in flight: its MsgId
@@ -110,15 +111,20 @@ func (o *outbox) push(p *packet.Publish) {
 		o.q, o.head = o.q[:0], 0
 	}
 	o.q = append(o.q, p)
+	o.bytes += msgBytes(p)
 	if p.QoS == 0 {
 		o.qos0++
 	}
 }
 
+// msgBytes is what a queued message counts against Options.MaxQueuedBytes.
+func msgBytes(p *packet.Publish) int { return len(p.Topic) + len(p.Payload) }
+
 func (o *outbox) pop() *packet.Publish {
 	p := o.q[o.head]
 	o.q[o.head] = nil
 	o.head++
+	o.bytes -= msgBytes(p)
 	if p.QoS == 0 {
 		o.qos0--
 	}
@@ -132,6 +138,7 @@ func (o *outbox) pop() *packet.Publish {
 func (o *outbox) dropOldestQoS0() bool {
 	for i := o.head; i < len(o.q); i++ {
 		if o.q[i].QoS == 0 {
+			o.bytes -= msgBytes(o.q[i])
 			copy(o.q[i:], o.q[i+1:])
 			o.q[len(o.q)-1] = nil
 			o.q = o.q[:len(o.q)-1]
@@ -156,7 +163,12 @@ type topicTable struct {
 	byID   map[uint16]int32
 	next   uint16 // the last id assigned
 	clock  uint32 // counts uses, for the least recently used
+	bytes  int    // the octets of the names
 }
+
+// topicEntryOverhead approximates what an entry costs beyond its name (the entry, and the
+// two map entries of a large table).
+const topicEntryOverhead = 64
 
 type topicEntry struct {
 	name   string
@@ -229,17 +241,21 @@ func (t *topicTable) id(name string) (uint16, bool) {
 }
 
 // add returns the id of name, assigning one when it has none: the next free number for
-// which skip (when not nil) is false. pinned marks an entry the client asked for. When the
-// table holds max entries, the least recently used unpinned one other than keep gives its
-// place; ok is false when there is none.
-func (t *topicTable) add(name string, pinned bool, max int, skip func(uint16) bool, keep string) (uint16, bool) {
+// which skip (when not nil) is false. pinned marks an entry the client asked for. While the
+// table holds max entries, or the new name would take its names beyond maxBytes octets,
+// the least recently used unpinned entry other than keep gives its place; ok is false when
+// there is none.
+func (t *topicTable) add(name string, pinned bool, max, maxBytes int, skip func(uint16) bool, keep string) (uint16, bool) {
 	if i := t.findName(name); i >= 0 {
 		t.touch(i)
 		t.e[i].pinned = t.e[i].pinned || pinned
 		return t.e[i].id, true
 	}
+	if len(name) > maxBytes {
+		return 0, false
+	}
 	max = min(max, 0xFFFE)
-	if len(t.e) >= max {
+	for len(t.e) >= max || t.bytes+len(name) > maxBytes {
 		victim := -1
 		for i := range t.e {
 			if !t.e[i].pinned && t.e[i].name != keep && (victim < 0 || t.e[i].used < t.e[victim].used) {
@@ -256,6 +272,7 @@ func (t *topicTable) add(name string, pinned bool, max int, skip func(uint16) bo
 		return 0, false
 	}
 	t.e = append(t.e, topicEntry{name: name, id: id, pinned: pinned})
+	t.bytes += len(name)
 	i := len(t.e) - 1
 	t.touch(i)
 	if t.byID != nil {
@@ -288,6 +305,7 @@ func (t *topicTable) freeID(skip func(uint16) bool) (uint16, bool) {
 // remove deletes entry i; the last entry takes its position.
 func (t *topicTable) remove(i int) {
 	last := len(t.e) - 1
+	t.bytes -= len(t.e[i].name)
 	if t.byID != nil {
 		delete(t.byID, t.e[i].id)
 		delete(t.byName, t.e[i].name)

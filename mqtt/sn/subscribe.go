@@ -4,7 +4,6 @@ import (
 	"strings"
 
 	"github.com/mqttkit/mqtt/mqtt/packet"
-	"github.com/mqttkit/mqtt/mqtt/topic"
 )
 
 // maxPendingSubs bounds one client's SUBSCRIBE and UNSUBSCRIBE awaiting the broker.
@@ -16,7 +15,7 @@ const maxPendingSubs = 16
 func (g *Gateway) subTopic(s *session, typ TopicIDType, name string, id uint16, register bool) (string, uint16, ReturnCode) {
 	switch typ {
 	case TopicNormal:
-		if topic.ValidateFilter(name) != nil {
+		if validFilter(name) != nil {
 			return "", 0, RejectedNotSupported
 		}
 		if strings.ContainsAny(name, "+#") || !register {
@@ -40,7 +39,7 @@ func (g *Gateway) subTopic(s *session, typ TopicIDType, name string, id uint16, 
 		return f, id, Accepted
 	case TopicShort:
 		f := ShortTopicName(id)
-		if topic.ValidateFilter(f) != nil {
+		if validFilter(f) != nil {
 			return "", 0, RejectedInvalidTopicID
 		}
 		return f, 0, Accepted

@@ -6,8 +6,9 @@ import (
 	"github.com/mqttkit/mqtt/mqtt/packet"
 )
 
-// The sweep is the gateway's one timer: every SweepInterval it checks each client's
-// deadlines (keep alive, sleep, set-up, retransmission [MQTT-SN 6.11, 6.13, 6.14]) and
+// The sweep is the gateway's main timer: every SweepInterval it checks each client's
+// deadlines (keep alive, sleep, set-up, retransmission [MQTT-SN 6.11, 6.13, 6.14]; the
+// latter are also run on time by retryLoop, see retry.go) and
 // pings the upstream connections that have been quiet for half their keep alive, instead of
 // a timer per client. It also sends ADVERTISE every AdvertiseInterval [MQTT-SN 6.1], on a
 // ticker of its own.
@@ -51,6 +52,7 @@ func (g *Gateway) sweepLoop() {
 		}
 		list = list[:0]
 		g.anon.ping(g, now)
+		g.flushLogSummaries(now)
 	}
 }
 
@@ -78,14 +80,8 @@ func (g *Gateway) check(s *session, now int64) {
 			lost, why = true, "sleep duration expired"
 		}
 	}
-	if !lost && (s.state == stActive || s.state == stAwake) && s.out != nil && s.out.cur != nil &&
-		s.out.phase != phWaitPubrel && now-s.out.sentAt >= int64(g.opts.RetryInterval) {
-		if int(s.tries) >= g.opts.MaxRetries {
-			lost, why = true, "no answer after retransmissions"
-		} else {
-			s.tries++
-			g.resend(s)
-		}
+	if !lost {
+		lost, why = g.retryDue(s, now) // on time with retryLoop; this catches a client that woke up
 	}
 	if !lost && s.up != nil && s.upKeep > 0 && s.state != stConnecting && now-s.lastUp >= seconds(s.upKeep)/2 {
 		s.upq = append(s.upq, &packet.Pingreq{})

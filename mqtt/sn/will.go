@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/mqttkit/mqtt/mqtt/packet"
-	"github.com/mqttkit/mqtt/mqtt/topic"
 )
 
 // Will updates [MQTT-SN 6.4]. MQTT cannot change the will of a connection: the broker holds
@@ -255,7 +254,7 @@ func (g *Gateway) onWillTopicUpd(s *session, m *WillTopicUpd) {
 		g.startSwap(s)
 		return
 	}
-	if m.QoS == QoSMinus1 || topic.ValidateName(m.Topic) != nil {
+	if m.QoS == QoSMinus1 || validName(m.Topic) != nil {
 		g.rejected.Add(1)
 		g.reply(s, &WillTopicResp{ReturnCode: RejectedNotSupported})
 		return

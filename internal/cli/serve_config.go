@@ -431,7 +431,9 @@ func (r *reloader) reload() {
 	if r.fa.HasACL() && !r.acl {
 		r.log.Warn("Warning: an acl_file was added; it needs a restart to apply.")
 	}
-	if !sameLogging(r.cfg, cfg) {
+	// A log file is opened again even when the settings did not change: logrotate moves the
+	// file away and sends SIGHUP, and Mosquitto then writes to a new file at the configured path.
+	if !sameLogging(r.cfg, cfg) || logsToFile(cfg) {
 		if sink, warns, err := openLogSink(cfg, r.verbose, logOutputs{stdout: r.stdout, stderr: r.stderr}); err != nil {
 			r.log.Error("Error: keeping the previous log settings: " + err.Error())
 		} else {
@@ -479,6 +481,16 @@ func sameListeners(a, b *config.Config) bool {
 		}
 	}
 	return true
+}
+
+// logsToFile reports whether cfg has a log_dest file line.
+func logsToFile(c *config.Config) bool {
+	for _, d := range c.LogDest {
+		if d.Kind == "file" {
+			return true
+		}
+	}
+	return false
 }
 
 func sameLogging(a, b *config.Config) bool {

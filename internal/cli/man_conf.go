@@ -78,7 +78,7 @@ var confSections = []confSection{
 			{"use_identity_as_username", "true|false", "Uses the Common Name of the client's certificate (the first, if there are several) as its username; the password file is then not consulted, and a certificate without a Common Name is refused. Default: false."},
 			{"use_subject_as_username", "true|false", "Uses the whole subject of the client's certificate as its username, exactly as Mosquitto writes it (OpenSSL's RFC 2253 form): the last RDN first, e.g. O=Home,CN=alice for /CN=alice/O=Home; + between the values of a multi-valued RDN; \\ before , + \" \\ < > ; and before a leading # or a leading or trailing space; control characters and each byte of a non-ASCII character as \\XX (M\\C3\\BCller). ACL user lines must name it so. Default: false."},
 			{"tls_version", "tlsv1.1|tlsv1.2|tlsv1.3", "The lowest TLS version accepted. Default: tlsv1.2."},
-			{"ciphers", "LIST", "The cipher suites allowed for TLS 1.2 and earlier, as an OpenSSL-style colon-separated list. Names Go's crypto/tls does not offer are warned about."},
+			{"ciphers", "LIST", "The cipher suites allowed for TLS 1.2 and earlier, as an OpenSSL-style colon-separated list. Names Go's crypto/tls does not offer (the DHE suites of Mozilla's intermediate list, or unknown names) are left out with one warning naming them, as OpenSSL skips them silently; a list in which Go offers nothing, or that excludes (!NAME) a class Go does offer, stops the start."},
 			{"tls_keyform", "pem", "The form of keyfile. Only pem is supported; engine is refused."},
 		}},
 	{title: "AUTHENTICATION AND ACCESS", intro: "These apply to every listener, or with per_listener_settings true to the listener they follow.",

@@ -697,6 +697,65 @@ func TestTLSOptions(t *testing.T) {
 	}
 }
 
+// TestURLLastWins: -L combined with -h, -p, -u, -P or pub's -t is accepted, and the option
+// given last wins, as in Mosquitto's clients (mosquitto_pub -t other -L mqtt://h:p/s/p
+// publishes to s/p). Mosquitto's client is run with the same arguments, so both must agree.
+func TestURLLastWins(t *testing.T) {
+	type seen struct{ topic, user, pass string }
+	got := make(chan seen, 16)
+	broker := startFakeRaw(t, func(c net.Conn) {
+		f := &fakeConn{Conn: c, br: bufio.NewReader(c), t: t}
+		var user, pass string
+		for p := f.read(); p != nil; p = f.read() {
+			switch p := p.(type) {
+			case *packet.Connect:
+				f.version = p.ProtocolVersion
+				user, pass = p.Username, string(p.Password)
+				f.connack()
+			case *packet.Publish:
+				got <- seen{p.Topic, user, pass}
+			}
+		}
+	})
+	url := func(userinfo, path string) string { return "mqtt://" + userinfo + "127.0.0.1:" + broker + path }
+	for _, tt := range []struct {
+		args []string
+		want seen
+	}{
+		{[]string{"-t", "other", "-L", url("", "/s/p")}, seen{"s/p", "", ""}},
+		{[]string{"-L", url("", "/s/p"), "-t", "other"}, seen{"other", "", ""}},
+		{[]string{"-h", "nosuchhost.invalid", "-L", url("", "/s/p")}, seen{"s/p", "", ""}},
+		{[]string{"-L", "mqtt://nosuchhost.invalid:" + broker + "/s/p", "-h", "127.0.0.1"}, seen{"s/p", "", ""}},
+		{[]string{"-p", "1", "-L", url("", "/s/p")}, seen{"s/p", "", ""}},
+		{[]string{"-L", "mqtt://127.0.0.1:1/s/p", "-p", broker}, seen{"s/p", "", ""}},
+		{[]string{"-u", "x", "-P", "y", "-L", url("bob:pw@", "/s/p")}, seen{"s/p", "bob", "pw"}},
+		{[]string{"-L", url("bob:pw@", "/s/p"), "-u", "x"}, seen{"s/p", "x", "pw"}},
+		{[]string{"-u", "x", "-L", url("", "/s/p")}, seen{"s/p", "x", ""}},
+	} {
+		args := append(append([]string{}, tt.args...), "-m", "m")
+		like(t, "pub", args, nil, want(0, "", ""))
+		n := 1
+		if mosquittoClient(t, "pub") != "" {
+			n = 2
+		}
+		for i := 0; i < n; i++ {
+			select {
+			case s := <-got:
+				if s != tt.want {
+					t.Errorf("%q: the broker got topic %q from user %q password %q, want %+v", args, s.topic, s.user, s.pass, tt.want)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatalf("%q: nothing published", args)
+			}
+		}
+	}
+	// Only -L's port is overridden by a later -p: a URL without a port means 1883 (refused here).
+	r := runCmd(t, progCmd(context.Background(), "mosquitto_pub", "-p", broker, "-L", "mqtt://127.0.0.1/s/p", "-m", "m", "-k", "5"), nil)
+	if r.code == 0 {
+		t.Errorf("-p %s -L mqtt://127.0.0.1/s/p connected to %s, want the URL's default port 1883", broker, broker)
+	}
+}
+
 // TestOptionChecks: what Mosquitto's clients accept and refuse before connecting, and how.
 func TestOptionChecks(t *testing.T) {
 	subs := make(chan []string, 16)

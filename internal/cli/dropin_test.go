@@ -271,6 +271,21 @@ func TestClientExitCodes(t *testing.T) {
 	})
 	like(t, "sub", []string{"-p", subMalformed, "-t", "a"}, nil,
 		want(2, "", "Error: A network protocol error occurred when communicating with the broker.\n"))
+	// A DISCONNECT from the broker (session taken over, server shutting down) ends sub with
+	// exit 0 and no message, as mosquitto_sub: it does not reconnect (two subscribers with one
+	// client id would take the session from each other for ever).
+	for _, rc := range []packet.ReasonCode{packet.SessionTakenOver, packet.ServerShuttingDown} {
+		subDisconnect := startFake(t, nil, func(f *fakeConn) {
+			f.connack()
+			if s, ok := f.read().(*packet.Subscribe); ok {
+				f.send(&packet.Suback{PacketID: s.PacketID, ReasonCodes: []packet.ReasonCode{0}}, &packet.Disconnect{ReasonCode: rc})
+			}
+			f.drain()
+		})
+		like(t, "sub", []string{"-p", subDisconnect, "-V", "5", "-t", "a"}, nil, want(0, "", ""))
+		like(t, "sub", []string{"-p", subDisconnect, "-V", "5", "-t", "a", "-d", "-i", "c"}, nil,
+			want(0, fmt.Sprintf("Client c sending CONNECT\nClient c received CONNACK (0)\nClient c sending SUBSCRIBE (Mid: 1, Topic: a, QoS: 0, Options: 0x00)\nClient c received SUBACK\nSubscribed (mid: 1): 0\nReceived DISCONNECT (%d)\n", byte(rc)), ""))
+	}
 
 	dir := t.TempDir()
 	cert, key := filepath.Join(dir, "srv.pem"), filepath.Join(dir, "srv.key")

@@ -249,10 +249,12 @@ func run(argv []string, stdout, stderr io.Writer) int {
 	var app *ucli.App
 	args := append([]string(nil), argv...)
 	args[0] = prog
+	var cmdArgs []string // the subcommand's arguments, as prepareArgs left them
 	if tool := toolFor(prog); tool != "" {
 		cmd := findCommand(commands(), tool)
 		app = toolApp(prog, cmd, stdout, stderr)
-		args = append(args[:1], prepareArgs(cmd, args[1:])...)
+		cmdArgs = prepareArgs(cmd, args[1:])
+		args = append(args[:1], cmdArgs...)
 	} else {
 		app = NewApp(stdout, stderr)
 		// The first word that is not an option names the subcommand (the root has only --help).
@@ -262,12 +264,14 @@ func run(argv []string, stdout, stderr io.Writer) int {
 			}
 			if cmd := findCommand(app.Commands, args[i]); cmd != nil {
 				helpPath = prog + " " + cmd.Name
-				args = append(args[:i+1], prepareArgs(cmd, args[i+1:])...)
+				cmdArgs = prepareArgs(cmd, args[i+1:])
+				args = append(args[:i+1], cmdArgs...)
 			}
 			break
 		}
 	}
 
+	app.Metadata = map[string]any{argsKey: cmdArgs}
 	err := app.Run(args)
 	if err == nil {
 		if code, ok := toolHelpExit[prog]; ok && wantsHelp(app.Flags, args[1:]) {
@@ -277,6 +281,57 @@ func run(argv []string, stdout, stderr io.Writer) int {
 	}
 	reportError(stderr, helpPath, err)
 	return exitCodeOf(err)
+}
+
+// argsKey is where run keeps the subcommand's arguments in the app's Metadata (see timesGiven).
+const argsKey = "cli.args"
+
+// timesGiven counts how many times the options named (canonical names) were given to the
+// running subcommand: the flag package keeps only the last value of a repeated option.
+// Without the arguments (a command run by a test's own app) it counts the options set.
+func timesGiven(c *ucli.Context, names ...string) int {
+	want := map[string]bool{}
+	for _, n := range names {
+		want[n] = true
+	}
+	args, ok := c.App.Metadata[argsKey].([]string)
+	if !ok {
+		n := 0
+		for _, name := range names {
+			if c.IsSet(name) {
+				n++
+			}
+		}
+		return n
+	}
+	takesValue := map[string]bool{}
+	for _, f := range c.Command.Flags {
+		if tv, ok := f.(ucli.DocGenerationFlag); ok && tv.TakesValue() {
+			takesValue[f.Names()[0]] = true
+		}
+	}
+	if len(c.Command.Flags) == 0 { // a tool app: the flags are the app's
+		for _, f := range c.App.Flags {
+			if tv, ok := f.(ucli.DocGenerationFlag); ok && tv.TakesValue() {
+				takesValue[f.Names()[0]] = true
+			}
+		}
+	}
+	n := 0
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" || !strings.HasPrefix(a, "--") {
+			continue // prepareArgs spelt every known option --NAME
+		}
+		name, _, hasValue := strings.Cut(a[2:], "=")
+		if want[name] {
+			n++
+		}
+		if takesValue[name] && !hasValue {
+			i++
+		}
+	}
+	return n
 }
 
 // reportError prints err as "PROG: error: message", plus a --help hint for usage errors.

@@ -815,6 +815,10 @@ func TestOptionChecks(t *testing.T) {
 		{"pub", pub("-V", "5", "-x", "4294967296"), usage("pub", "Error: session-expiry-interval out of range.\n")},
 		{"pub", pub("-V", "5", "-x", "0x10", "-c", "-i", "x16"), want(0, "", "")},
 		{"pub", pub("-V", "31", "-i", "an-id-longer-than-23-characters"), want(0, "", "")},
+		{"pub", pub("-m", "y"), want(1, "", "Error: Only one type of message can be sent at once.\n\n\nUse 'mosquitto_pub --help' to see usage.\n")},
+		{"pub", pub("-n"), want(1, "", "Error: Only one type of message can be sent at once.\n\n\nUse 'mosquitto_pub --help' to see usage.\n")},
+		{"pub", []string{"-p", broker, "-t", "a", "-n", "--null-message"}, want(1, "", "Error: Only one type of message can be sent at once.\n\n\nUse 'mosquitto_pub --help' to see usage.\n")},
+		{"pub", []string{"-p", broker, "-t", "a", "-m", "-m"}, want(0, "", "")}, // the value of -m is "-m"
 		{"sub", []string{"-L", "mqtt://127.0.0.1:" + broker, "-t", "b", "-E"}, usage("sub", "Error: Invalid URL for -L argument specified - topic missing.")},
 	} {
 		like(t, tt.tool, tt.args, nil, tt.want)

@@ -67,7 +67,7 @@ func manExtras(name string) manSection {
 	case "pub":
 		return manSection{
 			description: []string{
-				"The payload is the first of -m, -f, -n, -l or -s given. With -l each line of standard input is published as its own message " +
+				"The payload comes from exactly one of -m, -f, -n, -l or -s, given once; two of them, or one of them twice, exit 1 with \"Error: Only one type of message can be sent at once.\", as mosquitto_pub. With -l each line of standard input is published as its own message " +
 					"over one connection, until end of input; messages are sent in order.",
 				"Connection options (-h, -p, -L, TLS, MQTT 5 properties with -D) are the same for pub, sub, sn-gateway and bench. " +
 					"With MQTT 5 (-V 5) a publish the broker refuses prints its reason code.",

@@ -81,8 +81,10 @@ func runPub(c *ucli.Context) error {
 			sources++
 		}
 	}
-	if sources > 1 {
-		return mosqUsage(c, "Error: Only one type of message can be sent at once.")
+	// Any payload option given twice, -m a -m b included, is refused as mosquitto_pub
+	// refuses it (its message ends with a blank line, before the usage hint).
+	if timesGiven(c, "message", "file", "stdin-line", "null-message", "stdin-file") > 1 {
+		return mosqUsage(c, "Error: Only one type of message can be sent at once.\n")
 	}
 	if c.IsSet("repeat") && c.Int("repeat") <= 0 {
 		return mosqUsage(c, "Error: --repeat argument must be >0.")

@@ -154,12 +154,12 @@ func refuseArguments(mosquittoStyle bool, then ucli.BeforeFunc) ucli.BeforeFunc 
 // reads them up to "--" or the first word that is not an option, and skips option values
 // (-m --help publishes "--help").
 func wantsHelp(flags []ucli.Flag, args []string) bool {
-	takesValue := map[string]bool{}
+	takesValue, named := map[string]bool{}, map[string]bool{}
 	for _, f := range flags {
-		if tv, ok := f.(ucli.DocGenerationFlag); ok && tv.TakesValue() {
-			for _, n := range f.Names() {
-				takesValue[n] = true
-			}
+		tv, ok := f.(ucli.DocGenerationFlag)
+		for _, n := range f.Names() {
+			named[n] = true
+			takesValue[n] = ok && tv.TakesValue()
 		}
 	}
 	for i := 0; i < len(args); i++ {
@@ -168,7 +168,9 @@ func wantsHelp(flags []ucli.Flag, args []string) bool {
 			return false
 		}
 		name, _, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
-		if name == "help" {
+		// -h is help where it is not an option (mosquitto -h, mosquitto_passwd -h): the flag
+		// package then shows the usage, as for --help.
+		if name == "help" || (name == "h" && !named["h"]) {
 			return true
 		}
 		if takesValue[name] && !hasValue {

@@ -93,6 +93,16 @@ func TestToolModeHelp(t *testing.T) {
 			t.Errorf("%s --help lists the subcommand sn-gateway:\n%s", tt.argv0, out)
 		}
 	}
+	// -h, which only pub and sub have as an option (the host), asks for help as --help does,
+	// with Mosquitto's exit status: mosquitto -h exits 3, mosquitto_passwd -h 1.
+	for _, tt := range []struct {
+		argv0 string
+		want  int
+	}{{"mosquitto", 3}, {"mosquitto_passwd", 1}} {
+		if code, out, errOut := runArgs(tt.argv0, "-h"); code != tt.want || out == "" {
+			t.Errorf("%s -h: exit %d, stdout %q, stderr %q; want exit %d and the usage", tt.argv0, code, out, errOut, tt.want)
+		}
+	}
 }
 
 var subcommandEntry = regexp.MustCompile(`(?m)^\s*sn-gateway\b`)

@@ -102,7 +102,7 @@ var confSections = []confSection{
 			{"memory_limit", "BYTES", "Bounds the memory of queued, inflight and retained messages across all clients. From 90% of it, QoS 0 messages for clients that are behind are dropped; at it, new messages are refused (MQTT 5 publishers get reason code 151, quota exceeded; an MQTT 3 QoS 1 or 2 publisher is disconnected without an acknowledgement, so it sends the message again; MQTT 3 QoS 0 messages are dropped), each episode logged once. One client's queue holds at most a quarter of the limit: what is over it is dropped for that client only. It also sets the Go runtime's soft memory limit, and memory the broker stops using goes back to the operating system within seconds. 0 means no limit. Default: 0."},
 			{"message_size_limit", "BYTES", "The largest payload accepted; larger messages are dropped (MQTT 5 clients get reason code 131 for QoS 1 and 2). 0 means the protocol maximum, 268435455. Default: 0."},
 			{"max_packet_size", "BYTES", "The largest packet accepted; clients sending larger ones are disconnected. MQTT 5 clients are told in CONNACK. At least 20. Default: the protocol maximum."},
-			{"max_keepalive", "SECONDS", "The longest keep alive allowed. MQTT 5 clients asking for more are given this value; MQTT 3.1.1 clients asking for more are refused. Default: 65535."},
+			{"max_keepalive", "SECONDS", "The longest keep alive allowed. MQTT 5 clients asking for more (or for 0) are given this value as a Server Keep Alive; MQTT 3.1.1 clients cannot be told one, so they are accepted with the keep alive they asked for, as by Mosquitto 2.0.11. Default: 65535."},
 		}},
 	{title: "PERSISTENCE", intro: "Unlike Mosquitto, which saves its memory to disk every autosave_interval (a crash loses what it acknowledged since), " +
 		"mqtt writes every change to its journal as it happens, and acknowledges a message that is retained or queued for a persistent session " +
@@ -130,7 +130,7 @@ var confSections = []confSection{
 	{title: "DEPRECATED", intro: "Honoured, with a warning, as in Mosquitto 2.0.", entries: []confEntry{
 		{"port", "PORT", "The port of the default listener. Use listener PORT instead."},
 		{"bind_address", "ADDRESS", "The address of the default listener. Use listener PORT ADDRESS instead."},
-		{"allow_duplicate_messages", "true|false", "No effect, as in Mosquitto 2.0: a client whose subscriptions overlap gets each message once."},
+		{"allow_duplicate_messages", "true|false", "No effect, as in Mosquitto 2.0. A client whose subscriptions overlap (a/# and a/b) gets each message once, with the highest QoS of the matching subscriptions and, in MQTT 5, all their subscription identifiers. Mosquitto 2.0.11 does that for MQTT 3.1.1 clients but sends an MQTT 5 client one copy per matching subscription (both are allowed by [MQTT-3.3.4-2]; see DIFFERENCES FROM MOSQUITTO in mqtt-serve(1))."},
 	}},
 	{title: "BRIDGES", intro: "A connection NAME line starts a bridge to another broker, configured by the bridge directives that follow it. " +
 		"Bridges are not supported yet: the whole block is read and checked, then ignored with a warning.",

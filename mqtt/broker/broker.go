@@ -608,7 +608,7 @@ func (b *Broker) acceptLoop(ln net.Listener) {
 			c.t.release(errClosed)
 			return
 		}
-		b.log.Info("New connection from " + c.remoteStr() + " on port " + c.info.Listener + ".")
+		b.log.Info("New connection from " + c.logAddr() + " on port " + c.logPort() + ".")
 		start()
 	}
 }

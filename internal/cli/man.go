@@ -56,7 +56,7 @@ func manExtras(name string) manSection {
 			}}, serveDifferences},
 			exitStatus: []string{"The exit statuses are those of mosquitto 2.0.11, so that scripts and service managers see the same.",
 				"0 after a clean shutdown (SIGINT or SIGTERM), or when --test-config finds the configuration usable, or --check the store.",
-				"1 when a listener cannot be opened (the port is in use), a certificate, key or CRL does not load, the store cannot be used (also for --check), or the start fails otherwise once the configuration was read.",
+				"1 when a listener cannot be opened (the port is in use, or two listener lines name one port and address), a certificate, key or CRL does not load, tls_version names an unknown version, the store cannot be used (also for --check), or the start fails otherwise once the configuration was read.",
 				"3 on a bad command line (an unknown option or argument, a bad port), or when the configuration file cannot be read or has a bad line, as has an ACL file it names. Nothing listens in that case.",
 				"13 when a password or ACL file the configuration names cannot be opened, or the configuration names a plugin (plugin or auth_plugin): plugins are not supported yet, and Mosquitto exits 13 when it cannot load one."},
 			examples: []string{"mqtt serve -v", "mqtt serve -p 1883 -p 1884", "mqtt serve --listen :1883", "mqtt serve --sn-listen 1884", "mqtt serve -c /etc/mqtt/mqtt.conf", "mqtt serve --test-config -c /etc/mqtt/mqtt.conf"},

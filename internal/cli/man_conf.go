@@ -29,7 +29,7 @@ var confSections = []confSection{
 	{title: "GENERAL", entries: []confEntry{
 		{"per_listener_settings", "true|false", "When true, the authentication settings (allow_anonymous, password_file, acl_file, allow_zero_length_clientid, auto_id_prefix, psk_file, auth_plugin) apply to the listener they follow instead of to every listener. Must come before any of them. Default: false."},
 		{"include_dir", "DIR", "Reads every file ending in .conf in DIR, in name order, as if it were written here. Only honoured in the main configuration file, as in Mosquitto."},
-		{"pid_file", "FILE", "Writes the broker's process id to FILE."},
+		{"pid_file", "FILE", "Writes the broker's process id to FILE (without a newline, as Mosquitto) and removes it at exit where the user it runs as may. It is written before privileges are dropped, so it may be in a directory only root may write, and then given to the user the broker runs as, as Mosquitto's is."},
 		{"user", "NAME", "The user the broker switches to when started as root, once its listeners, log files, password and ACL files are open (so ports below 1024 and root-only files work). Without a user line, as Mosquitto 2.0 switches to mosquitto, the broker switches to mqtt (the user its packages create) or else mosquitto, or else nobody; the log names the user. user root keeps root, with a warning. Files that SIGHUP reads again must be readable by that user: the log warns about those that are not."},
 		{"sys_interval", "SECONDS", "How often the $SYS/broker/... topics are published. 0 disables them. Default: 10."},
 		{"set_tcp_nodelay", "true|false", "Disables Nagle's algorithm on client sockets, lowering latency for small messages at some cost in bandwidth. Default: false."},

@@ -179,7 +179,8 @@ func runServe(c *ucli.Context, cfg *config.Config, warns []config.Warning, path 
 		return fail(exitConfig, err)
 	}
 	if cfg.PIDFile != "" {
-		if err := os.WriteFile(cfg.PIDFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+		// No newline after the number, as Mosquitto writes it.
+		if err := os.WriteFile(cfg.PIDFile, []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
 			closeAll(lns)
 			return fail(exitError, fmt.Errorf("pid_file: %w", err))
 		}
@@ -203,7 +204,13 @@ func runServe(c *ucli.Context, cfg *config.Config, warns []config.Warning, path 
 		userLine = cfg.User
 	}
 	runAs := ""
-	if u, err := dropPrivileges(userLine, logger, info); err != nil {
+	// The pid file and the log files the start created belong to the user the broker runs
+	// as, as Mosquitto's, which creates them after dropping privileges.
+	own := append([]string(nil), handler.sink().created...)
+	if cfg.PIDFile != "" {
+		own = append(own, cfg.PIDFile)
+	}
+	if u, err := dropPrivileges(userLine, logger, info, own); err != nil {
 		closeAll(lns)
 		return fail(exitError, err)
 	} else if u != nil {

@@ -142,7 +142,7 @@ func runSub(c *ucli.Context) error {
 	st := &subState{
 		c:        c,
 		out:      bufio.NewWriterSize(c.App.Writer, 64<<10),
-		format:   messageFormat{format: c.String("format"), verbose: c.Bool("verbose"), eol: !c.Bool("no-newline"), pretty: c.Bool("pretty")},
+		format:   messageFormat{format: c.String("format"), custom: c.IsSet("format"), verbose: c.Bool("verbose"), eol: !c.Bool("no-newline"), pretty: c.Bool("pretty")},
 		filters:  c.StringSlice("filter-out"),
 		count:    c.Int("count"),
 		noRetain: c.Bool("no-retained"),

@@ -110,7 +110,7 @@ func connFlags() []ucli.Flag {
 			Usage: "v5 property `CMD IDENT VALUE` or CMD user-property NAME VALUE, e.g. -D publish content-type text/plain; forces -V 5; repeatable"},
 
 		&ucli.BoolFlag{Name: "debug", Aliases: []string{"d"}, Category: catDebug, Usage: "print protocol debug messages"},
-		&ucli.BoolFlag{Name: "quiet", Category: catDebug, Usage: "print no error messages"},
+		&ucli.BoolFlag{Name: "quiet", Category: catDebug, Usage: "print no error or warning messages about the connection and the messages (argument errors are still printed)"},
 	}
 }
 

@@ -816,6 +816,9 @@ func TestOptionChecks(t *testing.T) {
 		{"pub", pub("-V", "5", "-x", "0x10", "-c", "-i", "x16"), want(0, "", "")},
 		{"pub", pub("-V", "31", "-i", "an-id-longer-than-23-characters"), want(0, "", "")},
 		{"pub", pub("-m", "y"), want(1, "", "Error: Only one type of message can be sent at once.\n\n\nUse 'mosquitto_pub --help' to see usage.\n")},
+		// --quiet does not hide an argument error.
+		{"pub", pub("--quiet", "-k", "2"), usage("pub", keepalive)},
+		{"sub", sub("-k", "2", "--quiet"), usage("sub", keepalive)},
 		{"pub", pub("-n"), want(1, "", "Error: Only one type of message can be sent at once.\n\n\nUse 'mosquitto_pub --help' to see usage.\n")},
 		{"pub", []string{"-p", broker, "-t", "a", "-n", "--null-message"}, want(1, "", "Error: Only one type of message can be sent at once.\n\n\nUse 'mosquitto_pub --help' to see usage.\n")},
 		{"pub", []string{"-p", broker, "-t", "a", "-m", "-m"}, want(0, "", "")}, // the value of -m is "-m"

@@ -54,11 +54,10 @@ func mosqError(c *ucli.Context, code int, format string, args ...any) error {
 	return exitf(code, "")
 }
 
-// mosqUsage is mosqError plus mosquitto's pointer to --help.
+// mosqUsage is mosqError plus mosquitto's pointer to --help. It is printed with --quiet
+// too: Mosquitto's clients print their argument errors whatever the options.
 func mosqUsage(c *ucli.Context, format string, args ...any) error {
-	if !c.Bool("quiet") {
-		fmt.Fprintf(c.App.ErrWriter, format+"\n\nUse '%s --help' to see usage.\n", append(args, c.App.Name+helpSuffix(c))...)
-	}
+	fmt.Fprintf(c.App.ErrWriter, format+"\n\nUse '%s --help' to see usage.\n", append(args, c.App.Name+helpSuffix(c))...)
 	return exitf(exitError, "")
 }
 

@@ -227,6 +227,23 @@ func onUsageError(c *ucli.Context, err error, isSubcommand bool) error {
 		}
 		return ucli.ShowAppHelp(c)
 	}
+	if c.App.Name == "mosquitto_pub" || c.App.Name == "mosquitto_sub" {
+		if m := reUndefined.FindStringSubmatch(err.Error()); m != nil {
+			// Mosquitto's words, with the option as it was typed (-Z, --bogus=1).
+			given := "-" + m[1]
+			args, _ := c.App.Metadata[argsKey].([]string)
+			for _, a := range args {
+				if a == "--" {
+					break
+				}
+				if name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "="); strings.HasPrefix(a, "-") && name == m[1] {
+					given = a
+					break
+				}
+			}
+			return mosqUsage(c, "Error: Unknown option '%s'.", given)
+		}
+	}
 	return usageError(err)
 }
 

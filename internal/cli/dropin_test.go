@@ -816,6 +816,9 @@ func TestOptionChecks(t *testing.T) {
 		{"pub", pub("-V", "5", "-x", "0x10", "-c", "-i", "x16"), want(0, "", "")},
 		{"pub", pub("-V", "31", "-i", "an-id-longer-than-23-characters"), want(0, "", "")},
 		{"pub", pub("-m", "y"), want(1, "", "Error: Only one type of message can be sent at once.\n\n\nUse 'mosquitto_pub --help' to see usage.\n")},
+		{"pub", pub("--bogus"), usage("pub", "Error: Unknown option '--bogus'.")},
+		{"pub", pub("--bogus=1"), usage("pub", "Error: Unknown option '--bogus=1'.")},
+		{"sub", sub("-Z"), usage("sub", "Error: Unknown option '-Z'.")},
 		// --quiet does not hide an argument error.
 		{"pub", pub("--quiet", "-k", "2"), usage("pub", keepalive)},
 		{"sub", sub("-k", "2", "--quiet"), usage("sub", keepalive)},

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -289,6 +290,58 @@ func TestWriteFileAtomic(t *testing.T) {
 	// A missing directory is an error, not a panic or a stray file.
 	if err := WriteFileAtomic(filepath.Join(dir, "nope", "f"), nil, 0o600); err == nil {
 		t.Error("write into a missing directory succeeded")
+	}
+}
+
+// A single file bind-mounted into a container cannot be renamed over (EBUSY; EXDEV across
+// mounts): the file is rewritten in place, as mosquitto_passwd does, and keeps its inode and mode.
+func TestWriteFileAtomicInPlaceWhenRenameFails(t *testing.T) {
+	for _, errno := range []syscall.Errno{syscall.EBUSY, syscall.EXDEV} {
+		t.Run(errno.Error(), func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "pw")
+			if err := os.WriteFile(path, []byte("a much longer old content\nline two\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(path, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			before, _ := os.Stat(path)
+			busy := func(from, to string) error { return &os.LinkError{Op: "rename", Old: from, New: to, Err: errno} }
+			if err := writeFileAtomic(path, []byte("new\n"), 0o600, busy); err != nil {
+				t.Fatalf("rename failing with %v: %v", errno, err)
+			}
+			after, err := os.Stat(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !os.SameFile(before, after) {
+				t.Error("the file was replaced, not rewritten in place")
+			}
+			if after.Mode().Perm() != 0o644 {
+				t.Errorf("mode %o, want 0644 kept", after.Mode().Perm())
+			}
+			if data, _ := os.ReadFile(path); string(data) != "new\n" {
+				t.Errorf("contents %q, want the new content only", data)
+			}
+			entries, _ := os.ReadDir(dir)
+			if len(entries) != 1 {
+				t.Errorf("files left behind: %v", entries)
+			}
+		})
+	}
+	// Another rename failure is still an error, and the old file stays as it was.
+	dir := t.TempDir()
+	path := filepath.Join(dir, "pw")
+	if err := os.WriteFile(path, []byte("old\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	other := func(from, to string) error { return &os.LinkError{Op: "rename", Old: from, New: to, Err: syscall.EIO} }
+	if err := writeFileAtomic(path, []byte("new\n"), 0o600, other); err == nil {
+		t.Error("a rename failing with EIO was not reported")
+	}
+	if data, _ := os.ReadFile(path); string(data) != "old\n" {
+		t.Errorf("after a failed write the contents are %q", data)
 	}
 }
 

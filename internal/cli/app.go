@@ -154,12 +154,12 @@ func refuseArguments(mosquittoStyle bool, then ucli.BeforeFunc) ucli.BeforeFunc 
 // reads them up to "--" or the first word that is not an option, and skips option values
 // (-m --help publishes "--help").
 func wantsHelp(flags []ucli.Flag, args []string) bool {
-	takesValue := map[string]bool{}
+	takesValue, named := map[string]bool{}, map[string]bool{}
 	for _, f := range flags {
-		if tv, ok := f.(ucli.DocGenerationFlag); ok && tv.TakesValue() {
-			for _, n := range f.Names() {
-				takesValue[n] = true
-			}
+		tv, ok := f.(ucli.DocGenerationFlag)
+		for _, n := range f.Names() {
+			named[n] = true
+			takesValue[n] = ok && tv.TakesValue()
 		}
 	}
 	for i := 0; i < len(args); i++ {
@@ -168,7 +168,9 @@ func wantsHelp(flags []ucli.Flag, args []string) bool {
 			return false
 		}
 		name, _, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
-		if name == "help" {
+		// -h is help where it is not an option (mosquitto -h, mosquitto_passwd -h): the flag
+		// package then shows the usage, as for --help.
+		if name == "help" || (name == "h" && !named["h"]) {
 			return true
 		}
 		if takesValue[name] && !hasValue {
@@ -225,6 +227,23 @@ func onUsageError(c *ucli.Context, err error, isSubcommand bool) error {
 		}
 		return ucli.ShowAppHelp(c)
 	}
+	if c.App.Name == "mosquitto_pub" || c.App.Name == "mosquitto_sub" {
+		if m := reUndefined.FindStringSubmatch(err.Error()); m != nil {
+			// Mosquitto's words, with the option as it was typed (-Z, --bogus=1).
+			given := "-" + m[1]
+			args, _ := c.App.Metadata[argsKey].([]string)
+			for _, a := range args {
+				if a == "--" {
+					break
+				}
+				if name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "="); strings.HasPrefix(a, "-") && name == m[1] {
+					given = a
+					break
+				}
+			}
+			return mosqUsage(c, "Error: Unknown option '%s'.", given)
+		}
+	}
 	return usageError(err)
 }
 
@@ -249,10 +268,12 @@ func run(argv []string, stdout, stderr io.Writer) int {
 	var app *ucli.App
 	args := append([]string(nil), argv...)
 	args[0] = prog
+	var cmdArgs []string // the subcommand's arguments, as prepareArgs left them
 	if tool := toolFor(prog); tool != "" {
 		cmd := findCommand(commands(), tool)
 		app = toolApp(prog, cmd, stdout, stderr)
-		args = append(args[:1], prepareArgs(cmd, args[1:])...)
+		cmdArgs = prepareArgs(cmd, args[1:])
+		args = append(args[:1], cmdArgs...)
 	} else {
 		app = NewApp(stdout, stderr)
 		// The first word that is not an option names the subcommand (the root has only --help).
@@ -262,12 +283,14 @@ func run(argv []string, stdout, stderr io.Writer) int {
 			}
 			if cmd := findCommand(app.Commands, args[i]); cmd != nil {
 				helpPath = prog + " " + cmd.Name
-				args = append(args[:i+1], prepareArgs(cmd, args[i+1:])...)
+				cmdArgs = prepareArgs(cmd, args[i+1:])
+				args = append(args[:i+1], cmdArgs...)
 			}
 			break
 		}
 	}
 
+	app.Metadata = map[string]any{argsKey: cmdArgs}
 	err := app.Run(args)
 	if err == nil {
 		if code, ok := toolHelpExit[prog]; ok && wantsHelp(app.Flags, args[1:]) {
@@ -277,6 +300,57 @@ func run(argv []string, stdout, stderr io.Writer) int {
 	}
 	reportError(stderr, helpPath, err)
 	return exitCodeOf(err)
+}
+
+// argsKey is where run keeps the subcommand's arguments in the app's Metadata (see timesGiven).
+const argsKey = "cli.args"
+
+// timesGiven counts how many times the options named (canonical names) were given to the
+// running subcommand: the flag package keeps only the last value of a repeated option.
+// Without the arguments (a command run by a test's own app) it counts the options set.
+func timesGiven(c *ucli.Context, names ...string) int {
+	want := map[string]bool{}
+	for _, n := range names {
+		want[n] = true
+	}
+	args, ok := c.App.Metadata[argsKey].([]string)
+	if !ok {
+		n := 0
+		for _, name := range names {
+			if c.IsSet(name) {
+				n++
+			}
+		}
+		return n
+	}
+	takesValue := map[string]bool{}
+	for _, f := range c.Command.Flags {
+		if tv, ok := f.(ucli.DocGenerationFlag); ok && tv.TakesValue() {
+			takesValue[f.Names()[0]] = true
+		}
+	}
+	if len(c.Command.Flags) == 0 { // a tool app: the flags are the app's
+		for _, f := range c.App.Flags {
+			if tv, ok := f.(ucli.DocGenerationFlag); ok && tv.TakesValue() {
+				takesValue[f.Names()[0]] = true
+			}
+		}
+	}
+	n := 0
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" || !strings.HasPrefix(a, "--") {
+			continue // prepareArgs spelt every known option --NAME
+		}
+		name, _, hasValue := strings.Cut(a[2:], "=")
+		if want[name] {
+			n++
+		}
+		if takesValue[name] && !hasValue {
+			i++
+		}
+	}
+	return n
 }
 
 // reportError prints err as "PROG: error: message", plus a --help hint for usage errors.

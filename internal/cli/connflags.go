@@ -60,7 +60,7 @@ func connFlags() []ucli.Flag {
 		&ucli.IntFlag{Name: "port", Aliases: []string{"p"}, Category: catConnection, DefaultText: "1883, 8883 with TLS",
 			Usage: "broker `PORT`"},
 		&ucli.StringFlag{Name: "url", Aliases: []string{"L"}, Category: catConnection,
-			Usage: "connect to `URL` mqtt(s)://[user[:pass]@]host[:port]/topic or ws(s)://[user[:pass]@]host[:port][/path]; sets host, port, credentials and topic"},
+			Usage: "connect to `URL` mqtt(s)://[user[:pass]@]host[:port]/topic or ws(s)://[user[:pass]@]host[:port][/path]; sets host, port, credentials and topic; an option given after it overrides what it set, one given before it is overridden"},
 		&ucli.StringFlag{Name: "unix", Category: catConnection, TakesFile: true,
 			Usage: "connect through the Unix socket at `PATH` instead of TCP"},
 		&ucli.BoolFlag{Name: "ws", Category: catConnection,
@@ -110,7 +110,7 @@ func connFlags() []ucli.Flag {
 			Usage: "v5 property `CMD IDENT VALUE` or CMD user-property NAME VALUE, e.g. -D publish content-type text/plain; forces -V 5; repeatable"},
 
 		&ucli.BoolFlag{Name: "debug", Aliases: []string{"d"}, Category: catDebug, Usage: "print protocol debug messages"},
-		&ucli.BoolFlag{Name: "quiet", Category: catDebug, Usage: "print no error messages"},
+		&ucli.BoolFlag{Name: "quiet", Category: catDebug, Usage: "print no error or warning messages about the connection and the messages (argument errors are still printed)"},
 	}
 }
 
@@ -538,15 +538,14 @@ func connOptionsFrom(c *ucli.Context) (ConnOptions, error) {
 	}
 	o.ProtocolVersion = v
 
-	// Where to connect: -L sets host, port, credentials and topic; it excludes the single flags.
+	// Where to connect: -L sets host, port, credentials and topic. prepareArgs dropped the
+	// options given before it that it overrides; those given after it override it here.
 	scheme := ""
 	o.Port = c.Int("port")
 	portGiven := c.IsSet("port")
 	if c.IsSet("url") {
-		for _, f := range []string{"host", "port", "unix", "username", "pw"} {
-			if c.IsSet(f) {
-				return o, usageErrorf("-L/--url cannot be combined with %s", flagPair(f))
-			}
+		if c.IsSet("unix") {
+			return o, usageErrorf("-L/--url cannot be combined with %s", flagPair("unix"))
 		}
 		u, err := url.Parse(c.String("url"))
 		if err != nil {
@@ -568,8 +567,10 @@ func connOptionsFrom(c *ucli.Context) (ConnOptions, error) {
 		if u.Hostname() == "" {
 			return o, usageErrorf("invalid -L/--url %q: no host", c.String("url"))
 		}
-		o.Host = u.Hostname()
-		if ps := u.Port(); ps != "" {
+		if !c.IsSet("host") {
+			o.Host = u.Hostname()
+		}
+		if ps := u.Port(); ps != "" && !c.IsSet("port") {
 			n, err := strconv.Atoi(ps)
 			if err != nil {
 				return o, usageErrorf("invalid -L/--url %q: bad port %q", c.String("url"), ps)
@@ -905,25 +906,26 @@ func prepareArgs(cmd *ucli.Command, args []string) []string {
 			}
 		}
 	}
-	out := make([]string, 0, len(args))
+	var opts []argItem
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		if a == "--" {
-			return append(out, args[i:]...)
+			opts = append(opts, argItem{words: args[i:]})
+			break
 		}
 		if len(a) < 2 || a[0] != '-' {
-			out = append(out, a)
+			opts = append(opts, argItem{words: []string{a}})
 			continue
 		}
 		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
 		canon, known := canonical[name]
 		if !known {
-			out = append(out, a) // the flag package reports it
+			opts = append(opts, argItem{words: []string{a}}) // the flag package reports it
 			continue
 		}
 		spelled := "--" + canon
 		if hasValue {
-			out = append(out, spelled+"="+value)
+			opts = append(opts, argItem{canon, value, []string{spelled + "=" + value}})
 			continue
 		}
 		switch {
@@ -933,17 +935,65 @@ func prepareArgs(cmd *ucli.Command, args []string) []string {
 				n = 4
 			}
 			end := min(i+1+n, len(args))
-			out = append(out, spelled)
+			it := argItem{canon: canon, words: []string{spelled}}
 			if end > i+1 {
-				out = append(out, strings.Join(args[i+1:end], propSep))
+				it.words = append(it.words, strings.Join(args[i+1:end], propSep))
 			}
+			opts = append(opts, it)
 			i = end - 1
 		case takesValue[name] && i+1 < len(args):
-			out = append(out, spelled, args[i+1])
+			opts = append(opts, argItem{canon, args[i+1], []string{spelled, args[i+1]}})
 			i++
 		default:
-			out = append(out, spelled)
+			opts = append(opts, argItem{canon: canon, words: []string{spelled}})
 		}
+	}
+	opts = urlOverrides(cmd.Name, opts)
+	out := make([]string, 0, len(args))
+	for _, it := range opts {
+		out = append(out, it.words...)
+	}
+	return out
+}
+
+// argItem is one option of a command line as prepareArgs reads it: its canonical name ("" for
+// a word that is not a known option), its value, and the words it is passed on as.
+type argItem struct {
+	canon, value string
+	words        []string
+}
+
+// urlOverrides drops the options that a later -L/--url overrides, so that, as in Mosquitto's
+// clients, the option given last wins: -L always sets the host and the port (its default port
+// when the URL has none), pub's topic, and the username and password when the URL has them.
+// An option given after -L overrides it in connOptionsFrom, as a flag set explicitly.
+func urlOverrides(cmdName string, opts []argItem) []argItem {
+	last := -1
+	for i, it := range opts {
+		if it.canon == "url" {
+			last = i
+		}
+	}
+	if last < 0 {
+		return opts
+	}
+	// Only the last -L counts (the flag keeps the last value), and only what it sets is dropped.
+	overrides := map[string]bool{"host": true, "port": true, "url": true}
+	if cmdName == "pub" {
+		overrides["topic"] = true
+	}
+	if u, err := url.Parse(opts[last].value); err == nil && u.User != nil {
+		overrides["username"] = true
+		if _, ok := u.User.Password(); ok {
+			overrides["pw"] = true
+		}
+	}
+	var out []argItem
+	for i, it := range opts {
+		if i < last && overrides[it.canon] {
+			continue
+		}
+		out = append(out, it)
 	}
 	return out
 }

@@ -109,6 +109,20 @@ func TestConnOptionsValid(t *testing.T) {
 				t.Fatalf("TLS = %+v, want OS certificates", o.TLS)
 			}
 		}},
+		// The option given last wins, as in Mosquitto's clients.
+		{"-h after -L", []string{"-L", "mqtt://bob:pw@broker.example:1884/a/b", "-h", "x", "-P", "other"}, func(t *testing.T, o ConnOptions) {
+			eq(t, o.Host, "x")
+			eq(t, o.Port, 1884)
+			eq(t, o.Username, "bob")
+			eq(t, o.Password, "other")
+		}},
+		{"-L after -h -p -u -P", []string{"-h", "x", "-p", "2", "-u", "u", "-P", "p", "-L", "mqtt://bob@broker.example/a/b"}, func(t *testing.T, o ConnOptions) {
+			eq(t, o.Host, "broker.example")
+			eq(t, o.Port, 1883)
+			eq(t, o.Username, "bob")
+			eq(t, o.Password, "p")
+			eq(t, o.URLTopic, "a/b")
+		}},
 		{"ws URL", []string{"-L", "ws://127.0.0.1:8080/mqtt-ws"}, func(t *testing.T, o ConnOptions) {
 			eq(t, o.WebSocket, true)
 			eq(t, o.Port, 8080)
@@ -183,7 +197,7 @@ func TestConnOptionsInvalid(t *testing.T) {
 		{[]string{"--will-topic", ""}, "--will-topic"},
 		{[]string{"-L", "http://h/t"}, "-L/--url"},
 		{[]string{"-L", "mqtt:///t"}, "-L/--url"},
-		{[]string{"-L", "mqtt://h/t", "-h", "x"}, "-L/--url cannot be combined with -h/--host"},
+		{[]string{"-L", "mqtt://h/t", "--unix", "/s"}, "-L/--url cannot be combined with --unix"},
 		{[]string{"--unix", "/s", "-p", "1"}, "--unix cannot be combined with -p/--port"},
 		{[]string{"--cert", "c.pem", "--cafile", "ca"}, "--cert and --key"},
 		{[]string{"--insecure"}, "--insecure needs TLS"},

@@ -271,6 +271,21 @@ func TestClientExitCodes(t *testing.T) {
 	})
 	like(t, "sub", []string{"-p", subMalformed, "-t", "a"}, nil,
 		want(2, "", "Error: A network protocol error occurred when communicating with the broker.\n"))
+	// A DISCONNECT from the broker (session taken over, server shutting down) ends sub with
+	// exit 0 and no message, as mosquitto_sub: it does not reconnect (two subscribers with one
+	// client id would take the session from each other for ever).
+	for _, rc := range []packet.ReasonCode{packet.SessionTakenOver, packet.ServerShuttingDown} {
+		subDisconnect := startFake(t, nil, func(f *fakeConn) {
+			f.connack()
+			if s, ok := f.read().(*packet.Subscribe); ok {
+				f.send(&packet.Suback{PacketID: s.PacketID, ReasonCodes: []packet.ReasonCode{0}}, &packet.Disconnect{ReasonCode: rc})
+			}
+			f.drain()
+		})
+		like(t, "sub", []string{"-p", subDisconnect, "-V", "5", "-t", "a"}, nil, want(0, "", ""))
+		like(t, "sub", []string{"-p", subDisconnect, "-V", "5", "-t", "a", "-d", "-i", "c"}, nil,
+			want(0, fmt.Sprintf("Client c sending CONNECT\nClient c received CONNACK (0)\nClient c sending SUBSCRIBE (Mid: 1, Topic: a, QoS: 0, Options: 0x00)\nClient c received SUBACK\nSubscribed (mid: 1): 0\nReceived DISCONNECT (%d)\n", byte(rc)), ""))
+	}
 
 	dir := t.TempDir()
 	cert, key := filepath.Join(dir, "srv.pem"), filepath.Join(dir, "srv.key")
@@ -697,6 +712,65 @@ func TestTLSOptions(t *testing.T) {
 	}
 }
 
+// TestURLLastWins: -L combined with -h, -p, -u, -P or pub's -t is accepted, and the option
+// given last wins, as in Mosquitto's clients (mosquitto_pub -t other -L mqtt://h:p/s/p
+// publishes to s/p). Mosquitto's client is run with the same arguments, so both must agree.
+func TestURLLastWins(t *testing.T) {
+	type seen struct{ topic, user, pass string }
+	got := make(chan seen, 16)
+	broker := startFakeRaw(t, func(c net.Conn) {
+		f := &fakeConn{Conn: c, br: bufio.NewReader(c), t: t}
+		var user, pass string
+		for p := f.read(); p != nil; p = f.read() {
+			switch p := p.(type) {
+			case *packet.Connect:
+				f.version = p.ProtocolVersion
+				user, pass = p.Username, string(p.Password)
+				f.connack()
+			case *packet.Publish:
+				got <- seen{p.Topic, user, pass}
+			}
+		}
+	})
+	url := func(userinfo, path string) string { return "mqtt://" + userinfo + "127.0.0.1:" + broker + path }
+	for _, tt := range []struct {
+		args []string
+		want seen
+	}{
+		{[]string{"-t", "other", "-L", url("", "/s/p")}, seen{"s/p", "", ""}},
+		{[]string{"-L", url("", "/s/p"), "-t", "other"}, seen{"other", "", ""}},
+		{[]string{"-h", "nosuchhost.invalid", "-L", url("", "/s/p")}, seen{"s/p", "", ""}},
+		{[]string{"-L", "mqtt://nosuchhost.invalid:" + broker + "/s/p", "-h", "127.0.0.1"}, seen{"s/p", "", ""}},
+		{[]string{"-p", "1", "-L", url("", "/s/p")}, seen{"s/p", "", ""}},
+		{[]string{"-L", "mqtt://127.0.0.1:1/s/p", "-p", broker}, seen{"s/p", "", ""}},
+		{[]string{"-u", "x", "-P", "y", "-L", url("bob:pw@", "/s/p")}, seen{"s/p", "bob", "pw"}},
+		{[]string{"-L", url("bob:pw@", "/s/p"), "-u", "x"}, seen{"s/p", "x", "pw"}},
+		{[]string{"-u", "x", "-L", url("", "/s/p")}, seen{"s/p", "x", ""}},
+	} {
+		args := append(append([]string{}, tt.args...), "-m", "m")
+		like(t, "pub", args, nil, want(0, "", ""))
+		n := 1
+		if mosquittoClient(t, "pub") != "" {
+			n = 2
+		}
+		for i := 0; i < n; i++ {
+			select {
+			case s := <-got:
+				if s != tt.want {
+					t.Errorf("%q: the broker got topic %q from user %q password %q, want %+v", args, s.topic, s.user, s.pass, tt.want)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatalf("%q: nothing published", args)
+			}
+		}
+	}
+	// Only -L's port is overridden by a later -p: a URL without a port means 1883 (refused here).
+	r := runCmd(t, progCmd(context.Background(), "mosquitto_pub", "-p", broker, "-L", "mqtt://127.0.0.1/s/p", "-m", "m", "-k", "5"), nil)
+	if r.code == 0 {
+		t.Errorf("-p %s -L mqtt://127.0.0.1/s/p connected to %s, want the URL's default port 1883", broker, broker)
+	}
+}
+
 // TestOptionChecks: what Mosquitto's clients accept and refuse before connecting, and how.
 func TestOptionChecks(t *testing.T) {
 	subs := make(chan []string, 16)
@@ -741,6 +815,16 @@ func TestOptionChecks(t *testing.T) {
 		{"pub", pub("-V", "5", "-x", "4294967296"), usage("pub", "Error: session-expiry-interval out of range.\n")},
 		{"pub", pub("-V", "5", "-x", "0x10", "-c", "-i", "x16"), want(0, "", "")},
 		{"pub", pub("-V", "31", "-i", "an-id-longer-than-23-characters"), want(0, "", "")},
+		{"pub", pub("-m", "y"), want(1, "", "Error: Only one type of message can be sent at once.\n\n\nUse 'mosquitto_pub --help' to see usage.\n")},
+		{"pub", pub("--bogus"), usage("pub", "Error: Unknown option '--bogus'.")},
+		{"pub", pub("--bogus=1"), usage("pub", "Error: Unknown option '--bogus=1'.")},
+		{"sub", sub("-Z"), usage("sub", "Error: Unknown option '-Z'.")},
+		// --quiet does not hide an argument error.
+		{"pub", pub("--quiet", "-k", "2"), usage("pub", keepalive)},
+		{"sub", sub("-k", "2", "--quiet"), usage("sub", keepalive)},
+		{"pub", pub("-n"), want(1, "", "Error: Only one type of message can be sent at once.\n\n\nUse 'mosquitto_pub --help' to see usage.\n")},
+		{"pub", []string{"-p", broker, "-t", "a", "-n", "--null-message"}, want(1, "", "Error: Only one type of message can be sent at once.\n\n\nUse 'mosquitto_pub --help' to see usage.\n")},
+		{"pub", []string{"-p", broker, "-t", "a", "-m", "-m"}, want(0, "", "")}, // the value of -m is "-m"
 		{"sub", []string{"-L", "mqtt://127.0.0.1:" + broker, "-t", "b", "-E"}, usage("sub", "Error: Invalid URL for -L argument specified - topic missing.")},
 	} {
 		like(t, tt.tool, tt.args, nil, tt.want)

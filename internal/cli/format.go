@@ -26,7 +26,8 @@ import (
 
 // messageFormat is sub's output configuration.
 type messageFormat struct {
-	format  string // -F; "" for the plain or -v output
+	format  string // -F
+	custom  bool   // -F was given (-F "" prints an empty line per message, as mosquitto_sub)
 	verbose bool   // -v
 	eol     bool   // false with -N
 	pretty  bool   // --pretty
@@ -36,7 +37,7 @@ type messageFormat struct {
 // such as %J on a payload that is not JSON, go to errw.
 func (f *messageFormat) print(w *bufio.Writer, errw io.Writer, m *client.Message, now time.Time) {
 	switch {
-	case f.format != "":
+	case f.custom || f.format != "":
 		f.formatted(w, errw, m, now)
 	case f.verbose:
 		if len(m.Payload) > 0 {

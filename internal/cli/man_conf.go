@@ -29,7 +29,7 @@ var confSections = []confSection{
 	{title: "GENERAL", entries: []confEntry{
 		{"per_listener_settings", "true|false", "When true, the authentication settings (allow_anonymous, password_file, acl_file, allow_zero_length_clientid, auto_id_prefix, psk_file, auth_plugin) apply to the listener they follow instead of to every listener. Must come before any of them. Default: false."},
 		{"include_dir", "DIR", "Reads every file ending in .conf in DIR, in name order, as if it were written here. Only honoured in the main configuration file, as in Mosquitto."},
-		{"pid_file", "FILE", "Writes the broker's process id to FILE."},
+		{"pid_file", "FILE", "Writes the broker's process id to FILE (without a newline, as Mosquitto) and removes it at exit where the user it runs as may. It is written before privileges are dropped, so it may be in a directory only root may write, and then given to the user the broker runs as, as Mosquitto's is."},
 		{"user", "NAME", "The user the broker switches to when started as root, once its listeners, log files, password and ACL files are open (so ports below 1024 and root-only files work). Without a user line, as Mosquitto 2.0 switches to mosquitto, the broker switches to mqtt (the user its packages create) or else mosquitto, or else nobody; the log names the user. user root keeps root, with a warning. Files that SIGHUP reads again must be readable by that user: the log warns about those that are not."},
 		{"sys_interval", "SECONDS", "How often the $SYS/broker/... topics are published. 0 disables them. Default: 10."},
 		{"set_tcp_nodelay", "true|false", "Disables Nagle's algorithm on client sockets, lowering latency for small messages at some cost in bandwidth. Default: false."},
@@ -78,7 +78,7 @@ var confSections = []confSection{
 			{"use_identity_as_username", "true|false", "Uses the Common Name of the client's certificate (the first, if there are several) as its username; the password file is then not consulted, and a certificate without a Common Name is refused. Default: false."},
 			{"use_subject_as_username", "true|false", "Uses the whole subject of the client's certificate as its username, exactly as Mosquitto writes it (OpenSSL's RFC 2253 form): the last RDN first, e.g. O=Home,CN=alice for /CN=alice/O=Home; + between the values of a multi-valued RDN; \\ before , + \" \\ < > ; and before a leading # or a leading or trailing space; control characters and each byte of a non-ASCII character as \\XX (M\\C3\\BCller). ACL user lines must name it so. Default: false."},
 			{"tls_version", "tlsv1.1|tlsv1.2|tlsv1.3", "The lowest TLS version accepted. Default: tlsv1.2."},
-			{"ciphers", "LIST", "The cipher suites allowed for TLS 1.2 and earlier, as an OpenSSL-style colon-separated list. Names Go's crypto/tls does not offer are warned about."},
+			{"ciphers", "LIST", "The cipher suites allowed for TLS 1.2 and earlier, as an OpenSSL-style colon-separated list. Names Go's crypto/tls does not offer (the DHE suites of Mozilla's intermediate list, or unknown names) are left out with one warning naming them, as OpenSSL skips them silently; a list in which Go offers nothing, or that excludes (!NAME) a class Go does offer, stops the start."},
 			{"tls_keyform", "pem", "The form of keyfile. Only pem is supported; engine is refused."},
 		}},
 	{title: "AUTHENTICATION AND ACCESS", intro: "These apply to every listener, or with per_listener_settings true to the listener they follow.",
@@ -102,7 +102,7 @@ var confSections = []confSection{
 			{"memory_limit", "BYTES", "Bounds the memory of queued, inflight and retained messages across all clients. From 90% of it, QoS 0 messages for clients that are behind are dropped; at it, new messages are refused (MQTT 5 publishers get reason code 151, quota exceeded; an MQTT 3 QoS 1 or 2 publisher is disconnected without an acknowledgement, so it sends the message again; MQTT 3 QoS 0 messages are dropped), each episode logged once. One client's queue holds at most a quarter of the limit: what is over it is dropped for that client only. It also sets the Go runtime's soft memory limit, and memory the broker stops using goes back to the operating system within seconds. 0 means no limit. Default: 0."},
 			{"message_size_limit", "BYTES", "The largest payload accepted; larger messages are dropped (MQTT 5 clients get reason code 131 for QoS 1 and 2). 0 means the protocol maximum, 268435455. Default: 0."},
 			{"max_packet_size", "BYTES", "The largest packet accepted; clients sending larger ones are disconnected. MQTT 5 clients are told in CONNACK. At least 20. Default: the protocol maximum."},
-			{"max_keepalive", "SECONDS", "The longest keep alive allowed. MQTT 5 clients asking for more are given this value; MQTT 3.1.1 clients asking for more are refused. Default: 65535."},
+			{"max_keepalive", "SECONDS", "The longest keep alive allowed. MQTT 5 clients asking for more (or for 0) are given this value as a Server Keep Alive; MQTT 3.1.1 clients cannot be told one, so they are accepted with the keep alive they asked for, as by Mosquitto 2.0.11. Default: 65535."},
 		}},
 	{title: "PERSISTENCE", intro: "Unlike Mosquitto, which saves its memory to disk every autosave_interval (a crash loses what it acknowledged since), " +
 		"mqtt writes every change to its journal as it happens, and acknowledges a message that is retained or queued for a persistent session " +
@@ -135,7 +135,7 @@ var confSections = []confSection{
 	{title: "DEPRECATED", intro: "Honoured, with a warning, as in Mosquitto 2.0.", entries: []confEntry{
 		{"port", "PORT", "The port of the default listener. Use listener PORT instead."},
 		{"bind_address", "ADDRESS", "The address of the default listener. Use listener PORT ADDRESS instead."},
-		{"allow_duplicate_messages", "true|false", "No effect, as in Mosquitto 2.0: a client whose subscriptions overlap gets each message once."},
+		{"allow_duplicate_messages", "true|false", "No effect, as in Mosquitto 2.0. A client whose subscriptions overlap (a/# and a/b) gets each message once, with the highest QoS of the matching subscriptions and, in MQTT 5, all their subscription identifiers. Mosquitto 2.0.11 does that for MQTT 3.1.1 clients but sends an MQTT 5 client one copy per matching subscription (both are allowed by [MQTT-3.3.4-2]; see DIFFERENCES FROM MOSQUITTO in mqtt-serve(1))."},
 	}},
 	{title: "BRIDGES", intro: "A connection NAME line starts a bridge to another broker, configured by the bridge directives that follow it. " +
 		"Bridges are not supported yet: the whole block is read and checked, then ignored with a warning.",

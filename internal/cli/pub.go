@@ -54,11 +54,10 @@ func mosqError(c *ucli.Context, code int, format string, args ...any) error {
 	return exitf(code, "")
 }
 
-// mosqUsage is mosqError plus mosquitto's pointer to --help.
+// mosqUsage is mosqError plus mosquitto's pointer to --help. It is printed with --quiet
+// too: Mosquitto's clients print their argument errors whatever the options.
 func mosqUsage(c *ucli.Context, format string, args ...any) error {
-	if !c.Bool("quiet") {
-		fmt.Fprintf(c.App.ErrWriter, format+"\n\nUse '%s --help' to see usage.\n", append(args, c.App.Name+helpSuffix(c))...)
-	}
+	fmt.Fprintf(c.App.ErrWriter, format+"\n\nUse '%s --help' to see usage.\n", append(args, c.App.Name+helpSuffix(c))...)
 	return exitf(exitError, "")
 }
 
@@ -81,8 +80,10 @@ func runPub(c *ucli.Context) error {
 			sources++
 		}
 	}
-	if sources > 1 {
-		return mosqUsage(c, "Error: Only one type of message can be sent at once.")
+	// Any payload option given twice, -m a -m b included, is refused as mosquitto_pub
+	// refuses it (its message ends with a blank line, before the usage hint).
+	if timesGiven(c, "message", "file", "stdin-line", "null-message", "stdin-file") > 1 {
+		return mosqUsage(c, "Error: Only one type of message can be sent at once.\n")
 	}
 	if c.IsSet("repeat") && c.Int("repeat") <= 0 {
 		return mosqUsage(c, "Error: --repeat argument must be >0.")

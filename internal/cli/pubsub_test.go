@@ -142,6 +142,8 @@ func TestSubOutputMatchesMosquittoSub(t *testing.T) {
 		{"-F", "%Z"},
 		{"-F", "%5."},
 		{"-F", `\q`},
+		{"-F", ""}, // an empty line per message
+		{"-F", "", "-N", "-v"},
 	}
 	sem := make(chan struct{}, 4)
 	t.Run("group", func(t *testing.T) {

@@ -181,7 +181,8 @@ func runServe(c *ucli.Context, cfg *config.Config, warns []config.Warning, path 
 		return fail(exitConfig, err)
 	}
 	if cfg.PIDFile != "" {
-		if err := os.WriteFile(cfg.PIDFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+		// No newline after the number, as Mosquitto writes it.
+		if err := os.WriteFile(cfg.PIDFile, []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
 			closeAll(lns)
 			return fail(exitError, fmt.Errorf("pid_file: %w", err))
 		}
@@ -210,7 +211,13 @@ func runServe(c *ucli.Context, cfg *config.Config, warns []config.Warning, path 
 		userLine = cfg.User
 	}
 	runAs := ""
-	if u, err := dropPrivileges(userLine, logger, info); err != nil {
+	// The pid file and the log files the start created belong to the user the broker runs
+	// as, as Mosquitto's, which creates them after dropping privileges.
+	own := append([]string(nil), handler.sink().created...)
+	if cfg.PIDFile != "" {
+		own = append(own, cfg.PIDFile)
+	}
+	if u, err := dropPrivileges(userLine, logger, info, own); err != nil {
 		closeAll(lns)
 		return fail(exitError, err)
 	} else if u != nil {
@@ -438,7 +445,9 @@ func (r *reloader) reload() {
 	if r.fa.HasACL() && !r.acl {
 		r.log.Warn("Warning: an acl_file was added; it needs a restart to apply.")
 	}
-	if !sameLogging(r.cfg, cfg) {
+	// A log file is opened again even when the settings did not change: logrotate moves the
+	// file away and sends SIGHUP, and Mosquitto then writes to a new file at the configured path.
+	if !sameLogging(r.cfg, cfg) || logsToFile(cfg) {
 		if sink, warns, err := openLogSink(cfg, r.verbose, logOutputs{stdout: r.stdout, stderr: r.stderr}); err != nil {
 			r.log.Error("Error: keeping the previous log settings: " + err.Error())
 		} else {
@@ -486,6 +495,16 @@ func sameListeners(a, b *config.Config) bool {
 		}
 	}
 	return true
+}
+
+// logsToFile reports whether cfg has a log_dest file line.
+func logsToFile(c *config.Config) bool {
+	for _, d := range c.LogDest {
+		if d.Kind == "file" {
+			return true
+		}
+	}
+	return false
 }
 
 func sameLogging(a, b *config.Config) bool {

@@ -492,6 +492,9 @@ func TestServeConfigRefused(t *testing.T) {
 		{"missing certificate", "listener %d\ncertfile /nonexistent/c.pem\nkeyfile " + certs.ServerKey + "\n", 1, []string{"test.conf:2:", "/nonexistent/c.pem"}},
 		{"key of another certificate", "listener %d\ncertfile " + certs.ServerCert + "\nkeyfile " + other.ServerKey + "\n", 1, []string{"test.conf:1:", "private key does not match"}},
 		{"port in use", "listener %d 127.0.0.1\nlistener " + strconv.Itoa(busyPort) + " 127.0.0.1\n", 1, []string{"listener " + strconv.Itoa(busyPort) + " 127.0.0.1 (", "test.conf:2)", "address already in use"}},
+		// Mosquitto meets these when it opens the listeners: exit 1, not 3.
+		{"unknown tls_version", "listener %d\ncertfile " + certs.ServerCert + "\nkeyfile " + certs.ServerKey + "\ntls_version tlsv9\n", 1, []string{"test.conf:4: tls_version", "tlsv9"}},
+		{"listener twice", "listener %d 127.0.0.1\nlistener " + strconv.Itoa(free) + " 127.0.0.1\n", 1, []string{"test.conf:2: listener", "already defined at"}},
 	}
 	mosquitto := testutil.LookTool("mosquitto")
 	if mosquitto == "" && os.Getenv(testutil.RequireInteropEnv) != "" {

@@ -43,6 +43,9 @@ type logSink struct {
 	types logTypes
 	// connMessages false drops connect/disconnect lines (connection_messages false).
 	connMessages bool
+	// created are the log files opening the sink created: a broker that drops privileges
+	// gives them to its user, as Mosquitto creates them after dropping.
+	created []string
 }
 
 // logTypes is a set of Mosquitto's log_type categories, each an independent switch as in
@@ -177,6 +180,9 @@ func openLogSink(cfg *config.Config, verbose bool, out logOutputs) (*logSink, []
 			s.writers = append(s.writers, out.stdout)
 			s.stdout = true
 		case "file":
+			if _, err := os.Lstat(d.Path); errors.Is(err, fs.ErrNotExist) {
+				s.created = append(s.created, d.Path)
+			}
 			f, err := os.OpenFile(d.Path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
 			if err != nil {
 				s.Close()

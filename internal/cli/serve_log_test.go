@@ -253,3 +253,39 @@ func TestServeWarningsOnce(t *testing.T) {
 		}
 	}
 }
+
+// logrotate moves the log file away and sends SIGHUP; the broker then writes to a new file at
+// the configured path, as Mosquitto does, although the logging settings did not change.
+func TestServeLogFileReopenedOnSIGHUP(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "m.conf")
+	logFile := filepath.Join(dir, "broker.log")
+	port := testutil.FreePort(t)
+	writeFile(t, conf, fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\n%slog_type all\nlog_dest stderr\nlog_dest file %s\n", port, userLine(), logFile))
+	s := serveConf(t, conf)
+	if err := os.Rename(logFile, logFile+".1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	s.waitLog("Reloading config.")
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		// Each connection logs a line; the reload is done once one reaches the new file.
+		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			c.Close()
+		}
+		if b, err := os.ReadFile(logFile); err == nil && len(b) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after SIGHUP nothing was logged to a new %s; log:\n%s", logFile, s.log)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if b, err := os.ReadFile(logFile + ".1"); err != nil || !strings.Contains(string(b), " running") {
+		t.Errorf("the moved file lost what was logged before SIGHUP: %v %q", err, b)
+	}
+}

@@ -439,3 +439,27 @@ func TestServeMaxConnectionsAsMosquitto(t *testing.T) {
 		s.waitLog("Client connection from 127.0.0.1 denied: max_connections exceeded.\n")
 	}
 }
+
+// A broker restart (SIGTERM, start again) does not end an MQTT 5 mosquitto_sub: the broker
+// closes the connection without DISCONNECT 0x8B, as mosquitto 2.0.11 does, and mosquitto_sub
+// reconnects (on a server DISCONNECT it exits 0).
+func TestServeRestartKeepsV5Subscriber(t *testing.T) {
+	sub := testutil.RequireTool(t, "mosquitto_sub")
+	pub := testutil.RequireTool(t, "mosquitto_pub")
+	dir := t.TempDir()
+	port := strconv.Itoa(testutil.FreePort(t))
+	conf := filepath.Join(dir, "m.conf")
+	writeFile(t, conf, "listener "+port+" 127.0.0.1\nallow_anonymous true\nlog_type all\n"+userLine())
+	s := serveConf(t, conf)
+	wait := bgTool(t, sub, "-p", port, "-V", "5", "-i", "restart-sub", "-t", "a", "-C", "1")
+	s.waitLog("restart-sub 0 a")
+	s.stop()
+	s = serveConf(t, conf)
+	s.waitLog("restart-sub 0 a") // it came back and subscribed again
+	if r := tool(t, pub, "-p", port, "-t", "a", "-m", "back"); r.code != 0 {
+		t.Fatalf("mosquitto_pub: exit %d %s", r.code, r.stderr)
+	}
+	if r := wait(); r.code != 0 || string(r.stdout) != "back\n" {
+		t.Errorf("mosquitto_sub -V 5 across a restart: exit %d, stdout %q, stderr %q; want 0 and the message published after it", r.code, r.stdout, r.stderr)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/user"
+	"strconv"
 
 	"github.com/mqttkit/mqtt/internal/config"
 )
@@ -58,7 +59,9 @@ func chooseUser(euid int, name string, lookup func(string) (*user.User, error)) 
 // and root-only files work at start (Mosquitto reads its password and ACL files only after
 // dropping; see mqtt-serve(1)).
 // say logs the line naming the user, at a level the log shows.
-func dropPrivileges(name string, logger *slog.Logger, say func(string)) (*user.User, error) {
+// The files in own are given to that user first (best effort: a file system that refuses
+// leaves them root's).
+func dropPrivileges(name string, logger *slog.Logger, say func(string), own []string) (*user.User, error) {
 	ch, err := chooseUser(geteuid(), name, user.Lookup)
 	if err != nil {
 		return nil, err
@@ -68,6 +71,13 @@ func dropPrivileges(name string, logger *slog.Logger, say func(string)) (*user.U
 	}
 	if ch.u == nil {
 		return nil, nil
+	}
+	uid, err1 := strconv.Atoi(ch.u.Uid)
+	gid, err2 := strconv.Atoi(ch.u.Gid)
+	if err1 == nil && err2 == nil {
+		for _, p := range own {
+			_ = os.Chown(p, uid, gid)
+		}
 	}
 	if err := switchUser(ch.u); err != nil {
 		return nil, err

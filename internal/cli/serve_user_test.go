@@ -5,7 +5,9 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/mqttkit/mqtt/internal/testutil"
@@ -93,4 +95,45 @@ func TestServeConfigRootDropsByDefault(t *testing.T) {
 	if !strings.Contains(s.log.String(), "acl_file "+acl+" is not readable by user "+want.Username) {
 		t.Errorf("no warning about the unreadable acl_file:\n%s", s.log)
 	}
+}
+
+// As Mosquitto's, the pid file holds the process id without a newline, and it and the log
+// file the broker created belong to the user it runs as (Mosquitto creates them after
+// dropping privileges); an existing log file keeps its owner.
+func TestServePidAndLogFilesBelongToUser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("dropping privileges needs root")
+	}
+	nobody, err := user.Lookup("nobody")
+	if err != nil {
+		t.Skip("no user nobody")
+	}
+	dir := t.TempDir()
+	conf, pidFile, logFile, oldLog := filepath.Join(dir, "m.conf"), filepath.Join(dir, "m.pid"), filepath.Join(dir, "m.log"), filepath.Join(dir, "old.log")
+	owner := func(path, want string) {
+		t.Helper()
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if uid := fmt.Sprint(fi.Sys().(*syscall.Stat_t).Uid); uid != want {
+			t.Errorf("%s is owned by uid %s, want %s", path, uid, want)
+		}
+	}
+	start := func(log string) *served {
+		writeFile(t, conf, fmt.Sprintf("listener %d 127.0.0.1\nuser nobody\npid_file %s\nlog_dest stderr\nlog_dest file %s\n", testutil.FreePort(t), pidFile, log))
+		s := serveConf(t, conf)
+		s.waitLog("Dropped privileges to user nobody")
+		return s
+	}
+	s := start(logFile)
+	if b, err := os.ReadFile(pidFile); err != nil || string(b) != strconv.Itoa(s.cmd.Process.Pid) {
+		t.Errorf("pid_file holds %q (%v), want %d without a newline", b, err, s.cmd.Process.Pid)
+	}
+	owner(pidFile, nobody.Uid)
+	owner(logFile, nobody.Uid)
+	s.stop()
+	writeFile(t, oldLog, "")
+	start(oldLog)
+	owner(oldLog, "0")
 }

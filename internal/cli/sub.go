@@ -142,7 +142,7 @@ func runSub(c *ucli.Context) error {
 	st := &subState{
 		c:        c,
 		out:      bufio.NewWriterSize(c.App.Writer, 64<<10),
-		format:   messageFormat{format: c.String("format"), verbose: c.Bool("verbose"), eol: !c.Bool("no-newline"), pretty: c.Bool("pretty")},
+		format:   messageFormat{format: c.String("format"), custom: c.IsSet("format"), verbose: c.Bool("verbose"), eol: !c.Bool("no-newline"), pretty: c.Bool("pretty")},
 		filters:  c.StringSlice("filter-out"),
 		count:    c.Int("count"),
 		noRetain: c.Bool("no-retained"),
@@ -203,8 +203,8 @@ func runSub(c *ucli.Context) error {
 	}
 
 	// Like mosquitto_sub, reconnect when a connection drops. A first connection
-	// that cannot be made, a refusal, a TLS failure or a protocol error ends the
-	// run instead, as they end mosquitto_sub's loop.
+	// that cannot be made, a refusal, a TLS failure, a protocol error or a
+	// DISCONNECT from the broker ends the run instead, as they end mosquitto_sub's loop.
 	first := true
 	for {
 		cl, err := client.Dial(ctx, co)
@@ -270,14 +270,18 @@ func (st *subState) session(ctx context.Context, cl *client.Client, subs []packe
 			return true, 0
 		case <-cl.Done():
 			cause := cl.Err()
-			var de *client.DisconnectError
-			if errors.As(cause, &de) {
-				mosqError(c, 0, "Error: %s", reasonString(de.Disconnect.ReasonCode))
-			}
 			st.mu.Lock()
 			stopped := st.stopped
 			st.mu.Unlock()
 			if stopped {
+				return true, 0
+			}
+			// A DISCONNECT from the broker (session taken over, server shutting down, ...)
+			// ends the run with exit 0 and no message, as it ends mosquitto_sub's loop (-d
+			// shows "Received DISCONNECT (N)"). Reconnecting would make two subscribers with
+			// one client id take the session from each other for ever.
+			var de *client.DisconnectError
+			if errors.As(cause, &de) {
 				return true, 0
 			}
 			if errors.Is(cause, client.ErrProtocol) {

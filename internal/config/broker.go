@@ -43,6 +43,7 @@ func (c *Config) BrokerOptions() (broker.Options, []Warning) {
 	}
 	o.MaxInflightBytes = c.MaxInflightBytes
 	o.OutboundTopicAliases = c.TopicAliasOutbound
+	o.SilentShutdown = true // as Mosquitto: its MQTT 5 clients then reconnect after a restart
 	if _, set := c.IsSet("max_queued_messages"); set {
 		o.MaxQueuedMessages = c.MaxQueuedMessages
 	}

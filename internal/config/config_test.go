@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mqttkit/mqtt/internal/listener"
 	"github.com/mqttkit/mqtt/internal/listener/testcerts"
 )
 
@@ -311,7 +312,7 @@ func TestBadConfigs(t *testing.T) {
 		{"require_certificate without CA", "listener 8883\n" + tls + "require_certificate true\n", `require_certificate needs cafile or capath`},
 		{"key does not match", "listener 8883\ncertfile " + ca.ServerCert + "\nkeyfile " + ca.ClientKey + "\n", `test.conf:1: listener 8883 (test.conf:1): certfile`},
 		{"cafile not PEM", "listener 8883\n" + tls + "cafile " + dir + "/pw\n", `cafile "` + dir + `/pw": no PEM certificate in it`},
-		{"bad cipher", "listener 8883\n" + tls + "ciphers RC4-MD5-XYZ\n", `test.conf:4: ciphers: unknown or unsupported cipher "RC4-MD5-XYZ"`},
+		{"bad cipher", "listener 8883\n" + tls + "ciphers RC4-MD5-XYZ\n", `test.conf:4: ciphers: none of the ciphers is offered by Go's crypto/tls (unknown or unsupported: RC4-MD5-XYZ)`},
 		{"per_listener_settings late", "allow_anonymous true\nper_listener_settings true\n", `test.conf:2: per_listener_settings: must come before any security setting (the first is at test.conf:1)`},
 		{"log_dest", "log_dest printer\n", `test.conf:1: log_dest: expected stderr, stdout, syslog, file PATH, topic, dlt or none, got "printer"`},
 		{"log_dest file no path", "log_dest file\n", `test.conf:1: log_dest file: missing file name`},
@@ -390,6 +391,30 @@ func TestWarnings(t *testing.T) {
 				t.Fatalf("warnings = %q, want the first to contain %q", all, tc.want)
 			}
 		})
+	}
+}
+
+// Mozilla's intermediate cipher list names DHE suites Go does not offer: Mosquitto (OpenSSL)
+// skips them and starts; so does the broker, with one warning naming them at FILE:LINE.
+func TestCiphersNotOfferedWarned(t *testing.T) {
+	ca := testcerts.New(t, "ca")
+	tls := "certfile " + ca.ServerCert + "\nkeyfile " + ca.ServerKey + "\n"
+	cfg, warns := mustParse(t, "listener 8883\n"+tls+"ciphers ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384:DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384\n")
+	var all []string
+	for _, w := range warns {
+		all = append(all, w.String())
+	}
+	want := `test.conf:4: ciphers: ignoring DHE-RSA-AES128-GCM-SHA256, DHE-RSA-AES256-GCM-SHA384: not offered by Go's crypto/tls (or unknown); the other ciphers of the list are used`
+	if len(all) != 1 || !strings.Contains(all[0], want) {
+		t.Fatalf("warnings = %q, want one containing %q", all, want)
+	}
+	tc, err := listener.NewTLS(*cfg.Listeners[0].Spec().TLS)
+	if err != nil {
+		t.Fatalf("the listener's TLS with those ciphers: %v", err)
+	}
+	cur, _ := tc.Config().GetConfigForClient(nil)
+	if got := cur.CipherSuites; len(got) != 2 {
+		t.Errorf("cipher suites %v, want the 2 ECDHE ones of the list", got)
 	}
 }
 

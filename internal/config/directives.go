@@ -106,7 +106,7 @@ var table = func() map[string]Directive {
 
 	// Deprecated in Mosquitto 2.0, still honoured.
 	add(scopeListener, Deprecated, "is deprecated; use \"listener PORT [ADDRESS]\"", "port", "bind_address")
-	add(scopeGlobal, Deprecated, "is deprecated and has no effect (as in Mosquitto 2.0): a client whose subscriptions overlap gets each message once", "allow_duplicate_messages")
+	add(scopeGlobal, Deprecated, "is deprecated and has no effect (as in Mosquitto 2.0): a client whose subscriptions overlap gets each message once (Mosquitto 2.0 sends MQTT 5 clients one copy per matching subscription)", "allow_duplicate_messages")
 
 	// Read and checked, but without effect: warned about by name.
 	add(scopeGlobal, Ignored, "is not needed: every change is written to the store as it happens, and a message is acknowledged only once it is on disk (Mosquitto saves its memory every autosave_interval)",

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -407,6 +408,14 @@ func (p *parser) apply(pos Pos, name, rest string, level int) {
 			"tls_version":   {"tlsv1.1", "tlsv1.2", "tlsv1.3"},
 			"tls_keyform":   {"pem", "engine"},
 		}[name]
+		if name == "tls_version" {
+			// Mosquitto meets an unknown version only when it opens the TLS listener, and
+			// exits 1 then ("Unsupported tls_version"), not 3 as for a bad line.
+			if v, good := p.single(pos, name, rest); good && !slices.Contains(choices, v) {
+				p.unusablef(pos, name, "%s: expected %s, got %q", name, orList(choices), v)
+				return
+			}
+		}
 		v, good := p.oneOf(pos, name, rest, choices...)
 		if !good {
 			return
@@ -929,7 +938,8 @@ func (p *parser) checkDuplicateListeners() {
 	for i, ls := range p.listeners {
 		for _, o := range p.listeners[:i] {
 			if o.l.Port == ls.l.Port && o.l.Address == ls.l.Address && o.l.UnixPath == ls.l.UnixPath && udp(o) == udp(ls) {
-				p.errorf(ls.l.Pos, "listener", "listener: %s is already defined at %s", ls.text, o.l.Pos)
+				// Mosquitto opens both and exits 1 when the second cannot bind (not 3).
+				p.unusablef(ls.l.Pos, "listener", "listener: %s is already defined at %s", ls.text, o.l.Pos)
 				break
 			}
 		}

@@ -593,6 +593,10 @@ func TestParseCiphers(t *testing.T) {
 		{"ECDHE-ECDSA-AES128-GCM-SHA256:!RC4", 1, false, false},
 		{"TLS_AES_128_GCM_SHA256", 0, true, false},
 		{"FOO-BAR", 0, false, true},
+		{"DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384", 0, false, true},
+		// Mozilla's intermediate list: the DHE suites are left out with a note, the rest used.
+		{"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384", 6, true, false},
+		{"HIGH:FOO-BAR", 0, true, false},
 		{"HIGH:!ECDHE", 0, false, true},
 	} {
 		suites, notes, err := ParseCiphers(tc.in)

@@ -289,8 +289,10 @@ var neverOffered = map[string]bool{
 // ParseCiphers reads an OpenSSL-style cipher list ("ECDHE-RSA-AES128-GCM-SHA256:..."; Go/IANA
 // names such as TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 also work). Keywords such as HIGH or
 // DEFAULT select Go's default suites, and exclusions ("!aNULL", "!MD5") of kinds Go never offers
-// are accepted; notes say so. Other keywords and unknown names are errors. An empty list gives
-// nil (Go's defaults).
+// are accepted; notes say so. Names Go does not offer (DHE-RSA-AES128-GCM-SHA256 in Mozilla's
+// intermediate list) or that are unknown are left out with one note naming them all, as OpenSSL
+// (and so Mosquitto) skips them; a list in which nothing is usable is an error, and so is an
+// exclusion that cannot be honoured. An empty list gives nil (Go's defaults).
 func ParseCiphers(s string) ([]uint16, []string, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
@@ -305,7 +307,7 @@ func ParseCiphers(s string) ([]uint16, []string, error) {
 		iana[c.Name] = c.ID
 	}
 	var suites []uint16
-	var notes []string
+	var notes, unsupported []string
 	useDefaults := false
 	for _, item := range strings.FieldsFunc(s, func(r rune) bool { return r == ':' || r == ',' || r == ' ' }) {
 		name := item
@@ -333,7 +335,13 @@ func ParseCiphers(s string) ([]uint16, []string, error) {
 			notes = append(notes, fmt.Sprintf("%s is a TLS 1.3 suite; Go always enables the TLS 1.3 suites, so it is not needed here", name))
 			continue
 		}
-		return nil, nil, fmt.Errorf("unknown or unsupported cipher %q", item)
+		unsupported = append(unsupported, item)
+	}
+	if len(unsupported) > 0 {
+		if len(suites) == 0 && !useDefaults && len(notes) == 0 {
+			return nil, nil, fmt.Errorf("none of the ciphers is offered by Go's crypto/tls (unknown or unsupported: %s)", strings.Join(unsupported, ", "))
+		}
+		notes = append(notes, fmt.Sprintf("ignoring %s: not offered by Go's crypto/tls (or unknown); the other ciphers of the list are used", strings.Join(unsupported, ", ")))
 	}
 	if useDefaults {
 		notes = append(notes, "OpenSSL keywords (HIGH, DEFAULT, ...) select Go's default cipher suites")

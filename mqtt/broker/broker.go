@@ -133,6 +133,13 @@ type Options struct {
 	// incoming aliases, so its application gets empty topics; Mosquitto
 	// never sends aliases. Turn it on for clients known to handle them.
 	OutboundTopicAliases bool
+	// SilentShutdown makes Close end network connections without the MQTT 5
+	// DISCONNECT 0x8B Server shutting down, as Mosquitto 2.0 does: its
+	// mosquitto_sub (and other clients) exit on a server DISCONNECT but
+	// reconnect after a lost connection, so a broker restart would end their
+	// long-running subscribers. In-process connections (LocalConn) still get
+	// the DISCONNECT.
+	SilentShutdown bool
 	// MaxConnections: network connections beyond it (all listeners
 	// together) are closed on accept; in-process ones (Attach, Subscribe)
 	// do not count. 0 or negative: no limit (default).
@@ -503,7 +510,8 @@ func (b *Broker) Addrs() []net.Addr {
 }
 
 // Close stops listening, closes every connection (MQTT 5 clients get
-// DISCONNECT 0x8B Server shutting down) and waits for all goroutines.
+// DISCONNECT 0x8B Server shutting down, unless Options.SilentShutdown) and
+// waits for all goroutines.
 func (b *Broker) Close() error {
 	b.mu.Lock()
 	if b.closed {
@@ -523,7 +531,11 @@ func (b *Broker) Close() error {
 		ln.Close()
 	}
 	for _, c := range conns {
-		c.close(reasonShutdown)
+		r := reasonShutdown
+		if _, local := c.t.(*LocalConn); b.opts.SilentShutdown && !local {
+			r.send = false
+		}
+		c.close(r)
 	}
 	if b.poll != nil {
 		b.poll.stop()
@@ -606,7 +618,7 @@ func (b *Broker) acceptLoop(ln net.Listener) {
 			c.t.release(errClosed)
 			return
 		}
-		b.log.Info("New connection from " + c.remoteStr() + " on port " + c.info.Listener + ".")
+		b.log.Info("New connection from " + c.logAddr() + " on port " + c.logPort() + ".")
 		start()
 	}
 }

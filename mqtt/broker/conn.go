@@ -11,8 +11,10 @@ import (
 	"runtime/debug"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/mqttkit/mqtt/mqtt/packet"
@@ -895,7 +897,7 @@ func (c *conn) cleanup(err error) {
 			if rj.auth { // the refusing line of a failed login is Mosquitto's
 				c.b.log.Info("Client <unknown> disconnected, not authorised.")
 			} // other refusals were logged with their reason by reject
-		case errors.Is(err, io.EOF): // closed before CONNECT: a port probe, a health check
+		case closedByClient(err): // closed before CONNECT: a port probe, a health check
 			c.b.log.Info("Client <unknown> closed its connection.")
 		case err != nil && err != errClosed:
 			c.b.log.Info("Client " + c.remoteStr() + " disconnected: " + err.Error() + ".")
@@ -917,12 +919,19 @@ func (c *conn) cleanup(err error) {
 		} else {
 			c.b.log.Info("Client " + c.info.ClientID + " disconnected.")
 		}
-	case errors.Is(err, io.EOF):
+	case closedByClient(err):
 		c.b.log.Info("Client " + c.info.ClientID + " closed its connection.")
 	default:
 		c.b.log.Info("Client " + c.info.ClientID + " disconnected due to protocol error: " + err.Error() + ".")
 	}
 	c.b.detach(c, err)
+}
+
+// closedByClient reports whether err means the client closed its socket: an
+// end of stream, or a reset (a client killed, or closing with unread data),
+// which Mosquitto also logs as "Client ID closed its connection.".
+func closedByClient(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)
 }
 
 // endError is how the end of a connection is reported outside (LocalConfig.Closed,
@@ -944,6 +953,34 @@ func (c *conn) endError(err error) error {
 // remoteStr is the peer's address for log lines ("" when unknown). It
 // is made when needed, not kept: an idle connection holds only
 // ClientInfo.Remote.
+// logAddr is the client's address as Mosquitto logs it in "New connection
+// from" and "New client connected from": host:port without brackets for
+// IPv6 (::1:50474), and SOCKETPATH:0 for a client of a unix socket.
+func (c *conn) logAddr() string {
+	if c.unixSocket() {
+		return c.info.Listener + ":0"
+	}
+	remote := c.remoteStr()
+	from := hostOf(remote)
+	if port := portOnly(remote); port != "" {
+		from += ":" + port
+	}
+	return from
+}
+
+// logPort is the listener's port as Mosquitto logs it: 0 for a unix socket.
+func (c *conn) logPort() string {
+	if c.unixSocket() {
+		return "0"
+	}
+	return c.info.Listener
+}
+
+// unixSocket reports whether the client came through a unix socket listener.
+func (c *conn) unixSocket() bool {
+	return c.info.Remote != nil && strings.HasPrefix(c.info.Remote.Network(), "unix")
+}
+
 func (c *conn) remoteStr() string {
 	if c.info.Remote == nil {
 		return ""

@@ -289,12 +289,7 @@ func (c *conn) accept(p *packet.Connect, authData []byte) error {
 	// Logged before the CONNACK is queued, so that its trace line comes after, as in Mosquitto:
 	// "New client connected", the will, then "Sending CONNACK". The username is the one
 	// authentication settled on (a certificate's, with use_identity_as_username).
-	remote := c.remoteStr()
-	from := hostOf(remote)
-	if port := portOnly(remote); port != "" {
-		from += ":" + port
-	}
-	line := "New client connected from " + from + " as " + id +
+	line := "New client connected from " + c.logAddr() + " as " + id +
 		" (p" + strconv.Itoa(mosqProtocol(c.version)) + ", c" + b01(p.CleanStart) + ", k" + strconv.Itoa(int(ka))
 	if c.info.HasUsername {
 		line += ", u'" + c.info.Username + "'"

@@ -83,6 +83,12 @@ func forwardProps(in *packet.Properties) *packet.Properties {
 	}
 }
 
+// tooLarge reports whether p's payload exceeds message_size_limit.
+func (c *conn) tooLarge(p *packet.Publish) bool {
+	lim := c.b.opts.MessageSizeLimit
+	return lim > 0 && len(p.Payload) > lim
+}
+
 func isSysTopic(name string) bool {
 	return name == "$SYS" || strings.HasPrefix(name, "$SYS/")
 }
@@ -172,7 +178,7 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 		rc, reason = packet.NotAuthorized, "$SYS topics are read-only"
 	case topic.TooDeep(name):
 		rc, reason, why = packet.TopicNameInvalid, "topic deeper than 200 levels", DropTooLarge
-	case b.opts.MessageSizeLimit > 0 && len(p.Payload) > b.opts.MessageSizeLimit:
+	case c.tooLarge(p):
 		// 0x95 is not a valid PUBACK/PUBREC reason (§3.4.2.1); 0x83 is, and is what Mosquitto sends.
 		rc, reason, why = packet.ImplementationSpecificError, "payload exceeds message_size_limit", DropTooLarge
 	case b.authz != nil && !b.authz.CanPublish(context.Background(), c.info, name, p.QoS, p.Retain):
@@ -205,7 +211,9 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 		}
 	} else {
 		b.dropped(c.shard, why, c.info.ClientID, m)
-		if why != DropMemoryLimit { // logged once per episode (memoryLevel)
+		// memory_limit is logged once per episode (memoryLevel); a message over
+		// message_size_limit was traced as "Dropped too large PUBLISH", as by Mosquitto.
+		if why != DropMemoryLimit && (rc != packet.ImplementationSpecificError || !c.tooLarge(p)) {
 			b.log.Info("Denied PUBLISH from "+c.info.ClientID+" (d"+b01(p.Dup)+", q"+string('0'+p.QoS)+", r"+b01(p.Retain)+", m"+itoa(int(p.PacketID))+", '"+name+"', ... ("+itoa(len(p.Payload))+" bytes))", logDebug)
 		}
 	}

@@ -69,7 +69,7 @@ func (b *Broker) publishSys(last map[string]string, loads *[9]loadAvg, heapMax *
 		{"messages/sent", i64(st.PacketsSent)},
 		{"messages/stored", i64(st.Queued + st.Retained)},
 		{"store/messages/count", i64(st.Queued + st.Retained)},
-		{"store/messages/bytes", i64(st.QueuedBytes)},
+		{"store/messages/bytes", i64(st.QueuedBytes + st.RetainedBytes)}, // as count: queued and retained
 		{"subscriptions/count", i64(st.Subscriptions)},
 		{"shared_subscriptions/count", i64(st.SharedSubs)},
 		{"retained messages/count", i64(st.Retained)},

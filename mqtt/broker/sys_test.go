@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -184,5 +185,33 @@ func TestVerboseLogLines(t *testing.T) {
 			t.Fatalf("log lacks %q:\n%s", missing, text)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// $SYS/broker/store/messages/bytes counts the bytes (topic and payload) of what
+// store/messages/count counts, retained messages ($SYS's included, as Mosquitto's) among them:
+// it stayed 0 when only retained messages were stored.
+func TestSysStoreBytes(t *testing.T) {
+	_, addr := startBroker(t, func(o *Options) { o.SysInterval = 100 * time.Millisecond })
+	pub := connectRaw(t, addr, packet.V311, "pub")
+	pub.Send(&packet.Publish{Topic: "r/a", Retain: true, QoS: 1, PacketID: 1, Payload: []byte("hello")})
+	pub.Recv()
+	s := connectRaw(t, addr, packet.V311, "sys")
+	s.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "$SYS/broker/store/messages/#"})
+	got := map[string]string{}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		count, _ := strconv.Atoi(got["$SYS/broker/store/messages/count"])
+		bytes, _ := strconv.Atoi(got["$SYS/broker/store/messages/bytes"])
+		if count >= 1 && bytes >= len("r/ahello") {
+			return
+		}
+		p, err := s.RecvErr(time.Until(deadline))
+		if err != nil {
+			t.Fatalf("store/messages: %v, want the bytes of the messages counted (%v)", got, err)
+		}
+		if pub, ok := p.(*packet.Publish); ok {
+			got[pub.Topic] = string(pub.Payload)
+		}
 	}
 }

@@ -41,3 +41,28 @@ func TestTakeoverReadsPendingDisconnect(t *testing.T) {
 		}
 	}
 }
+
+// Close sends MQTT 5 clients DISCONNECT 0x8B; with SilentShutdown it closes their sockets
+// without one, as Mosquitto 2.0.11 does on SIGTERM, so Mosquitto's clients (which exit on a
+// server DISCONNECT) reconnect to the restarted broker. In-process clients still get it.
+func TestShutdownDisconnect(t *testing.T) {
+	for _, silent := range []bool{false, true} {
+		b, addr := startBroker(t, func(o *Options) { o.SilentShutdown = silent })
+		r := connectRaw(t, addr, packet.V5, "c1")
+		lc := attachLocal(t, b, nil)
+		lc.connect(&packet.Connect{ProtocolVersion: packet.V5, ClientID: "local", CleanStart: true})
+		b.Close()
+		got := r.ExpectClosed(5 * time.Second)
+		if silent && len(got) != 0 {
+			t.Errorf("SilentShutdown: the client got %+v before the close, want nothing", got)
+		}
+		if !silent {
+			if d, ok := got[0].(*packet.Disconnect); len(got) != 1 || !ok || d.ReasonCode != packet.ServerShuttingDown {
+				t.Errorf("the client got %+v before the close, want DISCONNECT 0x8B", got)
+			}
+		}
+		if d, ok := lc.recv().(*packet.Disconnect); !ok || d.ReasonCode != packet.ServerShuttingDown {
+			t.Errorf("SilentShutdown %v: the in-process client got %+v, want DISCONNECT 0x8B", silent, d)
+		}
+	}
+}

@@ -51,7 +51,11 @@ func (c *conn) traceIn(p packet.Packet) {
 	var msg string
 	switch p := p.(type) {
 	case *packet.Publish:
-		msg = publishTrace("Received", "from", who, p.Dup, p.QoS, p.Retain, p.PacketID, p.Topic, len(p.Payload))
+		verb := "Received"
+		if c.tooLarge(p) { // Mosquitto's line for it, instead of "Received" and "Denied"
+			verb = "Dropped too large"
+		}
+		msg = publishTrace(verb, "from", who, p.Dup, p.QoS, p.Retain, p.PacketID, p.Topic, len(p.Payload))
 	case *packet.Puback:
 		msg = "Received PUBACK from " + who + " (Mid: " + strconv.Itoa(int(p.PacketID)) + ", RC:" + strconv.Itoa(int(p.ReasonCode)) + ")"
 	case *packet.Pubrec:

@@ -3,6 +3,9 @@ package broker
 import (
 	"context"
 	"log/slog"
+	"net"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -124,6 +127,116 @@ func TestNoTraceAtInfo(t *testing.T) {
 	for _, l := range b.log.Handler().(*testutil.LogLines).Lines() {
 		if strings.HasPrefix(l, "Received ") || strings.HasPrefix(l, "Sending ") {
 			t.Fatalf("traced at Info: %q", l)
+		}
+	}
+}
+
+// A PUBLISH over MessageSizeLimit is logged as mosquitto -v 2.0.11 logs it: one line
+// "Dropped too large PUBLISH from ID (...)", not "Received PUBLISH" and "Denied PUBLISH".
+func TestTraceTooLargePublish(t *testing.T) {
+	h := &testutil.LogLines{Level: slog.LevelDebug}
+	o := DefaultOptions()
+	o.Listeners = []string{"127.0.0.1:0"}
+	o.SysInterval = 0
+	o.MessageSizeLimit = 10
+	b, err := New(o, slog.New(h))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	pub := connectRaw(t, b.Addrs()[0].String(), packet.V311, "big")
+	pub.Send(&packet.Publish{Topic: "big", QoS: 1, PacketID: 1, Payload: []byte("12345678901")})
+	pub.Recv() // PUBACK: the lines about the PUBLISH are written
+	text := strings.Join(h.Lines(), "\n")
+	if !strings.Contains(text, "Dropped too large PUBLISH from big (d0, q1, r0, m1, 'big', ... (11 bytes))") {
+		t.Errorf("no Dropped too large line in:\n%s", text)
+	}
+	if strings.Contains(text, "Received PUBLISH from big") || strings.Contains(text, "Denied PUBLISH from big") {
+		t.Errorf("the too large PUBLISH is also logged as received or denied:\n%s", text)
+	}
+}
+
+// A client whose connection ends with a TCP reset (killed, or closed with unread data) is
+// logged as one that closed its connection, as by mosquitto 2.0.11, not as a protocol error.
+func TestResetLoggedAsClosed(t *testing.T) {
+	h := &testutil.LogLines{Level: slog.LevelInfo}
+	o := DefaultOptions()
+	o.Listeners = []string{"127.0.0.1:0"}
+	o.SysInterval = 0
+	b, err := New(o, slog.New(h))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	r := connectRaw(t, b.Addrs()[0].String(), packet.V311, "rst")
+	tc, ok := r.NC.(*net.TCPConn)
+	if !ok {
+		t.Skipf("not a TCP connection: %T", r.NC)
+	}
+	_ = tc.SetLinger(0) // close sends RST
+	tc.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(strings.Join(h.Lines(), "\n"), "Client rst closed its connection.") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no \"Client rst closed its connection.\" in:\n%s", strings.Join(h.Lines(), "\n"))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Client addresses are logged as mosquitto 2.0.11 logs them: an IPv6 address without
+// brackets (::1:PORT), a unix socket client as SOCKETPATH:0 on port 0.
+func TestLogClientAddresses(t *testing.T) {
+	h := &testutil.LogLines{Level: slog.LevelInfo}
+	o := DefaultOptions()
+	o.Listeners = []string{"127.0.0.1:0"}
+	o.SysInterval = 0
+	b, err := New(o, slog.New(h))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sock := filepath.Join(t.TempDir(), "m.sock")
+	uln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = b.ServeListener(ctx, uln) }()
+	var want []string
+	if ln6, err := net.Listen("tcp6", "[::1]:0"); err == nil {
+		go func() { _ = b.ServeListener(ctx, ln6) }()
+		port := strconv.Itoa(ln6.Addr().(*net.TCPAddr).Port)
+		r := connectRaw(t, ln6.Addr().String(), packet.V311, "six")
+		local := strconv.Itoa(r.NC.LocalAddr().(*net.TCPAddr).Port)
+		want = append(want, "New connection from ::1:"+local+" on port "+port+".", "New client connected from ::1:"+local+" as six (")
+	} else {
+		t.Logf("no IPv6 loopback: %v", err)
+	}
+	nc, err := net.Dial("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := testutil.NewRaw(t, nc, packet.V311)
+	t.Cleanup(func() { nc.Close() })
+	if ack := r.Connect(&packet.Connect{ClientID: "ux", CleanStart: true, KeepAlive: 30}); ack.ReasonCode != packet.Success {
+		t.Fatalf("CONNACK %v", ack.ReasonCode)
+	}
+	want = append(want, "New connection from "+sock+":0 on port 0.", "New client connected from "+sock+":0 as ux (")
+	text := strings.Join(h.Lines(), "\n")
+	for _, w := range want {
+		if !strings.Contains(text, w) {
+			t.Errorf("no line %q in:\n%s", w, text)
 		}
 	}
 }

@@ -367,7 +367,7 @@ func (c *Client) appendLocked(p packet.Packet) error {
 	}
 	buf, err := packet.Append(c.wbuf, p, c.version)
 	if err != nil {
-		return err
+		return &encodeError{err}
 	}
 	c.trace(true, p)
 	c.wbuf = buf
@@ -380,6 +380,13 @@ func (c *Client) appendLocked(p packet.Packet) error {
 	}
 	return nil
 }
+
+// encodeError is a packet that could not be encoded (an invalid property
+// value): nothing was queued, and the connection goes on.
+type encodeError struct{ err error }
+
+func (e *encodeError) Error() string { return e.err.Error() }
+func (e *encodeError) Unwrap() error { return e.err }
 
 // writeChunk is the most one conn.Write is given at a time, so that the
 // write deadline measures progress: a slow link that keeps moving is not cut

@@ -328,3 +328,26 @@ func TestUnixSocket(t *testing.T) {
 	}
 	<-done
 }
+
+// A QoS 1 or 2 message that cannot be encoded (a Topic Alias of 0 [MQTT-3.3.2-8]) is an
+// error at once, as at QoS 0, and frees its place in the window: it waited for an
+// acknowledgement that could never come (mosquitto_pub -q 1 -D publish topic-alias 0 hung).
+func TestPublishUnencodableIsAnError(t *testing.T) {
+	m := startMosquitto(t)
+	c := dial(t, Options{Server: m.TCP, ProtocolVersion: packet.V5, CleanStart: true, MaxInflight: 1})
+	for _, qos := range []byte{0, 1, 2, 1} { // QoS 1 twice: the first freed its slot
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		msg := Message{Topic: "a", QoS: qos, Payload: []byte("x")}
+		msg.Properties.HasTopicAlias = true
+		err := c.Publish(ctx, msg)
+		cancel()
+		var pe *packet.Error
+		if !errors.As(err, &pe) {
+			t.Fatalf("QoS %d with Topic Alias 0: %v, want the encoding error", qos, err)
+		}
+	}
+	// The connection goes on.
+	if err := c.Publish(context.Background(), Message{Topic: "a", QoS: 1, Payload: []byte("x")}); err != nil {
+		t.Fatalf("a good message after them: %v", err)
+	}
+}

@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/mqttkit/mqtt/mqtt/packet"
@@ -72,9 +73,11 @@ func (c *Client) PublishAsync(ctx context.Context, m Message) (*Token, error) {
 	s.out[id] = &outbound{pub: p, seq: s.seq, slot: true, tok: tok}
 	s.mu.Unlock()
 	if err := c.sendPublish(ctx, p); err != nil {
-		if ctx.Err() != nil && err == ctx.Err() {
-			// Never queued: take it out of the session and free its slot,
-			// unless the connection ended meanwhile and took both.
+		var ee *encodeError
+		if errors.As(err, &ee) || (ctx.Err() != nil && err == ctx.Err()) {
+			// Never queued (ctx ended, or the packet cannot be encoded):
+			// take it out of the session and free its slot, unless the
+			// connection ended meanwhile and took both.
 			s.mu.Lock()
 			o := s.out[id]
 			held := o != nil && o.tok == tok

@@ -148,6 +148,27 @@ func TestRefusesWhatItCannotRead(t *testing.T) {
 		db.Close()
 		wantRefused(t, path, `retained message of "t/1": record ends too early`)
 	})
+	t.Run("a damaged key", func(t *testing.T) {
+		// One flipped bit in a session's "state" key: the session must not
+		// look expired (it was dropped with its queue, and --check said OK).
+		path := filled(t, 3)
+		db, err := bolt.Open(path, 0o600, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Update(func(tx *bolt.Tx) error {
+			b := tx.Bucket(bucketSessions).Bucket([]byte("sub"))
+			v := append([]byte(nil), b.Get(keyState)...)
+			if err := b.Delete(keyState); err != nil {
+				return err
+			}
+			return b.Put([]byte("stbte"), v)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		db.Close()
+		wantRefused(t, path, `session "sub": an unknown key "stbte"`)
+	})
 	t.Run("a record of a later version", func(t *testing.T) {
 		path := filled(t, 3)
 		db, err := bolt.Open(path, 0o600, nil)

@@ -918,6 +918,19 @@ func (s *Store) loadSession(b *bolt.Bucket, key []byte) (*broker.SessionState, e
 	bad := func(what string, err error) error {
 		return &Error{Path: s.path, Msg: fmt.Sprintf("damaged: session %q: %s", id, what), Err: err}
 	}
+	// Its keys are known: anything else is a damaged key (a flipped byte in
+	// "state" would otherwise make the session look expired, silently).
+	if err := b.ForEach(func(k, v []byte) error {
+		switch {
+		case v == nil && (bytes.Equal(k, bucketDeliv) || bytes.Equal(k, bucketInbound)):
+		case v != nil && bytes.Equal(k, keyState):
+		default:
+			return bad(fmt.Sprintf("an unknown key %q (a damaged one?)", k), nil)
+		}
+		return nil
+	}); err != nil {
+		return nil, err
+	}
 	st := &broker.SessionState{ClientID: id}
 	if v := b.Get(keyState); v != nil {
 		v, err := s.unsum(id, keyState, v)

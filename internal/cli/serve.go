@@ -80,7 +80,7 @@ func serveCommand() *ucli.Command {
 			"With --data DIR (or persistence true in the configuration) retained messages, persistent sessions, their subscriptions " +
 			"and queued messages survive a restart or a crash: each change is written as it happens, and a message that must be kept " +
 			"is acknowledged only once it is on disk.",
-		Flags: []ucli.Flag{
+		Flags: withSNServeFlags([]ucli.Flag{
 			&ucli.StringFlag{Name: "config-file", Aliases: []string{"c"}, TakesFile: true,
 				Usage: "read the configuration from `FILE` (mosquitto.conf syntax)"},
 			&ucli.BoolFlag{Name: "test-config",
@@ -91,22 +91,6 @@ func serveCommand() *ucli.Command {
 				Usage: "listen on `[HOST]:PORT` (repeatable; \":1883\" is every interface)"},
 			&ucli.StringSliceFlag{Name: "sn-listen", Category: catSNServe,
 				Usage: "also run an MQTT-SN 1.2 gateway inside the broker on UDP `[HOST:]PORT` (repeatable; a bare PORT is every interface)"},
-			&ucli.IntFlag{Name: "sn-gateway-id", Value: 1, Category: catSNServe,
-				Usage: "with --sn-listen: gateway id `N` (0-255) in ADVERTISE and GWINFO"},
-			&ucli.IntFlag{Name: "sn-advertise-interval", Value: defaultAdvertiseInterval, Category: catSNServe,
-				Usage: "with --sn-listen: send ADVERTISE every `SECONDS` (1-65535), 0 for never"},
-			&ucli.StringFlag{Name: "sn-advertise-to", Category: catSNServe, DefaultText: "255.255.255.255:PORT; none on loopback",
-				Usage: "with --sn-listen: send ADVERTISE to `HOST:PORT` (a broadcast or multicast address)"},
-			&ucli.StringFlag{Name: "sn-predefined", TakesFile: true, Category: catSNServe,
-				Usage: "with --sn-listen: read predefined topic ids from `FILE` (lines CLIENTID,TOPIC,ID; see mqtt-sn-gateway(1))"},
-			&ucli.IntFlag{Name: "sn-retry-interval", Value: 10, Category: catSNServe,
-				Usage: "with --sn-listen: resend an unacknowledged REGISTER, PUBLISH or PUBREL after `SECONDS` (T_RETRY)"},
-			&ucli.IntFlag{Name: "sn-max-retries", Value: 3, Category: catSNServe,
-				Usage: "with --sn-listen: a client that does not answer `N` retransmissions is lost (N_RETRY)"},
-			&ucli.IntFlag{Name: "sn-max-clients", Value: 100000, Category: catSNServe,
-				Usage: "with --sn-listen: refuse CONNECT beyond `N` clients per gateway (rejected: congestion)"},
-			&ucli.IntFlag{Name: "sn-max-message-size", Category: catSNServe, DefaultText: "65507, what a UDP datagram holds",
-				Usage: "with --sn-listen: drop messages to clients larger than `OCTETS` (16-65535), or needing a REGISTER larger than that"},
 			&ucli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "log everything (log_type all)"},
 			&ucli.BoolFlag{Name: "daemon", Aliases: []string{"d"},
 				Usage: "run in the background once the broker runs (pid_file records its process id); exits with the start's error if it fails"},
@@ -114,7 +98,7 @@ func serveCommand() *ucli.Command {
 				Usage: "keep retained messages and persistent sessions in `DIR` (created if missing), written as they change; with -c it turns persistence on there"},
 			&ucli.BoolFlag{Name: "check",
 				Usage: "verify the store of --data DIR (or of -c FILE's persistence settings) and print what it holds, then exit 0, or 1 naming what is wrong"},
-		},
+		}),
 		Action:       serveAction,
 		OnUsageError: serveUsageError,
 	}

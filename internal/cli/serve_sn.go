@@ -201,9 +201,65 @@ func snConfigExitCode(err error) int {
 // catSNServe groups serve's MQTT-SN flags in --help.
 const catSNServe = "MQTT-SN gateway"
 
+// snSettingNames are the gateway settings that are flags: sn-gateway's as they are, serve's
+// with the prefix "sn-" (snServeFlags).
+var snSettingNames = []string{"gateway-id", "advertise-interval", "advertise-to", "predefined",
+	"retry-interval", "max-retries", "max-clients", "max-message-size"}
+
 // snServeFlags are serve's --sn-* settings, beside --sn-listen.
-var snServeFlags = []string{"sn-gateway-id", "sn-advertise-interval", "sn-advertise-to", "sn-predefined",
-	"sn-retry-interval", "sn-max-retries", "sn-max-clients", "sn-max-message-size"}
+var snServeFlags = func() []string {
+	out := make([]string, len(snSettingNames))
+	for i, n := range snSettingNames {
+		out[i] = "sn-" + n
+	}
+	return out
+}()
+
+// snSettingFlags are the flags of snSettingNames, named prefix+name, in category, each usage
+// starting with lead ("" for sn-gateway, "with --sn-listen: " for serve). One table for both
+// commands, so their defaults and ranges cannot drift apart.
+func snSettingFlags(prefix, category, lead string) []ucli.Flag {
+	d := defaultSNSettings(nil)
+	return []ucli.Flag{
+		&ucli.IntFlag{Name: prefix + "gateway-id", Value: d.gatewayID, Category: category,
+			Usage: lead + "gateway id `N` (0-255) sent in ADVERTISE and GWINFO"},
+		&ucli.IntFlag{Name: prefix + "advertise-interval", Value: d.advertiseInterval, Category: category,
+			Usage: lead + "broadcast ADVERTISE every `SECONDS` (1-65535), 0 for never"},
+		&ucli.StringFlag{Name: prefix + "advertise-to", Category: category, DefaultText: "255.255.255.255:PORT of the gateway; none on loopback or IPv6",
+			Usage: lead + "send ADVERTISE to `HOST:PORT` (a broadcast or multicast address)"},
+		&ucli.StringFlag{Name: prefix + "predefined", TakesFile: true, Category: category,
+			Usage: lead + "read predefined topic ids from `FILE`: lines CLIENTID,TOPIC,ID (* for every client)"},
+		&ucli.IntFlag{Name: prefix + "retry-interval", Value: d.retryInterval, Category: category,
+			Usage: lead + "resend an unacknowledged REGISTER, PUBLISH or PUBREL after `SECONDS` (T_RETRY)"},
+		&ucli.IntFlag{Name: prefix + "max-retries", Value: d.maxRetries, Category: category,
+			Usage: lead + "a client that does not answer `N` retransmissions is lost (N_RETRY)"},
+		&ucli.IntFlag{Name: prefix + "max-clients", Value: d.maxClients, Category: category,
+			Usage: lead + "refuse CONNECT beyond `N` clients per gateway (rejected: congestion)"},
+		&ucli.IntFlag{Name: prefix + "max-message-size", Category: category, DefaultText: "65507, what a UDP datagram holds",
+			Usage: lead + "drop messages to clients larger than `OCTETS` (16-65535), or needing a REGISTER larger than that, for links that carry less"},
+	}
+}
+
+// withSNServeFlags puts serve's --sn-* settings right after its --sn-listen flag.
+func withSNServeFlags(flags []ucli.Flag) []ucli.Flag {
+	for i, f := range flags {
+		if f.Names()[0] == "sn-listen" {
+			return append(flags[:i+1:i+1], append(snSettingFlags("sn-", catSNServe, "with --sn-listen: "), flags[i+1:]...)...)
+		}
+	}
+	return append(flags, snSettingFlags("sn-", catSNServe, "with --sn-listen: ")...)
+}
+
+// snFlagSettings reads the flags of snSettingFlags(prefix, ...); messages name them as flags.
+func snFlagSettings(c *ucli.Context, prefix string) snSettings {
+	return snSettings{
+		gatewayID: c.Int(prefix + "gateway-id"), advertiseInterval: c.Int(prefix + "advertise-interval"),
+		advertiseTo: c.String(prefix + "advertise-to"), predefined: c.String(prefix + "predefined"),
+		retryInterval: c.Int(prefix + "retry-interval"), maxRetries: c.Int(prefix + "max-retries"),
+		maxClients: c.Int(prefix + "max-clients"), maxMessageSize: c.Int(prefix + "max-message-size"),
+		name: func(setting string) string { return "--" + prefix + setting },
+	}
+}
 
 // snServeSettings are the settings of serve's --sn-listen gateways, from its --sn-* flags.
 func snServeSettings(c *ucli.Context) (snSettings, error) {
@@ -214,13 +270,7 @@ func snServeSettings(c *ucli.Context) (snSettings, error) {
 			}
 		}
 	}
-	s := snSettings{
-		gatewayID: c.Int("sn-gateway-id"), advertiseInterval: c.Int("sn-advertise-interval"),
-		advertiseTo: c.String("sn-advertise-to"), predefined: c.String("sn-predefined"),
-		retryInterval: c.Int("sn-retry-interval"), maxRetries: c.Int("sn-max-retries"),
-		maxClients: c.Int("sn-max-clients"), maxMessageSize: c.Int("sn-max-message-size"),
-		name: func(setting string) string { return "--sn-" + setting },
-	}
+	s := snFlagSettings(c, "sn-")
 	return s, s.check()
 }
 

@@ -31,27 +31,12 @@ func snGatewayCommand() *ucli.Command {
 	flags := []ucli.Flag{
 		&ucli.StringFlag{Name: "listen", Value: ":" + strconv.Itoa(defaultSNPort), Category: catGateway,
 			Usage: "receive MQTT-SN over UDP on `[HOST:]PORT`"},
-		&ucli.IntFlag{Name: "gateway-id", Value: 1, Category: catGateway,
-			Usage: "gateway id `N` (0-255) sent in ADVERTISE and GWINFO"},
-		&ucli.IntFlag{Name: "advertise-interval", Value: defaultAdvertiseInterval, Category: catGateway,
-			Usage: "broadcast ADVERTISE every `SECONDS` (1-65535), 0 for never"},
-		&ucli.StringFlag{Name: "advertise-to", Category: catGateway, DefaultText: "255.255.255.255:PORT of --listen; none on loopback or IPv6",
-			Usage: "send ADVERTISE to `HOST:PORT` (a broadcast or multicast address)"},
-		&ucli.StringFlag{Name: "predefined", TakesFile: true, Category: catGateway,
-			Usage: "read predefined topic ids from `FILE`: lines CLIENTID,TOPIC,ID (* for every client)"},
-		&ucli.IntFlag{Name: "retry-interval", Value: 10, Category: catGateway,
-			Usage: "resend an unacknowledged REGISTER, PUBLISH or PUBREL after `SECONDS` (T_RETRY)"},
-		&ucli.IntFlag{Name: "max-retries", Value: 3, Category: catGateway,
-			Usage: "a client that does not answer `N` retransmissions is lost (N_RETRY)"},
-		&ucli.IntFlag{Name: "max-clients", Value: 100000, Category: catGateway,
-			Usage: "refuse CONNECT beyond `N` clients (rejected: congestion)"},
-		&ucli.IntFlag{Name: "max-message-size", Category: catGateway, DefaultText: "65507, what a UDP datagram holds",
-			Usage: "drop messages to clients larger than `OCTETS` (16-65535), or needing a REGISTER larger than that, for links that carry less"},
 		&ucli.BoolFlag{Name: "embedded", Category: catGateway,
 			Usage: "run the broker in this process and attach the clients to it without a TCP hop; MQTT clients reach it on -h/-p (default localhost, 1883)"},
 		&ucli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Category: catGateway,
 			Usage: "log clients connecting and disconnecting (-d also logs every message dropped)"},
 	}
+	flags = append(flags[:1], append(snSettingFlags("", catGateway, ""), flags[1:]...)...) // after --listen
 	for _, f := range connFlags() {
 		switch f := f.(type) {
 		case *ucli.StringFlag:
@@ -130,13 +115,7 @@ func runSNGateway(c *ucli.Context) error {
 	if err != nil || perr != nil || port < 0 || port > 65535 {
 		return usageErrorf("invalid --listen %q: expected [HOST:]PORT", c.String("listen"))
 	}
-	settings := snSettings{
-		gatewayID: c.Int("gateway-id"), advertiseInterval: c.Int("advertise-interval"),
-		advertiseTo: c.String("advertise-to"), predefined: c.String("predefined"),
-		retryInterval: c.Int("retry-interval"), maxRetries: c.Int("max-retries"),
-		maxClients: c.Int("max-clients"), maxMessageSize: c.Int("max-message-size"),
-		name: func(setting string) string { return "--" + setting },
-	}
+	settings := snFlagSettings(c, "")
 	if settings.advertiseInterval == 0 && c.IsSet("advertise-to") {
 		return usageErrorf("--advertise-to needs an --advertise-interval above 0")
 	}

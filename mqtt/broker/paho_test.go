@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -126,7 +127,7 @@ func paho5(t testing.TB, addr, id string, onMsg func(paho.PublishReceived) (bool
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := paho.ClientConfig{ClientID: id, Conn: nc}
+	cfg := paho.ClientConfig{ClientID: id, Conn: lockedConn{Conn: nc, Mutex: new(sync.Mutex)}}
 	if onMsg != nil {
 		cfg.OnPublishReceived = []func(paho.PublishReceived) (bool, error){onMsg}
 	}
@@ -145,6 +146,18 @@ func paho5(t testing.TB, addr, id string, onMsg func(paho.PublishReceived) (bool
 		}
 	})
 	return c
+}
+
+// lockedConn makes paho.golang write each packet whole. It writes a
+// packet as net.Buffers (header, then body parts) from more than one
+// goroutine (its pinger sends PINGREQ at once after CONNACK), and holds a
+// lock around the buffers only when the connection is a sync.Locker. On a
+// TCPConn the buffers go out in one writev, but a *tls.Conn takes them as
+// separate Writes, so a PINGREQ could land inside a SUBSCRIBE; the broker
+// rightly read "82 .. c0 00 00 01 .." as a malformed SUBSCRIBE.
+type lockedConn struct {
+	net.Conn
+	*sync.Mutex
 }
 
 func TestPaho5RoundTripAndSharedSubscription(t *testing.T) {

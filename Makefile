@@ -36,9 +36,12 @@ test:
 	$(GO) test -race -timeout 15m ./...
 	# The broker suite again on the goroutine-per-connection path (websockets, and every
 	# connection off Linux, use it) and with a MemoryStore, so every test also drives the
-	# persistence path; and again over TLS (the event loop's TLS connections).
+	# persistence path; again over TLS (the event loop's TLS connections); and again with
+	# every quiet read handled on the event loop's own goroutine (readInline), as thin
+	# traffic is.
 	BROKER_TEST_BLOCKING=1 BROKER_TEST_STORE=1 $(GO) test -race -timeout 10m ./mqtt/broker
 	BROKER_TEST_TLS=1 $(GO) test -race -timeout 10m ./mqtt/broker
+	BROKER_TEST_INLINE=1 $(GO) test -race -timeout 10m ./mqtt/broker
 	# The MQTT-SN gateway suite again with the gateway attached to the broker in-process.
 	SN_TEST_UPSTREAM=broker $(GO) test -race -timeout 5m ./mqtt/sn
 

@@ -426,5 +426,9 @@ func (a *FileAuth) CanRead(_ context.Context, c broker.ClientInfo, topic string)
 	return a.acl(&c).CanRead(aclUser(&c), c.ClientID, topic)
 }
 
+// Quick reports that the checks never wait: the rules are in memory and
+// a reload swaps them whole (broker.QuickAuthorizer).
+func (a *FileAuth) Quick() bool { return true }
+
 var _ broker.ConnAuthenticator = (*FileAuth)(nil)
-var _ broker.Authorizer = (*FileAuth)(nil)
+var _ broker.QuickAuthorizer = (*FileAuth)(nil)

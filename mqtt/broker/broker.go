@@ -192,6 +192,9 @@ type testKnobs struct {
 	hookWait func(*conn)
 	// noPollFiles makes pollFile fail as if out of descriptors.
 	noPollFiles bool
+	// handoff runs when the event loop's goroutine hands the loop on
+	// (poller.handoff), with the connection it was reading inline.
+	handoff func(*conn)
 	// panicked sees every panic a connection's handlers recover from
 	// (the fuzz targets fail on it).
 	panicked func(any)

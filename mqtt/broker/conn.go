@@ -90,6 +90,7 @@ type conn struct {
 	connAccepted bool
 	connectSeen  bool
 	inOwned      bool        // dispatching a buffer of its own, never reused: payloads may alias it
+	onLoop       bool        // the reader is the event loop's goroutine (readInline; leaveLoop)
 	normalClose  bool        // DISCONNECT 0x00 received: discard the will
 	trusted      bool        // in-process subscription without an identity: no auth, no ACL
 	closing      bool        // under mu
@@ -255,6 +256,7 @@ func (c *conn) writeInline() {
 	}
 	c.wmu.Lock()
 	c.ws = scratchPool.Get().(*writeScratch)
+	c.ws.onLoop = c.onLoop
 	err := c.drain(c.ws)
 	c.releaseScratch()
 	c.st.And(^stWriting)
@@ -265,6 +267,17 @@ func (c *conn) writeInline() {
 	}
 	if (c.st.Load()&stPending != 0) && c.tryWriting() {
 		c.b.work.spawn(c, (*conn).runWriter)
+	}
+}
+
+// leaveLoop is called by the reader before what may wait or take long
+// (an Authenticator, retained messages for a SUBSCRIBE, a socket with no
+// room): if it runs on the event loop's goroutine (readInline), another
+// goroutine becomes the loop and this one goes on as an ordinary reader.
+func (c *conn) leaveLoop() {
+	if c.onLoop {
+		c.onLoop = false
+		c.b.poll.handoff(c)
 	}
 }
 
@@ -551,6 +564,16 @@ func (c *conn) handlerError(err error) error {
 // dispatch calls the handler for p. A returned error closes the
 // connection; its reason code (packet.ReasonOf) goes into DISCONNECT.
 func (c *conn) dispatch(p packet.Packet) error {
+	if c.onLoop {
+		switch p.(type) {
+		case *packet.Publish, *packet.Puback, *packet.Pubrec, *packet.Pubrel, *packet.Pubcomp, *packet.Pingreq, *packet.Unsubscribe:
+			if c.auth != nil && c.auth.pending != nil {
+				c.leaveLoop()
+			}
+		default: // SUBSCRIBE (retained messages), AUTH (the Authenticator), the end
+			c.leaveLoop()
+		}
+	}
 	if !c.connectSeen {
 		cp, ok := p.(*packet.Connect)
 		if !ok {
@@ -600,6 +623,9 @@ type writeScratch struct {
 	out  []byte
 	pub  packet.Publish
 	sess *Session // the session being drained: transports mark its stall
+	// onLoop: writeInline on the event loop's goroutine; a write that
+	// must wait for room leaves the loop first (leaveLoop).
+	onLoop bool
 }
 
 var scratchPool = sync.Pool{New: func() any { return &writeScratch{out: make([]byte, 0, 4096)} }}
@@ -650,6 +676,7 @@ func (c *conn) releaseScratch() {
 	ws.out = ws.out[:0]
 	ws.pub = packet.Publish{} // keep no message alive from the pool
 	ws.sess = nil
+	ws.onLoop = false
 	scratchPool.Put(ws)
 }
 

@@ -56,6 +56,11 @@ func startBrokerKnobs(t testing.TB, k testKnobs, mod func(*Options)) (*Broker, s
 	if err != nil {
 		t.Fatal(err)
 	}
+	// BROKER_TEST_INLINE=1: no read run lingers, so every read of an
+	// accepted plain connection is the event loop's own (readInline).
+	if os.Getenv("BROKER_TEST_INLINE") != "" && k.linger == 0 {
+		k.linger = time.Nanosecond
+	}
 	b.knobs = k
 	if err := b.Start(context.Background()); err != nil {
 		t.Fatal(err)

@@ -85,6 +85,34 @@ type VersionedAuthorizer interface {
 	RulesVersion() uint64
 }
 
+// QuickAuthorizer is an Authorizer whose checks return at once: rules
+// in memory, no I/O, no lock held for long. The event loop handles the
+// PUBLISH packets and acknowledgements of lightly loaded connections on
+// its own goroutine only when the Authorizer is nil or quick (and there
+// is no Hooks.OnPublish), since an Authorizer that waits there would
+// stall every connection; otherwise each read is handed to a worker.
+// internal/auth's password and ACL files are quick.
+type QuickAuthorizer interface {
+	Authorizer
+	// Quick reports whether the promise holds (it is asked once, by New).
+	Quick() bool
+}
+
+// quickCalls reports whether what the broker calls out to for each
+// message never waits (QuickAuthorizer).
+func (b *Broker) quickCalls() bool {
+	if b.opts.Hooks.OnPublish != nil {
+		return false
+	}
+	switch a := b.authz.(type) {
+	case nil, AllowAll:
+		return true
+	case QuickAuthorizer:
+		return a.Quick()
+	}
+	return false
+}
+
 // AllowAll is the default Authenticator and Authorizer.
 type AllowAll struct{}
 

@@ -168,3 +168,78 @@ func TestEventLoopOwnsDescriptors(t *testing.T) {
 		t.Fatalf("%d descriptors open after every client left, %d before", got, base)
 	}
 }
+
+// TestInlineReadHandsTheLoopOnWhenItMustWait: the event loop handles a
+// quiet connection's read on its own goroutine (readInline), answers
+// included. A client that publishes to its own subscription and never
+// reads fills its socket; the write that would wait for room must first
+// hand the loop to another goroutine, or no other connection is read
+// until the write timeout (a minute here) ends the first.
+func TestInlineReadHandsTheLoopOnWhenItMustWait(t *testing.T) {
+	needPlain(t)
+	handedOff := make(chan string, 16)
+	_, addr := startBrokerKnobs(t, testKnobs{
+		linger: time.Nanosecond, // no read run lingers: a quiet socket's read is inline
+		handoff: func(c *conn) {
+			select {
+			case handedOff <- c.info.ClientID:
+			default:
+			}
+		},
+	}, func(o *Options) { o.WriteTimeout = time.Minute })
+
+	// "watch" sees each message, so "stuck" sends the next only once the
+	// broker has read the last: one message per read, each read inline.
+	watch := connectRaw(t, addr, packet.V311, "watch")
+	watch.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "self"})
+	seen := make(chan struct{}, 1)
+	go func() {
+		for {
+			if _, err := watch.RecvErr(time.Minute); err != nil {
+				return
+			}
+			seen <- struct{}{}
+		}
+	}()
+	stuck := connectRaw(t, addr, packet.V311, "stuck")
+	stuck.NC.(*net.TCPConn).SetReadBuffer(4 << 10)
+	stuck.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "self"})
+	for len(handedOff) > 0 { // the SUBSCRIBEs': retained messages are not the loop's work
+		<-handedOff
+	}
+	pub, err := packet.Append(nil, &packet.Publish{Topic: "self", Payload: bytes.Repeat([]byte("x"), 8<<10)}, packet.V311)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stuck.NC.SetWriteDeadline(time.Now().Add(30 * time.Second))
+	for i := 0; ; i++ {
+		if i == 5_000 {
+			t.Fatal("the broker wrote 40 MiB to a client that reads nothing and never waited for room")
+		}
+		if _, err := stuck.NC.Write(pub); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case id := <-handedOff:
+			if id != "stuck" {
+				t.Fatalf("the loop was handed on reading %q", id)
+			}
+		case <-seen:
+			continue
+		case <-time.After(20 * time.Second):
+			t.Fatal("message not routed")
+		}
+		break
+	}
+	// The loop goes on: another client is served while stuck's write
+	// waits for room.
+	other := connectRaw(t, addr, packet.V311, "other")
+	other.Send(&packet.Pingreq{})
+	if p, err := other.RecvErr(10 * time.Second); err != nil {
+		t.Fatalf("another client after the handoff: %v", err)
+	} else if _, ok := p.(*packet.Pingresp); !ok {
+		t.Fatalf("got %T, want PINGRESP", p)
+	}
+	stuck.NC.Close()
+	watch.NC.Close()
+}

@@ -25,3 +25,4 @@ func newPoller(*Broker) (*poller, error) { return nil, nil }
 func (p *poller) loop()                  {}
 func (p *poller) stop()                  {}
 func (p *poller) release()               {}
+func (p *poller) handoff(*conn)          {}

@@ -111,7 +111,7 @@ func (b *Broker) publishLocal(ctx context.Context, as *ClientInfo, m Message) er
 	if msg.Retain {
 		b.retain(msg, as)
 	}
-	matched, delivered, durable := b.route(msg)
+	matched, delivered, durable := b.route(msg, nil)
 	if msg.QoS > 0 && matched > 0 && delivered == 0 {
 		return packet.QuotaExceeded
 	}

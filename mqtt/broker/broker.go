@@ -280,6 +280,7 @@ type Broker struct {
 	hookq *hookQueue // events for Options.Hooks; nil without event hooks
 
 	shareMu   sync.Mutex // guards shareNext
+	backlog   backlogWaits
 	shareNext map[string]uint32
 
 	idSeq          atomic.Uint64

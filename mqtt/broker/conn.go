@@ -57,9 +57,12 @@ type conn struct {
 	acks *ackQueue  // acknowledgements waiting for the store (under mu), nil until one does
 
 	// Reader state: one reader at a time (the transport guarantees it).
-	in      []byte // bytes of a partial packet; nil between packets
-	aliasIn map[uint16]string
-	will    *Message
+	in []byte // bytes of a partial packet; nil between packets
+	// throttle: a session this read's messages were queued for that is
+	// far behind (flagBacklog); the reader pauses after the read.
+	throttle *Session
+	aliasIn  map[uint16]string
+	will     *Message
 
 	// Writer state: owned by whoever holds the writing token.
 	aliasOut map[string]uint16
@@ -363,6 +366,9 @@ func (c *conn) dispatchBytes(data []byte) error {
 	c.st.Or(stInReader)
 	rest, err := c.consume(data)
 	c.writeInline()
+	if c.throttle != nil && err == nil {
+		c.waitBacklog()
+	}
 	if len(rest) > 0 && err == nil {
 		return c.keepIn(append(make([]byte, 0, len(rest)), rest...))
 	}

@@ -201,7 +201,7 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 			b.retain(m, src)
 			durable = b.store != nil
 		}
-		matched, delivered, stored := b.route(m)
+		matched, delivered, stored := b.route(m, c)
 		durable = durable || stored
 		switch {
 		case matched > 0 && delivered == 0:
@@ -285,7 +285,7 @@ var matchPool = sync.Pool{New: func() any { s := make([]topic.Subscription[*Sess
 // Only sessions flagged flagMulti can match more than once; their
 // matches are sorted together and merged, everyone else's go straight to
 // their queue (no per-message sort for the usual one subscription each).
-func (b *Broker) route(m *Message) (matched, delivered int, durable bool) {
+func (b *Broker) route(m *Message, from *conn) (matched, delivered int, durable bool) {
 	bufp := matchPool.Get().(*[]topic.Subscription[*Session])
 	subs := b.index.MatchAppend((*bufp)[:0], m.Topic)
 	direct, shared := topic.Partition(subs)
@@ -293,9 +293,13 @@ func (b *Broker) route(m *Message) (matched, delivered int, durable bool) {
 	deliver := func(group []topic.Subscription[*Session]) {
 		if d, ok := b.merge(m, group); ok {
 			matched++
-			ok, stored := group[0].Subscriber.enqueue(d)
+			s := group[0].Subscriber
+			ok, stored := s.enqueue(d)
 			if ok {
 				delivered++
+			}
+			if from != nil && from.throttle == nil && s.flags.Load()&flagBacklog != 0 {
+				from.throttle = s // the publisher pauses once this read is handled
 			}
 			durable = durable || stored
 		}

@@ -99,6 +99,10 @@ const (
 	// a topic, so route must merge its matches (set before a second
 	// subscription enters the index, cleared after it left).
 	flagMulti
+	// flagBacklog: the queue is past the backlog mark (backlog.go);
+	// publishers that feed it pause until it is below a quarter of the
+	// limits (set and cleared under mu).
+	flagBacklog
 )
 
 // shard is the stats shard the session counts in.
@@ -158,6 +162,9 @@ func (s *Session) enqueue(d delivery) (ok, stored bool) {
 	s.qbytes += size
 	s.b.memHold(s.shard(), d.msg)
 	c := s.conn
+	if c != nil && s.flags.Load()&flagBacklog == 0 && s.backlogLocked(2) {
+		s.flags.Or(flagBacklog)
+	}
 	s.mu.Unlock()
 	s.b.stats.add(s.shard(), statQueued, 1)
 	s.b.stats.add(s.shard(), statQueuedBytes, int64(size))
@@ -232,6 +239,10 @@ func (s *Session) popLocked() {
 	s.b.stats.add(s.shard(), statQueuedBytes, -int64(size))
 	if s.dropping && s.queue.len() == 0 {
 		s.dropping = false
+	}
+	if s.flags.Load()&flagBacklog != 0 && !s.backlogLocked(4) {
+		s.flags.And(^uint32(flagBacklog))
+		s.b.backlog.release(s)
 	}
 }
 

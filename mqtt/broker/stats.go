@@ -97,6 +97,7 @@ type stats struct {
 	clientsMax       atomic.Int64
 	expired          atomic.Int64
 	hookDropped      atomic.Int64 // hook events not delivered (queue full)
+	paused           atomic.Int64 // publisher pauses for a backlogged subscriber (backlog.go)
 }
 
 func (s *stats) add(shard uint8, k statKind, n int64) { s.shards[shard].v[k].Add(n) }
@@ -145,6 +146,9 @@ type Stats struct {
 	Dropped                      map[DropReason]int64 // only reasons seen
 	DroppedTotal                 int64
 	HookEventsDropped            int64 // Hooks events lost because the hooks fell behind
+	// PublishersPaused counts the times a publisher's connection stopped
+	// being read because a subscriber it fed was far behind (backlog.go).
+	PublishersPaused int64
 }
 
 // Stats returns the broker's counters now.
@@ -175,6 +179,7 @@ func (b *Broker) Stats() Stats {
 		Subscriptions:     int64(b.index.Count()),
 		SharedSubs:        int64(b.index.SharedCount()),
 		HookEventsDropped: s.hookDropped.Load(),
+		PublishersPaused:  s.paused.Load(),
 		Dropped:           map[DropReason]int64{},
 	}
 	for q := range 3 {

@@ -108,6 +108,6 @@ func (b *Broker) publishSys(last map[string]string, loads *[9]loadAvg, heapMax *
 		last[name] = v.value
 		m := &Message{Topic: name, Payload: []byte(v.value), Retain: true}
 		b.retain(m, nil)
-		b.route(m)
+		b.route(m, nil)
 	}
 }

@@ -39,5 +39,5 @@ func (b *Broker) publishWill(w *Message) {
 	if m.Retain {
 		b.retain(&m, &info)
 	}
-	b.route(&m)
+	b.route(&m, nil)
 }

@@ -1,0 +1,99 @@
+package broker
+
+import (
+	"encoding/binary"
+	"testing"
+	"time"
+
+	"github.com/mqttkit/mqtt/mqtt/packet"
+)
+
+// backlogPublish writes n QoS 0 PUBLISH packets of 16 KiB to topic "bp",
+// numbered in their first 4 bytes, from a goroutine; the returned channel
+// gets the write error (nil: all written) once it is done.
+func backlogPublish(t *testing.T, pub *raw, n int) chan error {
+	done := make(chan error, 1)
+	go func() {
+		payload := make([]byte, 16<<10)
+		var buf []byte
+		for i := 0; i < n; i++ {
+			binary.BigEndian.PutUint32(payload, uint32(i))
+			var err error
+			buf, err = packet.Append(buf[:0], &packet.Publish{Topic: "bp", Payload: payload}, packet.V311)
+			if err == nil {
+				_, err = pub.NC.Write(buf)
+			}
+			if err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	return done
+}
+
+// TestBacklogPausesPublisherLosesNothing: a subscriber that reads, only
+// later than its publisher writes, gets every message: once its queue is
+// past half of MaxQueuedMessages the publisher is no longer read, instead
+// of the messages past the limit being dropped (backlog.go).
+func TestBacklogPausesPublisherLosesNothing(t *testing.T) {
+	const n = 2000 // 32 MiB: more than the loopback sockets hold, and 20 times the queue limit
+	b, addr := startBroker(t, func(o *Options) {
+		o.MaxQueuedMessages = 100
+		o.StallAfter = time.Minute // the subscriber is slow, not stalled
+	})
+	sub := connectRaw(t, addr, packet.V311, "slow")
+	sub.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "bp"})
+	pub := connectRaw(t, addr, packet.V311, "fast")
+	done := backlogPublish(t, pub, n)
+	for deadline := time.Now().Add(10 * time.Second); b.Stats().PublishersPaused == 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the publisher was never paused")
+		}
+	}
+	sub.NC.SetReadDeadline(time.Now().Add(30 * time.Second))
+	for i := 0; i < n; i++ {
+		pk, err := sub.RecvErr(5 * time.Second)
+		if err != nil {
+			t.Fatalf("after %d messages: %v (stats %+v)", i, err, b.Stats())
+		}
+		p := pk.(*packet.Publish)
+		if got := binary.BigEndian.Uint32(p.Payload); got != uint32(i) {
+			t.Fatalf("message %d arrived as number %d", got, i)
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if st := b.Stats(); st.DroppedTotal != 0 {
+		t.Fatalf("dropped %v", st.Dropped)
+	}
+}
+
+// TestBacklogStalledSubscriberDoesNotHoldPublisher: a subscriber that
+// reads nothing is a slow consumer, not a reason to stop reading the
+// clients that publish to it: after StallAfter its QoS 0 is dropped and
+// the publisher goes on.
+func TestBacklogStalledSubscriberDoesNotHoldPublisher(t *testing.T) {
+	const n = 2000
+	b, addr := startBroker(t, func(o *Options) {
+		o.MaxQueuedMessages = 100
+		o.StallAfter = 100 * time.Millisecond
+	})
+	sub := connectRaw(t, addr, packet.V311, "stuck")
+	sub.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "bp"})
+	pub := connectRaw(t, addr, packet.V311, "fast")
+	pub.NC.SetWriteDeadline(time.Now().Add(30 * time.Second))
+	if err := <-backlogPublish(t, pub, n); err != nil {
+		t.Fatalf("publisher held back by a subscriber that reads nothing: %v", err)
+	}
+	pub.Send(&packet.Pingreq{})
+	pub.NC.SetReadDeadline(time.Now().Add(30 * time.Second))
+	if p := pub.Recv(); p.Type() != packet.PINGRESP {
+		t.Fatalf("got %T, want PINGRESP", p)
+	}
+	if st := b.Stats(); st.DroppedTotal == 0 {
+		t.Fatal("nothing dropped for a subscriber that reads nothing")
+	}
+}

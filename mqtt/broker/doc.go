@@ -65,7 +65,15 @@
 // and the two addresses are gone. The socket is registered one-shot; when
 // it is readable a short-lived goroutine reads it, dispatches the packets
 // and, if the connection was already busy, keeps waiting for more until
-// it has been quiet for 100 ms, then re-arms epoll and exits. The writer
+// it has been quiet for 100 ms, then re-arms epoll and exits. A quiet
+// connection's read (one message now and then: the fleet case) is done by
+// the loop's own goroutine instead (readInline), answer included; what may
+// wait hands the loop to a new goroutine first (leaveLoop). The loop itself
+// parks on Go's poller (the epoll descriptor is registered there) and the
+// socket calls are raw system calls, so thin traffic neither keeps a
+// thread in epoll_wait nor keeps sysmon awake. Fleet, 5,000 clients at 1
+// QoS 1 message/s, 4 subscribers, 20 s, broker CPU: 7.4 s before those
+// three changes, 5.0-5.6 s after (Mosquitto 6.2-7.0 s). The writer
 // goroutine exists only while there is output. Waiting with a deadline
 // (that lingering reader, a writer whose socket is full) borrows a poll
 // file: another duplicate wrapped in an os.File, i.e. registered with
@@ -191,7 +199,11 @@
 // MaxQueuedMessages (100,000) and MaxQueuedBytes (256 MiB) bound a session's
 // queue. A 4-publisher QoS 1 burst of 4×10,000 into one reading subscriber
 // peaks at ~33,000 queued here (TestBurstQueueDepth), so the default leaves a
-// 3× margin; Mosquitto's 1000 lost half of such a burst.
+// 3× margin; Mosquitto's 1000 lost half of such a burst. A subscriber that
+// reads but falls further behind does not reach the limits: past half of
+// them its publishers are no longer read until it is down to a quarter
+// (backlog.go), so a burst of any length loses nothing; a subscriber that
+// reads nothing for StallAfter holds no publisher back.
 //
 // # Persistence
 //

@@ -692,8 +692,12 @@ func (c *conn) drain(ws *writeScratch) error {
 		c.mu.Lock()
 		ws.ctrl = append(ws.ctrl[:0], c.ctrl...)
 		clear(c.ctrl)
-		if cap(c.ctrl) > 64 {
-			c.ctrl = nil // a burst's queue is not kept by an idle connection
+		if cap(c.ctrl) > 64 || len(ws.ctrl) == 1 {
+			// A burst's queue is not kept by an idle connection, nor
+			// is the array of a lone packet (the CONNACK every idle
+			// connection sent, a PINGRESP): 24-32 B per connection.
+			// Busy connections queue several and keep theirs.
+			c.ctrl = nil
 		} else {
 			c.ctrl = c.ctrl[:0]
 		}

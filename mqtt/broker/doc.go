@@ -82,7 +82,7 @@
 // a writer retries its full socket with short sleeps (writeSlow). Read
 // and write buffers come from pools while bytes flow. An idle connection
 // therefore holds no goroutine, no buffer and no net.Conn: its
-// socketConn (352-byte size class), Session (192 B), the descriptor, its
+// socketConn (320-byte size class), Session (176 B), the descriptor, its
 // address and client id. The MQTT 5 AUTH exchange is a state machine
 // (pendingConnect), not a blocking read, so it runs on every transport.
 //

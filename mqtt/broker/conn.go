@@ -300,6 +300,9 @@ func (c *conn) recoverHandler(err *error) {
 
 const readBufSize = 16 << 10
 
+// pubPool holds the Publish values PUBLISH packets are decoded into.
+var pubPool = sync.Pool{New: func() any { return new(packet.Publish) }}
+
 // readPool holds the read buffers: a connection has one only while a read
 // is being parsed (memory follows traffic, not connections).
 var readPool = sync.Pool{New: func() any { b := make([]byte, readBufSize); return &b }}
@@ -446,6 +449,17 @@ func (c *conn) consume(buf []byte) (rest []byte, err error) {
 	if maxIn <= 0 {
 		maxIn = packet.DefaultMaxPacketSize
 	}
+	// PUBLISH packets are decoded into one pooled Publish per batch: the
+	// handlers keep nothing of it, and a Publish is 344 bytes, two thirds
+	// of what a QoS 0 message allocated (fan-in QoS 0: allocation and GC
+	// were a third of the broker's CPU).
+	var pub *packet.Publish
+	defer func() {
+		if pub != nil {
+			*pub = packet.Publish{}
+			pubPool.Put(pub)
+		}
+	}()
 	for len(buf) > 0 {
 		first, remaining, hn, err := packet.ParseHeader(buf)
 		if err == packet.ErrIncomplete {
@@ -472,10 +486,15 @@ func (c *conn) consume(buf []byte) (rest []byte, err error) {
 		}
 		body := buf[hn : hn+remaining : hn+remaining]
 		buf = buf[hn+remaining:]
-		if packet.Type(first>>4) != packet.PUBLISH {
-			body = bytes.Clone(body)
+		var p packet.Packet
+		if packet.Type(first>>4) == packet.PUBLISH {
+			if pub == nil {
+				pub = pubPool.Get().(*packet.Publish)
+			}
+			p, err = pub, packet.DecodePublish(pub, c.version, first, body)
+		} else {
+			p, err = packet.Decode(c.version, first, bytes.Clone(body))
 		}
-		p, err := packet.Decode(c.version, first, body)
 		if err != nil {
 			return nil, c.readError(err)
 		}

@@ -164,13 +164,35 @@ func TestFileAuthReloadAppliesToQueuedMessages(t *testing.T) {
 	if err := os.WriteFile(aclPath, []byte(brokerTestACL), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	fa, addr := fileAuthBroker(t, pw, aclPath, false)
+	store, _, err := NewStore(pw, aclPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fa := NewFileAuth(&ListenerSecurity{Name: "test listener", Files: store}, nil)
+	t.Cleanup(fa.Close)
+	b, addr := startBroker(t, func(o *broker.Options) { o.Authenticator, o.Authorizer = fa, fa })
 	alice := testutil.DialRaw(t, addr, packet.V311)
 	c := login("alice", "a")
 	c.CleanStart = false
 	alice.Connect(c)
 	alice.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "sensors/#", QoS: 1})
 	alice.NC.Close()
+	// Queued, not in flight: the messages must find alice offline (sent
+	// ones go again as they were sent [MQTT-4.4.0-1]).
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		offline := true
+		for _, cs := range b.Clients() {
+			if cs.ClientID == "alice" && cs.Connected {
+				offline = false
+			}
+		}
+		if offline {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("alice still connected 5 s after closing")
+		}
+	}
 	bob := testutil.DialRaw(t, addr, packet.V311)
 	bob.Connect(login("bob", "b"))
 	for i := range 3 {

@@ -71,6 +71,39 @@ func TestBacklogPausesPublisherLosesNothing(t *testing.T) {
 	}
 }
 
+// TestBacklogSlowSubscriberHoldsPublisherOnce: a subscriber that does not
+// get back under the mark within one pause is marked slow for the rest of
+// that episode (until its queue is below the resume mark): the publisher
+// is read again (its PINGREQ answered) and the messages past the queue
+// limit are dropped, as before backpressure, instead of the publisher
+// and everyone it publishes to waiting on the slowest reader.
+func TestBacklogSlowSubscriberHoldsPublisherOnce(t *testing.T) {
+	const n = 2000
+	b, addr := startBrokerKnobs(t, testKnobs{maxPause: 100 * time.Millisecond}, func(o *Options) {
+		o.MaxQueuedMessages = 100
+		o.StallAfter = time.Minute // reading, as far as the stall rule knows
+	})
+	sub := connectRaw(t, addr, packet.V311, "dashboard")
+	sub.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "bp"})
+	pub := connectRaw(t, addr, packet.V311, "sensor")
+	pub.NC.SetWriteDeadline(time.Now().Add(30 * time.Second))
+	if err := <-backlogPublish(t, pub, n); err != nil {
+		t.Fatalf("publisher held back by a slow subscriber: %v", err)
+	}
+	pub.Send(&packet.Pingreq{})
+	pub.NC.SetReadDeadline(time.Now().Add(30 * time.Second))
+	if p := pub.Recv(); p.Type() != packet.PINGRESP {
+		t.Fatalf("got %T, want PINGRESP", p)
+	}
+	st := b.Stats()
+	if st.PublishersPaused == 0 {
+		t.Fatal("the publisher never paused")
+	}
+	if st.Dropped[DropQueueFull] == 0 {
+		t.Fatalf("nothing dropped at the queue limit: %v", st.Dropped)
+	}
+}
+
 // TestBacklogStalledSubscriberDoesNotHoldPublisher: a subscriber that
 // reads nothing is a slow consumer, not a reason to stop reading the
 // clients that publish to it: after StallAfter its QoS 0 is dropped and

@@ -192,6 +192,10 @@ type testKnobs struct {
 	hookWait func(*conn)
 	// noPollFiles makes pollFile fail as if out of descriptors.
 	noPollFiles bool
+	// maxPause replaces Broker.maxPause (StallAfter) when set.
+	maxPause time.Duration
+	// disconnectLinger replaces lingerAfterDisconnect when set.
+	disconnectLinger time.Duration
 	// handoff runs when the event loop's goroutine hands the loop on
 	// (poller.handoff), with the connection it was reading inline.
 	handoff func(*conn)

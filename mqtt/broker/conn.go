@@ -816,14 +816,18 @@ func (c *conn) teardown(err error) {
 		c.wmu.Unlock()
 		runtime.Gosched()
 	}
-	if c.finish() {
+	lingerAfter := c.finish()
+	c.takeIn()
+	// The session first, then the socket: a takeover's new connection
+	// (waiting on done) gets its CONNACK now, not after the old socket's
+	// linger (250 ms for every MQTT 5 takeover).
+	c.cleanup(err)
+	c.done.Unlock()
+	if lingerAfter {
 		c.t.linger()
 	}
 	c.t.release(err)
-	c.takeIn()
-	c.cleanup(err)
 	c.b.removeConn(c)
-	c.done.Unlock()
 	c.b.wg.Done()
 }
 
@@ -863,6 +867,13 @@ func (c *conn) finish() (sentDisconnect bool) {
 // (one that flooded past Receive Maximum) would see a broken pipe instead
 // of the reason code.
 const lingerAfterDisconnect = 250 * time.Millisecond
+
+func (b *Broker) disconnectLinger() time.Duration {
+	if b.knobs.disconnectLinger > 0 {
+		return b.knobs.disconnectLinger
+	}
+	return lingerAfterDisconnect
+}
 
 // discard reads from rd until it fails (the client closed, or the
 // deadline the caller set passed), at most lingerAfterDisconnect.

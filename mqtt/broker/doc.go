@@ -201,9 +201,10 @@
 // peaks at ~33,000 queued here (TestBurstQueueDepth), so the default leaves a
 // 3× margin; Mosquitto's 1000 lost half of such a burst. A subscriber that
 // reads but falls further behind does not reach the limits: past half of
-// them its publishers are no longer read until it is down to a quarter
-// (backlog.go), so a burst of any length loses nothing; a subscriber that
-// reads nothing for StallAfter holds no publisher back.
+// them its publishers are not read for up to StallAfter, or until it is
+// down to a quarter (backlog.go), so a burst it absorbs in that time loses
+// nothing; one still behind after that is left to the limits for the rest
+// of the episode, and one that reads nothing holds no publisher back.
 //
 // # Persistence
 //

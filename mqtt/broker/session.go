@@ -103,6 +103,10 @@ const (
 	// publishers that feed it pause until it is below a quarter of the
 	// limits (set and cleared under mu).
 	flagBacklog
+	// flagBacklogSlow: a publisher paused for it for StallAfter and its
+	// queue did not come down: no one pauses for it again until it is
+	// below the resume mark (backlog.go).
+	flagBacklogSlow
 )
 
 // shard is the stats shard the session counts in.
@@ -241,7 +245,7 @@ func (s *Session) popLocked() {
 		s.dropping = false
 	}
 	if s.flags.Load()&flagBacklog != 0 && !s.backlogLocked(4) {
-		s.flags.And(^uint32(flagBacklog))
+		s.flags.And(^uint32(flagBacklog | flagBacklogSlow))
 		s.b.backlog.release(s)
 	}
 }

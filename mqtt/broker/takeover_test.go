@@ -66,3 +66,29 @@ func TestShutdownDisconnect(t *testing.T) {
 		}
 	}
 }
+
+// TestTakeoverDoesNotWaitForOldSocketLinger: an MQTT 5 takeover sends the
+// old connection DISCONNECT 0x8E and lingers on its socket for a moment
+// (lingerAfterDisconnect, so the DISCONNECT is not lost to a reset). The
+// new connection's CONNACK must not wait for that (a device reconnecting
+// after a half-open NAT or Wi-Fi drop waited 250 ms every time): here the
+// linger is a minute, and the CONNACK comes while the old socket is still
+// open.
+func TestTakeoverDoesNotWaitForOldSocketLinger(t *testing.T) {
+	b, addr := startBrokerKnobs(t, testKnobs{disconnectLinger: time.Minute}, nil)
+	old := connectRaw(t, addr, packet.V5, "roamer")
+	r := dialRaw(t, addr, packet.V5)
+	r.NC.SetReadDeadline(time.Now().Add(20 * time.Second))
+	if ack := r.Connect(&packet.Connect{ClientID: "roamer", CleanStart: true}); ack.ReasonCode != packet.Success {
+		t.Fatalf("CONNACK %v", ack.ReasonCode)
+	}
+	if p, err := old.RecvErr(10 * time.Second); err != nil {
+		t.Fatal(err)
+	} else if d, ok := p.(*packet.Disconnect); !ok || d.ReasonCode != packet.SessionTakenOver {
+		t.Fatalf("old connection got %v, want DISCONNECT 0x8E", p)
+	}
+	if n := b.Stats().OpenConnections; n != 2 {
+		t.Fatalf("%d connections open: the old socket should still linger", n)
+	}
+	old.NC.Close() // ends the linger
+}

@@ -117,7 +117,7 @@ func (n *netConn) linger() {
 	if cw, ok := n.nc.(interface{ CloseWrite() error }); ok {
 		cw.CloseWrite() // TCP; TLS sends close_notify
 	}
-	n.nc.SetReadDeadline(time.Now().Add(lingerAfterDisconnect))
+	n.nc.SetReadDeadline(time.Now().Add(n.b.disconnectLinger()))
 	discard(n.nc.Read)
 }
 func (n *netConn) netConn() net.Conn { return n.nc }

@@ -179,7 +179,7 @@ func (s *socketConn) linger() {
 	if err != nil {
 		return
 	}
-	f.SetReadDeadline(time.Now().Add(lingerAfterDisconnect))
+	f.SetReadDeadline(time.Now().Add(s.b.disconnectLinger()))
 	discard(f.Read)
 }
 

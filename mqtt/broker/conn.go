@@ -798,7 +798,7 @@ func (c *conn) wrote() error {
 }
 
 func (c *conn) writeFailed(err error) {
-	c.b.log.Debug("write failed", "client", c.info.ClientID, "err", err)
+	c.b.log.Debug("Write to client " + c.info.ClientID + " failed: " + err.Error() + ".")
 	if ne, ok := err.(interface{ Timeout() bool }); ok && ne.Timeout() && !c.isClosed() {
 		c.st.Or(stWriteTimeout)
 	}
@@ -988,6 +988,8 @@ func (c *conn) cleanup(err error) {
 		}
 	case closedByClient(err):
 		c.b.log.Info("Client " + c.info.ClientID + " closed its connection.")
+	case errors.Is(err, errWriteTimeout):
+		c.b.log.Info("Client " + c.info.ClientID + " disconnected: it stopped reading (its socket took nothing for " + c.b.opts.WriteTimeout.String() + ", the write timeout).")
 	default:
 		c.b.log.Info("Client " + c.info.ClientID + " disconnected due to protocol error: " + err.Error() + ".")
 	}
@@ -998,7 +1000,10 @@ func (c *conn) cleanup(err error) {
 // end of stream, or a reset (a client killed, or closing with unread data),
 // which Mosquitto also logs as "Client ID closed its connection.".
 func closedByClient(err error) bool {
-	return errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)
+	// A connection closed in the middle of a packet (ErrUnexpectedEOF) was
+	// closed by the client too, not a protocol error; Mosquitto logs both
+	// as "closed its connection".
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET)
 }
 
 // endError is how the end of a connection is reported outside (LocalConfig.Closed,

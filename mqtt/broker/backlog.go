@@ -23,7 +23,11 @@ import (
 // the resume mark: past the limits its messages are dropped, as they were
 // before and are by Mosquitto. So one slow subscriber costs the clients
 // that publish to it at most StallAfter per episode, and a burst that a
-// consumer absorbs in that time loses nothing. A consumer that has taken
+// consumer absorbs in that time loses nothing. Several slow subscribers
+// do not add up: when a pause runs out, every session backlogged then is
+// marked slow (slowAll), and a publisher that paused for half of
+// StallAfter or more does not pause again until one of its reads feeds
+// no backlogged session (stPauseSpent). A consumer that has taken
 // nothing for StallAfter (stalledLocked) holds no one back at all (its
 // QoS 0 is dropped past a small budget, limits.go). The paused
 // connection counts as active for keep alive. In-process publishers
@@ -49,21 +53,31 @@ func (s *Session) backlogLocked(div int) bool {
 	return o.MemoryLimit > 0 && s.qbytes >= int(o.MemoryLimit/memoryShare)/div
 }
 
-// backlogWaits holds a channel per backlogged session that paused
-// publishers wait on; release closes it. A leaf lock, taken under
-// Session.mu.
+// backlogWaits holds the backlogged sessions, each with the channel
+// paused publishers wait on (made by the first), which release closes.
+// A leaf lock, taken under Session.mu; the sessions' flagBacklog and
+// flagBacklogSlow change under it.
 type backlogWaits struct {
 	mu sync.Mutex
 	ch map[*Session]chan struct{}
 }
 
-// wait returns the channel that release closes for s (under s.mu).
-func (w *backlogWaits) wait(s *Session) chan struct{} {
+// add marks s backlogged (under s.mu).
+func (w *backlogWaits) add(s *Session) {
 	w.mu.Lock()
-	defer w.mu.Unlock()
 	if w.ch == nil {
 		w.ch = make(map[*Session]chan struct{})
 	}
+	w.ch[s] = nil
+	s.flags.Or(flagBacklog)
+	w.mu.Unlock()
+}
+
+// wait returns the channel that release closes for s (under s.mu; s is
+// backlogged).
+func (w *backlogWaits) wait(s *Session) chan struct{} {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	ch := w.ch[s]
 	if ch == nil {
 		ch = make(chan struct{})
@@ -72,12 +86,24 @@ func (w *backlogWaits) wait(s *Session) chan struct{} {
 	return ch
 }
 
-// release wakes the publishers paused for s (under s.mu).
+// release ends s's backlog and wakes the publishers paused for it
+// (under s.mu).
 func (w *backlogWaits) release(s *Session) {
 	w.mu.Lock()
+	s.flags.And(^uint32(flagBacklog | flagBacklogSlow))
 	if ch := w.ch[s]; ch != nil {
 		close(ch)
-		delete(w.ch, s)
+	}
+	delete(w.ch, s)
+	w.mu.Unlock()
+}
+
+// slowAll marks every backlogged session slow: a pause ran out, and the
+// others would each hold the publishers in turn.
+func (w *backlogWaits) slowAll() {
+	w.mu.Lock()
+	for s := range w.ch {
+		s.flags.Or(flagBacklogSlow)
 	}
 	w.mu.Unlock()
 }
@@ -100,6 +126,9 @@ func (c *conn) waitBacklog() {
 	if _, local := c.t.(*LocalConn); local {
 		return
 	}
+	if c.st.Load()&stPauseSpent != 0 {
+		return // paused long already this episode (several slow subscribers)
+	}
 	var ch chan struct{}
 	s.mu.Lock()
 	if s.flags.Load()&(flagBacklog|flagBacklogSlow) == flagBacklog && s.conn != nil && !s.ended && !s.stalledLocked() {
@@ -111,17 +140,21 @@ func (c *conn) waitBacklog() {
 	}
 	c.leaveLoop() // the event loop never waits
 	c.b.stats.paused.Add(1)
+	start := c.b.clock()
 	t := time.NewTimer(c.b.maxPause())
 	select {
 	case <-ch:
 	case <-t.C:
-		s.mu.Lock()
-		if s.flags.Load()&flagBacklog != 0 {
-			s.flags.Or(flagBacklogSlow)
-		}
-		s.mu.Unlock()
+		c.b.backlog.slowAll()
 	case <-c.b.ctx.Done():
 	}
 	t.Stop()
-	c.lastRead.Store(c.b.clock()) // paused by us: alive for keep alive
+	now := c.b.clock()
+	c.lastRead.Store(now) // paused by us: alive for keep alive
+	if time.Duration(now-start) >= c.b.maxPause()/2 {
+		// A long pause spends the episode's: with several slow
+		// subscribers the next would be another's, and the publisher
+		// would be held for each in turn.
+		c.st.Or(stPauseSpent)
+	}
 }

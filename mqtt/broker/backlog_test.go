@@ -2,6 +2,7 @@ package broker
 
 import (
 	"encoding/binary"
+	"fmt"
 	"testing"
 	"time"
 
@@ -101,6 +102,34 @@ func TestBacklogSlowSubscriberHoldsPublisherOnce(t *testing.T) {
 	}
 	if st.Dropped[DropQueueFull] == 0 {
 		t.Fatalf("nothing dropped at the queue limit: %v", st.Dropped)
+	}
+}
+
+// TestBacklogSlowSubscribersDoNotAddUp: with several slow subscribers a
+// publisher pauses long once per episode, not once for each of them in
+// turn (a fresh tester held a publisher 1.85 s behind 30 of them).
+func TestBacklogSlowSubscribersDoNotAddUp(t *testing.T) {
+	const n, slow = 2000, 5
+	b, addr := startBrokerKnobs(t, testKnobs{maxPause: 100 * time.Millisecond}, func(o *Options) {
+		o.MaxQueuedMessages = 100
+		o.StallAfter = time.Minute // reading, as far as the stall rule knows
+	})
+	for i := range slow {
+		sub := connectRaw(t, addr, packet.V311, fmt.Sprint("dashboard", i))
+		sub.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "bp"})
+	}
+	pub := connectRaw(t, addr, packet.V311, "sensor")
+	pub.NC.SetWriteDeadline(time.Now().Add(30 * time.Second))
+	if err := <-backlogPublish(t, pub, n); err != nil {
+		t.Fatal(err)
+	}
+	pub.Send(&packet.Pingreq{})
+	pub.NC.SetReadDeadline(time.Now().Add(30 * time.Second))
+	if p := pub.Recv(); p.Type() != packet.PINGRESP {
+		t.Fatalf("got %T, want PINGRESP", p)
+	}
+	if paused := b.Stats().PublishersPaused; paused == 0 || paused >= slow {
+		t.Fatalf("the publisher paused %d times for %d slow subscribers", paused, slow)
 	}
 }
 

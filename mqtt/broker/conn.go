@@ -133,6 +133,10 @@ const (
 	// stWriteTimeout: closed because the socket took no bytes for
 	// WriteTimeout (the client stopped reading).
 	stWriteTimeout
+	// stPauseSpent: the reader has paused long for backlogged
+	// subscribers (backlog.go) and does not pause again until a read
+	// feeds none. Set and cleared by the reader only.
+	stPauseSpent
 )
 
 // takeover ends a connection whose client id a new connection takes
@@ -369,8 +373,11 @@ func (c *conn) dispatchBytes(data []byte) error {
 	c.st.Or(stInReader)
 	rest, err := c.consume(data)
 	c.writeInline()
-	if c.throttle != nil && err == nil {
+	switch {
+	case c.throttle != nil && err == nil:
 		c.waitBacklog()
+	case c.st.Load()&stPauseSpent != 0:
+		c.st.And(^stPauseSpent) // a read that fed no backlog: the episode is over
 	}
 	if len(rest) > 0 && err == nil {
 		return c.keepIn(append(make([]byte, 0, len(rest)), rest...))

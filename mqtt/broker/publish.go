@@ -298,7 +298,7 @@ func (b *Broker) route(m *Message, from *conn) (matched, delivered int, durable 
 			if ok {
 				delivered++
 			}
-			if from != nil && from.throttle == nil && s.flags.Load()&flagBacklog != 0 {
+			if from != nil && from.throttle == nil && s.flags.Load()&(flagBacklog|flagBacklogSlow) == flagBacklog {
 				from.throttle = s // the publisher pauses once this read is handled
 			}
 			durable = durable || stored

@@ -167,7 +167,7 @@ func (s *Session) enqueue(d delivery) (ok, stored bool) {
 	s.b.memHold(s.shard(), d.msg)
 	c := s.conn
 	if c != nil && s.flags.Load()&flagBacklog == 0 && s.backlogLocked(2) {
-		s.flags.Or(flagBacklog)
+		s.b.backlog.add(s)
 	}
 	s.mu.Unlock()
 	s.b.stats.add(s.shard(), statQueued, 1)
@@ -245,7 +245,6 @@ func (s *Session) popLocked() {
 		s.dropping = false
 	}
 	if s.flags.Load()&flagBacklog != 0 && !s.backlogLocked(4) {
-		s.flags.And(^uint32(flagBacklog | flagBacklogSlow))
 		s.b.backlog.release(s)
 	}
 }

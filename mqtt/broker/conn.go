@@ -790,9 +790,24 @@ func (b *Broker) unstalled(sess *Session) {
 // writeTimeout is how long a transport may wait for room to write.
 func (c *conn) writeTimeout() time.Duration {
 	if c.isClosed() {
-		return time.Second
+		return c.closingWriteBound()
 	}
 	return c.b.opts.WriteTimeout
+}
+
+// closingWriteBound is how long a closing connection's writes may wait
+// for room (what is queued, then its DISCONNECT): a second, but 50 ms
+// when a takeover ends it, since the new connection's CONNACK waits for
+// it to be gone and a client that reconnected has usually left the old
+// one half-open (a full socket took a takeover 1-2 s, Mosquitto 1 ms).
+func (c *conn) closingWriteBound() time.Duration {
+	c.mu.Lock()
+	r := c.reason
+	c.mu.Unlock()
+	if r.code == packet.SessionTakenOver {
+		return 50 * time.Millisecond
+	}
+	return time.Second
 }
 
 // wrote is called after a packet was appended to c.ws.out.

@@ -108,7 +108,7 @@ const drainWait = 20 * time.Millisecond
 
 func (n *netConn) interrupt() {
 	n.nc.SetReadDeadline(time.Now())
-	n.nc.SetWriteDeadline(time.Now().Add(time.Second))
+	n.nc.SetWriteDeadline(time.Now().Add(n.closingWriteBound()))
 }
 
 func (n *netConn) release(error) { n.nc.Close() }

@@ -122,7 +122,7 @@ func (s *socketConn) pollFile(slot **os.File) (*os.File, error) {
 	s.mu.Unlock()
 	if closing { // interrupt or drainInput came first: what it would have set
 		f.SetReadDeadline(time.Now())
-		f.SetWriteDeadline(time.Now().Add(time.Second))
+		f.SetWriteDeadline(time.Now().Add(s.closingWriteBound()))
 	}
 	return f, nil
 }
@@ -150,7 +150,7 @@ func (s *socketConn) interrupt() {
 		rf.SetReadDeadline(time.Now())
 	}
 	if wf != nil {
-		wf.SetWriteDeadline(time.Now().Add(time.Second))
+		wf.SetWriteDeadline(time.Now().Add(s.closingWriteBound()))
 	}
 	if s.reading.CompareAndSwap(false, true) {
 		s.b.work.spawn(&s.conn, readRunJob)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -321,8 +322,8 @@ func (a *FileAuth) refuse(ctx context.Context, info *broker.ConnectInfo, rc pack
 // remoteIP is the address failures are counted by: the IP of a TCP peer, or "" (not
 // counted) for peers without one, such as unix sockets.
 func remoteIP(addr net.Addr) string {
-	if ta, ok := addr.(*net.TCPAddr); ok {
-		return ta.IP.String()
+	if ta, ok := addr.(interface{ AddrPort() netip.AddrPort }); ok {
+		return ta.AddrPort().Addr().Unmap().String()
 	}
 	if addr.Network() == "unix" {
 		return ""

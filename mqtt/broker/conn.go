@@ -53,7 +53,7 @@ type conn struct {
 	// Set by the CONNECT handler before anything is written, then read-only.
 	sess *Session   // written under mu (with the CONNACK); the writer reads it under mu
 	info ClientInfo // Listener is set at accept, the rest by CONNECT (ClientID: the session's id)
-	auth *authState // MQTT 5 enhanced authentication (§4.12), nil without
+	x    *connExtra // what few connections use (enhanced auth, topic aliases, a will); nil without
 	acks *ackQueue  // acknowledgements waiting for the store (under mu), nil until one does
 
 	// Reader state: one reader at a time (the transport guarantees it).
@@ -61,12 +61,9 @@ type conn struct {
 	// throttle: a session this read's messages were queued for that is
 	// far behind (flagBacklog); the reader pauses after the read.
 	throttle *Session
-	aliasIn  map[uint16]string
-	will     *Message
 
 	// Writer state: owned by whoever holds the writing token.
-	aliasOut map[string]uint16
-	ws       *writeScratch // output buffer and PUBLISH; pooled, only while writing
+	ws *writeScratch // output buffer and PUBLISH; pooled, only while writing
 
 	mu   sync.Mutex // guards ctrl, reason, closing (and the socket transport's poll files)
 	ctrl []ctrlPacket
@@ -98,6 +95,44 @@ type conn struct {
 	trusted      bool        // in-process subscription without an identity: no auth, no ACL
 	closing      bool        // under mu
 	reason       closeReason // under mu
+}
+
+// connExtra is what few connections use, kept apart so that an idle
+// 3.1.1 connection without a will does not carry it (32 bytes each). It
+// is made while the CONNECT is handled (extra), before the connection
+// has a writer or a session, and never replaced: other goroutines read
+// conn.x without a lock. Topic aliases get one for every MQTT 5
+// connection that may use them (the CONNACK's Topic Alias Maximum, the
+// client's), so the reader and the writer never make it.
+type connExtra struct {
+	auth     *authState        // MQTT 5 enhanced authentication (§4.12), nil without
+	aliasIn  map[uint16]string // the reader's: topic aliases the client set
+	aliasOut map[string]uint16 // the writer's: topic aliases the broker set
+	will     *Message          // nil: none, or discarded
+}
+
+// extra returns c.x, making it; only while the CONNECT is handled.
+func (c *conn) extra() *connExtra {
+	if c.x == nil {
+		c.x = new(connExtra)
+	}
+	return c.x
+}
+
+// authSt is the connection's enhanced authentication state, nil without.
+func (c *conn) authSt() *authState {
+	if c.x == nil {
+		return nil
+	}
+	return c.x.auth
+}
+
+// willMsg is the connection's will, nil without.
+func (c *conn) willMsg() *Message {
+	if c.x == nil {
+		return nil
+	}
+	return c.x.will
 }
 
 // ctrlPacket is a queued control packet; a nil p is a plain acknowledgement
@@ -599,7 +634,7 @@ func (c *conn) dispatch(p packet.Packet) error {
 	if c.onLoop {
 		switch p.(type) {
 		case *packet.Publish, *packet.Puback, *packet.Pubrec, *packet.Pubrel, *packet.Pubcomp, *packet.Pingreq, *packet.Unsubscribe:
-			if c.auth != nil && c.auth.pending != nil {
+			if a := c.authSt(); a != nil && a.pending != nil {
 				c.leaveLoop()
 			}
 		default: // SUBSCRIBE (retained messages), AUTH (the Authenticator), the end
@@ -614,7 +649,7 @@ func (c *conn) dispatch(p packet.Packet) error {
 		c.connectSeen = true
 		return c.handleConnect(cp)
 	}
-	if c.auth != nil && c.auth.pending != nil {
+	if a := c.authSt(); a != nil && a.pending != nil {
 		return c.continueAuth(p)
 	}
 	switch p := p.(type) {

@@ -57,6 +57,9 @@ func (c *conn) handleConnect(p *packet.Connect) error {
 		}
 	}
 	c.window = int32(min(window, 65535))
+	if v5 && (c.aliasOutMax > 0 || c.aliasMax() > 0) {
+		c.extra() // topic aliases: see connExtra
+	}
 
 	id := p.ClientID
 	if id == "" {
@@ -111,7 +114,7 @@ func (c *conn) handleConnect(p *packet.Connect) error {
 		if !ok {
 			return reject(packet.BadAuthenticationMethod, "authentication method "+strconvQuote(p.Properties.AuthMethod)+" not supported")
 		}
-		c.auth = &authState{method: p.Properties.AuthMethod, pending: &pendingConnect{p: p, info: info, ea: ea}}
+		c.extra().auth = &authState{method: p.Properties.AuthMethod, pending: &pendingConnect{p: p, info: info, ea: ea}}
 		return c.authStep(p.Properties.AuthData)
 	} else if ca, ok := b.auth.(ConnAuthenticator); ok {
 		if rc := ca.AuthenticateConn(context.Background(), c.t.netConn(), &info); rc != packet.Success {
@@ -159,18 +162,18 @@ type pendingConnect struct {
 
 // authStep runs one step of the exchange with the client's data.
 func (c *conn) authStep(data []byte) error {
-	pc := c.auth.pending
-	out, rc := pc.ea.AuthStep(context.Background(), pc.info, c.auth.method, data, &pc.state)
+	pc := c.x.auth.pending
+	out, rc := pc.ea.AuthStep(context.Background(), pc.info, c.x.auth.method, data, &pc.state)
 	switch rc {
 	case packet.ContinueAuthentication:
 		c.send(&packet.Auth{ReasonCode: packet.ContinueAuthentication,
-			Properties: packet.Properties{AuthMethod: c.auth.method, AuthData: out}})
+			Properties: packet.Properties{AuthMethod: c.x.auth.method, AuthData: out}})
 		return nil
 	case packet.Success:
-		c.auth.pending = nil
+		c.x.auth.pending = nil
 		return c.accept(pc.p, out)
 	}
-	c.auth.pending = nil
+	c.x.auth.pending = nil
 	return c.reject(pc.p, rc, "authentication failed")
 }
 
@@ -179,9 +182,9 @@ func (c *conn) authStep(data []byte) error {
 // [MQTT-4.12.0-4]; anything else refuses the CONNECT with Protocol Error.
 func (c *conn) continueAuth(p packet.Packet) error {
 	a, ok := p.(*packet.Auth)
-	if !ok || a.ReasonCode != packet.ContinueAuthentication || a.Properties.AuthMethod != c.auth.method {
-		pc := c.auth.pending
-		c.auth.pending = nil
+	if !ok || a.ReasonCode != packet.ContinueAuthentication || a.Properties.AuthMethod != c.x.auth.method {
+		pc := c.x.auth.pending
+		c.x.auth.pending = nil
 		return c.reject(pc.p, packet.ProtocolError, "authentication failed")
 	}
 	return c.authStep(a.Properties.AuthData)
@@ -246,7 +249,7 @@ func (c *conn) accept(p *packet.Connect, authData []byte) error {
 			}
 			c.willDelay = p.WillProperties.WillDelay
 		}
-		c.will = w
+		c.extra().will = w
 	}
 
 	s, present := b.attach(c, id, p.CleanStart, expiry)
@@ -281,8 +284,8 @@ func (c *conn) accept(p *packet.Connect, authData []byte) error {
 		if p.Properties.HasRequestResponseInfo && p.Properties.RequestResponseInfo == 1 && b.opts.ResponseInformation != "" {
 			pr.ResponseInfo = strings.ReplaceAll(b.opts.ResponseInformation, "%c", id) // [MQTT-3.1.2-28]
 		}
-		if c.auth != nil {
-			pr.AuthMethod = c.auth.method
+		if a := c.authSt(); a != nil {
+			pr.AuthMethod = a.method
 			pr.AuthData = authData
 		}
 	}
@@ -324,10 +327,10 @@ func (c *conn) accept(p *packet.Connect, authData []byte) error {
 
 // handleAuth handles AUTH after CONNECT: re-authentication (§4.12.1).
 func (c *conn) handleAuth(p *packet.Auth) error {
-	if c.version != packet.V5 || c.auth == nil {
+	if c.version != packet.V5 || c.authSt() == nil {
 		return &packet.Error{Code: packet.ProtocolError, Msg: "AUTH without an authentication method"} // [MQTT-4.12.0-7]
 	}
-	if p.Properties.AuthMethod != c.auth.method {
+	if p.Properties.AuthMethod != c.x.auth.method {
 		return &packet.Error{Code: packet.ProtocolError, Msg: "AUTH with a different method"} // [MQTT-4.12.1-1]
 	}
 	if p.ReasonCode != packet.ReAuthenticate && p.ReasonCode != packet.ContinueAuthentication {
@@ -335,13 +338,13 @@ func (c *conn) handleAuth(p *packet.Auth) error {
 	}
 	ea := c.b.auth.(EnhancedAuthenticator)
 	if p.ReasonCode == packet.ReAuthenticate {
-		c.auth.state = nil
+		c.x.auth.state = nil
 	}
 	info := ConnectInfo{ClientInfo: c.info}
-	out, rc := ea.AuthStep(context.Background(), info, c.auth.method, p.Properties.AuthData, &c.auth.state)
+	out, rc := ea.AuthStep(context.Background(), info, c.x.auth.method, p.Properties.AuthData, &c.x.auth.state)
 	switch rc {
 	case packet.Success, packet.ContinueAuthentication:
-		c.send(&packet.Auth{ReasonCode: rc, Properties: packet.Properties{AuthMethod: c.auth.method, AuthData: out}})
+		c.send(&packet.Auth{ReasonCode: rc, Properties: packet.Properties{AuthMethod: c.x.auth.method, AuthData: out}})
 		return nil
 	}
 	return rc // re-authentication failed: DISCONNECT with the reason [MQTT-4.12.1-2]

@@ -14,8 +14,13 @@ import (
 // ClientInfo identifies a client to the authentication and authorization
 // hooks.
 type ClientInfo struct {
-	ClientID        string
-	Username        string
+	ClientID string
+	Username string
+	// Remote is the peer's address. For TCP (plain, TLS, or under a
+	// websocket) it is a compact net.Addr of network "tcp", printed as
+	// *net.TCPAddr prints, with *net.TCPAddr's AddrPort method for the IP
+	// and port; it is not a *net.TCPAddr (that costs 44 bytes more per
+	// connection).
 	Remote          net.Addr
 	Listener        string // local port
 	HasUsername     bool

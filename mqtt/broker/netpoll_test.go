@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"sync"
 	"testing"
@@ -127,7 +128,7 @@ func TestEventLoopOwnsDescriptors(t *testing.T) {
 		default:
 			t.Errorf("event-loop connection %s: transport %T", c.info.ClientID, c.t)
 		}
-		if a, ok := c.info.Remote.(*net.TCPAddr); !ok || !a.IP.IsLoopback() || a.Port == 0 {
+		if a, ok := c.info.Remote.(interface{ AddrPort() netip.AddrPort }); !ok || !a.AddrPort().Addr().IsLoopback() || a.AddrPort().Port() == 0 || c.info.Remote.Network() != "tcp" {
 			t.Errorf("ClientInfo.Remote %#v, want the client's TCP address", c.info.Remote)
 		}
 	}

@@ -115,20 +115,20 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 	name := p.Topic
 	if v5 && p.Properties.HasTopicAlias {
 		a := p.Properties.TopicAlias
-		if a == 0 || a > c.aliasMax() {
+		if a == 0 || a > c.aliasMax() || c.x == nil { // nil: the CONNACK said 0 (connExtra)
 			return packet.TopicAliasInvalid // [MQTT-3.3.2-9], [MQTT-3.3.2-10]
 		}
 		if name == "" {
-			t, ok := c.aliasIn[a]
+			t, ok := c.x.aliasIn[a]
 			if !ok {
 				return &packet.Error{Code: packet.ProtocolError, Msg: "unknown topic alias"}
 			}
 			name = t
 		} else {
-			if c.aliasIn == nil {
-				c.aliasIn = make(map[uint16]string)
+			if c.x.aliasIn == nil {
+				c.x.aliasIn = make(map[uint16]string)
 			}
-			c.aliasIn[a] = name
+			c.x.aliasIn[a] = name
 		}
 	}
 	if err := topic.ValidateName(name); err != nil {
@@ -533,11 +533,11 @@ func (c *conn) writeDelivery(d *delivery) error {
 			pub.Properties.MessageExpiry, pub.Properties.HasMessageExpiry = expiry, true
 		}
 		if c.aliasOutMax > 0 {
-			if a, ok := c.aliasOut[topicName]; ok {
+			if a, ok := c.x.aliasOut[topicName]; ok {
 				alias = a
 				pub.Topic = ""
-			} else if len(c.aliasOut) < int(c.aliasOutMax) {
-				alias = uint16(len(c.aliasOut) + 1)
+			} else if len(c.x.aliasOut) < int(c.aliasOutMax) {
+				alias = uint16(len(c.x.aliasOut) + 1)
 				newAlias = true
 			}
 			if alias != 0 {
@@ -551,10 +551,10 @@ func (c *conn) writeDelivery(d *delivery) error {
 		return nil
 	}
 	if newAlias {
-		if c.aliasOut == nil {
-			c.aliasOut = make(map[string]uint16)
+		if c.x.aliasOut == nil {
+			c.x.aliasOut = make(map[string]uint16)
 		}
-		c.aliasOut[topicName] = alias
+		c.x.aliasOut[topicName] = alias
 	}
 	var err error
 	c.ws.out, err = packet.Append(c.ws.out, pub, c.version)

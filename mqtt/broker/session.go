@@ -565,7 +565,7 @@ func (b *Broker) detach(c *conn, err error) {
 		b.emit(hookEvent{kind: evDisconnect, info: c.info, err: c.endError(err)})
 	}
 	s := c.sess
-	will := c.will
+	will := c.willMsg()
 	if c.normalClose {
 		will = nil // [MQTT-3.14.4-3]
 	}

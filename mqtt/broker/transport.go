@@ -63,7 +63,7 @@ func (b *Broker) newConn(nc net.Conn, port string) (c *conn, start func()) {
 		}
 	}
 	n := &netConn{nc: nc}
-	n.init(b, n, nc.RemoteAddr(), port)
+	n.init(b, n, compactAddr(nc.RemoteAddr()), port)
 	tcpProgress(nc)
 	return &n.conn, func() { go n.serve() }
 }

@@ -30,22 +30,43 @@ type socketConn struct {
 	conn
 	fd      int32
 	reading atomic.Bool // a run owns the read side (the one-reader token)
-	// rf and wf are the poll files the reader and the writer borrow while
-	// they wait; nil the rest of the time. Written by their token's
-	// holder under conn.mu, read by interrupt to set deadlines.
-	rf, wf *os.File
+	// pf holds the poll files the reader and the writer borrow while they
+	// wait; nil while neither does (an idle connection holds 8 bytes, not
+	// 16). pf[i] is written by its token's holder under conn.mu and read
+	// by it without, and by interrupt under conn.mu to set deadlines; the
+	// pointer is stored under conn.mu.
+	pf atomic.Pointer[pollFiles]
+}
+
+// pollFiles are a socket's poll files: pollRead, the reader's, and
+// pollWrite, the writer's.
+type pollFiles [2]*os.File
+
+const (
+	pollRead  = 0
+	pollWrite = 1
+)
+
+// file is the poll file i, for its token's holder (nil: none).
+func (s *socketConn) file(i int) *os.File {
+	if pf := s.pf.Load(); pf != nil {
+		return pf[i]
+	}
+	return nil
+}
+
+// filesLocked is both poll files; under conn.mu.
+func (s *socketConn) filesLocked() (rf, wf *os.File) {
+	if pf := s.pf.Load(); pf != nil {
+		return pf[pollRead], pf[pollWrite]
+	}
+	return nil, nil
 }
 
 // newSocketConn takes a plain socket away from nc for the event loop; it
 // returns nil (leaving nc alone) for anything else.
 func newSocketConn(b *Broker, nc net.Conn, port string) *socketConn {
-	remote := nc.RemoteAddr()
-	if ta, ok := remote.(*net.TCPAddr); ok {
-		// A compact copy: net's own keeps the whole sockaddr it was
-		// parsed from alive (its IP slices into it), 30 bytes more per
-		// idle connection.
-		remote = net.TCPAddrFromAddrPort(ta.AddrPort())
-	}
+	remote := compactAddr(nc.RemoteAddr())
 	_, isTCP := nc.(*net.TCPConn)
 	fd := ownSocket(nc)
 	if fd < 0 {
@@ -99,13 +120,13 @@ func (s *socketConn) start() {
 
 func (s *socketConn) netConn() net.Conn { return nil }
 
-// pollFile returns the file in *slot (s.rf for the reader, s.wf for the
-// writer), making it if needed: a duplicate of the socket registered with
+// pollFile returns the poll file i (pollRead for the reader, pollWrite
+// for the writer), making it if needed: a duplicate of the socket registered with
 // Go's poller, so a busy reader can wait for more bytes and a writer for
 // room, with deadlines, as on a net.Conn. It exists only while they wait
 // (dropFile); interrupt sets its deadlines, as it would a net.Conn's.
-func (s *socketConn) pollFile(slot **os.File) (*os.File, error) {
-	if f := *slot; f != nil {
+func (s *socketConn) pollFile(i int) (*os.File, error) {
+	if f := s.file(i); f != nil {
 		return f, nil
 	}
 	if s.b.knobs.noPollFiles {
@@ -117,7 +138,12 @@ func (s *socketConn) pollFile(slot **os.File) (*os.File, error) {
 	}
 	f := os.NewFile(uintptr(fd), "")
 	s.mu.Lock()
-	*slot = f
+	pf := s.pf.Load()
+	if pf == nil {
+		pf = new(pollFiles)
+		s.pf.Store(pf)
+	}
+	pf[i] = f
 	closing := s.closing || s.st.Load()&stDrain != 0
 	s.mu.Unlock()
 	if closing { // interrupt or drainInput came first: what it would have set
@@ -127,14 +153,18 @@ func (s *socketConn) pollFile(slot **os.File) (*os.File, error) {
 	return f, nil
 }
 
-// dropFile closes the poll file in *slot, if any.
-func (s *socketConn) dropFile(slot **os.File) {
-	if *slot == nil {
+// dropFile closes the poll file i, if any.
+func (s *socketConn) dropFile(i int) {
+	if s.file(i) == nil {
 		return
 	}
 	s.mu.Lock()
-	f := *slot
-	*slot = nil
+	pf := s.pf.Load()
+	f := pf[i]
+	pf[i] = nil
+	if pf[1-i] == nil {
+		s.pf.Store(nil)
+	}
 	s.mu.Unlock()
 	f.Close()
 }
@@ -144,7 +174,7 @@ func (s *socketConn) dropFile(slot **os.File) {
 // which has no goroutine.
 func (s *socketConn) interrupt() {
 	s.mu.Lock()
-	rf, wf := s.rf, s.wf
+	rf, wf := s.filesLocked()
 	s.mu.Unlock()
 	if rf != nil {
 		rf.SetReadDeadline(time.Now())
@@ -161,7 +191,7 @@ func (s *socketConn) interrupt() {
 // connection: it reads what the socket holds and then sees stDrain.
 func (s *socketConn) drainInput() {
 	s.mu.Lock()
-	rf := s.rf
+	rf, _ := s.filesLocked()
 	s.mu.Unlock()
 	if rf != nil {
 		rf.SetReadDeadline(time.Now())
@@ -175,7 +205,7 @@ func (s *socketConn) drainInput() {
 // poll file (out of descriptors: not at all).
 func (s *socketConn) linger() {
 	unix.Shutdown(int(s.fd), unix.SHUT_WR)
-	f, err := s.pollFile(&s.rf)
+	f, err := s.pollFile(pollRead)
 	if err != nil {
 		return
 	}
@@ -185,7 +215,7 @@ func (s *socketConn) linger() {
 
 // release unregisters the socket and closes it (after both poll files).
 func (s *socketConn) release(error) {
-	s.dropFile(&s.rf)
+	s.dropFile(pollRead)
 	s.b.poll.remove(s)
 	closeFD(int(s.fd))
 }
@@ -220,7 +250,7 @@ func (s *socketConn) readRun() {
 			break
 		}
 	}
-	s.dropFile(&s.rf) // before the token: the next run makes its own
+	s.dropFile(pollRead) // before the token: the next run makes its own
 	s.reading.Store(false)
 	if err := s.b.poll.arm(s); err != nil {
 		if s.reading.CompareAndSwap(false, true) {
@@ -291,7 +321,7 @@ func (s *socketConn) waitActive(rc syscall.RawConn, w *readWaiter, ready func(ui
 			return false
 		}
 		if *deadline-now < int64(linger)/2 {
-			s.rf.SetReadDeadline(time.Now().Add(linger))
+			s.file(pollRead).SetReadDeadline(time.Now().Add(linger))
 			*deadline = now + int64(linger)
 			if s.isClosed() { // interrupt set its deadline before ours
 				return true
@@ -330,7 +360,7 @@ func (w *readWaiter) ready(fd uintptr) bool {
 
 // waitConn is what a lingering run waits on: its poll file.
 func (s *socketConn) waitConn() syscall.RawConn {
-	f, err := s.pollFile(&s.rf)
+	f, err := s.pollFile(pollRead)
 	if err != nil {
 		return nil
 	}
@@ -364,7 +394,7 @@ func (s *socketConn) writeSock(out []byte, sess *Session) (int, error) {
 	}
 	s.b.stalled(sess)
 	defer s.b.unstalled(sess)
-	f, ferr := s.pollFile(&s.wf)
+	f, ferr := s.pollFile(pollWrite)
 	if ferr != nil { // out of descriptors (EMFILE): poll by sleeping
 		m, err := s.writeSlow(out[n:], sess)
 		return n + m, err
@@ -401,7 +431,7 @@ func (s *socketConn) writeSock(out []byte, sess *Session) (int, error) {
 	return n, err
 }
 
-func (s *socketConn) writeDone() { s.dropFile(&s.wf) }
+func (s *socketConn) writeDone() { s.dropFile(pollWrite) }
 
 // writeSlow writes out to the bare socket without a poll file (none could
 // be made): non-blocking writes with sleeps in between, within the write

@@ -70,11 +70,7 @@ func newTLSConn(b *Broker, h TLSHandoff, port string) (*tlsConn, func()) {
 	unix.SetsockoptInt(dup, unix.IPPROTO_TCP, unix.TCP_NOTSENT_LOWAT, notsentLowat)
 	t := &tlsConn{raw: tcp}
 	t.fd = int32(dup)
-	var remote net.Addr = tcp.RemoteAddr()
-	if ta, ok := remote.(*net.TCPAddr); ok {
-		remote = net.TCPAddrFromAddrPort(ta.AddrPort()) // compact, as newSocketConn's
-	}
-	t.init(b, t, remote, port)
+	t.init(b, t, compactAddr(tcp.RemoteAddr()), port)
 	t.reading.Store(true) // the handshake goroutine's, then its first read run's
 	t.tc = tls.Server(tlsWire{t}, cfg)
 	if timeout <= 0 {
@@ -141,7 +137,7 @@ func (t *tlsConn) write(out []byte) (int, error) {
 
 func (t *tlsConn) writeDone() {
 	t.wireMu.Lock()
-	t.dropFile(&t.wf)
+	t.dropFile(pollWrite)
 	t.wireMu.Unlock()
 }
 

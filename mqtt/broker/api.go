@@ -344,8 +344,8 @@ type ClientStatus struct {
 	Listener        string
 	ProtocolVersion byte // packet.V31, V311 or V5
 	Connected       bool
-	// ConnectedSince is when the current connection was accepted (zero
-	// when offline).
+	// ConnectedSince is when the current connection was accepted, to
+	// the second (zero when offline).
 	ConnectedSince time.Time
 	// SessionExpiry is the Session Expiry Interval in seconds
 	// (0xFFFFFFFF: never; 3.x clean session 0 counts as never).
@@ -384,7 +384,7 @@ func (b *Broker) Clients() []ClientStatus {
 			cs.Remote = c.info.Remote
 			cs.Username = c.info.Username
 			cs.Listener = c.info.Listener
-			cs.ConnectedSince = b.start.Add(time.Duration(c.born))
+			cs.ConnectedSince = b.start.Add(time.Duration(c.since) * time.Second)
 		} else if i := s.info.Load(); i != nil {
 			cs.Username = i.Username
 			cs.Listener = i.Listener

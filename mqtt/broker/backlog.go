@@ -2,6 +2,7 @@ package broker
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -60,6 +61,9 @@ func (s *Session) backlogLocked(div int) bool {
 type backlogWaits struct {
 	mu sync.Mutex
 	ch map[*Session]chan struct{}
+	// ranOut counts the pauses that lasted maxPause (each marks the
+	// backlogged sessions slow): what a publisher was held for long.
+	ranOut atomic.Int64
 }
 
 // add marks s backlogged (under s.mu).
@@ -145,6 +149,7 @@ func (c *conn) waitBacklog() {
 	select {
 	case <-ch:
 	case <-t.C:
+		c.b.backlog.ranOut.Add(1)
 		c.b.backlog.slowAll()
 	case <-c.b.ctx.Done():
 	}

@@ -114,7 +114,9 @@ func TestBacklogSlowSubscriberHoldsPublisherBriefly(t *testing.T) {
 
 // TestBacklogSlowSubscribersDoNotAddUp: with several slow subscribers a
 // publisher pauses long once per episode, not once for each of them in
-// turn (a fresh tester held a publisher 1.85 s behind 30 of them).
+// turn (a fresh tester held a publisher 1.85 s behind 30 of them). Short
+// pauses, while the subscribers' sockets still take what is queued, come
+// and go with the machine's speed; only the long ones are counted.
 func TestBacklogSlowSubscribersDoNotAddUp(t *testing.T) {
 	const n, slow = 2000, 5
 	b, addr := startBrokerKnobs(t, testKnobs{maxPause: 100 * time.Millisecond}, func(o *Options) {
@@ -127,8 +129,8 @@ func TestBacklogSlowSubscribersDoNotAddUp(t *testing.T) {
 	}
 	pub := connectRaw(t, addr, packet.V311, "sensor")
 	publishThenPing(t, pub, n)
-	if paused := b.Stats().PublishersPaused; paused == 0 || paused >= slow {
-		t.Fatalf("the publisher paused %d times for %d slow subscribers", paused, slow)
+	if paused, long := b.Stats().PublishersPaused, b.backlog.ranOut.Load(); paused == 0 || long > 1 {
+		t.Fatalf("the publisher paused %d times, %d of them for the whole %v, for %d slow subscribers", paused, long, b.maxPause(), slow)
 	}
 }
 

@@ -51,7 +51,7 @@ func TestChurnGoroutinesReturn(t *testing.T) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		b.mu.Lock()
-		open := len(b.conns)
+		open := len(b.conns.s)
 		b.mu.Unlock()
 		if g := runtime.NumGoroutine(); open == 0 && g <= base+2+int(b.work.maxIdle) {
 			break

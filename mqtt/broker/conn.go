@@ -68,11 +68,12 @@ type conn struct {
 	mu   sync.Mutex // guards ctrl, reason, closing (and the socket transport's poll files)
 	ctrl []ctrlPacket
 
-	wmu      sync.Mutex    // held by runWriter while it runs: teardown waits on it
-	done     sync.Mutex    // locked from accept until teardown completes (takeover waits on it)
-	kaLimit  atomic.Int64  // -1 until CONNECT is handled; then 1.5 × keep alive in ns, 0: none
+	wmu  sync.Mutex // held by runWriter while it runs: teardown waits on it
+	done sync.Mutex // locked from accept until teardown completes (takeover waits on it)
+	// kaLimit is -1 - Broker.clock() at accept until CONNECT is handled
+	// (the sweep's connect timeout), then 1.5 × keep alive in ns, 0: none.
+	kaLimit  atomic.Int64
 	lastRead atomic.Int64  // Broker.clock() at the last read
-	born     int64         // Broker.clock() at accept
 	st       atomic.Uint32 // st* bits: the connection's tokens and flags, in one word
 	// lastWrite is Broker.clockMicros() at the last write to the
 	// transport (write coalescing, coalesce.go).
@@ -83,6 +84,8 @@ type conn struct {
 	maxOut       uint32 // client's Maximum Packet Size, 0: none
 	willDelay    uint32
 	expiry       uint32
+	slot         int32  // its index in Broker.conns (connSet), under Broker.mu
+	since        uint32 // Broker.clock() at accept in whole seconds (ConnectedSince)
 	aliasOutMax  uint16
 	shard        uint8 // which stats shard this connection counts in
 	version      byte
@@ -94,6 +97,7 @@ type conn struct {
 	normalClose  bool        // DISCONNECT 0x00 received: discard the will
 	trusted      bool        // in-process subscription without an identity: no auth, no ACL
 	closing      bool        // under mu
+	fed          uint8       // fed* bits: whom this read's messages were queued for (the reader's; backlog.go)
 	reason       closeReason // under mu
 }
 
@@ -143,6 +147,12 @@ type ctrlPacket struct {
 	first byte
 	id    uint16
 }
+
+// Bits of conn.fed.
+const (
+	fedSession uint8 = 1 << iota // a session that is not backlogged
+	fedBacklog                   // a backlogged session (flagBacklog), slow or not
+)
 
 // Bits of conn.st.
 const (
@@ -219,10 +229,11 @@ func (c *conn) init(b *Broker, t transport, remote net.Addr, port string) {
 	c.info.Remote = remote
 	c.info.Listener = port
 	c.problemInfo = true
-	c.born = b.clock()
+	born := b.clock()
+	c.since = uint32(born / int64(time.Second))
 	c.shard = uint8(b.shardSeq.Add(1) % statShards)
-	c.kaLimit.Store(-1)
-	c.lastRead.Store(c.born - int64(time.Hour)) // not "hot" (the socket transport's linger)
+	c.kaLimit.Store(-1 - born)
+	c.lastRead.Store(born - int64(time.Hour)) // not "hot" (the socket transport's linger)
 	c.done.Lock()
 }
 
@@ -411,9 +422,15 @@ func (c *conn) dispatchBytes(data []byte) error {
 	switch {
 	case c.throttle != nil && err == nil:
 		c.waitBacklog()
-	case c.st.Load()&stPauseSpent != 0:
-		c.st.And(^stPauseSpent) // a read that fed no backlog: the episode is over
+	case c.st.Load()&stPauseSpent != 0 && c.fed == fedSession:
+		// A read whose messages went to sessions, none of them
+		// backlogged, slow or not: the episode is over. (Not one that
+		// completed no message, nor one that fed only slow sessions:
+		// else each session that became backlogged after the long
+		// pause marked the others slow would hold the publisher in turn.)
+		c.st.And(^stPauseSpent)
 	}
+	c.fed = 0
 	if len(rest) > 0 && err == nil {
 		return c.keepIn(append(make([]byte, 0, len(rest)), rest...))
 	}

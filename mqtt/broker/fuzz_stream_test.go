@@ -74,7 +74,7 @@ func FuzzConnStream(f *testing.F) {
 		deadline := time.Now().Add(5 * time.Second)
 		for {
 			b.mu.Lock()
-			_, still := b.conns[&l.conn]
+			still := b.conns.has(&l.conn)
 			b.mu.Unlock()
 			if !still {
 				break

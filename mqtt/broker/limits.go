@@ -188,10 +188,10 @@ func (b *Broker) sweep(expired []*conn) []*conn {
 	now := b.clock()
 	connectLimit := int64(b.opts.ConnectTimeout)
 	b.mu.Lock()
-	for c := range b.conns {
+	for _, c := range b.conns.s {
 		switch lim := c.kaLimit.Load(); {
 		case lim < 0:
-			if now-c.born > connectLimit {
+			if born := -1 - lim; now-born > connectLimit {
 				c.setTimedOut(timeoutConnect)
 				expired = append(expired, c)
 			}

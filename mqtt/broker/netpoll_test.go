@@ -73,7 +73,7 @@ func eventLoopConn(t *testing.T, b *Broker, id string) *socketConn {
 	t.Helper()
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	for c := range b.conns {
+	for _, c := range b.conns.s {
 		if c.info.ClientID != id {
 			continue
 		}
@@ -115,7 +115,7 @@ func TestEventLoopOwnsDescriptors(t *testing.T) {
 		clients = append(clients, connectRaw(t, addr, packet.V311, fmt.Sprint("fd-", i)))
 	}
 	b.mu.Lock()
-	for c := range b.conns {
+	for _, c := range b.conns.s {
 		switch s := c.t.(type) {
 		case *socketConn:
 			if s.fd < 0 || s.netConn() != nil {

@@ -298,8 +298,15 @@ func (b *Broker) route(m *Message, from *conn) (matched, delivered int, durable 
 			if ok {
 				delivered++
 			}
-			if from != nil && from.throttle == nil && s.flags.Load()&(flagBacklog|flagBacklogSlow) == flagBacklog {
-				from.throttle = s // the publisher pauses once this read is handled
+			if from != nil {
+				if f := s.flags.Load(); f&flagBacklog == 0 {
+					from.fed |= fedSession
+				} else {
+					if from.throttle == nil && f&flagBacklogSlow == 0 {
+						from.throttle = s // the publisher pauses once this read is handled
+					}
+					from.fed |= fedBacklog
+				}
 			}
 			durable = durable || stored
 		}

@@ -313,7 +313,7 @@ func TestTLSWithoutHandoff(t *testing.T) {
 		t.Fatal("no PINGRESP")
 	}
 	b.mu.Lock()
-	for c := range b.conns {
+	for _, c := range b.conns.s {
 		if _, ok := c.t.(*netConn); !ok && c.info.ClientID == "wrapped" {
 			t.Errorf("transport %T, want the net.Conn path", c.t)
 		}

@@ -201,7 +201,7 @@ func TestTLSIdleConnectionsOnTheEventLoop(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	b.mu.Lock()
-	for c := range b.conns {
+	for _, c := range b.conns.s {
 		if tc, ok := c.t.(*tlsConn); !ok || tc.raw != nil || tc.fd < 0 {
 			t.Errorf("%s: transport %T, want an event-loop TLS connection", c.info.ClientID, c.t)
 		}

@@ -147,13 +147,87 @@ func grows(ops []broker.Op) bool {
 	return false
 }
 
+// fullMark is the journal offset past which only deletes are written
+// while checkpoints fail (fullAt).
+func (s *Store) fullMark() int64 {
+	return int64(fullAt*float64(s.j.size-journalHeadLen)) + journalHeadLen
+}
+
+// growth is about how many journal bytes the commits of batch that add
+// data take: an estimate from their sizes, not an encoding (this runs
+// for every batch). Properties are not counted; fullMark is a soft mark.
+func (s *Store) growth(batch []commit) int64 {
+	n := int64(0)
+	for i := range batch {
+		for j := range batch[i].ops {
+			op := &batch[i].ops[j]
+			switch op.Kind {
+			case broker.OpSetRetained, broker.OpPutSession, broker.OpPutDelivery, broker.OpPutInbound:
+				n += 32 + int64(len(op.ClientID))
+			default:
+				continue
+			}
+			m := op.Message
+			if op.Delivery != nil {
+				m = op.Delivery.Message
+			}
+			if m != nil {
+				n += int64(len(m.Topic) + len(m.Payload))
+			}
+			if ss := op.Session; ss != nil {
+				n += int64(64 + len(ss.Username))
+				for _, sub := range ss.Subscriptions {
+					n += int64(16 + len(sub.Filter))
+				}
+				if ss.Will != nil {
+					n += int64(len(ss.Will.Topic) + len(ss.Will.Payload))
+				}
+			}
+		}
+	}
+	return n
+}
+
 // write makes a batch durable as one journal record and calls its dones
 // in order: nil, or the error that kept a commit out.
 func (s *Store) write(batch []commit) {
 	s.commits.Add(uint64(len(batch)))
 	errs := make([]error, len(batch))
-	if s.ckptErr != nil && s.j.used() >= fullAt {
-		// Refuse what adds data, a bracket as a whole; keep the rest.
+	if s.ckptErr == nil && s.j.off+s.growth(batch) > s.fullMark() {
+		// Adds would take the journal past fullAt. Past it, the rest is
+		// for deletes, which free the disk, and it must be there if the
+		// checkpoint behind turns out to fail: TestDiskFull saw the
+		// journal fill up while a checkpoint that then failed was
+		// running, the deletes of the delivered messages refused with
+		// it ("journal full"), and the store never working again until
+		// a restart (2 runs in 16). So everything behind is checkpointed
+		// now, as when the journal is full (appendRecord), and the
+		// journal starts over; if that fails, what adds data is refused
+		// below.
+		if s.ckptRun {
+			s.checkpointed(<-s.ckptDone)
+		}
+		if s.ckptErr == nil && len(s.behind) > 0 {
+			err := s.checkpoint(s.behind, s.j.epoch, s.j.off)
+			if err == nil {
+				s.behind = nil
+			}
+			s.checkpointed(err)
+		}
+		if s.ckptErr == nil && len(s.behind) == 0 {
+			if err := s.j.restart(); err != nil {
+				s.log.Warn("Store: restarting the journal failed: " + err.Error())
+			}
+			s.ckptOff = s.j.off
+		}
+	}
+	if s.ckptErr != nil {
+		// Refuse what adds data past fullAt, a bracket as a whole; keep
+		// the rest. The mark is checked for each unit with what the units
+		// before it add, not once per batch, so one large batch does not
+		// take the room kept for deletes.
+		adds := int64(0) // bytes of the units kept so far that add data
+		limit := s.fullMark()
 		for i := 0; i < len(batch); {
 			n, open := 1, depth(&batch[i])
 			for ; open > 0 && i+n < len(batch); n++ {
@@ -162,6 +236,15 @@ func (s *Store) write(batch []commit) {
 			unit := batch[i : i+n]
 			for _, c := range unit {
 				if grows(c.ops) {
+					size := int64(0)
+					for k := range unit {
+						s.rec = appendOps(s.rec[:0], unit[k].ops, nil)
+						size += int64(len(s.rec))
+					}
+					if s.j.off+adds+size <= limit {
+						adds += size
+						break
+					}
 					for k := range unit {
 						errs[i+k] = &Error{Path: s.path, Msg: "writing refused", Err: fmt.Errorf("%w (%v)", errFull, s.ckptErr)}
 					}

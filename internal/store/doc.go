@@ -82,7 +82,9 @@
 // do. When one fails, the journal keeps everything and the checkpoint is tried again every
 // second. Once the journal is half full with checkpoints still failing, commits that add data
 // are refused (the broker answers MQTT 5 0x97; a 3.x publisher gets no acknowledgement and is disconnected, so it resends) and the other half
-// is kept for the ones that remove data, so acknowledged deliveries still leave the store;
+// is kept for the ones that remove data, so acknowledged deliveries still leave the store (adds
+// that would pass the half first wait for a checkpoint of everything behind them, so that half
+// is there even when the failure shows only then);
 // everything stored stays, and delivery goes on. When a checkpoint succeeds again, so do new
 // messages. At a restart on a full disk, what the bbolt file cannot take is read from the
 // journal (Load lays it over what the file holds).

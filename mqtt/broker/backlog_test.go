@@ -3,9 +3,11 @@ package broker
 import (
 	"encoding/binary"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/mqttkit/mqtt/internal/testutil"
 	"github.com/mqttkit/mqtt/mqtt/packet"
 )
 
@@ -150,5 +152,31 @@ func TestBacklogStalledSubscriberDoesNotHoldPublisher(t *testing.T) {
 	publishThenPing(t, pub, n)
 	if st := b.Stats(); st.DroppedTotal == 0 {
 		t.Fatal("nothing dropped for a subscriber that reads nothing")
+	}
+}
+
+// TestStalledSubscriberDropsAreLogged: with the default queue limits, the
+// QoS 0 messages dropped for a subscriber that stopped reading are logged
+// once, with Mosquitto's words, as drops at a full queue are (a fresh
+// tester lost 1.2 million messages to a stuck subscriber without a line).
+func TestStalledSubscriberDropsAreLogged(t *testing.T) {
+	b, addr := startBroker(t, func(o *Options) {
+		o.StallAfter = 100 * time.Millisecond
+	})
+	sub := connectRaw(t, addr, packet.V311, "stuck")
+	sub.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "bp"})
+	pub := connectRaw(t, addr, packet.V311, "fast")
+	// Rounds of 200 (3 MiB) until the stall is recognised (StallAfter
+	// after the socket stopped taking bytes) and messages are dropped.
+	for round := 0; b.Stats().Dropped[DropSlowConsumer] == 0; round++ {
+		if round == 100 {
+			t.Fatalf("no slow-consumer drops after %d rounds: %v", round, b.Stats().Dropped)
+		}
+		publishThenPing(t, pub, 200)
+	}
+	waitLogLine(t, b, "Outgoing messages are being dropped for client stuck.")
+	h := b.log.Handler().(*testutil.LogLines)
+	if c := strings.Count(strings.Join(h.Lines(), "\n"), "Outgoing messages are being dropped"); c != 1 {
+		t.Fatalf("logged %d times, want once for the episode", c)
 	}
 }

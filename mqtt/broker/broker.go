@@ -8,6 +8,7 @@ import (
 	"net"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -602,13 +603,13 @@ func (b *Broker) acceptLoop(ln net.Listener) {
 		}
 		delay = 0
 		if max := b.opts.MaxConnections; max > 0 && b.nconns.Load() >= int64(max) {
-			b.log.Info("Client connection from " + hostOf(nc.RemoteAddr().String()) + " denied: max_connections exceeded.")
+			b.log.Info("Client connection from " + deniedHost(nc.RemoteAddr()) + " denied: max_connections exceeded.")
 			nc.Close()
 			continue
 		}
 		admitted, ok := b.admit(port)
 		if !ok {
-			b.log.Info("Client connection from " + hostOf(nc.RemoteAddr().String()) + " denied: max_connections exceeded.")
+			b.log.Info("Client connection from " + deniedHost(nc.RemoteAddr()) + " denied: max_connections exceeded.")
 			nc.Close()
 			continue
 		}
@@ -626,6 +627,15 @@ func (b *Broker) acceptLoop(ln net.Listener) {
 		b.log.Info("New connection from " + c.logAddr() + " on port " + c.logPort() + ".")
 		start()
 	}
+}
+
+// deniedHost is how a refused connection's peer is logged: its host, or
+// "<unknown>" for a unix socket's (as Mosquitto; its address is "@").
+func deniedHost(a net.Addr) string {
+	if a == nil || strings.HasPrefix(a.Network(), "unix") {
+		return "<unknown>"
+	}
+	return hostOf(a.String())
 }
 
 // register adds a new connection to the broker (counted in b.wg until its

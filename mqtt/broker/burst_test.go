@@ -93,7 +93,7 @@ func fanIn(tb testing.TB, b *Broker, addr string, pubs, n int, qos byte) (int, t
 	s := b.sessions["fanin-sub"]
 	b.mu.Unlock()
 	s.mu.Lock()
-	depth := int(s.queue.max)
+	depth := int(s.qmax)
 	s.mu.Unlock()
 	sub.NC.Close()
 	return got, elapsed, depth

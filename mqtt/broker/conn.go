@@ -462,7 +462,7 @@ func (c *conn) putBackIn(in []byte) {
 func (c *conn) keepIn(in []byte) error {
 	c.in = in
 	if !c.connAccepted && c.b.pendingConnect.Add(int64(len(in))) > c.b.opts.MaxPendingConnectBytes {
-		c.b.log.Warn("Client " + c.remoteStr() + " closed: the connections still sending their CONNECT hold more than " + strconv.FormatInt(c.b.opts.MaxPendingConnectBytes, 10) + " bytes together (too many slow or incomplete CONNECTs)")
+		c.b.log.Warn("Client " + c.logAddr() + " closed: the connections still sending their CONNECT hold more than " + strconv.FormatInt(c.b.opts.MaxPendingConnectBytes, 10) + " bytes together (too many slow or incomplete CONNECTs)")
 		c.close(closeReason{})
 		return errPendingBudget
 	}
@@ -1041,7 +1041,7 @@ func (c *conn) cleanup(err error) {
 		case closedByClient(err): // closed before CONNECT: a port probe, a health check
 			c.b.log.Info("Client <unknown> closed its connection.")
 		case err != nil && err != errClosed:
-			c.b.log.Info("Client " + c.remoteStr() + " disconnected: " + err.Error() + ".")
+			c.b.log.Info("Client " + c.logAddr() + " disconnected: " + err.Error() + ".")
 		}
 		return
 	}
@@ -1099,9 +1099,12 @@ func (c *conn) endError(err error) error {
 // remoteStr is the peer's address for log lines ("" when unknown). It
 // is made when needed, not kept: an idle connection holds only
 // ClientInfo.Remote.
+//
 // logAddr is the client's address as Mosquitto logs it in "New connection
 // from" and "New client connected from": host:port without brackets for
-// IPv6 (::1:50474), and SOCKETPATH:0 for a client of a unix socket.
+// IPv6 (::1:50474), and SOCKETPATH:0 for a client of a unix socket. Every
+// log line that names a client by its address uses it, so one client
+// reads the same from its first line to its last.
 func (c *conn) logAddr() string {
 	if c.unixSocket() {
 		return c.info.Listener + ":0"

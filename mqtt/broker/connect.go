@@ -81,7 +81,7 @@ func (c *conn) handleConnect(p *packet.Connect) error {
 			if !v5 {
 				// 3.x has no return code for it: the connection closes
 				// without a CONNACK, as Mosquitto closes it.
-				b.log.Info("Client " + clientLabel(p.ClientID, c.remoteStr()) + " refused: invalid will topic " + strconv.Quote(p.WillTopic) + ".")
+				b.log.Info("Client " + clientLabel(p.ClientID, c.logAddr()) + " refused: invalid will topic " + strconv.Quote(p.WillTopic) + ".")
 				return &packet.Error{Code: packet.MalformedPacket, Msg: "invalid will topic"}
 			}
 			return reject(packet.TopicNameInvalid, "invalid will topic")
@@ -129,7 +129,7 @@ func (c *conn) handleConnect(p *packet.Connect) error {
 
 // reject refuses a CONNECT: CONNACK with rc, then the connection closes.
 func (c *conn) reject(p *packet.Connect, rc packet.ReasonCode, why string) error {
-	c.b.log.Info("Client " + clientLabel(p.ClientID, c.remoteStr()) + " refused: " + why + ".")
+	c.b.log.Info("Client " + clientLabel(p.ClientID, c.logAddr()) + " refused: " + why + ".")
 	c.send(&packet.Connack{ReasonCode: rc})
 	return errRejected{code: rc}
 }

@@ -27,7 +27,7 @@ func describeBadFirstBytes(b []byte) (what, advice string) {
 // flags are 0x6".
 func (c *conn) explainFirst(first []byte, err error) error {
 	if what, advice := describeBadFirstBytes(first); what != "" {
-		return &notMQTTError{what: what + " from " + c.remoteStr() + ": " + advice, err: err}
+		return &notMQTTError{what: what + " from " + c.logAddr() + ": " + advice, err: err}
 	}
 	return err
 }

@@ -209,8 +209,8 @@ func (s *Session) saveLocked() {
 		st.Will, st.WillDelay = s.conn.willMsg(), s.conn.willDelay
 	} else if s.off != nil {
 		st.DisconnectedAt = s.off.since
-		if s.will != nil {
-			st.Will, st.WillAt = s.will, s.off.willAt
+		if s.off.will != nil {
+			st.Will, st.WillAt = s.off.will, s.off.willAt
 		}
 	}
 	b.commit(Op{Kind: OpPutSession, Session: st})
@@ -569,7 +569,7 @@ func (b *Broker) restore() error {
 			if !st.WillAt.After(now) {
 				wills = append(wills, st.Will)
 			} else {
-				s.will, s.off.willAt = st.Will, st.WillAt
+				s.off.will, s.off.willAt = st.Will, st.WillAt
 				s.off.willTimer = time.AfterFunc(st.WillAt.Sub(now), func() { b.fireWill(s) })
 			}
 		}

@@ -38,8 +38,7 @@ type Session struct {
 	seq      uint64
 	inQoS2   map[uint16]struct{} // inbound QoS 2 ids awaiting PUBREL
 
-	will *Message  // a will waiting for its delay (or the session end)
-	off  *offState // while disconnected: since when, and its timers
+	off *offState // while disconnected: since when, its timers, a will waiting
 
 	// stall is Broker.ms() when the connection's writer last found the
 	// socket full and has taken nothing since; 0 while writes go through
@@ -50,16 +49,30 @@ type Session struct {
 	ended   bool
 	stored  bool // the store holds this session (persistent, Store set)
 	resend  bool // retransmit the inflight window on the new connection (takeForSend)
-	// dropping: its queue is full and that was logged; cleared once the
-	// queue is empty, so an episode is logged once (as Mosquitto does).
+	// dropping: messages for it are dropped at its own limits (queue
+	// full, its share of memory_limit, a slow consumer's QoS 0) and that
+	// was logged; cleared once the queue is empty, so an episode is
+	// logged once (as Mosquitto does).
 	dropping bool
 	ibytes   int32  // payload bytes in the inflight window, counted with Options.MaxInflightBytes
 	rules    uint32 // the VersionedAuthorizer\'s RulesVersion its queue was last checked under
+	qmax     int32  // the most its queue has held (measurements: TestBurstQueueDepth)
+}
+
+// takeWillLocked takes the will waiting for its delay, if any.
+func (s *Session) takeWillLocked() *Message {
+	if s.off == nil {
+		return nil
+	}
+	w := s.off.will
+	s.off.will = nil
+	return w
 }
 
 // offState is what only a disconnected session needs.
 type offState struct {
 	since       time.Time
+	will        *Message  // a will waiting for its delay (or the session end)
 	willAt      time.Time // when the will is due (zero: no will waiting)
 	willTimer   *time.Timer
 	expireTimer *time.Timer
@@ -129,23 +142,24 @@ func (s *Session) enqueue(d delivery) (ok, stored bool) {
 	size := d.msg.size()
 	s.mu.Lock()
 	var why DropReason
+	logged := false // this client's own limit: logged once per episode, as Mosquitto does
 	switch {
 	case s.ended:
 		why = DropSessionEnded
 	case s.conn == nil && d.qos == 0 && !s.b.opts.QueueQoS0:
 		why = DropOffline
 	case s.queueFull(size):
-		why = DropQueueFull
+		why, logged = DropQueueFull, true
 	case s.overMemoryShare(size):
-		why = DropMemoryLimit
+		why, logged = DropMemoryLimit, true
 	case d.qos == 0 && !d.onSub && s.slowConsumer(size):
-		why = DropSlowConsumer
+		why, logged = DropSlowConsumer, true
 		s.trimQoS0Locked()
 	case d.qos == 0 && s.b.memLevel.Load() >= memTight && (s.stalledLocked() || s.behindLocked(size)):
-		why = DropMemoryLimit
+		why = DropMemoryLimit // memory_limit's own line says so, once for all clients
 	}
 	if why != 0 {
-		first := why == DropQueueFull && !s.dropping
+		first := logged && !s.dropping
 		if first {
 			s.dropping = true
 		}
@@ -163,6 +177,7 @@ func (s *Session) enqueue(d delivery) (ok, stored bool) {
 		s.b.commit(Op{Kind: OpPutDelivery, ClientID: s.id, Delivery: d.state()})
 	}
 	s.queue.push(d)
+	s.qmax = max(s.qmax, s.queue.n)
 	s.qbytes += size
 	s.b.memHold(s.shard(), d.msg)
 	c := s.conn
@@ -425,9 +440,8 @@ func (s *Session) dropQoS0Locked() {
 // back to a pool as they drain, so an idle session holds none.
 type deque struct {
 	head, tail *dequeChunk
-	hi, ti     int32 // next to pop in head, next free slot in tail
+	hi, ti     uint16 // next to pop in head, next free slot in tail
 	n          int32
-	max        int32 // the most it has held (measurements)
 }
 
 const dequeChunkLen = 128
@@ -455,7 +469,6 @@ func (q *deque) push(d delivery) {
 	q.tail.items[q.ti] = d
 	q.ti++
 	q.n++
-	q.max = max(q.max, q.n)
 }
 
 func (q *deque) pop() delivery {
@@ -534,8 +547,7 @@ func (b *Broker) attach(c *conn, clientID string, clean bool, expiry uint32) (*S
 		}
 		s.mu.Lock()
 		s.stopTimersLocked()
-		s.off = nil
-		s.will = nil // a new connection before the will delay: no will [MQTT-3.1.3-9]
+		s.off = nil // and its will: a new connection before the will delay has none [MQTT-3.1.3-9]
 		s.conn = c
 		s.version = c.version
 		s.expiry = expiry
@@ -605,7 +617,7 @@ func (b *Broker) detach(c *conn, err error) {
 		if c.willDelay == 0 || expiry == 0 {
 			now = will
 		} else {
-			s.will = will
+			off.will = will
 			off.willAt = off.since.Add(time.Duration(c.willDelay) * time.Second)
 			off.willTimer = time.AfterFunc(time.Duration(c.willDelay)*time.Second, func() { b.fireWill(s) })
 		}
@@ -667,8 +679,7 @@ func (b *Broker) endSession(s *Session) {
 	}
 	s.ended = true
 	s.stopTimersLocked()
-	will := s.will
-	s.will = nil
+	will := s.takeWillLocked()
 	subs := s.subs
 	s.subs = nil
 	shared := s.takeSharedLocked()
@@ -702,8 +713,7 @@ func (b *Broker) fireWill(s *Session) {
 		return
 	}
 	s.mu.Lock()
-	w := s.will
-	s.will = nil
+	w := s.takeWillLocked()
 	if w != nil {
 		s.saveLocked()
 	}

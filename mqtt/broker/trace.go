@@ -33,7 +33,7 @@ func (c *conn) who() string {
 	if c.info.ClientID != "" {
 		return c.info.ClientID
 	}
-	return c.remoteStr()
+	return c.logAddr()
 }
 
 func publishTrace(verb, dir, who string, dup bool, qos byte, retain bool, id uint16, topic string, n int) string {

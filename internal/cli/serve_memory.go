@@ -43,12 +43,26 @@ import (
 // 10,000 CONNECTs the heap held ~3 MiB of garbage (300 bytes a
 // connection, half again what each keeps), which the 4 MiB threshold
 // used before never collected.
+//
+// Garbage the heap figures cannot show is collected too: connections
+// that close after the last collection leave their memory as garbage
+// that neither figure counts (both change only at a collection), and an
+// idle broker runs none for two minutes. A fresh tester closed 10,000
+// websocket connections and the broker held 83 MiB of them for 100 s.
+// So once the broker has been quiet for idleCollect since the last
+// collection, and the heap is larger than idleAbove, it collects and
+// returns what is free; when that frees less than an eighth of the heap,
+// the next such collection waits twice as long (up to the runtime's own
+// two minutes), so a large idle heap is not marked over and over.
 const (
 	returnEvery  = 500 * time.Millisecond
 	returnAbove  = 16 << 20
 	quietAlloc   = 256 << 10
 	garbageAbove = 1 << 20
 	returnIdle   = 1 << 20
+	idleCollect  = 3 * time.Second
+	idleAbove    = 4 << 20
+	idleMax      = 2 * time.Minute
 )
 
 // memoryPolicy applies memoryLimit (bytes, 0: none) and starts the
@@ -87,21 +101,37 @@ func returnMemory(ctx context.Context) {
 		return sample[i].Value.Uint64()
 	}
 	var allocs, cycles uint64
+	quietSince := time.Now() // the last collection, or the last check that was not quiet
+	wait := idleCollect      // quiet time before an idle collection
 	for {
+		var now time.Time
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case now = <-t.C:
 		}
 		metrics.Read(sample)
 		free, objects, live := value(0), value(1), value(2)
 		idle := value(4) == cycles
 		quiet := idle && value(3)-allocs < quietAlloc
 		allocs, cycles = value(3), value(4)
-		if free > returnAbove || idle && free > returnIdle || quiet && objects > live+max(garbageAbove, live/8) {
+		if !quiet {
+			quietSince = now
+		}
+		collect := free > returnAbove || idle && free > returnIdle || quiet && objects > live+max(garbageAbove, live/8)
+		idleRun := !collect && quiet && now.Sub(quietSince) >= wait && objects > idleAbove
+		if collect || idleRun {
 			debug.FreeOSMemory()
 			metrics.Read(sample)
 			allocs, cycles = value(3), value(4)
+			quietSince = now
+			if idleRun {
+				if freed := objects - min(objects, value(1)); freed < objects/8 {
+					wait = min(2*wait, idleMax)
+				} else {
+					wait = idleCollect
+				}
+			}
 		}
 	}
 }

@@ -302,14 +302,29 @@ func (c *conn) recoverHandler(err *error) {
 	}
 }
 
-const readBufSize = 16 << 10
+// readBufSize is the read buffer of a connection served by a reader
+// goroutine (netConn: websockets, Options.BlockingIO), which holds it
+// while blocked in Read. loopReadSize is the event loop's, held only
+// while a read is parsed: large enough that one read takes a publisher's
+// window of 1 KiB messages (20, about 21 KB, as mqtt bench and mosquitto_pub
+// keep in flight). 16 KiB split such a window in two reads, each with its
+// own PUBACK write and wake-up of the publisher (fan-in 1 KiB QoS 1, 4
+// publishers: 38,000 PUBACK writes for 400,000 messages).
+const (
+	readBufSize  = 16 << 10
+	loopReadSize = 32 << 10
+)
 
 // pubPool holds the Publish values PUBLISH packets are decoded into.
 var pubPool = sync.Pool{New: func() any { return new(packet.Publish) }}
 
-// readPool holds the read buffers: a connection has one only while a read
-// is being parsed (memory follows traffic, not connections).
-var readPool = sync.Pool{New: func() any { b := make([]byte, readBufSize); return &b }}
+// readPool and loopReadPool hold the read buffers: a connection has one
+// only while a read is being parsed (memory follows traffic, not
+// connections), or, served by a reader goroutine, blocked in Read.
+var (
+	readPool     = sync.Pool{New: func() any { b := make([]byte, readBufSize); return &b }}
+	loopReadPool = sync.Pool{New: func() any { b := make([]byte, loopReadSize); return &b }}
+)
 
 // errAgain is a transport's "nothing to read (or no room to write) now".
 var errAgain = errors.New("would block")
@@ -321,25 +336,30 @@ var errAgain = errors.New("would block")
 // or errAgain when rd had nothing.
 //
 // Memory follows the bytes that arrived, never the length a header
-// announces: a read lands in a pooled 16 KiB buffer; a partial packet
-// larger than half of one grows in c.in by appending what arrives.
+// announces: a read lands in a pooled buffer (32 KiB on the event loop,
+// 16 KiB for a reader goroutine); a partial packet larger than half of
+// one grows in c.in by appending what arrives. The buffer goes back to
+// its pool once the packets are handled, before the reader writes what
+// they queued (its socket may be full) or pauses for a backlogged
+// subscriber.
 func (c *conn) input(rd func([]byte) (int, error)) (drained bool, err error) {
-	bp := readPool.Get().(*[]byte)
-	defer readPool.Put(bp)
-	buf := *bp
-	if len(c.in) > len(buf)/2 {
+	pool, size := &loopReadPool, loopReadSize
+	if _, blocking := c.t.(*netConn); blocking {
+		pool, size = &readPool, readBufSize
+	}
+	if len(c.in) > size/2 {
 		// A large packet in progress: read straight into it, and parse
 		// only once it is complete. It grows as bytes arrive, by what
-		// it holds (at least readBufSize, at most what is missing), so
-		// it holds at most twice what arrived and is copied once
+		// it holds (at least a read buffer, at most what is missing),
+		// so it holds at most twice what arrived and is copied once
 		// overall, not once per read.
 		in := c.takeIn()
-		missing := readBufSize
+		missing := size
 		if _, remaining, hn, err := packet.ParseHeader(in); err == nil && hn+remaining > len(in) {
 			missing = hn + remaining - len(in)
 		}
-		if cap(in)-len(in) < min(missing, readBufSize) {
-			in = slices.Grow(in, min(missing, max(len(in), readBufSize)))
+		if cap(in)-len(in) < min(missing, size) {
+			in = slices.Grow(in, min(missing, max(len(in), size)))
 		}
 		room := in[len(in):cap(in)]
 		n, err := rd(room)
@@ -353,36 +373,64 @@ func (c *conn) input(rd func([]byte) (int, error)) (drained bool, err error) {
 			return n < len(room), c.keepIn(in)
 		}
 		c.inOwned = true // in is this packet's own: its payload need not be copied
-		err = c.dispatchBytes(in)
+		pause, err := c.handleBytes(in)
 		c.inOwned = false
+		c.afterBatch(pause)
 		return n < len(room), err
 	}
+	bp := pool.Get().(*[]byte)
+	buf := *bp
 	k := copy(buf, c.in)
 	n, err := rd(buf[k:])
 	if n <= 0 {
+		pool.Put(bp)
 		return false, c.readFailed(err)
 	}
 	c.noteRead(n)
 	c.takeIn()
-	return n < len(buf)-k, c.dispatchBytes(buf[:k+n])
+	pause, err := c.handleBytes(buf[:k+n])
+	pool.Put(bp) // before anything that may wait: a full socket, a pause
+	c.afterBatch(pause)
+	return n < len(buf)-k, err
 }
 
 // dispatchBytes consumes data (complete packets, then maybe a partial
-// one, which is copied to c.in) and writes what the handlers queued.
+// one, which is copied to c.in) and writes what the handlers queued
+// (handleBytes, afterBatch).
 func (c *conn) dispatchBytes(data []byte) error {
+	pause, err := c.handleBytes(data)
+	c.afterBatch(pause)
+	return err
+}
+
+// handleBytes consumes data: it dispatches the complete packets and
+// copies a trailing partial one to c.in; nothing refers to data after
+// it. pause reports that the packets were handled without error, so the
+// reader may pause if they fed a backlogged subscriber (afterBatch).
+func (c *conn) handleBytes(data []byte) (pause bool, _ error) {
 	c.st.Or(stInReader)
 	rest, err := c.consume(data)
+	if err != nil {
+		return false, err
+	}
+	if len(rest) > 0 {
+		return true, c.keepIn(append(make([]byte, 0, len(rest)), rest...))
+	}
+	return true, nil
+}
+
+// afterBatch ends the dispatch of a read: it writes what the packets
+// queued (writeInline), then pauses the reader after a read that fed a
+// backlogged subscriber (c.throttle, waitBacklog); a read that fed none
+// ends a publisher's episode of pauses.
+func (c *conn) afterBatch(pause bool) {
 	c.writeInline()
 	switch {
-	case c.throttle != nil && err == nil:
+	case c.throttle != nil && pause:
 		c.waitBacklog()
 	case c.st.Load()&stPauseSpent != 0:
 		c.st.And(^stPauseSpent) // a read that fed no backlog: the episode is over
 	}
-	if len(rest) > 0 && err == nil {
-		return c.keepIn(append(make([]byte, 0, len(rest)), rest...))
-	}
-	return err
 }
 
 // takeIn takes the partial packet out of c.in. Until CONNECT is

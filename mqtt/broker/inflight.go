@@ -22,8 +22,13 @@ type inflight struct {
 	n     int
 }
 
-// inflightMinSlots is the table's size when the first message enters.
-const inflightMinSlots = 16
+// inflightMinSlots is the table's size when the first message enters;
+// inflightMaxSlots gives every packet id a slot of its own, so it never
+// grows past it.
+const (
+	inflightMinSlots = 16
+	inflightMaxSlots = 1 << 16
+)
 
 // len is the number of messages in flight; 0 for a nil window.
 func (w *inflight) len() int {
@@ -53,7 +58,7 @@ func (w *inflight) has(id uint16) bool { return w.get(id) != nil }
 // add puts d (its packet id is not 0) in the window; a message already
 // in flight with its id is replaced, as by a map assignment.
 func (w *inflight) add(d delivery) {
-	if w.n+1 > len(w.slots)*3/4 {
+	if w.n+1 > len(w.slots)*3/4 && len(w.slots) < inflightMaxSlots {
 		w.grow()
 	}
 	s := &w.slots[int(d.id)&(len(w.slots)-1)]

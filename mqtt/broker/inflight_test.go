@@ -139,6 +139,27 @@ func TestInflightLeftBehind(t *testing.T) {
 	}
 }
 
+// TestInflightFull: all 65535 packet ids in flight (a Receive Maximum
+// of 65535 and a client that acknowledges nothing) fit a table of 65536
+// slots, one per id, with nothing in more.
+func TestInflightFull(t *testing.T) {
+	w := new(inflight)
+	want := map[uint16]uint64{}
+	for id := 1; id <= 65535; id++ {
+		w.add(delivery{id: uint16(id), seq: uint64(id)})
+		want[uint16(id)] = uint64(id)
+	}
+	checkInflight(t, w, want)
+	if len(w.slots) != inflightMaxSlots || w.more != nil {
+		t.Fatalf("%d slots, %d in more; want %d and none", len(w.slots), len(w.more), inflightMaxSlots)
+	}
+	for id := 1; id <= 65535; id += 2 {
+		w.del(uint16(id))
+		delete(want, uint16(id))
+	}
+	checkInflight(t, w, want)
+}
+
 // TestInflightRandom compares sequential adds and random deletes
 // (acknowledgements in any order, some ids held long) with a map, across
 // the wraparound.

@@ -370,7 +370,7 @@ func (b *Broker) Clients() []ClientStatus {
 			ClientID:        s.id,
 			ProtocolVersion: s.version,
 			SessionExpiry:   s.expiry,
-			Inflight:        len(s.inflight),
+			Inflight:        s.inflight.len(),
 			Queued:          s.queue.len(),
 			Subscriptions:   make([]string, 0, len(s.subs)),
 		}

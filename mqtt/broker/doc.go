@@ -36,7 +36,7 @@
 //
 // # Hot path
 //
-// A read lands in a pooled 16 KiB buffer; PUBLISH is decoded in place and
+// A read lands in a pooled 32 KiB buffer; PUBLISH is decoded in place and
 // its handler copies topic and payload once into a shared, immutable
 // Message (the only per-message allocations are the decoder's Publish and
 // topic string and that Message with its payload). route matches the

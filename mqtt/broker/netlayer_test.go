@@ -58,7 +58,7 @@ func TestPipelinedAndSplitPackets(t *testing.T) {
 	}
 }
 
-// A packet larger than the read buffer (16 KiB) is read into its own
+// A packet larger than the read buffer (32 KiB) is read into its own
 // buffer and delivered intact, at QoS 0 and 1.
 func TestLargePublish(t *testing.T) {
 	_, addr := startBroker(t, nil)

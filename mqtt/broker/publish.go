@@ -382,7 +382,12 @@ func (c *conn) handlePubrec(p *packet.Pubrec) error {
 	mark := c.b.storeFails.Load()
 	durable := false
 	s.mu.Lock()
-	d, ok := s.inflight[p.PacketID]
+	var d delivery
+	ip := s.inflight.get(p.PacketID)
+	ok := ip != nil
+	if ok {
+		d = *ip
+	}
 	if ok && d.qos != 2 {
 		s.mu.Unlock()
 		return errWrongAck("PUBREC", d)
@@ -392,7 +397,7 @@ func (c *conn) handlePubrec(p *packet.Pubrec) error {
 		c.b.stats.add(s.shard(), statInflightBytes, -int64(d.msg.size()))
 		c.b.memRelease(s.shard(), d.msg)
 		d.msg = nil // the message is delivered; free it
-		s.inflight[p.PacketID] = d
+		*ip = d
 		if d.stored {
 			c.b.commit(Op{Kind: OpPutDelivery, ClientID: s.id, Delivery: d.state()})
 			durable = true

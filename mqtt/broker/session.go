@@ -34,7 +34,7 @@ type Session struct {
 	subs     map[string]subRecord // by the filter as subscribed ("$share/g/f" included)
 	queue    deque
 	qbytes   int
-	inflight map[uint16]delivery
+	inflight *inflight // made on first use (inflight.go)
 	seq      uint64
 	inQoS2   map[uint16]struct{} // inbound QoS 2 ids awaiting PUBREL
 
@@ -213,9 +213,9 @@ func (s *Session) takeForSend(c *conn, out []delivery) (_ []delivery, sync bool)
 		// order [MQTT-4.4.0-1], [MQTT-4.6.0-1].
 		s.resend = false
 		first := len(out)
-		for _, d := range s.inflight {
-			d.dup = !d.rel // [MQTT-3.3.1-1]; PUBREL has no DUP
-			out = append(out, d)
+		out = s.inflight.appendAll(out)
+		for i := first; i < len(out); i++ {
+			out[i].dup = !out[i].rel // [MQTT-3.3.1-1]; PUBREL has no DUP
 		}
 		slices.SortFunc(out[first:], func(a, b delivery) int { return cmpSeq(a.seq, b.seq) })
 	}
@@ -230,7 +230,7 @@ func (s *Session) takeForSend(c *conn, out []delivery) (_ []delivery, sync bool)
 			s.b.dropped(s.shard(), DropExpired, s.id, d.msg)
 			continue
 		}
-		if d.qos > 0 && (len(s.inflight) >= int(c.window) || s.inflightBytesFull()) {
+		if d.qos > 0 && (s.inflight.len() >= int(c.window) || s.inflightBytesFull()) {
 			break
 		}
 		s.popLocked()
@@ -272,7 +272,7 @@ func (s *Session) nextIDLocked() uint16 {
 		if s.nextID == 0 {
 			s.nextID = 1
 		}
-		if _, used := s.inflight[s.nextID]; !used {
+		if !s.inflight.has(s.nextID) {
 			return s.nextID
 		}
 	}
@@ -285,11 +285,12 @@ func (s *Session) nextIDLocked() uint16 {
 // error [MQTT-4.13.1-1] that ends the connection, as in Mosquitto.
 func (s *Session) acknowledged(id uint16, qos byte) error {
 	s.mu.Lock()
-	d, ok := s.inflight[id]
-	if !ok {
+	p := s.inflight.get(id)
+	if p == nil {
 		s.mu.Unlock()
 		return nil
 	}
+	d := *p
 	if d.qos != qos || (qos == 2 && !d.rel) {
 		s.mu.Unlock()
 		return errWrongAck(map[byte]string{1: "PUBACK", 2: "PUBCOMP"}[qos], d)
@@ -322,9 +323,9 @@ func errWrongAck(kind string, d delivery) error {
 // against Options.MemoryLimit until the message is delivered.
 func (s *Session) addInflightLocked(d delivery) {
 	if s.inflight == nil {
-		s.inflight = make(map[uint16]delivery)
+		s.inflight = new(inflight)
 	}
-	s.inflight[d.id] = d
+	s.inflight.add(d)
 	if d.msg != nil {
 		s.b.stats.add(s.shard(), statInflightBytes, int64(d.msg.size()))
 		if s.b.opts.MaxInflightBytes > 0 {
@@ -343,7 +344,7 @@ func (s *Session) inflightBytesFull() bool {
 }
 
 func (s *Session) delInflightLocked(d delivery) {
-	delete(s.inflight, d.id)
+	s.inflight.del(d.id)
 	if d.msg != nil {
 		s.b.stats.add(s.shard(), statInflightBytes, -int64(d.msg.size()))
 		if s.b.opts.MaxInflightBytes > 0 {
@@ -357,7 +358,8 @@ func (s *Session) delInflightLocked(d delivery) {
 // delivered) and wakes the writer if queued messages wait for room.
 func (s *Session) complete(id uint16) {
 	s.mu.Lock()
-	if d, ok := s.inflight[id]; ok {
+	if p := s.inflight.get(id); p != nil {
+		d := *p
 		s.unstoreLocked(&d)
 		s.delInflightLocked(d)
 	}
@@ -402,11 +404,13 @@ func (s *Session) takeSharedLocked() []delivery {
 		return true
 	})
 	var ids []delivery
-	for _, d := range s.inflight {
-		if d.group != "" && !d.rel {
-			s.unstoreLocked(&d)
-			ids = append(ids, d)
-			s.delInflightLocked(d)
+	if s.inflight.len() > 0 {
+		for _, d := range s.inflight.appendAll(nil) {
+			if d.group != "" && !d.rel {
+				s.unstoreLocked(&d)
+				ids = append(ids, d)
+				s.delInflightLocked(d)
+			}
 		}
 	}
 	slices.SortFunc(ids, func(a, b delivery) int { return cmpSeq(a.seq, b.seq) })
@@ -560,7 +564,7 @@ func (b *Broker) attach(c *conn, clientID string, clean bool, expiry uint32) (*S
 		default:
 			s.info.Store(&c.info)
 		}
-		s.resend = len(s.inflight) > 0 // the inflight window goes again first (takeForSend)
+		s.resend = s.inflight.len() > 0 // the inflight window goes again first (takeForSend)
 		s.saveLocked()
 		s.mu.Unlock()
 		b.mu.Unlock()
@@ -691,7 +695,7 @@ func (b *Broker) endSession(s *Session) {
 	})
 	s.queue.reset()
 	s.qbytes = 0
-	for _, d := range s.inflight {
+	for _, d := range s.inflight.appendAll(nil) {
 		s.delInflightLocked(d)
 	}
 	s.inflight = nil

@@ -1,0 +1,148 @@
+package broker
+
+// inflight is a session's inflight window: the QoS 1 and 2 messages sent
+// (or to be resent) and not yet acknowledged, by packet id.
+//
+// Packet ids are handed out in sequence (Session.nextIDLocked), so the
+// ids in flight are nearly always a short run: they live in a table
+// indexed by the id's low bits, without hashing, and an acknowledgement
+// clears its slot. The table doubles when it is three quarters full, so
+// a run of ids never collides with itself. An id whose slot is taken by
+// another (a message left unacknowledged while the ids went round the
+// table, or ids restored from the store) goes to the small map more: the
+// older message moves there, the new one takes the slot. A map was what
+// the window used to be; its hashing, assignment and deletion were 10% of
+// the broker's CPU with 50 publisher/subscriber pairs at QoS 1.
+//
+// Not safe for concurrent use: Session.mu guards it. A *delivery it
+// returns is valid until the next add or del.
+type inflight struct {
+	slots []delivery // by id & (len(slots)-1); a free slot has id 0 (ids are never 0)
+	more  map[uint16]*delivery
+	n     int
+}
+
+// inflightMinSlots is the table's size when the first message enters;
+// inflightMaxSlots gives every packet id a slot of its own, so it never
+// grows past it.
+const (
+	inflightMinSlots = 16
+	inflightMaxSlots = 1 << 16
+)
+
+// len is the number of messages in flight; 0 for a nil window.
+func (w *inflight) len() int {
+	if w == nil {
+		return 0
+	}
+	return w.n
+}
+
+// get returns the message in flight with packet id id, or nil.
+func (w *inflight) get(id uint16) *delivery {
+	if w == nil || id == 0 || len(w.slots) == 0 {
+		return nil
+	}
+	if d := &w.slots[int(id)&(len(w.slots)-1)]; d.id == id {
+		return d
+	}
+	if w.more != nil {
+		return w.more[id]
+	}
+	return nil
+}
+
+// has reports whether packet id id is in flight.
+func (w *inflight) has(id uint16) bool { return w.get(id) != nil }
+
+// add puts d (its packet id is not 0) in the window; a message already
+// in flight with its id is replaced, as by a map assignment.
+func (w *inflight) add(d delivery) {
+	if w.n+1 > len(w.slots)*3/4 && len(w.slots) < inflightMaxSlots {
+		w.grow()
+	}
+	s := &w.slots[int(d.id)&(len(w.slots)-1)]
+	if s.id == d.id {
+		*s = d
+		return
+	}
+	if p := w.more[d.id]; p != nil {
+		*p = d
+		return
+	}
+	w.n++
+	if s.id != 0 {
+		// The slot's message was left behind while the ids went round:
+		// it waits in more, and the newer message (more likely to be
+		// acknowledged soon) takes the slot.
+		old := *s
+		w.putMore(&old)
+	}
+	*s = d
+}
+
+func (w *inflight) putMore(d *delivery) {
+	if w.more == nil {
+		w.more = make(map[uint16]*delivery)
+	}
+	w.more[d.id] = d
+}
+
+// grow doubles the table (or makes the first one) and puts the messages
+// back: those of the table keep distinct slots, those of more return to
+// the table where their slot is free.
+func (w *inflight) grow() {
+	old := w.slots
+	w.slots = make([]delivery, max(inflightMinSlots, 2*len(old)))
+	mask := len(w.slots) - 1
+	for i := range old {
+		if d := &old[i]; d.id != 0 {
+			w.slots[int(d.id)&mask] = *d
+		}
+	}
+	for id, d := range w.more {
+		if s := &w.slots[int(id)&mask]; s.id == 0 {
+			*s = *d
+			delete(w.more, id)
+		}
+	}
+	if len(w.more) == 0 {
+		w.more = nil
+	}
+}
+
+// del removes packet id id from the window, if it is there.
+func (w *inflight) del(id uint16) {
+	if w == nil || id == 0 || len(w.slots) == 0 {
+		return
+	}
+	if s := &w.slots[int(id)&(len(w.slots)-1)]; s.id == id {
+		*s = delivery{} // keep no message alive
+		w.n--
+		return
+	}
+	if _, ok := w.more[id]; ok {
+		delete(w.more, id)
+		if len(w.more) == 0 {
+			w.more = nil
+		}
+		w.n--
+	}
+}
+
+// appendAll appends the messages in flight to out, in no particular
+// order.
+func (w *inflight) appendAll(out []delivery) []delivery {
+	if w == nil || w.n == 0 {
+		return out
+	}
+	for i := range w.slots {
+		if w.slots[i].id != 0 {
+			out = append(out, w.slots[i])
+		}
+	}
+	for _, d := range w.more {
+		out = append(out, *d)
+	}
+	return out
+}

@@ -122,8 +122,8 @@ func TestEventLoopOwnsDescriptors(t *testing.T) {
 				t.Errorf("event-loop connection %s: fd %d, net.Conn %T", c.info.ClientID, s.fd, s.netConn())
 			}
 		case *tlsConn: // BROKER_TEST_TLS: the descriptor, and the tls.Conn over it
-			if s.fd < 0 || s.raw != nil || s.netConn() == nil {
-				t.Errorf("event-loop TLS connection %s: fd %d, TCPConn %v", c.info.ClientID, s.fd, s.raw)
+			if s.fd < 0 || s.hs != nil || s.netConn() == nil {
+				t.Errorf("event-loop TLS connection %s: fd %d, handshake state %v", c.info.ClientID, s.fd, s.hs)
 			}
 		default:
 			t.Errorf("event-loop connection %s: transport %T", c.info.ClientID, c.t)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -32,10 +33,12 @@ import (
 type tlsConn struct {
 	socketConn
 	tc *tls.Conn
-	// raw is the accepted connection while the handshake runs; nil once
-	// the event loop has the socket. Written under conn.mu by the
-	// handshake goroutine, which alone reads it without the lock.
-	raw net.Conn
+	// hs is what the handshake needs: the accepted connection it runs
+	// over (whose deadline is its timeout) and the explanation of its
+	// errors; nil once the event loop has the socket. Written under
+	// conn.mu by the handshake goroutine, which alone reads it without
+	// the lock.
+	hs *tlsHandshake
 	// wireMu serializes the wire's writes (crypto/tls writes from the
 	// writer, and from the reader for alerts and key updates, each under
 	// its own lock) with writeDone and release, which drop the poll file
@@ -68,40 +71,60 @@ func newTLSConn(b *Broker, h TLSHandoff, port string) (*tlsConn, func()) {
 		return nil, nil
 	}
 	unix.SetsockoptInt(dup, unix.IPPROTO_TCP, unix.TCP_NOTSENT_LOWAT, notsentLowat)
-	t := &tlsConn{raw: tcp}
-	t.fd = int32(dup)
-	t.init(b, t, compactAddr(tcp.RemoteAddr()), port)
-	t.reading.Store(true) // the handshake goroutine's, then its first read run's
-	t.tc = tls.Server(tlsWire{t}, cfg)
 	if timeout <= 0 {
 		timeout = defaultHandshakeTimeout
 	}
-	return t, func() { go t.handshake(timeout, explain) }
+	// The handshake's bound is a deadline on the TCPConn, set before
+	// anyone can close the connection (interrupt sets it to now).
+	tcp.SetDeadline(time.Now().Add(timeout))
+	t := &tlsConn{hs: &tlsHandshake{raw: tcp, explain: explain}}
+	t.fd = int32(dup)
+	t.init(b, t, compactAddr(tcp.RemoteAddr()), port)
+	t.reading.Store(true) // the handshake's, then its first read run's
+	t.tc = tls.Server(tlsWire{t}, cfg)
+	return t, t.start
 }
+
+// tlsHandshake is what a tlsConn needs while its handshake runs.
+type tlsHandshake struct {
+	raw     *net.TCPConn
+	explain func(error) error
+}
+
+// start runs the handshake in a goroutine of its own.
+func (t *tlsConn) start() { go t.handshake() }
 
 // handshake runs the server handshake; then it hands the socket to the
 // event loop and reads what the client sent with its last handshake
 // flight (often the CONNECT). A failed handshake ends the connection with
 // its explained error.
-func (t *tlsConn) handshake(timeout time.Duration, explain func(error) error) {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	err := t.tc.HandshakeContext(ctx)
-	cancel()
+//
+// Its timeout is the TCPConn's deadline (newTLSConn) rather than a
+// context: with a context that can end, crypto/tls starts a goroutine per
+// handshake to watch it (and a timer), and waits for that goroutine at
+// the end.
+func (t *tlsConn) handshake() {
+	hs := t.hs
+	err := t.tc.Handshake()
 	switch {
 	case err != nil && t.isClosed():
 		err = t.closeErr() // interrupted: the connect timeout, or the broker closing
-	case err != nil && explain != nil:
-		err = explain(err)
+	case err != nil:
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			err = context.DeadlineExceeded // as a context's timeout reads
+		}
+		if hs.explain != nil {
+			err = hs.explain(err)
+		}
 	}
 	if err != nil {
 		t.teardown(err)
 		return
 	}
 	t.mu.Lock()
-	raw := t.raw
-	t.raw = nil // from now on the wire is the descriptor
+	t.hs = nil // from now on the wire is the descriptor
 	t.mu.Unlock()
-	raw.Close()
+	hs.raw.Close()
 	if err := t.b.poll.add(&t.socketConn); err != nil {
 		t.b.log.Error("event loop: cannot watch a connection", "remote", t.remoteStr(), "err", err)
 		t.close(closeReason{})
@@ -145,10 +168,10 @@ func (t *tlsConn) writeDone() {
 // connection down); afterwards it is socketConn's.
 func (t *tlsConn) interrupt() {
 	t.mu.Lock()
-	raw := t.raw
+	hs := t.hs
 	t.mu.Unlock()
-	if raw != nil {
-		raw.SetDeadline(time.Now())
+	if hs != nil {
+		hs.raw.SetDeadline(time.Now())
 		return
 	}
 	t.socketConn.interrupt()
@@ -166,8 +189,8 @@ func (t *tlsConn) linger() {
 // once (linger may have sent it), then the socket. A connection whose
 // handshake did not complete closes its TCPConn and the duplicate.
 func (t *tlsConn) release(err error) {
-	if t.raw != nil { // the handshake goroutine's teardown
-		t.raw.Close()
+	if t.hs != nil { // the handshake goroutine's teardown
+		t.hs.raw.Close()
 		closeFD(int(t.fd))
 		return
 	}
@@ -202,8 +225,8 @@ func (wouldBlock) Temporary() bool { return true }
 
 func (w tlsWire) Read(p []byte) (int, error) {
 	t := w.t
-	if t.raw != nil {
-		return t.raw.Read(p)
+	if hs := t.hs; hs != nil {
+		return hs.raw.Read(p)
 	}
 	n, err := readFD(int(t.fd), p)
 	switch {
@@ -223,8 +246,8 @@ func (w tlsWire) Read(p []byte) (int, error) {
 // a key update) or from release has no session.
 func (w tlsWire) Write(p []byte) (int, error) {
 	t := w.t
-	if t.raw != nil {
-		return t.raw.Write(p)
+	if hs := t.hs; hs != nil {
+		return hs.raw.Write(p)
 	}
 	t.wireMu.Lock()
 	defer t.wireMu.Unlock()
@@ -241,15 +264,15 @@ func (w tlsWire) Write(p []byte) (int, error) {
 // Close closes the TCPConn while the handshake runs (crypto/tls does when
 // the handshake's context ends); afterwards the socket is release's.
 func (w tlsWire) Close() error {
-	if raw := w.t.raw; raw != nil {
-		return raw.Close()
+	if hs := w.t.hs; hs != nil {
+		return hs.raw.Close()
 	}
 	return nil
 }
 
 func (w tlsWire) LocalAddr() net.Addr {
-	if raw := w.t.raw; raw != nil {
-		return raw.LocalAddr()
+	if hs := w.t.hs; hs != nil {
+		return hs.raw.LocalAddr()
 	}
 	sa, err := unix.Getsockname(int(w.t.fd))
 	if err != nil {
@@ -269,22 +292,22 @@ func (w tlsWire) RemoteAddr() net.Addr { return w.t.info.Remote }
 // Deadlines apply to the handshake; afterwards the broker bounds its
 // writes itself and never blocks in a read.
 func (w tlsWire) SetDeadline(d time.Time) error {
-	if raw := w.t.raw; raw != nil {
-		return raw.SetDeadline(d)
+	if hs := w.t.hs; hs != nil {
+		return hs.raw.SetDeadline(d)
 	}
 	return nil
 }
 
 func (w tlsWire) SetReadDeadline(d time.Time) error {
-	if raw := w.t.raw; raw != nil {
-		return raw.SetReadDeadline(d)
+	if hs := w.t.hs; hs != nil {
+		return hs.raw.SetReadDeadline(d)
 	}
 	return nil
 }
 
 func (w tlsWire) SetWriteDeadline(d time.Time) error {
-	if raw := w.t.raw; raw != nil {
-		return raw.SetWriteDeadline(d)
+	if hs := w.t.hs; hs != nil {
+		return hs.raw.SetWriteDeadline(d)
 	}
 	return nil
 }

@@ -202,7 +202,7 @@ func TestTLSIdleConnectionsOnTheEventLoop(t *testing.T) {
 	}
 	b.mu.Lock()
 	for _, c := range b.conns.s {
-		if tc, ok := c.t.(*tlsConn); !ok || tc.raw != nil || tc.fd < 0 {
+		if tc, ok := c.t.(*tlsConn); !ok || tc.hs != nil || tc.fd < 0 {
 			t.Errorf("%s: transport %T, want an event-loop TLS connection", c.info.ClientID, c.t)
 		}
 	}

@@ -7,7 +7,8 @@
 // bench-compare.sh drives it with `mqtt bench pub` to measure how hard the generator itself
 // can push when the other side does almost no work.
 //
-// With -cert and -key the broker's listener speaks TLS (bench-compare's TLS scenario).
+// With -cert and -key the broker's listener speaks TLS (bench-compare's TLS scenario), with
+// the key exchanges of Go 1.26 as ours (go.mod's godebug lines).
 //
 //	go build -o mochi . && ./mochi -addr 127.0.0.1:1885 [-sink | -cert server.pem -key server.key]
 package main

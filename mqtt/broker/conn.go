@@ -182,6 +182,9 @@ const (
 	// subscribers (backlog.go) and does not pause again until a read
 	// feeds none. Set and cleared by the reader only.
 	stPauseSpent
+	// stPeerGone: a write failed because the client had closed or reset
+	// its socket (logged as "closed its connection", not "disconnected").
+	stPeerGone
 )
 
 // takeover ends a connection whose client id a new connection takes
@@ -967,6 +970,8 @@ func (c *conn) writeFailed(err error) {
 	c.b.log.Debug("Write to client " + c.info.ClientID + " failed: " + err.Error() + ".")
 	if ne, ok := err.(interface{ Timeout() bool }); ok && ne.Timeout() && !c.isClosed() {
 		c.st.Or(stWriteTimeout)
+	} else if (closedByClient(err) || errors.Is(err, syscall.EPIPE)) && !c.isClosed() {
+		c.st.Or(stPeerGone)
 	}
 	c.close(closeReason{})
 }
@@ -1149,6 +1154,8 @@ func (c *conn) cleanup(err error) {
 		c.mu.Unlock()
 		if r.code == packet.SessionTakenOver {
 			c.b.log.Info("Client "+c.info.ClientID+" already connected, closing old connection.", logError)
+		} else if c.st.Load()&stPeerGone != 0 {
+			c.b.log.Info("Client " + c.info.ClientID + " closed its connection.")
 		} else {
 			c.b.log.Info("Client " + c.info.ClientID + " disconnected.")
 		}
@@ -1156,10 +1163,23 @@ func (c *conn) cleanup(err error) {
 		c.b.log.Info("Client " + c.info.ClientID + " closed its connection.")
 	case errors.Is(err, errWriteTimeout):
 		c.b.log.Info("Client " + c.info.ClientID + " disconnected: it stopped reading (its socket took nothing for " + c.b.opts.WriteTimeout.String() + ", the write timeout).")
+	case quotaRefusal(err):
+		// memory_limit or a failing store: a 3.x publisher is cut off
+		// unacknowledged so that it sends the message again; it did
+		// nothing wrong.
+		c.b.log.Info("Client " + c.info.ClientID + " disconnected: " + err.Error() + ".")
 	default:
 		c.b.log.Info("Client " + c.info.ClientID + " disconnected due to protocol error: " + err.Error() + ".")
 	}
 	c.b.detach(c, err)
+}
+
+// quotaRefusal reports whether err is the broker refusing a 3.x
+// client's message for want of room (Quota exceeded), not the client's
+// fault.
+func quotaRefusal(err error) bool {
+	var pe *packet.Error
+	return errors.As(err, &pe) && pe.Code == packet.QuotaExceeded
 }
 
 // closedByClient reports whether err means the client closed its socket: an

@@ -137,6 +137,8 @@ func TestMemoryLimit(t *testing.T) {
 	if got := pub3.ExpectClosed(5 * time.Second); len(got) != 0 {
 		t.Fatalf("3.x QoS 1 publisher at the memory limit got %+v, want the connection closed unacknowledged", got)
 	}
+	// It did nothing wrong: not logged as a protocol error.
+	waitLogLine(t, b, "Client pub3 disconnected: memory_limit reached")
 	// The offline clients come back and read: memory is free, messages flow.
 	for i := range sessions {
 		back := dialRaw(t, addr, packet.V311)
@@ -157,6 +159,9 @@ func TestMemoryLimit(t *testing.T) {
 		t.Fatalf("after the episode: PUBACK %v", ack.ReasonCode)
 	}
 	lines := strings.Join(b.log.Handler().(interface{ Lines() []string }).Lines(), "\n")
+	if strings.Contains(lines, "pub3 disconnected due to protocol error") {
+		t.Fatalf("a refusal logged as a protocol error:\n%s", lines)
+	}
 	if strings.Count(lines, "memory_limit: messages use") != 2 || !strings.Contains(lines, "were dropped meanwhile") {
 		t.Fatalf("episode not logged once each way:\n%s", lines)
 	}

@@ -666,7 +666,7 @@ func (b *Broker) expireSession(s *Session, clean bool) {
 	if ok {
 		if !clean {
 			b.stats.expired.Add(1)
-			b.log.Info("Expiring client " + s.id + ".")
+			b.log.Info("Expiring client " + s.id + " due to timeout.") // Mosquitto's words
 		}
 		b.endSession(s)
 	}

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"log/slog"
 	"strconv"
 	"strings"
 	"testing"
@@ -213,5 +214,31 @@ func TestSysStoreBytes(t *testing.T) {
 		if pub, ok := p.(*packet.Publish); ok {
 			got[pub.Topic] = string(pub.Payload)
 		}
+	}
+}
+
+// A PUBLISH that uses a topic alias is logged with the topic the alias
+// stands for, as Mosquitto logs it, not with an empty topic.
+func TestVerboseLogTopicAlias(t *testing.T) {
+	h := &testutil.LogLines{Level: slog.LevelDebug}
+	o := DefaultOptions()
+	o.Listeners = []string{"127.0.0.1:0"}
+	o.SysInterval = 0
+	b, err := New(o, slog.New(h))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	r := connectRaw(t, b.Addrs()[0].String(), packet.V5, "al")
+	r.Send(&packet.Publish{Topic: "ta/one", Payload: []byte("1"), Properties: packet.Properties{TopicAlias: 1, HasTopicAlias: true}})
+	r.Send(&packet.Publish{Payload: []byte("2"), Properties: packet.Properties{TopicAlias: 1, HasTopicAlias: true}})
+	r.Send(&packet.Pingreq{})
+	r.Recv()
+	text := strings.Join(h.Lines(), "\n")
+	if n := strings.Count(text, "Received PUBLISH from al (d0, q0, r0, m0, 'ta/one', ... (1 bytes))"); n != 2 {
+		t.Fatalf("%d lines with the topic, want 2:\n%s", n, text)
 	}
 }

@@ -55,7 +55,11 @@ func (c *conn) traceIn(p packet.Packet) {
 		if c.tooLarge(p) { // Mosquitto's line for it, instead of "Received" and "Denied"
 			verb = "Dropped too large"
 		}
-		msg = publishTrace(verb, "from", who, p.Dup, p.QoS, p.Retain, p.PacketID, p.Topic, len(p.Payload))
+		name := p.Topic
+		if name == "" && p.Properties.HasTopicAlias && c.x != nil {
+			name = c.x.aliasIn[p.Properties.TopicAlias] // as Mosquitto, the topic the alias stands for
+		}
+		msg = publishTrace(verb, "from", who, p.Dup, p.QoS, p.Retain, p.PacketID, name, len(p.Payload))
 	case *packet.Puback:
 		msg = "Received PUBACK from " + who + " (Mid: " + strconv.Itoa(int(p.PacketID)) + ", RC:" + strconv.Itoa(int(p.ReasonCode)) + ")"
 	case *packet.Pubrec:

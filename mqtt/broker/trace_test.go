@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"net"
 	"path/filepath"
@@ -188,6 +189,45 @@ func TestResetLoggedAsClosed(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+
+	// The same while the broker is writing to it: the failed write
+	// (EPIPE, ECONNRESET) is the client closing too, not "disconnected"
+	// (a fresh tester's finding).
+	w := connectRaw(t, b.Addrs()[0].String(), packet.V311, "rstw")
+	w.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "flood"})
+	pub := connectRaw(t, b.Addrs()[0].String(), packet.V311, "pub")
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		payload := make([]byte, 4096)
+		for i := 0; i < 100000; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			pub.NC.SetWriteDeadline(time.Now().Add(5 * time.Second))
+			buf, _ := packet.Append(nil, &packet.Publish{Topic: "flood", Payload: payload}, packet.V311)
+			if _, err := pub.NC.Write(buf); err != nil {
+				return
+			}
+		}
+	}()
+	defer func() { close(stop); <-done }()
+	w.NC.SetReadDeadline(time.Now().Add(5 * time.Second))
+	w.RecvPublish() // messages are flowing to it
+	_ = w.NC.(*net.TCPConn).SetLinger(0)
+	w.NC.Close()
+	for !strings.Contains(strings.Join(h.Lines(), "\n"), "Client rstw closed its connection.") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no \"Client rstw closed its connection.\" in:\n%s", strings.Join(h.Lines(), "\n"))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if strings.Contains(strings.Join(h.Lines(), "\n"), "Client rstw disconnected") {
+		t.Fatalf("a reset logged as a disconnect:\n%s", strings.Join(h.Lines(), "\n"))
+	}
 }
 
 // Client addresses are logged as mosquitto 2.0.11 logs them: an IPv6 address without
@@ -220,6 +260,21 @@ func TestLogClientAddresses(t *testing.T) {
 		r := connectRaw(t, ln6.Addr().String(), packet.V311, "six")
 		local := strconv.Itoa(r.NC.LocalAddr().(*net.TCPAddr).Port)
 		want = append(want, "New connection from ::1:"+local+" on port "+port+".", "New client connected from ::1:"+local+" as six (")
+		// Refused before CONNECT: the same form, not [::1]:PORT.
+		bad, err := net.Dial("tcp6", ln6.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer bad.Close()
+		bad.Write([]byte{0x30, 0x03, 0x00, 0x01, 'x'}) // a PUBLISH before CONNECT
+		bad.SetReadDeadline(time.Now().Add(5 * time.Second))
+		io.Copy(io.Discard, bad) // until the broker closes it
+		line := "Client ::1:" + strconv.Itoa(bad.LocalAddr().(*net.TCPAddr).Port) + " disconnected"
+		for deadline := time.Now().Add(5 * time.Second); !strings.Contains(strings.Join(h.Lines(), "\n"), line); time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("no line %q in:\n%s", line, strings.Join(h.Lines(), "\n"))
+			}
+		}
 	} else {
 		t.Logf("no IPv6 loopback: %v", err)
 	}

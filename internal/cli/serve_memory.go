@@ -60,7 +60,7 @@ const (
 	quietAlloc   = 256 << 10
 	garbageAbove = 1 << 20
 	returnIdle   = 1 << 20
-	idleCollect  = 3 * time.Second
+	idleCollect  = time.Second
 	idleAbove    = 4 << 20
 	idleMax      = 2 * time.Minute
 )

@@ -217,6 +217,13 @@ func runServe(c *ucli.Context, cfg *config.Config, warns []config.Warning, path 
 	if cfg.PIDFile != "" {
 		own = append(own, cfg.PIDFile)
 	}
+	// So are the unix sockets (mode 0770), which Mosquitto binds as that user: else only
+	// root could connect to them.
+	for i, l := range cfg.Listeners {
+		if l.UnixPath != "" && lns[i] != nil {
+			own = append(own, l.UnixPath)
+		}
+	}
 	if u, err := dropPrivileges(userLine, logger, info, own); err != nil {
 		closeAll(lns)
 		return fail(exitError, err)

@@ -132,7 +132,7 @@ func TestOperatorConfig(t *testing.T) {
 	if s := l2.Spec(); s.Network != "tcp" || s.Address != "127.0.0.1:8883" || s.TLS == nil || !s.TLS.RequireCertificate || s.TLS.MinVersion != "tlsv1.3" {
 		t.Errorf("TLS spec = %+v", s)
 	}
-	if s := l1.Spec(); s.Network != "unix" || s.Address != "/run/mqtt.sock" || s.TLS != nil {
+	if s := l1.Spec(); s.Network != "unix" || s.Address != "/run/mqtt.sock" || s.TLS != nil || s.UnixMode != 0o770 {
 		t.Errorf("unix spec = %+v", s)
 	}
 }

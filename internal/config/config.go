@@ -101,9 +101,11 @@ func (t TLS) Enabled() bool { return t.CertFile != "" }
 type Listener struct {
 	Pos Pos // the "listener" line, or the first directive that configured the default listener
 
-	Port     int    // 1..65535; 0 for a unix socket
-	Address  string // bind address or host name; "" means all interfaces
-	UnixPath string // set for "listener 0 /path/to/socket"
+	Port    int    // 1..65535; 0 for a unix socket
+	Address string // bind address or host name; "" means all interfaces
+	// AddressPos is the line that gave Address: the listener line, or bind_address.
+	AddressPos Pos
+	UnixPath   string // set for "listener 0 /path/to/socket"
 
 	// Default marks the listener configured by "port"/"bind_address" or by listener settings
 	// written before the first "listener" line; LocalOnly marks the two loopback listeners of

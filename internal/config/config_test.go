@@ -1,6 +1,7 @@
 package config
 
 import (
+	"context"
 	"errors"
 	"net"
 	"os"
@@ -297,6 +298,8 @@ func TestBadConfigs(t *testing.T) {
 		{"unix needs path", "listener 0\n", `test.conf:1: listener: port 0 needs a unix socket path`},
 		{"duplicate listener", "listener 1883\nlistener 1883\n", `test.conf:2: listener: listener 1883 is already defined at test.conf:1`},
 		{"max_connections 0", "listener 1\nmax_connections 0\n", `test.conf:2: max_connections: 0 would refuse every connection`},
+		{"max_connections below -1", "listener 1\nmax_connections -2 # unlimited?\n", `test.conf:2: max_connections: expected -1 (unlimited) or a number of connections from 1 to 2147483647, got "-2"`},
+		{"max_connections word", "listener 1\nmax_connections many\n", `test.conf:2: max_connections: expected an integer`},
 		{"mount_point without listener", "mount_point a/\n", `test.conf:1: mount_point: only valid after a "listener" line`},
 		{"mount_point wildcard", "listener 1\nmount_point a/+/\n", `test.conf:2: mount_point: "a/+/" must not contain the wildcards + or #`},
 		{"missing password file", "password_file " + missing + "\n", `test.conf:1: password_file: file "` + missing + `" does not exist`},
@@ -535,5 +538,30 @@ func TestMQTTSNListener(t *testing.T) {
 		if _, _, err := Parse("test.conf", []byte(c.text)); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%q: %v, want %q", c.text, err, c.want)
 		}
+	}
+}
+
+// CheckAddresses finds the listener addresses that are neither IP addresses nor host names
+// that resolve, with the line that gave each (listener or bind_address), as errors that are
+// Unusable (the start fails on them with exit status 1, as Mosquitto's).
+func TestCheckAddresses(t *testing.T) {
+	for _, tc := range []struct{ name, text, want string }{
+		{"not an IPv4 address", "listener 1883 300.1.2.3\n", `test.conf:1: listener: expected an IP address or a host name that resolves, got "300.1.2.3" (lookup 300.1.2.3`},
+		{"bind_address", "allow_anonymous true\nport 1884\nbind_address 300.1.2.3\n", `test.conf:3: bind_address: expected an IP address or a host name that resolves, got "300.1.2.3"`},
+		{"second listener", "listener 1883 127.0.0.1\nlistener 1884 300.1.2.3\nprotocol mqttsn\n", `test.conf:2: listener: expected`},
+	} {
+		cfg, _ := mustParse(t, tc.text)
+		err := cfg.CheckAddresses(context.Background())
+		var es Errors
+		if !errors.As(err, &es) || len(es) != 1 || !es[0].Unusable || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want one Unusable error containing %s", tc.name, err, tc.want)
+		}
+	}
+	cfg, _ := mustParse(t, "listener 1883 127.0.0.1\nlistener 1884 ::1\nlistener 1885 fe80::1%lo\nlistener 1886 localhost\nlistener 1887\nlistener 0 /run/x.sock\n")
+	if err := cfg.CheckAddresses(context.Background()); err != nil {
+		t.Errorf("addresses that resolve: %v", err)
+	}
+	if err := Default().CheckAddresses(context.Background()); err != nil {
+		t.Errorf("local only mode: %v", err)
 	}
 }

@@ -549,6 +549,17 @@ func TestServeConfigRefused(t *testing.T) {
 		}
 	}
 
+	// A listener's problem names its line once: "FILE:1: listener PORT ADDRESS: ...".
+	conf = filepath.Join(dir, "certnokey.conf")
+	writeFile(t, conf, fmt.Sprintf("listener %d 127.0.0.1\ncertfile %s\n", free, certs.ServerCert))
+	for _, extra := range [][]string{nil, {"--test-config"}} {
+		code, _, stderr := runArgs(append([]string{"mqtt", "serve", "-c", conf}, extra...)...)
+		want := fmt.Sprintf("Error: %s:1: listener %d 127.0.0.1: certfile needs keyfile\n", conf, free)
+		if code != 3 || !strings.Contains(stderr, want) || strings.Count(stderr, conf) != 1 {
+			t.Errorf("certfile without keyfile %v: exit %d, stderr:\n%s\nwant 3 and %s", extra, code, stderr, want)
+		}
+	}
+
 	conf = filepath.Join(dir, "good.conf")
 	writeFile(t, conf, "listener 1883\nallow_anonymous true\nallow_duplicate_messages true\n")
 	code, stdout, stderr := runArgs("mqtt", "serve", "--test-config", "-c", conf)

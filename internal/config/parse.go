@@ -967,7 +967,7 @@ func (g *SNGateway) setPos(name string, pos Pos) {
 func (p *parser) checkListener(l *Listener, badFile bool) {
 	t := l.TLS
 	pos := l.Pos
-	name := l.Name()
+	name := l.label() // the messages below begin with pos, the listener's line
 	if l.Protocol != "mqttsn" {
 		names := make([]string, 0, len(l.SN.Pos))
 		for name := range l.SN.Pos {

@@ -13,7 +13,7 @@ complete -c mqtt -n __fish_use_subcommand -a version -d 'print version, commit, 
 complete -c mqtt -n __fish_use_subcommand -a completion -d 'print a shell completion script (bash, zsh or fish)'
 
 complete -c mqtt -n '__fish_seen_subcommand_from serve' -s c -l config-file -r -F -d 'read the configuration from FILE (mosquitto.conf syntax)'
-complete -c mqtt -n '__fish_seen_subcommand_from serve' -l test-config -d 'with -c: check the configuration (and the certificate, password and ACL files it names), then exit 0, or 3 with the problems'
+complete -c mqtt -n '__fish_seen_subcommand_from serve' -l test-config -d 'with -c: check the configuration (the certificate, password and ACL files it names, and that its listeners\' host names resolve), then exit 0, or with the start\'s exit status and the problems'
 complete -c mqtt -n '__fish_seen_subcommand_from serve' -s p -l port -x -d 'listen on PORT on the loopback interfaces (repeatable; ignored when the configuration defines listeners)'
 complete -c mqtt -n '__fish_seen_subcommand_from serve' -l listen -x -d 'listen on [HOST]:PORT (repeatable; ":1883" is every interface)'
 complete -c mqtt -n '__fish_seen_subcommand_from serve' -l sn-listen -x -d 'also run an MQTT-SN 1.2 gateway inside the broker on UDP [HOST:]PORT (repeatable; a bare PORT is every interface)'

@@ -165,6 +165,11 @@ func TestConn500(t *testing.T) {
 	if c.Connack.Count != 500 || c.RatePerS <= 0 {
 		t.Fatalf("connack %+v", c)
 	}
+	// The bench's own CPU time for the connects and the hold, as the other scenarios report
+	// theirs (it stayed 0).
+	if b := rep.Bench; b.CPUSeconds <= 0 || b.CPUUtil <= 0 || b.NsPerMsg != 0 {
+		t.Fatalf("bench cost %+v, want CPU time and utilisation, no ns per message", b)
+	}
 }
 
 func TestRefused(t *testing.T) {

@@ -125,7 +125,7 @@ type Durations struct {
 // BenchCost is what the generator itself spent.
 type BenchCost struct {
 	CPUSeconds float64 `json:"cpu_s"`
-	NsPerMsg   float64 `json:"cpu_ns_per_msg"` // CPU time / (sent + received + other)
+	NsPerMsg   float64 `json:"cpu_ns_per_msg"` // CPU time / (sent + received + other); 0 for conn
 	CPUUtil    float64 `json:"cpu_util"`       // CPU time / run time (1.0 = one core)
 }
 
@@ -222,7 +222,11 @@ func (r *Report) WriteTable(w io.Writer) error {
 		row("broker", "pid %d: %.2f CPU s (%.2f s measured, %.0f%% of a core); RSS %d MiB before, %d MiB at the end, peak %d MiB",
 			b.PID, b.CPUSeconds, b.RunCPUSeconds, 100*b.RunCPUUtil, b.RSSBeforeKB>>10, b.RSSKB>>10, b.RSSPeakKB>>10)
 	}
-	row("bench CPU", "%.2f s, %.0f ns/msg, %.0f%% of a core", r.Bench.CPUSeconds, r.Bench.NsPerMsg, 100*r.Bench.CPUUtil)
+	if r.Scenario == ScenarioConn { // no messages: connects and holding them
+		row("bench CPU", "%.2f s, %.0f%% of a core", r.Bench.CPUSeconds, 100*r.Bench.CPUUtil)
+	} else {
+		row("bench CPU", "%.2f s, %.0f ns/msg, %.0f%% of a core", r.Bench.CPUSeconds, r.Bench.NsPerMsg, 100*r.Bench.CPUUtil)
+	}
 	for _, e := range r.Errors {
 		row("error", "%s", e)
 	}

@@ -210,9 +210,11 @@ func (r *runner) connectAll(ctx context.Context, n int, role byte, readBuf int, 
 // connSN is conn with MQTT-SN clients (Config.SN).
 func (r *runner) connSN(ctx context.Context) error {
 	stopProgress := r.progress(ctx)
+	cost := r.measureCost()
 	conns := r.connectSNAll(ctx, r.cfg.Clients, 'c', nil)
 	r.rep.Durations.Connect = time.Since(r.start).Seconds()
 	if r.connected.Load() == 0 {
+		cost()
 		stopProgress()
 		return fmt.Errorf("%w: %s", ErrAllFailed, r.firstErr())
 	}
@@ -237,6 +239,7 @@ func (r *runner) connSN(ctx context.Context) error {
 		}
 	}
 	r.rep.Durations.Run = time.Since(holdStart).Seconds()
+	cost()
 	stopProgress()
 	closeSN(conns)
 	return nil
@@ -248,6 +251,7 @@ func (r *runner) conn(ctx context.Context) error {
 		return r.connSN(ctx)
 	}
 	stopProgress := r.progress(ctx)
+	cost := r.measureCost()
 	conns := r.connectAll(ctx, r.cfg.Clients, 'c', 256, nil)
 	r.rep.Durations.Connect = time.Since(r.start).Seconds()
 	var stopping atomic.Bool
@@ -271,6 +275,7 @@ func (r *runner) conn(ctx context.Context) error {
 		}(c)
 	}
 	if r.connected.Load() == 0 {
+		cost()
 		stopProgress()
 		return fmt.Errorf("%w: %s", ErrAllFailed, r.firstErr())
 	}
@@ -285,12 +290,27 @@ func (r *runner) conn(ctx context.Context) error {
 		t.Stop()
 	}
 	r.rep.Durations.Run = time.Since(holdStart).Seconds()
+	cost()
 	r.broker.sample()
 	stopProgress()
 	stopping.Store(true)
 	closeAll(conns)
 	wg.Wait()
 	return nil
+}
+
+// measureCost starts measuring the bench's own CPU time for conn, whose work is the connects
+// and holding the connections (keep alive pings, reads): the returned function, called at the
+// end of the hold, sets Report.Bench from that span. It has no messages, so no NsPerMsg.
+func (r *runner) measureCost() func() {
+	cpu0, t0 := cpuTime(), time.Now()
+	return func() {
+		cpu := cpuTime() - cpu0
+		r.rep.Bench.CPUSeconds = cpu.Seconds()
+		if d := time.Since(t0).Seconds(); d > 0 {
+			r.rep.Bench.CPUUtil = cpu.Seconds() / d
+		}
+	}
 }
 
 func closeAll(conns []*wireConn) {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -346,6 +347,14 @@ func TestBenchConn500(t *testing.T) {
 	}
 	if num(t, doc, "connections.connack_latency_us.count") != 500 {
 		t.Fatal("CONNACK latency not measured for every connection")
+	}
+	if num(t, doc, "bench.cpu_s") <= 0 || num(t, doc, "bench.cpu_util") <= 0 {
+		t.Fatalf("bench CPU not measured: %v", doc["bench"])
+	}
+	// The table: CPU time and share of a core; conn has no messages to divide it by.
+	code, out, errOut := runArgs(benchArgs("conn", m.Port, "-c", "20")...)
+	if code != 0 || !regexp.MustCompile(`(?m)^bench CPU +\d+\.\d\d s, \d+% of a core$`).MatchString(out) {
+		t.Fatalf("conn table: exit %d\n%s\n%s", code, out, errOut)
 	}
 }
 

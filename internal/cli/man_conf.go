@@ -43,11 +43,11 @@ var confSections = []confSection{
 		"directives below it, up to the next listener line, configure that listener. Once any listener is configured, " +
 		"allow_anonymous defaults to false.",
 		entries: []confEntry{
-			{"listener", "PORT [ADDRESS]", "Listens on PORT, on every interface or only on ADDRESS (an IP address or host name). With PORT 0 and ADDRESS a path, listens on that unix socket. May be given more than once."},
+			{"listener", "PORT [ADDRESS]", "Listens on PORT, on every interface or only on ADDRESS (an IP address or host name; a host name is looked up at start, and one that does not resolve stops the start, and mqtt serve --test-config, with exit status 1). With PORT 0 and ADDRESS a path, listens on that unix socket: the socket file is mode 0770 and, when the broker starts as root, belongs to the user it drops to (see user) and that user's group, as Mosquitto's, so that user and the members of its group can connect. May be given more than once."},
 			{"protocol", "mqtt|websockets|mqttsn", "The listener's transport: plain MQTT over TCP, MQTT over WebSockets (RFC 6455, subprotocol mqtt), or mqttsn: an MQTT-SN 1.2 gateway on this UDP port, inside the broker (no TCP hop; see mqtt-sn-gateway(1) for what it does). An mqttsn listener takes the listener's password_file, acl_file and allow_anonymous (MQTT-SN clients have no user name, so allow_anonymous must be true for them to connect), mount_point, max_connections (the clients its gateway holds) and the sn_* directives below; TLS and bind_interface do not apply. It may share its port number with a TCP listener; the broker's log names it PORT/udp. Default: mqtt."},
 			{"socket_domain", "ipv4|ipv6", "Listens only on IPv4 or only on IPv6 addresses. Default: both."},
 			{"bind_interface", "NAME", "Listens only on the addresses of the network interface NAME (e.g. eth0)."},
-			{"max_connections", "COUNT", "Refuses new connections on this listener while COUNT clients are connected to it. -1 means no limit. Default: -1."},
+			{"max_connections", "COUNT", "Refuses new connections on this listener while COUNT clients are connected to it. -1 means no limit; 0 and numbers below -1 are refused (Mosquitto reads any negative number as no limit). Default: -1."},
 			{"max_qos", "0|1|2", "The highest QoS clients may use; MQTT 5 clients are told in CONNACK. Default: 2."},
 			{"maximum_qos", "0|1|2", "Another spelling of max_qos, which Mosquitto 2.0 accepts too."},
 			{"max_topic_alias", "COUNT", "The number of topic aliases an MQTT 5 client may use. Default: 10."},

@@ -84,7 +84,7 @@ func serveCommand() *ucli.Command {
 			&ucli.StringFlag{Name: "config-file", Aliases: []string{"c"}, TakesFile: true,
 				Usage: "read the configuration from `FILE` (mosquitto.conf syntax)"},
 			&ucli.BoolFlag{Name: "test-config",
-				Usage: "with -c: check the configuration (and the certificate, password and ACL files it names), then exit 0, or 3 with the problems"},
+				Usage: "with -c: check the configuration (the certificate, password and ACL files it names, and that its listeners' host names resolve), then exit 0, or with the start's exit status and the problems"},
 			&ucli.IntSliceFlag{Name: "port", Aliases: []string{"p"},
 				Usage: "listen on `PORT` on the loopback interfaces (repeatable; ignored when the configuration defines listeners)"},
 			&ucli.StringSliceFlag{Name: "listen",

@@ -372,3 +372,36 @@ func TestServeQueueFullLogged(t *testing.T) {
 		t.Fatalf("logged %d times for one episode", n)
 	}
 }
+
+// A CONNECT larger than the limit for a packet before CONNECT is accepted (64 KiB, see
+// mqtt-serve(1)) is refused without CONNACK, and the log says so in words an operator can act
+// on: the packet, its size and the limit, no Go field name. One just within the limit, with a
+// will payload of nearly 64 KiB, is accepted.
+func TestServeOversizeConnectLogged(t *testing.T) {
+	conf := filepath.Join(t.TempDir(), "m.conf")
+	port := testutil.FreePort(t)
+	writeFile(t, conf, fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\n", port))
+	s := serveConf(t, conf)
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	will := func(n int) *packet.Connect {
+		return &packet.Connect{ProtocolName: "MQTT", ProtocolVersion: packet.V311, ClientID: "big", CleanStart: true,
+			WillFlag: true, WillTopic: "w", WillPayload: bytes.Repeat([]byte("x"), n)}
+	}
+	enc, err := packet.Append(nil, will(65520), packet.V311)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := testutil.DialRaw(t, addr, packet.V311)
+	r.NC.Write(enc) // may fail: the broker closes once it has read the header
+	if got := r.ExpectClosed(5 * time.Second); len(got) != 0 {
+		t.Errorf("an oversize CONNECT got %v", got)
+	}
+	s.waitLog(fmt.Sprintf(" disconnected: CONNECT of %d bytes exceeds the 65536-byte limit for a packet before CONNECT is accepted.\n", len(enc)))
+	if strings.Contains(s.log.String(), "MaxConnectSize") {
+		t.Errorf("the log names a Go field:\n%s", s.log)
+	}
+	r = testutil.DialRaw(t, addr, packet.V311)
+	if ack := r.Connect(will(65000)); ack.ReasonCode != 0 {
+		t.Errorf("a CONNECT within the limit: %+v", ack)
+	}
+}

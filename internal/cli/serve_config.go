@@ -106,6 +106,10 @@ func runServe(c *ucli.Context, cfg *config.Config, warns []config.Warning, path 
 		if err != nil {
 			return refuseConfig(errw, err)
 		}
+		// A listener address that does not resolve fails the start: it fails the check.
+		if err := cfg.CheckAddresses(context.Background()); err != nil {
+			return refuseConfig(errw, err)
+		}
 		for _, w := range append(warns, more...) {
 			fmt.Fprintf(errw, "Warning: %s\n", w)
 		}
@@ -154,6 +158,10 @@ func runServe(c *ucli.Context, cfg *config.Config, warns []config.Warning, path 
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 
+	// The same words as --test-config for an address that does not resolve, with FILE:LINE.
+	if err := cfg.CheckAddresses(ctx); err != nil {
+		return fail(configExitCode(err), err)
+	}
 	lns, err := openListeners(ctx, cfg, logger, bn)
 	if err != nil {
 		return fail(exitError, err) // as Mosquitto: 1 for a port in use
@@ -216,6 +224,13 @@ func runServe(c *ucli.Context, cfg *config.Config, warns []config.Warning, path 
 	own := append([]string(nil), handler.sink().created...)
 	if cfg.PIDFile != "" {
 		own = append(own, cfg.PIDFile)
+	}
+	// So are the unix sockets (mode 0770), which Mosquitto binds as that user: else only
+	// root could connect to them.
+	for i, l := range cfg.Listeners {
+		if l.UnixPath != "" && lns[i] != nil {
+			own = append(own, l.UnixPath)
+		}
 	}
 	if u, err := dropPrivileges(userLine, logger, info, own); err != nil {
 		closeAll(lns)

@@ -495,6 +495,9 @@ func TestServeConfigRefused(t *testing.T) {
 		// Mosquitto meets these when it opens the listeners: exit 1, not 3.
 		{"unknown tls_version", "listener %d\ncertfile " + certs.ServerCert + "\nkeyfile " + certs.ServerKey + "\ntls_version tlsv9\n", 1, []string{"test.conf:4: tls_version", "tlsv9"}},
 		{"listener twice", "listener %d 127.0.0.1\nlistener " + strconv.Itoa(free) + " 127.0.0.1\n", 1, []string{"test.conf:2: listener", "already defined at"}},
+		// No IP address, so a host name, which does not resolve: Mosquitto says "Error
+		// creating listener: Name or service not known." when it opens it.
+		{"address that does not resolve", "allow_anonymous true\nlistener %d 300.1.2.3\n", 1, []string{`test.conf:2: listener: expected an IP address or a host name that resolves, got "300.1.2.3" (lookup 300.1.2.3`}},
 	}
 	mosquitto := testutil.LookTool("mosquitto")
 	if mosquitto == "" && os.Getenv(testutil.RequireInteropEnv) != "" {
@@ -534,7 +537,30 @@ func TestServeConfigRefused(t *testing.T) {
 		}
 	}
 
-	conf := filepath.Join(dir, "good.conf")
+	// A bad line that Mosquitto lets through (it reads any negative max_connections as
+	// unlimited): exit 3 with FILE:LINE and what is expected.
+	conf := filepath.Join(dir, "test.conf")
+	writeFile(t, conf, fmt.Sprintf("listener %d\nmax_connections -2\n", free))
+	for _, extra := range [][]string{nil, {"--test-config"}} {
+		code, _, stderr := runArgs(append([]string{"mqtt", "serve", "-c", conf}, extra...)...)
+		want := "Error: " + conf + `:2: max_connections: expected -1 (unlimited) or a number of connections from 1 to 2147483647, got "-2"`
+		if code != 3 || !strings.Contains(stderr, want) {
+			t.Errorf("max_connections -2 %v: exit %d, stderr:\n%s\nwant 3 and %s", extra, code, stderr, want)
+		}
+	}
+
+	// A listener's problem names its line once: "FILE:1: listener PORT ADDRESS: ...".
+	conf = filepath.Join(dir, "certnokey.conf")
+	writeFile(t, conf, fmt.Sprintf("listener %d 127.0.0.1\ncertfile %s\n", free, certs.ServerCert))
+	for _, extra := range [][]string{nil, {"--test-config"}} {
+		code, _, stderr := runArgs(append([]string{"mqtt", "serve", "-c", conf}, extra...)...)
+		want := fmt.Sprintf("Error: %s:1: listener %d 127.0.0.1: certfile needs keyfile\n", conf, free)
+		if code != 3 || !strings.Contains(stderr, want) || strings.Count(stderr, conf) != 1 {
+			t.Errorf("certfile without keyfile %v: exit %d, stderr:\n%s\nwant 3 and %s", extra, code, stderr, want)
+		}
+	}
+
+	conf = filepath.Join(dir, "good.conf")
 	writeFile(t, conf, "listener 1883\nallow_anonymous true\nallow_duplicate_messages true\n")
 	code, stdout, stderr := runArgs("mqtt", "serve", "--test-config", "-c", conf)
 	if code != 0 || !strings.Contains(stdout, "configuration OK") || !strings.Contains(stderr, "allow_duplicate_messages") {

@@ -11,6 +11,7 @@ import (
 	"encoding/asn1"
 	"fmt"
 	"math/big"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -461,5 +462,69 @@ func TestServeRestartKeepsV5Subscriber(t *testing.T) {
 	}
 	if r := wait(); r.code != 0 || string(r.stdout) != "back\n" {
 		t.Errorf("mosquitto_sub -V 5 across a restart: exit %d, stdout %q, stderr %q; want 0 and the message published after it", r.code, r.stdout, r.stderr)
+	}
+}
+
+// Each listener is announced in mosquitto 2.0.11's words whether the binary runs as mqtt or as
+// mosquitto: family and port, without the bind address (listener PORT ADDRESS included),
+// websockets, an unspecified address as one line per family, a unix socket by its path.
+func TestServeListenBannerAsMosquitto(t *testing.T) {
+	w := newTwins(t)
+	ipv6 := true
+	if ln, err := net.Listen("tcp", "[::1]:0"); err != nil {
+		ipv6 = false
+	} else {
+		ln.Close()
+	}
+	ports := make([]int, 4)
+	for i := range ports {
+		ports[i] = testutil.FreePort(t)
+	}
+	conf := func(sock string) string {
+		c := fmt.Sprintf("listener %d 127.0.0.1\nlistener %d 127.0.0.1\nprotocol websockets\nlistener %d\nlistener 0 %s\n", ports[0], ports[1], ports[2], sock)
+		if ipv6 {
+			c += fmt.Sprintf("listener %d ::1\n", ports[3])
+		}
+		return c + "allow_anonymous true\n" + userLine()
+	}
+	sockDir, err := os.MkdirTemp("", "mqb") // short: unix socket paths are limited to ~100 bytes
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(sockDir) })
+	opening := func(log, sock string) []string {
+		var out []string
+		for _, l := range strings.Split(reStamp.ReplaceAllString(log, ""), "\n") {
+			if strings.HasPrefix(l, "Opening ") {
+				for i, p := range ports {
+					l = strings.ReplaceAll(l, "port "+strconv.Itoa(p)+".", fmt.Sprintf("port P%d.", i))
+				}
+				out = append(out, strings.ReplaceAll(l, sock, "SOCK"))
+			}
+		}
+		slices.Sort(out)
+		return out
+	}
+	run := func(which string) []string {
+		sock := filepath.Join(sockDir, which)
+		path := filepath.Join(w.dir, which+".conf")
+		writeFile(t, path, conf(sock))
+		var s *served
+		if which == "ours" {
+			s = serveArgs(t, "mqtt", "serve", "-c", path)
+		} else {
+			s = startCmd(t, exec.Command(w.mosquitto, "-c", path))
+			s.waitLog(" running\n")
+		}
+		s.stop()
+		return opening(s.log.String(), sock)
+	}
+	theirs := run("mosquitto")
+	ours := run("ours")
+	if len(theirs) < 5 || !slices.Equal(ours, theirs) {
+		t.Errorf("listen lines differ:\nmqtt serve:\n  %s\nmosquitto 2.0.11:\n  %s", strings.Join(ours, "\n  "), strings.Join(theirs, "\n  "))
+	}
+	if !slices.Contains(ours, "Opening ipv4 listen socket on port P0.") {
+		t.Errorf("listener PORT 127.0.0.1 is not announced as Mosquitto does: %q", ours)
 	}
 }

@@ -1,14 +1,17 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/mqttkit/mqtt/internal/testutil"
 )
@@ -136,4 +139,57 @@ func TestServePidAndLogFilesBelongToUser(t *testing.T) {
 	writeFile(t, oldLog, "")
 	start(oldLog)
 	owner(oldLog, "0")
+}
+
+// A unix socket listener is mode 0770 and, started as root, belongs to the user the broker
+// drops to and that user's group, as Mosquitto 2.0.11's (which binds it as that user under
+// umask 007): that user can connect, other users cannot. Here it is in a directory only root
+// may write, where Mosquitto could not create it at all.
+func TestServeUnixSocketBelongsToUser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("dropping privileges needs root")
+	}
+	nobody, err := user.Lookup("nobody")
+	if err != nil {
+		t.Skip("no user nobody")
+	}
+	pub := testutil.RequireTool(t, "mosquitto_pub")
+	dir, err := os.MkdirTemp("", "mqu") // short: unix socket paths are limited to ~100 bytes
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil { // root's; others may only look inside
+		t.Fatal(err)
+	}
+	sock := filepath.Join(dir, "s")
+	conf := filepath.Join(dir, "m.conf")
+	writeFile(t, conf, fmt.Sprintf("listener 0 %s\nallow_anonymous true\nuser nobody\n", sock))
+	s := serveConf(t, conf)
+	s.waitLog("Dropped privileges to user nobody")
+	fi, err := os.Stat(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := fi.Sys().(*syscall.Stat_t)
+	if fi.Mode().Perm() != 0o770 || fmt.Sprint(st.Uid) != nobody.Uid || fmt.Sprint(st.Gid) != nobody.Gid {
+		t.Errorf("socket %v uid %d gid %d, want -rwxrwx--- uid %s gid %s", fi.Mode(), st.Uid, st.Gid, nobody.Uid, nobody.Gid)
+	}
+	as := func(uid, gid uint32) result {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, pub, "--unix", sock, "-t", "x", "-m", "x")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: gid, Groups: []uint32{}}}
+		return runCmd(t, cmd, nil)
+	}
+	uid, _ := strconv.Atoi(nobody.Uid)
+	gid, _ := strconv.Atoi(nobody.Gid)
+	if r := as(uint32(uid), uint32(gid)); r.code != 0 {
+		t.Errorf("publish as nobody over the unix socket: exit %d %s", r.code, r.stderr)
+	}
+	// A user outside the socket's group: refused by the file's mode.
+	if r := as(54321, 54321); r.code == 0 || !strings.Contains(string(r.stderr), "ermission denied") {
+		t.Errorf("publish as another user: exit %d %s, want permission denied", r.code, r.stderr)
+	}
 }

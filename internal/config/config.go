@@ -101,9 +101,11 @@ func (t TLS) Enabled() bool { return t.CertFile != "" }
 type Listener struct {
 	Pos Pos // the "listener" line, or the first directive that configured the default listener
 
-	Port     int    // 1..65535; 0 for a unix socket
-	Address  string // bind address or host name; "" means all interfaces
-	UnixPath string // set for "listener 0 /path/to/socket"
+	Port    int    // 1..65535; 0 for a unix socket
+	Address string // bind address or host name; "" means all interfaces
+	// AddressPos is the line that gave Address: the listener line, or bind_address.
+	AddressPos Pos
+	UnixPath   string // set for "listener 0 /path/to/socket"
 
 	// Default marks the listener configured by "port"/"bind_address" or by listener settings
 	// written before the first "listener" line; LocalOnly marks the two loopback listeners of
@@ -153,13 +155,19 @@ func (g SNGateway) IsSet(name string) (Pos, bool) {
 
 // Name is how messages refer to the listener, e.g. "listener 8883 (mosquitto.conf:12)".
 func (l Listener) Name() string {
+	return fmt.Sprintf("%s (%s)", l.label(), l.Pos)
+}
+
+// label is the listener without where it was written, e.g. "listener 8883 127.0.0.1", for
+// messages that begin with that place already ("mosquitto.conf:12: listener 8883 ...").
+func (l Listener) label() string {
 	switch {
 	case l.UnixPath != "":
-		return fmt.Sprintf("listener 0 %s (%s)", l.UnixPath, l.Pos)
+		return fmt.Sprintf("listener 0 %s", l.UnixPath)
 	case l.Address != "":
-		return fmt.Sprintf("listener %d %s (%s)", l.Port, l.Address, l.Pos)
+		return fmt.Sprintf("listener %d %s", l.Port, l.Address)
 	default:
-		return fmt.Sprintf("listener %d (%s)", l.Port, l.Pos)
+		return fmt.Sprintf("listener %d", l.Port)
 	}
 }
 

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"context"
 	"errors"
 	"net"
 	"os"
@@ -132,7 +133,7 @@ func TestOperatorConfig(t *testing.T) {
 	if s := l2.Spec(); s.Network != "tcp" || s.Address != "127.0.0.1:8883" || s.TLS == nil || !s.TLS.RequireCertificate || s.TLS.MinVersion != "tlsv1.3" {
 		t.Errorf("TLS spec = %+v", s)
 	}
-	if s := l1.Spec(); s.Network != "unix" || s.Address != "/run/mqtt.sock" || s.TLS != nil {
+	if s := l1.Spec(); s.Network != "unix" || s.Address != "/run/mqtt.sock" || s.TLS != nil || s.UnixMode != 0o770 {
 		t.Errorf("unix spec = %+v", s)
 	}
 }
@@ -288,7 +289,7 @@ func TestBadConfigs(t *testing.T) {
 		{"expiration unit", "persistent_client_expiration 3x\n", `test.conf:1: persistent_client_expiration: expected a positive number followed by h, d, w, m or y (e.g. 14d), got "3x"`},
 		{"expiration zero", "persistent_client_expiration 0d\n", `persistent_client_expiration: expected a positive number`},
 		{"protocol", "listener 1883\nprotocol http\n", `test.conf:2: protocol: expected mqtt, websockets or mqttsn, got "http"`},
-		{"mqttsn on a unix socket", "listener 0 /tmp/x.sock\nprotocol mqttsn\n", `test.conf:1: listener 0 /tmp/x.sock (test.conf:1): protocol mqttsn needs a UDP port, not a unix socket`},
+		{"mqttsn on a unix socket", "listener 0 /tmp/x.sock\nprotocol mqttsn\n", `test.conf:1: listener 0 /tmp/x.sock: protocol mqttsn needs a UDP port, not a unix socket`},
 		{"mqttsn with TLS", "listener 1884\nprotocol mqttsn\n" + tls, `protocol mqttsn has no TLS`},
 		{"socket_domain", "listener 1883\nsocket_domain ipv5\n", `socket_domain: expected ipv4 or ipv6, got "ipv5"`},
 		{"tls_version", "listener 1883\ntls_version tlsv1.0\n", `tls_version: expected tlsv1.1, tlsv1.2 or tlsv1.3, got "tlsv1.0"`},
@@ -297,6 +298,8 @@ func TestBadConfigs(t *testing.T) {
 		{"unix needs path", "listener 0\n", `test.conf:1: listener: port 0 needs a unix socket path`},
 		{"duplicate listener", "listener 1883\nlistener 1883\n", `test.conf:2: listener: listener 1883 is already defined at test.conf:1`},
 		{"max_connections 0", "listener 1\nmax_connections 0\n", `test.conf:2: max_connections: 0 would refuse every connection`},
+		{"max_connections below -1", "listener 1\nmax_connections -2 # unlimited?\n", `test.conf:2: max_connections: expected -1 (unlimited) or a number of connections from 1 to 2147483647, got "-2"`},
+		{"max_connections word", "listener 1\nmax_connections many\n", `test.conf:2: max_connections: expected an integer`},
 		{"mount_point without listener", "mount_point a/\n", `test.conf:1: mount_point: only valid after a "listener" line`},
 		{"mount_point wildcard", "listener 1\nmount_point a/+/\n", `test.conf:2: mount_point: "a/+/" must not contain the wildcards + or #`},
 		{"missing password file", "password_file " + missing + "\n", `test.conf:1: password_file: file "` + missing + `" does not exist`},
@@ -307,10 +310,10 @@ func TestBadConfigs(t *testing.T) {
 		{"missing keyfile", "listener 8883\ncertfile " + ca.ServerCert + "\nkeyfile " + missing + "\n", `test.conf:3: keyfile: file "` + missing + `" does not exist`},
 		{"capath not a dir", "listener 8883\ncapath " + ca.CAFile + "\n", `test.conf:2: capath: "` + ca.CAFile + `" is not a directory`},
 		{"duplicate password_file", "password_file " + dir + "/pw\npassword_file " + dir + "/pw\n", `test.conf:2: password_file: duplicate value (already set at test.conf:1)`},
-		{"certfile without keyfile", "listener 8883\ncertfile " + ca.ServerCert + "\n", `test.conf:1: listener 8883 (test.conf:1): certfile needs keyfile`},
-		{"cafile without certfile", "listener 8883\ncafile " + ca.CAFile + "\n", `test.conf:1: listener 8883 (test.conf:1): cafile needs certfile and keyfile`},
+		{"certfile without keyfile", "listener 8883\ncertfile " + ca.ServerCert + "\n", `test.conf:1: listener 8883: certfile needs keyfile`},
+		{"cafile without certfile", "listener 8883\ncafile " + ca.CAFile + "\n", `test.conf:1: listener 8883: cafile needs certfile and keyfile`},
 		{"require_certificate without CA", "listener 8883\n" + tls + "require_certificate true\n", `require_certificate needs cafile or capath`},
-		{"key does not match", "listener 8883\ncertfile " + ca.ServerCert + "\nkeyfile " + ca.ClientKey + "\n", `test.conf:1: listener 8883 (test.conf:1): certfile`},
+		{"key does not match", "listener 8883\ncertfile " + ca.ServerCert + "\nkeyfile " + ca.ClientKey + "\n", `test.conf:1: listener 8883: certfile "`},
 		{"cafile not PEM", "listener 8883\n" + tls + "cafile " + dir + "/pw\n", `cafile "` + dir + `/pw": no PEM certificate in it`},
 		{"bad cipher", "listener 8883\n" + tls + "ciphers RC4-MD5-XYZ\n", `test.conf:4: ciphers: none of the ciphers is offered by Go's crypto/tls (unknown or unsupported: RC4-MD5-XYZ)`},
 		{"per_listener_settings late", "allow_anonymous true\nper_listener_settings true\n", `test.conf:2: per_listener_settings: must come before any security setting (the first is at test.conf:1)`},
@@ -535,5 +538,30 @@ func TestMQTTSNListener(t *testing.T) {
 		if _, _, err := Parse("test.conf", []byte(c.text)); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%q: %v, want %q", c.text, err, c.want)
 		}
+	}
+}
+
+// CheckAddresses finds the listener addresses that are neither IP addresses nor host names
+// that resolve, with the line that gave each (listener or bind_address), as errors that are
+// Unusable (the start fails on them with exit status 1, as Mosquitto's).
+func TestCheckAddresses(t *testing.T) {
+	for _, tc := range []struct{ name, text, want string }{
+		{"not an IPv4 address", "listener 1883 300.1.2.3\n", `test.conf:1: listener: expected an IP address or a host name that resolves, got "300.1.2.3" (lookup 300.1.2.3`},
+		{"bind_address", "allow_anonymous true\nport 1884\nbind_address 300.1.2.3\n", `test.conf:3: bind_address: expected an IP address or a host name that resolves, got "300.1.2.3"`},
+		{"second listener", "listener 1883 127.0.0.1\nlistener 1884 300.1.2.3\nprotocol mqttsn\n", `test.conf:2: listener: expected`},
+	} {
+		cfg, _ := mustParse(t, tc.text)
+		err := cfg.CheckAddresses(context.Background())
+		var es Errors
+		if !errors.As(err, &es) || len(es) != 1 || !es[0].Unusable || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want one Unusable error containing %s", tc.name, err, tc.want)
+		}
+	}
+	cfg, _ := mustParse(t, "listener 1883 127.0.0.1\nlistener 1884 ::1\nlistener 1885 fe80::1%lo\nlistener 1886 localhost\nlistener 1887\nlistener 0 /run/x.sock\n")
+	if err := cfg.CheckAddresses(context.Background()); err != nil {
+		t.Errorf("addresses that resolve: %v", err)
+	}
+	if err := Default().CheckAddresses(context.Background()); err != nil {
+		t.Errorf("local only mode: %v", err)
 	}
 }

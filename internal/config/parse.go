@@ -380,7 +380,7 @@ func (p *parser) apply(pos Pos, name, rest string, level int) {
 			if !p.once(p.def.set, pos, name) {
 				return
 			}
-			p.def.l.Address, p.bindSet = v, true
+			p.def.l.Address, p.def.l.AddressPos, p.bindSet = v, pos, true
 			p.useListenerDefault(pos, name)
 		}
 		return
@@ -514,12 +514,14 @@ func (p *parser) apply(pos Pos, name, rest string, level int) {
 		if !good {
 			return
 		}
-		if v == 0 {
+		switch {
+		case v == 0:
 			p.errorf(pos, name, "max_connections: 0 would refuse every connection; use -1 for unlimited")
 			return
-		}
-		if v < 0 {
-			v = -1
+		case v < -1:
+			// Mosquitto reads any negative number as unlimited; only -1 is documented.
+			p.errorf(pos, name, "max_connections: expected -1 (unlimited) or a number of connections from 1 to %d, got %q", 1<<31-1, splitTokens(rest)[0])
+			return
 		}
 		p.useListener(pos, name, createsIf(v != -1)).l.MaxConnections = v
 		return
@@ -741,7 +743,7 @@ func (p *parser) listener(pos Pos, rest string) {
 		if port == 0 {
 			ls.l.UnixPath = toks[1]
 		} else {
-			ls.l.Address = toks[1]
+			ls.l.Address, ls.l.AddressPos = toks[1], pos
 		}
 	} else if port == 0 {
 		p.errorf(pos, "listener", "listener: port 0 needs a unix socket path, e.g. \"listener 0 /run/mqtt.sock\"")
@@ -965,7 +967,7 @@ func (g *SNGateway) setPos(name string, pos Pos) {
 func (p *parser) checkListener(l *Listener, badFile bool) {
 	t := l.TLS
 	pos := l.Pos
-	name := l.Name()
+	name := l.label() // the messages below begin with pos, the listener's line
 	if l.Protocol != "mqttsn" {
 		names := make([]string, 0, len(l.SN.Pos))
 		for name := range l.SN.Pos {

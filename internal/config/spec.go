@@ -7,6 +7,9 @@ import (
 	"github.com/mqttkit/mqtt/internal/listener"
 )
 
+// UnixSocketMode is the mode of a unix socket listener's file, Mosquitto's.
+const UnixSocketMode = 0o770
+
 // Spec returns what listener.Open needs to open this listener.
 func (l Listener) Spec() listener.Spec {
 	s := listener.Spec{
@@ -18,6 +21,9 @@ func (l Listener) Spec() listener.Spec {
 	switch {
 	case l.UnixPath != "":
 		s.Network, s.Address = "unix", l.UnixPath
+		// Mosquitto 2.0.11 binds it under umask 007: the user the broker runs as and its
+		// group may connect, nobody else (serve gives it to that user when it drops root).
+		s.UnixMode = UnixSocketMode
 	default:
 		s.Network = "tcp"
 		switch l.SocketDomain {

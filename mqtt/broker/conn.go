@@ -599,7 +599,7 @@ func (c *conn) consume(buf []byte) (rest []byte, err error) {
 			// Memory follows bytes, and before CONNECT is accepted only a
 			// few: a larger first packet is refused before it arrives.
 			return nil, c.readError(&packet.Error{Code: packet.PacketTooLarge,
-				Msg: fmt.Sprintf("%v of %d bytes before CONNECT was accepted exceeds %d bytes (MaxConnectSize)", packet.Type(first>>4), hn+remaining, c.b.opts.MaxConnectSize)})
+				Msg: fmt.Sprintf("%v of %d bytes exceeds the %d-byte limit for a packet before CONNECT is accepted", packet.Type(first>>4), hn+remaining, c.b.opts.MaxConnectSize)})
 		}
 		if len(buf) < hn+remaining {
 			return buf, nil

@@ -158,3 +158,27 @@ func hostPort(t testing.TB, addr string) (string, string) {
 	}
 	return h, p
 }
+
+// startBrokerLogging starts a broker on a loopback port whose log lines
+// at level and above are kept in the returned LogLines (startBroker's
+// keep Info and above, or go to stderr with BROKER_TEST_LOG); mod may
+// change its options. The broker is closed when the test ends.
+func startBrokerLogging(t *testing.T, level slog.Level, mod func(*Options)) (*Broker, *testutil.LogLines) {
+	t.Helper()
+	h := &testutil.LogLines{Level: level}
+	o := DefaultOptions()
+	o.Listeners = []string{"127.0.0.1:0"}
+	o.SysInterval = 0
+	if mod != nil {
+		mod(&o)
+	}
+	b, err := New(o, slog.New(h))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b, h
+}

@@ -220,18 +220,7 @@ func TestSysStoreBytes(t *testing.T) {
 // A PUBLISH that uses a topic alias is logged with the topic the alias
 // stands for, as Mosquitto logs it, not with an empty topic.
 func TestVerboseLogTopicAlias(t *testing.T) {
-	h := &testutil.LogLines{Level: slog.LevelDebug}
-	o := DefaultOptions()
-	o.Listeners = []string{"127.0.0.1:0"}
-	o.SysInterval = 0
-	b, err := New(o, slog.New(h))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b, h := startBrokerLogging(t, slog.LevelDebug, nil)
 	r := connectRaw(t, b.Addrs()[0].String(), packet.V5, "al")
 	r.Send(&packet.Publish{Topic: "ta/one", Payload: []byte("1"), Properties: packet.Properties{TopicAlias: 1, HasTopicAlias: true}})
 	r.Send(&packet.Publish{Payload: []byte("2"), Properties: packet.Properties{TopicAlias: 1, HasTopicAlias: true}})

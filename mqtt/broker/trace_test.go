@@ -18,18 +18,7 @@ import (
 // At Debug level every packet is logged in Mosquitto's words (checked
 // against mosquitto -v 2.0.11 with mosquitto_pub/mosquitto_sub).
 func TestPacketTrace(t *testing.T) {
-	h := &testutil.LogLines{Level: slog.LevelDebug}
-	o := DefaultOptions()
-	o.Listeners = []string{"127.0.0.1:0"}
-	o.SysInterval = 0
-	b, err := New(o, slog.New(h))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b, h := startBrokerLogging(t, slog.LevelDebug, nil)
 	addr := b.Addrs()[0].String()
 	if testTLS {
 		addr, _ = serveTLS(t, b, nil, nil)
@@ -135,19 +124,9 @@ func TestNoTraceAtInfo(t *testing.T) {
 // A PUBLISH over MessageSizeLimit is logged as mosquitto -v 2.0.11 logs it: one line
 // "Dropped too large PUBLISH from ID (...)", not "Received PUBLISH" and "Denied PUBLISH".
 func TestTraceTooLargePublish(t *testing.T) {
-	h := &testutil.LogLines{Level: slog.LevelDebug}
-	o := DefaultOptions()
-	o.Listeners = []string{"127.0.0.1:0"}
-	o.SysInterval = 0
-	o.MessageSizeLimit = 10
-	b, err := New(o, slog.New(h))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b, h := startBrokerLogging(t, slog.LevelDebug, func(o *Options) {
+		o.MessageSizeLimit = 10
+	})
 	pub := connectRaw(t, b.Addrs()[0].String(), packet.V311, "big")
 	pub.Send(&packet.Publish{Topic: "big", QoS: 1, PacketID: 1, Payload: []byte("12345678901")})
 	pub.Recv() // PUBACK: the lines about the PUBLISH are written
@@ -163,18 +142,7 @@ func TestTraceTooLargePublish(t *testing.T) {
 // A client whose connection ends with a TCP reset (killed, or closed with unread data) is
 // logged as one that closed its connection, as by mosquitto 2.0.11, not as a protocol error.
 func TestResetLoggedAsClosed(t *testing.T) {
-	h := &testutil.LogLines{Level: slog.LevelInfo}
-	o := DefaultOptions()
-	o.Listeners = []string{"127.0.0.1:0"}
-	o.SysInterval = 0
-	b, err := New(o, slog.New(h))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b, h := startBrokerLogging(t, slog.LevelInfo, nil)
 	r := connectRaw(t, b.Addrs()[0].String(), packet.V311, "rst")
 	tc, ok := r.NC.(*net.TCPConn)
 	if !ok {
@@ -233,18 +201,7 @@ func TestResetLoggedAsClosed(t *testing.T) {
 // Client addresses are logged as mosquitto 2.0.11 logs them: an IPv6 address without
 // brackets (::1:PORT), a unix socket client as SOCKETPATH:0 on port 0.
 func TestLogClientAddresses(t *testing.T) {
-	h := &testutil.LogLines{Level: slog.LevelInfo}
-	o := DefaultOptions()
-	o.Listeners = []string{"127.0.0.1:0"}
-	o.SysInterval = 0
-	b, err := New(o, slog.New(h))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b, h := startBrokerLogging(t, slog.LevelInfo, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	sock := filepath.Join(t.TempDir(), "m.sock")

@@ -598,8 +598,16 @@ func (c *conn) consume(buf []byte) (rest []byte, err error) {
 		if !c.connAccepted && hn+remaining > c.b.opts.MaxConnectSize {
 			// Memory follows bytes, and before CONNECT is accepted only a
 			// few: a larger first packet is refused before it arrives.
-			return nil, c.readError(&packet.Error{Code: packet.PacketTooLarge,
-				Msg: fmt.Sprintf("%v of %d bytes exceeds the %d-byte limit for a packet before CONNECT is accepted", packet.Type(first>>4), hn+remaining, c.b.opts.MaxConnectSize)})
+			why := fmt.Sprintf("%v of %d bytes exceeds the %d-byte limit for a packet before CONNECT is accepted", packet.Type(first>>4), hn+remaining, c.b.opts.MaxConnectSize)
+			if connectV5(first, buf[hn:]) {
+				// An MQTT 5 client can be told: CONNACK 0x95 Packet too
+				// large [MQTT-3.2.2-8], as for any CONNECT refused.
+				c.version = packet.V5
+				c.b.log.Info("Client " + clientLabel("", c.logAddr()) + " refused: " + why + ".")
+				c.send(&packet.Connack{ReasonCode: packet.PacketTooLarge})
+				return nil, errRejected{code: packet.PacketTooLarge}
+			}
+			return nil, c.readError(&packet.Error{Code: packet.PacketTooLarge, Msg: why})
 		}
 		if len(buf) < hn+remaining {
 			return buf, nil
@@ -1172,6 +1180,13 @@ func (c *conn) cleanup(err error) {
 		c.b.log.Info("Client " + c.info.ClientID + " disconnected due to protocol error: " + err.Error() + ".")
 	}
 	c.b.detach(c, err)
+}
+
+// connectV5 reports whether a packet's first byte and the start of its
+// body are those of an MQTT 5 CONNECT (protocol name "MQTT", level 5).
+func connectV5(first byte, body []byte) bool {
+	return packet.Type(first>>4) == packet.CONNECT && len(body) >= 7 &&
+		string(body[:6]) == "\x00\x04MQTT" && body[6] == packet.V5
 }
 
 // quotaRefusal reports whether err is the broker refusing a 3.x

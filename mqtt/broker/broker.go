@@ -259,15 +259,16 @@ type Broker struct {
 
 	retained retainedIndex
 
-	lcfgMu     sync.Mutex                                 // serializes SetListenerConfig
-	lcfg       atomic.Pointer[map[string]*ListenerConfig] // by ListenerKey; copy on write
-	mounts     atomic.Bool                                // some listener has a mount point
-	llimits    atomic.Bool                                // some listener sets MaxQoS or TopicAliasMaximum
-	storeErr   atomic.Bool                                // the store's last write failed
-	memAcct    bool                                       // Options.MemoryLimit > 0: messages are counted (memHold)
-	trace      atomic.Bool                                // the logger takes Debug lines: packets are traced (trace.go)
-	memLevel   atomic.Int32                               // memoryLevel: 0, memTight or memFull (Options.MemoryLimit)
-	memDropsAt atomic.Int64                               // DropMemoryLimit count when the episode began
+	lcfgMu      sync.Mutex                                 // serializes SetListenerConfig
+	lcfg        atomic.Pointer[map[string]*ListenerConfig] // by ListenerKey; copy on write
+	mounts      atomic.Bool                                // some listener has a mount point
+	llimits     atomic.Bool                                // some listener sets MaxQoS or TopicAliasMaximum
+	storeErr    atomic.Bool                                // the store's last write failed
+	memAcct     bool                                       // Options.MemoryLimit > 0: messages are counted (memHold)
+	trace       atomic.Bool                                // the logger takes Debug lines: packets are traced (trace.go)
+	memLevel    atomic.Int32                               // memoryLevel: 0, memTight or memFull (Options.MemoryLimit)
+	memDropsAt  atomic.Int64                               // DropMemoryLimit count when the episode began
+	memFullSaid atomic.Bool                                // this episode reached memory_limit itself and said so
 	// storeFails counts failed commits (commitDone), so an ack can tell a
 	// failure of its message's writes from its barrier's success.
 	storeFails atomic.Uint64

@@ -74,14 +74,15 @@ func (s *Session) behindLocked(size int) bool {
 // budget (the newest: those that arrived while the stall was being
 // recognised), so a consumer that stopped reading holds the budget, not
 // all that arrived in its first StallAfter.
-func (s *Session) trimQoS0Locked() {
+func (s *Session) trimQoS0Locked() int {
 	o := &s.b.opts
-	s.trimQoS0ToLocked(o.StalledQoS0Bytes, o.StalledQoS0Messages)
+	return s.trimQoS0ToLocked(o.StalledQoS0Bytes, o.StalledQoS0Messages)
 }
 
 // trimQoS0ToLocked keeps at most maxBytes and maxMsgs of the session's
-// queue (QoS 1/2 always stay), dropping the newest QoS 0 beyond.
-func (s *Session) trimQoS0ToLocked(maxBytes, maxMsgs int) {
+// queue (QoS 1/2 always stay), dropping the newest QoS 0 beyond. It
+// returns how many it dropped.
+func (s *Session) trimQoS0ToLocked(maxBytes, maxMsgs int) (dropped int) {
 	if s.qbytes <= maxBytes && s.queue.len() <= maxMsgs {
 		return
 	}
@@ -99,8 +100,10 @@ func (s *Session) trimQoS0ToLocked(maxBytes, maxMsgs int) {
 		s.unstoreLocked(d)
 		s.b.memRelease(s.shard(), d.msg)
 		s.b.dropped(s.shard(), DropSlowConsumer, s.id, d.msg)
+		dropped++
 		return true
 	})
+	return dropped
 }
 
 // memHold and memRelease count a message's bytes once however many
@@ -147,8 +150,13 @@ func (b *Broker) memoryLevel() int32 {
 	switch {
 	case old == 0 && level > 0:
 		b.memDropsAt.Store(b.stats.sum(statDropped + statKind(DropMemoryLimit) - 1))
+		b.memFullSaid.Store(level == memFull)
 		b.log.Warn(fmt.Sprintf("memory_limit: messages use %d of %d bytes; dropping QoS 0 for clients that are behind%s",
 			used, lim, map[bool]string{true: ", refusing new messages", false: ""}[level == memFull]))
+	case old > 0 && level == memFull && b.memFullSaid.CompareAndSwap(false, true):
+		// From 90% to full: said once per episode too (usually the
+		// episode starts at 90%, and the refusals came without a line).
+		b.log.Warn(fmt.Sprintf("memory_limit: messages use %d of %d bytes; refusing new messages", used, lim))
 	case old > 0 && level == 0:
 		dropped := b.stats.sum(statDropped+statKind(DropMemoryLimit)-1) - b.memDropsAt.Load()
 		b.log.Info(fmt.Sprintf("memory_limit: messages use %d of %d bytes again; %d messages were dropped meanwhile", used, lim, dropped))
@@ -230,16 +238,28 @@ func (b *Broker) trimStalled(buf []*Session, level int32) []*Session {
 	b.mu.Unlock()
 	for _, s := range buf {
 		s.mu.Lock()
+		first := false
 		switch {
 		case s.conn == nil:
 		case level >= memTight && s.stalledLocked():
 			// Memory is short: a consumer that stopped reading loses all
 			// its queued QoS 0 first, before anyone's new message is refused.
+			// (memory_limit's own line says so.)
 			s.trimQoS0ToLocked(0, 0)
-		case level >= memTight || s.slowConsumer(0):
+		case level >= memTight:
 			s.trimQoS0Locked()
+		case s.slowConsumer(0):
+			// A slow consumer's own limit: logged once per episode, as
+			// at enqueue (a fresh tester's slow reader lost 778 of 2,000
+			// messages here without a line).
+			if s.trimQoS0Locked() > 0 && !s.dropping {
+				s.dropping, first = true, true
+			}
 		}
 		s.mu.Unlock()
+		if first {
+			b.log.Info("Outgoing messages are being dropped for client " + s.id + ".")
+		}
 	}
 	return buf
 }

@@ -106,7 +106,7 @@ func (c *conn) traceOut(p packet.Packet, first byte, id uint16) {
 	switch p := p.(type) {
 	case *packet.Connack:
 		if p.ReasonCode != packet.Success {
-			who = hostOf(c.remoteStr()) // a refused client has no id yet: Mosquitto names its address
+			who = hostOf(c.logAddr()) // a refused client has no id yet: Mosquitto names its address (a unix socket's path)
 		}
 		msg = "Sending CONNACK to " + who + " (" + b01(p.SessionPresent) + ", " + strconv.Itoa(int(connackCode(p.ReasonCode, c.version))) + ")"
 	case *packet.Puback:

@@ -131,7 +131,13 @@ func TestBacklogSlowSubscribersDoNotAddUp(t *testing.T) {
 	}
 	pub := connectRaw(t, addr, packet.V311, "sensor")
 	publishThenPing(t, pub, n)
-	if paused, long := b.Stats().PublishersPaused, b.backlog.ranOut.Load(); paused == 0 || long > 1 {
+	// One long pause per episode. An episode ends when every subscriber
+	// is down to a quarter of its queue, which happens when their sockets
+	// take what was queued (timing: 2 episodes in about 1 run of 50 under
+	// BROKER_TEST_INLINE). More than 2 is what the bugs did: a long pause
+	// for each slow subscriber in turn (4 of 5 before the episode rule
+	// counted reads that fed only slow sessions, 5 before slowAll).
+	if paused, long := b.Stats().PublishersPaused, b.backlog.ranOut.Load(); paused == 0 || long > 2 {
 		t.Fatalf("the publisher paused %d times, %d of them for the whole %v, for %d slow subscribers", paused, long, b.maxPause(), slow)
 	}
 }

@@ -81,8 +81,9 @@ func (c *conn) handleConnect(p *packet.Connect) error {
 			if !v5 {
 				// 3.x has no return code for it: the connection closes
 				// without a CONNACK, as Mosquitto closes it.
+				// Logged here, once (errRejected: no second line at teardown).
 				b.log.Info("Client " + clientLabel(p.ClientID, c.logAddr()) + " refused: invalid will topic " + strconv.Quote(p.WillTopic) + ".")
-				return &packet.Error{Code: packet.MalformedPacket, Msg: "invalid will topic"}
+				return errRejected{code: packet.MalformedPacket}
 			}
 			return reject(packet.TopicNameInvalid, "invalid will topic")
 		}

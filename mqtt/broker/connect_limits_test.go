@@ -2,9 +2,12 @@ package broker
 
 import (
 	"bytes"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/mqttkit/mqtt/internal/testutil"
 	"github.com/mqttkit/mqtt/mqtt/packet"
 )
 
@@ -34,5 +37,35 @@ func TestOversizeConnect(t *testing.T) {
 		} else if len(got) != 0 {
 			t.Fatalf("MQTT 3.1.1: got %+v, want the connection closed", got)
 		}
+	}
+}
+
+// A CONNECT with a will topic that is not a valid topic name: MQTT 5 gets
+// CONNACK 0x90 [MQTT-3.1.3-11]; 3.x has no return code for it and is
+// closed without CONNACK, as by Mosquitto. Either is logged once.
+func TestInvalidWillTopic(t *testing.T) {
+	b, addr := startBroker(t, nil)
+	for _, v := range []byte{packet.V5, packet.V311} {
+		r := dialRaw(t, addr, v)
+		buf, err := packet.Append(nil, &packet.Connect{ProtocolVersion: v, ClientID: fmt.Sprint("w", v), CleanStart: true,
+			WillFlag: true, WillTopic: "a/+", WillPayload: []byte("x")}, v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.NC.Write(buf)
+		got := r.ExpectClosed(5 * time.Second)
+		if v == packet.V5 {
+			if len(got) != 1 || got[0].(*packet.Connack).ReasonCode != packet.TopicNameInvalid {
+				t.Fatalf("MQTT 5: got %+v, want CONNACK 0x90", got)
+			}
+		} else if len(got) != 0 {
+			t.Fatalf("MQTT 3.1.1: got %+v, want the connection closed", got)
+		}
+		waitLogLine(t, b, fmt.Sprintf("Client w%d from 127.0.0.1:", v))
+	}
+	h := b.log.Handler().(*testutil.LogLines)
+	text := strings.Join(h.Lines(), "\n")
+	if n := strings.Count(text, "invalid will topic"); n != 2 {
+		t.Fatalf("%d lines about the will topic for 2 clients, want one each:\n%s", n, text)
 	}
 }

@@ -294,7 +294,7 @@ func certificateUsername(nc net.Conn, subject bool) (user, why string) {
 func (a *FileAuth) refuse(ctx context.Context, info *broker.ConnectInfo, rc packet.ReasonCode, why string) packet.ReasonCode {
 	remote, ip := "unknown", ""
 	if info.Remote != nil {
-		remote = logAddr(info.ClientInfo)
+		remote = info.ClientInfo.LogAddr()
 		ip = remoteIP(info.Remote)
 	}
 	user := ""
@@ -321,20 +321,6 @@ func (a *FileAuth) refuse(ctx context.Context, info *broker.ConnectInfo, rc pack
 
 // remoteIP is the address failures are counted by: the IP of a TCP peer, or "" (not
 // counted) for peers without one, such as unix sockets.
-// logAddr is the client's address as the broker's other log lines give
-// it (Mosquitto's form): host:port without brackets for IPv6, and
-// SOCKETPATH:0 for a client of a unix socket.
-func logAddr(info broker.ClientInfo) string {
-	if strings.HasPrefix(info.Remote.Network(), "unix") {
-		return info.Listener + ":0"
-	}
-	if ta, ok := info.Remote.(interface{ AddrPort() netip.AddrPort }); ok {
-		ap := ta.AddrPort()
-		return ap.Addr().Unmap().String() + ":" + strconv.Itoa(int(ap.Port()))
-	}
-	return info.Remote.String()
-}
-
 func remoteIP(addr net.Addr) string {
 	if ta, ok := addr.(interface{ AddrPort() netip.AddrPort }); ok {
 		return ta.AddrPort().Addr().Unmap().String()

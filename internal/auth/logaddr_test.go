@@ -7,8 +7,8 @@ import (
 	"github.com/mqttkit/mqtt/mqtt/broker"
 )
 
-// Failed logins name the client's address in the form the broker's other
-// lines use: ::1:PORT (no brackets) and SOCKETPATH:0.
+// Failed logins name the client's address (ClientInfo.LogAddr) in the
+// form the broker's other lines use: ::1:PORT (no brackets) and SOCKETPATH:0.
 func TestLogAddr(t *testing.T) {
 	for _, c := range []struct {
 		info broker.ClientInfo
@@ -18,8 +18,8 @@ func TestLogAddr(t *testing.T) {
 		{broker.ClientInfo{Remote: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1883}}, "127.0.0.1:1883"},
 		{broker.ClientInfo{Remote: &net.UnixAddr{Name: "@", Net: "unix"}, Listener: "/run/mqtt.sock"}, "/run/mqtt.sock:0"},
 	} {
-		if got := logAddr(c.info); got != c.want {
-			t.Errorf("logAddr(%v) = %q, want %q", c.info.Remote, got, c.want)
+		if got := c.info.LogAddr(); got != c.want {
+			t.Errorf("LogAddr(%v) = %q, want %q", c.info.Remote, got, c.want)
 		}
 	}
 }

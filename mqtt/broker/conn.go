@@ -1232,17 +1232,7 @@ func (c *conn) endError(err error) error {
 // IPv6 (::1:50474), and SOCKETPATH:0 for a client of a unix socket. Every
 // log line that names a client by its address uses it, so one client
 // reads the same from its first line to its last.
-func (c *conn) logAddr() string {
-	if c.unixSocket() {
-		return c.info.Listener + ":0"
-	}
-	remote := c.remoteStr()
-	from := hostOf(remote)
-	if port := portOnly(remote); port != "" {
-		from += ":" + port
-	}
-	return from
-}
+func (c *conn) logAddr() string { return c.info.LogAddr() }
 
 // logPort is the listener's port as Mosquitto logs it: 0 for a unix socket.
 func (c *conn) logPort() string {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"runtime/debug"
+	"strings"
 	"sync"
 
 	"github.com/mqttkit/mqtt/mqtt/packet"
@@ -25,6 +26,27 @@ type ClientInfo struct {
 	Listener        string // local port
 	HasUsername     bool
 	ProtocolVersion byte // packet.V31, V311 or V5
+}
+
+// LogAddr is the client's address as the broker's log lines show it,
+// in Mosquitto's form: host:port with an IPv6 host unbracketed
+// ("::1:36094", "127.0.0.1:1883"), and "LISTENER:0" for a unix socket
+// (Listener is then the socket's path). Features that log about a client
+// (authentication, bridges) use it so that one client has one address
+// form in the log. Empty without a Remote.
+func (ci ClientInfo) LogAddr() string {
+	if ci.Remote == nil {
+		return ""
+	}
+	if strings.HasPrefix(ci.Remote.Network(), "unix") {
+		return ci.Listener + ":0"
+	}
+	remote := ci.Remote.String()
+	from := hostOf(remote)
+	if port := portOnly(remote); port != "" {
+		from += ":" + port
+	}
+	return from
 }
 
 // ConnectInfo is what a CONNECT presents for authentication.

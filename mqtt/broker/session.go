@@ -644,6 +644,7 @@ func (b *Broker) detach(c *conn, err error) {
 		delete(b.sessions, s.id)
 	}
 	s.saveLocked()
+	s.storeSentLocked()
 	s.mu.Unlock()
 	b.mu.Unlock()
 	if now != nil {

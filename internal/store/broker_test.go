@@ -134,6 +134,73 @@ func TestBrokerRestartOnStore(t *testing.T) {
 	}
 }
 
+// QoS 1 messages in flight when the broker stops come back after the
+// restart under their packet ids with DUP [MQTT-4.4.0-1], [MQTT-3.3.1-1],
+// in their order [MQTT-4.6.0-1], then what was queued, under new ids
+// without DUP. The acknowledged ones are gone.
+func TestBrokerRestartKeepsQoS1PacketIDs(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "mqtt.db")
+	r := startOn(t, path, nil)
+	props := packet.Properties{SessionExpiry: 3600, HasSessionExpiry: true, ReceiveMaximum: 5, HasReceiveMaximum: true}
+	dev := testutil.DialRaw(t, r.addr, packet.V5)
+	dev.Connect(&packet.Connect{ClientID: "dev", Properties: props})
+	dev.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "q/#", QoS: 1})
+	pub := testutil.ConnectRaw(t, r.addr, packet.V5, "pub")
+	for i := range 8 {
+		pub.Send(&packet.Publish{Topic: "q/1", QoS: 1, PacketID: uint16(i + 1), Payload: fmt.Appendf(nil, "m%d", i)})
+	}
+	for range 8 {
+		if a, ok := pub.Recv().(*packet.Puback); !ok || a.ReasonCode != packet.Success {
+			t.Fatalf("PUBACK %+v", a)
+		}
+	}
+	ids := map[string]uint16{}
+	recv := func() {
+		m := dev.RecvPublish()
+		if m.Dup {
+			t.Fatalf("first delivery with DUP: %+v", m)
+		}
+		ids[string(m.Payload)] = m.PacketID
+	}
+	for range 5 { // m0..m4 fill the window; m5..m7 wait
+		recv()
+	}
+	dev.Send(&packet.Puback{PacketID: ids["m0"]})
+	dev.Send(&packet.Puback{PacketID: ids["m2"]})
+	recv() // m5
+	recv() // m6
+	// In flight: m1 m3 m4 m5 m6; queued: m7.
+	r.stop() // the client is still connected
+
+	r = startOn(t, path, nil)
+	dev = testutil.DialRaw(t, r.addr, packet.V5)
+	if ack := dev.Connect(&packet.Connect{ClientID: "dev", Properties: props}); !ack.SessionPresent {
+		t.Fatal("no session present")
+	}
+	for _, want := range []string{"m1", "m3", "m4", "m5", "m6"} {
+		m := dev.RecvPublish()
+		if string(m.Payload) != want || !m.Dup || m.PacketID != ids[want] {
+			t.Fatalf("resend: %+v (%s), want %s DUP under id %d", m, m.Payload, want, ids[want])
+		}
+	}
+	dev.Send(&packet.Puback{PacketID: ids["m1"]})
+	m := dev.RecvPublish()
+	if string(m.Payload) != "m7" || m.Dup {
+		t.Fatalf("queued: %+v (%s)", m, m.Payload)
+	}
+	inflight := []uint16{ids["m3"], ids["m4"], ids["m5"], ids["m6"]}
+	if slices.Contains(inflight, m.PacketID) {
+		t.Fatalf("m7 under packet id %d, still in flight", m.PacketID)
+	}
+	for _, id := range append(inflight, m.PacketID) {
+		dev.Send(&packet.Puback{PacketID: id})
+	}
+	dev.Send(&packet.Pingreq{})
+	if p := dev.Recv(); p.Type() != packet.PINGRESP {
+		t.Fatalf("after everything was acknowledged: %T %+v", p, p)
+	}
+}
+
 // Expiry counts the time the broker was down: a message whose expiry
 // passed is not delivered, a session whose expiry passed is gone, so is a
 // 3.1.1 session past persistent_client_expiration, and a will whose delay

@@ -6,7 +6,8 @@
 //
 // The broker tells the store every change to its durable state as operations (retained
 // messages set and cleared; persistent sessions with their subscriptions, will and expiry;
-// each delivery queued or in flight to them, QoS 2 packet ids in both directions) and waits
+// each delivery queued or in flight to them, QoS 2 packet ids in both directions, the packet
+// ids of QoS 1 messages still in flight when their connection ends) and waits
 // for the store before it acknowledges a message that was retained or queued for a persistent
 // session (see mqtt/broker/persist.go). Commit only queues. One writer goroutine takes
 // everything queued while it was writing the previous batch and appends it to the journal as

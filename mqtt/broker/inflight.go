@@ -1,5 +1,7 @@
 package broker
 
+import "slices"
+
 // inflight is a session's inflight window: the QoS 1 and 2 messages sent
 // (or to be resent) and not yet acknowledged, by packet id.
 //
@@ -14,12 +16,32 @@ package broker
 // the window used to be; its hashing, assignment and deletion were 10% of
 // the broker's CPU with 50 publisher/subscriber pairs at QoS 1.
 //
+// After a reconnect the window is sent again (resend), in the order it
+// was first sent, within the new connection's window: re holds what is
+// still to be sent.
+//
 // Not safe for concurrent use: Session.mu guards it. A *delivery it
 // returns is valid until the next add or del.
 type inflight struct {
 	slots []delivery // by id & (len(slots)-1); a free slot has id 0 (ids are never 0)
 	more  map[uint16]*delivery
 	n     int
+	re    *resendState // nil but while a new connection is sent the window again
+}
+
+// resendState is the part of the window a new connection has not been
+// sent yet. The client's Receive Maximum may be smaller than the
+// previous connection's [MQTT-3.3.4-7]: only as many go as the new
+// window holds, in their original order [MQTT-4.6.0-1], and the rest
+// as acknowledgements free it. Nothing is added to the window until all
+// went (queued messages are newer: they wait behind), so the messages
+// still waiting are exactly those with a seq above that of the last one
+// sent.
+type resendState struct {
+	ids  []uint16 // the window at the reconnect, by seq
+	next int      // ids[next:] are still to be sent
+	left int      // how many of ids[next:] are still in the window (one may be acknowledged before it is sent)
+	seq  uint64   // seq of the last one sent again (0: none yet)
 }
 
 // inflightMinSlots is the table's size when the first message enters;
@@ -117,11 +139,17 @@ func (w *inflight) del(id uint16) {
 		return
 	}
 	if s := &w.slots[int(id)&(len(w.slots)-1)]; s.id == id {
+		if w.re != nil && s.seq > w.re.seq {
+			w.re.left-- // acknowledged before it was sent again
+		}
 		*s = delivery{} // keep no message alive
 		w.n--
 		return
 	}
-	if _, ok := w.more[id]; ok {
+	if d, ok := w.more[id]; ok {
+		if w.re != nil && d.seq > w.re.seq {
+			w.re.left--
+		}
 		delete(w.more, id)
 		if len(w.more) == 0 {
 			w.more = nil
@@ -143,6 +171,50 @@ func (w *inflight) appendAll(out []delivery) []delivery {
 	}
 	for _, d := range w.more {
 		out = append(out, *d)
+	}
+	return out
+}
+
+// startResend prepares sending the whole window again on a new
+// connection, oldest first (takeResend).
+func (w *inflight) startResend() {
+	if w == nil || w.n == 0 {
+		return
+	}
+	all := w.appendAll(make([]delivery, 0, w.n))
+	slices.SortFunc(all, func(a, b delivery) int { return cmpSeq(a.seq, b.seq) })
+	ids := make([]uint16, len(all))
+	for i := range all {
+		ids[i] = all[i].id
+	}
+	w.re = &resendState{ids: ids, left: len(ids)}
+}
+
+// resending reports whether messages of the window wait to be sent again.
+func (w *inflight) resending() bool { return w != nil && w.re != nil }
+
+// takeResend appends to out the messages of the window still to be sent
+// again, oldest first, while fewer than window messages sent on this
+// connection are unacknowledged, and up to max in out: PUBLISH with DUP
+// [MQTT-3.3.1-1] under its packet id [MQTT-4.4.0-1], or PUBREL for a
+// QoS 2 message past PUBREC. A PUBREL counts against the window as a
+// PUBLISH does until its PUBCOMP, as it does on the connection that
+// sent the PUBLISH (fewer than the client allows, never more).
+func (w *inflight) takeResend(out []delivery, window, max int) []delivery {
+	re := w.re
+	for re.left > 0 && w.n-re.left < window && len(out) < max {
+		d := w.get(re.ids[re.next])
+		re.next++
+		if d == nil {
+			continue // acknowledged before it was sent again (counted then)
+		}
+		re.left--
+		re.seq = d.seq
+		d.dup = !d.rel // PUBREL has no DUP
+		out = append(out, *d)
+	}
+	if re.left == 0 {
+		w.re = nil
 	}
 	return out
 }

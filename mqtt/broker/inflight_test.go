@@ -233,3 +233,71 @@ func TestNextIDWraparound(t *testing.T) {
 		})
 	}
 }
+
+// TestInflightResend: after a reconnect the window goes again oldest
+// first, never more unacknowledged than the new window [MQTT-3.3.4-7];
+// a message acknowledged before it was sent again is skipped and frees
+// no room it did not take.
+func TestInflightResend(t *testing.T) {
+	w := new(inflight)
+	// ids handed out 1..10, but restored out of order (ids wrapped: seq
+	// decides), and a QoS 2 message past PUBREC goes again as PUBREL.
+	for i, id := range []uint16{7, 3, 9, 1, 2, 10, 4, 8, 5, 6} {
+		w.add(delivery{id: id, seq: uint64(100 + id), qos: 1, rel: i == 4})
+	}
+	w.startResend()
+	take := func(window int) []uint16 {
+		var ids []uint16
+		for _, d := range w.takeResend(nil, window, 512) {
+			if d.dup == d.rel {
+				t.Fatalf("id %d: dup %v rel %v", d.id, d.dup, d.rel)
+			}
+			ids = append(ids, d.id)
+		}
+		return ids
+	}
+	if got := take(3); !slices.Equal(got, []uint16{1, 2, 3}) {
+		t.Fatalf("first round %v", got)
+	}
+	if got := take(3); got != nil {
+		t.Fatalf("window full, got %v", got)
+	}
+	w.del(9) // acknowledged before it was sent again: no room freed
+	if got := take(3); got != nil {
+		t.Fatalf("after an early acknowledgement, got %v", got)
+	}
+	w.del(2)
+	if got := take(3); !slices.Equal(got, []uint16{4}) {
+		t.Fatalf("one acknowledged, got %v", got)
+	}
+	w.del(1)
+	w.del(3)
+	w.del(4)
+	if got := take(3); !slices.Equal(got, []uint16{5, 6, 7}) {
+		t.Fatalf("three acknowledged, got %v", got)
+	}
+	if got := take(2); got != nil {
+		t.Fatalf("a smaller window, got %v", got)
+	}
+	w.del(5)
+	w.del(6)
+	w.del(7)
+	if got := take(3); !slices.Equal(got, []uint16{8, 10}) || w.resending() {
+		t.Fatalf("the rest, got %v (still resending: %v)", got, w.resending())
+	}
+	if w.len() != 2 {
+		t.Fatalf("%d in flight, want 2", w.len())
+	}
+	// The cap on one batch leaves the rest for the next.
+	w = new(inflight)
+	for id := uint16(1); id <= 10; id++ {
+		w.add(delivery{id: id, seq: uint64(id), qos: 1})
+	}
+	w.startResend()
+	if got := len(w.takeResend(nil, 100, 4)); got != 4 || !w.resending() {
+		t.Fatalf("capped batch: %d", got)
+	}
+	if got := len(w.takeResend(nil, 100, 512)); got != 6 || w.resending() {
+		t.Fatalf("second batch: %d", got)
+	}
+}

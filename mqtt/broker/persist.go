@@ -20,9 +20,11 @@ import (
 // queued while it is offline) is written when queued (OpPutDelivery) and
 // removed when acknowledged, expired or dropped; a QoS 2 message's packet
 // id is written before its PUBLISH is sent, its PUBREC before PUBREL goes;
-// inbound QoS 2 packet ids are written before PUBREC and removed before
-// PUBCOMP. The operations are committed under Session.mu, so the store
-// sees each session's changes in the order they happened.
+// a QoS 1 message's packet id when its connection ends with it still in
+// flight (storeSentLocked); inbound QoS 2 packet ids are written before
+// PUBREC and removed before PUBCOMP. The operations are committed under
+// Session.mu, so the store sees each session's changes in the order they
+// happened.
 //
 // Acknowledgements wait for the disk: a PUBLISH whose handling wrote
 // anything (a retained message, a delivery to a stored session, an
@@ -214,6 +216,33 @@ func (s *Session) saveLocked() {
 		}
 	}
 	b.commit(Op{Kind: OpPutSession, Session: st})
+}
+
+// storeSentLocked records, as its connection ends, the packet id of each
+// stored QoS 1 message in flight, so that after a restart the client gets
+// them again under those ids, with DUP [MQTT-4.4.0-1], [MQTT-3.3.1-1]. A
+// QoS 1 message's id is not written when it is sent, which would be a
+// write per message for what is nearly always acknowledged within the
+// same group commit (QoS 2 pays it: an id that PUBREL and PUBCOMP refer
+// to must survive a crash); once the connection is gone nothing changes
+// the window until the next one, and the broker's Close ends every
+// connection before the store closes. A crash still loses them: those
+// messages come back queued, sent under new ids without DUP (at least
+// once, as QoS 1 allows).
+func (s *Session) storeSentLocked() {
+	if !s.stored || s.inflight.len() == 0 {
+		return
+	}
+	var ops []Op
+	for _, d := range s.inflight.appendAll(nil) {
+		if d.qos == 1 && d.stored {
+			d.dup = true
+			ops = append(ops, Op{Kind: OpPutDelivery, ClientID: s.id, Delivery: d.state()})
+		}
+	}
+	if len(ops) > 0 {
+		s.b.commit(ops...)
+	}
 }
 
 // saveSession writes s's state after a change of its subscriptions.

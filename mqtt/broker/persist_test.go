@@ -143,6 +143,88 @@ func TestRestoreSessionsAndRetained(t *testing.T) {
 	}
 }
 
+// QoS 1 messages in flight when the broker is restarted go again under
+// their packet ids with DUP [MQTT-4.4.0-1], [MQTT-3.3.1-1] (3.1.1:
+// [MQTT-4.4.0-1] too), oldest first, then the queued ones: whether the
+// client had gone before the restart or was still connected.
+func TestRestoreResendsQoS1UnderTheirIDs(t *testing.T) {
+	for _, tc := range []struct {
+		v       byte
+		offline bool // the client went before the restart
+	}{{packet.V311, true}, {packet.V311, false}, {packet.V5, true}, {packet.V5, false}} {
+		t.Run(fmt.Sprintf("v%d offline %v", tc.v, tc.offline), func(t *testing.T) {
+			st := NewMemoryStore()
+			b1, addr := startBrokerStore(t, st, nil)
+			conn := &packet.Connect{ClientID: "sub", KeepAlive: 30}
+			if tc.v == packet.V5 {
+				conn.Properties = packet.Properties{SessionExpiry: 3600, HasSessionExpiry: true}
+			}
+			sub := dialRaw(t, addr, tc.v)
+			sub.Connect(conn)
+			sub.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "t", QoS: 1})
+			pub := connectRaw(t, addr, tc.v, "pub")
+			send := func(from, n int) {
+				for i := from; i < from+n; i++ {
+					pub.Send(&packet.Publish{Topic: "t", QoS: 1, PacketID: uint16(i + 1), Payload: fmt.Appendf(nil, "m%d", i)})
+				}
+				for range n {
+					pub.Recv()
+				}
+			}
+			send(0, 6)
+			ids := make([]uint16, 6)
+			for i := range ids {
+				p := sub.RecvPublish()
+				if string(p.Payload) != fmt.Sprintf("m%d", i) || p.Dup {
+					t.Fatalf("first delivery: %+v", p)
+				}
+				ids[i] = p.PacketID
+			}
+			sub.Send(&packet.Puback{PacketID: ids[1]})
+			sub.Send(&packet.Puback{PacketID: ids[4]})
+			sub.Send(&packet.Pingreq{}) // the PUBACKs are handled before the PINGRESP
+			if _, ok := sub.Recv().(*packet.Pingresp); !ok {
+				t.Fatal("want PINGRESP")
+			}
+			if tc.offline {
+				sub.NC.Close()
+				waitOffline(t, b1, "sub")
+				send(6, 2) // queued
+			}
+			b1.Close()
+
+			_, addr2 := startBrokerStore(t, st, nil)
+			sub = dialRaw(t, addr2, tc.v)
+			if ack := sub.Connect(conn); !ack.SessionPresent {
+				t.Fatal("no session present")
+			}
+			for _, i := range []int{0, 2, 3, 5} {
+				p := sub.RecvPublish()
+				if string(p.Payload) != fmt.Sprintf("m%d", i) || !p.Dup || p.PacketID != ids[i] {
+					t.Fatalf("resend: %+v, want m%d DUP under id %d", p, i, ids[i])
+				}
+				sub.Send(&packet.Puback{PacketID: p.PacketID})
+			}
+			if tc.offline {
+				for i := 6; i < 8; i++ {
+					p := sub.RecvPublish()
+					if string(p.Payload) != fmt.Sprintf("m%d", i) || p.Dup {
+						t.Fatalf("queued: %+v, want m%d", p, i)
+					}
+					sub.Send(&packet.Puback{PacketID: p.PacketID})
+				}
+			}
+			sub.Send(&packet.Pingreq{})
+			if p := sub.Recv(); p.Type() != packet.PINGRESP {
+				t.Fatalf("after all: %T %+v", p, p)
+			}
+			if snap, _ := st.Load(); len(snap.Sessions) != 1 || len(snap.Sessions[0].Deliveries) != 0 {
+				t.Fatalf("the store still holds deliveries: %+v", snap.Sessions)
+			}
+		})
+	}
+}
+
 // Session expiry counts the downtime; a session that expired meanwhile
 // is gone after the restart.
 func TestRestoreExpiryCountsDowntime(t *testing.T) {

@@ -210,14 +210,17 @@ func (s *Session) takeForSend(c *conn, out []delivery) (_ []delivery, sync bool)
 	}
 	if s.resend {
 		// Unacknowledged PUBLISH and PUBREL go again, in their original
-		// order [MQTT-4.4.0-1], [MQTT-4.6.0-1].
+		// order [MQTT-4.4.0-1], [MQTT-4.6.0-1], within this connection's
+		// window [MQTT-3.3.4-7]: a client may come back with a smaller
+		// Receive Maximum than the window holds.
 		s.resend = false
-		first := len(out)
-		out = s.inflight.appendAll(out)
-		for i := first; i < len(out); i++ {
-			out[i].dup = !out[i].rel // [MQTT-3.3.1-1]; PUBREL has no DUP
+		s.inflight.startResend()
+	}
+	if s.inflight.resending() {
+		out = s.inflight.takeResend(out, int(c.window), 512)
+		if s.inflight.resending() {
+			return out, false // queued messages are newer: they wait behind
 		}
-		slices.SortFunc(out[first:], func(a, b delivery) int { return cmpSeq(a.seq, b.seq) })
 	}
 	s.recheckLocked()
 	now := time.Now()
@@ -298,7 +301,7 @@ func (s *Session) acknowledged(id uint16, qos byte) error {
 	s.unstoreLocked(&d)
 	s.delInflightLocked(d)
 	c := s.conn
-	more := s.queue.len() > 0
+	more := s.queue.len() > 0 || s.inflight.resending()
 	s.mu.Unlock()
 	if c != nil && more {
 		c.notify()
@@ -364,7 +367,7 @@ func (s *Session) complete(id uint16) {
 		s.delInflightLocked(d)
 	}
 	c := s.conn
-	more := s.queue.len() > 0
+	more := s.queue.len() > 0 || s.inflight.resending()
 	s.mu.Unlock()
 	if c != nil && more {
 		c.notify()
@@ -610,6 +613,9 @@ func (b *Broker) detach(c *conn, err error) {
 		s.info.Store(&info)
 	}
 	s.resend = false
+	if s.inflight != nil {
+		s.inflight.re = nil // what is left goes again on the next connection, with the rest
+	}
 	expiry := s.expiry
 	if expiry == neverExpire && b.opts.PersistentClientExpiration > 0 {
 		expiry = uint32(min(b.opts.PersistentClientExpiration/time.Second, neverExpire-1))
@@ -638,6 +644,7 @@ func (b *Broker) detach(c *conn, err error) {
 		delete(b.sessions, s.id)
 	}
 	s.saveLocked()
+	s.storeSentLocked()
 	s.mu.Unlock()
 	b.mu.Unlock()
 	if now != nil {

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"bytes"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -355,4 +356,90 @@ func TestPublishToSysDenied(t *testing.T) {
 		t.Fatalf("PUBACK %v", a.ReasonCode)
 	}
 	sub.ExpectNothing(200 * time.Millisecond)
+}
+
+// TestResendWithinSmallerReceiveMaximum: a session left 60 QoS 1
+// messages unacknowledged under Receive Maximum 100 and comes back with
+// 5: never more than 5 are unacknowledged on the new connection
+// [MQTT-3.3.4-7]; they go again in their original order [MQTT-4.6.0-1]
+// under their packet ids with DUP [MQTT-4.4.0-1], [MQTT-3.3.1-1], the
+// rest as PUBACKs free the window, and only then what was queued while
+// the client was away.
+func TestResendWithinSmallerReceiveMaximum(t *testing.T) {
+	b, addr := startBroker(t, nil)
+	connect := func(rm uint16) (*raw, *packet.Connack) {
+		r := dialRaw(t, addr, packet.V5)
+		ack := r.Connect(&packet.Connect{ClientID: "rm", KeepAlive: 30, Properties: packet.Properties{
+			SessionExpiry: 300, HasSessionExpiry: true, ReceiveMaximum: rm, HasReceiveMaximum: true}})
+		return r, ack
+	}
+	sub, _ := connect(100)
+	sub.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "rm/#", QoS: 1})
+	pub := connectRaw(t, addr, packet.V5, "rm-pub")
+	publish := func(prefix string, n int) {
+		for i := range n {
+			pub.Send(&packet.Publish{Topic: "rm/x", QoS: 1, PacketID: uint16(i + 1), Payload: fmt.Appendf(nil, "%s%d", prefix, i)})
+		}
+		for range n {
+			if _, ok := pub.Recv().(*packet.Puback); !ok {
+				t.Fatal("want PUBACK")
+			}
+		}
+	}
+	publish("m", 60)
+	ids := make([]uint16, 60)
+	for i := range ids {
+		p := sub.RecvPublish()
+		if string(p.Payload) != fmt.Sprintf("m%d", i) || p.Dup {
+			t.Fatalf("first delivery %d: %+v", i, p)
+		}
+		ids[i] = p.PacketID
+	}
+	sub.NC.Close()
+	waitOffline(t, b, "rm")
+	publish("q", 10) // queued behind the 60
+
+	sub, ack := connect(5)
+	if !ack.SessionPresent {
+		t.Fatal("no session present")
+	}
+	// Nothing beyond the window may precede the PINGRESP: what the
+	// broker sends at once is written before it reads the PINGREQ.
+	windowFull := func() {
+		t.Helper()
+		sub.Send(&packet.Pingreq{})
+		if p := sub.Recv(); p.Type() != packet.PINGRESP {
+			t.Fatalf("more than 5 unacknowledged: got %T %+v", p, p)
+		}
+	}
+	var unacked []uint16
+	for i := range 70 {
+		if len(unacked) == 5 {
+			windowFull()
+			// Acknowledge in another order than sent, now and then.
+			k := 0
+			if i%3 == 0 {
+				k = 4
+			}
+			sub.Send(&packet.Puback{PacketID: unacked[k]})
+			unacked = slices.Delete(unacked, k, k+1)
+		}
+		p := sub.RecvPublish()
+		if i < 60 {
+			if string(p.Payload) != fmt.Sprintf("m%d", i) || !p.Dup || p.PacketID != ids[i] {
+				t.Fatalf("resend %d: %+v, want m%d DUP id %d", i, p, i, ids[i])
+			}
+		} else if string(p.Payload) != fmt.Sprintf("q%d", i-60) || p.Dup || slices.Contains(unacked, p.PacketID) {
+			t.Fatalf("queued %d: %+v (in flight %v)", i-60, p, unacked)
+		}
+		unacked = append(unacked, p.PacketID)
+	}
+	windowFull()
+	for _, id := range unacked {
+		sub.Send(&packet.Puback{PacketID: id})
+	}
+	publish("n", 1)
+	if p := sub.RecvPublish(); string(p.Payload) != "n0" || p.Dup {
+		t.Fatalf("after the resend: %+v", p)
+	}
 }

@@ -121,12 +121,10 @@ func (b *Broker) maxPause() time.Duration {
 	return max(b.opts.StallAfter, 50*time.Millisecond)
 }
 
-// waitBacklog pauses the reader while c.throttle, a session the read
-// just queued messages for, is backlogged and still reading, for at most
-// StallAfter (then the session is marked slow, flagBacklogSlow).
-func (c *conn) waitBacklog() {
-	s := c.throttle
-	c.throttle = nil
+// waitBacklog pauses the reader while s, a session the read just queued
+// messages for (readBatch.throttle), is backlogged and still reading, for
+// at most StallAfter (then the session is marked slow, flagBacklogSlow).
+func (c *conn) waitBacklog(s *Session) {
 	if _, local := c.t.(*LocalConn); local {
 		return
 	}

@@ -58,9 +58,9 @@ type conn struct {
 
 	// Reader state: one reader at a time (the transport guarantees it).
 	in []byte // bytes of a partial packet; nil between packets
-	// throttle: a session this read's messages were queued for that is
-	// far behind (flagBacklog); the reader pauses after the read.
-	throttle *Session
+	// rb: the state of the read being handled (handleBytes to
+	// afterBatch); nil between reads.
+	rb *readBatch
 
 	// Writer state: owned by whoever holds the writing token.
 	ws *writeScratch // output buffer and PUBLISH; pooled, only while writing
@@ -458,6 +458,9 @@ func (c *conn) dispatchBytes(data []byte) error {
 // reader may pause if they fed a backlogged subscriber (afterBatch).
 func (c *conn) handleBytes(data []byte) (pause bool, _ error) {
 	c.st.Or(stInReader)
+	if c.rb == nil {
+		c.rb = batchPool.Get().(*readBatch)
+	}
 	rest, err := c.consume(data)
 	if err != nil {
 		return false, err
@@ -474,9 +477,16 @@ func (c *conn) handleBytes(data []byte) (pause bool, _ error) {
 // ends a publisher's episode of pauses.
 func (c *conn) afterBatch(pause bool) {
 	c.writeInline()
+	var throttle *Session
+	if rb := c.rb; rb != nil {
+		throttle = rb.throttle
+		rb.throttle = nil
+		c.rb = nil
+		batchPool.Put(rb)
+	}
 	switch {
-	case c.throttle != nil && pause:
-		c.waitBacklog()
+	case throttle != nil && pause:
+		c.waitBacklog(throttle)
 	case c.st.Load()&stPauseSpent != 0 && c.fed == fedSession:
 		// A read whose messages went to sessions, none of them
 		// backlogged, slow or not: the episode is over. (Not one that
@@ -654,6 +664,17 @@ func (c *conn) consume(buf []byte) (rest []byte, err error) {
 	}
 	return nil, nil
 }
+
+// readBatch is the state of one read's dispatch, from handleBytes to
+// afterBatch; pooled, so an idle connection holds none.
+type readBatch struct {
+	// throttle: a session this read's messages were queued for that is
+	// far behind (flagBacklog); the reader pauses after the read.
+	throttle *Session
+	route    routeMemo
+}
+
+var batchPool = sync.Pool{New: func() any { return new(readBatch) }}
 
 // ackPool holds the Puback values plain acknowledgements are read into
 // (consume); handlers keep nothing of them.

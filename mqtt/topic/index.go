@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // Options are the subscription options of MQTT 5 §3.8.3.1 plus the
@@ -112,6 +113,7 @@ type SubscriptionIndex[S comparable] struct {
 	root   node[S]
 	count  int
 	shared int
+	ver    atomic.Uint64 // Version; bumped under mu's write lock
 }
 
 // NewIndex returns an empty index.
@@ -126,6 +128,7 @@ func NewIndex[S comparable]() *SubscriptionIndex[S] {
 func (x *SubscriptionIndex[S]) Subscribe(sub Subscription[S]) (existed bool) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
+	x.ver.Add(1)
 	n := &x.root
 	for rest, more := sub.Filter, true; more; {
 		var level string
@@ -175,6 +178,7 @@ func (n *node[S]) child(level string) *node[S] {
 // left without subscriptions or children are freed.
 func (x *SubscriptionIndex[S]) Unsubscribe(s S, filter, group string) (existed bool) {
 	x.mu.Lock()
+	x.ver.Add(1)
 	defer x.mu.Unlock()
 	// Path of (parent, level) pairs so that empty nodes can be pruned
 	// bottom-up. Filters are short in practice; this stays on the stack.
@@ -229,6 +233,14 @@ func (x *SubscriptionIndex[S]) Unsubscribe(s S, filter, group string) (existed b
 	}
 	return true
 }
+
+// Version is a number that changes whenever the index does (every
+// Subscribe and Unsubscribe). A MatchAppend result for a name stays the
+// result for that name while Version returns the value it returned
+// before that MatchAppend began, so a caller may keep results and reuse
+// them while it is unchanged (the broker does, for a publisher's
+// repeated topic). Reading it is one atomic load.
+func (x *SubscriptionIndex[S]) Version() uint64 { return x.ver.Load() }
 
 // Count returns the number of subscriptions, shared ones included.
 func (x *SubscriptionIndex[S]) Count() int {

@@ -44,20 +44,19 @@ func (m *Message) expired(now time.Time) bool {
 // payload only when the buffer it was read into is to be reused (owned:
 // a large packet read into a buffer of its own is kept instead).
 func newMessage(from, name string, p *packet.Publish, v5, owned bool) *Message {
-	payload := p.Payload
-	if !owned {
-		payload = bytes.Clone(payload)
+	var m *Message
+	if owned {
+		m = &Message{Payload: p.Payload}
+		if m.Payload == nil {
+			m.Payload = []byte{}
+		}
+	} else {
+		var buf []byte
+		m, buf = allocMessage(len(p.Payload))
+		copy(buf, p.Payload)
+		m.Payload = buf
 	}
-	m := &Message{
-		Topic:   name,
-		Payload: payload,
-		QoS:     p.QoS,
-		Retain:  p.Retain,
-		From:    from,
-	}
-	if m.Payload == nil {
-		m.Payload = []byte{}
-	}
+	m.Topic, m.QoS, m.Retain, m.From = name, p.QoS, p.Retain, from
 	if v5 {
 		m.Props = forwardProps(&p.Properties)
 		if p.Properties.HasMessageExpiry {
@@ -65,6 +64,42 @@ func newMessage(from, name string, p *packet.Publish, v5, owned bool) *Message {
 		}
 	}
 	return m
+}
+
+// allocMessage returns a new Message and n bytes for its payload (not
+// nil; capacity n), in one allocation for the payloads of up to 256
+// bytes most messages have: a copied payload was a second allocation
+// per message, 3% of the broker's CPU in fan-in QoS 0. The payload's
+// bytes live as long as the Message; nothing keeps one without the
+// other for long.
+func allocMessage(n int) (*Message, []byte) {
+	switch {
+	case n <= 16:
+		x := new(struct {
+			m Message
+			b [16]byte
+		})
+		return &x.m, x.b[:n:n]
+	case n <= 64:
+		x := new(struct {
+			m Message
+			b [64]byte
+		})
+		return &x.m, x.b[:n:n]
+	case n <= 128:
+		x := new(struct {
+			m Message
+			b [128]byte
+		})
+		return &x.m, x.b[:n:n]
+	case n <= 256:
+		x := new(struct {
+			m Message
+			b [256]byte
+		})
+		return &x.m, x.b[:n:n]
+	}
+	return new(Message), make([]byte, n)
 }
 
 // forwardProps keeps the properties a server forwards with a message;

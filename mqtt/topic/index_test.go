@@ -285,3 +285,31 @@ func TestMatchAppendNoAlloc(t *testing.T) {
 		t.Fatalf("got %d matches, want 110", len(dst))
 	}
 }
+
+// TestVersionChangesWithTheIndex: Version changes with every Subscribe
+// and Unsubscribe, and not with MatchAppend, so a kept match stays
+// valid exactly while it is unchanged.
+func TestVersionChangesWithTheIndex(t *testing.T) {
+	x := NewIndex[string]()
+	seen := map[uint64]bool{x.Version(): true}
+	step := func(what string, f func()) {
+		t.Helper()
+		f()
+		v := x.Version()
+		if seen[v] {
+			t.Fatalf("%s: Version %d seen before", what, v)
+		}
+		seen[v] = true
+	}
+	step("subscribe", func() { x.Subscribe(Subscription[string]{Subscriber: "a", Filter: "a/+"}) })
+	step("subscribe again, new options", func() {
+		x.Subscribe(Subscription[string]{Subscriber: "a", Filter: "a/+", Options: Options{QoS: 1}})
+	})
+	step("shared subscribe", func() { x.Subscribe(Subscription[string]{Subscriber: "b", Filter: "a/#", Group: "g"}) })
+	step("unsubscribe", func() { x.Unsubscribe("a", "a/+", "") })
+	v := x.Version()
+	x.MatchAppend(nil, "a/b")
+	if x.Version() != v {
+		t.Fatal("MatchAppend changed Version")
+	}
+}

@@ -325,11 +325,12 @@ func (b *Broker) route(m *Message, from *conn) (matched, delivered int, durable 
 	subs := b.match((*bufp)[:0], m.Topic, from)
 	direct, shared := topic.Partition(subs)
 	multi := direct[:0]
+	sharedOK := 0
 	deliver := func(group []topic.Subscription[*Session]) {
 		if d, ok := b.merge(m, group); ok {
 			matched++
 			s := group[0].Subscriber
-			ok, stored := s.enqueue(d)
+			ok, stored := s.push(d)
 			if ok {
 				delivered++
 			}
@@ -369,8 +370,17 @@ func (b *Broker) route(m *Message, from *conn) (matched, delivered int, durable 
 		ok, stored := b.deliverShared(m, g, nil)
 		if ok {
 			delivered++
+			sharedOK++ // counted by enqueue
 		}
 		durable = durable || stored
+	}
+	if n := delivered - sharedOK; n > 0 { // push does not count them
+		shard := uint8(0)
+		if from != nil {
+			shard = from.shard
+		}
+		b.stats.add(shard, statQueued, int64(n))
+		b.stats.add(shard, statQueuedBytes, int64(n*m.size()))
 	}
 	clear(subs)
 	*bufp = subs[:0]

@@ -212,13 +212,7 @@ const MaxLevels = 200
 // TooDeep reports whether a topic name or filter has more than
 // MaxLevels levels. It stops counting at the limit.
 func TooDeep(s string) bool {
-	n := 1
-	for i := 0; i < len(s); i++ {
-		if s[i] == '/' {
-			if n++; n > MaxLevels {
-				return true
-			}
-		}
-	}
-	return false
+	// More than MaxLevels levels take at least MaxLevels separators: a
+	// shorter name (nearly every one) is not counted at all.
+	return len(s) >= MaxLevels && strings.Count(s, "/") >= MaxLevels
 }

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -234,5 +235,38 @@ func TestOrdering(t *testing.T) {
 			t.Fatalf("message %d: got %s", i, p.Payload)
 		}
 		sub.Send(&packet.Puback{PacketID: p.PacketID})
+	}
+}
+
+// TestSessionIDsOfEveryLength: a session keeps an id of up to 24 bytes
+// in its own allocation (Session.idBuf) and a longer one as it came; a
+// client finds its session again either way [MQTT-3.1.2-4], and a
+// takeover finds the connection that holds it [MQTT-3.1.4-3].
+func TestSessionIDsOfEveryLength(t *testing.T) {
+	_, addr := startBroker(t, nil)
+	for _, n := range []int{1, 23, 24, 25, 200} {
+		id := strings.Repeat("i", n-1) + "d"
+		c := dialRaw(t, addr, packet.V311)
+		c.Connect(&packet.Connect{ClientID: id})
+		c.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "len/" + id, QoS: 1})
+		taker := dialRaw(t, addr, packet.V311)
+		if ack := taker.Connect(&packet.Connect{ClientID: id}); !ack.SessionPresent {
+			t.Fatalf("%d-byte id: takeover found no session", n)
+		}
+		c.ExpectClosed(2 * time.Second)
+		taker.Send(&packet.Publish{Topic: "len/" + id, QoS: 1, PacketID: 7, Payload: []byte(id)})
+		for got := 0; got < 2; got++ { // its PUBACK and its own message, in either order
+			switch p := taker.Recv().(type) {
+			case *packet.Puback:
+			case *packet.Publish:
+				if string(p.Payload) != id {
+					t.Fatalf("%d-byte id: got %q", n, p.Payload)
+				}
+				taker.Send(&packet.Puback{PacketID: p.PacketID})
+			default:
+				t.Fatalf("%d-byte id: got %v", n, p)
+			}
+		}
+		taker.NC.Close()
 	}
 }

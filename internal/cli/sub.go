@@ -247,15 +247,21 @@ func (st *subState) session(ctx context.Context, cl *client.Client, subs []packe
 		defer cancel()
 		cl.Disconnect(dctx, rc, discProps)
 	}
-	// SUBSCRIBE and the UNSUBSCRIBEs go out back to back, as libmosquitto
-	// sends them; the SUBACK is handled on the client's reader (onSuback), in
-	// order with the messages. An error means the connection ended: Done says so.
-	err := cl.SubscribeAsync(ctx, subs, subProps, st.onSuback)
-	for _, f := range c.StringSlice("unsubscribe") {
-		if err == nil {
-			err = cl.UnsubscribeAsync(ctx, []string{f}, unsubProps, nil)
+	// SUBSCRIBE and the UNSUBSCRIBEs go out together, as libmosquitto sends
+	// them from its connect callback before it reads again: in one batch, so
+	// that -d prints every "sending" before the "received SUBACK" and
+	// "Subscribed" that the reader prints (onSuback), however fast the SUBACK
+	// comes back. The SUBACK is handled in order with the messages. An error
+	// means the connection ended: Done says so.
+	_ = cl.Batch(func() error {
+		err := cl.SubscribeAsync(ctx, subs, subProps, st.onSuback)
+		for _, f := range c.StringSlice("unsubscribe") {
+			if err == nil {
+				err = cl.UnsubscribeAsync(ctx, []string{f}, unsubProps, nil)
+			}
 		}
-	}
+		return err
+	})
 	for {
 		select {
 		case <-st.stop:

@@ -104,8 +104,11 @@ type Options struct {
 	MemoryLimit int64
 
 	// MaxConnectSize is the largest packet accepted before CONNECT is
-	// accepted: a larger one closes the connection before its bytes are
-	// read, so an unauthenticated connection holds at most this much.
+	// accepted: a larger one is refused from its header on (MQTT 5:
+	// CONNACK 0x95) and its bytes are never held, so an unauthenticated
+	// connection holds at most this much. Up to 1 MiB of the rest is read
+	// and dropped as it comes, so the client sees the refusal instead of a
+	// reset, while it keeps coming and within ConnectTimeout.
 	// MaxPendingConnectBytes bounds what all of them hold together; past
 	// it, the connection that would exceed it is closed. Defaults 64 KiB
 	// (strings in CONNECT are up to 64 KiB each, but real CONNECTs are a

@@ -70,8 +70,10 @@ type conn struct {
 
 	wmu  sync.Mutex // held by runWriter while it runs: teardown waits on it
 	done sync.Mutex // locked from accept until teardown completes (takeover waits on it)
-	// kaLimit is -1 - Broker.clock() at accept until CONNECT is handled
-	// (the sweep's connect timeout), then 1.5 × keep alive in ns, 0: none.
+	// kaLimit is -1 - the Broker.clock() by which CONNECT must be handled
+	// (the sweep's connect timeout: ConnectTimeout after accept, sooner
+	// for a refused packet's rest, awaitRefusedRest) until it is, then
+	// 1.5 × keep alive in ns, 0: none.
 	kaLimit  atomic.Int64
 	lastRead atomic.Int64  // Broker.clock() at the last read
 	st       atomic.Uint32 // st* bits: the connection's tokens and flags, in one word
@@ -113,9 +115,17 @@ type connExtra struct {
 	aliasIn  map[uint16]string // the reader's: topic aliases the client set
 	aliasOut map[string]uint16 // the writer's: topic aliases the broker set
 	will     *Message          // nil: none, or discarded
+	// refused: how the connection ends once skip more bytes (the rest of
+	// a first packet over MaxConnectSize, refused) are read and
+	// discarded (refuseOversize), by connectBy (Broker.clock()) at the
+	// latest; the reader's.
+	refused   error
+	skip      int
+	connectBy int64
 }
 
-// extra returns c.x, making it; only while the CONNECT is handled.
+// extra returns c.x, making it; only while the CONNECT is handled (or
+// refused, before anyone writes).
 func (c *conn) extra() *connExtra {
 	if c.x == nil {
 		c.x = new(connExtra)
@@ -235,7 +245,7 @@ func (c *conn) init(b *Broker, t transport, remote net.Addr, port string) {
 	born := b.clock()
 	c.since = uint32(born / int64(time.Second))
 	c.shard = uint8(b.shardSeq.Add(1) % statShards)
-	c.kaLimit.Store(-1 - born)
+	c.kaLimit.Store(-1 - (born + int64(b.opts.ConnectTimeout)))
 	c.lastRead.Store(born - int64(time.Hour)) // not "hot" (the socket transport's linger)
 	c.done.Lock()
 }
@@ -557,6 +567,16 @@ func (c *conn) readFailed(err error) error {
 // Message); other packets get their own copy, since handlers and hooks
 // may keep parts of them.
 func (c *conn) consume(buf []byte) (rest []byte, err error) {
+	if x := c.x; x != nil && x.refused != nil {
+		// The rest of a refused first packet (refuseOversize): dropped
+		// as it arrives, held nowhere.
+		if len(buf) < x.skip {
+			x.skip -= len(buf)
+			c.awaitRefusedRest()
+			return nil, nil
+		}
+		return nil, c.endRefused()
+	}
 	if !c.connectSeen {
 		start := buf
 		defer func() {
@@ -606,18 +626,7 @@ func (c *conn) consume(buf []byte) (rest []byte, err error) {
 				Msg: fmt.Sprintf("%v: packet of %d bytes exceeds the maximum packet size %d", packet.Type(first>>4), hn+remaining, maxIn)})
 		}
 		if !c.connAccepted && hn+remaining > c.b.opts.MaxConnectSize {
-			// Memory follows bytes, and before CONNECT is accepted only a
-			// few: a larger first packet is refused before it arrives.
-			why := fmt.Sprintf("%v of %d bytes exceeds the %d-byte limit for a packet before CONNECT is accepted", packet.Type(first>>4), hn+remaining, c.b.opts.MaxConnectSize)
-			if connectV5(first, buf[hn:]) {
-				// An MQTT 5 client can be told: CONNACK 0x95 Packet too
-				// large [MQTT-3.2.2-8], as for any CONNECT refused.
-				c.version = packet.V5
-				c.b.log.Info("Client " + clientLabel("", c.logAddr()) + " refused: " + why + ".")
-				c.send(&packet.Connack{ReasonCode: packet.PacketTooLarge})
-				return nil, errRejected{code: packet.PacketTooLarge}
-			}
-			return nil, c.readError(&packet.Error{Code: packet.PacketTooLarge, Msg: why})
+			return nil, c.refuseOversize(first, buf, hn, remaining)
 		}
 		if len(buf) < hn+remaining {
 			return buf, nil
@@ -676,6 +685,81 @@ type readBatch struct {
 
 var batchPool = sync.Pool{New: func() any { return new(readBatch) }}
 
+// refuseOversize refuses a first packet larger than MaxConnectSize (buf
+// starts with its header, hn bytes, announcing remaining more): memory
+// follows bytes, and before CONNECT is accepted only a few, so it is
+// refused before it arrives. An MQTT 5 client is told: CONNACK 0x95
+// Packet too large [MQTT-3.2.2-8], as for any CONNECT refused; a 3.x
+// client, which has no such code, is closed.
+//
+// The client is usually still writing that packet. Closing the socket
+// with its bytes unread would reset the connection: the client's write
+// fails (EPIPE, a reset; over TLS, whose records go out one by one, as a
+// rule) and it never reads the CONNACK. So the rest of the packet is read
+// and dropped first (consume), and the connection ends with the refusal
+// when it has all arrived or the client closes (readError). That is
+// bounded: in bytes by the length the packet announced and by
+// maxRefusedRest (a packet that announces more is closed at once, as
+// before); in time by the sweep's connect timeout, which stays in force
+// until CONNECT is accepted and which awaitRefusedRest brings forward to
+// a moment (lingerAfterDisconnect) after the last bytes that came. Nothing
+// is kept (each read's buffer goes back to its pool) and no goroutine
+// waits for the bytes: the event loop reads them as they come.
+func (c *conn) refuseOversize(first byte, buf []byte, hn, remaining int) error {
+	why := fmt.Sprintf("%v of %d bytes exceeds the %d-byte limit for a packet before CONNECT is accepted", packet.Type(first>>4), hn+remaining, c.b.opts.MaxConnectSize)
+	var refused error = &packet.Error{Code: packet.PacketTooLarge, Msg: why}
+	v5 := connectV5(first, buf[hn:])
+	if v5 {
+		c.version = packet.V5
+		c.b.log.Info("Client " + clientLabel("", c.logAddr()) + " refused: " + why + ".")
+		refused = errRejected{code: packet.PacketTooLarge}
+	}
+	rest := hn + remaining - len(buf)
+	lim := c.kaLimit.Load() // < 0: the connect timeout applies (always, before CONNACK)
+	drain := rest > 0 && rest <= maxRefusedRest && lim < 0
+	if drain {
+		x := c.extra()
+		x.refused, x.skip, x.connectBy = refused, rest, -1-lim
+		c.awaitRefusedRest()
+	}
+	if v5 {
+		c.send(&packet.Connack{ReasonCode: packet.PacketTooLarge}) // written after this read (afterBatch)
+	}
+	if drain {
+		return nil
+	}
+	return c.endRefusal(refused)
+}
+
+// maxRefusedRest is the most of a refused first packet that is read and
+// discarded so that its client gets the refusal (refuseOversize).
+const maxRefusedRest = 1 << 20
+
+// awaitRefusedRest gives the rest of a refused packet a moment more to
+// come: the sweep closes the connection (as for a connect timeout) if
+// nothing arrives within it, and at the connect timeout whatever comes.
+func (c *conn) awaitRefusedRest() {
+	c.kaLimit.Store(-1 - min(c.x.connectBy, c.b.clock()+int64(c.b.disconnectLinger())))
+}
+
+// endRefused ends a connection whose refused first packet's rest was
+// being discarded: it has all arrived, or the client closed or the
+// connect timeout struck first.
+func (c *conn) endRefused() error {
+	err := c.x.refused
+	c.x.refused, c.x.skip = nil, 0
+	return c.endRefusal(err)
+}
+
+// endRefusal ends the connection with refuseOversize's refusal: MQTT 5's
+// errRejected (logged, CONNACK sent), or 3.x's Packet too large.
+func (c *conn) endRefusal(err error) error {
+	if _, v5 := err.(errRejected); v5 {
+		return err
+	}
+	return c.readError(err)
+}
+
 // ackPool holds the Puback values plain acknowledgements are read into
 // (consume); handlers keep nothing of them.
 var ackPool = sync.Pool{New: func() any { return new(packet.Puback) }}
@@ -698,6 +782,9 @@ func plainAckID(first byte, body []byte) uint16 {
 // closeErr is the reader's error once close() was called: the timeout
 // the sweep found, or errClosed.
 func (c *conn) closeErr() error {
+	if c.x != nil && c.x.refused != nil {
+		return c.x.refused // the rest of a refused packet did not come in time (awaitRefusedRest)
+	}
 	switch c.timedOutBy() {
 	case timeoutConnect:
 		return errConnectTimeout
@@ -727,6 +814,11 @@ var (
 func (c *conn) readError(err error) error {
 	if c.isClosed() {
 		return c.closeErr()
+	}
+	if c.x != nil && c.x.refused != nil {
+		// The client closed (or broke) the connection while the rest of
+		// its refused packet was being discarded: it ends as refused.
+		return c.endRefused()
 	}
 	var pe *packet.Error
 	var rc packet.ReasonCode

@@ -194,12 +194,11 @@ func (b *Broker) sweepLoop() {
 // [MQTT-3.1.2-24] (MQTT 5 [MQTT-3.1.2-22]).
 func (b *Broker) sweep(expired []*conn) []*conn {
 	now := b.clock()
-	connectLimit := int64(b.opts.ConnectTimeout)
 	b.mu.Lock()
 	for _, c := range b.conns.s {
 		switch lim := c.kaLimit.Load(); {
 		case lim < 0:
-			if born := -1 - lim; now-born > connectLimit {
+			if by := -1 - lim; now > by {
 				c.setTimedOut(timeoutConnect)
 				expired = append(expired, c)
 			}

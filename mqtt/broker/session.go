@@ -217,7 +217,8 @@ func (s *Session) push(d delivery) (ok, stored bool) {
 
 // takeForSend moves what connection c may send now into out:
 // retransmissions first, then queued messages while the inflight window
-// has room. QoS 1/2 messages get their packet id here. sync reports that
+// has room, up to about one write's worth (takeBytes). QoS 1/2 messages
+// get their packet id here. sync reports that
 // a stored QoS 2 message got its packet id: the store must have it
 // before the PUBLISH goes out (syncStore), or a crash could make the
 // message arrive twice under two ids.
@@ -246,7 +247,8 @@ func (s *Session) takeForSend(c *conn, out []delivery) (_ []delivery, sync bool)
 	}
 	s.recheckLocked()
 	now := time.Now()
-	for s.queue.len() > 0 && len(out) < 512 {
+	taken := 0
+	for s.queue.len() > 0 && len(out) < 512 && taken < takeBytes {
 		d := *s.queue.front()
 		if d.msg.expired(now) {
 			s.popLocked()
@@ -259,6 +261,7 @@ func (s *Session) takeForSend(c *conn, out []delivery) (_ []delivery, sync bool)
 			break
 		}
 		s.popLocked()
+		taken += d.msg.size()
 		if d.qos == 0 {
 			s.b.memRelease(s.shard(), d.msg) // sent now: the writer's reference is enough
 			s.unstoreLocked(&d)              // an offline QoS 0 message, sent now
@@ -274,6 +277,17 @@ func (s *Session) takeForSend(c *conn, out []delivery) (_ []delivery, sync bool)
 	}
 	return out, sync
 }
+
+// takeBytes is about how much of the queue a writer takes at a time: one
+// write's worth (flushAt), at least one message. What it has taken is
+// out of the queue (its limits, Clients' Queued, the backlog marks) and
+// out of the sweep's reach (trimStalled) until it is written, so a writer
+// that finds its socket full holds that much, not 512 messages: it took
+// 512 × 16 KiB from a subscriber that had stopped reading, left its
+// queue empty, and the stalled budget and its log line never applied
+// (TestStalledSubscriberTrimIsLogged, seen with every read on the event
+// loop, where the writer started after a whole burst was queued).
+const takeBytes = flushAt
 
 func (s *Session) popLocked() {
 	d := s.queue.pop()

@@ -43,6 +43,7 @@ type Client struct {
 	aliasMax uint16
 	werr     error
 	kick     chan struct{}
+	held     int // Batch calls running: the writer leaves wbuf alone (up to wlimit)
 
 	wtimeout   time.Duration // per chunk written; 0: none
 	lastWrite  atomic.Int64  // unix nanos of the last completed write
@@ -327,6 +328,33 @@ func (c *Client) send(ctx context.Context, p packet.Packet) error {
 	return c.appendLocked(p)
 }
 
+// Batch runs fn, which queues packets (SubscribeAsync, UnsubscribeAsync,
+// Publish at QoS 0, ...), and has the writer send what it queued together
+// once fn returns: the server sees none of them, so it can answer none of
+// them, before fn has queued the last. That is the order of libmosquitto,
+// which sends from its connect callback before it reads again: a tool that
+// traces packets (mosquitto_sub -d) prints every "sending" of the batch
+// before any "received" they cause. Batches may nest and run concurrently;
+// the writer holds back while any runs, except for more than the write
+// buffer limit (so fn cannot wait for room for ever) or once the connection
+// has ended or DISCONNECT was queued. fn must not wait for the server (an
+// acknowledgement, Subscribe, Disconnect): nothing it queued is sent yet.
+func (c *Client) Batch(fn func() error) error {
+	c.wmu.Lock()
+	c.held++
+	c.wmu.Unlock()
+	defer func() {
+		c.wmu.Lock()
+		c.held--
+		c.wmu.Unlock()
+		select {
+		case c.kick <- struct{}{}:
+		default:
+		}
+	}()
+	return fn()
+}
+
 // sendNow queues p without waiting for room: for PINGREQ, which must not
 // wait behind a blocked writer, and for retransmitting a resumed session's
 // messages, which are already held in memory.
@@ -405,6 +433,10 @@ func (c *Client) writeLoop() {
 		case <-c.kick:
 		}
 		c.wmu.Lock()
+		if c.held > 0 && c.werr == nil && len(c.wbuf) <= c.wlimit {
+			c.wmu.Unlock() // Batch kicks again when it ends
+			continue
+		}
 		buf := c.wbuf
 		c.wbuf = c.spare[:0]
 		disc := c.werr == ErrClosed && !c.closing.Load()

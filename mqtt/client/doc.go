@@ -30,6 +30,11 @@
 // messages can be in flight at once. The window is bounded by the server's
 // Receive Maximum and by Options.MaxInflight.
 //
+// SubscribeAsync and UnsubscribeAsync likewise return once the packet is
+// queued. Batch holds what its function queues until it returns, so the
+// server answers none of it before the last packet is queued: libmosquitto's
+// order for packets sent from its connect callback (mosquitto_sub -d -U).
+//
 // State that outlives a connection (unacknowledged outbound messages and
 // inbound QoS 2 packet identifiers) lives in a Session. Pass the same
 // Session to a later Dial with CleanStart false and unacknowledged messages

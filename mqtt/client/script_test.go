@@ -269,6 +269,94 @@ func TestSubscribeAsyncOrder(t *testing.T) {
 	}
 }
 
+// TestBatch: what a Batch queues reaches the server only once the batch ends, so a server
+// that answers at once cannot have its SUBACK traced (or handled) between the SUBSCRIBE and
+// the UNSUBSCRIBE queued after it: mosquitto_sub -d -U's order. A batch that queues more
+// than the write buffer limit is written as it goes instead of waiting for room for ever.
+func TestBatch(t *testing.T) {
+	const big = 40
+	s := startScript(t, packet.V311, func(s *scriptServer, c net.Conn) {
+		if !s.accept(c) {
+			return
+		}
+		sub, ok := expect[*packet.Subscribe](s, c)
+		if !ok {
+			return
+		}
+		var out []byte
+		out, _ = packet.Append(out, &packet.Suback{PacketID: sub.PacketID, ReasonCodes: []packet.ReasonCode{0}}, s.version)
+		s.send(c, out...) // at once, before reading on
+		unsub, ok := expect[*packet.Unsubscribe](s, c)
+		if !ok {
+			return
+		}
+		out, _ = packet.Append(out[:0], &packet.Unsuback{PacketID: unsub.PacketID}, s.version)
+		s.send(c, out...)
+		for range big {
+			if _, ok := expect[*packet.Publish](s, c); !ok {
+				return
+			}
+		}
+		expect[*packet.Disconnect](s, c)
+	})
+	var mu sync.Mutex
+	var events []string
+	add := func(e string) { mu.Lock(); events = append(events, e); mu.Unlock() }
+	subacked := make(chan struct{})
+	unsubacked := make(chan struct{})
+	cl := dial(t, Options{Server: s.addr, ProtocolVersion: packet.V311, CleanStart: true, WriteBufferLimit: 1024,
+		Trace: func(sent bool, p packet.Packet) {
+			switch p.(type) {
+			case *packet.Subscribe, *packet.Unsubscribe, *packet.Suback, *packet.Unsuback:
+				add(fmt.Sprintf("%v %T", sent, p))
+			}
+		}})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := cl.Batch(func() error {
+		if err := cl.SubscribeAsync(ctx, []packet.Subscription{{Filter: "a"}}, nil, func(*packet.Suback) { close(subacked) }); err != nil {
+			return err
+		}
+		// Nothing may come back while the batch runs: without it, the SUBACK
+		// arrives within a millisecond or so here.
+		select {
+		case <-subacked:
+			t.Error("SUBACK handled while the batch that sent the SUBSCRIBE was running")
+		case <-time.After(100 * time.Millisecond):
+		}
+		return cl.UnsubscribeAsync(ctx, []string{"b"}, nil, func(*packet.Unsuback) { close(unsubacked) })
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ch := range []chan struct{}{subacked, unsubacked} {
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			t.Fatal("no SUBACK or UNSUBACK")
+		}
+	}
+	mu.Lock()
+	got := strings.Join(events, ", ")
+	mu.Unlock()
+	if want := "true *packet.Subscribe, true *packet.Unsubscribe, false *packet.Suback, false *packet.Unsuback"; got != want {
+		t.Errorf("trace %q, want %q", got, want)
+	}
+	// 40 × ~100 bytes through a 1 KiB write buffer within one batch.
+	err = cl.Batch(func() error {
+		for range big {
+			if err := cl.Publish(ctx, Message{Topic: "t", Payload: make([]byte, 100)}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("batch past the write buffer limit: %v", err)
+	}
+	cl.Disconnect(ctx, 0, nil)
+}
+
 // TestAckBeforeDelivery: libmosquitto's order (PUBACK before the message; a QoS 2 message at
 // PUBREL, after PUBCOMP) with the option, the default order (message, then acknowledgement)
 // without it.

@@ -358,8 +358,8 @@ type ClientStatus struct {
 // Clients lists every session, connected or not, sorted by client id.
 func (b *Broker) Clients() []ClientStatus {
 	b.mu.Lock()
-	sessions := make([]*Session, 0, len(b.sessions))
-	for _, s := range b.sessions {
+	sessions := make([]*Session, 0, b.sessions.len())
+	for s := range b.sessions.all() {
 		sessions = append(sessions, s)
 	}
 	b.mu.Unlock()
@@ -412,7 +412,7 @@ func (b *Broker) Disconnect(clientID string, reason packet.ReasonCode) error {
 		return ErrBrokerClosed
 	}
 	b.mu.Lock()
-	s := b.sessions[clientID]
+	s := b.sessions.get(clientID)
 	b.mu.Unlock()
 	if s == nil {
 		return ErrNotConnected

@@ -251,7 +251,7 @@ type Broker struct {
 	start time.Time
 
 	mu        sync.Mutex // guards sessions, listeners, conns, closed; see LOCKS.md
-	sessions  map[string]*Session
+	sessions  sessionTable
 	listeners []net.Listener
 	conns     connSet
 	lconns    map[string]int // connections held against a listener's MaxConnections (admit), under mu
@@ -382,7 +382,7 @@ func New(opts Options, logger *slog.Logger) (*Broker, error) {
 		authz:     opts.Authorizer,
 		store:     opts.Store,
 		index:     topic.NewIndex[*Session](),
-		sessions:  make(map[string]*Session),
+		sessions:  newSessionTable(),
 		lconns:    make(map[string]int),
 		shareNext: make(map[string]uint32),
 		start:     time.Now(),
@@ -559,7 +559,7 @@ func (b *Broker) Close() error {
 	b.stopHooks()
 	// Stop session timers so nothing fires after Close.
 	b.mu.Lock()
-	for _, s := range b.sessions {
+	for s := range b.sessions.all() {
 		s.mu.Lock()
 		s.stopTimersLocked()
 		s.mu.Unlock()

@@ -90,7 +90,7 @@ func fanIn(tb testing.TB, b *Broker, addr string, pubs, n int, qos byte) (int, t
 	got := <-recvd
 	elapsed := time.Since(start)
 	b.mu.Lock()
-	s := b.sessions["fanin-sub"]
+	s := b.sessions.get("fanin-sub")
 	b.mu.Unlock()
 	s.mu.Lock()
 	depth := int(s.qmax)

@@ -21,7 +21,7 @@ func TestIdleFootprint(t *testing.T) {
 		size, max uintptr
 	}{
 		{"socketConn", unsafe.Sizeof(socketConn{}), 288},
-		{"Session", unsafe.Sizeof(Session{}), 192}, // 160 + idBuf
+		{"Session", unsafe.Sizeof(Session{}), 192}, // with idBuf
 		{"tcpAddr4", unsafe.Sizeof(tcpAddr4{}), 8},
 	} {
 		if c.size > c.max {

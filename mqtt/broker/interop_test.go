@@ -135,7 +135,7 @@ func (b *Broker) subscribers(filter string) int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	n := 0
-	for _, s := range b.sessions {
+	for s := range b.sessions.all() {
 		s.mu.Lock()
 		if _, ok := s.subs[filter]; ok && s.conn != nil {
 			n++

@@ -229,7 +229,7 @@ func (b *Broker) trimStalled(buf []*Session, level int32) []*Session {
 	after := int32(b.opts.StallAfter / time.Millisecond)
 	now := b.ms()
 	b.mu.Lock()
-	for _, s := range b.sessions {
+	for s := range b.sessions.all() {
 		if st := s.stall.Load(); level >= memTight || (st != 0 && now-st >= after) {
 			buf = append(buf, s)
 		}

@@ -23,7 +23,7 @@ func TestOfflineSessionReleasesConnection(t *testing.T) {
 	r.Send(&packet.Pingreq{})
 	r.Recv()
 	b.mu.Lock()
-	s := b.sessions["sleeper"]
+	s := b.sessions.get("sleeper")
 	b.mu.Unlock()
 	s.mu.Lock()
 	c := s.conn

@@ -282,7 +282,7 @@ func waitOffline(t testing.TB, b *Broker, clientID string) {
 	t.Helper()
 	for deadline := time.Now().Add(5 * time.Second); ; {
 		b.mu.Lock()
-		s := b.sessions[clientID]
+		s := b.sessions.get(clientID)
 		b.mu.Unlock()
 		if s == nil || s.flags.Load()&flagOnline == 0 {
 			return

@@ -602,7 +602,7 @@ func (b *Broker) restore() error {
 				s.off.willTimer = time.AfterFunc(st.WillAt.Sub(now), func() { b.fireWill(s) })
 			}
 		}
-		b.sessions[s.id] = s
+		b.sessions.put(s)
 		if left, ok := b.expiryLeft(s.expiry, s.off.since, now); ok {
 			if left <= 0 {
 				expired = append(expired, s)

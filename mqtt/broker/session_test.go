@@ -238,13 +238,13 @@ func TestOrdering(t *testing.T) {
 	}
 }
 
-// TestSessionIDsOfEveryLength: a session keeps an id of up to 24 bytes
+// TestSessionIDsOfEveryLength: a session keeps an id of up to 32 bytes
 // in its own allocation (Session.idBuf) and a longer one as it came; a
 // client finds its session again either way [MQTT-3.1.2-4], and a
 // takeover finds the connection that holds it [MQTT-3.1.4-3].
 func TestSessionIDsOfEveryLength(t *testing.T) {
 	_, addr := startBroker(t, nil)
-	for _, n := range []int{1, 23, 24, 25, 200} {
+	for _, n := range []int{1, 23, 32, 33, 200} {
 		id := strings.Repeat("i", n-1) + "d"
 		c := dialRaw(t, addr, packet.V311)
 		c.Connect(&packet.Connect{ClientID: id})

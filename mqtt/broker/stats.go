@@ -155,7 +155,7 @@ type Stats struct {
 func (b *Broker) Stats() Stats {
 	s := &b.stats
 	b.mu.Lock()
-	total := int64(len(b.sessions))
+	total := int64(b.sessions.len())
 	b.mu.Unlock()
 	st := Stats{
 		Uptime:            time.Since(b.start),

@@ -15,8 +15,8 @@ func TestSubscribeAfterSessionEnded(t *testing.T) {
 	b, addr := startBroker(t, nil)
 	sub := connectRaw(t, addr, packet.V5, "ended")
 	b.mu.Lock()
-	s := b.sessions["ended"]
-	delete(b.sessions, "ended")
+	s := b.sessions.get("ended")
+	b.sessions.del("ended")
 	b.mu.Unlock()
 	b.endSession(s)
 

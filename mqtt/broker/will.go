@@ -21,7 +21,7 @@ func (b *Broker) publishWill(w *Message) {
 	}
 	info := ClientInfo{ClientID: m.From}
 	b.mu.Lock()
-	if s := b.sessions[m.From]; s != nil {
+	if s := b.sessions.get(m.From); s != nil {
 		if i := s.info.Load(); i != nil {
 			info = *i
 		}

@@ -397,10 +397,11 @@ func (b *Broker) route(m *Message, from *conn) (matched, delivered int, durable 
 // routed; any change to the index makes it stale. Any publisher may use
 // it: a match depends on the name and the index alone.
 type routeMemo struct {
-	name string
-	ver  uint64
-	subs []topic.Subscription[*Session]
-	ok   bool
+	index *topic.SubscriptionIndex[*Session] // whose Version ver is: readBatch's pool is every broker's
+	name  string
+	ver   uint64
+	subs  []topic.Subscription[*Session]
+	ok    bool
 }
 
 // routeMemoMax is the most subscriptions a memo keeps: past it,
@@ -416,7 +417,7 @@ func (b *Broker) match(dst []topic.Subscription[*Session], name string, from *co
 	}
 	memo := &from.rb.route
 	ver := b.index.Version() // before the walk: a change during it makes the memo stale
-	if memo.ok && memo.ver == ver && memo.name == name {
+	if memo.ok && memo.ver == ver && memo.index == b.index && memo.name == name {
 		return append(dst, memo.subs...)
 	}
 	first := len(dst)
@@ -424,7 +425,7 @@ func (b *Broker) match(dst []topic.Subscription[*Session], name string, from *co
 	if n := len(dst) - first; n <= routeMemoMax {
 		clear(memo.subs)
 		memo.subs = append(memo.subs[:0], dst[first:]...)
-		memo.name, memo.ver, memo.ok = name, ver, true
+		memo.index, memo.name, memo.ver, memo.ok = b.index, name, ver, true
 	} else {
 		memo.ok = false
 	}

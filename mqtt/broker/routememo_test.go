@@ -69,3 +69,27 @@ func TestRouteMemoSeesIndexChanges(t *testing.T) {
 	}
 	sub.ExpectNothing(100 * time.Millisecond)
 }
+
+// TestRouteMemoPerBroker: read batches (and their route memos) come from
+// one pool for every broker in the process, and two brokers' indexes
+// pass through the same versions when they see the same subscriptions.
+// A memo must never route one broker's message to another's sessions.
+func TestRouteMemoPerBroker(t *testing.T) {
+	var subs, pubs [2]*raw
+	for i := range subs {
+		_, addr := startBroker(t, nil)
+		subs[i] = connectRaw(t, addr, packet.V311, "sub")
+		subs[i].Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "same/topic"})
+		pubs[i] = connectRaw(t, addr, packet.V311, "pub")
+	}
+	for round := 0; round < 20; round++ {
+		for i, p := range pubs {
+			p.Send(&packet.Publish{Topic: "same/topic", Payload: []byte(fmt.Sprint(i, "-", round))})
+		}
+		for i, s := range subs {
+			if got, want := string(s.RecvPublish().Payload), fmt.Sprint(i, "-", round); got != want {
+				t.Fatalf("broker %d's subscriber got %q, want %q", i, got, want)
+			}
+		}
+	}
+}

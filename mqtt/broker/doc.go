@@ -38,9 +38,13 @@
 //
 // A read lands in a pooled 32 KiB buffer; PUBLISH is decoded in place and
 // its handler copies topic and payload once into a shared, immutable
-// Message (the only per-message allocations are the decoder's Publish and
-// topic string and that Message with its payload). route matches the
-// subscription index (read-locked inside mqtt/topic) and appends a
+// Message (the only per-message allocations are the decoder's topic
+// string and that Message, whose payload of up to 256 bytes is in the
+// same allocation). route matches the subscription index (read-locked
+// inside mqtt/topic), or takes the match from the read's route memo
+// when the topic is the one the last message routed had and the index
+// has not changed since (routeMemo: a publisher repeats its topic), and
+// appends a
 // delivery (a pointer to the Message plus per-subscriber flags) to each
 // session's queue: a list of 128-entry chunks from a pool, never re-grown
 // or copied. Only sessions that hold several subscriptions (flagMulti)
@@ -56,7 +60,8 @@
 // subscriber that was written to within the last millisecond gets its
 // next messages together after it (coalesce.go), which is what keeps a
 // fleet of lightly loaded connections cheap. The counters behind $SYS are
-// sharded per connection (stats.go) so cores do not contend on them.
+// sharded per connection (stats.go) so cores do not contend on them; the
+// messages a PUBLISH queued count in its publisher's shard, once.
 //
 // # Network layer: event loop, measured against goroutine per connection
 //

@@ -1258,6 +1258,7 @@ func (c *conn) cleanup(err error) {
 			} // other refusals were logged with their reason by reject
 		case closedByClient(err): // closed before CONNECT: a port probe, a health check
 			c.b.log.Info("Client <unknown> closed its connection.")
+		case errors.Is(err, errPendingBudget): // keepIn said why
 		case err != nil && err != errClosed:
 			c.b.log.Info("Client " + c.logAddr() + " disconnected: " + err.Error() + ".")
 		}

@@ -2,6 +2,8 @@ package broker
 
 import (
 	"bytes"
+	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -93,4 +95,34 @@ func isTimeout(err error) bool {
 	type timeout interface{ Timeout() bool }
 	te, ok := err.(timeout)
 	return ok && te.Timeout()
+}
+
+// TestPendingConnectBudgetLoggedOnce: a connection closed for the budget
+// of pending CONNECT bytes is logged once, with why, not again as
+// "disconnected".
+func TestPendingConnectBudgetLoggedOnce(t *testing.T) {
+	b, h := startBrokerLogging(t, slog.LevelInfo, func(o *Options) { o.MaxPendingConnectBytes = 5_000 })
+	addr := b.Addrs()[0].String()
+	partial := append([]byte{0x10, 0xb8, 0x17}, bytes.Repeat([]byte{0}, 1997)...)
+	for range 4 {
+		r := dialRaw(t, addr, packet.V311)
+		defer r.NC.Close()
+		r.WriteBytes(partial)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for strings.Count(strings.Join(h.Lines(), "\n"), "hold more than 5000 bytes together") < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the budget's closes were not logged:\n%s", strings.Join(h.Lines(), "\n"))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	for b.nconns.Load() > 2 { // the closed ones are torn down (and logged)
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connections, want the 2 within the budget", b.nconns.Load())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if text := strings.Join(h.Lines(), "\n"); strings.Contains(text, "disconnected: too many bytes pending") {
+		t.Fatalf("a budget close was logged twice:\n%s", text)
+	}
 }

@@ -611,6 +611,12 @@ func (c *conn) consume(buf []byte) (rest []byte, err error) {
 		}
 	}()
 	for len(buf) > 0 {
+		if !c.connectSeen && packet.Type(buf[0]>>4) != packet.CONNECT {
+			// Said before the rest of its header is read or it is traced:
+			// whatever else it is, it is not the CONNECT that must come
+			// first [MQTT-3.1.0-1].
+			return nil, c.readError(errConnectFirst)
+		}
 		first, remaining, hn, err := packet.ParseHeader(buf)
 		if err == packet.ErrIncomplete {
 			return buf, nil

@@ -1,6 +1,8 @@
 package broker
 
 import (
+	"bytes"
+	"log/slog"
 	"os/exec"
 	"strings"
 	"testing"
@@ -84,5 +86,33 @@ func waitLogLine(t *testing.T, b *Broker, want string) {
 			t.Fatalf("no log line with %q in:\n%s", want, strings.Join(h.Lines(), "\n"))
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestFirstPacketNotConnectLogged: a first packet that is not CONNECT is
+// refused as that [MQTT-3.1.0-1] as soon as its first byte is read,
+// before its length is parsed or the packet traced: garbage whose first
+// byte is AUTH's was logged as a malformed AUTH, and a PUBLISH was
+// traced as received.
+func TestFirstPacketNotConnectLogged(t *testing.T) {
+	b, h := startBrokerLogging(t, slog.LevelDebug, nil)
+	addr := b.Addrs()[0].String()
+	for _, send := range [][]byte{
+		bytes.Repeat([]byte{0xff}, 100),
+		{0x30, 0x07, 0x00, 0x01, 'x', 'h', 'e', 'l', 'o'}, // PUBLISH x "helo"
+	} {
+		r := dialRaw(t, addr, packet.V311)
+		r.WriteBytes(send)
+		r.ExpectClosed(3 * time.Second)
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for strings.Count(strings.Join(h.Lines(), "\n"), "disconnected: first packet was not CONNECT") < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("want two 'first packet was not CONNECT' lines:\n%s", strings.Join(h.Lines(), "\n"))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if text := strings.Join(h.Lines(), "\n"); strings.Contains(text, "AUTH") || strings.Contains(text, "Received PUBLISH") {
+		t.Fatalf("logged as a packet it was not refused for:\n%s", text)
 	}
 }

@@ -289,7 +289,7 @@ func runServe(c *ucli.Context, cfg *config.Config, warns []config.Warning, path 
 	}
 	rl := &reloader{path: path, ports: c.IntSlice("port"), store: storeFile, data: c.String("data"), verbose: c.Bool("verbose"), stdout: c.App.Writer, stderr: errw,
 		log: logger, info: info, handler: handler, fa: fa, lns: lns, cfg: cfg, opts: opts, acl: opts.Authorizer != nil}
-	defer memoryPolicy(opts.MemoryLimit)()
+	defer memoryPolicy(opts.MemoryLimit, func() int64 { return b.Stats().Connections })()
 	daemonReady(c)
 	info(opts.Version + " running")
 	for running := true; running; {

@@ -23,3 +23,24 @@ func TestGCPercentFor(t *testing.T) {
 		}
 	}
 }
+
+// TestFloorPercent: the floor steps aside (GOGC's 100) while the live
+// heap grows or connections arrive in numbers between two collections.
+func TestFloorPercent(t *testing.T) {
+	for _, c := range []struct {
+		live, prev uint64
+		conns      int64
+		want       int
+	}{
+		{4 << 20, 4 << 20, 0, 700},             // steady: the floor
+		{4 << 20, 4 << 20, connStorm, 700},     // a few connections: still
+		{4 << 20, 4 << 20, connStorm + 1, 100}, // a storm of them: GOGC's pace
+		{5 << 20, 4 << 20, 0, 100},             // growing by more than 1/16
+		{4<<20 + 1<<10, 4 << 20, 0, 650},       // not by that much: the floor (for 4 MiB and a KiB)
+		{1 << 20, 0, 0, 100},                   // the first collection
+	} {
+		if got := floorPercent(c.live, c.prev, c.conns); got != c.want {
+			t.Errorf("floorPercent(%d, %d, %d) = %d, want %d", c.live, c.prev, c.conns, got, c.want)
+		}
+	}
+}

@@ -337,3 +337,24 @@ func TestDrainEnds(t *testing.T) {
 		}
 	}
 }
+
+// A subscriber that resumes its session (--disable-clean-session) gets
+// the messages queued for it, which a broker may send before SUBACK
+// [MQTT-3.8.4]: they are acknowledged and counted, not dropped
+// unacknowledged while the SUBACK is awaited (a fresh tester's find).
+func TestSubResumesSession(t *testing.T) {
+	m := testutil.StartMosquitto(t)
+	sub := Config{Scenario: ScenarioSub, Server: m.Addr, Clients: 1, QoS: 1, Topic: "resume/%i", IDPrefix: "keep",
+		KeepSession: true, Duration: 100 * time.Millisecond}
+	run(t, sub) // makes the session and its subscription
+	run(t, Config{Scenario: ScenarioPub, Server: m.Addr, Clients: 1, Count: 3, QoS: 1, Topic: "resume/%i", IDPrefix: "pub"})
+	sub.Count, sub.Duration = 3, 10*time.Second
+	start := time.Now()
+	rep := run(t, sub)
+	if rep.Messages.Received != 3 || rep.Messages.Lost != 0 {
+		t.Fatalf("resumed subscriber: %+v", rep.Messages)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("it ran %v: it did not see its 3 messages arrive", d)
+	}
+}

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -151,12 +152,16 @@ func (c *wireConn) subscribe(ctx context.Context, filter string, qos byte) error
 		return err
 	}
 	for {
-		first, body, err := c.rd.next(nil)
+		first, body, err := c.rd.read(nil)
 		if err != nil {
 			return fmt.Errorf("waiting for SUBACK: %w", err)
 		}
 		if packet.Type(first>>4) != packet.SUBACK {
-			continue // a broker may send matching PUBLISHes before SUBACK [MQTT-3.8.4]: dropped here, which is why subscribers subscribe before any publisher starts and the retained storm reads its SUBACK in readLoop
+			// A resumed session's messages (--disable-clean-session) and
+			// matching PUBLISHes may come before SUBACK [MQTT-3.8.4]: kept
+			// for the read loop, which acknowledges and counts them.
+			c.rd.hold(first, body)
+			continue
 		}
 		p, err := packet.Decode(c.version, first, body)
 		if err != nil {
@@ -211,11 +216,35 @@ type reader struct {
 	nc   net.Conn
 	buf  []byte
 	r, w int
+	held []heldPacket // read before the caller was ready for them (hold); next returns them first
+}
+
+type heldPacket struct {
+	first byte
+	body  []byte
+}
+
+// hold keeps a copy of a packet for next to return before any other.
+func (rd *reader) hold(first byte, body []byte) {
+	rd.held = append(rd.held, heldPacket{first, bytes.Clone(body)})
 }
 
 // next returns the next packet. idle, when not nil, runs before each blocking read, so a
 // caller can flush what it batched while packets were already buffered.
 func (rd *reader) next(idle func() error) (first byte, body []byte, err error) {
+	if len(rd.held) > 0 {
+		h := rd.held[0]
+		rd.held = rd.held[1:]
+		if len(rd.held) == 0 {
+			rd.held = nil
+		}
+		return h.first, h.body, nil
+	}
+	return rd.read(idle)
+}
+
+// read is next without the held packets.
+func (rd *reader) read(idle func() error) (first byte, body []byte, err error) {
 	for {
 		need := 0
 		if rd.w > rd.r {

@@ -249,7 +249,7 @@ func manExtras(name string) manSection {
 		}
 	case "bench":
 		return manSection{
-			description: []string{"The connection options are those of mqtt pub; every client uses them. Runs are bounded by their count and duration options, and the summary is printed at the end."},
+			description: []string{"The connection options are those of mqtt pub, except the will options (bench clients send no will); every client uses them. Runs are bounded by their count and duration options, and the summary is printed at the end."},
 			exitStatus:  []string{"0 when the run completes.", "1 on a usage error or when no connection could be made."},
 			examples:    []string{"mqtt bench conn -h 127.0.0.1 -p 1883", "mqtt bench pubsub -h 127.0.0.1"},
 		}

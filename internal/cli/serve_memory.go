@@ -146,9 +146,6 @@ func startGCFloor(accepted func() int64) (stop func()) {
 	if _, set := os.LookupEnv("GOGC"); set {
 		return func() {}
 	}
-	if accepted == nil {
-		accepted = func() int64 { return 0 }
-	}
 	f := &gcFloor{pct: 100, accepted: accepted, sample: []metrics.Sample{{Name: "/gc/heap/live:bytes"}}}
 	f.arm()
 	return func() {

@@ -422,12 +422,11 @@ func (b *Broker) match(dst []topic.Subscription[*Session], name string, from *co
 	}
 	first := len(dst)
 	dst = b.index.MatchAppend(dst, name)
-	if n := len(dst) - first; n <= routeMemoMax {
-		clear(memo.subs)
-		memo.subs = append(memo.subs[:0], dst[first:]...)
+	clear(memo.subs) // a pooled memo keeps no session alive
+	memo.subs, memo.ok = memo.subs[:0], false
+	if len(dst)-first <= routeMemoMax {
+		memo.subs = append(memo.subs, dst[first:]...)
 		memo.index, memo.name, memo.ver, memo.ok = b.index, name, ver, true
-	} else {
-		memo.ok = false
 	}
 	return dst
 }

@@ -228,6 +228,7 @@ func queued(t *testing.T, text string, n int, payload int) int {
 	sub.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "q/#", QoS: 1})
 	sub.Send(&packet.Disconnect{})
 	sub.NC.Close()
+	r.waitOffline(t, "offline")
 	pub := testutil.ConnectRaw(t, r.addr(0), packet.V311, "pub")
 	for i := 1; i <= n; i++ {
 		pub.Send(&packet.Publish{Topic: "q/x", QoS: 1, PacketID: uint16(i), Payload: make([]byte, payload)})
@@ -274,6 +275,7 @@ func TestBehaviourQueueQoS0(t *testing.T) {
 		sub.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "q/#", QoS: 1})
 		sub.Send(&packet.Disconnect{})
 		sub.NC.Close()
+		r.waitOffline(t, "offline")
 		pub := testutil.ConnectRaw(t, r.addr(0), packet.V311, "pub")
 		pub.Send(&packet.Publish{Topic: "q/x", Payload: []byte("qos0")})
 		pub.Send(&packet.Pingreq{})

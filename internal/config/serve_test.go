@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/mqttkit/mqtt/internal/auth"
 	"github.com/mqttkit/mqtt/internal/listener"
@@ -22,6 +23,7 @@ type running struct {
 	cfg   *Config
 	warns []Warning
 	addrs []net.Addr // one per listener, in file order
+	b     *broker.Broker
 }
 
 // serveText writes text to a file, starts a broker from it in-process and stops it when the
@@ -73,6 +75,7 @@ func serveText(t *testing.T, text string, tune func(*broker.Options)) *running {
 	if err != nil {
 		t.Fatal(err)
 	}
+	r.b = b
 	var wg sync.WaitGroup
 	for i, ln := range lns {
 		lc := cfg.Listeners[i].BrokerConfig()
@@ -86,6 +89,25 @@ func serveText(t *testing.T, text string, tune func(*broker.Options)) *running {
 		wg.Wait()
 	})
 	return r
+}
+
+// waitOffline waits until the session of id is held with no connection:
+// a client's DISCONNECT is handled after the client has sent it, and a
+// message routed before that goes to the connection, not the queue.
+func (r *running) waitOffline(t *testing.T, id string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		for _, c := range r.b.Clients() {
+			if c.ClientID == id && !c.Connected {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("session %q did not go offline", id)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
 }
 
 // addr is the i-th listener's address as "host:port".

@@ -309,7 +309,7 @@ func (c *conn) accept(p *packet.Connect, authData []byte) error {
 	c.mu.Lock()
 	c.sess = s
 	c.connAccepted = true
-	c.ctrl = append(c.ctrl, ctrlPacket{p: ack})
+	c.pushCtrlLocked(ctrlPacket{p: ack})
 	c.mu.Unlock()
 	c.notify()
 

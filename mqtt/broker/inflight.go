@@ -27,6 +27,47 @@ type inflight struct {
 	more  map[uint16]*delivery
 	n     int
 	re    *resendState // nil but while a new connection is sent the window again
+	// inQoS2: the inbound QoS 2 packet ids whose PUBREL has not come
+	// (§4.3.3). Kept here rather than in the Session, so that a session
+	// that never exchanges QoS 1 or 2 holds neither (8 bytes each).
+	inQoS2 map[uint16]struct{}
+}
+
+// hasInQoS2Locked reports whether the inbound QoS 2 message id awaits
+// its PUBREL; addInQoS2Locked records it, delInQoS2Locked forgets it,
+// reporting whether it was there; inQoS2Locked counts them. Under s.mu.
+func (s *Session) hasInQoS2Locked(id uint16) bool {
+	if s.inflight == nil {
+		return false
+	}
+	_, ok := s.inflight.inQoS2[id]
+	return ok
+}
+
+func (s *Session) addInQoS2Locked(id uint16) {
+	if s.inflight == nil {
+		s.inflight = new(inflight)
+	}
+	if s.inflight.inQoS2 == nil {
+		s.inflight.inQoS2 = make(map[uint16]struct{})
+	}
+	s.inflight.inQoS2[id] = struct{}{}
+}
+
+func (s *Session) delInQoS2Locked(id uint16) bool {
+	if s.inflight == nil {
+		return false
+	}
+	_, ok := s.inflight.inQoS2[id]
+	delete(s.inflight.inQoS2, id)
+	return ok
+}
+
+func (s *Session) inQoS2Locked() int {
+	if s.inflight == nil {
+		return 0
+	}
+	return len(s.inflight.inQoS2)
 }
 
 // resendState is the part of the window a new connection has not been

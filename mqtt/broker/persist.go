@@ -336,7 +336,7 @@ var errFailedBefore = errors.New("an earlier store commit failed")
 // disconnects a client within its limit).
 func (c *conn) unacknowledged() int {
 	c.sess.mu.Lock()
-	n := len(c.sess.inQoS2)
+	n := c.sess.inQoS2Locked()
 	c.sess.mu.Unlock()
 	c.mu.Lock()
 	if c.acks != nil {
@@ -395,7 +395,7 @@ func (c *conn) acked(seq uint64, err error) {
 		}
 		if e.cp.p != nil || e.cp.first != 0 {
 			if !c.closing {
-				c.ctrl = append(c.ctrl, e.cp)
+				c.pushCtrlLocked(e.cp)
 			}
 		}
 		if e.then != nil {
@@ -442,8 +442,7 @@ func pubrecID(cp ctrlPacket) (uint16, bool) {
 func (c *conn) freeInbound(id uint16) {
 	s := c.sess
 	s.mu.Lock()
-	if _, ok := s.inQoS2[id]; ok {
-		delete(s.inQoS2, id)
+	if s.delInQoS2Locked(id) {
 		if s.stored {
 			c.b.commit(Op{Kind: OpDeleteInbound, ClientID: s.id, PacketID: id})
 		}
@@ -575,10 +574,7 @@ func (b *Broker) restore() error {
 			b.stats.add(s.shard(), statQueuedBytes, int64(d.msg.size()))
 		}
 		for _, id := range st.Inbound {
-			if s.inQoS2 == nil {
-				s.inQoS2 = make(map[uint16]struct{})
-			}
-			s.inQoS2[id] = struct{}{}
+			s.addInQoS2Locked(id)
 		}
 		since := st.DisconnectedAt
 		s.off = &offState{since: since}

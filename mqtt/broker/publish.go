@@ -172,7 +172,7 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 	name = c.mount(name)
 	if p.QoS > 0 && v5 && c.unacknowledged() >= int(b.opts.ReceiveMaximum) {
 		s.mu.Lock()
-		_, dup := s.inQoS2[p.PacketID]
+		dup := s.hasInQoS2Locked(p.PacketID)
 		s.mu.Unlock()
 		if !dup || p.QoS != 2 {
 			return packet.ReceiveMaximumExceeded // [MQTT-3.3.4-9]
@@ -184,7 +184,7 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 	mark := b.storeFails.Load() // before this message's writes (ack)
 	if p.QoS == 2 {
 		s.mu.Lock()
-		_, dup := s.inQoS2[p.PacketID]
+		dup := s.hasInQoS2Locked(p.PacketID)
 		s.mu.Unlock()
 		if dup { // already routed: acknowledge again, deliver once [MQTT-4.3.3-10]
 			c.ack(ctrlPacket{first: 0x50, id: p.PacketID}, false, mark)
@@ -278,10 +278,7 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 		if rc < 0x80 {
 			s.mu.Lock()
 			if !s.ended {
-				if s.inQoS2 == nil {
-					s.inQoS2 = make(map[uint16]struct{})
-				}
-				s.inQoS2[p.PacketID] = struct{}{}
+				s.addInQoS2Locked(p.PacketID)
 				if s.stored {
 					b.commit(Op{Kind: OpPutInbound, ClientID: s.id, PacketID: p.PacketID})
 					durable = true
@@ -521,8 +518,7 @@ func (c *conn) handlePubrel(p *packet.Pubrel) error {
 	s := c.sess
 	mark := c.b.storeFails.Load()
 	s.mu.Lock()
-	_, ok := s.inQoS2[p.PacketID]
-	delete(s.inQoS2, p.PacketID)
+	ok := s.delInQoS2Locked(p.PacketID)
 	durable := ok && s.stored
 	if durable {
 		c.b.commit(Op{Kind: OpDeleteInbound, ClientID: s.id, PacketID: p.PacketID})

@@ -88,17 +88,17 @@ type conn struct {
 	// transport (write coalescing, coalesce.go).
 	lastWrite atomic.Int32
 
-	// Small fields packed together (set by CONNECT / the reader unless noted).
-	window       int32  // outbound inflight window (CONNECT)
-	maxOut       uint32 // client's Maximum Packet Size, 0: none
-	willDelay    uint32
-	expiry       uint32
-	slot         int32  // its index in Broker.conns (connSet), under Broker.mu
-	since        uint32 // Broker.clock() at accept in whole seconds (ConnectedSince)
-	aliasOutMax  uint16
-	shard        uint8 // which stats shard this connection counts in
-	version      byte
-	problemInfo  bool // Request Problem Information (MQTT 5), default true
+	// Small fields packed together (set by CONNECT / the reader unless
+	// noted). What only MQTT 5 or a will needs is in connExtra.
+	slot        int32  // its index in Broker.conns (connSet), under Broker.mu
+	since       uint32 // Broker.clock() at accept in whole seconds (ConnectedSince)
+	window      uint16 // outbound inflight window (CONNECT: Receive Maximum, at most 65,535)
+	shard       uint8  // which stats shard this connection counts in
+	version     byte
+	problemInfo bool // Request Problem Information (MQTT 5), default true
+	// expiryZero: the CONNECT's Session Expiry Interval was 0 (MQTT 5:
+	// a DISCONNECT may not set one then [MQTT-3.14.2-2]).
+	expiryZero   bool
 	connAccepted bool
 	connectSeen  bool
 	inOwned      bool        // dispatching a buffer of its own, never reused: payloads may alias it
@@ -129,6 +129,36 @@ type connExtra struct {
 	refused   error
 	skip      int
 	connectBy int64
+	// Set by CONNECT: the will's delay in seconds (MQTT 5 Will Delay
+	// Interval), the client's Maximum Packet Size (0: none) and Topic
+	// Alias Maximum (how many aliases the broker may set).
+	willDelay   uint32
+	maxOut      uint32
+	aliasOutMax uint16
+}
+
+// maxOut is the client's Maximum Packet Size, 0: none [MQTT-3.1.2-24].
+func (c *conn) maxOut() uint32 {
+	if c.x == nil {
+		return 0
+	}
+	return c.x.maxOut
+}
+
+// willDelay is the will's delay in seconds, 0: none.
+func (c *conn) willDelay() uint32 {
+	if c.x == nil {
+		return 0
+	}
+	return c.x.willDelay
+}
+
+// aliasOutMax is how many topic aliases the broker may set, 0: none.
+func (c *conn) aliasOutMax() uint16 {
+	if c.x == nil {
+		return 0
+	}
+	return c.x.aliasOutMax
 }
 
 // extra returns c.x, making it; only while the CONNECT is handled (or
@@ -1239,9 +1269,9 @@ func (c *conn) writeCtrl(cp *ctrlPacket) error {
 // Maximum Packet Size for packets other than PUBLISH by dropping the
 // reason string and user properties first [MQTT-3.1.2-25].
 func (c *conn) writePacket(p packet.Packet) error {
-	if c.maxOut > 0 && packet.Size(p, c.version) > int(c.maxOut) {
+	if max := c.maxOut(); max > 0 && packet.Size(p, c.version) > int(max) {
 		stripOptional(p)
-		if packet.Size(p, c.version) > int(c.maxOut) {
+		if packet.Size(p, c.version) > int(max) {
 			return nil // cannot be sent at all; drop it
 		}
 	}

@@ -47,17 +47,17 @@ func (c *conn) handleConnect(p *packet.Connect) error {
 			window = int(pr.ReceiveMaximum) // [MQTT-3.3.4-7]
 		}
 		if pr.HasMaximumPacketSize {
-			c.maxOut = pr.MaximumPacketSize
+			c.extra().maxOut = pr.MaximumPacketSize
 		}
-		if b.opts.OutboundTopicAliases && pr.HasTopicAliasMaximum {
-			c.aliasOutMax = pr.TopicAliasMaximum
+		if b.opts.OutboundTopicAliases && pr.HasTopicAliasMaximum && pr.TopicAliasMaximum > 0 {
+			c.extra().aliasOutMax = pr.TopicAliasMaximum
 		}
 		if pr.HasRequestProblemInfo && pr.RequestProblemInfo == 0 {
 			c.problemInfo = false
 		}
 	}
-	c.window = int32(min(window, 65535))
-	if v5 && (c.aliasOutMax > 0 || c.aliasMax() > 0) {
+	c.window = uint16(min(window, 65535))
+	if v5 && (c.aliasOutMax() > 0 || c.aliasMax() > 0) {
 		c.extra() // topic aliases: see connExtra
 	}
 
@@ -225,7 +225,7 @@ func (c *conn) accept(p *packet.Connect, authData []byte) error {
 	} else if !p.CleanStart {
 		expiry = neverExpire
 	}
-	c.expiry = expiry
+	c.expiryZero = expiry == 0
 
 	if p.WillFlag {
 		w := &Message{
@@ -248,7 +248,7 @@ func (c *conn) accept(p *packet.Connect, authData []byte) error {
 				}
 				w.Props.MessageExpiry, w.Props.HasMessageExpiry = p.WillProperties.MessageExpiry, true
 			}
-			c.willDelay = p.WillProperties.WillDelay
+			c.extra().willDelay = p.WillProperties.WillDelay
 		}
 		c.extra().will = w
 	}
@@ -355,7 +355,7 @@ func (c *conn) handleAuth(p *packet.Auth) error {
 func (c *conn) handleDisconnect(p *packet.Disconnect) error {
 	if c.version == packet.V5 {
 		if p.Properties.HasSessionExpiry {
-			if c.expiry == 0 && p.Properties.SessionExpiry != 0 {
+			if c.expiryZero && p.Properties.SessionExpiry != 0 {
 				return &packet.Error{Code: packet.ProtocolError, Msg: "session expiry set on DISCONNECT after 0 on CONNECT"} // [MQTT-3.14.2-2]
 			}
 			c.sess.mu.Lock()

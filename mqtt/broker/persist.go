@@ -208,7 +208,7 @@ func (s *Session) saveLocked() {
 	if s.conn != nil {
 		// A crash ends this connection without a word: its will goes out
 		// (after its delay) when the broker is back.
-		st.Will, st.WillDelay = s.conn.willMsg(), s.conn.willDelay
+		st.Will, st.WillDelay = s.conn.willMsg(), s.conn.willDelay()
 	} else if s.off != nil {
 		st.DisconnectedAt = s.off.since
 		if s.off.will != nil {

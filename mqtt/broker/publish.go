@@ -628,11 +628,11 @@ func (c *conn) writeDelivery(d *delivery) error {
 		if !m.Expiry.IsZero() {
 			pub.Properties.MessageExpiry, pub.Properties.HasMessageExpiry = expiry, true
 		}
-		if c.aliasOutMax > 0 {
+		if aliasMax := c.aliasOutMax(); aliasMax > 0 {
 			if a, ok := c.x.aliasOut[topicName]; ok {
 				alias = a
 				pub.Topic = ""
-			} else if len(c.x.aliasOut) < int(c.aliasOutMax) {
+			} else if len(c.x.aliasOut) < int(aliasMax) {
 				alias = uint16(len(c.x.aliasOut) + 1)
 				newAlias = true
 			}
@@ -641,7 +641,7 @@ func (c *conn) writeDelivery(d *delivery) error {
 			}
 		}
 	}
-	if c.maxOut > 0 && packet.Size(pub, c.version) > int(c.maxOut) {
+	if max := c.maxOut(); max > 0 && packet.Size(pub, c.version) > int(max) {
 		// Too large for this client: discard it as if sent [MQTT-3.1.2-25].
 		c.dropDelivery(d, DropTooLarge)
 		return nil

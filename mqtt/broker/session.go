@@ -645,7 +645,7 @@ func (b *Broker) detach(c *conn, err error) {
 		ended := s.ended
 		s.mu.Unlock()
 		b.mu.Unlock()
-		if will != nil && (c.willDelay == 0 || ended) {
+		if will != nil && (c.willDelay() == 0 || ended) {
 			b.publishWill(will)
 		}
 		return
@@ -670,12 +670,12 @@ func (b *Broker) detach(c *conn, err error) {
 	s.off = off
 	var now *Message
 	if will != nil && b.ctx.Err() == nil { // no wills on shutdown, now or after a restart
-		if c.willDelay == 0 || expiry == 0 {
+		if c.willDelay() == 0 || expiry == 0 {
 			now = will
 		} else {
 			off.will = will
-			off.willAt = off.since.Add(time.Duration(c.willDelay) * time.Second)
-			off.willTimer = time.AfterFunc(time.Duration(c.willDelay)*time.Second, func() { b.fireWill(s) })
+			off.willAt = off.since.Add(time.Duration(c.willDelay()) * time.Second)
+			off.willTimer = time.AfterFunc(time.Duration(c.willDelay())*time.Second, func() { b.fireWill(s) })
 		}
 	}
 	shared := s.takeSharedLocked()

@@ -979,10 +979,46 @@ type writeScratch struct {
 	out  []byte
 	pub  packet.Publish
 	sess *Session // the session being drained: transports mark its stall
+	// vec: the large payloads written from their Messages instead of
+	// copied into out (writeDelivery, vectored): vec[i].p follows
+	// out[:vec[i].at]; vecLen is their bytes. bufs is flush's list of
+	// buffers for the transport.
+	vec    []vecPart
+	vecLen int
+	bufs   [][]byte
 	// onLoop: writeInline on the event loop's goroutine; a write that
 	// must wait for room leaves the loop first (leaveLoop).
 	onLoop bool
 }
+
+// vecPart is a payload that follows the output buffer's first at bytes.
+type vecPart struct {
+	at int
+	p  []byte
+}
+
+// vecMin is the smallest payload a socket connection's writer sends from
+// its Message with writev (vectored) rather than copying it behind its
+// header into the output buffer. Fan-in of 64 KiB payloads at QoS 1: the
+// copy (packet.Append's memmove) was 6.5% of the broker's CPU and grew the
+// pooled buffer to the packet's size after every collection. Smaller
+// payloads are cheaper to copy than to give an iovec each: many of them
+// share one write.
+const vecMin = 16 << 10
+
+// vecFlushAt is how many payload bytes in ws.vec make the writer write
+// (flushAt counts the output buffer's), and vecParts how many payloads:
+// a write of several large messages costs the kernel what they cost one
+// by one, but one system call and one wake-up of the reader instead of
+// several (fan-in of 64 KiB payloads: 2,200 writes for 8,000 messages
+// instead of 8,000, and broker CPU 0.42 s a run instead of 0.54, medians
+// of 5 alternating runs). It holds no memory: the payloads are the queued
+// Messages'. vecParts keeps a flush within maxIovecs buffers (a header
+// and a payload each, and what follows).
+const (
+	vecFlushAt = 256 << 10
+	vecParts   = 16
+)
 
 var scratchPool = sync.Pool{New: func() any { return &writeScratch{out: make([]byte, 0, 4096)} }}
 
@@ -1031,6 +1067,8 @@ func (c *conn) releaseScratch() {
 	}
 	ws.out = ws.out[:0]
 	ws.pub = packet.Publish{} // keep no message alive from the pool
+	clear(ws.vec)             // flush cleared them; a failed write may not have run it
+	ws.vec, ws.vecLen = ws.vec[:0], 0
 	ws.sess = nil
 	ws.onLoop = false
 	scratchPool.Put(ws)
@@ -1071,15 +1109,46 @@ func (c *conn) drain(ws *writeScratch) error {
 // flush hands the encoded packets to the transport, which has
 // WriteTimeout (a second once the connection is closing) to take them.
 func (c *conn) flush() error {
-	if len(c.ws.out) == 0 {
+	if len(c.ws.out) == 0 && len(c.ws.vec) == 0 {
 		return nil
 	}
 	out := c.ws.out
 	c.ws.out = c.ws.out[:0]
-	n, err := c.t.write(out)
+	var n int
+	var err error
+	if len(c.ws.vec) > 0 {
+		n, err = c.flushVec(out)
+	} else {
+		n, err = c.t.write(out)
+	}
 	c.lastWrite.Store(c.b.clockMicros())
 	c.b.stats.add(c.shard, statBytesSent, int64(n))
 	return err
+}
+
+// flushVec writes out with the payloads in ws.vec between its parts, in
+// one writev (writeBufs) and forgets the payloads.
+func (c *conn) flushVec(out []byte) (int, error) {
+	ws := c.ws
+	bufs := ws.bufs[:0]
+	at := 0
+	for i := range ws.vec {
+		v := &ws.vec[i]
+		if v.at > at {
+			bufs = append(bufs, out[at:v.at])
+		}
+		bufs = append(bufs, v.p)
+		at = v.at
+		*v = vecPart{}
+	}
+	if at < len(out) {
+		bufs = append(bufs, out[at:])
+	}
+	ws.vec, ws.vecLen = ws.vec[:0], 0
+	n, err := c.writeBufs(bufs)
+	clear(bufs)
+	ws.bufs = bufs[:0]
+	return n, err
 }
 
 // stalled marks the session's writer as waiting for room since now (or
@@ -1127,7 +1196,7 @@ func (c *conn) closingWriteBound() time.Duration {
 // wrote is called after a packet was appended to c.ws.out.
 func (c *conn) wrote() error {
 	c.b.stats.add(c.shard, statMsgsSent, 1)
-	if len(c.ws.out) >= flushAt {
+	if len(c.ws.out) >= flushAt || c.ws.vecLen >= vecFlushAt || len(c.ws.vec) >= vecParts {
 		return c.flush()
 	}
 	return nil

@@ -113,3 +113,13 @@ func TestFullSocketWithoutPollFiles(t *testing.T) {
 		sub.Send(&packet.Puback{PacketID: got.PacketID})
 	}
 }
+
+// testPayload is message i's payload of n bytes: no two messages, and no
+// two offsets within one, alike.
+func testPayload(i, n int) []byte {
+	p := make([]byte, n)
+	for j := range p {
+		p[j] = byte(i*31 + j*7 + j>>8)
+	}
+	return p
+}

@@ -207,6 +207,9 @@ type testKnobs struct {
 	// panicked sees every panic a connection's handlers recover from
 	// (the fuzz targets fail on it).
 	panicked func(any)
+	// writev sees every vectored write (socketConn.writeBufs): how many
+	// buffers, and whether the socket took less than all at once.
+	writev func(bufs int, partial bool)
 }
 
 // DefaultOptions returns the documented defaults.

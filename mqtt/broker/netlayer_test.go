@@ -2,6 +2,7 @@ package broker
 
 import (
 	"bytes"
+	"fmt"
 	"testing"
 	"time"
 
@@ -111,5 +112,67 @@ func TestFullSocketWithoutPollFiles(t *testing.T) {
 			t.Fatalf("message %d: %d bytes, first %d", i, len(got.Payload), got.Payload[0])
 		}
 		sub.Send(&packet.Puback{PacketID: got.PacketID})
+	}
+}
+
+// testPayload is message i's payload of n bytes: no two messages, and no
+// two offsets within one, alike.
+func testPayload(i, n int) []byte {
+	p := make([]byte, n)
+	for j := range p {
+		p[j] = byte(i*31 + j*7 + j>>8)
+	}
+	return p
+}
+
+// A stream of large PUBLISH packets, written back to back in chunks of an
+// odd size, is read each into a buffer of its own (growIn, largePartial),
+// including the start of the next packet that a read takes past the end
+// of one, and small packets between them: every payload arrives intact and
+// in order, and every QoS 1 message is acknowledged.
+func TestLargePacketStream(t *testing.T) {
+	_, addr := startBroker(t, nil)
+	sub := connectRaw(t, addr, packet.V311, "stream-sub")
+	sub.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "stream/#", QoS: 1})
+	pub := connectRaw(t, addr, packet.V311, "stream-pub")
+	sizes := []int{
+		loopReadSize/2 - 20, loopReadSize/2 + 1, loopReadSize - 20, loopReadSize - 5, loopReadSize,
+		loopReadSize + 3, 2*loopReadSize - 14, 2 * loopReadSize, 2*loopReadSize + 1, 100 << 10, 1 << 20, 3,
+	}
+	for range 10 {
+		sizes = append(sizes, 64<<10, 64<<10, 10, 64<<10)
+	}
+	var stream []byte
+	for i, n := range sizes {
+		p := &packet.Publish{Topic: fmt.Sprintf("stream/%d", i), QoS: 1, PacketID: uint16(i + 1), Payload: testPayload(i, n)}
+		stream, _ = packet.Append(stream, p, packet.V311)
+	}
+	done := make(chan struct{})
+	t.Cleanup(func() { <-done }) // a failed test's write ends at its deadline
+	go func() {
+		// The subscriber reads meanwhile; its PUBACKs let the broker
+		// send on past its inflight window.
+		defer close(done)
+		for len(stream) > 0 {
+			k := min(len(stream), 7919)
+			pub.NC.SetWriteDeadline(time.Now().Add(5 * time.Second))
+			if _, err := pub.NC.Write(stream[:k]); err != nil {
+				return // the test fails below
+			}
+			stream = stream[k:]
+		}
+	}()
+	for i, n := range sizes {
+		got := sub.RecvPublish()
+		if got.Topic != fmt.Sprintf("stream/%d", i) || !bytes.Equal(got.Payload, testPayload(i, n)) {
+			t.Fatalf("message %d: topic %q, %d bytes (want %d)", i, got.Topic, len(got.Payload), n)
+		}
+		sub.Send(&packet.Puback{PacketID: got.PacketID})
+	}
+	for i := range sizes {
+		ack, ok := pub.Recv().(*packet.Puback)
+		if !ok || ack.PacketID != uint16(i+1) {
+			t.Fatalf("PUBACK %d: got %+v", i+1, ack)
+		}
 	}
 }

@@ -653,7 +653,16 @@ func (c *conn) writeDelivery(d *delivery) error {
 		c.x.aliasOut[topicName] = alias
 	}
 	var err error
-	c.ws.out, err = packet.Append(c.ws.out, pub, c.version)
+	if len(m.Payload) >= vecMin && c.vectored() {
+		// The header only: flush writes the payload from the Message.
+		c.ws.out, err = packet.AppendPublishHead(c.ws.out, pub, c.version)
+		if err == nil {
+			c.ws.vec = append(c.ws.vec, vecPart{at: len(c.ws.out), p: m.Payload})
+			c.ws.vecLen += len(m.Payload)
+		}
+	} else {
+		c.ws.out, err = packet.Append(c.ws.out, pub, c.version)
+	}
 	if err != nil {
 		c.b.log.Error("encoding PUBLISH failed", "client", c.info.ClientID, "err", err)
 		c.dropDelivery(d, DropTooLarge)

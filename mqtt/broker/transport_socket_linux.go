@@ -377,9 +377,7 @@ func (s *socketConn) write(out []byte) (int, error) { return s.writeSock(out, s.
 
 // writeSock writes out to the socket. Usually the socket takes it all at
 // once, and no deadline (a runtime timer per connection) is needed for
-// that; otherwise it waits for room on the poll file wf, noting each bit
-// of progress on sess when there is one (stalled: a consumer that reads
-// slowly is told apart from one that stopped reading).
+// that; otherwise it waits for room (writeWait).
 func (s *socketConn) writeSock(out []byte, sess *Session) (int, error) {
 	n, err := writeFD(int(s.fd), out)
 	if err != nil && err != errAgain {
@@ -388,6 +386,47 @@ func (s *socketConn) writeSock(out []byte, sess *Session) (int, error) {
 	if n == len(out) {
 		return n, nil
 	}
+	m, err := s.writeWait([][]byte{out[n:]}, sess)
+	return n + m, err
+}
+
+// vectored reports whether the connection's writer may send large
+// payloads from their Messages (conn.flushVec): a plain socket on the
+// event loop, which writes them with writev. TLS encrypts a copy anyway.
+func (c *conn) vectored() bool {
+	_, ok := c.t.(*socketConn)
+	return ok
+}
+
+// writeBufs writes bufs through the connection's socketConn (vectored).
+func (c *conn) writeBufs(bufs [][]byte) (int, error) { return c.t.(*socketConn).writeBufs(bufs) }
+
+// writeBufs writes bufs, in order, as one stream of bytes, for the writer
+// (conn.flush with large payloads sent from their Messages): one writev
+// where write would need the payloads copied behind their headers. bufs
+// is the writer's scratch and is consumed.
+func (s *socketConn) writeBufs(bufs [][]byte) (int, error) {
+	k := len(bufs)
+	n, err := writevFD(int(s.fd), bufs)
+	if err != nil && err != errAgain {
+		return n, err
+	}
+	bufs = consumeBufs(bufs, n)
+	if h := s.b.knobs.writev; h != nil {
+		h(k, len(bufs) > 0)
+	}
+	if len(bufs) == 0 {
+		return n, nil
+	}
+	m, err := s.writeWait(bufs, s.ws.sess)
+	return n + m, err
+}
+
+// writeWait writes bufs to a socket that has no room for them now: it
+// waits for room on the poll file wf, noting each bit of progress on sess
+// when there is one (stalled: a consumer that reads slowly is told apart
+// from one that stopped reading), within the write timeout.
+func (s *socketConn) writeWait(bufs [][]byte, sess *Session) (n int, err error) {
 	if ws := s.ws; ws != nil && ws.onLoop { // the loop, writing inline: not here
 		ws.onLoop = false
 		s.leaveLoop()
@@ -396,24 +435,28 @@ func (s *socketConn) writeSock(out []byte, sess *Session) (int, error) {
 	defer s.b.unstalled(sess)
 	f, ferr := s.pollFile(pollWrite)
 	if ferr != nil { // out of descriptors (EMFILE): poll by sleeping
-		m, err := s.writeSlow(out[n:], sess)
-		return n + m, err
+		return s.writeSlow(bufs, sess)
 	}
 	rc, ferr := f.SyscallConn()
 	if ferr != nil {
-		m, err := f.Write(out[n:])
-		return n + m, err
+		for _, b := range bufs {
+			m, err := f.Write(b)
+			n += m
+			if err != nil {
+				return n, err
+			}
+		}
+		return n, nil
 	}
 	// The deadline after pollFile: interrupt may have set its own first.
 	f.SetWriteDeadline(time.Now().Add(s.writeTimeout()))
-	rest := out[n:]
 	var werr error
 	err = rc.Write(func(fd uintptr) bool {
-		for len(rest) > 0 {
-			m, e := writeFD(int(fd), rest)
+		for len(bufs) > 0 {
+			m, e := writevFD(int(fd), bufs)
 			if m > 0 {
 				n += m
-				rest = rest[m:]
+				bufs = consumeBufs(bufs, m)
 				s.b.stalled(sess)
 				continue
 			}
@@ -433,20 +476,20 @@ func (s *socketConn) writeSock(out []byte, sess *Session) (int, error) {
 
 func (s *socketConn) writeDone() { s.dropFile(pollWrite) }
 
-// writeSlow writes out to the bare socket without a poll file (none could
+// writeSlow writes bufs to the bare socket without a poll file (none could
 // be made): non-blocking writes with sleeps in between, within the write
 // timeout of no progress (a second once the connection is closing).
-func (s *socketConn) writeSlow(out []byte, sess *Session) (int, error) {
+func (s *socketConn) writeSlow(bufs [][]byte, sess *Session) (int, error) {
 	pause := time.Millisecond
 	last := time.Now()
 	total := 0
-	for len(out) > 0 {
-		n, err := writeFD(int(s.fd), out)
+	for len(bufs) > 0 {
+		n, err := writevFD(int(s.fd), bufs)
 		if err != nil && err != errAgain {
 			return total, err
 		}
 		total += n
-		out = out[n:]
+		bufs = consumeBufs(bufs, n)
 		now := time.Now()
 		if n > 0 {
 			last, pause = now, time.Millisecond
@@ -460,6 +503,20 @@ func (s *socketConn) writeSlow(out []byte, sess *Session) (int, error) {
 		pause = min(2*pause, 20*time.Millisecond)
 	}
 	return total, nil
+}
+
+// consumeBufs drops the first n bytes of bufs (in place) and the buffers
+// left empty at its front.
+func consumeBufs(bufs [][]byte, n int) [][]byte {
+	for len(bufs) > 0 && n >= len(bufs[0]) {
+		n -= len(bufs[0])
+		bufs[0] = nil
+		bufs = bufs[1:]
+	}
+	if len(bufs) > 0 {
+		bufs[0] = bufs[0][n:]
+	}
+	return bufs
 }
 
 // poller is the event loop: one epoll instance and one goroutine waiting
@@ -747,6 +804,43 @@ func writeFD(fd int, p []byte) (int, error) {
 		return 0, err
 	}
 }
+
+// writevFD writes what a non-blocking socket takes now of bufs, in order
+// (up to maxIovecs of them per call): errAgain when it takes nothing.
+func writevFD(fd int, bufs [][]byte) (int, error) {
+	if len(bufs) == 1 {
+		return writeFD(fd, bufs[0])
+	}
+	var iov [maxIovecs]unix.Iovec
+	k := 0
+	for _, b := range bufs {
+		if k == len(iov) {
+			break
+		}
+		if len(b) > 0 {
+			iov[k].Base = &b[0]
+			iov[k].SetLen(len(b))
+			k++
+		}
+	}
+	for {
+		n, err := rawWritev(fd, iov[:k])
+		switch {
+		case err == nil:
+			return n, nil
+		case err == unix.EINTR:
+			continue
+		case err == unix.EAGAIN:
+			return 0, errAgain
+		}
+		return 0, err
+	}
+}
+
+// maxIovecs is the most buffers one writev takes here: a flush holds at
+// most vecParts payloads, each after its header, and what follows the
+// last (conn.flushVec); more would be left for the next call.
+const maxIovecs = 2*vecParts + 1
 
 // ownSocket takes the descriptor of a plain TCP or unix socket away from
 // its net.Conn: it returns a duplicate (non-blocking, close-on-exec) and

@@ -26,3 +26,7 @@ func (p *poller) loop()                  {}
 func (p *poller) stop()                  {}
 func (p *poller) release()               {}
 func (p *poller) handoff(*conn)          {}
+
+// Without the event loop no writer sends payloads from their Messages.
+func (c *conn) vectored() bool                  { return false }
+func (c *conn) writeBufs([][]byte) (int, error) { return 0, errClosed }

@@ -446,3 +446,38 @@ func TestTypeString(t *testing.T) {
 		t.Fatal("Type.String")
 	}
 }
+
+// AppendPublishHead followed by the payload is what Append writes, for
+// every PUBLISH vector and for payloads whose length takes the remaining
+// length to more bytes; an invalid PUBLISH fails as in Append.
+func TestAppendPublishHead(t *testing.T) {
+	check := func(name string, p *Publish, version byte) {
+		t.Helper()
+		want, err := Append(nil, p, version)
+		if err != nil {
+			t.Fatalf("%s: Append: %v", name, err)
+		}
+		head, err := AppendPublishHead([]byte("x"), p, version)
+		if err != nil {
+			t.Fatalf("%s: AppendPublishHead: %v", name, err)
+		}
+		if got := append(head[1:], p.Payload...); !bytes.Equal(got, want) {
+			t.Fatalf("%s: head+payload\n%x, want\n%x", name, got, want)
+		}
+	}
+	for _, v := range vectors {
+		if p, ok := v.packet.(*Publish); ok {
+			check(v.label(), p, v.version)
+		}
+	}
+	for _, n := range []int{0, 100, 127, 16 << 10, 65536, 2 << 20} {
+		p := &Publish{Topic: "a/b", QoS: 1, PacketID: 7, Payload: bytes.Repeat([]byte{0xA5}, n)}
+		check(fmt.Sprintf("payload %d", n), p, V311)
+		p.Properties.ContentType = "x"
+		check(fmt.Sprintf("v5 payload %d", n), p, V5)
+	}
+	bad := &Publish{Topic: "t", QoS: 1} // packet id 0
+	if out, err := AppendPublishHead([]byte("x"), bad, V311); err == nil || string(out) != "x" {
+		t.Fatalf("invalid PUBLISH: %q, %v", out, err)
+	}
+}

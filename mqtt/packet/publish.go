@@ -44,6 +44,11 @@ func (p *Publish) first(byte) byte {
 }
 
 func (p *Publish) appendBody(dst []byte, version byte, pl plan) []byte {
+	return append(p.appendHead(dst, version, pl), p.Payload...)
+}
+
+// appendHead is the body up to the payload: topic, packet id, properties.
+func (p *Publish) appendHead(dst []byte, version byte, pl plan) []byte {
 	dst = appendString(dst, p.Topic)
 	if p.QoS > 0 {
 		dst = appendU16(dst, p.PacketID)
@@ -51,7 +56,25 @@ func (p *Publish) appendBody(dst []byte, version byte, pl plan) []byte {
 	if version == V5 {
 		dst = p.Properties.appendProps(dst, pl.props)
 	}
-	return append(dst, p.Payload...)
+	return dst
+}
+
+// AppendPublishHead encodes p as Append does, without its payload: the
+// fixed header (whose remaining length counts the payload), topic, packet
+// id and properties. The payload's len(p.Payload) bytes must follow it on
+// the wire; a server writing a large payload from where it already is (a
+// vectored write) needs no copy of it in its output buffer. Errors are
+// Append's.
+func AppendPublishHead(dst []byte, p *Publish, version byte) ([]byte, error) {
+	pl, err := p.plan(version)
+	if err != nil {
+		return dst, err
+	}
+	if pl.body > MaxRemainingLength {
+		return dst, errf(PacketTooLarge, PUBLISH, "remaining length %d exceeds 268435455", pl.body)
+	}
+	dst = appendHeader(dst, p.first(version), pl.body)
+	return p.appendHead(dst, version, pl), nil
 }
 
 // DecodePublish decodes a PUBLISH into p, which is reset first, so a

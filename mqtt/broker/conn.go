@@ -836,7 +836,12 @@ func (c *conn) consume(buf []byte) (rest []byte, err error) {
 		if c.b.trace.Load() {
 			c.traceIn(p)
 		}
-		if err := c.dispatch(p); err != nil {
+		err = c.dispatch(p)
+		// Only the first packet owns a buffer read for it (inOwned):
+		// those that came in its spare room are copied, so a small
+		// retained or queued message never keeps a large buffer alive.
+		c.inOwned = false
+		if err != nil {
 			return nil, c.handlerError(err)
 		}
 		if c.isClosed() {

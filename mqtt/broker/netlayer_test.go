@@ -3,8 +3,10 @@ package broker
 import (
 	"bytes"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/mqttkit/mqtt/mqtt/packet"
 )
@@ -173,6 +175,54 @@ func TestLargePacketStream(t *testing.T) {
 		ack, ok := pub.Recv().(*packet.Puback)
 		if !ok || ack.PacketID != uint16(i+1) {
 			t.Fatalf("PUBACK %d: got %+v", i+1, ack)
+		}
+	}
+}
+
+// TestSmallMessageAfterLargeIsCopied: a large packet is read into a
+// buffer of its own that becomes its Message's payload; small packets
+// that arrive in the same buffer after it are copied, so a small retained
+// message does not keep a large buffer alive for as long as it is
+// retained. (Payloads are sliced to their length: whether one lies in a
+// large message's buffer shows only by address.)
+func TestSmallMessageAfterLargeIsCopied(t *testing.T) {
+	b, addr := startBroker(t, nil)
+	pub := connectRaw(t, addr, packet.V311, "large-then-small")
+	const rounds = 20
+	var stream []byte
+	for i := range rounds {
+		big := &packet.Publish{Topic: fmt.Sprintf("big/%d", i), QoS: 1, Retain: true, PacketID: uint16(2*i + 1), Payload: testPayload(i, 64<<10)}
+		small := &packet.Publish{Topic: fmt.Sprintf("small/%d", i), QoS: 1, Retain: true, PacketID: uint16(2*i + 2), Payload: testPayload(i, 10)}
+		stream, _ = packet.Append(stream, big, packet.V311)
+		stream, _ = packet.Append(stream, small, packet.V311)
+	}
+	pub.NC.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	if _, err := pub.NC.Write(stream); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 * rounds {
+		if ack, ok := pub.Recv().(*packet.Puback); !ok || ack.PacketID != uint16(i+1) {
+			t.Fatalf("PUBACK %d: got %+v", i+1, ack)
+		}
+	}
+	var bigs, smalls []*Message
+	for _, m := range b.retained.all() {
+		if strings.HasPrefix(m.Topic, "big/") {
+			bigs = append(bigs, m)
+		} else {
+			smalls = append(smalls, m)
+		}
+	}
+	if len(bigs) != rounds || len(smalls) != rounds {
+		t.Fatalf("%d and %d retained messages, want %d each", len(bigs), len(smalls), rounds)
+	}
+	for _, s := range smalls {
+		at := uintptr(unsafe.Pointer(unsafe.SliceData(s.Payload)))
+		for _, l := range bigs {
+			start := uintptr(unsafe.Pointer(unsafe.SliceData(l.Payload)))
+			if at >= start && at < start+uintptr(len(l.Payload))+32<<10 {
+				t.Errorf("retained %q (%d bytes) lies in the buffer of %q (%d bytes)", s.Topic, len(s.Payload), l.Topic, len(l.Payload))
+			}
 		}
 	}
 }

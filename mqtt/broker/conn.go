@@ -90,15 +90,12 @@ type conn struct {
 
 	// Small fields packed together (set by CONNECT / the reader unless
 	// noted). What only MQTT 5 or a will needs is in connExtra.
-	slot        int32  // its index in Broker.conns (connSet), under Broker.mu
-	since       uint32 // Broker.clock() at accept in whole seconds (ConnectedSince)
-	window      uint16 // outbound inflight window (CONNECT: Receive Maximum, at most 65,535)
-	shard       uint8  // which stats shard this connection counts in
-	version     byte
-	problemInfo bool // Request Problem Information (MQTT 5), default true
-	// expiryZero: the CONNECT's Session Expiry Interval was 0 (MQTT 5:
-	// a DISCONNECT may not set one then [MQTT-3.14.2-2]).
-	expiryZero   bool
+	slot         int32  // its index in Broker.conns (connSet), under Broker.mu
+	since        uint32 // Broker.clock() at accept in whole seconds (ConnectedSince)
+	window       uint16 // outbound inflight window (CONNECT: Receive Maximum, at most 65,535)
+	shard        uint8  // which stats shard this connection counts in
+	version      byte
+	problemInfo  bool // Request Problem Information (MQTT 5), default true
 	connAccepted bool
 	connectSeen  bool
 	inOwned      bool        // dispatching a buffer of its own, never reused: payloads may alias it

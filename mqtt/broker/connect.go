@@ -225,7 +225,6 @@ func (c *conn) accept(p *packet.Connect, authData []byte) error {
 	} else if !p.CleanStart {
 		expiry = neverExpire
 	}
-	c.expiryZero = expiry == 0
 
 	if p.WillFlag {
 		w := &Message{
@@ -355,12 +354,17 @@ func (c *conn) handleAuth(p *packet.Auth) error {
 func (c *conn) handleDisconnect(p *packet.Disconnect) error {
 	if c.version == packet.V5 {
 		if p.Properties.HasSessionExpiry {
-			if c.expiryZero && p.Properties.SessionExpiry != 0 {
+			// The session's expiry is still the CONNECT's: only this
+			// DISCONNECT, the connection's last packet, changes it.
+			c.sess.mu.Lock()
+			zero := c.sess.expiry == 0
+			if !zero || p.Properties.SessionExpiry == 0 {
+				c.sess.expiry = p.Properties.SessionExpiry
+			}
+			c.sess.mu.Unlock()
+			if zero && p.Properties.SessionExpiry != 0 {
 				return &packet.Error{Code: packet.ProtocolError, Msg: "session expiry set on DISCONNECT after 0 on CONNECT"} // [MQTT-3.14.2-2]
 			}
-			c.sess.mu.Lock()
-			c.sess.expiry = p.Properties.SessionExpiry
-			c.sess.mu.Unlock()
 		}
 		if p.ReasonCode == packet.DisconnectWithWill {
 			return errNormalWithWill

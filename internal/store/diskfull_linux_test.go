@@ -260,6 +260,8 @@ func TestCompactDiskFull(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	first := s
+	t.Cleanup(func() { first.Close() }) // before the unmount, if the test stops early
 	commitWait(t, s, broker.Op{Kind: broker.OpSetRetained, Message: &broker.Message{Topic: "r", Payload: []byte("kept"), Retain: true}})
 	queue(t, s, "kept", 1, 12, 16<<10)
 	queue(t, s, "gone", 1, 60, 16<<10)

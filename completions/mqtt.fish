@@ -27,7 +27,7 @@ complete -c mqtt -n '__fish_seen_subcommand_from serve' -l sn-max-clients -x -d 
 complete -c mqtt -n '__fish_seen_subcommand_from serve' -l sn-max-message-size -x -d 'with --sn-listen: drop messages to clients larger than OCTETS (16-65535), or needing a REGISTER larger than that, for links that carry less'
 complete -c mqtt -n '__fish_seen_subcommand_from serve' -s v -l verbose -d 'log everything (log_type all)'
 complete -c mqtt -n '__fish_seen_subcommand_from serve' -s d -l daemon -d 'run in the background once the broker runs (pid_file records its process id); exits with the start\'s error if it fails'
-complete -c mqtt -n '__fish_seen_subcommand_from serve' -l data -x -a '(__fish_complete_directories)' -d 'keep retained messages and persistent sessions in DIR (created if missing), written as they change; with -c it turns persistence on there'
+complete -c mqtt -n '__fish_seen_subcommand_from serve' -l data -x -a '(__fish_complete_directories)' -d 'keep retained messages and persistent sessions in DIR (created if missing), written as they change; with -c it turns persistence on there (its file is compacted once more than half of it is free)'
 complete -c mqtt -n '__fish_seen_subcommand_from serve' -l check -d 'verify the store of --data DIR (or of -c FILE\'s persistence settings) and print what it holds, then exit 0, or 1 naming what is wrong'
 complete -c mqtt -n '__fish_seen_subcommand_from serve' -l help -d 'show help'
 

@@ -118,7 +118,7 @@ var confSections = []confSection{
 		entries: []confEntry{
 			{"persistence", "true|false", "Keeps retained messages, persistent sessions (their subscriptions, queued and in-flight messages, " +
 				"QoS 2 exchanges and pending wills) in persistence_location/persistence_file, so they survive a restart or a crash. mqtt serve --data DIR does the same. Default: false."},
-			{"persistence_file", "NAME", "The file name of the store; its journal is NAME-journal beside it (16 MiB, written ahead of the store; keep the two together). Default: mqtt.db (not Mosquitto's mosquitto.db: mqtt cannot read Mosquitto's format, and leaves that file alone)."},
+			{"persistence_file", "NAME", "The file name of the store; its journal is NAME-journal beside it (16 MiB, written ahead of the store; keep the two together). A store file more than half free is compacted when the broker starts or stops, through a copy NAME.compact beside it (see mqtt serve --data). Default: mqtt.db (not Mosquitto's mosquitto.db: mqtt cannot read Mosquitto's format, and leaves that file alone)."},
 			{"persistence_location", "DIR", "The directory of persistence_file, created if missing. Default: the current directory."},
 			{"autosave_interval", "SECONDS", "Accepted for compatibility and not needed: every change is written as it happens. A note in the log says so."},
 			{"autosave_on_changes", "true|false", "Accepted for compatibility and not needed, like autosave_interval."},

@@ -79,7 +79,9 @@ func serveCommand() *ucli.Command {
 			"SIGHUP reloads the configuration's security and log settings, the password and ACL files and the TLS certificates. " +
 			"With --data DIR (or persistence true in the configuration) retained messages, persistent sessions, their subscriptions " +
 			"and queued messages survive a restart or a crash: each change is written as it happens, and a message that must be kept " +
-			"is acknowledged only once it is on disk.",
+			"is acknowledged only once it is on disk. The store file gives space back once more than half of it is free (queued messages " +
+			"delivered or dropped, sessions expired): the broker rewrites it compactly as it starts or stops, through a copy beside it " +
+			"(mqtt.db.compact, renamed over it when complete); without room for the copy it keeps the file as it is, with a warning.",
 		Flags: withSNServeFlags([]ucli.Flag{
 			&ucli.StringFlag{Name: "config-file", Aliases: []string{"c"}, TakesFile: true,
 				Usage: "read the configuration from `FILE` (mosquitto.conf syntax)"},
@@ -95,7 +97,7 @@ func serveCommand() *ucli.Command {
 			&ucli.BoolFlag{Name: "daemon", Aliases: []string{"d"},
 				Usage: "run in the background once the broker runs (pid_file records its process id); exits with the start's error if it fails"},
 			&ucli.StringFlag{Name: "data", TakesFile: true,
-				Usage: "keep retained messages and persistent sessions in `DIR` (created if missing), written as they change; with -c it turns persistence on there"},
+				Usage: "keep retained messages and persistent sessions in `DIR` (created if missing), written as they change; with -c it turns persistence on there (its file is compacted once more than half of it is free)"},
 			&ucli.BoolFlag{Name: "check",
 				Usage: "verify the store of --data DIR (or of -c FILE's persistence settings) and print what it holds, then exit 0, or 1 naming what is wrong"},
 		}),

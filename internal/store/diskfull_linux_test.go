@@ -246,3 +246,91 @@ func TestDiskFullRestart(t *testing.T) {
 		sub.Send(&packet.Puback{PacketID: m.PacketID})
 	}
 }
+
+// A compaction needs room for the copy: on a full disk it fails with a
+// warning, the copy is removed and the store opens with its file as it
+// was; once there is room, the next open compacts it.
+func TestCompactDiskFull(t *testing.T) {
+	defer func(n int64) { journalSize = n }(journalSize)
+	journalSize = 256 << 10
+	dir := smallDisk(t)
+	path := filepath.Join(dir, "mqtt.db")
+	on := noCompaction(t)
+	s, err := Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := s
+	t.Cleanup(func() { first.Close() }) // before the unmount, if the test stops early
+	commitWait(t, s, broker.Op{Kind: broker.OpSetRetained, Message: &broker.Message{Topic: "r", Payload: []byte("kept"), Retain: true}})
+	queue(t, s, "kept", 1, 12, 16<<10)
+	queue(t, s, "gone", 1, 60, 16<<10)
+	commitWait(t, s, broker.Op{Kind: broker.OpDeleteSession, ClientID: "gone"})
+	want, err := s.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	normalize(want)
+	s.Close()
+	size := fileSize(t, path)
+	// The rest of the disk, but 32 KiB.
+	ballast, err := os.Create(filepath.Join(dir, "ballast"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunk := make([]byte, 4096)
+	for {
+		if _, err := ballast.Write(chunk); err != nil {
+			break
+		}
+	}
+	st, err := ballast.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ballast.Truncate(st.Size() - 32<<10); err != nil {
+		t.Fatal(err)
+	}
+	ballast.Close()
+
+	defer func(n int64) { compactFloor = n }(compactFloor)
+	on()
+	compactFloor = 128 << 10
+	logs := &testutil.LogLines{}
+	s = loadEqual(t, path, slog.New(logs), want)
+	warn := logged(logs, "Store: compacting "+path)
+	if !strings.Contains(warn, "failed; it is used as it is") || !strings.Contains(warn, "no space left on device") {
+		t.Fatalf("no warning:\n%s", strings.Join(logs.Lines(), "\n"))
+	}
+	t.Log(warn)
+	if fileSize(t, path) != size {
+		t.Errorf("%d bytes, then %d", size, fileSize(t, path))
+	}
+	if _, err := os.Stat(path + compactSuffix); !os.IsNotExist(err) {
+		t.Errorf("the copy is still there: %v", err)
+	}
+	// It works: a delivery acknowledged, one more stored.
+	commitWait(t, s, broker.Op{Kind: broker.OpDeleteDelivery, ClientID: "kept", Seq: 1})
+	s.Close()
+	if _, err := Check(path); err != nil {
+		t.Fatal(err)
+	}
+
+	os.Remove(filepath.Join(dir, "ballast"))
+	logs = &testutil.LogLines{}
+	s, err = Open(path, slog.New(logs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if logged(logs, "Store: compacted") == "" || fileSize(t, path) >= size/2 {
+		t.Fatalf("not compacted with room (%d bytes, then %d):\n%s", size, fileSize(t, path), strings.Join(logs.Lines(), "\n"))
+	}
+	snap, err := s.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(snap.Sessions[0].Deliveries); n != 11 {
+		t.Errorf("%d deliveries, want 11", n)
+	}
+}

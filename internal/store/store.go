@@ -263,24 +263,28 @@ func openBolt(path string, logger *slog.Logger, readOnly bool) (s *Store, err er
 			}
 		}
 	}()
-	db, err := bolt.Open(path, 0o600, &bolt.Options{
-		OpenFile: func(name string, flag int, mode os.FileMode) (*os.File, error) {
-			f, err := os.OpenFile(name, flag, mode)
-			file = f
-			return f, err
-		},
-		Timeout:  lockWait,
-		ReadOnly: readOnly,
-		// The freelist is written with each transaction (one page more, no extra sync):
-		// without it bbolt rebuilds it at open in a goroutine of its own that panics,
-		// out of our reach, on a damaged page.
-		NoFreelistSync: false,
-		FreelistType:   bolt.FreelistMapType,
-	})
-	if err != nil {
-		return nil, openError(path, err)
+	var db *bolt.DB
+	for attempt := 0; ; attempt++ {
+		db, err = bolt.Open(path, 0o600, boltOptions(&file, readOnly))
+		if err != nil {
+			return nil, openError(path, err)
+		}
+		// A broker that compacted the file while this waited for its lock put
+		// a new file in its place: this one is no longer the store.
+		fi, err1 := file.Stat()
+		cur, err2 := os.Stat(path)
+		if err1 != nil || err2 != nil || os.SameFile(fi, cur) {
+			break
+		}
+		db.Close()
+		if attempt == 2 {
+			return nil, &Error{Path: path, Msg: "in use by another process (replaced again and again while it was being opened)"}
+		}
 	}
 	s = &Store{path: path, db: db, log: logger, wake: make(chan struct{}, 1), stopped: make(chan struct{}), ckptDone: make(chan error, 1)}
+	if !readOnly {
+		s.removeLeftover()
+	}
 	if err := s.initFormat(false); err != nil {
 		db.Close()
 		return nil, err
@@ -297,8 +301,33 @@ func openBolt(path string, logger *slog.Logger, readOnly bool) (s *Store, err er
 		s.closed = true
 		return s, nil
 	}
+	if err := s.maybeCompact(false); err != nil {
+		s.j.close()
+		return nil, err
+	}
 	go s.writer()
 	return s, nil
+}
+
+// boltOptions are the store file's: file, if not nil, is set to the file
+// bbolt opens (to close it, and its lock, after a panic).
+func boltOptions(file **os.File, readOnly bool) *bolt.Options {
+	return &bolt.Options{
+		OpenFile: func(name string, flag int, mode os.FileMode) (*os.File, error) {
+			f, err := os.OpenFile(name, flag, mode)
+			if file != nil {
+				*file = f
+			}
+			return f, err
+		},
+		Timeout:  lockWait,
+		ReadOnly: readOnly,
+		// The freelist is written with each transaction (one page more, no extra sync):
+		// without it bbolt rebuilds it at open in a goroutine of its own that panics,
+		// out of our reach, on a damaged page.
+		NoFreelistSync: false,
+		FreelistType:   bolt.FreelistMapType,
+	}
 }
 
 // openJournal opens the journal (or makes the first one) and reads the
@@ -613,10 +642,18 @@ func (s *Store) Close() error {
 		<-s.stopped
 		st := s.Stats()
 		s.log.Info(fmt.Sprintf("Store closed: %d commits in %d journal writes and %d checkpoints.", st.Commits, st.Appends, st.Checkpoints))
+		// The writer is gone and its last checkpoint wrote everything (or
+		// failed: then nothing is compacted).
+		if e := s.maybeCompact(true); e != nil {
+			err = e
+		}
 		if s.j != nil {
 			if e := s.j.close(); e != nil {
 				err = &Error{Path: s.j.path, Msg: "closing it", Err: e}
 			}
+		}
+		if s.db == nil { // a compaction that failed past the rename (Windows)
+			return
 		}
 		if e := s.db.Close(); e != nil {
 			err = &Error{Path: s.path, Msg: "closing it", Err: e}

@@ -324,3 +324,27 @@ func TestCommitAfterClose(t *testing.T) {
 		t.Fatalf("what was queued before Close: %+v, %v", snap, err)
 	}
 }
+
+// TestTouchMarksTheJournal: the writer's mark of the time (touch, the
+// next start's LastAlive) goes through the journal's descriptor, which
+// works after a broker started as root has dropped to a user that cannot
+// reach the path.
+func TestTouchMarksTheJournal(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "mqtt.db")
+	s, err := Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Now().Add(-time.Hour).Truncate(time.Second)
+	s.touch(at)
+	fi, err := os.Stat(journalPath(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !fi.ModTime().Equal(at) {
+		t.Fatalf("journal modified at %v, want %v", fi.ModTime(), at)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+}

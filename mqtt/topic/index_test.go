@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 type key struct {
@@ -311,5 +312,101 @@ func TestVersionChangesWithTheIndex(t *testing.T) {
 	x.MatchAppend(nil, "a/b")
 	if x.Version() != v {
 		t.Fatal("MatchAppend changed Version")
+	}
+}
+
+// TestNodeShapes pins the sizes the node comment states: with a pointer
+// subscriber a node is 48 bytes, with or without its one inline
+// subscription (a size class of its own; 64 would be the next).
+func TestNodeShapes(t *testing.T) {
+	for _, tt := range []struct {
+		what      string
+		got, want uintptr
+	}{
+		{"node[*int]", unsafe.Sizeof(node[*int]{}), 48},
+		{"extra[*int]", unsafe.Sizeof(extra[*int]{}), 48},
+	} {
+		if tt.got != tt.want {
+			t.Errorf("unsafe.Sizeof(%s) = %d, want %d", tt.what, tt.got, tt.want)
+		}
+	}
+}
+
+// TestIndexNodeStates walks one node through its states (empty, one
+// subscription inline, several in extra, back to one) and checks what it
+// holds and what MatchAppend returns at each step [MQTT-3.8.4-3].
+func TestIndexNodeStates(t *testing.T) {
+	type op struct {
+		unsub bool
+		s     int
+		group string
+		qos   byte
+	}
+	type state int
+	const (
+		empty state = iota
+		inline
+		many
+	)
+	x := NewIndex[int]()
+	for i, tt := range []struct {
+		op      op
+		existed bool
+		want    state
+		subs    string // MatchAppend("a/b"), sorted: subscriber/group/qos
+	}{
+		{op{s: 1, qos: 1}, false, inline, "1//1"},
+		{op{s: 1, qos: 2}, true, inline, "1//2"}, // replaced in place
+		{op{s: 2}, false, many, "1//2 2//0"},
+		{op{s: 2, qos: 1}, true, many, "1//2 2//1"},
+		{op{unsub: true, s: 1}, true, inline, "2//1"}, // back to one: inline again
+		{op{unsub: true, s: 1}, false, inline, "2//1"},
+		{op{unsub: true, s: 2, group: "g"}, false, inline, "2//1"},
+		{op{s: 2, group: "g"}, false, many, "2//1 2/g/0"}, // same subscriber, a share group: another subscription
+		{op{unsub: true, s: 2}, true, many, "2/g/0"},      // a shared one stays in extra
+		{op{s: 3}, false, many, "2/g/0 3//0"},
+		{op{unsub: true, s: 2, group: "g"}, true, inline, "3//0"},
+		{op{unsub: true, s: 3}, true, empty, ""},
+		{op{s: 4, group: "g"}, false, many, "4/g/0"}, // a shared one first
+		{op{unsub: true, s: 4, group: "g"}, true, empty, ""},
+	} {
+		var existed bool
+		if tt.op.unsub {
+			existed = x.Unsubscribe(tt.op.s, "a/b", tt.op.group)
+		} else {
+			existed = x.Subscribe(Subscription[int]{Subscriber: tt.op.s, Filter: "a/b", Group: tt.op.group, Options: Options{QoS: tt.op.qos}})
+		}
+		if existed != tt.existed {
+			t.Fatalf("step %d %+v: existed = %v, want %v", i, tt.op, existed, tt.existed)
+		}
+		var got state
+		if n := x.root.children["a"]; n != nil {
+			n = n.children["b"]
+			switch {
+			case n == nil:
+			case n.inline():
+				got = inline
+			case n.many():
+				got = many
+			}
+		}
+		if got != tt.want {
+			t.Fatalf("step %d %+v: node state %d, want %d", i, tt.op, got, tt.want)
+		}
+		m := x.MatchAppend(nil, "a/b")
+		sortSubs(m)
+		var sb []string
+		for _, s := range m {
+			if s.Filter != "a/b" {
+				t.Fatalf("step %d: Filter %q, want a/b", i, s.Filter)
+			}
+			sb = append(sb, fmt.Sprintf("%d/%s/%d", s.Subscriber, s.Group, s.Options.QoS))
+		}
+		if s := strings.Join(sb, " "); s != tt.subs {
+			t.Fatalf("step %d %+v: MatchAppend = %q, want %q", i, tt.op, s, tt.subs)
+		}
+	}
+	if !x.root.empty() {
+		t.Fatalf("trie not pruned: %+v", x.root)
 	}
 }

@@ -319,3 +319,60 @@ func TestMessageLargerThanStore(t *testing.T) {
 		}
 	}
 }
+
+// A QoS 2 message's stored copies are written together (exactly once
+// across a crash), so when they together are larger than the store
+// writes at once the message is refused as too large before it is
+// routed: no online subscriber gets it, and the store goes on storing
+// other clients' messages. It was refused as quota exceeded for ever,
+// stopped the store for everyone for a second each time, and reached
+// online subscribers on every attempt.
+func TestQoS2CopiesLargerThanStore(t *testing.T) {
+	defer func(n int64) { journalSize = n }(journalSize)
+	journalSize = 1 << 20
+	r := startOn(t, filepath.Join(t.TempDir(), "mqtt.db"), func(o *broker.Options) { o.MaxQueuedBytes = 0 })
+	max := r.st.MaxPacketSize()
+	for _, id := range []string{"s1", "s2"} {
+		sub := testutil.DialRaw(t, r.addr, packet.V5)
+		sub.Connect(&packet.Connect{ClientID: id, Properties: persistent5})
+		sub.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "big2/#", QoS: 2})
+		sub.Send(&packet.Disconnect{})
+		sub.ExpectClosed(5 * time.Second)
+	}
+	online := testutil.ConnectRaw(t, r.addr, packet.V5, "online")
+	online.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "big2/#", QoS: 0})
+
+	p := testutil.ConnectRaw(t, r.addr, packet.V5, "p2")
+	fits := make([]byte, max/3) // two copies fit one write
+	p.Send(&packet.Publish{Topic: "big2/fits", QoS: 2, PacketID: 1, Payload: fits})
+	if rec, ok := p.Recv().(*packet.Pubrec); !ok || rec.ReasonCode != packet.Success {
+		t.Fatalf("two copies that fit: %+v", rec)
+	}
+	p.Send(&packet.Pubrel{PacketID: 1})
+	if _, ok := p.Recv().(*packet.Pubcomp); !ok {
+		t.Fatal("no PUBCOMP")
+	}
+	if m := online.RecvPublish(); m.Topic != "big2/fits" {
+		t.Fatalf("online subscriber: %+v", m)
+	}
+
+	p.Send(&packet.Publish{Topic: "big2/large", QoS: 2, PacketID: 2, Payload: make([]byte, max*2/3)})
+	got := p.ExpectClosed(5 * time.Second)
+	if len(got) == 0 {
+		t.Fatal("no DISCONNECT")
+	}
+	if d, ok := got[len(got)-1].(*packet.Disconnect); !ok || d.ReasonCode != packet.PacketTooLarge {
+		t.Fatalf("want DISCONNECT 0x95, got %+v", got)
+	}
+	// The store still stores: a bystander's retained QoS 1 message.
+	by := testutil.ConnectRaw(t, r.addr, packet.V5, "bystander")
+	by.Send(&packet.Publish{Topic: "big2/after", QoS: 1, Retain: true, PacketID: 3, Payload: []byte("after")})
+	if a, ok := by.Recv().(*packet.Puback); !ok || a.ReasonCode != packet.Success {
+		t.Fatalf("a bystander's stored message after the refusal: %+v", a)
+	}
+	// The online subscriber never got the refused message: the next one
+	// it gets is the bystander's.
+	if m := online.RecvPublish(); m.Topic != "big2/after" {
+		t.Fatalf("online subscriber got %q (%d bytes), want big2/after", m.Topic, len(m.Payload))
+	}
+}

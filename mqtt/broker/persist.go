@@ -126,17 +126,83 @@ func (b *Broker) matchesStored(name string) bool {
 // hold (StoreSizeLimit) and would need it: retained, or QoS 1/2 for a
 // stored session. Refusing it with 0x97 would have the client retry for
 // ever; it gets 0x95 Packet too large (DISCONNECT; 3.x is disconnected).
+//
+// A QoS 2 message's stored copies (one per stored session it reaches,
+// and the retained one) are written together (OpBegin/OpEnd: exactly
+// once across a crash), so for QoS 2 the limit holds for all of them
+// together (storedCopies); QoS 1 copies are written apart.
 func (c *conn) tooLargeToStore(p *packet.Publish, name string) bool {
 	b := c.b
 	if !p.Retain && p.QoS == 0 {
 		return false
 	}
 	size := packet.Size(p, c.version)
-	if size <= b.storeMax || !p.Retain && !b.matchesStored(name) {
+	if size > b.storeMax {
+		if !p.Retain && !b.matchesStored(name) {
+			return false
+		}
+		b.log.Warn("PUBLISH of " + itoa(size) + " bytes from " + c.info.ClientID + " on " + name + " refused: the store holds messages of up to " + itoa(b.storeMax) + " bytes; disconnecting the client (packet too large).")
+		return true
+	}
+	if p.QoS != 2 {
 		return false
 	}
-	b.log.Warn("PUBLISH of " + itoa(size) + " bytes from " + c.info.ClientID + " on " + name + " refused: the store holds messages of up to " + itoa(b.storeMax) + " bytes; disconnecting the client (packet too large).")
+	n, total := b.storedCopies(name, size+len(c.info.ClientID), p.Retain)
+	if n < 2 || total <= b.storeMax {
+		return false
+	}
+	b.log.Warn("PUBLISH of " + itoa(size) + " bytes from " + c.info.ClientID + " on " + name + " refused: QoS 2 needs its " + itoa(n) + " stored copies (" + itoa(total) + " bytes) written together, and the store writes up to " + itoa(b.storeMax) + " bytes at once; disconnecting the client (packet too large).")
 	return true
+}
+
+// copyOverhead bounds what a stored copy adds to the PUBLISH packet
+// besides the topic and the session's client id (storedCopies).
+const copyOverhead = 1024
+
+// storedCopies counts the copies of a message of size bytes (its PUBLISH
+// packet and its publisher's id) on name that the store would write: one
+// per stored session a subscription reaches (one per shared group with a
+// stored member, as if a stored member took it) and the retained one;
+// total bounds their bytes.
+func (b *Broker) storedCopies(name string, size int, retain bool) (n, total int) {
+	if retain {
+		n, total = 1, size+len(name)+copyOverhead
+	}
+	bufp := matchPool.Get().(*[]topic.Subscription[*Session])
+	subs := b.index.MatchAppend((*bufp)[:0], name)
+	var sessions []*Session // stored ones, each once (overlapping subscriptions)
+	var groups map[string]struct{}
+	for i := range subs {
+		s := subs[i].Subscriber
+		s.mu.Lock()
+		stored := s.stored
+		s.mu.Unlock()
+		if !stored {
+			continue
+		}
+		if g := subs[i].Group; g != "" {
+			if _, ok := groups[g]; ok {
+				continue
+			}
+			if groups == nil {
+				groups = make(map[string]struct{})
+			}
+			groups[g] = struct{}{}
+			n++
+			total += size + len(name) + len(s.id) + len(g) + len(subs[i].Filter) + copyOverhead
+			continue
+		}
+		sessions = append(sessions, s)
+	}
+	clear(subs)
+	*bufp = subs[:0]
+	matchPool.Put(bufp)
+	slices.SortFunc(sessions, func(a, b *Session) int { return cmpSeq(a.num, b.num) })
+	for _, s := range slices.Compact(sessions) {
+		n++
+		total += size + len(name) + len(s.id) + copyOverhead
+	}
+	return n, total
 }
 
 // storeLogEvery spaces the failure log: on a full disk, commits that free

@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"os"
 	"os/signal"
 	"os/user"
+	"path/filepath"
 	"reflect"
 	"strconv"
 	"strings"
@@ -200,15 +202,19 @@ func runServe(c *ucli.Context, cfg *config.Config, warns []config.Warning, path 
 	if storeFile != "" && path == "" {
 		// Without a configuration there is no user line to keep root for a directory only
 		// root may write: the store is opened before privileges are dropped.
+		_, statErr := os.Stat(filepath.Dir(storeFile))
+		made := errors.Is(statErr, fs.ErrNotExist) // store.Open makes the directory
 		if st, err = openStore(storeFile, false, "", logger); err != nil {
 			closeAll(lns)
 			return fail(exitError, err)
 		}
 		defer st.Close() // after b.Close: the sessions' last state goes in first
 		// Its files belong to the user the broker is about to run as, so that a later
-		// start that opens the store after dropping privileges (with -c) can use it.
+		// start that opens the store after dropping privileges (with -c) can use it, and
+		// so does a directory this start made: the broker writes there as that user
+		// (the journal's restart, the compaction at the stop).
 		if ch, err := chooseUser(geteuid(), "", user.Lookup); err == nil && ch.u != nil {
-			chownStore(storeFile, ch.u, logger)
+			chownStore(storeFile, made, ch.u, logger)
 		}
 	}
 	// After the listeners (ports below 1024), the log and the password and ACL files are open,

@@ -80,15 +80,20 @@ func storeError(errw io.Writer, err error) error {
 	return exitf(exitError, "")
 }
 
-// chownStore gives the store's files (the store file and its journal) to u. A failure is
-// logged: the broker runs on, but a start as u could not open them.
-func chownStore(path string, u *user.User, logger *slog.Logger) {
+// chownStore gives the store's files (the store file and its journal) to u, and their
+// directory when dir says this start made it. A failure is logged: the broker runs on, but a
+// start as u could not open them.
+func chownStore(path string, dir bool, u *user.User, logger *slog.Logger) {
 	uid, err1 := strconv.Atoi(u.Uid)
 	gid, err2 := strconv.Atoi(u.Gid)
 	if err1 != nil || err2 != nil {
 		return
 	}
-	for _, f := range []string{path, path + "-journal"} {
+	files := []string{path, path + "-journal"}
+	if dir {
+		files = append(files, filepath.Dir(path))
+	}
+	for _, f := range files {
 		if err := os.Lchown(f, uid, gid); err != nil && !errors.Is(err, os.ErrNotExist) {
 			logger.Warn(fmt.Sprintf("Warning: cannot give %s to user %s: %v.", f, u.Username, err))
 		}

@@ -120,7 +120,9 @@ func TestServeDataEmpty(t *testing.T) {
 
 // Started as root without -c, the broker opens the store before it drops
 // privileges; the files it made then belong to the user it runs as, so a
-// later start that opens the store after dropping (-c) can use them.
+// later start that opens the store after dropping (-c) can use them, and
+// so does the directory it made, where it writes as that user (the
+// compaction at the stop).
 func TestServeDataFilesBelongToTheUser(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root, to drop privileges")
@@ -143,7 +145,7 @@ func TestServeDataFilesBelongToTheUser(t *testing.T) {
 	if !strings.Contains(out.String(), "Dropped privileges to user ") {
 		t.Skipf("no unprivileged user to drop to here:\n%s", out.String())
 	}
-	for _, f := range []string{filepath.Join(data, "mqtt.db"), filepath.Join(data, "mqtt.db-journal")} {
+	for _, f := range []string{data, filepath.Join(data, "mqtt.db"), filepath.Join(data, "mqtt.db-journal")} {
 		fi, err := os.Stat(f)
 		if err != nil {
 			t.Fatal(err)

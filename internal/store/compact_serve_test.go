@@ -102,6 +102,10 @@ func TestServeCompacts(t *testing.T) {
 	big = fill(b, 400)
 	b.cmd.Process.Signal(syscall.SIGTERM)
 	<-b.done
+	// Which the stop says, rather than skipping the compaction silently.
+	if out := b.out.String(); strings.Contains(out, "Dropped privileges") && !strings.Contains(out, "is not compacted at the stop") {
+		t.Errorf("a stop that could not compact said nothing:\n%s", out)
+	}
 	b = serve(t, dir)
 	if small = fileSize(t, path); !strings.Contains(b.out.String(), "Store: compacted ") || small*4 > big {
 		t.Fatalf("after a stop: %d bytes before, %d after:\n%s", big, small, b.out.String())

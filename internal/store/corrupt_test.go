@@ -476,6 +476,10 @@ func TestJournalWithoutStoreRefusedAlways(t *testing.T) {
 					t.Fatal("the journal was changed")
 				}
 			}
+			// --check says what the start says.
+			if _, err := Check(path); err == nil || !strings.Contains(err.Error(), "a journal without its store file") {
+				t.Fatalf("Check: %v", err)
+			}
 		})
 	}
 	path := filepath.Join(t.TempDir(), "mqtt.db")

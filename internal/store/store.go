@@ -138,6 +138,9 @@ func open(path string, logger *slog.Logger, readOnly bool) (s *Store, err error)
 	switch fi, err := os.Stat(path); {
 	case errors.Is(err, os.ErrNotExist):
 		if readOnly {
+			if _, err := os.Lstat(jpath); err == nil {
+				return nil, journalAlone(jpath, path)
+			}
 			return nil, &Error{Path: path, Msg: "no such file"}
 		}
 		fresh = true
@@ -149,6 +152,9 @@ func open(path string, logger *slog.Logger, readOnly bool) (s *Store, err error)
 		// Left by an earlier mqtt whose first start was interrupted (it
 		// created the file in place): nothing was ever stored in it.
 		if readOnly {
+			if _, err := os.Lstat(jpath); err == nil {
+				return nil, journalAlone(jpath, path)
+			}
 			return nil, &Error{Path: path, Msg: "empty (0 bytes): not a store; nothing was ever stored in it (a first start that was interrupted?), and the next start creates the store"}
 		}
 		fresh = true
@@ -159,7 +165,7 @@ func open(path string, logger *slog.Logger, readOnly bool) (s *Store, err error)
 	}
 	if fresh {
 		if _, err := os.Lstat(jpath); err == nil || !errors.Is(err, os.ErrNotExist) {
-			return nil, &Error{Path: jpath, Msg: "a journal without its store file " + path + " (was the store removed? remove the journal too to start empty); nothing was changed"}
+			return nil, journalAlone(jpath, path)
 		}
 		if err := create(path, logger); err != nil {
 			return nil, err
@@ -182,6 +188,12 @@ func open(path string, logger *slog.Logger, readOnly bool) (s *Store, err error)
 		s, err = openBolt(path, logger, readOnly)
 	}
 	return s, err
+}
+
+// journalAlone is the refusal of a journal whose store file is missing or
+// empty: Open and Check (`mqtt serve --check`) say the same.
+func journalAlone(jpath, path string) error {
+	return &Error{Path: jpath, Msg: "a journal without its store file " + path + " (was the store removed? remove the journal too to start empty); nothing was changed"}
 }
 
 // interrupted reports whether path is a store file whose creation by an
@@ -373,6 +385,14 @@ func (s *Store) openJournal(fresh, readOnly bool) error {
 		return &Error{Path: jpath, Msg: "missing: the store " + s.path + " needs its journal; nothing was read or changed"}
 	case err != nil:
 		return &Error{Path: jpath, Msg: "cannot be read", Err: err}
+	}
+	if !readOnly {
+		// The journal under its temporary name beside the journal itself
+		// can only be left over (its creation renames it): it would lie
+		// there for ever.
+		if _, err := os.Lstat(jpath + ".new"); err == nil && os.Remove(jpath+".new") == nil {
+			s.log.Info("Store: removed " + jpath + ".new, left over beside the journal.")
+		}
 	}
 	// The journal never changes size: a shorter (or longer) one lost
 	// records, or is not this store's.

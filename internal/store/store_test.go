@@ -1,16 +1,20 @@
 package store
 
 import (
+	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/mqttkit/mqtt/internal/testutil"
 	"github.com/mqttkit/mqtt/mqtt/broker"
 	"github.com/mqttkit/mqtt/mqtt/packet"
 	"github.com/mqttkit/mqtt/mqtt/topic"
@@ -346,5 +350,39 @@ func TestTouchMarksTheJournal(t *testing.T) {
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A journal under its temporary name beside the journal itself is a
+// leftover (its creation renames it): the next start removes it, with a
+// log line, instead of leaving it there for ever. Check writes nothing.
+func TestLeftoverNewJournalRemoved(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "mqtt.db")
+	s, err := Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	stale := journalPath(path) + ".new"
+	if err := os.WriteFile(stale, []byte("left over"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Check(path); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(stale); err != nil {
+		t.Fatalf("Check removed it: %v", err)
+	}
+	var logs testutil.LockedBuffer
+	s, err = Open(path, slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if _, err := os.Stat(stale); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("still there: %v", err)
+	}
+	if !strings.Contains(logs.String(), "removed "+stale) {
+		t.Fatalf("no log line:\n%s", logs.String())
 	}
 }

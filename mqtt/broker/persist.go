@@ -680,7 +680,7 @@ func (b *Broker) restore() error {
 		b.publishWill(w)
 	}
 	if len(snap.Sessions) > 0 || len(snap.Retained) > 0 {
-		b.log.Info(fmt.Sprintf("Restored %d retained messages and %d sessions from the store.", len(snap.Retained), len(snap.Sessions)))
+		b.log.Info(fmt.Sprintf("Restored %d retained message%s and %d session%s from the store.", len(snap.Retained), pluralS(len(snap.Retained)), len(snap.Sessions), pluralS(len(snap.Sessions))))
 	}
 	return nil
 }
@@ -707,4 +707,12 @@ func cmpSeq(a, b uint64) int {
 		return 1
 	}
 	return 0
+}
+
+// pluralS is the plural ending of a count's noun: "" for 1, "s" otherwise.
+func pluralS(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
 }

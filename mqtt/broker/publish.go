@@ -642,7 +642,9 @@ func (c *conn) writeDelivery(d *delivery) error {
 		}
 	}
 	if max := c.maxOut(); max > 0 && packet.Size(pub, c.version) > int(max) {
-		// Too large for this client: discard it as if sent [MQTT-3.1.2-25].
+		// Too large for this client: discard it as if sent [MQTT-3.1.2-25],
+		// with Mosquitto's notice.
+		c.b.log.Info("Dropping too large outgoing PUBLISH for " + c.info.ClientID + " (" + itoa(packet.Size(pub, c.version)) + " bytes)")
 		c.dropDelivery(d, DropTooLarge)
 		return nil
 	}

@@ -3,7 +3,9 @@ package broker
 import (
 	"bytes"
 	"fmt"
+	"log/slog"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -315,9 +317,10 @@ func TestV5ClientReceiveMaximum(t *testing.T) {
 }
 
 // A client's Maximum Packet Size: larger messages are dropped for that
-// client, as if delivered [MQTT-3.1.2-25].
+// client, as if delivered [MQTT-3.1.2-25], with Mosquitto's notice.
 func TestV5ClientMaximumPacketSize(t *testing.T) {
-	_, addr := startBroker(t, nil)
+	b, h := startBrokerLogging(t, slog.LevelInfo, nil)
+	addr := b.Addrs()[0].String()
 	sub := dialRaw(t, addr, packet.V5)
 	sub.Connect(&packet.Connect{ClientID: "small", CleanStart: true, Properties: packet.Properties{MaximumPacketSize: 64, HasMaximumPacketSize: true}})
 	sub.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "mp", QoS: 1})
@@ -326,6 +329,10 @@ func TestV5ClientMaximumPacketSize(t *testing.T) {
 	pub.Send(&packet.Publish{Topic: "mp", QoS: 1, PacketID: 2, Payload: []byte("fits")})
 	if got := sub.RecvPublish(); string(got.Payload) != "fits" {
 		t.Fatalf("got %d bytes", len(got.Payload))
+	}
+	// Logged by the writer before it wrote the next one.
+	if text := strings.Join(h.Lines(), "\n"); !strings.Contains(text, "Dropping too large outgoing PUBLISH for small (210 bytes)") {
+		t.Fatalf("no notice of the dropped message:\n%s", text)
 	}
 }
 

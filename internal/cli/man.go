@@ -46,7 +46,7 @@ func manExtras(name string) manSection {
 					"one copy must fit in the store's 16 MiB journal). A larger one is refused as too large, with a log line: an MQTT 5 client gets DISCONNECT 0x95 (Packet too large), " +
 					"an MQTT 3.1.1 client is disconnected; refusing it as quota exceeded would have the client retry for ever. Messages that need no store go up to max_packet_size. " +
 					"The stored copies of a QoS 2 message (one for each persistent session it reaches, and the retained one) are written together, so that it is delivered exactly once across a crash: " +
-					"for QoS 2 the limit holds for all of them together, each counted with its topic and client id, and a message whose copies exceed it is refused the same way before anyone receives it. " +
+					"for QoS 2 the limit holds for all of them together, each counted as the PUBLISH packet, its topic once more, the publisher's and the session's client ids and 1,024 bytes (a shared group once, with its name and filter, whichever member takes it), and a message whose copies exceed it is refused the same way before anyone receives it. " +
 					"QoS 1 copies are written apart.",
 				"With --sn-listen (or a \"protocol mqttsn\" listener in the configuration) the broker also runs an MQTT-SN 1.2 gateway on that UDP port, " +
 					"whose clients attach to the broker in-process: see mqtt-sn-gateway(1).",

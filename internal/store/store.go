@@ -193,7 +193,7 @@ func open(path string, logger *slog.Logger, readOnly bool) (s *Store, err error)
 // journalAlone is the refusal of a journal whose store file is missing or
 // empty: Open and Check (`mqtt serve --check`) say the same.
 func journalAlone(jpath, path string) error {
-	return &Error{Path: jpath, Msg: "a journal without its store file " + path + " (was the store removed? remove the journal too to start empty); nothing was changed"}
+	return &Error{Path: jpath, Msg: "a journal without its store file " + path + " (missing or empty: was the store removed? remove the journal too to start empty); nothing was changed"}
 }
 
 // interrupted reports whether path is a store file whose creation by an

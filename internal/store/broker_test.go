@@ -269,6 +269,22 @@ func TestBrokerDowntimeCounts(t *testing.T) {
 	}
 }
 
+// twoStoredSubscribers starts a broker on a new store (journalSize as the
+// caller set it) whose persistent sessions s1 and s2 subscribe to filter
+// at qos and go offline; max is the store's MaxPacketSize.
+func twoStoredSubscribers(t *testing.T, filter string, qos byte) (r *run, max int) {
+	t.Helper()
+	r = startOn(t, filepath.Join(t.TempDir(), "mqtt.db"), func(o *broker.Options) { o.MaxQueuedBytes = 0 })
+	for _, id := range []string{"s1", "s2"} {
+		sub := testutil.DialRaw(t, r.addr, packet.V5)
+		sub.Connect(&packet.Connect{ClientID: id, Properties: persistent5})
+		sub.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: filter, QoS: qos})
+		sub.Send(&packet.Disconnect{})
+		sub.ExpectClosed(5 * time.Second)
+	}
+	return r, r.st.MaxPacketSize()
+}
+
 // A message larger than the store can ever hold is refused with Packet
 // too large (MQTT 5 DISCONNECT 0x95; 3.x disconnected), not with a Quota
 // exceeded the client would retry for ever; one that needs no store
@@ -277,15 +293,7 @@ func TestBrokerDowntimeCounts(t *testing.T) {
 func TestMessageLargerThanStore(t *testing.T) {
 	defer func(n int64) { journalSize = n }(journalSize)
 	journalSize = 1 << 20
-	r := startOn(t, filepath.Join(t.TempDir(), "mqtt.db"), func(o *broker.Options) { o.MaxQueuedBytes = 0 })
-	max := r.st.MaxPacketSize()
-	for _, id := range []string{"s1", "s2"} {
-		sub := testutil.DialRaw(t, r.addr, packet.V5)
-		sub.Connect(&packet.Connect{ClientID: id, Properties: persistent5})
-		sub.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "big", QoS: 1})
-		sub.Send(&packet.Disconnect{})
-		sub.ExpectClosed(5 * time.Second)
-	}
+	r, max := twoStoredSubscribers(t, "big", 1)
 	p5 := testutil.ConnectRaw(t, r.addr, packet.V5, "p5")
 	p5.Send(&packet.Publish{Topic: "nobody", QoS: 1, PacketID: 1, Payload: make([]byte, max)})
 	if a, ok := p5.Recv().(*packet.Puback); !ok || a.ReasonCode != packet.NoMatchingSubscribers {
@@ -330,15 +338,7 @@ func TestMessageLargerThanStore(t *testing.T) {
 func TestQoS2CopiesLargerThanStore(t *testing.T) {
 	defer func(n int64) { journalSize = n }(journalSize)
 	journalSize = 1 << 20
-	r := startOn(t, filepath.Join(t.TempDir(), "mqtt.db"), func(o *broker.Options) { o.MaxQueuedBytes = 0 })
-	max := r.st.MaxPacketSize()
-	for _, id := range []string{"s1", "s2"} {
-		sub := testutil.DialRaw(t, r.addr, packet.V5)
-		sub.Connect(&packet.Connect{ClientID: id, Properties: persistent5})
-		sub.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "big2/#", QoS: 2})
-		sub.Send(&packet.Disconnect{})
-		sub.ExpectClosed(5 * time.Second)
-	}
+	r, max := twoStoredSubscribers(t, "big2/#", 2)
 	online := testutil.ConnectRaw(t, r.addr, packet.V5, "online")
 	online.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "big2/#", QoS: 0})
 
